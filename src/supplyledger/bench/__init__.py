@@ -1,0 +1,1 @@
+"""Benchmarks run by ``supplyledger bench`` (measured on this machine, never hard-coded)."""

@@ -1,0 +1,55 @@
+"""Shared CLI plumbing: consoles, passwords, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from supplyledger.errors import SupplyLedgerError
+
+__all__ = ["console", "err_console", "fail", "handle_errors", "password", "print_json"]
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def password(env: str, prompt: str, *, confirm: bool = False) -> str:
+    """A password from ``$env`` or, on a terminal, a hidden prompt. Never a default."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        fail(f"{prompt}: set {env} or run on a terminal")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def handle_errors(fn: F) -> F:
+    """Print a supplyledger error as one clear line and exit 2 (1 is kept for findings)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SupplyLedgerError as exc:
+            fail(f"{exc.message} [{exc.code}]")
+        except FileNotFoundError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]

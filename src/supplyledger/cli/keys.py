@@ -1,0 +1,48 @@
+"""``supplyledger keys new|show``: password-protected key files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from supplyledger.cli.common import console, handle_errors, password, print_json
+from supplyledger.ledger.crypto import generate
+from supplyledger.ledger.keyfile import read_info
+from supplyledger.node.bootstrap import write_key
+
+app = typer.Typer(help="Create and inspect key files.", no_args_is_help=True)
+
+
+@app.command("new")
+@handle_errors
+def new(
+    out: Annotated[Path, typer.Argument(help="Key file to create (never overwritten).")],
+    alg: Annotated[str, typer.Option(help="rsa (2048), rsa3072 or ed25519.")] = "rsa",
+) -> None:
+    """Generate a key pair; the private key is stored encrypted under your password."""
+    if out.exists():
+        raise typer.BadParameter(f"{out} exists; refusing to overwrite a key")
+    key = generate(alg)
+    write_key(out, key, password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the new key",
+                                 confirm=True))
+    console.print(f"[green]created[/] {out}\n  id:         {key.did}\n"
+                  f"  public key: {key.public.b64}")
+
+
+@app.command("show")
+@handle_errors
+def show(
+    path: Annotated[Path, typer.Argument(help="Key file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a key file's id and public key (no password needed)."""
+    info = read_info(path.read_bytes())
+    doc = {"did": info.did, "kind": info.public_key.kind, "public_key": info.public_key.b64,
+           "fingerprint": info.public_key.fingerprint}
+    if json_out:
+        print_json(doc)
+    else:
+        for k, v in doc.items():
+            console.print(f"{k:12} {v}")

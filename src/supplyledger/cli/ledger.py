@@ -1,0 +1,226 @@
+"""Ledger commands: init, tx submit, proof, verify-proof, audit, bench, contracts."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from supplyledger.cli.common import console, fail, handle_errors, password, print_json
+from supplyledger.contracts.docs import contracts_markdown
+from supplyledger.errors import ProofError
+from supplyledger.ledger.crypto import generate
+from supplyledger.ledger.keyfile import unseal
+from supplyledger.ledger.tx import make_tx
+from supplyledger.node.audit import run_audit
+from supplyledger.node.bootstrap import init_ledger, load_node_key
+from supplyledger.node.service import Node, wall_clock_ms
+from supplyledger.node.settings import Settings
+from supplyledger.store.sqlite import SQLiteStore
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not sys.stderr.isatty())
+
+
+@handle_errors
+def init(
+    data: DataOpt,
+    chain: Annotated[str | None, typer.Option(help="Chain id (default: random).")] = None,
+    admin: Annotated[list[str] | None, typer.Option(
+        help="Name of a consortium admin to create a key for (repeatable).")] = None,
+) -> None:
+    """Create a ledger: genesis block, node key and admin key files (all encrypted)."""
+    chain = chain or f"sl-{secrets.token_hex(4)}"
+    node_pw = password(NODE_PW, "Password for the node key", confirm=True)
+    admin_pw = password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the admin key(s)",
+                        confirm=True)
+    admins = [(name, generate("rsa"), admin_pw) for name in (admin or ["admin"])]
+    res = init_ledger(data, chain=chain, time_ms=wall_clock_ms(), node_password=node_pw,
+                      admins=[(n, k, p) for n, k, p in admins])
+    console.print(f"[green]ledger created[/] in {data}\n  chain:   {res.chain}\n"
+                  f"  genesis: {res.genesis_hash}\n  node:    {res.node_did}")
+    for name, did, path in res.admins:
+        console.print(f"  admin {name}: {did}  key file {path}")
+
+
+def _parse_args(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(f"--args is not JSON: {exc}")
+    if not isinstance(value, dict):
+        fail("--args must be a JSON object")
+    return value  # type: ignore[no-any-return]
+
+
+@handle_errors
+def submit(
+    contract: Annotated[str, typer.Argument(help="Contract name, e.g. identity.")],
+    method: Annotated[str, typer.Argument(help="Method name, e.g. register_org.")],
+    data: DataOpt,
+    key: Annotated[Path, typer.Option("--key", help="Signer's key file.")],
+    args: Annotated[str, typer.Option("--args", help="Arguments as a JSON object.")] = "{}",
+    json_out: JsonOpt = False,
+) -> None:
+    """Sign one transaction, commit it through the embedded node and print its receipt."""
+    parsed = _parse_args(args)
+    signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
+    node_key = load_node_key(data, password(NODE_PW, "Node key password"))
+    with Node(Settings(data), node_key) as node:
+        tx = make_tx(signer, chain=node.chain, contract=contract, method=method, args=parsed,
+                     time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
+        receipt = node.submit(tx.raw).result()
+    doc = receipt.to_dict()
+    if json_out:
+        print_json(doc)
+    else:
+        status = "[green]ok[/]" if receipt.ok else f"[red]failed[/] {receipt.error}"
+        console.print(f"tx {receipt.tx_id}\n  block {receipt.height} #{receipt.index}: {status}")
+        if receipt.ok:
+            console.print(f"  result: {json.dumps(receipt.result)}")
+    if not receipt.ok:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def proof(
+    tx_id: Annotated[str, typer.Argument(help="Transaction id (hex).")],
+    data: DataOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print an inclusion proof: tx -> Merkle root -> signed block header."""
+    from supplyledger.node.proofs import proof_for
+
+    store = SQLiteStore(data)
+    try:
+        doc = proof_for(store, tx_id)
+    finally:
+        store.close()
+    if json_out:
+        print_json(doc)
+    else:
+        h = doc["block"]["header"]
+        console.print(f"tx {tx_id} is #{doc['tx']['index']} of block {h['height']} "
+                      f"(tx root {h['tx_root'][:16]}…, {len(doc['tx']['path'])} path hashes); "
+                      "use --json to save the proof")
+
+
+@handle_errors
+def verify_proof(
+    file: Annotated[Path, typer.Argument(help="Proof JSON written by `proof --json`.")],
+    trust: Annotated[list[str] | None, typer.Option(
+        help="Trusted node public key (base64 SPKI); repeatable.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a proof offline: no ledger needed."""
+    from supplyledger.ledger.proofs import verify_proof as check
+
+    try:
+        doc = json.loads(file.read_text())
+    except ValueError as exc:
+        fail(f"{file} is not JSON: {exc}")
+    try:
+        res = check(doc, trusted_keys=trust)
+    except ProofError as exc:
+        if json_out:
+            print_json({"valid": False, "error": exc.message})
+        else:
+            console.print(f"[bold red]INVALID[/] {exc.message}")
+        raise typer.Exit(1) from None
+    out = {"valid": True, "tx": res.tx_id, "height": res.height, "block": res.block_hash,
+           "chain": res.chain, "proposer": res.proposer, "tx_ok": res.ok,
+           "signer_verified": res.signer_verified, "proposer_trusted": trust is not None}
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"[bold green]VALID[/] tx {res.tx_id} in block {res.height} of "
+                      f"{res.chain}, signed by {res.proposer}"
+                      + ("" if trust else " (pass --trust to pin the node key)"))
+
+
+@handle_errors
+def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
+    """Re-check the whole ledger from genesis. Exit 0 when clean, 1 with findings."""
+    with _progress() as bar:
+        task = bar.add_task("auditing blocks", total=None)
+        report = run_audit(data, progress=lambda h, n: bar.update(task, completed=h, total=n))
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        colour = "green" if report.ok else "red"
+        console.print(f"[bold {colour}]{'CLEAN' if report.ok else 'FINDINGS'}[/]: "
+                      f"{report.blocks} blocks, {report.txs} transactions")
+        if report.findings:
+            t = Table("kind", "height", "tx", "table", "row", "detail")
+            for f in report.findings[:50]:
+                t.add_row(f.kind, str(f.height if f.height is not None else ""),
+                          (f.tx or "")[:16], f.table or "", (f.row or "")[:40], f.detail)
+            console.print(t)
+        for u in report.uncovered_tables:
+            console.print(f"  not covered: {u['table']} — {u['reason']}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def bench(
+    txs: Annotated[int, typer.Option(help="Transactions in the saturation phase.")] = 200_000,
+    sig: Annotated[str, typer.Option(help="Signature scheme: rsa or ed25519.")] = "rsa",
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure committed throughput, latency and this machine's limit in one run."""
+    from supplyledger.bench.ledger import run_bench
+
+    if sig not in ("rsa", "ed25519"):
+        fail("--sig must be rsa or ed25519")
+    if data is not None and (data / "ledger").exists():
+        fail(f"{data / 'ledger'} exists; choose an empty directory")
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        res = run_bench(txs=txs, sig=sig, data_dir=data, progress=progress)
+    if json_out:
+        print_json(res)
+        return
+    t = Table("measure", "value", title=f"supplyledger bench: {txs} txs, {sig}")
+    t.add_row("committed throughput", f"{res['tps']:,.0f} tx/s")
+    t.add_row("limit (2 cores: verify + SHA-256 + row write)", f"{res['limit_tps']:,.0f} tx/s")
+    t.add_row("ratio", f"{res['ratio']:.2f}")
+    t.add_row(f"latency at half load ({res['offered_tps']:,.0f} tx/s offered)",
+              f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    t.add_row("latency at saturation", f"p50 {res['saturated_p50_ms']} ms, "
+              f"p99 {res['saturated_p99_ms']} ms")
+    t.add_row("ledger", res["data_dir"])
+    console.print(t)
+
+
+def contracts(
+    out: Annotated[Path | None, typer.Option(help="Write Markdown here (else stdout).")] = None,
+) -> None:
+    """Reference of every contract method (arguments, roles, errors), from the code."""
+    text = contracts_markdown()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")

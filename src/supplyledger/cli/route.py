@@ -1,0 +1,83 @@
+"""``supplyledger route``: solve routing instances from the command line.
+
+Thin by design: read the file, call :func:`supplyledger.logistics.routing.solve`, render.
+Errors are printed as one clear line on stderr with exit code 1; an infeasible result is
+still printed (it may be useful) but also exits 1, so scripts can trust a zero status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.logistics import solomon
+from supplyledger.logistics.plot import render_svg
+from supplyledger.logistics.routing import RoutingSolution, solve
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Vehicle routing with capacities and time windows (PyVRP).",
+                  no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Vehicle routing with capacities and time windows (PyVRP)."""
+    # Having a callback keeps ``solve`` a named subcommand even while it is the only one.
+
+
+def _table(name: str, solution: RoutingSolution) -> Table:
+    table = Table(title=f"{name}: routes")
+    for column in ("#", "stops", "load", "distance", "return", "clients"):
+        table.add_column(column, justify="left" if column == "clients" else "right")
+    for i, r in enumerate(solution.routes, start=1):
+        table.add_row(str(i), str(len(r.visits)), f"{r.load:g}", f"{r.distance:.2f}",
+                      f"{r.return_time:.2f}", " ".join(str(c) for c in r.clients))
+    table.add_section()
+    table.add_row("total", str(sum(len(r.visits) for r in solution.routes)),
+                  f"{sum(r.load for r in solution.routes):g}", f"{solution.distance:.2f}", "",
+                  f"{solution.vehicles} vehicles, "
+                  + ("feasible" if solution.feasible else "INFEASIBLE"))
+    return table
+
+
+@app.command("solve")
+def solve_cmd(
+    file: Annotated[Path, typer.Argument(help="Instance in Solomon VRPTW text format.")],
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds of search.")] = 10.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for the solver.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the solution as JSON.")] = False,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Also write a map of the routes here.")
+    ] = None,
+) -> None:
+    """Minimise total distance of FILE within the instance's vehicle limit."""
+    err = Console(stderr=True)
+    try:
+        problem = solomon.read(file)
+        solution = solve(problem, time_limit_s=time_limit, seed=seed)
+        if svg is not None:
+            svg.write_text(render_svg(problem, solution), encoding="utf-8")
+    except SupplyLedgerError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot write {svg}: {exc.strerror}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+    if as_json:
+        # json.dumps writes floats with repr(), i.e. full double precision.
+        typer.echo(json.dumps({"name": problem.name, **solution.to_json()}, indent=2))
+    else:
+        Console().print(_table(problem.name, solution))
+    if not solution.feasible:
+        err.print("[red]error:[/red] no feasible solution: " + "; ".join(solution.violations),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

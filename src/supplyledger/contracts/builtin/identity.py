@@ -1,0 +1,216 @@
+"""identity — consortium membership, roles and keys (paper 001 Alg. 3; paper 000 §3.5.1).
+
+Consortium admins come from genesis. Admins register organisations and their members; a
+member's id is derived from the public key it registers with (a DID), so ids cannot be
+chosen to impersonate anyone. Rotation keeps the id and swaps the key; revocation stops
+every later transaction by that signer at admission.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Enum, List, Str
+from supplyledger.errors import (
+    AlreadyExists,
+    CryptoError,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from supplyledger.ledger.crypto import PublicKey
+
+__all__ = ["CONTRACT", "ROLES", "genesis_writes", "participant_key"]
+
+ROLES = (
+    "admin", "supplier", "manufacturer", "platform", "warehouse", "transporter", "customs",
+    "financier", "customer", "auditor", "device", "inspector", "settlement", "arbiter", "node",
+)
+_ID = r"[a-z0-9][a-z0-9_.-]{1,62}"
+_KEY = Str(min_len=40, max_len=1200, doc="SubjectPublicKeyInfo DER, base64")
+_ROLES = List(item=Enum(values=ROLES), min_items=1, max_items=len(ROLES))
+
+
+def participant_key(did: str) -> str:
+    return f"p/{did}"
+
+
+def _load_key(b64: str) -> PublicKey:
+    try:
+        return PublicKey.from_spki(base64.b64decode(b64, validate=True))
+    except (CryptoError, ValueError) as exc:
+        raise ValidationError(f"public_key is not a usable key: {exc}", arg="public_key") from None
+
+
+def _participant(ctx: Ctx, did: str) -> dict[str, Any]:
+    p = ctx.get(participant_key(did))
+    if p is None:
+        raise NotFound(f"no participant {did}")
+    return p  # type: ignore[no-any-return]
+
+
+@method(roles="admin", args={"id": Str(pattern=_ID), "name": Str(max_len=200),
+                             "roles": _ROLES}, errors=(AlreadyExists,))
+def register_org(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Register an organisation and the roles its members may hold."""
+    if ctx.exists(f"o/{args['id']}"):
+        raise AlreadyExists(f"organisation {args['id']} already exists")
+    org = {"id": args["id"], "name": args["name"], "roles": sorted(set(args["roles"])),
+           "status": "active", "since": ctx.time}
+    ctx.put(f"o/{args['id']}", org)
+    ctx.emit("org_registered", **org)
+    return {"id": args["id"]}
+
+
+def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]) -> str:
+    org = ctx.get(f"o/{org_id}")
+    if org is None:
+        raise NotFound(f"no organisation {org_id}")
+    bad = sorted(set(roles) - set(org["roles"]))
+    if bad:
+        raise Forbidden(f"organisation {org_id} may not hold roles {bad}")
+    key = _load_key(key_b64)
+    did = key.did
+    if ctx.exists(participant_key(did)) or ctx.exists(f"k/{key.fingerprint}"):
+        raise AlreadyExists(f"participant {did} (or its key) is already registered")
+    rec = {"did": did, "name": name, "org": org_id, "roles": sorted(set(roles)),
+           "key": key_b64, "status": "active", "since": ctx.time}
+    ctx.put(participant_key(did), rec)
+    ctx.put(f"k/{key.fingerprint}", did)
+    ctx.emit("member_registered", did=did, name=name, org=org_id, roles=rec["roles"],
+             fingerprint=key.fingerprint)
+    return did
+
+
+@method(roles="admin", args={"org": Str(pattern=_ID), "public_key": _KEY,
+                             "name": Str(max_len=200), "roles": _ROLES},
+        errors=(NotFound, Forbidden, AlreadyExists, ValidationError))
+def register_member(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Register a member of an organisation; its id is derived from its public key."""
+    did = _add_member(ctx, args["org"], args["public_key"], args["name"], args["roles"])
+    return {"did": did}
+
+
+@method(roles="admin", args={"did": Str(max_len=128), "roles": _ROLES},
+        errors=(NotFound, Forbidden))
+def set_roles(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Replace a participant's roles (within what its organisation may hold)."""
+    p = _participant(ctx, args["did"])
+    org = ctx.get(f"o/{p['org']}")
+    allowed = set(org["roles"]) if org else set(ROLES)
+    bad = sorted(set(args["roles"]) - allowed)
+    if bad:
+        raise Forbidden(f"organisation {p['org']} may not hold roles {bad}")
+    p["roles"] = sorted(set(args["roles"]))
+    ctx.put(participant_key(p["did"]), p)
+    ctx.emit("roles_set", did=p["did"], roles=p["roles"])
+    return {"did": p["did"], "roles": p["roles"]}
+
+
+@method(roles=ANY_PARTICIPANT, args={"did": Str(max_len=128), "public_key": _KEY},
+        errors=(NotFound, Forbidden, AlreadyExists, InvalidState))
+def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Replace a participant's key: by the participant itself, or by an admin (lost key)."""
+    if args["did"] != ctx.signer and "admin" not in ctx.roles:
+        raise Forbidden("only the participant itself or an admin may rotate its key")
+    p = _participant(ctx, args["did"])
+    if p["status"] != "active":
+        raise InvalidState(f"participant {p['did']} is {p['status']}", current=p["status"])
+    key = _load_key(args["public_key"])
+    if ctx.exists(f"k/{key.fingerprint}"):
+        raise AlreadyExists("that key is already registered")
+    p["key"] = args["public_key"]
+    ctx.put(participant_key(p["did"]), p)
+    ctx.put(f"k/{key.fingerprint}", p["did"])
+    ctx.emit("key_rotated", did=p["did"], fingerprint=key.fingerprint)
+    return {"did": p["did"], "fingerprint": key.fingerprint}
+
+
+@method(roles=ANY_PARTICIPANT, args={"did": Str(max_len=128), "reason": Str(max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState))
+def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Revoke a participant: every later transaction it signs is rejected."""
+    if args["did"] != ctx.signer and "admin" not in ctx.roles:
+        raise Forbidden("only the participant itself or an admin may revoke it")
+    p = _participant(ctx, args["did"])
+    if p["status"] == "revoked":
+        raise InvalidState(f"participant {p['did']} is already revoked", current="revoked")
+    p["status"] = "revoked"
+    ctx.put(participant_key(p["did"]), p)
+    ctx.emit("revoked", did=p["did"], reason=args["reason"])
+    return {"did": p["did"], "status": "revoked"}
+
+
+def genesis_writes(admins: list[dict[str, Any]], orgs: list[dict[str, Any]], time: int) -> (
+    dict[str, Any]
+):
+    """Initial identity state from the genesis document (not a transaction: nobody exists
+    yet to sign one)."""
+    writes: dict[str, Any] = {}
+    for org in orgs:
+        writes[f"identity/o/{org['id']}"] = {"id": org["id"], "name": org["name"],
+                                             "roles": sorted(org["roles"]), "status": "active",
+                                             "since": time}
+    for a in admins:
+        key = _load_key(a["public_key"])
+        writes[f"identity/p/{key.did}"] = {"did": key.did, "name": a["name"], "org": a["org"],
+                                           "roles": sorted(a["roles"]), "key": a["public_key"],
+                                           "status": "active", "since": time}
+        writes[f"identity/k/{key.fingerprint}"] = key.did
+    return writes
+
+
+PARTICIPANTS = Table(
+    "participants",
+    (("did", "TEXT"), ("name", "TEXT"), ("org", "TEXT"), ("roles", "TEXT"), ("status", "TEXT"),
+     ("fingerprint", "TEXT"), ("since", "INTEGER"), ("tx", "TEXT")),
+    ("did",),
+    (("org",),),
+)
+ORGANISATIONS = Table(
+    "organisations",
+    (("id", "TEXT"), ("name", "TEXT"), ("roles", "TEXT"), ("status", "TEXT"),
+     ("since", "INTEGER")),
+    ("id",),
+)
+
+
+def _p_registered(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("participants", (e["did"], e["name"], e["org"], ",".join(e["roles"]),
+                                    "active", e["fingerprint"], m.time, m.tx))]
+
+
+def _p_update(col: str, value_of: str) -> Any:
+    def project(e: dict[str, Any], m: EventMeta) -> list[Op]:
+        v = e[value_of]
+        return [Update("participants", (e["did"],),
+                       ((col, ",".join(v) if isinstance(v, list) else v),))]
+    return project
+
+
+def _o_registered(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("organisations", (e["id"], e["name"], ",".join(e["roles"]), e["status"],
+                                     e["since"]))]
+
+
+def _revoked(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("participants", (e["did"],), (("status", "revoked"),))]
+
+
+CONTRACT = Contract.of(
+    "identity",
+    __doc__ or "",
+    [register_org, register_member, set_roles, rotate_key, revoke],
+    tables=(PARTICIPANTS, ORGANISATIONS),
+    projectors={
+        "identity.member_registered": _p_registered,
+        "identity.org_registered": _o_registered,
+        "identity.roles_set": _p_update("roles", "roles"),
+        "identity.key_rotated": _p_update("fingerprint", "fingerprint"),
+        "identity.revoked": _revoked,
+    },
+)

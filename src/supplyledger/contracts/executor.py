@@ -1,0 +1,164 @@
+"""Deterministic block execution, shared by the node and the audit.
+
+Given ordered, signature-checked transactions and the state before them, produce the
+receipts, the sorted write set, the events and the projection operations. Admission rules
+that depend on state (signer registered and active, signed with its current key) are
+re-checked here, in order, so a key revoked earlier in the same block stops later txs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.projection import EventMeta, Op
+from supplyledger.contracts.runtime import Contract, StateReader, execute_call
+from supplyledger.errors import RevokedKey, SupplyLedgerError, UnknownSigner
+from supplyledger.ledger.crypto import PublicKey
+from supplyledger.ledger.encoding import canonical, decode
+from supplyledger.ledger.tx import SignedTx
+
+__all__ = ["BlockResult", "Executor", "Participant", "project_events"]
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    did: str
+    roles: frozenset[str]
+    org: str | None
+    active: bool
+    key: PublicKey
+
+
+@dataclass(slots=True)
+class BlockResult:
+    included: list[SignedTx] = field(default_factory=list)
+    receipts: list[bytes] = field(default_factory=list)
+    oks: list[bool] = field(default_factory=list)
+    rejected: list[tuple[SignedTx, SupplyLedgerError]] = field(default_factory=list)
+    writes: list[tuple[str, bytes | None]] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+
+
+def project_events(contracts: Mapping[str, Contract], events: Sequence[Any],
+                   meta: EventMeta) -> list[Op]:
+    ops: list[Op] = []
+    for etype, data in events:
+        c = contracts.get(etype.split(".", 1)[0])
+        fn = c.projectors.get(etype) if c else None
+        if fn is not None:
+            ops.extend(fn(data, meta))
+    return ops
+
+
+class Executor:
+    """Holds executed state above the store (``cache``) so the next block can run while the
+    previous one is still being written."""
+
+    def __init__(self, contracts: Mapping[str, Contract], read_store: StateReader) -> None:
+        self.contracts = contracts
+        self._read_store = read_store
+        self.cache: dict[str, bytes | None] = {}
+        self._participants: dict[str, Participant | None] = {}
+
+    def read(self, key: str) -> bytes | None:
+        v = self.cache.get(key, _MISSING)
+        if v is _MISSING:
+            v = self._read_store(key)
+            self.cache[key] = v
+        return v  # type: ignore[return-value]
+
+    def participant(self, did: str, read: StateReader | None = None) -> Participant | None:
+        if read is None:
+            p = self._participants.get(did, _MISSING)
+            if p is not _MISSING:
+                return p  # type: ignore[return-value]
+        raw = (read or self.read)(f"identity/{participant_key(did)}")
+        if raw is None:
+            part = None
+        else:
+            rec = decode(raw)
+            part = Participant(did, frozenset(rec["roles"]), rec.get("org"),
+                               rec["status"] == "active", PublicKey.from_b64(rec["key"]))
+        if read is None:
+            self._participants[did] = part
+        return part
+
+    def seed(self, writes: Mapping[str, bytes | None]) -> None:
+        """Apply writes that did not come from a transaction (genesis)."""
+        self.cache.update(writes)
+        self._participants.clear()
+
+    def execute(self, txs: Sequence[SignedTx], *, height: int,
+                key_ok: Callable[[SignedTx, PublicKey], bool] | None = None) -> BlockResult:
+        """Execute ``txs`` in order. ``key_ok(tx, current_key)`` is asked with the signer's
+        key as of that transaction: the node answers whether the signature was verified
+        with that key; the audit schedules the verification and answers True."""
+        block: dict[str, bytes | None] = {}
+        res = BlockResult()
+
+        def read(key: str) -> bytes | None:
+            v = block.get(key, _MISSING)
+            return self.read(key) if v is _MISSING else v  # type: ignore[return-value]
+
+        dirty: set[str] = set()
+        contracts = self.contracts
+        for tx in txs:
+            signer = tx.env["signer"]
+            part = self.participant(signer, read) if signer in dirty else self.participant(signer)
+            if part is None:
+                res.rejected.append((tx, UnknownSigner(f"unknown signer {signer}")))
+                continue
+            if not part.active:
+                res.rejected.append((tx, RevokedKey(f"signer {signer} is revoked")))
+                continue
+            if key_ok is not None and not key_ok(tx, part.key):
+                res.rejected.append((tx, RevokedKey(
+                    f"signer {signer} no longer uses the key that signed this transaction")))
+                continue
+            env = tx.env
+            out = execute_call(
+                contracts, tx_id=tx.id, contract=env["contract"], method_name=env["method"],
+                args=env["args"], signer=signer, roles=part.roles, org=part.org,
+                time=env["time"], read=read,
+            )
+            index = len(res.included)
+            res.included.append(tx)
+            res.receipts.append(out.receipt)
+            res.oks.append(out.ok)
+            if out.writes:
+                block.update(out.writes)
+                for k in out.writes:
+                    if k.startswith("identity/p/"):
+                        dirty.add(k[11:])
+            if out.events:
+                meta = EventMeta(tx.id, height, index, signer, env["time"], env["args"])
+                res.ops.extend(project_events(contracts, out.events, meta))
+        res.writes = sorted(block.items())
+        self.cache.update(block)
+        for did in dirty:
+            self._participants.pop(did, None)
+        return res
+
+
+def genesis_receipt_events(writes: Mapping[str, Any]) -> list[list[Any]]:
+    """Events that project the genesis identities like registered ones."""
+    events: list[list[Any]] = []
+    for k in sorted(writes):
+        v = writes[k]
+        if k.startswith("identity/o/"):
+            events.append(["identity.org_registered", v])
+        elif k.startswith("identity/p/"):
+            key = PublicKey.from_b64(v["key"])
+            events.append(["identity.member_registered", {
+                "did": v["did"], "name": v["name"], "org": v["org"], "roles": v["roles"],
+                "fingerprint": key.fingerprint}])
+    return events
+
+
+def encode_writes(writes: Mapping[str, Any]) -> dict[str, bytes | None]:
+    return {k: canonical(v) for k, v in writes.items()}

@@ -1,0 +1,79 @@
+"""Projection tables: query tables derived from receipts' events, droppable and rebuildable.
+
+A contract declares its tables and, per event type it emits, a projector that turns the event
+(and the transaction that caused it) into row operations. Projectors are pure, so the audit
+can rebuild every table from blocks and compare it row by row with what is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Delete", "EventMeta", "Op", "Projector", "Table", "Update", "Upsert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
+
+    def ddl(self) -> list[str]:
+        cols = ", ".join(f"{c} {t}" for c, t in self.columns)
+        pk = ", ".join(self.primary_key)
+        stmts = [f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({pk}))"]
+        for idx in self.indexes:
+            stmts.append(
+                f"CREATE INDEX IF NOT EXISTS ix_{self.name}_{'_'.join(idx)} "
+                f"ON {self.name} ({', '.join(idx)})"
+            )
+        return stmts
+
+    @property
+    def schema_hash(self) -> str:
+        return hashlib.sha256("\n".join(self.ddl()).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    table: str
+    row: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    table: str
+    key: tuple[Any, ...]
+    values: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    table: str
+    key: tuple[Any, ...]
+
+
+Op = Upsert | Update | Delete
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """Where an event came from: enough for projectors to key and time their rows."""
+
+    tx: str
+    height: int
+    index: int
+    signer: str
+    time: int
+    args: dict[str, Any]
+
+
+Projector = Callable[[dict[str, Any], EventMeta], list[Op]]

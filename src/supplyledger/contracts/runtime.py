@@ -1,0 +1,196 @@
+"""Contract runtime: methods, the call context, and deterministic execution of one call.
+
+A contract is a module exposing ``CONTRACT`` (a :class:`Contract`). Its methods are plain
+functions ``(ctx, args) -> result`` declared with :func:`method`, which records the roles
+allowed to call and the argument schema. ``ctx`` gives only the signer, its roles, the
+transaction's own time and id, namespaced state reads/writes and event emission: no clock,
+IO or randomness, so every node (and the audit) computes the same outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from supplyledger.contracts.projection import Projector, Table
+from supplyledger.contracts.schema import Arg, validate_args
+from supplyledger.errors import (
+    RoleDenied,
+    SupplyLedgerError,
+    UnknownContract,
+    UnknownMethod,
+)
+from supplyledger.ledger.encoding import canonical, decode
+
+__all__ = [
+    "ANY_PARTICIPANT",
+    "Contract",
+    "Ctx",
+    "Method",
+    "StateReader",
+    "execute_call",
+    "method",
+]
+
+ANY_PARTICIPANT = "*"
+StateReader = Callable[[str], bytes | None]
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    fn: Callable[[Ctx, dict[str, Any]], Any]
+    roles: frozenset[str]
+    args: Mapping[str, Arg]
+    doc: str
+    errors: tuple[str, ...]
+
+
+def method(
+    *,
+    roles: tuple[str, ...] | str,
+    args: Mapping[str, Arg],
+    errors: tuple[type[SupplyLedgerError], ...] = (),
+) -> Callable[[Callable[[Ctx, dict[str, Any]], Any]], Method]:
+    """Declare a contract method. ``roles="*"`` admits any registered participant."""
+    role_set = frozenset([roles] if isinstance(roles, str) else roles)
+
+    def wrap(fn: Callable[[Ctx, dict[str, Any]], Any]) -> Method:
+        doc = (fn.__doc__ or "").strip()
+        return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors))
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str
+    doc: str
+    methods: Mapping[str, Method]
+    tables: tuple[Table, ...] = ()
+    projectors: Mapping[str, Projector] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        doc: str,
+        methods: list[Method],
+        tables: tuple[Table, ...] = (),
+        projectors: Mapping[str, Projector] | None = None,
+    ) -> Contract:
+        return cls(name, doc, {m.name: m for m in methods}, tables, dict(projectors or {}))
+
+
+class Ctx:
+    """What a contract call may see and do. Writes land in a per-call overlay that the
+    runtime merges only if the call succeeds (snapshot/revert)."""
+
+    __slots__ = ("_events", "_read", "_writes", "contract", "org", "roles", "signer", "time",
+                 "tx_id")
+
+    def __init__(
+        self,
+        *,
+        contract: str,
+        signer: str,
+        roles: frozenset[str],
+        org: str | None,
+        time: int,
+        tx_id: str,
+        read: StateReader,
+    ) -> None:
+        self.contract = contract
+        self.signer = signer
+        self.roles = roles
+        self.org = org
+        self.time = time
+        self.tx_id = tx_id
+        self._read = read
+        self._writes: dict[str, bytes | None] = {}
+        self._events: list[list[Any]] = []
+
+    def _raw(self, full_key: str) -> bytes | None:
+        v = self._writes.get(full_key, _MISSING)
+        if v is _MISSING:
+            return self._read(full_key)
+        return v  # type: ignore[return-value]
+
+    def get(self, key: str) -> Any:
+        """Read this contract's state (a fresh copy: mutating it changes nothing)."""
+        raw = self._raw(f"{self.contract}/{key}")
+        return None if raw is None else decode(raw)
+
+    def read(self, contract: str, key: str) -> Any:
+        """Read another contract's state (read-only)."""
+        raw = self._raw(f"{contract}/{key}")
+        return None if raw is None else decode(raw)
+
+    def exists(self, key: str) -> bool:
+        return self._raw(f"{self.contract}/{key}") is not None
+
+    def put(self, key: str, value: Any) -> None:
+        self._writes[f"{self.contract}/{key}"] = canonical(value)
+
+    def put_other(self, contract: str, key: str, value: Any) -> None:
+        """Write another contract's namespace; only for contracts built to cooperate
+        (e.g. orders moving custody). Kept explicit so reviewers can grep for it."""
+        self._writes[f"{contract}/{key}"] = canonical(value)
+
+    def delete(self, key: str) -> None:
+        self._writes[f"{self.contract}/{key}"] = None
+
+    def emit(self, event_type: str, **data: Any) -> None:
+        self._events.append([f"{self.contract}.{event_type}", data])
+
+    def has_role(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    receipt: bytes
+    ok: bool
+    writes: dict[str, bytes | None]
+    events: list[list[Any]]
+
+
+def execute_call(
+    contracts: Mapping[str, Contract],
+    *,
+    tx_id: str,
+    contract: str,
+    method_name: str,
+    args: dict[str, Any],
+    signer: str,
+    roles: frozenset[str],
+    org: str | None,
+    time: int,
+    read: StateReader,
+) -> CallOutcome:
+    """Run one call. Failures become an error receipt and leave no writes."""
+    ctx = Ctx(contract=contract, signer=signer, roles=roles, org=org, time=time, tx_id=tx_id,
+              read=read)
+    try:
+        c = contracts.get(contract)
+        if c is None:
+            raise UnknownContract(f"no contract named {contract!r}")
+        m = c.methods.get(method_name)
+        if m is None:
+            raise UnknownMethod(f"contract {contract!r} has no method {method_name!r}")
+        if ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(roles):
+            raise RoleDenied(
+                f"{contract}.{method_name} needs one of the roles {sorted(m.roles)}",
+                required=sorted(m.roles), held=sorted(roles),
+            )
+        validate_args(m.args, args)
+        result = m.fn(ctx, args)
+        receipt = canonical({"tx": tx_id, "ok": True, "result": result, "events": ctx._events})
+        return CallOutcome(receipt, True, ctx._writes, ctx._events)
+    except SupplyLedgerError as exc:
+        err = exc.to_dict()
+    except Exception as exc:  # a bug in contract code must still give a deterministic receipt
+        err = {"code": "contract_bug", "message": f"{type(exc).__name__}: {exc}"}
+    return CallOutcome(canonical({"tx": tx_id, "ok": False, "error": err}), False, {}, [])

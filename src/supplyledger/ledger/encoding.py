@@ -1,0 +1,142 @@
+"""Canonical encoding: the one function whose bytes every hash and signature covers.
+
+The scheme is a strict subset of RFC 8785 (JSON Canonicalization Scheme):
+
+* values are ``None``, ``bool``, ``int``, ``str``, ``list`` and ``dict`` with ``str`` keys;
+* no floats anywhere: money is integer minor units, measurements are decimal strings;
+* integers are limited to the IEEE-754 exact range (|n| <= 2**53 - 1), as I-JSON requires,
+  so every JSON implementation reads them back exactly;
+* object keys must lie in the Basic Multilingual Plane, where sorting by code point (what
+  Python does) equals RFC 8785's sorting by UTF-16 code units;
+* strings must be valid Unicode (no lone surrogates);
+* on input a repeated object key keeps its last value (as ``json`` does); what is hashed,
+  signed and stored is always the canonical re-encoding, so no two readings can exist.
+
+Within that subset ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+emits exactly the RFC 8785 bytes (same escapes, lowercase ``\\u00xx``, no ``/`` escaping),
+which keeps the hot path in C. Golden vectors in the tests pin the output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from supplyledger.errors import EncodingError, NonCanonical
+
+__all__ = [
+    "MAX_INT",
+    "Json",
+    "canonical",
+    "canonical_decoded",
+    "check_value",
+    "decode",
+    "decode_canonical",
+]
+
+Json = Any
+MAX_INT = 2**53 - 1
+
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _reject_float(text: str) -> Any:
+    raise EncodingError(f"floats are not allowed in ledger data (got {text}); "
+                        "use integer minor units or a decimal string")
+
+
+def _reject_constant(text: str) -> Any:
+    raise EncodingError(f"{text} is not allowed in ledger data")
+
+
+def _check_int(text: str) -> int:
+    value = int(text)
+    if -MAX_INT <= value <= MAX_INT:
+        return value
+    raise EncodingError(f"integer {text} is outside the exact range ±(2**53-1); use a string")
+
+
+_decoder = json.JSONDecoder(
+    parse_float=_reject_float,
+    parse_int=_check_int,
+    parse_constant=_reject_constant,
+)
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def check_value(value: Any, _depth: int = 0) -> None:
+    """Raise :class:`EncodingError` unless ``value`` is inside the canonical subset."""
+    if _depth > 64:
+        raise EncodingError("value nested deeper than 64 levels")
+    t = type(value)
+    if t is str:
+        return
+    if t is int:
+        if not -MAX_INT <= value <= MAX_INT:
+            raise EncodingError(f"integer {value} is outside the exact range ±(2**53-1)")
+        return
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise EncodingError(f"object key {k!r} is not a string")
+            if not k.isascii() and any(ord(c) > 0xFFFF for c in k):
+                raise EncodingError(f"object key {k!r} lies outside the Basic Multilingual Plane")
+            check_value(v, _depth + 1)
+        return
+    if t is list or t is tuple:
+        for v in value:
+            check_value(v, _depth + 1)
+        return
+    if value is None or t is bool:
+        return
+    if t is float:
+        raise EncodingError(f"floats are not allowed in ledger data (got {value!r})")
+    raise EncodingError(f"type {t.__name__} cannot be canonically encoded")
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical bytes of ``value``; raises :class:`EncodingError` outside the subset."""
+    check_value(value)
+    return _encode(value)
+
+
+def canonical_decoded(value: Any) -> bytes:
+    """Canonical bytes of a value that :func:`decode` produced (or a part of one).
+
+    The parser already refused floats, NaN and out-of-range integers, and keys are strings,
+    so only the non-BMP-key rule remains to check; this skips the walk on the hot path
+    (transaction envelopes, EPCIS documents inside arguments).
+    """
+    out = _encode(value)
+    if not out.isascii() and _ASTRAL.search(out.decode("utf-8")):
+        check_value(value)
+    return out
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return _dumps(value).encode("utf-8")
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
+        raise EncodingError(f"value cannot be canonically encoded: {exc}") from None
+
+
+def decode(data: bytes | str) -> Any:
+    """Parse JSON into the canonical subset (floats, NaN, huge ints, duplicate keys rejected)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        return _decoder.decode(text)
+    except EncodingError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EncodingError(f"malformed JSON: {exc}") from None
+
+
+def decode_canonical(data: bytes) -> Any:
+    """Parse bytes that must already be canonical (as stored blocks are)."""
+    value = decode(data)
+    if canonical(value) != data:
+        raise NonCanonical("bytes are not in canonical form")
+    return value

@@ -1,0 +1,134 @@
+"""Transactions: a canonical envelope plus a signature over its bytes.
+
+Wire and stored form: ``{"env": {...}, "sig": "<base64>"}`` in canonical encoding. Because
+"env" sorts before "sig" and base64 holds no quote or comma, the envelope bytes are a slice
+of the stored bytes, so auditing needs no re-encoding. The id is SHA-256 of the envelope
+bytes only: RSA-PSS signatures are randomised, so an id over the signature would let one
+signed intent enter twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from supplyledger.errors import EncodingError, PayloadTooLarge, ValidationError
+from supplyledger.ledger.crypto import PrivateKey, b64d, b64e
+from supplyledger.ledger.encoding import canonical, canonical_decoded, decode
+
+__all__ = ["ENVELOPE_FIELDS", "SignedTx", "envelope_bytes_of", "make_tx", "parse_tx"]
+
+ENVELOPE_FIELDS = frozenset({"chain", "contract", "method", "args", "signer", "nonce", "time"})
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}\Z")
+_SIG_SEP = b',"sig":"'
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    id: str
+    env: dict[str, Any]
+    env_bytes: bytes
+    sig: bytes
+    raw: bytes
+
+    @property
+    def signer(self) -> str:
+        return str(self.env["signer"])
+
+    @property
+    def time(self) -> int:
+        return int(self.env["time"])
+
+    @property
+    def contract(self) -> str:
+        return str(self.env["contract"])
+
+    @property
+    def method(self) -> str:
+        return str(self.env["method"])
+
+    @property
+    def args(self) -> dict[str, Any]:
+        args: dict[str, Any] = self.env["args"]
+        return args
+
+
+def _check_envelope(env: Any) -> None:
+    if type(env) is not dict:
+        raise ValidationError("transaction envelope must be an object")
+    keys = env.keys()
+    if keys != ENVELOPE_FIELDS:
+        missing = sorted(ENVELOPE_FIELDS - keys)
+        extra = sorted(keys - ENVELOPE_FIELDS)
+        raise ValidationError(f"envelope fields wrong: missing {missing}, unexpected {extra}")
+    for field in ("chain", "signer"):
+        v = env[field]
+        if type(v) is not str or not 0 < len(v) <= 128:
+            raise ValidationError(f"envelope.{field} must be a string of 1-128 characters")
+    for field in ("contract", "method"):
+        v = env[field]
+        if type(v) is not str or not _NAME.match(v):
+            raise ValidationError(f"envelope.{field} must match [a-z][a-z0-9_]{{0,47}}")
+    if type(env["args"]) is not dict:
+        raise ValidationError("envelope.args must be an object")
+    nonce = env["nonce"]
+    if not ((type(nonce) is int and nonce >= 0) or (type(nonce) is str and 0 < len(nonce) <= 64)):
+        raise ValidationError("envelope.nonce must be a non-negative integer or a short string")
+    t = env["time"]
+    if type(t) is not int or t < 0:
+        raise ValidationError("envelope.time must be a non-negative integer (ms since epoch)")
+
+
+def make_tx(
+    key: PrivateKey,
+    *,
+    chain: str,
+    contract: str,
+    method: str,
+    args: dict[str, Any],
+    time_ms: int,
+    nonce: int | str,
+) -> SignedTx:
+    env = {
+        "chain": chain,
+        "contract": contract,
+        "method": method,
+        "args": args,
+        "signer": key.did,
+        "nonce": nonce,
+        "time": time_ms,
+    }
+    _check_envelope(env)
+    env_bytes = canonical(env)
+    sig = key.sign(env_bytes)
+    raw = b'{"env":' + env_bytes + _SIG_SEP + b64e(sig).encode() + b'"}'
+    return SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes, sig, raw)
+
+
+def envelope_bytes_of(raw: bytes) -> tuple[bytes, str]:
+    """Split stored canonical tx bytes into (envelope bytes, base64 signature)."""
+    cut = raw.rfind(_SIG_SEP)
+    if not raw.startswith(b'{"env":') or cut < 0 or not raw.endswith(b'"}'):
+        raise EncodingError("stored transaction is not in canonical form")
+    return raw[7:cut], raw[cut + len(_SIG_SEP) : -2].decode("ascii")
+
+
+def parse_tx(raw: bytes, *, max_bytes: int) -> SignedTx:
+    """Decode and schema-check submitted bytes. The signature is checked by the caller,
+    who knows the signer's current key."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(
+            f"transaction is {len(raw)} bytes; the limit is {max_bytes}", size=len(raw),
+            limit=max_bytes,
+        )
+    doc = decode(raw)
+    if type(doc) is not dict or doc.keys() != {"env", "sig"} or type(doc["sig"]) is not str:
+        raise ValidationError('a transaction is {"env": {...}, "sig": "<base64>"}')
+    env = doc["env"]
+    _check_envelope(env)
+    env_bytes = canonical_decoded(env)
+    sig = b64d(doc["sig"])
+    raw_c = b'{"env":' + env_bytes + _SIG_SEP + doc["sig"].encode() + b'"}'
+    return SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes, sig, raw_c)

@@ -1,0 +1,379 @@
+"""Audit: re-check a ledger directory from genesis and name the first bad thing.
+
+Checked: header links and hashes, proposer signatures, tx ids and Merkle roots, every
+transaction signature (against the signer's key at that point of history, on a thread pool
+while the main thread re-executes), re-execution to the same receipts and state roots, the
+stored state equal to the re-executed state, and every projection table equal to a fresh
+rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supplyledger.contracts.executor import Executor
+from supplyledger.contracts.registry import all_tables, load_builtin
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.ledger import block as blk
+from supplyledger.ledger.crypto import PublicKey, b64d, generate
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.tx import SignedTx, envelope_bytes_of
+from supplyledger.node.genesis import build_genesis
+from supplyledger.store.migrations import LOCAL_TABLES
+from supplyledger.store.sqlite import DB_NAME, apply_ops
+
+__all__ = ["AuditReport", "Finding", "run_audit"]
+
+CORE_TABLES = ("blocks", "txs", "state", "meta")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    detail: str
+    height: int | None = None
+    tx: str | None = None
+    table: str | None = None
+    row: str | None = None
+
+
+@dataclass
+class AuditReport:
+    ok: bool = True
+    blocks: int = 0
+    txs: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    uncovered_tables: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "blocks": self.blocks, "txs": self.txs,
+                "findings": [asdict(f) for f in self.findings],
+                "uncovered_tables": self.uncovered_tables}
+
+
+class _Auditor:
+    def __init__(self, conn: sqlite3.Connection, threads: int, progress: Progress | None,
+                 max_findings: int) -> None:
+        self.conn = conn
+        self.contracts = load_builtin()
+        self.tables = {t.name: t for t in all_tables(self.contracts)}
+        self.executor = Executor(self.contracts, lambda key: None)
+        self.report = AuditReport()
+        self.pool = ThreadPoolExecutor(max(1, threads))
+        self.sig_jobs: deque[Future[list[Finding]]] = deque()
+        self.progress = progress
+        self.max_findings = max_findings
+        self.proj = sqlite3.connect(":memory:", isolation_level=None)
+        for t in self.tables.values():
+            for stmt in t.ddl():
+                self.proj.execute(stmt)
+        self.proj.execute("BEGIN")
+        self.seen_ids: set[str] = set()
+
+    def find(self, kind: str, detail: str, **where: Any) -> None:
+        if len(self.report.findings) < self.max_findings:
+            self.report.findings.append(Finding(kind, detail, **where))
+        self.report.ok = False
+
+    # -- blocks ---------------------------------------------------------------------------
+    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, list[tuple[Any, ...]]]]:
+        c = self.conn
+        top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+        top = -1 if top is None else int(top)
+        h = 0
+        while h <= top:
+            hi = min(top, h + 63)
+            txs: dict[int, list[tuple[Any, ...]]] = {}
+            for r in c.execute("SELECT height, idx, id, raw, receipt, signer, contract, method, "
+                               "ok FROM txs WHERE height BETWEEN ? AND ? ORDER BY height, idx",
+                               (h, hi)):
+                txs.setdefault(r[0], []).append(r[1:])
+            for r in c.execute("SELECT height, hash, header, signature FROM blocks "
+                               "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):
+                yield r[0], r[1], _b(r[2]), _b(r[3]), txs.get(r[0], [])
+            h = hi + 1
+        self.top = top
+
+    def run(self) -> AuditReport:
+        prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
+        chain: str | None = None
+        total = self.conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0] or 0
+        for height, stored_hash, header_bytes, sig, txs in self.blocks():
+            if height != expect:
+                self.find("missing_block", f"expected block {expect}, found {height}",
+                          height=expect)
+                return self.report
+            try:
+                header = blk.Header.decode(header_bytes)
+            except SupplyLedgerError as exc:
+                self.find("header", f"header unreadable: {exc}", height=height, table="blocks")
+                return self.report
+            if header.hash != stored_hash:
+                self.find("block_hash", "stored block hash differs from the header's hash",
+                          height=height, table="blocks", row=str(height))
+            if header.prev != prev_hash or header.height != height:
+                self.find("broken_link", f"header points to {header.prev[:16]}…, previous "
+                          f"block is {prev_hash[:16]}…", height=height, table="blocks",
+                          row=str(height))
+            if chain is None:
+                chain = header.chain
+            elif header.chain != chain:
+                self.find("chain", f"block of chain {header.chain!r} in {chain!r}",
+                          height=height, table="blocks", row=str(height))
+            if header.time < prev_time:
+                self.find("time", "block time goes backwards", height=height, table="blocks",
+                          row=str(height))
+            if height == 0:
+                prev_root = self._genesis(header, txs)
+            else:
+                prev_root = self._block(header, txs, prev_root)
+            self._check_proposer(header, sig)
+            prev_hash, expect, prev_time = header.hash, height + 1, header.time
+            self.report.blocks += 1
+            if self.progress is not None and height % 50 == 0:
+                self.progress(height, total)
+            self._drain(keep=64)
+        self._drain(keep=0)
+        if self.progress is not None:
+            self.progress(total, total)
+        self._check_orphans()
+        self._check_state()
+        self._check_projections()
+        self._check_meta(chain)
+        self._list_tables()
+        return self.report
+
+    def _genesis(self, header: blk.Header, txs: list[tuple[Any, ...]]) -> str:
+        if len(txs) != 1:
+            self.find("genesis", "block 0 must hold exactly the genesis document", height=0)
+            return header.state_root
+        _, tx_id, raw, receipt, *_ = txs[0]
+        raw = _b(raw)
+        doc = decode(raw)
+        if blk.tx_root([raw]) != header.tx_root or hashlib.sha256(raw).hexdigest() != tx_id:
+            self.find("tx_root", "genesis document differs from the one block 0 commits to",
+                      height=0, tx=tx_id, table="txs")
+        # Rebuild genesis with a throwaway signer: only its writes and receipt are compared.
+        rec, writes, ops = build_genesis(doc, generate("ed25519"), self.contracts)
+        if rec.txs[0].receipt != _b(receipt) or blk.receipts_root(
+                [_b(receipt)]) != header.receipts_root:
+            self.find("receipt", "genesis receipt differs from a rebuild", height=0, tx=tx_id,
+                      table="txs", row=tx_id)
+        root = blk.state_root(blk.GENESIS_PREV, writes)
+        if root != header.state_root:
+            self.find("state_root", "genesis state differs from the header", height=0)
+        self.executor.seed(dict(writes))
+        apply_ops(self.proj, self.tables, ops)
+        self.seen_ids.add(tx_id)
+        self.report.txs += 1
+        return root
+
+    def _block(self, header: blk.Header, txs: list[tuple[Any, ...]], prev_root: str) -> str:
+        h = header.height
+        if len(txs) != header.tx_count or [t[0] for t in txs] != list(range(len(txs))):
+            self.find("tx_count", f"header counts {header.tx_count} txs, stored "
+                      f"{len(txs)} (indexes {[t[0] for t in txs][:5]}…)", height=h, table="txs")
+        raws = [_b(t[2]) for t in txs]
+        if blk.tx_root(raws) != header.tx_root:
+            self.find("tx_root", "transactions differ from the Merkle root in the header",
+                      height=h, table="txs")
+        stored_receipts = [_b(t[3]) for t in txs]
+        if blk.receipts_root(stored_receipts) != header.receipts_root:
+            self.find("receipts_root", "stored receipts differ from the header's root",
+                      height=h, table="txs")
+        parsed: list[SignedTx] = []
+        for _idx, tx_id, raw, _, signer, contract, method, _ok in txs:
+            raw = _b(raw)
+            try:
+                env_bytes, sig_b64 = envelope_bytes_of(raw)
+                env = decode(env_bytes)
+                tx = SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes,
+                              b64d(sig_b64), raw)
+            except SupplyLedgerError as exc:
+                self.find("tx", f"stored transaction unreadable: {exc}", height=h, tx=tx_id,
+                          table="txs", row=tx_id)
+                continue
+            if tx.id != tx_id:
+                self.find("tx_id", "stored id is not the hash of the stored envelope",
+                          height=h, tx=tx_id, table="txs", row=tx_id)
+            if (signer, contract, method) != (env.get("signer"), env.get("contract"),
+                                              env.get("method")) or env.get("chain") != \
+                    header.chain:
+                self.find("tx_row", "indexed columns differ from the envelope", height=h,
+                          tx=tx_id, table="txs", row=tx_id)
+            if tx.id in self.seen_ids:
+                self.find("duplicate_tx", "transaction appears twice", height=h, tx=tx.id)
+            self.seen_ids.add(tx.id)
+            parsed.append(tx)
+        checks: list[tuple[SignedTx, PublicKey]] = []
+
+        def key_ok(tx: SignedTx, key: PublicKey) -> bool:
+            checks.append((tx, key))
+            return True
+
+        res = self.executor.execute(parsed, height=h, key_ok=key_ok)
+        if checks:
+            self.sig_jobs.append(self.pool.submit(_verify_all, checks, h))
+        for tx, err in res.rejected:
+            self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=tx.id,
+                      table="txs", row=tx.id)
+        by_id = {t[1]: _b(t[3]) for t in txs}
+        for tx, receipt in zip(res.included, res.receipts, strict=True):
+            if by_id.get(tx.id) != receipt:
+                self.find("receipt", "re-execution gives a different receipt", height=h,
+                          tx=tx.id, table="txs", row=tx.id)
+        if blk.receipts_root(res.receipts) != header.receipts_root and len(res.rejected) == 0:
+            self.find("reexecution", "re-executed receipts differ from the header's root",
+                      height=h)
+        root = blk.state_root(prev_root, res.writes)
+        if root != header.state_root:
+            self.find("state_root", "re-executed state differs from the header's state root",
+                      height=h)
+        apply_ops(self.proj, self.tables, res.ops)
+        self.report.txs += len(txs)
+        return header.state_root
+
+    def _check_proposer(self, header: blk.Header, sig: bytes) -> None:
+        part = self.executor.participant(header.proposer)
+        if part is None or "node" not in part.roles:
+            self.find("proposer", f"proposer {header.proposer} is not a registered node",
+                      height=header.height, table="blocks", row=str(header.height))
+            return
+        try:
+            blk.SignedHeader(header, sig).verify(part.key)
+        except SupplyLedgerError as exc:
+            self.find("block_signature", exc.message, height=header.height, table="blocks",
+                      row=str(header.height))
+
+    def _drain(self, keep: int) -> None:
+        while len(self.sig_jobs) > keep:
+            for f in self.sig_jobs.popleft().result():
+                self.find(f.kind, f.detail, height=f.height, tx=f.tx, table=f.table, row=f.row)
+
+    # -- tables ---------------------------------------------------------------------------
+    def _check_orphans(self) -> None:
+        n = self.conn.execute("SELECT COUNT(*) FROM txs").fetchone()[0]
+        if n != self.report.txs:
+            row = self.conn.execute("SELECT id, height FROM txs WHERE height NOT IN "
+                                    "(SELECT height FROM blocks) LIMIT 1").fetchone()
+            self.find("extra_rows", f"txs holds {n} rows, the blocks {self.report.txs}",
+                      table="txs", row=row[0] if row else None)
+
+    def _check_state(self) -> None:
+        expected = sorted((k, v) for k, v in self.executor.cache.items() if v is not None)
+        stored = self.conn.execute("SELECT key, value FROM state ORDER BY key")
+        self._compare("state", iter(expected), ((r[0], _b(r[1])) for r in stored),
+                      key=_row_key(1))
+
+    def _check_projections(self) -> None:
+        self.proj.execute("COMMIT")
+        for t in self.tables.values():
+            order = ", ".join(t.primary_key)
+            cols = ", ".join(t.column_names)
+            try:
+                stored = self.conn.execute(f"SELECT {cols} FROM {t.name} ORDER BY {order}")
+            except sqlite3.Error as exc:
+                self.find("projection", f"table unreadable: {exc}", table=t.name)
+                continue
+            fresh = self.proj.execute(f"SELECT {cols} FROM {t.name} ORDER BY {order}")
+            self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)))
+
+    def _compare(self, table: str, expected: Iterator[Any], stored: Iterator[Any],
+                 key: Callable[[Any], Any]) -> None:
+        """Merge-compare two key-ordered row streams; report missing, extra, changed rows."""
+        e, s = next(expected, None), next(stored, None)
+        while e is not None or s is not None:
+            if s is None or (e is not None and key(e) < key(s)):
+                self.find("missing_row", "row a rebuild produces is not stored", table=table,
+                          row=_show(key(e)))
+                e = next(expected, None)
+            elif e is None or key(s) < key(e):
+                self.find("extra_row", "stored row that no block produces", table=table,
+                          row=_show(key(s)))
+                s = next(stored, None)
+            else:
+                if tuple(e) != tuple(s):
+                    self.find("changed_row", "stored row differs from a rebuild", table=table,
+                              row=_show(key(e)))
+                e, s = next(expected, None), next(stored, None)
+
+    def _check_meta(self, chain: str | None) -> None:
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        genesis = self.conn.execute("SELECT hash FROM blocks WHERE height=0").fetchone()
+        want = {"chain": chain, "genesis": genesis[0] if genesis else None}
+        for k in sorted(set(meta) | set(want)):
+            if meta.get(k) != want.get(k):
+                self.find("changed_row", f"meta {k} is {meta.get(k)!r}, the blocks say "
+                          f"{want.get(k)!r}", table="meta", row=k)
+
+    def _list_tables(self) -> None:
+        names = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name")]
+        for name in names:
+            if name in CORE_TABLES or name in self.tables:
+                continue
+            if name in LOCAL_TABLES:
+                self.report.uncovered_tables.append({"table": name,
+                                                     "reason": LOCAL_TABLES[name]})
+            else:
+                self.find("unknown_table", "table not created by supplyledger", table=name)
+
+
+_RANK = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}
+
+
+def _row_key(n: int) -> Callable[[Any], tuple[tuple[int, Any], ...]]:
+    """Primary-key tuple in SQLite's order (NULL < numbers < text < blob), so a value whose
+    type was changed by tampering still compares instead of raising."""
+
+    def key(row: Any) -> tuple[tuple[int, Any], ...]:
+        return tuple((_RANK.get(type(v), 4), v) for v in row[:n])
+
+    return key
+
+
+def _show(key: tuple[tuple[int, Any], ...]) -> str:
+    vals = [v for _, v in key]
+    return str(vals[0]) if len(vals) == 1 else json.dumps(vals, default=str)
+
+
+def _b(value: Any) -> bytes:
+    """Stored blobs as bytes; an edit through SQL may have turned one into TEXT or a number."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8")
+
+
+def _verify_all(checks: list[tuple[SignedTx, PublicKey]], height: int) -> list[Finding]:
+    bad: list[Finding] = []
+    for tx, key in checks:
+        if not key.is_valid(tx.sig, tx.env_bytes):
+            bad.append(Finding("signature", "signature does not verify with the signer's key "
+                               "at that point", height, tx.id, "txs", tx.id))
+    return bad
+
+
+def run_audit(data_dir: Path, *, threads: int = 2, progress: Progress | None = None,
+              max_findings: int = 1000) -> AuditReport:
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no ledger at {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        auditor = _Auditor(conn, threads, progress, max_findings)
+        try:
+            return auditor.run()
+        finally:
+            auditor.pool.shutdown(wait=True)
+    finally:
+        conn.close()

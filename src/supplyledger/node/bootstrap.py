@@ -1,0 +1,88 @@
+"""Create a ledger directory: genesis block, node key and the first admin keys."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supplyledger.contracts.builtin.identity import ROLES
+from supplyledger.contracts.registry import all_tables, load_builtin
+from supplyledger.errors import NodeError
+from supplyledger.ledger.crypto import PrivateKey, generate
+from supplyledger.ledger.keyfile import KdfParams, seal, unseal
+from supplyledger.node.genesis import build_genesis, genesis_document
+from supplyledger.store.sqlite import DB_NAME, SQLiteStore
+
+__all__ = ["CONSORTIUM_ORG", "InitResult", "init_ledger", "load_node_key", "write_key"]
+
+CONSORTIUM_ORG = "consortium"
+NODE_KEY_FILE = "node.key"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    chain: str
+    genesis_hash: str
+    node_did: str
+    admins: list[tuple[str, str, Path | None]]  # name, did, key file
+
+
+def write_key(path: Path, key: PrivateKey, password: str, params: KdfParams | None = None) -> None:
+    """Write a sealed key file, readable only by its owner."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(seal(key, password, params))
+
+
+def load_node_key(data_dir: Path, password: str) -> PrivateKey:
+    path = Path(data_dir) / NODE_KEY_FILE
+    if not path.exists():
+        raise NodeError(f"no node key at {path}")
+    return unseal(path.read_bytes(), password)
+
+
+def init_ledger(
+    data_dir: Path,
+    *,
+    chain: str,
+    time_ms: int,
+    node_password: str,
+    admins: list[tuple[str, PrivateKey, str | None]],
+    node_key: PrivateKey | None = None,
+    extra_orgs: list[dict[str, Any]] | None = None,
+    kdf: KdfParams | None = None,
+) -> InitResult:
+    """``admins``: (name, key, password for its key file or None to not write one)."""
+    data_dir = Path(data_dir)
+    if (data_dir / DB_NAME).exists():
+        raise NodeError(f"{data_dir} already holds a ledger")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node_key = node_key or generate("rsa")
+    contracts = load_builtin()
+    orgs = [{"id": CONSORTIUM_ORG, "name": "Consortium", "roles": sorted(ROLES)},
+            *(extra_orgs or [])]
+    entries = [{"name": "node-1", "org": CONSORTIUM_ORG, "roles": ["node"],
+                "public_key": node_key.public.b64}]
+    for name, key, _ in admins:
+        entries.append({"name": name, "org": CONSORTIUM_ORG, "roles": ["admin", "auditor"],
+                        "public_key": key.public.b64})
+    doc = genesis_document(chain=chain, time_ms=time_ms, orgs=orgs, admins=entries)
+    rec, writes, ops = build_genesis(doc, node_key, contracts)
+    store = SQLiteStore(data_dir, all_tables(contracts))
+    try:
+        store.ensure_projections()
+        store.commit_block(rec, writes, ops, meta={"chain": chain, "genesis": rec.hash})
+    finally:
+        store.close()
+    write_key(data_dir / NODE_KEY_FILE, node_key, node_password, kdf)
+    out: list[tuple[str, str, Path | None]] = []
+    for name, key, password in admins:
+        path = None
+        if password is not None:
+            path = data_dir / "keys" / f"{name}.key"
+            write_key(path, key, password, kdf)
+        out.append((name, key.did, path))
+    return InitResult(chain, rec.hash, node_key.did, out)

@@ -1,0 +1,40 @@
+"""What a submitter gets back once its transaction's block is durable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from supplyledger.ledger.encoding import decode
+
+__all__ = ["Receipt"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_id: str
+    height: int
+    index: int
+    raw: bytes
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        d: dict[str, Any] = decode(self.raw)
+        return d
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.data["ok"])
+
+    @property
+    def result(self) -> Any:
+        return self.data.get("result")
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        e: dict[str, Any] | None = self.data.get("error")
+        return e
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tx": self.tx_id, "height": self.height, "index": self.index, **self.data}

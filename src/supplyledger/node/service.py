@@ -1,0 +1,283 @@
+"""The embedded node: admission, ordering, execution and durable commit.
+
+Pipeline (threads; RSA verification releases the GIL, so it uses both cores)::
+
+    submit() -> inbox -> verifiers (parse, chain, time window, key lookup, signature)
+             -> orderer (solo: cut at N txs or T ms) -> executor (deterministic)
+             -> committer (one SQLite transaction per block, fsync) -> futures resolved
+
+A transaction is acknowledged only after the commit of its block returns. The executor runs
+block k+1 while block k is being written; if a commit fails the node stops and fails every
+unacknowledged transaction, so nothing acknowledged can be lost.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from supplyledger.contracts.executor import Executor
+from supplyledger.contracts.registry import all_tables, load_builtin
+from supplyledger.contracts.runtime import Contract
+from supplyledger.errors import (
+    InvalidSignature,
+    NodeError,
+    NodeStopped,
+    Overloaded,
+    ReplayedTransaction,
+    RevokedKey,
+    StaleTransaction,
+    SupplyLedgerError,
+    UnknownSigner,
+    WrongChain,
+)
+from supplyledger.ledger import block as blk
+from supplyledger.ledger.crypto import PrivateKey, PublicKey
+from supplyledger.ledger.tx import SignedTx, parse_tx
+from supplyledger.node.orderer import SoloOrderer
+from supplyledger.node.receipts import Receipt
+from supplyledger.node.settings import Settings
+from supplyledger.store.records import BlockRecord, TxRow
+from supplyledger.store.sqlite import SQLiteStore
+
+__all__ = ["Node", "wall_clock_ms"]
+
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_Pending = tuple[SignedTx, PublicKey, "Future[Receipt]"]
+
+
+class Node:
+    def __init__(self, settings: Settings, node_key: PrivateKey, *,
+                 contracts: dict[str, Contract] | None = None, clock: Clock = wall_clock_ms,
+                 store: SQLiteStore | None = None) -> None:
+        self.settings = settings
+        self.contracts = contracts or load_builtin()
+        self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
+        self.key = node_key
+        self.clock = clock
+        head = self.store.height()
+        if head < 0:
+            raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
+        chain = self.store.get_meta("chain")
+        if chain is None:
+            raise NodeError("ledger has no chain id recorded")
+        self.chain = chain
+        hash_, header_bytes, _ = self.store.block(head)  # type: ignore[misc]
+        header = blk.Header.decode(header_bytes)
+        self._height, self._prev, self._state_root = head, hash_, header.state_root
+        self._last_time = header.time
+        self.executor = Executor(self.contracts, self.store.get_state)
+        me = self.executor.participant(node_key.did)
+        if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
+            raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
+        self._recent: dict[str, int] = dict.fromkeys(
+            self.store.tx_ids_since(clock() - settings.time_window_ms), 0)
+        self._inbox: queue.SimpleQueue[tuple[bytes, Future[Receipt]] | None] = (
+            queue.SimpleQueue())
+        self._orderer = SoloOrderer(settings.block_max_txs, settings.block_max_ms / 1000)
+        self._commits: queue.Queue[tuple[BlockRecord, list[Any], list[Any],
+                                         list[Future[Receipt]]] | None] = queue.Queue(2)
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._running = False
+        self._failure: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[int], None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Node:
+        self._running = True
+        for i in range(self.settings.verify_threads):
+            self._spawn(self._verify_loop, f"verify-{i}")
+        self._spawn(self._build_loop, "builder")
+        self._spawn(self._commit_loop, "committer")
+        return self
+
+    def _spawn(self, fn: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=fn, name=f"sl-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        """Drain: everything already submitted is executed and committed, then stop."""
+        if not self._running:
+            return
+        self._running = False
+        for _ in range(self.settings.verify_threads):
+            self._inbox.put(None)
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    def on_block(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(height)`` after each durable commit (for live updates)."""
+        self._listeners.append(listener)
+
+    # -- admission ------------------------------------------------------------------------
+    def submit(self, tx: bytes) -> Future[Receipt]:
+        """Queue signed transaction bytes; the future resolves after the durable commit.
+
+        Only bytes are accepted: the node must decode every envelope itself, so the object
+        it executes is exactly the one whose bytes were signed."""
+        fut: Future[Receipt] = Future()
+        if not self._running or self._failure is not None:
+            fut.set_exception(NodeStopped("node is not running"))
+            return fut
+        with self._lock:
+            if self._pending >= self.settings.max_pending:
+                fut.set_exception(Overloaded(
+                    f"{self._pending} transactions pending; try again shortly"))
+                return fut
+            self._pending += 1
+        fut.add_done_callback(self._done)
+        self._inbox.put((tx, fut))
+        return fut
+
+    def _done(self, _: Future[Receipt]) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def check(self, raw: bytes) -> tuple[SignedTx, PublicKey]:
+        """Stateless and key checks; raises a specific error. Runs on verifier threads."""
+        s = self.settings
+        tx = parse_tx(raw, max_bytes=s.max_tx_bytes)
+        if tx.env["chain"] != self.chain:
+            raise WrongChain(f"transaction is for chain {tx.env['chain']!r}, "
+                             f"this is {self.chain!r}")
+        now = self.clock()
+        if abs(tx.env["time"] - now) > s.time_window_ms:
+            raise StaleTransaction(f"transaction time is {tx.env['time'] - now:+d} ms from the "
+                                   f"node clock; the window is ±{s.time_window_ms} ms")
+        part = self.executor.participant(tx.env["signer"])
+        if part is None:
+            raise UnknownSigner(f"unknown signer {tx.env['signer']}")
+        if not part.active:
+            raise RevokedKey(f"signer {tx.env['signer']} is revoked")
+        part.key.verify(tx.sig, tx.env_bytes)
+        return tx, part.key
+
+    def _verify_loop(self) -> None:
+        inbox, orderer = self._inbox, self._orderer
+        while True:
+            item = inbox.get()
+            if item is None:
+                orderer.close_one()
+                return
+            raw, fut = item
+            try:
+                tx, key = self.check(raw)
+            except InvalidSignature as exc:
+                fut.set_exception(InvalidSignature(f"{exc.message} for the signer's current key"))
+                continue
+            except SupplyLedgerError as exc:
+                fut.set_exception(exc)
+                continue
+            orderer.put((tx, key, fut))
+
+    # -- ordering and execution -----------------------------------------------------------
+    def _build_loop(self) -> None:
+        for batch in self._orderer.blocks(self.settings.verify_threads):
+            if self._failure is not None:
+                for _, _, fut in batch:
+                    fut.set_exception(NodeStopped("node stopped after a storage failure"))
+                continue
+            try:
+                self._build(batch)
+            except BaseException as exc:  # a bug here must not hang submitters
+                self._fail(exc, [f for _, _, f in batch])
+        self._commits.put(None)
+
+    def _build(self, batch: list[_Pending]) -> None:
+        now = self.clock()
+        recent = self._recent
+        txs: list[SignedTx] = []
+        keys: dict[str, PublicKey] = {}
+        futs: dict[str, Future[Receipt]] = {}
+        for tx, key, fut in batch:
+            if tx.id in recent or tx.id in futs:
+                fut.set_exception(ReplayedTransaction(
+                    f"transaction {tx.id} was already submitted", tx_id=tx.id))
+                continue
+            txs.append(tx)
+            keys[tx.id] = key
+            futs[tx.id] = fut
+        if not txs:
+            return
+        height = self._height + 1
+        res = self.executor.execute(
+            txs, height=height, key_ok=lambda t, k: keys[t.id].spki == k.spki)
+        for tx, err in res.rejected:
+            futs.pop(tx.id).set_exception(err)
+        if not res.included:
+            return
+        for tx in res.included:
+            recent[tx.id] = tx.env["time"]
+        block_time = max(now, self._last_time)
+        state_root = blk.state_root(self._state_root, res.writes)
+        header = blk.Header(
+            chain=self.chain, height=height, prev=self._prev, time=block_time,
+            tx_root=blk.tx_root(t.raw for t in res.included),
+            receipts_root=blk.receipts_root(res.receipts), state_root=state_root,
+            tx_count=len(res.included), proposer=self.key.did,
+        )
+        signed = blk.SignedHeader.sign(header, self.key)
+        rows = tuple(
+            TxRow(t.id, i, t.raw, t.env["signer"], t.env["contract"], t.env["method"], ok, r)
+            for i, (t, r, ok) in enumerate(zip(res.included, res.receipts, res.oks,
+                                               strict=True)))
+        rec = BlockRecord(height, header.hash, header.encode(), signed.signature, block_time,
+                          rows)
+        self._height, self._prev, self._state_root = height, header.hash, state_root
+        self._last_time = block_time
+        self._commits.put((rec, res.writes, res.ops, [futs[t.id] for t in res.included]))
+        if len(recent) > 4 * self.settings.block_max_txs and height % 64 == 0:
+            cutoff = now - self.settings.time_window_ms
+            self._recent = {k: v for k, v in recent.items() if v >= cutoff}
+
+    def _commit_loop(self) -> None:
+        while True:
+            item = self._commits.get()
+            if item is None:
+                return
+            rec, writes, ops, futs = item
+            if self._failure is not None:
+                for f in futs:
+                    f.set_exception(NodeStopped("node stopped after a storage failure"))
+                continue
+            try:
+                self.store.commit_block(rec, writes, ops)
+            except BaseException as exc:
+                self._fail(exc, futs)
+                continue
+            for row, fut in zip(rec.txs, futs, strict=True):
+                fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt))
+            for listener in self._listeners:
+                listener(rec.height)
+
+    def _fail(self, exc: BaseException, futs: list[Future[Receipt]]) -> None:
+        self._failure = exc
+        err = NodeStopped(f"node stopped: {exc}")
+        for f in futs:
+            if not f.done():
+                f.set_exception(err)

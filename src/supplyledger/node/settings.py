@@ -1,0 +1,24 @@
+"""Node settings: one frozen object built at the edge (CLI/API) and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    # A block is cut at whichever comes first: this many txs, or this many ms after the
+    # first tx of the block arrived.
+    block_max_txs: int = 2000
+    block_max_ms: int = 20
+    # Accepted |tx time - node clock|. Replays older than this fail as stale, so the node
+    # only remembers ids inside the window.
+    time_window_ms: int = 300_000
+    max_tx_bytes: int = 64 * 1024
+    verify_threads: int = 2
+    # Admission limit: beyond this many unfinished submissions new ones get Overloaded.
+    max_pending: int = 100_000

@@ -1,0 +1,62 @@
+"""Recorded schema migrations for the core tables. Append only: never edit a shipped step.
+
+Projection tables are not migrated: they are derived data, dropped and rebuilt from blocks
+whenever their declared schema changes (see ``SQLiteStore.ensure_projections``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LOCAL_TABLES", "MIGRATIONS"]
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "core ledger tables",
+        """
+        CREATE TABLE blocks (
+            height INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            header BLOB NOT NULL,
+            signature BLOB NOT NULL,
+            time INTEGER NOT NULL
+        );
+        CREATE TABLE txs (
+            id TEXT PRIMARY KEY,
+            height INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            raw BLOB NOT NULL,
+            signer TEXT NOT NULL,
+            contract TEXT NOT NULL,
+            method TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            receipt BLOB NOT NULL,
+            UNIQUE (height, idx)
+        );
+        CREATE INDEX ix_txs_signer ON txs (signer, height);
+        CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE projection_schema (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+        """,
+    ),
+    (
+        2,
+        "local tables: settings and sessions (not ledger data)",
+        """
+        CREATE TABLE local_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE local_sessions (
+            token_hash TEXT PRIMARY KEY,
+            did TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            expires INTEGER NOT NULL
+        );
+        """,
+    ),
+]
+
+# Tables the audit does not cover, each with its reason (they hold no ledger data).
+LOCAL_TABLES: dict[str, str] = {
+    "schema_migrations": "records which schema steps ran on this node; local bookkeeping",
+    "projection_schema": "records the schema hash of each projection table; local bookkeeping",
+    "local_settings": "node-local settings, not ledger data",
+    "local_sessions": "login sessions of this node's web users, not ledger data",
+}

@@ -1,0 +1,224 @@
+"""SQLite store: WAL mode, one writer connection, one durable commit per block.
+
+``synchronous=FULL`` makes each block's commit reach the disk before it returns, which is
+what lets the node acknowledge a transaction only after its block is durable. Readers use
+their own connections (one per thread) and never block the writer under WAL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from supplyledger.contracts.projection import Delete, Op, Table, Update, Upsert
+from supplyledger.errors import MigrationError, StoreError
+from supplyledger.store.migrations import MIGRATIONS
+from supplyledger.store.records import BlockRecord
+
+__all__ = ["SQLiteStore", "apply_ops"]
+
+DB_NAME = "ledger.sqlite"
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    uri = f"file:{path}{'?mode=ro' if readonly else ''}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[Op]) -> None:
+    """Apply projection operations in order, batching runs of the same statement."""
+    batch_sql: str | None = None
+    batch: list[Sequence[Any]] = []
+
+    def flush() -> None:
+        if batch_sql is not None and batch:
+            conn.executemany(batch_sql, batch)
+        batch.clear()
+
+    for op in ops:
+        t = tables[op.table]
+        if type(op) is Upsert:
+            sql = (f"INSERT OR REPLACE INTO {t.name} VALUES "
+                   f"({','.join('?' * len(t.columns))})")
+            params: Sequence[Any] = op.row
+        elif type(op) is Update:
+            sets = ",".join(f"{c}=?" for c, _ in op.values)
+            where = " AND ".join(f"{k}=?" for k in t.primary_key)
+            sql = f"UPDATE {t.name} SET {sets} WHERE {where}"
+            params = (*[v for _, v in op.values], *op.key)
+        else:
+            assert type(op) is Delete
+            where = " AND ".join(f"{k}=?" for k in t.primary_key)
+            sql = f"DELETE FROM {t.name} WHERE {where}"
+            params = op.key
+        if sql != batch_sql:
+            flush()
+            batch_sql = sql
+        batch.append(params)
+    flush()
+
+
+class SQLiteStore:
+    def __init__(self, data_dir: Path, tables: Sequence[Table] = ()) -> None:
+        self.path = Path(data_dir) / DB_NAME
+        self.tables = {t.name: t for t in tables}
+        self._local = threading.local()
+        self._writer = _connect(self.path)
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        c = self._writer
+        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                  "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for stmt in filter(str.strip, sql.split(";")):
+                    c.execute(stmt)
+                c.execute("INSERT INTO schema_migrations VALUES (?,?,?)",
+                          (version, name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+                c.execute("COMMIT")
+            except sqlite3.Error as exc:
+                c.execute("ROLLBACK")
+                raise MigrationError(f"migration {version} ({name}) failed: {exc}") from exc
+
+    def ensure_projections(self) -> list[str]:
+        """Create projection tables; drop those whose schema changed. Returns the names that
+        need a rebuild from blocks (the caller replays the receipts)."""
+        c = self._writer
+        known = dict(c.execute("SELECT name, hash FROM projection_schema").fetchall())
+        stale: list[str] = []
+        c.execute("BEGIN IMMEDIATE")
+        for t in self.tables.values():
+            if known.get(t.name) != t.schema_hash:
+                c.execute(f"DROP TABLE IF EXISTS {t.name}")
+                stale.append(t.name)
+            for stmt in t.ddl():
+                c.execute(stmt)
+            c.execute("INSERT OR REPLACE INTO projection_schema VALUES (?,?)",
+                      (t.name, t.schema_hash))
+        c.execute("COMMIT")
+        return stale
+
+    # -- reads ----------------------------------------------------------------------------
+    def reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    def height(self) -> int:
+        row = self.reader().execute("SELECT MAX(height) FROM blocks").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def get_state(self, key: str) -> bytes | None:
+        row = self.reader().execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.reader().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def block(self, height: int) -> tuple[str, bytes, bytes] | None:
+        row = self.reader().execute(
+            "SELECT hash, header, signature FROM blocks WHERE height=?", (height,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), bytes(row[2]))
+
+    def block_txs(self, height: int) -> list[tuple[str, int, bytes, bytes]]:
+        return [(r[0], r[1], bytes(r[2]), bytes(r[3])) for r in self.reader().execute(
+            "SELECT id, idx, raw, receipt FROM txs WHERE height=? ORDER BY idx", (height,))]
+
+    def tx_location(self, tx_id: str) -> tuple[int, int] | None:
+        row = self.reader().execute(
+            "SELECT height, idx FROM txs WHERE id=?", (tx_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def has_tx(self, tx_id: str) -> bool:
+        return self.tx_location(tx_id) is not None
+
+    def tx_ids_since(self, time_ms: int) -> list[str]:
+        return [r[0] for r in self.reader().execute(
+            "SELECT t.id FROM txs t JOIN blocks b ON b.height=t.height WHERE b.time>=?",
+            (time_ms,))]
+
+    def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[
+            tuple[int, str, bytes, bytes, list[tuple[str, int, bytes, bytes]]]]:
+        """Blocks with their txs, in height order; reads in chunks to bound memory."""
+        conn = _connect(self.path, readonly=True)
+        try:
+            top = self.height() if end is None else end
+            h = start
+            while h <= top:
+                hi = min(top, h + 63)
+                txs: dict[int, list[tuple[str, int, bytes, bytes]]] = {}
+                for r in conn.execute("SELECT height, id, idx, raw, receipt FROM txs "
+                                      "WHERE height BETWEEN ? AND ? ORDER BY height, idx", (h, hi)):
+                    txs.setdefault(r[0], []).append((r[1], r[2], bytes(r[3]), bytes(r[4])))
+                for r in conn.execute("SELECT height, hash, header, signature FROM blocks "
+                                      "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):
+                    yield r[0], r[1], bytes(r[2]), bytes(r[3]), txs.get(r[0], [])
+                h = hi + 1
+        finally:
+            conn.close()
+
+    # -- the one write path ---------------------------------------------------------------
+    def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
+                     ops: Sequence[Op], meta: dict[str, str] | None = None) -> None:
+        c = self._writer
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT INTO blocks VALUES (?,?,?,?,?)",
+                      (rec.height, rec.hash, rec.header, rec.signature, rec.time))
+            c.executemany("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?)", [
+                (t.id, rec.height, t.index, t.raw, t.signer, t.contract, t.method, int(t.ok),
+                 t.receipt) for t in rec.txs])
+            c.executemany("INSERT OR REPLACE INTO state VALUES (?,?)",
+                          [(k, v) for k, v in writes if v is not None])
+            dels = [(k,) for k, v in writes if v is None]
+            if dels:
+                c.executemany("DELETE FROM state WHERE key=?", dels)
+            apply_ops(c, self.tables, ops)
+            if meta:
+                c.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", list(meta.items()))
+            c.execute("COMMIT")
+        except BaseException as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"commit of block {rec.height} failed: {exc}") from exc
+            raise
+
+    def replace_projections(self, names: Sequence[str], ops: Iterable[Op]) -> None:
+        """Empty the named projection tables and refill them (used for rebuilds)."""
+        c = self._writer
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for n in names:
+                c.execute(f"DELETE FROM {n}")
+            apply_ops(c, self.tables, [op for op in ops if op.table in names])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
