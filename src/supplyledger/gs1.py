@@ -44,7 +44,7 @@ GS1_RESOLVER = "https://id.gs1.org"
 _DIGITS = re.compile(r"^[0-9]+$")
 _SAFE = re.compile(r"^[A-Za-z0-9._~\-]*$")
 # GS1 AI encodable character set 82, as it appears in URN components (escapes are %HH).
-_URN_CHARS = re.compile(r"^(?:[A-Za-z0-9!'()*+,\-.:;=_]|%[0-9A-Fa-f]{2})+$")
+_URN_CHARS = re.compile(r"^(?:[A-Za-z0-9!'()*+,\-.:;=_]|%[0-9A-Fa-f]{2})+$")  # '.' last only
 _URN_ESCAPE = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
 
 
@@ -116,7 +116,8 @@ class EPC:
     ``giai``, ``gsrn``, ``gsrnp``, ``gdti``, ``sgcn``, ``cpi``, ``ginc``, ``gsin``, ``itip``,
     ``upui``); ``key`` the GS1 key with its check digit (GTIN always 14 digits); ``serial`` the
     instance part (``None`` for a class-level identifier such as an ``idpat`` pattern);
-    ``lot`` the batch of an ``lgtin``; ``extension`` the GLN extension of an ``sgln``.
+    ``lot`` the batch of an ``lgtin`` (or of an ``itip`` class); ``extension`` the GLN
+    extension of an ``sgln``.
     """
 
     kind: str
@@ -158,7 +159,7 @@ class EPC:
         primary, qualifier = _SCHEME_AI[self.kind]
         if self.kind in _APPENDED_SERIAL:
             return ((primary, self.key + (self.serial or "")),)
-        if self.kind == "lgtin":
+        if self.kind == "lgtin" or (self.kind == "itip" and self.lot and self.serial is None):
             return ((primary, self.key), ("10", self.lot or ""))
         if self.kind == "sgln":
             ext = self.extension
@@ -181,7 +182,8 @@ class EPC:
         The split point between company prefix and reference is not recoverable from the key
         itself, so it comes from the URN this EPC was parsed from or from the argument.
         """
-        cpl = company_prefix_length or self.company_prefix_length
+        cpl = company_prefix_length if company_prefix_length is not None \
+            else self.company_prefix_length
         if cpl is None:
             raise ValidationError(
                 f"cannot build a URN for {self.canonical}: GS1 Company Prefix length unknown "
@@ -189,6 +191,8 @@ class EPC:
             )
         if not 6 <= cpl <= 12:
             raise ValidationError(f"GS1 Company Prefix length must be 6..12, got {cpl}")
+        if self.kind == "itip" and self.lot:
+            raise ValidationError(f"{self.canonical}: an ITIP lot has no EPC URN form")
         return _to_urn(self, cpl)
 
 
@@ -229,7 +233,9 @@ def _to_urn(epc: EPC, cpl: int) -> str:
         return f"urn:epc:id:{kind}:{key[:cpl]}.{key[cpl:-1]}"
     if kind == "cpi":
         body = f"{key[:cpl]}.{_urn_escape(key[cpl:])}"
-        return f"urn:epc:idpat:cpi:{body}.*" if serial is None else f"urn:epc:id:cpi:{body}.{serial}"
+        if serial is None:
+            return f"urn:epc:idpat:cpi:{body}.*"
+        return f"urn:epc:id:cpi:{body}.{serial}"
     # giai, ginc: the reference is the rest of the key, no check digit
     return f"urn:epc:id:{kind}:{key[:cpl]}.{_urn_escape(key[cpl:])}"
 
@@ -256,16 +262,17 @@ def _is_digits(text: str) -> bool:
 
 
 def _parse_urn(uri: str) -> EPC:
-    head, _, value = uri.rpartition(":")
-    form, _, scheme = head[8:].partition(":")
-    if not head.startswith("urn:epc:") or ":" in scheme or not value:
+    parts = uri.split(":", 4)  # a serial may itself contain ':'
+    if len(parts) != 5 or parts[:2] != ["urn", "epc"] or not parts[4]:
         raise _bad(uri, "expected urn:epc:{id|class|idpat}:{scheme}:{value}")
+    form, scheme, value = parts[2], parts[3], parts[4]
     if form not in ("id", "class", "idpat") or (form == "class") != (scheme == "lgtin"):
         raise _bad(uri, f"unsupported form/scheme {form}:{scheme}")
     nparts = _URN_PARTS.get(scheme)
     if nparts is None:
         raise _bad(uri, f"scheme {scheme!r} has no GS1 key equivalent")
-    comps = value.split(".")
+    # The last component (a serial, lot, extension or asset reference) may itself contain '.'.
+    comps = value.split(".", nparts - 1)
     if len(comps) != nparts:
         raise _bad(uri, f"{scheme} needs {nparts} dot-separated components")
     pattern = form == "idpat"
@@ -275,13 +282,20 @@ def _parse_urn(uri: str) -> EPC:
     cpl = len(cp)
     if not (6 <= cpl <= 12 and _is_digits(cp)):
         raise _bad(uri, "GS1 Company Prefix must be 6..12 digits")
-    for comp in comps[1 : -1 if pattern else None]:
-        if not _is_digits(comp) and _URN_CHARS.match(comp) is None:
-            raise _bad(uri, f"component {comp!r} has characters outside the GS1 set")
     ref = comps[1]
     need = _URN_DIGITS.get(scheme)
-    if need is not None and (cpl + len(ref) != need or not _is_digits(ref)):
-        raise _bad(uri, f"company prefix + reference must be {need} digits")
+    if need is not None:
+        # a 12-digit prefix leaves an empty location/asset/party reference, which is valid
+        if cpl + len(ref) != need or (ref and not _is_digits(ref)):
+            raise _bad(uri, f"company prefix + reference must be {need} digits")
+        if scheme in ("sgtin", "lgtin", "upui", "itip", "sscc") and not ref:
+            raise _bad(uri, "the indicator / extension digit is missing")
+    free = comps[2:] if need is not None else comps[1:]
+    if pattern:
+        free = free[:-1]
+    for comp in free:
+        if not comp or _URN_CHARS.match(comp) is None:
+            raise _bad(uri, f"component {comp!r} has characters outside the GS1 set")
     last = None if pattern else comps[-1]
     if last is not None and "%" in last:
         last = unquote(last)
@@ -349,7 +363,7 @@ def _dl_pairs(uri: str) -> list[tuple[str, str]] | None:
         allowed = _QUALIFIERS.get(pairs[0][0], ())
         pos = -1
         ok = True
-        for ai, value in pairs[1:]:
+        for ai, _ in pairs[1:]:
             if ai not in allowed or allowed.index(ai) <= pos:
                 ok = False
                 break
@@ -379,7 +393,8 @@ def _epc_from_pairs(uri: str, pairs: list[tuple[str, str]], verify: bool) -> EPC
         return EPC("sgtin", gtin)
     if ai == "8006":
         itip = key("ITIP", value[:14]) + value[14:]
-        return EPC("itip", itip, serial=quals.get("21"))
+        serial = quals.get("21")
+        return EPC("itip", itip, serial=serial, lot=None if serial else quals.get("10"))
     if ai == "00":
         return EPC("sscc", key("SSCC", value))
     if ai in ("414", "417"):
@@ -404,7 +419,8 @@ def parse_epc(uri: str, *, verify_check_digits: bool = True) -> EPC:
     """Parse an EPC URN or a GS1 Digital Link URI (any host) into an :class:`EPC`.
 
     Raises :class:`ValidationError` naming what is wrong (a bad check digit names the digit it
-    expected). Digital Link query strings (data attributes) are ignored.
+    expected). Digital Link query strings (data attributes) are ignored, and so is a consumer
+    product variant (AI 22) next to a lot or serial: an EPC names the finest level only.
     """
     if not isinstance(uri, str):
         raise ValidationError(f"EPC must be a string, got {type(uri).__name__}")
@@ -416,6 +432,18 @@ def parse_epc(uri: str, *, verify_check_digits: bool = True) -> EPC:
     return _epc_from_pairs(uri, pairs, verify_check_digits)
 
 
+_FAST_URN = re.compile(
+    r"^urn:epc:(?:id:(sgtin|sgln)|class:(lgtin)):(\d{6,12})\.(\d{1,11})\."
+    r"([A-Za-z0-9!'()*+,\-:;=_]+)$"
+    r"|^urn:epc:id:(sscc):(\d{6,12})\.(\d{5,11})$"
+)
+
+
+def _dl_value(urn_component: str) -> str:
+    """A URN component (GS1 characters, no %-escapes) as a Digital Link path segment."""
+    return urn_component if _SAFE.match(urn_component) else quote(urn_component, safe="")
+
+
 @lru_cache(maxsize=65536)
 def canonical_digital_link(uri: str) -> str | None:
     """Constrained canonical Digital Link of an EPC URN or Digital Link, or ``None``.
@@ -424,6 +452,25 @@ def canonical_digital_link(uri: str) -> str | None:
     string is dropped and only the finest identification level is kept (``01/22/x/10/y/21/z``
     becomes ``01/21/z``), which is what the CBV 2.0 event hash prescribes.
     """
+    m = _FAST_URN.match(uri)
+    if m is not None:
+        # The schemes on nearly every event (items, lots, logistic units, locations), built
+        # directly: this runs for every identifier the import path sees. Anything unusual
+        # falls through to the general parser.
+        g = m.groups()
+        scheme = g[0] or g[1] or g[5]
+        cp, ref, last = (g[6], g[7], None) if g[5] else (g[2], g[3], g[4])
+        if len(cp) + len(ref) == _URN_DIGITS[scheme]:
+            if scheme == "sgln":
+                key = cp + ref
+                tail = "" if last == "0" else f"/254/{_dl_value(last or '')}"
+                return f"{GS1_RESOLVER}/414/{key}{gs1_check_digit(key)}{tail}"
+            body = ref[0] + cp + ref[1:]
+            key = body + str(gs1_check_digit(body))
+            if scheme == "sscc":
+                return f"{GS1_RESOLVER}/00/{key}"
+            ai = "21" if scheme == "sgtin" else "10"
+            return f"{GS1_RESOLVER}/01/{key}/{ai}/{_dl_value(last or '')}"
     try:
         epc = parse_epc(uri, verify_check_digits=False)
     except ValidationError:

@@ -11,8 +11,10 @@ with SIGKILL at a random instant. What it promises, and what the test checks aft
   The ack log is the witness of what the node acknowledged.
 
 stdout protocol (one line each, flushed): ``SUBMITTING <remaining> <height>`` once the node
-has started and just before the first submission; ``DONE <json>`` when everything submitted
-has resolved and the node stopped cleanly. Exit status 0 only if no submission failed.
+has started and just before the first submission; ``FLOWING`` once the first acknowledgement
+is in the ack log (the benchmark is running: verifier processes up, blocks committing);
+``DONE <json>`` when everything submitted has resolved and the node stopped cleanly. Exit
+status 0 only if no submission failed.
 
 ``--die-in-commit N:STAGE`` makes the process SIGKILL itself inside the N-th block commit
 of this run (counted from 1), at STAGE: ``before`` (every row written, COMMIT not issued),
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from supplyledger.errors import ReplayedTransaction
 from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
@@ -67,6 +70,8 @@ class _DyingConnection:
                     delay = self._rng.uniform(0.0, 0.004)
                     threading.Timer(delay, _die).start()
                     out = self._conn.execute(sql, *args)
+                    print("driver: COMMIT returned before the kill", file=sys.stderr,
+                          flush=True)
                     time.sleep(1.0)  # the timer fires while or just after COMMIT runs
                     return out
                 else:
@@ -93,6 +98,7 @@ class _AckLog:
 
     def _run(self) -> None:
         f, q = self._f, self._q
+        first = True
         while True:
             item = q.get()
             while True:
@@ -108,6 +114,9 @@ class _AckLog:
                 except queue.Empty:
                     break
             os.fsync(f.fileno())
+            if first:
+                print("FLOWING", flush=True)  # the first acknowledgement is on disk
+                first = False
 
     def close(self) -> None:
         self._q.put(None)
@@ -144,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block-max-ms", type=int, default=20)
     p.add_argument("--time-window-ms", type=int, default=6 * 3_600_000)
     p.add_argument("--die-in-commit", default="", help="N:before|during|after")
+    p.add_argument("--replay", type=int, default=0,
+                   help="first resubmit this many already committed txs; each must be refused")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
 
@@ -171,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     node.start()
     height0 = node.height
+
+    # Exactly once across restarts: committed transactions sent again are refused as replays.
+    refused = 0
+    again = random.Random(a.seed).sample(
+        [raw for i, raw in txs if i in done_before], min(a.replay, len(txs) - len(todo)))
+    for fut in [node.submit(raw) for raw in again]:
+        exc = fut.exception(timeout=60)
+        if isinstance(exc, ReplayedTransaction):
+            refused += 1
+        else:
+            errors.append(f"replay of a committed tx gave {exc!r}")
 
     def client(c: int) -> None:
         mine = todo[c::a.clients]
@@ -221,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     for e in errors[:20]:
         print(f"driver: failed: {e}", file=sys.stderr, flush=True)
     print("DONE " + json.dumps({"skipped": len(done_before), "submitted": len(todo),
+                                "replayed_refused": refused,
                                 "acked": acked[0], "errors": len(errors),
                                 "height0": height0, "height": height,
                                 "seconds": round(elapsed, 3)}), flush=True)

@@ -182,6 +182,9 @@ def test_solve_rejects_unsolvable_and_bad_input() -> None:
     big = RoutingProblem("big", (Depot(0, 0, 0),), (Client(1, 1, 1, 50),), (VehicleType(3, 20),))
     with pytest.raises(SolverError, match="exceeds every vehicle"):
         solve(big, time_limit_s=1)
+    idle = RoutingProblem("idle", (Depot(0, 0, 0),), (Client(1, 1, 1, 1),), (VehicleType(0, 20),))
+    with pytest.raises(SolverError, match="no vehicles"):
+        solve(idle, time_limit_s=1)
     with pytest.raises(ValidationError):
         solve(_small(), time_limit_s=0)
     with pytest.raises(ValidationError):

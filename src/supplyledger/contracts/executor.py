@@ -88,6 +88,19 @@ class Executor:
             self._participants[did] = part
         return part
 
+    def peek_participant(self, did: str) -> Participant | None:
+        """Participant as executed so far, for other threads: reads without filling the
+        caches, so a slow read can never write back a value a newer block replaced."""
+        key = f"identity/{participant_key(did)}"
+        raw = self.cache.get(key, _MISSING)
+        if raw is _MISSING:
+            raw = self._read_store(key)
+        if raw is None:
+            return None
+        rec = decode(raw)  # type: ignore[arg-type]
+        return Participant(did, frozenset(rec["roles"]), rec.get("org"),
+                           rec["status"] == "active", PublicKey.from_b64(rec["key"]))
+
     def seed(self, writes: Mapping[str, bytes | None]) -> None:
         """Apply writes that did not come from a transaction (genesis)."""
         self.cache.update(writes)

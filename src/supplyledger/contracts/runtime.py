@@ -16,6 +16,7 @@ from typing import Any
 from supplyledger.contracts.projection import Projector, Table
 from supplyledger.contracts.schema import Arg, validate_args
 from supplyledger.errors import (
+    EncodingError,
     RoleDenied,
     SupplyLedgerError,
     UnknownContract,
@@ -193,4 +194,10 @@ def execute_call(
         err = exc.to_dict()
     except Exception as exc:  # a bug in contract code must still give a deterministic receipt
         err = {"code": "contract_bug", "message": f"{type(exc).__name__}: {exc}"}
-    return CallOutcome(canonical({"tx": tx_id, "ok": False, "error": err}), False, {}, [])
+    try:
+        receipt = canonical({"tx": tx_id, "ok": False, "error": err})
+    except EncodingError as exc:  # details a contract put in its error cannot be stored
+        receipt = canonical({"tx": tx_id, "ok": False, "error": {
+            "code": err.get("code", "contract_bug"), "message": f"{err.get('message')} "
+            f"(details dropped: {exc.message})"}})
+    return CallOutcome(receipt, False, {}, [])

@@ -8,8 +8,9 @@ it); two copies would drift and an accepted event could hash inconsistently.
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -42,49 +43,53 @@ RDFS_COMMENT = "http://www.w3.org/2000/01/rdf-schema#comment"
 
 # CBV 2.0 standard vocabularies, keyed by the web-URI type prefix (BizStep-, Disp-, ...).
 CBV_TERMS: Mapping[str, frozenset[str]] = {
-    "BizStep": frozenset(
-        "accepting arriving assembling collecting commissioning consigning "
-        "creating_class_instance cycle_counting decommissioning departing destroying "
-        "disassembling dispensing encoding entering_exiting holding inspecting installing "
-        "killing loading other packing picking receiving removing repackaging repairing "
-        "replacing reserving retail_selling sampling sensor_reporting shipping "
-        "staging_outbound stock_taking stocking storing transporting unloading unpacking "
-        "void_shipping".split()
-    ),
-    "Disp": frozenset(
-        "active available completeness_inferred completeness_verified conformant "
-        "container_closed container_open damaged destroyed dispensed disposed encoded "
-        "expired in_progress in_transit inactive mismatch_class mismatch_instance "
-        "mismatch_quantity needs_replacement no_pedigree_match non_conformant "
-        "non_sellable_other partially_dispensed recalled reserved retail_sold returned "
-        "sellable_accessible sellable_not_accessible stolen unavailable unknown".split()
-    ),
-    "BTT": frozenset(
-        "bol cert desadv inv pedigree po poc prodorder recadv rma testprd testres upevt".split()
-    ),
+    "BizStep": frozenset((
+        "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
+        "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
+        "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting",
+        "installing", "killing", "loading", "other", "packing", "picking", "receiving", "removing",
+        "repackaging", "repairing", "replacing", "reserving", "retail_selling", "sampling",
+        "sensor_reporting", "shipping", "staging_outbound", "stock_taking", "stocking", "storing",
+        "transporting", "unloading", "unpacking", "void_shipping",
+    )),
+    "Disp": frozenset((
+        "active", "available", "completeness_inferred", "completeness_verified", "conformant",
+        "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed",
+        "encoded", "expired", "in_progress", "in_transit", "inactive", "mismatch_class",
+        "mismatch_instance", "mismatch_quantity", "needs_replacement", "no_pedigree_match",
+        "non_conformant", "non_sellable_other", "partially_dispensed", "recalled", "reserved",
+        "retail_sold", "returned", "sellable_accessible", "sellable_not_accessible", "stolen",
+        "unavailable", "unknown",
+    )),
+    "BTT": frozenset((
+        "bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder", "recadv", "rma",
+        "testprd", "testres", "upevt",
+    )),
     "SDT": frozenset(("owning_party", "possessing_party", "location")),
     "ER": frozenset(("did_not_occur", "incorrect_data")),
-    "Comp": frozenset(
-        "x y z axial_distance azimuth height spherical_radius polar_angle elevation_angle "
-        "easting northing latitude longitude altitude".split()
-    ),
+    "Comp": frozenset((
+        "x", "y", "z", "axial_distance", "azimuth", "height", "spherical_radius", "polar_angle",
+        "elevation_angle", "easting", "northing", "latitude", "longitude", "altitude",
+    )),
 }
 _URN_VOCAB = {"bizstep": "BizStep", "disp": "Disp", "btt": "BTT", "sdt": "SDT", "er": "ER"}
 # GS1 Web Vocabulary terms the EPCIS 2.0.0 context maps for sensorReport type / exception.
-MEASUREMENT_TYPES = frozenset(
-    "AbsoluteHumidity AbsorbedDose AbsorbedDoseRate Acceleration Radioactivity Altitude "
-    "AmountOfSubstance AmountOfSubstancePerUnitVolume Angle AngularAcceleration "
-    "AngularMomentum AngularVelocity Area Capacitance Conductance Conductivity Count Density "
-    "Dimensionless DoseEquivalent DoseEquivalentRate DynamicViscosity ElectricCharge "
-    "ElectricCurrent ElectricCurrentDensity ElectricFieldStrength Energy Exposure Force "
-    "Frequency Illuminance Inductance Irradiance KinematicViscosity Length LinearMomentum "
-    "Luminance LuminousFlux LuminousIntensity MagneticFlux MagneticFluxDensity "
-    "MagneticVectorPotential Mass MassConcentration MassFlowRate MassPerAreaTime "
-    "MemoryCapacity MolalityOfSolute MolarEnergy MolarMass MolarVolume Power Pressure "
-    "RadiantFlux RadiantIntensity RelativeHumidity Resistance Resistivity SolidAngle "
-    "SpecificVolume Speed SurfaceDensity SurfaceTension Temperature Time Torque Voltage "
-    "Volume VolumeFlowRate VolumeFraction VolumetricFlux Wavenumber".split()
-)
+MEASUREMENT_TYPES = frozenset((
+    "AbsoluteHumidity", "AbsorbedDose", "AbsorbedDoseRate", "Acceleration", "Radioactivity",
+    "Altitude", "AmountOfSubstance", "AmountOfSubstancePerUnitVolume", "Angle",
+    "AngularAcceleration", "AngularMomentum", "AngularVelocity", "Area", "Capacitance",
+    "Conductance", "Conductivity", "Count", "Density", "Dimensionless", "DoseEquivalent",
+    "DoseEquivalentRate", "DynamicViscosity", "ElectricCharge", "ElectricCurrent",
+    "ElectricCurrentDensity", "ElectricFieldStrength", "Energy", "Exposure", "Force", "Frequency",
+    "Illuminance", "Inductance", "Irradiance", "KinematicViscosity", "Length", "LinearMomentum",
+    "Luminance", "LuminousFlux", "LuminousIntensity", "MagneticFlux", "MagneticFluxDensity",
+    "MagneticVectorPotential", "Mass", "MassConcentration", "MassFlowRate", "MassPerAreaTime",
+    "MemoryCapacity", "MolalityOfSolute", "MolarEnergy", "MolarMass", "MolarVolume", "Power",
+    "Pressure", "RadiantFlux", "RadiantIntensity", "RelativeHumidity", "Resistance", "Resistivity",
+    "SolidAngle", "SpecificVolume", "Speed", "SurfaceDensity", "SurfaceTension", "Temperature",
+    "Time", "Torque", "Voltage", "Volume", "VolumeFlowRate", "VolumeFraction", "VolumetricFlux",
+    "Wavenumber",
+))
 SENSOR_ALERTS = frozenset(("ALARM_CONDITION", "ERROR_CONDITION"))
 
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
@@ -99,37 +104,47 @@ _NUMERIC = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
 # ------------------------------------------------------------------------------ time
-def parse_datetime(value: str) -> datetime | None:
-    """An ISO 8601 / RFC 3339 date-time *with* UTC offset as an aware datetime, else None.
-
-    Sub-millisecond digits are rounded half-up to the millisecond, because that is the
-    precision the CBV event hash fixes and the one we store.
-    """
+def _match_datetime(value: str) -> tuple[Any, ...] | None:
     m = _DATETIME.match(value)
     if m is None:
         return None
-    year, month, day, hour, minute, second, frac, off = m.groups()
-    try:
-        dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-    except ValueError:  # 31 April, 29 February of a common year, ...
-        return None
+    groups = m.groups()
+    day = int(groups[2])
+    if day > 28 and day > monthrange(int(groups[0]), int(groups[1]))[1]:
+        return None  # 31 April, 29 February of a common year, ...
+    return groups
+
+
+def is_datetime(value: str) -> bool:
+    """True for an ISO 8601 / RFC 3339 date-time *with* a UTC offset (EPCIS requires one)."""
+    return _match_datetime(value) is not None
+
+
+def _naive_utc(groups: tuple[Any, ...]) -> datetime:
+    """UTC wall time of matched date-time parts, sub-millisecond digits rounded half-up (the
+    precision the CBV event hash fixes and the one we store)."""
+    year, month, day, hour, minute, second, frac, off = groups
+    dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
     if frac:
         millis = int(frac[:3].ljust(3, "0")) + (1 if len(frac) > 3 and frac[3] >= "5" else 0)
         dt += timedelta(milliseconds=millis)
-    if off in ("Z", "z"):
-        return dt.replace(tzinfo=UTC)
-    sign = -1 if off[0] == "-" else 1
-    offset = timedelta(hours=int(off[1:3]), minutes=int(off[4:6])) * sign
-    return dt.replace(tzinfo=timezone(offset))
+    if off not in ("Z", "z", "+00:00", "-00:00"):
+        delta = timedelta(hours=int(off[1:3]), minutes=int(off[4:6]))
+        dt = dt - delta if off[0] == "+" else dt + delta
+    return dt
 
 
 def utc_millis(value: str) -> str | None:
     """``2005-04-03T20:33:31.1164-06:00`` -> ``2005-04-04T02:33:31.116Z`` (None if invalid)."""
-    dt = parse_datetime(value.strip())
-    if dt is None:
+    groups = _match_datetime(value.strip())
+    if groups is None:
         return None
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    frac = groups[6]
+    if groups[7] in ("Z", "z", "+00:00", "-00:00") and (frac is None or len(frac) <= 3):
+        # Fast path (most captured times are UTC at ms precision): no datetime arithmetic.
+        millis = (frac or "").ljust(3, "0")
+        return f"{groups[0]}-{groups[1]}-{groups[2]}T{groups[3]}:{groups[4]}:{groups[5]}.{millis}Z"
+    return _naive_utc(groups).isoformat(timespec="milliseconds") + "Z"
 
 
 def is_date(value: str) -> bool:
@@ -220,12 +235,6 @@ def merge_terms(base: Mapping[str, str], ctx: Any) -> Mapping[str, str]:
     return merged
 
 
-def with_builtins(terms: Mapping[str, str]) -> dict[str, str]:
-    merged = dict(BUILTIN_PREFIXES)
-    merged.update(terms)
-    return merged
-
-
 def namespace_error(key: str, terms: Mapping[str, str]) -> str | None:
     """Why ``key`` is not a properly namespaced user field, or None when it is.
 
@@ -246,10 +255,12 @@ def namespace_error(key: str, terms: Mapping[str, str]) -> str | None:
 
 
 def expand_curie(value: str, terms: Mapping[str, str]) -> str:
-    """Expand ``prefix:local`` when ``prefix`` is declared (JSON-LD compact IRI expansion)."""
+    """Expand ``prefix:local`` when ``prefix`` is declared in ``terms`` or by the EPCIS context
+    (JSON-LD compact IRI expansion)."""
     colon = value.find(":")
     if colon > 0 and not value.startswith("//", colon + 1):
-        iri = terms.get(value[:colon])
+        prefix = value[:colon]
+        iri = terms.get(prefix) or BUILTIN_PREFIXES.get(prefix)
         if iri is not None:
             return iri + value[colon + 1 :]
     return value
@@ -263,7 +274,8 @@ def qualified_name(key: str, terms: Mapping[str, str]) -> str:
     """
     colon = key.find(":")
     if colon > 0 and not key.startswith("//", colon + 1):
-        ns = terms.get(key[:colon])
+        prefix = key[:colon]
+        ns = terms.get(prefix) or BUILTIN_PREFIXES.get(prefix)
         if ns is not None:
             return "{" + (ns[:-1] if ns.endswith(":") else ns) + "}" + key[colon + 1 :]
     iri = terms.get(key, key) if colon < 0 else key
@@ -312,7 +324,8 @@ def is_cbv_namespace(value: str) -> bool:
 @lru_cache(maxsize=65536)
 def canonical_uri(value: str) -> str:
     """EPC URNs and Digital Links (any host) to the canonical Digital Link; CBV 1.x URNs to
-    their CBV 2.0 web URIs; anything else unchanged."""
+    their CBV 2.0 web URIs; anything else unchanged (but stripped of surrounding whitespace)."""
+    value = value.strip()
     if value.startswith("urn:epcglobal:cbv:"):
         rest = value[18:]
         colon = rest.find(":")

@@ -58,11 +58,11 @@ _EXCLUDED = frozenset(("type", "eventID", "recordTime", "errorDeclaration", "cer
                        "@context"))
 _ID_LISTS = ("epcList", "parentID", "inputEPCList", "childEPCs", "quantityList",
              "childQuantityList", "inputQuantityList", "outputEPCList", "outputQuantityList")
-_STANDARD = frozenset(
-    ("eventTime", "eventTimeZoneOffset", "action", "transformationID", "bizStep", "disposition",
-     "persistentDisposition", "readPoint", "bizLocation", "bizTransactionList", "sourceList",
-     "destinationList", "sensorElementList", "ilmd") + _ID_LISTS
-) | _EXCLUDED
+_STANDARD = frozenset((
+    "eventTime", "eventTimeZoneOffset", "action", "transformationID", "bizStep", "disposition",
+    "persistentDisposition", "readPoint", "bizLocation", "bizTransactionList", "sourceList",
+    "destinationList", "sensorElementList", "ilmd", *_ID_LISTS,
+)) | _EXCLUDED
 _META_ORDER = (("time", "t"), ("startTime", "t"), ("endTime", "t"), ("deviceID", "i"),
                ("deviceMetadata", "i"), ("rawData", "i"), ("dataProcessingMethod", "i"),
                ("bizRules", "i"))
@@ -74,36 +74,62 @@ _REPORT_ORDER = (
     ("maxValue", "n"), ("meanValue", "n"), ("sDev", "n"), ("percRank", "n"),
     ("percValue", "n"), ("uom", "s"), ("coordinateReferenceSystem", "i"),
 )
+_NO_TERMS: Mapping[str, str] = {}
+_ID_ONLY = frozenset(("id",))
+_NOTHING: frozenset[str] = frozenset()
+_SENSOR_ELEMENT_KEYS = frozenset(("sensorMetadata", "sensorReport"))
 _META_KEYS = frozenset(k for k, _ in _META_ORDER)
 _REPORT_KEYS = frozenset(k for k, _ in _REPORT_ORDER)
 
 
-class _Canon:
-    """Canonicalises values of one event, with the namespace prefixes in its scope."""
+class Canon:
+    """Canonicalises the values of one event, with the namespace prefixes in its scope.
 
-    __slots__ = ("terms",)
+    Shared by the hasher and :mod:`.document` so a normalised field always equals what the
+    hash covered. Times are memoised per event: the hash and the normaliser both need them.
+    """
+
+    __slots__ = ("terms", "times")
 
     def __init__(self, terms: Mapping[str, str]) -> None:
         self.terms = terms
+        self.times: dict[str, str] = {}
 
     def iri(self, value: Any) -> str:
-        if not isinstance(value, str):
+        if value.__class__ is not str:
             return canonical_number(value)
-        return canonical_uri(expand_curie(value.strip(), self.terms))
+        colon = value.find(":")
+        if colon > 0:
+            prefix = value[:colon]
+            if prefix in self.terms or prefix in BUILTIN_PREFIXES:
+                value = expand_curie(value.strip(), self.terms)
+        return canonical_uri(value)
+
+    def time(self, value: Any) -> str:
+        text = str(value)
+        done = self.times.get(text)
+        if done is None:
+            done = utc_millis(text) or text.strip()
+            self.times[text] = done
+        return done
+
+    def vocab(self, value: Any, kind: str) -> str:
+        if value.__class__ is not str:
+            return canonical_number(value)
+        return vocab_uri(value.strip(), kind, self.terms)
 
     def value(self, value: Any, kind: str) -> str:
+        """Canonical text of ``value``; ``kind`` is i(ri), t(ime), n(umber), s(tring) or a
+        vocabulary (BizStep, Disp, BTT, SDT, ER, Comp, MT measurement type, AT alert)."""
         if kind == "i":
             return self.iri(value)
         if kind == "t":
-            text = str(value).strip()
-            return utc_millis(text) or text
+            return self.time(value)
         if kind == "n":
             return canonical_number(value)
         if kind == "s":
             return str(value).strip()
-        if not isinstance(value, str):
-            return canonical_number(value)
-        return vocab_uri(value.strip(), kind, self.terms)
+        return self.vocab(value, kind)
 
     def fields(self, obj: Mapping[str, Any], order: tuple[tuple[str, str], ...]) -> str:
         out = []
@@ -158,7 +184,7 @@ def _sorted_join(items: list[str]) -> str:
     return "".join(items)
 
 
-def _quantities(c: _Canon, elements: list[Any]) -> list[str]:
+def _quantities(c: Canon, elements: list[Any]) -> list[str]:
     out = []
     for qe in elements:
         if not isinstance(qe, dict):
@@ -169,7 +195,7 @@ def _quantities(c: _Canon, elements: list[Any]) -> list[str]:
     return out
 
 
-def _sensor_elements(c: _Canon, elements: list[Any]) -> tuple[list[str], list[str]]:
+def _sensor_elements(c: Canon, elements: list[Any]) -> tuple[list[str], list[str]]:
     """(main-part strings, extension strings) of a sensorElementList."""
     main: list[str] = []
     ext: list[str] = []
@@ -199,18 +225,18 @@ def _sensor_elements(c: _Canon, elements: list[Any]) -> tuple[list[str], list[st
         body += _sorted_join(report_texts)
         if body:
             main.append("sensorElement" + body)
-        ext_parts.extend(c.extensions(element, frozenset(("sensorMetadata", "sensorReport"))))
+        ext_parts.extend(c.extensions(element, _SENSOR_ELEMENT_KEYS))
         if ext_parts:
             ext.append("sensorElement" + "".join(ext_parts))
     return main, ext
 
 
-def _typed_list(c: _Canon, items: list[Any], role: str, kind: str) -> list[str]:
+def _typed_list(c: Canon, items: list[Any], role: str, kind: str) -> list[str]:
     out = []
     for item in items:
         if not isinstance(item, dict) or item.get(role) is None:
             continue
-        kind_text = c.value(item["type"], kind) if item.get("type") is not None else ""
+        kind_text = c.vocab(item["type"], kind) if item.get("type") is not None else ""
         out.append((f"type={kind_text}" if kind_text else "") + f"{role}={c.iri(item[role])}")
     return out
 
@@ -222,15 +248,26 @@ def event_prehash(event: Mapping[str, Any], *, terms: Mapping[str, str] | None =
     ``@context`` (if any) is applied on top. The event should be valid: fields of the wrong
     shape are skipped rather than reported.
     """
-    scope = dict(BUILTIN_PREFIXES)
-    if terms:
-        scope.update(terms)
-    c = _Canon(merge_terms(scope, event.get("@context")))
+    return prehash_with(Canon(merge_terms(terms or _NO_TERMS, event.get("@context"))), event)
+
+
+def event_hash_id(event: Mapping[str, Any], *, terms: Mapping[str, str] | None = None) -> str:
+    """``ni:///sha-256;{hex}?ver=CBV2.0`` -- the EPCIS event hash ID of ``event``."""
+    return hash_id_of(event_prehash(event, terms=terms))
+
+
+def hash_id_of(prehash: str) -> str:
+    digest = hashlib.sha256(prehash.encode("utf-8")).hexdigest()
+    return f"ni:///sha-256;{digest}?ver={HASH_VERSION}"
+
+
+def prehash_with(c: Canon, event: Mapping[str, Any]) -> str:
+    """Pre-hash string of ``event`` with a canonicaliser already scoped to its namespaces."""
     get = event.get
     parts = [f"eventType={get('type', '')}"]
     time_text = get("eventTime")
     if time_text is not None:
-        parts.append(f"eventTime={c.value(time_text, 't')}")
+        parts.append(f"eventTime={c.time(time_text)}")
     if get("eventTimeZoneOffset") is not None:
         parts.append(f"eventTimeZoneOffset={str(get('eventTimeZoneOffset')).strip()}")
     for key in _ID_LISTS:
@@ -246,16 +283,18 @@ def event_prehash(event: Mapping[str, Any], *, terms: Mapping[str, str] | None =
                 items = [f"epc={c.iri(v)}" for v in value if v is not None]
             if items:
                 parts.append(key + _sorted_join(items))
-    for key, kind in (("action", "s"), ("transformationID", "i"), ("bizStep", "BizStep"),
-                      ("disposition", "Disp")):
-        if get(key) is not None:
-            text = c.value(get(key), kind)
-            if text:
-                parts.append(f"{key}={text}")
+    if get("action") is not None:
+        parts.append(f"action={str(get('action')).strip()}")
+    if get("transformationID") is not None:
+        parts.append(f"transformationID={c.iri(get('transformationID'))}")
+    if get("bizStep") is not None:
+        parts.append(f"bizStep={c.vocab(get('bizStep'), 'BizStep')}")
+    if get("disposition") is not None:
+        parts.append(f"disposition={c.vocab(get('disposition'), 'Disp')}")
     pd = get("persistentDisposition")
     if isinstance(pd, dict):
         text = "".join(
-            _sorted_join([f"{which}={c.value(v, 'Disp')}" for v in pd.get(which) or ()])
+            _sorted_join([f"{which}={c.vocab(v, 'Disp')}" for v in pd.get(which) or ()])
             for which in ("set", "unset")
         )
         if text:
@@ -266,7 +305,7 @@ def event_prehash(event: Mapping[str, Any], *, terms: Mapping[str, str] | None =
         if isinstance(place, dict):
             if place.get("id") is not None:
                 parts.append(f"{key}id={c.iri(place['id'])}")
-            place_ext = c.extensions(place, frozenset(("id",)))
+            place_ext = c.extensions(place, _ID_ONLY)
             if place_ext:
                 nested_ext.append(key + "".join(place_ext))
     for key, role, kind in (("bizTransactionList", "bizTransaction", "BTT"),
@@ -284,15 +323,9 @@ def event_prehash(event: Mapping[str, Any], *, terms: Mapping[str, str] | None =
         nested_ext.append(_sorted_join(ext))
     ilmd = get("ilmd")
     if isinstance(ilmd, dict):
-        items = c.extensions(ilmd, frozenset())
+        items = c.extensions(ilmd, _NOTHING)
         if items:
             parts.append("ilmd" + "".join(items))
     parts.extend(nested_ext)
     parts.extend(c.extensions(event, _STANDARD))
     return "".join(parts)
-
-
-def event_hash_id(event: Mapping[str, Any], *, terms: Mapping[str, str] | None = None) -> str:
-    """``ni:///sha-256;{hex}?ver=CBV2.0`` -- the EPCIS event hash ID of ``event``."""
-    digest = hashlib.sha256(event_prehash(event, terms=terms).encode("utf-8")).hexdigest()
-    return f"ni:///sha-256;{digest}?ver={HASH_VERSION}"

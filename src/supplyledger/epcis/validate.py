@@ -47,12 +47,12 @@ from ._common import (
     SENSOR_ALERTS,
     TIME_ZONE_OFFSET,
     URI,
-    cbv_namespace_term,
     cbv_term,
+    is_cbv_namespace,
     is_date,
+    is_datetime,
     merge_terms,
     namespace_error,
-    parse_datetime,
     read_context,
 )
 
@@ -115,7 +115,7 @@ class _Checker:
                 self.bad(path, exc.message)
 
     def time(self, value: Any, path: str) -> None:
-        if not isinstance(value, str) or parse_datetime(value) is None:
+        if not isinstance(value, str) or not is_datetime(value):
             self.bad(path, f"{value!r} is not an ISO 8601 date-time with a UTC offset "
                            "(e.g. 2024-05-01T12:00:00.000+02:00)")
 
@@ -163,9 +163,8 @@ class _Checker:
         elif URI.match(value) is None:
             self.bad(path, f"{value!r} is neither a CBV 2.0 {label} nor a URI "
                            "(a non-standard value must be a namespaced URI)")
-        elif value.startswith("urn:epcglobal:cbv:") or (
-            strict and cbv_namespace_term(value, kind) is not None
-        ):
+        elif value.startswith("urn:epcglobal:cbv:") or (strict and is_cbv_namespace(value)):
+            # GS1 owns the CBV namespace: nobody may mint a business step or disposition there.
             self.bad(path, f"{value!r} is in the CBV namespace but is not a CBV 2.0 {label}")
 
     def biz_step(self, value: Any, path: str) -> None:

@@ -9,6 +9,7 @@ previous root, so two nodes that executed differently disagree at the first bad 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "write_set_bytes",
 ]
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 VERSION = 1
 GENESIS_PREV = "00" * 32
 HEADER_FIELDS = (
@@ -66,6 +68,15 @@ class Header:
     def from_dict(cls, d: Any) -> Header:
         if type(d) is not dict or set(d) != set(HEADER_FIELDS):
             raise ValidationError(f"block header must have exactly the fields {HEADER_FIELDS}")
+        for f in ("version", "height", "time", "tx_count"):
+            if type(d[f]) is not int or d[f] < 0:
+                raise ValidationError(f"block header field {f} must be a non-negative integer")
+        for f in ("prev", "tx_root", "receipts_root", "state_root"):
+            if type(d[f]) is not str or not _HEX64.fullmatch(d[f]):
+                raise ValidationError(f"block header field {f} must be 64 lowercase hex digits")
+        for f in ("chain", "proposer"):
+            if type(d[f]) is not str or not d[f]:
+                raise ValidationError(f"block header field {f} must be a non-empty string")
         return cls(**d)
 
     @classmethod

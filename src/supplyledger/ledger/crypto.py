@@ -57,6 +57,7 @@ class PublicKey:
     spki: bytes
     kind: str
     _key: rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    fp: bytes  # SHA-256 of the SPKI: compared on the hot path, so computed once
 
     @classmethod
     def from_spki(cls, spki: bytes) -> PublicKey:
@@ -67,9 +68,9 @@ class PublicKey:
         if isinstance(key, rsa.RSAPublicKey):
             if key.key_size not in (2048, 3072, 4096):
                 raise CryptoError(f"RSA keys must be 2048, 3072 or 4096 bits, not {key.key_size}")
-            return cls(spki, "rsa", key)
+            return cls(spki, "rsa", key, hashlib.sha256(spki).digest())
         if isinstance(key, ed25519.Ed25519PublicKey):
-            return cls(spki, "ed25519", key)
+            return cls(spki, "ed25519", key, hashlib.sha256(spki).digest())
         raise CryptoError(f"unsupported key type {type(key).__name__}")
 
     @classmethod
@@ -86,7 +87,7 @@ class PublicKey:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.spki).hexdigest()
+        return self.fp.hex()
 
     def verify(self, signature: bytes, message: bytes) -> None:
         """Raise :class:`InvalidSignature` unless ``signature`` signs ``message``."""

@@ -64,13 +64,22 @@ _decoder = json.JSONDecoder(
     parse_int=_check_int,
     parse_constant=_reject_constant,
 )
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 
 
-def check_value(value: Any, _depth: int = 0) -> None:
-    """Raise :class:`EncodingError` unless ``value`` is inside the canonical subset."""
-    if _depth > 64:
-        raise EncodingError("value nested deeper than 64 levels")
+def check_value(value: Any) -> None:
+    """Raise :class:`EncodingError` unless ``value`` is inside the canonical subset.
+
+    Nesting is bounded by the interpreter's recursion limit, as it is for :func:`decode`,
+    so decoded and constructed values obey the same rule."""
+    try:
+        _check(value)
+    except RecursionError:
+        raise EncodingError("value is nested too deeply") from None
+
+
+def _check(value: Any) -> None:
     t = type(value)
     if t is str:
         return
@@ -84,11 +93,11 @@ def check_value(value: Any, _depth: int = 0) -> None:
                 raise EncodingError(f"object key {k!r} is not a string")
             if not k.isascii() and any(ord(c) > 0xFFFF for c in k):
                 raise EncodingError(f"object key {k!r} lies outside the Basic Multilingual Plane")
-            check_value(v, _depth + 1)
+            _check(v)
         return
     if t is list or t is tuple:
         for v in value:
-            check_value(v, _depth + 1)
+            _check(v)
         return
     if value is None or t is bool:
         return
@@ -124,12 +133,20 @@ def _encode(value: Any) -> bytes:
 
 
 def decode(data: bytes | str) -> Any:
-    """Parse JSON into the canonical subset (floats, NaN, huge ints, duplicate keys rejected)."""
+    """Parse JSON into the canonical subset (floats, NaN, huge ints, lone surrogates
+    rejected; a repeated key keeps its last value)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-        return _decoder.decode(text)
+        value = _decoder.decode(text)
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+            # A \uD800-style escape may have produced a lone surrogate, which no UTF-8
+            # encoder accepts; refuse it here rather than at some later encode.
+            _dumps(value).encode("utf-8")
+        return value
     except EncodingError:
         raise
+    except UnicodeEncodeError:
+        raise EncodingError("JSON holds a lone surrogate escape (invalid Unicode)") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise EncodingError(f"malformed JSON: {exc}") from None
 

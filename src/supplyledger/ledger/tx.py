@@ -18,7 +18,14 @@ from supplyledger.errors import EncodingError, PayloadTooLarge, ValidationError
 from supplyledger.ledger.crypto import PrivateKey, b64d, b64e
 from supplyledger.ledger.encoding import canonical, canonical_decoded, decode
 
-__all__ = ["ENVELOPE_FIELDS", "SignedTx", "envelope_bytes_of", "make_tx", "parse_tx"]
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "SignedTx",
+    "check_envelope",
+    "envelope_bytes_of",
+    "make_tx",
+    "parse_tx",
+]
 
 ENVELOPE_FIELDS = frozenset({"chain", "contract", "method", "args", "signer", "nonce", "time"})
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,47}\Z")
@@ -55,7 +62,7 @@ class SignedTx:
         return args
 
 
-def _check_envelope(env: Any) -> None:
+def check_envelope(env: Any) -> None:
     if type(env) is not dict:
         raise ValidationError("transaction envelope must be an object")
     keys = env.keys()
@@ -90,17 +97,20 @@ def make_tx(
     args: dict[str, Any],
     time_ms: int,
     nonce: int | str,
+    signer: str | None = None,
 ) -> SignedTx:
+    """Sign a transaction. ``signer`` defaults to the key's own id; after a key rotation
+    the participant keeps its original id, so pass it explicitly."""
     env = {
         "chain": chain,
         "contract": contract,
         "method": method,
         "args": args,
-        "signer": key.did,
+        "signer": signer or key.did,
         "nonce": nonce,
         "time": time_ms,
     }
-    _check_envelope(env)
+    check_envelope(env)
     env_bytes = canonical(env)
     sig = key.sign(env_bytes)
     raw = b'{"env":' + env_bytes + _SIG_SEP + b64e(sig).encode() + b'"}'
@@ -127,7 +137,7 @@ def parse_tx(raw: bytes, *, max_bytes: int) -> SignedTx:
     if type(doc) is not dict or doc.keys() != {"env", "sig"} or type(doc["sig"]) is not str:
         raise ValidationError('a transaction is {"env": {...}, "sig": "<base64>"}')
     env = doc["env"]
-    _check_envelope(env)
+    check_envelope(env)
     env_bytes = canonical_decoded(env)
     sig = b64d(doc["sig"])
     raw_c = b'{"env":' + env_bytes + _SIG_SEP + doc["sig"].encode() + b'"}'

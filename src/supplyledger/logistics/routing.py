@@ -310,6 +310,8 @@ def evaluate(
 
 def unservable_reason(problem: RoutingProblem, client: Client) -> str | None:
     """Why no vehicle could serve ``client`` even on a route of its own, or None."""
+    if not any(vt.count for vt in problem.vehicle_types):
+        return "no vehicles available"
     fits = [i for i, vt in enumerate(problem.vehicle_types)
             if vt.count > 0 and client.requires <= vt.features]
     if not fits:

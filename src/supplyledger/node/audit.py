@@ -25,7 +25,7 @@ from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.tx import SignedTx, envelope_bytes_of
+from supplyledger.ledger.tx import SignedTx, check_envelope, envelope_bytes_of
 from supplyledger.node.genesis import build_genesis
 from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.sqlite import DB_NAME, apply_ops
@@ -85,7 +85,7 @@ class _Auditor:
         self.report.ok = False
 
     # -- blocks ---------------------------------------------------------------------------
-    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, list[tuple[Any, ...]]]]:
+    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, Any, list[tuple[Any, ...]]]]:
         c = self.conn
         top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
         top = -1 if top is None else int(top)
@@ -97,9 +97,9 @@ class _Auditor:
                                "ok FROM txs WHERE height BETWEEN ? AND ? ORDER BY height, idx",
                                (h, hi)):
                 txs.setdefault(r[0], []).append(r[1:])
-            for r in c.execute("SELECT height, hash, header, signature FROM blocks "
+            for r in c.execute("SELECT height, hash, header, signature, time FROM blocks "
                                "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):
-                yield r[0], r[1], _b(r[2]), _b(r[3]), txs.get(r[0], [])
+                yield r[0], r[1], _b(r[2]), _b(r[3]), r[4], txs.get(r[0], [])
             h = hi + 1
         self.top = top
 
@@ -107,7 +107,7 @@ class _Auditor:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
         total = self.conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0] or 0
-        for height, stored_hash, header_bytes, sig, txs in self.blocks():
+        for height, stored_hash, header_bytes, sig, stored_time, txs in self.blocks():
             if height != expect:
                 self.find("missing_block", f"expected block {expect}, found {height}",
                           height=expect)
@@ -117,6 +117,9 @@ class _Auditor:
             except SupplyLedgerError as exc:
                 self.find("header", f"header unreadable: {exc}", height=height, table="blocks")
                 return self.report
+            if stored_time != header.time:
+                self.find("changed_row", "blocks.time differs from the header's time",
+                          height=height, table="blocks", row=str(height))
             if header.hash != stored_hash:
                 self.find("block_hash", "stored block hash differs from the header's hash",
                           height=height, table="blocks", row=str(height))
@@ -158,12 +161,16 @@ class _Auditor:
             return header.state_root
         _, tx_id, raw, receipt, *_ = txs[0]
         raw = _b(raw)
-        doc = decode(raw)
         if blk.tx_root([raw]) != header.tx_root or hashlib.sha256(raw).hexdigest() != tx_id:
             self.find("tx_root", "genesis document differs from the one block 0 commits to",
-                      height=0, tx=tx_id, table="txs")
+                      height=0, tx=tx_id, table="txs", row=tx_id)
         # Rebuild genesis with a throwaway signer: only its writes and receipt are compared.
-        rec, writes, ops = build_genesis(doc, generate("ed25519"), self.contracts)
+        try:
+            rec, writes, ops = build_genesis(decode(raw), generate("ed25519"), self.contracts)
+        except (SupplyLedgerError, KeyError, TypeError, ValueError) as exc:
+            self.find("genesis", f"genesis document cannot be rebuilt: {exc}", height=0,
+                      tx=tx_id, table="txs", row=tx_id)
+            return header.state_root
         if rec.txs[0].receipt != _b(receipt) or blk.receipts_root(
                 [_b(receipt)]) != header.receipts_root:
             self.find("receipt", "genesis receipt differs from a rebuild", height=0, tx=tx_id,
@@ -191,11 +198,13 @@ class _Auditor:
             self.find("receipts_root", "stored receipts differ from the header's root",
                       height=h, table="txs")
         parsed: list[SignedTx] = []
-        for _idx, tx_id, raw, _, signer, contract, method, _ok in txs:
+        stored_id: dict[str, str] = {}
+        for _idx, tx_id, raw, receipt, signer, contract, method, ok in txs:
             raw = _b(raw)
             try:
                 env_bytes, sig_b64 = envelope_bytes_of(raw)
                 env = decode(env_bytes)
+                check_envelope(env)
                 tx = SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes,
                               b64d(sig_b64), raw)
             except SupplyLedgerError as exc:
@@ -210,9 +219,18 @@ class _Auditor:
                     header.chain:
                 self.find("tx_row", "indexed columns differ from the envelope", height=h,
                           tx=tx_id, table="txs", row=tx_id)
+            try:
+                receipt_ok = decode(_b(receipt)).get("ok")
+            except (SupplyLedgerError, AttributeError):
+                receipt_ok = None
+            if ok != int(bool(receipt_ok)):
+                self.find("changed_row", "txs.ok differs from the receipt", height=h, tx=tx_id,
+                          table="txs", row=tx_id)
             if tx.id in self.seen_ids:
-                self.find("duplicate_tx", "transaction appears twice", height=h, tx=tx.id)
+                self.find("duplicate_tx", "transaction appears twice", height=h, tx=tx_id,
+                          table="txs", row=tx_id)
             self.seen_ids.add(tx.id)
+            stored_id[tx.id] = tx_id
             parsed.append(tx)
         checks: list[tuple[SignedTx, PublicKey]] = []
 
@@ -222,15 +240,17 @@ class _Auditor:
 
         res = self.executor.execute(parsed, height=h, key_ok=key_ok)
         if checks:
-            self.sig_jobs.append(self.pool.submit(_verify_all, checks, h))
+            self.sig_jobs.append(self.pool.submit(_verify_all, checks, h, stored_id))
         for tx, err in res.rejected:
-            self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=tx.id,
-                      table="txs", row=tx.id)
+            sid = stored_id[tx.id]
+            self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=sid,
+                      table="txs", row=sid)
         by_id = {t[1]: _b(t[3]) for t in txs}
         for tx, receipt in zip(res.included, res.receipts, strict=True):
-            if by_id.get(tx.id) != receipt:
+            sid = stored_id[tx.id]
+            if by_id.get(sid) != receipt:
                 self.find("receipt", "re-execution gives a different receipt", height=h,
-                          tx=tx.id, table="txs", row=tx.id)
+                          tx=sid, table="txs", row=sid)
         if blk.receipts_root(res.receipts) != header.receipts_root and len(res.rejected) == 0:
             self.find("reexecution", "re-executed receipts differ from the header's root",
                       height=h)
@@ -354,12 +374,14 @@ def _b(value: Any) -> bytes:
     return str(value).encode("utf-8")
 
 
-def _verify_all(checks: list[tuple[SignedTx, PublicKey]], height: int) -> list[Finding]:
+def _verify_all(checks: list[tuple[SignedTx, PublicKey]], height: int,
+                stored_id: dict[str, str]) -> list[Finding]:
     bad: list[Finding] = []
     for tx, key in checks:
         if not key.is_valid(tx.sig, tx.env_bytes):
+            sid = stored_id[tx.id]
             bad.append(Finding("signature", "signature does not verify with the signer's key "
-                               "at that point", height, tx.id, "txs", tx.id))
+                               "at that point", height, sid, "txs", sid))
     return bad
 
 

@@ -1,8 +1,9 @@
 """The embedded node: admission, ordering, execution and durable commit.
 
-Pipeline (threads; RSA verification releases the GIL, so it uses both cores)::
+Pipeline::
 
-    submit() -> inbox -> verifiers (parse, chain, time window, key lookup, signature)
+    submit() -> inbox -> dispatcher -> verifier processes (parse, schema, signature)
+             -> verdicts (chain, time window; settle what the workers could not)
              -> orderer (solo: cut at N txs or T ms) -> executor (deterministic)
              -> committer (one SQLite transaction per block, fsync) -> futures resolved
 
@@ -13,11 +14,12 @@ unacknowledged transaction, so nothing acknowledged can be lost.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from supplyledger.contracts.executor import Executor
@@ -34,15 +36,25 @@ from supplyledger.errors import (
     SupplyLedgerError,
     UnknownSigner,
     WrongChain,
+    error_from_code,
 )
 from supplyledger.ledger import block as blk
-from supplyledger.ledger.crypto import PrivateKey, PublicKey
-from supplyledger.ledger.tx import SignedTx, parse_tx
+from supplyledger.ledger.crypto import PrivateKey, b64d
+from supplyledger.ledger.tx import SignedTx, envelope_bytes_of, parse_tx
 from supplyledger.node.orderer import SoloOrderer
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.settings import Settings
+from supplyledger.node.ticket import Ticket
+from supplyledger.node.verifier import (
+    BAD_SIG,
+    INVALID,
+    OK,
+    REPLAYED,
+    Verdict,
+    VerifierPool,
+)
 from supplyledger.store.records import BlockRecord, TxRow
-from supplyledger.store.sqlite import SQLiteStore
+from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
 __all__ = ["Node", "wall_clock_ms"]
 
@@ -53,7 +65,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_Pending = tuple[SignedTx, PublicKey, "Future[Receipt]"]
+_Pending = tuple[SignedTx, bytes, "Ticket[Receipt]"]
+_loads = json.loads
+# How long executed ids stay in memory; far longer than submission-to-commit takes.
+RECENT_MS = 60_000
 
 
 class Node:
@@ -62,6 +77,8 @@ class Node:
                  store: SQLiteStore | None = None) -> None:
         self.settings = settings
         self.contracts = contracts or load_builtin()
+        if store is None and not (Path(settings.data_dir) / DB_NAME).exists():
+            raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
         self.key = node_key
         self.clock = clock
@@ -80,13 +97,17 @@ class Node:
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
-        self._recent: dict[str, int] = dict.fromkeys(
-            self.store.tx_ids_since(clock() - settings.time_window_ms), 0)
-        self._inbox: queue.SimpleQueue[tuple[bytes, Future[Receipt]] | None] = (
+        # Replay protection: verifier workers refuse ids already committed (the txs primary
+        # key); this map holds ids executed recently (node clock, ms), which covers the
+        # moments between a worker's lookup and the commit that makes an id visible.
+        self._recent: dict[str, int] = {}
+        self._inbox: queue.SimpleQueue[tuple[bytes, Ticket[Receipt]] | None] = (
             queue.SimpleQueue())
         self._orderer = SoloOrderer(settings.block_max_txs, settings.block_max_ms / 1000)
+        self._pool = VerifierPool(self.store.path, settings.max_tx_bytes,
+                                  settings.verify_workers, self._verdicts, self._lost)
         self._commits: queue.Queue[tuple[BlockRecord, list[Any], list[Any],
-                                         list[Future[Receipt]]] | None] = queue.Queue(2)
+                                         list[Ticket[Receipt]]] | None] = queue.Queue(2)
         self._pending = 0
         self._lock = threading.Lock()
         self._running = False
@@ -97,8 +118,8 @@ class Node:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Node:
         self._running = True
-        for i in range(self.settings.verify_threads):
-            self._spawn(self._verify_loop, f"verify-{i}")
+        self._pool.start()
+        self._spawn(self._dispatch_loop, "dispatch")
         self._spawn(self._build_loop, "builder")
         self._spawn(self._commit_loop, "committer")
         return self
@@ -113,8 +134,7 @@ class Node:
         if not self._running:
             return
         self._running = False
-        for _ in range(self.settings.verify_threads):
-            self._inbox.put(None)
+        self._inbox.put(None)
         for t in self._threads:
             t.join()
         self._threads.clear()
@@ -135,12 +155,12 @@ class Node:
         self._listeners.append(listener)
 
     # -- admission ------------------------------------------------------------------------
-    def submit(self, tx: bytes) -> Future[Receipt]:
+    def submit(self, tx: bytes) -> Ticket[Receipt]:
         """Queue signed transaction bytes; the future resolves after the durable commit.
 
         Only bytes are accepted: the node must decode every envelope itself, so the object
         it executes is exactly the one whose bytes were signed."""
-        fut: Future[Receipt] = Future()
+        fut: Ticket[Receipt] = Ticket()
         if not self._running or self._failure is not None:
             fut.set_exception(NodeStopped("node is not running"))
             return fut
@@ -154,50 +174,91 @@ class Node:
         self._inbox.put((tx, fut))
         return fut
 
-    def _done(self, _: Future[Receipt]) -> None:
+    def _done(self, _: Ticket[Receipt]) -> None:
         with self._lock:
             self._pending -= 1
 
-    def check(self, raw: bytes) -> tuple[SignedTx, PublicKey]:
-        """Stateless and key checks; raises a specific error. Runs on verifier threads."""
-        s = self.settings
-        tx = parse_tx(raw, max_bytes=s.max_tx_bytes)
-        if tx.env["chain"] != self.chain:
-            raise WrongChain(f"transaction is for chain {tx.env['chain']!r}, "
-                             f"this is {self.chain!r}")
+    def _dispatch_loop(self) -> None:
+        """Batch whatever has arrived and hand it to the verifier pool."""
+        inbox, pool = self._inbox, self._pool
+        stopping = False
+        while not stopping:
+            item = inbox.get()
+            items = []
+            while True:
+                if item is None:
+                    stopping = True
+                    break
+                items.append(item)
+                if len(items) >= 256:
+                    break
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+            if items:
+                pool.submit([raw for raw, _ in items], items)
+        pool.stop()
+        self._orderer.close_one()
+
+    def _verdicts(self, items: list[tuple[bytes, Ticket[Receipt]]],
+                  verdicts: list[Verdict]) -> None:
+        """Turn worker verdicts into ordered transactions or specific errors."""
+        s, chain, put = self.settings, self.chain, self._orderer.put
         now = self.clock()
-        if abs(tx.env["time"] - now) > s.time_window_ms:
-            raise StaleTransaction(f"transaction time is {tx.env['time'] - now:+d} ms from the "
-                                   f"node clock; the window is ±{s.time_window_ms} ms")
-        part = self.executor.participant(tx.env["signer"])
+        for (raw, fut), (status, tx_id, fp, canon, err) in zip(items, verdicts, strict=True):
+            try:
+                if status == INVALID:
+                    assert err is not None
+                    raise error_from_code(err["code"], err["message"], err.get("details"))
+                if status == REPLAYED:
+                    raise ReplayedTransaction(f"transaction {tx_id} is already committed",
+                                              tx_id=tx_id)
+                if status == OK:
+                    canon = canon or raw
+                    env_bytes, sig_b64 = envelope_bytes_of(canon)
+                    # The worker proved these bytes canonical and float-free.
+                    tx = SignedTx(tx_id, _loads(env_bytes), env_bytes, b64d(sig_b64), canon)
+                else:
+                    tx, fp = self._settle(raw, status, fp)
+                if tx.env["chain"] != chain:
+                    raise WrongChain(f"transaction is for chain {tx.env['chain']!r}, "
+                                     f"this is {chain!r}")
+                if abs(tx.env["time"] - now) > s.time_window_ms:
+                    raise StaleTransaction(
+                        f"transaction time is {tx.env['time'] - now:+d} ms from the node "
+                        f"clock; the window is ±{s.time_window_ms} ms")
+            except SupplyLedgerError as exc:
+                fut.set_exception(exc)
+                continue
+            put((tx, fp, fut))
+
+    def _lost(self, items: list[tuple[bytes, Ticket[Receipt]]]) -> None:
+        """A verifier process died: its batch was never checked, so nothing was written."""
+        self._failure = self._failure or NodeError("a verifier process died")
+        for _, fut in items:
+            fut.set_exception(NodeError("verifier process died; transaction not accepted"))
+
+    def _settle(self, raw: bytes, status: int, worker_fp: bytes) -> tuple[SignedTx, bytes]:
+        """Slow path: the worker's committed view did not suffice; use the executed state."""
+        tx = parse_tx(raw, max_bytes=self.settings.max_tx_bytes)
+        part = self.executor.peek_participant(tx.env["signer"])
         if part is None:
             raise UnknownSigner(f"unknown signer {tx.env['signer']}")
         if not part.active:
             raise RevokedKey(f"signer {tx.env['signer']} is revoked")
-        part.key.verify(tx.sig, tx.env_bytes)
-        return tx, part.key
-
-    def _verify_loop(self) -> None:
-        inbox, orderer = self._inbox, self._orderer
-        while True:
-            item = inbox.get()
-            if item is None:
-                orderer.close_one()
-                return
-            raw, fut = item
-            try:
-                tx, key = self.check(raw)
-            except InvalidSignature as exc:
-                fut.set_exception(InvalidSignature(f"{exc.message} for the signer's current key"))
-                continue
-            except SupplyLedgerError as exc:
-                fut.set_exception(exc)
-                continue
-            orderer.put((tx, key, fut))
+        if status == BAD_SIG and part.key.fp == worker_fp:
+            raise InvalidSignature("signature does not verify with the signer's current key")
+        try:
+            part.key.verify(tx.sig, tx.env_bytes)
+        except InvalidSignature:
+            raise InvalidSignature(
+                "signature does not verify with the signer's current key") from None
+        return tx, part.key.fp
 
     # -- ordering and execution -----------------------------------------------------------
     def _build_loop(self) -> None:
-        for batch in self._orderer.blocks(self.settings.verify_threads):
+        for batch in self._orderer.blocks(1):
             if self._failure is not None:
                 for _, _, fut in batch:
                     fut.set_exception(NodeStopped("node stopped after a storage failure"))
@@ -212,8 +273,8 @@ class Node:
         now = self.clock()
         recent = self._recent
         txs: list[SignedTx] = []
-        keys: dict[str, PublicKey] = {}
-        futs: dict[str, Future[Receipt]] = {}
+        keys: dict[str, bytes] = {}
+        futs: dict[str, Ticket[Receipt]] = {}
         for tx, key, fut in batch:
             if tx.id in recent or tx.id in futs:
                 fut.set_exception(ReplayedTransaction(
@@ -226,13 +287,13 @@ class Node:
             return
         height = self._height + 1
         res = self.executor.execute(
-            txs, height=height, key_ok=lambda t, k: keys[t.id].spki == k.spki)
+            txs, height=height, key_ok=lambda t, k: keys[t.id] == k.fp)
         for tx, err in res.rejected:
             futs.pop(tx.id).set_exception(err)
         if not res.included:
             return
         for tx in res.included:
-            recent[tx.id] = tx.env["time"]
+            recent[tx.id] = now
         block_time = max(now, self._last_time)
         state_root = blk.state_root(self._state_root, res.writes)
         header = blk.Header(
@@ -251,8 +312,8 @@ class Node:
         self._height, self._prev, self._state_root = height, header.hash, state_root
         self._last_time = block_time
         self._commits.put((rec, res.writes, res.ops, [futs[t.id] for t in res.included]))
-        if len(recent) > 4 * self.settings.block_max_txs and height % 64 == 0:
-            cutoff = now - self.settings.time_window_ms
+        if height % 64 == 0:
+            cutoff = now - RECENT_MS
             self._recent = {k: v for k, v in recent.items() if v >= cutoff}
 
     def _commit_loop(self) -> None:
@@ -275,7 +336,7 @@ class Node:
             for listener in self._listeners:
                 listener(rec.height)
 
-    def _fail(self, exc: BaseException, futs: list[Future[Receipt]]) -> None:
+    def _fail(self, exc: BaseException, futs: list[Ticket[Receipt]]) -> None:
         self._failure = exc
         err = NodeStopped(f"node stopped: {exc}")
         for f in futs:

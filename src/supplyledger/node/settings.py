@@ -19,6 +19,8 @@ class Settings:
     # only remembers ids inside the window.
     time_window_ms: int = 300_000
     max_tx_bytes: int = 64 * 1024
-    verify_threads: int = 2
+    # Processes that parse and verify submissions (0: a thread of this process instead,
+    # for small nodes and tests where process start-up would dominate).
+    verify_workers: int = 2
     # Admission limit: beyond this many unfinished submissions new ones get Overloaded.
     max_pending: int = 100_000

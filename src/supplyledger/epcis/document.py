@@ -1,0 +1,341 @@
+"""EPCIS 2.0 capture documents in and out: parse into normalised events, build for export.
+
+Why two views of an event: the ledger queries *normalised* facts (which canonical EPCs, which
+business step, where, when in UTC), but exporting must give partners back exactly what was
+captured, and the event hash must not move when we do. So :class:`EPCISEvent` carries both the
+normalised fields and ``raw`` -- the event object as received -- and :func:`build_document`
+writes ``raw`` back, adding only the ``@context`` entries an event needs in its new document.
+Round trip: parse -> build -> validate accepts it, and every hash ID is unchanged.
+
+The module is pure: it reads a file only when handed a :class:`pathlib.Path`, and it has no
+clock -- a built document's ``creationDate`` defaults to its latest event time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supplyledger.errors import ValidationError
+
+from ._common import (
+    BUILTIN_PREFIXES,
+    EPCIS_CONTEXT,
+    expand_curie,
+    merge_terms,
+    read_context,
+    utc_millis,
+)
+from .hashing import Canon, hash_id_of, prehash_with
+from .validate import EVENT_TYPES, validate_document
+
+__all__ = ["EPCISEvent", "ParsedDocument", "QuantityElement", "build_document", "parse_document"]
+
+_EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+_QUANTITY_FIELDS = ("quantityList", "childQuantityList", "inputQuantityList",
+                    "outputQuantityList")
+_STANDARD_FIELDS = frozenset((
+    "type", "@context", "eventTime", "recordTime", "eventTimeZoneOffset", "eventID",
+    "certificationInfo", "errorDeclaration", "action", "parentID", "transformationID",
+    "bizStep", "disposition", "persistentDisposition", "readPoint", "bizLocation",
+    "bizTransactionList", "sourceList", "destinationList", "sensorElementList", "ilmd",
+    *_EPC_FIELDS, *_QUANTITY_FIELDS,
+))
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityElement:
+    """One entry of a quantity list; ``epc_class`` is the canonical class identifier."""
+
+    epc_class: str
+    quantity: float | int | None = None
+    uom: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EPCISEvent:
+    """One captured event: its identity, and normalised views of the original JSON in ``raw``.
+
+    Identifiers in the views are canonical (EPC URNs and Digital Links on any host become
+    Digital Links on ``id.gs1.org``), vocabulary values are full URIs (``shipping`` becomes
+    ``https://ref.gs1.org/cbv/BizStep-shipping``), extension keys are expanded IRIs, times are
+    UTC at millisecond precision. The views are computed on access -- import only pays for what
+    the ledger reads -- by the same canonicaliser the hash uses. ``raw`` is shared with the
+    input, not copied: treat it as read-only. ``namespaces`` are the prefixes in scope that
+    differ from the EPCIS context's.
+    """
+
+    index: int
+    event_type: str
+    event_time: str
+    hash_id: str
+    namespaces: Mapping[str, str]
+    raw: Mapping[str, Any]
+
+    def _canon(self) -> Canon:
+        return Canon(self.namespaces)
+
+    def _get(self, key: str, kind: str) -> str | None:
+        value = self.raw.get(key)
+        return None if value is None else self._canon().value(value, kind)
+
+    @property
+    def event_time_zone_offset(self) -> str:
+        return str(self.raw.get("eventTimeZoneOffset", ""))
+
+    @property
+    def event_id(self) -> str | None:
+        return self.raw.get("eventID")
+
+    @property
+    def record_time(self) -> str | None:
+        return self._get("recordTime", "t")
+
+    @property
+    def action(self) -> str | None:
+        return self.raw.get("action")
+
+    @property
+    def biz_step(self) -> str | None:
+        return self._get("bizStep", "BizStep")
+
+    @property
+    def disposition(self) -> str | None:
+        return self._get("disposition", "Disp")
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._get("parentID", "i")
+
+    @property
+    def transformation_id(self) -> str | None:
+        return self._get("transformationID", "i")
+
+    @property
+    def read_point(self) -> str | None:
+        return self._place("readPoint")
+
+    @property
+    def biz_location(self) -> str | None:
+        return self._place("bizLocation")
+
+    def _place(self, key: str) -> str | None:
+        place = self.raw.get(key)
+        if isinstance(place, dict) and place.get("id") is not None:
+            return self._canon().iri(place["id"])
+        return None
+
+    @property
+    def epcs(self) -> dict[str, tuple[str, ...]]:
+        """Canonical instance identifiers per list field (epcList, childEPCs, ...)."""
+        c = self._canon()
+        return {field: tuple(c.iri(v) for v in self.raw[field]) for field in _EPC_FIELDS
+                if isinstance(self.raw.get(field), list)}
+
+    @property
+    def all_epcs(self) -> tuple[str, ...]:
+        """Every instance identifier the event is about (parent first), for trace queries."""
+        ids: list[str] = [self.parent_id] if self.parent_id else []
+        for values in self.epcs.values():
+            ids.extend(values)
+        return tuple(ids)
+
+    @property
+    def quantities(self) -> dict[str, tuple[QuantityElement, ...]]:
+        """Quantity elements per list field, with canonical class identifiers."""
+        c = self._canon()
+        return {
+            field: tuple(QuantityElement(c.iri(q["epcClass"]), q.get("quantity"), q.get("uom"))
+                         for q in self.raw[field] if isinstance(q, dict) and "epcClass" in q)
+            for field in _QUANTITY_FIELDS if isinstance(self.raw.get(field), list)
+        }
+
+    @property
+    def biz_transactions(self) -> tuple[tuple[str | None, str], ...]:
+        """(type URI or None, identifier) pairs."""
+        return _pairs(self._canon(), self.raw.get("bizTransactionList"), "bizTransaction", "BTT")
+
+    @property
+    def sources(self) -> tuple[tuple[str | None, str], ...]:
+        return _pairs(self._canon(), self.raw.get("sourceList"), "source", "SDT")
+
+    @property
+    def destinations(self) -> tuple[tuple[str | None, str], ...]:
+        return _pairs(self._canon(), self.raw.get("destinationList"), "destination", "SDT")
+
+    @property
+    def ilmd(self) -> dict[str, Any]:
+        """Instance/lot master data with expanded keys."""
+        ilmd = self.raw.get("ilmd")
+        return _expand_keys(ilmd, self.namespaces) if isinstance(ilmd, dict) else {}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Event-level user extensions with expanded keys."""
+        return {expand_curie(k, self.namespaces): _expand_keys(v, self.namespaces)
+                for k, v in self.raw.items()
+                if k not in _STANDARD_FIELDS and not k.startswith("@")}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """A parsed capture document: header fields and its events in document order."""
+
+    events: tuple[EPCISEvent, ...]
+    creation_date: str | None = None
+    sender: str | None = None
+    receiver: str | None = None
+    instance_identifier: str | None = None
+    namespaces: Mapping[str, str] | None = None
+
+
+def _load(source: Any) -> Any:
+    if isinstance(source, Path):
+        return json.loads(source.read_bytes())
+    if isinstance(source, str | bytes | bytearray):
+        return json.loads(source)
+    return source
+
+
+def _expand_keys(value: Any, terms: Mapping[str, str]) -> Any:
+    """A copy of an extension value with namespaced keys expanded to full IRIs."""
+    if isinstance(value, dict):
+        return {expand_curie(k, terms): _expand_keys(v, terms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_keys(v, terms) for v in value]
+    return value
+
+
+def _pairs(c: Canon, items: Any, role: str, kind: str) -> tuple[tuple[str | None, str], ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        (None if item.get("type") is None else c.vocab(item["type"], kind), c.iri(item[role]))
+        for item in items if isinstance(item, dict) and item.get(role) is not None
+    )
+
+
+def _normalise(index: int, raw: Mapping[str, Any], terms: Mapping[str, str],
+               namespaces: Mapping[str, str]) -> EPCISEvent:
+    own = raw.get("@context")
+    if own is not None:
+        terms = merge_terms(terms, own)
+        namespaces = {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v}
+    c = Canon(terms)
+    hash_id = hash_id_of(prehash_with(c, raw))
+    time = raw.get("eventTime")
+    return EPCISEvent(index, str(raw.get("type")), "" if time is None else c.time(time),
+                      hash_id, namespaces, raw)
+
+
+def parse_document(source: Any, *, validate: bool = True,
+                   namespaces: Mapping[str, str] | None = None) -> ParsedDocument:
+    """Parse an EPCISDocument (or a bare event list, or one event) into normalised events.
+
+    ``source`` is a parsed JSON value, JSON text (``str``/``bytes``) or a :class:`Path` to read.
+    With ``validate`` (the default) an invalid document raises
+    :class:`~supplyledger.errors.EPCISValidationError` listing every problem.
+    """
+    doc = _load(source)
+    if validate:
+        validate_document(doc, namespaces=namespaces)
+    terms: dict[str, str] = dict(namespaces or {})
+    header: dict[str, Any] = {}
+    if isinstance(doc, list):
+        events = doc
+    elif isinstance(doc, dict) and doc.get("type") in EVENT_TYPES:
+        events = [doc]
+    elif isinstance(doc, dict):
+        terms.update(read_context(doc.get("@context"))[0])
+        body = doc.get("epcisBody")
+        if doc.get("type") == "EPCISQueryDocument" and isinstance(body, dict):
+            results = body.get("queryResults")
+            body = results.get("resultsBody") if isinstance(results, dict) else None
+        found = body.get("eventList") if isinstance(body, dict) else None
+        events = found if isinstance(found, list) else []
+        header = {k: doc.get(k) for k in ("creationDate", "sender", "receiver",
+                                          "instanceIdentifier")}
+    else:
+        raise ValidationError("an EPCIS document must be a JSON object or array")
+    namespaces = {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v}
+    parsed = tuple(_normalise(i, event, terms, namespaces) for i, event in enumerate(events)
+                   if isinstance(event, dict))  # only reachable with validate=False
+    return ParsedDocument(
+        events=parsed,
+        creation_date=header.get("creationDate"),
+        sender=header.get("sender"),
+        receiver=header.get("receiver"),
+        instance_identifier=header.get("instanceIdentifier"),
+        namespaces=namespaces,
+    )
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def build_document(events: Iterable[EPCISEvent | Mapping[str, Any]], *,
+                   sender: str | None = None, receiver: str | None = None,
+                   creation_date: str | None = None, instance_identifier: str | None = None,
+                   assign_event_ids: bool = False) -> dict[str, Any]:
+    """An EPCIS 2.0 JSON-LD ``EPCISDocument`` holding ``events`` (parsed or raw JSON).
+
+    Prefixes every event declares alike go into the document ``@context``; the others into the
+    event's own ``@context``, so every event's meaning -- and hash -- is preserved.
+    ``assign_event_ids`` fills a missing ``eventID`` with the hash ID (harmless: the hash
+    ignores eventID). ``creation_date`` defaults to the latest event time, this layer having
+    no clock.
+    """
+    items: list[tuple[Mapping[str, Any], Mapping[str, str], str, str]] = []
+    for event in events:
+        if isinstance(event, EPCISEvent):
+            items.append((event.raw, event.namespaces, event.event_time, event.hash_id))
+        else:
+            # A raw event must carry the @context for the prefixes it uses.
+            own, _ = read_context(event.get("@context"))
+            time = utc_millis(str(event.get("eventTime", ""))) or ""
+            hash_id = hash_id_of(prehash_with(Canon(own), event)) if assign_event_ids else ""
+            items.append((event, own, time, hash_id))
+    # Hoist only what *every* event declares identically: declaring a prefix for an event that
+    # did not have it would change what its compact IRIs (``example:x``) expand to.
+    doc_terms: dict[str, str] = dict(items[0][1]) if items else {}
+    for _, scope, _, _ in items[1:]:
+        doc_terms = {p: iri for p, iri in doc_terms.items() if scope.get(p) == iri}
+    event_list = []
+    for raw, scope, _, hash_id in items:
+        out = _copy_json(raw)
+        clash = {p: iri for p, iri in scope.items() if p not in doc_terms}
+        if clash:
+            own = out.get("@context")
+            own_list = own if isinstance(own, list) else [] if own is None else [own]
+            out["@context"] = [*own_list, clash]
+        if assign_event_ids and "eventID" not in out:
+            out["eventID"] = hash_id
+        event_list.append(out)
+    if creation_date is None:
+        times = [time for _, _, time, _ in items if time]
+        if not times:
+            raise ValidationError("creation_date is required for a document without events")
+        creation_date = max(times)
+    context: list[Any] = [EPCIS_CONTEXT]
+    if doc_terms:
+        context.append(dict(sorted(doc_terms.items())))
+    doc: dict[str, Any] = {
+        "@context": context,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": creation_date,
+    }
+    for key, value in (("sender", sender), ("receiver", receiver),
+                       ("instanceIdentifier", instance_identifier)):
+        if value is not None:
+            doc[key] = value
+    doc["epcisBody"] = {"eventList": event_list}
+    return doc

@@ -1,0 +1,211 @@
+"""Signature and schema checks in worker processes, off the executor's core.
+
+Each worker parses submitted bytes (strict decode, envelope schema, canonical re-encoding)
+and verifies the signature with the signer's key as committed in the store, which it reads
+through its own read-only SQLite connection. It answers with a compact verdict; the main
+process then needs only a plain ``json.loads`` of the canonical envelope. Answers that
+depend on state newer than the worker's view (a signer registered or a key rotated in a
+block not yet committed) come back as ``UNKNOWN``/``BAD_SIG`` with the key the worker used,
+and the main process settles them against the executor's state.
+
+With ``workers=0`` the same code runs on a thread of the main process (tests, tiny nodes).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.ledger.crypto import PublicKey
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.tx import parse_tx
+
+__all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "KeyLookup",
+           "VerifierPool", "verify_batch"]
+
+OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED = range(6)
+# (status, tx id, key fingerprint used, canonical raw if it differs, error as a dict)
+Verdict = tuple[int, str, bytes, bytes | None, dict[str, Any] | None]
+KeyLookup = Callable[[str], tuple[PublicKey, bool] | None]
+
+
+class StoreKeys:
+    """Committed facts a worker needs: signer keys (cached, refreshed on a failed
+    verification) and whether a transaction id is already in a block."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True,
+                                    check_same_thread=False)
+        self.cache: dict[str, tuple[PublicKey, bool] | None] = {}
+
+    def committed(self, tx_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM txs WHERE id=?", (tx_id,)).fetchone() is not None
+
+    def __call__(self, did: str, refresh: bool = False) -> tuple[PublicKey, bool] | None:
+        if not refresh and did in self.cache:
+            return self.cache[did]
+        row = self.conn.execute("SELECT value FROM state WHERE key=?",
+                                (f"identity/p/{did}",)).fetchone()
+        found = None
+        if row is not None:
+            rec = decode(bytes(row[0]))
+            found = (PublicKey.from_b64(rec["key"]), rec["status"] == "active")
+        if found is not None:  # unknown signers are not cached: they may register soon
+            self.cache[did] = found
+        return found
+
+
+def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys) -> list[Verdict]:
+    out: list[Verdict] = []
+    for raw in raws:
+        try:
+            tx = parse_tx(raw, max_bytes=max_bytes)
+        except SupplyLedgerError as exc:
+            out.append((INVALID, "", b"", None, exc.to_dict()))
+            continue
+        canon = None if tx.raw == raw else tx.raw
+        if keys.committed(tx.id):
+            out.append((REPLAYED, tx.id, b"", None, None))
+            continue
+        found = keys(tx.env["signer"])
+        if found is None:
+            out.append((UNKNOWN, tx.id, b"", canon, None))
+            continue
+        key, active = found
+        if not active:
+            out.append((REVOKED, tx.id, key.fp, canon, None))
+            continue
+        if not key.is_valid(tx.sig, tx.env_bytes):
+            fresh = keys(tx.env["signer"], refresh=True)
+            if fresh is None or fresh[0].fp == key.fp or not fresh[0].is_valid(
+                    tx.sig, tx.env_bytes):
+                out.append((BAD_SIG, tx.id, key.fp, canon, None))
+                continue
+            key = fresh[0]
+        out.append((OK, tx.id, key.fp, canon, None))
+    return out
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    n = int.from_bytes(head, "big")
+    data = stream.read(n)
+    return data if len(data) == n else None
+
+
+def _write_frame(stream: IO[bytes], data: bytes) -> None:
+    stream.write(len(data).to_bytes(4, "big") + data)
+    stream.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Worker entry point: ``python -m supplyledger.node.verifier DB MAX_BYTES``. Runs until
+    its stdin closes (so it never outlives the node)."""
+    db_path, max_bytes = (argv or sys.argv[1:])[:2]
+    keys = StoreKeys(Path(db_path))
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while (data := _read_frame(inp)) is not None:
+        raws = pickle.loads(data)
+        _write_frame(out, pickle.dumps(verify_batch(raws, int(max_bytes), keys), protocol=5))
+
+
+class VerifierPool:
+    """Sends batches of submitted bytes to workers and hands verdicts to ``on_result``."""
+
+    def __init__(self, db_path: Path, max_bytes: int, workers: int,
+                 on_result: Callable[[list[Any], list[Verdict]], None],
+                 on_lost: Callable[[list[Any]], None]) -> None:
+        self.db_path, self.max_bytes, self.on_result = db_path, max_bytes, on_result
+        self.on_lost = on_lost
+        self.dead = False
+        self.n = workers
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._inflight: list[list[list[Any]]] = []
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._local_keys: StoreKeys | None = None
+
+    def start(self) -> None:
+        if self.n == 0:
+            self._local_keys = StoreKeys(self.db_path)
+            return
+        for i in range(self.n):
+            p = subprocess.Popen(
+                [sys.executable, "-m", "supplyledger.node.verifier", str(self.db_path),
+                 str(self.max_bytes)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._procs.append(p)
+            self._inflight.append([])
+            t = threading.Thread(target=self._receive, args=(i,), name=f"sl-recv-{i}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def submit(self, raws: list[bytes], tags: list[Any]) -> None:
+        """Verify ``raws``; ``tags`` come back with the verdicts, in the same order."""
+        if self.n == 0:
+            assert self._local_keys is not None
+            self.on_result(tags, verify_batch(raws, self.max_bytes, self._local_keys))
+            return
+        with self._cv:
+            if self.dead:
+                self.on_lost(tags)
+                return
+            while True:
+                i = min(range(self.n), key=lambda j: len(self._inflight[j]))
+                if len(self._inflight[i]) < 4:
+                    break
+                self._cv.wait()
+            self._inflight[i].append(tags)
+            stdin = self._procs[i].stdin
+            assert stdin is not None
+            _write_frame(stdin, pickle.dumps(raws, protocol=5))
+
+    def _receive(self, i: int) -> None:
+        stdout = self._procs[i].stdout
+        assert stdout is not None
+        while True:
+            data = _read_frame(stdout)
+            if data is None:
+                with self._cv:
+                    lost, self._inflight[i] = self._inflight[i], []
+                    self.dead = True
+                    self._cv.notify_all()
+                for tags in lost:
+                    self.on_lost(tags)
+                return
+            verdicts = pickle.loads(data)
+            self.on_result(self._inflight[i][0], verdicts)
+            with self._cv:  # only now, so stop() returns after every verdict is handled
+                self._inflight[i].pop(0)
+                self._cv.notify_all()
+
+    def stop(self) -> None:
+        """Wait for in-flight batches, then stop the workers."""
+        with self._cv:
+            while any(self._inflight):
+                self._cv.wait()
+        for p in self._procs:
+            if p.stdin is not None:
+                p.stdin.close()
+        for p in self._procs:
+            p.wait(timeout=10)
+        for t in self._threads:
+            t.join(timeout=10)
+        for p in self._procs:
+            if p.stdout is not None:
+                p.stdout.close()
+        if self._local_keys is not None:
+            self._local_keys.conn.close()
+
+
+if __name__ == "__main__":
+    main()
