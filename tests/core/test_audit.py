@@ -325,9 +325,9 @@ def test_forged_state_row(built: Built, tmp_path: Path) -> None:
 
 def test_forged_projection_row(built: Built, tmp_path: Path) -> None:
     f = first(tampered(built, tmp_path, lambda c: c.execute(
-        "INSERT INTO trace_events VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO trace_events VALUES (?,?,?,?,?,?,?,?,?)",
         ("forged-batch", 1, built.tx, built.h, "ObjectEvent", "shipping", "", built.member,
-         "0" * 64, "0" * 64))))
+         "0" * 64))))
     assert (f["kind"], f["table"]) == ("extra_row", "trace_events")
     assert names_row(f["row"], "forged-batch", 1)
 

@@ -10,7 +10,16 @@ import pytest
 from supplyledger.contracts.builtin.identity import ROLES, genesis_writes, participant_key
 from supplyledger.contracts.executor import Executor, encode_writes
 from supplyledger.contracts.registry import all_tables, load_builtin
-from supplyledger.contracts.runtime import CallOutcome, Contract, Ctx, execute_call, method
+from supplyledger.contracts.runtime import (
+    Call,
+    CallOutcome,
+    Contract,
+    Ctx,
+    call_from_env,
+    execute_call,
+    method,
+    prepare_call,
+)
 from supplyledger.contracts.schema import Bool, Enum, Int, List, Obj, Str
 from supplyledger.errors import (
     AlreadyExists,
@@ -108,9 +117,9 @@ CONTRACTS = {"t": TEST}
 def call(method_name: str, args: dict[str, Any], *, roles: tuple[str, ...] = (),
          state: dict[str, bytes] | None = None, contract: str = "t") -> CallOutcome:
     store = state or {}
-    return execute_call(CONTRACTS, tx_id="tx1", contract=contract, method_name=method_name,
-                        args=args, signer="did:sl:caller", roles=frozenset(roles), org="o",
-                        time=T, read=store.get)
+    value, error = prepare_call(CONTRACTS, contract, method_name, args)
+    c = Call("tx1", "did:sl:caller", contract, method_name, T, "c1", b"", value, error)
+    return execute_call(CONTRACTS, c, roles=frozenset(roles), org="o", read=store.get)
 
 
 def receipt(out: CallOutcome) -> dict[str, Any]:
@@ -270,11 +279,17 @@ class World:
         return make_tx(key, chain="c1", contract=contract, method=method_name, args=args,
                        time_ms=T, nonce=self.nonce)
 
+    def call(self, tx: SignedTx) -> Call:
+        return call_from_env(self.contracts, tx.id, tx.env, tx.raw)
+
     def block(self, *txs: SignedTx) -> Any:
         self.height += 1
+        by_id = {t.id: t for t in txs}
+        calls = [call_from_env(self.contracts, t.id, t.env, t.raw) for t in txs]
         # As the node does: the signature must verify with the signer's key at that point.
-        res = self.exec.execute(list(txs), height=self.height,
-                                key_ok=lambda tx, key: key.is_valid(tx.sig, tx.env_bytes))
+        res = self.exec.execute(
+            calls, height=self.height,
+            key_ok=lambda c, key: key.is_valid(by_id[c.tx_id].sig, by_id[c.tx_id].env_bytes))
         for k, v in res.writes:
             if v is None:
                 self.store.pop(k, None)
@@ -402,7 +417,7 @@ def test_revoked_signer_is_stopped_in_the_next_block_and_later_in_the_same_block
     res = world.block(world.tx(world.admin, "identity", "revoke", {"did": did, "reason": "r"}),
                       after)
     assert res.oks == [True] and len(res.included) == 1
-    assert res.rejected[0][0] is after and isinstance(res.rejected[0][1], RevokedKey)
+    assert res.rejected[0][0].tx_id == after.id and isinstance(res.rejected[0][1], RevokedKey)
     assert world.participant(did)["status"] == "revoked"  # type: ignore[index]
     # Next block.
     res = world.block(world.tx(m, "trace", "record_event", {"batch": "b", "event": {}}))
@@ -450,7 +465,7 @@ def test_a_participant_read_racing_a_block_does_not_leave_stale_state(keys: Keys
         value = committed.get(key)  # the value as of the read, before the block commits
         if key == pkey and not interleaved:
             interleaved.append(True)
-            blocks.append(ex.execute([revoke], height=9))  # builder thread, in between
+            blocks.append(ex.execute([w.call(revoke)], height=9))  # builder thread, meanwhile
         return value
 
     ex = Executor(w.contracts, store_read)
@@ -461,7 +476,7 @@ def test_a_participant_read_racing_a_block_does_not_leave_stale_state(keys: Keys
     assert decode(committed[pkey])["status"] == "revoked"
     p = ex.participant(did)
     assert p is not None and not p.active
-    late = ex.execute([w.tx(m, "trace", "record_event", {"batch": "b", "event": {}})],
+    late = ex.execute([w.call(w.tx(m, "trace", "record_event", {"batch": "b", "event": {}}))],
                       height=10)
     assert late.included == []
 

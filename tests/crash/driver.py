@@ -26,6 +26,7 @@ writer connection, so it only observes statements; it changes nothing the node d
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import queue
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="first resubmit this many already committed txs; each must be refused")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks on a hang
 
     txs = _load_txs(a.txs)
     done_before = _committed_ids(a.dir)

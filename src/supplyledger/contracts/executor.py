@@ -14,11 +14,10 @@ from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.projection import EventMeta, Op
-from supplyledger.contracts.runtime import Contract, StateReader, execute_call
+from supplyledger.contracts.runtime import Call, Contract, StateReader, execute_call
 from supplyledger.errors import RevokedKey, SupplyLedgerError, UnknownSigner
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import canonical, decode
-from supplyledger.ledger.tx import SignedTx
 
 __all__ = ["BlockResult", "Executor", "Participant", "project_events"]
 
@@ -36,10 +35,10 @@ class Participant:
 
 @dataclass(slots=True)
 class BlockResult:
-    included: list[SignedTx] = field(default_factory=list)
+    included: list[Call] = field(default_factory=list)
     receipts: list[bytes] = field(default_factory=list)
     oks: list[bool] = field(default_factory=list)
-    rejected: list[tuple[SignedTx, SupplyLedgerError]] = field(default_factory=list)
+    rejected: list[tuple[Call, SupplyLedgerError]] = field(default_factory=list)
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
 
@@ -106,8 +105,8 @@ class Executor:
         self.cache.update(writes)
         self._participants.clear()
 
-    def execute(self, txs: Sequence[SignedTx], *, height: int,
-                key_ok: Callable[[SignedTx, PublicKey], bool] | None = None) -> BlockResult:
+    def execute(self, txs: Sequence[Call], *, height: int,
+                key_ok: Callable[[Call, PublicKey], bool] | None = None) -> BlockResult:
         """Execute ``txs`` in order. ``key_ok(tx, current_key)`` is asked with the signer's
         key as of that transaction: the node answers whether the signature was verified
         with that key; the audit schedules the verification and answers True."""
@@ -121,7 +120,7 @@ class Executor:
         dirty: set[str] = set()
         contracts = self.contracts
         for tx in txs:
-            signer = tx.env["signer"]
+            signer = tx.signer
             part = self.participant(signer, read) if signer in dirty else self.participant(signer)
             if part is None:
                 res.rejected.append((tx, UnknownSigner(f"unknown signer {signer}")))
@@ -133,12 +132,7 @@ class Executor:
                 res.rejected.append((tx, RevokedKey(
                     f"signer {signer} no longer uses the key that signed this transaction")))
                 continue
-            env = tx.env
-            out = execute_call(
-                contracts, tx_id=tx.id, contract=env["contract"], method_name=env["method"],
-                args=env["args"], signer=signer, roles=part.roles, org=part.org,
-                time=env["time"], read=read,
-            )
+            out = execute_call(contracts, tx, roles=part.roles, org=part.org, read=read)
             index = len(res.included)
             res.included.append(tx)
             res.receipts.append(out.receipt)
@@ -149,7 +143,7 @@ class Executor:
                     if k.startswith("identity/p/"):
                         dirty.add(k[11:])
             if out.events:
-                meta = EventMeta(tx.id, height, index, signer, env["time"], env["args"])
+                meta = EventMeta(tx.tx_id, height, index, signer, tx.time, tx.value)
                 res.ops.extend(project_events(contracts, out.events, meta))
         res.writes = sorted(block.items())
         self.cache.update(block)

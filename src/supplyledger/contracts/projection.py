@@ -66,14 +66,15 @@ Op = Upsert | Update | Delete
 
 @dataclass(frozen=True, slots=True)
 class EventMeta:
-    """Where an event came from: enough for projectors to key and time their rows."""
+    """Where an event came from: enough for projectors to key and time their rows.
+    ``args`` is the call's prepared value (the arguments, unless the method prepares them)."""
 
     tx: str
     height: int
     index: int
     signer: str
     time: int
-    args: dict[str, Any]
+    args: Any
 
 
 Projector = Callable[[dict[str, Any], EventMeta], list[Op]]

@@ -26,12 +26,15 @@ from supplyledger.ledger.encoding import canonical, decode
 
 __all__ = [
     "ANY_PARTICIPANT",
+    "Call",
     "Contract",
     "Ctx",
     "Method",
     "StateReader",
+    "call_from_env",
     "execute_call",
     "method",
+    "prepare_call",
 ]
 
 ANY_PARTICIPANT = "*"
@@ -42,11 +45,14 @@ _MISSING = object()
 @dataclass(frozen=True)
 class Method:
     name: str
-    fn: Callable[[Ctx, dict[str, Any]], Any]
+    fn: Callable[[Ctx, Any], Any]
     roles: frozenset[str]
     args: Mapping[str, Arg]
     doc: str
     errors: tuple[str, ...]
+    # Stateless step run before ordering (in parallel, off the executor's core): turns
+    # validated arguments into what ``fn`` needs. Must be a pure function of the arguments.
+    prepare: Callable[[dict[str, Any]], Any] | None = None
 
 
 def method(
@@ -54,15 +60,62 @@ def method(
     roles: tuple[str, ...] | str,
     args: Mapping[str, Arg],
     errors: tuple[type[SupplyLedgerError], ...] = (),
-) -> Callable[[Callable[[Ctx, dict[str, Any]], Any]], Method]:
-    """Declare a contract method. ``roles="*"`` admits any registered participant."""
+    prepare: Callable[[dict[str, Any]], Any] | None = None,
+) -> Callable[[Callable[[Ctx, Any], Any]], Method]:
+    """Declare a contract method. ``roles="*"`` admits any registered participant.
+
+    ``fn(ctx, value)`` receives the validated arguments, or what ``prepare`` made of them.
+    """
     role_set = frozenset([roles] if isinstance(roles, str) else roles)
 
-    def wrap(fn: Callable[[Ctx, dict[str, Any]], Any]) -> Method:
+    def wrap(fn: Callable[[Ctx, Any], Any]) -> Method:
         doc = (fn.__doc__ or "").strip()
-        return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors))
+        return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors),
+                      prepare)
 
     return wrap
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A transaction as the executor needs it: envelope fields plus prepared arguments
+    (or the error preparing them gave). ``raw`` is the stored transaction bytes."""
+
+    tx_id: str
+    signer: str
+    contract: str
+    method: str
+    time: int
+    chain: str
+    raw: bytes
+    value: Any
+    error: dict[str, Any] | None = None
+
+
+def prepare_call(contracts: Mapping[str, Contract], contract: str, method_name: str,
+                 args: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """(prepared value, None) or (None, error dict). Pure: the node runs it in worker
+    processes and the audit re-runs it, and both must get the same answer."""
+    try:
+        c = contracts.get(contract)
+        if c is None:
+            raise UnknownContract(f"no contract named {contract!r}")
+        m = c.methods.get(method_name)
+        if m is None:
+            raise UnknownMethod(f"contract {contract!r} has no method {method_name!r}")
+        validate_args(m.args, args)
+        return (args if m.prepare is None else m.prepare(args)), None
+    except SupplyLedgerError as exc:
+        return None, exc.to_dict()
+    except Exception as exc:  # a bug in a prepare step: deterministic, like in execution
+        return None, {"code": "contract_bug", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def call_from_env(contracts: Mapping[str, Contract], tx_id: str, env: dict[str, Any],
+                  raw: bytes) -> Call:
+    value, error = prepare_call(contracts, env["contract"], env["method"], env["args"])
+    return Call(tx_id, env["signer"], env["contract"], env["method"], env["time"],
+                env["chain"], raw, value, error)
 
 
 @dataclass(frozen=True)
@@ -160,34 +213,29 @@ class CallOutcome:
 
 def execute_call(
     contracts: Mapping[str, Contract],
+    call: Call,
     *,
-    tx_id: str,
-    contract: str,
-    method_name: str,
-    args: dict[str, Any],
-    signer: str,
     roles: frozenset[str],
     org: str | None,
-    time: int,
     read: StateReader,
 ) -> CallOutcome:
-    """Run one call. Failures become an error receipt and leave no writes."""
-    ctx = Ctx(contract=contract, signer=signer, roles=roles, org=org, time=time, tx_id=tx_id,
-              read=read)
+    """Run one prepared call. Failures become an error receipt and leave no writes."""
+    tx_id = call.tx_id
+    ctx = Ctx(contract=call.contract, signer=call.signer, roles=roles, org=org, time=call.time,
+              tx_id=tx_id, read=read)
     try:
-        c = contracts.get(contract)
-        if c is None:
-            raise UnknownContract(f"no contract named {contract!r}")
-        m = c.methods.get(method_name)
-        if m is None:
-            raise UnknownMethod(f"contract {contract!r} has no method {method_name!r}")
-        if ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(roles):
+        c = contracts.get(call.contract)
+        m = c.methods.get(call.method) if c is not None else None
+        if m is not None and ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(roles):
             raise RoleDenied(
-                f"{contract}.{method_name} needs one of the roles {sorted(m.roles)}",
+                f"{call.contract}.{call.method} needs one of the roles {sorted(m.roles)}",
                 required=sorted(m.roles), held=sorted(roles),
             )
-        validate_args(m.args, args)
-        result = m.fn(ctx, args)
+        if call.error is not None or m is None:
+            err = call.error or {"code": "unknown_method", "message": "no such method"}
+            return CallOutcome(canonical({"tx": tx_id, "ok": False, "error": err}), False, {},
+                               [])
+        result = m.fn(ctx, call.value)
         receipt = canonical({"tx": tx_id, "ok": True, "result": result, "events": ctx._events})
         return CallOutcome(receipt, True, ctx._writes, ctx._events)
     except SupplyLedgerError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 from supplyledger.errors import EncodingError, PayloadTooLarge, ValidationError
 from supplyledger.ledger.crypto import PrivateKey, b64d, b64e
-from supplyledger.ledger.encoding import canonical, canonical_decoded, decode
+from supplyledger.ledger.encoding import MAX_INT, canonical, canonical_decoded, decode
 
 __all__ = [
     "ENVELOPE_FIELDS",
@@ -81,10 +81,11 @@ def check_envelope(env: Any) -> None:
     if type(env["args"]) is not dict:
         raise ValidationError("envelope.args must be an object")
     nonce = env["nonce"]
-    if not ((type(nonce) is int and nonce >= 0) or (type(nonce) is str and 0 < len(nonce) <= 64)):
+    if not ((type(nonce) is int and 0 <= nonce <= MAX_INT)
+            or (type(nonce) is str and 0 < len(nonce) <= 64)):
         raise ValidationError("envelope.nonce must be a non-negative integer or a short string")
     t = env["time"]
-    if type(t) is not int or t < 0:
+    if type(t) is not int or not 0 <= t <= MAX_INT:
         raise ValidationError("envelope.time must be a non-negative integer (ms since epoch)")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import all_tables, load_builtin
+from supplyledger.contracts.runtime import Call, call_from_env
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PublicKey, b64d, generate
@@ -197,8 +198,9 @@ class _Auditor:
         if blk.receipts_root(stored_receipts) != header.receipts_root:
             self.find("receipts_root", "stored receipts differ from the header's root",
                       height=h, table="txs")
-        parsed: list[SignedTx] = []
+        parsed: list[Call] = []
         stored_id: dict[str, str] = {}
+        sigs: dict[str, SignedTx] = {}
         for _idx, tx_id, raw, receipt, signer, contract, method, ok in txs:
             raw = _b(raw)
             try:
@@ -231,23 +233,24 @@ class _Auditor:
                           table="txs", row=tx_id)
             self.seen_ids.add(tx.id)
             stored_id[tx.id] = tx_id
-            parsed.append(tx)
+            sigs[tx.id] = tx
+            parsed.append(call_from_env(self.contracts, tx.id, env, raw))
         checks: list[tuple[SignedTx, PublicKey]] = []
 
-        def key_ok(tx: SignedTx, key: PublicKey) -> bool:
-            checks.append((tx, key))
+        def key_ok(call: Call, key: PublicKey) -> bool:
+            checks.append((sigs[call.tx_id], key))
             return True
 
         res = self.executor.execute(parsed, height=h, key_ok=key_ok)
         if checks:
             self.sig_jobs.append(self.pool.submit(_verify_all, checks, h, stored_id))
-        for tx, err in res.rejected:
-            sid = stored_id[tx.id]
+        for call, err in res.rejected:
+            sid = stored_id[call.tx_id]
             self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=sid,
                       table="txs", row=sid)
         by_id = {t[1]: _b(t[3]) for t in txs}
-        for tx, receipt in zip(res.included, res.receipts, strict=True):
-            sid = stored_id[tx.id]
+        for call, receipt in zip(res.included, res.receipts, strict=True):
+            sid = stored_id[call.tx_id]
             if by_id.get(sid) != receipt:
                 self.find("receipt", "re-execution gives a different receipt", height=h,
                           tx=sid, table="txs", row=sid)

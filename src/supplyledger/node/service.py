@@ -14,7 +14,6 @@ unacknowledged transaction, so nothing acknowledged can be lost.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import all_tables, load_builtin
-from supplyledger.contracts.runtime import Contract
+from supplyledger.contracts.runtime import Call, Contract, call_from_env
 from supplyledger.errors import (
     InvalidSignature,
     NodeError,
@@ -39,9 +38,10 @@ from supplyledger.errors import (
     error_from_code,
 )
 from supplyledger.ledger import block as blk
-from supplyledger.ledger.crypto import PrivateKey, b64d
-from supplyledger.ledger.tx import SignedTx, envelope_bytes_of, parse_tx
+from supplyledger.ledger.crypto import PrivateKey
+from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.orderer import SoloOrderer
+from supplyledger.node.projections import rebuild_projections
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.settings import Settings
 from supplyledger.node.ticket import Ticket
@@ -65,8 +65,7 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_Pending = tuple[SignedTx, bytes, "Ticket[Receipt]"]
-_loads = json.loads
+_Pending = tuple[Call, bytes, "Ticket[Receipt]"]
 # How long executed ids stay in memory; far longer than submission-to-commit takes.
 RECENT_MS = 60_000
 
@@ -82,7 +81,10 @@ class Node:
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
         self.key = node_key
         self.clock = clock
+        stale = self.store.ensure_projections()
         head = self.store.height()
+        if stale and head >= 0:
+            rebuild_projections(self.store, self.contracts, stale)
         if head < 0:
             raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
         chain = self.store.get_meta("chain")
@@ -206,7 +208,8 @@ class Node:
         """Turn worker verdicts into ordered transactions or specific errors."""
         s, chain, put = self.settings, self.chain, self._orderer.put
         now = self.clock()
-        for (raw, fut), (status, tx_id, fp, canon, err) in zip(items, verdicts, strict=True):
+        for (raw, fut), (status, tx_id, fp, canon, err, fields) in zip(items, verdicts,
+                                                                     strict=True):
             try:
                 if status == INVALID:
                     assert err is not None
@@ -215,18 +218,16 @@ class Node:
                     raise ReplayedTransaction(f"transaction {tx_id} is already committed",
                                               tx_id=tx_id)
                 if status == OK:
-                    canon = canon or raw
-                    env_bytes, sig_b64 = envelope_bytes_of(canon)
-                    # The worker proved these bytes canonical and float-free.
-                    tx = SignedTx(tx_id, _loads(env_bytes), env_bytes, b64d(sig_b64), canon)
+                    assert fields is not None
+                    signer, contract, method, t, ch, value, perr = fields
+                    tx = Call(tx_id, signer, contract, method, t, ch, canon or raw, value, perr)
                 else:
                     tx, fp = self._settle(raw, status, fp)
-                if tx.env["chain"] != chain:
-                    raise WrongChain(f"transaction is for chain {tx.env['chain']!r}, "
-                                     f"this is {chain!r}")
-                if abs(tx.env["time"] - now) > s.time_window_ms:
+                if tx.chain != chain:
+                    raise WrongChain(f"transaction is for chain {tx.chain!r}, this is {chain!r}")
+                if abs(tx.time - now) > s.time_window_ms:
                     raise StaleTransaction(
-                        f"transaction time is {tx.env['time'] - now:+d} ms from the node "
+                        f"transaction time is {tx.time - now:+d} ms from the node "
                         f"clock; the window is ±{s.time_window_ms} ms")
             except SupplyLedgerError as exc:
                 fut.set_exception(exc)
@@ -239,7 +240,7 @@ class Node:
         for _, fut in items:
             fut.set_exception(NodeError("verifier process died; transaction not accepted"))
 
-    def _settle(self, raw: bytes, status: int, worker_fp: bytes) -> tuple[SignedTx, bytes]:
+    def _settle(self, raw: bytes, status: int, worker_fp: bytes) -> tuple[Call, bytes]:
         """Slow path: the worker's committed view did not suffice; use the executed state."""
         tx = parse_tx(raw, max_bytes=self.settings.max_tx_bytes)
         part = self.executor.peek_participant(tx.env["signer"])
@@ -254,7 +255,7 @@ class Node:
         except InvalidSignature:
             raise InvalidSignature(
                 "signature does not verify with the signer's current key") from None
-        return tx, part.key.fp
+        return call_from_env(self.contracts, tx.id, tx.env, tx.raw), part.key.fp
 
     # -- ordering and execution -----------------------------------------------------------
     def _build_loop(self) -> None:
@@ -272,28 +273,29 @@ class Node:
     def _build(self, batch: list[_Pending]) -> None:
         now = self.clock()
         recent = self._recent
-        txs: list[SignedTx] = []
+        txs: list[Call] = []
         keys: dict[str, bytes] = {}
         futs: dict[str, Ticket[Receipt]] = {}
         for tx, key, fut in batch:
-            if tx.id in recent or tx.id in futs:
+            tid = tx.tx_id
+            if tid in recent or tid in futs:
                 fut.set_exception(ReplayedTransaction(
-                    f"transaction {tx.id} was already submitted", tx_id=tx.id))
+                    f"transaction {tid} was already submitted", tx_id=tid))
                 continue
             txs.append(tx)
-            keys[tx.id] = key
-            futs[tx.id] = fut
+            keys[tid] = key
+            futs[tid] = fut
         if not txs:
             return
         height = self._height + 1
         res = self.executor.execute(
-            txs, height=height, key_ok=lambda t, k: keys[t.id] == k.fp)
+            txs, height=height, key_ok=lambda t, k: keys[t.tx_id] == k.fp)
         for tx, err in res.rejected:
-            futs.pop(tx.id).set_exception(err)
+            futs.pop(tx.tx_id).set_exception(err)
         if not res.included:
             return
         for tx in res.included:
-            recent[tx.id] = now
+            recent[tx.tx_id] = now
         block_time = max(now, self._last_time)
         state_root = blk.state_root(self._state_root, res.writes)
         header = blk.Header(
@@ -304,14 +306,14 @@ class Node:
         )
         signed = blk.SignedHeader.sign(header, self.key)
         rows = tuple(
-            TxRow(t.id, i, t.raw, t.env["signer"], t.env["contract"], t.env["method"], ok, r)
+            TxRow(t.tx_id, i, t.raw, t.signer, t.contract, t.method, ok, r)
             for i, (t, r, ok) in enumerate(zip(res.included, res.receipts, res.oks,
                                                strict=True)))
         rec = BlockRecord(height, header.hash, header.encode(), signed.signature, block_time,
                           rows)
         self._height, self._prev, self._state_root = height, header.hash, state_root
         self._last_time = block_time
-        self._commits.put((rec, res.writes, res.ops, [futs[t.id] for t in res.included]))
+        self._commits.put((rec, res.writes, res.ops, [futs[t.tx_id] for t in res.included]))
         if height % 64 == 0:
             cutoff = now - RECENT_MS
             self._recent = {k: v for k, v in recent.items() if v >= cutoff}

@@ -1,9 +1,10 @@
 """Signature and schema checks in worker processes, off the executor's core.
 
-Each worker parses submitted bytes (strict decode, envelope schema, canonical re-encoding)
-and verifies the signature with the signer's key as committed in the store, which it reads
-through its own read-only SQLite connection. It answers with a compact verdict; the main
-process then needs only a plain ``json.loads`` of the canonical envelope. Answers that
+Each worker parses submitted bytes (strict decode, envelope schema, canonical re-encoding),
+refuses ids already committed, verifies the signature with the signer's key as committed in
+the store (read through its own read-only SQLite connection) and runs the method's
+stateless prepare step. It answers with a compact verdict: the main process never decodes
+the envelope. Answers that
 depend on state newer than the worker's view (a signer registered or a key rotated in a
 block not yet committed) come back as ``UNKNOWN``/``BAD_SIG`` with the key the worker used,
 and the main process settles them against the executor's state.
@@ -18,21 +19,25 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from supplyledger.contracts.registry import load_builtin
+from supplyledger.contracts.runtime import Contract, prepare_call
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.tx import parse_tx
+from supplyledger.ledger.tx import SignedTx, parse_tx
 
 __all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "KeyLookup",
            "VerifierPool", "verify_batch"]
 
 OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED = range(6)
-# (status, tx id, key fingerprint used, canonical raw if it differs, error as a dict)
-Verdict = tuple[int, str, bytes, bytes | None, dict[str, Any] | None]
+# (status, tx id, key fingerprint used, canonical raw if it differs, error as a dict,
+#  the call's fields for OK: signer, contract, method, time, chain, prepared value, error)
+CallFields = tuple[str, str, str, int, str, Any, dict[str, Any] | None]
+Verdict = tuple[int, str, bytes, bytes | None, dict[str, Any] | None, CallFields | None]
 KeyLookup = Callable[[str], tuple[PublicKey, bool] | None]
 
 
@@ -45,8 +50,14 @@ class StoreKeys:
                                     check_same_thread=False)
         self.cache: dict[str, tuple[PublicKey, bool] | None] = {}
 
-    def committed(self, tx_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM txs WHERE id=?", (tx_id,)).fetchone() is not None
+    def committed(self, tx_ids: list[str]) -> set[str]:
+        """Which of ``tx_ids`` are already in a block (one query per 500 ids)."""
+        found: set[str] = set()
+        for i in range(0, len(tx_ids), 500):
+            part = tx_ids[i:i + 500]
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM txs WHERE id IN ({','.join('?' * len(part))})", part))
+        return found
 
     def __call__(self, did: str, refresh: bool = False) -> tuple[PublicKey, bool] | None:
         if not refresh and did in self.cache:
@@ -62,34 +73,44 @@ class StoreKeys:
         return found
 
 
-def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys) -> list[Verdict]:
-    out: list[Verdict] = []
+def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys,
+                 contracts: Mapping[str, Contract]) -> list[Verdict]:
+    parsed: list[SignedTx | SupplyLedgerError] = []
     for raw in raws:
         try:
-            tx = parse_tx(raw, max_bytes=max_bytes)
+            parsed.append(parse_tx(raw, max_bytes=max_bytes))
         except SupplyLedgerError as exc:
-            out.append((INVALID, "", b"", None, exc.to_dict()))
+            parsed.append(exc)
+    seen = keys.committed([t.id for t in parsed if isinstance(t, SignedTx)])
+    out: list[Verdict] = []
+    for raw, tx in zip(raws, parsed, strict=True):
+        if not isinstance(tx, SignedTx):
+            out.append((INVALID, "", b"", None, tx.to_dict(), None))
             continue
         canon = None if tx.raw == raw else tx.raw
-        if keys.committed(tx.id):
-            out.append((REPLAYED, tx.id, b"", None, None))
+        if tx.id in seen:
+            out.append((REPLAYED, tx.id, b"", None, None, None))
             continue
         found = keys(tx.env["signer"])
         if found is None:
-            out.append((UNKNOWN, tx.id, b"", canon, None))
+            out.append((UNKNOWN, tx.id, b"", canon, None, None))
             continue
         key, active = found
         if not active:
-            out.append((REVOKED, tx.id, key.fp, canon, None))
+            out.append((REVOKED, tx.id, key.fp, canon, None, None))
             continue
         if not key.is_valid(tx.sig, tx.env_bytes):
             fresh = keys(tx.env["signer"], refresh=True)
             if fresh is None or fresh[0].fp == key.fp or not fresh[0].is_valid(
                     tx.sig, tx.env_bytes):
-                out.append((BAD_SIG, tx.id, key.fp, canon, None))
+                out.append((BAD_SIG, tx.id, key.fp, canon, None, None))
                 continue
             key = fresh[0]
-        out.append((OK, tx.id, key.fp, canon, None))
+        env = tx.env
+        value, error = prepare_call(contracts, env["contract"], env["method"], env["args"])
+        out.append((OK, tx.id, key.fp, canon, None, (env["signer"], env["contract"],
+                                                     env["method"], env["time"], env["chain"],
+                                                     value, error)))
     return out
 
 
@@ -112,10 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     its stdin closes (so it never outlives the node)."""
     db_path, max_bytes = (argv or sys.argv[1:])[:2]
     keys = StoreKeys(Path(db_path))
+    contracts = load_builtin()
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while (data := _read_frame(inp)) is not None:
         raws = pickle.loads(data)
-        _write_frame(out, pickle.dumps(verify_batch(raws, int(max_bytes), keys), protocol=5))
+        verdicts = verify_batch(raws, int(max_bytes), keys, contracts)
+        _write_frame(out, pickle.dumps(verdicts, protocol=5))
 
 
 class VerifierPool:
@@ -133,10 +156,12 @@ class VerifierPool:
         self._cv = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._local_keys: StoreKeys | None = None
+        self._contracts: Mapping[str, Contract] = {}
 
     def start(self) -> None:
         if self.n == 0:
             self._local_keys = StoreKeys(self.db_path)
+            self._contracts = load_builtin()
             return
         for i in range(self.n):
             p = subprocess.Popen(
@@ -153,7 +178,8 @@ class VerifierPool:
         """Verify ``raws``; ``tags`` come back with the verdicts, in the same order."""
         if self.n == 0:
             assert self._local_keys is not None
-            self.on_result(tags, verify_batch(raws, self.max_bytes, self._local_keys))
+            self.on_result(tags, verify_batch(raws, self.max_bytes, self._local_keys,
+                                              self._contracts))
             return
         with self._cv:
             if self.dead:
@@ -165,9 +191,12 @@ class VerifierPool:
                     break
                 self._cv.wait()
             self._inflight[i].append(tags)
-            stdin = self._procs[i].stdin
-            assert stdin is not None
-            _write_frame(stdin, pickle.dumps(raws, protocol=5))
+        # Written outside the lock: a full pipe must not block the receivers, which need
+        # the lock to drain the worker's answers. Only the dispatcher thread writes, so
+        # each worker sees batches in the order they were registered.
+        stdin = self._procs[i].stdin
+        assert stdin is not None
+        _write_frame(stdin, pickle.dumps(raws, protocol=5))
 
     def _receive(self, i: int) -> None:
         stdout = self._procs[i].stdout
