@@ -300,9 +300,9 @@ def test_forged_tx_inserted_into_a_block(built: Built, tmp_path: Path, keys: Key
 
     def edit(c: sqlite3.Connection) -> None:
         n = c.execute("SELECT COUNT(*) FROM txs WHERE height=?", (built.h,)).fetchone()[0]
-        c.execute("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?)",
-                  (tx_id, built.h, n, raw, keys.ed[0].did, "trace", "record_event", 1,
-                   b'{"ok":true}'))
+        c.execute("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  ((built.h << 20) + n, tx_id, built.h, n, raw, keys.ed[0].did, "trace",
+                   "record_event", 1, b'{"ok":true}'))
 
     f = first(tampered(built, tmp_path, edit))
     assert (f["kind"], f["height"], f["table"]) == ("tx_count", built.h, "txs")
@@ -311,8 +311,9 @@ def test_forged_tx_inserted_into_a_block(built: Built, tmp_path: Path, keys: Key
 def test_forged_tx_outside_any_block(built: Built, tmp_path: Path, keys: Keys) -> None:
     tx_id, raw = _forged_tx(keys, "forged-2")
     f = first(tampered(built, tmp_path, lambda c: c.execute(
-        "INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?)",
-        (tx_id, 10**6, 0, raw, keys.ed[0].did, "trace", "record_event", 1, b"{}"))))
+        "INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (10**6 << 20, tx_id, 10**6, 0, raw, keys.ed[0].did, "trace", "record_event", 1,
+         b"{}"))))
     assert (f["kind"], f["table"], f["row"]) == ("extra_rows", "txs", tx_id)
 
 

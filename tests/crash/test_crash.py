@@ -56,7 +56,7 @@ DRIVER = Path(__file__).with_name("driver.py")
 PASSWORD = "crash-test"
 ROLES = ["manufacturer", "warehouse", "transporter", "supplier", "platform", "inspector"]
 TIME_WINDOW_MS = 6 * 3_600_000
-N_TXS = 4000
+N_TXS = 4500
 
 
 def _seed() -> int:
@@ -238,11 +238,23 @@ class RoundResult:
     done: dict[str, Any] | None
 
 
-def _round(run: Run, *, kill_after: float | None = None, extra: tuple[str, ...] = (),
-           after: str = "FLOWING", timeout: float = 120.0, stall_s: float = 10.0
-           ) -> RoundResult:
+ACK_LINE = 65  # a tx id and a newline
+
+
+def _acks_reached(ack: Path, n: int, proc: subprocess.Popen[str], deadline: float) -> None:
+    """Return once the ack log holds ``n`` ids (or the driver exited, or time is up)."""
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ack.exists() and ack.stat().st_size >= n * ACK_LINE:
+            return
+        time.sleep(0.0005)
+
+
+def _round(run: Run, *, kill_after: float | None = None, kill_at_acks: int = 0,
+           extra: tuple[str, ...] = (), after: str = "FLOWING", timeout: float = 120.0,
+           stall_s: float = 10.0) -> RoundResult:
     """Start the driver; SIGKILL it ``kill_after`` seconds after it printed ``after``
-    (SUBMITTING: node started; FLOWING: first acknowledgement logged), or let it run to
+    (SUBMITTING: node started; FLOWING: first acknowledgement logged), optionally first
+    waiting until this run's ack log holds ``kill_at_acks`` ids; or let it run to
     completion, or until it kills itself."""
     run.rounds += 1
     ack = run.dir / f"ack-{run.rounds}.log"
@@ -263,6 +275,8 @@ def _round(run: Run, *, kill_after: float | None = None, extra: tuple[str, ...] 
         if kill_after is not None:
             mark = _wait_line(lines, (after, "DONE "), deadline, proc, stderr, ack, stall_s)
             if mark is not None and mark.startswith(after):
+                if kill_at_acks:
+                    _acks_reached(ack, kill_at_acks, proc, deadline)
                 time.sleep(kill_after)
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)  # the crash
@@ -373,7 +387,8 @@ def test_sigkill_during_block_commit_under_heavy_load(template: Template,
     200 txs, so the committer is almost always inside a commit. The process kills itself
     inside a chosen commit (all rows written, COMMIT not issued / COMMIT with its WAL write
     and fsync in flight / COMMIT returned, nothing acknowledged yet), then external SIGKILLs
-    at random instants (one during start-up), then a run to completion."""
+    (one during start-up, two at a random instant after a random number of
+    acknowledgements), then a run to completion."""
     seed = _seed()
     print(f"\n[crash] heavy load: SL_CRASH_SEED={seed}")
     run = _new_run(template, tmp_path, seed,
@@ -382,14 +397,21 @@ def test_sigkill_during_block_commit_under_heavy_load(template: Template,
     t0 = time.perf_counter()
     self_kills = dict.fromkeys(("before", "during", "after"), 0)
     plan = [("self", "before"), ("self", "during"), ("self", "after"),
-            ("kill", "SUBMITTING"), ("kill", "FLOWING"), ("kill", "FLOWING")]
+            ("kill", "SUBMITTING"), ("kill", "acks"), ("kill", "acks")]
     for kind, arg in plan:
-        if kind == "kill":  # flat out, the node drains ~3000 tx/s: keep the delays short
-            delay = run.rng.uniform(0.05, 0.5 if arg == "SUBMITTING" else 0.3)
+        if kind == "kill" and arg == "SUBMITTING":  # while the node starts up
+            delay = run.rng.uniform(0.05, 0.5)
             res = _round(run, kill_after=delay, after=arg)
-            what = f"SIGKILL {delay * 1000:.0f} ms after {arg}"
+            what = f"SIGKILL {delay * 1000:.0f} ms after SUBMITTING"
+        elif kind == "kill":
+            # Flat out the node drains thousands of tx/s, so a kill timed in seconds would
+            # find the work done: kill at a random point of the commit cycle after a random
+            # number of acknowledgements instead.
+            acks, delay = run.rng.randrange(1, 600), run.rng.uniform(0.0, 0.03)
+            res = _round(run, kill_after=delay, kill_at_acks=acks)
+            what = f"SIGKILL {delay * 1000:.1f} ms after ack {acks}"
         else:
-            nth = run.rng.randrange(2, 5)
+            nth = run.rng.randrange(2, 4)
             res = _round(run, extra=("--die-in-commit", f"{nth}:{arg}"))
             what = f"self-SIGKILL in commit {nth} ({arg} COMMIT"
             if arg == "during":

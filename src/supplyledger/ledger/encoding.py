@@ -66,9 +66,16 @@ def check_value(value: Any) -> None:
         raise EncodingError("value is nested too deeply") from None
 
 
+_SCALARS = frozenset({str, bool, type(None)})
+
+
 def _check(value: Any) -> None:
     t = type(value)
     if t is dict:
+        # Fast path, in C: a flat object of strings, booleans and nulls with ASCII keys.
+        if _SCALARS.issuperset(map(type, value.values())) and all(
+                type(k) is str and k.isascii() for k in value):
+            return
         for k, v in value.items():
             if type(k) is not str:
                 raise EncodingError(f"object key {k!r} is not a string")

@@ -95,8 +95,8 @@ class _Auditor:
             hi = min(top, h + 63)
             txs: dict[int, list[tuple[Any, ...]]] = {}
             for r in c.execute("SELECT height, idx, id, raw, receipt, signer, contract, method, "
-                               "ok FROM txs WHERE height BETWEEN ? AND ? ORDER BY height, idx",
-                               (h, hi)):
+                               "ok FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
+                               (h << 20, ((hi + 1) << 20) - 1)):
                 txs.setdefault(r[0], []).append(r[1:])
             for r in c.execute("SELECT height, hash, header, signature, time FROM blocks "
                                "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):

@@ -21,7 +21,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             time INTEGER NOT NULL
         );
         CREATE TABLE txs (
-            id TEXT PRIMARY KEY,
+            pos INTEGER PRIMARY KEY,  -- height * 2**20 + idx: block order is rowid order
+            id TEXT NOT NULL UNIQUE,
             height INTEGER NOT NULL,
             idx INTEGER NOT NULL,
             raw BLOB NOT NULL,
@@ -29,10 +30,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             contract TEXT NOT NULL,
             method TEXT NOT NULL,
             ok INTEGER NOT NULL,
-            receipt BLOB NOT NULL,
-            UNIQUE (height, idx)
+            receipt BLOB NOT NULL
         );
-        CREATE INDEX ix_txs_signer ON txs (signer, height);
         CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE projection_schema (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
@@ -51,6 +50,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "local table: web accounts (Argon2id hash, password-sealed key, lockout)",
+        """
+        CREATE TABLE local_accounts (
+            did TEXT PRIMARY KEY,
+            login TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            sealed_key BLOB NOT NULL,
+            created INTEGER NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            locked_until INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    ),
 ]
 
 # Tables the audit does not cover, each with its reason (they hold no ledger data).
@@ -59,4 +73,6 @@ LOCAL_TABLES: dict[str, str] = {
     "projection_schema": "records the schema hash of each projection table; local bookkeeping",
     "local_settings": "node-local settings, not ledger data",
     "local_sessions": "login sessions of this node's web users, not ledger data",
+    "local_accounts": "web logins of this node: Argon2id password hashes and keys sealed "
+                      "under each owner's password; credentials, not ledger data",
 }

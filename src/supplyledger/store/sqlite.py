@@ -141,7 +141,8 @@ class SQLiteStore:
 
     def block_txs(self, height: int) -> list[tuple[str, int, bytes, bytes]]:
         return [(r[0], r[1], bytes(r[2]), bytes(r[3])) for r in self.reader().execute(
-            "SELECT id, idx, raw, receipt FROM txs WHERE height=? ORDER BY idx", (height,))]
+            "SELECT id, idx, raw, receipt FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
+            (height << 20, (height << 20) + (1 << 20) - 1))]
 
     def tx_location(self, tx_id: str) -> tuple[int, int] | None:
         row = self.reader().execute(
@@ -150,11 +151,6 @@ class SQLiteStore:
 
     def has_tx(self, tx_id: str) -> bool:
         return self.tx_location(tx_id) is not None
-
-    def tx_ids_since(self, time_ms: int) -> list[str]:
-        return [r[0] for r in self.reader().execute(
-            "SELECT t.id FROM txs t JOIN blocks b ON b.height=t.height WHERE b.time>=?",
-            (time_ms,))]
 
     def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[
             tuple[int, str, bytes, bytes, list[tuple[str, int, bytes, bytes]]]]:
@@ -167,7 +163,8 @@ class SQLiteStore:
                 hi = min(top, h + 63)
                 txs: dict[int, list[tuple[str, int, bytes, bytes]]] = {}
                 for r in conn.execute("SELECT height, id, idx, raw, receipt FROM txs "
-                                      "WHERE height BETWEEN ? AND ? ORDER BY height, idx", (h, hi)):
+                                      "WHERE pos BETWEEN ? AND ? ORDER BY pos",
+                                      (h << 20, ((hi + 1) << 20) - 1)):
                     txs.setdefault(r[0], []).append((r[1], r[2], bytes(r[3]), bytes(r[4])))
                 for r in conn.execute("SELECT height, hash, header, signature FROM blocks "
                                       "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):
@@ -184,9 +181,10 @@ class SQLiteStore:
             c.execute("BEGIN IMMEDIATE")
             c.execute("INSERT INTO blocks VALUES (?,?,?,?,?)",
                       (rec.height, rec.hash, rec.header, rec.signature, rec.time))
-            c.executemany("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?)", [
-                (t.id, rec.height, t.index, t.raw, t.signer, t.contract, t.method, int(t.ok),
-                 t.receipt) for t in rec.txs])
+            base = rec.height << 20
+            c.executemany("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?)", [
+                (base + t.index, t.id, rec.height, t.index, t.raw, t.signer, t.contract,
+                 t.method, int(t.ok), t.receipt) for t in rec.txs])
             c.executemany("INSERT OR REPLACE INTO state VALUES (?,?)",
                           [(k, v) for k, v in writes if v is not None])
             dels = [(k,) for k, v in writes if v is None]

@@ -62,7 +62,6 @@ EVENTS = Table(
      ("type", "TEXT"), ("biz_step", "TEXT"), ("event_time", "TEXT"), ("signer", "TEXT"),
      ("code", "TEXT")),
     ("batch", "seq"),
-    (("tx",),),
 )
 
 

@@ -1,0 +1,155 @@
+"""HTTP statuses for the error tree: the one place a ``code`` becomes a status.
+
+The domain errors (``supplyledger.errors``) know nothing of HTTP; this table maps each
+stable ``code`` to a status, walking up the class tree so a new subclass inherits its
+parent's status until it gets its own line. The web edge adds four errors of its own,
+children of the same base class so they share the JSON body::
+
+    SupplyLedgerError
+    └── ApiError
+        ├── Unauthenticated    no or expired session / bearer token, wrong password   401
+        ├── KeyLocked          session valid but the signing key must be unlocked     401
+        ├── CsrfFailed         cookie-authenticated write without the form's token    403
+        └── RateLimited        too many login attempts, or the account is locked      429
+
+Every error body is ``{"error": {"code", "message", "details"?}}`` (plus ``receipt`` when
+the transaction was committed with a failed outcome). Bad input never gives a 5xx:
+request validation errors are 422, oversized bodies 413, malformed JSON 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from supplyledger import errors as e
+
+__all__ = [
+    "ApiError",
+    "CsrfFailed",
+    "KeyLocked",
+    "RateLimited",
+    "Unauthenticated",
+    "error_body",
+    "install_error_handlers",
+    "status_for",
+]
+
+
+class ApiError(e.SupplyLedgerError):
+    code = "api_error"
+
+
+class Unauthenticated(ApiError):
+    code = "unauthenticated"
+
+
+class KeyLocked(ApiError):
+    code = "key_locked"
+
+
+class CsrfFailed(ApiError):
+    code = "csrf_failed"
+
+
+class RateLimited(ApiError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+_STATUS: dict[type[e.SupplyLedgerError], int] = {
+    e.SupplyLedgerError: 400,
+    e.EncodingError: 400,
+    e.ValidationError: 422,
+    e.PayloadTooLarge: 413,
+    e.CryptoError: 400,
+    e.InvalidSignature: 401,
+    e.KeyFileError: 401,
+    e.DecryptionError: 403,
+    e.TransactionRejected: 422,
+    e.UnknownSigner: 401,
+    e.RevokedKey: 403,
+    e.ReplayedTransaction: 409,
+    e.ContractError: 422,
+    e.UnknownContract: 404,
+    e.UnknownMethod: 404,
+    e.RoleDenied: 403,
+    e.Forbidden: 403,
+    e.AccessDenied: 403,
+    e.NotFound: 404,
+    e.AlreadyExists: 409,
+    e.InvalidState: 409,
+    e.InsufficientFunds: 409,
+    e.ProofError: 422,
+    e.SolverError: 422,
+    e.StoreError: 500,  # the only 5xx: the node itself failed
+    e.NodeError: 503,
+    Unauthenticated: 401,
+    KeyLocked: 401,
+    CsrfFailed: 403,
+    RateLimited: 429,
+}
+
+
+def status_for(err: e.SupplyLedgerError | type[e.SupplyLedgerError]) -> int:
+    cls = err if isinstance(err, type) else type(err)
+    for klass in cls.__mro__:
+        if klass in _STATUS:
+            return _STATUS[klass]  # type: ignore[index]
+    return 400
+
+
+def status_for_code(code: str) -> int:
+    """Status of an error known only by its code (a failed receipt's ``error.code``)."""
+    if code == "contract_bug":
+        return 422
+    return status_for(type(e.error_from_code(code, "")))
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+def _ledger_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.SupplyLedgerError)
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthenticated | KeyLocked):
+        headers["WWW-Authenticate"] = 'Bearer realm="supplyledger"'
+    return JSONResponse(error_body(exc.code, exc.message, exc.details or None),
+                        status_code=status_for(exc), headers=headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [{"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg"))}
+                for err in exc.errors()]
+    first = problems[0] if problems else {"loc": [], "message": "invalid request"}
+    return JSONResponse(error_body("validation_error",
+                                   f"{'.'.join(first['loc'])}: {first['message']}",
+                                   {"problems": problems}), status_code=422)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error")
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(e.SupplyLedgerError, _ledger_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,198 @@
+"""The service object under the HTTP API and the web pages.
+
+Routers parse and render; everything they do goes through :class:`LedgerService`, which
+owns the node, the accounts and the read queries, and raises only errors of the one error
+tree. Tests build it over a node in ``tmp_path`` and drive it in-process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from supplyledger.api.accounts import Accounts, Session
+from supplyledger.api.localdb import LocalDB
+from supplyledger.api.reads import Reads
+from supplyledger.api.settings import ApiSettings
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
+from supplyledger.contracts.schema import validate_args
+from supplyledger.errors import (
+    KeyFileError,
+    NotFound,
+    RoleDenied,
+    UnknownContract,
+    UnknownMethod,
+    UnknownSigner,
+)
+from supplyledger.ledger.crypto import generate
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.keyfile import read_info, unseal
+from supplyledger.ledger.tx import make_tx
+from supplyledger.node.audit import AuditReport, run_audit
+from supplyledger.node.receipts import Receipt
+from supplyledger.node.service import Node
+
+__all__ = ["LedgerService", "Principal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A logged-in participant as the pages and routers see it."""
+
+    did: str
+    name: str
+    org: str | None
+    roles: frozenset[str]
+    session: Session
+    via_cookie: bool
+
+    def has(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+class _Gate:
+    """Many submitters or one auditor: the audit reads the ledger file while nothing is
+    half-committed, so it never reports a block that was still being written."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._exclusive = False
+
+    def shared(self) -> _Held:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive)
+            self._active += 1
+        return _Held(self, exclusive=False)
+
+    def exclusive(self) -> _Held:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._exclusive)
+            self._exclusive = True
+            self._cond.wait_for(lambda: self._active == 0)
+        return _Held(self, exclusive=True)
+
+    def release(self, exclusive: bool) -> None:
+        with self._cond:
+            if exclusive:
+                self._exclusive = False
+            else:
+                self._active -= 1
+            self._cond.notify_all()
+
+
+class _Held:
+    def __init__(self, gate: _Gate, *, exclusive: bool) -> None:
+        self.gate, self.exclusive = gate, exclusive
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.release(self.exclusive)
+
+
+class LedgerService:
+    def __init__(self, node: Node, settings: ApiSettings | None = None) -> None:
+        self.node = node
+        self.settings = settings or ApiSettings()
+        self.contracts: dict[str, Contract] = dict(node.contracts)
+        self.localdb = LocalDB(node.store.path)
+        self.accounts = Accounts(self.localdb, self.settings)
+        self.reads = Reads(node.store, self.contracts, self.settings)
+        self._gate = _Gate()
+        self._audit_lock = threading.Lock()
+        self.last_audit: AuditReport | None = None
+
+    def close(self) -> None:
+        self.localdb.close()
+
+    @property
+    def chain(self) -> str:
+        return self.node.chain
+
+    # -- who ------------------------------------------------------------------------------
+    def participant(self, did: str) -> dict[str, Any] | None:
+        raw = self.node.store.get_state(f"identity/p/{did}")
+        return None if raw is None else dict(decode(raw))
+
+    def principal(self, sess: Session, *, via_cookie: bool) -> Principal:
+        p = self.participant(sess.did) or {}
+        return Principal(sess.did, str(p.get("name", sess.did)), p.get("org"),
+                         frozenset(p.get("roles", ())) if p.get("status") == "active"
+                         else frozenset(), sess, via_cookie)
+
+    # -- writes ---------------------------------------------------------------------------
+    def submit_raw(self, raw: bytes) -> Receipt:
+        """Admit transaction bytes signed by their author; wait for the durable commit."""
+        with self._gate.shared():
+            return self.node.submit(raw).result(self.settings.commit_timeout_s)
+
+    def method(self, contract: str, method: str) -> Method:
+        c = self.contracts.get(contract)
+        if c is None:
+            raise UnknownContract(f"no contract named {contract!r}")
+        m = c.methods.get(method)
+        if m is None:
+            raise UnknownMethod(f"contract {contract!r} has no method {method!r}")
+        return m
+
+    def call(self, who: Principal, contract: str, method: str,
+             args: dict[str, Any]) -> Receipt:
+        """Sign ``contract.method(args)`` with the caller's own key and commit it.
+
+        Arguments and roles are checked first, so a request the contract would refuse for
+        those reasons is answered without adding anything to the ledger."""
+        m = self.method(contract, method)
+        validate_args(m.args, args)
+        if ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(who.roles):
+            raise RoleDenied(f"{contract}.{method} needs one of the roles {sorted(m.roles)}",
+                             required=sorted(m.roles), held=sorted(who.roles))
+        key = self.accounts.signing_key(who.session)
+        tx = make_tx(key, chain=self.chain, contract=contract, method=method, args=args,
+                     time_ms=self.node.clock(), nonce=secrets.token_hex(8), signer=who.did)
+        return self.submit_raw(tx.raw)
+
+    def register_member(self, admin: Principal, *, org: str, name: str, roles: list[str],
+                        login: str, password: str) -> Receipt:
+        """Admin enrols a web user: a fresh RSA key (RSA so it can also receive encrypted
+        customer data), registered on the ledger, kept only sealed under ``password``."""
+        key = generate("rsa")
+        receipt = self.call(admin, "identity", "register_member",
+                            {"org": org, "public_key": key.public.b64, "name": name,
+                             "roles": roles})
+        if receipt.ok:
+            self.accounts.create(str(receipt.result["did"]), login, password, key)
+        return receipt
+
+    def import_account(self, sealed: bytes, password: str, login: str, client: str) -> str:
+        """Give a web login to a participant whose key file (``supplyledger keys new`` or
+        ``init``) and password the caller holds; the key must be its registered one."""
+        self.accounts._throttle(client)
+        info = read_info(sealed)
+        key = unseal(sealed, password)
+        did = self.node.store.get_state(f"identity/k/{info.public_key.fingerprint}")
+        if did is None:
+            raise UnknownSigner("that key is not registered on this ledger")
+        owner = str(decode(did))
+        p = self.participant(owner)
+        if p is None or p.get("key") != key.public.b64:
+            raise KeyFileError("that key is not the participant's current key")
+        self.accounts.create(owner, login, password, key)
+        return owner
+
+    # -- audit ----------------------------------------------------------------------------
+    def audit(self) -> AuditReport:
+        with self._audit_lock, self._gate.exclusive():
+            report = run_audit(self.node.store.path.parent, threads=2)
+        self.last_audit = report
+        return report
+
+    def proof(self, tx_id: str) -> dict[str, Any]:
+        from supplyledger.node.proofs import proof_for
+
+        if not self.node.store.has_tx(tx_id):
+            raise NotFound(f"no committed transaction {tx_id}")
+        return proof_for(self.node.store, tx_id)

@@ -1,0 +1,157 @@
+"""What the trace contract needs to know about an EPCIS 2.0 event, computed statelessly.
+
+Runs in the prepare step (verifier processes, before ordering), so the contract body never
+parses EPCIS: validation, the CBV 2.0 event hash id and the facts below are all done here,
+and the audit re-derives them the same way. Facts are canonical-encodable (no floats):
+quantities and readings keep EPCIS's numbers as decimal text.
+
+Supply-chain links (paper 002: production, processing, storage, transport, sales; plus the
+quality inspection and monitoring events that happen within links) are derived from the
+event type and CBV bizStep. Paper 000's e-commerce stages map onto the same links:
+supplier -> production, warehouse and sorting centre -> storage (receiving/storing/picking/
+packing), distribution and last mile -> transport (departing/transporting/arriving), and the
+hand-over to the customer -> sales (retail_selling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from supplyledger.epcis import EPCISEvent, parse_document
+from supplyledger.epcis._common import EPCIS_CONTEXT, canonical_number
+from supplyledger.errors import ValidationError
+from supplyledger.gs1 import canonical_digital_link
+
+__all__ = ["LINKS", "event_facts", "facts_of_events", "link_of", "subject_id"]
+
+_STEP = "https://ref.gs1.org/cbv/BizStep-"
+_DISP = "https://ref.gs1.org/cbv/Disp-"
+LINKS = ("production", "inspection", "processing", "storage", "transport", "sales", "other")
+_LINK_OF_STEP: Mapping[str, str] = {
+    **dict.fromkeys(("commissioning", "creating_class_instance", "encoding", "collecting"),
+                    "production"),
+    **dict.fromkeys(("inspecting", "sampling"), "inspection"),
+    **dict.fromkeys(("assembling", "disassembling", "repackaging", "killing", "installing",
+                     "repairing", "replacing"), "processing"),
+    **dict.fromkeys(("receiving", "accepting", "storing", "stocking", "holding", "picking",
+                     "packing", "unpacking", "cycle_counting", "stock_taking",
+                     "staging_outbound", "reserving", "entering_exiting"), "storage"),
+    **dict.fromkeys(("shipping", "departing", "arriving", "transporting", "loading",
+                     "unloading", "consigning", "void_shipping"), "transport"),
+    **dict.fromkeys(("retail_selling", "dispensing"), "sales"),
+}
+# Dispositions that by themselves mark the event's link as faulty.
+_BAD_DISPOSITIONS = frozenset(("non_conformant", "damaged", "destroyed", "expired", "recalled",
+                               "stolen", "mismatch_class", "mismatch_instance",
+                               "mismatch_quantity"))
+_MAX_IDS = 64  # identifiers kept per list: enough to resolve subjects and draw genealogy
+_decode = msgspec.json.Decoder().decode
+
+
+def _short(value: str | None, prefix: str) -> str:
+    if not value:
+        return ""
+    return value[len(prefix):] if value.startswith(prefix) else value
+
+
+def link_of(event_type: str, step: str) -> str:
+    """The supply-chain link an event belongs to (Transformation is always processing)."""
+    if event_type == "TransformationEvent":
+        return "processing"
+    if step.endswith("harvesting"):  # common user-vocabulary step for farm production
+        return "production"
+    return _LINK_OF_STEP.get(step, "other")
+
+
+def subject_id(value: str) -> str:
+    """One spelling for a batch or object id: the canonical GS1 Digital Link when the value
+    is an EPC (URN or Digital Link), else the value itself (a local id)."""
+    return canonical_digital_link(value) or value
+
+
+def _ids(values: Any) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    return [subject_id(v) for v in values[:_MAX_IDS] if isinstance(v, str)]
+
+
+def _classes(values: Any) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    return [subject_id(q["epcClass"]) for q in values[:_MAX_IDS]
+            if isinstance(q, dict) and isinstance(q.get("epcClass"), str)]
+
+
+def _readings(raw: Mapping[str, Any]) -> tuple[list[list[str]], str]:
+    """([type, value, uom] per numeric report, first alarm text or "")."""
+    out: list[list[str]] = []
+    alarm = ""
+    for element in raw.get("sensorElementList") or ():
+        if not isinstance(element, dict):
+            continue
+        for rep in element.get("sensorReport") or ():
+            if not isinstance(rep, dict):
+                continue
+            kind = str(rep.get("type", ""))
+            if rep.get("exception") and not alarm:
+                alarm = f"{kind or 'sensor'} {rep['exception']}"
+            for key in ("value", "maxValue", "minValue"):
+                v = rep.get(key)
+                if isinstance(v, int | float) and not isinstance(v, bool) and len(out) < 32:
+                    out.append([kind.rsplit(":", 1)[-1].rsplit("/", 1)[-1], canonical_number(v),
+                                str(rep.get("uom", ""))])
+    return out, alarm
+
+
+def event_facts(ev: EPCISEvent) -> dict[str, Any]:
+    """Facts of one parsed event: identity, link, genealogy edges and quality signals."""
+    raw = ev.raw
+    step = _short(ev.biz_step, _STEP)
+    disp = _short(ev.disposition, _DISP)
+    link = link_of(ev.event_type, step)
+    readings, alarm = _readings(raw)
+    verdict = ""
+    if alarm:
+        verdict = f"sensor alarm: {alarm}"
+    elif disp in _BAD_DISPOSITIONS:
+        verdict = f"{'inspection failed' if link == 'inspection' else 'disposition'}: {disp}"
+    btx = [str(b.get("bizTransaction")) for b in (raw.get("bizTransactionList") or ())[:8]
+           if isinstance(b, dict)]
+    parent = raw.get("parentID")
+    return {
+        "type": ev.event_type, "time": ev.event_time, "hash": ev.hash_id, "step": step,
+        "disp": disp, "action": str(raw.get("action", "")), "link": link,
+        "inputs": _ids(raw.get("inputEPCList")) + _classes(raw.get("inputQuantityList")),
+        "outputs": _ids(raw.get("outputEPCList")) + _classes(raw.get("outputQuantityList")),
+        "parent": subject_id(parent) if isinstance(parent, str) else "",
+        "objects": (_classes(raw.get("quantityList")) + _classes(raw.get("childQuantityList"))
+                    + _ids(raw.get("epcList")) + _ids(raw.get("childEPCs")))[:_MAX_IDS],
+        "readings": readings, "verdict": verdict, "btx": btx,
+        "where": ev.biz_location or ev.read_point or "",
+    }
+
+
+def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None) -> list[
+        dict[str, Any]]:
+    """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
+    facts of each; raises EPCISValidationError listing every problem per event."""
+    context: list[Any] = [EPCIS_CONTEXT]
+    if namespaces:
+        context.append(dict(namespaces))
+    doc = {"@context": context, "type": "EPCISDocument", "schemaVersion": "2.0",
+           "creationDate": "1970-01-01T00:00:00.000Z", "epcisBody": {"eventList": events}}
+    return [event_facts(ev) for ev in parse_document(doc).events]
+
+
+def decode_events(text: str) -> list[Any]:
+    """The event list of a capture transaction (JSON text, so EPCIS numbers survive)."""
+    try:
+        events = _decode(text)
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"events is not JSON: {exc}", arg="events") from None
+    if not isinstance(events, list):
+        raise ValidationError("events must be a JSON array of EPCIS events", arg="events")
+    return events

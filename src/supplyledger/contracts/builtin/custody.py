@@ -1,0 +1,196 @@
+"""custody — ownership and custody of batches as separate things, handed over by proposal.
+
+The owner holds title; the custodian physically holds the goods (a warehouse or carrier),
+as in Hyperledger Sawtooth Supply Chain's owner/custodian. A hand-over is a proposal from
+the current holder to a registered participant, with free-form terms; the recipient accepts
+or rejects it and the proposer may cancel it while it is open. Both histories are kept.
+
+A batch's holding starts when the products contract creates it (see :func:`holding_key`);
+trace reads it to decide who may record which link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Enum, Obj, Str
+from supplyledger.errors import Forbidden, InvalidState, NotFound
+
+__all__ = ["CONTRACT", "holding_key", "initial_holding", "initial_ops"]
+
+KINDS = ("custody", "ownership", "both")
+
+
+def holding_key(batch: str) -> str:
+    """Key of a batch's holding in the custody namespace."""
+    return f"h/{batch}"
+
+
+def initial_holding(did: str, org: str | None, time: int) -> dict[str, Any]:
+    """The holding of a new batch: its creator owns and holds it."""
+    return {"owner": did, "owner_org": org or "", "custodian": did, "custodian_org": org or "",
+            "since": time, "open": ""}
+
+
+def _holding(ctx: Ctx, batch: str) -> dict[str, Any]:
+    h = ctx.get(holding_key(batch))
+    if h is None:
+        raise NotFound(f"no batch {batch}")
+    return h  # type: ignore[no-any-return]
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    "batch": Str(max_len=300, doc="batch id (canonical LGTIN)"),
+    "to": Str(max_len=128, doc="participant id of the recipient"),
+    "kind": Enum(values=KINDS, doc="what is handed over"),
+    "terms": Obj(optional=True, doc="conditions of the hand-over (price, place, incoterm…)"),
+}, errors=(NotFound, Forbidden, InvalidState))
+def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Offer custody and/or ownership of a batch; only its current holder of that right."""
+    batch, kind = args["batch"], args["kind"]
+    h = _holding(ctx, batch)
+    if kind in ("custody", "both") and h["custodian"] != ctx.signer:
+        raise Forbidden(f"custody of {batch} is not held by {ctx.signer}")
+    if kind in ("ownership", "both") and h["owner"] != ctx.signer:
+        raise Forbidden(f"ownership of {batch} is not held by {ctx.signer}")
+    if h["open"]:
+        raise InvalidState(f"batch {batch} already has open proposal {h['open']}",
+                           current="proposed")
+    to = ctx.read("identity", participant_key(args["to"]))
+    if to is None or to["status"] != "active":
+        raise NotFound(f"no active participant {args['to']}")
+    if args["to"] == ctx.signer:
+        raise InvalidState("a proposal to oneself changes nothing", current="held")
+    pid = ctx.tx_id[:32]
+    prop = {"id": pid, "batch": batch, "kind": kind, "from": ctx.signer, "to": args["to"],
+            "to_org": to["org"], "terms": args.get("terms", {}), "status": "open",
+            "time": ctx.time}
+    ctx.put(f"p/{pid}", prop)
+    h["open"] = pid
+    ctx.put(holding_key(batch), h)
+    ctx.emit("proposed", id=pid, batch=batch, kind=kind, by=ctx.signer, to=args["to"])
+    return {"proposal": pid}
+
+
+def _open(ctx: Ctx, pid: str) -> dict[str, Any]:
+    p = ctx.get(f"p/{pid}")
+    if p is None:
+        raise NotFound(f"no proposal {pid}")
+    if p["status"] != "open":
+        raise InvalidState(f"proposal {pid} is {p['status']}", current=p["status"])
+    return p  # type: ignore[no-any-return]
+
+
+def _close(ctx: Ctx, p: dict[str, Any], status: str, reason: str = "") -> dict[str, Any]:
+    p["status"] = status
+    ctx.put(f"p/{p['id']}", p)
+    h = _holding(ctx, p["batch"])
+    h["open"] = ""
+    ctx.put(holding_key(p["batch"]), h)
+    ctx.emit("answered", id=p["id"], status=status, by=ctx.signer, reason=reason)
+    return h
+
+
+_PID = Str(min_len=32, max_len=32, pattern="[0-9a-f]{32}", doc="proposal id")
+
+
+@method(roles=ANY_PARTICIPANT, args={"proposal": _PID},
+        errors=(NotFound, Forbidden, InvalidState))
+def accept(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Accept a hand-over: only its recipient. Custody/ownership move at once."""
+    p = _open(ctx, args["proposal"])
+    if p["to"] != ctx.signer:
+        raise Forbidden(f"proposal {p['id']} is addressed to {p['to']}, not {ctx.signer}")
+    h = _close(ctx, p, "accepted")
+    if p["kind"] in ("custody", "both"):
+        h["custodian"], h["custodian_org"] = p["to"], p["to_org"]
+    if p["kind"] in ("ownership", "both"):
+        h["owner"], h["owner_org"] = p["to"], p["to_org"]
+    h["since"] = ctx.time
+    ctx.put(holding_key(p["batch"]), h)
+    ctx.emit("transferred", batch=p["batch"], kind=p["kind"], proposal=p["id"],
+             owner=h["owner"], owner_org=h["owner_org"], custodian=h["custodian"],
+             custodian_org=h["custodian_org"], frm=p["from"], to=p["to"])
+    return {"batch": p["batch"], "owner": h["owner"], "custodian": h["custodian"]}
+
+
+@method(roles=ANY_PARTICIPANT, args={"proposal": _PID,
+                                     "reason": Str(optional=True, max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState))
+def reject(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a hand-over: only its recipient."""
+    p = _open(ctx, args["proposal"])
+    if p["to"] != ctx.signer:
+        raise Forbidden(f"proposal {p['id']} is addressed to {p['to']}, not {ctx.signer}")
+    _close(ctx, p, "rejected", args.get("reason", ""))
+    return {"proposal": p["id"], "status": "rejected"}
+
+
+@method(roles=ANY_PARTICIPANT, args={"proposal": _PID},
+        errors=(NotFound, Forbidden, InvalidState))
+def cancel(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Withdraw an open proposal: only its proposer."""
+    p = _open(ctx, args["proposal"])
+    if p["from"] != ctx.signer:
+        raise Forbidden(f"proposal {p['id']} was made by {p['from']}, not {ctx.signer}")
+    _close(ctx, p, "cancelled")
+    return {"proposal": p["id"], "status": "cancelled"}
+
+
+HOLDINGS = Table(
+    "custody_holdings",
+    (("batch", "TEXT"), ("owner", "TEXT"), ("owner_org", "TEXT"), ("custodian", "TEXT"),
+     ("custodian_org", "TEXT"), ("since", "INTEGER"), ("tx", "TEXT")),
+    ("batch",), (("custodian",), ("owner",)),
+)
+HISTORY = Table(
+    "custody_history",
+    (("batch", "TEXT"), ("tx", "TEXT"), ("kind", "TEXT"), ("frm", "TEXT"), ("to_", "TEXT"),
+     ("height", "INTEGER"), ("time", "INTEGER")),
+    ("batch", "tx"),
+)
+PROPOSALS = Table(
+    "custody_proposals",
+    (("id", "TEXT"), ("batch", "TEXT"), ("kind", "TEXT"), ("frm", "TEXT"), ("to_", "TEXT"),
+     ("status", "TEXT"), ("reason", "TEXT"), ("time", "INTEGER"), ("tx", "TEXT")),
+    ("id",), (("batch",),),
+)
+
+
+def initial_ops(batch: str, holding: dict[str, Any], m: EventMeta) -> list[Op]:
+    """Rows for a batch's first holding (projected from the products contract's event)."""
+    return [Upsert("custody_holdings", (batch, holding["owner"], holding["owner_org"],
+                                        holding["custodian"], holding["custodian_org"],
+                                        m.time, m.tx)),
+            Upsert("custody_history", (batch, m.tx, "created", "", holding["owner"], m.height,
+                                       m.time))]
+
+
+def _proposed(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("custody_proposals", (e["id"], e["batch"], e["kind"], e["by"], e["to"],
+                                         "open", "", m.time, m.tx))]
+
+
+def _answered(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("custody_proposals", (e["id"],), (("status", e["status"]),
+                                                     ("reason", e["reason"])))]
+
+
+def _transferred(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("custody_holdings", (e["batch"],), (
+                ("owner", e["owner"]), ("owner_org", e["owner_org"]),
+                ("custodian", e["custodian"]), ("custodian_org", e["custodian_org"]),
+                ("since", m.time), ("tx", m.tx))),
+            Upsert("custody_history", (e["batch"], m.tx, e["kind"], e["frm"], e["to"],
+                                       m.height, m.time))]
+
+
+CONTRACT = Contract.of(
+    "custody", __doc__ or "", [propose, accept, reject, cancel],
+    tables=(HOLDINGS, HISTORY, PROPOSALS),
+    projectors={"custody.proposed": _proposed, "custody.answered": _answered,
+                "custody.transferred": _transferred},
+)
