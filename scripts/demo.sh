@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job from a fresh clone. Until the demo scenario lands this runs the ledger
-# benchmark at a size that finishes in about a minute, keeping the ledger for audit.
-# Usage: bash scripts/demo.sh [supplyledger bench options]
+# The main job from a fresh clone: install, load the demo consortium (a flour-mill group,
+# e-commerce platforms A/B/C, their suppliers, couriers and customers: six weeks of
+# activity, a failed inspection, a dispute, a tampering attempt), print the logins and
+# serve the web UI on http://127.0.0.1:8000/ until Ctrl-C.
+# Usage: bash scripts/demo.sh [supplyledger demo options: --data DIR --port P --no-serve]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
-dir="$(mktemp -d -t supplyledger-XXXXXX)"
-.venv/bin/supplyledger bench --txs 20000 --data "$dir" "$@"
-.venv/bin/supplyledger audit --data "$dir/ledger"
+SUPPLYLEDGER_SKIP_BROWSER=1 SUPPLYLEDGER_EXTRAS="" bash scripts/setup.sh
+exec .venv/bin/supplyledger demo "$@"

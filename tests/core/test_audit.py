@@ -78,6 +78,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
                                 {"id": "x", "name": "X", "roles": ["transporter"]})).result(10)
         assert not failed.ok
         rng = random.Random(7)
+        # trace events need their batches registered (products contract) first
+        assert node.submit(tx(maker, "products", "create_product",
+                              {"gtin": "10614141073464", "name": "p"})).result(10).ok
+        for i in range(10):
+            assert node.submit(tx(maker, "products", "create_batch",
+                                  {"gtin": "10614141073464", "lot": f"L{i}"})).result(10).ok
         futs = []
         for i in range(N_EVENTS):
             batch = f"urn:epc:class:lgtin:0614141.107346.L{i % 10}"
@@ -85,7 +91,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
                                        {"batch": batch,
                                         "event": epcis_event(rng, batch, T0 + i)})))
         receipts = [f.result(10) for f in futs]
-        assert all(r.ok for r in receipts)
+        assert all(r.ok for r in receipts), [r.error for r in receipts if not r.ok][:2]
     finally:
         node.stop()
     mid = receipts[N_EVENTS // 2]
@@ -140,7 +146,7 @@ def test_clean_ledger_audits_ok(built: Built) -> None:
     assert report.ok, report.findings[:3]
     assert report.findings == []
     assert report.blocks == built.height + 1
-    assert report.txs == built.txs == 1 + 4 + N_EVENTS
+    assert report.txs == built.txs == 1 + 4 + 11 + N_EVENTS  # + 1 product, 10 batches
     ledger_tables = {"blocks", "txs", "state", "meta",
                      *(t.name for t in all_tables(load_builtin()))}
     assert report.uncovered_tables, "local tables exist and must be listed"
@@ -326,9 +332,9 @@ def test_forged_state_row(built: Built, tmp_path: Path) -> None:
 
 def test_forged_projection_row(built: Built, tmp_path: Path) -> None:
     f = first(tampered(built, tmp_path, lambda c: c.execute(
-        "INSERT INTO trace_events VALUES (?,?,?,?,?,?,?,?,?)",
-        ("forged-batch", 1, built.tx, built.h, "ObjectEvent", "shipping", "", built.member,
-         "0" * 64))))
+        "INSERT INTO trace_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        ("forged-batch", 1, built.tx, 0, built.h, "ObjectEvent", "shipping", "", "transport",
+         "", built.member, "0" * 64, "", "", "", ""))))
     assert (f["kind"], f["table"]) == ("extra_row", "trace_events")
     assert names_row(f["row"], "forged-batch", 1)
 

@@ -248,7 +248,7 @@ def test_load_builtin_discovers_identity_and_trace() -> None:
         assert isinstance(c, Contract) and c.name == name
     assert set(found["identity"].methods) == {"register_org", "register_member", "set_roles",
                                               "rotate_key", "revoke"}
-    assert set(found["trace"].methods) == {"record_event"}
+    assert {"record_event", "record_events"} <= set(found["trace"].methods)
     names = [t.name for t in all_tables(found)]
     assert len(names) == len(set(names))
     assert {"participants", "organisations", "trace_events"} <= set(names)
@@ -440,7 +440,8 @@ def test_failed_call_in_a_block_leaves_no_writes(world: World, keys: Keys) -> No
                                                          "prev": "f" * 64})
     res = world.block(bad)
     assert res.oks == [False] and res.writes == [] and res.ops == []
-    assert decode(res.receipts[0])["error"]["code"] == "invalid_state"
+    # (the empty event is refused by trace's prepare step, before any write)
+    assert decode(res.receipts[0])["error"]["code"] == "epcis_invalid"
     assert world.store == before and did
 
 

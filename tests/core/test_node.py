@@ -8,6 +8,7 @@ new transaction: a rejected one written late would show up next to it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from supplyledger.bench.flourmill import object_event
 from supplyledger.errors import (
     CryptoError,
     EncodingError,
@@ -31,6 +33,7 @@ from supplyledger.errors import (
     ValidationError,
     WrongChain,
 )
+from supplyledger.gs1 import gtin_check_digit
 from supplyledger.ledger.crypto import PrivateKey, b64e
 from supplyledger.ledger.encoding import canonical
 from supplyledger.ledger.tx import make_tx
@@ -61,10 +64,18 @@ def _member(led: Ledger, node: Node, key: PrivateKey, org: str = "acme",
     return str(r.result["did"])
 
 
+_GTINS = itertools.count(400638100000)
+
+
+def _gtin() -> str:
+    body = str(next(_GTINS))
+    return body + str(gtin_check_digit(body))
+
+
 def _event(led: Ledger, key: PrivateKey, batch: str = "b1", **kw: Any) -> bytes:
-    return led.tx(key, "trace", "record_event",
-                  {"batch": batch, "event": {"type": "ObjectEvent", "bizStep": "shipping"}},
-                  **kw)
+    """A call any manufacturer member may make with no set-up (a new product type); ``batch``
+    only tells calls apart, as it did when this was an unchecked trace event."""
+    return led.tx(key, "products", "create_product", {"gtin": _gtin(), "name": batch}, **kw)
 
 
 def _rejected(node: Node, raw: bytes, err: type[SupplyLedgerError]) -> SupplyLedgerError:
@@ -211,8 +222,8 @@ def test_rotated_away_key(ledger: Ledger, node: Node) -> None:
         assert isinstance(exc, InvalidSignature | RevokedKey), repr(exc)
     _assert_nothing_written(ledger, node, before)
     # The same participant id goes on with its new key.
-    ok = node.submit(_sign_as(new, did, "trace", "record_event",
-                              {"batch": "b1", "event": {}})).result(10)
+    ok = node.submit(_sign_as(new, did, "products", "create_product",
+                              {"gtin": _gtin(), "name": "b1"})).result(10)
     assert ok.ok, ok.error
     assert _stored_raw(ledger, ok.tx_id) and json.loads(
         _stored_raw(ledger, ok.tx_id))["env"]["signer"] == did
@@ -224,8 +235,8 @@ def test_make_tx_can_sign_for_a_rotated_participant(ledger: Ledger, node: Node) 
     did = _member(ledger, node, old)
     assert node.submit(ledger.tx(old, "identity", "rotate_key",
                                  {"did": did, "public_key": new.public.b64})).result(10).ok
-    tx = make_tx(new, chain=CHAIN, contract="trace", method="record_event",  # type: ignore[call-arg]
-                 args={"batch": "b1", "event": {}}, time_ms=T0, nonce="n", signer=did)
+    tx = make_tx(new, chain=CHAIN, contract="products", method="create_product",
+                 args={"gtin": _gtin(), "name": "b1"}, time_ms=T0, nonce="n", signer=did)
     assert tx.env["signer"] == did
     assert node.submit(tx.raw).result(10).ok
 
@@ -304,7 +315,16 @@ def test_acknowledged_receipts_are_in_the_database(ledger: Ledger) -> None:
     m = ledger.keys.ed[0]
     _org(ledger, node)
     _member(ledger, node, m)
-    futs = [node.submit(_event(ledger, m, batch=f"b{i % 3}")) for i in range(30)]
+    # trace events need registered batches (and valid EPCIS events)
+    g = _gtin()
+    assert node.submit(ledger.tx(m, "products", "create_product",
+                                 {"gtin": g, "name": "p"})).result(10).ok
+    batches = [node.submit(ledger.tx(m, "products", "create_batch", {"gtin": g, "lot": f"b{i}"}))
+               .result(10).result["batch"] for i in range(3)]
+    futs = [node.submit(ledger.tx(m, "trace", "record_event", {
+        "batch": batches[i % 3], "event": object_event(
+            "2026-01-01T00:00:00Z", "shipping", "in_transit", batches[i % 3])}))
+        for i in range(30)]
     receipts = [f.result(10) for f in futs]
     node.stop()
     conn = sqlite3.connect(f"file:{ledger.dir / DB_NAME}?mode=ro", uri=True)
@@ -319,8 +339,8 @@ def test_acknowledged_receipts_are_in_the_database(ledger: Ledger) -> None:
         conn.close()
     assert all(r.ok for r in receipts) and n == 30
     # Each batch's events got consecutive sequence numbers.
-    assert sorted(r.result["seq"] for r in receipts if r.result["batch"] == "b0") == list(
-        range(1, 11))
+    assert sorted(r.result["seq"] for r in receipts if r.result["batch"] == batches[0]) == \
+        list(range(1, 11))
     assert run_audit(ledger.dir).ok
 
 

@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ack = _AckLog(a.ack)
     errors: list[str] = []
-    acked = [0]
+    acked, refusals = [0], [0]
+    first_refusal: list[str] = []
     lock = threading.Lock()
     node.start()
     height0 = node.height
@@ -216,13 +217,18 @@ def main(argv: list[str] | None = None) -> int:
                             errors.append(f"{tx_id}: {type(exc).__name__}: {exc}")
                         return
                     r = fut.result()
-                    if r.tx_id != tx_id or not r.ok:
+                    if r.tx_id != tx_id:
                         with lock:
-                            errors.append(f"{tx_id}: bad receipt {r.to_dict()}")
+                            errors.append(f"{tx_id}: receipt of another tx {r.to_dict()}")
                         return
-                    ack.put(tx_id)  # only after the future resolved with a receipt
+                    # Only now, after the future resolved with a receipt. A receipt of a
+                    # contract refusal counts too: that tx is committed like any other.
+                    ack.put(tx_id)
                     with lock:
                         acked[0] += 1
+                        refusals[0] += not r.ok
+                        if not r.ok and not first_refusal:
+                            first_refusal.append(str(r.error))
                 finally:
                     sem.release()
 
@@ -247,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     print("DONE " + json.dumps({"skipped": len(done_before), "submitted": len(todo),
                                 "replayed_refused": refused,
                                 "acked": acked[0], "errors": len(errors),
+                                "refused_by_contract": refusals[0],
+                                "first_refusal": first_refusal[0] if first_refusal else None,
                                 "height0": height0, "height": height,
                                 "seconds": round(elapsed, 3)}), flush=True)
     return 1 if errors else 0

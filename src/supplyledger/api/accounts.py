@@ -21,9 +21,11 @@ the password (``unlock``); reads keep working meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 import time
@@ -48,6 +50,7 @@ __all__ = ["Accounts", "Session"]
 
 Clock = Callable[[], float]
 _BAD_LOGIN = "unknown login or wrong password"
+_LOGIN = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ class Accounts:
     def create(self, did: str, login: str, password: str, key: PrivateKey) -> None:
         """Store a login for participant ``did``: Argon2id hash + key sealed under the
         password. The plaintext key is never written."""
+        if not _LOGIN.fullmatch(login):
+            raise ValidationError("a login is 2-64 characters: a-z, 0-9, '.', '_' or '-'",
+                                  arg="login")
         if len(password) < 8:
             raise ValidationError("a password needs at least 8 characters", arg="password")
         params = KdfParams(n=2 ** self.settings.seal_log2_n)
@@ -126,10 +132,9 @@ class Accounts:
         acct = self.db.account_by_login(login)
         now = self.clock()
         if acct is None:
-            try:  # same cost as a real check, so timing does not reveal which logins exist
+            # Same cost as a real check, so timing does not reveal which logins exist.
+            with contextlib.suppress(VerificationError):
                 self.hasher.verify(self._dummy, password)
-            except VerificationError:
-                pass
             raise Unauthenticated(_BAD_LOGIN)
         if acct.locked_until > now:
             raise RateLimited("account locked after repeated failures",

@@ -102,7 +102,7 @@ def status_for(err: e.SupplyLedgerError | type[e.SupplyLedgerError]) -> int:
     cls = err if isinstance(err, type) else type(err)
     for klass in cls.__mro__:
         if klass in _STATUS:
-            return _STATUS[klass]  # type: ignore[index]
+            return _STATUS[klass]
     return 400
 
 
@@ -120,6 +120,16 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": err}
 
 
+def _respond(request: Request, status: int, body: dict[str, Any],
+             headers: dict[str, str] | None = None) -> Response:
+    """JSON for the API; for pages, the web layer's HTML rendering of the same error."""
+    html = getattr(request.app.state, "html_error", None)
+    if html is not None and not request.url.path.startswith("/api/"):
+        out: Response = html(request, status, body["error"])
+        return out
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.SupplyLedgerError)
     headers = {}
@@ -127,8 +137,8 @@ def _ledger_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated | KeyLocked):
         headers["WWW-Authenticate"] = 'Bearer realm="supplyledger"'
-    return JSONResponse(error_body(exc.code, exc.message, exc.details or None),
-                        status_code=status_for(exc), headers=headers)
+    return _respond(request, status_for(exc),
+                    error_body(exc.code, exc.message, exc.details or None), headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
@@ -136,17 +146,17 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     problems = [{"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg"))}
                 for err in exc.errors()]
     first = problems[0] if problems else {"loc": [], "message": "invalid request"}
-    return JSONResponse(error_body("validation_error",
-                                   f"{'.'.join(first['loc'])}: {first['message']}",
-                                   {"problems": problems}), status_code=422)
+    return _respond(request, 422, error_body(
+        "validation_error", f"{'.'.join(first['loc'])}: {first['message']}",
+        {"problems": problems}))
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
         exc.status_code, "http_error")
-    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return _respond(request, exc.status_code, error_body(code, str(exc.detail)),
+                    getattr(exc, "headers", None))
 
 
 def install_error_handlers(app: FastAPI) -> None:

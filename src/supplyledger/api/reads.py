@@ -180,8 +180,11 @@ class Reads:
         return self.tables[name][1]
 
     def rows(self, name: str, limit: int | None = None, cursor: str | None = None,
-             filters: Mapping[str, str] | None = None) -> Page:
-        """Rows of any declared projection table in primary-key order."""
+             filters: Mapping[str, str] | None = None,
+             contains: Mapping[str, str] | None = None) -> Page:
+        """Rows of any declared projection table in primary-key order. ``filters`` are
+        equalities; ``contains`` matches one item of a list column (items separated by
+        commas or spaces)."""
         t = self.table(name)
         n = self.limit(limit)
         cols = t.column_names
@@ -190,6 +193,11 @@ class Reads:
             if col not in cols:
                 raise ValidationError(f"table {name} has no column {col!r}", arg=col)
             where.append(f"{col}=?")
+            params.append(v)
+        for col, v in (contains or {}).items():
+            if col not in cols:
+                raise ValidationError(f"table {name} has no column {col!r}", arg=col)
+            where.append(f"instr(' ' || replace({col}, ',', ' ') || ' ', ' ' || ? || ' ') > 0")
             params.append(v)
         pk = t.primary_key
         if cursor:
@@ -200,6 +208,13 @@ class Reads:
                        + f" ORDER BY {', '.join(pk)} LIMIT ?", [*params, n + 1])
         items = [dict(zip(cols, r, strict=True)) for r in rows]
         return self._page(items, n, lambda it: [it[k] for k in pk])
+
+    def recent_batches(self, n: int = 20) -> list[dict[str, Any]]:
+        if "trace_events" not in self.tables:
+            return []
+        return [{"batch": b, "events": c, "height": h} for b, c, h in self._q(
+            "SELECT batch, COUNT(*), MAX(height) h FROM trace_events GROUP BY batch "
+            "ORDER BY h DESC LIMIT ?", (n,))]
 
     def count(self, name: str) -> int:
         self.table(name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.api.accounts import Accounts, Session
+from supplyledger.api.features import Features
 from supplyledger.api.localdb import LocalDB
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
@@ -102,6 +103,7 @@ class LedgerService:
         self.localdb = LocalDB(node.store.path)
         self.accounts = Accounts(self.localdb, self.settings)
         self.reads = Reads(node.store, self.contracts, self.settings)
+        self.features = Features(node)
         self._gate = _Gate()
         self._audit_lock = threading.Lock()
         self.last_audit: AuditReport | None = None
@@ -186,9 +188,34 @@ class LedgerService:
     # -- audit ----------------------------------------------------------------------------
     def audit(self) -> AuditReport:
         with self._audit_lock, self._gate.exclusive():
-            report = run_audit(self.node.store.path.parent, threads=2)
+            report = run_audit(self.node.store.path.parent,
+                               workers=self.node.settings.verify_workers)
         self.last_audit = report
         return report
+
+    # -- traceability (when the traceability queries exist) -----------------------------
+    def resolve_batch(self, text: str) -> list[str]:
+        """Batch ids a user's input may mean: an EPC (URN or Digital Link) as it is, or a
+        lot number as typed on a bag (paper 002 queries by batch number)."""
+        text = text.strip()
+        if "://" in text or text.startswith("urn:") or "batches" not in self.reads.tables:
+            return [text]
+        found = [str(r["id"]) for r in self.reads.rows("batches", 20, None,
+                                                        {"lot": text}).items]
+        return found or [text]
+
+    def _queries(self) -> Any:
+        if self.features.trace is None:
+            raise NotFound("trace queries are not available yet on this node")
+        return self.features.trace
+
+    def trace(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        return dict(self._queries().trace(self.resolve_batch(batch)[0], page=page,
+                                          page_size=page_size))
+
+    def recall(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        return dict(self._queries().recall(self.resolve_batch(batch)[0], page=page,
+                                           page_size=page_size))
 
     def proof(self, tx_id: str) -> dict[str, Any]:
         from supplyledger.node.proofs import proof_for

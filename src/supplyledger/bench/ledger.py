@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supplyledger.bench.workload import Signer, presign
+from supplyledger.bench.workload import Signer, batch_txs, batches_for, presign
 from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams
 from supplyledger.ledger.tx import make_tx, parse_tx
@@ -112,7 +112,7 @@ def _drive(node: Node, raws: list[bytes], *, clients: int, rate: float | None,
     n = len(raws)
     lat = [0.0] * n
     done_at = [0.0] * n
-    errors = [0]
+    errors: list[Any] = [0, None]
     sems = [threading.Semaphore(window) for _ in range(clients)]
     finished = threading.Semaphore(0)
     counter = [0]
@@ -133,8 +133,10 @@ def _drive(node: Node, raws: list[bytes], *, clients: int, rate: float | None,
 
             def cb(f: Any, i: int = i, t_sub: float = t_sub) -> None:
                 now = time.perf_counter()
-                if f.exception() is not None:
+                exc = f.exception()
+                if exc is not None:
                     errors[0] += 1
+                    errors[1] = errors[1] or f"{type(exc).__name__}: {exc}"
                 lat[i] = now - t_sub
                 done_at[i] = now
                 sem.release()
@@ -155,6 +157,8 @@ def _drive(node: Node, raws: list[bytes], *, clients: int, rate: float | None,
     for t in ts:
         t.join()
     elapsed = max(done_at) - t0
+    if errors[0]:
+        progress(f"errors: {errors[0]}, first: {errors[1]}", n, n)
     return n / elapsed, lat, errors[0]
 
 
@@ -165,6 +169,10 @@ def run_bench(*, txs: int = 200_000, sig: str = "rsa", data_dir: Path | None = N
     try:
         lat_n = max(1000, txs // 4)
         t0 = wall_clock_ms()
+        for f in [node.submit(r) for r in batch_txs(node.chain, signer_list,
+                                                    batches_for(txs + lat_n), t0=t0)]:
+            if not f.result().ok:  # trace events need their batches to exist
+                raise RuntimeError(f"bench setup failed: {f.result().error}")
         signed = presign(node.chain, signer_list, txs + lat_n, t0=t0,
                          progress=lambda k: progress("sign", k, txs + lat_n))
         load, paced = signed[:txs], signed[txs:]

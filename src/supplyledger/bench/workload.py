@@ -8,10 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from supplyledger.gs1 import parse_epc
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import make_tx
 
-__all__ = ["Signer", "epcis_event", "presign"]
+__all__ = ["Signer", "batch_txs", "batch_urn", "batches_for", "epcis_event", "presign"]
 
 _STEPS = [("commissioning", "active"), ("shipping", "in_transit"), ("receiving", "in_progress"),
           ("storing", "in_progress"), ("inspecting", "conformant"), ("packing", "in_progress"),
@@ -42,11 +43,38 @@ def epcis_event(rng: random.Random, batch: str, t_ms: int) -> dict[str, Any]:
                                 f"urn:epc:id:gdti:0614141.00001.{rng.randrange(10**6)}"}],
     }
     if rng.random() < 0.5:
+        # EPCIS sensor values are JSON numbers; the ledger's encoding admits integers only.
         ev["sensorElementList"] = [{"sensorReport": [
-            {"type": "Temperature", "value": f"{rng.randrange(20, 80) / 10}", "uom": "CEL"},
-            {"type": "RelativeHumidity", "value": f"{rng.randrange(300, 700) / 10}",
-             "uom": "A93"}]}]
+            {"type": "Temperature", "value": rng.randrange(2, 8), "uom": "CEL"},
+            {"type": "RelativeHumidity", "value": rng.randrange(30, 70), "uom": "A93"}]}]
     return ev
+
+
+ORGS = 8  # the bench registers its signers round-robin into this many organisations
+
+
+def batch_urn(b: int, signers: int) -> str:
+    """Batch ``b`` of the workload: created by signer ``b % signers``, whose organisation
+    owns the product type (one GTIN per organisation)."""
+    return f"urn:epc:class:lgtin:0614141.10734{b % signers % ORGS}.L{b}"
+
+
+def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> list[bytes]:
+    """The products the trace workload needs first: per organisation a product type, then
+    every batch, created by the signer that will record its events (its custodian)."""
+    keys = [PrivateKey.from_pkcs8_der(s.pkcs8) for s in signers]
+    out = []
+    for org in range(min(ORGS, len(keys))):
+        gtin = parse_epc(batch_urn(org, len(keys))).gtin
+        out.append(make_tx(keys[org], chain=chain, contract="products", method="create_product",
+                           args={"gtin": gtin, "name": f"bench product {org}"}, time_ms=t0,
+                           nonce=f"p{org}").raw)
+    for b in range(batches):
+        epc = parse_epc(batch_urn(b, len(keys)))
+        out.append(make_tx(keys[b % len(keys)], chain=chain, contract="products",
+                           method="create_batch", args={"gtin": epc.gtin, "lot": epc.lot},
+                           time_ms=t0, nonce=f"b{b}").raw)
+    return out
 
 
 def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> list[bytes]:
@@ -55,8 +83,9 @@ def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> lis
     out: list[bytes] = []
     for i, seed in enumerate(seeds):
         rng = random.Random(seed)
-        key = keys[rng.randrange(len(keys))]
-        batch = f"urn:epc:class:lgtin:0614141.107346.L{rng.randrange(batches)}"
+        b = rng.randrange(batches)
+        key = keys[b % len(keys)]  # the batch's creator and custodian records its events
+        batch = batch_urn(b, len(keys))
         tx = make_tx(key, chain=chain, contract="trace", method="record_event",
                      args={"batch": batch, "event": epcis_event(rng, batch, t0 + i)},
                      time_ms=t0, nonce=nonce0 + i)
@@ -64,11 +93,16 @@ def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> lis
     return out
 
 
+def batches_for(n: int) -> int:
+    """Batches a workload of ``n`` events spreads over (about 20 events each)."""
+    return max(1, n // 20)
+
+
 def presign(chain: str, signers: list[Signer], n: int, *, t0: int, seed: int = 1,
             nonce0: int = 0, workers: int = 2, progress: Any = None) -> list[bytes]:
     """Sign ``n`` trace transactions in ``workers`` processes; ``progress(k)`` is called as
     chunks finish."""
-    batches = max(1, n // 20)
+    batches = batches_for(n)
     chunk = 500
     jobs = [(chain, signers, list(range(seed * 10**9 + s, seed * 10**9 + min(n, s + chunk))),
              batches, t0, nonce0 + s) for s in range(0, n, chunk)]

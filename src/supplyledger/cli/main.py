@@ -29,6 +29,33 @@ app.command("bench")(ledger_cmd.bench)
 app.command("contracts")(ledger_cmd.contracts)
 tx_app.command("submit")(ledger_cmd.submit)
 
+# Traceability (issue 3): trace, recall, EPCIS capture/export, paper 002 Table 2.
+from supplyledger.cli.epcis_cmd import app as epcis_app  # noqa: E402
+from supplyledger.cli.experiment_tamper import tamper_command  # noqa: E402
+from supplyledger.cli.trace_cmd import recall_command, trace_command  # noqa: E402
+
+app.command("trace")(trace_command)
+app.command("recall")(recall_command)
+app.add_typer(epcis_app, name="epcis")
+experiment_app.command("tamper", help="Paper 002 Table 2: tampering per link, plain DB vs "
+                       "ledger.")(tamper_command)
+
+# Web (issue 5): API + UI server, the demo, and the page benchmark.
+from supplyledger.cli.demo import demo as demo_command  # noqa: E402
+from supplyledger.cli.serve import bench_pages, serve  # noqa: E402
+
+app.command("serve")(serve)
+app.command("demo")(demo_command)
+app.command("bench-pages")(bench_pages)
+
+# Commerce (issue 4): paper 001 Tables 3-4 and the order-lifecycle benchmark.
+from supplyledger.cli.bench_orders import bench_orders_command  # noqa: E402
+from supplyledger.cli.experiment_throughput import throughput_command  # noqa: E402
+
+experiment_app.command("throughput", help="Paper 001 Tables 3-4: throughput and latency "
+                       "without and with RSA.")(throughput_command)
+app.command("bench-orders")(bench_orders_command)
+
 __all__ = ["app", "main"]
 
 

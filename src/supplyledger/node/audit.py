@@ -12,28 +12,31 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import all_tables, load_builtin
-from supplyledger.contracts.runtime import Call, call_from_env
+from supplyledger.contracts.runtime import Call
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger import block as blk
+from supplyledger.ledger import merkle
 from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.tx import SignedTx, check_envelope, envelope_bytes_of
+from supplyledger.ledger.tx import envelope_bytes_of
+from supplyledger.node.audit_work import AuditRow, AuditWorkers, audit_range, audit_row
 from supplyledger.node.genesis import build_genesis
+from supplyledger.node.verifier import StoreKeys
 from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.sqlite import DB_NAME, apply_ops
 
 __all__ = ["AuditReport", "Finding", "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
+CHUNK = 32  # blocks per worker request
+AHEAD = 4  # requests in flight
 Progress = Callable[[int, int], None]
 
 
@@ -62,15 +65,15 @@ class AuditReport:
 
 
 class _Auditor:
-    def __init__(self, conn: sqlite3.Connection, threads: int, progress: Progress | None,
-                 max_findings: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, db_path: Path, workers: int,
+                 progress: Progress | None, max_findings: int) -> None:
         self.conn = conn
         self.contracts = load_builtin()
         self.tables = {t.name: t for t in all_tables(self.contracts)}
         self.executor = Executor(self.contracts, lambda key: None)
         self.report = AuditReport()
-        self.pool = ThreadPoolExecutor(max(1, threads))
-        self.sig_jobs: deque[Future[list[Finding]]] = deque()
+        self.keys = StoreKeys(db_path)
+        self.workers = AuditWorkers(str(db_path), workers) if workers else None
         self.progress = progress
         self.max_findings = max_findings
         self.proj = sqlite3.connect(":memory:", isolation_level=None)
@@ -86,29 +89,44 @@ class _Auditor:
         self.report.ok = False
 
     # -- blocks ---------------------------------------------------------------------------
-    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, Any, list[tuple[Any, ...]]]]:
+    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, Any, list[tuple[Any, ...]],
+                                       dict[int, AuditRow]]]:
+        """Blocks in order with their stored tx rows and the workers' rows for them."""
         c = self.conn
         top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
         top = -1 if top is None else int(top)
-        h = 0
-        while h <= top:
-            hi = min(top, h + 63)
+        chunks = [(h, min(top, h + CHUNK - 1)) for h in range(0, top + 1, CHUNK)]
+        ahead = 0
+        if self.workers is not None:
+            for lo, hi in chunks[:AHEAD]:
+                self.workers.request(lo << 20, ((hi + 1) << 20) - 1)
+                ahead += 1
+        for lo, hi in chunks:
+            if self.workers is not None:
+                by_pos = dict(self.workers.answer())
+                if ahead < len(chunks):
+                    nlo, nhi = chunks[ahead]
+                    self.workers.request(nlo << 20, ((nhi + 1) << 20) - 1)
+                    ahead += 1
+            else:
+                by_pos = dict(audit_range(self.conn, self.keys, self.contracts, lo << 20,
+                                          ((hi + 1) << 20) - 1))
             txs: dict[int, list[tuple[Any, ...]]] = {}
-            for r in c.execute("SELECT height, idx, id, raw, receipt, signer, contract, method, "
-                               "ok FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
-                               (h << 20, ((hi + 1) << 20) - 1)):
+            for r in c.execute("SELECT height, pos, idx, id, raw, receipt, signer, contract, "
+                               "method, ok FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
+                               (lo << 20, ((hi + 1) << 20) - 1)):
                 txs.setdefault(r[0], []).append(r[1:])
             for r in c.execute("SELECT height, hash, header, signature, time FROM blocks "
-                               "WHERE height BETWEEN ? AND ? ORDER BY height", (h, hi)):
-                yield r[0], r[1], _b(r[2]), _b(r[3]), r[4], txs.get(r[0], [])
-            h = hi + 1
-        self.top = top
+                               "WHERE height BETWEEN ? AND ? ORDER BY height", (lo, hi)):
+                rows = txs.get(r[0], [])
+                yield r[0], r[1], _b(r[2]), _b(r[3]), r[4], rows, {
+                    t[0]: by_pos[t[0]] for t in rows if t[0] in by_pos}
 
     def run(self) -> AuditReport:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
         total = self.conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0] or 0
-        for height, stored_hash, header_bytes, sig, stored_time, txs in self.blocks():
+        for height, stored_hash, header_bytes, sig, stored_time, txs, work in self.blocks():
             if height != expect:
                 self.find("missing_block", f"expected block {expect}, found {height}",
                           height=expect)
@@ -139,14 +157,12 @@ class _Auditor:
             if height == 0:
                 prev_root = self._genesis(header, txs)
             else:
-                prev_root = self._block(header, txs, prev_root)
+                prev_root = self._block(header, txs, work, prev_root)
             self._check_proposer(header, sig)
             prev_hash, expect, prev_time = header.hash, height + 1, header.time
             self.report.blocks += 1
             if self.progress is not None and height % 50 == 0:
                 self.progress(height, total)
-            self._drain(keep=64)
-        self._drain(keep=0)
         if self.progress is not None:
             self.progress(total, total)
         self._check_orphans()
@@ -160,7 +176,7 @@ class _Auditor:
         if len(txs) != 1:
             self.find("genesis", "block 0 must hold exactly the genesis document", height=0)
             return header.state_root
-        _, tx_id, raw, receipt, *_ = txs[0]
+        _, _, tx_id, raw, receipt, *_ = txs[0]
         raw = _b(raw)
         if blk.tx_root([raw]) != header.tx_root or hashlib.sha256(raw).hexdigest() != tx_id:
             self.find("tx_root", "genesis document differs from the one block 0 commits to",
@@ -185,40 +201,35 @@ class _Auditor:
         self.report.txs += 1
         return root
 
-    def _block(self, header: blk.Header, txs: list[tuple[Any, ...]], prev_root: str) -> str:
+    def _block(self, header: blk.Header, txs: list[tuple[Any, ...]],
+               work: dict[int, AuditRow], prev_root: str) -> str:
         h = header.height
-        if len(txs) != header.tx_count or [t[0] for t in txs] != list(range(len(txs))):
+        if len(txs) != header.tx_count or [t[1] for t in txs] != list(range(len(txs))):
             self.find("tx_count", f"header counts {header.tx_count} txs, stored "
-                      f"{len(txs)} (indexes {[t[0] for t in txs][:5]}…)", height=h, table="txs")
-        raws = [_b(t[2]) for t in txs]
-        if blk.tx_root(raws) != header.tx_root:
+                      f"{len(txs)} (indexes {[t[1] for t in txs][:5]}…)", height=h, table="txs")
+        leaves = [work[t[0]][6] if t[0] in work else merkle.leaf_hash(_b(t[3])) for t in txs]
+        if merkle.root(leaves).hex() != header.tx_root:
             self.find("tx_root", "transactions differ from the Merkle root in the header",
                       height=h, table="txs")
-        stored_receipts = [_b(t[3]) for t in txs]
+        stored_receipts = [_b(t[4]) for t in txs]
         if blk.receipts_root(stored_receipts) != header.receipts_root:
             self.find("receipts_root", "stored receipts differ from the header's root",
                       height=h, table="txs")
-        parsed: list[Call] = []
+        calls: list[Call] = []
         stored_id: dict[str, str] = {}
-        sigs: dict[str, SignedTx] = {}
-        for _idx, tx_id, raw, receipt, signer, contract, method, ok in txs:
-            raw = _b(raw)
-            try:
-                env_bytes, sig_b64 = envelope_bytes_of(raw)
-                env = decode(env_bytes)
-                check_envelope(env)
-                tx = SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes,
-                              b64d(sig_b64), raw)
-            except SupplyLedgerError as exc:
-                self.find("tx", f"stored transaction unreadable: {exc}", height=h, tx=tx_id,
-                          table="txs", row=tx_id)
+        checked: dict[str, AuditRow] = {}
+        for pos, _idx, tx_id, raw, receipt, signer, contract, method, ok in txs:
+            row = work.get(pos) or audit_row(tx_id, _b(raw), self.keys, self.contracts)
+            _, tid, problem, fields, _fp, _sig_ok, _leaf = row
+            if problem is not None or tid is None or fields is None:
+                self.find("tx", "stored transaction unreadable: "
+                          f"{(problem or {}).get('message')}",
+                          height=h, tx=tx_id, table="txs", row=tx_id)
                 continue
-            if tx.id != tx_id:
+            if tid != tx_id:
                 self.find("tx_id", "stored id is not the hash of the stored envelope",
                           height=h, tx=tx_id, table="txs", row=tx_id)
-            if (signer, contract, method) != (env.get("signer"), env.get("contract"),
-                                              env.get("method")) or env.get("chain") != \
-                    header.chain:
+            if (signer, contract, method) != fields[:3] or fields[4] != header.chain:
                 self.find("tx_row", "indexed columns differ from the envelope", height=h,
                           tx=tx_id, table="txs", row=tx_id)
             try:
@@ -228,27 +239,31 @@ class _Auditor:
             if ok != int(bool(receipt_ok)):
                 self.find("changed_row", "txs.ok differs from the receipt", height=h, tx=tx_id,
                           table="txs", row=tx_id)
-            if tx.id in self.seen_ids:
+            if tid in self.seen_ids:
                 self.find("duplicate_tx", "transaction appears twice", height=h, tx=tx_id,
                           table="txs", row=tx_id)
-            self.seen_ids.add(tx.id)
-            stored_id[tx.id] = tx_id
-            sigs[tx.id] = tx
-            parsed.append(call_from_env(self.contracts, tx.id, env, raw))
-        checks: list[tuple[SignedTx, PublicKey]] = []
+            self.seen_ids.add(tid)
+            stored_id[tid] = tx_id
+            checked[tid] = row
+            signer_f, contract_f, method_f, time_f, chain_f, value, perr = fields
+            calls.append(Call(tid, signer_f, contract_f, method_f, time_f, chain_f, b"", value,
+                              perr))
 
         def key_ok(call: Call, key: PublicKey) -> bool:
-            checks.append((sigs[call.tx_id], key))
-            return True
+            row = checked[call.tx_id]
+            good = row[5] if row[4] == key.fp else self._verify_locally(row[0], key)
+            if not good:
+                sid = stored_id[call.tx_id]
+                self.find("signature", "signature does not verify with the signer's key at "
+                          "that point", height=h, tx=sid, table="txs", row=sid)
+            return True  # execution goes on, so later findings stay precise
 
-        res = self.executor.execute(parsed, height=h, key_ok=key_ok)
-        if checks:
-            self.sig_jobs.append(self.pool.submit(_verify_all, checks, h, stored_id))
+        res = self.executor.execute(calls, height=h, key_ok=key_ok)
         for call, err in res.rejected:
             sid = stored_id[call.tx_id]
             self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=sid,
                       table="txs", row=sid)
-        by_id = {t[1]: _b(t[3]) for t in txs}
+        by_id = {t[2]: _b(t[4]) for t in txs}
         for call, receipt in zip(res.included, res.receipts, strict=True):
             sid = stored_id[call.tx_id]
             if by_id.get(sid) != receipt:
@@ -265,6 +280,16 @@ class _Auditor:
         self.report.txs += len(txs)
         return header.state_root
 
+    def _verify_locally(self, stored_id: str, key: PublicKey) -> bool:
+        """The worker checked against the stored state's key, which differs from the
+        re-executed one (stored state tampered, or a key rotated): check again here."""
+        row = self.conn.execute("SELECT raw FROM txs WHERE id=?", (stored_id,)).fetchone()
+        try:
+            env_bytes, sig_b64 = envelope_bytes_of(_b(row[0]))
+            return key.is_valid(b64d(sig_b64), env_bytes)
+        except (SupplyLedgerError, TypeError):
+            return False
+
     def _check_proposer(self, header: blk.Header, sig: bytes) -> None:
         part = self.executor.participant(header.proposer)
         if part is None or "node" not in part.roles:
@@ -276,11 +301,6 @@ class _Auditor:
         except SupplyLedgerError as exc:
             self.find("block_signature", exc.message, height=header.height, table="blocks",
                       row=str(header.height))
-
-    def _drain(self, keep: int) -> None:
-        while len(self.sig_jobs) > keep:
-            for f in self.sig_jobs.popleft().result():
-                self.find(f.kind, f.detail, height=f.height, tx=f.tx, table=f.table, row=f.row)
 
     # -- tables ---------------------------------------------------------------------------
     def _check_orphans(self) -> None:
@@ -377,28 +397,21 @@ def _b(value: Any) -> bytes:
     return str(value).encode("utf-8")
 
 
-def _verify_all(checks: list[tuple[SignedTx, PublicKey]], height: int,
-                stored_id: dict[str, str]) -> list[Finding]:
-    bad: list[Finding] = []
-    for tx, key in checks:
-        if not key.is_valid(tx.sig, tx.env_bytes):
-            sid = stored_id[tx.id]
-            bad.append(Finding("signature", "signature does not verify with the signer's key "
-                               "at that point", height, sid, "txs", sid))
-    return bad
-
-
-def run_audit(data_dir: Path, *, threads: int = 2, progress: Progress | None = None,
+def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
               max_findings: int = 1000) -> AuditReport:
+    """Audit a ledger directory. ``workers`` processes do the stateless checks (0: in this
+    process, for small ledgers and tests)."""
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {path}")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        auditor = _Auditor(conn, threads, progress, max_findings)
+        auditor = _Auditor(conn, path, workers, progress, max_findings)
         try:
             return auditor.run()
         finally:
-            auditor.pool.shutdown(wait=True)
+            if auditor.workers is not None:
+                auditor.workers.close()
+            auditor.keys.conn.close()
     finally:
         conn.close()

@@ -14,6 +14,7 @@ With ``workers=0`` the same code runs on a thread of the main process (tests, ti
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract, prepare_call
@@ -29,6 +30,8 @@ from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import SignedTx, parse_tx
+from supplyledger.node.audit_work import audit_range
+from supplyledger.node.frames import read_frame, write_frame
 
 __all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "KeyLookup",
            "VerifierPool", "verify_batch"]
@@ -114,31 +117,24 @@ def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys,
     return out
 
 
-def _read_frame(stream: IO[bytes]) -> bytes | None:
-    head = stream.read(4)
-    if len(head) < 4:
-        return None
-    n = int.from_bytes(head, "big")
-    data = stream.read(n)
-    return data if len(data) == n else None
-
-
-def _write_frame(stream: IO[bytes], data: bytes) -> None:
-    stream.write(len(data).to_bytes(4, "big") + data)
-    stream.flush()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Worker entry point: ``python -m supplyledger.node.verifier DB MAX_BYTES``. Runs until
     its stdin closes (so it never outlives the node)."""
     db_path, max_bytes = (argv or sys.argv[1:])[:2]
+    # Frames go to a private copy of fd 1; fd 1 itself is pointed at stderr, so a stray
+    # print from any library cannot corrupt the protocol.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     keys = StoreKeys(Path(db_path))
     contracts = load_builtin()
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    while (data := _read_frame(inp)) is not None:
-        raws = pickle.loads(data)
-        verdicts = verify_batch(raws, int(max_bytes), keys, contracts)
-        _write_frame(out, pickle.dumps(verdicts, protocol=5))
+    inp = sys.stdin.buffer
+    while (data := read_frame(inp)) is not None:
+        request = pickle.loads(data)
+        if isinstance(request, tuple):  # ("audit", first pos, last pos)
+            answer: Any = audit_range(keys.conn, keys, contracts, request[1], request[2])
+        else:
+            answer = verify_batch(request, int(max_bytes), keys, contracts)
+        write_frame(out, pickle.dumps(answer, protocol=5))
 
 
 class VerifierPool:
@@ -196,13 +192,13 @@ class VerifierPool:
         # each worker sees batches in the order they were registered.
         stdin = self._procs[i].stdin
         assert stdin is not None
-        _write_frame(stdin, pickle.dumps(raws, protocol=5))
+        write_frame(stdin, pickle.dumps(raws, protocol=5))
 
     def _receive(self, i: int) -> None:
         stdout = self._procs[i].stdout
         assert stdout is not None
         while True:
-            data = _read_frame(stdout)
+            data = read_frame(stdout)
             if data is None:
                 with self._cv:
                     lost, self._inflight[i] = self._inflight[i], []

@@ -173,6 +173,61 @@ class SQLiteStore:
         finally:
             conn.close()
 
+    # -- traceability reads (supplyledger.node.queries) ----------------------------------
+    def _select_in(self, sql: str, values: Sequence[Any], extra: Sequence[Any] = ()) -> (
+            list[tuple[Any, ...]]):
+        """Run ``sql`` (with ``{inn}`` where the IN list goes) over ``values`` in chunks."""
+        out: list[tuple[Any, ...]] = []
+        vals = list(dict.fromkeys(values))
+        for i in range(0, len(vals), 500):
+            part = vals[i:i + 500]
+            out.extend(self.reader().execute(sql.format(inn=",".join("?" * len(part))),
+                                             (*part, *extra)))
+        return out
+
+    def trace_rows(self, batches: Sequence[str]) -> list[tuple[Any, ...]]:
+        """trace_events rows of ``batches`` (all columns), by batch and sequence."""
+        rows = self._select_in("SELECT * FROM trace_events WHERE batch IN ({inn})", batches)
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return rows
+
+    def trace_links(self, ids: Sequence[str], *, upstream: bool) -> list[tuple[Any, ...]]:
+        """(src, dst, kind, tx) of genealogy edges ending at (upstream) or leaving ``ids``."""
+        col = "dst" if upstream else "src"
+        return self._select_in(f"SELECT src, dst, kind, tx FROM trace_links WHERE {col} IN "
+                               "({inn})", ids)
+
+    def trace_rows_of_tx(self, tx_id: str) -> list[tuple[Any, ...]]:
+        """trace_events rows recorded by one transaction, in capture order."""
+        return sorted(self.reader().execute("SELECT * FROM trace_events WHERE tx=?",
+                                            (tx_id,)), key=lambda r: r[3])
+
+    def txs_by_id(self, ids: Sequence[str]) -> dict[str, tuple[int, int, bytes, bytes]]:
+        """id -> (height, index, raw, receipt) of committed transactions."""
+        return {r[0]: (r[1], r[2], bytes(r[3]), bytes(r[4])) for r in self._select_in(
+            "SELECT id, height, idx, raw, receipt FROM txs WHERE id IN ({inn})", ids)}
+
+    def holdings(self, batches: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """batch -> (owner, owner_org, custodian, custodian_org, since) from custody."""
+        return {r[0]: tuple(r[1:]) for r in self._select_in(
+            "SELECT batch, owner, owner_org, custodian, custodian_org, since "
+            "FROM custody_holdings WHERE batch IN ({inn})", batches)}
+
+    def participant_names(self, dids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """did -> (name, organisation)."""
+        return {r[0]: (r[1], r[2]) for r in self._select_in(
+            "SELECT did, name, org FROM participants WHERE did IN ({inn})", dids)}
+
+    def batch_rows(self, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """batch id -> (gtin, lot, quantity, uom) for registered batches."""
+        return {r[0]: tuple(r[1:]) for r in self._select_in(
+            "SELECT id, gtin, lot, quantity, uom FROM batches WHERE id IN ({inn})", ids)}
+
+    def tx_method(self, tx_id: str) -> tuple[str, str] | None:
+        row = self.reader().execute("SELECT contract, method FROM txs WHERE id=?",
+                                    (tx_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     # -- the one write path ---------------------------------------------------------------
     def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
                      ops: Sequence[Op], meta: dict[str, str] | None = None) -> None:

@@ -23,6 +23,7 @@ a ``<contract>.money`` event that :func:`project_money` turns into ``balances`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
@@ -62,21 +63,26 @@ CURRENCY = Str(min_len=3, max_len=3, pattern="[A-Z]{3}", doc="ISO 4217 code, e.g
 EXTERNAL = "external"  # the other side of deposits and withdrawals (the bank's books)
 
 
+@dataclass(frozen=True)
 class Amount(Arg):
-    """A positive integer of minor units, at most ``MAX_AMOUNT``. Fails with
-    ``invalid_amount`` (not a generic validation error) so the overflow and negative-amount
-    attacks are recognisable in receipts."""
+    """An integer of minor units from ``minimum`` (1 unless zero makes sense, e.g. freight)
+    to ``MAX_AMOUNT``. Fails with ``invalid_amount`` (not a generic validation error) so the
+    overflow and negative-amount attacks are recognisable in receipts."""
+
+    minimum: int = 1
 
     def check(self, name: str, v: Any) -> Any:
         if type(v) is not int:
             raise AmountError(f"{name} must be an integer number of minor units", arg=name)
-        if not 0 < v <= MAX_AMOUNT:
-            raise AmountError(f"{name} must be between 1 and {MAX_AMOUNT} minor units",
-                              arg=name, value=v if abs(v) <= MAX_AMOUNT else str(v))
+        if not self.minimum <= v <= MAX_AMOUNT:
+            # Echo the value only while it is itself storable.
+            shown = v if abs(v) <= MAX_AMOUNT else f"{v.bit_length()}-bit integer"
+            raise AmountError(f"{name} must be between {self.minimum} and {MAX_AMOUNT} minor "
+                              "units", arg=name, value=shown)
         return v
 
     def describe(self) -> str:
-        return f"amount: integer minor units 1..{MAX_AMOUNT}"
+        return f"amount: integer minor units {self.minimum}..{MAX_AMOUNT}"
 
 
 # -- keys (the one place they are spelled) ------------------------------------------------------
@@ -111,7 +117,8 @@ def require_participant(ctx: Ctx, did: str, *, role: str | None = None) -> dict[
 
 
 def balance(ctx: Ctx, did: str, ccy: str) -> int:
-    return ctx.read(NAME, _bkey(did, ccy)) or 0  # type: ignore[no-any-return]
+    v: int = ctx.read(NAME, _bkey(did, ccy)) or 0
+    return v
 
 
 def _bounded(value: int, what: str) -> int:

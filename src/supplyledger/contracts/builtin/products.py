@@ -239,9 +239,9 @@ PRODUCTS = Table("products", (("gtin", "TEXT"), ("name", "TEXT"), ("owner", "TEX
 BATCHES = Table("batches", (("id", "TEXT"), ("gtin", "TEXT"), ("lot", "TEXT"),
                             ("quantity", "TEXT"), ("uom", "TEXT"), ("for_sale", "INTEGER"),
                             ("since", "INTEGER"), ("tx", "TEXT")), ("id",), (("gtin",),))
-ITEMS = Table("items", (("id", "TEXT"), ("batch", "TEXT"), ("tx", "TEXT")), ("id",),
+ITEMS = Table("serial_items", (("id", "TEXT"), ("batch", "TEXT"), ("tx", "TEXT")), ("id",),
               (("batch",),))
-LOCATIONS = Table("locations", (("gln", "TEXT"), ("name", "TEXT"), ("org", "TEXT")), ("gln",))
+LOCATIONS = Table("gln_locations", (("gln", "TEXT"), ("name", "TEXT"), ("org", "TEXT")), ("gln",))
 UNITS = Table("logistic_units", (("sscc", "TEXT"), ("owner", "TEXT"), ("tx", "TEXT")),
               ("sscc",))
 CERTS = Table("certifications", (("batch", "TEXT"), ("certificate", "TEXT"), ("scheme", "TEXT"),
@@ -270,9 +270,9 @@ CONTRACT = Contract.of(
             e["gtin"], e["name"], e["owner"], 0, m.time, m.tx))],
         "products.batch_created": _batch_created,
         "products.for_sale": _for_sale,
-        "products.items": lambda e, m: [Upsert("items", (i, e["batch"], m.tx))
+        "products.items": lambda e, m: [Upsert("serial_items", (i, e["batch"], m.tx))
                                         for i in e["items"]],
-        "products.location": lambda e, m: [Upsert("locations", (e["gln"], e["name"],
+        "products.location": lambda e, m: [Upsert("gln_locations", (e["gln"], e["name"],
                                                                 e["org"]))],
         "products.unit": lambda e, m: [Upsert("logistic_units", (e["id"], e["owner"], m.tx))],
         "products.certified": lambda e, m: [Upsert("certifications", (

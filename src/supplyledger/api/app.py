@@ -1,0 +1,105 @@
+"""``create_app(service)``: the FastAPI application over a :class:`LedgerService`.
+
+One process serves the JSON API (``/api/...``, described at ``/openapi.json``), the web UI
+(server-rendered pages) and its static assets, which ship inside the package: the UI works
+with no internet access. The interactive Swagger page is off because it loads from a CDN.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supplyledger.api.errors import error_body, install_error_handlers
+from supplyledger.api.events import BlockFeed
+from supplyledger.api.routers import auth as auth_router
+from supplyledger.api.routers import contracts as contracts_router
+from supplyledger.api.routers import domain as domain_router
+from supplyledger.api.routers import ledger as ledger_router
+from supplyledger.api.service import LedgerService
+
+__all__ = ["create_app"]
+
+STATIC = Path(__file__).parent / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+class _Guard:
+    """Refuse bodies over the limit (413) before reading them whole, and add the security
+    headers every response carries."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(send, int(length))
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    return {"type": "http.disconnect"}
+            return msg
+
+        async def secure_send(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+                msg["headers"] = [*msg.get("headers", []),
+                                  (b"x-content-type-options", b"nosniff"),
+                                  (b"referrer-policy", b"same-origin"),
+                                  (b"x-frame-options", b"DENY"),
+                                  (b"content-security-policy", CSP.encode())]
+            await send(msg)
+
+        await self.app(scope, counting_receive, secure_send)
+        if seen > self.max_bytes and not started:
+            await self._too_large(send, seen)
+
+    async def _too_large(self, send: Send, size: int) -> None:
+        body = json.dumps(error_body("payload_too_large",
+                                     f"request body is over {self.max_bytes} bytes",
+                                     {"size": size, "limit": self.max_bytes})).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(service: LedgerService) -> FastAPI:
+    from supplyledger import __version__
+    from supplyledger.api.web import install as install_web
+
+    app = FastAPI(title="supplyledger", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="A tamper-evident, permissioned supply-chain ledger. Log in "
+                              "with `POST /api/auth/token` and send `Authorization: Bearer "
+                              "<token>`; `POST /api/tx` takes transactions signed by their "
+                              "author and needs no login.")
+    app.state.service = service
+    app.state.feed = BlockFeed(service.node)
+    install_error_handlers(app)
+    for r in (auth_router.router, ledger_router.router, contracts_router.router,
+              domain_router.router):
+        app.include_router(r)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_web(app)
+    app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)
+    return app

@@ -1,0 +1,142 @@
+"""``/api/auth`` and ``/api/accounts``: logins, bearer tokens, keys and web accounts."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from supplyledger.api.auth import (
+    COOKIE,
+    client_of,
+    current,
+    service_of,
+    set_session_cookie,
+    writer,
+)
+from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.service import Principal
+from supplyledger.errors import RoleDenied
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["auth"])
+
+_LOGIN = Field(min_length=1, max_length=200, description="login name or participant id")
+_PW = Field(min_length=1, max_length=1024)
+
+
+class LoginIn(BaseModel):
+    login: str = _LOGIN
+    password: str = _PW
+
+
+class UnlockIn(BaseModel):
+    password: str = _PW
+
+
+class PasswordIn(BaseModel):
+    old_password: str = _PW
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class ImportIn(BaseModel):
+    login: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]+$")
+    password: str = _PW
+    key_file: str = Field(min_length=1, max_length=16384,
+                          description="the sealed key file's JSON text")
+
+
+class EnrolIn(BaseModel):
+    org: str = Field(min_length=2, max_length=63)
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1, max_length=16)
+    login: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]+$")
+    password: str = Field(min_length=8, max_length=1024)
+
+
+def _me(who: Principal, unlocked: bool) -> dict[str, Any]:
+    return {"did": who.did, "name": who.name, "org": who.org, "roles": sorted(who.roles),
+            "key_unlocked": unlocked, "expires": who.session.expires}
+
+
+@router.post("/api/auth/login", summary="Log in; sets the session cookie for the web UI")
+def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
+    svc = service_of(request)
+    sess = svc.accounts.login(body.login, body.password, client_of(request))
+    set_session_cookie(response, sess, max_age=svc.settings.session_ttl_s,
+                       secure=svc.settings.cookie_secure)
+    return {"did": sess.did, "csrf": sess.csrf, "expires": sess.expires}
+
+
+@router.post("/api/auth/token", summary="Log in a program; returns a bearer token")
+def token(body: LoginIn, request: Request) -> dict[str, Any]:
+    sess = service_of(request).accounts.login(body.login, body.password, client_of(request))
+    return {"token": sess.token, "token_type": "bearer", "did": sess.did,
+            "expires": sess.expires}
+
+
+@router.post("/api/auth/logout", summary="End this session (cookie or bearer token)")
+def logout(request: Request, response: Response,
+           who: Principal = Depends(writer)) -> dict[str, Any]:
+    service_of(request).accounts.logout(who.session)
+    response.delete_cookie(COOKIE, path="/")
+    return {"ok": True}
+
+
+@router.get("/api/auth/me", summary="The logged-in participant")
+def me(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+    return _me(who, service_of(request).accounts.unlocked(who.session))
+
+
+@router.post("/api/auth/unlock",
+             summary="Re-enter the password to unlock signing (after a server restart)")
+def unlock(body: UnlockIn, request: Request,
+           who: Principal = Depends(writer)) -> dict[str, Any]:
+    svc = service_of(request)
+    svc.accounts.unlock(who.session, body.password, client_of(request))
+    return _me(who, True)
+
+
+@router.post("/api/auth/password", summary="Change password; the key is re-sealed under it")
+def change_password(body: PasswordIn, request: Request,
+                    who: Principal = Depends(writer)) -> dict[str, Any]:
+    service_of(request).accounts.change_password(who.session, body.old_password,
+                                                 body.new_password, client_of(request))
+    return {"ok": True}
+
+
+@router.get("/api/auth/key",
+            summary="Key retrieval (paper 001 Alg. 4): the key sealed under your password")
+def sealed_key(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+    sealed = service_of(request).accounts.sealed_key(who.did)
+    return {"did": who.did, "format": "supplyledger-key/1",
+            "key_file_b64": base64.b64encode(sealed).decode()}
+
+
+@router.post("/api/accounts/import",
+             summary="Web login for the holder of a registered key file and its password")
+def import_account(body: ImportIn, request: Request) -> dict[str, Any]:
+    did = service_of(request).import_account(body.key_file.encode(), body.password,
+                                              body.login, client_of(request))
+    return {"did": did, "login": body.login}
+
+
+@router.get("/api/accounts", summary="Web accounts on this node (admins)")
+def accounts(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+    if not who.has("admin"):
+        raise RoleDenied("listing accounts needs the admin role", required=["admin"],
+                         held=sorted(who.roles))
+    return {"items": [{"did": d, "login": n} for d, n in service_of(request).localdb.accounts()],
+            "next_cursor": None}
+
+
+@router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)")
+def enrol(body: EnrolIn, request: Request, response: Response,
+          who: Principal = Depends(writer)) -> Any:
+    receipt = service_of(request).register_member(
+        who, org=body.org, name=body.name, roles=body.roles, login=body.login,
+        password=body.password)
+    return receipt_response(receipt, response)

@@ -1,0 +1,118 @@
+"""Every contract method over HTTP: the catalogue, calls by logged-in users, and signed
+transaction bytes from programs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
+
+from supplyledger.api.auth import current, service_of, writer
+from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.service import Principal
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
+from supplyledger.contracts.schema import Arg, Enum, Int, List, Obj, Str
+from supplyledger.errors import PayloadTooLarge
+
+__all__ = ["arg_schema", "method_doc", "router"]
+
+router = APIRouter(tags=["contracts"])
+Ident = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+
+
+def arg_schema(spec: Arg) -> dict[str, Any]:
+    """A JSON Schema fragment for one declared argument (what the form generator and
+    programs need: type, bounds, choices)."""
+    out: dict[str, Any]
+    if isinstance(spec, Str):
+        out = {"type": "string", "minLength": spec.min_len, "maxLength": spec.max_len}
+        if spec.pattern:
+            out["pattern"] = spec.pattern
+    elif isinstance(spec, Int):
+        out = {"type": "integer", "minimum": spec.min, "maximum": spec.max}
+    elif isinstance(spec, Enum):
+        out = {"type": "string", "enum": list(spec.values)}
+    elif isinstance(spec, List):
+        out = {"type": "array", "items": arg_schema(spec.item), "minItems": spec.min_items,
+               "maxItems": spec.max_items}
+    elif isinstance(spec, Obj):
+        out = {"type": "object"}
+        if spec.fields is not None:
+            out["properties"] = {k: arg_schema(v) for k, v in spec.fields.items()}
+            out["required"] = [k for k, v in spec.fields.items() if not v.optional]
+    elif type(spec).__name__ == "Bool":
+        out = {"type": "boolean"}
+    else:
+        out = {}
+    if spec.doc:
+        out["description"] = spec.doc
+    return out
+
+
+def method_doc(contract: str, m: Method) -> dict[str, Any]:
+    return {"contract": contract, "method": m.name, "doc": m.doc,
+            "roles": ["*"] if ANY_PARTICIPANT in m.roles else sorted(m.roles),
+            "errors": list(m.errors),
+            "args": {"type": "object", "additionalProperties": False,
+                     "properties": {k: arg_schema(v) for k, v in m.args.items()},
+                     "required": [k for k, v in m.args.items() if not v.optional]}}
+
+
+def _contract_doc(name: str, c: Contract) -> dict[str, Any]:
+    return {"name": name, "doc": c.doc.strip(),
+            "methods": [method_doc(name, m) for m in c.methods.values()],
+            "tables": [t.name for t in c.tables]}
+
+
+@router.get("/api/contracts", summary="Every contract with its methods' argument schemas")
+def contracts(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+    svc = service_of(request)
+    return {"items": [_contract_doc(n, c) for n, c in sorted(svc.contracts.items())],
+            "next_cursor": None}
+
+
+@router.get("/api/contracts/{contract}", summary="One contract")
+def contract(request: Request, contract: Ident,
+             who: Principal = Depends(current)) -> dict[str, Any]:
+    svc = service_of(request)
+    m = svc.contracts.get(contract)
+    if m is None:
+        svc.method(contract, "_")  # raises UnknownContract
+    assert m is not None
+    return _contract_doc(contract, m)
+
+
+@router.post("/api/contracts/{contract}/{method}",
+             summary="Call a method as the logged-in user (signed with their own key)")
+def call(request: Request, response: Response, contract: Ident, method: Ident,
+         args: Annotated[dict[str, Any], Body(description="the method's arguments")],
+         who: Principal = Depends(writer)) -> Any:
+    receipt = service_of(request).call(who, contract, method, args)
+    return receipt_response(receipt, response)
+
+
+_TX_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["env", "sig"], "additionalProperties": False,
+        "properties": {
+            "env": {"type": "object", "description": "chain, contract, method, args, signer, "
+                    "nonce, time"},
+            "sig": {"type": "string", "description": "base64 signature over the canonical "
+                    "envelope"}}}}}}}
+
+
+@router.post("/api/tx", summary="Submit a transaction signed by its author (bytes as sent)",
+             openapi_extra=_TX_BODY)
+async def submit(request: Request, response: Response) -> Any:
+    svc = service_of(request)
+    limit = svc.node.settings.max_tx_bytes
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"transaction is over the {limit}-byte limit",
+                                  size=len(raw), limit=limit)
+    from starlette.concurrency import run_in_threadpool
+
+    receipt = await run_in_threadpool(svc.submit_raw, bytes(raw))
+    return receipt_response(receipt, response)

@@ -1,0 +1,103 @@
+"""Domain reads: participants, organisations, trace events and views, recall, projection
+tables; and the audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from supplyledger.api.auth import current, service_of, writer
+from supplyledger.api.routers.common import Cursor, Limit
+from supplyledger.api.service import Principal
+from supplyledger.errors import ValidationError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["domain"])
+Name = Annotated[str | None, Query(max_length=128)]
+Batch = Annotated[str, Query(min_length=1, max_length=300,
+                                    description="batch id (Digital Link or URN) or lot number")]
+_RESERVED = frozenset({"limit", "cursor"})
+
+
+@router.get("/api/participants", summary="Participants, filterable by org, role, status")
+def participants(request: Request, limit: Limit = None, cursor: Cursor = None,
+                 org: Name = None, role: Name = None, status: Name = None,
+                 who: Principal = Depends(current)) -> dict[str, Any]:
+    filters = {k: v for k, v in (("org", org), ("status", status)) if v is not None}
+    return service_of(request).reads.rows(
+        "participants", limit, cursor, filters,
+        contains={"roles": role} if role else None).to_dict()
+
+
+@router.get("/api/participants/{did}", summary="One participant's ledger record")
+def participant(request: Request, did: Annotated[str, Path(min_length=1, max_length=128)],
+                who: Principal = Depends(current)) -> dict[str, Any]:
+    return service_of(request).reads.state(f"identity/p/{did}")["value"]  # type: ignore[no-any-return]
+
+
+@router.get("/api/organisations", summary="Organisations, filterable by role")
+def organisations(request: Request, limit: Limit = None, cursor: Cursor = None,
+                  role: Name = None, who: Principal = Depends(current)) -> dict[str, Any]:
+    return service_of(request).reads.rows(
+        "organisations", limit, cursor, contains={"roles": role} if role else None).to_dict()
+
+
+@router.get("/api/trace/events", summary="Recorded trace events, filterable")
+def trace_events(request: Request, limit: Limit = None, cursor: Cursor = None,
+                 batch: Name = None, signer: Name = None, biz_step: Name = None,
+                 who: Principal = Depends(current)) -> dict[str, Any]:
+    filters = {k: v for k, v in (("batch", batch), ("signer", signer),
+                                 ("biz_step", biz_step)) if v is not None}
+    return service_of(request).reads.rows("trace_events", limit, cursor, filters).to_dict()
+
+
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/api/trace",
+            summary="A batch's genealogy and events, each verified; the faulty link")
+def trace(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
+          who: Principal = Depends(current)) -> dict[str, Any]:
+    return service_of(request).trace(batch, page=page, page_size=page_size)
+
+
+@router.get("/api/recall",
+            summary="Every lot, logistic unit, shipment and holder a recall must reach")
+def recall(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
+           who: Principal = Depends(current)) -> dict[str, Any]:
+    return service_of(request).recall(batch, page=page, page_size=page_size)
+
+
+@router.get("/api/tables", summary="Projection (query) tables of every contract")
+def tables(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+    reads = service_of(request).reads
+    return {"items": [{"name": n, "contract": c, "columns": list(t.column_names),
+                       "primary_key": list(t.primary_key), "rows": reads.count(n)}
+                      for n, (c, t) in sorted(reads.tables.items())], "next_cursor": None}
+
+
+@router.get("/api/tables/{name}",
+            summary="Rows of a projection table; any other query parameter filters a column")
+def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
+               limit: Limit = None, cursor: Cursor = None,
+               who: Principal = Depends(current)) -> dict[str, Any]:
+    filters = {k: v for k, v in request.query_params.items() if k not in _RESERVED}
+    if any(len(v) > 512 for v in filters.values()):
+        raise ValidationError("filter values are at most 512 characters")
+    return service_of(request).reads.rows(name, limit, cursor, filters).to_dict()
+
+
+@router.post("/api/audit", summary="Re-check the whole ledger from genesis")
+async def audit(request: Request, who: Principal = Depends(writer)) -> dict[str, Any]:
+    report = await run_in_threadpool(service_of(request).audit)
+    return report.to_dict()
+
+
+@router.get("/api/audit", summary="The last audit's report on this node (null if none)")
+def last_audit(request: Request, who: Principal = Depends(current)) -> dict[str, Any] | None:
+    report = service_of(request).last_audit
+    return None if report is None else report.to_dict()

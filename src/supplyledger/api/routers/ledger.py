@@ -1,0 +1,101 @@
+"""Ledger reads: status, blocks, transactions, receipts, proofs and state; live events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from supplyledger.api.auth import current, service_of
+from supplyledger.api.routers.common import Cursor, Limit
+from supplyledger.api.service import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["ledger"], dependencies=[Depends(current)])
+
+TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction id (hex)")]
+Name = Annotated[str | None, Query(max_length=128)]
+
+
+@router.get("/api/status", summary="Chain id, height and this node's id")
+def status(request: Request) -> dict[str, Any]:
+    svc = service_of(request)
+    return {"chain": svc.chain, "height": svc.node.height, "node": svc.node.key.did}
+
+
+@router.get("/api/blocks", summary="Blocks, newest first")
+def blocks(request: Request, limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
+    return service_of(request).reads.blocks(limit, cursor).to_dict()
+
+
+@router.get("/api/blocks/{height}", summary="One block: header, signature, transactions")
+def block(request: Request,
+          height: Annotated[int, Path(ge=0, le=2**53 - 1)]) -> dict[str, Any]:
+    return service_of(request).reads.block(height)
+
+
+@router.get("/api/tx", summary="Transactions, newest first, filterable")
+def txs(request: Request, limit: Limit = None, cursor: Cursor = None, signer: Name = None,
+        contract: Name = None, method: Name = None, ok: bool | None = None,
+        height: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None) -> dict[str, Any]:
+    return service_of(request).reads.txs(limit, cursor, signer=signer, contract=contract,
+                                         method=method, ok=ok, height=height).to_dict()
+
+
+@router.get("/api/tx/{tx_id}", summary="One transaction: envelope, signature, receipt")
+def tx(request: Request, tx_id: TxId) -> dict[str, Any]:
+    return service_of(request).reads.tx(tx_id)
+
+
+@router.get("/api/tx/{tx_id}/receipt", summary="A transaction's receipt")
+def receipt(request: Request, tx_id: TxId) -> dict[str, Any]:
+    return service_of(request).reads.receipt(tx_id)
+
+
+@router.get("/api/tx/{tx_id}/proof",
+            summary="Inclusion proof, checkable offline with `supplyledger verify-proof`")
+def proof(request: Request, tx_id: TxId) -> dict[str, Any]:
+    return service_of(request).proof(tx_id)
+
+
+@router.get("/api/receipts", summary="Receipts, newest first (failed ones with ok=false)")
+def receipts(request: Request, limit: Limit = None, cursor: Cursor = None,
+             contract: Name = None, ok: bool | None = None) -> dict[str, Any]:
+    svc = service_of(request)
+    page = svc.reads.txs(limit, cursor, contract=contract, ok=ok)
+    page.items = [svc.reads.receipt(it["id"]) for it in page.items]
+    return page.to_dict()
+
+
+@router.get("/api/state", summary="State entries under a key prefix")
+def state_list(request: Request,
+               prefix: Annotated[str, Query(min_length=1, max_length=512)],
+               limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
+    return service_of(request).reads.state_keys(prefix, limit, cursor).to_dict()
+
+
+@router.get("/api/state/{key:path}", summary="One state entry, e.g. identity/o/consortium")
+def state(request: Request, key: Annotated[str, Path(min_length=1, max_length=512)]) -> (
+        dict[str, Any]):
+    return service_of(request).reads.state(key)
+
+
+@router.get("/api/events", summary="Server-sent events: one per committed block",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+def events(request: Request,
+           from_height: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
+           max_events: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+           last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+           who: Principal = Depends(current)) -> StreamingResponse:
+    svc = service_of(request)
+    start = svc.node.height + 1 if from_height is None else from_height
+    if from_height is None and last_event_id and last_event_id.isdigit():
+        start = int(last_event_id) + 1
+    feed = request.app.state.feed
+    return StreamingResponse(
+        feed.stream(start, max_events=max_events, heartbeat_s=svc.settings.sse_heartbeat_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,165 @@
+"""Pages built on the contract registry: the contract catalogue and a form per method;
+areas (products, orders, custody, data sharing) that gather the methods and tables of the
+contracts behind them; participants and roles for admins.
+
+An area whose contracts are not deployed yet says so and shows nothing else, and a new
+contract's methods appear in the catalogue (and its area) as soon as its module exists.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.forms import fields_for, parse_form
+from supplyledger.api.web.render import fragment, page
+from supplyledger.contracts.builtin.identity import ROLES
+from supplyledger.errors import NotFound, RoleDenied, SupplyLedgerError
+
+__all__ = ["AREAS", "router"]
+
+router = APIRouter(include_in_schema=False)
+Ident = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+
+AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "products": ("Products and batches", ("products",),
+                 "Product types, batches and certifications. Only manufacturers create "
+                 "products, and only the owner declares them for sale (paper 001 Alg. 2)."),
+    "orders": ("Orders", ("orders", "payments", "accounts", "commerce", "escrow", "ratings",
+                          "credit"),
+               "Place, pay, dispatch, confirm, dispute and rate orders; escrow pays the seller "
+               "on delivery (paper 001 Alg. 5, paper 000 eq. 7)."),
+    "custody": ("Custody proposals", ("custody",),
+                "Owner and custodian are separate; hand-overs go propose → accept or reject. "
+                "Rows addressed to you come first."),
+}
+ROWS = 12
+_ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian")
+
+
+def _forms(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, Any]]:
+    c = svc.contracts[contract]
+    out = []
+    for m in c.methods.values():
+        allowed = "*" in m.roles or who.has(*m.roles)
+        out.append({"contract": contract, "method": m.name, "doc": m.doc,
+                    "roles": sorted(m.roles), "allowed": allowed, "fields": fields_for(m)})
+    return out
+
+
+def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, Any]]:
+    """Each table's first rows, and the rows that name the user (as buyer, recipient, …)
+    first, so an inbox shows what waits for them."""
+    out = []
+    for t in svc.contracts[contract].tables:
+        mine: list[dict[str, Any]] = []
+        for col in _ADDRESSEE_COLS:
+            if col in t.column_names and len(mine) < ROWS:
+                mine += svc.reads.rows(t.name, ROWS, None, {col: who.did}).items
+        out.append({"name": t.name, "columns": t.column_names, "mine": mine[:ROWS],
+                    "page": svc.reads.rows(t.name, ROWS, None),
+                    "count": svc.reads.count(t.name)})
+    return out
+
+
+@router.get("/area/{area}", response_class=HTMLResponse)
+def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Response:
+    who = current(request)
+    svc = service_of(request)
+    if area not in AREAS:
+        raise NotFound(f"no page {area!r}")
+    title, names, intro = AREAS[area]
+    present = [n for n in names if n in svc.contracts]
+    sections = [{"contract": n, "forms": _forms(svc, who, n), "tables": _tables(svc, who, n)}
+                for n in present]
+    people = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+    return page(request, "area.html", title=title, intro=intro, sections=sections,
+                wanted=names, area=area, names=people)
+
+
+@router.get("/contracts", response_class=HTMLResponse)
+def catalogue(request: Request) -> Response:
+    who = current(request)
+    svc = service_of(request)
+    return page(request, "contracts.html", title="Contracts",
+                contracts=[(n, c.doc.strip().split("\n")[0], _forms(svc, who, n))
+                           for n, c in sorted(svc.contracts.items())])
+
+
+@router.get("/contracts/{contract}/{method}", response_class=HTMLResponse)
+def method_form(request: Request, contract: Ident, method: Ident) -> Response:
+    who = current(request)
+    svc = service_of(request)
+    m = svc.method(contract, method)
+    return page(request, "method.html", title=f"{contract}.{method}",
+                f={"contract": contract, "method": method, "doc": m.doc,
+                   "roles": sorted(m.roles), "allowed": "*" in m.roles or who.has(*m.roles),
+                   "fields": fields_for(m)}, result=None, values={})
+
+
+@router.post("/contracts/{contract}/{method}", response_class=HTMLResponse)
+async def method_submit(request: Request, contract: Ident, method: Ident) -> Response:
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    m = svc.method(contract, method)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    try:
+        receipt = svc.call(who, contract, method,
+                           parse_form(m, lambda k: [str(v) for v in form.getlist(k)]))
+        result = receipt.to_dict()
+        if not receipt.ok:
+            error = receipt.error
+    except SupplyLedgerError as exc:
+        if exc.code == "key_locked":
+            raise
+        error = exc.to_dict()
+    if request.headers.get("hx-request"):
+        return fragment("_result.html", result=result, error=error)
+    return page(request, "method.html", status=200 if error is None else 422,
+                title=f"{contract}.{method}",
+                f={"contract": contract, "method": method, "doc": m.doc,
+                   "roles": sorted(m.roles), "allowed": True, "fields": fields_for(m)},
+                result=result, error=error, values={k: str(v) for k, v in form.items()})
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin(request: Request, cursor: Annotated[str | None, Query(max_length=2048)] = None,
+          org: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    who = current(request)
+    if not who.has("admin"):
+        raise RoleDenied("this page is for consortium admins", required=["admin"],
+                         held=sorted(who.roles))
+    svc = service_of(request)
+    logins = dict(svc.localdb.accounts())
+    return page(request, "admin.html", title="Participants and roles",
+                participants=svc.reads.rows("participants", 50, cursor or None,
+                                            {"org": org} if org else None),
+                orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
+                logins=logins, roles=ROLES, forms=_forms(svc, who, "identity"))
+
+
+@router.post("/admin/enrol", response_class=HTMLResponse)
+async def enrol(request: Request) -> Response:
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    try:
+        receipt = svc.register_member(
+            who, org=str(form.get("org", "")), name=str(form.get("name", "")).strip(),
+            roles=[str(r) for r in form.getlist("roles")],
+            login=str(form.get("login", "")).strip(), password=str(form.get("password", "")))
+        result = receipt.to_dict()
+        error = None if receipt.ok else receipt.error
+    except SupplyLedgerError as exc:
+        error = exc.to_dict()
+    return fragment("_result.html", result=result, error=error)

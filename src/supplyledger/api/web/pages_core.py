@@ -1,0 +1,136 @@
+"""Pages: login, logout, unlock, account, dashboard."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from supplyledger.api.auth import (
+    COOKIE,
+    check_csrf,
+    client_of,
+    current,
+    optional,
+    service_of,
+    set_session_cookie,
+)
+from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
+from supplyledger.api.web import charts
+from supplyledger.api.web.render import page
+from supplyledger.errors import SupplyLedgerError
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF = "sl_login_csrf"
+Text = Annotated[str, Form(max_length=1024)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: ``//evil.example`` and ``https://…`` become ``/``."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    if optional(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    token = secrets.token_urlsafe(16)
+    resp = page(request, "login.html", title="Log in", next=_safe_next(next), login_csrf=token)
+    resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/login",
+                    secure=service_of(request).settings.cookie_secure)
+    return resp
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, login: Text, password: Text, csrf: Text = "",
+          next: Text = "/") -> Response:
+    svc = service_of(request)
+    expected = request.cookies.get(LOGIN_CSRF, "")
+    error = None
+    if not expected or not hmac.compare_digest(expected, csrf):
+        error = "Your login form expired; please try again."
+    else:
+        try:
+            sess = svc.accounts.login(login, password, client_of(request))
+        except (Unauthenticated, RateLimited) as exc:
+            error = exc.message
+    if error is not None:
+        token = secrets.token_urlsafe(16)
+        again = page(request, "login.html", status=401, title="Log in",
+                     next=_safe_next(next), login_csrf=token, error=error, login_value=login)
+        again.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/login",
+                         secure=svc.settings.cookie_secure)
+        return again
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(resp, sess, max_age=svc.settings.session_ttl_s,
+                       secure=svc.settings.cookie_secure)
+    resp.delete_cookie(LOGIN_CSRF, path="/login")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    who = current(request)
+    check_csrf(who, request, dict(await request.form()))
+    service_of(request).accounts.logout(who.session)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request) -> Response:
+    who = current(request)
+    sealed = service_of(request).accounts.sealed_key(who.did)
+    return page(request, "account.html", title="Your account",
+                key_b64=base64.b64encode(sealed).decode())
+
+
+@router.post("/account", response_class=HTMLResponse)
+async def account_post(request: Request) -> Response:
+    """Unlock the signing key again, or change the password (the key is re-sealed)."""
+    who = current(request)
+    form = await request.form()
+    svc = service_of(request)
+    msg, err = None, None
+    try:
+        check_csrf(who, request, dict(form))
+        if form.get("action") == "password":
+            svc.accounts.change_password(who.session, str(form.get("old_password", "")),
+                                         str(form.get("new_password", "")),
+                                         client_of(request))
+            msg = "Password changed; your key is now sealed under the new password."
+        else:
+            svc.accounts.unlock(who.session, str(form.get("password", "")), client_of(request))
+            msg = "Signing key unlocked for this session."
+    except CsrfFailed:
+        raise
+    except SupplyLedgerError as exc:
+        err = exc.message
+    sealed = svc.accounts.sealed_key(who.did)
+    return page(request, "account.html", status=200 if err is None else 400,
+                title="Your account", key_b64=base64.b64encode(sealed).decode(),
+                message=msg, error=err)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request) -> Response:
+    current(request)
+    svc = service_of(request)
+    figs = request.app.state.dashboard.figures(svc.node.height)
+    return page(request, "dashboard.html", title="Dashboard", figs=figs,
+                per_day=charts.columns(figs["per_day"], title="Transactions per day"),
+                by_step=charts.bars(figs["by_step"], title="Trace events by business step"),
+                by_contract=charts.bars(figs["by_contract"], title="Transactions by contract"),
+                failures=charts.bars(figs["failures"], title="Refused calls by error code",
+                                     colour="bar bad"),
+                orders=charts.bars(figs["orders"], title="Orders by status"),
+                audit=svc.last_audit)

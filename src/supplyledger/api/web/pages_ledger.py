@@ -1,0 +1,72 @@
+"""Pages: block explorer (blocks, block, transaction with receipt and proof) and audit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.web.render import fragment, page
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.ledger.proofs import verify_proof
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+Opt = Annotated[str | None, Query(max_length=2048)]
+
+
+@router.get("/explorer", response_class=HTMLResponse)
+def explorer(request: Request, cursor: Opt = None, tx_cursor: Opt = None,
+             contract: Annotated[str | None, Query(max_length=64)] = None,
+             ok: bool | None = None) -> Response:
+    current(request)
+    reads = service_of(request).reads
+    blocks = reads.blocks(15, cursor or None)
+    txs = reads.txs(25, tx_cursor or None, contract=contract or None, ok=ok)
+    return page(request, "explorer.html", title="Block explorer", blocks=blocks, txs=txs,
+                contract=contract or "", ok=ok, contracts=sorted(service_of(request).contracts))
+
+
+@router.get("/explorer/blocks/{height}", response_class=HTMLResponse)
+def block(request: Request, height: Annotated[int, Path(ge=0, le=2**53 - 1)]) -> Response:
+    current(request)
+    return page(request, "block.html", title=f"Block {height}",
+                block=service_of(request).reads.block(height))
+
+
+@router.get("/explorer/tx/{tx_id}", response_class=HTMLResponse)
+def tx(request: Request, tx_id: TxId) -> Response:
+    current(request)
+    svc = service_of(request)
+    doc = svc.reads.tx(tx_id)
+    proof = svc.proof(tx_id)
+    try:
+        check = verify_proof(proof)
+        verdict = (True, f"valid: included in block {check.height} ({check.block_hash[:16]}…), "
+                   f"header signed by {check.proposer}"
+                   + ("; author's signature verified" if check.signer_verified else ""))
+    except SupplyLedgerError as exc:
+        verdict = (False, exc.message)
+    return page(request, "tx.html", title=f"Transaction {tx_id[:12]}…", tx=doc, proof=proof,
+                verdict=verdict)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request) -> Response:
+    current(request)
+    return page(request, "audit.html", title="Audit", report=service_of(request).last_audit)
+
+
+@router.post("/audit", response_class=HTMLResponse)
+async def audit_run(request: Request) -> Response:
+    who = current(request)
+    check_csrf(who, request, dict(await request.form()))
+    report = await run_in_threadpool(service_of(request).audit)
+    if request.headers.get("hx-request"):
+        return fragment("_audit_report.html", report=report)
+    return page(request, "audit.html", title="Audit", report=report)

@@ -1,0 +1,182 @@
+"""Pages: trace a batch (paper 002's query page), recall, and the event input form per
+supply-chain link (paper 002's input page).
+
+Trace and recall render the traceability queries (``TraceQueries``) when this node has
+them and say "not available yet" otherwise. The input form builds an EPCIS 2.0 event for
+the chosen link and signs ``trace.record_event`` with the user's own key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
+from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.render import page
+from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+BatchQ = Annotated[str | None, Query(max_length=300)]
+PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
+
+
+def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
+    """The signed EPCIS event behind a trace row (readings and notes live only there)."""
+    try:
+        args = svc.reads.tx(tx_id)["envelope"]["args"]
+        if "event" in args:
+            return dict(args["event"])
+        return dict(json.loads(args.get("events", "[]"))[item])
+    except (SupplyLedgerError, KeyError, IndexError, TypeError, ValueError):
+        return {}
+
+
+def _recent(svc: LedgerService) -> list[dict[str, Any]]:
+    if "batches" not in svc.reads.tables:
+        return []
+    rows = svc.node.store.reader().execute(
+        "SELECT e.batch, COUNT(*), MAX(e.height) h, b.lot FROM trace_events e "
+        "LEFT JOIN batches b ON b.id = e.batch GROUP BY e.batch ORDER BY h DESC LIMIT 16")
+    return [{"batch": r[0], "events": r[1], "lot": r[3] or r[0]} for r in rows]
+
+
+@router.get("/trace", response_class=HTMLResponse)
+def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Response:
+    current(request)
+    svc = service_of(request)
+    batch = (batch or "").strip()
+    result: dict[str, Any] | None = None
+    error = None
+    choices: list[str] = []
+    available = svc.features.trace is not None
+    if batch and available:
+        choices = svc.resolve_batch(batch)
+        try:
+            result = svc.trace(choices[0], page=page_no, page_size=50)
+            for ev in result["events"]:
+                ev["doc"] = _event_doc(svc, ev["tx"], int(ev.get("item") or 0))
+        except NotFound as exc:
+            error = exc.message
+    return page(request, "trace.html", status=404 if error else 200, title="Trace a batch",
+                batch=batch, result=result, error=error, available=available,
+                choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE)
+
+
+@router.get("/recall", response_class=HTMLResponse)
+def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Response:
+    current(request)
+    svc = service_of(request)
+    batch = (batch or "").strip()
+    result, error = None, None
+    available = svc.features.trace is not None
+    if batch and available:
+        try:
+            result = svc.recall(batch, page=page_no, page_size=100)
+        except NotFound as exc:
+            error = exc.message
+    return page(request, "recall.html", status=404 if error else 200, title="Recall",
+                batch=batch, result=result, error=error, available=available,
+                recent=_recent(svc))
+
+
+def _held(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
+    """Batches the user's organisation owns or holds: the ones it may record events for."""
+    if "custody_holdings" not in svc.reads.tables or who.org is None:
+        return []
+    rows = svc.node.store.reader().execute(
+        "SELECT h.batch, b.lot, p.name FROM custody_holdings h LEFT JOIN batches b "
+        "ON b.id = h.batch LEFT JOIN products p ON p.gtin = b.gtin "
+        "WHERE h.owner_org = ? OR h.custodian_org = ? ORDER BY h.since DESC LIMIT 200",
+        (who.org, who.org))
+    return [{"id": r[0], "label": f"{r[1] or r[0]} — {r[2] or ''}"} for r in rows]
+
+
+def _locations(svc: LedgerService) -> list[dict[str, Any]]:
+    if "gln_locations" not in svc.reads.tables:
+        return []
+    return svc.reads.rows("gln_locations", 200, None).items
+
+
+def _int(form: Any, name: str, label: str) -> int | None:
+    text = str(form.get(name, "")).strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(f"{label} must be a whole number", arg=name) from None
+
+
+def event_from_form(form: Any, now_ms: int) -> tuple[str, dict[str, Any]]:
+    link = LINKS.get(str(form.get("link", "")))
+    if link is None:
+        raise ValidationError("choose a supply-chain link", arg="link")
+    batch = str(form.get("batch", "")).strip()
+    if not 1 <= len(batch) <= 300:
+        raise ValidationError("choose or enter a batch", arg="batch")
+    disposition = str(form.get("disposition", "")) or link.disposition
+    if disposition not in DISPOSITIONS:
+        raise ValidationError("unknown disposition", arg="disposition")
+    readings = []
+    for i in (1, 2):
+        kind = str(form.get(f"r{i}_type", ""))
+        value = _int(form, f"r{i}_value", f"reading {i}")
+        if kind in READING_UNITS and value is not None:
+            readings.append((kind, value))
+    inputs = [(b, _int(form, "quantity", "quantity") or 0)
+              for b in form.getlist("inputs") if str(b).strip()] if hasattr(
+                  form, "getlist") else []
+    location = str(form.get("location", "")).strip() or None
+    ev = build_event(link, batch=batch, time_ms=now_ms,
+                     quantity=_int(form, "quantity", "quantity"),
+                     uom=str(form.get("uom", "KGM"))[:3] or "KGM", location=location,
+                     disposition=disposition, inputs=[(str(b), q) for b, q in inputs],
+                     readings=readings, alarm=bool(form.get("alarm")),
+                     note=str(form.get("note", "")).strip()[:300] or None)
+    return batch, ev
+
+
+def _form_page(request: Request, svc: LedgerService, who: Principal, link_key: str,
+               form: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+    return page(request, "event_new.html", status=status, title="Record a supply-chain event",
+                links=LINKS, dispositions=DISPOSITIONS, units=READING_UNITS,
+                link=LINKS.get(link_key, LINKS["production"]), form=form,
+                held=_held(svc, who), locations=_locations(svc), **extra)
+
+
+@router.get("/events/new", response_class=HTMLResponse)
+def event_form(request: Request, link: Annotated[str, Query(max_length=32)] = "production",
+               batch: BatchQ = None) -> Response:
+    who = current(request)
+    return _form_page(request, service_of(request), who, link, {"batch": batch or ""})
+
+
+@router.post("/events/new", response_class=HTMLResponse)
+async def event_submit(request: Request) -> Response:
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    result: dict[str, Any] | None = None
+    error = None
+    try:
+        batch, ev = event_from_form(form, svc.node.clock())
+        receipt = svc.call(who, "trace", "record_event", {"batch": batch, "event": ev})
+        result = receipt.to_dict()
+        if not receipt.ok:
+            err = receipt.error or {}
+            error = f"{err.get('message')} [{err.get('code')}]"
+    except SupplyLedgerError as exc:
+        if exc.code == "key_locked":
+            raise
+        error = f"{exc.message} [{exc.code}]"
+    return _form_page(request, svc, who, str(form.get("link", "")),
+                      {k: str(v) for k, v in form.items()},
+                      status=200 if error is None else 422, result=result, error=error)

@@ -1,0 +1,86 @@
+"""Rendering pages: one Jinja2 environment over the packaged templates, and the context
+every page gets (who is logged in, their CSRF token, the navigation, the chain)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from supplyledger.api.auth import optional, service_of
+from supplyledger.api.service import Principal
+
+__all__ = ["NAV", "env", "html_error", "page", "short"]
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+# (path, label, roles that see it; empty = everyone logged in)
+NAV: list[tuple[str, str, tuple[str, ...]]] = [
+    ("/", "Dashboard", ()),
+    ("/trace", "Trace", ()),
+    ("/events/new", "Record event", ()),
+    ("/recall", "Recall", ()),
+    ("/area/products", "Products", ()),
+    ("/area/orders", "Orders", ()),
+    ("/area/custody", "Custody", ()),
+    ("/privacy", "Data sharing", ()),
+    ("/explorer", "Explorer", ()),
+    ("/contracts", "Contracts", ()),
+    ("/audit", "Audit", ()),
+    ("/admin", "Participants", ("admin",)),
+]
+
+
+def short(value: Any, n: int = 12) -> str:
+    s = str(value)
+    return s if len(s) <= n + 1 else s[:n] + "…"
+
+
+def when(ms: Any) -> str:
+    try:
+        return dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(ms)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                  trim_blocks=True, lstrip_blocks=True)
+env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
+
+
+def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    """Render ``template`` with the common context."""
+    svc = service_of(request)
+    who: Principal | None = optional(request)
+    nav = [(p, label) for p, label, roles in NAV
+           if who is not None and (not roles or who.has(*roles))]
+    base = {"request": request, "who": who, "csrf": who.session.csrf if who else "",
+            "nav": nav, "path": request.url.path, "chain": svc.chain,
+            "height": svc.node.height, "title": ctx.get("title", "supplyledger"),
+            "unlocked": who is not None and svc.accounts.unlocked(who.session)}
+    html = env.get_template(template).render({**base, **ctx})
+    return HTMLResponse(html, status_code=status)
+
+
+def fragment(template: str, **ctx: Any) -> HTMLResponse:
+    return HTMLResponse(env.get_template(template).render(**ctx))
+
+
+def html_error(request: Request, status: int, error: dict[str, Any]) -> Response:
+    if status == 401 and error.get("code") == "unauthenticated":
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    if request.headers.get("hx-request"):
+        return HTMLResponse(env.get_template("_error.html").render(error=error, status=status),
+                            status_code=200)
+    return page(request, "error.html", status=status, title=f"Error {status}", error=error,
+                status_code=status)

@@ -1,0 +1,81 @@
+"""``supplyledger experiment throughput``: paper 001 Tables 3-4 beside ours.
+
+Thin: every number comes from :func:`supplyledger.bench.throughput.run_throughput`; this
+module parses options and renders the tables (or the JSON for scripts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from supplyledger.bench.throughput import SIZES, run_throughput
+from supplyledger.cli.common import fail, handle_errors
+
+__all__ = ["render", "throughput_command"]
+
+
+def render(res: dict[str, Any]) -> list[Table]:
+    """Per size: the paper's submission/execution time and ours, for both arms; then the
+    throughput, latency and RSA overhead by the paper's equations."""
+    runs = {(r["n"], r["rsa"]): r for r in res["runs"]}
+    paper = {**{(n, False): (s, e) for n, s, e in res["paper"]["table3"]},
+             **{(n, True): (s, e) for n, s, e in res["paper"]["table4"]}}
+    t = Table(title="Submission / execution time (s): paper 001 Tables 3-4 vs ours")
+    t.add_column("transactions", justify="right")
+    for head in ("paper, no RSA", "ours, no RSA", "paper, RSA", "ours, RSA"):
+        t.add_column(head, justify="right")
+    for n in sorted({n for n, _ in runs}):
+        cells = [str(n)]
+        for rsa in (False, True):
+            p = paper.get((n, rsa))
+            r = runs[(n, rsa)]
+            cells += ["-" if p is None else f"{p[0]:g} / {p[1]:g}",
+                      f"{r['submission_s']:.3f} / {r['execution_s']:.3f}"]
+        t.add_row(*cells)
+    s = Table(title="By the paper's equations (6) and (7)")
+    for head in ("measure", "paper (claimed)", "paper (its tables)", "ours"):
+        s.add_column(head, justify="right")
+    claimed, eq = res["paper"]["claimed"], res["paper"]["by_equations"]
+    for arm in ("baseline", "rsa"):
+        s.add_row(f"throughput, {arm} (tx/s)", f"{claimed['throughput_tps'][arm]:g}",
+                  f"{eq['throughput_tps'][arm]:.2f}", f"{res['throughput_tps'][arm]:.1f}")
+    for arm in ("baseline", "rsa"):
+        s.add_row(f"latency, {arm} (s/tx)", f"{claimed['latency_s'][arm]:.5f}",
+                  f"{eq['latency_s'][arm]:.5f}", f"{res['latency_s'][arm]:.6f}")
+    s.add_row("RSA overhead (%)", f"{claimed['overhead_pct']:g}", f"{eq['overhead_pct']:.2f}",
+              f"{res['overhead_pct']:.2f}")
+    return [t, s]
+
+
+@handle_errors
+def throughput_command(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    sizes: Annotated[str, typer.Option(help="Transactions per run, comma-separated.")] = (
+        ",".join(map(str, SIZES))),
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+) -> None:
+    """Paper 001 Tables 3-4: throughput and latency without and with RSA encryption."""
+    try:
+        ns = tuple(int(x) for x in sizes.split(","))
+    except ValueError:
+        fail("--sizes must be integers separated by commas")
+    if not ns or min(ns) < 2:
+        fail("--sizes must be at least 2 each")
+    if data is not None and (data / "ledger").exists():
+        fail(f"{data / 'ledger'} exists; choose an empty directory")
+    if json_out:
+        typer.echo(json.dumps(run_throughput(sizes=ns, data_dir=data), indent=2))
+        return
+    console = Console()
+    with console.status("Running 100-500 transactions without and with RSA..."):
+        res = run_throughput(sizes=ns, data_dir=data)
+    for table in render(res):
+        console.print(table)
+    console.print(f"ledger: {res['setup']['data_dir']}")

@@ -1,0 +1,80 @@
+"""``supplyledger serve``: the node, the JSON API and the web UI in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from supplyledger.api import ApiSettings, LedgerService, create_app
+from supplyledger.cli.common import console, handle_errors, password
+from supplyledger.node.bootstrap import load_node_key
+from supplyledger.node.service import Node
+from supplyledger.node.settings import Settings
+
+__all__ = ["run_server", "serve"]
+
+NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="TCP port.")]
+
+
+def run_server(data: Path, node_password: str, *, host: str, port: int,
+               api: ApiSettings) -> None:
+    """Start the node (default settings: verifier processes on), serve until Ctrl-C, then
+    drain the node so every acknowledged transaction is committed."""
+    import uvicorn
+
+    node = Node(Settings(data), load_node_key(data, node_password)).start()
+    service = LedgerService(node, api)
+    try:
+        app = create_app(service)
+        console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
+                      f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        node.stop()
+        service.close()
+
+
+@handle_errors
+def serve(
+    data: Annotated[Path, typer.Option("--data", help="Ledger directory.")],
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    secure_cookies: Annotated[bool, typer.Option(
+        help="Mark the session cookie Secure (when served behind TLS).")] = False,
+) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
+    run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
+               api=ApiSettings(cookie_secure=secure_cookies))
+
+
+@handle_errors
+def bench_pages(
+    data: Annotated[Path, typer.Option("--data", help="Ledger directory (e.g. the demo's).")],
+    rounds: Annotated[int, typer.Option(min=3, max=1000, help="Requests per page.")] = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Latency of every web page and main API read over HTTP (target: p95 <= 200 ms)."""
+    from rich.table import Table
+
+    from supplyledger.bench.pages import run_bench_pages
+    from supplyledger.cli.common import print_json
+
+    res = run_bench_pages(data, password(NODE_PW, "Node key password"), rounds=rounds)
+    if json_out:
+        print_json(res)
+    else:
+        t = Table("page", "status", "p50 ms", "p95 ms", "max ms",
+                  title=f"bench-pages: {rounds} requests per page, ledger height {res['height']}")
+        for r in res["pages"]:
+            t.add_row(r["page"][:70], str(r["status"]), f"{r['p50_ms']:.1f}",
+                      f"{r['p95_ms']:.1f}", f"{r['max_ms']:.1f}")
+        console.print(t)
+        colour = "green" if res["ok"] else "red"
+        console.print(f"[{colour}]worst p95 {res['worst_p95_ms']:.1f} ms "
+                      f"(target {res['target_p95_ms']:.0f} ms)[/]")
+    if not res["ok"]:
+        raise typer.Exit(1)

@@ -1,0 +1,148 @@
+"""Where orders meet the products and custody contracts (read their state; move a batch).
+
+Reads: ``products/t/{gtin}`` (product type: owner, for_sale), ``products/b/{batch}`` (batch:
+gtin, for_sale) and ``custody/h/{batch}`` (the holding: owner, custodian, open proposal).
+
+Writes: only the holding, ``custody/h/{batch}`` — the key the custody contract documents as
+the shared start of a batch's holding (products writes it on creation) — and only at the
+moments the order itself has been signed for: custody to the transporter at pickup, to the
+buyer at delivery, back to the seller when a return arrives; ownership to the buyer when the
+escrow pays the seller. The same ``custody_holdings``/``custody_history`` rows the custody
+contract projects are projected from our ``orders.custody_moved`` event, so the audit's
+rebuild matches. A hand-over proposal left open on the batch blocks these moves (the custody
+contract does not re-check the proposer when a proposal is accepted, so moving under an open
+proposal could let it hand over something its proposer no longer holds).
+
+A batch in an active order is locked (``orders/lk/{batch}``), so it cannot be sold twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.payments import require_participant
+from supplyledger.contracts.projection import EventMeta, Op, Update, Upsert
+from supplyledger.contracts.runtime import Ctx
+from supplyledger.errors import Forbidden, InvalidState, NotFound
+
+__all__ = ["check_offer", "lock", "move", "project_custody", "take_batch", "unlock"]
+
+_FIELD = {"custody": "custodian", "ownership": "owner"}
+
+
+def _lkey(batch: str) -> str:
+    return f"lk/{batch}"
+
+
+def holding(ctx: Ctx, batch: str) -> dict[str, Any]:
+    h = ctx.read("custody", holding_key(batch))
+    if h is None:
+        raise NotFound(f"no batch {batch}")
+    return h  # type: ignore[no-any-return]
+
+
+def _batch_available(ctx: Ctx, batch: str) -> dict[str, Any]:
+    b = ctx.read("products", f"b/{batch}")
+    if b is None:
+        raise NotFound(f"no batch {batch}")
+    locked = ctx.get(_lkey(batch))
+    if locked is not None:
+        raise InvalidState(f"batch {batch} is not available: reserved by order {locked}",
+                           current="reserved", order=locked)
+    return b  # type: ignore[no-any-return]
+
+
+def _owned_by(ctx: Ctx, batch: str, seller: str) -> dict[str, Any]:
+    h = holding(ctx, batch)
+    if h["owner"] != seller:
+        raise Forbidden(f"the seller is fake: batch {batch} is owned by {h['owner']}, "
+                        f"not {seller}", owner=h["owner"])
+    if h["open"]:
+        raise InvalidState(f"batch {batch} has an open hand-over proposal {h['open']}",
+                           current="proposed", proposal=h["open"])
+    return h
+
+
+def check_offer(ctx: Ctx, *, seller: str, product: str | None, batch: str | None) -> str:
+    """Paper 001 Alg. 5, lines 3-14: the thing exists, is available (declared for sale by
+    its owner and not reserved by another order) and the seller owns it. Returns the GTIN."""
+    if batch is not None:
+        b = _batch_available(ctx, batch)
+        if not b["for_sale"]:
+            raise InvalidState(f"batch {batch} is not available: not declared for sale",
+                               current="not_for_sale")
+        _owned_by(ctx, batch, seller)
+        return str(b["gtin"])
+    assert product is not None
+    p = ctx.read("products", f"t/{product}")
+    if p is None:
+        raise NotFound(f"unknown GTIN {product}: no such product")
+    if not p["for_sale"]:
+        raise InvalidState(f"product {product} is not available: not declared for sale",
+                           current="not_for_sale")
+    if p["owner"] != seller:
+        raise Forbidden(f"the seller is fake: product {product} is owned by {p['owner']}, "
+                        f"not {seller}", owner=p["owner"])
+    return product
+
+
+def take_batch(ctx: Ctx, o: dict[str, Any], batch: str) -> None:
+    """At dispatch of a product order: the lot the seller ships must be of the ordered
+    product, owned by the seller, held by its organisation and free."""
+    b = _batch_available(ctx, batch)
+    if b["gtin"] != o["product"]:
+        raise Forbidden(f"batch {batch} is of product {b['gtin']}, the order is for "
+                        f"{o['product']}")
+    _owned_by(ctx, batch, o["seller"])
+
+
+def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str) -> None:
+    """The seller (or a site of its organisation) physically holds what it dispatches."""
+    h = holding(ctx, batch)
+    if h["custodian"] != seller and h["custodian_org"] != seller_org:
+        raise Forbidden(f"batch {batch} is held by {h['custodian']}, not by the seller")
+
+
+def lock(ctx: Ctx, batch: str, order_id: str) -> None:
+    ctx.put(_lkey(batch), order_id)
+
+
+def unlock(ctx: Ctx, batch: str | None, order_id: str) -> None:
+    """Free ``batch`` if ``order_id`` holds its lock."""
+    if batch is not None and ctx.get(_lkey(batch)) == order_id:
+        ctx.delete(_lkey(batch))
+
+
+def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
+    """Move custody or ownership of the order's batch to ``to``. Ownership only ever moves
+    from the seller: if the seller gave title away meanwhile, nothing is paid for it."""
+    batch = o["batch"]
+    h = holding(ctx, batch)
+    if h["open"]:
+        raise InvalidState(f"batch {batch} has an open hand-over proposal {h['open']}: it "
+                           f"must be answered or cancelled first", current=o["state"],
+                           proposal=h["open"])
+    field = _FIELD[kind]
+    frm = h[field]
+    if kind == "ownership" and frm != o["seller"]:
+        raise InvalidState(f"batch {batch} is no longer owned by the seller but by {frm}; "
+                           "the buyer should dispute the order", current=o["state"])
+    if frm == to:
+        return
+    h[field], h[f"{field}_org"] = to, require_participant(ctx, to)["org"]
+    h["since"] = ctx.time
+    ctx.put_other("custody", holding_key(batch), h)
+    ctx.emit("custody_moved", batch=batch, kind=kind, frm=frm, to=to, owner=h["owner"],
+             owner_org=h["owner_org"], custodian=h["custodian"],
+             custodian_org=h["custodian_org"])
+
+
+def project_custody(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    """The rows the custody contract keeps for a transfer (see its ``transferred``)."""
+    return [Update("custody_holdings", (e["batch"],), (
+                ("owner", e["owner"]), ("owner_org", e["owner_org"]),
+                ("custodian", e["custodian"]), ("custodian_org", e["custodian_org"]),
+                ("since", m.time), ("tx", m.tx))),
+            Upsert("custody_history", (e["batch"], m.tx, e["kind"], e["frm"], e["to"],
+                                       m.height, m.time))]

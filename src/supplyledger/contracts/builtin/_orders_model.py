@@ -1,0 +1,182 @@
+"""The orders contract's record, states, statistics and projections (no methods here).
+
+An order lives at ``orders/o/{id}``. Its states and the actions that leave them::
+
+    placed ──dispatch──▶ dispatched ──pickup──▶ in_transit ──deliver──▶ delivered
+      │                     │                     │ (partial: stays)       │ confirm
+      cancel                │                     │                        ▼
+      ▼                     └──────── dispute ────┴────────────────▶ confirmed
+    cancelled                          ▼                                  │ release (anyone)
+                                    disputed ──resolve (arbiter)──▶ resolved
+    delivered ──request_return──▶ return_requested ──receive_return──▶ returned
+    delivered ──release (anyone, after the period)──▶ completed ◀── release ── confirmed
+
+Per-participant statistics (``orders/st/{did}``) are kept up to date by the transitions,
+because a contract can only read keys, never scan: the credit assessment reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin.payments import MAX_AMOUNT
+from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
+from supplyledger.contracts.runtime import Ctx, StateReader
+from supplyledger.contracts.schema import Str
+from supplyledger.errors import Forbidden, InvalidState, NotFound
+from supplyledger.ledger.encoding import decode
+
+__all__ = [
+    "DEFAULT_RELEASE_MS",
+    "ESCROW_STATES",
+    "ORDER_ID",
+    "TABLES",
+    "TRANSITIONS",
+    "bump",
+    "escrow_id",
+    "expect",
+    "load",
+    "okey",
+    "party",
+    "project_transition",
+    "read_order",
+    "read_stats",
+    "release_after",
+    "stats_key",
+    "transition",
+]
+
+ORDER_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}",
+               doc="order id chosen by the buyer (unique)")
+DEFAULT_RELEASE_MS = 7 * 24 * 3_600_000  # escrow released a week after delivery if undisputed
+# States in which the order's escrow still holds money (financing may be secured on it).
+ESCROW_STATES = ("placed", "dispatched", "in_transit", "delivered", "confirmed", "disputed",
+                 "return_requested")
+# action -> (states it may start from, state it leads to); ``None`` target keeps the state.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "dispatch": (("placed",), "dispatched"),
+    "pickup": (("dispatched",), "in_transit"),
+    "deliver": (("in_transit",), None),
+    "confirm": (("delivered",), "confirmed"),
+    "release": (("delivered", "confirmed"), "completed"),
+    "cancel": (("placed",), "cancelled"),
+    "reschedule": (("placed", "dispatched", "in_transit"), None),
+    "dispute": (("dispatched", "in_transit", "delivered", "confirmed", "return_requested"),
+                "disputed"),
+    "resolve": (("disputed",), "resolved"),
+    "request_return": (("delivered",), "return_requested"),
+    "receive_return": (("return_requested",), "returned"),
+}
+
+
+def okey(order_id: str) -> str:
+    return f"o/{order_id}"
+
+
+def stats_key(did: str) -> str:
+    return f"st/{did}"
+
+
+def escrow_id(order_id: str) -> str:
+    return f"orders:{order_id}"
+
+
+def load(ctx: Ctx, order_id: str) -> dict[str, Any]:
+    o = ctx.read("orders", okey(order_id))
+    if o is None:
+        raise NotFound(f"no order {order_id}")
+    return o  # type: ignore[no-any-return]
+
+
+def expect(o: dict[str, Any], action: str) -> None:
+    """Refuse an illegal transition, naming the state the order is in."""
+    allowed, _ = TRANSITIONS[action]
+    if o["state"] not in allowed:
+        raise InvalidState(f"order {o['id']} is {o['state']}: {action} needs "
+                           f"{' or '.join(allowed)}", current=o["state"], action=action)
+
+
+def transition(ctx: Ctx, o: dict[str, Any], event: str, state: str | None = None,
+               **changed: Any) -> None:
+    """Apply ``changed`` (and the new state), store the order and emit the ledger event
+    that records the transition; the event carries exactly the changed columns."""
+    if state is not None:
+        o["state"] = state
+    o.update(changed)
+    ctx.put(okey(o["id"]), o)
+    ctx.emit(event, order=o["id"], state=o["state"], **changed)
+
+
+def party(ctx: Ctx, o: dict[str, Any], *roles: str) -> str:
+    """Which of ``roles`` (buyer, seller, transporter) the signer plays in order ``o``."""
+    for r in roles:
+        if o.get(r) == ctx.signer:
+            return r
+    raise Forbidden(f"only the {' or '.join(roles)} of order {o['id']} may do this",
+                    roles=list(roles))
+
+
+def release_after(ctx: Ctx) -> int:
+    cfg = ctx.read("orders", "cfg")
+    return DEFAULT_RELEASE_MS if cfg is None else int(cfg["release_after_ms"])
+
+
+def bump(ctx: Ctx, did: str, ccy: str | None = None, value: int = 0, **counts: int) -> None:
+    """Add ``counts`` to a participant's statistics (and ``value`` to its sales volume in
+    ``ccy``, saturating at MAX_AMOUNT so the integer stays inside the ledger's range)."""
+    st = ctx.get(stats_key(did)) or {"vol": {}}
+    for k, n in counts.items():
+        st[k] = st.get(k, 0) + n
+    if ccy is not None:
+        st["vol"][ccy] = min(MAX_AMOUNT, st["vol"].get(ccy, 0) + value)
+    ctx.put(stats_key(did), st)
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+def read_order(read: StateReader, order_id: str) -> dict[str, Any] | None:
+    raw = read(f"orders/{okey(order_id)}")
+    return None if raw is None else dict(decode(raw))
+
+
+def read_stats(read: StateReader, did: str) -> dict[str, Any]:
+    raw = read(f"orders/{stats_key(did)}")
+    return {"vol": {}} if raw is None else dict(decode(raw))
+
+
+# -- projections --------------------------------------------------------------------------------
+
+_ORDER_COLS = (
+    ("id", "TEXT"), ("buyer", "TEXT"), ("seller", "TEXT"), ("platform", "TEXT"),
+    ("transporter", "TEXT"), ("product", "TEXT"), ("batch", "TEXT"), ("quantity", "INTEGER"),
+    ("delivered", "INTEGER"), ("unit_price", "INTEGER"), ("freight", "INTEGER"),
+    ("currency", "TEXT"), ("state", "TEXT"), ("transport_no", "TEXT"), ("earliest", "INTEGER"),
+    ("latest", "INTEGER"), ("placed_at", "INTEGER"), ("delivered_at", "INTEGER"),
+    ("settled_at", "INTEGER"), ("on_time", "INTEGER"), ("tx", "TEXT"))
+ORDERS = Table("orders", _ORDER_COLS, ("id",), (("buyer",), ("seller",), ("state",)))
+ORDER_EVENTS = Table(
+    "order_events",
+    (("order_id", "TEXT"), ("tx", "TEXT"), ("height", "INTEGER"), ("event", "TEXT"),
+     ("state", "TEXT"), ("signer", "TEXT"), ("time", "INTEGER")),
+    ("order_id", "tx"), (("height",),))
+_COLUMNS = frozenset(c for c, _ in _ORDER_COLS)
+
+
+def project_transition(event: str) -> Any:
+    """Projector for ``orders.<event>``: the order row's changed columns, plus a history
+    row. ``placed`` inserts the row from the (prepared) arguments of the transaction."""
+
+    def project(e: dict[str, Any], m: EventMeta) -> list[Op]:
+        hist = Upsert("order_events", (e["order"], m.tx, m.height, event, e["state"],
+                                       m.signer, m.time))
+        if event == "placed":
+            row = {**m.args, **e, "id": e["order"], "buyer": m.signer, "delivered": 0,
+                   "placed_at": m.time, "tx": m.tx}
+            return [Upsert("orders", tuple(row.get(c) for c, _ in _ORDER_COLS)), hist]
+        values = tuple((k, v) for k, v in sorted(e.items()) if k in _COLUMNS)
+        return [Update("orders", (e["order"],), (*values, ("tx", m.tx))), hist]
+
+    return project
+
+
+TABLES = (ORDERS, ORDER_EVENTS)

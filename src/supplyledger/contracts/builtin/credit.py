@@ -1,0 +1,160 @@
+"""credit — credit assessment from ledger history, and financing of orders held in escrow
+(paper 000 §3.1: financial institutions approve loans "based on real data").
+
+A ``financier`` asks for the assessment of any participant: a score out of 1000 from its
+order history — on-time delivery rate, disputes lost, payment delays and volume — with every
+factor's evidence, value, weight and points recorded, so the decision it supports can be
+explained and re-checked. Only ledger state and integer arithmetic go into it.
+
+The seller of an order whose price sits in escrow may ask a financier to advance money
+against it (``request_financing``, which records the seller's assessment at that moment);
+the financier approves — the advance is paid to the seller at once — or declines. When the
+escrow pays the seller, the financier is repaid first (``repaid``); if the seller's share
+falls short (cancellation, return, ruling) the lien is closed ``short`` and counts as a
+payment delay against the seller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin._credit_model import assess as score_of
+from supplyledger.contracts.builtin._credit_model import lien_key
+from supplyledger.contracts.builtin._orders_model import ORDER_ID, load, party, stats_key
+from supplyledger.contracts.builtin.payments import (
+    Amount,
+    project_money,
+    require_participant,
+    transfer_between,
+)
+from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Bool, Str
+from supplyledger.errors import (
+    AlreadyExists,
+    AmountError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+)
+from supplyledger.ledger.encoding import canonical
+
+__all__ = ["CONTRACT", "assessment_of"]
+
+_DID = Str(max_len=128, doc="participant id")
+# Orders whose escrow will pay the seller unless something goes wrong.
+_FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered", "confirmed")
+
+
+def assessment_of(ctx: Ctx, did: str) -> dict[str, Any]:
+    """The assessment of ``did`` from the statistics the orders contract keeps."""
+    return score_of(ctx.read("orders", stats_key(did)) or {})
+
+
+@method(roles="financier", args={"subject": _DID}, errors=(NotFound,))
+def assess(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Financier: assess a participant from its ledger history; recorded with its factors."""
+    require_participant(ctx, a["subject"])
+    res = assessment_of(ctx, a["subject"])
+    ctx.put(f"a/{a['subject']}", {**res, "subject": a["subject"], "at": ctx.time,
+                                  "by": ctx.signer, "tx": ctx.tx_id})
+    ctx.emit("assessed", subject=a["subject"], score=res["score"], grade=res["grade"],
+             factors=res["factors"])
+    return res
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    "order": ORDER_ID, "financier": _DID,
+    "amount": Amount(doc="advance paid to the seller"),
+    "repay": Amount(doc="repaid to the financier from the escrow (advance + fee)"),
+}, errors=(NotFound, Forbidden, InvalidState, AlreadyExists, AmountError))
+def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Seller: ask a financier to advance money against an order's escrow."""
+    o = load(ctx, a["order"])
+    party(ctx, o, "seller")
+    if o["state"] not in _FINANCEABLE:
+        raise InvalidState(f"order {o['id']} is {o['state']}: only an order whose escrow "
+                           "will pay the seller can be financed", current=o["state"])
+    require_participant(ctx, a["financier"], role="financier")
+    if ctx.exists(lien_key(o["id"])):
+        raise AlreadyExists(f"order {o['id']} already has a financing request")
+    goods = o["unit_price"] * o["quantity"]
+    if a["repay"] < a["amount"]:
+        raise AmountError("repay must be at least the amount advanced")
+    if a["repay"] > goods:
+        raise AmountError(f"repay exceeds the {goods} the escrow can pay the seller")
+    res = assessment_of(ctx, o["seller"])
+    lien = {"order": o["id"], "seller": o["seller"], "financier": a["financier"],
+            "currency": o["currency"], "amount": a["amount"], "repay": a["repay"],
+            "state": "requested", "repaid": 0, "at": ctx.time,
+            "assessment": {k: res[k] for k in ("score", "grade", "factors")}}
+    ctx.put(lien_key(o["id"]), lien)
+    ctx.emit("requested", order=o["id"], seller=o["seller"], financier=a["financier"],
+             currency=o["currency"], amount=a["amount"], repay=a["repay"],
+             score=res["score"], grade=res["grade"])
+    return {"order": o["id"], "state": "requested", "assessment": lien["assessment"]}
+
+
+@method(roles="financier", args={"order": ORDER_ID, "approve": Bool(),
+                                 "reason": Str(optional=True, max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState, InsufficientFunds))
+def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Financier named in a request: approve (the advance goes to the seller now) or
+    decline it, on the assessment recorded with the request."""
+    lien = ctx.get(lien_key(a["order"]))
+    if lien is None:
+        raise NotFound(f"no financing request for order {a['order']}")
+    if lien["financier"] != ctx.signer:
+        raise Forbidden(f"the request is addressed to {lien['financier']}")
+    if lien["state"] != "requested":
+        raise InvalidState(f"the financing of {a['order']} is {lien['state']}",
+                           current=lien["state"])
+    if a["approve"]:
+        o = load(ctx, a["order"])
+        if o["state"] not in _FINANCEABLE:
+            raise InvalidState(f"order {o['id']} is {o['state']}: its escrow will not pay "
+                               "the seller", current=o["state"])
+        transfer_between(ctx, ctx.signer, lien["seller"], lien["currency"], lien["amount"],
+                         "financing advance")
+    lien["state"] = "approved" if a["approve"] else "declined"
+    ctx.put(lien_key(a["order"]), lien)
+    ctx.emit("decided", order=a["order"], state=lien["state"], reason=a.get("reason", ""))
+    return {"order": a["order"], "state": lien["state"]}
+
+
+ASSESSMENTS = Table(
+    "credit_assessments",
+    (("subject", "TEXT"), ("tx", "TEXT"), ("score", "INTEGER"), ("grade", "TEXT"),
+     ("factors", "TEXT"), ("by_", "TEXT"), ("time", "INTEGER")),
+    ("subject", "tx"))
+FINANCING = Table(
+    "financing",
+    (("order_id", "TEXT"), ("seller", "TEXT"), ("financier", "TEXT"), ("currency", "TEXT"),
+     ("amount", "INTEGER"), ("repay", "INTEGER"), ("state", "TEXT"), ("score", "INTEGER"),
+     ("grade", "TEXT"), ("repaid", "INTEGER"), ("tx", "TEXT"), ("settled_tx", "TEXT")),
+    ("order_id",), (("seller",), ("financier",)))
+
+
+def _assessed(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("credit_assessments", (e["subject"], m.tx, e["score"], e["grade"],
+                                          canonical(e["factors"]).decode(), m.signer,
+                                          m.time))]
+
+
+def _requested(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("financing", (e["order"], e["seller"], e["financier"], e["currency"],
+                                 e["amount"], e["repay"], "requested", e["score"], e["grade"],
+                                 0, m.tx, None))]
+
+
+def _decided(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("financing", (e["order"],), (("state", e["state"]),))]
+
+
+CONTRACT = Contract.of(
+    "credit", __doc__ or "", [assess, request_financing, decide],
+    tables=(ASSESSMENTS, FINANCING),
+    projectors={"credit.assessed": _assessed, "credit.requested": _requested,
+                "credit.decided": _decided, "credit.money": project_money},
+)

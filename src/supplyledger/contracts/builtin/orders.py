@@ -1,0 +1,311 @@
+"""orders — purchase with escrow, dispatch by a registered transporter, custody hand-over,
+payment on delivery and ownership transfer (paper 001 Alg. 5; paper 000 §3.3.1 and eq. 7).
+
+A buyer orders a quantity of a product (GTIN) or a batch from its owner at an agreed unit
+price, freight and delivery window. Placing checks, as Alg. 5 does, that the product exists
+and is available ("not available"), that the seller owns it ("the seller is fake") and that
+the buyer's balance covers price and freight (``insufficient_funds``); the money then sits
+in escrow. The seller dispatches under a transport order number, naming a registered
+transporter (none registered: the delivery must be rescheduled). Custody moves seller ->
+transporter at pickup and transporter -> buyer at delivery. Payment follows eq. 7, "if
+Received then Execute_Payment": once the buyer confirms receipt, or once the delivery is
+``release_after_ms`` old (default 7 days, set by an admin) with no dispute or return, anyone
+may ``release`` the escrow: it pays the seller (first repaying any financing of the order)
+and the transporter's freight, and ownership moves to the buyer. A delivery may be partial:
+the transporter reports quantities until all has arrived or it declares the delivery final;
+the seller is paid for what arrived and the buyer refunded the rest.
+
+Every transition is a ledger event (``order_events``); an illegal one fails with
+``invalid_state`` naming the order's current state. Disputes and returns are in
+``orders_returns``; the order record and state diagram in ``_orders_model``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin import orders_returns
+from supplyledger.contracts.builtin._credit_model import project_lien
+from supplyledger.contracts.builtin._orders_goods import (
+    check_held,
+    check_offer,
+    lock,
+    move,
+    project_custody,
+    take_batch,
+)
+from supplyledger.contracts.builtin._orders_model import (
+    ORDER_ID,
+    TABLES,
+    bump,
+    escrow_id,
+    expect,
+    load,
+    okey,
+    party,
+    project_transition,
+    release_after,
+    transition,
+)
+from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin.payments import (
+    CURRENCY,
+    MAX_AMOUNT,
+    Amount,
+    hold,
+    project_money,
+    require_participant,
+)
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Bool, Int, List, Obj, Str
+from supplyledger.errors import (
+    AlreadyExists,
+    AmountError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from supplyledger.gs1 import validate_gtin
+from supplyledger.ledger.encoding import MAX_INT
+
+__all__ = ["CONTRACT"]
+
+_DID = Str(max_len=128, doc="participant id")
+_TIME = Int(min=0, max=MAX_INT, doc="ms since the epoch")
+_ORDER = {"order": ORDER_ID}
+_DAY = 24 * 3_600_000
+
+
+def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
+    # Stateless, before ordering: exactly one of product/batch, and the GTIN's one spelling.
+    if ("product" in args) == ("batch" in args):
+        raise ValidationError("name exactly one of product (a GTIN) or batch", arg="product")
+    out = {"platform": None, "customer_data": None, **args}
+    out["product"] = validate_gtin(args["product"]) if "product" in args else None
+    out.setdefault("batch", None)
+    return out
+
+
+def _window(ctx: Ctx, earliest: int, latest: int) -> None:
+    if earliest > latest:
+        raise ValidationError("the delivery window ends before it starts", arg="latest")
+    if latest < ctx.time:
+        raise ValidationError("the delivery window is already over", arg="latest")
+
+
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_place, args={
+    "id": ORDER_ID, "seller": _DID,
+    "product": Str(optional=True, max_len=14, pattern="[0-9]{8,14}", doc="GTIN"),
+    "batch": Str(optional=True, max_len=300, doc="batch id (canonical LGTIN)"),
+    "quantity": Int(min=1, max=10**9), "unit_price": Amount(), "freight": Amount(minimum=0),
+    "currency": CURRENCY, "earliest": _TIME, "latest": _TIME,
+    "platform": Str(optional=True, max_len=128, doc="platform the order came through"),
+    "customer_data": Obj(optional=True, doc="commitment to the encrypted delivery data",
+                         fields={"commitment": Str(min_len=64, max_len=64,
+                                                   pattern="[0-9a-f]{64}"),
+                                 "recipients": List(item=_DID, min_items=1, max_items=8)}),
+}, errors=(AlreadyExists, NotFound, InvalidState, Forbidden, AmountError, InsufficientFunds))
+def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Order from the owner of a product or batch; price x quantity + freight go to escrow."""
+    oid, seller = a["id"], a["seller"]
+    if ctx.exists(okey(oid)):
+        raise AlreadyExists(f"order {oid} already exists")
+    if seller == ctx.signer:
+        raise Forbidden("a participant cannot buy from itself")
+    require_participant(ctx, seller)
+    _window(ctx, a["earliest"], a["latest"])
+    if a["platform"] is not None:
+        require_participant(ctx, a["platform"], role="platform")
+    gtin = check_offer(ctx, seller=seller, product=a["product"], batch=a["batch"])
+    total = a["unit_price"] * a["quantity"] + a["freight"]
+    if total > MAX_AMOUNT:
+        raise AmountError(f"price x quantity + freight = {total} exceeds {MAX_AMOUNT}")
+    hold(ctx, escrow_id(oid), ctx.signer, a["currency"], total, "order")
+    if a["batch"] is not None:
+        lock(ctx, a["batch"], oid)
+    ctx.put(okey(oid), {
+        "id": oid, "state": "placed", "buyer": ctx.signer, "seller": seller,
+        "platform": a["platform"], "transporter": None, "product": gtin, "batch": a["batch"],
+        "quantity": a["quantity"], "delivered": 0, "unit_price": a["unit_price"],
+        "freight": a["freight"], "currency": a["currency"], "transport_no": None,
+        "earliest": a["earliest"], "latest": a["latest"], "placed_at": ctx.time,
+        "delivered_at": None, "settled_at": None, "on_time": None, "proposal": None,
+        "customer_data": a["customer_data"]})
+    # The arguments are in the transaction; the event adds only what placing decided.
+    ctx.emit("placed", order=oid, state="placed", product=gtin)
+    return {"order": oid, "escrow": total}
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    **_ORDER, "transporter": _DID,
+    "transport_no": Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
+                        doc="transport order number the seller issues"),
+    "batch": Str(optional=True, max_len=300, doc="the lot shipped (product orders)"),
+}, errors=(NotFound, Forbidden, InvalidState, AlreadyExists, ValidationError))
+def dispatch(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Seller: hand the goods to a registered transporter under a new transport order
+    number. With no registered transporter nothing changes: reschedule the delivery."""
+    o = load(ctx, a["order"])
+    expect(o, "dispatch")
+    party(ctx, o, "seller")
+    if ctx.time > o["latest"]:
+        raise InvalidState(f"order {o['id']}'s delivery window closed at {o['latest']}: "
+                           "reschedule it first", current=o["state"])
+    try:
+        require_participant(ctx, a["transporter"], role="transporter")
+    except NotFound:
+        raise NotFound(f"no registered transporter {a['transporter']}: reschedule the "
+                       "delivery", transporter=a["transporter"], action="reschedule") from None
+    if ctx.exists(f"tn/{a['transport_no']}"):
+        raise AlreadyExists(f"transport order number {a['transport_no']} is already used")
+    batch = o["batch"]
+    if batch is None:
+        if "batch" not in a:
+            raise ValidationError("a product order ships a batch: name it", arg="batch")
+        batch = a["batch"]
+        take_batch(ctx, o, batch)
+        lock(ctx, batch, o["id"])
+    elif a.get("batch", batch) != batch:
+        raise ValidationError(f"the order is for batch {batch}", arg="batch")
+    check_held(ctx, batch, o["seller"], ctx.org or "")
+    ctx.put(f"tn/{a['transport_no']}", o["id"])
+    transition(ctx, o, "dispatched", "dispatched", transporter=a["transporter"],
+               transport_no=a["transport_no"], batch=batch)
+    return {"order": o["id"], "transport_no": a["transport_no"]}
+
+
+@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, Forbidden, InvalidState))
+def pickup(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Transporter: take the goods; custody moves from the seller to the transporter."""
+    o = load(ctx, a["order"])
+    expect(o, "pickup")
+    party(ctx, o, "transporter")
+    move(ctx, o, "custody", o["transporter"])
+    transition(ctx, o, "picked_up", "in_transit")
+    return {"order": o["id"], "state": o["state"]}
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    **_ORDER, "quantity": Int(optional=True, min=1, max=10**9, doc="default: all the rest"),
+    "final": Bool(optional=True, doc="no more will come (a short delivery)"),
+    "proof": Str(optional=True, max_len=128, doc="proof-of-delivery reference or hash"),
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError))
+def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Transporter: report goods handed to the buyer. Once all (or, if final, the last
+    part) arrived, custody moves to the buyer and the release period starts."""
+    o = load(ctx, a["order"])
+    expect(o, "deliver")
+    party(ctx, o, "transporter")
+    remaining = o["quantity"] - o["delivered"]
+    q = a.get("quantity", remaining)
+    if q > remaining:
+        raise ValidationError(f"only {remaining} of order {o['id']} are undelivered",
+                              arg="quantity")
+    delivered = o["delivered"] + q
+    if delivered < o["quantity"] and not a.get("final", False):
+        transition(ctx, o, "partially_delivered", delivered=delivered)
+        return {"order": o["id"], "state": o["state"], "delivered": delivered}
+    on_time = int(ctx.time <= o["latest"])
+    move(ctx, o, "custody", o["buyer"])
+    bump(ctx, o["seller"], deliveries=1, on_time=on_time)
+    bump(ctx, o["transporter"], hauls=1, hauls_on_time=on_time)
+    transition(ctx, o, "delivered", "delivered", delivered=delivered, delivered_at=ctx.time,
+               on_time=on_time, proof=a.get("proof"))
+    return {"order": o["id"], "state": o["state"], "delivered": delivered,
+            "release_at": ctx.time + release_after(ctx)}
+
+
+@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, Forbidden, InvalidState))
+def confirm(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Buyer: confirm receipt (eq. 7's Received = True); the escrow may be released at once."""
+    o = load(ctx, a["order"])
+    expect(o, "confirm")
+    party(ctx, o, "buyer")
+    transition(ctx, o, "confirmed", "confirmed")
+    return {"order": o["id"], "state": o["state"]}
+
+
+@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, InvalidState))
+def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Anyone: pay out a confirmed order, or a delivered one whose release period passed
+    undisputed. Seller (after financing), freight to the transporter, refund of any
+    undelivered part to the buyer; ownership moves to the buyer."""
+    o = load(ctx, a["order"])
+    expect(o, "release")
+    lapsed = int(o["state"] == "delivered")
+    if lapsed:
+        due = o["delivered_at"] + release_after(ctx)
+        if ctx.time < due:
+            raise InvalidState(f"order {o['id']} is delivered but unconfirmed: it may be "
+                               f"released from {due}", current=o["state"], release_at=due)
+    move(ctx, o, "ownership", o["buyer"])
+    goods = o["unit_price"] * o["delivered"]
+    paid = settle(ctx, o, seller=goods, transporter=o["freight"],
+                  buyer=o["unit_price"] * (o["quantity"] - o["delivered"]))
+    bump(ctx, o["seller"], o["currency"], goods, sales=1)
+    bump(ctx, o["buyer"], purchases=1, lapsed=lapsed)
+    bump(ctx, o["transporter"], hauled=1)
+    transition(ctx, o, "released", "completed", settled_at=ctx.time, lapsed=lapsed)
+    return {"order": o["id"], "state": o["state"], "paid": paid}
+
+
+@method(roles=ANY_PARTICIPANT, args={**_ORDER, "reason": Str(optional=True, max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState))
+def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full."""
+    o = load(ctx, a["order"])
+    expect(o, "cancel")
+    party(ctx, o, "buyer", "seller")
+    total = o["unit_price"] * o["quantity"] + o["freight"]
+    paid = settle(ctx, o, seller=0, buyer=total, transporter=0)
+    transition(ctx, o, "cancelled", "cancelled", settled_at=ctx.time,
+               reason=a.get("reason", ""))
+    return {"order": o["id"], "state": o["state"], "paid": paid}
+
+
+@method(roles=ANY_PARTICIPANT, args={**_ORDER, "earliest": _TIME, "latest": _TIME},
+        errors=(NotFound, Forbidden, InvalidState, ValidationError))
+def reschedule(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Buyer or seller: propose a new delivery window; it applies once the other party
+    proposes the same one (the delivery date must be agreed with the buyer, Alg. 5)."""
+    o = load(ctx, a["order"])
+    expect(o, "reschedule")
+    party(ctx, o, "buyer", "seller")
+    _window(ctx, a["earliest"], a["latest"])
+    mine = {"by": ctx.signer, "earliest": a["earliest"], "latest": a["latest"]}
+    theirs = o["proposal"]
+    if theirs is not None and theirs["by"] != ctx.signer and (
+            theirs["earliest"], theirs["latest"]) == (a["earliest"], a["latest"]):
+        transition(ctx, o, "rescheduled", earliest=a["earliest"], latest=a["latest"],
+                   proposal=None)
+        return {"order": o["id"], "applied": True}
+    transition(ctx, o, "reschedule_proposed", proposal=mine)
+    return {"order": o["id"], "applied": False}
+
+
+@method(roles="admin", args={"release_after_ms": Int(min=0, max=365 * _DAY)})
+def configure(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Admin: how long after delivery an unconfirmed, undisputed order may be released."""
+    ctx.put("cfg", {"release_after_ms": a["release_after_ms"]})
+    ctx.emit("configured", release_after_ms=a["release_after_ms"])
+    return {"release_after_ms": a["release_after_ms"]}
+
+
+_EVENTS = ("placed", "dispatched", "picked_up", "partially_delivered", "delivered",
+           "confirmed", "released", "cancelled", "reschedule_proposed", "rescheduled",
+           *orders_returns.EVENTS)
+
+CONTRACT = Contract.of(
+    "orders", __doc__ or "",
+    [place, dispatch, pickup, deliver, confirm, release, cancel, reschedule,
+     *orders_returns.METHODS, configure],
+    tables=TABLES,
+    projectors={
+        **{f"orders.{e}": project_transition(e) for e in _EVENTS},
+        "orders.money": project_money,
+        "orders.custody_moved": project_custody,
+        "orders.lien_settled": project_lien,
+    },
+)

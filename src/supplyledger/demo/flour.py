@@ -1,0 +1,157 @@
+"""The flour-mill supply chain of paper 002, week after week.
+
+Every few days the farm harvests a wheat lot, the grain lab inspects it, and custody goes
+to the mill, which mills it into a flour lot (a TransformationEvent); the flour is stored
+at the granary, carried by the group's logistics company and received by the sales
+company, which then owns it and offers it to the platforms. Each link is recorded by the
+party entitled to it, after custody reached that party.
+
+Two lots go wrong on purpose: flour lot no. 3 leaves the mill too moist (processing
+non-conformant, as in the paper's batch 20191215003), and a later lot overheats in a truck
+(a temperature alarm above the flour's 30 °C limit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from supplyledger.api.links import LINKS, build_event
+from supplyledger.demo.cast import DAY, HOUR, Person, Sim
+from supplyledger.gs1 import gtin_check_digit
+
+__all__ = ["GLNS", "FlourChain", "gtin", "lot_stories", "setup_flour"]
+
+FAULTY_LOT_NO = 3
+HOT_LOT_NO = 8
+
+
+def gtin(body12: str) -> str:
+    return body12 + str(gtin_check_digit(body12))
+
+
+WHEAT, FLOUR = gtin("690123400001"), gtin("690123400002")
+# GLN -> (name, who registers it)
+GLNS = {
+    gtin("690123410001"): ("Golden Wheat Farms, Chengdu plain fields", "farm"),
+    gtin("690123410002"): ("Golden Wheat Mill no. 1, Mianyang", "mill"),
+    gtin("690123410003"): ("Golden Wheat Granary, Deyang", "granary"),
+    gtin("690123410004"): ("Golden Wheat Sales warehouse, Chengdu", "sales"),
+}
+_GLN = {who: g for g, (_, who) in GLNS.items()}
+
+
+@dataclass
+class FlourChain:
+    lots: list[str] = field(default_factory=list)  # flour batch ids, in order
+    wheat: list[str] = field(default_factory=list)
+    faulty: str = ""
+    hot: str = ""
+    faulty_processing: tuple[str, int] = ("", 0)  # (batch, seq) of the faulty event
+
+
+def setup_flour(sim: Sim, p: dict[str, Person]) -> None:
+    sim.ok(p["farm"], "products", "create_product", {
+        "gtin": WHEAT, "name": "Wheat, Sichuan hard red",
+        "limits": {"RelativeHumidity": {"max": "14", "uom": "P1"}}})
+    sim.ok(p["mill"], "products", "create_product", {
+        "gtin": FLOUR, "name": "Wheat flour, 25 kg bags",
+        "limits": {"RelativeHumidity": {"max": "14", "uom": "P1"},
+                   "Temperature": {"max": "30", "uom": "CEL"}}})
+    for gln, (name, who) in GLNS.items():
+        sim.ok(p[who], "products", "register_location", {"gln": gln, "name": name})
+
+
+def _record(sim: Sim, who: Person, batch: str, link: str, **kw: Any) -> dict[str, Any]:
+    ev = build_event(LINKS[link], batch=batch, time_ms=sim.now(), **kw)
+    res: dict[str, Any] = sim.ok(who, "trace", "record_event", {"batch": batch, "event": ev})
+    return res
+
+
+def _handover(sim: Sim, frm: Person, to: Person, batch: str, kind: str) -> None:
+    pid = sim.ok(frm, "custody", "propose", {"batch": batch, "to": to.did, "kind": kind,
+                                            "terms": {"incoterm": "FCA"}})["proposal"]
+    sim.tick(40)
+    sim.ok(to, "custody", "accept", {"proposal": pid})
+
+
+def _lot(day_ms: int, n: int) -> str:
+    return dt.datetime.fromtimestamp(day_ms / 1000, dt.UTC).strftime("%Y%m%d") + f"{n:03d}"
+
+
+Sale = Callable[[str, int], Iterator[int]]
+
+
+def lot_story(sim: Sim, p: dict[str, Person], day: int, n: int, chain: FlourChain,
+              sale: Sale | None) -> Iterator[int]:
+    """Harvest to sales for flour lot no. ``n`` from ``day`` (ms, 00:00 UTC); yields the
+    time each step is due, so stories interleave in time order. ``sale`` continues the
+    story when the sales company sells the lot."""
+    faulty, hot = n == FAULTY_LOT_NO, n == HOT_LOT_NO
+    yield day + 6 * HOUR
+    wheat = sim.ok(p["farm"], "products", "create_batch", {
+        "gtin": WHEAT, "lot": "W" + _lot(day, n), "quantity": "20000", "uom": "KGM",
+        "produced": dt.datetime.fromtimestamp(day / 1000, dt.UTC).strftime("%Y-%m-%d")})[
+            "batch"]
+    chain.wheat.append(wheat)
+    _record(sim, p["farm"], wheat, "production", quantity=20000, location=_GLN["farm"],
+            readings=[("RelativeHumidity", 12 + n % 2)])
+    yield day + 9 * HOUR
+    _record(sim, p["inspector"], wheat, "inspection", location=_GLN["farm"],
+            readings=[("RelativeHumidity", 12 + n % 2)],
+            note="protein 12.8 %, falling number 320 s, no foreign matter")
+    _handover(sim, p["farm"], p["mill"], wheat, "both")
+
+    yield day + DAY + 8 * HOUR
+    flour = sim.ok(p["mill"], "products", "create_batch", {
+        "gtin": FLOUR, "lot": _lot(day + DAY, n), "quantity": "15000", "uom": "KGM"})["batch"]
+    chain.lots.append(flour)
+    res = _record(sim, p["mill"], flour, "processing", quantity=15000, location=_GLN["mill"],
+                  inputs=[(wheat, 20000)],
+                  disposition="non_conformant" if faulty else "active",
+                  readings=[("RelativeHumidity", 16 if faulty else 13)],
+                  note="moisture 16 % above the 14 % limit: tempering bin overfilled, "
+                       "drying step skipped" if faulty else None)
+    if faulty:
+        chain.faulty, chain.faulty_processing = flour, (res["batch"], res["seq"])
+    else:
+        yield day + DAY + 10 * HOUR
+        _record(sim, p["inspector"], flour, "inspection", location=_GLN["mill"],
+                readings=[("RelativeHumidity", 13)], note="ash 0.55 %, gluten 28 %")
+    yield day + DAY + 14 * HOUR
+    _handover(sim, p["mill"], p["granary"], flour, "custody")
+    _record(sim, p["granary"], flour, "storage", quantity=15000, location=_GLN["granary"],
+            readings=[("Temperature", 18 + n % 4), ("RelativeHumidity", 12)])
+
+    yield day + 3 * DAY + 7 * HOUR
+    _handover(sim, p["granary"], p["driver"], flour, "custody")
+    _record(sim, p["driver"], flour, "transport", location=_GLN["granary"],
+            readings=[("Temperature", 34 if hot else 20 + n % 5)], alarm=hot,
+            transport_no=f"GWL{n:05d}",
+            note="reefer unit failed for 3 h on the G5 expressway" if hot else None)
+    if hot:
+        chain.hot = flour
+    yield day + 3 * DAY + 17 * HOUR
+    _handover(sim, p["driver"], p["sales"], flour, "custody")
+    _handover(sim, p["mill"], p["sales"], flour, "ownership")
+    _record(sim, p["sales"], flour, "receiving", quantity=15000, location=_GLN["sales"])
+    if faulty:
+        return
+    sim.ok(p["sales"], "products", "declare_for_sale", {"id": flour})
+    if sale is not None:
+        yield day + 6 * DAY + 10 * HOUR
+        yield from sale(flour, n)
+
+
+def lot_stories(sim: Sim, p: dict[str, Person], start: int, weeks: int, chain: FlourChain,
+                sale: Sale | None) -> list[Iterator[int]]:
+    """Two lots a week (Monday and Thursday) for ``weeks`` weeks from ``start``."""
+    out = []
+    n = 0
+    for w in range(weeks):
+        for offset in (0, 3):
+            n += 1
+            out.append(lot_story(sim, p, start + (7 * w + offset) * DAY, n, chain, sale))
+    return out

@@ -1,0 +1,104 @@
+"""The audit's parallel half: per stored transaction, everything that needs no state.
+
+Run in verifier worker processes over a range of block positions: split and hash the
+envelope, check its schema, run the method's prepare step, verify the signature with the
+signer's key as stored, and hash the Merkle leaves. The auditor re-executes sequentially
+and trusts none of the stored-state answers: when the key a worker used differs from the
+key in the re-executed state (e.g. a tampered ``state`` table), it verifies again itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from supplyledger.contracts.runtime import Contract, prepare_call
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.ledger import merkle
+from supplyledger.ledger.crypto import b64d
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.tx import check_envelope, envelope_bytes_of
+from supplyledger.node.frames import read_frame, write_frame
+
+__all__ = ["AuditRow", "AuditWorkers", "audit_range", "audit_row"]
+
+# (stored id, computed id or None, error dict or None, call fields or None,
+#  key fingerprint used, signature ok, tx leaf hash)
+AuditRow = tuple[str, str | None, dict[str, Any] | None, tuple[Any, ...] | None, bytes, bool,
+                 bytes]
+
+
+def _b(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8")
+
+
+def audit_row(stored_id: str, raw: bytes, keys: Any,
+              contracts: Mapping[str, Contract]) -> AuditRow:
+    leaf = merkle.leaf_hash(raw)
+    try:
+        env_bytes, sig_b64 = envelope_bytes_of(raw)
+        env = decode(env_bytes)
+        check_envelope(env)
+        sig = b64d(sig_b64)
+    except SupplyLedgerError as exc:
+        return (stored_id, None, exc.to_dict(), None, b"", False, leaf)
+    tx_id = hashlib.sha256(env_bytes).hexdigest()
+    value, error = prepare_call(contracts, env["contract"], env["method"], env["args"])
+    fields = (env["signer"], env["contract"], env["method"], env["time"], env["chain"], value,
+              error)
+    found = keys(env["signer"])
+    if found is None:
+        return (stored_id, tx_id, None, fields, b"", False, leaf)
+    key = found[0]
+    return (stored_id, tx_id, None, fields, key.fp, key.is_valid(sig, env_bytes), leaf)
+
+
+def audit_range(conn: sqlite3.Connection, keys: Any, contracts: Mapping[str, Contract],
+                lo: int, hi: int) -> list[tuple[int, AuditRow]]:
+    rows = conn.execute("SELECT pos, id, raw FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
+                        (lo, hi)).fetchall()
+    return [(pos, audit_row(str(tx_id), _b(raw), keys, contracts)) for pos, tx_id, raw in rows]
+
+
+class AuditWorkers:
+    """Worker processes answering position ranges in request order (tiny requests, so the
+    auditor never blocks writing while a worker waits for its answer to be read)."""
+
+    def __init__(self, db_path: str, workers: int) -> None:
+        self.procs = [subprocess.Popen(
+            [sys.executable, "-m", "supplyledger.node.verifier", db_path, str(1 << 30)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(workers)]
+        self.sent = 0
+        self.got = 0
+
+    def request(self, lo: int, hi: int) -> None:
+        p = self.procs[self.sent % len(self.procs)]
+        assert p.stdin is not None
+        write_frame(p.stdin, pickle.dumps(("audit", lo, hi)))
+        self.sent += 1
+
+    def answer(self) -> list[tuple[int, AuditRow]]:
+        p = self.procs[self.got % len(self.procs)]
+        assert p.stdout is not None
+        data = read_frame(p.stdout)
+        if data is None:
+            raise RuntimeError("an audit worker process died")
+        self.got += 1
+        rows: list[tuple[int, AuditRow]] = pickle.loads(data)
+        return rows
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.stdin is not None:
+                p.stdin.close()
+        for p in self.procs:
+            p.wait(timeout=30)
+            if p.stdout is not None:
+                p.stdout.close()

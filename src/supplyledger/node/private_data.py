@@ -1,0 +1,223 @@
+"""Off-ledger private data (paper 001 Alg. 1 and 4): ciphertext and wrapped keys in
+``DATA/private/``, access decided by the ledger's ``privacy`` contract.
+
+Layout (files are named by record id, commitment and a hash of the reader's id; no name or
+byte in here is plaintext personal data)::
+
+    private/records/<record>/<commitment>.bin        nonce ‖ AES-256-GCM ciphertext
+    private/records/<record>/<commitment>.<who>.key  data key, RSA-OAEP-SHA256 wrapped
+    private/keys/<who>.key                           a customer's key file (scrypt-sealed)
+
+The ciphertext holds the plaintext and the author's signature over it, and is bound (GCM
+associated data) to the record id and author, so a blob cannot be moved to another record.
+Files are content-addressed by commitment: a re-encryption writes new files, the ledger
+switches commitment, and only then are the old ones deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from supplyledger.contracts.builtin.privacy import record_key
+from supplyledger.errors import (
+    AccessDenied,
+    CryptoError,
+    DecryptionError,
+    InvalidSignature,
+    NotFound,
+    error_from_code,
+)
+from supplyledger.ledger.crypto import PrivateKey, PublicKey
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.keyfile import read_info
+from supplyledger.ledger.tx import make_tx
+from supplyledger.node.service import Node
+
+__all__ = ["PrivateData"]
+
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+def _who(did: str) -> str:
+    return hashlib.sha256(did.encode()).hexdigest()[:32]
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class PrivateData:
+    """The service: encrypt and share, read, grant, revoke, erase, retrieve keys."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.root = Path(node.settings.data_dir) / "private"
+
+    # -- ledger ---------------------------------------------------------------------------
+    def _submit(self, key: PrivateKey, method: str, args: dict[str, Any]) -> Any:
+        tx = make_tx(key, chain=self.node.chain, contract="privacy", method=method, args=args,
+                     time_ms=self.node.clock(), nonce=secrets.token_hex(8))
+        r = self.node.submit(tx.raw).result(60)
+        if not r.ok:
+            err = r.error or {}
+            raise error_from_code(err.get("code", ""), err.get("message", ""),
+                                  err.get("details"))
+        return r.result
+
+    def _state(self, key: str) -> Any:
+        raw = self.node.store.get_state(key)
+        return None if raw is None else decode(raw)
+
+    def record(self, rid: str) -> dict[str, Any]:
+        rec = self._state(f"privacy/{record_key(rid)}")
+        if rec is None:
+            raise NotFound(f"no private record {rid}")
+        return rec  # type: ignore[no-any-return]
+
+    def _public(self, did: str) -> PublicKey:
+        p = self._state(f"identity/p/{did}")
+        if p is None:
+            raise NotFound(f"no participant {did}")
+        return PublicKey.from_b64(p["key"])
+
+    # -- files ----------------------------------------------------------------------------
+    def _dir(self, rid: str) -> Path:
+        return self.root / "records" / rid
+
+    def _seal(self, rid: str, author: PrivateKey, data: bytes, data_key: bytes,
+              readers: list[str]) -> str:
+        sig = author.sign(data)
+        payload = len(sig).to_bytes(2, "big") + sig + data
+        nonce = os.urandom(12)
+        blob = nonce + AESGCM(data_key).encrypt(nonce, payload, f"{rid}|{author.did}".encode())
+        commitment = hashlib.sha256(blob).hexdigest()
+        _write(self._dir(rid) / f"{commitment}.bin", blob)
+        for did in readers:
+            wrapped = self._public(did).rsa_public().encrypt(data_key, _OAEP)
+            _write(self._dir(rid) / f"{commitment}.{_who(did)}.key", wrapped)
+        return commitment
+
+    def _prune(self, rid: str, keep: str) -> None:
+        for f in self._dir(rid).glob("*"):
+            if not f.name.startswith(keep + "."):
+                f.unlink()
+
+    # -- Alg. 1: share and read -----------------------------------------------------------
+    def share(self, author: PrivateKey, data: bytes, recipients: list[str]) -> str:
+        """Encrypt ``data`` for ``recipients`` (and the author) and register it; returns
+        the record id."""
+        rid = secrets.token_hex(16)
+        readers = sorted({author.did, *recipients})
+        commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
+                                readers)
+        try:
+            self._submit(author, "publish", {"record": rid, "commitment": commitment,
+                                             "recipients": readers})
+        except Exception:
+            shutil.rmtree(self._dir(rid), ignore_errors=True)
+            raise
+        return rid
+
+    def _data_key(self, rid: str, rec: dict[str, Any], reader: PrivateKey) -> bytes:
+        if rec["status"] != "active":
+            raise AccessDenied(f"record {rid} is {rec['status']}")
+        if reader.did not in rec["recipients"]:
+            raise AccessDenied(f"{reader.did} has no grant for record {rid}")
+        path = self._dir(rid) / f"{rec['commitment']}.{_who(reader.did)}.key"
+        if not path.exists():
+            raise DecryptionError(f"no wrapped key for {reader.did} in the private store")
+        try:
+            return reader.rsa_private().decrypt(path.read_bytes(), _OAEP)
+        except ValueError:
+            raise DecryptionError("the wrapped data key does not open with this key") from None
+
+    def read(self, rid: str, reader: PrivateKey) -> bytes:
+        """Decrypt a record as ``reader`` and verify it: the ciphertext matches the ledger's
+        commitment and the author's signature holds. Readers without a grant get
+        AccessDenied, whatever files they hold."""
+        rec = self.record(rid)
+        data_key = self._data_key(rid, rec, reader)
+        blob = (self._dir(rid) / f"{rec['commitment']}.bin").read_bytes()
+        if hashlib.sha256(blob).hexdigest() != rec["commitment"]:
+            raise DecryptionError("the stored ciphertext does not match the ledger commitment")
+        try:
+            payload = AESGCM(data_key).decrypt(blob[:12], blob[12:],
+                                               f"{rid}|{rec['author']}".encode())
+        except InvalidTag:
+            raise DecryptionError("ciphertext does not decrypt (tampered or wrong key)") from None
+        n = int.from_bytes(payload[:2], "big")
+        sig, data = payload[2:2 + n], payload[2 + n:]
+        try:
+            self._public(rec["author"]).verify(sig, data)
+        except InvalidSignature:
+            raise DecryptionError("the author's signature over the data does not verify") \
+                from None
+        return data
+
+    # -- grant, revoke, erase -------------------------------------------------------------
+    def grant(self, author: PrivateKey, rid: str, recipient: str) -> None:
+        rec = self.record(rid)
+        data_key = self._data_key(rid, rec, author)
+        path = self._dir(rid) / f"{rec['commitment']}.{_who(recipient)}.key"
+        _write(path, self._public(recipient).rsa_public().encrypt(data_key, _OAEP))
+        try:
+            self._submit(author, "grant", {"record": rid, "recipient": recipient})
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+
+    def revoke(self, author: PrivateKey, rid: str, recipient: str) -> None:
+        """Re-encrypt under a new data key for the remaining readers, then switch the
+        ledger's commitment; the revoked reader's old wrapped key opens nothing served."""
+        rec = self.record(rid)
+        if rec["author"] != author.did:
+            raise AccessDenied(f"only the author of record {rid} may revoke access")
+        data = self.read(rid, author)
+        readers = [d for d in rec["recipients"] if d != recipient]
+        commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
+                                readers)
+        self._submit(author, "revoke", {"record": rid, "recipient": recipient,
+                                        "commitment": commitment})
+        self._prune(rid, commitment)
+
+    def erase(self, author: PrivateKey, rid: str) -> None:
+        """Crypto-shred: the ledger marks the record erased (only its author may), then
+        ciphertext and wrapped keys are deleted."""
+        self._submit(author, "erase", {"record": rid})
+        shutil.rmtree(self._dir(rid), ignore_errors=True)
+
+    # -- Alg. 4: key retrieval ------------------------------------------------------------
+    def deposit_key(self, sealed: bytes) -> None:
+        """Keep a customer's password-sealed key file (never a plaintext key)."""
+        info = read_info(sealed)
+        _write(self.root / "keys" / f"{_who(info.did)}.key", sealed)
+
+    def retrieve_key(self, did: str, public_key_b64: str) -> bytes:
+        """Return the sealed key file of ``did`` if ``public_key_b64`` is its registered
+        key: only the password-encrypted form ever leaves the store."""
+        if self._public(did).b64 != public_key_b64:
+            raise AccessDenied(f"{did} is not registered with that public key")
+        path = self.root / "keys" / f"{_who(did)}.key"
+        if not path.exists():
+            raise NotFound(f"no key deposited for {did}")
+        sealed = path.read_bytes()
+        if read_info(sealed).did != did:
+            raise CryptoError("the deposited key file belongs to someone else")
+        return sealed

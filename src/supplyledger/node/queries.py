@@ -1,0 +1,187 @@
+"""Trace and recall: pure reads over a ledger directory's store (SQL lives in the store).
+
+``trace`` returns a batch's whole genealogy — upstream through transformations and
+aggregations to the raw material, downstream to every derived lot and logistic unit — and
+its events in ledger order, each with signer, times, tx id, block height, a verified
+inclusion proof and the faults found (see :mod:`supplyledger.node.trace_checks`). The
+faulty link is the first event with a fault. ``recall`` lists what a problem with a batch
+reaches: every downstream lot, logistic unit and shipment, and who holds each lot now.
+Both paginate; the code chains are always checked whole, so a page can still name a break
+that happened before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from supplyledger.contracts.builtin._trace_facts import subject_id
+from supplyledger.contracts.registry import load_builtin
+from supplyledger.contracts.runtime import Contract
+from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
+from supplyledger.ledger.encoding import decode
+from supplyledger.node.trace_checks import COLUMNS, Checker, Fault, Memo
+from supplyledger.store.sqlite import SQLiteStore
+
+__all__ = ["MAX_PAGE_SIZE", "TraceQueries"]
+
+MAX_PAGE_SIZE = 1000
+_UNIT = "https://id.gs1.org/00/"
+_LOT = "https://id.gs1.org/01/"
+
+
+def _page(total: int, page: int, size: int) -> tuple[int, int, int]:
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page must be >= 1 and page size 1..{MAX_PAGE_SIZE}")
+    pages = max(1, -(-total // size))
+    return (page - 1) * size, min(total, page * size), pages
+
+
+class TraceQueries:
+    """Queries over one store. Keeps a small cache of block Merkle levels between calls."""
+
+    def __init__(self, store: SQLiteStore, contracts: Mapping[str, Contract] | None = None,
+                 *, cache_size: int = 4096) -> None:
+        self.store = store
+        self.contracts = contracts or load_builtin()
+        self._memo = Memo(cache_size)
+
+    def _closure(self, start: str, *, upstream: bool) -> list[str]:
+        seen = {start}
+        out: list[str] = []
+        frontier = [start]
+        while frontier:
+            nxt: list[str] = []
+            for src, dst, _, _ in self.store.trace_links(frontier, upstream=upstream):
+                node = src if upstream else dst
+                if node not in seen:
+                    seen.add(node)
+                    out.append(node)
+                    nxt.append(node)
+            frontier = nxt
+        return out
+
+    def genealogy(self, batch: str) -> tuple[str, list[str], list[str]]:
+        """(canonical batch id, upstream ids, downstream ids), nearest first."""
+        bid = subject_id(batch)
+        up, down = self._closure(bid, upstream=True), self._closure(bid, upstream=False)
+        if not up and not down and not self.store.trace_rows([bid]) and \
+                self.store.get_state(f"custody/h/{bid}") is None:
+            raise NotFound(f"no batch or traced object {batch}")
+        return bid, up, down
+
+    def trace(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        bid, up, down = self.genealogy(batch)
+        nodes = [*reversed(up), bid, *down]
+        rows = self.store.trace_rows(nodes)
+        txs = self.store.txs_by_id([r[2] for r in rows])
+        check = Checker(self.store, self.contracts, self._memo)
+        # Chains are recomputed whole, per batch, from the stored transactions.
+        recomputed: dict[tuple[str, int], str | None] = {}
+        by_batch: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_batch.setdefault(r[0], []).append(r)
+        chains = []
+        for b, rs in by_batch.items():
+            codes = check.recompute_chain(rs, txs)
+            broken = next((r[1] for r, c in zip(rs, codes, strict=True) if c != r[11]), None)
+            head = self.store.get_state(f"trace/b/{b}")
+            head_code = decode(head)["code"] if head else None
+            if broken is None and codes and codes[-1] != head_code:
+                broken = rs[-1][1]
+            chains.append({"batch": b, "events": len(rs), "head": head_code, "ok": broken is None,
+                           "broken_at": broken})
+            recomputed.update({(r[0], r[1]): c for r, c in zip(rs, codes, strict=True)})
+
+        def order(r: tuple[Any, ...]) -> tuple[int, int, int, str, int]:
+            tx = txs.get(r[2])
+            return (r[4], tx[1] if tx else 1 << 30, r[3], r[0], r[1])
+
+        rows.sort(key=order)
+        lo, hi, pages = _page(len(rows), page, page_size)
+        events = [self._event(r, txs.get(r[2]), recomputed.get((r[0], r[1])), check)
+                  for r in rows[lo:hi]]
+        names = self.store.participant_names([e["signer"] for e in events])
+        for e in events:
+            e["signer_name"], e["signer_org"] = names.get(e["signer"], ("", ""))
+        faulty = [{"batch": e["batch"], "seq": e["seq"], "link": e["link"], **f}
+                  for e in events for f in e["faults"]]
+        for c in chains:
+            if not c["ok"]:
+                faulty.append({"batch": c["batch"], "seq": c["broken_at"], "link": "",
+                               "kind": "chain", "reason": f"code chain of {c['batch']} breaks "
+                               f"at event {c['broken_at']}"})
+        return {"batch": bid, "upstream": up, "downstream": down, "chains": chains,
+                "events_total": len(rows), "page": page, "page_size": page_size,
+                "pages": pages, "events": events, "faults": faulty,
+                "faulty_link": faulty[0] if faulty else None}
+
+    def _event(self, r: tuple[Any, ...], tx: tuple[int, int, bytes, bytes] | None,
+               code: str | None, check: Checker) -> dict[str, Any]:
+        e: dict[str, Any] = dict(zip(COLUMNS, r, strict=True))
+        faults: list[Fault] = []
+        if tx is None:
+            faults.append(Fault("tx_missing", f"transaction {r[2]} is not in the ledger"))
+            e.update(proof={"verified": False}, faults=[f.__dict__ for f in faults])
+            return e
+        height, index, raw, receipt = tx
+        try:
+            if check.tx_id(r[2], raw) != r[2]:
+                faults.append(Fault("tx_hash", "the stored transaction no longer hashes to "
+                                    f"its id {r[2][:12]}…"))
+        except SupplyLedgerError as exc:
+            faults.append(Fault("tx_hash", f"stored transaction unreadable: {exc.message}"))
+        proof, pf = check.proof(r[2], height, index, raw, receipt, r[10])
+        faults.extend(pf)
+        if code != r[11]:
+            faults.append(Fault("chain", f"traceability code {r[11][:12]}… is not "
+                                f"H(tx id ‖ previous code) over the stored transactions"))
+        try:
+            env, facts = check.facts(r[2], raw, r[3])
+            faults.extend(check.row_faults(r, env, facts, height, index))
+            faults.extend(check.reported(r[0], facts))
+            e["time"] = env["time"]
+        except (SupplyLedgerError, KeyError, IndexError, TypeError) as exc:
+            reason = exc.message if isinstance(exc, SupplyLedgerError) else repr(exc)
+            faults.append(Fault("tx", f"stored transaction unreadable: {reason}"))
+        e.update(index=index, proof=proof, faults=[f.__dict__ for f in faults])
+        return e
+
+    def recall(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        """Everything a problem with ``batch`` reaches, and who holds it now."""
+        bid, _, down = self.genealogy(batch)
+        affected = [bid, *down]
+        holdings = self.store.holdings(affected)
+        lots_meta = self.store.batch_rows(affected)
+        names = self.store.participant_names(
+            [h[i] for h in holdings.values() for i in (0, 2)])
+        entries: list[dict[str, Any]] = []
+        for n in affected:
+            if n.startswith(_UNIT):
+                entries.append({"kind": "logistic_unit", "id": n})
+            elif n in holdings or n.startswith(_LOT):
+                h = holdings.get(n)
+                meta = lots_meta.get(n, ("", "", "", ""))
+                entries.append({"kind": "lot", "id": n, "gtin": meta[0], "lot": meta[1],
+                                "quantity": meta[2], "uom": meta[3],
+                                "owner": h[0] if h else "", "custodian": h[2] if h else "",
+                                "custodian_org": h[3] if h else "",
+                                "custodian_name": names.get(h[2], ("", ""))[0] if h else ""})
+            else:
+                entries.append({"kind": "object", "id": n})
+        shipments: dict[str, dict[str, Any]] = {}
+        for r in self.store.trace_rows(affected):
+            if r[8] == "transport":
+                for ref in (r[15].split() or [f"{r[0]}#{r[1]}"]):
+                    s = shipments.setdefault(ref, {"kind": "shipment", "id": ref,
+                                                   "lots": [], "last_event": ""})
+                    if r[0] not in s["lots"]:
+                        s["lots"].append(r[0])
+                    s["last_event"] = max(s["last_event"], r[9])
+        entries.extend(shipments.values())
+        lo, hi, pages = _page(len(entries), page, page_size)
+        return {"batch": bid, "total": len(entries), "page": page, "page_size": page_size,
+                "pages": pages,
+                "counts": {k: sum(1 for e in entries if e["kind"] == k)
+                           for k in ("lot", "logistic_unit", "shipment", "object")},
+                "affected": entries[lo:hi]}

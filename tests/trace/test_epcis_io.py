@@ -1,0 +1,122 @@
+"""EPCIS 2.0 capture and export: the OpenEPCIS documents accepted and round-tripped (hash ids
+unchanged), the invalid ones rejected with a reason, and capture all-or-nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from supplyledger.bench.consortium import Consortium
+from supplyledger.bench.flourmill import FlourMill, object_event
+from supplyledger.cli.main import app
+from supplyledger.epcis import parse_document, validate_document
+from supplyledger.errors import EPCISValidationError
+from supplyledger.ledger.crypto import generate
+from supplyledger.ledger.keyfile import KdfParams
+from supplyledger.node.bootstrap import write_key
+from supplyledger.node.epcis_ingest import (
+    capture_document,
+    capture_tx,
+    export_document,
+    load_document,
+)
+from supplyledger.store.sqlite import SQLiteStore
+
+from .conftest import T0, sql
+
+DATA = Path(__file__).parents[3] / "shared" / "data" / "epcis" / "openepcis"
+VALID = sorted((DATA / "valid").glob("*.json"))
+INVALID = sorted((DATA / "invalid").glob("*.json"))
+pytestmark = pytest.mark.skipif(not VALID, reason="OpenEPCIS documents not present")
+
+
+def test_all_valid_documents_captured_and_round_trip(consortium: Consortium) -> None:
+    c = consortium
+    c.org("acme", ["warehouse"])
+    who = c.member("importer", "acme", ["warehouse"])
+    assert len(VALID) == 38
+    caps = [(f, capture_document(c.node, load_document(f), who.key)) for f in VALID]
+    store = SQLiteStore(c.dir)
+    try:
+        for f, cap in caps:
+            original = parse_document(load_document(f)).events
+            assert cap.events == len(original)
+            # each event is stored with its CBV 2.0 hash id ...
+            stored = [r[12] for r in store.trace_rows_of_tx(cap.tx)]
+            assert stored == [e.hash_id for e in original], f.name
+            # ... all of a document's events are in one block ...
+            assert {r[4] for r in store.trace_rows_of_tx(cap.tx)} == {cap.height}
+            # ... and export gives a valid document with the same events
+            out = export_document(store, tx=cap.tx)
+            validate_document(out)
+            assert [e.hash_id for e in parse_document(out).events] == stored, f.name
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_documents_rejected_with_reason(path: Path) -> None:
+    assert len(INVALID) == 15
+    with pytest.raises(EPCISValidationError) as info:
+        capture_tx(load_document(path), generate("ed25519"), chain="c", time_ms=T0)
+    assert info.value.errors and all(e["reason"] for e in info.value.errors)
+
+
+def test_capture_is_all_or_nothing(mill: FlourMill) -> None:
+    c, p = mill.c, mill.parties
+    before = sql(c, "SELECT COUNT(*) FROM trace_events")[0][0]
+    # the shop holds the flour, not the wheat (the mill does): event 1 is refused
+    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+           "type": "EPCISDocument", "schemaVersion": "2.0",
+           "creationDate": "2020-01-01T00:00:00Z", "epcisBody": {"eventList": [
+               object_event("2020-01-01T00:00:00Z", "storing", "active", mill.flour, qty=5),
+               object_event("2020-01-01T00:00:01Z", "storing", "active", mill.wheat),
+               object_event("2020-01-01T00:00:02Z", "storing", "active", mill.flour)]}}
+    with pytest.raises(EPCISValidationError) as info:
+        capture_document(c.node, doc, p["shop"].key)
+    assert [(e["event"], e["code"]) for e in info.value.errors] == [(1, "forbidden")]
+    assert sql(c, "SELECT COUNT(*) FROM trace_events")[0][0] == before
+    del doc["epcisBody"]["eventList"][1]
+    cap = capture_document(c.node, doc, p["shop"].key)
+    assert (cap.events, cap.subjects) == (2, 1)
+    store = SQLiteStore(c.dir)
+    try:
+        exported = export_document(store, batch=mill.flour)
+    finally:
+        store.close()
+    assert len(exported["epcisBody"]["eventList"]) == 6
+    assert exported["epcisBody"]["eventList"][-1]["quantityList"][0]["epcClass"] == mill.flour
+
+
+def test_cli_import_and_export(mill: FlourMill, tmp_path: Path) -> None:
+    c = mill.c
+    keyfile = tmp_path / "shop.key"
+    write_key(keyfile, mill.parties["shop"].key, "pw", KdfParams(n=2**10))
+    c.stop()  # the CLI runs its own node on the directory
+    env = {**os.environ, "SUPPLYLEDGER_KEY_PASSWORD": "pw", "SUPPLYLEDGER_NODE_PASSWORD": "node"}
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2020-01-01T00:00:00Z",
+        "epcisBody": {"eventList": [object_event("2020-01-02T00:00:00Z", "storing",
+                                                 "active", mill.flour, qty=2.5)]}}))
+    runner = CliRunner()
+    r = runner.invoke(app, ["epcis", "import", str(doc), "--data", str(c.dir), "--key",
+                            str(keyfile), "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["events"] == 1
+    out = tmp_path / "out.json"
+    r = runner.invoke(app, ["epcis", "export", "--batch", mill.flour, "--data", str(c.dir),
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    events = json.loads(out.read_text())["epcisBody"]["eventList"]
+    assert events[-1]["quantityList"][0]["quantity"] == 2.5  # numbers survive exactly
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "EPCISDocument"}))
+    r = runner.invoke(app, ["epcis", "import", str(bad), "--data", str(c.dir), "--key",
+                            str(keyfile)], env=env)
+    assert r.exit_code == 1 and "refused" in r.output
