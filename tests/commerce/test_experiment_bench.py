@@ -28,9 +28,10 @@ def test_the_papers_equations_on_its_own_tables() -> None:
 
 
 def test_throughput_experiment_runs_both_arms(tmp_path: Path) -> None:
-    res = run_throughput(sizes=(6, 10), data_dir=tmp_path)
-    assert [(r["n"], r["rsa"]) for r in res["runs"]] == [(6, False), (6, True), (10, False),
-                                                          (10, True)]
+    res = run_throughput(sizes=(6, 10), repeat=2, data_dir=tmp_path)
+    assert [(r["n"], r["rsa"], r["trial"]) for r in res["runs"]] == [
+        (6, False, 1), (6, True, 1), (10, True, 1), (10, False, 1),
+        (6, True, 2), (6, False, 2), (10, False, 2), (10, True, 2)]
     for r in res["runs"]:
         assert 0 < r["submission_s"] <= r["execution_s"]
     assert set(res["throughput_tps"]) == set(res["latency_s"]) == {"baseline", "rsa"}
@@ -54,7 +55,7 @@ def test_throughput_experiment_runs_both_arms(tmp_path: Path) -> None:
 
 def test_throughput_cli_json(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["experiment", "throughput", "--json", "--sizes", "4",
-                                   "--data", str(tmp_path)])
+                                   "--repeat", "1", "--data", str(tmp_path)])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert {"runs", "throughput_tps", "latency_s", "overhead_pct"} <= set(doc)

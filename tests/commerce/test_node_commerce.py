@@ -89,7 +89,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         "order": "ord-0", "financier": n.did("financier"), "amount": 8_000, "repay": 8_200})
     n.run("financier", "credit", "decide", {"order": "ord-0", "approve": True})
     n.run("buyer", "orders", "confirm", {"order": "ord-0"})
-    n.run("carrier", "orders", "release", {"order": "ord-0"})
     n.run("buyer", "ratings", "rate", {"order": "ord-0", "score": 5, "transporter_score": 4})
     n.run("buyer", "orders", "dispute", {"order": "ord-1", "reason": "2 bags torn"})
     n.run("arbiter", "orders", "resolve", {"order": "ord-1", "refund": 4_000,

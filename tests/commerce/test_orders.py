@@ -42,11 +42,10 @@ def test_lifecycle_escrows_pays_on_receipt_and_moves_custody_then_ownership(
     h = w.holding(batch)
     assert (h["custodian"], h["owner"]) == (c.buyer, c.seller)
     assert w.order("o1")["on_time"] == 1
-    # Nothing is paid before receipt is confirmed.
+    # Nothing is paid before receipt is confirmed; confirmation pays at once (eq. 7).
     assert (w.balance(c.seller), w.balance(c.carrier), w.escrow("o1")) == (0, 0, 10_500)
-    w.ok(c.buyer, "orders", "confirm", {"order": "o1"})
-    assert w.escrow("o1") == 10_500
-    paid = w.ok(c.stranger, "orders", "release", {"order": "o1"})["paid"]
+    w.fail("forbidden", c.seller, "orders", "confirm", {"order": "o1"})
+    paid = w.ok(c.buyer, "orders", "confirm", {"order": "o1"})["paid"]
     assert paid == {"seller": 10_000, "financier": 0, "buyer": 0, "transporter": 500}
     assert (w.balance(c.seller), w.balance(c.carrier), w.balance(c.buyer)) == (
         10_000, 500, 1_500)
@@ -58,9 +57,8 @@ def test_lifecycle_escrows_pays_on_receipt_and_moves_custody_then_ownership(
     hist = sorted(w.tables["order_events"].values(), key=lambda r: r["height"])
     assert [(r["event"], r["state"]) for r in hist] == [
         ("placed", "placed"), ("dispatched", "dispatched"), ("picked_up", "in_transit"),
-        ("delivered", "delivered"), ("confirmed", "confirmed"), ("released", "completed")]
-    assert [r["signer"] for r in hist] == [c.buyer, c.seller, c.carrier, c.carrier, c.buyer,
-                                           c.stranger]
+        ("delivered", "delivered"), ("confirmed", "completed")]
+    assert [r["signer"] for r in hist] == [c.buyer, c.seller, c.carrier, c.carrier, c.buyer]
     row = w.tables["orders"][("o1",)]
     assert (row["state"], row["transporter"], row["transport_no"], row["delivered"]) == (
         "completed", c.carrier, "TN-o1", 10)
@@ -91,7 +89,6 @@ def test_product_order_ships_a_batch_of_that_product_named_at_dispatch(cast: Cas
     w.ok(c.carrier, "orders", "pickup", {"order": "p1"})
     w.ok(c.carrier, "orders", "deliver", {"order": "p1"})
     w.ok(c.buyer, "orders", "confirm", {"order": "p1"})
-    w.ok(c.seller, "orders", "release", {"order": "p1"})
     assert w.holding(lot)["owner"] == c.buyer and w.balance(c.seller) == 600
 
 
@@ -253,12 +250,11 @@ ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 REACHES = {"placed": [], "dispatched": ["dispatch"], "in_transit": ["dispatch", "pickup"],
            "delivered": ["dispatch", "pickup", "deliver"],
-           "confirmed": ["dispatch", "pickup", "deliver", "confirm"],
-           "completed": ["dispatch", "pickup", "deliver", "confirm", "release"],
+           "completed": ["dispatch", "pickup", "deliver", "confirm"],
            "cancelled": ["cancel"]}
 LEGAL = {"placed": {"dispatch", "cancel"}, "dispatched": {"pickup"},
          "in_transit": {"deliver"}, "delivered": {"confirm", "request_return", "release"},
-         "confirmed": {"release"}, "completed": set(), "cancelled": set()}
+         "completed": set(), "cancelled": set()}
 
 
 def _do(c: Cast, action: str, oid: str) -> dict[str, Any]:
@@ -294,13 +290,14 @@ def test_double_confirmation_and_double_release(cast: Cast, batch: str) -> None:
     c.fund(c.buyer, 100_000)
     c.to_delivered("o1", batch)
     w.ok(c.buyer, "orders", "confirm", {"order": "o1"})
+    assert w.balance(c.seller) == 10_000
     err = w.fail("invalid_state", c.buyer, "orders", "confirm", {"order": "o1"})
-    assert err["details"]["current"] == "confirmed"
-    w.ok(c.seller, "orders", "release", {"order": "o1"})
-    seller = w.balance(c.seller)
-    err = w.fail("invalid_state", c.seller, "orders", "release", {"order": "o1"})
     assert err["details"]["current"] == "completed"
-    assert w.balance(c.seller) == seller == 10_000
+    # Nor can the lapse path pay a second time, however late.
+    err = w.fail("invalid_state", c.seller, "orders", "release", {"order": "o1"},
+                 time=w.time + 30 * DAY)
+    assert err["details"]["current"] == "completed"
+    assert w.balance(c.seller) == 10_000 and w.balance(c.carrier) == 500
 
 
 def test_release_without_confirmation_only_after_the_period(cast: Cast, batch: str) -> None:
@@ -358,8 +355,7 @@ def test_partial_deliveries_pay_for_what_arrived(cast: Cast, batch: str) -> None
     assert r["state"] == "delivered" and r["delivered"] == 7
     assert [e for e in w.tables["order_events"].values()
             if e["event"] == "partially_delivered"]
-    w.ok(c.buyer, "orders", "confirm", {"order": "o1"})
-    paid = w.ok(c.buyer, "orders", "release", {"order": "o1"})["paid"]
+    paid = w.ok(c.buyer, "orders", "confirm", {"order": "o1"})["paid"]
     assert paid == {"seller": 7_000, "financier": 0, "buyer": 3_000, "transporter": 500}
     assert w.balance(c.buyer) == 3_000
 
@@ -440,14 +436,27 @@ def test_seller_who_gives_title_away_is_not_paid(cast: Cast, batch: str) -> None
     prop = w.ok(c.seller, "custody", "propose",
                 {"batch": batch, "to": c.stranger, "kind": "ownership"})["proposal"]
     w.ok(c.stranger, "custody", "accept", {"proposal": prop})
-    w.ok(c.buyer, "orders", "confirm", {"order": "o1"})
-    err = w.fail("invalid_state", c.seller, "orders", "release", {"order": "o1"})
+    err = w.fail("invalid_state", c.buyer, "orders", "confirm", {"order": "o1"})
     assert "no longer owned by the seller" in err["message"]
+    w.fail("invalid_state", c.seller, "orders", "release", {"order": "o1"},
+           time=w.time + 30 * DAY)
     assert w.balance(c.seller) == 0 and w.escrow("o1") == 10_500
-    # Confirmed but not paid: the buyer can still dispute, and the arbiter refund it.
+    # The buyer disputes, and the arbiter refunds it.
     w.ok(c.buyer, "orders", "dispute", {"order": "o1", "reason": "no title"})
     w.ok(c.arbiter, "orders", "resolve", {"order": "o1", "refund": 10_000,
                                           "freight_paid": 500, "at_fault": "seller",
                                           "ownership": "seller"})
     assert (w.balance(c.buyer), w.balance(c.carrier), w.balance(c.seller)) == (
         100_000 - 500, 500, 0)
+
+
+def test_customer_data_is_a_commitment_to_registered_recipients(cast: Cast, batch: str) -> None:
+    w, c = cast.w, cast
+    c.fund(c.buyer, 100_000)
+    data = {"commitment": "ab" * 32, "recipients": [c.seller, c.carrier]}
+    bad = {"commitment": "ab" * 32, "recipients": ["did:sl:nobody"]}
+    assert c.place("o1", batch, customer_data=bad)["error"]["code"] == "not_found"
+    plain = {"commitment": "Jane Doe, 1 High Street", "recipients": [c.seller]}
+    assert c.place("o1", batch, customer_data=plain)["error"]["code"] == "validation_error"
+    assert c.place("o1", batch, customer_data=data)["ok"]
+    assert w.order("o1")["customer_data"] == data

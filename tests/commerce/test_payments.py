@@ -105,3 +105,13 @@ def test_unknown_accounts_currencies_and_self_transfers(cast: Cast) -> None:
         err = w.fail("validation_error", cast.bank, "payments", "deposit",
                      {"account": cast.buyer, "currency": ccy, "amount": 1})
         assert err["details"]["arg"] == "currency"
+
+
+def test_bank_references_are_recorded_with_the_movement(cast: Cast) -> None:
+    w = cast.w
+    w.ok(cast.bank, "payments", "deposit", {"account": cast.buyer, "currency": "EUR",
+                                            "amount": 10, "reference": "SEPA-42"})
+    etype, e = w.events[-1]
+    assert etype == "payments.money"
+    assert (e["src"], e["dst"], e["why"], e["ref"]) == ("external", cast.buyer, "deposit",
+                                                       "SEPA-42")

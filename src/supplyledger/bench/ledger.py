@@ -169,10 +169,10 @@ def run_bench(*, txs: int = 200_000, sig: str = "rsa", data_dir: Path | None = N
     try:
         lat_n = max(1000, txs // 4)
         t0 = wall_clock_ms()
-        for f in [node.submit(r) for r in batch_txs(node.chain, signer_list,
-                                                    batches_for(txs + lat_n), t0=t0)]:
-            if not f.result().ok:  # trace events need their batches to exist
-                raise RuntimeError(f"bench setup failed: {f.result().error}")
+        for phase in batch_txs(node.chain, signer_list, batches_for(txs + lat_n), t0=t0):
+            for f in [node.submit(r) for r in phase]:
+                if not f.result().ok:  # trace events need their batches to exist
+                    raise RuntimeError(f"bench setup failed: {f.result().error}")
         signed = presign(node.chain, signer_list, txs + lat_n, t0=t0,
                          progress=lambda k: progress("sign", k, txs + lat_n))
         load, paced = signed[:txs], signed[txs:]

@@ -194,20 +194,24 @@ class _Bench:
         return t_s, t_c
 
 
-def run_throughput(*, sizes: tuple[int, ...] = SIZES, data_dir: Path | None = None,
-                   progress: Progress = _noop) -> dict[str, Any]:
-    """Both arms at every size (interleaved, so ledger growth affects them alike)."""
+def run_throughput(*, sizes: tuple[int, ...] = SIZES, repeat: int = 3,
+                   data_dir: Path | None = None, progress: Progress = _noop) -> dict[str, Any]:
+    """Both arms at every size, ``repeat`` trials each; the equations average over all
+    trials, as the paper's do over its n. Trials are interleaved and the arm that goes
+    first alternates, so ledger growth and load spikes affect both arms alike."""
     d = Path(data_dir or tempfile.mkdtemp(prefix="sl-tput-")) / "ledger"
     bench = _Bench(d)
     runs: list[dict[str, Any]] = []
+    total = repeat * len(sizes)
     try:
         bench.one_run(20, True)  # warm-up: first blocks, caches, verifier processes
-        for i, n in enumerate(sizes):
-            for rsa in (False, True):
-                t_s, t_c = bench.one_run(n, rsa)
-                runs.append({"n": n, "rsa": rsa, "submission_s": round(t_s, 4),
-                             "execution_s": round(t_c, 4)})
-            progress("runs", i + 1, len(sizes))
+        for rep in range(repeat):
+            for i, n in enumerate(sizes):
+                for rsa in ((False, True) if (rep + i) % 2 == 0 else (True, False)):
+                    t_s, t_c = bench.one_run(n, rsa)
+                    runs.append({"n": n, "rsa": rsa, "trial": rep + 1,
+                                 "submission_s": round(t_s, 4), "execution_s": round(t_c, 4)})
+                progress("runs", rep * len(sizes) + i + 1, total)
     finally:
         bench.node.stop()
     arms = {arm: [(r["n"], r["submission_s"], r["execution_s"]) for r in runs

@@ -59,9 +59,12 @@ def batch_urn(b: int, signers: int) -> str:
     return f"urn:epc:class:lgtin:0614141.10734{b % signers % ORGS}.L{b}"
 
 
-def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> list[bytes]:
+def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> tuple[
+        list[bytes], list[bytes]]:
     """The products the trace workload needs first: per organisation a product type, then
-    every batch, created by the signer that will record its events (its custodian)."""
+    every batch, created by the signer that will record its events (its custodian).
+    Returned as two phases: the product types must be committed before the batches, since
+    verifier workers may reorder transactions submitted together."""
     keys = [PrivateKey.from_pkcs8_der(s.pkcs8) for s in signers]
     out = []
     for org in range(min(ORGS, len(keys))):
@@ -69,12 +72,13 @@ def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> li
         out.append(make_tx(keys[org], chain=chain, contract="products", method="create_product",
                            args={"gtin": gtin, "name": f"bench product {org}"}, time_ms=t0,
                            nonce=f"p{org}").raw)
+    lots = []
     for b in range(batches):
         epc = parse_epc(batch_urn(b, len(keys)))
-        out.append(make_tx(keys[b % len(keys)], chain=chain, contract="products",
-                           method="create_batch", args={"gtin": epc.gtin, "lot": epc.lot},
-                           time_ms=t0, nonce=f"b{b}").raw)
-    return out
+        lots.append(make_tx(keys[b % len(keys)], chain=chain, contract="products",
+                            method="create_batch", args={"gtin": epc.gtin, "lot": epc.lot},
+                            time_ms=t0, nonce=f"b{b}").raw)
+    return out, lots
 
 
 def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> list[bytes]:

@@ -30,7 +30,7 @@ def bench_orders_command(
         "--data", help="Keep the ledger in this directory (for audit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Order, dispatch, pickup, delivery, confirmation, release: lifecycles per second."""
+    """Order, dispatch, pickup, delivery, confirmation (which pays out): lifecycles/s."""
     from supplyledger.bench.orders import run_orders_bench
 
     if sig not in ("rsa", "ed25519"):

@@ -1,15 +1,21 @@
 """The orders contract's record, states, statistics and projections (no methods here).
 
-An order lives at ``orders/o/{id}``. Its states and the actions that leave them::
+An order lives at ``orders/o/{id}``. Its states and the actions that leave them
+(:data:`TRANSITIONS` is the same table in code)::
 
-    placed ──dispatch──▶ dispatched ──pickup──▶ in_transit ──deliver──▶ delivered
-      │                     │                     │ (partial: stays)       │ confirm
-      cancel                │                     │                        ▼
-      ▼                     └──────── dispute ────┴────────────────▶ confirmed
-    cancelled                          ▼                                  │ release (anyone)
-                                    disputed ──resolve (arbiter)──▶ resolved
-    delivered ──request_return──▶ return_requested ──receive_return──▶ returned
-    delivered ──release (anyone, after the period)──▶ completed ◀── release ── confirmed
+    from              action (who)                           to
+    -                 place (buyer)                          placed          money -> escrow
+    placed            cancel (buyer or seller)               cancelled       full refund
+    placed            dispatch (seller)                      dispatched
+    dispatched        pickup (transporter)                   in_transit      custody -> carrier
+    in_transit        deliver (transporter)                  in_transit while partial, then
+                                                             delivered       custody -> buyer
+    delivered         confirm (buyer)                        completed       escrow paid out,
+    delivered         release (anyone, after the period)     completed       ownership -> buyer
+    delivered         request_return (buyer)                 return_requested
+    return_requested  receive_return (seller)                returned        refund, custody back
+    dispatched .. return_requested  dispute (a party)        disputed        all frozen
+    disputed          resolve (arbiter)                      resolved        escrow shared out
 
 Per-participant statistics (``orders/st/{did}``) are kept up to date by the transitions,
 because a contract can only read keys, never scan: the credit assessment reads them.
@@ -28,7 +34,6 @@ from supplyledger.ledger.encoding import decode
 
 __all__ = [
     "DEFAULT_RELEASE_MS",
-    "ESCROW_STATES",
     "ORDER_ID",
     "TABLES",
     "TRANSITIONS",
@@ -49,20 +54,16 @@ __all__ = [
 ORDER_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}",
                doc="order id chosen by the buyer (unique)")
 DEFAULT_RELEASE_MS = 7 * 24 * 3_600_000  # escrow released a week after delivery if undisputed
-# States in which the order's escrow still holds money (financing may be secured on it).
-ESCROW_STATES = ("placed", "dispatched", "in_transit", "delivered", "confirmed", "disputed",
-                 "return_requested")
 # action -> (states it may start from, state it leads to); ``None`` target keeps the state.
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "dispatch": (("placed",), "dispatched"),
     "pickup": (("dispatched",), "in_transit"),
     "deliver": (("in_transit",), None),
-    "confirm": (("delivered",), "confirmed"),
-    "release": (("delivered", "confirmed"), "completed"),
+    "confirm": (("delivered",), "completed"),
+    "release": (("delivered",), "completed"),
     "cancel": (("placed",), "cancelled"),
     "reschedule": (("placed", "dispatched", "in_transit"), None),
-    "dispute": (("dispatched", "in_transit", "delivered", "confirmed", "return_requested"),
-                "disputed"),
+    "dispute": (("dispatched", "in_transit", "delivered", "return_requested"), "disputed"),
     "resolve": (("disputed",), "resolved"),
     "request_return": (("delivered",), "return_requested"),
     "receive_return": (("return_requested",), "returned"),

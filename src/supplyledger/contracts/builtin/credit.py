@@ -44,7 +44,7 @@ __all__ = ["CONTRACT", "assessment_of"]
 
 _DID = Str(max_len=128, doc="participant id")
 # Orders whose escrow will pay the seller unless something goes wrong.
-_FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered", "confirmed")
+_FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered")
 
 
 def assessment_of(ctx: Ctx, did: str) -> dict[str, Any]:

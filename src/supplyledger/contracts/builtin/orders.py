@@ -8,23 +8,25 @@ the buyer's balance covers price and freight (``insufficient_funds``); the money
 in escrow. The seller dispatches under a transport order number, naming a registered
 transporter (none registered: the delivery must be rescheduled). Custody moves seller ->
 transporter at pickup and transporter -> buyer at delivery. Payment follows eq. 7, "if
-Received then Execute_Payment": once the buyer confirms receipt, or once the delivery is
-``release_after_ms`` old (default 7 days, set by an admin) with no dispute or return, anyone
-may ``release`` the escrow: it pays the seller (first repaying any financing of the order)
-and the transporter's freight, and ownership moves to the buyer. A delivery may be partial:
+Received then Execute_Payment": the buyer's confirmation of receipt pays out at once; if
+the buyer stays silent, anyone may ``release`` the escrow once the delivery is
+``release_after_ms`` old (default 7 days, set by an admin) with no dispute or return.
+Either way the escrow pays the seller (first repaying any financing of the order) and the
+transporter's freight, and ownership moves to the buyer. A delivery may be partial:
 the transporter reports quantities until all has arrived or it declares the delivery final;
 the seller is paid for what arrived and the buyer refunded the rest.
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
-``orders_returns``; the order record and state diagram in ``_orders_model``.
+``orders_returns``, rescheduling in ``orders_schedule``; the order record and state diagram
+in ``_orders_model``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin import orders_returns
+from supplyledger.contracts.builtin import orders_returns, orders_schedule
 from supplyledger.contracts.builtin._credit_model import project_lien
 from supplyledger.contracts.builtin._orders_goods import (
     check_held,
@@ -48,6 +50,7 @@ from supplyledger.contracts.builtin._orders_model import (
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
 from supplyledger.contracts.builtin.payments import (
     CURRENCY,
     MAX_AMOUNT,
@@ -68,14 +71,11 @@ from supplyledger.errors import (
     ValidationError,
 )
 from supplyledger.gs1 import validate_gtin
-from supplyledger.ledger.encoding import MAX_INT
 
 __all__ = ["CONTRACT"]
 
 _DID = Str(max_len=128, doc="participant id")
-_TIME = Int(min=0, max=MAX_INT, doc="ms since the epoch")
 _ORDER = {"order": ORDER_ID}
-_DAY = 24 * 3_600_000
 
 
 def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
@@ -88,19 +88,12 @@ def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _window(ctx: Ctx, earliest: int, latest: int) -> None:
-    if earliest > latest:
-        raise ValidationError("the delivery window ends before it starts", arg="latest")
-    if latest < ctx.time:
-        raise ValidationError("the delivery window is already over", arg="latest")
-
-
 @method(roles=ANY_PARTICIPANT, prepare=_prepare_place, args={
     "id": ORDER_ID, "seller": _DID,
     "product": Str(optional=True, max_len=14, pattern="[0-9]{8,14}", doc="GTIN"),
     "batch": Str(optional=True, max_len=300, doc="batch id (canonical LGTIN)"),
     "quantity": Int(min=1, max=10**9), "unit_price": Amount(), "freight": Amount(minimum=0),
-    "currency": CURRENCY, "earliest": _TIME, "latest": _TIME,
+    "currency": CURRENCY, "earliest": TIME, "latest": TIME,
     "platform": Str(optional=True, max_len=128, doc="platform the order came through"),
     "customer_data": Obj(optional=True, doc="commitment to the encrypted delivery data",
                          fields={"commitment": Str(min_len=64, max_len=64,
@@ -115,9 +108,11 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if seller == ctx.signer:
         raise Forbidden("a participant cannot buy from itself")
     require_participant(ctx, seller)
-    _window(ctx, a["earliest"], a["latest"])
+    check_window(ctx, a["earliest"], a["latest"])
     if a["platform"] is not None:
         require_participant(ctx, a["platform"], role="platform")
+    for did in (a["customer_data"] or {}).get("recipients", []):
+        require_participant(ctx, did)
     gtin = check_offer(ctx, seller=seller, product=a["product"], batch=a["batch"])
     total = a["unit_price"] * a["quantity"] + a["freight"]
     if total > MAX_AMOUNT:
@@ -217,29 +212,10 @@ def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
             "release_at": ctx.time + release_after(ctx)}
 
 
-@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, Forbidden, InvalidState))
-def confirm(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Buyer: confirm receipt (eq. 7's Received = True); the escrow may be released at once."""
-    o = load(ctx, a["order"])
-    expect(o, "confirm")
-    party(ctx, o, "buyer")
-    transition(ctx, o, "confirmed", "confirmed")
-    return {"order": o["id"], "state": o["state"]}
-
-
-@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, InvalidState))
-def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Anyone: pay out a confirmed order, or a delivered one whose release period passed
-    undisputed. Seller (after financing), freight to the transporter, refund of any
-    undelivered part to the buyer; ownership moves to the buyer."""
-    o = load(ctx, a["order"])
-    expect(o, "release")
-    lapsed = int(o["state"] == "delivered")
-    if lapsed:
-        due = o["delivered_at"] + release_after(ctx)
-        if ctx.time < due:
-            raise InvalidState(f"order {o['id']} is delivered but unconfirmed: it may be "
-                               f"released from {due}", current=o["state"], release_at=due)
+def _pay(ctx: Ctx, o: dict[str, Any], event: str, lapsed: int) -> dict[str, Any]:
+    """Execute_Payment(): ownership to the buyer; the escrow pays the seller for what was
+    delivered (after repaying any financing), the transporter its freight and the buyer
+    back for any undelivered part."""
     move(ctx, o, "ownership", o["buyer"])
     goods = o["unit_price"] * o["delivered"]
     paid = settle(ctx, o, seller=goods, transporter=o["freight"],
@@ -247,8 +223,31 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     bump(ctx, o["seller"], o["currency"], goods, sales=1)
     bump(ctx, o["buyer"], purchases=1, lapsed=lapsed)
     bump(ctx, o["transporter"], hauled=1)
-    transition(ctx, o, "released", "completed", settled_at=ctx.time, lapsed=lapsed)
+    transition(ctx, o, event, "completed", settled_at=ctx.time, lapsed=lapsed)
     return {"order": o["id"], "state": o["state"], "paid": paid}
+
+
+@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, Forbidden, InvalidState))
+def confirm(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Buyer: confirm receipt; the escrow pays out at once (eq. 7: if Received = True then
+    Execute_Payment) and ownership moves to the buyer."""
+    o = load(ctx, a["order"])
+    expect(o, "confirm")
+    party(ctx, o, "buyer")
+    return _pay(ctx, o, "confirmed", 0)
+
+
+@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, InvalidState))
+def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Anyone, once a delivery is ``release_after_ms`` old with neither confirmation nor
+    dispute nor return: pay out as confirmation would (the buyer's silence is consent)."""
+    o = load(ctx, a["order"])
+    expect(o, "release")
+    due = o["delivered_at"] + release_after(ctx)
+    if ctx.time < due:
+        raise InvalidState(f"order {o['id']} is delivered but unconfirmed: it may be "
+                           f"released from {due}", current=o["state"], release_at=due)
+    return _pay(ctx, o, "released", 1)
 
 
 @method(roles=ANY_PARTICIPANT, args={**_ORDER, "reason": Str(optional=True, max_len=500)},
@@ -265,42 +264,14 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": o["id"], "state": o["state"], "paid": paid}
 
 
-@method(roles=ANY_PARTICIPANT, args={**_ORDER, "earliest": _TIME, "latest": _TIME},
-        errors=(NotFound, Forbidden, InvalidState, ValidationError))
-def reschedule(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Buyer or seller: propose a new delivery window; it applies once the other party
-    proposes the same one (the delivery date must be agreed with the buyer, Alg. 5)."""
-    o = load(ctx, a["order"])
-    expect(o, "reschedule")
-    party(ctx, o, "buyer", "seller")
-    _window(ctx, a["earliest"], a["latest"])
-    mine = {"by": ctx.signer, "earliest": a["earliest"], "latest": a["latest"]}
-    theirs = o["proposal"]
-    if theirs is not None and theirs["by"] != ctx.signer and (
-            theirs["earliest"], theirs["latest"]) == (a["earliest"], a["latest"]):
-        transition(ctx, o, "rescheduled", earliest=a["earliest"], latest=a["latest"],
-                   proposal=None)
-        return {"order": o["id"], "applied": True}
-    transition(ctx, o, "reschedule_proposed", proposal=mine)
-    return {"order": o["id"], "applied": False}
-
-
-@method(roles="admin", args={"release_after_ms": Int(min=0, max=365 * _DAY)})
-def configure(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Admin: how long after delivery an unconfirmed, undisputed order may be released."""
-    ctx.put("cfg", {"release_after_ms": a["release_after_ms"]})
-    ctx.emit("configured", release_after_ms=a["release_after_ms"])
-    return {"release_after_ms": a["release_after_ms"]}
-
-
 _EVENTS = ("placed", "dispatched", "picked_up", "partially_delivered", "delivered",
-           "confirmed", "released", "cancelled", "reschedule_proposed", "rescheduled",
+           "confirmed", "released", "cancelled", *orders_schedule.EVENTS,
            *orders_returns.EVENTS)
 
 CONTRACT = Contract.of(
     "orders", __doc__ or "",
-    [place, dispatch, pickup, deliver, confirm, release, cancel, reschedule,
-     *orders_returns.METHODS, configure],
+    [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
+     *orders_returns.METHODS],
     tables=TABLES,
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},

@@ -128,9 +128,9 @@ def _bounded(value: int, what: str) -> int:
 
 
 def _moved(ctx: Ctx, ccy: str, amount: int, src: str, src_bal: int | None, dst: str,
-           dst_bal: int | None, why: str) -> None:
+           dst_bal: int | None, why: str, **ref: str) -> None:
     ctx.emit("money", ccy=ccy, amount=amount, src=src, src_balance=src_bal, dst=dst,
-             dst_balance=dst_bal, why=why)
+             dst_balance=dst_bal, why=why, **ref)
 
 
 def debit(ctx: Ctx, did: str, ccy: str, amount: int) -> int:
@@ -201,7 +201,8 @@ def deposit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     supply = _bounded((ctx.get(_skey(ccy)) or 0) + amount, f"the {ccy} supply")
     new = credit(ctx, args["account"], ccy, amount)
     ctx.put(_skey(ccy), supply)
-    _moved(ctx, ccy, amount, EXTERNAL, None, args["account"], new, "deposit")
+    _moved(ctx, ccy, amount, EXTERNAL, None, args["account"], new, "deposit",
+           ref=args.get("reference", ""))
     return {"account": args["account"], "currency": ccy, "balance": new}
 
 
@@ -214,7 +215,8 @@ def withdraw(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     ccy, amount = args["currency"], args["amount"]
     new = debit(ctx, args["account"], ccy, amount)
     ctx.put(_skey(ccy), (ctx.get(_skey(ccy)) or 0) - amount)
-    _moved(ctx, ccy, amount, args["account"], new, EXTERNAL, None, "withdrawal")
+    _moved(ctx, ccy, amount, args["account"], new, EXTERNAL, None, "withdrawal",
+           ref=args.get("reference", ""))
     return {"account": args["account"], "currency": ccy, "balance": new}
 
 
