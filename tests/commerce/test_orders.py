@@ -460,3 +460,11 @@ def test_customer_data_is_a_commitment_to_registered_recipients(cast: Cast, batc
     assert c.place("o1", batch, customer_data=plain)["error"]["code"] == "validation_error"
     assert c.place("o1", batch, customer_data=data)["ok"]
     assert w.order("o1")["customer_data"] == data
+
+
+def test_batch_ids_are_normalised_to_the_canonical_digital_link(cast: Cast, batch: str) -> None:
+    cast.fund(cast.buyer, 100_000)
+    assert batch.startswith("https://id.gs1.org/01/")
+    spelled = batch.replace("https://id.gs1.org", "https://example.com") + "?x=1"
+    assert cast.place("o1", spelled)["ok"]
+    assert cast.w.order("o1")["batch"] == batch

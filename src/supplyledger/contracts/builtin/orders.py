@@ -70,7 +70,7 @@ from supplyledger.errors import (
     NotFound,
     ValidationError,
 )
-from supplyledger.gs1 import validate_gtin
+from supplyledger.gs1 import canonical_digital_link, validate_gtin
 
 __all__ = ["CONTRACT"]
 
@@ -84,8 +84,18 @@ def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("name exactly one of product (a GTIN) or batch", arg="product")
     out = {"platform": None, "customer_data": None, **args}
     out["product"] = validate_gtin(args["product"]) if "product" in args else None
-    out.setdefault("batch", None)
+    out["batch"] = _batch_id(args.get("batch"))
     return out
+
+
+def _batch_id(batch: str | None) -> str | None:
+    """A batch's one spelling, the canonical Digital Link (as products keys it), also when
+    given as an EPC URN or a non-canonical Digital Link."""
+    return None if batch is None else canonical_digital_link(batch) or batch
+
+
+def _prepare_dispatch(args: dict[str, Any]) -> dict[str, Any]:
+    return {**args, "batch": _batch_id(args["batch"])} if "batch" in args else args
 
 
 @method(roles=ANY_PARTICIPANT, prepare=_prepare_place, args={
@@ -133,7 +143,7 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": oid, "escrow": total}
 
 
-@method(roles=ANY_PARTICIPANT, args={
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_dispatch, args={
     **_ORDER, "transporter": _DID,
     "transport_no": Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
                         doc="transport order number the seller issues"),
