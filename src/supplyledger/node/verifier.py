@@ -33,7 +33,7 @@ from supplyledger.ledger.tx import SignedTx, parse_tx
 from supplyledger.node.audit_work import audit_range
 from supplyledger.node.frames import read_frame, write_frame
 
-__all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "KeyLookup",
+__all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "StoreKeys",
            "VerifierPool", "verify_batch"]
 
 OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED = range(6)
@@ -41,7 +41,6 @@ OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED = range(6)
 #  the call's fields for OK: signer, contract, method, time, chain, prepared value, error)
 CallFields = tuple[str, str, str, int, str, Any, dict[str, Any] | None]
 Verdict = tuple[int, str, bytes, bytes | None, dict[str, Any] | None, CallFields | None]
-KeyLookup = Callable[[str], tuple[PublicKey, bool] | None]
 
 
 class StoreKeys:
