@@ -27,6 +27,7 @@ from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.node.audit_work import AuditRow, AuditWorkers, audit_range, audit_row
+from supplyledger.node.audit_work import stored_bytes as _b
 from supplyledger.node.genesis import build_genesis
 from supplyledger.node.verifier import StoreKeys
 from supplyledger.store.migrations import LOCAL_TABLES
@@ -388,13 +389,6 @@ def _row_key(n: int) -> Callable[[Any], tuple[tuple[int, Any], ...]]:
 def _show(key: tuple[tuple[int, Any], ...]) -> str:
     vals = [v for _, v in key]
     return str(vals[0]) if len(vals) == 1 else json.dumps(vals, default=str)
-
-
-def _b(value: Any) -> bytes:
-    """Stored blobs as bytes; an edit through SQL may have turned one into TEXT or a number."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return str(value).encode("utf-8")
 
 
 def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,

@@ -25,7 +25,7 @@ from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import check_envelope, envelope_bytes_of
 from supplyledger.node.frames import read_frame, write_frame
 
-__all__ = ["AuditRow", "AuditWorkers", "audit_range", "audit_row"]
+__all__ = ["AuditRow", "AuditWorkers", "audit_range", "audit_row", "stored_bytes"]
 
 # (stored id, computed id or None, error dict or None, call fields or None,
 #  key fingerprint used, signature ok, tx leaf hash)
@@ -33,7 +33,8 @@ AuditRow = tuple[str, str | None, dict[str, Any] | None, tuple[Any, ...] | None,
                  bytes]
 
 
-def _b(value: Any) -> bytes:
+def stored_bytes(value: Any) -> bytes:
+    """Stored blobs as bytes; an edit through SQL may have turned one into TEXT or a number."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     return str(value).encode("utf-8")
@@ -64,7 +65,8 @@ def audit_range(conn: sqlite3.Connection, keys: Any, contracts: Mapping[str, Con
                 lo: int, hi: int) -> list[tuple[int, AuditRow]]:
     rows = conn.execute("SELECT pos, id, raw FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
                         (lo, hi)).fetchall()
-    return [(pos, audit_row(str(tx_id), _b(raw), keys, contracts)) for pos, tx_id, raw in rows]
+    return [(pos, audit_row(str(tx_id), stored_bytes(raw), keys, contracts))
+            for pos, tx_id, raw in rows]
 
 
 class AuditWorkers:

@@ -22,11 +22,10 @@ from typing import Any
 
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.builtin.payments import require_participant
-from supplyledger.contracts.projection import EventMeta, Op, Update, Upsert
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden, InvalidState, NotFound
 
-__all__ = ["check_offer", "lock", "move", "project_custody", "take_batch", "unlock"]
+__all__ = ["check_offer", "lock", "move", "take_batch", "unlock"]
 
 _FIELD = {"custody": "custodian", "ownership": "owner"}
 
@@ -136,13 +135,3 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     ctx.emit("custody_moved", batch=batch, kind=kind, frm=frm, to=to, owner=h["owner"],
              owner_org=h["owner_org"], custodian=h["custodian"],
              custodian_org=h["custodian_org"])
-
-
-def project_custody(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    """The rows the custody contract keeps for a transfer (see its ``transferred``)."""
-    return [Update("custody_holdings", (e["batch"],), (
-                ("owner", e["owner"]), ("owner_org", e["owner_org"]),
-                ("custodian", e["custodian"]), ("custodian_org", e["custodian_org"]),
-                ("since", m.time), ("tx", m.tx))),
-            Upsert("custody_history", (e["batch"], m.tx, e["kind"], e["frm"], e["to"],
-                                       m.height, m.time))]

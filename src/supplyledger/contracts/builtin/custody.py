@@ -19,7 +19,7 @@ from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, metho
 from supplyledger.contracts.schema import Enum, Obj, Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound
 
-__all__ = ["CONTRACT", "holding_key", "initial_holding", "initial_ops"]
+__all__ = ["CONTRACT", "holding_key", "initial_holding", "initial_ops", "project_transfer"]
 
 KINDS = ("custody", "ownership", "both")
 
@@ -179,7 +179,9 @@ def _answered(e: dict[str, Any], m: EventMeta) -> list[Op]:
                                                      ("reason", e["reason"])))]
 
 
-def _transferred(e: dict[str, Any], m: EventMeta) -> list[Op]:
+def project_transfer(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    """Holding and history rows for a transfer; the orders contract moves custody with
+    the same event shape and reuses this projector."""
     return [Update("custody_holdings", (e["batch"],), (
                 ("owner", e["owner"]), ("owner_org", e["owner_org"]),
                 ("custodian", e["custodian"]), ("custodian_org", e["custodian_org"]),
@@ -192,5 +194,5 @@ CONTRACT = Contract.of(
     "custody", __doc__ or "", [propose, accept, reject, cancel],
     tables=(HOLDINGS, HISTORY, PROPOSALS),
     projectors={"custody.proposed": _proposed, "custody.answered": _answered,
-                "custody.transferred": _transferred},
+                "custody.transferred": project_transfer},
 )

@@ -33,7 +33,6 @@ from supplyledger.contracts.builtin._orders_goods import (
     check_offer,
     lock,
     move,
-    project_custody,
     take_batch,
 )
 from supplyledger.contracts.builtin._orders_model import (
@@ -50,6 +49,7 @@ from supplyledger.contracts.builtin._orders_model import (
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin.custody import project_transfer
 from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
 from supplyledger.contracts.builtin.payments import (
     CURRENCY,
@@ -286,7 +286,7 @@ CONTRACT = Contract.of(
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,
-        "orders.custody_moved": project_custody,
+        "orders.custody_moved": project_transfer,
         "orders.lien_settled": project_lien,
     },
 )
