@@ -447,3 +447,31 @@ def test_replay_after_restart_inside_the_window(ledger: Ledger) -> None:
     node.submit(raw).result(10)
     node.stop()
     _replay_case(ledger, raw, lambda: T0 + W // 2)
+
+
+def test_state_cache_stays_bounded_and_evicted_values_are_read_back(
+        ledger: Ledger, keys: Keys) -> None:
+    node = ledger.start(state_cache_keys=8, block_max_txs=1)
+    _org(ledger, node)
+    maker = keys.ed[0]
+    _member(ledger, node, maker)
+    gtins = [_gtin() for _ in range(30)]
+    sizes = []
+    for g in gtins:
+        r = node.submit(ledger.tx(maker, "products", "create_product",
+                                  {"gtin": g, "name": g})).result(10)
+        assert r.ok, r.error
+        sizes.append(len(node.executor.cache))
+    # Trimmed whenever it passed the bound: never more than one block's writes beyond it.
+    assert max(sizes) <= 8 + 4 and len(sizes) == 30
+    # The first product's record left the cache long ago: it is read back from the store.
+    assert f"products/t/{gtins[0]}" not in node.executor.cache
+    dup = node.submit(ledger.tx(maker, "products", "create_product",
+                                {"gtin": gtins[0], "name": "again"})).result(10)
+    assert not dup.ok and dup.error is not None and dup.error["code"] == "already_exists"
+    lot = node.submit(ledger.tx(maker, "products", "create_batch",
+                                {"gtin": gtins[0], "lot": "L1"})).result(10)
+    assert lot.ok, lot.error
+    node.stop()
+    report = run_audit(ledger.dir)
+    assert report.ok, report.findings

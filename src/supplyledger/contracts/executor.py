@@ -56,13 +56,33 @@ def project_events(contracts: Mapping[str, Contract], events: Sequence[Any],
 
 class Executor:
     """Holds executed state above the store (``cache``) so the next block can run while the
-    previous one is still being written."""
+    previous one is still being written.
 
-    def __init__(self, contracts: Mapping[str, Contract], read_store: StateReader) -> None:
+    With ``max_cache`` set (the node), the cache is trimmed once it grows past that many
+    keys: values the store already holds durably are dropped and read again on demand,
+    while values written by blocks not yet committed (see :meth:`committed`) always stay.
+    Without it (the audit) the cache is the whole state, which the audit compares at the
+    end."""
+
+    def __init__(self, contracts: Mapping[str, Contract], read_store: StateReader, *,
+                 max_cache: int | None = None) -> None:
         self.contracts = contracts
         self._read_store = read_store
         self.cache: dict[str, bytes | None] = {}
         self._participants: dict[str, Participant | None] = {}
+        self._max_cache = max_cache
+        self._written_at: dict[str, int] = {}  # key -> height of its latest write
+        self._durable = -1  # highest height the store has committed
+
+    def committed(self, height: int) -> None:
+        """The store has durably committed blocks up to ``height`` (any thread)."""
+        self._durable = height  # a single int store: atomic under the GIL
+
+    def _trim(self) -> None:
+        durable = self._durable
+        pending = {k: h for k, h in self._written_at.items() if h > durable}
+        self.cache = {k: self.cache[k] for k in pending}
+        self._written_at = pending
 
     def read(self, key: str) -> bytes | None:
         v = self.cache.get(key, _MISSING)
@@ -147,6 +167,10 @@ class Executor:
                 res.ops.extend(project_events(contracts, out.events, meta))
         res.writes = sorted(block.items())
         self.cache.update(block)
+        if self._max_cache is not None:
+            self._written_at.update(dict.fromkeys(block, height))
+            if len(self.cache) > self._max_cache:
+                self._trim()
         for did in dirty:
             self._participants.pop(did, None)
         return res

@@ -95,7 +95,8 @@ class Node:
         header = blk.Header.decode(header_bytes)
         self._height, self._prev, self._state_root = head, hash_, header.state_root
         self._last_time = header.time
-        self.executor = Executor(self.contracts, self.store.get_state)
+        self.executor = Executor(self.contracts, self.store.get_state,
+                                 max_cache=settings.state_cache_keys)
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
@@ -333,6 +334,7 @@ class Node:
             except BaseException as exc:
                 self._fail(exc, futs)
                 continue
+            self.executor.committed(rec.height)
             for row, fut in zip(rec.txs, futs, strict=True):
                 fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt))
             for listener in self._listeners:

@@ -24,3 +24,6 @@ class Settings:
     verify_workers: int = 2
     # Admission limit: beyond this many unfinished submissions new ones get Overloaded.
     max_pending: int = 100_000
+    # State values the executor keeps in memory above the store; past this many it drops
+    # the ones already committed, so a long-running node's memory stays bounded.
+    state_cache_keys: int = 500_000
