@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from supplyledger.errors import InvalidSignature, ValidationError
@@ -62,7 +63,7 @@ class Header:
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(self.encode()).hexdigest()
+        return _header_hash(self)
 
     @classmethod
     def from_dict(cls, d: Any) -> Header:
@@ -81,7 +82,19 @@ class Header:
 
     @classmethod
     def decode(cls, data: bytes) -> Header:
-        return cls.from_dict(decode(data))
+        return _decode_header(bytes(data))
+
+
+@lru_cache(maxsize=4096)
+def _header_hash(header: Header) -> str:
+    return hashlib.sha256(header.encode()).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _decode_header(data: bytes) -> Header:
+    # Keyed by the exact bytes, so an edited header is decoded (and checked) afresh; trace
+    # queries and proofs decode the same recent headers over and over.
+    return Header.from_dict(decode(data))
 
 
 @dataclass(frozen=True, slots=True)
