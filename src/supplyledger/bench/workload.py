@@ -65,7 +65,7 @@ def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> tu
     every batch, created by the signer that will record its events (its custodian).
     Returned as two phases: the product types must be committed before the batches, since
     verifier workers may reorder transactions submitted together."""
-    keys = [PrivateKey.from_pkcs8_der(s.pkcs8) for s in signers]
+    keys = _load_keys(signers)
     out = []
     for org in range(min(ORGS, len(keys))):
         gtin = parse_epc(batch_urn(org, len(keys))).gtin
@@ -81,9 +81,20 @@ def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> tu
     return out, lots
 
 
+_LOADED: dict[bytes, PrivateKey] = {}
+
+
+def _load_keys(signers: list[Signer]) -> list[PrivateKey]:
+    # Loading an RSA key checks it (~80 ms here): once per worker process, not per chunk.
+    for s in signers:
+        if s.pkcs8 not in _LOADED:
+            _LOADED[s.pkcs8] = PrivateKey.from_pkcs8_der(s.pkcs8)
+    return [_LOADED[s.pkcs8] for s in signers]
+
+
 def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> list[bytes]:
     chain, signers, seeds, batches, t0, nonce0 = args
-    keys = [PrivateKey.from_pkcs8_der(s.pkcs8) for s in signers]
+    keys = _load_keys(signers)
     out: list[bytes] = []
     for i, seed in enumerate(seeds):
         rng = random.Random(seed)
