@@ -32,3 +32,19 @@ if [ -z "${SUPPLYLEDGER_SKIP_BROWSER:-}" ] && ! command -v chromium >/dev/null 2
         echo "could not install chromium: browser tests will be skipped" >&2
     fi
 fi
+
+# Device ingest over MQTT runs against Debian's mosquitto (`serve --mqtt`, the MQTT tests and
+# `bench-readings --via mqtt`). Installed like chromium: when missing and we may; outside CI
+# a failure only means the MQTT tests skip, in CI it is an error.
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
+        && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing mosquitto for MQTT ingest (apt-get)…"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; }; then
+        if [ "${CI:-}" = "true" ]; then
+            echo "could not install mosquitto, which CI needs for the MQTT tests" >&2
+            exit 1
+        fi
+        echo "could not install mosquitto: MQTT tests will be skipped" >&2
+    fi
+fi

@@ -242,6 +242,7 @@ def test_other_pages_for_the_record(page: Any, served: Served) -> None:
                                 (f"/recall?batch={hot}", "recall", "Recall"),
                                 ("/admin", "participants", "Participants and roles"),
                                 ("/area/custody", "custody", "Custody proposals"),
+                                ("/area/logistics", "logistics", "Shipments and sensors"),
                                 ("/area/products", "products", "Products and batches")):
         page.goto(served.url + path)
         assert page.get_by_role("heading", name=heading, exact=True).is_visible()

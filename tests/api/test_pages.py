@@ -3,6 +3,7 @@ and the forms that sign (events, contract methods, data sharing) work end to end
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import quote
 
@@ -149,3 +150,14 @@ async def test_logout(client: httpx.AsyncClient) -> None:
     r = await client.post("/logout", data={"csrf": csrf})
     assert r.status_code == 303
     assert (await client.get("/")).status_code == 303
+
+
+async def test_area_tables_show_epoch_columns_as_utc_times(client: httpx.AsyncClient,
+                                                           world: World) -> None:
+    await _web_login(client, "admin")
+    html = (await client.get("/area/custody")).text
+    cells = re.findall(r'<time title="(\d+)">([^<]+)</time>', html)
+    assert cells, "the custody holdings' `since` column is shown as a time"
+    for ms, text in cells:
+        assert text == dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime(
+            "%Y-%m-%d %H:%M")

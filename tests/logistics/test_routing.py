@@ -14,17 +14,14 @@ from typer.testing import CliRunner
 from supplyledger.cli.route import app
 from supplyledger.errors import SolverError, ValidationError
 from supplyledger.logistics import solomon
+from supplyledger.logistics.dispatch import Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.plot import render_svg
 from supplyledger.logistics.routing import (
     Client,
     Depot,
-    Order,
     RoutingProblem,
     TimeWindow,
-    Vehicle,
     VehicleType,
-    Warehouse,
-    dispatch,
     evaluate,
     solve,
 )

@@ -99,6 +99,12 @@ def create_app(service: LedgerService) -> FastAPI:
     for r in (auth_router.router, ledger_router.router, contracts_router.router,
               domain_router.router):
         app.include_router(r)
+    from supplyledger.api.routers import kpi as kpi_router  # KPIs and emissions (issue 6)
+
+    app.include_router(kpi_router.router)
+    from supplyledger.api.routers import devices as devices_router  # IoT ingest (issue 6)
+
+    app.include_router(devices_router.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,6 +18,17 @@ from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.store.sqlite import DB_NAME
 
 __all__ = ["demo"]
+
+
+def _logistics(n: dict[str, Any]) -> str:
+    if not n.get("breached_lot"):
+        return ""
+    lot = n["breached_lot"].rsplit("/", 1)[-1]
+    return (f"  • Dashboard: platform KPIs for this month; dispatch plan {n['plan']} put "
+            f"{len(n['orders'])} yeast orders on {len(n['shipments'])} refrigerated vans "
+            f"(`supplyledger kpi`, `supplyledger emissions report`)\n"
+            f"  • Trace lot [bold]{lot}[/]: the van's logger recorded a cold-chain breach "
+            f"(order {n['breached_order']} is held and disputed)\n")
 
 
 def _report(info: DemoInfo, url: str, seconds: float) -> None:
@@ -37,6 +48,7 @@ def _report(info: DemoInfo, url: str, seconds: float) -> None:
                   "link is red — milled too moist — and an insider's database edit is caught\n"
                   f"  • Trace lot [bold]{hot}[/]: a temperature alarm in the transport link; "
                   "Recall shows which platform holds it now\n"
+                  + _logistics(info.notes.get("logistics") or {}) +
                   "  • Audit: names the edited row — " + info.tampered + "\n"
                   "  • Refused attempts: " + "; ".join(info.refused) + "\n"
                   f"  • Node key password (for `supplyledger serve --data {info.data_dir}`): "

@@ -56,6 +56,23 @@ experiment_app.command("throughput", help="Paper 001 Tables 3-4: throughput and 
                        "without and with RSA.")(throughput_command)
 app.command("bench-orders")(bench_orders_command)
 
+# KPIs and the monthly emissions report (issue 6).
+from supplyledger.cli.emissions_cmd import app as emissions_app  # noqa: E402
+from supplyledger.cli.kpi_cmd import kpi_command  # noqa: E402
+
+app.command("kpi")(kpi_command)
+app.add_typer(emissions_app, name="emissions")
+
+# Dispatch plans on the ledger (issue 6).
+from supplyledger.cli.dispatch_cmd import app as dispatch_app  # noqa: E402
+
+app.add_typer(dispatch_app, name="dispatch")
+
+# Sensor ingest (issue 6): devices' signed reading batches, cold-chain rules.
+from supplyledger.cli.bench_readings import bench_readings_command  # noqa: E402
+
+app.command("bench-readings")(bench_readings_command)
+
 __all__ = ["app", "main"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -21,18 +22,27 @@ PortOpt = Annotated[int, typer.Option(help="TCP port.")]
 
 
 def run_server(data: Path, node_password: str, *, host: str, port: int,
-               api: ApiSettings) -> None:
+               api: ApiSettings, mqtt: str | None = None) -> None:
     """Start the node (default settings: verifier processes on), serve until Ctrl-C, then
-    drain the node so every acknowledged transaction is committed."""
+    drain the node so every acknowledged transaction is committed. ``mqtt`` (a broker URL,
+    or "" for a local mosquitto started and stopped here) also bridges device readings."""
     import uvicorn
+
+    from supplyledger.ingest.mqtt import mqtt_ingest
 
     node = Node(Settings(data), load_node_key(data, node_password)).start()
     service = LedgerService(node, api)
     try:
         app = create_app(service)
-        console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
-                      f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        with (nullcontext() if mqtt is None else mqtt_ingest(
+                data, mqtt or None, service.submit_raw,
+                max_bytes=node.settings.max_tx_bytes)) as bridge:
+            if bridge is not None:
+                console.print(f"[bold green]MQTT ingest[/] {bridge.url}: devices publish to "
+                              "supplyledger/devices/<id>/readings")
+            console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
+                          f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         node.stop()
         service.close()
@@ -45,10 +55,16 @@ def serve(
     port: PortOpt = 8000,
     secure_cookies: Annotated[bool, typer.Option(
         help="Mark the session cookie Secure (when served behind TLS).")] = False,
+    mqtt: Annotated[bool, typer.Option(
+        "--mqtt", help="Ingest device readings over MQTT: start a local mosquitto (or use "
+        "--mqtt-url).")] = False,
+    mqtt_url: Annotated[str | None, typer.Option(
+        help="Broker to bridge instead, e.g. mqtt://broker:1883 (implies --mqtt).")] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
     run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
-               api=ApiSettings(cookie_secure=secure_cookies))
+               api=ApiSettings(cookie_secure=secure_cookies),
+               mqtt=mqtt_url or ("" if mqtt else None))
 
 
 @handle_errors

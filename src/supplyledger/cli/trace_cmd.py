@@ -68,6 +68,11 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     for c in res["chains"]:
         status = "[green]intact[/]" if c["ok"] else f"[red]broken at event {c['broken_at']}[/]"
         console.print(f"  code chain {c['batch']}: {c['events']} events, {status}")
+    for s in res["shipments"]:
+        share = s["order_co2e_g"] if s["order_co2e_g"] is not None else s["co2e_g"]
+        console.print(f"  shipment {s['shipment']} ({s['status']}"
+                      f"{', late' if s['late'] else ''}): {s['distance_m'] / 1000:.1f} km, "
+                      f"{share} g CO2e WTW" + (f" for order {s['order']}" if s["order"] else ""))
     first = res["faulty_link"]
     if first is None:
         console.print("[bold green]no faulty link[/]: every event verified")

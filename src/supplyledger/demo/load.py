@@ -38,6 +38,7 @@ from supplyledger.demo.commerce import (
     share_address,
 )
 from supplyledger.demo.flour import FlourChain, lot_stories, setup_flour
+from supplyledger.demo.logistics import Logistics, logistics_story
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.bootstrap import init_ledger
@@ -153,6 +154,9 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         stories = lot_stories(sim, people, start + DAY, weeks, chain,
                               flour_sale(sim, people, commerce))
         stories += order_stories(sim, people, start + DAY, 7 * weeks, commerce)
+        logistics = Logistics()
+        stories.append(logistics_story(sim, people, admin, start + (7 * weeks - 1) * DAY,
+                                       logistics))
         _run(sim, stories)
         share_address(sim, people, Features(node).private, commerce)
         assess_credit(sim, people)
@@ -163,7 +167,8 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
     info.transactions = sim.calls
     info.faulty_lot, info.hot_lot = chain.faulty, chain.hot
     info.tampered = _tamper(Path(data_dir), chain)
-    info.notes = {"orders": commerce.orders, "flour_orders": len(commerce.flour_orders),
+    info.notes = {"logistics": logistics.notes(),
+                  "orders": commerce.orders, "flour_orders": len(commerce.flour_orders),
                   "disputed": commerce.disputed, "cancelled": commerce.cancelled,
                   "returned": commerce.returned, "shared_record": commerce.shared_record}
     say("creating web logins")

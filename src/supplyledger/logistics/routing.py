@@ -24,21 +24,16 @@ from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCrit
 from supplyledger.errors import SolverError, ValidationError
 
 __all__ = [
+    "EPS",
     "Client",
     "ClientId",
     "Depot",
-    "DispatchPlan",
-    "Order",
     "Route",
     "RoutingProblem",
     "RoutingSolution",
     "TimeWindow",
-    "Vehicle",
-    "VehiclePlan",
     "VehicleType",
     "Visit",
-    "Warehouse",
-    "dispatch",
     "evaluate",
     "solve",
     "unservable_reason",
@@ -68,7 +63,7 @@ _PARAMS = pyvrp.SolveParams(
     neighbourhood=NeighbourhoodParams(num_neighbours=30),
 )
 # Absorbs only floating-point summation noise in the re-check, never a real violation.
-_EPS = 1e-9
+EPS = 1e-9
 
 
 def _up(value: float) -> int:
@@ -247,7 +242,7 @@ def _schedule(
         dist += math.hypot(here.x - c.x, here.y - c.y)
         arrival = time + problem.travel(here, c)
         start = max(arrival, c.window.early)
-        if start > c.window.late + _EPS:
+        if start > c.window.late + EPS:
             problems.append(f"client {c.id!r}: service starts at {start:.4f} after due "
                             f"{c.window.late:g}")
         if missing := c.requires - vt.features:
@@ -256,9 +251,9 @@ def _schedule(
         time, here = start + c.service, c
     dist += math.hypot(here.x - depot.x, here.y - depot.y)
     back = time + problem.travel(here, depot)
-    if back > min(depot.window.late, vt.window.late) + _EPS:
+    if back > min(depot.window.late, vt.window.late) + EPS:
         problems.append(f"{label} returns at {back:.4f}, after depot or shift closes")
-    if load > vt.capacity + _EPS:
+    if load > vt.capacity + EPS:
         problems.append(f"{label} carries {load:g} over capacity {vt.capacity:g}")
     return Route(type_idx, tuple(visits), departure, back, dist, load)
 
@@ -316,7 +311,7 @@ def unservable_reason(problem: RoutingProblem, client: Client) -> str | None:
             if vt.count > 0 and client.requires <= vt.features]
     if not fits:
         return "no vehicle has the required features"
-    if client.demand > max(problem.vehicle_types[i].capacity for i in fits) + _EPS:
+    if client.demand > max(problem.vehicle_types[i].capacity for i in fits) + EPS:
         return "quantity exceeds every vehicle's capacity"
     for i in fits:
         probs: list[str] = []
@@ -397,7 +392,7 @@ def solve(
         if reason := unservable_reason(problem, c):
             raise SolverError(f"client {c.id!r} cannot be served: {reason}", client=c.id)
     fleet = sum(vt.count * vt.capacity for vt in problem.vehicle_types)
-    if sum(c.demand for c in required) > fleet + _EPS:
+    if sum(c.demand for c in required) > fleet + EPS:
         raise SolverError(f"required demand exceeds the fleet's total capacity {fleet:g}")
     if not problem.clients or not any(vt.count for vt in problem.vehicle_types):
         return evaluate(problem, [])
@@ -416,108 +411,3 @@ def solve(
         for r in best.routes()
     ]
     return evaluate(problem, plan, solver_feasible=best.is_feasible())
-
-
-# --- dispatch: a platform's open orders -> vehicle routes -------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    id: str
-    x: float
-    y: float
-    quantity: float
-    window: TimeWindow
-    service: float = 0.0
-    requires: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class Warehouse:
-    """``outbound_capacity``: what storage and handling can release in this plan (one day)."""
-
-    id: str
-    x: float
-    y: float
-    window: TimeWindow
-    outbound_capacity: float
-
-
-@dataclass(frozen=True, slots=True)
-class Vehicle:
-    id: str
-    capacity: float
-    window: TimeWindow = TimeWindow()
-    features: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class VehiclePlan:
-    vehicle: str
-    orders: tuple[str, ...]
-    arrivals: tuple[float, ...]
-    distance: float
-    load: float
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchPlan:
-    routes: tuple[VehiclePlan, ...]
-    unserved: tuple[tuple[str, str], ...]  # (order id, reason), in input order
-    solution: RoutingSolution
-
-
-def dispatch(
-    orders: Sequence[Order],
-    warehouse: Warehouse,
-    fleet: Sequence[Vehicle],
-    *,
-    speed: float = 1.0,
-    time_limit_s: float = 2.0,
-    seed: int = 0,
-    max_iterations: int | None = 2000,
-) -> DispatchPlan:
-    """Plan one day's deliveries; every order is either on a route or listed as unserved.
-
-    Orders that no vehicle could reach or carry are set aside first. The warehouse's outbound
-    capacity is a limit across all routes, which PyVRP cannot express, so it is applied before
-    solving: earliest due date first (ties by id), skipping orders that no longer fit. The rest
-    are optional clients; the solver drops one only when the fleet has no room or time for it.
-    """
-    if len({o.id for o in orders}) != len(orders) or len({v.id for v in fleet}) != len(fleet):
-        raise ValidationError("order ids and vehicle ids must be unique")
-    if warehouse.outbound_capacity < 0:
-        raise ValidationError("warehouse outbound capacity must be >= 0")
-    clients = {o.id: Client(o.id, o.x, o.y, o.quantity, o.window, o.service, False, o.requires)
-               for o in orders}
-    depot = Depot(warehouse.id, warehouse.x, warehouse.y, warehouse.window)
-    types = tuple(VehicleType(1, v.capacity, v.window, 0, v.id, v.features) for v in fleet)
-    full = RoutingProblem(f"dispatch:{warehouse.id}", (depot,), tuple(clients.values()), types,
-                          speed)
-    reasons: dict[str, str] = {}
-    for o in orders:
-        if reason := unservable_reason(full, clients[o.id]):
-            reasons[o.id] = reason
-    room = warehouse.outbound_capacity
-    chosen: list[Client] = []
-    for o in sorted(orders, key=lambda o: (o.window.late, o.id)):
-        if o.id in reasons:
-            continue
-        if o.quantity > room + _EPS:
-            reasons[o.id] = "warehouse outbound capacity reached"
-            continue
-        room -= o.quantity
-        chosen.append(clients[o.id])
-    problem = RoutingProblem(full.name, (depot,), tuple(chosen), types, speed)
-    solution = solve(problem, time_limit_s=time_limit_s, seed=seed, max_iterations=max_iterations)
-    if not solution.feasible:
-        raise SolverError("dispatch plan violates constraints", violations=solution.violations)
-    for cid in solution.unserved:
-        reasons[str(cid)] = "no vehicle capacity or time left in the fleet"
-    routes = tuple(
-        VehiclePlan(fleet[r.vehicle_type].id, tuple(str(c) for c in r.clients),
-                    tuple(v.arrival for v in r.visits), r.distance, r.load)
-        for r in solution.routes
-    )
-    return DispatchPlan(routes, tuple((o.id, reasons[o.id]) for o in orders if o.id in reasons),
-                        solution)

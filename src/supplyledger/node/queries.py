@@ -4,7 +4,8 @@
 aggregations to the raw material, downstream to every derived lot and logistic unit — and
 its events in ledger order, each with signer, times, tx id, block height, a verified
 inclusion proof and the faults found (see :mod:`supplyledger.node.trace_checks`). The
-faulty link is the first event with a fault. ``recall`` lists what a problem with a batch
+faulty link is the first event with a fault (a sensor breach recorded against a batch
+counts as a fault of the link the batch was in). ``recall`` lists what a problem with a batch
 reaches: every downstream lot, logistic unit and shipment, and who holds each lot now.
 Both paginate; the code chains are always checked whole, so a page can still name a break
 that happened before it.
@@ -20,6 +21,7 @@ from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.ledger.encoding import decode
+from supplyledger.node.shipment_queries import shipments_for_batch
 from supplyledger.node.trace_checks import COLUMNS, Checker, Fault, Memo
 from supplyledger.store.sqlite import SQLiteStore
 
@@ -104,8 +106,11 @@ class TraceQueries:
         names = self.store.participant_names([e["signer"] for e in events])
         for e in events:
             e["signer_name"], e["signer_org"] = names.get(e["signer"], ("", ""))
-        faulty = [{"batch": e["batch"], "seq": e["seq"], "link": e["link"], **f}
-                  for e in events for f in e["faults"]]
+        found = [(e["height"], {"batch": e["batch"], "seq": e["seq"], "link": e["link"], **f})
+                 for e in events for f in e["faults"]]
+        # Cold-chain breaches take their place among the events by block (sort is stable).
+        found += [(b["height"], b) for b in check.breaches(nodes, rows)]
+        faulty = [f for _, f in sorted(found, key=lambda hf: hf[0])]
         for c in chains:
             if not c["ok"]:
                 faulty.append({"batch": c["batch"], "seq": c["broken_at"], "link": "",
@@ -114,7 +119,9 @@ class TraceQueries:
         return {"batch": bid, "upstream": up, "downstream": down, "chains": chains,
                 "events_total": len(rows), "page": page, "page_size": page_size,
                 "pages": pages, "events": events, "faults": faulty,
-                "faulty_link": faulty[0] if faulty else None}
+                "faulty_link": faulty[0] if faulty else None,
+                # Shipments that carried the batch, with each order's gCO2e (WTW) share.
+                "shipments": shipments_for_batch(self.store.reader(), bid)}
 
     def _event(self, r: tuple[Any, ...], tx: tuple[int, int, bytes, bytes] | None,
                code: str | None, check: Checker) -> dict[str, Any]:

@@ -7,7 +7,8 @@ the block is the one its successor links to; the signer's signature verifies; th
 chain recomputed from the stored transactions matches; and the projection row equals the
 row the contract's own prepare step derives from the transaction. An event can also report
 a problem itself: a failed inspection, a bad disposition, a sensor alarm, or a reading
-outside the product type's limits.
+outside the product type's limits. A breach of a cold-chain rule that the sensors contract
+recorded against a batch is a fault of the link the batch was in at the time.
 
 Proofs are built per block from one read of the block (leaf hashes and Merkle levels are
 kept in a small LRU), because a genealogy touches many blocks and each proof would
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from supplyledger.contracts.builtin._sensors_model import breach_key, breaches_key
+from supplyledger.contracts.builtin._sensors_rules import breach_reason
 from supplyledger.contracts.builtin._trace_facts import decode_events, facts_of_events
 from supplyledger.contracts.builtin.trace import ZERO, chain_code, event_row
 from supplyledger.contracts.projection import EventMeta
@@ -285,6 +288,32 @@ class Checker:
                                      f"{lim['min']}"))
             except InvalidOperation:
                 continue
+        return out
+
+    def breaches(self, batches: Sequence[str],
+                 rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """Sensor breaches that mark ``batches``, from the sensors contract's committed
+        state (not its tables), each as a fault of the link the batch was in when the
+        breach was recorded: its last trace event at or before that block (else transport
+        for a shipment or container logger, storage for one on the batch itself)."""
+        out: list[dict[str, Any]] = []
+        for batch in batches:
+            marks = self.store.get_state(f"sensors/{breaches_key(batch)}")
+            for bid in decode(marks)["ids"] if marks else ():
+                raw = self.store.get_state(f"sensors/{breach_key(bid)}")
+                tx = self.store.txs_by_id([decode(raw)["tx"]]) if raw else {}
+                if raw is None or not tx:
+                    continue
+                br = decode(raw)
+                height, index, tx_raw, receipt = tx[br["tx"]]
+                before = [r for r in rows if r[0] == batch and r[4] <= height]
+                link = before[-1][8] if before else (
+                    "storage" if br.get("on") == "batch" else "transport")
+                proof, _ = self.proof(br["tx"], height, index, tx_raw, receipt, br["device"])
+                out.append({"batch": batch, "seq": before[-1][1] if before else 0,
+                            "link": link, "kind": "sensor", "reason": breach_reason(br),
+                            "breach": bid, "tx": br["tx"], "height": height,
+                            "verified": proof["verified"]})
         return out
 
     def limits(self, batch: str) -> dict[str, Any]:

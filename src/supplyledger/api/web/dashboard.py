@@ -7,6 +7,8 @@ import datetime as dt
 import threading
 from typing import Any
 
+from supplyledger.logistics.kpi_format import cells
+from supplyledger.node.kpi_queries import KpiQueries, kpi_report
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["Dashboard"]
@@ -80,4 +82,14 @@ class Dashboard:
                 orders = [(str(r[0]), float(r[1])) for r in q(
                     "SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY 2 DESC")]
         return {"kpis": kpis, "per_day": per_day, "by_step": by_step,
-                "by_contract": by_contract, "failures": failures, "orders": orders}
+                "by_contract": by_contract, "failures": failures, "orders": orders,
+                "platform_kpis": self._platform_kpis()}
+
+    def _platform_kpis(self) -> dict[str, Any] | None:
+        """Each platform's KPIs for the month of the last block (logistics/kpi.py)."""
+        if "orders" not in self.tables:
+            return None
+        rep = kpi_report(KpiQueries(self.store.reader()), current=True)
+        return {"period": rep["periods"][0], "sources": rep["sources"],
+                "platforms": [{"platform": p["platform"], "name": p["name"],
+                               "cells": cells(p["periods"][0])} for p in rep["platforms"]]}

@@ -1,5 +1,5 @@
 """Pages built on the contract registry: the contract catalogue and a form per method;
-areas (products, orders, custody, data sharing) that gather the methods and tables of the
+areas (products, orders, custody, logistics) that gather the methods and tables of the
 contracts behind them; participants and roles for admins.
 
 An area whose contracts are not deployed yet says so and shows nothing else, and a new
@@ -36,6 +36,10 @@ AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "custody": ("Custody proposals", ("custody",),
                 "Owner and custodian are separate; hand-overs go propose → accept or reject. "
                 "Rows addressed to you come first."),
+    "logistics": ("Shipments and sensors", ("shipments", "sensors"),
+                  "Dispatch plans, shipments with their legs, live ETA (paper 000 eq. 5), "
+                  "lateness and CO2e; IoT devices, their reading batches, cold-chain rules "
+                  "and the breaches they found."),
 }
 ROWS = 12
 _ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian")

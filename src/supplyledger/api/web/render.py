@@ -29,6 +29,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/area/products", "Products", ()),
     ("/area/orders", "Orders", ()),
     ("/area/custody", "Custody", ()),
+    ("/area/logistics", "Logistics", ()),
     ("/privacy", "Data sharing", ()),
     ("/explorer", "Explorer", ()),
     ("/contracts", "Contracts", ()),
@@ -49,6 +50,17 @@ def when(ms: Any) -> str:
         return str(ms)
 
 
+# Projection columns that hold epoch milliseconds (shown as UTC date and time in tables).
+_TIME_COLUMNS = frozenset(("time", "since", "created", "updated", "departed", "arrived",
+                           "promised", "eta", "earliest", "latest", "started", "ended",
+                           "first_t", "last_t", "pos_at", "placed_at", "arrived_at",
+                           "delivered_at", "settled_at"))
+
+
+def _time_column(name: Any) -> bool:
+    return name in _TIME_COLUMNS
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
@@ -56,6 +68,7 @@ def _pretty(value: Any) -> str:
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
+env.tests["time_column"] = _time_column
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:

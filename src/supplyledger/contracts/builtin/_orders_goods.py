@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._orders_model import expect, transition
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
-from supplyledger.errors import Forbidden, InvalidState, NotFound
+from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["check_offer", "lock", "move", "take_batch", "unlock"]
+__all__ = ["check_held", "check_offer", "dispatch_order", "lock", "move", "take_batch",
+           "unlock"]
 
 _FIELD = {"custody": "custodian", "ownership": "owner"}
 
@@ -45,7 +47,7 @@ def _batch_available(ctx: Ctx, batch: str) -> dict[str, Any]:
     b = ctx.read("products", f"b/{batch}")
     if b is None:
         raise NotFound(f"no batch {batch}")
-    locked = ctx.get(_lkey(batch))
+    locked = ctx.read("orders", _lkey(batch))
     if locked is not None:
         raise InvalidState(f"batch {batch} is not available: reserved by order {locked}",
                            current="reserved", order=locked)
@@ -104,7 +106,44 @@ def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str) -> None:
 
 
 def lock(ctx: Ctx, batch: str, order_id: str) -> None:
-    ctx.put(_lkey(batch), order_id)
+    ctx.put_other("orders", _lkey(batch), order_id)
+
+
+def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_no: str,
+                   batch: str | None, seller_org: str, event: str = "dispatched",
+                   claim_number: bool = True) -> None:
+    """Turn a placed order into a transport order: the checks and writes of
+    ``orders.dispatch`` after its caller check. Shared with ``shipments.record_plan``, where
+    the order's platform (not the seller) signs a dispatch plan: every read and write names
+    the ``orders`` namespace, and ``event`` is emitted under the running contract's name.
+    ``orders/tn/{number}`` records who uses a transport order number (the order id); a plan
+    claims its route's number once for all its orders (``claim_number=False`` here)."""
+    expect(o, "dispatch")
+    if ctx.time > o["latest"]:
+        raise InvalidState(f"order {o['id']}'s delivery window closed at {o['latest']}: "
+                           "reschedule it first", current=o["state"])
+    try:
+        require_participant(ctx, transporter, role="transporter")
+    except NotFound:
+        raise NotFound(f"no registered transporter {transporter}: reschedule the "
+                       "delivery", transporter=transporter, action="reschedule") from None
+    if claim_number and ctx.read("orders", f"tn/{transport_no}") is not None:
+        raise AlreadyExists(f"transport order number {transport_no} is already used")
+    shipped = o["batch"]
+    if shipped is None:
+        if batch is None:
+            raise ValidationError(f"order {o['id']} is for a product: name the batch it "
+                                  "ships", arg="batch")
+        shipped = batch
+        take_batch(ctx, o, shipped)
+        lock(ctx, shipped, o["id"])
+    elif batch not in (None, shipped):
+        raise ValidationError(f"order {o['id']} is for batch {shipped}", arg="batch")
+    check_held(ctx, shipped, o["seller"], seller_org)
+    if claim_number:
+        ctx.put_other("orders", f"tn/{transport_no}", o["id"])
+    transition(ctx, o, event, "dispatched", transporter=transporter,
+               transport_no=transport_no, batch=shipped)
 
 
 def unlock(ctx: Ctx, batch: str | None, order_id: str) -> None:

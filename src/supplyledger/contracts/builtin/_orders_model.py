@@ -104,7 +104,8 @@ def transition(ctx: Ctx, o: dict[str, Any], event: str, state: str | None = None
     if state is not None:
         o["state"] = state
     o.update(changed)
-    ctx.put(okey(o["id"]), o)
+    # Explicit namespace: shipments.record_plan dispatches orders from its own contract.
+    ctx.put_other("orders", okey(o["id"]), o)
     ctx.emit(event, order=o["id"], state=o["state"], **changed)
 
 

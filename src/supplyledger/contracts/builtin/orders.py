@@ -29,11 +29,10 @@ from typing import Any
 from supplyledger.contracts.builtin import orders_returns, orders_schedule
 from supplyledger.contracts.builtin._credit_model import project_lien
 from supplyledger.contracts.builtin._orders_goods import (
-    check_held,
     check_offer,
+    dispatch_order,
     lock,
     move,
-    take_batch,
 )
 from supplyledger.contracts.builtin._orders_model import (
     ORDER_ID,
@@ -49,6 +48,7 @@ from supplyledger.contracts.builtin._orders_model import (
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin.custody import project_transfer
 from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
 from supplyledger.contracts.builtin.payments import (
@@ -155,29 +155,8 @@ def dispatch(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "dispatch")
     party(ctx, o, "seller")
-    if ctx.time > o["latest"]:
-        raise InvalidState(f"order {o['id']}'s delivery window closed at {o['latest']}: "
-                           "reschedule it first", current=o["state"])
-    try:
-        require_participant(ctx, a["transporter"], role="transporter")
-    except NotFound:
-        raise NotFound(f"no registered transporter {a['transporter']}: reschedule the "
-                       "delivery", transporter=a["transporter"], action="reschedule") from None
-    if ctx.exists(f"tn/{a['transport_no']}"):
-        raise AlreadyExists(f"transport order number {a['transport_no']} is already used")
-    batch = o["batch"]
-    if batch is None:
-        if "batch" not in a:
-            raise ValidationError("a product order ships a batch: name it", arg="batch")
-        batch = a["batch"]
-        take_batch(ctx, o, batch)
-        lock(ctx, batch, o["id"])
-    elif a.get("batch", batch) != batch:
-        raise ValidationError(f"the order is for batch {batch}", arg="batch")
-    check_held(ctx, batch, o["seller"], ctx.org or "")
-    ctx.put(f"tn/{a['transport_no']}", o["id"])
-    transition(ctx, o, "dispatched", "dispatched", transporter=a["transporter"],
-               transport_no=a["transport_no"], batch=batch)
+    dispatch_order(ctx, o, transporter=a["transporter"], transport_no=a["transport_no"],
+                   batch=a.get("batch"), seller_org=ctx.org or "")
     return {"order": o["id"], "transport_no": a["transport_no"]}
 
 
@@ -257,6 +236,7 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if ctx.time < due:
         raise InvalidState(f"order {o['id']} is delivered but unconfirmed: it may be "
                            f"released from {due}", current=o["state"], release_at=due)
+    hold_on_breach(ctx, o)  # a cold-chain breach holds the payout for confirmation/dispute
     return _pay(ctx, o, "released", 1)
 
 

@@ -1,0 +1,75 @@
+"""IoT devices over HTTP: signed reading batches in, receipts out, batches as EPCIS.
+
+``POST /api/devices/readings`` takes the device's signed ``sensors.record`` transaction in
+the wire format of ``POST /api/tx`` (the bytes as signed) and needs no login: the signature
+is the device's credential. It answers once the batch's block is durable: 200 with the
+receipt, the status of the contract's error with the receipt alongside (a refused batch is
+still on the ledger), or a typed error body for a transaction the node never admitted
+(bad signature 401, unknown signer 401, replay 409, oversized 413, not a reading batch 422).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from supplyledger.api.auth import current, service_of
+from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.service import Principal
+from supplyledger.contracts.builtin.sensors import readings_to_epcis
+from supplyledger.epcis import build_document
+from supplyledger.errors import NotFound, PayloadTooLarge
+from supplyledger.ingest.admit import reading_tx
+from supplyledger.ingest.device import HTTP_PATH
+from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.tx import envelope_bytes_of
+from supplyledger.node.receipts import Receipt
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["devices"])
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["env", "sig"], "additionalProperties": False,
+    "description": "a sensors.record transaction signed by the device: env {chain, "
+                   "contract, method, args {seq, readings}, signer, nonce, time}, sig"}}}}}
+TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction id (hex)")]
+
+
+@router.post(HTTP_PATH, summary="Submit a device's signed batch of readings (no login: the "
+             "device's signature authenticates it)", openapi_extra=_BODY)
+async def readings(request: Request, response: Response) -> Any:
+    svc = service_of(request)
+    limit = svc.node.settings.max_tx_bytes
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"transaction is over the {limit}-byte limit",
+                                  size=len(raw), limit=limit)
+    body = bytes(raw)
+
+    def admit() -> Receipt:  # off the event loop: parsing 40 kB is not free
+        reading_tx(body, max_bytes=limit)
+        return svc.submit_raw(body)
+
+    return receipt_response(await run_in_threadpool(admit), response)
+
+
+@router.get("/api/devices/readings/{tx_id}/epcis",
+            summary="A committed reading batch as an EPCIS 2.0 document (sensorElementList)")
+def readings_epcis(request: Request, tx_id: TxId,
+                   who: Principal = Depends(current)) -> dict[str, Any]:
+    svc = service_of(request)
+    rows = svc.reads.rows("sensor_batches", 1, None, {"tx": tx_id}).items
+    found = svc.node.store.txs_by_id([tx_id])
+    if not rows or tx_id not in found:
+        raise NotFound(f"no committed reading batch in transaction {tx_id}")
+    row, raw = rows[0], found[tx_id][2]
+    args = decode(envelope_bytes_of(raw)[0])["args"]
+    event = readings_to_epcis(
+        row["device"], row["seq"], args["readings"],
+        batches=row["batches"].split() if row["batches"] else (),
+        container=row["target"] if row["kind"] == "container" else None, tx=tx_id)
+    return build_document([event], sender=row["device"])

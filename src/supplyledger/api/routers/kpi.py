@@ -1,0 +1,39 @@
+"""Logistics reads: KPIs per platform and period, and the monthly emissions report (the
+same reports as ``supplyledger kpi`` and ``supplyledger emissions report``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from supplyledger.api.auth import current, service_of
+from supplyledger.api.service import Principal
+from supplyledger.node.kpi_queries import KpiQueries, emissions_report, kpi_report
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["logistics"])
+Platform = Annotated[str | None, Query(max_length=128, description=(
+    "platform participant id, name or organisation id; 'direct' = orders with none"))]
+Day = Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+@router.get("/api/kpi", summary="KPIs per platform and period (definitions in docs/kpi.md)")
+def kpi(request: Request, platform: Platform = None,
+        period: Annotated[str | None, Query(
+            max_length=8, pattern=r"^(month|week|current|\d{4}-\d{2}|\d{4}-W\d{2})$",
+            description="month | week | current | 2026-11 | 2026-W47")] = None,
+        first: Annotated[str | None, Query(alias="from", max_length=10,
+                                           pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        to: Day = None, who: Principal = Depends(current)) -> dict[str, Any]:
+    q = KpiQueries(service_of(request).node.store.reader())
+    return kpi_report(q, platform=platform, kind=period, first=first, last=to)
+
+
+@router.get("/api/emissions", summary="Monthly freight emissions per platform (ISO 14083)")
+def emissions(request: Request,
+              month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+              platform: Platform = None, who: Principal = Depends(current)) -> dict[str, Any]:
+    q = KpiQueries(service_of(request).node.store.reader())
+    return emissions_report(q, month, platform=platform)

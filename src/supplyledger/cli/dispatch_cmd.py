@@ -1,0 +1,165 @@
+"""``supplyledger dispatch plan|show``: dispatch a platform's open orders and draw plans.
+
+``plan`` reads the request (drop points stay off the ledger; schema in
+:mod:`supplyledger.logistics.dispatch_request`), asks the ledger's projections which orders
+are open for the platform, solves with PyVRP, checks the result exactly as the ledger will
+(the contract's argument schema and preparation, which also computes the emissions), and
+with ``--submit`` records it through the embedded node as ``shipments.record_plan`` signed
+by the platform's key. ``show`` prints a recorded plan and draws it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from supplyledger.cli.common import console, fail, handle_errors, password, print_json
+from supplyledger.contracts.registry import load_builtin
+from supplyledger.contracts.runtime import prepare_call
+from supplyledger.ledger.keyfile import unseal
+from supplyledger.ledger.tx import make_tx
+from supplyledger.logistics.dispatch_picture import plan_svg
+from supplyledger.logistics.dispatch_plan import plan_dispatch
+from supplyledger.logistics.dispatch_request import load_request
+from supplyledger.logistics.plot import render_svg
+from supplyledger.node.bootstrap import load_node_key
+from supplyledger.node.service import Node, wall_clock_ms
+from supplyledger.node.settings import Settings
+from supplyledger.node.shipment_queries import connect, dispatch_plan, open_orders
+
+__all__ = ["app"]
+
+NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
+KEY_PW = "SUPPLYLEDGER_KEY_PASSWORD"
+app = typer.Typer(help="Dispatch plans: a platform's open orders -> routes -> transport "
+                       "orders on the ledger.", no_args_is_help=True)
+DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SvgOpt = Annotated[Path | None, typer.Option("--svg", help="Write a picture of the plan here.")]
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%m-%d %H:%M")
+
+
+def _submit(data: Path, key: Path, platform: str, args: dict[str, Any]) -> dict[str, Any]:
+    signer = unseal(key.read_bytes(), password(KEY_PW, f"Password for {key}"))
+    if signer.did != platform:
+        fail(f"{key} is the key of {signer.did}, not of the platform {platform}")
+    node_key = load_node_key(data, password(NODE_PW, "Node key password"))
+    with Node(Settings(data), node_key) as node:
+        tx = make_tx(signer, chain=node.chain, contract="shipments", method="record_plan",
+                     args=args, time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
+        return node.submit(tx.raw).result().to_dict()
+
+
+@app.command("plan")
+@handle_errors
+def plan_cmd(
+    data: DataOpt,
+    request: Annotated[Path, typer.Option("--request", help="Dispatch request (JSON).")],
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", help="Most seconds of search (it also stops after 2000 iterations, "
+        "so plans are reproducible).")] = 2.0,
+    svg: SvgOpt = None,
+    submit: Annotated[bool, typer.Option("--submit", help="Record the plan on the ledger.")]
+    = False,
+    key: Annotated[Path | None, typer.Option("--key", help="The platform's key file.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
+    if submit and key is None:
+        fail("--submit needs --key (the platform's key file)")
+    req = load_request(request)
+    conn = connect(data)
+    try:
+        orders = open_orders(conn, req.platform)
+    finally:
+        conn.close()
+    res = plan_dispatch(req, orders, time_limit_s=time_limit)
+    prepared, error = prepare_call(load_builtin(), "shipments", "record_plan", res.args)
+    if error is not None:
+        fail(f"the plan would be refused: {error['message']} [{error['code']}]")
+    for report, route in zip(res.routes, prepared["routes"], strict=True):
+        report["co2e_g"] = route["shipment"]["co2e_g"]
+    if svg is not None:
+        svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
+    receipt = _submit(data, key, req.platform, res.args) if submit and key else None
+    doc = {"plan": req.plan, "platform": req.platform, "routes": res.routes,
+           "unserved": res.unserved, "ignored": res.ignored,
+           "distance_m": sum(r["distance_m"] for r in res.routes),
+           "solver_distance_m": res.args["solver_distance_m"],
+           "co2e_g": sum(r["co2e_g"] for r in res.routes), "args": res.args,
+           "svg": str(svg) if svg else None, "receipt": receipt}
+    if json_out:
+        print_json(doc)
+    else:
+        _print_plan(doc)
+    if receipt is not None and not receipt["ok"]:
+        raise typer.Exit(1)
+
+
+def _print_plan(doc: dict[str, Any]) -> None:
+    t = Table("vehicle", "transporter", "orders", "load", "km", "departs (UTC)", "back",
+              "kg CO2e", title=f"dispatch plan {doc['plan']}")
+    for r in doc["routes"]:
+        t.add_row(r["vehicle"], r["transporter"][-12:], " ".join(r["orders"]), f"{r['load']:g}",
+                  f"{r['distance_m'] / 1000:.1f}", _when(r["departs_at"]),
+                  _when(r["returns_at"]), f"{r['co2e_g'] / 1000:.2f}")
+    console.print(t)
+    for u in doc["unserved"]:
+        console.print(f"  unserved {u['order']}: {u['reason']}")
+    for u in doc["ignored"]:
+        console.print(f"  [yellow]ignored[/] {u['order']}: {u['reason']}")
+    console.print(f"  {doc['distance_m'] / 1000:.1f} km by road legs (great circle), solver "
+                  f"{doc['solver_distance_m'] / 1000:.1f} km, {doc['co2e_g'] / 1000:.2f} kg "
+                  "CO2e WTW")
+    if doc["svg"]:
+        console.print(f"  picture: {doc['svg']}")
+    r = doc["receipt"]
+    if r is not None:
+        status = "[green]recorded[/]" if r["ok"] else f"[red]refused[/] {r['error']}"
+        console.print(f"  tx {r['tx']} block {r['height']}: {status}")
+
+
+@app.command("show")
+@handle_errors
+def show_cmd(
+    plan: Annotated[str, typer.Argument(help="Plan id.")],
+    data: DataOpt,
+    svg: SvgOpt = None,
+    request: Annotated[Path | None, typer.Option(
+        "--request", help="The platform's request file: draw the real drop points.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print a recorded dispatch plan; --svg draws it (schematic without drop points)."""
+    conn = connect(data)
+    try:
+        p = dispatch_plan(conn, plan)
+    finally:
+        conn.close()
+    drops, warehouse = None, p["warehouse_at"]
+    if request is not None:
+        req = load_request(request)
+        drops = {oid: (d.lat_e6, d.lon_e6) for oid, d in req.drops.items()}
+        warehouse = (req.warehouse.lat_e6, req.warehouse.lon_e6)
+    if svg is not None:
+        svg.write_text(plan_svg(p, drops, warehouse), encoding="utf-8")
+    if json_out:
+        print_json({**p, "svg": str(svg) if svg else None})
+        return
+    t = Table("vehicle", "shipment", "orders", "load", "km", "kg CO2e",
+              title=f"dispatch plan {p['id']} (block {p['height']})")
+    for r in p["routes"]:
+        t.add_row(r["vehicle"], r["shipment"], " ".join(r["orders"]), str(r["load"]),
+                  f"{r['distance_m'] / 1000:.1f}", f"{r['co2e_g'] / 1000:.2f}")
+    console.print(t)
+    for u in p["unserved"]:
+        console.print(f"  unserved {u['order']}: {u['reason']}")
+    console.print(f"  platform {p['platform']}: {p['distance_m'] / 1000:.1f} km, "
+                  f"{p['co2e_g'] / 1000:.2f} kg CO2e WTW")

@@ -1,0 +1,66 @@
+"""Breach records of the sensors contract: opening and updating them, marking the batches
+they concern, and the check the orders contract makes before an automatic payout.
+
+A breach lives at ``sensors/b/{id}`` (id: the first 32 hex digits of the transaction that
+found it, a dash and its index in that transaction) with the device, rule, kind, marked
+batches, shipment, start, last out-of-range reading (``seen``), end (None while it lasts),
+worst value and the rule's band. Each marked batch lists its breaches at
+``sensors/x/{batch}`` (``n`` counts them all, ``ids`` keeps the latest 32): trace reads it
+to show the faulty link, and :func:`hold_on_breach` to hold a payout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin._sensors_model import breach_key, breaches_key
+from supplyledger.contracts.builtin._sensors_rules import breach_reason
+from supplyledger.contracts.runtime import Ctx
+from supplyledger.errors import InvalidState
+
+__all__ = ["hold_on_breach", "open_breach", "update_breach"]
+
+
+def update_breach(ctx: Ctx, bid: str, h: dict[str, Any]) -> None:
+    """A breach got worse, went on or ended (``h``: a hit of the rule engine). Runs in the
+    sensors contract (its own namespace)."""
+    b = ctx.get(breach_key(bid))
+    b.update(worst=h["worst"], seen=h["seen"], ended=h["ended"])
+    ctx.put(breach_key(bid), b)
+    ctx.emit("breach_updated", id=bid, batches=b["batches"], worst=b["worst"],
+             ended=b["ended"], detail=breach_reason(b))
+
+
+def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],
+                batches: list[str], h: dict[str, Any]) -> None:
+    """Record a new breach found by device ``d`` under ``rule`` and mark ``batches``."""
+    fence = rule["geofence"] if h["kind"] == "geofence" else {}
+    b = {"id": bid, "device": d["did"], "rule": rule["key"], "kind": h["kind"],
+         "batches": batches, "shipment": d["bind"]["shipment"], "start": h["start"],
+         "seen": h["seen"], "ended": h["ended"], "worst": h["worst"], "band": h["band"],
+         "fence": next(iter(fence), None), "on": d["bind"]["kind"], "tx": ctx.tx_id,
+         "time": ctx.time}
+    ctx.put(breach_key(bid), b)
+    for batch in batches:
+        x = ctx.get(breaches_key(batch)) or {"n": 0, "ids": []}
+        x["n"] += 1
+        x["ids"] = [*x["ids"], bid][-32:]  # the latest; "n" counts all
+        ctx.put(breaches_key(batch), x)
+    ctx.emit("breach", **{k: b[k] for k in ("id", "device", "rule", "kind", "batches",
+                                             "shipment", "start", "ended", "worst")},
+             detail=breach_reason(b))
+
+
+def hold_on_breach(ctx: Ctx, order: dict[str, Any]) -> None:
+    """Refuse an automatic payout while the order's batch has a breach that had not ended
+    before the order was placed: the payment waits for the buyer's confirmation or the
+    outcome of a dispute (orders.release calls this)."""
+    batch = order.get("batch")
+    x = ctx.read("sensors", breaches_key(batch)) if batch else None
+    for bid in reversed(x["ids"] if x else ()):
+        br = ctx.read("sensors", breach_key(bid))
+        if br["ended"] is None or br["ended"] >= order["placed_at"]:
+            raise InvalidState(
+                f"order {order['id']} is held for dispute: its batch has a "
+                f"{breach_reason(br)}; the buyer may confirm it or open a dispute",
+                current=order["state"], breach=bid)

@@ -1,0 +1,288 @@
+"""sensors — IoT devices, signed reading batches and cold-chain rules (paper 000 eq. 6).
+
+A device is an identity participant with role ``device`` (an admin registers it in the
+identity contract, as every member). ``register_device`` enrols it here; ``bind`` attaches it
+to a shipment (which must exist in the shipments contract), a container (SSCC) or a batch,
+with the batches it watches: only an admin, the shipment's transporter or whoever owns or
+holds every watched batch may bind. ``set_rule`` sets a product's rule (its owner) or a
+batch's (the batch owner; it overrides the product's): a temperature and a humidity band
+with allowed excursion time, a shock ceiling and a geofence (see ``_sensors_rules``).
+
+``record`` is signed by the device itself: ``{seq, readings}`` with ``seq`` exactly one more
+than its last batch and readings later than any it recorded before, so a replayed,
+duplicated or reordered batch is refused with a specific error and nothing is written. The
+rules of the watched batches are evaluated deterministically in the body; an excursion
+becomes a ``breach`` (state, event and ``sensor_breaches`` rows, one per marked batch) that
+trace shows as the faulty link and that holds the order's automatic payout
+(:func:`hold_on_breach`). A batch bound to a shipment also moves the shipment: its last
+position goes to the shipments contract once per batch.
+
+Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
+the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin._sensors_breaches import (
+    hold_on_breach,
+    open_breach,
+    update_breach,
+)
+from supplyledger.contracts.builtin._sensors_epcis import readings_to_epcis
+from supplyledger.contracts.builtin._sensors_model import (
+    MAX_READINGS,
+    READINGS,
+    batch_rule_key,
+    device_key,
+    prepare_record,
+    product_rule_key,
+)
+from supplyledger.contracts.builtin._sensors_rules import (
+    RULE_ARGS,
+    breach_reason,
+    evaluate,
+    prepare_rule,
+)
+from supplyledger.contracts.builtin._sensors_tables import TABLES, project
+from supplyledger.contracts.builtin._shipments_track import (
+    apply_position,
+    project_tracked,
+    shipment_key,
+)
+from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Enum, Int, List, Str
+from supplyledger.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from supplyledger.gs1 import canonical_digital_link, validate_sscc
+
+__all__ = ["CONTRACT", "MAX_READINGS", "breach_reason", "hold_on_breach", "readings_to_epcis"]
+
+_DID = Str(max_len=128, doc="participant id of the device")
+_MAX_WATCHED = 64
+_SHIPMENT_DONE = ("delivered", "closed")
+
+
+def _device(ctx: Ctx, did: str) -> dict[str, Any]:
+    d = ctx.get(device_key(did))
+    if d is None:
+        raise NotFound(f"unknown device {did}: register it with sensors.register_device")
+    return d  # type: ignore[no-any-return]
+
+
+def _holds(ctx: Ctx, h: dict[str, Any]) -> bool:
+    org = ctx.org or ""
+    return ctx.signer in (h["owner"], h["custodian"]) or (
+        bool(org) and org in (h["owner_org"], h["custodian_org"]))
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    "device": _DID, "name": Str(optional=True, max_len=200),
+    "model": Str(optional=True, max_len=200, doc="make/model/firmware, for people"),
+}, errors=(NotFound, Forbidden, AlreadyExists, InvalidState))
+def register_device(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Enrol a registered participant with role device: an admin or its organisation."""
+    did = a["device"]
+    p = ctx.read("identity", participant_key(did))
+    if p is None:
+        raise NotFound(f"no participant {did}: an admin registers the device first")
+    if "device" not in p["roles"] or p["status"] != "active":
+        raise InvalidState(f"participant {did} is not an active device (roles "
+                           f"{','.join(p['roles'])}, {p['status']})", current=p["status"])
+    if not ctx.has_role("admin") and (ctx.org != p["org"] or ctx.has_role("device")):
+        raise Forbidden(f"only an admin or a member of {p['org']} may enrol its devices")
+    if ctx.exists(device_key(did)):
+        raise AlreadyExists(f"device {did} is already registered")
+    d = {"did": did, "org": p["org"], "name": a.get("name", p["name"]),
+         "model": a.get("model", ""), "bind": None, "seq": 0, "last_t": -1, "ex": {},
+         "since": ctx.time}
+    ctx.put(device_key(did), d)
+    ctx.emit("device_registered", did=did, org=p["org"], name=d["name"], model=d["model"])
+    return {"device": did}
+
+
+def _prepare_bind(a: dict[str, Any]) -> dict[str, Any]:
+    target, kind = a["target"], a["kind"]
+    batches = [canonical_digital_link(b) or b for b in a.get("batches", [])]
+    if kind == "batch":
+        target = canonical_digital_link(target) or target
+        batches = [target, *batches]
+    elif kind == "container":
+        dl = canonical_digital_link(target)
+        target = dl if dl and dl.startswith("https://id.gs1.org/00/") else (
+            "https://id.gs1.org/00/" + validate_sscc(target))
+        if not batches:
+            raise ValidationError("a container binding names the batches inside it",
+                                  arg="batches")
+    return {**a, "target": target, "batches": list(dict.fromkeys(batches))}
+
+
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_bind, args={
+    "device": _DID, "kind": Enum(values=("shipment", "container", "batch")),
+    "target": Str(max_len=300, doc="shipment id, SSCC (or its EPC) or batch id"),
+    "batches": List(optional=True, item=Str(max_len=300), max_items=_MAX_WATCHED,
+                    doc="batches the device watches (a shipment's own by default)"),
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError))
+def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Attach a device to a shipment, container or batch: an admin, the shipment's
+    transporter, or the owner or custodian of every watched batch."""
+    d = _device(ctx, a["device"])
+    if d["bind"] is not None:
+        raise InvalidState(f"device {d['did']} is bound to {d['bind']['kind']} "
+                           f"{d['bind']['target']}: unbind it first", current="bound")
+    batches, shipment, carrier = a["batches"], None, None
+    if a["kind"] == "shipment":
+        s = ctx.read("shipments", shipment_key(a["target"]))
+        if s is None:
+            raise NotFound(f"no shipment {a['target']}")
+        if s["status"] in _SHIPMENT_DONE:
+            raise InvalidState(f"shipment {s['id']} is {s['status']}", current=s["status"])
+        batches = batches or list(s.get("batches") or [])[:_MAX_WATCHED]
+        shipment, carrier = s["id"], s["transporter"]
+    holdings = []
+    for b in batches:
+        h = ctx.read("custody", holding_key(b))
+        if h is None:
+            raise NotFound(f"no batch {b}")
+        holdings.append(h)
+    if not (ctx.has_role("admin") or ctx.signer == carrier
+            or (holdings and all(_holds(ctx, h) for h in holdings))):
+        raise Forbidden("only an admin, the shipment's transporter or the owner or "
+                        "custodian of every watched batch may bind a device")
+    binding = {"kind": a["kind"], "target": a["target"], "batches": batches,
+               "shipment": shipment, "by": ctx.signer, "since": ctx.time}
+    d["bind"], d["ex"] = binding, {}
+    ctx.put(device_key(d["did"]), d)
+    ctx.emit("bound", device=d["did"], **binding)
+    return {"device": d["did"], "batches": batches, "shipment": shipment}
+
+
+@method(roles=ANY_PARTICIPANT, args={"device": _DID,
+                                     "reason": Str(optional=True, max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState))
+def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Detach a device: whoever bound it, an admin, or a holder of its watched batches.
+    Excursions still open end at the device's last reading."""
+    d = _device(ctx, a["device"])
+    b = d["bind"]
+    if b is None:
+        raise InvalidState(f"device {d['did']} is not bound", current="unbound")
+    holders = [ctx.read("custody", holding_key(x)) for x in b["batches"]]
+    if not (ctx.has_role("admin") or ctx.signer == b["by"]
+            or (holders and all(h is not None and _holds(ctx, h) for h in holders))):
+        raise Forbidden(f"device {d['did']} was bound by {b['by']}")
+    for ex in d["ex"].values():
+        for kind, st in ex.items():
+            if st[3]:
+                update_breach(ctx, st[3], {"kind": kind, "worst": st[1], "seen": st[2],
+                                     "ended": st[2]})
+    d["bind"], d["ex"] = None, {}
+    ctx.put(device_key(d["did"]), d)
+    ctx.emit("unbound", device=d["did"], reason=a.get("reason", ""))
+    return {"device": d["did"], "bound": False}
+
+
+@method(roles=ANY_PARTICIPANT, prepare=prepare_rule, args=RULE_ARGS,
+        errors=(NotFound, Forbidden, ValidationError))
+def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
+    """Set the cold-chain rule of a product (its owner) or of a batch (its owner); a
+    batch's rule overrides its product's. Replaces the previous rule whole."""
+    target = r["target"]
+    if r["scope"] == "product":
+        p = ctx.read("products", f"t/{target}")
+        if p is None:
+            raise NotFound(f"unknown GTIN {target}: no such product type")
+        owner, owner_org, key = p["owner"], p["org"], product_rule_key(target)
+    else:
+        h = ctx.read("custody", holding_key(target))
+        if h is None:
+            raise NotFound(f"no batch {target}")
+        owner, owner_org, key = h["owner"], h["owner_org"], batch_rule_key(target)
+    if not (ctx.has_role("admin") or ctx.signer == owner or (ctx.org or "-") == owner_org):
+        raise Forbidden(f"only the owner of {target} ({owner}) may set its rule")
+    old = ctx.get(key)
+    rule = {**r, "key": key, "v": (old["v"] + 1) if old else 1, "by": ctx.signer,
+            "since": ctx.time}
+    ctx.put(key, rule)
+    ctx.emit("rule_set", key=key, v=rule["v"])
+    return {"rule": key, "version": rule["v"]}
+
+
+def _rule_of(ctx: Ctx, batch: str) -> tuple[str, dict[str, Any] | None]:
+    key = batch_rule_key(batch)
+    rule = ctx.get(key)
+    if rule is None:
+        rec = ctx.read("products", f"b/{batch}")
+        key = product_rule_key(rec["gtin"]) if rec else ""
+        rule = ctx.get(key) if rec else None
+    return key, rule
+
+
+@method(roles="device", prepare=prepare_record, args={
+    "seq": Int(min=1, doc="batch number: exactly one more than the device's last"),
+    "readings": READINGS,
+}, errors=(NotFound, InvalidState, AlreadyExists, ValidationError))
+def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
+    """A device's signed batch of readings; rules of the watched batches are evaluated and
+    excursions past their allowance become breaches."""
+    d = _device(ctx, ctx.signer)
+    b = d["bind"]
+    if b is None:
+        raise InvalidState(f"device {d['did']} is not bound to a shipment, container or "
+                           "batch", current="unbound")
+    seq, s = v["seq"], v["summary"]
+    if seq <= d["seq"]:
+        raise AlreadyExists(f"batch {seq} of device {d['did']} is already recorded (the "
+                            f"last is {d['seq']})", seq=seq, last=d["seq"])
+    if seq != d["seq"] + 1:
+        raise InvalidState(f"batch {seq} of device {d['did']} is out of order: expected "
+                           f"{d['seq'] + 1}", current=str(d["seq"]), expected=d["seq"] + 1)
+    if s["first"] <= d["last_t"]:
+        raise InvalidState(f"reading time {s['first']} is not after the device's last "
+                           f"recorded reading at {d['last_t']}", current=str(d["last_t"]))
+    if s["last"] > ctx.time:
+        raise ValidationError(f"reading time {s['last']} is after the transaction's own "
+                              f"time {ctx.time}", arg="readings")
+    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for batch in b["batches"]:
+        key, rule = _rule_of(ctx, batch)
+        if rule is not None:
+            groups.setdefault(key, (rule, []))[1].append(batch)
+    cols, exs, changed = v["cols"], d["ex"], []
+    for key, (rule, batches) in groups.items():
+        ex = exs.setdefault(key, {})
+        for h in evaluate(rule, cols, ex):
+            if h["id"]:
+                update_breach(ctx, h["id"], h)
+                changed.append(h["id"])
+                continue
+            bid = f"{ctx.tx_id[:32]}-{len(changed)}"
+            if h["ended"] is None:
+                ex[h["kind"]][3] = bid
+            open_breach(ctx, bid, d, rule, batches, h)
+            changed.append(bid)
+    d["ex"] = {k: ex for k, ex in exs.items() if ex and k in groups}
+    d["seq"], d["last_t"] = seq, s["last"]
+    ctx.put(device_key(d["did"]), d)
+    if b["shipment"] and s["pos"]:
+        t, lat, lon = s["pos"]
+        apply_position(ctx, b["shipment"], lat, lon, t)
+    ctx.emit("recorded", device=d["did"], seq=seq, kind=b["kind"], target=b["target"],
+             shipment=b["shipment"], batches=b["batches"], breaches=len(changed))
+    return {"seq": seq, "readings": s["n"], "breaches": changed}
+
+
+CONTRACT = Contract.of(
+    "sensors", __doc__ or "", [register_device, bind, unbind, set_rule, record],
+    tables=TABLES,
+    projectors={**{f"sensors.{e}": fn for e, fn in project.items()},
+                "sensors.shipment_tracked": project_tracked},
+)

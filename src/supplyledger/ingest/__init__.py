@@ -1,0 +1,6 @@
+"""Device ingest: reading batches signed by IoT devices, over MQTT and HTTP.
+
+``device`` is the device's side (sign batches, publish or post them); ``admit`` the check
+every entry point makes before handing bytes to the node; ``broker`` runs a local mosquitto;
+``mqtt`` bridges a broker's device topics to the node.
+"""

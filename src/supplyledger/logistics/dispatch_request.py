@@ -1,0 +1,216 @@
+"""The dispatch request: what a platform tells ``supplyledger dispatch plan`` off-ledger.
+
+Delivery addresses are private, so the platform supplies the drop points here and only
+order ids, routes and distances go on the ledger. The request is a JSON object::
+
+    {
+      "plan": "P-0105",                      optional; default "plan-<start, UTC minute>"
+      "platform": "<participant id>",        whose open orders are dispatched
+      "start": "2026-01-05T06:00:00Z",       optional; default warehouse.open
+      "speed_kmh": 40,                       optional; default 60 (road nominal, eta.py)
+      "warehouse": {"node": "<GLN or id>", "lat": 52.52, "lon": 13.405,
+                    "open": "...", "close": "...",
+                    "outbound_capacity": 5000,     what handling can release in this plan
+                    "storage_capacity": 8000},     optional; staging area, same units
+      "fleet": [{"vehicle": "V1", "transporter": "<participant id>",
+                 "capacity": 1200, "vehicle_class": "van_diesel_avg",
+                 "mode": "road", "available": ["...", "..."], "features": ["chilled"]}],
+      "orders": {"O-1": {"lat": 52.50, "lon": 13.30, "quantity": 120, "mass_kg": 120,
+                         "service_min": 5, "requires": ["chilled"],
+                         "window": ["...", "..."], "batch": "<lot>", "public": false}}
+    }
+
+Times are ms since the epoch or ISO-8601 strings with a zone; coordinates decimal degrees
+(numbers or strings, kept to micro-degrees); ``quantity`` and ``capacity`` share one unit of
+the platform's choice (default for ``mass_kg``, which must be whole kg and drives the
+emission allocation). An order's ``window`` defaults to the order's delivery window on the
+ledger; ``available`` defaults to the warehouse hours; ``public: true`` lets the drop point's
+coordinates go on the ledger (a business site, not a home). Storage capacity bounds what can
+be staged for the plan, so the plan releases at most min(outbound, storage).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from supplyledger.errors import ValidationError
+
+__all__ = ["DispatchRequest", "DropPoint", "FleetVehicle", "LedgerOrder", "Site", "load_request",
+           "parse_request", "parse_time"]
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
+
+
+@dataclass(frozen=True)
+class LedgerOrder:
+    """An open order as the ledger's ``orders`` projection shows it."""
+
+    id: str
+    earliest: int
+    latest: int
+    batch: str | None
+
+
+@dataclass(frozen=True)
+class Site:
+    node: str
+    lat_e6: int
+    lon_e6: int
+    open_ms: int
+    close_ms: int
+    outbound_capacity: float
+
+
+@dataclass(frozen=True)
+class FleetVehicle:
+    vehicle: str
+    transporter: str
+    capacity: float
+    vehicle_class: str
+    mode: str
+    available: tuple[int, int]
+    features: frozenset[str]
+
+
+@dataclass(frozen=True)
+class DropPoint:
+    order: str
+    lat_e6: int
+    lon_e6: int
+    quantity: float
+    mass_kg: int
+    service_min: float
+    requires: frozenset[str]
+    window: tuple[int, int] | None
+    batch: str | None
+    public: bool
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    plan: str
+    platform: str
+    start_ms: int
+    speed_kmh: float
+    warehouse: Site
+    fleet: tuple[FleetVehicle, ...]
+    drops: dict[str, DropPoint]
+
+
+def parse_time(value: Any, what: str) -> int:
+    """ms epoch from an int or an ISO-8601 string with a zone."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"{what}: {value!r} is not an ISO-8601 time") from None
+        if dt.tzinfo is None:
+            raise ValidationError(f"{what}: {value!r} needs a time zone (e.g. Z)")
+        return int(dt.timestamp() * 1000)
+    raise ValidationError(f"{what} must be ms since the epoch or an ISO-8601 string")
+
+
+def _micro(value: Any, what: str, bound: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError(f"{what} must be a number of degrees")
+    try:
+        micro = int((Decimal(str(value)) * 1_000_000).to_integral_value())
+    except InvalidOperation:
+        raise ValidationError(f"{what}: {value!r} is not a number") from None
+    if not -bound <= micro <= bound:
+        raise ValidationError(f"{what} out of range: {value}")
+    return micro
+
+
+def _num(obj: dict[str, Any], key: str, what: str, default: Any = None, *,
+         positive: bool = False) -> float:
+    v = obj.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or (positive and v == 0):
+        raise ValidationError(f"{what}.{key} must be a {'positive' if positive else 'non-negative'}"
+                              " number")
+    return float(v)
+
+
+def _window(value: Any, what: str) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValidationError(f"{what} must be [from, to]")
+    a, b = parse_time(value[0], what), parse_time(value[1], what)
+    if a > b:
+        raise ValidationError(f"{what} ends before it starts")
+    return a, b
+
+
+def _ident(value: Any, what: str, max_len: int = 40) -> str:
+    """Plan and vehicle ids make the transport order number ``<plan>/<vehicle>`` (64 max)."""
+    if not isinstance(value, str) or not _ID.fullmatch(value) or len(value) > max_len:
+        raise ValidationError(f"{what} must match {_ID.pattern} (at most {max_len} chars)")
+    return value
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be an object")
+    return value
+
+
+def parse_request(doc: Any) -> DispatchRequest:
+    req = _obj(doc, "the request")
+    wh = _obj(req.get("warehouse"), "warehouse")
+    open_ms = parse_time(wh.get("open"), "warehouse.open")
+    close_ms = parse_time(wh.get("close"), "warehouse.close")
+    if open_ms > close_ms:
+        raise ValidationError("warehouse closes before it opens")
+    outbound = _num(wh, "outbound_capacity", "warehouse")
+    if "storage_capacity" in wh:
+        outbound = min(outbound, _num(wh, "storage_capacity", "warehouse"))
+    site = Site(str(wh.get("node", "")) or "warehouse", _micro(wh.get("lat"), "warehouse.lat",
+                90_000_000), _micro(wh.get("lon"), "warehouse.lon", 180_000_000),
+                open_ms, close_ms, outbound)
+    start = parse_time(req["start"], "start") if "start" in req else open_ms
+    fleet = []
+    for i, v in enumerate(req.get("fleet") or []):
+        v = _obj(v, f"fleet[{i}]")
+        fleet.append(FleetVehicle(
+            _ident(v.get("vehicle"), f"fleet[{i}].vehicle", 23),
+            str(v.get("transporter", "")), _num(v, "capacity", f"fleet[{i}]"),
+            str(v.get("vehicle_class", "")), str(v.get("mode", "road")),
+            _window(v["available"], f"fleet[{i}].available") if "available" in v
+            else (open_ms, close_ms), frozenset(v.get("features", []))))
+    if len({v.vehicle for v in fleet}) != len(fleet):
+        raise ValidationError("vehicle ids must be unique")
+    drops = {}
+    for oid, d in _obj(req.get("orders", {}), "orders").items():
+        d = _obj(d, f"orders.{oid}")
+        qty = _num(d, "quantity", f"orders.{oid}", d.get("mass_kg"))
+        mass = d.get("mass_kg", qty)
+        if isinstance(mass, float) and mass.is_integer():
+            mass = int(mass)
+        if type(mass) is not int or mass < 1:
+            raise ValidationError(f"orders.{oid}.mass_kg must be a whole number of kg >= 1")
+        drops[oid] = DropPoint(
+            oid, _micro(d.get("lat"), f"orders.{oid}.lat", 90_000_000),
+            _micro(d.get("lon"), f"orders.{oid}.lon", 180_000_000), qty, mass,
+            _num(d, "service_min", f"orders.{oid}", 0), frozenset(d.get("requires", [])),
+            _window(d["window"], f"orders.{oid}.window") if "window" in d else None,
+            d.get("batch"), bool(d.get("public", False)))
+    plan = req.get("plan") or "plan-" + datetime.fromtimestamp(start / 1000, UTC).strftime(
+        "%Y%m%d-%H%M")
+    return DispatchRequest(_ident(plan, "plan"), str(req.get("platform", "")), start,
+                           _num(req, "speed_kmh", "request", 60, positive=True), site,
+                           tuple(fleet), drops)
+
+
+def load_request(path: Path) -> DispatchRequest:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not JSON: {exc}") from exc
+    return parse_request(doc)

@@ -1,0 +1,258 @@
+"""The SQL behind the KPIs and the emissions report: projection rows -> the plain facts of
+:mod:`supplyledger.logistics.kpi` (the arithmetic lives there, not here).
+
+Reads only: the CLI opens the ledger file read-only (:func:`open_readonly`), the web app
+passes its store's per-thread reader. Tables of contracts a ledger may not have yet
+(``shipments``, ``shipment_orders``, ``sensor_breaches``) are looked up first; when one is
+missing its KPIs say "no data" instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from supplyledger.errors import NotFound, ValidationError
+from supplyledger.logistics import periods as P
+from supplyledger.logistics.emissions import FactorTable, load_factors
+from supplyledger.logistics.emissions_report import LegRow, ShipmentRow, monthly_report
+from supplyledger.logistics.kpi import (
+    DEFAULT_TARIFFS,
+    DIRECT,
+    BreachFacts,
+    KpiInput,
+    OrderFacts,
+    RatingFacts,
+    ShipmentFacts,
+    Tariff,
+    compute,
+)
+from supplyledger.store.sqlite import DB_NAME
+
+__all__ = ["KpiQueries", "emissions_report", "kpi_report", "open_readonly", "report_periods"]
+
+_DIRECT_NAMES = frozenset({"direct", "(direct)", "(direct sales)"})
+# A shipment counts for the platform that created it (or whose plan did) or, when a
+# transporter or seller created it, for the platform of the orders it carries.
+_SHIPMENTS = ("(SELECT s.*, COALESCE(s.platform, (SELECT MIN(o.platform) FROM shipment_orders "
+              "so JOIN orders o ON o.id = so.order_id WHERE so.shipment = s.id)) AS platform_of "
+              "FROM shipments s) AS sh")
+
+
+def open_readonly(data_dir: Path) -> sqlite3.Connection:
+    """A read-only connection to a ledger directory's database."""
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        raise NotFound(f"no ledger in {data_dir}")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+class KpiQueries:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _q(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def has(self, *tables: str) -> bool:
+        return all(t in self.tables for t in tables)
+
+    def as_of(self) -> int:
+        """The ledger's "now": the time of its last block."""
+        return int(self._q("SELECT COALESCE(MAX(time), 0) FROM blocks")[0][0])
+
+    def height(self) -> int:
+        return int(self._q("SELECT COALESCE(MAX(height), -1) FROM blocks")[0][0])
+
+    def names(self) -> dict[str, str]:
+        return {did: name for did, name in self._q("SELECT did, name FROM participants")}
+
+    def platforms(self) -> list[tuple[str, str]]:
+        """(id, name) of participants with the platform role."""
+        return [(d, n) for d, n, roles in self._q(
+            "SELECT did, name, roles FROM participants ORDER BY name")
+            if "platform" in str(roles).replace(",", " ").split()]
+
+    def resolve_platform(self, text: str) -> str:
+        """A platform given as its participant id, its name or its organisation's id;
+        "direct" means orders that came through no platform."""
+        t = text.strip()
+        if t.lower() in _DIRECT_NAMES:
+            return DIRECT
+        rows = self._q("SELECT did FROM participants WHERE did = ? OR name = ? OR org = ?",
+                       (t, t, t))
+        hits = [d for (d,) in rows if d in dict(self.platforms())]
+        if len(hits) == 1:
+            return str(hits[0])
+        if not hits:
+            raise NotFound(f"no platform {text!r} (give its participant id, name or "
+                           "organisation id)", platform=text)
+        raise ValidationError(f"{text!r} names {len(hits)} platforms; give a participant id",
+                              arg="platform")
+
+    def _where(self, platform: str | None, col: str, *more: str) -> tuple[str, tuple[
+            Any, ...]]:
+        """`` WHERE`` clause: the platform filter on ``col`` and the ``more`` conditions."""
+        conds, params = list(more), []
+        if platform == DIRECT:
+            conds.append(f"({col} IS NULL OR {col} = '')")
+        elif platform is not None:
+            conds.append(f"{col} = ?")
+            params.append(platform)
+        return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(params)
+
+    def load(self, platform: str | None = None, since: int | None = None) -> KpiInput:
+        """Every fact the KPIs need, for one platform or all. ``since`` (ms) leaves out what
+        cannot fall into a period starting then: an order counts there only if it was placed,
+        dispatched, delivered or due from then on, and one dispatched then is either
+        delivered since or not delivered (and not cancelled)."""
+        t0 = 0 if since is None else int(since)
+        relevant = (f"(o.placed_at >= {t0} OR o.delivered_at >= {t0} OR o.latest >= {t0} OR "
+                    "(o.delivered_at IS NULL AND o.state != 'cancelled'))")
+        has_ship = self.has("shipments", "shipment_orders")
+        orders: list[OrderFacts] = []
+        carried: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        if has_ship:
+            for sid, oid, g in self._q("SELECT shipment, order_id, co2e_g FROM "
+                                       "shipment_orders ORDER BY shipment"):
+                carried[oid].append((sid, int(g or 0)))
+        if self.has("orders", "order_events"):
+            where, params = self._where(platform, "o.platform", relevant)
+            rows = self._q("SELECT o.id, o.platform, o.currency, o.quantity, o.delivered, "
+                           "o.freight, o.state, o.latest, o.placed_at, o.delivered_at, "
+                           f"o.on_time, o.batch FROM orders o{where} ORDER BY o.id", params)
+            dispatched = dict(self._q(
+                "SELECT order_id, MIN(time) FROM order_events WHERE event = 'dispatched' AND "
+                f"order_id IN (SELECT o.id FROM orders o{where}) GROUP BY order_id", params))
+            orders = [OrderFacts(
+                id=r[0], platform=r[1], currency=r[2], quantity=int(r[3]),
+                delivered=int(r[4] or 0), freight=int(r[5]), state=r[6], latest=int(r[7]),
+                placed_at=int(r[8]), dispatched_at=dispatched.get(r[0]), delivered_at=r[9],
+                on_time=r[10], batch=r[11],
+                co2e_g=sum(g for _, g in carried[r[0]]) if r[0] in carried else None)
+                for r in rows]
+        ratings: list[RatingFacts] = []
+        if self.has("ratings"):
+            where, params = self._where(platform, "platform", f"time >= {t0}")
+            ratings = [RatingFacts(*r) for r in self._q(
+                f"SELECT order_id, platform, score, time FROM ratings{where}", params)]
+        shipments: list[ShipmentFacts] = []
+        if has_ship:
+            by_ship: dict[str, list[str]] = defaultdict(list)
+            for oid, legs in carried.items():
+                for sid, _ in legs:
+                    by_ship[sid].append(oid)
+            lots: dict[str, list[str]] = defaultdict(list)
+            if self.has("shipment_batches"):
+                for sid, batch in self._q("SELECT shipment, batch FROM shipment_batches"):
+                    lots[sid].append(batch)
+            where, params = self._where(platform, "platform_of", f"created >= {t0}")
+            shipments = [ShipmentFacts(sid, plat, int(created), tuple(lots[sid]),
+                                       tuple(by_ship[sid]))
+                         for sid, plat, created in self._q(
+                             f"SELECT id, platform_of, created FROM {_SHIPMENTS}{where}",
+                             params)]
+        breaches = [BreachFacts(b or None, s or None, int(t)) for b, s, t in self._q(
+            "SELECT batch, shipment, MIN(started) FROM sensor_breaches "
+            "GROUP BY batch, shipment")] if self.has("sensor_breaches") else []
+        return KpiInput(as_of=self.as_of(), orders=orders, ratings=ratings,
+                        shipments=shipments, breaches=breaches,
+                        has_sensors=self.has("sensor_breaches"), has_shipments=has_ship,
+                        names=self.names())
+
+    def shipment_rows(self, platform: str | None = None) -> list[ShipmentRow]:
+        """Shipments with their legs and order shares (for the emissions report)."""
+        if not self.has("shipments", "shipment_legs", "shipment_orders"):
+            return []
+        legs: dict[str, list[LegRow]] = defaultdict(list)
+        for sid, *leg in self._q("SELECT shipment, idx, mode, vehicle_class, distance_m, "
+                                 "mass_kg, co2e_g, tonne_km FROM shipment_legs "
+                                 "ORDER BY shipment, idx"):
+            legs[sid].append(LegRow(*leg))
+        shares: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for sid, oid, g in self._q("SELECT shipment, order_id, co2e_g FROM shipment_orders "
+                                   "ORDER BY shipment, order_id"):
+            shares[sid].append((oid, int(g or 0)))
+        where, params = self._where(platform, "platform_of")
+        return [ShipmentRow(sid, plat, status, int(created), departed, int(g or 0), factors,
+                            tuple(legs[sid]), tuple(shares[sid]))
+                for sid, plat, status, created, departed, g, factors in self._q(
+                    "SELECT id, platform_of, status, created, departed, co2e_g, factors "
+                    f"FROM {_SHIPMENTS}{where} ORDER BY id", params)]
+
+    def first_activity(self) -> int | None:
+        """Time of the first order or shipment (where a KPI report starts by default)."""
+        first = [r[0] for r in self._q("SELECT MIN(placed_at) FROM orders")
+                 if r[0] is not None] if self.has("orders") else []
+        if self.has("shipments"):
+            first += [r[0] for r in self._q("SELECT MIN(created) FROM shipments")
+                      if r[0] is not None]
+        return min(first) if first else None
+
+
+def report_periods(q: KpiQueries, kind: str | None = None, first: str | None = None,
+                   last: str | None = None, *, current: bool = False) -> tuple[str, list[
+                       P.Period]]:
+    """The periods of a report. ``kind`` is ``month`` or ``week``, one period's label
+    (``2026-11``, ``2026-W47``) or ``current``: the month (or with ``current=True`` and
+    ``kind``, the week) holding the last block, the ledger's "now". A
+    ``first``..``last`` date range alone is one period, with ``kind`` it is cut into the
+    months or weeks it overlaps; otherwise every month/week from the first order on."""
+    if (first is None) != (last is None):
+        raise ValidationError("give both from and to, or neither", arg="from")
+    if kind == "current":
+        kind, current = None, True
+    single = current or (kind is not None and kind not in P.KINDS)
+    if single and first is not None:
+        raise ValidationError("one named period takes no from/to range", arg="period")
+    if kind is not None and kind not in P.KINDS:
+        one = P.week(kind) if "W" in kind else P.month(kind)
+        return "week" if "W" in kind else "month", [one]
+    as_of = q.as_of()
+    if current:
+        return kind or "month", [P.containing(kind or "month", as_of)]
+    if first is not None and last is not None:
+        rng = P.date_range(first, last)
+        if kind is None:
+            return "range", [rng]
+        return kind, [P.Period(max(p.start, rng.start), min(p.end, rng.end), p.label)
+                      for p in P.span(kind, rng.start, rng.end - 1)]
+    kind = kind or "month"
+    start = q.first_activity()
+    return kind, [] if start is None else P.span(kind, start, max(start, as_of))
+
+
+def kpi_report(q: KpiQueries, *, platform: str | None = None, kind: str | None = None,
+               first: str | None = None, last: str | None = None, current: bool = False,
+               tariffs: dict[str, Tariff] | None = None) -> dict[str, Any]:
+    """The KPI report (shape documented in docs/kpi.md): platforms x periods."""
+    pid = None if platform is None else q.resolve_platform(platform)
+    kind, periods = report_periods(q, kind, first, last, current=current)
+    data = q.load(pid, since=min((p.start for p in periods), default=None))
+    used = DEFAULT_TARIFFS if tariffs is None else tariffs
+    return {
+        "height": q.height(), "as_of": data.as_of, "period_kind": kind,
+        "periods": [p.label for p in periods],
+        "sources": {"orders": q.has("orders"), "ratings": q.has("ratings"),
+                    "shipments": data.has_shipments, "sensors": data.has_sensors},
+        "assumed": {"tariffs": {c: dict(vars(t)) for c, t in sorted(used.items())},
+                    "note": "freight is measured (escrowed by the buyer); storage and "
+                            "handling are tariff x measured quantities"},
+        "platforms": compute(data, periods, platforms=None if pid is None else [pid],
+                             tariffs=used),
+    }
+
+
+def emissions_report(q: KpiQueries, month: str, *, platform: str | None = None,
+                     factors: FactorTable | None = None) -> dict[str, Any]:
+    """The monthly emissions report (see :mod:`supplyledger.logistics.emissions_report`)."""
+    period = P.month(month)
+    pid = None if platform is None else q.resolve_platform(platform)
+    rep = monthly_report(q.shipment_rows(pid), period, factors or load_factors(),
+                         names=q.names())
+    return {"height": q.height(), "as_of": q.as_of(),
+            "shipments_recorded": q.has("shipments"), **rep}
