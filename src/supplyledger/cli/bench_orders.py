@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json
+from supplyledger.cli.common import console, fail, handle_errors, print_json, stage_progress
 
 __all__ = ["bench_orders_command"]
 
-
-def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True,
-                    disable=not sys.stderr.isatty())
 
 
 @handle_errors
@@ -39,14 +32,7 @@ def bench_orders_command(
         fail("--lifecycles and --window must be positive")
     if data is not None and (data / "ledger").exists():
         fail(f"{data / 'ledger'} exists; choose an empty directory")
-    with _bar() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as progress:
         res = run_orders_bench(lifecycles=lifecycles, sig=sig, window=window, data_dir=data,
                                progress=progress)
     if json_out:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json
+from supplyledger.cli.common import console, fail, handle_errors, print_json, stage_progress
 
 __all__ = ["bench_readings_command"]
 
@@ -37,17 +35,7 @@ def bench_readings_command(
         fail("--batch must be 1-1000, --readings and --devices positive")
     if data is not None and (data / "ledger").exists():
         fail(f"{data / 'ledger'} exists; choose an empty directory")
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True,
-                   disable=not sys.stderr.isatty())
-    with bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as progress:
         res = run_readings_bench(readings=readings, batch=batch, devices=devices, via=via,
                                  data_dir=data, progress=progress)
     if json_out:

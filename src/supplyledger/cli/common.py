@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: consoles, passwords, and turning errors into exit codes."""
+"""Shared CLI plumbing: consoles, progress bars, passwords, and turning errors into exit
+codes."""
 
 from __future__ import annotations
 
@@ -6,19 +7,44 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from supplyledger.errors import SupplyLedgerError
 
-__all__ = ["console", "err_console", "fail", "handle_errors", "password", "print_json"]
+__all__ = ["console", "err_console", "fail", "handle_errors", "password", "print_json",
+           "progress_bar", "stage_progress"]
 
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def progress_bar() -> Progress:
+    """A transient bar on the console, hidden when stderr is not a terminal (pipes, CI)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not sys.stderr.isatty())
+
+
+@contextmanager
+def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """One bar per named stage; yields the ``progress(stage, done, total)`` callback the
+    benchmarks report through."""
+    tasks: dict[str, Any] = {}
+    with progress_bar() as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield progress
 
 
 def print_json(value: Any) -> None:

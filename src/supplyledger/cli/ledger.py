@@ -9,10 +9,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, password, print_json
+from supplyledger.cli.common import (
+    console,
+    fail,
+    handle_errors,
+    password,
+    print_json,
+    progress_bar,
+    stage_progress,
+)
 from supplyledger.contracts.docs import contracts_markdown
 from supplyledger.errors import ProofError
 from supplyledger.ledger.crypto import generate
@@ -28,11 +35,6 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
 
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True,
-                    disable=not sys.stderr.isatty())
 
 
 @handle_errors
@@ -154,7 +156,7 @@ def verify_proof(
 @handle_errors
 def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
     """Re-check the whole ledger from genesis. Exit 0 when clean, 1 with findings."""
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("auditing blocks", total=None)
         report = run_audit(data, progress=lambda h, n: bar.update(task, completed=h, total=n))
     if json_out:
@@ -190,14 +192,7 @@ def bench(
         fail("--sig must be rsa or ed25519")
     if data is not None and (data / "ledger").exists():
         fail(f"{data / 'ledger'} exists; choose an empty directory")
-    with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as progress:
         res = run_bench(txs=txs, sig=sig, data_dir=data, progress=progress)
     if json_out:
         print_json(res)

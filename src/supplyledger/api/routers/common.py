@@ -1,20 +1,33 @@
-"""Pieces every router uses: pagination parameters and receipt responses."""
+"""Pieces every router uses: pagination parameters, bounded bodies and receipt responses."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from supplyledger.api.errors import error_body, status_for_code
+from supplyledger.errors import PayloadTooLarge
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["Cursor", "Limit", "receipt_response"]
+__all__ = ["Cursor", "Limit", "bounded_body", "receipt_response"]
 
 Limit = Annotated[int | None, Query(ge=1, le=500, description="page size (default 50)")]
 Cursor = Annotated[str | None, Query(max_length=2048,
                                      description="next_cursor of the previous page")]
+
+
+async def bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (never buffered
+    whole when a client sends more, whatever its Content-Length says)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"transaction is over the {limit}-byte limit",
+                                  size=len(raw), limit=limit)
+    return bytes(raw)
 
 
 def receipt_response(receipt: Receipt, response: Response) -> Any:

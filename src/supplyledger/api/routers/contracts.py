@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of, writer
-from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.routers.common import bounded_body, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
 from supplyledger.contracts.schema import Arg, Enum, Int, List, Obj, Str
-from supplyledger.errors import PayloadTooLarge
 
 __all__ = ["arg_schema", "method_doc", "router"]
 
@@ -105,14 +105,6 @@ _TX_BODY = {
              openapi_extra=_TX_BODY)
 async def submit(request: Request, response: Response) -> Any:
     svc = service_of(request)
-    limit = svc.node.settings.max_tx_bytes
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"transaction is over the {limit}-byte limit",
-                                  size=len(raw), limit=limit)
-    from starlette.concurrency import run_in_threadpool
-
-    receipt = await run_in_threadpool(svc.submit_raw, bytes(raw))
+    raw = await bounded_body(request, svc.node.settings.max_tx_bytes)
+    receipt = await run_in_threadpool(svc.submit_raw, raw)
     return receipt_response(receipt, response)

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of
-from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.routers.common import bounded_body, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.builtin.sensors import readings_to_epcis
 from supplyledger.epcis import build_document
-from supplyledger.errors import NotFound, PayloadTooLarge
+from supplyledger.errors import NotFound
 from supplyledger.ingest.admit import reading_tx
 from supplyledger.ingest.device import HTTP_PATH
 from supplyledger.ledger.encoding import decode
@@ -42,13 +42,7 @@ TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction i
 async def readings(request: Request, response: Response) -> Any:
     svc = service_of(request)
     limit = svc.node.settings.max_tx_bytes
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"transaction is over the {limit}-byte limit",
-                                  size=len(raw), limit=limit)
-    body = bytes(raw)
+    body = await bounded_body(request, limit)
 
     def admit() -> Receipt:  # off the event loop: parsing 40 kB is not free
         reading_tx(body, max_bytes=limit)
