@@ -30,11 +30,13 @@ app.command("contracts")(ledger_cmd.contracts)
 tx_app.command("submit")(ledger_cmd.submit)
 
 # Traceability (issue 3): trace, recall, EPCIS capture/export, paper 002 Table 2.
+from supplyledger.cli.bench_trace import bench_trace_command  # noqa: E402
 from supplyledger.cli.epcis_cmd import app as epcis_app  # noqa: E402
 from supplyledger.cli.experiment_tamper import tamper_command  # noqa: E402
 from supplyledger.cli.trace_cmd import recall_command, trace_command  # noqa: E402
 
 app.command("trace")(trace_command)
+app.command("bench-trace")(bench_trace_command)
 app.command("recall")(recall_command)
 app.add_typer(epcis_app, name="epcis")
 experiment_app.command("tamper", help="Paper 002 Table 2: tampering per link, plain DB vs "
