@@ -51,7 +51,7 @@ class LocalBroker:
     def start(self, timeout: float = 10.0) -> LocalBroker:
         if self.binary is None:
             raise NodeError("mosquitto is not installed: install the Debian package "
-                            "mosquitto (bash scripts/setup.sh does), or pass --mqtt URL")
+                            "mosquitto (bash scripts/setup.sh does), or pass --mqtt-url URL")
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "mosquitto.conf"
         # Loopback only and no persistence: devices authenticate by signature, and a
