@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from supplyledger.api import ApiSettings
+from supplyledger.api.web.dashboard import Dashboard
+from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.demo import load_demo
 from supplyledger.node.kpi_queries import KpiQueries, emissions_report, kpi_report, open_readonly
+from supplyledger.store.sqlite import SQLiteStore
 
 CHEAP = ApiSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,
                     seal_log2_n=10, login_rate=1000)
@@ -47,5 +50,15 @@ def test_demo_records_a_plan_a_cold_chain_breach_and_shows_them_in_kpis(
         assert a["shipments"] == len(n["shipments"]) and a["wtw_g"] == recorded
         assert a["check"]["deviation_pct"] == "0.000"
         assert a["by_mode"][0]["vehicle_class"] == "van_diesel_avg"
+        # The dashboard's problem count includes the breach, not only flagged events.
+        flagged = conn.execute("SELECT COUNT(*) FROM trace_events WHERE verdict != ''"
+                               ).fetchone()[0]
     finally:
         conn.close()
+    store = SQLiteStore(info.data_dir)
+    try:
+        tables = {t.name for t in all_tables(load_builtin())}
+        figures = Dashboard(store, tables).figures(store.height())
+        assert figures["kpis"]["faulty_events"] == flagged + 1
+    finally:
+        store.close()

@@ -57,10 +57,11 @@ class Dashboard:
             by_step = [(r[0] or "(none)", r[1]) for r in q(
                 "SELECT biz_step, COUNT(*) c FROM trace_events GROUP BY biz_step "
                 "ORDER BY c DESC LIMIT 10")]
-            cols = {r[1] for r in q("PRAGMA table_info(trace_events)")}
             kpis["faulty_events"] = self._one(
-                "SELECT COUNT(*) FROM trace_events WHERE verdict != ''") \
-                if "verdict" in cols else 0
+                "SELECT COUNT(*) FROM trace_events WHERE verdict != ''")
+        if "sensor_breaches" in self.tables:  # cold-chain breaches are problems reported too
+            kpis["faulty_events"] = kpis.get("faulty_events", 0) + self._one(
+                "SELECT COUNT(DISTINCT id) FROM sensor_breaches")
         last = self._one("SELECT MAX(time) FROM blocks") or 0
         first_day = last - (DAYS - 1) * 86_400_000
         counts = dict(q("SELECT b.time / 86400000, COUNT(*) FROM txs t JOIN blocks b "
