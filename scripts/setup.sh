@@ -17,34 +17,29 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -e ".${SUPPLYLEDGER_EXTRAS-[dev]}"
 
-# Browser tests drive Debian's chromium (never a downloaded browser build). Install it when
-# it is missing and we may (root); outside CI a failure only means those tests skip, in CI
-# it is an error. SUPPLYLEDGER_SKIP_BROWSER=1 skips this (the demo needs no browser).
-if [ -z "${SUPPLYLEDGER_SKIP_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1 \
-        && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium for the browser tests (apt-get)…"
+# Debian packages the tests drive (never downloaded builds): installed when missing and we
+# may (root with apt-get). Outside CI a failure only means those tests skip; in CI it is an
+# error. Usage: debian_package PACKAGE BINARY WHAT-NEEDS-IT
+debian_package() {
+    if command -v "$2" >/dev/null 2>&1 || [ -x "/usr/sbin/$2" ] || [ "$(id -u)" != "0" ] \
+            || ! command -v apt-get >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "installing $1 for $3 (apt-get)…"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+            apt-get install -y -qq --no-install-recommends "$1" >/dev/null; }; then
         if [ "${CI:-}" = "true" ]; then
-            echo "could not install chromium, which CI needs for the browser tests" >&2
+            echo "could not install $1, which CI needs for $3" >&2
             exit 1
         fi
-        echo "could not install chromium: browser tests will be skipped" >&2
+        echo "could not install $1: $3 will be skipped" >&2
     fi
-fi
+}
 
-# Device ingest over MQTT runs against Debian's mosquitto (`serve --mqtt`, the MQTT tests and
-# `bench-readings --via mqtt`). Installed like chromium: when missing and we may; outside CI
-# a failure only means the MQTT tests skip, in CI it is an error.
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
-        && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing mosquitto for MQTT ingest (apt-get)…"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; }; then
-        if [ "${CI:-}" = "true" ]; then
-            echo "could not install mosquitto, which CI needs for the MQTT tests" >&2
-            exit 1
-        fi
-        echo "could not install mosquitto: MQTT tests will be skipped" >&2
-    fi
+# The browser tests run Debian's chromium; SUPPLYLEDGER_SKIP_BROWSER=1 skips it (the demo
+# needs no browser). MQTT ingest (`serve --mqtt`, its tests, `bench-readings --via mqtt`)
+# runs Debian's mosquitto.
+if [ -z "${SUPPLYLEDGER_SKIP_BROWSER:-}" ]; then
+    debian_package chromium chromium "the browser tests"
 fi
+debian_package mosquitto mosquitto "the MQTT tests"
