@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -475,3 +476,30 @@ def test_state_cache_stays_bounded_and_evicted_values_are_read_back(
     node.stop()
     report = run_audit(ledger.dir)
     assert report.ok, report.findings
+
+
+def test_wal_is_checkpointed_off_the_commit_path(ledger: Ledger, keys: Keys) -> None:
+    # The writer never checkpoints itself; a background thread copies committed blocks
+    # into the database file. Read the file alone (immutable: the WAL is ignored) until
+    # it holds every committed block.
+    node = ledger.start(block_max_txs=1)
+    _org(ledger, node)
+    for i in range(5):  # role-denied calls: each still commits a block
+        node.submit(_event(ledger, ledger.admin, batch=f"b{i}")).result(10)
+    writer = node.store._writer
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    uri = f"file:{ledger.dir / DB_NAME}?immutable=1"
+    deadline = time.monotonic() + 10
+    while True:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            in_file = conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+        finally:
+            conn.close()
+        if in_file == node.height or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert in_file == node.height
+    node.stop()
+    assert not (ledger.dir / (DB_NAME + "-wal")).exists() or \
+        (ledger.dir / (DB_NAME + "-wal")).stat().st_size == 0
