@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from supplyledger.bench.workload import load_key
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import call_from_env
@@ -59,12 +60,10 @@ def _gtin(n: int) -> str:
 
 def _sign_chunk(args: tuple[str, list[bytes], list[Job], int]) -> list[bytes]:
     chain, pkcs8s, jobs, t0 = args
-    keys: dict[int, PrivateKey] = {}
     out = []
     for who, contract, method, a, nonce in jobs:
-        key = keys.get(who) or keys.setdefault(who, PrivateKey.from_pkcs8_der(pkcs8s[who]))
-        out.append(make_tx(key, chain=chain, contract=contract, method=method, args=a,
-                           time_ms=t0, nonce=nonce).raw)
+        out.append(make_tx(load_key(pkcs8s[who]), chain=chain, contract=contract,
+                           method=method, args=a, time_ms=t0, nonce=nonce).raw)
     return out
 
 

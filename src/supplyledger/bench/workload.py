@@ -12,7 +12,8 @@ from supplyledger.gs1 import parse_epc
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import make_tx
 
-__all__ = ["Signer", "batch_txs", "batch_urn", "batches_for", "epcis_event", "presign"]
+__all__ = ["Signer", "batch_txs", "batch_urn", "batches_for", "epcis_event", "load_key",
+           "presign"]
 
 _STEPS = [("commissioning", "active"), ("shipping", "in_transit"), ("receiving", "in_progress"),
           ("storing", "in_progress"), ("inspecting", "conformant"), ("packing", "in_progress"),
@@ -84,12 +85,17 @@ def batch_txs(chain: str, signers: list[Signer], batches: int, *, t0: int) -> tu
 _LOADED: dict[bytes, PrivateKey] = {}
 
 
+def load_key(pkcs8: bytes) -> PrivateKey:
+    """A signing key, loaded once per (worker) process: loading an RSA key checks it
+    (~80 ms here), which per chunk of transactions would cost more than the signing."""
+    key = _LOADED.get(pkcs8)
+    if key is None:
+        key = _LOADED[pkcs8] = PrivateKey.from_pkcs8_der(pkcs8)
+    return key
+
+
 def _load_keys(signers: list[Signer]) -> list[PrivateKey]:
-    # Loading an RSA key checks it (~80 ms here): once per worker process, not per chunk.
-    for s in signers:
-        if s.pkcs8 not in _LOADED:
-            _LOADED[s.pkcs8] = PrivateKey.from_pkcs8_der(s.pkcs8)
-    return [_LOADED[s.pkcs8] for s in signers]
+    return [load_key(s.pkcs8) for s in signers]
 
 
 def _sign_chunk(args: tuple[str, list[Signer], list[int], int, int, int]) -> list[bytes]:
