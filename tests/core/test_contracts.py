@@ -494,3 +494,47 @@ def test_error_codes_rebuild_typed_errors() -> None:
     for code in ("not_found", "validation_error", "unknown_method", "revoked_key"):
         assert error_from_code(code, "m").code == code
     assert type(error_from_code("no_such_code", "m")) is SupplyLedgerError
+
+
+@method(roles="*", args={"k": Str()}, reads=lambda a: [f"t/{a['k']}", "t/hinted-only"])
+def bump(ctx: Ctx, args: dict[str, Any]) -> int:
+    n = (ctx.get(args["k"]) or 0) + 1
+    ctx.put(args["k"], n)
+    return int(n)
+
+
+def test_read_hints_are_fetched_in_one_batch_and_never_override_executed_state(
+        keys: Keys) -> None:
+    w = World(keys)
+    assert w.run(w.admin, "identity", "register_org",
+                 {"id": "acme", "name": "A", "roles": ["manufacturer"]})["ok"]
+    m = keys.ed[0]
+    w.member(m)
+    contracts = {**w.contracts, "t": Contract.of("t", "hinted", [bump])}
+    store = {**w.store, "t/a": canonical(5)}
+    point: list[str] = []
+    batches: list[list[str]] = []
+
+    def read_one(key: str) -> bytes | None:
+        point.append(key)
+        return store.get(key)
+
+    def read_many(ks: list[str]) -> dict[str, bytes]:
+        batches.append(sorted(ks))
+        return {k: store[k] for k in ks if k in store}
+
+    ex = Executor(contracts, read_one, read_many=read_many)
+
+    def run(*names: str) -> list[int]:
+        calls = [call_from_env(contracts, t.id, t.env, t.raw) for t in (
+            w.tx(m, "t", "bump", {"k": n}) for n in names)]
+        res = ex.execute(calls, height=1)
+        return [decode(r)["result"] for r in res.receipts]
+
+    assert run("a", "a", "b") == [6, 7, 1]
+    assert batches == [["t/a", "t/b", "t/hinted-only"]]
+    assert not [k for k in point if k.startswith("t/")]  # no one-by-one reads of hinted keys
+    # The store still says 5 (nothing committed): a later prefetch must not fetch a key the
+    # executor already holds, or it would undo the block above.
+    assert run("a", "c") == [8, 1]
+    assert batches[1] == ["t/c"]

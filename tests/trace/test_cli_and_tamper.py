@@ -62,8 +62,8 @@ def test_tamper_command_json() -> None:
 
 def test_bench_trace_command_small_ledger(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["bench-trace", "--events", "3000", "--doc-events", "1000",
-                                 "--long-events", "300", "--runs", "5", "--data",
-                                 str(tmp_path), "--json"])
+                                 "--long-events", "300", "--runs", "5", "--import-docs", "2",
+                                 "--data", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
     # The fill, the 50-event genealogy and the long batch all landed, and every page of the
@@ -71,6 +71,7 @@ def test_bench_trace_command_small_ledger(tmp_path: Path) -> None:
     assert res["ledger_events"] >= 3000 and res["genealogy_events"] == 50
     assert [p["events"] for p in res["long_batch_pages"]] == [50, 50, 50]
     assert all(p["faults"] == 0 for p in res["long_batch_pages"])
-    assert res["import_events_per_s"] > 0 and res["trace_warm_ms"]["p99"] > 0
+    assert res["import_events_per_s"] > 0 and res["import_one_doc_events_per_s"] > 0
+    assert res["import_docs"] == 2 and res["trace_warm_ms"]["p99"] > 0
     again = CliRunner().invoke(app, ["bench-trace", "--data", str(tmp_path)])
     assert again.exit_code == 2 and "exists" in again.output

@@ -58,12 +58,27 @@ def test_all_valid_documents_captured_and_round_trip(consortium: Consortium) -> 
         store.close()
 
 
-@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
-def test_invalid_documents_rejected_with_reason(path: Path) -> None:
+def test_invalid_documents_rejected_with_reason(mill: FlourMill) -> None:
+    # The importer checks the document's envelope, the ledger's prepare step every event:
+    # either way the capture raises with a reason per problem and records no event.
+    c, shop = mill.c, mill.parties["shop"]
     assert len(INVALID) == 15
+    before = sql(c, "SELECT COUNT(*) FROM trace_events")[0][0]
+    for path in INVALID:
+        with pytest.raises(EPCISValidationError) as info:
+            capture_document(c.node, load_document(path), shop.key)
+        assert info.value.errors and all(e["reason"] for e in info.value.errors), path.name
+    assert sql(c, "SELECT COUNT(*) FROM trace_events")[0][0] == before
+
+
+def test_envelope_refused_before_signing() -> None:
+    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+           "type": "EPCISDocument", "schemaVersion": "1.2", "epcisBody": {"eventList": []}}
     with pytest.raises(EPCISValidationError) as info:
-        capture_tx(load_document(path), generate("ed25519"), chain="c", time_ms=T0)
-    assert info.value.errors and all(e["reason"] for e in info.value.errors)
+        capture_tx(doc, generate("ed25519"), chain="c", time_ms=T0)
+    reasons = [e["reason"] for e in info.value.errors]
+    assert any("schemaVersion" in r for r in reasons)
+    assert any("creationDate" in r for r in reasons)
 
 
 def test_capture_is_all_or_nothing(mill: FlourMill) -> None:
@@ -120,3 +135,43 @@ def test_cli_import_and_export(mill: FlourMill, tmp_path: Path) -> None:
     r = runner.invoke(app, ["epcis", "import", str(bad), "--data", str(c.dir), "--key",
                             str(keyfile)], env=env)
     assert r.exit_code == 1 and "refused" in r.output
+
+
+def test_cli_imports_several_files_each_atomically(mill: FlourMill, tmp_path: Path) -> None:
+    c = mill.c
+    keyfile = tmp_path / "shop.key"
+    write_key(keyfile, mill.parties["shop"].key, "pw", KdfParams(n=2**10))
+    before = sql(c, "SELECT COUNT(*) FROM trace_events")[0][0]
+    c.stop()
+    env = {**os.environ, "SUPPLYLEDGER_KEY_PASSWORD": "pw", "SUPPLYLEDGER_NODE_PASSWORD": "node"}
+
+    def doc(*batches: str) -> str:
+        return json.dumps({
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2020-01-01T00:00:00Z", "epcisBody": {"eventList": [
+                object_event(f"2020-01-02T00:00:0{i}Z", "storing", "active", b)
+                for i, b in enumerate(batches)]}})
+
+    files = []
+    # the shop holds the flour, not the wheat: the second file is refused whole
+    for name, text in (("a.json", doc(mill.flour, mill.flour)),
+                       ("b.json", doc(mill.flour, mill.wheat)),
+                       ("c.json", "{not json"), ("d.json", doc(mill.flour))):
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    r = CliRunner().invoke(app, ["epcis", "import", *files, "--data", str(c.dir), "--key",
+                                 str(keyfile), "--json"], env=env)
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.output)
+    assert [(f["file"], f["ok"]) for f in out["files"]] == [
+        ("a.json", True), ("b.json", False), ("c.json", False), ("d.json", True)]
+    assert out["files"][1]["code"] == "epcis_invalid"
+    assert [e["event"] for e in out["files"][1]["errors"]] == [1]
+    assert out["events"] == 3
+    store = SQLiteStore(c.dir)
+    try:
+        assert store.reader().execute(
+            "SELECT COUNT(*) FROM trace_events").fetchone()[0] == before + 3
+    finally:
+        store.close()

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from supplyledger.cli.common import console, err_console, handle_errors, password, print_json
-from supplyledger.errors import EPCISValidationError
+from supplyledger.errors import EPCISValidationError, SupplyLedgerError
 from supplyledger.ledger.keyfile import unseal
 from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.epcis_ingest import capture_document, export_document, load_document
+from supplyledger.node.epcis_ingest import (
+    Capture,
+    capture_documents,
+    export_document,
+    load_document,
+)
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
 from supplyledger.store.sqlite import SQLiteStore
@@ -25,39 +31,64 @@ app = typer.Typer(help="EPCIS 2.0 capture and export.", no_args_is_help=True)
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 
 
+def _refusal(name: str, exc: SupplyLedgerError) -> dict[str, Any]:
+    errors = exc.errors if isinstance(exc, EPCISValidationError) else []
+    return {"file": name, "ok": False, "code": exc.code, "error": exc.message,
+            "errors": errors}
+
+
 @app.command("import")
 @handle_errors
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document.")],
+    files: Annotated[list[Path], typer.Argument(help="EPCIS 2.0 JSON-LD documents.")],
     data: DataOpt,
     key: Annotated[Path, typer.Option("--key", help="Signer's key file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Capture every event of FILE in one transaction: all in one block, or none."""
-    doc = load_document(file)
+    """Capture every event of each FILE in one transaction per file: all of a file's
+    events in one block, or none of them. Several files are captured concurrently; a
+    refused file does not stop the others (exit 1 if any was refused)."""
     signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
     node_key = load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
-    size = file.stat().st_size
+    size = max(f.stat().st_size for f in files)
     settings = Settings(data, max_tx_bytes=max(64 * 1024, 2 * size + (1 << 16)))
-    try:
-        with Node(settings, node_key) as node:
-            cap = capture_document(node, doc, signer)
-    except EPCISValidationError as exc:
-        if json_out:
-            print_json({"ok": False, "error": exc.message, "errors": exc.errors})
-        else:
-            err_console.print(f"[bold red]refused[/]: {exc.message}")
-            for e in exc.errors[:50]:
-                where = "document" if e.get("event") is None else f"event {e['event']}"
-                err_console.print(f"  {where}: {e['reason']}")
-        raise typer.Exit(1) from None
-    out = {"ok": True, "tx": cap.tx, "height": cap.height, "events": cap.events,
-           "subjects": cap.subjects}
+    results: dict[int, dict[str, Any]] = {}
+
+    def docs() -> Iterator[tuple[int, Any]]:
+        for i, f in enumerate(files):  # read lazily: one document in memory per slot
+            try:
+                yield i, load_document(f)
+            except EPCISValidationError as exc:
+                results[i] = _refusal(f.name, exc)
+
+    with Node(settings, node_key) as node:
+        for i, out in capture_documents(node, docs(), signer):
+            name = files[i].name
+            results[i] = (_refusal(name, out) if not isinstance(out, Capture) else
+                          {"file": name, "ok": True, "tx": out.tx, "height": out.height,
+                           "events": out.events, "subjects": out.subjects})
+    ordered = [results[i] for i in sorted(results)]
+    _report(ordered, json_out)
+    if not all(r["ok"] for r in ordered):
+        raise typer.Exit(1)
+
+
+def _report(results: list[dict[str, Any]], json_out: bool) -> None:
     if json_out:
-        print_json(out)
-    else:
-        console.print(f"[green]captured[/] {cap.events} events in block {cap.height} "
-                      f"(tx {cap.tx}), {cap.subjects} batches/objects")
+        # One file keeps the single-document shape scripts already read.
+        print_json(results[0] if len(results) == 1 else {
+            "ok": all(r["ok"] for r in results), "files": results,
+            "events": sum(r.get("events", 0) for r in results)})
+        return
+    for r in results:
+        if r["ok"]:
+            console.print(f"[green]captured[/] {r['file']}: {r['events']} events in block "
+                          f"{r['height']} (tx {r['tx']}), {r['subjects']} batches/objects")
+            continue
+        err_console.print(f"[bold red]refused[/] {r['file']}: {r['error']}")
+        for e in r["errors"][:50]:
+            where = "document" if e.get("event") is None else f"event {e['event']}"
+            err_console.print(f"  {where}: {e['reason']}")
 
 
 @app.command("export")

@@ -65,9 +65,11 @@ class Executor:
     end."""
 
     def __init__(self, contracts: Mapping[str, Contract], read_store: StateReader, *,
-                 max_cache: int | None = None) -> None:
+                 max_cache: int | None = None,
+                 read_many: Callable[[list[str]], Mapping[str, bytes]] | None = None) -> None:
         self.contracts = contracts
         self._read_store = read_store
+        self._read_many = read_many
         self.cache: dict[str, bytes | None] = {}
         self._participants: dict[str, Participant | None] = {}
         self._max_cache = max_cache
@@ -90,6 +92,26 @@ class Executor:
             v = self._read_store(key)
             self.cache[key] = v
         return v  # type: ignore[return-value]
+
+    def prefetch(self, txs: Sequence[Call]) -> None:
+        """Fill the cache with what ``txs`` declare they will read (their methods' ``reads``
+        hints), in batched store reads. Same values read() would fetch one at a time:
+        keys already cached (executed, possibly uncommitted) are never fetched."""
+        if self._read_many is None:
+            return
+        cache, wanted = self.cache, dict[str, None]()
+        for tx in txs:
+            c = self.contracts.get(tx.contract)
+            m = c.methods.get(tx.method) if c is not None else None
+            if m is not None and m.reads is not None and tx.error is None:
+                try:
+                    wanted.update(dict.fromkeys(m.reads(tx.value)))
+                except Exception:  # a hint must never stop a block
+                    continue
+        missing = [k for k in wanted if k not in cache]
+        if missing:
+            found = self._read_many(missing)
+            cache.update((k, found.get(k)) for k in missing)
 
     def participant(self, did: str, read: StateReader | None = None) -> Participant | None:
         if read is None:
@@ -139,6 +161,7 @@ class Executor:
 
         dirty: set[str] = set()
         contracts = self.contracts
+        self.prefetch(txs)
         for tx in txs:
             signer = tx.signer
             part = self.participant(signer, read) if signer in dirty else self.participant(signer)

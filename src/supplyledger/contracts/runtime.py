@@ -9,7 +9,7 @@ IO or randomness, so every node (and the audit) computes the same outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,16 @@ class Method:
     # Stateless step run before ordering (in parallel, off the executor's core): turns
     # validated arguments into what ``fn`` needs. Must be a pure function of the arguments.
     prepare: Callable[[dict[str, Any]], Any] | None = None
+    # Full state keys the call will probably read, from its prepared value: the executor
+    # fetches those of a whole block in a few batched queries instead of one per read.
+    # Only a hint: a key left out is read on demand, an extra key costs one lookup.
+    reads: Callable[[Any], Iterable[str]] | None = None
+    # For one large transaction (a whole EPCIS document): ``prepare_part(args, i, n)`` is
+    # the i-th of n independent shares of ``prepare``, so several verifier processes can
+    # work on it at once, and ``merge_parts`` joins the shares into exactly what
+    # ``prepare(args)`` returns (the audit runs the whole ``prepare``).
+    prepare_part: Callable[[dict[str, Any], int, int], Any] | None = None
+    merge_parts: Callable[[list[Any]], Any] | None = None
 
 
 def method(
@@ -61,17 +71,24 @@ def method(
     args: Mapping[str, Arg],
     errors: tuple[type[SupplyLedgerError], ...] = (),
     prepare: Callable[[dict[str, Any]], Any] | None = None,
+    reads: Callable[[Any], Iterable[str]] | None = None,
+    parts: tuple[Callable[[dict[str, Any], int, int], Any], Callable[[list[Any]], Any]]
+    | None = None,
 ) -> Callable[[Callable[[Ctx, Any], Any]], Method]:
     """Declare a contract method. ``roles="*"`` admits any registered participant.
 
     ``fn(ctx, value)`` receives the validated arguments, or what ``prepare`` made of them.
+    ``parts=(prepare_part, merge_parts)`` lets large calls be prepared in shares.
     """
+    if parts is not None and prepare is None:
+        raise ValueError("parts needs a prepare step to split")
+    part_fn, merge_fn = parts or (None, None)
     role_set = frozenset([roles] if isinstance(roles, str) else roles)
 
     def wrap(fn: Callable[[Ctx, Any], Any]) -> Method:
         doc = (fn.__doc__ or "").strip()
         return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors),
-                      prepare)
+                      prepare, reads, part_fn, merge_fn)
 
     return wrap
 
@@ -93,9 +110,11 @@ class Call:
 
 
 def prepare_call(contracts: Mapping[str, Contract], contract: str, method_name: str,
-                 args: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+                 args: dict[str, Any], part: tuple[int, int] | None = None
+                 ) -> tuple[Any, dict[str, Any] | None]:
     """(prepared value, None) or (None, error dict). Pure: the node runs it in worker
-    processes and the audit re-runs it, and both must get the same answer."""
+    processes and the audit re-runs it, and both must get the same answer. With ``part``
+    ``(i, n)`` (only for methods declaring ``parts``) the value is the i-th share."""
     try:
         c = contracts.get(contract)
         if c is None:
@@ -104,6 +123,8 @@ def prepare_call(contracts: Mapping[str, Contract], contract: str, method_name: 
         if m is None:
             raise UnknownMethod(f"contract {contract!r} has no method {method_name!r}")
         validate_args(m.args, args)
+        if part is not None and m.prepare_part is not None:
+            return m.prepare_part(args, *part), None
         return (args if m.prepare is None else m.prepare(args)), None
     except SupplyLedgerError as exc:
         return None, exc.to_dict()

@@ -2,9 +2,12 @@
 
 Capture is atomic: the document's events travel in one ``trace.record_events`` transaction,
 so they land in one block together or not at all (the contract's snapshot/revert), and a
-refusal lists the reason per event. The document is validated here first (cheap, and it
-keeps invalid documents off the ledger); the contract's prepare step validates again and
-computes every event's CBV 2.0 hash id, because the ledger cannot trust the submitter.
+refusal lists the reason per event. Only the document's envelope (type, ``@context``,
+schemaVersion, creationDate, header fields) is checked here; its events are validated and
+hashed once, by the contract's prepare step in the node's verifier processes, because the
+ledger cannot trust the submitter anyway. A document with invalid events is therefore
+refused by the ledger: a failed transaction with every per-event reason, and no event
+recorded.
 
 Events travel as JSON text so EPCIS numbers (``"quantity": 12.5``) survive exactly — the
 canonical encoding admits no floats — and export writes back the events as captured, so
@@ -15,22 +18,39 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from supplyledger.contracts.builtin._trace_facts import subject_id
-from supplyledger.epcis import EPCISEvent, build_document, document_problems, validate_document
+from supplyledger.epcis import (
+    EVENT_TYPES,
+    EPCISEvent,
+    build_document,
+    document_problems,
+    validate_document,
+)
 from supplyledger.epcis._common import BUILTIN_PREFIXES, read_context
-from supplyledger.errors import EPCISValidationError, NotFound, error_from_code
+from supplyledger.errors import (
+    EPCISValidationError,
+    NotFound,
+    SupplyLedgerError,
+    error_from_code,
+)
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of, make_tx
+from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node
+from supplyledger.node.ticket import Ticket
 from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["Capture", "capture_document", "capture_tx", "export_document", "load_document"]
+__all__ = ["Capture", "capture_document", "capture_documents", "capture_tx", "export_document",
+           "load_document"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,11 +89,35 @@ def _events_and_terms(doc: Any) -> tuple[list[Any], dict[str, str], str | None]:
             str(source)[:500] if source else None)
 
 
+def _envelope_problems(doc: Any) -> list[dict[str, Any]]:
+    """Problems of the document itself, without its events (the ledger checks those)."""
+    if isinstance(doc, list):
+        return []
+    if not isinstance(doc, dict):
+        return document_problems(doc)
+    if doc.get("type") in EVENT_TYPES:
+        return [] if "@context" in doc else [
+            {"event": 0, "reason": "@context: is required on a standalone event"}]
+    body = doc.get("epcisBody")
+    if not isinstance(body, dict):
+        return document_problems(doc)
+    if doc.get("type") == "EPCISQueryDocument":
+        results = body.get("queryResults")
+        inner = results.get("resultsBody") if isinstance(results, dict) else None
+        if (isinstance(results, dict) and isinstance(inner, dict)
+                and isinstance(inner.get("eventList"), list)):
+            inner = {**inner, "eventList": []}
+            body = {**body, "queryResults": {**results, "resultsBody": inner}}
+    elif isinstance(body.get("eventList"), list):
+        body = {**body, "eventList": []}
+    return document_problems({**doc, "epcisBody": body})
+
+
 def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
                signer: str | None = None) -> bytes:
-    """Validate ``doc`` and sign its capture transaction (raises EPCISValidationError
-    listing every problem per event)."""
-    problems = document_problems(doc)
+    """Sign the capture transaction of ``doc``, whose envelope is checked here (raises
+    EPCISValidationError listing every problem); its events are checked by the ledger."""
+    problems = _envelope_problems(doc)
     if problems:
         first = problems[0]
         where = "document" if first["event"] is None else f"event {first['event']}"
@@ -91,16 +135,50 @@ def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
                    time_ms=time_ms, nonce=secrets.token_hex(8), signer=signer).raw
 
 
-def capture_document(node: Node, doc: Any, key: PrivateKey, *, signer: str | None = None,
-                     timeout: float = 600) -> Capture:
-    """Capture a document through ``node``; a refused capture raises with per-event errors."""
-    raw = capture_tx(doc, key, chain=node.chain, time_ms=node.clock(), signer=signer)
-    receipt = node.submit(raw).result(timeout)
+def _settled(ticket: Ticket[Receipt], timeout: float) -> Capture:
+    receipt = ticket.result(timeout)
     if not receipt.ok:
         err = receipt.error or {}
         raise error_from_code(err.get("code", ""), err.get("message", ""), err.get("details"))
     return Capture(receipt.tx_id, receipt.height, receipt.result["events"],
                    receipt.result["subjects"])
+
+
+def capture_document(node: Node, doc: Any, key: PrivateKey, *, signer: str | None = None,
+                     timeout: float = 600) -> Capture:
+    """Capture a document through ``node``; a refused capture raises with per-event errors."""
+    raw = capture_tx(doc, key, chain=node.chain, time_ms=node.clock(), signer=signer)
+    return _settled(node.submit(raw), timeout)
+
+
+def capture_documents(node: Node, docs: Iterable[tuple[T, Any]], key: PrivateKey, *,
+                      in_flight: int = 3, signer: str | None = None, timeout: float = 600
+                      ) -> Iterator[tuple[T, Capture | SupplyLedgerError]]:
+    """Capture many documents, each atomically in its own transaction, keeping up to
+    ``in_flight`` in the node at once so its verifier processes, executor and commit
+    overlap. Yields ``(tag, Capture or the error that refused it)`` in input order; a
+    refused document does not stop the others."""
+    pending: deque[tuple[T, Ticket[Receipt] | SupplyLedgerError]] = deque()
+
+    def settle() -> tuple[T, Capture | SupplyLedgerError]:
+        tag, ticket = pending.popleft()
+        if isinstance(ticket, SupplyLedgerError):
+            return tag, ticket
+        try:
+            return tag, _settled(ticket, timeout)
+        except SupplyLedgerError as exc:
+            return tag, exc
+
+    for tag, doc in docs:
+        try:
+            raw = capture_tx(doc, key, chain=node.chain, time_ms=node.clock(), signer=signer)
+            pending.append((tag, node.submit(raw)))
+        except SupplyLedgerError as exc:
+            pending.append((tag, exc))
+        while len(pending) >= in_flight:
+            yield settle()
+    while pending:
+        yield settle()
 
 
 def _raw_events(store: SQLiteStore, rows: Sequence[tuple[Any, ...]]) -> list[EPCISEvent]:

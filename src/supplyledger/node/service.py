@@ -96,7 +96,8 @@ class Node:
         self._height, self._prev, self._state_root = head, hash_, header.state_root
         self._last_time = header.time
         self.executor = Executor(self.contracts, self.store.get_state,
-                                 max_cache=settings.state_cache_keys)
+                                 max_cache=settings.state_cache_keys,
+                                 read_many=self.store.get_states)
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
@@ -108,7 +109,8 @@ class Node:
             queue.SimpleQueue())
         self._orderer = SoloOrderer(settings.block_max_txs, settings.block_max_ms / 1000)
         self._pool = VerifierPool(self.store.path, settings.max_tx_bytes,
-                                  settings.verify_workers, self._verdicts, self._lost)
+                                  settings.verify_workers, self._verdicts, self._lost,
+                                  split_bytes=settings.split_tx_bytes)
         self._commits: queue.Queue[tuple[BlockRecord, list[Any], list[Any],
                                          list[Ticket[Receipt]]] | None] = queue.Queue(2)
         self._pending = 0
@@ -199,8 +201,13 @@ class Node:
                     item = inbox.get_nowait()
                 except queue.Empty:
                     break
-            if items:
-                pool.submit([raw for raw, _ in items], items)
+            # A large transaction goes alone, so the pool can share it out over its workers.
+            large = [it for it in items if len(it[0]) >= pool.split_bytes]
+            small = [it for it in items if len(it[0]) < pool.split_bytes] if large else items
+            if small:
+                pool.submit([raw for raw, _ in small], small)
+            for it in large:
+                pool.submit([it[0]], [it])
         pool.stop()
         self._orderer.close_one()
 

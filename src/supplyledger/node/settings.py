@@ -22,6 +22,9 @@ class Settings:
     # Processes that parse and verify submissions (0: a thread of this process instead,
     # for small nodes and tests where process start-up would dominate).
     verify_workers: int = 2
+    # A transaction at least this large (a whole EPCIS document) is prepared in shares by
+    # every verifier process at once, when its method can be split.
+    split_tx_bytes: int = 256 * 1024
     # Admission limit: beyond this many unfinished submissions new ones get Overloaded.
     max_pending: int = 100_000
     # State values the executor keeps in memory above the store; past this many it drops

@@ -14,6 +14,7 @@ With ``workers=0`` the same code runs on a thread of the main process (tests, ti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sqlite3
@@ -22,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract, prepare_call
@@ -36,7 +37,7 @@ from supplyledger.node.frames import read_frame, write_frame
 __all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "StoreKeys",
            "VerifierPool", "verify_batch"]
 
-OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED = range(6)
+OK, UNKNOWN, REVOKED, BAD_SIG, INVALID, REPLAYED, SKIPPED = range(7)
 # (status, tx id, key fingerprint used, canonical raw if it differs, error as a dict,
 #  the call's fields for OK: signer, contract, method, time, chain, prepared value, error)
 CallFields = tuple[str, str, str, int, str, Any, dict[str, Any] | None]
@@ -76,7 +77,12 @@ class StoreKeys:
 
 
 def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys,
-                 contracts: Mapping[str, Contract]) -> list[Verdict]:
+                 contracts: Mapping[str, Contract],
+                 part: tuple[int, int] | None = None) -> list[Verdict]:
+    """Verdicts for ``raws``. With ``part`` (i, n) this is one of n workers checking the
+    same single large transaction: each parses it and checks its signature (cheap next to
+    preparing it), and prepares the i-th share if its method can be split; otherwise
+    worker 0 prepares it whole and the others answer ``SKIPPED``."""
     parsed: list[SignedTx | SupplyLedgerError] = []
     for raw in raws:
         try:
@@ -109,11 +115,46 @@ def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys,
                 continue
             key = fresh[0]
         env = tx.env
-        value, error = prepare_call(contracts, env["contract"], env["method"], env["args"])
+        if part is not None and part[0] > 0 and not _splits(contracts, env):
+            out.append((SKIPPED, tx.id, key.fp, canon, None, None))
+            continue
+        value, error = prepare_call(contracts, env["contract"], env["method"], env["args"],
+                                    part if part is not None and _splits(contracts, env)
+                                    else None)
         out.append((OK, tx.id, key.fp, canon, None, (env["signer"], env["contract"],
                                                      env["method"], env["time"], env["chain"],
                                                      value, error)))
     return out
+
+
+def _splits(contracts: Mapping[str, Contract], env: Mapping[str, Any]) -> bool:
+    c = contracts.get(env["contract"])
+    m = c.methods.get(env["method"]) if c is not None else None
+    return m is not None and m.prepare_part is not None
+
+
+def merge_shares(contracts: Mapping[str, Contract], answers: list[list[Verdict]]
+                 ) -> list[Verdict]:
+    """One verdict from the n workers' answers about one split transaction. Anything but
+    n clean shares (a worker saw other committed state, a share failed) comes back as
+    ``UNKNOWN``, which the node settles itself with the whole prepare step, so the error a
+    call records never depends on how its preparation was shared out."""
+    verdicts = [a[0] for a in answers]
+    first = verdicts[0]
+    if first[0] == OK and all(v[0] == SKIPPED for v in verdicts[1:]):
+        return [first]  # the method does not split: worker 0 prepared it whole
+    if first[0] != OK or any(v[0] != OK or v[5] is None or v[5][6] is not None
+                             for v in verdicts):
+        bad = next((v for v in verdicts if v[0] not in (OK, SKIPPED)), None)
+        if bad is not None and bad[0] in (INVALID, REPLAYED):
+            return [bad]
+        return [(UNKNOWN, first[1], b"", first[3], None, None)]
+    fields = first[5]
+    assert fields is not None
+    m = contracts[fields[1]].methods[fields[2]]
+    assert m.merge_parts is not None
+    value = m.merge_parts([v[5][5] for v in verdicts if v[5] is not None])
+    return [(OK, first[1], first[2], first[3], None, (*fields[:5], value, None))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,34 +170,61 @@ def main(argv: list[str] | None = None) -> None:
     inp = sys.stdin.buffer
     while (data := read_frame(inp)) is not None:
         request = pickle.loads(data)
-        if isinstance(request, tuple):  # ("audit", first pos, last pos)
+        if isinstance(request, tuple) and request[0] == "audit":  # ("audit", first, last)
             answer: Any = audit_range(keys.conn, keys, contracts, request[1], request[2])
+        elif isinstance(request, tuple):  # ("part", [raw], i, n)
+            answer = verify_batch(request[1], int(max_bytes), keys, contracts,
+                                  (request[2], request[3]))
         else:
             answer = verify_batch(request, int(max_bytes), keys, contracts)
         write_frame(out, pickle.dumps(answer, protocol=5))
 
 
+def _send(stdin: IO[bytes], request: Any) -> None:
+    # If the worker died, the request is already in its in-flight list, and the worker's
+    # receiver thread reports that list as lost when it reads the end of the pipe.
+    with contextlib.suppress(OSError):
+        write_frame(stdin, pickle.dumps(request, protocol=5))
+
+
+class _Shared:
+    """One large transaction sent to every worker; answered once all shares are in."""
+
+    __slots__ = ("answers", "done", "tags")
+
+    def __init__(self, tags: list[Any], n: int) -> None:
+        self.tags = tags
+        self.answers: list[list[Verdict] | None] = [None] * n
+        self.done = False
+
+
 class VerifierPool:
-    """Sends batches of submitted bytes to workers and hands verdicts to ``on_result``."""
+    """Sends batches of submitted bytes to workers and hands verdicts to ``on_result``.
+
+    A transaction of at least ``split_bytes`` submitted alone goes to every worker, each
+    preparing a share (see :func:`verify_batch`), so one large EPCIS capture uses all cores.
+    """
 
     def __init__(self, db_path: Path, max_bytes: int, workers: int,
                  on_result: Callable[[list[Any], list[Verdict]], None],
-                 on_lost: Callable[[list[Any]], None]) -> None:
+                 on_lost: Callable[[list[Any]], None], *,
+                 split_bytes: int = 256 * 1024) -> None:
         self.db_path, self.max_bytes, self.on_result = db_path, max_bytes, on_result
         self.on_lost = on_lost
         self.dead = False
         self.n = workers
+        self.split_bytes = split_bytes
         self._procs: list[subprocess.Popen[bytes]] = []
-        self._inflight: list[list[list[Any]]] = []
+        self._inflight: list[list[list[Any] | _Shared]] = []
         self._cv = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._local_keys: StoreKeys | None = None
         self._contracts: Mapping[str, Contract] = {}
 
     def start(self) -> None:
+        self._contracts = load_builtin()
         if self.n == 0:
             self._local_keys = StoreKeys(self.db_path)
-            self._contracts = load_builtin()
             return
         for i in range(self.n):
             p = subprocess.Popen(
@@ -176,6 +244,9 @@ class VerifierPool:
             self.on_result(tags, verify_batch(raws, self.max_bytes, self._local_keys,
                                               self._contracts))
             return
+        if self.n > 1 and len(raws) == 1 and len(raws[0]) >= self.split_bytes:
+            self._submit_shared(raws, tags)
+            return
         with self._cv:
             if self.dead:
                 self.on_lost(tags)
@@ -191,7 +262,33 @@ class VerifierPool:
         # each worker sees batches in the order they were registered.
         stdin = self._procs[i].stdin
         assert stdin is not None
-        write_frame(stdin, pickle.dumps(raws, protocol=5))
+        _send(stdin, raws)
+
+    def _submit_shared(self, raws: list[bytes], tags: list[Any]) -> None:
+        shared = _Shared(tags, self.n)
+        with self._cv:
+            if self.dead:
+                self.on_lost(tags)
+                return
+            while any(len(q) >= 4 for q in self._inflight):
+                self._cv.wait()
+            for q in self._inflight:
+                q.append(shared)
+        for i, p in enumerate(self._procs):
+            assert p.stdin is not None
+            _send(p.stdin, ("part", raws, i, self.n))
+
+    def _answer(self, entry: list[Any] | _Shared, i: int, verdicts: list[Verdict]) -> None:
+        if not isinstance(entry, _Shared):
+            self.on_result(entry, verdicts)
+            return
+        with self._cv:
+            entry.answers[i] = verdicts
+            complete = not entry.done and all(a is not None for a in entry.answers)
+            entry.done = entry.done or complete
+        if complete:
+            self.on_result(entry.tags, merge_shares(
+                self._contracts, [a for a in entry.answers if a is not None]))
 
     def _receive(self, i: int) -> None:
         stdout = self._procs[i].stdout
@@ -203,11 +300,17 @@ class VerifierPool:
                     lost, self._inflight[i] = self._inflight[i], []
                     self.dead = True
                     self._cv.notify_all()
-                for tags in lost:
+                    # A shared transaction is lost once, whichever worker died.
+                    lost_tags = [e if not isinstance(e, _Shared) else e.tags for e in lost
+                                 if not isinstance(e, _Shared) or not e.done]
+                    for e in lost:
+                        if isinstance(e, _Shared):
+                            e.done = True
+                for tags in lost_tags:
                     self.on_lost(tags)
                 return
             verdicts = pickle.loads(data)
-            self.on_result(self._inflight[i][0], verdicts)
+            self._answer(self._inflight[i][0], i, verdicts)
             with self._cv:  # only now, so stop() returns after every verdict is handled
                 self._inflight[i].pop(0)
                 self._cv.notify_all()

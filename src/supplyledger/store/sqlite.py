@@ -168,6 +168,17 @@ class SQLiteStore:
         row = self.reader().execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def get_states(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored values of those ``keys`` that exist (one query per 500 keys)."""
+        out: dict[str, bytes] = {}
+        conn = self.reader()
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            out.update((k, bytes(v)) for k, v in conn.execute(
+                f"SELECT key, value FROM state WHERE key IN ({','.join('?' * len(part))})",
+                part))
+        return out
+
     def get_meta(self, key: str) -> str | None:
         row = self.reader().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])

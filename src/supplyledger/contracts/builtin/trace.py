@@ -67,6 +67,38 @@ def _prepare_many(args: dict[str, Any]) -> dict[str, Any]:
             "items": facts_of_events(events, args.get("namespaces"))}
 
 
+def _reads_one(value: dict[str, Any]) -> list[str]:
+    return [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}",
+            *_reads_many(value)]
+
+
+def _reads_many(value: dict[str, Any]) -> list[str]:
+    # What _node and _append look up for each identifier an event names.
+    keys: list[str] = []
+    for f in value["items"]:
+        for ident in (*f["outputs"], *f["objects"], *f["inputs"]):
+            if ident.startswith(_LGTIN):
+                keys.append(f"custody/{holding_key(ident)}")
+                if "/21/" in ident:
+                    keys.append(f"products/i/{ident}")
+            keys.append(f"trace/b/{ident}")
+    return keys
+
+
+def _prepare_share(args: dict[str, Any], i: int, n: int) -> dict[str, Any]:
+    # Events are validated and hashed independently of each other, so a share is a slice.
+    events = decode_events(args["events"])
+    if not events:
+        raise EPCISValidationError("the document holds no events", errors=[])
+    share = events[i * len(events) // n:(i + 1) * len(events) // n]
+    return {"batch": None, "prev": None,
+            "items": facts_of_events(share, args.get("namespaces")) if share else []}
+
+
+def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"batch": None, "prev": None, "items": [f for s in shares for f in s["items"]]}
+
+
 def _entitled(ctx: Ctx, subject: str, h: dict[str, Any], link: str) -> None:
     org = ctx.org or ""
     if link == "production":
@@ -136,7 +168,7 @@ def _append(ctx: Ctx, subject: str, h: dict[str, Any] | None, f: dict[str, Any],
     return {"batch": subject, "seq": n, "code": code, "hash": f["hash"]}
 
 
-@method(roles=RECORDERS, prepare=_prepare_one, args={
+@method(roles=RECORDERS, prepare=_prepare_one, reads=_reads_one, args={
     "batch": Str(max_len=300, doc="batch id: LGTIN as URN or GS1 Digital Link"),
     "event": Obj(doc="EPCIS 2.0 event (JSON object, no @context needed for CBV terms)"),
     "prev": Str(optional=True, min_len=64, max_len=64,
@@ -151,7 +183,8 @@ def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return _append(ctx, batch, h, args["items"][0], 0, args["prev"])
 
 
-@method(roles=RECORDERS, prepare=_prepare_many, args={
+@method(roles=RECORDERS, prepare=_prepare_many, reads=_reads_many,
+        parts=(_prepare_share, _merge_shares), args={
     "events": Str(max_len=1 << 28, doc="the document's eventList as JSON text (keeps EPCIS "
                   "numbers exact)"),
     "namespaces": Obj(optional=True, doc="prefix -> IRI declared by the document's @context"),
