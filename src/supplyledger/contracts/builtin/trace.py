@@ -67,20 +67,28 @@ def _prepare_many(args: dict[str, Any]) -> dict[str, Any]:
             "items": facts_of_events(events, args.get("namespaces"))}
 
 
+def _node_keys(ident: str) -> list[str]:
+    # What _node looks up for an identifier.
+    if not ident.startswith(_LGTIN):
+        return []
+    return [f"custody/{holding_key(ident)}"] + ([f"products/i/{ident}"] if "/21/" in ident
+                                                else [])
+
+
 def _reads_one(value: dict[str, Any]) -> list[str]:
-    return [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}",
-            *_reads_many(value)]
+    keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}"]
+    f = value["items"][0]
+    if f["inputs"]:  # only a transformation's inputs and outputs are resolved (_edges)
+        keys.extend(k for ident in (*f["inputs"], *f["outputs"]) for k in _node_keys(ident))
+    return keys
 
 
 def _reads_many(value: dict[str, Any]) -> list[str]:
-    # What _node and _append look up for each identifier an event names.
+    # Each event's subject is resolved from its outputs and objects, then its chain read.
     keys: list[str] = []
     for f in value["items"]:
         for ident in (*f["outputs"], *f["objects"], *f["inputs"]):
-            if ident.startswith(_LGTIN):
-                keys.append(f"custody/{holding_key(ident)}")
-                if "/21/" in ident:
-                    keys.append(f"products/i/{ident}")
+            keys.extend(_node_keys(ident))
             keys.append(f"trace/b/{ident}")
     return keys
 
