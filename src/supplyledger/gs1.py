@@ -432,16 +432,103 @@ def parse_epc(uri: str, *, verify_check_digits: bool = True) -> EPC:
     return _epc_from_pairs(uri, pairs, verify_check_digits)
 
 
+# A plain EPC URN: company prefix, numeric reference, and at most one more component in GS1
+# characters without '.' or %-escapes. ASCII digits only ([0-9], not \d, which is Unicode).
 _FAST_URN = re.compile(
-    r"^urn:epc:(?:id:(sgtin|sgln)|class:(lgtin)):(\d{6,12})\.(\d{1,11})\."
-    r"([A-Za-z0-9!'()*+,\-:;=_]+)$"
-    r"|^urn:epc:id:(sscc):(\d{6,12})\.(\d{5,11})$"
+    r"^urn:epc:(id|class):([a-z]+):([0-9]{6,12})\.([0-9]{0,11})"
+    r"(?:\.([A-Za-z0-9!'()*+,\-:;=_]+))?$"
 )
+# The schemes that carry nearly every event's identifiers, built straight from such a URN:
+# scheme -> (primary AI, how the key is laid out, whether the URN has a last component).
+# "indicator": the indicator/extension digit moves in front of the company prefix (GTIN,
+# SSCC); "filler": a GRAI's leading 0; "plain": prefix + reference. Everything else (itip,
+# upui, cpi, giai, ginc, patterns, escapes, malformed URNs) takes the general parser.
+_FAST_SCHEMES: dict[str, tuple[str, str, bool]] = {
+    "sgtin": ("01", "indicator", True), "lgtin": ("01", "indicator", True),
+    "sscc": ("00", "indicator", False), "sgln": ("414", "plain", True),
+    "pgln": ("417", "plain", False), "gsrn": ("8018", "plain", False),
+    "gsrnp": ("8017", "plain", False), "gsin": ("402", "plain", False),
+    "gdti": ("253", "plain", True), "sgcn": ("255", "plain", True),
+    "grai": ("8003", "filler", True),
+}
+# ``$`` also matches before a final newline. The first fast path (these four schemes) built
+# such URNs as if the newline were not there; for the others the general parser keeps it
+# (%0A). Both stay as they were, so no identifier changes its canonical form.
+_NEWLINE_TOLERANT = frozenset(("sgtin", "lgtin", "sgln", "sscc"))
 
 
 def _dl_value(urn_component: str) -> str:
     """A URN component (GS1 characters, no %-escapes) as a Digital Link path segment."""
     return urn_component if _SAFE.match(urn_component) else quote(urn_component, safe="")
+
+
+def _key_link(form: str, scheme: str, cp: str, ref: str) -> str | None:
+    """``{resolver}/{AI}/{key with check digit}`` of a URN's company prefix and reference, or
+    None if the scheme is not one of the fast ones or the parts do not fit it."""
+    spec = _FAST_SCHEMES.get(scheme)
+    if spec is None or (form == "class") != (scheme == "lgtin") \
+            or len(cp) + len(ref) != _URN_DIGITS[scheme]:
+        return None
+    ai, layout, _ = spec
+    if layout == "indicator":
+        if not ref:
+            return None
+        body = ref[0] + cp + ref[1:]
+    else:
+        body = ("0" if layout == "filler" else "") + cp + ref
+    return f"{GS1_RESOLVER}/{ai}/{body}{gs1_check_digit(body)}"
+
+
+def _urn_link(uri: str) -> str | None:
+    """The canonical Digital Link of a plain URN of a common scheme, or None to let the general
+    parser decide (same result: tests/epcis/test_gs1.py compares them on generated URNs)."""
+    m = _FAST_URN.match(uri)
+    if m is None:
+        return None
+    form, scheme, cp, ref, last = m.groups()
+    link = _key_link(form, scheme, cp, ref)
+    if link is None or (last is not None) != _FAST_SCHEMES[scheme][2] \
+            or (m.end() != len(uri) and scheme not in _NEWLINE_TOLERANT):
+        return None
+    if last is None:
+        return link
+    if scheme in ("sgtin", "lgtin"):
+        return f"{link}/{'21' if scheme == 'sgtin' else '10'}/{_dl_value(last)}"
+    if scheme == "sgln":
+        return link if last == "0" else f"{link}/254/{_dl_value(last)}"
+    return link + _dl_value(last)  # gdti, sgcn, grai: the serial continues the key's AI value
+
+
+# The class part of a URN whose last component is a serial or lot that ends its link as is.
+_SERIALISED = re.compile(r"urn:epc:(id|class):(sgtin|lgtin|gdti|sgcn|grai):([0-9]{6,12})"
+                         r"\.([0-9]{0,11})")
+_SERIAL_AI = {"sgtin": "/21/", "lgtin": "/10/"}  # the others append the serial to the key
+
+
+@lru_cache(maxsize=4096)
+def _serial_base(head: str) -> str | None:
+    """The Digital Link of the URNs ``{head}.{serial}`` up to the serial (None if ``head`` is
+    no such class part). Why: serials are new on every item, but the classes they belong to
+    (GTIN, document type, asset type) are few, so prefix, key and check digit are worked out
+    once per class."""
+    m = _SERIALISED.fullmatch(head)
+    if m is None:
+        return None
+    link = _key_link(*m.groups())
+    return None if link is None else link + _SERIAL_AI.get(m.group(2), "")
+
+
+def _fast_digital_link(uri: str) -> str | None:
+    """The canonical Digital Link of a plain EPC URN of a common scheme, or None (then the
+    general parser decides): a serial of a class seen before costs a look-up."""
+    if not uri.startswith("urn:epc:"):
+        return None
+    head, _, last = uri.rpartition(".")
+    if last.isalnum() and last.isascii():  # the usual serial or lot: no escaping needed
+        base = _serial_base(head)
+        if base is not None:
+            return base + last
+    return _urn_link(uri)
 
 
 @lru_cache(maxsize=65536)
@@ -450,27 +537,13 @@ def canonical_digital_link(uri: str) -> str | None:
 
     Never raises: check digits are not verified, the host becomes ``id.gs1.org``, the query
     string is dropped and only the finest identification level is kept (``01/22/x/10/y/21/z``
-    becomes ``01/21/z``), which is what the CBV 2.0 event hash prescribes.
+    becomes ``01/21/z``), which is what the CBV 2.0 event hash prescribes. Plain URNs of the
+    common schemes take a fast path; everything else the general parser.
     """
-    m = _FAST_URN.match(uri)
-    if m is not None:
-        # The schemes on nearly every event (items, lots, logistic units, locations), built
-        # directly: this runs for every identifier the import path sees. Anything unusual
-        # falls through to the general parser.
-        g = m.groups()
-        scheme = g[0] or g[1] or g[5]
-        cp, ref, last = (g[6], g[7], None) if g[5] else (g[2], g[3], g[4])
-        if len(cp) + len(ref) == _URN_DIGITS[scheme]:
-            if scheme == "sgln":
-                key = cp + ref
-                tail = "" if last == "0" else f"/254/{_dl_value(last or '')}"
-                return f"{GS1_RESOLVER}/414/{key}{gs1_check_digit(key)}{tail}"
-            body = ref[0] + cp + ref[1:]
-            key = body + str(gs1_check_digit(body))
-            if scheme == "sscc":
-                return f"{GS1_RESOLVER}/00/{key}"
-            ai = "21" if scheme == "sgtin" else "10"
-            return f"{GS1_RESOLVER}/01/{key}/{ai}/{_dl_value(last or '')}"
+    return _fast_digital_link(uri) or _general_digital_link(uri)
+
+
+def _general_digital_link(uri: str) -> str | None:
     try:
         epc = parse_epc(uri, verify_check_digits=False)
     except ValidationError:

@@ -349,3 +349,11 @@ def test_all_problems_are_collected_and_the_error_summarises_them() -> None:
     assert err.message.startswith("EPCIS event 0: action: 'CREATE'")
     assert err.message.endswith("(and 2 more)")
     assert err.to_dict()["code"] == "epcis_invalid"
+
+
+def test_arrays_and_objects_where_a_word_belongs_are_reported_not_raised() -> None:
+    # (the validator used to fail with TypeError: unhashable type)
+    assert _reasons(_event(action=["ADD"])) == ["action: ['ADD'] must be ADD, OBSERVE or DELETE"]
+    assert _reasons(_event(type={"x": 1})) == ["type: {'x': 1} is not an EPCIS 2.0 event type"]
+    assert document_problems({"type": ["EPCISEvent"], "@context": CONTEXT})[0]["reason"] == (
+        "type: ['EPCISEvent'] must be EPCISDocument")

@@ -104,13 +104,25 @@ _NUMERIC = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
 # ------------------------------------------------------------------------------ time
+_UTC = frozenset(("Z", "z", "+00:00", "-00:00"))
+# Look-up tables for the fast path of utc_millis: "hhmm" -> minute of the day, offset ->
+# minutes east of UTC, minute of the day -> "hh:mm".
+_MINUTE_OF_DAY = {f"{m // 60:02d}{m % 60:02d}": m for m in range(1440)}
+_OFFSET_MINUTES = {f"{sign}{m // 60:02d}:{m % 60:02d}": (m if sign == "+" else -m)
+                   for m in range(1440) for sign in "+-"}
+_HH_MM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+
+
+@lru_cache(maxsize=8)
 def _match_datetime(value: str) -> tuple[Any, ...] | None:
+    # (Cached for the few strings at hand: the validator and then the hasher parse each
+    # event's times, one right after the other.)
     m = _DATETIME.match(value)
     if m is None:
         return None
     groups = m.groups()
-    day = int(groups[2])
-    if day > 28 and day > monthrange(int(groups[0]), int(groups[1]))[1]:
+    day = groups[2]
+    if day > "28" and int(day) > monthrange(int(groups[0]), int(groups[1]))[1]:
         return None  # 31 April, 29 February of a common year, ...
     return groups
 
@@ -139,11 +151,20 @@ def utc_millis(value: str) -> str | None:
     groups = _match_datetime(value.strip())
     if groups is None:
         return None
-    frac = groups[6]
-    if groups[7] in ("Z", "z", "+00:00", "-00:00") and (frac is None or len(frac) <= 3):
-        # Fast path (most captured times are UTC at ms precision): no datetime arithmetic.
+    year, month, day, hour, minute, second, frac, off = groups
+    if frac is None or len(frac) <= 3:
+        # Fast paths (nearly every captured time is at most ms precise, so no rounding can
+        # carry into the seconds): text only, no datetime arithmetic, which costs 4x more.
         millis = (frac or "").ljust(3, "0")
-        return f"{groups[0]}-{groups[1]}-{groups[2]}T{groups[3]}:{groups[4]}:{groups[5]}.{millis}Z"
+        if off in _UTC:
+            return f"{year}-{month}-{day}T{hour}:{minute}:{second}.{millis}Z"
+        # An offset moves only hour and minute -- unless UTC falls on another day, which is
+        # left to datetime (month lengths, leap years), as are the (regex-valid) non-ASCII
+        # digits datetime would rewrite and year 0, which datetime rejects.
+        minutes = _MINUTE_OF_DAY[hour + minute] - _OFFSET_MINUTES[off] \
+            if value.isascii() and year != "0000" else -1
+        if 0 <= minutes < 1440:
+            return f"{year}-{month}-{day}T{_HH_MM[minutes]}:{second}.{millis}Z"
     return _naive_utc(groups).isoformat(timespec="milliseconds") + "Z"
 
 
@@ -321,10 +342,12 @@ def is_cbv_namespace(value: str) -> bool:
     return value.startswith(("urn:epcglobal:cbv:", CBV_WEB, "cbv:"))
 
 
-@lru_cache(maxsize=65536)
 def canonical_uri(value: str) -> str:
     """EPC URNs and Digital Links (any host) to the canonical Digital Link; CBV 1.x URNs to
-    their CBV 2.0 web URIs; anything else unchanged (but stripped of surrounding whitespace)."""
+    their CBV 2.0 web URIs; anything else unchanged (but stripped of surrounding whitespace).
+
+    Not cached itself: the expensive part, :func:`canonical_digital_link`, is, and callers
+    memoise per document (:class:`~supplyledger.epcis._canon.Canon`)."""
     value = value.strip()
     if value.startswith("urn:epcglobal:cbv:"):
         rest = value[18:]

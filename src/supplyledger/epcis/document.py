@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supplyledger.errors import ValidationError
 
+from ._canon import Canon
 from ._common import (
     BUILTIN_PREFIXES,
     EPCIS_CONTEXT,
@@ -29,8 +30,9 @@ from ._common import (
     read_context,
     utc_millis,
 )
-from .hashing import Canon, hash_id_of, prehash_with
-from .validate import EVENT_TYPES, validate_document
+from ._plain import PlainEvents
+from .hashing import hash_id_of, prehash_with
+from .validate import document_scope, event_problems, problems_error
 
 __all__ = ["EPCISEvent", "ParsedDocument", "QuantityElement", "build_document", "parse_document"]
 
@@ -63,9 +65,11 @@ class EPCISEvent:
     Digital Links on ``id.gs1.org``), vocabulary values are full URIs (``shipping`` becomes
     ``https://ref.gs1.org/cbv/BizStep-shipping``), extension keys are expanded IRIs, times are
     UTC at millisecond precision. The views are computed on access -- import only pays for what
-    the ledger reads -- by the same canonicaliser the hash uses. ``raw`` is shared with the
-    input, not copied: treat it as read-only. ``namespaces`` are the prefixes in scope that
-    differ from the EPCIS context's.
+    the ledger reads -- by the same canonicaliser the hash uses: ``canon``, shared by the
+    events of one parsed document, so a view costs a look-up of what hashing already worked
+    out (events built elsewhere get their own). ``raw`` is shared with the input, not copied:
+    treat it as read-only. ``namespaces`` are the prefixes in scope that differ from the EPCIS
+    context's.
     """
 
     index: int
@@ -74,9 +78,10 @@ class EPCISEvent:
     hash_id: str
     namespaces: Mapping[str, str]
     raw: Mapping[str, Any]
+    canon: Canon | None = field(default=None, compare=False, repr=False)
 
     def _canon(self) -> Canon:
-        return Canon(self.namespaces)
+        return self.canon or Canon(self.namespaces)
 
     def _get(self, key: str, kind: str) -> str | None:
         value = self.raw.get(key)
@@ -100,11 +105,13 @@ class EPCISEvent:
 
     @property
     def biz_step(self) -> str | None:
-        return self._get("bizStep", "BizStep")
+        value = self.raw.get("bizStep")
+        return None if value is None else self._canon().vocab(value, "BizStep")
 
     @property
     def disposition(self) -> str | None:
-        return self._get("disposition", "Disp")
+        value = self.raw.get("disposition")
+        return None if value is None else self._canon().vocab(value, "Disp")
 
     @property
     def parent_id(self) -> str | None:
@@ -124,8 +131,8 @@ class EPCISEvent:
 
     def _place(self, key: str) -> str | None:
         place = self.raw.get(key)
-        if isinstance(place, dict) and place.get("id") is not None:
-            return self._canon().iri(place["id"])
+        if isinstance(place, dict) and (place_id := place.get("id")) is not None:
+            return self._canon().iri(place_id)
         return None
 
     @property
@@ -218,17 +225,19 @@ def _pairs(c: Canon, items: Any, role: str, kind: str) -> tuple[tuple[str | None
     )
 
 
-def _normalise(index: int, raw: Mapping[str, Any], terms: Mapping[str, str],
-               namespaces: Mapping[str, str]) -> EPCISEvent:
-    own = raw.get("@context")
-    if own is not None:
-        terms = merge_terms(terms, own)
-        namespaces = {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v}
-    c = Canon(terms)
-    hash_id = hash_id_of(prehash_with(c, raw))
+def _normalise(index: int, raw: Mapping[str, Any], c: Canon, namespaces: Mapping[str, str],
+               prehash: str | None = None) -> EPCISEvent:
+    """``raw`` hashed and wrapped; ``c`` is the document's canonicaliser, ``prehash`` what
+    the fast path wrote (None: written here)."""
+    if prehash is None:
+        own = raw.get("@context")
+        if own is not None:  # the event's own prefixes: a scope (and memo) of its own
+            c = Canon(merge_terms(c.terms, own))
+            namespaces = {k: v for k, v in c.terms.items() if BUILTIN_PREFIXES.get(k) != v}
+        prehash = prehash_with(c, raw)
     time = raw.get("eventTime")
     return EPCISEvent(index, str(raw.get("type")), "" if time is None else c.time(time),
-                      hash_id, namespaces, raw)
+                      hash_id_of(prehash), namespaces, raw, c)
 
 
 def parse_document(source: Any, *, validate: bool = True,
@@ -238,33 +247,35 @@ def parse_document(source: Any, *, validate: bool = True,
     ``source`` is a parsed JSON value, JSON text (``str``/``bytes``) or a :class:`Path` to read.
     With ``validate`` (the default) an invalid document raises
     :class:`~supplyledger.errors.EPCISValidationError` listing every problem.
+
+    Events take the fast path (:mod:`._plain`), which checks and pre-hashes a plain event in
+    one pass; the general validator and hasher take the others. Problems and hash IDs are the
+    same either way.
     """
     doc = _load(source)
-    if validate:
-        validate_document(doc, namespaces=namespaces)
-    terms: dict[str, str] = dict(namespaces or {})
-    header: dict[str, Any] = {}
-    if isinstance(doc, list):
-        events = doc
-    elif isinstance(doc, dict) and doc.get("type") in EVENT_TYPES:
-        events = [doc]
-    elif isinstance(doc, dict):
-        terms.update(read_context(doc.get("@context"))[0])
-        body = doc.get("epcisBody")
-        if doc.get("type") == "EPCISQueryDocument" and isinstance(body, dict):
-            results = body.get("queryResults")
-            body = results.get("resultsBody") if isinstance(results, dict) else None
-        found = body.get("eventList") if isinstance(body, dict) else None
-        events = found if isinstance(found, list) else []
-        header = {k: doc.get(k) for k in ("creationDate", "sender", "receiver",
-                                          "instanceIdentifier")}
-    else:
+    if not validate and not isinstance(doc, dict | list):
         raise ValidationError("an EPCIS document must be a JSON object or array")
+    errors, events, terms = document_scope(doc, namespaces)
+    if not validate:
+        errors = []
     namespaces = {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v}
-    parsed = tuple(_normalise(i, event, terms, namespaces) for i, event in enumerate(events)
-                   if isinstance(event, dict))  # only reachable with validate=False
+    c = Canon(terms)
+    plain = PlainEvents(c)
+    parsed = []
+    # Event by event, each checked and hashed while it is at hand; once a problem is found
+    # the rest are only checked, to report every problem.
+    for i, event in enumerate(events):
+        prehash = None if errors else plain.prehash(event)
+        if prehash is None and validate:
+            errors.extend(event_problems(event, index=i, terms=terms))
+        if not errors and isinstance(event, dict):  # (a non-dict: only if not validated)
+            parsed.append(_normalise(i, event, c, namespaces, prehash))
+    if errors:
+        raise problems_error(errors)
+    standalone = bool(events) and events[0] is doc  # one event, not a document
+    header: Mapping[str, Any] = doc if isinstance(doc, dict) and not standalone else {}
     return ParsedDocument(
-        events=parsed,
+        events=tuple(parsed),
         creation_date=header.get("creationDate"),
         sender=header.get("sender"),
         receiver=header.get("receiver"),

@@ -10,6 +10,11 @@ extension prefixes are declared in ``@context``, that an ``urn:epc:`` identifier
 Every problem is collected (not just the first) as ``{"event": index or None, "reason": text}``;
 ``reason`` starts with the JSON path of the offending field.
 
+How it stays fast: values are judged by the pure rules of :mod:`._values` (verdicts on
+repeated strings are cached there); the walk over each event follows a plan worked out once
+per event shape (the events of a document carry the same fields in the same order); and a
+JSON path is only spelt out when there is a problem to report.
+
 Deliberate tolerances (documented because they differ from the official JSON schema, and each is
 needed by a document the OpenEPCIS test suite ships as *valid*, e.g.
 ``SensorData_with_combined_events.json``):
@@ -36,21 +41,16 @@ bad ones); :func:`supplyledger.gs1.parse_epc` enforces them where a GS1 key is r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeGuard
 
-from supplyledger.errors import EPCISValidationError, ValidationError
-from supplyledger.gs1 import canonical_digital_link, parse_epc
+from supplyledger.errors import EPCISValidationError
 
+from . import _values as rules
 from ._common import (
     BUILTIN_PREFIXES,
     GS1_VOC,
-    SENSOR_ALERTS,
-    TIME_ZONE_OFFSET,
-    URI,
-    cbv_term,
-    is_cbv_namespace,
     is_date,
-    is_datetime,
     merge_terms,
     namespace_error,
     read_context,
@@ -62,7 +62,6 @@ EVENT_TYPES = frozenset(
     ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent",
      "AssociationEvent")
 )
-_ACTIONS = frozenset(("ADD", "OBSERVE", "DELETE"))
 _COMMON = frozenset(("type", "@context", "eventTime", "recordTime", "eventTimeZoneOffset",
                      "eventID", "certificationInfo", "errorDeclaration"))
 _WHY = frozenset(("bizStep", "disposition", "persistentDisposition", "readPoint", "bizLocation",
@@ -85,11 +84,23 @@ _REPORT_NUMBERS = ("value", "minValue", "maxValue", "meanValue", "sDev", "percRa
 _GS1_CERT_DATES = frozenset(("certificationAuditDate", "certificationStartDate",
                              "certificationEndDate", "initialCertificationDate"))
 _CERT_DETAILS = GS1_VOC + "CertificationDetails"
-_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_event_type(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and value in EVENT_TYPES
+
+
+def _at(path: str, index: int | None) -> str:
+    return path if index is None else f"{path}[{index}]"
 
 
 class _Checker:
-    """Collects the problems of one event; ``terms`` are the namespace prefixes in scope."""
+    """Collects the problems of one event; ``terms`` are the namespace prefixes in scope.
+
+    Values are judged by the rules of :mod:`._values`; the methods here walk the structures
+    (objects and arrays) and say where a problem is. A path is formatted only when a problem
+    is reported, except the paths of nested structures, which their own checks need.
+    """
 
     __slots__ = ("errors", "index", "terms")
 
@@ -102,98 +113,10 @@ class _Checker:
     def bad(self, path: str, message: str) -> None:
         self.errors.append({"event": self.index, "reason": f"{path}: {message}"})
 
-    # ---------------------------------------------------------------- scalars
-    def uri(self, value: Any, path: str) -> None:
-        if not isinstance(value, str) or URI.match(value) is None:
-            self.bad(path, f"{value!r} is not a URI")
-        elif value.startswith("urn:epc:") and canonical_digital_link(value) is None:
-            # canonical_digital_link is cached and shared with the hasher; parse again only to
-            # word the error.
-            try:
-                parse_epc(value)
-            except ValidationError as exc:
-                self.bad(path, exc.message)
-
-    def time(self, value: Any, path: str) -> None:
-        if not isinstance(value, str) or not is_datetime(value):
-            self.bad(path, f"{value!r} is not an ISO 8601 date-time with a UTC offset "
-                           "(e.g. 2024-05-01T12:00:00.000+02:00)")
-
-    def offset(self, value: Any, path: str) -> None:
-        if not (isinstance(value, str) and TIME_ZONE_OFFSET.match(value)):
-            self.bad(path, f"{value!r} is not a time zone offset (+hh:mm or -hh:mm, "
-                           "-14:00..+14:00)")
-
-    def number(self, value: Any, path: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.bad(path, f"{value!r} must be a number")
-
-    def string(self, value: Any, path: str) -> None:
-        if not isinstance(value, str):
-            self.bad(path, f"{value!r} must be a string")
-
-    def boolean(self, value: Any, path: str) -> None:
-        if not isinstance(value, bool):
-            self.bad(path, f"{value!r} must be true or false")
-
-    def hex_binary(self, value: Any, path: str) -> None:
-        if not (isinstance(value, str) and value and len(value) % 2 == 0
-                and _HEX.issuperset(value)):
-            self.bad(path, f"{value!r} is not hexBinary (pairs of hex digits)")
-
-    def uom(self, value: Any, path: str) -> None:
-        if not (isinstance(value, str) and 2 <= len(value) <= 3 and value.isalnum()
-                and value.isascii() and value == value.upper()):
-            self.bad(path, f"{value!r} is not a UN/CEFACT Rec. 20 unit code (2-3 of A-Z, 0-9)")
-
-    def action(self, value: Any, path: str) -> None:
-        if value not in _ACTIONS:
-            self.bad(path, f"{value!r} must be ADD, OBSERVE or DELETE")
-
-    def ignore(self, value: Any, path: str) -> None:
-        return None
-
-    # ---------------------------------------------------------------- vocabularies
-    def vocab(self, value: Any, path: str, kind: str, label: str, strict: bool) -> None:
-        """A CBV vocabulary value: standard in any spelling, or a URI of a user vocabulary."""
-        if not isinstance(value, str):
-            self.bad(path, f"{value!r} must be a string")
-        elif cbv_term(value, kind) is not None:
-            return
-        elif URI.match(value) is None:
-            self.bad(path, f"{value!r} is neither a CBV 2.0 {label} nor a URI "
-                           "(a non-standard value must be a namespaced URI)")
-        elif value.startswith("urn:epcglobal:cbv:") or (strict and is_cbv_namespace(value)):
-            # GS1 owns the CBV namespace: nobody may mint a business step or disposition there.
-            self.bad(path, f"{value!r} is in the CBV namespace but is not a CBV 2.0 {label}")
-
-    def biz_step(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "BizStep", "business step", True)
-
-    def disposition(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "Disp", "disposition", True)
-
-    def btt(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "BTT", "business transaction type", False)
-
-    def sdt(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "SDT", "source/destination type", False)
-
-    def error_reason(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "ER", "error reason", False)
-
-    def component(self, value: Any, path: str) -> None:
-        self.vocab(value, path, "Comp", "component", False)
-
-    def measurement_type(self, value: Any, path: str) -> None:
-        if not (isinstance(value, str) and (
-            (value.isidentifier() and value[0].isalpha()) or URI.match(value)
-        )):
-            self.bad(path, f"{value!r} is neither a GS1 measurement type nor a URI")
-
-    def alert(self, value: Any, path: str) -> None:
-        if not (isinstance(value, str) and (value in SENSOR_ALERTS or URI.match(value))):
-            self.bad(path, f"{value!r} is neither ALARM_CONDITION, ERROR_CONDITION nor a URI")
+    def value(self, rule: rules.Rule, value: Any, path: str) -> None:
+        problem = rule(value)
+        if problem is not None:
+            self.bad(path, problem)
 
     # ---------------------------------------------------------------- structures
     def extension(self, key: str, path: str) -> None:
@@ -203,51 +126,67 @@ class _Checker:
         if why is not None:
             self.bad(f"{path}{key}", why)
 
-    def fields(self, obj: Any, path: str, known: Mapping[str, _Check], *,
-               extensible: bool) -> bool:
-        """Check an object's known fields; others must be namespaced extensions (if allowed)."""
+    def fields(self, obj: Any, path: str, shape: _Shape, index: int | None = None) -> bool:
+        """Check an object's known fields; others must be namespaced extensions (if allowed).
+
+        ``index``: the object is item ``index`` of the array at ``path`` (its path is only
+        spelt out when there is a problem to report)."""
         if not isinstance(obj, dict):
-            self.bad(path, "must be an object")
+            self.bad(_at(path, index), "must be an object")
             return False
         for key, value in obj.items():
-            check = known.get(key)
-            if check is not None:
-                check(self, value, f"{path}.{key}")
-            elif extensible and (":" in key or key in self.terms):
-                self.extension(key, path + ".")
+            rule = shape.values.get(key)
+            if rule is not None:
+                problem = rule(value)
+                if problem is not None:
+                    self.bad(f"{_at(path, index)}.{key}", problem)
+            elif key in shape.nested:
+                shape.nested[key](self, value, f"{_at(path, index)}.{key}")
+            elif shape.extensible and (":" in key or key in self.terms):
+                self.extension(key, _at(path, index) + ".")
             else:
-                allowed = ", ".join(sorted(known))
-                self.bad(f"{path}.{key}", f"unknown field (allowed: {allowed}"
-                         + (", or namespaced extensions)" if extensible else ")"))
+                self.bad(f"{_at(path, index)}.{key}", shape.unknown)
         return True
+
+    def required(self, obj: dict[str, Any], keys: tuple[str, ...], path: str,
+                 index: int | None = None) -> None:
+        """Report each of ``keys`` missing from ``obj``."""
+        for key in keys:
+            if key not in obj:
+                self.bad(f"{_at(path, index)}.{key}", "is required")
 
     def uri_list(self, value: Any, path: str) -> None:
         if not isinstance(value, list):
             self.bad(path, "must be an array of URIs")
             return
-        for i, item in enumerate(value):
-            self.uri(item, f"{path}[{i}]")
-        if len(value) > 1 and len({str(v) for v in value}) != len(value):
+        self.uri_items(value, path)
+        # str(): 1 and "1" are the same identifier once serialised
+        if len(value) > 1 and len(set(map(str, value))) != len(value):
             self.bad(path, "contains duplicate identifiers")
+
+    def uri_items(self, items: list[Any], path: str) -> None:
+        uri = rules.uri
+        for i, item in enumerate(items):
+            problem = uri(item)
+            if problem is not None:
+                self.bad(f"{path}[{i}]", problem)
 
     def corrective_ids(self, value: Any, path: str) -> None:
         if not isinstance(value, list):
             self.bad(path, "must be an array of event IDs")
             return
-        for i, item in enumerate(value):
-            self.uri(item, f"{path}[{i}]")
+        self.uri_items(value, path)
 
     def quantity_list(self, value: Any, path: str) -> None:
         if not isinstance(value, list):
             self.bad(path, "must be an array of quantity elements")
             return
         for i, element in enumerate(value):
-            p = f"{path}[{i}]"
-            if self.fields(element, p, _QUANTITY, extensible=False) and "epcClass" not in element:
-                self.bad(f"{p}.epcClass", "is required")
+            if self.fields(element, path, _QUANTITY, i) and "epcClass" not in element:
+                self.required(element, ("epcClass",), path, i)
 
     def place(self, value: Any, path: str) -> None:
-        if self.fields(value, path, _PLACE, extensible=True) and "id" not in value:
+        if self.fields(value, path, _PLACE) and "id" not in value:
             self.bad(f"{path}.id", "is required")
 
     def biz_transactions(self, value: Any, path: str) -> None:
@@ -255,10 +194,8 @@ class _Checker:
             self.bad(path, "must be an array")
             return
         for i, item in enumerate(value):
-            p = f"{path}[{i}]"
-            if self.fields(item, p, _BIZ_TRANSACTION, extensible=False) and \
-                    "bizTransaction" not in item:
-                self.bad(f"{p}.bizTransaction", "is required")
+            if self.fields(item, path, _BIZ_TRANSACTION, i) and "bizTransaction" not in item:
+                self.required(item, ("bizTransaction",), path, i)
 
     def sources(self, value: Any, path: str) -> None:
         self.source_dest(value, path, "source", _SOURCE)
@@ -266,20 +203,16 @@ class _Checker:
     def destinations(self, value: Any, path: str) -> None:
         self.source_dest(value, path, "destination", _DESTINATION)
 
-    def source_dest(self, value: Any, path: str, role: str, known: Mapping[str, _Check]) -> None:
+    def source_dest(self, value: Any, path: str, role: str, shape: _Shape) -> None:
         if not isinstance(value, list):
             self.bad(path, "must be an array")
             return
         for i, item in enumerate(value):
-            p = f"{path}[{i}]"
-            if self.fields(item, p, known, extensible=False):
-                for need in ("type", role):
-                    if need not in item:
-                        self.bad(f"{p}.{need}", "is required")
+            if self.fields(item, path, shape, i) and ("type" not in item or role not in item):
+                self.required(item, ("type", role), path, i)
 
     def persistent_disposition(self, value: Any, path: str) -> None:
-        if self.fields(value, path, _PERSISTENT, extensible=False) and \
-                "set" not in value and "unset" not in value:
+        if self.fields(value, path, _PERSISTENT) and "set" not in value and "unset" not in value:
             self.bad(path, "needs set or unset")
 
     def disposition_list(self, value: Any, path: str) -> None:
@@ -287,18 +220,17 @@ class _Checker:
             self.bad(path, "must be a non-empty array of dispositions")
             return
         for i, item in enumerate(value):
-            self.disposition(item, f"{path}[{i}]")
-        if len({str(v) for v in value}) != len(value):
+            self.value(rules.disposition, item, f"{path}[{i}]")
+        if len(set(map(str, value))) != len(value):
             self.bad(path, "contains duplicates")
 
     def error_declaration(self, value: Any, path: str) -> None:
-        if self.fields(value, path, _ERROR_DECLARATION, extensible=True) and \
-                "declarationTime" not in value:
+        if self.fields(value, path, _ERROR_DECLARATION) and "declarationTime" not in value:
             self.bad(f"{path}.declarationTime", "is required")
 
     def certification_info(self, value: Any, path: str) -> None:
         if isinstance(value, str):
-            self.uri(value, path)
+            self.value(rules.uri, value, path)
             return
         if not isinstance(value, list):
             self.bad(path, "must be a URI or an array of URIs / certification details")
@@ -306,7 +238,7 @@ class _Checker:
         for i, item in enumerate(value):
             p = f"{path}[{i}]"
             if isinstance(item, str):
-                self.uri(item, p)
+                self.value(rules.uri, item, p)
             elif isinstance(item, dict):
                 self.certification_details(item, p)
             else:
@@ -329,7 +261,7 @@ class _Checker:
                 ):
                     self.bad(p, f"{prop_value!r} is not a date (YYYY-MM-DD)")
                 elif local == "certificationURI":
-                    self.uri(prop_value, p)
+                    self.value(rules.uri, prop_value, p)
 
     def gs1_iri(self, key: str) -> str:
         """Expanded IRI of ``key`` if it lies in the GS1 Web Vocabulary, else ''."""
@@ -345,23 +277,20 @@ class _Checker:
             self.bad(path, "must be an array")
             return
         for i, element in enumerate(value):
-            p = f"{path}[{i}]"
-            if self.fields(element, p, _SENSOR_ELEMENT, extensible=True) and \
-                    "sensorReport" not in element:
-                self.bad(f"{p}.sensorReport", "is required")
+            if self.fields(element, path, _SENSOR_ELEMENT, i) and "sensorReport" not in element:
+                self.required(element, ("sensorReport",), path, i)
 
     def sensor_metadata(self, value: Any, path: str) -> None:
-        self.fields(value, path, _SENSOR_METADATA, extensible=True)
+        self.fields(value, path, _SENSOR_METADATA)
 
     def sensor_reports(self, value: Any, path: str) -> None:
         if not isinstance(value, list) or not value:
             self.bad(path, "must be a non-empty array of sensor reports")
             return
         for i, report in enumerate(value):
-            p = f"{path}[{i}]"
-            if self.fields(report, p, _SENSOR_REPORT, extensible=True) and \
+            if self.fields(report, path, _SENSOR_REPORT, i) and \
                     "type" not in report and "exception" not in report:
-                self.bad(f"{p}.type", "is required unless the report is an exception")
+                self.bad(f"{path}[{i}].type", "is required unless the report is an exception")
 
     def ilmd(self, value: Any, path: str) -> None:
         if not isinstance(value, dict):
@@ -377,45 +306,77 @@ class _Checker:
             self.bad(path, problem)
 
 
-_Check = Callable[[_Checker, Any, str], None]
+_Nested = Callable[[_Checker, Any, str], None]
+
+
+class _Shape:
+    """The fields an EPCIS object may have: a rule per plain value, a check per nested
+    structure, and whether namespaced extensions may be added."""
+
+    __slots__ = ("extensible", "nested", "unknown", "values")
+
+    def __init__(self, values: Mapping[str, rules.Rule], nested: Mapping[str, _Nested] | None
+                 = None, *, extensible: bool = False) -> None:
+        self.values = values
+        self.nested = nested or {}
+        self.extensible = extensible
+        allowed = ", ".join(sorted({*self.values, *self.nested}))
+        self.unknown = f"unknown field (allowed: {allowed}" + (
+            ", or namespaced extensions)" if extensible else ")")
+
+
+def _ignore(value: Any) -> None:
+    return None
+
+
 _C = _Checker
-_QUANTITY: dict[str, _Check] = {"epcClass": _C.uri, "quantity": _C.number, "uom": _C.uom}
-_PLACE: dict[str, _Check] = {"id": _C.uri}
-_BIZ_TRANSACTION: dict[str, _Check] = {"type": _C.btt, "bizTransaction": _C.uri}
-_SOURCE: dict[str, _Check] = {"type": _C.sdt, "source": _C.uri}
-_DESTINATION: dict[str, _Check] = {"type": _C.sdt, "destination": _C.uri}
-_PERSISTENT: dict[str, _Check] = {"set": _C.disposition_list, "unset": _C.disposition_list}
-_ERROR_DECLARATION: dict[str, _Check] = {
-    "declarationTime": _C.time, "reason": _C.error_reason,
-    "correctiveEventIDs": _C.corrective_ids}
-_SENSOR_ELEMENT: dict[str, _Check] = {
-    "sensorMetadata": _C.sensor_metadata, "sensorReport": _C.sensor_reports}
-_SENSOR_METADATA: dict[str, _Check] = {
-    **dict.fromkeys(_META_URIS, _C.uri),
-    **dict.fromkeys(("time", "startTime", "endTime"), _C.time)}
-_SENSOR_REPORT: dict[str, _Check] = {
-    **dict.fromkeys(_REPORT_URIS, _C.uri), **dict.fromkeys(_REPORT_NUMBERS, _C.number),
-    "type": _C.measurement_type, "exception": _C.alert, "time": _C.time,
-    "component": _C.component, "stringValue": _C.string, "booleanValue": _C.boolean,
-    "hexBinaryValue": _C.hex_binary, "uom": _C.uom,
-}
-_EVENT: dict[str, _Check] = {
-    "@context": _C.context, "type": _C.ignore, "eventTime": _C.time, "recordTime": _C.time,
-    "eventTimeZoneOffset": _C.offset, "eventID": _C.uri,
-    "certificationInfo": _C.certification_info, "errorDeclaration": _C.error_declaration,
-    "action": _C.action,
+_QUANTITY = _Shape({"epcClass": rules.uri, "quantity": rules.number, "uom": rules.uom})
+_PLACE = _Shape({"id": rules.uri}, extensible=True)
+_BIZ_TRANSACTION = _Shape({"type": rules.btt, "bizTransaction": rules.uri})
+_SOURCE = _Shape({"type": rules.sdt, "source": rules.uri})
+_DESTINATION = _Shape({"type": rules.sdt, "destination": rules.uri})
+_PERSISTENT = _Shape({}, {"set": _C.disposition_list, "unset": _C.disposition_list})
+_ERROR_DECLARATION = _Shape(
+    {"declarationTime": rules.time, "reason": rules.error_reason},
+    {"correctiveEventIDs": _C.corrective_ids}, extensible=True)
+_SENSOR_ELEMENT = _Shape(
+    {}, {"sensorMetadata": _C.sensor_metadata, "sensorReport": _C.sensor_reports},
+    extensible=True)
+_SENSOR_METADATA = _Shape({
+    **dict.fromkeys(_META_URIS, rules.uri),
+    **dict.fromkeys(("time", "startTime", "endTime"), rules.time)}, extensible=True)
+_SENSOR_REPORT = _Shape({
+    **dict.fromkeys(_REPORT_URIS, rules.uri), **dict.fromkeys(_REPORT_NUMBERS, rules.number),
+    "type": rules.measurement_type, "exception": rules.alert, "time": rules.time,
+    "component": rules.component, "stringValue": rules.string, "booleanValue": rules.boolean,
+    "hexBinaryValue": rules.hex_binary, "uom": rules.uom,
+}, extensible=True)
+_EVENT = _Shape({
+    "type": _ignore, "eventTime": rules.time, "recordTime": rules.time,
+    "eventTimeZoneOffset": rules.offset, "eventID": rules.uri, "action": rules.action,
+    "parentID": rules.uri, "transformationID": rules.uri,
+    "bizStep": rules.biz_step, "disposition": rules.disposition,
+}, {
+    "@context": _C.context, "certificationInfo": _C.certification_info,
+    "errorDeclaration": _C.error_declaration,
     "epcList": _C.uri_list, "childEPCs": _C.uri_list, "inputEPCList": _C.uri_list,
     "outputEPCList": _C.uri_list,
     "quantityList": _C.quantity_list, "childQuantityList": _C.quantity_list,
     "inputQuantityList": _C.quantity_list, "outputQuantityList": _C.quantity_list,
-    "parentID": _C.uri, "transformationID": _C.uri,
-    "bizStep": _C.biz_step, "disposition": _C.disposition,
     "persistentDisposition": _C.persistent_disposition,
     "readPoint": _C.place, "bizLocation": _C.place,
     "bizTransactionList": _C.biz_transactions,
     "sourceList": _C.sources, "destinationList": _C.destinations,
     "sensorElementList": _C.sensor_elements, "ilmd": _C.ilmd,
+})
+_EVENT_FIELDS = frozenset((*_EVENT.values, *_EVENT.nested))
+# The event's fields restricted to those its type allows.
+_EVENT_SHAPES = {
+    etype: _Shape({k: v for k, v in _EVENT.values.items() if k in allowed},
+                  {k: v for k, v in _EVENT.nested.items() if k in allowed})
+    for etype, allowed in _ALLOWED.items()
 }
+_REQUIRED = frozenset(("eventTime", "eventTimeZoneOffset"))
 
 
 def _nonempty(event: Mapping[str, Any], key: str) -> bool:
@@ -462,28 +423,46 @@ def event_problems(event: Any, *, index: int | None = None,
     if not isinstance(event, dict):
         errors.append({"event": index, "reason": "event must be a JSON object"})
         return errors
-    scope = merge_terms(terms or {}, event.get("@context"))
+    own = event.get("@context")
+    scope = (terms or {}) if own is None else merge_terms(terms or {}, own)
     c = _Checker(errors, index, scope)
     etype = event.get("type")
-    if etype not in EVENT_TYPES:
+    if not _is_event_type(etype):
         c.bad("type", "is required" if etype is None
               else f"{etype!r} is not an EPCIS 2.0 event type")
         return errors
-    allowed = _ALLOWED[etype]
-    for key, value in event.items():
-        if key in allowed:
-            _EVENT[key](c, value, key)
+    checks, complete = _plan(etype, tuple(event))
+    for key, rule, check in checks:
+        value = event[key]
+        if rule is not None:
+            if (problem := rule(value)) is not None:
+                c.bad(key, problem)
+        elif check is not None:
+            check(c, value, key)
         elif ":" in key or key in scope:
             c.extension(key, "")
-        elif key in _EVENT:
+        elif key in _EVENT_FIELDS:
             c.bad(key, f"is not allowed in an {etype}")
         else:
             c.bad(key, "unknown field (user extensions must be namespaced)")
-    for key in ("eventTime", "eventTimeZoneOffset"):
-        if key not in event:
-            c.bad(key, "is required")
+    if not complete:
+        for key in ("eventTime", "eventTimeZoneOffset"):
+            if key not in event:
+                c.bad(key, "is required")
     _what_rules(c, event, etype)
     return errors
+
+
+@lru_cache(maxsize=1024)
+def _plan(etype: str, fields: tuple[str, ...]
+          ) -> tuple[tuple[tuple[str, rules.Rule | None, _Nested | None], ...], bool]:
+    """The check of each of ``fields`` in an ``etype`` (a rule for a plain value, a check for
+    a structure, or neither: not allowed, or an extension), and whether the required fields
+    are there. The events of a document have the same fields in the same order, so this is
+    worked out once for them."""
+    shape = _EVENT_SHAPES[etype]
+    checks = tuple((key, shape.values.get(key), shape.nested.get(key)) for key in fields)
+    return checks, _REQUIRED.issubset(fields)
 
 
 def document_problems(doc: Any, *, namespaces: Mapping[str, str] | None = None
@@ -492,19 +471,27 @@ def document_problems(doc: Any, *, namespaces: Mapping[str, str] | None = None
 
     ``namespaces`` are extra prefixes to assume (for bare events captured without a context).
     """
+    errors, events, terms = document_scope(doc, namespaces)
+    for i, event in enumerate(events):
+        errors.extend(event_problems(event, index=i, terms=terms))
+    return errors
+
+
+def document_scope(doc: Any, namespaces: Mapping[str, str] | None
+                   ) -> tuple[list[dict[str, Any]], list[Any], dict[str, str]]:
+    """The problems of ``doc`` itself (not of its events), its events, and the prefixes in
+    scope for them: ``namespaces`` and those of the document's ``@context``."""
     errors: list[dict[str, Any]] = []
     base = dict(namespaces or {})
     if isinstance(doc, list):
-        for i, event in enumerate(doc):
-            errors.extend(event_problems(event, index=i, terms=base))
-        return errors
+        return errors, doc, base
     if not isinstance(doc, dict):
-        return [{"event": None, "reason": "document must be a JSON object or array"}]
-    if doc.get("type") in EVENT_TYPES:
+        errors.append({"event": None, "reason": "document must be a JSON object or array"})
+        return errors, [], base
+    if _is_event_type(doc.get("type")):
         if "@context" not in doc and not base:
             errors.append({"event": 0, "reason": "@context: is required on a standalone event"})
-        errors.extend(event_problems(doc, index=0, terms=base))
-        return errors
+        return errors, [doc], base
     c = _Checker(errors, None, base)
     if doc.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
         c.bad("type", f"{doc.get('type')!r} must be EPCISDocument")
@@ -521,16 +508,14 @@ def document_problems(doc: Any, *, namespaces: Mapping[str, str] | None = None
     if doc.get("schemaVersion") != "2.0":
         c.bad("schemaVersion", f"{doc.get('schemaVersion')!r} must be \"2.0\"")
     if "creationDate" in doc or doc.get("type") == "EPCISDocument":
-        c.time(doc.get("creationDate"), "creationDate")
+        c.value(rules.time, doc.get("creationDate"), "creationDate")
     for key in doc:
         if key not in _DOC_FIELDS and (":" not in key or namespace_error(key, base)):
             c.bad(key, "unknown document field")
     for key in ("sender", "receiver", "instanceIdentifier"):
         if key in doc and not isinstance(doc[key], str):
             c.bad(key, "must be a string")
-    for i, event in enumerate(_event_list(doc, c)):
-        errors.extend(event_problems(event, index=i, terms=base))
-    return errors
+    return errors, _event_list(doc, c), base
 
 
 def _event_list(doc: Mapping[str, Any], c: _Checker) -> list[Any]:
@@ -552,7 +537,12 @@ def validate_document(doc: Any, *, namespaces: Mapping[str, str] | None = None) 
     """Raise :class:`EPCISValidationError` listing every problem, or return quietly."""
     errors = document_problems(doc, namespaces=namespaces)
     if errors:
-        first = errors[0]
-        where = "document" if first["event"] is None else f"event {first['event']}"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise EPCISValidationError(f"EPCIS {where}: {first['reason']}{more}", errors=errors)
+        raise problems_error(errors)
+
+
+def problems_error(errors: list[dict[str, Any]]) -> EPCISValidationError:
+    """The error listing every problem, worded after the first."""
+    first = errors[0]
+    where = "document" if first["event"] is None else f"event {first['event']}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return EPCISValidationError(f"EPCIS {where}: {first['reason']}{more}", errors=errors)

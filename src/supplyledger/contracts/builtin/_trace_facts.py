@@ -16,6 +16,7 @@ hand-over to the customer -> sales (retail_selling).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -72,24 +73,49 @@ def subject_id(value: str) -> str:
     return canonical_digital_link(value) or value
 
 
-def _ids(values: Any) -> list[str]:
-    if not isinstance(values, list):
-        return []
-    return [subject_id(v) for v in values[:_MAX_IDS] if isinstance(v, str)]
+# Where an event lists its subjects: field -> (the fact listing them, whether the field holds
+# quantity elements), in the order the facts list them.
+_SUBJECT_FIELDS: Mapping[str, tuple[str, bool]] = {
+    "inputEPCList": ("inputs", False), "inputQuantityList": ("inputs", True),
+    "outputEPCList": ("outputs", False), "outputQuantityList": ("outputs", True),
+    "quantityList": ("objects", True), "childQuantityList": ("objects", True),
+    "epcList": ("objects", False), "childEPCs": ("objects", False),
+}
 
 
-def _classes(values: Any) -> list[str]:
-    if not isinstance(values, list):
-        return []
-    return [subject_id(q["epcClass"]) for q in values[:_MAX_IDS]
-            if isinstance(q, dict) and isinstance(q.get("epcClass"), str)]
+@lru_cache(maxsize=1024)
+def _subject_fields(fields: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
+    """Which of an event's ``fields`` list subjects, in the facts' order (usually one of the
+    eight; the events of a document have the same fields, so this is worked out once)."""
+    order = list(_SUBJECT_FIELDS)
+    present = sorted((f for f in fields if f in _SUBJECT_FIELDS), key=order.index)
+    return tuple((f, *_SUBJECT_FIELDS[f]) for f in present)
 
 
-def _readings(raw: Mapping[str, Any]) -> tuple[list[list[str]], str]:
-    """([type, value, uom] per numeric report, first alarm text or "")."""
+def _subjects(raw: Mapping[str, Any]) -> dict[str, list[str]]:
+    """inputs, outputs and objects: subject ids, at most 64 per field (and 64 objects)."""
+    out: dict[str, list[str]] = {"inputs": [], "outputs": [], "objects": []}
+    for field, fact, quantities in _subject_fields(tuple(raw)):
+        values = raw[field]
+        if not isinstance(values, list):
+            continue
+        if quantities:
+            out[fact] += [canonical_digital_link(q["epcClass"]) or q["epcClass"]
+                          for q in values[:_MAX_IDS]
+                          if isinstance(q, dict) and isinstance(q.get("epcClass"), str)]
+        else:
+            out[fact] += [canonical_digital_link(v) or v for v in values[:_MAX_IDS]
+                          if isinstance(v, str)]
+    del out["objects"][_MAX_IDS:]
+    return out
+
+
+def _readings(sensors: Any) -> tuple[list[list[str]], str]:
+    """([type, value, uom] per numeric report, first alarm text or "") of a
+    sensorElementList."""
     out: list[list[str]] = []
     alarm = ""
-    for element in raw.get("sensorElementList") or ():
+    for element in sensors or ():
         if not isinstance(element, dict):
             continue
         for rep in element.get("sensorReport") or ():
@@ -106,29 +132,38 @@ def _readings(raw: Mapping[str, Any]) -> tuple[list[list[str]], str]:
     return out, alarm
 
 
+@lru_cache(maxsize=1024)
+def _classify(event_type: str, biz_step: str | None, disposition: str | None
+              ) -> tuple[str, str, str, str]:
+    """(step, disposition, link, verdict of the disposition) of an event -- the same few
+    combinations on every event of a document, so each is worked out once."""
+    step = _short(biz_step, _STEP)
+    disp = _short(disposition, _DISP)
+    link = link_of(event_type, step)
+    verdict = ""
+    if disp in _BAD_DISPOSITIONS:
+        verdict = f"{'inspection failed' if link == 'inspection' else 'disposition'}: {disp}"
+    return step, disp, link, verdict
+
+
 def event_facts(ev: EPCISEvent) -> dict[str, Any]:
     """Facts of one parsed event: identity, link, genealogy edges and quality signals."""
     raw = ev.raw
-    step = _short(ev.biz_step, _STEP)
-    disp = _short(ev.disposition, _DISP)
-    link = link_of(ev.event_type, step)
-    readings, alarm = _readings(raw)
-    verdict = ""
-    if alarm:
+    step, disp, link, verdict = _classify(ev.event_type, ev.biz_step, ev.disposition)
+    sensors = raw.get("sensorElementList")
+    readings, alarm = _readings(sensors) if sensors else ([], "")
+    if alarm:  # a sensor alarm says more than the disposition
         verdict = f"sensor alarm: {alarm}"
-    elif disp in _BAD_DISPOSITIONS:
-        verdict = f"{'inspection failed' if link == 'inspection' else 'disposition'}: {disp}"
     btx = [str(b.get("bizTransaction")) for b in (raw.get("bizTransactionList") or ())[:8]
            if isinstance(b, dict)]
     parent = raw.get("parentID")
+    subjects = _subjects(raw)
     return {
         "type": ev.event_type, "time": ev.event_time, "hash": ev.hash_id, "step": step,
         "disp": disp, "action": str(raw.get("action", "")), "link": link,
-        "inputs": _ids(raw.get("inputEPCList")) + _classes(raw.get("inputQuantityList")),
-        "outputs": _ids(raw.get("outputEPCList")) + _classes(raw.get("outputQuantityList")),
+        "inputs": subjects["inputs"], "outputs": subjects["outputs"],
         "parent": subject_id(parent) if isinstance(parent, str) else "",
-        "objects": (_classes(raw.get("quantityList")) + _classes(raw.get("childQuantityList"))
-                    + _ids(raw.get("epcList")) + _ids(raw.get("childEPCs")))[:_MAX_IDS],
+        "objects": subjects["objects"],
         "readings": readings, "verdict": verdict, "btx": btx,
         "where": ev.biz_location or ev.read_point or "",
     }
