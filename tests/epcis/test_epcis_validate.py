@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from supplyledger.epcis import EPCISValidationError, document_problems, validate_document
+from supplyledger.epcis import (
+    EPCISValidationError,
+    document_problems,
+    parse_document,
+    validate_document,
+)
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "epcis" / "openepcis"
 needs_data = pytest.mark.skipif(
@@ -357,3 +362,17 @@ def test_arrays_and_objects_where_a_word_belongs_are_reported_not_raised() -> No
     assert _reasons(_event(type={"x": 1})) == ["type: {'x': 1} is not an EPCIS 2.0 event type"]
     assert document_problems({"type": ["EPCISEvent"], "@context": CONTEXT})[0]["reason"] == (
         "type: ['EPCISEvent'] must be EPCISDocument")
+
+
+@pytest.mark.parametrize("when", ["0000-06-01T00:00:00Z", "0000-06-01T00:00:00+02:00",
+                                  "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_times_outside_years_1_to_9999_are_refused_not_crashed(when: str) -> None:
+    event = {"type": "ObjectEvent", "eventTime": when, "eventTimeZoneOffset": "+00:00",
+             "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"], "action": "OBSERVE"}
+    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+           "type": "EPCISDocument", "schemaVersion": "2.0",
+           "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": [event]}}
+    reasons = [e["reason"] for e in document_problems(doc)]
+    assert any(r.startswith("eventTime:") for r in reasons), reasons
+    with pytest.raises(EPCISValidationError):
+        parse_document(doc)

@@ -175,3 +175,9 @@ def test_cli_imports_several_files_each_atomically(mill: FlourMill, tmp_path: Pa
             "SELECT COUNT(*) FROM trace_events").fetchone()[0] == before + 3
     finally:
         store.close()
+
+
+def test_nan_and_infinity_are_not_json() -> None:
+    for text in ('{"type": "EPCISDocument", "x": NaN}', '[{"quantity": Infinity}]'):
+        with pytest.raises(EPCISValidationError, match="not a JSON number"):
+            load_document(text)

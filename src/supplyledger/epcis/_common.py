@@ -124,6 +124,12 @@ def _match_datetime(value: str) -> tuple[Any, ...] | None:
     day = groups[2]
     if day > "28" and int(day) > monthrange(int(groups[0]), int(groups[1]))[1]:
         return None  # 31 April, 29 February of a common year, ...
+    if groups[0] in ("0000", "0001", "9999"):
+        # Only times whose UTC instant exists in years 1-9999 can be hashed and stored.
+        try:
+            _naive_utc(groups)
+        except (ValueError, OverflowError):
+            return None
     return groups
 
 

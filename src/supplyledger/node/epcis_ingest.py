@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from supplyledger.contracts.builtin._trace_facts import subject_id
 from supplyledger.epcis import (
     EVENT_TYPES,
@@ -61,12 +63,16 @@ class Capture:
     subjects: int
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def load_document(source: Path | str | bytes | Any) -> Any:
     if isinstance(source, Path):
         source = source.read_bytes()
     if isinstance(source, str | bytes):
         try:
-            return json.loads(source)
+            return json.loads(source, parse_constant=_not_json)
         except ValueError as exc:
             raise EPCISValidationError(f"the document is not JSON: {exc}",
                                        errors=[{"event": None, "reason": str(exc)}]) from None
@@ -113,6 +119,15 @@ def _envelope_problems(doc: Any) -> list[dict[str, Any]]:
     return document_problems({**doc, "epcisBody": body})
 
 
+def _events_text(events: list[Any]) -> str:
+    # The same compact JSON as json.dumps(separators=(",", ":")), several times faster.
+    try:
+        return msgspec.json.encode(events).decode()
+    except (TypeError, ValueError) as exc:
+        raise EPCISValidationError(f"the events are not JSON: {exc}",
+                                   errors=[{"event": None, "reason": str(exc)}]) from None
+
+
 def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
                signer: str | None = None) -> bytes:
     """Sign the capture transaction of ``doc``, whose envelope is checked here (raises
@@ -125,8 +140,7 @@ def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
                                    + (f" (and {len(problems) - 1} more)"
                                       if len(problems) > 1 else ""), errors=problems)
     events, namespaces, source = _events_and_terms(doc)
-    args: dict[str, Any] = {"events": json.dumps(events, ensure_ascii=False,
-                                                 separators=(",", ":"))}
+    args: dict[str, Any] = {"events": _events_text(events)}
     if namespaces:
         args["namespaces"] = namespaces
     if source:
