@@ -115,12 +115,12 @@ def verify_batch(raws: list[bytes], max_bytes: int, keys: StoreKeys,
                 continue
             key = fresh[0]
         env = tx.env
-        if part is not None and part[0] > 0 and not _splits(contracts, env):
+        share = part if part is not None and _splits(contracts, env) else None
+        if part is not None and share is None and part[0] > 0:
             out.append((SKIPPED, tx.id, key.fp, canon, None, None))
             continue
         value, error = prepare_call(contracts, env["contract"], env["method"], env["args"],
-                                    part if part is not None and _splits(contracts, env)
-                                    else None)
+                                    share)
         out.append((OK, tx.id, key.fp, canon, None, (env["signer"], env["contract"],
                                                      env["method"], env["time"], env["chain"],
                                                      value, error)))

@@ -59,14 +59,6 @@ def _prepare_one(args: dict[str, Any]) -> dict[str, Any]:
             "items": facts_of_events([args["event"]], None)}
 
 
-def _prepare_many(args: dict[str, Any]) -> dict[str, Any]:
-    events = decode_events(args["events"])
-    if not events:
-        raise EPCISValidationError("the document holds no events", errors=[])
-    return {"batch": None, "prev": None,
-            "items": facts_of_events(events, args.get("namespaces"))}
-
-
 def _node_keys(ident: str) -> list[str]:
     # What _node looks up for an identifier.
     if not ident.startswith(_LGTIN):
@@ -94,13 +86,18 @@ def _reads_many(value: dict[str, Any]) -> list[str]:
 
 
 def _prepare_share(args: dict[str, Any], i: int, n: int) -> dict[str, Any]:
-    # Events are validated and hashed independently of each other, so a share is a slice.
+    # Events are validated and hashed independently of each other, so a share is a slice
+    # (and the whole prepare step is the one share of one).
     events = decode_events(args["events"])
     if not events:
         raise EPCISValidationError("the document holds no events", errors=[])
     share = events[i * len(events) // n:(i + 1) * len(events) // n]
     return {"batch": None, "prev": None,
             "items": facts_of_events(share, args.get("namespaces")) if share else []}
+
+
+def _prepare_many(args: dict[str, Any]) -> dict[str, Any]:
+    return _prepare_share(args, 0, 1)
 
 
 def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
