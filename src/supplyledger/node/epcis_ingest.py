@@ -96,17 +96,13 @@ def _events_and_terms(doc: Any) -> tuple[list[Any], dict[str, str], str | None]:
 
 
 def _envelope_problems(doc: Any) -> list[dict[str, Any]]:
-    """Problems of the document itself, without its events (the ledger checks those)."""
+    """Problems of the document itself; a document's events are left to the ledger, which
+    checks them anyway (a single standalone event is cheap, so it is checked whole)."""
     if isinstance(doc, list):
         return []
-    if not isinstance(doc, dict):
-        return document_problems(doc)
-    if doc.get("type") in EVENT_TYPES:
-        return [] if "@context" in doc else [
-            {"event": 0, "reason": "@context: is required on a standalone event"}]
-    body = doc.get("epcisBody")
-    if not isinstance(body, dict):
-        return document_problems(doc)
+    body = doc.get("epcisBody") if isinstance(doc, dict) else None
+    if not isinstance(body, dict) or doc.get("type") in EVENT_TYPES:
+        return document_problems(doc)  # not a document, or one standalone event: cheap
     if doc.get("type") == "EPCISQueryDocument":
         results = body.get("queryResults")
         inner = results.get("resultsBody") if isinstance(results, dict) else None
