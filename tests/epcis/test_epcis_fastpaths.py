@@ -34,7 +34,9 @@ from supplyledger.epcis import (
     event_prehash,
     event_problems,
     parse_document,
+    parse_events,
 )
+from supplyledger.epcis import document as epcis_document
 from supplyledger.epcis._canon import Canon
 from supplyledger.epcis._common import _match_datetime, _naive_utc, read_context, utc_millis
 from supplyledger.epcis._plain import PlainEvents
@@ -223,6 +225,43 @@ def test_parsing_reports_what_validation_reports() -> None:
         else:
             assert [e.hash_id for e in parse_document(doc).events] == [
                 e.hash_id for e in parse_document(doc, validate=False).events]
+
+
+def _parsed_or_error(parse: Any) -> Any:
+    try:
+        return [[e.hash_id, e.event_time, _safely(partial(_views, e))] for e in parse()]
+    except EPCISValidationError as exc:
+        return [exc.message, exc.errors]
+
+
+@needs_data
+@pytest.mark.parametrize("memo_cap", [200_000, 3])
+def test_memos_kept_from_call_to_call_change_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                     memo_cap: int) -> None:
+    # parse_events keeps a scope's memos across calls (one event per trace transaction);
+    # each call must still give what a fresh document of those events gives, also when
+    # the memos outgrow their cap and start afresh.
+    monkeypatch.setattr(epcis_document, "_MEMO_CAP", memo_cap)
+    monkeypatch.setattr(epcis_document, "_MEMO_CHECK_EVERY", 5)
+    monkeypatch.setattr(epcis_document, "_SCOPES", epcis_document.threading.local())
+    calls: dict[tuple[tuple[str, str], ...], int] = {}
+    for doc in _variants(seed=14, count=1500):
+        terms, _ = read_context(doc["@context"])
+        extra = {k: v for k, v in terms.items() if k not in ("cbv", "gs1")}
+        events = doc["epcisBody"]["eventList"]
+        alone = {**doc, "@context": [doc["@context"][0], extra] if extra else
+                 [doc["@context"][0]]}
+        assert _parsed_or_error(partial(parse_events, events, extra)) == _parsed_or_error(
+            lambda alone=alone: parse_document(alone).events)
+        key = tuple(sorted(extra.items()))
+        calls[key] = calls.get(key, 0) + 1
+    scopes = epcis_document._SCOPES.map
+    busiest = max(calls, key=calls.__getitem__)
+    assert calls[busiest] > 10
+    if memo_cap == 3:  # replaced by a fresh scope at a check
+        assert scopes[busiest].calls < calls[busiest] - 1
+    else:  # one scope served every call
+        assert scopes[busiest].calls == calls[busiest] - 1
 
 
 # ----------------------------------------------------------------------------- before/after

@@ -14,7 +14,8 @@ def test_exports_are_exactly_what_we_mean() -> None:
     assert sorted(epcis.__all__) == sorted([
         "EVENT_TYPES", "HASH_VERSION", "EPCISEvent", "EPCISValidationError", "ParsedDocument",
         "QuantityElement", "build_document", "document_problems", "event_hash_id",
-        "event_prehash", "event_problems", "parse_document", "validate_document",
+        "event_prehash", "event_problems", "parse_document", "parse_events",
+        "validate_document",
     ])
     for name in epcis.__all__:
         assert getattr(epcis, name) is not None

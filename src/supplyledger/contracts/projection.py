@@ -64,7 +64,7 @@ class Delete:
 Op = Upsert | Update | Delete
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per event on the node's busiest thread
 class EventMeta:
     """Where an event came from: enough for projectors to key and time their rows.
     ``args`` is the call's prepared value (the arguments, unless the method prepares them)."""

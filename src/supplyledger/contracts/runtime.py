@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from supplyledger.contracts.projection import Projector, Table
 from supplyledger.contracts.schema import Arg, validate_args
@@ -93,10 +93,11 @@ def method(
     return wrap
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """A transaction as the executor needs it: envelope fields plus prepared arguments
-    (or the error preparing them gave). ``raw`` is the stored transaction bytes."""
+    (or the error preparing them gave). ``raw`` is the stored transaction bytes.
+    (A named tuple: immutable, and made several times faster than a frozen dataclass, one
+    per transaction on the node's busiest thread.)"""
 
     tx_id: str
     signer: str

@@ -7,7 +7,14 @@ submodules are implementation detail except :mod:`supplyledger.epcis.bench`, a b
 
 from supplyledger.errors import EPCISValidationError
 
-from .document import EPCISEvent, ParsedDocument, QuantityElement, build_document, parse_document
+from .document import (
+    EPCISEvent,
+    ParsedDocument,
+    QuantityElement,
+    build_document,
+    parse_document,
+    parse_events,
+)
 from .hashing import HASH_VERSION, event_hash_id, event_prehash
 from .validate import EVENT_TYPES, document_problems, event_problems, validate_document
 
@@ -24,5 +31,6 @@ __all__ = [
     "event_prehash",
     "event_problems",
     "parse_document",
+    "parse_events",
     "validate_document",
 ]

@@ -14,6 +14,7 @@ clock -- a built document's ``creationDate`` defaults to its latest event time.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ from ._plain import PlainEvents
 from .hashing import hash_id_of, prehash_with
 from .validate import document_scope, event_problems, problems_error
 
-__all__ = ["EPCISEvent", "ParsedDocument", "QuantityElement", "build_document", "parse_document"]
+__all__ = ["EPCISEvent", "ParsedDocument", "QuantityElement", "build_document", "parse_document",
+           "parse_events"]
 
 _EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 _QUANTITY_FIELDS = ("quantityList", "childQuantityList", "inputQuantityList",
@@ -240,6 +242,92 @@ def _normalise(index: int, raw: Mapping[str, Any], c: Canon, namespaces: Mapping
                       hash_id_of(prehash), namespaces, raw, c)
 
 
+@dataclass(slots=True)
+class _Scope:
+    """One namespace scope's canonicaliser and fast path, with what they remember."""
+
+    canon: Canon
+    plain: PlainEvents
+    namespaces: dict[str, str]  # the prefixes an event carries beyond the built-in ones
+    calls: int = 0
+
+
+def _parse_events(events: list[Any], errors: list[dict[str, Any]], validate: bool,
+                  scope: _Scope) -> tuple[EPCISEvent, ...]:
+    c, plain, terms = scope.canon, scope.plain, scope.canon.terms
+    parsed = []
+    # Event by event, each checked and hashed while it is at hand; once a problem is found
+    # the rest are only checked, to report every problem.
+    for i, event in enumerate(events):
+        prehash = None if errors else plain.prehash(event)
+        if prehash is None and validate:
+            errors.extend(event_problems(event, index=i, terms=terms))
+        if not errors and isinstance(event, dict):  # (a non-dict: only if not validated)
+            parsed.append(_normalise(i, event, c, scope.namespaces, prehash))
+    if errors:
+        raise problems_error(errors)
+    return tuple(parsed)
+
+
+# Scopes kept across calls of parse_events, per thread (a fast path's problem list is not
+# to be shared) and per set of extra prefixes; memos past _MEMO_CAP entries start afresh.
+_SCOPES = threading.local()
+_MEMO_CAP = 200_000
+_MEMO_CHECK_EVERY = 1024  # calls (a check sums the memos' sizes)
+
+
+def _shared_scope(namespaces: Mapping[str, str] | None) -> _Scope | None:
+    key = tuple(sorted((namespaces or {}).items()))
+    scopes: dict[tuple[tuple[str, str], ...], _Scope] | None = getattr(_SCOPES, "map", None)
+    if scopes is None:
+        scopes = _SCOPES.map = {}
+    scope = scopes.get(key)
+    if scope is not None:
+        scope.calls += 1
+        if scope.calls % _MEMO_CHECK_EVERY or _memo_size(scope) < _MEMO_CAP:
+            return scope
+    doc: dict[str, Any] = {
+        "@context": [EPCIS_CONTEXT, dict(key)] if key else [EPCIS_CONTEXT],
+        "type": "EPCISDocument", "schemaVersion": "2.0",
+        "creationDate": "1970-01-01T00:00:00.000Z", "epcisBody": {"eventList": []}}
+    errors, _, terms = document_scope(doc, None)
+    if errors:  # bad prefixes: parse_events reports them through parse_document
+        return None
+    if len(scopes) >= 16:
+        scopes.clear()
+    c = Canon(terms)
+    scope = scopes[key] = _Scope(
+        c, PlainEvents(c), {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v})
+    return scope
+
+
+def _memo_size(scope: _Scope) -> int:
+    c = scope.canon
+    return (len(c.iris) + len(c.names) + sum(map(len, c.vocabs.values()))
+            + sum(map(len, scope.plain.seen.values())))
+
+
+def parse_events(events: list[Any], namespaces: Mapping[str, str] | None = None
+                 ) -> tuple[EPCISEvent, ...]:
+    """``events`` validated and normalised as the event list of an EPCIS 2.0 document whose
+    ``@context`` adds ``namespaces``: what :func:`parse_document` gives for such a document.
+
+    For callers that hand in a few events at a time (the trace contract's prepare step, one
+    event per transaction): what a document's scope remembers -- canonical locations,
+    parties, steps, and the fast path's verdicts on them -- is kept from call to call, so a
+    location seen in an earlier transaction costs a look-up, as it would later in one
+    document. The memos are pure functions of the prefixes and the value: outcomes are the
+    same with or without them.
+    """
+    scope = _shared_scope(namespaces)
+    if scope is None:
+        doc = {"@context": [EPCIS_CONTEXT, dict(namespaces or {})], "type": "EPCISDocument",
+               "schemaVersion": "2.0", "creationDate": "1970-01-01T00:00:00.000Z",
+               "epcisBody": {"eventList": events}}
+        return parse_document(doc).events
+    return _parse_events(events, [], True, scope)
+
+
 def parse_document(source: Any, *, validate: bool = True,
                    namespaces: Mapping[str, str] | None = None) -> ParsedDocument:
     """Parse an EPCISDocument (or a bare event list, or one event) into normalised events.
@@ -260,18 +348,7 @@ def parse_document(source: Any, *, validate: bool = True,
         errors = []
     namespaces = {k: v for k, v in terms.items() if BUILTIN_PREFIXES.get(k) != v}
     c = Canon(terms)
-    plain = PlainEvents(c)
-    parsed = []
-    # Event by event, each checked and hashed while it is at hand; once a problem is found
-    # the rest are only checked, to report every problem.
-    for i, event in enumerate(events):
-        prehash = None if errors else plain.prehash(event)
-        if prehash is None and validate:
-            errors.extend(event_problems(event, index=i, terms=terms))
-        if not errors and isinstance(event, dict):  # (a non-dict: only if not validated)
-            parsed.append(_normalise(i, event, c, namespaces, prehash))
-    if errors:
-        raise problems_error(errors)
+    parsed = _parse_events(events, errors, validate, _Scope(c, PlainEvents(c), namespaces))
     standalone = bool(events) and events[0] is doc  # one event, not a document
     header: Mapping[str, Any] = doc if isinstance(doc, dict) and not standalone else {}
     return ParsedDocument(

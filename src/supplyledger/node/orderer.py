@@ -2,6 +2,9 @@
 
 ``SoloOrderer`` (embedded default) orders in arrival order inside the process and cuts a
 block at ``max_txs`` transactions or ``max_wait`` seconds after the first one arrived.
+Producers hand in lists (a verifier batch's admitted transactions): one queue operation per
+batch rather than per transaction, which at thousands of transactions a second is a
+measurable share of the node's interpreter.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ class SoloOrderer:
         self.max_wait = max_wait
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def put(self, item: Any) -> None:
-        self._q.put(item)
+    def put_many(self, items: list[Any]) -> None:
+        """Order ``items`` after everything put before them."""
+        if items:
+            self._q.put(items)
 
     def close_one(self) -> None:
         """Each producer calls this once when it stops."""
@@ -31,24 +36,28 @@ class SoloOrderer:
 
     def blocks(self, producers: int) -> Iterator[list[Any]]:
         """Yield batches until every producer has closed and the queue is drained."""
-        q, open_ = self._q, producers
-        while open_:
-            item = q.get()
-            if item is _CLOSE:
-                open_ -= 1
-                continue
-            batch = [item]
+        q, open_, cap = self._q, producers, self.max_txs
+        carry: list[Any] = []  # what did not fit in the last block
+        while open_ or carry:
+            if carry:
+                batch, carry = carry[:cap], carry[cap:]
+            else:
+                got = q.get()
+                if got is _CLOSE:
+                    open_ -= 1
+                    continue
+                batch, carry = got[:cap], got[cap:]
             deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_txs:
+            while len(batch) < cap and not carry and open_:
                 remaining = deadline - time.monotonic()
                 try:
-                    item = q.get(timeout=remaining) if remaining > 0 else q.get_nowait()
+                    got = q.get(timeout=remaining) if remaining > 0 else q.get_nowait()
                 except queue.Empty:
                     break
-                if item is _CLOSE:
+                if got is _CLOSE:
                     open_ -= 1
-                    if not open_:
-                        break
                     continue
-                batch.append(item)
+                room = cap - len(batch)
+                batch.extend(got[:room])
+                carry = got[room:]
             yield batch

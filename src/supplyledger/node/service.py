@@ -214,8 +214,10 @@ class Node:
     def _verdicts(self, items: list[tuple[bytes, Ticket[Receipt]]],
                   verdicts: list[Verdict]) -> None:
         """Turn worker verdicts into ordered transactions or specific errors."""
-        s, chain, put = self.settings, self.chain, self._orderer.put
+        s, chain = self.settings, self.chain
         now = self.clock()
+        admitted: list[_Pending] = []
+        put = admitted.append
         for (raw, fut), (status, tx_id, fp, canon, err, fields) in zip(items, verdicts,
                                                                      strict=True):
             try:
@@ -241,6 +243,7 @@ class Node:
                 fut.set_exception(exc)
                 continue
             put((tx, fp, fut))
+        self._orderer.put_many(admitted)
 
     def _lost(self, items: list[tuple[bytes, Ticket[Receipt]]]) -> None:
         """A verifier process died: its batch was never checked, so nothing was written."""

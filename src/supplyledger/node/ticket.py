@@ -18,8 +18,9 @@ class Ticket(Generic[T]):
     __slots__ = ("_callbacks", "_done", "_exc", "_gate", "_result")
 
     def __init__(self) -> None:
-        self._gate = threading.Lock()
-        self._gate.acquire()  # released once, on completion; waiters pass it on
+        # The gate is made only if someone waits before completion: most tickets are
+        # followed by callbacks, and a lock per ticket is a measurable share of submit().
+        self._gate: threading.Lock | None = None
         self._done = False
         self._result: T | None = None
         self._exc: BaseException | None = None
@@ -34,7 +35,9 @@ class Ticket(Generic[T]):
                 raise RuntimeError("ticket already completed")
             self._done = True
             callbacks, self._callbacks = self._callbacks, None
-        self._gate.release()
+            gate = self._gate
+        if gate is not None:
+            gate.release()  # held since it was made; waiters pass it on
         for cb in callbacks or ():
             cb(self)
 
@@ -58,9 +61,16 @@ class Ticket(Generic[T]):
     def _wait(self, timeout: float | None) -> None:
         if self._done:
             return
-        if not self._gate.acquire(timeout=-1 if timeout is None else timeout):
+        with _guard:
+            if self._done:
+                return
+            gate = self._gate
+            if gate is None:
+                gate = self._gate = threading.Lock()
+                gate.acquire()
+        if not gate.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError("transaction not committed within the timeout")
-        self._gate.release()
+        gate.release()
 
     def result(self, timeout: float | None = None) -> T:
         self._wait(timeout)

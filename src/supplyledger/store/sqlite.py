@@ -46,6 +46,7 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
     """Apply projection operations in order, batching runs of the same statement."""
     batch_sql: str | None = None
     batch: list[Sequence[Any]] = []
+    upserts: dict[str, str] = {}  # table -> statement, made once per call
 
     def flush() -> None:
         if batch_sql is not None and batch:
@@ -53,18 +54,20 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
         batch.clear()
 
     for op in ops:
-        t = tables[op.table]
-        if type(op) is Upsert:
-            sql = (f"INSERT OR REPLACE INTO {t.name} VALUES "
-                   f"({','.join('?' * len(t.columns))})")
+        if type(op) is Upsert:  # most ops
+            sql = upserts.get(op.table) or upserts.setdefault(
+                op.table, f"INSERT OR REPLACE INTO {op.table} VALUES "
+                f"({','.join('?' * len(tables[op.table].columns))})")
             params: Sequence[Any] = op.row
         elif type(op) is Update:
+            t = tables[op.table]
             sets = ",".join(f"{c}=?" for c, _ in op.values)
             where = " AND ".join(f"{k}=?" for k in t.primary_key)
             sql = f"UPDATE {t.name} SET {sets} WHERE {where}"
             params = (*[v for _, v in op.values], *op.key)
         else:
             assert type(op) is Delete
+            t = tables[op.table]
             where = " AND ".join(f"{k}=?" for k in t.primary_key)
             sql = f"DELETE FROM {t.name} WHERE {where}"
             params = op.key

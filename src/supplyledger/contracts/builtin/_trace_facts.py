@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from supplyledger.epcis import EPCISEvent, parse_document
-from supplyledger.epcis._common import EPCIS_CONTEXT, canonical_number
+from supplyledger.epcis import EPCISEvent, parse_events
+from supplyledger.epcis._common import canonical_number
 from supplyledger.errors import ValidationError
 from supplyledger.gs1 import canonical_digital_link
 
@@ -173,12 +173,7 @@ def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None) -> 
         dict[str, Any]]:
     """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
     facts of each; raises EPCISValidationError listing every problem per event."""
-    context: list[Any] = [EPCIS_CONTEXT]
-    if namespaces:
-        context.append(dict(namespaces))
-    doc = {"@context": context, "type": "EPCISDocument", "schemaVersion": "2.0",
-           "creationDate": "1970-01-01T00:00:00.000Z", "epcisBody": {"eventList": events}}
-    return [event_facts(ev) for ev in parse_document(doc).events]
+    return [event_facts(ev) for ev in parse_events(events, namespaces)]
 
 
 def decode_events(text: str) -> list[Any]:
