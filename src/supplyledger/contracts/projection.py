@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Delete", "EventMeta", "Op", "Projector", "Table", "Update", "Upsert"]
 
@@ -42,21 +42,21 @@ class Table:
         return hashlib.sha256("\n".join(self.ddl()).encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True, slots=True)
-class Upsert:
+# Row operations are named tuples: immutable, and made several times faster than frozen
+# dataclasses (one or more per event on the node's busiest thread). Tell them apart by
+# type, never by equality: as tuples, Upsert("t", k) == Delete("t", k).
+class Upsert(NamedTuple):
     table: str
     row: tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class Update(NamedTuple):
     table: str
     key: tuple[Any, ...]
     values: tuple[tuple[str, Any], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     table: str
     key: tuple[Any, ...]
 
