@@ -243,6 +243,7 @@ def test_memos_kept_from_call_to_call_change_nothing(monkeypatch: pytest.MonkeyP
     # the memos outgrow their cap and start afresh.
     monkeypatch.setattr(epcis_document, "_MEMO_CAP", memo_cap)
     monkeypatch.setattr(epcis_document, "_MEMO_CHECK_EVERY", 5)
+    monkeypatch.setattr(epcis_document, "_MAX_SCOPES", 1000)
     monkeypatch.setattr(epcis_document, "_SCOPES", epcis_document.threading.local())
     calls: dict[tuple[tuple[str, str], ...], int] = {}
     for doc in _variants(seed=14, count=1500):
@@ -262,6 +263,19 @@ def test_memos_kept_from_call_to_call_change_nothing(monkeypatch: pytest.MonkeyP
         assert scopes[busiest].calls < calls[busiest] - 1
     else:  # one scope served every call
         assert scopes[busiest].calls == calls[busiest] - 1
+
+
+def test_scopes_kept_are_bounded_in_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(epcis_document, "_SCOPES", epcis_document.threading.local())
+    doc = typical_document(1, seed=4)
+    event = doc["epcisBody"]["eventList"][0]
+    terms = {k: v for k, v in read_context(doc["@context"])[0].items()
+             if k not in ("cbv", "gs1")}
+    alone = parse_events([event], terms)[0].hash_id
+    for i in range(3 * epcis_document._MAX_SCOPES):
+        extra = {**terms, f"ex{i}": f"https://example.com/{i}/"}
+        assert parse_events([event], extra)[0].hash_id == alone
+        assert 1 <= len(epcis_document._SCOPES.map) <= epcis_document._MAX_SCOPES
 
 
 # ----------------------------------------------------------------------------- before/after

@@ -249,7 +249,8 @@ class _Scope:
     canon: Canon
     plain: PlainEvents
     namespaces: dict[str, str]  # the prefixes an event carries beyond the built-in ones
-    calls: int = 0
+    calls: int = 0  # calls served after the one that made it
+    unchecked: int = 0  # events parsed since its memos were last measured
 
 
 def _parse_events(events: list[Any], errors: list[dict[str, Any]], validate: bool,
@@ -270,13 +271,15 @@ def _parse_events(events: list[Any], errors: list[dict[str, Any]], validate: boo
 
 
 # Scopes kept across calls of parse_events, per thread (a fast path's problem list is not
-# to be shared) and per set of extra prefixes; memos past _MEMO_CAP entries start afresh.
+# to be shared) and per set of extra prefixes (at most _MAX_SCOPES); memos past _MEMO_CAP
+# values start afresh, which bounds a verifier process's memory.
 _SCOPES = threading.local()
-_MEMO_CAP = 200_000
-_MEMO_CHECK_EVERY = 1024  # calls (a check sums the memos' sizes)
+_MAX_SCOPES = 8
+_MEMO_CAP = 100_000
+_MEMO_CHECK_EVERY = 1024  # events (a check sums the memos' sizes)
 
 
-def _shared_scope(namespaces: Mapping[str, str] | None) -> _Scope | None:
+def _shared_scope(namespaces: Mapping[str, str] | None, events: int) -> _Scope | None:
     key = tuple(sorted((namespaces or {}).items()))
     scopes: dict[tuple[tuple[str, str], ...], _Scope] | None = getattr(_SCOPES, "map", None)
     if scopes is None:
@@ -284,7 +287,11 @@ def _shared_scope(namespaces: Mapping[str, str] | None) -> _Scope | None:
     scope = scopes.get(key)
     if scope is not None:
         scope.calls += 1
-        if scope.calls % _MEMO_CHECK_EVERY or _memo_size(scope) < _MEMO_CAP:
+        scope.unchecked += events
+        if scope.unchecked < _MEMO_CHECK_EVERY:
+            return scope
+        scope.unchecked = 0
+        if _memo_size(scope) < _MEMO_CAP:
             return scope
     doc: dict[str, Any] = {
         "@context": [EPCIS_CONTEXT, dict(key)] if key else [EPCIS_CONTEXT],
@@ -293,7 +300,7 @@ def _shared_scope(namespaces: Mapping[str, str] | None) -> _Scope | None:
     errors, _, terms = document_scope(doc, None)
     if errors:  # bad prefixes: parse_events reports them through parse_document
         return None
-    if len(scopes) >= 16:
+    if len(scopes) >= _MAX_SCOPES:
         scopes.clear()
     c = Canon(terms)
     scope = scopes[key] = _Scope(
@@ -319,7 +326,7 @@ def parse_events(events: list[Any], namespaces: Mapping[str, str] | None = None
     document. The memos are pure functions of the prefixes and the value: outcomes are the
     same with or without them.
     """
-    scope = _shared_scope(namespaces)
+    scope = _shared_scope(namespaces, len(events))
     if scope is None:
         doc = {"@context": [EPCIS_CONTEXT, dict(namespaces or {})], "type": "EPCISDocument",
                "schemaVersion": "2.0", "creationDate": "1970-01-01T00:00:00.000Z",
