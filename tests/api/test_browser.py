@@ -1,6 +1,7 @@
 """Browser journeys in Debian's Chromium driven by Playwright, against the demo served on
 loopback: log in, record an event, trace a batch and see the faulty link, place and
-confirm an order, run the audit. Each journey saves a screenshot into docs/screenshots/.
+confirm an order, run the audit. Each journey saves a screenshot (into docs/screenshots/ with
+SUPPLYLEDGER_SCREENSHOTS=1).
 
 Chromium is never downloaded (no ``playwright install``): the tests use /usr/bin/chromium,
 which ``scripts/setup.sh`` installs. Without it they skip, except in CI (``CI=true``),
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +38,11 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The docs' screenshots are refreshed on request only, so a test run leaves the tree as it
+# found it; otherwise they go to a temporary folder (still taken: the page must render).
+SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+         if os.environ.get("SUPPLYLEDGER_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "supplyledger-screenshots")
 
 
 def _need_browser() -> None:

@@ -9,11 +9,13 @@ from typing import Any
 
 from supplyledger.logistics.kpi_format import cells
 from supplyledger.node.kpi_queries import KpiQueries, kpi_report
+from supplyledger.store import views
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["Dashboard"]
 
 DAYS = 42
+DAY_MS = views.DAY_MS
 
 
 def _day(ms: int) -> str:
@@ -36,52 +38,37 @@ class Dashboard:
             self._cache = (height, figs)
         return figs
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.store.reader().execute(sql, params).fetchone()[0]
-
     def _compute(self) -> dict[str, Any]:
-        q = self.store.reader().execute
-        txs, failed = q("SELECT COUNT(*), COALESCE(SUM(1 - ok), 0) FROM txs "
-                        "WHERE height > 0").fetchone()
+        conn = self.store.reader()
+        totals = views.ledger_totals(conn)
+        txs, failed = totals["transactions"], totals["failed"]
         kpis: dict[str, Any] = {
-            "blocks": self._one("SELECT COUNT(*) FROM blocks"),
+            "blocks": totals["blocks"],
             "transactions": txs,
             "failed_share": (100.0 * failed / txs) if txs else 0.0,
-            "participants": self._one("SELECT COUNT(*) FROM participants"),
-            "organisations": self._one("SELECT COUNT(*) FROM organisations"),
+            "participants": totals["participants"],
+            "organisations": totals["organisations"],
         }
         by_step: list[tuple[str, float]] = []
         if "trace_events" in self.tables:
-            kpis["batches"] = self._one("SELECT COUNT(DISTINCT batch) FROM trace_events")
-            kpis["events"] = self._one("SELECT COUNT(*) FROM trace_events")
-            by_step = [(r[0] or "(none)", r[1]) for r in q(
-                "SELECT biz_step, COUNT(*) c FROM trace_events GROUP BY biz_step "
-                "ORDER BY c DESC LIMIT 10")]
-            kpis["faulty_events"] = self._one(
-                "SELECT COUNT(*) FROM trace_events WHERE verdict != ''")
+            trace = views.trace_totals(conn)
+            kpis["batches"] = trace["batches"]
+            kpis["events"] = trace["events"]
+            by_step = [(step or "(none)", n) for step, n in views.events_by_step(conn, 10)]
+            kpis["faulty_events"] = trace["flagged"]
         if "sensor_breaches" in self.tables:  # cold-chain breaches are problems reported too
-            kpis["faulty_events"] = kpis.get("faulty_events", 0) + self._one(
-                "SELECT COUNT(DISTINCT id) FROM sensor_breaches")
-        last = self._one("SELECT MAX(time) FROM blocks") or 0
-        first_day = last - (DAYS - 1) * 86_400_000
-        counts = dict(q("SELECT b.time / 86400000, COUNT(*) FROM txs t JOIN blocks b "
-                        "ON b.height = t.height WHERE b.height > 0 AND b.time >= ? "
-                        "GROUP BY b.time / 86400000", (first_day - first_day % 86_400_000,)))
-        start = first_day // 86_400_000
-        per_day = [(_day(d * 86_400_000), float(counts.get(d, 0)))
+            kpis["faulty_events"] = kpis.get("faulty_events", 0) + views.breach_count(conn)
+        last = views.last_block_time(conn)
+        first_day = last - (DAYS - 1) * DAY_MS
+        counts = views.txs_per_day(conn, first_day - first_day % DAY_MS)
+        start = first_day // DAY_MS
+        per_day = [(_day(d * DAY_MS), float(counts.get(d, 0)))
                    for d in range(start, start + DAYS)]
-        by_contract = [(r[0], float(r[1])) for r in q(
-            "SELECT contract, COUNT(*) c FROM txs WHERE height > 0 GROUP BY contract "
-            "ORDER BY c DESC")]
-        failures = [(r[0] or "?", float(r[1])) for r in q(
-            "SELECT json_extract(CAST(receipt AS TEXT), '$.error.code') code, COUNT(*) c "
-            "FROM txs WHERE ok = 0 GROUP BY code ORDER BY c DESC LIMIT 8")]
+        by_contract = [(c, float(n)) for c, n in views.txs_by_contract(conn)]
+        failures = [(code or "?", float(n)) for code, n in views.error_codes(conn, 8)]
         orders: list[tuple[str, float]] = []
         if "orders" in self.tables:
-            ocols = {r[1] for r in q("PRAGMA table_info(orders)")}
-            if "state" in ocols:
-                orders = [(str(r[0]), float(r[1])) for r in q(
-                    "SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY 2 DESC")]
+            orders = [(str(state), float(n)) for state, n in views.orders_by_state(conn)]
         return {"kpis": kpis, "per_day": per_day, "by_step": by_step,
                 "by_contract": by_contract, "failures": failures, "orders": orders,
                 "platform_kpis": self._platform_kpis()}

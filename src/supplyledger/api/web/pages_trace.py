@@ -19,6 +19,7 @@ from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, bui
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
+from supplyledger.store import views
 
 __all__ = ["router"]
 
@@ -41,10 +42,8 @@ def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
 def _recent(svc: LedgerService) -> list[dict[str, Any]]:
     if "batches" not in svc.reads.tables:
         return []
-    rows = svc.node.store.reader().execute(
-        "SELECT e.batch, COUNT(*), MAX(e.height) h, b.lot FROM trace_events e "
-        "LEFT JOIN batches b ON b.id = e.batch GROUP BY e.batch ORDER BY h DESC LIMIT 16")
-    return [{"batch": r[0], "events": r[1], "lot": r[3] or r[0]} for r in rows]
+    rows = views.recent_batches(svc.node.store.reader(), 16)
+    return [{"batch": batch, "events": n, "lot": lot or batch} for batch, n, lot in rows]
 
 
 @router.get("/trace", response_class=HTMLResponse)
@@ -90,12 +89,9 @@ def _held(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
     """Batches the user's organisation owns or holds: the ones it may record events for."""
     if "custody_holdings" not in svc.reads.tables or who.org is None:
         return []
-    rows = svc.node.store.reader().execute(
-        "SELECT h.batch, b.lot, p.name FROM custody_holdings h LEFT JOIN batches b "
-        "ON b.id = h.batch LEFT JOIN products p ON p.gtin = b.gtin "
-        "WHERE h.owner_org = ? OR h.custodian_org = ? ORDER BY h.since DESC LIMIT 200",
-        (who.org, who.org))
-    return [{"id": r[0], "label": f"{r[1] or r[0]} — {r[2] or ''}"} for r in rows]
+    rows = views.held_batches(svc.node.store.reader(), who.org, 200)
+    return [{"id": batch, "label": f"{lot or batch} — {name or ''}"}
+            for batch, lot, name in rows]
 
 
 def _locations(svc: LedgerService) -> list[dict[str, Any]]:
