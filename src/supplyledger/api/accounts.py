@@ -40,11 +40,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from supplyledger.api.errors import KeyLocked, RateLimited, Unauthenticated
-from supplyledger.api.localdb import AccountRow, LocalDB
 from supplyledger.api.settings import ApiSettings
 from supplyledger.errors import AlreadyExists, KeyFileError, ValidationError
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
+from supplyledger.store.localdb import AccountRow, LocalDB
 
 __all__ = ["Accounts", "Session"]
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from supplyledger.api.accounts import Accounts, Session
 from supplyledger.api.features import Features
-from supplyledger.api.localdb import LocalDB
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
@@ -34,6 +33,7 @@ from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import AuditReport, run_audit
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node
+from supplyledger.store.localdb import LocalDB
 
 __all__ = ["LedgerService", "Principal"]
 

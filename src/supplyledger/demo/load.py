@@ -26,7 +26,6 @@ from typing import Any
 
 from supplyledger.api.accounts import Accounts
 from supplyledger.api.features import Features
-from supplyledger.api.localdb import LocalDB
 from supplyledger.api.settings import ApiSettings
 from supplyledger.demo.cast import DAY, ORGS, Person, Sim, make_people
 from supplyledger.demo.commerce import (
@@ -44,6 +43,7 @@ from supplyledger.ledger.tx import make_tx
 from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
+from supplyledger.store.localdb import LocalDB
 from supplyledger.store.sqlite import DB_NAME
 
 __all__ = ["DemoInfo", "load_demo"]
