@@ -249,7 +249,6 @@ class _Scope:
     canon: Canon
     plain: PlainEvents
     namespaces: dict[str, str]  # the prefixes an event carries beyond the built-in ones
-    calls: int = 0  # calls served after the one that made it
     unchecked: int = 0  # events parsed since its memos were last measured
 
 
@@ -286,18 +285,13 @@ def _shared_scope(namespaces: Mapping[str, str] | None, events: int) -> _Scope |
         scopes = _SCOPES.map = {}
     scope = scopes.get(key)
     if scope is not None:
-        scope.calls += 1
         scope.unchecked += events
         if scope.unchecked < _MEMO_CHECK_EVERY:
             return scope
         scope.unchecked = 0
         if _memo_size(scope) < _MEMO_CAP:
             return scope
-    doc: dict[str, Any] = {
-        "@context": [EPCIS_CONTEXT, dict(key)] if key else [EPCIS_CONTEXT],
-        "type": "EPCISDocument", "schemaVersion": "2.0",
-        "creationDate": "1970-01-01T00:00:00.000Z", "epcisBody": {"eventList": []}}
-    errors, _, terms = document_scope(doc, None)
+    errors, _, terms = document_scope(_capture_document([], dict(key)), None)
     if errors:  # bad prefixes: parse_events reports them through parse_document
         return None
     if len(scopes) >= _MAX_SCOPES:
@@ -328,11 +322,15 @@ def parse_events(events: list[Any], namespaces: Mapping[str, str] | None = None
     """
     scope = _shared_scope(namespaces, len(events))
     if scope is None:
-        doc = {"@context": [EPCIS_CONTEXT, dict(namespaces or {})], "type": "EPCISDocument",
-               "schemaVersion": "2.0", "creationDate": "1970-01-01T00:00:00.000Z",
-               "epcisBody": {"eventList": events}}
-        return parse_document(doc).events
+        return parse_document(_capture_document(events, dict(namespaces or {}))).events
     return _parse_events(events, [], True, scope)
+
+
+def _capture_document(events: list[Any], namespaces: dict[str, str]) -> dict[str, Any]:
+    """The document parse_events's events are judged as part of."""
+    return {"@context": [EPCIS_CONTEXT, namespaces] if namespaces else [EPCIS_CONTEXT],
+            "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "1970-01-01T00:00:00.000Z", "epcisBody": {"eventList": events}}
 
 
 def parse_document(source: Any, *, validate: bool = True,
