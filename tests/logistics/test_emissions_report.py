@@ -25,7 +25,9 @@ from supplyledger.logistics.emissions_report import (
     monthly_report,
     to_csv,
 )
-from supplyledger.node.kpi_queries import KpiQueries, emissions_report, open_readonly
+from supplyledger.node.kpi_reports import emissions_report
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.readonly import open_readonly
 
 from .kpi_ledger import KpiLedger, build
 

@@ -10,7 +10,9 @@ from supplyledger.api import ApiSettings
 from supplyledger.api.web.dashboard import Dashboard
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.demo import load_demo
-from supplyledger.node.kpi_queries import KpiQueries, emissions_report, kpi_report, open_readonly
+from supplyledger.node.kpi_reports import emissions_report, kpi_report
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import SQLiteStore
 
 CHEAP = ApiSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,

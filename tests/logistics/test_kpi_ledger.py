@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from supplyledger.cli.main import app
 from supplyledger.errors import NotFound, ValidationError
 from supplyledger.logistics.kpi import DIRECT, compute
-from supplyledger.node.kpi_queries import KpiQueries, kpi_report, open_readonly, report_periods
+from supplyledger.node.kpi_reports import kpi_report, report_periods
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.readonly import open_readonly
 
 from .kpi_ledger import KpiLedger, build
 

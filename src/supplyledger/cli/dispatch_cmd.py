@@ -30,7 +30,8 @@ from supplyledger.logistics.plot import render_svg
 from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
-from supplyledger.node.shipment_queries import connect, dispatch_plan, open_orders
+from supplyledger.store.readonly import open_readonly
+from supplyledger.store.shipment_rows import dispatch_plan, open_orders
 
 __all__ = ["app"]
 
@@ -76,7 +77,7 @@ def plan_cmd(
     if submit and key is None:
         fail("--submit needs --key (the platform's key file)")
     req = load_request(request)
-    conn = connect(data)
+    conn = open_readonly(data)
     try:
         orders = open_orders(conn, req.platform)
     finally:
@@ -138,7 +139,7 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a recorded dispatch plan; --svg draws it (schematic without drop points)."""
-    conn = connect(data)
+    conn = open_readonly(data)
     try:
         p = dispatch_plan(conn, plan)
     finally:

@@ -14,7 +14,9 @@ from supplyledger.cli.common import console, handle_errors, print_json
 from supplyledger.errors import ValidationError
 from supplyledger.logistics.emissions import load_factors
 from supplyledger.logistics.emissions_report import to_csv
-from supplyledger.node.kpi_queries import KpiQueries, emissions_report, open_readonly
+from supplyledger.node.kpi_reports import emissions_report
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.readonly import open_readonly
 
 __all__ = ["app"]
 

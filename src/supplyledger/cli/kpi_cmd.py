@@ -14,7 +14,9 @@ from supplyledger.cli.common import console, handle_errors, print_json
 from supplyledger.errors import ValidationError
 from supplyledger.logistics.kpi import parse_tariffs
 from supplyledger.logistics.kpi_format import cells
-from supplyledger.node.kpi_queries import KpiQueries, kpi_report, open_readonly
+from supplyledger.node.kpi_reports import kpi_report
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.readonly import open_readonly
 
 __all__ = ["kpi_command"]
 

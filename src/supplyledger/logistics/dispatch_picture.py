@@ -52,7 +52,7 @@ def _schematic(routes: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
 
 def plan_svg(plan: Mapping[str, Any], drops: Mapping[str, Point] | None = None,
              warehouse: Point | None = None) -> str:
-    """SVG of ``plan`` (as ``node.shipment_queries.dispatch_plan`` returns it)."""
+    """SVG of ``plan`` (as ``store.shipment_rows.dispatch_plan`` returns it)."""
     routes = list(plan["routes"])
     unserved = [u["order"] for u in plan["unserved"]]
     known = dict(drops or {})

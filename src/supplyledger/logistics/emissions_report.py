@@ -1,5 +1,5 @@
 """The monthly freight emissions report per platform (ISO 14083:2023 / GLEC), pure: rows of
-recorded shipments in, a JSON-ready dict (or CSV) out. The SQL is ``node.kpi_queries``.
+recorded shipments in, a JSON-ready dict (or CSV) out. The SQL is ``store.kpi_rows``.
 
 Which shipments count: those that *departed* in the month (UTC). A shipment is one
 transport operation; ISO 14083 accounts for operations performed in the reporting period,

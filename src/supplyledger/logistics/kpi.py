@@ -1,5 +1,5 @@
 """Key performance indicators from ledger events, per platform and period (pure: plain rows
-in, JSON-ready dicts out; the SQL that reads the projections is ``node.kpi_queries``).
+in, JSON-ready dicts out; the SQL that reads the projections is ``store.kpi_rows``).
 
 "Now" is ``as_of``, the time of the ledger's last block, so a report is reproducible from the
 ledger alone. A measure lands in the period (UTC, see :mod:`.periods`) in which the measured

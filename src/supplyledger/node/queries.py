@@ -21,8 +21,8 @@ from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.ledger.encoding import decode
-from supplyledger.node.shipment_queries import shipments_for_batch
 from supplyledger.node.trace_checks import COLUMNS, Checker, Fault, Memo
+from supplyledger.store.shipment_rows import shipments_for_batch
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["MAX_PAGE_SIZE", "TraceQueries"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract, prepare_call
 from supplyledger.errors import SupplyLedgerError
@@ -33,6 +33,7 @@ from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import SignedTx, parse_tx
 from supplyledger.node.audit_work import audit_range
 from supplyledger.node.frames import read_frame, write_frame
+from supplyledger.store.readonly import committed_ids, open_file_readonly, state_value
 
 __all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "StoreKeys",
            "VerifierPool", "verify_batch"]
@@ -49,27 +50,20 @@ class StoreKeys:
     verification) and whether a transaction id is already in a block."""
 
     def __init__(self, db_path: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True,
-                                    check_same_thread=False)
+        self.conn = open_file_readonly(db_path)
         self.cache: dict[str, tuple[PublicKey, bool] | None] = {}
 
     def committed(self, tx_ids: list[str]) -> set[str]:
-        """Which of ``tx_ids`` are already in a block (one query per 500 ids)."""
-        found: set[str] = set()
-        for i in range(0, len(tx_ids), 500):
-            part = tx_ids[i:i + 500]
-            found.update(r[0] for r in self.conn.execute(
-                f"SELECT id FROM txs WHERE id IN ({','.join('?' * len(part))})", part))
-        return found
+        """Which of ``tx_ids`` are already in a block."""
+        return committed_ids(self.conn, tx_ids)
 
     def __call__(self, did: str, refresh: bool = False) -> tuple[PublicKey, bool] | None:
         if not refresh and did in self.cache:
             return self.cache[did]
-        row = self.conn.execute("SELECT value FROM state WHERE key=?",
-                                (f"identity/p/{did}",)).fetchone()
+        raw = state_value(self.conn, f"identity/{participant_key(did)}")
         found = None
-        if row is not None:
-            rec = decode(bytes(row[0]))
+        if raw is not None:
+            rec = decode(raw)
             found = (PublicKey.from_b64(rec["key"]), rec["status"] == "active")
         if found is not None:  # unknown signers are not cached: they may register soon
             self.cache[did] = found

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from supplyledger.api.auth import current, service_of
 from supplyledger.api.service import Principal
-from supplyledger.node.kpi_queries import KpiQueries, emissions_report, kpi_report
+from supplyledger.node.kpi_reports import emissions_report, kpi_report
+from supplyledger.store.kpi_rows import KpiQueries
 
 __all__ = ["router"]
 

@@ -8,8 +8,9 @@ import threading
 from typing import Any
 
 from supplyledger.logistics.kpi_format import cells
-from supplyledger.node.kpi_queries import KpiQueries, kpi_report
+from supplyledger.node.kpi_reports import kpi_report
 from supplyledger.store import views
+from supplyledger.store.kpi_rows import KpiQueries
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["Dashboard"]

@@ -1,37 +1,36 @@
 """The SQL behind the KPIs and the emissions report: projection rows -> the plain facts of
-:mod:`supplyledger.logistics.kpi` (the arithmetic lives there, not here).
+:mod:`supplyledger.logistics.kpi` and the shipment rows of
+:mod:`supplyledger.logistics.emissions_report` (the arithmetic lives there, not here).
 
-Reads only: the CLI opens the ledger file read-only (:func:`open_readonly`), the web app
-passes its store's per-thread reader. Tables of contracts a ledger may not have yet
-(``shipments``, ``shipment_orders``, ``sensor_breaches``) are looked up first; when one is
-missing its KPIs say "no data" instead of failing.
+The store holds the only SQL (DESIGN.md, "Layers"), so these reads live here; the reports
+are assembled in :mod:`supplyledger.node.kpi_reports`. The records returned are those pure
+modules' dataclasses, the one thing this module imports from above the store.
+
+:class:`KpiQueries` wraps a read connection: the CLI's :func:`~supplyledger.store.readonly.
+open_readonly` or the web app's per-thread ``SQLiteStore.reader()``. It looks up the
+ledger's tables once, because tables of contracts a ledger may not have yet (``shipments``,
+``shipment_orders``, ``sensor_breaches`` ...) are checked before each read: when one is
+missing its facts are empty and its KPIs say "no data" instead of failing.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from supplyledger.errors import NotFound, ValidationError
-from supplyledger.logistics import periods as P
-from supplyledger.logistics.emissions import FactorTable, load_factors
-from supplyledger.logistics.emissions_report import LegRow, ShipmentRow, monthly_report
+from supplyledger.logistics.emissions_report import LegRow, ShipmentRow
 from supplyledger.logistics.kpi import (
-    DEFAULT_TARIFFS,
     DIRECT,
     BreachFacts,
     KpiInput,
     OrderFacts,
     RatingFacts,
     ShipmentFacts,
-    Tariff,
-    compute,
 )
-from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["KpiQueries", "emissions_report", "kpi_report", "open_readonly", "report_periods"]
+__all__ = ["KpiQueries"]
 
 _DIRECT_NAMES = frozenset({"direct", "(direct)", "(direct sales)"})
 # A shipment counts for the platform that created it (or whose plan did) or, when a
@@ -41,15 +40,9 @@ _SHIPMENTS = ("(SELECT s.*, COALESCE(s.platform, (SELECT MIN(o.platform) FROM sh
               "FROM shipments s) AS sh")
 
 
-def open_readonly(data_dir: Path) -> sqlite3.Connection:
-    """A read-only connection to a ledger directory's database."""
-    path = Path(data_dir) / DB_NAME
-    if not path.exists():
-        raise NotFound(f"no ledger in {data_dir}")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-
-
 class KpiQueries:
+    """The KPI reads over one read connection (its table list is read once, here)."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.tables = {r[0] for r in conn.execute(
@@ -59,6 +52,7 @@ class KpiQueries:
         return self.conn.execute(sql, params).fetchall()
 
     def has(self, *tables: str) -> bool:
+        """Whether the ledger has all these projection tables."""
         return all(t in self.tables for t in tables)
 
     def as_of(self) -> int:
@@ -66,9 +60,11 @@ class KpiQueries:
         return int(self._q("SELECT COALESCE(MAX(time), 0) FROM blocks")[0][0])
 
     def height(self) -> int:
+        """Height of the last block (-1 for an empty database)."""
         return int(self._q("SELECT COALESCE(MAX(height), -1) FROM blocks")[0][0])
 
     def names(self) -> dict[str, str]:
+        """Participant id -> name."""
         return {did: name for did, name in self._q("SELECT did, name FROM participants")}
 
     def platforms(self) -> list[tuple[str, str]]:
@@ -192,67 +188,3 @@ class KpiQueries:
             first += [r[0] for r in self._q("SELECT MIN(created) FROM shipments")
                       if r[0] is not None]
         return min(first) if first else None
-
-
-def report_periods(q: KpiQueries, kind: str | None = None, first: str | None = None,
-                   last: str | None = None, *, current: bool = False) -> tuple[str, list[
-                       P.Period]]:
-    """The periods of a report. ``kind`` is ``month`` or ``week``, one period's label
-    (``2026-11``, ``2026-W47``) or ``current``: the month (or with ``current=True`` and
-    ``kind``, the week) holding the last block, the ledger's "now". A
-    ``first``..``last`` date range alone is one period, with ``kind`` it is cut into the
-    months or weeks it overlaps; otherwise every month/week from the first order on."""
-    if (first is None) != (last is None):
-        raise ValidationError("give both from and to, or neither", arg="from")
-    if kind == "current":
-        kind, current = None, True
-    single = current or (kind is not None and kind not in P.KINDS)
-    if single and first is not None:
-        raise ValidationError("one named period takes no from/to range", arg="period")
-    if kind is not None and kind not in P.KINDS:
-        one = P.week(kind) if "W" in kind else P.month(kind)
-        return "week" if "W" in kind else "month", [one]
-    as_of = q.as_of()
-    if current:
-        return kind or "month", [P.containing(kind or "month", as_of)]
-    if first is not None and last is not None:
-        rng = P.date_range(first, last)
-        if kind is None:
-            return "range", [rng]
-        return kind, [P.Period(max(p.start, rng.start), min(p.end, rng.end), p.label)
-                      for p in P.span(kind, rng.start, rng.end - 1)]
-    kind = kind or "month"
-    start = q.first_activity()
-    return kind, [] if start is None else P.span(kind, start, max(start, as_of))
-
-
-def kpi_report(q: KpiQueries, *, platform: str | None = None, kind: str | None = None,
-               first: str | None = None, last: str | None = None, current: bool = False,
-               tariffs: dict[str, Tariff] | None = None) -> dict[str, Any]:
-    """The KPI report (shape documented in docs/kpi.md): platforms x periods."""
-    pid = None if platform is None else q.resolve_platform(platform)
-    kind, periods = report_periods(q, kind, first, last, current=current)
-    data = q.load(pid, since=min((p.start for p in periods), default=None))
-    used = DEFAULT_TARIFFS if tariffs is None else tariffs
-    return {
-        "height": q.height(), "as_of": data.as_of, "period_kind": kind,
-        "periods": [p.label for p in periods],
-        "sources": {"orders": q.has("orders"), "ratings": q.has("ratings"),
-                    "shipments": data.has_shipments, "sensors": data.has_sensors},
-        "assumed": {"tariffs": {c: dict(vars(t)) for c, t in sorted(used.items())},
-                    "note": "freight is measured (escrowed by the buyer); storage and "
-                            "handling are tariff x measured quantities"},
-        "platforms": compute(data, periods, platforms=None if pid is None else [pid],
-                             tariffs=used),
-    }
-
-
-def emissions_report(q: KpiQueries, month: str, *, platform: str | None = None,
-                     factors: FactorTable | None = None) -> dict[str, Any]:
-    """The monthly emissions report (see :mod:`supplyledger.logistics.emissions_report`)."""
-    period = P.month(month)
-    pid = None if platform is None else q.resolve_platform(platform)
-    rep = monthly_report(q.shipment_rows(pid), period, factors or load_factors(),
-                         names=q.names())
-    return {"height": q.height(), "as_of": q.as_of(),
-            "shipments_recorded": q.has("shipments"), **rep}

@@ -1,31 +1,26 @@
 """Reads over the shipments projections: open orders to dispatch, plans, and the shipments
-and CO2e of an order or a batch (for trace). Plain SQL over a read-only connection; the
-tables are the shipments contract's (``shipments``, ``shipment_legs``, ``shipment_orders``,
-``shipment_batches``, ``dispatch_plans``) and the orders contract's ``orders``. A ledger
-whose projections predate the shipments contract simply has no shipments (empty results).
+and CO2e of an order or a batch (for trace).
+
+The store holds the only SQL (DESIGN.md, "Layers"), so these reads live here: functions on a
+read connection (:func:`~supplyledger.store.readonly.open_readonly` or
+``SQLiteStore.reader()``) returning plain dicts, or the pure ``LedgerOrder`` records the
+dispatch planner takes. The tables are the shipments contract's (``shipments``,
+``shipment_legs``, ``shipment_orders``, ``shipment_batches``, ``dispatch_plans``) and the
+orders contract's ``orders``. A ledger whose projections predate the shipments contract
+simply has no shipments (empty results; a plan is not found).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 from supplyledger.errors import NotFound
 from supplyledger.logistics.dispatch_request import LedgerOrder
-from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["co2e_for_order", "connect", "dispatch_plan", "open_orders", "shipments_for_batch",
+__all__ = ["dispatch_plan", "open_orders", "shipments_for_batch",
            "shipments_for_order"]
-
-
-def connect(data_dir: Path) -> sqlite3.Connection:
-    """A read-only connection to a ledger directory's database."""
-    path = Path(data_dir) / DB_NAME
-    if not path.exists():
-        raise NotFound(f"no ledger in {data_dir}")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _has(conn: sqlite3.Connection, *tables: str) -> bool:
@@ -83,11 +78,6 @@ def shipments_for_order(conn: sqlite3.Connection, order_id: str) -> list[dict[st
         (order_id,)).fetchall()
     return [{**dict(zip(_KEYS, r[:10], strict=True)), "order": order_id, "order_mass_kg": r[10],
              "order_co2e_g": r[11]} for r in rows]
-
-
-def co2e_for_order(conn: sqlite3.Connection, order_id: str) -> int:
-    """gCO2e (well-to-wheel) allocated to an order over all the shipments that carried it."""
-    return sum(s["order_co2e_g"] for s in shipments_for_order(conn, order_id))
 
 
 def shipments_for_batch(conn: sqlite3.Connection, batch: str) -> list[dict[str, Any]]:

@@ -1,0 +1,49 @@
+"""Reading a ledger's database from outside the node's writer: read-only connections for
+the commands that report without a running node (``kpi``, ``emissions report``,
+``dispatch``), and the two committed facts the verifier processes and the audit look up
+(whether transaction ids are already in a block, a state value).
+
+SQLite's ``mode=ro`` means such a reader can never write, and under WAL it reads beside a
+node that is writing. The node's own readers come from ``SQLiteStore.reader()`` instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from supplyledger.errors import NotFound
+from supplyledger.store.sqlite import DB_NAME
+
+__all__ = ["committed_ids", "open_file_readonly", "open_readonly", "state_value"]
+
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+
+
+def open_readonly(data_dir: Path) -> sqlite3.Connection:
+    """A read-only connection to a ledger directory's database; NotFound without one."""
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        raise NotFound(f"no ledger in {data_dir}")
+    return open_file_readonly(path)
+
+
+def open_file_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the database file ``path`` (usable from any thread)."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+def committed_ids(conn: sqlite3.Connection, tx_ids: list[str]) -> set[str]:
+    """Which of ``tx_ids`` are already in a block."""
+    found: set[str] = set()
+    for i in range(0, len(tx_ids), _IDS_PER_QUERY):
+        part = tx_ids[i:i + _IDS_PER_QUERY]
+        found.update(r[0] for r in conn.execute(
+            f"SELECT id FROM txs WHERE id IN ({','.join('?' * len(part))})", part))
+    return found
+
+
+def state_value(conn: sqlite3.Connection, key: str) -> bytes | None:
+    """The committed value under a full state key (``contract/key``), or None."""
+    row = conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
