@@ -1,10 +1,12 @@
 """Audit: re-check a ledger directory from genesis and name the first bad thing.
 
 Checked: header links and hashes, proposer signatures, tx ids and Merkle roots, every
-transaction signature (against the signer's key at that point of history, on a thread pool
-while the main thread re-executes), re-execution to the same receipts and state roots, the
+transaction signature (against the signer's key at that point of history, in worker
+processes while the main thread re-executes), re-execution to the same receipts and state roots, the
 stored state equal to the re-executed state, and every projection table equal to a fresh
 rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
+The rows come from ``store/history.py`` (the store layer holds the SQL); this module only
+checks them.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.node.audit_work import AuditRow, AuditWorkers, audit_range, audit_row
-from supplyledger.node.audit_work import stored_bytes as _b
 from supplyledger.node.genesis import build_genesis
 from supplyledger.node.verifier import StoreKeys
+from supplyledger.store import history
+from supplyledger.store.history import stored_bytes as _b
 from supplyledger.store.migrations import LOCAL_TABLES
+from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, apply_ops
 
 __all__ = ["AuditReport", "Finding", "run_audit"]
@@ -77,11 +81,7 @@ class _Auditor:
         self.workers = AuditWorkers(str(db_path), workers) if workers else None
         self.progress = progress
         self.max_findings = max_findings
-        self.proj = sqlite3.connect(":memory:", isolation_level=None)
-        for t in self.tables.values():
-            for stmt in t.ddl():
-                self.proj.execute(stmt)
-        self.proj.execute("BEGIN")
+        self.proj = history.scratch_tables(self.tables.values())
         self.seen_ids: set[str] = set()
 
     def find(self, kind: str, detail: str, **where: Any) -> None:
@@ -90,44 +90,39 @@ class _Auditor:
         self.report.ok = False
 
     # -- blocks ---------------------------------------------------------------------------
-    def blocks(self) -> Iterator[tuple[int, str, bytes, bytes, Any, list[tuple[Any, ...]],
-                                       dict[int, AuditRow]]]:
+    def blocks(self, top: int) -> Iterator[tuple[int, str, bytes, bytes, Any,
+                                                 list[tuple[Any, ...]], dict[int, AuditRow]]]:
         """Blocks in order with their stored tx rows and the workers' rows for them."""
         c = self.conn
-        top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
-        top = -1 if top is None else int(top)
         chunks = [(h, min(top, h + CHUNK - 1)) for h in range(0, top + 1, CHUNK)]
         ahead = 0
         if self.workers is not None:
             for lo, hi in chunks[:AHEAD]:
-                self.workers.request(lo << 20, ((hi + 1) << 20) - 1)
+                self.workers.request(lo, hi)
                 ahead += 1
         for lo, hi in chunks:
             if self.workers is not None:
                 by_pos = dict(self.workers.answer())
                 if ahead < len(chunks):
                     nlo, nhi = chunks[ahead]
-                    self.workers.request(nlo << 20, ((nhi + 1) << 20) - 1)
+                    self.workers.request(nlo, nhi)
                     ahead += 1
             else:
-                by_pos = dict(audit_range(self.conn, self.keys, self.contracts, lo << 20,
-                                          ((hi + 1) << 20) - 1))
+                by_pos = dict(audit_range(self.conn, self.keys, self.contracts, lo, hi))
             txs: dict[int, list[tuple[Any, ...]]] = {}
-            for r in c.execute("SELECT height, pos, idx, id, raw, receipt, signer, contract, "
-                               "method, ok FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
-                               (lo << 20, ((hi + 1) << 20) - 1)):
+            for r in history.tx_rows(c, lo, hi):
                 txs.setdefault(r[0], []).append(r[1:])
-            for r in c.execute("SELECT height, hash, header, signature, time FROM blocks "
-                               "WHERE height BETWEEN ? AND ? ORDER BY height", (lo, hi)):
-                rows = txs.get(r[0], [])
-                yield r[0], r[1], _b(r[2]), _b(r[3]), r[4], rows, {
+            for b in history.block_rows(c, lo, hi):
+                rows = txs.get(b[0], [])
+                yield b[0], b[1], _b(b[2]), _b(b[3]), b[4], rows, {
                     t[0]: by_pos[t[0]] for t in rows if t[0] in by_pos}
 
     def run(self) -> AuditReport:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
-        total = self.conn.execute("SELECT MAX(height) FROM blocks").fetchone()[0] or 0
-        for height, stored_hash, header_bytes, sig, stored_time, txs, work in self.blocks():
+        top = history.top_height(self.conn)
+        total = max(top, 0)
+        for height, stored_hash, header_bytes, sig, stored_time, txs, work in self.blocks(top):
             if height != expect:
                 self.find("missing_block", f"expected block {expect}, found {height}",
                           height=expect)
@@ -284,9 +279,11 @@ class _Auditor:
     def _verify_locally(self, stored_id: str, key: PublicKey) -> bool:
         """The worker checked against the stored state's key, which differs from the
         re-executed one (stored state tampered, or a key rotated): check again here."""
-        row = self.conn.execute("SELECT raw FROM txs WHERE id=?", (stored_id,)).fetchone()
+        raw = history.tx_raw(self.conn, stored_id)
+        if raw is None:
+            return False
         try:
-            env_bytes, sig_b64 = envelope_bytes_of(_b(row[0]))
+            env_bytes, sig_b64 = envelope_bytes_of(_b(raw))
             return key.is_valid(b64d(sig_b64), env_bytes)
         except (SupplyLedgerError, TypeError):
             return False
@@ -305,30 +302,26 @@ class _Auditor:
 
     # -- tables ---------------------------------------------------------------------------
     def _check_orphans(self) -> None:
-        n = self.conn.execute("SELECT COUNT(*) FROM txs").fetchone()[0]
+        n = history.tx_count(self.conn)
         if n != self.report.txs:
-            row = self.conn.execute("SELECT id, height FROM txs WHERE height NOT IN "
-                                    "(SELECT height FROM blocks) LIMIT 1").fetchone()
             self.find("extra_rows", f"txs holds {n} rows, the blocks {self.report.txs}",
-                      table="txs", row=row[0] if row else None)
+                      table="txs", row=history.orphan_tx(self.conn))
 
     def _check_state(self) -> None:
         expected = sorted((k, v) for k, v in self.executor.cache.items() if v is not None)
-        stored = self.conn.execute("SELECT key, value FROM state ORDER BY key")
+        stored = history.state_rows(self.conn)
         self._compare("state", iter(expected), ((r[0], _b(r[1])) for r in stored),
                       key=_row_key(1))
 
     def _check_projections(self) -> None:
-        self.proj.execute("COMMIT")
+        self.proj.commit()
         for t in self.tables.values():
-            order = ", ".join(t.primary_key)
-            cols = ", ".join(t.column_names)
             try:
-                stored = self.conn.execute(f"SELECT {cols} FROM {t.name} ORDER BY {order}")
+                stored = history.table_rows(self.conn, t)
             except sqlite3.Error as exc:
                 self.find("projection", f"table unreadable: {exc}", table=t.name)
                 continue
-            fresh = self.proj.execute(f"SELECT {cols} FROM {t.name} ORDER BY {order}")
+            fresh = history.table_rows(self.proj, t)
             self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)))
 
     def _compare(self, table: str, expected: Iterator[Any], stored: Iterator[Any],
@@ -351,19 +344,15 @@ class _Auditor:
                 e, s = next(expected, None), next(stored, None)
 
     def _check_meta(self, chain: str | None) -> None:
-        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
-        genesis = self.conn.execute("SELECT hash FROM blocks WHERE height=0").fetchone()
-        want = {"chain": chain, "genesis": genesis[0] if genesis else None}
+        meta = history.meta(self.conn)
+        want = {"chain": chain, "genesis": history.block_hash(self.conn, 0)}
         for k in sorted(set(meta) | set(want)):
             if meta.get(k) != want.get(k):
                 self.find("changed_row", f"meta {k} is {meta.get(k)!r}, the blocks say "
                           f"{want.get(k)!r}", table="meta", row=k)
 
     def _list_tables(self) -> None:
-        names = [r[0] for r in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name")]
-        for name in names:
+        for name in history.table_names(self.conn):
             if name in CORE_TABLES or name in self.tables:
                 continue
             if name in LOCAL_TABLES:
@@ -398,7 +387,7 @@ def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = N
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {path}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = open_readonly(path.parent)
     try:
         auditor = _Auditor(conn, path, workers, progress, max_findings)
         try:

@@ -1,10 +1,11 @@
 """The audit's parallel half: per stored transaction, everything that needs no state.
 
-Run in verifier worker processes over a range of block positions: split and hash the
-envelope, check its schema, run the method's prepare step, verify the signature with the
-signer's key as stored, and hash the Merkle leaves. The auditor re-executes sequentially
-and trusts none of the stored-state answers: when the key a worker used differs from the
-key in the re-executed state (e.g. a tampered ``state`` table), it verifies again itself.
+Run in verifier worker processes over a range of blocks (rows read through
+``store/history.py``): split and hash the envelope, check its schema, run the method's
+prepare step, verify the signature with the signer's key as stored, and hash the Merkle
+leaves. The auditor re-executes sequentially and trusts none of the stored-state answers:
+when the key a worker used differs from the key in the re-executed state (e.g. a tampered
+``state`` table), it verifies again itself.
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ from supplyledger.ledger.crypto import b64d
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import check_envelope, envelope_bytes_of
 from supplyledger.node.frames import read_frame, write_frame
+from supplyledger.store import history
+from supplyledger.store.history import stored_bytes
 
-__all__ = ["AuditRow", "AuditWorkers", "audit_range", "audit_row", "stored_bytes"]
+__all__ = ["AuditRow", "AuditWorkers", "audit_range", "audit_row"]
 
 # (stored id, computed id or None, error dict or None, call fields or None,
 #  key fingerprint used, signature ok, tx leaf hash)
 AuditRow = tuple[str, str | None, dict[str, Any] | None, tuple[Any, ...] | None, bytes, bool,
                  bytes]
-
-
-def stored_bytes(value: Any) -> bytes:
-    """Stored blobs as bytes; an edit through SQL may have turned one into TEXT or a number."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return str(value).encode("utf-8")
 
 
 def audit_row(stored_id: str, raw: bytes, keys: Any,
@@ -63,14 +59,13 @@ def audit_row(stored_id: str, raw: bytes, keys: Any,
 
 def audit_range(conn: sqlite3.Connection, keys: Any, contracts: Mapping[str, Contract],
                 lo: int, hi: int) -> list[tuple[int, AuditRow]]:
-    rows = conn.execute("SELECT pos, id, raw FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
-                        (lo, hi)).fetchall()
+    """(position, row) of every stored transaction of blocks ``lo``..``hi``."""
     return [(pos, audit_row(str(tx_id), stored_bytes(raw), keys, contracts))
-            for pos, tx_id, raw in rows]
+            for pos, tx_id, raw in history.tx_blobs(conn, lo, hi)]
 
 
 class AuditWorkers:
-    """Worker processes answering position ranges in request order (tiny requests, so the
+    """Worker processes answering block ranges in request order (tiny requests, so the
     auditor never blocks writing while a worker waits for its answer to be read)."""
 
     def __init__(self, db_path: str, workers: int) -> None:
@@ -81,6 +76,7 @@ class AuditWorkers:
         self.got = 0
 
     def request(self, lo: int, hi: int) -> None:
+        """Ask for the rows of blocks ``lo``..``hi``."""
         p = self.procs[self.sent % len(self.procs)]
         assert p.stdin is not None
         write_frame(p.stdin, pickle.dumps(("audit", lo, hi)))
