@@ -78,12 +78,28 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
     flush()
 
 
-class _Checkpointer:
-    """Passive WAL checkpoints on a connection and thread of their own."""
+# 64 MB of 4 KB pages. Past this the WAL is rewound after a complete checkpoint (below).
+RESTART_FRAMES = 16_384
 
-    def __init__(self, path: Path, interval_s: float = 0.25) -> None:
+
+class _Checkpointer:
+    """WAL checkpoints on a connection and thread of their own.
+
+    Passive checkpoints never block the writer. But SQLite rewinds the WAL only when a write
+    starts while no reader still uses it, and a busy node always has readers (verifier
+    processes, API threads): the file then grows by every committed page, past 2 GB within
+    a two-minute benchmark. So once the WAL holds ``restart_frames`` frames, all of them
+    copied, a RESTART checkpoint waits up to 25 ms for the readers of older snapshots and
+    makes the next commit write from the start of the file again; when they take longer it
+    gives up, and the next round tries again.
+    """
+
+    def __init__(self, path: Path, interval_s: float = 0.25,
+                 restart_frames: int = RESTART_FRAMES) -> None:
         self._conn = _connect(path)
+        self._conn.execute("PRAGMA busy_timeout=25")
         self._interval = interval_s
+        self._restart_frames = restart_frames
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sl-checkpoint", daemon=True)
         self._thread.start()
@@ -92,13 +108,17 @@ class _Checkpointer:
         while not self._stop.wait(self._interval):
             # Busy: the next round (or close) catches up.
             with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                _, frames, copied = self._conn.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames >= self._restart_frames and copied == frames:
+                    self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
         # A reader may still hold a snapshot: then the next writer's checkpoints resume.
         with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
 
