@@ -29,8 +29,8 @@ def kpi_command(
     platform: Annotated[str | None, typer.Option(
         help="Platform: participant id, name or organisation id ('direct' = none).")] = None,
     period: Annotated[str | None, typer.Option(
-        help="month or week (ISO), or one period: 2026-11, 2026-W47. Default: every month, "
-             "or one period for --from/--to.")] = None,
+        help="month or week (ISO), or one period: 2026-11, 2026-W47, current (the month of "
+             "the last block). Default: every month, or one period for --from/--to.")] = None,
     first: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD, UTC).")]
     = None,
     last: Annotated[str | None, typer.Option("--to", help="Last day, included.")] = None,
