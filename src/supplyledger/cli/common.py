@@ -9,13 +9,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from supplyledger.errors import SupplyLedgerError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["console", "err_console", "fail", "handle_errors", "password", "print_json",
            "progress_bar", "stage_progress"]
@@ -27,6 +29,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def progress_bar() -> Progress:
     """A transient bar on the console, hidden when stderr is not a terminal (pipes, CI)."""
+    # Imported here: every command imports this module, few draw bars (start-up time).
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True,
                     disable=not sys.stderr.isatty())

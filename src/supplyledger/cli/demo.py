@@ -6,16 +6,19 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from supplyledger.api import ApiSettings
 from supplyledger.cli.common import console, fail, handle_errors
 from supplyledger.cli.serve import HostOpt, PortOpt, run_server
-from supplyledger.demo import DemoInfo, load_demo
-from supplyledger.store.sqlite import DB_NAME
+
+# The demo loader and the web stack are imported inside the command: the CLI imports every
+# command module at start, so module-level imports here would slow down every `supplyledger`
+# invocation.
+if TYPE_CHECKING:
+    from supplyledger.demo import DemoInfo
 
 __all__ = ["demo"]
 
@@ -66,6 +69,10 @@ def demo(
 ) -> None:
     """Create the demo consortium (a flour-mill group, platforms A/B/C, their suppliers,
     couriers and customers), load weeks of activity, print the logins and serve the UI."""
+    from supplyledger.api import ApiSettings
+    from supplyledger.demo import load_demo
+    from supplyledger.store.sqlite import DB_NAME
+
     if data is None:
         data = Path(tempfile.mkdtemp(prefix="supplyledger-demo-")) / "ledger"
     if (data / DB_NAME).exists():

@@ -19,19 +19,10 @@ import typer
 from rich.table import Table
 
 from supplyledger.cli.common import console, fail, handle_errors, password, print_json
-from supplyledger.contracts.registry import load_builtin
-from supplyledger.contracts.runtime import prepare_call
-from supplyledger.ledger.keyfile import unseal
-from supplyledger.ledger.tx import make_tx
-from supplyledger.logistics.dispatch_picture import plan_svg
-from supplyledger.logistics.dispatch_plan import plan_dispatch
-from supplyledger.logistics.dispatch_request import load_request
-from supplyledger.logistics.plot import render_svg
-from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.service import Node, wall_clock_ms
-from supplyledger.node.settings import Settings
-from supplyledger.store.readonly import open_readonly
-from supplyledger.store.shipment_rows import dispatch_plan, open_orders
+
+# Library imports (the PyVRP solver among them) are local to each command: the CLI imports
+# every command module at start, so module-level imports here would slow down every
+# `supplyledger` invocation.
 
 __all__ = ["app"]
 
@@ -49,6 +40,12 @@ def _when(ms: int) -> str:
 
 
 def _submit(data: Path, key: Path, platform: str, args: dict[str, Any]) -> dict[str, Any]:
+    from supplyledger.ledger.keyfile import unseal
+    from supplyledger.ledger.tx import make_tx
+    from supplyledger.node.bootstrap import load_node_key
+    from supplyledger.node.service import Node, wall_clock_ms
+    from supplyledger.node.settings import Settings
+
     signer = unseal(key.read_bytes(), password(KEY_PW, f"Password for {key}"))
     if signer.did != platform:
         fail(f"{key} is the key of {signer.did}, not of the platform {platform}")
@@ -74,6 +71,14 @@ def plan_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
+    from supplyledger.contracts.registry import load_builtin
+    from supplyledger.contracts.runtime import prepare_call
+    from supplyledger.logistics.dispatch_plan import plan_dispatch
+    from supplyledger.logistics.dispatch_request import load_request
+    from supplyledger.logistics.plot import render_svg
+    from supplyledger.store.readonly import open_readonly
+    from supplyledger.store.shipment_rows import open_orders
+
     if submit and key is None:
         fail("--submit needs --key (the platform's key file)")
     req = load_request(request)
@@ -139,6 +144,11 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a recorded dispatch plan; --svg draws it (schematic without drop points)."""
+    from supplyledger.logistics.dispatch_picture import plan_svg
+    from supplyledger.logistics.dispatch_request import load_request
+    from supplyledger.store.readonly import open_readonly
+    from supplyledger.store.shipment_rows import dispatch_plan
+
     conn = open_readonly(data)
     try:
         p = dispatch_plan(conn, plan)

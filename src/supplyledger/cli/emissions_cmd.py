@@ -12,11 +12,9 @@ from rich.table import Table
 
 from supplyledger.cli.common import console, handle_errors, print_json
 from supplyledger.errors import ValidationError
-from supplyledger.logistics.emissions import load_factors
-from supplyledger.logistics.emissions_report import to_csv
-from supplyledger.node.kpi_reports import emissions_report
-from supplyledger.store.kpi_rows import KpiQueries
-from supplyledger.store.readonly import open_readonly
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 __all__ = ["app"]
 
@@ -42,6 +40,12 @@ def report(
 ) -> None:
     """Per platform: shipments departed in the month, tonne-km, g CO2e (WTW, TTW/WTT) by
     mode and vehicle class, CO2e per order, and the factor table's version and sources."""
+    from supplyledger.logistics.emissions import load_factors
+    from supplyledger.logistics.emissions_report import to_csv
+    from supplyledger.node.kpi_reports import emissions_report
+    from supplyledger.store.kpi_rows import KpiQueries
+    from supplyledger.store.readonly import open_readonly
+
     if json_out and csv_out:
         raise ValidationError("choose one of --json and --csv")
     conn = open_readonly(data)

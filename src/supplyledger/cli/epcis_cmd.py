@@ -13,17 +13,9 @@ import typer
 
 from supplyledger.cli.common import console, err_console, handle_errors, password, print_json
 from supplyledger.errors import EPCISValidationError, SupplyLedgerError
-from supplyledger.ledger.keyfile import unseal
-from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.epcis_ingest import (
-    Capture,
-    capture_documents,
-    export_document,
-    load_document,
-)
-from supplyledger.node.service import Node
-from supplyledger.node.settings import Settings
-from supplyledger.store.sqlite import SQLiteStore
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 __all__ = ["app"]
 
@@ -48,6 +40,12 @@ def import_cmd(
     """Capture every event of each FILE in one transaction per file: all of a file's
     events in one block, or none of them. Several files are captured concurrently; a
     refused file does not stop the others (exit 1 if any was refused)."""
+    from supplyledger.ledger.keyfile import unseal
+    from supplyledger.node.bootstrap import load_node_key
+    from supplyledger.node.epcis_ingest import Capture, capture_documents, load_document
+    from supplyledger.node.service import Node
+    from supplyledger.node.settings import Settings
+
     signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
     node_key = load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
     size = max(f.stat().st_size for f in files)
@@ -100,6 +98,9 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Write here (else stdout).")] = None,
 ) -> None:
     """Write a valid EPCIS 2.0 document of a batch's events (or of one capture)."""
+    from supplyledger.node.epcis_ingest import export_document
+    from supplyledger.store.sqlite import SQLiteStore
+
     if (batch is None) == (tx is None):
         raise typer.BadParameter("give exactly one of --batch or --tx")
     store = SQLiteStore(data)

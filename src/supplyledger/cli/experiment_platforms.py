@@ -15,7 +15,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from supplyledger.logistics.simulation import run_platforms_experiment
+# The simulation (simpy) is imported inside the command: the CLI imports every command module
+# at start, so a module-level import would slow down every `supplyledger` invocation.
 
 __all__ = ["platforms_command", "render_bars", "render_table"]
 
@@ -97,6 +98,8 @@ def platforms_command(
     ] = None,
 ) -> None:
     """Simulate platforms A, B, C traditionally and on the ledger; compare with paper 000."""
+    from supplyledger.logistics.simulation import run_platforms_experiment
+
     if json_out:
         result = run_platforms_experiment(seed=seed, orders_per_platform=orders)
         typer.echo(json.dumps(result, indent=2, sort_keys=True))

@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from supplyledger.bench.tamper import run_tamper_experiment
 from supplyledger.cli.common import console, print_json
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 __all__ = ["tamper_command"]
 
@@ -22,6 +24,8 @@ def tamper_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Tamper with each link's stored event; count what each system fails to notice."""
+    from supplyledger.bench.tamper import run_tamper_experiment
+
     if json_out:
         print_json(run_tamper_experiment(attempts))
         return

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from supplyledger.cli.common import console, handle_errors, password, print_json
-from supplyledger.ledger.crypto import generate
-from supplyledger.ledger.keyfile import read_info
-from supplyledger.node.bootstrap import write_key
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 app = typer.Typer(help="Create and inspect key files.", no_args_is_help=True)
 
@@ -22,6 +22,9 @@ def new(
     alg: Annotated[str, typer.Option(help="rsa (2048), rsa3072 or ed25519.")] = "rsa",
 ) -> None:
     """Generate a key pair; the private key is stored encrypted under your password."""
+    from supplyledger.ledger.crypto import generate
+    from supplyledger.node.bootstrap import write_key
+
     if out.exists():
         raise typer.BadParameter(f"{out} exists; refusing to overwrite a key")
     key = generate(alg)
@@ -38,6 +41,8 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a key file's id and public key (no password needed)."""
+    from supplyledger.ledger.keyfile import read_info
+
     info = read_info(path.read_bytes())
     doc = {"did": info.did, "kind": info.public_key.kind, "public_key": info.public_key.b64,
            "fingerprint": info.public_key.fingerprint}

@@ -12,11 +12,9 @@ from rich.table import Table
 
 from supplyledger.cli.common import console, handle_errors, print_json
 from supplyledger.errors import ValidationError
-from supplyledger.logistics.kpi import parse_tariffs
-from supplyledger.logistics.kpi_format import cells
-from supplyledger.node.kpi_reports import kpi_report
-from supplyledger.store.kpi_rows import KpiQueries
-from supplyledger.store.readonly import open_readonly
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 __all__ = ["kpi_command"]
 
@@ -41,6 +39,12 @@ def kpi_command(
 ) -> None:
     """KPIs per platform and period: order processing and delivery time, cost per order,
     on-time-in-full, cold-chain excursions, satisfaction, CO2e per order."""
+    from supplyledger.logistics.kpi import parse_tariffs
+    from supplyledger.logistics.kpi_format import cells
+    from supplyledger.node.kpi_reports import kpi_report
+    from supplyledger.store.kpi_rows import KpiQueries
+    from supplyledger.store.readonly import open_readonly
+
     tariff_table = None
     if tariffs is not None:
         try:

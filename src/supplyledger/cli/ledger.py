@@ -20,16 +20,10 @@ from supplyledger.cli.common import (
     progress_bar,
     stage_progress,
 )
-from supplyledger.contracts.docs import contracts_markdown
 from supplyledger.errors import ProofError
-from supplyledger.ledger.crypto import generate
-from supplyledger.ledger.keyfile import unseal
-from supplyledger.ledger.tx import make_tx
-from supplyledger.node.audit import run_audit
-from supplyledger.node.bootstrap import init_ledger, load_node_key
-from supplyledger.node.service import Node, wall_clock_ms
-from supplyledger.node.settings import Settings
-from supplyledger.store.sqlite import SQLiteStore
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -45,6 +39,10 @@ def init(
         help="Name of a consortium admin to create a key for (repeatable).")] = None,
 ) -> None:
     """Create a ledger: genesis block, node key and admin key files (all encrypted)."""
+    from supplyledger.ledger.crypto import generate
+    from supplyledger.node.bootstrap import init_ledger
+    from supplyledger.node.service import wall_clock_ms
+
     chain = chain or f"sl-{secrets.token_hex(4)}"
     node_pw = password(NODE_PW, "Password for the node key", confirm=True)
     admin_pw = password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the admin key(s)",
@@ -78,6 +76,12 @@ def submit(
     json_out: JsonOpt = False,
 ) -> None:
     """Sign one transaction, commit it through the embedded node and print its receipt."""
+    from supplyledger.ledger.keyfile import unseal
+    from supplyledger.ledger.tx import make_tx
+    from supplyledger.node.bootstrap import load_node_key
+    from supplyledger.node.service import Node, wall_clock_ms
+    from supplyledger.node.settings import Settings
+
     parsed = _parse_args(args)
     signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
     node_key = load_node_key(data, password(NODE_PW, "Node key password"))
@@ -105,6 +109,7 @@ def proof(
 ) -> None:
     """Print an inclusion proof: tx -> Merkle root -> signed block header."""
     from supplyledger.node.proofs import proof_for
+    from supplyledger.store.sqlite import SQLiteStore
 
     store = SQLiteStore(data)
     try:
@@ -156,6 +161,8 @@ def verify_proof(
 @handle_errors
 def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
     """Re-check the whole ledger from genesis. Exit 0 when clean, 1 with findings."""
+    from supplyledger.node.audit import run_audit
+
     with progress_bar() as bar:
         task = bar.add_task("auditing blocks", total=None)
         report = run_audit(data, progress=lambda h, n: bar.update(task, completed=h, total=n))
@@ -213,6 +220,8 @@ def contracts(
     out: Annotated[Path | None, typer.Option(help="Write Markdown here (else stdout).")] = None,
 ) -> None:
     """Reference of every contract method (arguments, roles, errors), from the code."""
+    from supplyledger.contracts.docs import contracts_markdown
+
     text = contracts_markdown()
     if out is None:
         sys.stdout.write(text)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from supplyledger.errors import SupplyLedgerError
-from supplyledger.logistics import solomon
-from supplyledger.logistics.plot import render_svg
-from supplyledger.logistics.routing import RoutingSolution, solve
+
+# The solver (PyVRP, numpy) is imported inside the command: the CLI imports every command
+# module at start, so a module-level import would slow down every `supplyledger` invocation.
+if TYPE_CHECKING:
+    from supplyledger.logistics.routing import RoutingSolution
 
 __all__ = ["app"]
 
@@ -58,6 +60,10 @@ def solve_cmd(
     ] = None,
 ) -> None:
     """Minimise total distance of FILE within the instance's vehicle limit."""
+    from supplyledger.logistics import solomon
+    from supplyledger.logistics.plot import render_svg
+    from supplyledger.logistics.routing import solve
+
     err = Console(stderr=True)
     try:
         problem = solomon.read(file)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.api import ApiSettings, LedgerService, create_app
 from supplyledger.cli.common import console, handle_errors, password
-from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.service import Node
-from supplyledger.node.settings import Settings
+
+# The web stack (FastAPI, pydantic, uvicorn) and the node are imported inside the functions:
+# the CLI imports every command module at start, so module-level imports here would slow
+# down every `supplyledger` invocation.
+if TYPE_CHECKING:
+    from supplyledger.api import ApiSettings
 
 __all__ = ["run_server", "serve"]
 
@@ -28,7 +30,11 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     or "" for a local mosquitto started and stopped here) also bridges device readings."""
     import uvicorn
 
+    from supplyledger.api import LedgerService, create_app
     from supplyledger.ingest.mqtt import mqtt_ingest
+    from supplyledger.node.bootstrap import load_node_key
+    from supplyledger.node.service import Node
+    from supplyledger.node.settings import Settings
 
     node = Node(Settings(data), load_node_key(data, node_password)).start()
     service = LedgerService(node, api)
@@ -62,6 +68,8 @@ def serve(
         help="Broker to bridge instead, e.g. mqtt://broker:1883 (implies --mqtt).")] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
+    from supplyledger.api import ApiSettings
+
     run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
                api=ApiSettings(cookie_secure=secure_cookies),
                mqtt=mqtt_url or ("" if mqtt else None))

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from supplyledger.cli.common import console, fail, handle_errors, print_json
-from supplyledger.node.queries import TraceQueries
-from supplyledger.store.sqlite import DB_NAME, SQLiteStore
+
+# Library imports are local to each command: the CLI imports every command module at start,
+# so module-level imports here would slow down every `supplyledger` invocation.
+if TYPE_CHECKING:
+    from supplyledger.node.queries import TraceQueries
+    from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["recall_command", "trace_command"]
 
@@ -25,6 +29,9 @@ BatchArg = Annotated[str, typer.Argument(help="Batch id: LGTIN URN, GS1 Digital 
 
 
 def _queries(data: Path) -> tuple[SQLiteStore, TraceQueries]:
+    from supplyledger.node.queries import TraceQueries
+    from supplyledger.store.sqlite import DB_NAME, SQLiteStore
+
     if not (data / DB_NAME).exists():
         fail(f"no ledger in {data}")
     store = SQLiteStore(data)
