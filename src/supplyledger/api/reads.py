@@ -47,7 +47,6 @@ class Reads:
     def __init__(self, store: SQLiteStore, contracts: Mapping[str, Contract],
                  settings: ApiSettings) -> None:
         self.store = store
-        self.settings = settings
         self.listings = Listings(store, {name: c.tables for name, c in contracts.items()},
                                  PageLimits(settings.page_default, settings.page_max))
         # Declared projection tables by name: (contract, table).
