@@ -19,7 +19,7 @@ from supplyledger.ledger import block as blk
 from supplyledger.node.receipts import Receipt
 from supplyledger.store import history
 from supplyledger.store.migrations import LOCAL_TABLES, MIGRATIONS
-from supplyledger.store.readonly import open_readonly
+from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, apply_ops
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -134,7 +134,7 @@ def test_projection_tables_in_primary_key_order(built: Built,
 def test_meta_and_table_names(built: Built, conn: sqlite3.Connection) -> None:
     assert history.meta(conn) == {"chain": built.chain,
                                   "genesis": history.block_hash(conn, 0)}
-    names = history.table_names(conn)
+    names = table_names(conn)
     assert names == sorted(names)
     assert {"blocks", "txs", "state", "meta", "organisations", "participants",
             *LOCAL_TABLES} <= set(names)

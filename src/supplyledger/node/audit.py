@@ -2,9 +2,9 @@
 
 Checked: header links and hashes, proposer signatures, tx ids and Merkle roots, every
 transaction signature (against the signer's key at that point of history, in worker
-processes while the main thread re-executes), re-execution to the same receipts and state roots, the
-stored state equal to the re-executed state, and every projection table equal to a fresh
-rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
+processes while the main thread re-executes), re-execution to the same receipts and state
+roots, the stored state equal to the re-executed state, and every projection table equal to
+a fresh rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
 The rows come from ``store/history.py`` (the store layer holds the SQL); this module only
 checks them.
 """
@@ -34,7 +34,7 @@ from supplyledger.node.verifier import StoreKeys
 from supplyledger.store import history
 from supplyledger.store.history import stored_bytes as _b
 from supplyledger.store.migrations import LOCAL_TABLES
-from supplyledger.store.readonly import open_readonly
+from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, apply_ops
 
 __all__ = ["AuditReport", "Finding", "run_audit"]
@@ -352,7 +352,7 @@ class _Auditor:
                           f"{want.get(k)!r}", table="meta", row=k)
 
     def _list_tables(self) -> None:
-        for name in history.table_names(self.conn):
+        for name in table_names(self.conn):
             if name in CORE_TABLES or name in self.tables:
                 continue
             if name in LOCAL_TABLES:

@@ -28,7 +28,7 @@ from typing import Any
 from supplyledger.contracts.projection import Table
 
 __all__ = ["BlockRow", "StoredTx", "TxBlob", "block_hash", "block_rows", "meta", "orphan_tx",
-           "scratch_tables", "state_rows", "stored_bytes", "table_names", "table_rows",
+           "scratch_tables", "state_rows", "stored_bytes", "table_rows",
            "top_height", "tx_blobs", "tx_count", "tx_raw", "tx_rows"]
 
 # (height, hash, header, signature, time); header and signature as stored (see stored_bytes)
@@ -93,7 +93,7 @@ def tx_count(conn: sqlite3.Connection) -> int:
 
 def orphan_tx(conn: sqlite3.Connection) -> Any | None:
     """Id (as stored) of one stored transaction whose height has no stored block, if any."""
-    row = conn.execute("SELECT id, height FROM txs WHERE height NOT IN "
+    row = conn.execute("SELECT id FROM txs WHERE height NOT IN "
                        "(SELECT height FROM blocks) LIMIT 1").fetchone()
     return None if row is None else row[0]
 
@@ -113,13 +113,6 @@ def state_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, Any]]:
 def meta(conn: sqlite3.Connection) -> dict[str, Any]:
     """The meta rows, key to value as stored."""
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-
-
-def table_names(conn: sqlite3.Connection) -> list[str]:
-    """Every table in the file but SQLite's own, by name."""
-    return [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name")]
 
 
 def table_rows(conn: sqlite3.Connection, table: Table) -> Iterator[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ from supplyledger.logistics.kpi import (
     RatingFacts,
     ShipmentFacts,
 )
+from supplyledger.store.readonly import table_names
 
 __all__ = ["KpiQueries"]
 
@@ -45,8 +46,7 @@ class KpiQueries:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")}
+        self.tables = set(table_names(conn))
 
     def _q(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()

@@ -15,7 +15,8 @@ from pathlib import Path
 from supplyledger.errors import NotFound
 from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["committed_ids", "open_file_readonly", "open_readonly", "state_value"]
+__all__ = ["committed_ids", "open_file_readonly", "open_readonly", "state_value",
+           "table_names"]
 
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
@@ -47,3 +48,11 @@ def state_value(conn: sqlite3.Connection, key: str) -> bytes | None:
     """The committed value under a full state key (``contract/key``), or None."""
     row = conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
     return None if row is None else bytes(row[0])
+
+
+def table_names(conn: sqlite3.Connection) -> list[str]:
+    """Every table in the file but SQLite's own, by name (a ledger may predate some
+    contracts' projection tables; its readers look before they query)."""
+    return [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name")]

@@ -18,16 +18,14 @@ from typing import Any
 
 from supplyledger.errors import NotFound
 from supplyledger.logistics.dispatch_request import LedgerOrder
+from supplyledger.store.readonly import table_names
 
 __all__ = ["dispatch_plan", "open_orders", "shipments_for_batch",
            "shipments_for_order"]
 
 
 def _has(conn: sqlite3.Connection, *tables: str) -> bool:
-    found = {r[0] for r in conn.execute(
-        f"SELECT name FROM sqlite_master WHERE type='table' AND name IN "
-        f"({','.join('?' * len(tables))})", tables)}
-    return found == set(tables)
+    return set(tables) <= set(table_names(conn))
 
 
 def open_orders(conn: sqlite3.Connection, platform: str) -> list[LedgerOrder]:
