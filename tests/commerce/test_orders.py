@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT
+from supplyledger.contracts.executor import Executor
 
-from .conftest import DAY, Cast, gtin
+from .conftest import CONTRACTS, DAY, Cast, gtin
 
 
 @pytest.fixture
@@ -90,6 +91,41 @@ def test_product_order_ships_a_batch_of_that_product_named_at_dispatch(cast: Cas
     w.ok(c.carrier, "orders", "deliver", {"order": "p1"})
     w.ok(c.buyer, "orders", "confirm", {"order": "p1"})
     assert w.holding(lot)["owner"] == c.buyer and w.balance(c.seller) == 600
+
+
+def test_read_hints_name_every_key_a_lifecycle_reads_first(cast: Cast, batch: str) -> None:
+    """The node fetches what the hints name in one query per block; on a cold cache an
+    order's steps then look up one by one only keys shared with other orders (participants,
+    balances, product types, statistics), never the order's own."""
+    w, c = cast.w, cast
+    lot = w.batch(c.seller, 5, "A")
+    w.ok(c.seller, "products", "declare_for_sale", {"id": gtin(5)})
+    c.fund(c.buyer, 100_000)
+    one: list[str] = []
+    many: list[str] = []
+
+    def read_one(key: str) -> bytes | None:
+        one.append(key)
+        return w.store.get(key)
+
+    def read_many(keys: list[str]) -> dict[str, bytes]:
+        many.extend(keys)
+        return {k: w.store[k] for k in keys if k in w.store}
+
+    w.exec = Executor(CONTRACTS, read_one, read_many=read_many)
+    c.to_delivered("o1", batch)
+    w.ok(c.buyer, "orders", "place", {
+        "id": "p1", "seller": c.seller, "product": gtin(5), "quantity": 1, "unit_price": 10,
+        "freight": 0, "currency": "EUR", "earliest": w.time, "latest": w.time + DAY})
+    w.ok(c.seller, "orders", "dispatch", {"order": "p1", "transporter": c.carrier,
+                                          "transport_no": "TN-p1", "batch": lot})
+    assert w.ok(c.buyer, "orders", "confirm", {"order": "o1"})["paid"]["seller"] == 10_000
+    own = ("orders/o/", "orders/lk/", "orders/tn/", "payments/x/", "products/b/",
+           "custody/h/", "credit/f/")
+    assert [k for k in one if k.startswith(own)] == []
+    for k in (f"custody/h/{batch}", f"products/b/{lot}", "orders/tn/TN-p1", "credit/f/o1",
+              "payments/x/orders:p1"):
+        assert k in many
 
 
 # -- the paper's rejections (Alg. 5) ----------------------------------------------------------

@@ -281,7 +281,7 @@ def test_replay_twice_in_one_block(ledger: Ledger) -> None:
     outcomes = sorted([f1, f2], key=lambda f: f.exception(10) is None)
     assert isinstance(outcomes[0].exception(), ReplayedTransaction)
     r = outcomes[1].result()
-    assert r.ok and r.height == before["height"] + 1
+    assert r.ok and r.data["ok"] is True and r.height == before["height"] + 1
     after = ledger.counts()
     assert after["txs"] == before["txs"] + 1 and after["blocks"] == before["blocks"] + 1
 
@@ -293,7 +293,7 @@ def test_wrong_role_is_recorded_with_its_error(ledger: Ledger, node: Node) -> No
     before = ledger.counts()
     r = node.submit(ledger.tx(m, "identity", "register_org",
                               {"id": "mine", "name": "M", "roles": ["supplier"]})).result(10)
-    assert r.ok is False and r.error is not None
+    assert r.ok is False and r.error is not None and r.data["ok"] is False
     assert r.error["code"] == "role_denied"
     assert r.error["details"] == {"required": ["admin"], "held": ["supplier"]}
     assert r.height == before["height"] + 1

@@ -187,7 +187,7 @@ def _executor_only(chains: list[list[bytes]], node_dir: Path) -> float:
     contracts = load_builtin()
     store = SQLiteStore(node_dir)
     try:
-        ex = Executor(contracts, store.get_state)
+        ex = Executor(contracts, store.get_state, read_many=store.get_states)
         calls = [[call_from_env(contracts, t.id, t.env, t.raw)
                   for t in (parse_tx(raw, max_bytes=1 << 20) for raw in chain)]
                  for chain in chains]

@@ -17,15 +17,12 @@ class Receipt:
     height: int
     index: int
     raw: bytes
+    ok: bool  # as executed, so that checking it needs no decoding of ``raw``
 
     @cached_property
     def data(self) -> dict[str, Any]:
         d: dict[str, Any] = decode(self.raw)
         return d
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.data["ok"])
 
     @property
     def result(self) -> Any:

@@ -346,7 +346,7 @@ class Node:
                 continue
             self.executor.committed(rec.height)
             for row, fut in zip(rec.txs, futs, strict=True):
-                fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt))
+                fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt, row.ok))
             for listener in self._listeners:
                 listener(rec.height)
 

@@ -43,17 +43,25 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[Op]) -> None:
-    """Apply projection operations in order, batching runs of the same statement."""
+    """Apply projection operations, batching runs of the same statement.
+
+    Projection tables have no triggers or foreign keys, so operations on different tables
+    commute: they are applied table by table, each table's in their order. A block's
+    transactions interleave tables (an order row, its event, a balance, ...); grouped,
+    each table's rows go to SQLite in one call instead of one call per run."""
     batch_sql: str | None = None
     batch: list[Sequence[Any]] = []
     upserts: dict[str, str] = {}  # table -> statement, made once per call
+    by_table: dict[str, list[Op]] = {}
+    for op in ops:
+        by_table.setdefault(op.table, []).append(op)
 
     def flush() -> None:
         if batch_sql is not None and batch:
             conn.executemany(batch_sql, batch)
         batch.clear()
 
-    for op in ops:
+    for op in (op for table_ops in by_table.values() for op in table_ops):
         if type(op) is Upsert:  # most ops
             sql = upserts.get(op.table) or upserts.setdefault(
                 op.table, f"INSERT OR REPLACE INTO {op.table} VALUES "

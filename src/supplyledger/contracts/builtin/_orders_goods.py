@@ -26,14 +26,19 @@ from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["check_held", "check_offer", "dispatch_order", "lock", "move", "take_batch",
-           "unlock"]
+__all__ = ["batch_keys", "check_held", "check_offer", "dispatch_order", "lock", "move",
+           "take_batch", "unlock"]
 
 _FIELD = {"custody": "custodian", "ownership": "owner"}
 
 
 def _lkey(batch: str) -> str:
     return f"lk/{batch}"
+
+
+def batch_keys(batch: str) -> list[str]:
+    """The state keys an order reads about ``batch``, for read hints."""
+    return [f"products/b/{batch}", f"orders/{_lkey(batch)}", f"custody/{holding_key(batch)}"]
 
 
 def holding(ctx: Ctx, batch: str) -> dict[str, Any]:

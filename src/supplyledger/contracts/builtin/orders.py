@@ -27,8 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin import orders_returns, orders_schedule
-from supplyledger.contracts.builtin._credit_model import project_lien
+from supplyledger.contracts.builtin._credit_model import lien_key, project_lien
 from supplyledger.contracts.builtin._orders_goods import (
+    batch_keys,
     check_offer,
     dispatch_order,
     lock,
@@ -55,6 +56,7 @@ from supplyledger.contracts.builtin.payments import (
     CURRENCY,
     MAX_AMOUNT,
     Amount,
+    escrow_key,
     hold,
     project_money,
     require_participant,
@@ -98,7 +100,24 @@ def _prepare_dispatch(args: dict[str, Any]) -> dict[str, Any]:
     return {**args, "batch": _batch_id(args["batch"])} if "batch" in args else args
 
 
-@method(roles=ANY_PARTICIPANT, prepare=_prepare_place, args={
+# Read hints: the keys a step reads that no earlier step of the order has (absent orders,
+# escrows and transport numbers; the batch; the financing lien), so the node fetches a
+# block's worth in one query instead of one lookup each.
+def _reads_place(a: dict[str, Any]) -> list[str]:
+    keys = [f"orders/{okey(a['id'])}", f"payments/{escrow_key(escrow_id(a['id']))}"]
+    return keys if a["batch"] is None else keys + batch_keys(a["batch"])
+
+
+def _reads_dispatch(a: dict[str, Any]) -> list[str]:
+    keys = [f"orders/{okey(a['order'])}", f"orders/tn/{a['transport_no']}"]
+    return keys if a.get("batch") is None else keys + batch_keys(a["batch"])
+
+
+def _reads_payout(a: dict[str, Any]) -> list[str]:
+    return [f"orders/{okey(a['order'])}", f"credit/{lien_key(a['order'])}"]
+
+
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_place, reads=_reads_place, args={
     "id": ORDER_ID, "seller": _DID,
     "product": Str(optional=True, max_len=14, pattern="[0-9]{8,14}", doc="GTIN"),
     "batch": Str(optional=True, max_len=300, doc="batch id (canonical LGTIN)"),
@@ -143,7 +162,7 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": oid, "escrow": total}
 
 
-@method(roles=ANY_PARTICIPANT, prepare=_prepare_dispatch, args={
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_dispatch, reads=_reads_dispatch, args={
     **_ORDER, "transporter": _DID,
     "transport_no": Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
                         doc="transport order number the seller issues"),
@@ -216,7 +235,8 @@ def _pay(ctx: Ctx, o: dict[str, Any], event: str, lapsed: int) -> dict[str, Any]
     return {"order": o["id"], "state": o["state"], "paid": paid}
 
 
-@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, Forbidden, InvalidState))
+@method(roles=ANY_PARTICIPANT, reads=_reads_payout, args=_ORDER,
+        errors=(NotFound, Forbidden, InvalidState))
 def confirm(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Buyer: confirm receipt; the escrow pays out at once (eq. 7: if Received = True then
     Execute_Payment) and ownership moves to the buyer."""
@@ -226,7 +246,8 @@ def confirm(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return _pay(ctx, o, "confirmed", 0)
 
 
-@method(roles=ANY_PARTICIPANT, args=_ORDER, errors=(NotFound, InvalidState))
+@method(roles=ANY_PARTICIPANT, reads=_reads_payout, args=_ORDER,
+        errors=(NotFound, InvalidState))
 def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Anyone, once a delivery is ``release_after_ms`` old with neither confirmation nor
     dispute nor return: pay out as confirmation would (the buyer's silence is consent)."""

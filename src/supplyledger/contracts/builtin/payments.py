@@ -49,6 +49,7 @@ __all__ = [
     "debit",
     "escrow",
     "escrow_account",
+    "escrow_key",
     "hold",
     "pay_out",
     "project_money",
@@ -91,7 +92,7 @@ def _bkey(did: str, ccy: str) -> str:
     return f"b/{did}/{ccy}"
 
 
-def _xkey(escrow_id: str) -> str:
+def escrow_key(escrow_id: str) -> str:
     return f"x/{escrow_id}"
 
 
@@ -157,7 +158,7 @@ def transfer_between(ctx: Ctx, src: str, dst: str, ccy: str, amount: int, why: s
 
 
 def escrow(ctx: Ctx, escrow_id: str) -> dict[str, Any] | None:
-    return ctx.read(NAME, _xkey(escrow_id))  # type: ignore[no-any-return]
+    return ctx.read(NAME, escrow_key(escrow_id))  # type: ignore[no-any-return]
 
 
 def hold(ctx: Ctx, escrow_id: str, payer: str, ccy: str, amount: int, why: str) -> None:
@@ -165,7 +166,7 @@ def hold(ctx: Ctx, escrow_id: str, payer: str, ccy: str, amount: int, why: str) 
     if escrow(ctx, escrow_id) is not None:
         raise InvalidState(f"escrow {escrow_id} already exists", current="held")
     left = debit(ctx, payer, ccy, amount)
-    ctx.put_other(NAME, _xkey(escrow_id), {"ccy": ccy, "amount": amount, "payer": payer})
+    ctx.put_other(NAME, escrow_key(escrow_id), {"ccy": ccy, "amount": amount, "payer": payer})
     _moved(ctx, ccy, amount, payer, left, escrow_account(escrow_id), amount, why)
 
 
@@ -180,7 +181,7 @@ def pay_out(ctx: Ctx, escrow_id: str, payee: str, amount: int, why: str) -> None
         raise InvalidState(f"escrow {escrow_id} holds {held}, cannot pay {amount}",
                            current="empty" if x is None else "held")
     x["amount"] -= amount
-    ctx.put_other(NAME, _xkey(escrow_id), x)
+    ctx.put_other(NAME, escrow_key(escrow_id), x)
     d = credit(ctx, payee, x["ccy"], amount)
     _moved(ctx, x["ccy"], amount, escrow_account(escrow_id), x["amount"], payee, d, why)
 
