@@ -29,6 +29,7 @@ from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.node.audit_work import AuditRow, AuditWorkers, audit_range, audit_row
+from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.genesis import build_genesis
 from supplyledger.node.verifier import StoreKeys
 from supplyledger.store import history
@@ -383,10 +384,12 @@ def _show(key: tuple[tuple[int, Any], ...]) -> str:
 def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
               max_findings: int = 1000) -> AuditReport:
     """Audit a ledger directory. ``workers`` processes do the stateless checks (0: in this
-    process, for small ledgers and tests)."""
+    process, for small ledgers and tests). Relaxes this process's garbage collector
+    (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {path}")
+    relax_gc()
     conn = open_readonly(path.parent)
     try:
         auditor = _Auditor(conn, path, workers, progress, max_findings)

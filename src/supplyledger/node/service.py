@@ -40,6 +40,7 @@ from supplyledger.errors import (
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
+from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.orderer import SoloOrderer
 from supplyledger.node.projections import rebuild_projections
 from supplyledger.node.receipts import Receipt
@@ -122,6 +123,9 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Node:
+        """Start the verifier processes and the node's threads; relaxes this process's
+        garbage collector (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
+        relax_gc()
         self._running = True
         self._pool.start()
         self._spawn(self._dispatch_loop, "dispatch")
