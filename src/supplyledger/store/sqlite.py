@@ -49,41 +49,37 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
     commute: they are applied table by table, each table's in their order. A block's
     transactions interleave tables (an order row, its event, a balance, ...); grouped,
     each table's rows go to SQLite in one call instead of one call per run."""
-    batch_sql: str | None = None
-    batch: list[Sequence[Any]] = []
-    upserts: dict[str, str] = {}  # table -> statement, made once per call
     by_table: dict[str, list[Op]] = {}
     for op in ops:
         by_table.setdefault(op.table, []).append(op)
-
-    def flush() -> None:
-        if batch_sql is not None and batch:
+    updates: dict[tuple[str, ...], str] = {}  # columns set -> statement, per table
+    for name, table_ops in by_table.items():
+        t = tables[name]
+        where = " AND ".join(f"{k}=?" for k in t.primary_key)
+        upsert = f"INSERT OR REPLACE INTO {name} VALUES ({','.join('?' * len(t.columns))})"
+        updates.clear()
+        batch_sql = ""
+        batch: list[Sequence[Any]] = []
+        for op in table_ops:
+            if type(op) is Upsert:  # most ops
+                sql = upsert
+                params: Sequence[Any] = op.row
+            elif type(op) is Update:
+                cols = tuple(c for c, _ in op.values)
+                sql = updates.get(cols) or updates.setdefault(
+                    cols, f"UPDATE {name} SET {','.join(f'{c}=?' for c in cols)} WHERE {where}")
+                params = (*[v for _, v in op.values], *op.key)
+            else:
+                assert type(op) is Delete
+                sql = f"DELETE FROM {name} WHERE {where}"
+                params = op.key
+            if sql != batch_sql:
+                if batch:
+                    conn.executemany(batch_sql, batch)
+                batch_sql, batch = sql, []
+            batch.append(params)
+        if batch:
             conn.executemany(batch_sql, batch)
-        batch.clear()
-
-    for op in (op for table_ops in by_table.values() for op in table_ops):
-        if type(op) is Upsert:  # most ops
-            sql = upserts.get(op.table) or upserts.setdefault(
-                op.table, f"INSERT OR REPLACE INTO {op.table} VALUES "
-                f"({','.join('?' * len(tables[op.table].columns))})")
-            params: Sequence[Any] = op.row
-        elif type(op) is Update:
-            t = tables[op.table]
-            sets = ",".join(f"{c}=?" for c, _ in op.values)
-            where = " AND ".join(f"{k}=?" for k in t.primary_key)
-            sql = f"UPDATE {t.name} SET {sets} WHERE {where}"
-            params = (*[v for _, v in op.values], *op.key)
-        else:
-            assert type(op) is Delete
-            t = tables[op.table]
-            where = " AND ".join(f"{k}=?" for k in t.primary_key)
-            sql = f"DELETE FROM {t.name} WHERE {where}"
-            params = op.key
-        if sql != batch_sql:
-            flush()
-            batch_sql = sql
-        batch.append(params)
-    flush()
 
 
 # 64 MB of 4 KB pages. Past this the WAL is rewound after a complete checkpoint (below).
