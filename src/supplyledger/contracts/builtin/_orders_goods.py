@@ -27,13 +27,18 @@ from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound, ValidationError
 
 __all__ = ["batch_keys", "check_held", "check_offer", "dispatch_order", "lock", "move",
-           "take_batch", "unlock"]
+           "take_batch", "transport_no_key", "unlock"]
 
 _FIELD = {"custody": "custodian", "ownership": "owner"}
 
 
 def _lkey(batch: str) -> str:
     return f"lk/{batch}"
+
+
+def transport_no_key(number: str) -> str:
+    """Key (in the orders namespace) of who uses a transport order number."""
+    return f"tn/{number}"
 
 
 def batch_keys(batch: str) -> list[str]:
@@ -132,7 +137,7 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
     except NotFound:
         raise NotFound(f"no registered transporter {transporter}: reschedule the "
                        "delivery", transporter=transporter, action="reschedule") from None
-    if claim_number and ctx.read("orders", f"tn/{transport_no}") is not None:
+    if claim_number and ctx.read("orders", transport_no_key(transport_no)) is not None:
         raise AlreadyExists(f"transport order number {transport_no} is already used")
     shipped = o["batch"]
     if shipped is None:
@@ -146,7 +151,7 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
         raise ValidationError(f"order {o['id']} is for batch {shipped}", arg="batch")
     check_held(ctx, shipped, o["seller"], seller_org)
     if claim_number:
-        ctx.put_other("orders", f"tn/{transport_no}", o["id"])
+        ctx.put_other("orders", transport_no_key(transport_no), o["id"])
     transition(ctx, o, event, "dispatched", transporter=transporter,
                transport_no=transport_no, batch=shipped)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._orders_goods import dispatch_order
+from supplyledger.contracts.builtin._orders_goods import dispatch_order, transport_no_key
 from supplyledger.contracts.builtin._orders_model import ORDER_ID, load
 from supplyledger.contracts.builtin._shipments_model import json_text, plan_key
 from supplyledger.contracts.builtin._shipments_new import (
@@ -146,7 +146,7 @@ def record_plan(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
             raise _named(exc, pid, u["order"]) from None
     summary, total = [], 0
     for r in p["routes"]:
-        if ctx.read("orders", f"tn/{r['number']}") is not None:
+        if ctx.read("orders", transport_no_key(r["number"])) is not None:
             raise AlreadyExists(f"transport order number {r['number']} is already used")
         for stop in r["stops"]:
             try:
@@ -158,7 +158,7 @@ def record_plan(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
             except ContractError as exc:
                 raise _named(exc, pid, stop["order"]) from None
         orders = [s["order"] for s in r["stops"]]
-        ctx.put_other("orders", f"tn/{r['number']}", orders)
+        ctx.put_other("orders", transport_no_key(r["number"]), orders)
         s = open_shipment(ctx, r["number"], r["transporter"], r["shipment"], relation=None,
                           platform=ctx.signer, plan=pid)
         total += s["co2e_g"]

@@ -34,6 +34,7 @@ from supplyledger.contracts.builtin._orders_goods import (
     dispatch_order,
     lock,
     move,
+    transport_no_key,
 )
 from supplyledger.contracts.builtin._orders_model import (
     ORDER_ID,
@@ -109,7 +110,7 @@ def _reads_place(a: dict[str, Any]) -> list[str]:
 
 
 def _reads_dispatch(a: dict[str, Any]) -> list[str]:
-    keys = [f"orders/{okey(a['order'])}", f"orders/tn/{a['transport_no']}"]
+    keys = [f"orders/{okey(a['order'])}", f"orders/{transport_no_key(a['transport_no'])}"]
     return keys if a.get("batch") is None else keys + batch_keys(a["batch"])
 
 
