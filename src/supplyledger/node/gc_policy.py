@@ -6,7 +6,7 @@ CPython's default threshold (700 net container allocations) the collector still 
 young collection every few dozen transactions and, with thousands of transactions in
 flight, a full one every few thousand: ~30 µs per transaction, 10-12 % of the main
 process at saturation (``gc.callbacks`` during ``supplyledger bench``). Raising the first
-threshold keeps cycles collected, just a hundred times less often.
+threshold keeps cycles collected, about seventy times less often.
 """
 
 from __future__ import annotations

@@ -52,12 +52,12 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
     by_table: dict[str, list[Op]] = {}
     for op in ops:
         by_table.setdefault(op.table, []).append(op)
-    updates: dict[tuple[str, ...], str] = {}  # columns set -> statement, per table
     for name, table_ops in by_table.items():
         t = tables[name]
         where = " AND ".join(f"{k}=?" for k in t.primary_key)
         upsert = f"INSERT OR REPLACE INTO {name} VALUES ({','.join('?' * len(t.columns))})"
-        updates.clear()
+        delete = f"DELETE FROM {name} WHERE {where}"
+        updates: dict[tuple[str, ...], str] = {}  # columns set -> statement
         batch_sql = ""
         batch: list[Sequence[Any]] = []
         for op in table_ops:
@@ -71,7 +71,7 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
                 params = (*[v for _, v in op.values], *op.key)
             else:
                 assert type(op) is Delete
-                sql = f"DELETE FROM {name} WHERE {where}"
+                sql = delete
                 params = op.key
             if sql != batch_sql:
                 if batch:
