@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -285,3 +287,12 @@ def test_solomon_gap_within_two_percent(name: str) -> None:
     assert s.vehicles <= problem.vehicle_types[0].count
     assert sorted(c for r in s.routes for c in r.clients) == list(range(1, 101))
     assert gap <= 0.02, f"{name}: distance {s.distance:.2f} vs BKS {bks} (gap {gap:.2%})"
+
+
+def test_drawing_plans_does_not_load_the_solver() -> None:
+    # `dispatch show` and the plots only read plans: importing PyVRP (and numpy) would cost
+    # every such command most of a second.
+    code = ("import sys, supplyledger.logistics.dispatch_picture, supplyledger.logistics.plot; "
+            "print(sorted(m for m in ('pyvrp', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from supplyledger.logistics.dispatch_plan import project_km
+from supplyledger.logistics.eta import project_km
 from supplyledger.logistics.plot import render_svg
-from supplyledger.logistics.routing import (
+from supplyledger.logistics.routing_model import (
     Client,
     Depot,
     Route,

@@ -28,7 +28,7 @@ from typing import Any
 
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder
-from supplyledger.logistics.eta import EARTH_RADIUS_M, GeoPoint, haversine_m
+from supplyledger.logistics.eta import GeoPoint, haversine_m, project_km
 from supplyledger.logistics.routing import (
     Client,
     Depot,
@@ -38,10 +38,9 @@ from supplyledger.logistics.routing import (
     VehicleType,
 )
 
-__all__ = ["DispatchResult", "LedgerOrder", "plan_dispatch", "project_km"]
+__all__ = ["DispatchResult", "LedgerOrder", "plan_dispatch"]
 
 _MIN = 60_000
-_KM_PER_DEG = EARTH_RADIUS_M / 1000 * math.pi / 180
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,6 @@ class DispatchResult:
     routes: list[dict[str, Any]]
     unserved: list[dict[str, str]]
     ignored: list[dict[str, str]]
-
-
-def project_km(lat_e6: int, lon_e6: int, lat0_e6: int, lon0_e6: int) -> tuple[float, float]:
-    """(x east, y north) in km from the origin, on the tangent plane."""
-    k = math.cos(math.radians(lat0_e6 / 1e6))
-    return ((lon_e6 - lon0_e6) / 1e6 * _KM_PER_DEG * k, (lat_e6 - lat0_e6) / 1e6 * _KM_PER_DEG)
 
 
 def _geo(lat_e6: int, lon_e6: int) -> GeoPoint:

@@ -40,6 +40,7 @@ __all__ = [
     "leg_distance_m",
     "leg_duration_ms",
     "progress_from_position",
+    "project_km",
     "travel_ms",
 ]
 
@@ -49,6 +50,7 @@ NOMINAL_SPEED_M_PER_H: Mapping[str, int] = MappingProxyType({
     "road": 60_000, "rail": 50_000, "sea": 30_000, "inland_waterway": 12_000, "air": 750_000,
 })
 _CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
+_KM_PER_DEG = EARTH_RADIUS_M / 1000 * math.pi / 180
 
 Number = Decimal | str | int
 
@@ -118,6 +120,13 @@ def _bearing(a: GeoPoint, b: GeoPoint) -> float:
 def haversine_m(a: GeoPoint, b: GeoPoint) -> int:
     """Great-circle distance in whole metres (haversine on the mean-radius sphere)."""
     return round(_angular(a, b) * EARTH_RADIUS_M)
+
+
+def project_km(lat_e6: int, lon_e6: int, lat0_e6: int, lon0_e6: int) -> tuple[float, float]:
+    """(x east, y north) in km from the origin on the plane tangent there (equirectangular:
+    under 0.1 % distance error within ~100 km), for the routing model and its drawings."""
+    k = math.cos(math.radians(lat0_e6 / 1e6))
+    return ((lon_e6 - lon0_e6) / 1e6 * _KM_PER_DEG * k, (lat_e6 - lat0_e6) / 1e6 * _KM_PER_DEG)
 
 
 def leg_distance_m(leg: EtaLeg) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from supplyledger.logistics.routing import RoutingProblem, RoutingSolution
+from supplyledger.logistics.routing_model import RoutingProblem, RoutingSolution
 
 __all__ = ["PALETTE", "render_svg"]
 
