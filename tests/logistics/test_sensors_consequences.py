@@ -88,6 +88,33 @@ def test_breach_holds_the_automatic_payout(world: World) -> None:
     assert world.c.ok(buyer, "orders", "confirm", {"order": "o-1"})["state"] == "completed"
 
 
+def test_an_old_open_breach_holds_the_payout_after_many_newer_ones(world: World) -> None:
+    # A second logger's excursion is still going on when the first logger has had 32 short
+    # ones, all over before the order was placed: the open one must still hold the payout.
+    second = world.new_device(bind_to=world.batch)
+    r = world.ok(temps(T0 + 20 * MIN, *[9000] * 10), device=second)
+    [still_open] = r["breaches"]
+    for k in range(32):
+        _excursion(world, T0 + (2 + k) * 60 * MIN)
+    assert len(world.breaches()) == 33
+    _order_to_delivery(world, "o-1", world.batch)
+    world.c.ok(world.carrier, "orders", "deliver", {"order": "o-1"})
+    world.clock.t += 8 * DAY
+    err = world.refused(world.carrier, "orders", "release", {"order": "o-1"})
+    assert err.code == "invalid_state" and getattr(err, "breach", None) == still_open
+    assert run_audit(world.c.dir).ok
+
+
+def test_breaches_over_before_the_order_do_not_hold_it(world: World) -> None:
+    for k in range(3):
+        _excursion(world, T0 + (2 + k) * 60 * MIN)
+    _order_to_delivery(world, "o-1", world.batch)
+    world.c.ok(world.carrier, "orders", "deliver", {"order": "o-1"})
+    world.clock.t += 8 * DAY
+    assert world.c.ok(world.carrier, "orders", "release", {"order": "o-1"})["state"] == (
+        "completed")
+
+
 def test_projections_rebuild_identically_in_an_audit(world: World) -> None:
     _excursion(world, T0 + 20 * MIN)
     world.c.ok(world.maker, "sensors", "unbind", {"device": world.device.did})

@@ -5,8 +5,10 @@ A breach lives at ``sensors/b/{id}`` (id: the first 32 hex digits of the transac
 found it, a dash and its index in that transaction) with the device, rule, kind, marked
 batches, shipment, start, last out-of-range reading (``seen``), end (None while it lasts),
 worst value and the rule's band. Each marked batch lists its breaches at
-``sensors/x/{batch}`` (``n`` counts them all, ``ids`` keeps the latest 32): trace reads it
-to show the faulty link, and :func:`hold_on_breach` to hold a payout.
+``sensors/x/{batch}``: ``n`` counts them all and ``ids`` keeps the latest 32, which trace
+shows as the faulty link; ``open`` lists those still going on and ``last_end`` is
+``[end, id]`` of the one that ended last, which is all :func:`hold_on_breach` needs however
+many breaches the batch has had.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def update_breach(ctx: Ctx, bid: str, h: dict[str, Any]) -> None:
     b = ctx.get(breach_key(bid))
     b.update(worst=h["worst"], seen=h["seen"], ended=h["ended"])
     ctx.put(breach_key(bid), b)
+    if b["ended"] is not None:
+        for batch in b["batches"]:
+            x = ctx.get(breaches_key(batch))
+            _ended(x, bid, b["ended"])
+            ctx.put(breaches_key(batch), x)
     ctx.emit("breach_updated", id=bid, batches=b["batches"], worst=b["worst"],
              ended=b["ended"], detail=breach_reason(b))
 
@@ -42,9 +49,13 @@ def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],
          "time": ctx.time}
     ctx.put(breach_key(bid), b)
     for batch in batches:
-        x = ctx.get(breaches_key(batch)) or {"n": 0, "ids": []}
+        x = ctx.get(breaches_key(batch)) or {"n": 0, "ids": [], "open": [], "last_end": None}
         x["n"] += 1
-        x["ids"] = [*x["ids"], bid][-32:]  # the latest; "n" counts all
+        x["ids"] = [*x["ids"], bid][-32:]  # the latest, for trace; "n" counts all
+        if b["ended"] is None:
+            x["open"].append(bid)
+        else:
+            _ended(x, bid, b["ended"])
         ctx.put(breaches_key(batch), x)
     ctx.emit("breach", **{k: b[k] for k in ("id", "device", "rule", "kind", "batches",
                                              "shipment", "start", "ended", "worst")},
@@ -57,10 +68,23 @@ def hold_on_breach(ctx: Ctx, order: dict[str, Any]) -> None:
     outcome of a dispute (orders.release calls this)."""
     batch = order.get("batch")
     x = ctx.read("sensors", breaches_key(batch)) if batch else None
-    for bid in reversed(x["ids"] if x else ()):
-        br = ctx.read("sensors", breach_key(bid))
-        if br["ended"] is None or br["ended"] >= order["placed_at"]:
-            raise InvalidState(
-                f"order {order['id']} is held for dispute: its batch has a "
-                f"{breach_reason(br)}; the buyer may confirm it or open a dispute",
-                current=order["state"], breach=bid)
+    if x is None:
+        return
+    if x["open"]:
+        bid = x["open"][-1]
+    elif x["last_end"] is not None and x["last_end"][0] >= order["placed_at"]:
+        bid = x["last_end"][1]
+    else:
+        return
+    raise InvalidState(
+        f"order {order['id']} is held for dispute: its batch has a "
+        f"{breach_reason(ctx.read('sensors', breach_key(bid)))}; the buyer may confirm it "
+        "or open a dispute", current=order["state"], breach=bid)
+
+
+def _ended(x: dict[str, Any], bid: str, ended: int) -> None:
+    """Breach ``bid`` of a batch's marks ``x`` ended at ``ended``."""
+    if bid in x["open"]:
+        x["open"].remove(bid)
+    if x["last_end"] is None or ended >= x["last_end"][0]:
+        x["last_end"] = [ended, bid]
