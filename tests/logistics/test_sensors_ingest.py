@@ -205,3 +205,44 @@ def test_serve_mqtt_starts_a_local_broker_and_bridges_it(
     time.sleep(0.2)
     with pytest.raises(NodeError):
         MqttDevices(str(seen["url"])).start()
+
+
+def test_sigterm_stops_serve_mqtt_with_its_broker(world: World) -> None:
+    """A service manager stops ``supplyledger serve --mqtt`` with SIGTERM: the process must
+    drain and stop its local mosquitto, not die and leave the broker running."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    need_mosquitto()
+    data = world.c.dir
+    world.c.stop()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from supplyledger.cli.main import app; app()", "serve",
+         "--data", str(data), "--mqtt", "--port", str(port)],
+        env={**os.environ, "SUPPLYLEDGER_NODE_PASSWORD": "node"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
+            time.sleep(0.2)
+        broker_port = int((data / "mosquitto" / "mosquitto.conf").read_text().split()[1])
+        socket.create_connection(("127.0.0.1", broker_port), timeout=2).close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", broker_port), timeout=2).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

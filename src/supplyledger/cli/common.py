@@ -1,5 +1,12 @@
-"""Shared CLI plumbing: consoles, progress bars, passwords, and turning errors into exit
-codes."""
+"""Shared CLI plumbing: consoles, progress bars, passwords, key and ledger loading, and
+turning errors into exit codes.
+
+Decisions: ledger data (names, ids, reasons) is printed through Rich, which reads ``[...]`` as
+markup, so every renderer passes such text through :func:`esc` (a participant named
+``"[/]"`` must not crash everyone's report). Progress bars draw on stderr, so ``--json``
+output on stdout stays exactly the document. Read-only commands open a ledger through
+:func:`open_store`, which refuses a directory without one instead of creating an empty
+database there."""
 
 from __future__ import annotations
 
@@ -9,18 +16,25 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from supplyledger.errors import SupplyLedgerError
+from supplyledger.errors import KeyFileError, SupplyLedgerError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.progress import Progress
 
-__all__ = ["console", "err_console", "fail", "handle_errors", "password", "print_json",
-           "progress_bar", "stage_progress"]
+    from supplyledger.ledger.crypto import PrivateKey
+    from supplyledger.store.sqlite import SQLiteStore
+
+__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "new_data_dir", "node_key",
+           "open_store", "password", "print_json", "progress_bar", "signer_key",
+           "stage_progress"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,8 +53,12 @@ def progress_bar() -> Progress:
     )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True,
-                    disable=not sys.stderr.isatty())
+                    TimeElapsedColumn(), console=err_console, transient=True,
+                    disable=not _stderr_is_terminal())
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 @contextmanager
@@ -62,8 +80,14 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+def esc(value: object) -> str:
+    """``value`` as text that Rich prints literally (ledger data may contain ``[...]``)."""
+    return escape(str(value))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit ``code``. ``message`` is plain text, not markup."""
+    err_console.print(f"[bold red]error:[/] {esc(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -86,7 +110,56 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except SupplyLedgerError as exc:
             fail(f"{exc.message} [{exc.code}]")
-        except FileNotFoundError as exc:
-            fail(str(exc))
+        except OSError as exc:  # a missing, unreadable or unwritable file or directory
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+                 else str(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def signer_key(path: Path) -> PrivateKey:
+    """Unseal a key file under ``$SUPPLYLEDGER_KEY_PASSWORD`` (or a prompt); a wrong password
+    names the file, since a command may need two passwords."""
+    from supplyledger.ledger.keyfile import unseal
+
+    data = path.read_bytes()
+    try:
+        return unseal(data, password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {path}"))
+    except KeyFileError as exc:
+        raise KeyFileError(f"{path}: {exc.message}") from None
+
+
+def node_key(data: Path) -> PrivateKey:
+    """The ledger directory's node key, under ``$SUPPLYLEDGER_NODE_PASSWORD`` (or a prompt)."""
+    from supplyledger.node.bootstrap import NODE_KEY_FILE, load_node_key
+
+    path = data / NODE_KEY_FILE
+    if not path.is_file():  # before asking for a password that cannot help
+        fail(f"no ledger in {data} (no node key {path})")
+    try:
+        return load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
+    except KeyFileError as exc:
+        raise KeyFileError(f"node key {path}: {exc.message}") from None
+
+
+def open_store(data: Path) -> SQLiteStore:
+    """The ledger in ``data`` for reading; fails (exit 2) when there is none, rather than
+    letting SQLite create an empty database in a wrong directory."""
+    from supplyledger.store.sqlite import DB_NAME, SQLiteStore
+
+    if not (data / DB_NAME).is_file():
+        fail(f"no ledger in {data}")
+    return SQLiteStore(data)
+
+
+def new_data_dir(data: Path) -> None:
+    """Fail unless ``data`` can hold a new ledger: absent, or an empty directory (a new
+    ledger never mixes with other files, and a failed check writes nothing)."""
+    from supplyledger.store.sqlite import DB_NAME
+
+    if (data / DB_NAME).exists():
+        fail(f"{data} already holds a ledger; choose a new directory")
+    if data.exists() and not data.is_dir():
+        fail(f"{data} is a file, not a directory")
+    if data.is_dir() and any(data.iterdir()):
+        fail(f"{data} is not empty; choose a new or empty directory")

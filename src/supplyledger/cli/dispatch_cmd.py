@@ -18,7 +18,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, password, print_json
+from supplyledger.cli.common import (
+    console,
+    esc,
+    fail,
+    handle_errors,
+    node_key,
+    print_json,
+    signer_key,
+)
 
 # Library imports (the PyVRP solver among them) are local to each command: the CLI imports
 # every command module at start, so module-level imports here would slow down every
@@ -26,8 +34,6 @@ from supplyledger.cli.common import console, fail, handle_errors, password, prin
 
 __all__ = ["app"]
 
-NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
-KEY_PW = "SUPPLYLEDGER_KEY_PASSWORD"
 app = typer.Typer(help="Dispatch plans: a platform's open orders -> routes -> transport "
                        "orders on the ledger.", no_args_is_help=True)
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
@@ -40,17 +46,14 @@ def _when(ms: int) -> str:
 
 
 def _submit(data: Path, key: Path, platform: str, args: dict[str, Any]) -> dict[str, Any]:
-    from supplyledger.ledger.keyfile import unseal
     from supplyledger.ledger.tx import make_tx
-    from supplyledger.node.bootstrap import load_node_key
     from supplyledger.node.service import Node, wall_clock_ms
     from supplyledger.node.settings import Settings
 
-    signer = unseal(key.read_bytes(), password(KEY_PW, f"Password for {key}"))
+    signer = signer_key(key)
     if signer.did != platform:
         fail(f"{key} is the key of {signer.did}, not of the platform {platform}")
-    node_key = load_node_key(data, password(NODE_PW, "Node key password"))
-    with Node(Settings(data), node_key) as node:
+    with Node(Settings(data), node_key(data)) as node:
         tx = make_tx(signer, chain=node.chain, contract="shipments", method="record_plan",
                      args=args, time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
         return node.submit(tx.raw).result().to_dict()
@@ -112,24 +115,27 @@ def plan_cmd(
 
 def _print_plan(doc: dict[str, Any]) -> None:
     t = Table("vehicle", "transporter", "orders", "load", "km", "departs (UTC)", "back",
-              "kg CO2e", title=f"dispatch plan {doc['plan']}")
+              "kg CO2e", title=f"dispatch plan {esc(doc['plan'])}")
     for r in doc["routes"]:
-        t.add_row(r["vehicle"], r["transporter"][-12:], " ".join(r["orders"]), f"{r['load']:g}",
+        t.add_row(esc(r["vehicle"]), esc(r["transporter"][-12:]), esc(" ".join(r["orders"])),
+                  f"{r['load']:g}",
                   f"{r['distance_m'] / 1000:.1f}", _when(r["departs_at"]),
                   _when(r["returns_at"]), f"{r['co2e_g'] / 1000:.2f}")
     console.print(t)
     for u in doc["unserved"]:
-        console.print(f"  unserved {u['order']}: {u['reason']}")
+        console.print(f"  unserved {esc(u['order'])}: {esc(u['reason'])}")
     for u in doc["ignored"]:
-        console.print(f"  [yellow]ignored[/] {u['order']}: {u['reason']}")
+        console.print(f"  [yellow]ignored[/] {esc(u['order'])}: {esc(u['reason'])}")
     console.print(f"  {doc['distance_m'] / 1000:.1f} km by road legs (great circle), solver "
                   f"{doc['solver_distance_m'] / 1000:.1f} km, {doc['co2e_g'] / 1000:.2f} kg "
                   "CO2e WTW")
     if doc["svg"]:
-        console.print(f"  picture: {doc['svg']}")
+        console.print(f"  picture: {esc(doc['svg'])}")
     r = doc["receipt"]
     if r is not None:
-        status = "[green]recorded[/]" if r["ok"] else f"[red]refused[/] {r['error']}"
+        err = r.get("error") or {}
+        why = f"{err.get('message')} [{err.get('code')}]"
+        status = "[green]recorded[/]" if r["ok"] else f"[red]refused:[/] {esc(why)}"
         console.print(f"  tx {r['tx']} block {r['height']}: {status}")
 
 
@@ -165,12 +171,13 @@ def show_cmd(
         print_json({**p, "svg": str(svg) if svg else None})
         return
     t = Table("vehicle", "shipment", "orders", "load", "km", "kg CO2e",
-              title=f"dispatch plan {p['id']} (block {p['height']})")
+              title=f"dispatch plan {esc(p['id'])} (block {p['height']})")
     for r in p["routes"]:
-        t.add_row(r["vehicle"], r["shipment"], " ".join(r["orders"]), str(r["load"]),
+        t.add_row(esc(r["vehicle"]), esc(r["shipment"]), esc(" ".join(r["orders"])),
+                  str(r["load"]),
                   f"{r['distance_m'] / 1000:.1f}", f"{r['co2e_g'] / 1000:.2f}")
     console.print(t)
     for u in p["unserved"]:
-        console.print(f"  unserved {u['order']}: {u['reason']}")
-    console.print(f"  platform {p['platform']}: {p['distance_m'] / 1000:.1f} km, "
+        console.print(f"  unserved {esc(u['order'])}: {esc(u['reason'])}")
+    console.print(f"  platform {esc(p['platform'])}: {p['distance_m'] / 1000:.1f} km, "
                   f"{p['co2e_g'] / 1000:.2f} kg CO2e WTW")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, handle_errors, print_json
+from supplyledger.cli.common import console, esc, handle_errors, print_json
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -38,8 +38,10 @@ def report(
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (per mode and vehicle "
                                                         "class, then totals).")] = False,
 ) -> None:
-    """Per platform: shipments departed in the month, tonne-km, g CO2e (WTW, TTW/WTT) by
-    mode and vehicle class, CO2e per order, and the factor table's version and sources."""
+    """Monthly freight emissions per platform (ISO 14083 / GLEC).
+
+    Shipments departed in the month, tonne-km, g CO2e (WTW, TTW/WTT) by mode and vehicle
+    class, CO2e per order, and the factor table's version and sources."""
     from supplyledger.logistics.emissions import load_factors
     from supplyledger.logistics.emissions_report import to_csv
     from supplyledger.node.kpi_reports import emissions_report
@@ -66,11 +68,11 @@ def report(
                     f"{rep['factor_table']['version']})")
     for p in rep["platforms"]:
         for m in p["by_mode"]:
-            t.add_row(p["name"], f"{m['mode']} / {m['vehicle_class']}", str(m["shipments"]),
-                      str(m["legs"]), m["tonne_km"], _kg(m["wtw_g"]), _kg(m["ttw_g"]),
-                      m["intensity_g_per_tkm"] or "—")
+            t.add_row(esc(p["name"]), esc(f"{m['mode']} / {m['vehicle_class']}"),
+                      str(m["shipments"]), str(m["legs"]), m["tonne_km"], _kg(m["wtw_g"]),
+                      _kg(m["ttw_g"]), m["intensity_g_per_tkm"] or "—")
         per_order = p["orders"]["per_order_g"]
-        t.add_row(f"[bold]{p['name']}[/]", f"[bold]total[/] ({p['planned']} planned, "
+        t.add_row(f"[bold]{esc(p['name'])}[/]", f"[bold]total[/] ({p['planned']} planned, "
                   f"{p['orders']['n']} orders, {per_order or '—'} g/order)",
                   str(p["shipments"]), "", p["tonne_km"], _kg(p["wtw_g"]), _kg(p["ttw_g"]),
                   p["intensity_g_per_tkm"] or "—", end_section=True)
@@ -79,5 +81,5 @@ def report(
         console.print("no shipments departed in " + rep["month"]
                       + ("" if rep["shipments_recorded"] else " (no shipments contract data)"))
     for f in rep["factor_table"]["factors"]:
-        console.print(f"  [dim]{f['mode']}/{f['vehicle_class']}: {f['wtw_g_per_tkm']} g/tkm "
-                      f"WTW — {f['source']}[/]")
+        console.print(f"  [dim]{esc(f['mode'])}/{esc(f['vehicle_class'])}: "
+                      f"{esc(f['wtw_g_per_tkm'])} g/tkm WTW — {esc(f['source'])}[/]")

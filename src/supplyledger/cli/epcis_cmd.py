@@ -11,7 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
-from supplyledger.cli.common import console, err_console, handle_errors, password, print_json
+from supplyledger.cli.common import (
+    console,
+    err_console,
+    esc,
+    fail,
+    handle_errors,
+    node_key,
+    open_store,
+    print_json,
+    signer_key,
+)
 from supplyledger.errors import EPCISValidationError, SupplyLedgerError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -37,17 +47,19 @@ def import_cmd(
     key: Annotated[Path, typer.Option("--key", help="Signer's key file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Capture every event of each FILE in one transaction per file: all of a file's
-    events in one block, or none of them. Several files are captured concurrently; a
-    refused file does not stop the others (exit 1 if any was refused)."""
-    from supplyledger.ledger.keyfile import unseal
-    from supplyledger.node.bootstrap import load_node_key
+    """Capture each FILE's events in one transaction per file: all or none of them.
+
+    Several files are captured concurrently; a refused file does not stop the others (exit 1
+    if any was refused)."""
     from supplyledger.node.epcis_ingest import Capture, capture_documents, load_document
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
 
-    signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
-    node_key = load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
+    for f in files:  # before any password prompt
+        if not f.is_file():
+            fail(f"{f}: {'not a file' if f.exists() else 'no such file'}")
+    signer = signer_key(key)
+    node = node_key(data)
     size = max(f.stat().st_size for f in files)
     settings = Settings(data, max_tx_bytes=max(64 * 1024, 2 * size + (1 << 16)))
     results: dict[int, dict[str, Any]] = {}
@@ -59,8 +71,8 @@ def import_cmd(
             except EPCISValidationError as exc:
                 results[i] = _refusal(f.name, exc)
 
-    with Node(settings, node_key) as node:
-        for i, out in capture_documents(node, docs(), signer):
+    with Node(settings, node) as running:
+        for i, out in capture_documents(running, docs(), signer):
             name = files[i].name
             results[i] = (_refusal(name, out) if not isinstance(out, Capture) else
                           {"file": name, "ok": True, "tx": out.tx, "height": out.height,
@@ -80,13 +92,13 @@ def _report(results: list[dict[str, Any]], json_out: bool) -> None:
         return
     for r in results:
         if r["ok"]:
-            console.print(f"[green]captured[/] {r['file']}: {r['events']} events in block "
+            console.print(f"[green]captured[/] {esc(r['file'])}: {r['events']} events in block "
                           f"{r['height']} (tx {r['tx']}), {r['subjects']} batches/objects")
             continue
-        err_console.print(f"[bold red]refused[/] {r['file']}: {r['error']}")
+        err_console.print(f"[bold red]refused[/] {esc(r['file'])}: {esc(r['error'])}")
         for e in r["errors"][:50]:
             where = "document" if e.get("event") is None else f"event {e['event']}"
-            err_console.print(f"  {where}: {e['reason']}")
+            err_console.print(f"  {where}: {esc(e['reason'])}")
 
 
 @app.command("export")
@@ -99,11 +111,10 @@ def export_cmd(
 ) -> None:
     """Write a valid EPCIS 2.0 document of a batch's events (or of one capture)."""
     from supplyledger.node.epcis_ingest import export_document
-    from supplyledger.store.sqlite import SQLiteStore
 
     if (batch is None) == (tx is None):
         raise typer.BadParameter("give exactly one of --batch or --tx")
-    store = SQLiteStore(data)
+    store = open_store(data)
     try:
         doc = export_document(store, batch=batch, tx=tx)
     finally:

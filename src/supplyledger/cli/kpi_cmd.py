@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, handle_errors, print_json
+from supplyledger.cli.common import console, esc, handle_errors, print_json
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -37,8 +37,10 @@ def kpi_command(
              "illustrative tariffs.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """KPIs per platform and period: order processing and delivery time, cost per order,
-    on-time-in-full, cold-chain excursions, satisfaction, CO2e per order."""
+    """KPIs per platform and period, from the ledger.
+
+    Order processing and delivery time, cost per order, on-time-in-full, cold-chain
+    excursions, satisfaction, CO2e per order."""
     from supplyledger.logistics.kpi import parse_tariffs
     from supplyledger.logistics.kpi_format import cells
     from supplyledger.node.kpi_reports import kpi_report
@@ -69,7 +71,7 @@ def kpi_command(
     for p in res["platforms"]:
         for row in p["periods"]:
             c = cells(row)
-            t.add_row(p["name"], row["period"], c["orders"], c["processing"], c["delivery"],
+            t.add_row(esc(p["name"]), row["period"], c["orders"], c["processing"], c["delivery"],
                       c["cost"], c["otif"], c["excursions"], c["satisfaction"], c["co2e"])
     console.print(t)
     if not res["platforms"] or not res["periods"]:

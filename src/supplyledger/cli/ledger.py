@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -13,11 +14,16 @@ from rich.table import Table
 
 from supplyledger.cli.common import (
     console,
+    esc,
     fail,
     handle_errors,
+    new_data_dir,
+    node_key,
+    open_store,
     password,
     print_json,
     progress_bar,
+    signer_key,
     stage_progress,
 )
 from supplyledger.errors import ProofError
@@ -28,7 +34,8 @@ from supplyledger.errors import ProofError
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
-
+# An admin's name becomes the file name keys/<name>.key: no path separators, no dot first.
+_ADMIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 @handle_errors
@@ -43,11 +50,19 @@ def init(
     from supplyledger.node.bootstrap import init_ledger
     from supplyledger.node.service import wall_clock_ms
 
+    names = admin or ["admin"]
+    for name in names:
+        if not _ADMIN_NAME.fullmatch(name):
+            fail(f"--admin {name!r}: use letters, digits, '.', '_' or '-' (it names the key "
+                 "file)")
+    if len(set(names)) != len(names):
+        fail("--admin names must be different")
+    new_data_dir(data)  # checked before any password prompt and before anything is written
     chain = chain or f"sl-{secrets.token_hex(4)}"
     node_pw = password(NODE_PW, "Password for the node key", confirm=True)
     admin_pw = password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the admin key(s)",
                         confirm=True)
-    admins = [(name, generate("rsa"), admin_pw) for name in (admin or ["admin"])]
+    admins = [(name, generate("rsa"), admin_pw) for name in names]
     res = init_ledger(data, chain=chain, time_ms=wall_clock_ms(), node_password=node_pw,
                       admins=[(n, k, p) for n, k, p in admins])
     console.print(f"[green]ledger created[/] in {data}\n  chain:   {res.chain}\n"
@@ -63,7 +78,7 @@ def _parse_args(text: str) -> dict[str, Any]:
         fail(f"--args is not JSON: {exc}")
     if not isinstance(value, dict):
         fail("--args must be a JSON object")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 @handle_errors
@@ -76,16 +91,13 @@ def submit(
     json_out: JsonOpt = False,
 ) -> None:
     """Sign one transaction, commit it through the embedded node and print its receipt."""
-    from supplyledger.ledger.keyfile import unseal
     from supplyledger.ledger.tx import make_tx
-    from supplyledger.node.bootstrap import load_node_key
     from supplyledger.node.service import Node, wall_clock_ms
     from supplyledger.node.settings import Settings
 
     parsed = _parse_args(args)
-    signer = unseal(key.read_bytes(), password("SUPPLYLEDGER_KEY_PASSWORD", f"Password for {key}"))
-    node_key = load_node_key(data, password(NODE_PW, "Node key password"))
-    with Node(Settings(data), node_key) as node:
+    signer = signer_key(key)
+    with Node(Settings(data), node_key(data)) as node:
         tx = make_tx(signer, chain=node.chain, contract=contract, method=method, args=parsed,
                      time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
         receipt = node.submit(tx.raw).result()
@@ -93,10 +105,12 @@ def submit(
     if json_out:
         print_json(doc)
     else:
-        status = "[green]ok[/]" if receipt.ok else f"[red]failed[/] {receipt.error}"
+        err = receipt.error or {}
+        why = f"{err.get('message')} [{err.get('code')}]"
+        status = "[green]ok[/]" if receipt.ok else f"[red]failed:[/] {esc(why)}"
         console.print(f"tx {receipt.tx_id}\n  block {receipt.height} #{receipt.index}: {status}")
         if receipt.ok:
-            console.print(f"  result: {json.dumps(receipt.result)}")
+            console.print(f"  result: {esc(json.dumps(receipt.result))}")
     if not receipt.ok:
         raise typer.Exit(1)
 
@@ -109,9 +123,8 @@ def proof(
 ) -> None:
     """Print an inclusion proof: tx -> Merkle root -> signed block header."""
     from supplyledger.node.proofs import proof_for
-    from supplyledger.store.sqlite import SQLiteStore
 
-    store = SQLiteStore(data)
+    store = open_store(data)
     try:
         doc = proof_for(store, tx_id)
     finally:
@@ -145,7 +158,7 @@ def verify_proof(
         if json_out:
             print_json({"valid": False, "error": exc.message})
         else:
-            console.print(f"[bold red]INVALID[/] {exc.message}")
+            console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
         raise typer.Exit(1) from None
     out = {"valid": True, "tx": res.tx_id, "height": res.height, "block": res.block_hash,
            "chain": res.chain, "proposer": res.proposer, "tx_ok": res.ok,
@@ -186,7 +199,8 @@ def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
 
 @handle_errors
 def bench(
-    txs: Annotated[int, typer.Option(help="Transactions in the saturation phase.")] = 200_000,
+    txs: Annotated[int, typer.Option(min=1, help="Transactions in the saturation phase.")]
+    = 200_000,
     sig: Annotated[str, typer.Option(help="Signature scheme: rsa or ed25519.")] = "rsa",
     data: Annotated[Path | None, typer.Option(
         "--data", help="Keep the ledger in this directory (for audit).")] = None,
@@ -216,6 +230,7 @@ def bench(
     console.print(t)
 
 
+@handle_errors
 def contracts(
     out: Annotated[Path | None, typer.Option(help="Write Markdown here (else stdout).")] = None,
 ) -> None:

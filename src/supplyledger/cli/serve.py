@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +23,26 @@ __all__ = ["run_server", "serve"]
 
 NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
-PortOpt = Annotated[int, typer.Option(help="TCP port.")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM stops the server as Ctrl-C does. uvicorn shuts down gracefully on it, then
+    raises the signal again under the handler it found; the default one would end the
+    process there, before the node drains and the local broker stops."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def run_server(data: Path, node_password: str, *, host: str, port: int,
@@ -48,7 +70,8 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
                               "supplyledger/devices/<id>/readings")
             console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
                           f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            with _sigterm_exits():
+                uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         node.stop()
         service.close()

@@ -1,5 +1,10 @@
 """``supplyledger trace BATCH`` and ``supplyledger recall BATCH``: thin renderers over
-:class:`supplyledger.node.queries.TraceQueries` (no node needed: pure reads)."""
+:class:`supplyledger.node.queries.TraceQueries` (no node needed: pure reads).
+
+BATCH may be a bare lot number as printed on a bag (and as the demo and the web UI quote
+it), resolved through the batches table like the API does; a lot number that several
+products share is refused with their ids rather than guessed. Names and reasons come from
+the ledger and are escaped before Rich renders them."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json
+from supplyledger.cli.common import console, esc, fail, handle_errors, open_store, print_json
 
 # Library imports are local to each command: the CLI imports every command module at start,
 # so module-level imports here would slow down every `supplyledger` invocation.
@@ -24,18 +29,36 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 PageOpt = Annotated[int, typer.Option("--page", min=1, help="Page number (1-based).")]
 SizeOpt = Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Items per page.")]
-BatchArg = Annotated[str, typer.Argument(help="Batch id: LGTIN URN, GS1 Digital Link, or "
-                                               "another traced identifier.")]
+BatchArg = Annotated[str, typer.Argument(help="Batch id: LGTIN URN, GS1 Digital Link, lot "
+                                               "number, or another traced identifier.")]
 
 
 def _queries(data: Path) -> tuple[SQLiteStore, TraceQueries]:
     from supplyledger.node.queries import TraceQueries
-    from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
-    if not (data / DB_NAME).exists():
-        fail(f"no ledger in {data}")
-    store = SQLiteStore(data)
+    store = open_store(data)
     return store, TraceQueries(store)
+
+
+def _resolve(q: TraceQueries, text: str) -> str:
+    """The batch id ``text`` means: an EPC as it is, or the batch with that lot number."""
+    from supplyledger.store.listings import Listings
+
+    text = text.strip()
+    if "://" in text or text.startswith("urn:"):
+        return text
+    listings = Listings(q.store, {name: c.tables for name, c in q.contracts.items()})
+    if "batches" not in listings.tables:
+        return text
+    found = [str(r["id"]) for r in listings.rows("batches", 20, None, {"lot": text}).items]
+    if len(found) > 1:
+        fail(f"lot {text} is on several products; give one of: {', '.join(found)}")
+    return found[0] if found else text
+
+
+def _check_page(res: dict[str, Any]) -> None:
+    if res["page"] > res["pages"]:
+        fail(f"--page {res['page']} is past the last page ({res['pages']})")
 
 
 def _when(ms: Any) -> str:
@@ -50,42 +73,45 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     """Whole genealogy of a batch with every event verified; flags the faulty link."""
     store, q = _queries(data)
     try:
-        res = q.trace(batch, page=page, page_size=page_size)
+        res = q.trace(_resolve(q, batch), page=page, page_size=page_size)
     finally:
         store.close()
+    _check_page(res)
     if json_out:
         print_json(res)
         if res["faults"]:
             raise typer.Exit(1)
         return
-    console.print(f"[bold]{res['batch']}[/]  upstream {len(res['upstream'])}, downstream "
+    console.print(f"[bold]{esc(res['batch'])}[/]  upstream {len(res['upstream'])}, downstream "
                   f"{len(res['downstream'])}, {res['events_total']} events "
                   f"(page {res['page']}/{res['pages']})")
     t = Table("#", "batch", "seq", "link", "bizStep", "disposition", "event time", "signer",
               "recorded", "block", "tx", "proof", "faults")
     for i, e in enumerate(res["events"], start=(page - 1) * page_size + 1):
-        faults = "; ".join(f"{f['kind']}: {f['reason']}" for f in e["faults"])
-        t.add_row(str(i), e["batch"].rsplit("/", 1)[-1], str(e["seq"]), e["link"],
-                  e["biz_step"], e["disposition"], e["event_time"],
-                  e.get("signer_name") or e["signer"][:20], _when(e.get("time")),
+        faults = esc("; ".join(f"{f['kind']}: {f['reason']}" for f in e["faults"]))
+        t.add_row(str(i), esc(e["batch"].rsplit("/", 1)[-1]), str(e["seq"]), esc(e["link"]),
+                  esc(e["biz_step"]), esc(e["disposition"]), esc(e["event_time"]),
+                  esc(e.get("signer_name") or e["signer"][:20]), _when(e.get("time")),
                   str(e["height"]), e["tx"][:12],
                   "[green]ok[/]" if e["proof"]["verified"] else "[red]FAILED[/]",
                   f"[red]{faults}[/]" if faults else "")
     console.print(t)
     for c in res["chains"]:
         status = "[green]intact[/]" if c["ok"] else f"[red]broken at event {c['broken_at']}[/]"
-        console.print(f"  code chain {c['batch']}: {c['events']} events, {status}")
+        console.print(f"  code chain {esc(c['batch'])}: {c['events']} events, {status}")
     for s in res["shipments"]:
         share = s["order_co2e_g"] if s["order_co2e_g"] is not None else s["co2e_g"]
-        console.print(f"  shipment {s['shipment']} ({s['status']}"
+        console.print(f"  shipment {esc(s['shipment'])} ({esc(s['status'])}"
                       f"{', late' if s['late'] else ''}): {s['distance_m'] / 1000:.1f} km, "
-                      f"{share} g CO2e WTW" + (f" for order {s['order']}" if s["order"] else ""))
+                      f"{share} g CO2e WTW"
+                      + (f" for order {esc(s['order'])}" if s["order"] else ""))
     first = res["faulty_link"]
     if first is None:
         console.print("[bold green]no faulty link[/]: every event verified")
         return
-    console.print(f"[bold red]faulty link[/]: {first['link'] or '?'} (batch {first['batch']}, "
-                  f"event {first['seq']}) — {first['kind']}: {first['reason']}")
+    console.print(f"[bold red]faulty link[/]: {esc(first['link'] or '?')} (batch "
+                  f"{esc(first['batch'])}, event {first['seq']}) — {esc(first['kind'])}: "
+                  f"{esc(first['reason'])}")
     raise typer.Exit(1)
 
 
@@ -95,24 +121,25 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     """Every lot, logistic unit and shipment a problem with BATCH reaches, and who holds it."""
     store, q = _queries(data)
     try:
-        res = q.recall(batch, page=page, page_size=page_size)
+        res = q.recall(_resolve(q, batch), page=page, page_size=page_size)
     finally:
         store.close()
+    _check_page(res)
     if json_out:
         print_json(res)
         return
     counts = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in res["counts"].items() if n)
-    console.print(f"[bold]recall of {res['batch']}[/]: {counts} (page {res['page']}/"
+    console.print(f"[bold]recall of {esc(res['batch'])}[/]: {counts} (page {res['page']}/"
                   f"{res['pages']})")
     t = Table("kind", "id", "quantity", "custodian", "owner / lots")
     for a in res["affected"]:
         if a["kind"] == "lot":
-            t.add_row("lot", a["id"], f"{a['quantity']} {a['uom']}".strip(),
-                      f"{a['custodian_name'] or a['custodian'][:20]} ({a['custodian_org']})",
-                      a["owner"][:24])
+            t.add_row("lot", esc(a["id"]), esc(f"{a['quantity']} {a['uom']}".strip()),
+                      esc(f"{a['custodian_name'] or a['custodian'][:20]} "
+                          f"({a['custodian_org']})"), esc(a["owner"][:24]))
         elif a["kind"] == "shipment":
-            t.add_row("shipment", a["id"], "", "", f"{len(a['lots'])} lots, last "
-                      f"{a['last_event']}")
+            t.add_row("shipment", esc(a["id"]), "", "", f"{len(a['lots'])} lots, last "
+                      f"{esc(a['last_event'])}")
         else:
-            t.add_row(a["kind"].replace("_", " "), a["id"], "", "", "")
+            t.add_row(esc(a["kind"].replace("_", " ")), esc(a["id"]), "", "", "")
     console.print(t)

@@ -115,7 +115,6 @@ class Sim:
         self.node: Node | None = None
         self._nonce = itertools.count(1)
         self._lock = threading.Lock()
-        self.calls = 0
 
     def now(self) -> int:
         return self.t
@@ -131,7 +130,6 @@ class Sim:
         assert self.node is not None
         tx = make_tx(key, chain=self.node.chain, contract=contract, method=method, args=args,
                      time_ms=self.t, nonce=next(self._nonce))
-        self.calls += 1
         ticket = self.node.submit(tx.raw)
         return ticket.result(60) if wait else ticket
 

@@ -45,6 +45,7 @@ from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
 from supplyledger.store.localdb import LocalDB
 from supplyledger.store.sqlite import DB_NAME
+from supplyledger.store.views import ledger_totals
 
 __all__ = ["DemoInfo", "load_demo"]
 
@@ -57,8 +58,8 @@ class DemoInfo:
     data_dir: Path
     node_password: str
     logins: list[tuple[str, str, str, str]] = field(default_factory=list)  # login, pw, name, org
-    transactions: int = 0
-    height: int = 0
+    transactions: int = 0  # after genesis, as the dashboard counts them
+    blocks: int = 0
     faulty_lot: str = ""
     hot_lot: str = ""
     tampered: str = ""
@@ -161,10 +162,14 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         share_address(sim, people, Features(node).private, commerce)
         assess_credit(sim, people)
         _attempts(sim, people, chain, info)
-        info.height = node.height
     finally:
         node.stop()
-    info.transactions = sim.calls
+    conn = sqlite3.connect(data_dir / DB_NAME)
+    try:
+        totals = ledger_totals(conn)
+    finally:
+        conn.close()
+    info.transactions, info.blocks = totals["transactions"], totals["blocks"]
     info.faulty_lot, info.hot_lot = chain.faulty, chain.hot
     info.tampered = _tamper(Path(data_dir), chain)
     info.notes = {"logistics": logistics.notes(),
