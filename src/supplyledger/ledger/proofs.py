@@ -58,9 +58,10 @@ class ProofCheck:
 
 def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> ProofCheck:
     """Check every link; raise :class:`ProofError` naming the first that fails."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ProofError(f"not a {FORMAT} document (a JSON object with \"format\": "
+                         f"\"{FORMAT}\")")
     try:
-        if doc.get("format") != FORMAT:
-            raise ProofError(f"not a {FORMAT} document")
         header = Header.from_dict(doc["block"]["header"])
         proposer_key = PublicKey.from_b64(doc["block"]["proposer_key"])
         sig = b64d(doc["block"]["signature"])
@@ -70,10 +71,15 @@ def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> Proo
         index = int(tx["index"])
         path = [bytes.fromhex(h) for h in tx["path"]]
         rpath = [bytes.fromhex(h) for h in rc["path"]]
+        env_bytes, sig_b64 = envelope_bytes_of(raw)
+        receipt = decode(receipt_raw)
+        if not isinstance(receipt, dict):
+            raise ProofError("malformed proof: the receipt is not a JSON object")
+        skey = PublicKey.from_b64(tx["signer_key"]) if tx.get("signer_key") else None
     except ProofError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, SupplyLedgerError) as exc:
-        raise ProofError(f"malformed proof: {exc}") from None
+        raise ProofError(f"malformed proof: {getattr(exc, 'message', exc)}") from None
     if trusted_keys is not None and proposer_key.b64 not in trusted_keys:
         raise ProofError("the block's proposer key is not one of the trusted node keys")
     if proposer_key.did != header.proposer:
@@ -82,13 +88,11 @@ def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> Proo
         SignedHeader(header, sig).verify(proposer_key)
     except SupplyLedgerError as exc:
         raise ProofError(f"header signature: {exc.message}") from None
-    env_bytes, sig_b64 = envelope_bytes_of(raw)
     tx_id = hashlib.sha256(env_bytes).hexdigest()
     if tx_id != tx["id"]:
         raise ProofError("transaction id is not the hash of its envelope")
     merkle.verify_inclusion(merkle.leaf_hash(raw), index, header.tx_count, path,
                             bytes.fromhex(header.tx_root))
-    receipt = decode(receipt_raw)
     if receipt.get("tx") != tx_id:
         raise ProofError("receipt belongs to another transaction")
     try:
@@ -97,8 +101,7 @@ def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> Proo
     except ProofError as exc:
         raise ProofError(f"receipt: {exc.message}") from None
     signer_verified = False
-    if tx.get("signer_key"):
-        skey = PublicKey.from_b64(tx["signer_key"])
+    if skey is not None:
         try:
             skey.verify(b64d(sig_b64), env_bytes)
         except SupplyLedgerError as exc:
