@@ -152,6 +152,19 @@ async def test_logout(client: httpx.AsyncClient) -> None:
     assert (await client.get("/")).status_code == 303
 
 
+async def test_htmx_form_after_the_session_ended_goes_to_the_login_page(
+        client: httpx.AsyncClient) -> None:
+    """htmx follows a redirect inside its own request and would put the whole login page
+    into the form's result box; it is told to load the login page instead."""
+    csrf = await _web_login(client, "mill")
+    client.cookies.clear()
+    r = await client.post("/contracts/products/create_product", data={
+        "csrf": csrf, "gtin": "06901234000030", "name": "Bran"}, headers={
+        "HX-Request": "true", "HX-Current-URL": "http://test/area/products"})
+    assert r.status_code == 200 and r.text == ""
+    assert r.headers["hx-redirect"] == "/login?next=/area/products"
+
+
 async def test_area_tables_show_epoch_columns_as_utc_times(client: httpx.AsyncClient,
                                                            world: World) -> None:
     await _web_login(client, "admin")

@@ -94,14 +94,21 @@ class Accounts:
         self._lock = threading.Lock()
 
     # -- accounts -------------------------------------------------------------------------
-    def create(self, did: str, login: str, password: str, key: PrivateKey) -> None:
-        """Store a login for participant ``did``: Argon2id hash + key sealed under the
-        password. The plaintext key is never written."""
+    def check_new(self, login: str, password: str) -> None:
+        """Refuse a login ``create`` would refuse (bad name, short password, name taken),
+        so callers can ask before they register anything on the ledger for it."""
         if not _LOGIN.fullmatch(login):
             raise ValidationError("a login is 2-64 characters: a-z, 0-9, '.', '_' or '-'",
                                   arg="login")
         if len(password) < 8:
             raise ValidationError("a password needs at least 8 characters", arg="password")
+        if self.db.account_by_login(login) is not None:
+            raise AlreadyExists(f"login {login!r} is taken", login=login)
+
+    def create(self, did: str, login: str, password: str, key: PrivateKey) -> None:
+        """Store a login for participant ``did``: Argon2id hash + key sealed under the
+        password. The plaintext key is never written."""
+        self.check_new(login, password)
         params = KdfParams(n=2 ** self.settings.seal_log2_n)
         row = AccountRow(did, login, self.hasher.hash(password), seal(key, password, params),
                          int(self.clock()), 0, 0)

@@ -96,6 +96,9 @@ def create_app(service: LedgerService) -> FastAPI:
     app.state.service = service
     app.state.feed = BlockFeed(service.node)
     install_error_handlers(app)
+    from supplyledger.api.openapi import install as install_openapi  # error bodies in docs
+
+    install_openapi(app)
     for r in (auth_router.router, ledger_router.router, contracts_router.router,
               domain_router.router):
         app.include_router(r)

@@ -13,7 +13,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from supplyledger.api.accounts import Session
 from supplyledger.api.errors import CsrfFailed, Unauthenticated
@@ -33,6 +34,14 @@ __all__ = [
 COOKIE = "sl_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Declared on ``current`` and ``writer`` so the OpenAPI document names both ways to log in
+# on every operation that needs one; ``optional`` reads the credentials itself.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="token from POST /api/auth/token")
+_SESSION = APIKeyCookie(name=COOKIE, auto_error=False, scheme_name="session",
+                        description="web session from POST /api/auth/login; writes also "
+                                    "send its csrf value as X-CSRF-Token")
+Bearer = HTTPAuthorizationCredentials | None
 
 
 def service_of(request: Request) -> LedgerService:
@@ -71,7 +80,8 @@ def optional(request: Request) -> Principal | None:
     return who
 
 
-def current(request: Request) -> Principal:
+def current(request: Request, _bearer: Bearer = Security(_BEARER),
+            _session: str | None = Security(_SESSION)) -> Principal:
     who = optional(request)
     if who is None:
         raise Unauthenticated("log in first (session cookie or bearer token)")
@@ -87,7 +97,8 @@ def check_csrf(who: Principal, request: Request, form: Mapping[str, Any] | None 
         raise CsrfFailed("missing or wrong CSRF token; reload the page and try again")
 
 
-def writer(request: Request) -> Principal:
+def writer(request: Request, _bearer: Bearer = Security(_BEARER),
+           _session: str | None = Security(_SESSION)) -> Principal:
     """Dependency for JSON writes: authenticated, and CSRF-checked when cookie-borne."""
     who = current(request)
     check_csrf(who, request)

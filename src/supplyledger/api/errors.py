@@ -120,11 +120,15 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": err}
 
 
+# Paths programs call: errors as JSON, never pages.
+_JSON_PATHS = ("/api/",)
+
+
 def _respond(request: Request, status: int, body: dict[str, Any],
              headers: dict[str, str] | None = None) -> Response:
     """JSON for the API; for pages, the web layer's HTML rendering of the same error."""
     html = getattr(request.app.state, "html_error", None)
-    if html is not None and not request.url.path.startswith("/api/"):
+    if html is not None and not request.url.path.startswith(_JSON_PATHS):
         out: Response = html(request, status, body["error"])
         return out
     return JSONResponse(body, status_code=status, headers=headers)
@@ -143,6 +147,12 @@ def _ledger_error(request: Request, exc: Exception) -> Response:
 
 def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    broken = next((err for err in exc.errors() if err.get("type") == "json_invalid"), None)
+    if broken is not None:  # not a wrong argument: the body is not JSON at all
+        at = broken.get("loc", ("", "?"))[-1]
+        why = (broken.get("ctx") or {}).get("error", "invalid JSON")
+        return _respond(request, 400, error_body(
+            e.EncodingError.code, f"malformed JSON: {why} (at character {at})"))
     problems = [{"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg"))}
                 for err in exc.errors()]
     first = problems[0] if problems else {"loc": [], "message": "invalid request"}
@@ -153,8 +163,9 @@ def _validation_error(request: Request, exc: Exception) -> Response:
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.status_code, "http_error")
+    # FastAPI's only 400 is a body it could not parse (too deeply nested JSON, say).
+    code = {400: e.EncodingError.code, 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large"}.get(exc.status_code, "http_error")
     return _respond(request, exc.status_code, error_body(code, str(exc.detail)),
                     getattr(exc, "headers", None))
 

@@ -16,7 +16,7 @@ from supplyledger.api.accounts import Accounts, Session
 from supplyledger.api.features import Features
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import (
     KeyFileError,
@@ -25,6 +25,7 @@ from supplyledger.errors import (
     UnknownContract,
     UnknownMethod,
     UnknownSigner,
+    error_from_code,
 )
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.encoding import decode
@@ -145,13 +146,19 @@ class LedgerService:
              args: dict[str, Any]) -> Receipt:
         """Sign ``contract.method(args)`` with the caller's own key and commit it.
 
-        Arguments and roles are checked first, so a request the contract would refuse for
-        those reasons is answered without adding anything to the ledger."""
+        Arguments, roles and the method's stateless checks (its ``prepare`` step) come
+        first, so a request the contract would refuse for those reasons is answered
+        without adding anything to the ledger."""
         m = self.method(contract, method)
         validate_args(m.args, args)
         if ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(who.roles):
             raise RoleDenied(f"{contract}.{method} needs one of the roles {sorted(m.roles)}",
                              required=sorted(m.roles), held=sorted(who.roles))
+        _, refused = prepare_call(self.contracts, contract, method, args)
+        # A crashing prepare step ("contract_bug") is the contract's fault, not the
+        # caller's: it goes to the ledger, which records it like any node would.
+        if refused is not None and refused["code"] != "contract_bug":
+            raise error_from_code(refused["code"], refused["message"], refused.get("details"))
         key = self.accounts.signing_key(who.session)
         tx = make_tx(key, chain=self.chain, contract=contract, method=method, args=args,
                      time_ms=self.node.clock(), nonce=secrets.token_hex(8), signer=who.did)
@@ -160,7 +167,10 @@ class LedgerService:
     def register_member(self, admin: Principal, *, org: str, name: str, roles: list[str],
                         login: str, password: str) -> Receipt:
         """Admin enrols a web user: a fresh RSA key (RSA so it can also receive encrypted
-        customer data), registered on the ledger, kept only sealed under ``password``."""
+        customer data), registered on the ledger, kept only sealed under ``password``. The
+        login is checked first: a refused login must not leave a registered participant
+        whose key nobody holds."""
+        self.accounts.check_new(login, password)
         key = generate("rsa")
         receipt = self.call(admin, "identity", "register_member",
                             {"org": org, "public_key": key.public.b64, "name": name,

@@ -9,6 +9,7 @@ so every report here says UTC.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -41,8 +42,10 @@ def _date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms // 1000, dt.UTC).date()
 
 
-def _next_month(d: dt.date) -> dt.date:
-    return dt.date(d.year + d.month // 12, d.month % 12 + 1, 1)
+def _month_end_ms(first: dt.date) -> int:
+    """Start of the next month, counted in days: December 9999 ends in year 10000, which
+    ``datetime.date`` cannot hold."""
+    return _ms(first) + calendar.monthrange(first.year, first.month)[1] * _DAY_MS
 
 
 def month(label: str) -> Period:
@@ -51,7 +54,7 @@ def month(label: str) -> Period:
     if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
         raise ValidationError(f"month must be YYYY-MM, got {label!r}", arg="month")
     first = dt.date(int(m.group(1)), int(m.group(2)), 1)
-    return Period(_ms(first), _ms(_next_month(first)), first.strftime("%Y-%m"))
+    return Period(_ms(first), _month_end_ms(first), first.strftime("%Y-%m"))
 
 
 def week(label: str) -> Period:

@@ -7,8 +7,8 @@ inclusion proof and the faults found (see :mod:`supplyledger.node.trace_checks`)
 faulty link is the first event with a fault (a sensor breach recorded against a batch
 counts as a fault of the link the batch was in). ``recall`` lists what a problem with a batch
 reaches: every downstream lot, logistic unit and shipment, and who holds each lot now.
-Both paginate; the code chains are always checked whole, so a page can still name a break
-that happened before it.
+Both paginate; every event and code chain is checked whatever the page, so a page can
+still name a fault that happened before it.
 """
 
 from __future__ import annotations
@@ -101,13 +101,16 @@ class TraceQueries:
 
         rows.sort(key=order)
         lo, hi, pages = _page(len(rows), page, page_size)
-        events = [self._event(r, txs.get(r[2]), recomputed.get((r[0], r[1])), check)
-                  for r in rows[lo:hi]]
+        # Every event is checked, not only this page's: the verdict and the faulty link
+        # are the whole genealogy's, whichever page is shown.
+        checked = [self._event(r, txs.get(r[2]), recomputed.get((r[0], r[1])), check)
+                   for r in rows]
+        events = checked[lo:hi]
         names = self.store.participant_names([e["signer"] for e in events])
         for e in events:
             e["signer_name"], e["signer_org"] = names.get(e["signer"], ("", ""))
         found = [(e["height"], {"batch": e["batch"], "seq": e["seq"], "link": e["link"], **f})
-                 for e in events for f in e["faults"]]
+                 for e in checked for f in e["faults"]]
         # Cold-chain breaches take their place among the events by block (sort is stable).
         found += [(b["height"], b) for b in check.breaches(nodes, rows)]
         faulty = [f for _, f in sorted(found, key=lambda hf: hf[0])]

@@ -16,6 +16,7 @@ from supplyledger.api.auth import (
     set_session_cookie,
     writer,
 )
+from supplyledger.api.openapi import errors
 from supplyledger.api.routers.common import receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.errors import RoleDenied
@@ -62,7 +63,8 @@ def _me(who: Principal, unlocked: bool) -> dict[str, Any]:
             "key_unlocked": unlocked, "expires": who.session.expires}
 
 
-@router.post("/api/auth/login", summary="Log in; sets the session cookie for the web UI")
+@router.post("/api/auth/login", summary="Log in; sets the session cookie for the web UI",
+             responses=errors(401, 429))
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
     svc = service_of(request)
     sess = svc.accounts.login(body.login, body.password, client_of(request))
@@ -71,7 +73,8 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
     return {"did": sess.did, "csrf": sess.csrf, "expires": sess.expires}
 
 
-@router.post("/api/auth/token", summary="Log in a program; returns a bearer token")
+@router.post("/api/auth/token", summary="Log in a program; returns a bearer token",
+             responses=errors(401, 429))
 def token(body: LoginIn, request: Request) -> dict[str, Any]:
     sess = service_of(request).accounts.login(body.login, body.password, client_of(request))
     return {"token": sess.token, "token_type": "bearer", "did": sess.did,
@@ -92,7 +95,8 @@ def me(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
 
 
 @router.post("/api/auth/unlock",
-             summary="Re-enter the password to unlock signing (after a server restart)")
+             summary="Re-enter the password to unlock signing (after a server restart)",
+             responses=errors(429))
 def unlock(body: UnlockIn, request: Request,
            who: Principal = Depends(writer)) -> dict[str, Any]:
     svc = service_of(request)
@@ -100,7 +104,8 @@ def unlock(body: UnlockIn, request: Request,
     return _me(who, True)
 
 
-@router.post("/api/auth/password", summary="Change password; the key is re-sealed under it")
+@router.post("/api/auth/password", summary="Change password; the key is re-sealed under it",
+             responses=errors(429))
 def change_password(body: PasswordIn, request: Request,
                     who: Principal = Depends(writer)) -> dict[str, Any]:
     service_of(request).accounts.change_password(who.session, body.old_password,
@@ -117,14 +122,16 @@ def sealed_key(request: Request, who: Principal = Depends(current)) -> dict[str,
 
 
 @router.post("/api/accounts/import",
-             summary="Web login for the holder of a registered key file and its password")
+             summary="Web login for the holder of a registered key file and its password",
+             responses=errors(401, 403, 409, 429))
 def import_account(body: ImportIn, request: Request) -> dict[str, Any]:
     did = service_of(request).import_account(body.key_file.encode(), body.password,
                                               body.login, client_of(request))
     return {"did": did, "login": body.login}
 
 
-@router.get("/api/accounts", summary="Web accounts on this node (admins)")
+@router.get("/api/accounts", summary="Web accounts on this node (admins)",
+            responses=errors(403))
 def accounts(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
     if not who.has("admin"):
         raise RoleDenied("listing accounts needs the admin role", required=["admin"],
@@ -133,7 +140,8 @@ def accounts(request: Request, who: Principal = Depends(current)) -> dict[str, A
             "next_cursor": None}
 
 
-@router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)")
+@router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)",
+             responses=errors(404, 409, 503))
 def enrol(body: EnrolIn, request: Request, response: Response,
           who: Principal = Depends(writer)) -> Any:
     receipt = service_of(request).register_member(

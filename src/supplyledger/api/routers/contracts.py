@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of, writer
+from supplyledger.api.openapi import errors
 from supplyledger.api.routers.common import bounded_body, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
@@ -71,7 +72,7 @@ def contracts(request: Request, who: Principal = Depends(current)) -> dict[str, 
             "next_cursor": None}
 
 
-@router.get("/api/contracts/{contract}", summary="One contract")
+@router.get("/api/contracts/{contract}", summary="One contract", responses=errors(404))
 def contract(request: Request, contract: Ident,
              who: Principal = Depends(current)) -> dict[str, Any]:
     svc = service_of(request)
@@ -83,7 +84,8 @@ def contract(request: Request, contract: Ident,
 
 
 @router.post("/api/contracts/{contract}/{method}",
-             summary="Call a method as the logged-in user (signed with their own key)")
+             summary="Call a method as the logged-in user (signed with their own key)",
+             responses=errors(404, 409, 503))
 def call(request: Request, response: Response, contract: Ident, method: Ident,
          args: Annotated[dict[str, Any], Body(description="the method's arguments")],
          who: Principal = Depends(writer)) -> Any:
@@ -102,7 +104,7 @@ _TX_BODY = {
 
 
 @router.post("/api/tx", summary="Submit a transaction signed by its author (bytes as sent)",
-             openapi_extra=_TX_BODY)
+             openapi_extra=_TX_BODY, responses=errors(401, 403, 404, 409, 422, 503))
 async def submit(request: Request, response: Response) -> Any:
     svc = service_of(request)
     raw = await bounded_body(request, svc.node.settings.max_tx_bytes)

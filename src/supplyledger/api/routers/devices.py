@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of
+from supplyledger.api.openapi import errors
 from supplyledger.api.routers.common import bounded_body, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.builtin.sensors import readings_to_epcis
@@ -38,7 +39,8 @@ TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction i
 
 
 @router.post(HTTP_PATH, summary="Submit a device's signed batch of readings (no login: the "
-             "device's signature authenticates it)", openapi_extra=_BODY)
+             "device's signature authenticates it)", openapi_extra=_BODY,
+             responses=errors(401, 403, 409, 422, 503))
 async def readings(request: Request, response: Response) -> Any:
     svc = service_of(request)
     limit = svc.node.settings.max_tx_bytes
@@ -52,7 +54,8 @@ async def readings(request: Request, response: Response) -> Any:
 
 
 @router.get("/api/devices/readings/{tx_id}/epcis",
-            summary="A committed reading batch as an EPCIS 2.0 document (sensorElementList)")
+            summary="A committed reading batch as an EPCIS 2.0 document (sensorElementList)",
+            responses=errors(404))
 def readings_epcis(request: Request, tx_id: TxId,
                    who: Principal = Depends(current)) -> dict[str, Any]:
     svc = service_of(request)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of, writer
+from supplyledger.api.openapi import errors
 from supplyledger.api.routers.common import Cursor, Limit
 from supplyledger.api.service import Principal
 from supplyledger.errors import ValidationError
@@ -32,7 +33,8 @@ def participants(request: Request, limit: Limit = None, cursor: Cursor = None,
         contains={"roles": role} if role else None).to_dict()
 
 
-@router.get("/api/participants/{did}", summary="One participant's ledger record")
+@router.get("/api/participants/{did}", summary="One participant's ledger record",
+            responses=errors(404))
 def participant(request: Request, did: Annotated[str, Path(min_length=1, max_length=128)],
                 who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).reads.state(f"identity/p/{did}")["value"]  # type: ignore[no-any-return]
@@ -59,14 +61,16 @@ PageSize = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.get("/api/trace",
-            summary="A batch's genealogy and events, each verified; the faulty link")
+            summary="A batch's genealogy and events, each verified; the faulty link",
+            responses=errors(404))
 def trace(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
           who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).trace(batch, page=page, page_size=page_size)
 
 
 @router.get("/api/recall",
-            summary="Every lot, logistic unit, shipment and holder a recall must reach")
+            summary="Every lot, logistic unit, shipment and holder a recall must reach",
+            responses=errors(404))
 def recall(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
            who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).recall(batch, page=page, page_size=page_size)
@@ -81,7 +85,8 @@ def tables(request: Request, who: Principal = Depends(current)) -> dict[str, Any
 
 
 @router.get("/api/tables/{name}",
-            summary="Rows of a projection table; any other query parameter filters a column")
+            summary="Rows of a projection table; any other query parameter filters a column",
+            responses=errors(404))
 def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
                limit: Limit = None, cursor: Cursor = None,
                who: Principal = Depends(current)) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from supplyledger.api.auth import current, service_of
+from supplyledger.api.openapi import errors
 from supplyledger.api.service import Principal
 from supplyledger.node.kpi_reports import emissions_report, kpi_report
 from supplyledger.store.kpi_rows import KpiQueries
@@ -20,7 +21,8 @@ Platform = Annotated[str | None, Query(max_length=128, description=(
 Day = Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
-@router.get("/api/kpi", summary="KPIs per platform and period (definitions in docs/kpi.md)")
+@router.get("/api/kpi", summary="KPIs per platform and period (definitions in docs/kpi.md)",
+            responses=errors(404))
 def kpi(request: Request, platform: Platform = None,
         period: Annotated[str | None, Query(
             max_length=8, pattern=r"^(month|week|current|\d{4}-\d{2}|\d{4}-W\d{2})$",
@@ -32,7 +34,8 @@ def kpi(request: Request, platform: Platform = None,
     return kpi_report(q, platform=platform, kind=period, first=first, last=to)
 
 
-@router.get("/api/emissions", summary="Monthly freight emissions per platform (ISO 14083)")
+@router.get("/api/emissions", summary="Monthly freight emissions per platform (ISO 14083)",
+            responses=errors(404))
 def emissions(request: Request,
               month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
               platform: Platform = None, who: Principal = Depends(current)) -> dict[str, Any]:

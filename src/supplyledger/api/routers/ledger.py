@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from supplyledger.api.auth import current, service_of
+from supplyledger.api.openapi import errors
 from supplyledger.api.routers.common import Cursor, Limit
 from supplyledger.api.service import Principal
 
@@ -30,7 +31,8 @@ def blocks(request: Request, limit: Limit = None, cursor: Cursor = None) -> dict
     return service_of(request).reads.blocks(limit, cursor).to_dict()
 
 
-@router.get("/api/blocks/{height}", summary="One block: header, signature, transactions")
+@router.get("/api/blocks/{height}", summary="One block: header, signature, transactions",
+            responses=errors(404))
 def block(request: Request,
           height: Annotated[int, Path(ge=0, le=2**53 - 1)]) -> dict[str, Any]:
     return service_of(request).reads.block(height)
@@ -44,18 +46,21 @@ def txs(request: Request, limit: Limit = None, cursor: Cursor = None, signer: Na
                                          method=method, ok=ok, height=height).to_dict()
 
 
-@router.get("/api/tx/{tx_id}", summary="One transaction: envelope, signature, receipt")
+@router.get("/api/tx/{tx_id}", summary="One transaction: envelope, signature, receipt",
+            responses=errors(404))
 def tx(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).reads.tx(tx_id)
 
 
-@router.get("/api/tx/{tx_id}/receipt", summary="A transaction's receipt")
+@router.get("/api/tx/{tx_id}/receipt", summary="A transaction's receipt",
+            responses=errors(404))
 def receipt(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).reads.receipt(tx_id)
 
 
 @router.get("/api/tx/{tx_id}/proof",
-            summary="Inclusion proof, checkable offline with `supplyledger verify-proof`")
+            summary="Inclusion proof, checkable offline with `supplyledger verify-proof`",
+            responses=errors(404))
 def proof(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).proof(tx_id)
 
@@ -76,7 +81,8 @@ def state_list(request: Request,
     return service_of(request).reads.state_keys(prefix, limit, cursor).to_dict()
 
 
-@router.get("/api/state/{key:path}", summary="One state entry, e.g. identity/o/consortium")
+@router.get("/api/state/{key:path}", summary="One state entry, e.g. identity/o/consortium",
+            responses=errors(404))
 def state(request: Request, key: Annotated[str, Path(min_length=1, max_length=512)]) -> (
         dict[str, Any]):
     return service_of(request).reads.state(key)

@@ -19,6 +19,7 @@ from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
+from supplyledger.ledger.crypto import PublicKey
 
 __all__ = ["router"]
 
@@ -36,9 +37,20 @@ def _records(svc: LedgerService, who: Principal) -> tuple[list[Any], list[Any]]:
     return mine, shared
 
 
+def _can_receive(svc: LedgerService, did: str) -> bool:
+    """Data keys are wrapped with RSA-OAEP: an Ed25519 participant (a device, say) cannot
+    be a recipient, so the form does not offer one that would always be refused."""
+    p = svc.participant(did)
+    try:
+        return p is not None and PublicKey.from_b64(str(p.get("key"))).kind == "rsa"
+    except SupplyLedgerError:
+        return False
+
+
 def _people(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
     rows = svc.reads.rows("participants", 500, None, {"status": "active"}).items
-    return [r for r in rows if r["did"] != who.did and "node" not in r["roles"].split(",")]
+    return [r for r in rows if r["did"] != who.did and "node" not in r["roles"].split(",")
+            and _can_receive(svc, r["did"])]
 
 
 def _render(request: Request, status: int = 200, **extra: Any) -> Response:

@@ -9,6 +9,7 @@ the chosen link and signs ``trace.record_event`` with the user's own key.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +20,7 @@ from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, bui
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
+from supplyledger.gs1 import validate_gln
 from supplyledger.store import views
 
 __all__ = ["router"]
@@ -26,6 +28,9 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 BatchQ = Annotated[str | None, Query(max_length=300)]
 PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
+Resolve = Callable[[str], list[str]]
+# Units of measure the event form offers (UN/CEFACT Rec. 20 codes).
+UOMS = {"KGM": "kilogram", "TNE": "tonne", "H87": "piece"}
 
 
 def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
@@ -100,40 +105,64 @@ def _locations(svc: LedgerService) -> list[dict[str, Any]]:
     return svc.reads.rows("gln_locations", 200, None).items
 
 
-def _int(form: Any, name: str, label: str) -> int | None:
+def _int(form: Any, name: str, label: str, minimum: int | None = None) -> int | None:
     text = str(form.get(name, "")).strip()
     if not text:
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise ValidationError(f"{label} must be a whole number", arg=name) from None
+    if minimum is not None and value < minimum:
+        raise ValidationError(f"{label} must be {minimum} or more", arg=name)
+    return value
 
 
-def event_from_form(form: Any, now_ms: int) -> tuple[str, dict[str, Any]]:
+def _batch(text: str, resolve: Resolve, arg: str) -> str:
+    """The batch id a user means: its id as it is, or the lot number printed on the bag
+    (the trace page takes both); anything else is refused here rather than signed."""
+    text = text.strip()
+    if not 1 <= len(text) <= 300:
+        raise ValidationError("choose or enter a batch", arg=arg)
+    found = resolve(text)
+    if len(found) > 1:
+        raise ValidationError(f"several batches have lot {text}: choose one of them",
+                              arg=arg, batches=found)
+    if "://" not in found[0] and not found[0].startswith("urn:"):
+        raise ValidationError(f"no batch with lot number {text!r}: choose a suggested "
+                              "batch or give its GS1 Digital Link", arg=arg)
+    return found[0]
+
+
+def event_from_form(form: Any, now_ms: int,
+                    resolve: Resolve = lambda text: [text]) -> tuple[str, dict[str, Any]]:
+    """The batch and EPCIS event the form describes. ``resolve`` turns what the user
+    typed into batch ids (``LedgerService.resolve_batch``)."""
     link = LINKS.get(str(form.get("link", "")))
     if link is None:
         raise ValidationError("choose a supply-chain link", arg="link")
-    batch = str(form.get("batch", "")).strip()
-    if not 1 <= len(batch) <= 300:
-        raise ValidationError("choose or enter a batch", arg="batch")
+    batch = _batch(str(form.get("batch", "")), resolve, "batch")
     disposition = str(form.get("disposition", "")) or link.disposition
     if disposition not in DISPOSITIONS:
         raise ValidationError("unknown disposition", arg="disposition")
+    uom = str(form.get("uom", "")) or "KGM"
+    if uom not in UOMS:
+        raise ValidationError(f"unit must be one of {', '.join(UOMS)}", arg="uom")
+    quantity = _int(form, "quantity", "quantity", minimum=0)
     readings = []
     for i in (1, 2):
         kind = str(form.get(f"r{i}_type", ""))
         value = _int(form, f"r{i}_value", f"reading {i}")
         if kind in READING_UNITS and value is not None:
             readings.append((kind, value))
-    inputs = [(b, _int(form, "quantity", "quantity") or 0)
-              for b in form.getlist("inputs") if str(b).strip()] if hasattr(
-                  form, "getlist") else []
+    inputs = [_batch(str(b), resolve, "inputs") for b in form.getlist("inputs")
+              if str(b).strip()] if hasattr(form, "getlist") else []
     location = str(form.get("location", "")).strip() or None
-    ev = build_event(link, batch=batch, time_ms=now_ms,
-                     quantity=_int(form, "quantity", "quantity"),
-                     uom=str(form.get("uom", "KGM"))[:3] or "KGM", location=location,
-                     disposition=disposition, inputs=[(str(b), q) for b, q in inputs],
+    if location is not None:
+        validate_gln(location)
+    ev = build_event(link, batch=batch, time_ms=now_ms, quantity=quantity, uom=uom,
+                     location=location, disposition=disposition,
+                     inputs=[(b, quantity or 0) for b in inputs],
                      readings=readings, alarm=bool(form.get("alarm")),
                      note=str(form.get("note", "")).strip()[:300] or None)
     return batch, ev
@@ -142,7 +171,7 @@ def event_from_form(form: Any, now_ms: int) -> tuple[str, dict[str, Any]]:
 def _form_page(request: Request, svc: LedgerService, who: Principal, link_key: str,
                form: dict[str, Any], status: int = 200, **extra: Any) -> Response:
     return page(request, "event_new.html", status=status, title="Record a supply-chain event",
-                links=LINKS, dispositions=DISPOSITIONS, units=READING_UNITS,
+                links=LINKS, dispositions=DISPOSITIONS, units=READING_UNITS, uoms=UOMS,
                 link=LINKS.get(link_key, LINKS["production"]), form=form,
                 held=_held(svc, who), locations=_locations(svc), **extra)
 
@@ -163,7 +192,7 @@ async def event_submit(request: Request) -> Response:
     result: dict[str, Any] | None = None
     error = None
     try:
-        batch, ev = event_from_form(form, svc.node.clock())
+        batch, ev = event_from_form(form, svc.node.clock(), svc.resolve_batch)
         receipt = svc.call(who, "trace", "record_event", {"batch": batch, "event": ev})
         result = receipt.to_dict()
         if not receipt.ok:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -91,6 +91,13 @@ def fragment(template: str, **ctx: Any) -> HTMLResponse:
 
 def html_error(request: Request, status: int, error: dict[str, Any]) -> Response:
     if status == 401 and error.get("code") == "unauthenticated":
+        if request.headers.get("hx-request"):
+            # htmx would follow a redirect inside its request and put the whole login
+            # page into the form's result box: have it load the login page instead, and
+            # come back to the page the form is on.
+            here = urlsplit(request.headers.get("hx-current-url", "")).path or "/"
+            return Response(status_code=200, headers={
+                "HX-Redirect": f"/login?next={quote(here)}"})
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     if request.headers.get("hx-request"):
         return HTMLResponse(env.get_template("_error.html").render(error=error, status=status),
