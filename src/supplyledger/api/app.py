@@ -108,6 +108,9 @@ def create_app(service: LedgerService) -> FastAPI:
     from supplyledger.api.routers import devices as devices_router  # IoT ingest (issue 6)
 
     app.include_router(devices_router.router)
+    from supplyledger.api.routers import epcis_rest  # EPCIS 2.0 REST binding (/epcis)
+
+    app.include_router(epcis_rest.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)

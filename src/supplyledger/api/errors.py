@@ -120,8 +120,8 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": err}
 
 
-# Paths programs call: errors as JSON, never pages.
-_JSON_PATHS = ("/api/",)
+# Paths programs call (the JSON API and the EPCIS binding): errors as JSON, never pages.
+_JSON_PATHS = ("/api/", "/epcis/")
 
 
 def _respond(request: Request, status: int, body: dict[str, Any],

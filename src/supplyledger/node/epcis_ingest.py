@@ -49,8 +49,8 @@ from supplyledger.node.service import Node
 from supplyledger.node.ticket import Ticket
 from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["Capture", "capture_document", "capture_documents", "capture_tx", "export_document",
-           "load_document"]
+__all__ = ["Capture", "capture_args", "capture_document", "capture_documents", "capture_tx",
+           "export_document", "load_document", "raw_events"]
 
 T = TypeVar("T")
 
@@ -124,10 +124,10 @@ def _events_text(events: list[Any]) -> str:
                                    errors=[{"event": None, "reason": str(exc)}]) from None
 
 
-def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
-               signer: str | None = None) -> bytes:
-    """Sign the capture transaction of ``doc``, whose envelope is checked here (raises
-    EPCISValidationError listing every problem); its events are checked by the ledger."""
+def capture_args(doc: Any) -> dict[str, Any]:
+    """The ``trace.record_events`` arguments capturing ``doc``, whose envelope is checked
+    here (raises EPCISValidationError listing every problem); its events are checked by the
+    ledger. Pure: the CLI's import and the REST binding's capture both build on it."""
     problems = _envelope_problems(doc)
     if problems:
         first = problems[0]
@@ -141,8 +141,15 @@ def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
         args["namespaces"] = namespaces
     if source:
         args["source"] = source
-    return make_tx(key, chain=chain, contract="trace", method="record_events", args=args,
-                   time_ms=time_ms, nonce=secrets.token_hex(8), signer=signer).raw
+    return args
+
+
+def capture_tx(doc: Any, key: PrivateKey, *, chain: str, time_ms: int,
+               signer: str | None = None) -> bytes:
+    """Sign the capture transaction of ``doc`` (see :func:`capture_args`)."""
+    return make_tx(key, chain=chain, contract="trace", method="record_events",
+                   args=capture_args(doc), time_ms=time_ms, nonce=secrets.token_hex(8),
+                   signer=signer).raw
 
 
 def _settled(ticket: Ticket[Receipt], timeout: float) -> Capture:
@@ -191,7 +198,9 @@ def capture_documents(node: Node, docs: Iterable[tuple[T, Any]], key: PrivateKey
         yield settle()
 
 
-def _raw_events(store: SQLiteStore, rows: Sequence[tuple[Any, ...]]) -> list[EPCISEvent]:
+def raw_events(store: SQLiteStore, rows: Sequence[tuple[Any, ...]]) -> list[EPCISEvent]:
+    """The events of ``trace_events`` rows (all columns, in table order) as captured: each
+    read back from the transaction that carries it, so every hash id is unchanged."""
     txs = store.txs_by_id([r[2] for r in rows])
     loaded: dict[str, tuple[list[Any], dict[str, str]]] = {}
     out: list[EPCISEvent] = []
@@ -216,6 +225,6 @@ def export_document(store: SQLiteStore, *, batch: str | None = None,
     rows = store.trace_rows([subject_id(batch)]) if batch else store.trace_rows_of_tx(tx or "")
     if not rows:
         raise NotFound(f"no events recorded for {batch or tx}")
-    doc = build_document(_raw_events(store, rows), sender="supplyledger")
+    doc = build_document(raw_events(store, rows), sender="supplyledger")
     validate_document(doc)
     return doc
