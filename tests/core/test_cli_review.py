@@ -116,6 +116,13 @@ def test_reads_of_a_directory_without_a_ledger_write_nothing(tmp_path: Path,
     one_line_error(run(*command, "--data", str(tmp_path / "missing")), "no ledger in")
 
 
+@pytest.mark.parametrize("command", [["serve"], ["bench-pages"]])
+def test_serving_a_missing_ledger_asks_no_password(tmp_path: Path, command: list[str]) -> None:
+    res = run(*command, "--data", str(tmp_path),
+              env={"SUPPLYLEDGER_NODE_PASSWORD": ""})  # unset: a prompt would fail here
+    one_line_error(res, f"no ledger in {tmp_path}")
+
+
 def test_submit_to_a_missing_ledger_asks_no_password(tmp_path: Path, ledger: Path) -> None:
     res = run("tx", "submit", "identity", "register_org", "--data", str(tmp_path), "--key",
               str(ledger / "keys" / "alice.key"),

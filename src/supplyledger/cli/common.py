@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
     from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "new_data_dir", "node_key",
-           "open_store", "password", "print_json", "progress_bar", "signer_key",
-           "stage_progress"]
+__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "need_node_key",
+           "new_data_dir", "node_key", "open_store", "password", "print_json", "progress_bar",
+           "signer_key", "stage_progress"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -131,15 +131,24 @@ def signer_key(path: Path) -> PrivateKey:
 
 def node_key(data: Path) -> PrivateKey:
     """The ledger directory's node key, under ``$SUPPLYLEDGER_NODE_PASSWORD`` (or a prompt)."""
-    from supplyledger.node.bootstrap import NODE_KEY_FILE, load_node_key
+    from supplyledger.node.bootstrap import load_node_key
 
-    path = data / NODE_KEY_FILE
-    if not path.is_file():  # before asking for a password that cannot help
-        fail(f"no ledger in {data} (no node key {path})")
+    path = need_node_key(data)
     try:
         return load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
     except KeyFileError as exc:
         raise KeyFileError(f"node key {path}: {exc.message}") from None
+
+
+def need_node_key(data: Path) -> Path:
+    """The node key file of the ledger in ``data``; fails (exit 2) when there is none --
+    checked before asking for a password that cannot help."""
+    from supplyledger.node.bootstrap import NODE_KEY_FILE
+
+    path = data / NODE_KEY_FILE
+    if not path.is_file():
+        fail(f"no ledger in {data} (no node key {path})")
+    return path
 
 
 def open_store(data: Path) -> SQLiteStore:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.cli.common import console, handle_errors, password
+from supplyledger.cli.common import console, handle_errors, need_node_key, password
 
 # The web stack (FastAPI, pydantic, uvicorn) and the node are imported inside the functions:
 # the CLI imports every command module at start, so module-level imports here would slow
@@ -93,6 +93,7 @@ def serve(
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
     from supplyledger.api import ApiSettings
 
+    need_node_key(data)
     run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
                api=ApiSettings(cookie_secure=secure_cookies),
                mqtt=mqtt_url or ("" if mqtt else None))
@@ -110,6 +111,7 @@ def bench_pages(
     from supplyledger.bench.pages import run_bench_pages
     from supplyledger.cli.common import print_json
 
+    need_node_key(data)
     res = run_bench_pages(data, password(NODE_PW, "Node key password"), rounds=rounds)
     if json_out:
         print_json(res)
