@@ -136,6 +136,9 @@ async def test_share_customer_data_with_a_recipient(client: httpx.AsyncClient,
     r = await client.post("/privacy", data={"csrf": csrf, "action": "read",
                                             "record": rid.group(1)})
     assert r.status_code == 403 and "Alice" not in r.text
+    r = await client.post("/privacy", data={"csrf": csrf, "action": "read",
+                                            "record": "0" * 32})
+    assert r.status_code == 404 and "not_found" in r.text
 
 
 async def test_audit_page_runs_the_audit(client: httpx.AsyncClient) -> None:

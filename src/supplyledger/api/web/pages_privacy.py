@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.errors import status_for
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
@@ -110,7 +111,6 @@ async def privacy_post(request: Request) -> Response:
     except SupplyLedgerError as exc:
         if exc.code == "key_locked":
             raise
-        return _render(request, status=403 if exc.code == "access_denied" else 422,
-                       error=f"{exc.message} [{exc.code}]")
+        return _render(request, status=status_for(exc), error=f"{exc.message} [{exc.code}]")
     return _render(request, message=message, plaintext=plaintext,
                    read_record=str(form.get("record", "")))
