@@ -71,6 +71,17 @@ async def test_every_page_renders_with_landmarks(client: httpx.AsyncClient,
     assert "Proof valid" in page.text or "✔ Proof valid" in page.text
 
 
+async def test_explorer_pages_keep_the_filter(client: httpx.AsyncClient) -> None:
+    await _web_login(client, "driver")
+    html = (await client.get("/explorer?contract=identity&ok=true")).text
+    older = re.search(r'href="(/explorer\?[^"]*cursor=[^"]*)">Older blocks', html)
+    assert older, "the world has more than one page of blocks"
+    link = older.group(1).replace("&amp;", "&")
+    assert "contract=identity" in link and "ok=true" in link
+    html = (await client.get(link)).text
+    assert "<option selected>identity</option>" in html  # the next page is still filtered
+
+
 async def test_admin_page_is_for_admins(client: httpx.AsyncClient) -> None:
     await _web_login(client, "driver")
     r = await client.get("/admin")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -28,8 +29,17 @@ def explorer(request: Request, cursor: Opt = None, tx_cursor: Opt = None,
     reads = service_of(request).reads
     blocks = reads.blocks(15, cursor or None)
     txs = reads.txs(25, tx_cursor or None, contract=contract or None, ok=ok)
+    # Each list pages on its own: its link keeps the other's page and the filter.
+    shown = {"cursor": cursor or "", "tx_cursor": tx_cursor or "", "contract": contract or "",
+             "ok": "" if ok is None else str(ok).lower()}
+
+    def more(**changed: str) -> str:
+        return "/explorer?" + urlencode({k: v for k, v in {**shown, **changed}.items() if v})
+
     return page(request, "explorer.html", title="Block explorer", blocks=blocks, txs=txs,
-                contract=contract or "", ok=ok, contracts=sorted(service_of(request).contracts))
+                contract=contract or "", ok=ok, contracts=sorted(service_of(request).contracts),
+                older_blocks=more(cursor=blocks.next_cursor) if blocks.next_cursor else None,
+                older_txs=more(tx_cursor=txs.next_cursor) if txs.next_cursor else None)
 
 
 @router.get("/explorer/blocks/{height}", response_class=HTMLResponse)
