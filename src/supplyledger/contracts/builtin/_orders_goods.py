@@ -137,6 +137,10 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
     except NotFound:
         raise NotFound(f"no registered transporter {transporter}: reschedule the "
                        "delivery", transporter=transporter, action="reschedule") from None
+    if transporter == o["seller"]:
+        # The transporter's delivery starts the clock to an automatic payout.
+        raise Forbidden(f"the seller of order {o['id']} cannot be its transporter: the "
+                        "transporter attests the delivery the seller is paid for")
     if claim_number and ctx.read("orders", transport_no_key(transport_no)) is not None:
         raise AlreadyExists(f"transport order number {transport_no} is already used")
     shipped = o["batch"]

@@ -5,7 +5,7 @@ An order lives at ``orders/o/{id}``. Its states and the actions that leave them
 
     from              action (who)                           to
     -                 place (buyer)                          placed          money -> escrow
-    placed            cancel (buyer or seller)               cancelled       full refund
+    placed            cancel (buyer, or unfinanced seller)   cancelled       full refund
     placed            dispatch (seller)                      dispatched
     dispatched        pickup (transporter)                   in_transit      custody -> carrier
     in_transit        deliver (transporter)                  in_transit while partial, then
@@ -15,7 +15,7 @@ An order lives at ``orders/o/{id}``. Its states and the actions that leave them
     delivered         request_return (buyer)                 return_requested
     return_requested  receive_return (seller)                returned        refund, custody back
     dispatched .. return_requested  dispute (a party)        disputed        all frozen
-    disputed          resolve (arbiter)                      resolved        escrow shared out
+    disputed          resolve (arbiter, not of a party)      resolved        escrow shared out
 
 Per-participant statistics (``orders/st/{did}``) are kept up to date by the transitions,
 because a contract can only read keys, never scan: the credit assessment reads them.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import Ctx, StateReader
@@ -42,6 +43,7 @@ __all__ = [
     "expect",
     "load",
     "okey",
+    "org_of",
     "party",
     "project_transition",
     "read_order",
@@ -116,6 +118,13 @@ def party(ctx: Ctx, o: dict[str, Any], *roles: str) -> str:
             return r
     raise Forbidden(f"only the {' or '.join(roles)} of order {o['id']} may do this",
                     roles=list(roles))
+
+
+def org_of(ctx: Ctx, did: str) -> str | None:
+    """The organisation of participant ``did`` (also once revoked: a party's past does not
+    change), or None if there is no such participant."""
+    p = ctx.read("identity", participant_key(did))
+    return None if p is None else p["org"] or None
 
 
 def release_after(ctx: Ctx) -> int:

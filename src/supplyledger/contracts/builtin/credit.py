@@ -8,10 +8,14 @@ explained and re-checked. Only ledger state and integer arithmetic go into it.
 
 The seller of an order whose price sits in escrow may ask a financier to advance money
 against it (``request_financing``, which records the seller's assessment at that moment);
-the financier approves — the advance is paid to the seller at once — or declines. When the
-escrow pays the seller, the financier is repaid first (``repaid``); if the seller's share
-falls short (cancellation, return, ruling) the lien is closed ``short`` and counts as a
-payment delay against the seller.
+the financier approves — the advance is paid to the seller at once — or declines, after
+which the seller may ask another. The financier is never the seller nor of the seller's
+organisation: self-financing risks nothing, yet would count as a financing repaid on time
+in the seller's own assessment. Once advanced, the seller may no longer cancel the order
+(``orders.cancel``): its escrow is the financier's collateral. When the escrow pays the
+seller, the financier is repaid first (``repaid``); if the seller's share falls short
+(cancellation, return, ruling) the lien is closed ``short`` and counts as a payment delay
+against the seller.
 """
 
 from __future__ import annotations
@@ -76,9 +80,14 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if o["state"] not in _FINANCEABLE:
         raise InvalidState(f"order {o['id']} is {o['state']}: only an order whose escrow "
                            "will pay the seller can be financed", current=o["state"])
-    require_participant(ctx, a["financier"], role="financier")
-    if ctx.exists(lien_key(o["id"])):
-        raise AlreadyExists(f"order {o['id']} already has a financing request")
+    fin = require_participant(ctx, a["financier"], role="financier")
+    if a["financier"] == ctx.signer or (ctx.org is not None and fin["org"] == ctx.org):
+        raise Forbidden(f"the financier must be independent of the seller: {a['financier']} "
+                        f"is of the seller's organisation {ctx.org}", org=ctx.org)
+    old = ctx.get(lien_key(o["id"]))
+    if old is not None and old["state"] != "declined":  # a declined one leaves the way open
+        raise AlreadyExists(f"order {o['id']} already has a financing request "
+                            f"({old['state']})", state=old["state"])
     goods = o["unit_price"] * o["quantity"]
     if a["repay"] < a["amount"]:
         raise AmountError("repay must be at least the amount advanced")

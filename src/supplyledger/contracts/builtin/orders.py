@@ -5,16 +5,19 @@ A buyer orders a quantity of a product (GTIN) or a batch from its owner at an ag
 price, freight and delivery window. Placing checks, as Alg. 5 does, that the product exists
 and is available ("not available"), that the seller owns it ("the seller is fake") and that
 the buyer's balance covers price and freight (``insufficient_funds``); the money then sits
-in escrow. The seller dispatches under a transport order number, naming a registered
-transporter (none registered: the delivery must be rescheduled). Custody moves seller ->
-transporter at pickup and transporter -> buyer at delivery. Payment follows eq. 7, "if
-Received then Execute_Payment": the buyer's confirmation of receipt pays out at once; if
-the buyer stays silent, anyone may ``release`` the escrow once the delivery is
-``release_after_ms`` old (default 7 days, set by an admin) with no dispute or return.
+in escrow. Buyer and seller must be of different organisations (an organisation trading
+with itself would only inflate its credit and ratings). The seller dispatches under a
+transport order number, naming a registered transporter other than itself, since the
+transporter attests the delivery (none registered: the delivery must be rescheduled).
+Custody moves seller -> transporter at pickup and transporter -> buyer at delivery. Payment
+follows eq. 7, "if Received then Execute_Payment": the buyer's confirmation of receipt pays
+out at once; if the buyer stays silent, anyone may ``release`` the escrow once the delivery
+is ``release_after_ms`` old (default 7 days, set by an admin) with no dispute or return.
 Either way the escrow pays the seller (first repaying any financing of the order) and the
-transporter's freight, and ownership moves to the buyer. A delivery may be partial:
-the transporter reports quantities until all has arrived or it declares the delivery final;
-the seller is paid for what arrived and the buyer refunded the rest.
+transporter's freight, and ownership moves to the buyer. A delivery may be partial: the
+transporter reports quantities until all has arrived or it declares the delivery final; the
+seller is paid for what arrived and the buyer refunded the rest. Before dispatch either
+side may cancel, except a seller advanced money against the escrow (``credit``).
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -137,7 +140,11 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise AlreadyExists(f"order {oid} already exists")
     if seller == ctx.signer:
         raise Forbidden("a participant cannot buy from itself")
-    require_participant(ctx, seller)
+    # Nor an organisation from itself: such a sale would only inflate its credit record.
+    seller_org = require_participant(ctx, seller)["org"]
+    if ctx.org is not None and seller_org == ctx.org:
+        raise Forbidden(f"buyer and seller are both of organisation {ctx.org}: an "
+                        "organisation cannot buy from itself", org=ctx.org)
     check_window(ctx, a["earliest"], a["latest"])
     if a["platform"] is not None:
         require_participant(ctx, a["platform"], role="platform")
@@ -265,10 +272,16 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 @method(roles=ANY_PARTICIPANT, args={**_ORDER, "reason": Str(optional=True, max_len=500)},
         errors=(NotFound, Forbidden, InvalidState))
 def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full."""
+    """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full. Not
+    the seller once it was advanced money against the escrow (the financier's collateral)."""
     o = load(ctx, a["order"])
     expect(o, "cancel")
-    party(ctx, o, "buyer", "seller")
+    if party(ctx, o, "buyer", "seller") == "seller":
+        lien = ctx.read("credit", lien_key(o["id"]))
+        if lien is not None and lien["state"] == "approved":
+            raise Forbidden(f"order {o['id']} is financed by {lien['financier']} against its "
+                            "escrow: only the buyer may cancel it now",
+                            financier=lien["financier"])
     total = o["unit_price"] * o["quantity"] + o["freight"]
     paid = settle(ctx, o, seller=0, buyer=total, transporter=0)
     transition(ctx, o, "cancelled", "cancelled", settled_at=ctx.time,

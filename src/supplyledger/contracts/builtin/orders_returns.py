@@ -4,7 +4,9 @@ Both happen while the money is still in escrow — that is what the release peri
 A dispute (buyer, seller or the order's transporter; from dispatch until payment) freezes
 the order: nothing moves until a participant with the ``arbiter`` role rules how the escrow
 is shared, who was at fault (counted against that party's credit) and whether ownership
-passes to the buyer. A return is asked for instead of confirming a delivery; when the
+passes to the buyer. The arbiter must be neutral: neither the buyer, seller or transporter
+nor a member of one of their organisations (the platform may arbitrate: it is paid nothing
+from the escrow). A return is asked for instead of confirming a delivery; when the
 seller receives the goods back, custody returns to it, the buyer is refunded the goods'
 price and the transporter keeps its freight (the outbound trip did happen).
 """
@@ -19,6 +21,7 @@ from supplyledger.contracts.builtin._orders_model import (
     bump,
     expect,
     load,
+    org_of,
     party,
     transition,
 )
@@ -53,12 +56,19 @@ def dispute(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     "at_fault": Enum(values=("buyer", "seller", "transporter", "none")),
     "ownership": Enum(values=("buyer", "seller"), doc="who holds title afterwards"),
     "note": Str(optional=True, max_len=1000),
-}, errors=(NotFound, InvalidState, AmountError))
+}, errors=(NotFound, InvalidState, Forbidden, AmountError))
 def resolve(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Arbiter: share out a disputed order's escrow; the seller gets what is left after the
-    refund and freight (first repaying any financing)."""
+    """Arbiter, not a party to the order: share out a disputed order's escrow; the seller
+    gets what is left after the refund and freight (first repaying any financing)."""
     o = load(ctx, a["order"])
     expect(o, "resolve")
+    for role in ("buyer", "seller", "transporter"):
+        did = o[role]
+        if did is not None and (did == ctx.signer or
+                                (ctx.org is not None and org_of(ctx, did) == ctx.org)):
+            raise Forbidden(f"an arbiter may not rule a dispute it is party to: the "
+                            f"{role} of order {o['id']} is {did}, of organisation {ctx.org} "
+                            f"like the arbiter", role=role)
     total = o["unit_price"] * o["quantity"] + o["freight"]
     if a["freight_paid"] > o["freight"]:
         raise AmountError(f"freight_paid exceeds the order's freight {o['freight']}")

@@ -1,20 +1,22 @@
 """ratings — the buyer rates a delivered order 1-5; satisfaction per platform, seller and
 transporter (paper 000's customer satisfaction, Tables 1-3; the KPIs of DESIGN.md).
 
-One rating per order, only by its buyer and only once the goods were delivered (a rating
-is evidence about a delivery, so an order that never arrived cannot be rated — it can be
+One rating per order, only by its buyer and only once the goods were delivered (a rating is
+evidence about a delivery, so an order that never arrived cannot be rated — it can be
 disputed). The score rates the seller and, if the order came through one, the platform;
-``transporter_score`` (default: the same score) rates the transporter. Running totals per
-party are kept in state, so :func:`satisfaction` answers from one key, and projected into
-``satisfaction`` with the average as a decimal string (no floats on the ledger). No free
-text is stored: reviews could carry personal data, which never goes on the ledger.
+``transporter_score`` (default: the same score) rates the transporter. A rating never
+counts for a party of the buyer's own organisation (a platform buying through itself): that
+would be self-assessment, not customer satisfaction. Running totals per party are kept in
+state, so :func:`satisfaction` answers from one key, and projected into ``satisfaction``
+with the average as a decimal string (no floats on the ledger). No free text is stored:
+reviews could carry personal data, which never goes on the ledger.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._orders_model import ORDER_ID, load, party
+from supplyledger.contracts.builtin._orders_model import ORDER_ID, load, org_of, party
 from supplyledger.contracts.projection import EventMeta, Op, Table, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, StateReader, method
 from supplyledger.contracts.schema import Int
@@ -56,7 +58,8 @@ def rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     totals = []
     for role in PARTIES:
         did = o[role]
-        if did is None:
+        if did is None or did == ctx.signer or (ctx.org is not None and
+                                                org_of(ctx, did) == ctx.org):
             continue
         agg = ctx.get(_skey(role, did)) or {"n": 0, "total": 0}
         agg = {"n": agg["n"] + 1, "total": agg["total"] + scores[role]}
