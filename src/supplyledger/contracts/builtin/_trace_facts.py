@@ -5,6 +5,11 @@ parses EPCIS: validation, the CBV 2.0 event hash id and the facts below are all 
 and the audit re-derives them the same way. Facts are canonical-encodable (no floats):
 quantities and readings keep EPCIS's numbers as decimal text.
 
+Nothing is cut short: the contract checks who may record for every object an event names,
+and the trace query checks every reading against the product's limits, so a list truncated
+here would hide objects or readings from both (an attacker's filler first, the real thing
+after). Only readings are condensed, and only past 32, to what a limit check needs.
+
 Supply-chain links (paper 002: production, processing, storage, transport, sales; plus the
 quality inspection and monitoring events that happen within links) are derived from the
 event type and CBV bizStep. Paper 000's e-commerce stages map onto the same links:
@@ -16,6 +21,7 @@ hand-over to the customer -> sales (retail_selling).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -48,7 +54,7 @@ _LINK_OF_STEP: Mapping[str, str] = {
 _BAD_DISPOSITIONS = frozenset(("non_conformant", "damaged", "destroyed", "expired", "recalled",
                                "stolen", "mismatch_class", "mismatch_instance",
                                "mismatch_quantity"))
-_MAX_IDS = 64  # identifiers kept per list: enough to resolve subjects and draw genealogy
+_MAX_READINGS = 32  # readings listed one by one; above that, the extremes per type and unit
 _decode = msgspec.json.Decoder().decode
 
 
@@ -93,7 +99,7 @@ def _subject_fields(fields: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...
 
 
 def _subjects(raw: Mapping[str, Any]) -> dict[str, list[str]]:
-    """inputs, outputs and objects: subject ids, at most 64 per field (and 64 objects)."""
+    """inputs, outputs and objects: subject ids, every one of them."""
     out: dict[str, list[str]] = {"inputs": [], "outputs": [], "objects": []}
     for field, fact, quantities in _subject_fields(tuple(raw)):
         values = raw[field]
@@ -101,18 +107,19 @@ def _subjects(raw: Mapping[str, Any]) -> dict[str, list[str]]:
             continue
         if quantities:
             out[fact] += [canonical_digital_link(q["epcClass"]) or q["epcClass"]
-                          for q in values[:_MAX_IDS]
+                          for q in values
                           if isinstance(q, dict) and isinstance(q.get("epcClass"), str)]
         else:
-            out[fact] += [canonical_digital_link(v) or v for v in values[:_MAX_IDS]
+            out[fact] += [canonical_digital_link(v) or v for v in values
                           if isinstance(v, str)]
-    del out["objects"][_MAX_IDS:]
     return out
 
 
 def _readings(sensors: Any) -> tuple[list[list[str]], str]:
     """([type, value, uom] per numeric report, first alarm text or "") of a
-    sensorElementList."""
+    sensorElementList. Past 32 values, the lowest and highest of each type and unit stand
+    for all of them: every value lies between those two, so a limit check of the pair is a
+    check of the whole list, however long."""
     out: list[list[str]] = []
     alarm = ""
     for element in sensors or ():
@@ -126,10 +133,21 @@ def _readings(sensors: Any) -> tuple[list[list[str]], str]:
                 alarm = f"{kind or 'sensor'} {rep['exception']}"
             for key in ("value", "maxValue", "minValue"):
                 v = rep.get(key)
-                if isinstance(v, int | float) and not isinstance(v, bool) and len(out) < 32:
+                if isinstance(v, int | float) and not isinstance(v, bool):
                     out.append([kind.rsplit(":", 1)[-1].rsplit("/", 1)[-1], canonical_number(v),
                                 str(rep.get("uom", ""))])
-    return out, alarm
+    return (out if len(out) <= _MAX_READINGS else _extremes(out)), alarm
+
+
+def _extremes(readings: list[list[str]]) -> list[list[str]]:
+    """[type, lowest, uom] and [type, highest, uom] per (type, uom), in first-seen order."""
+    span: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for r in readings:
+        key = (r[0], r[2])
+        lo, hi = span.get(key, (r, r))
+        v = Decimal(r[1])
+        span[key] = (r if v < Decimal(lo[1]) else lo, r if v > Decimal(hi[1]) else hi)
+    return [r for lo, hi in span.values() for r in ((lo,) if lo is hi else (lo, hi))]
 
 
 @lru_cache(maxsize=1024)
@@ -154,8 +172,8 @@ def event_facts(ev: EPCISEvent) -> dict[str, Any]:
     readings, alarm = _readings(sensors) if sensors else ([], "")
     if alarm:  # a sensor alarm says more than the disposition
         verdict = f"sensor alarm: {alarm}"
-    btx = [str(b.get("bizTransaction")) for b in (raw.get("bizTransactionList") or ())[:8]
-           if isinstance(b, dict)]
+    btx = [str(b.get("bizTransaction")) for b in (raw.get("bizTransactionList") or ())
+           if isinstance(b, dict)]  # all of them: recall lists every shipment they name
     parent = raw.get("parentID")
     subjects = _subjects(raw)
     return {

@@ -7,17 +7,26 @@ are checked (length and check digit) in the prepare step, so the contract body o
 valid, normalised ids: a batch's id is its canonical GS1 Digital Link
 (``https://id.gs1.org/01/{gtin14}/10/{lot}``). Creating a batch also opens its custody
 holding (creator owns and holds it), which the custody and trace contracts build on.
+Dates are checked to be real calendar dates, in order. A certification attests a third
+party's finding, so its issuer may not be of the organisation that owns or holds the batch.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from supplyledger.contracts.builtin.custody import holding_key, initial_holding, initial_ops
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import List, Obj, Str
-from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound
+from supplyledger.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
 from supplyledger.gs1 import EPC, validate_gln, validate_gtin, validate_sscc
 
 __all__ = ["CONTRACT", "batch_id", "item_id"]
@@ -40,7 +49,25 @@ def item_id(gtin: str, serial: str) -> str:
     return EPC("sgtin", validate_gtin(gtin), serial=serial).canonical
 
 
+def _date(args: dict[str, Any], name: str) -> str:
+    """A real calendar date (the schema only checks its shape)."""
+    try:
+        date.fromisoformat(args[name])
+    except ValueError:
+        raise ValidationError(f"{name} {args[name]} is not a date", arg=name) from None
+    return str(args[name])
+
+
+def _dates_in_order(args: dict[str, Any], first: str, last: str) -> None:
+    for name in (first, last):
+        if name in args:
+            _date(args, name)
+    if first in args and last in args and args[last] < args[first]:
+        raise ValidationError(f"{last} {args[last]} is before {first} {args[first]}", arg=last)
+
+
 def _with_gtin(args: dict[str, Any]) -> dict[str, Any]:
+    _dates_in_order(args, "produced", "expiry")
     out = dict(args)
     out["gtin"] = validate_gtin(args["gtin"])
     if "lot" in args:
@@ -86,7 +113,8 @@ def create_product(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles="manufacturer", prepare=_with_gtin, args={
     "gtin": _GTIN, "lot": _LOT,
-    "quantity": Str(optional=True, max_len=24, pattern=_DEC, doc="decimal text"),
+    "quantity": Str(optional=True, max_len=24, pattern=r"[0-9]+(\.[0-9]+)?",
+                    doc="decimal text, not negative"),
     "uom": Str(optional=True, max_len=3, doc="UN/CEFACT unit, e.g. KGM"),
     "produced": Str(optional=True, max_len=10, pattern=_DATE),
     "expiry": Str(optional=True, max_len=10, pattern=_DATE),
@@ -194,18 +222,26 @@ def register_unit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 _CERT = Str(max_len=100, pattern=r"[A-Za-z0-9._:/-]+", doc="certificate number")
 
 
-@method(roles=("inspector", "auditor", "customs"), args={
+def _cert_dates(args: dict[str, Any]) -> dict[str, Any]:
+    _dates_in_order(args, "valid_from", "valid_until")
+    return args
+
+
+@method(roles=("inspector", "auditor", "customs"), prepare=_cert_dates, args={
     "batch": Str(max_len=300), "certificate": _CERT, "scheme": Str(max_len=100),
     "valid_from": Str(max_len=10, pattern=_DATE), "valid_until": Str(max_len=10, pattern=_DATE),
-}, errors=(NotFound, AlreadyExists, InvalidState))
+}, errors=(ValidationError, NotFound, Forbidden, AlreadyExists))
 def certify(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Attach a certification (organic, halal, ISO 22000, …) to a batch; signer = issuer."""
+    """Attach a certification (organic, halal, ISO 22000, …) to a batch; signer = issuer,
+    a third party: not of the organisation that owns or holds the batch."""
     _batch(ctx, args["batch"])
+    h = ctx.read("custody", holding_key(args["batch"]))
+    if (ctx.org or "") in (h["owner_org"], h["custodian_org"]):
+        raise Forbidden(f"a certification is a third party's: organisation {ctx.org} owns "
+                        f"or holds batch {args['batch']}")
     key = f"c/{args['batch']}/{args['certificate']}"
     if ctx.exists(key):
         raise AlreadyExists(f"certificate {args['certificate']} is already attached")
-    if args["valid_until"] < args["valid_from"]:
-        raise InvalidState("valid_until is before valid_from", current=args["valid_from"])
     cert = {k: args[k] for k in ("certificate", "scheme", "valid_from", "valid_until")}
     cert |= {"issuer": ctx.signer, "status": "valid"}
     ctx.put(key, cert)

@@ -14,9 +14,19 @@ inspection; the owner or custodian for sales; the custodian for every other link
 TransformationEvent also needs custody of its registered inputs and outputs, and records
 the genealogy (input -> output); an AggregationEvent records batch -> logistic unit.
 
-``record_events`` captures a whole EPCIS document in one transaction: each event goes to
-the registered batch it names (an LGTIN in its quantity lists, or a commissioned SGTIN),
-else to the chain of the first object it names; if any event is refused, none is kept.
+An event is recorded on every registered batch it is about (an LGTIN in its output or
+object lists, or a commissioned SGTIN's batch), each checked for the recorder's entitlement,
+so a pallet packed from several lots is linked from each of them; an event about no
+registered batch goes to the chain of the first object it names (imported documents about
+goods not on this ledger). What may not be written: events or genealogy edges naming a lot
+of a product type registered here before its maker created that lot (a stranger could
+otherwise pre-load a lot's history with a fault), and an aggregation into a batch held by
+another organisation (it would graft the packer's lot into that batch's upstream).
+``record_event`` records on the one batch its caller names (and is entitled to), whatever
+else the event lists: nothing reaches another batch's history through it.
+
+``record_events`` captures a whole EPCIS document in one transaction; if any event is
+refused, none is kept.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ RECORDERS = ("supplier", "manufacturer", "warehouse", "transporter", "platform",
              "inspector", "device")
 ZERO = "0" * 64
 _LGTIN = "https://id.gs1.org/01/"
+_GTIN = slice(len(_LGTIN), len(_LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
 
 
 def chain_code(event_hash: str, prev: str) -> str:
@@ -63,26 +74,35 @@ def _node_keys(ident: str) -> list[str]:
     # What _node looks up for an identifier.
     if not ident.startswith(_LGTIN):
         return []
-    return [f"custody/{holding_key(ident)}"] + ([f"products/i/{ident}"] if "/21/" in ident
-                                                else [])
+    keys = [f"custody/{holding_key(ident)}"]
+    if "/21/" in ident:
+        keys.append(f"products/i/{ident}")
+    elif "/10/" in ident:
+        keys.append(f"products/t/{ident[_GTIN]}")
+    return keys
+
+
+def _event_keys(f: dict[str, Any]) -> list[str]:
+    # Every identifier an event names is resolved (_subjects, _edges), and chains read.
+    keys: list[str] = []
+    for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
+            f["parent"]))):
+        keys.extend(_node_keys(ident))
+        keys.append(f"trace/b/{ident}")
+    return keys
 
 
 def _reads_one(value: dict[str, Any]) -> list[str]:
     keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}"]
     f = value["items"][0]
-    if f["inputs"]:  # only a transformation's inputs and outputs are resolved (_edges)
-        keys.extend(k for ident in (*f["inputs"], *f["outputs"]) for k in _node_keys(ident))
+    # only a transformation's inputs and outputs and an aggregation's parent are resolved
+    for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):
+        keys.extend(_node_keys(ident))
     return keys
 
 
 def _reads_many(value: dict[str, Any]) -> list[str]:
-    # Each event's subject is resolved from its outputs and objects, then its chain read.
-    keys: list[str] = []
-    for f in value["items"]:
-        for ident in (*f["outputs"], *f["objects"], *f["inputs"]):
-            keys.extend(_node_keys(ident))
-            keys.append(f"trace/b/{ident}")
-    return keys
+    return [k for f in value["items"] for k in _event_keys(f)]
 
 
 def _prepare_share(args: dict[str, Any], i: int, n: int) -> dict[str, Any]:
@@ -123,54 +143,111 @@ def _entitled(ctx: Ctx, subject: str, h: dict[str, Any], link: str) -> None:
 
 def _node(ctx: Ctx, ident: str) -> tuple[str, dict[str, Any] | None]:
     """(chain id, holding) of an identifier: a registered batch, the batch of a registered
-    item, or the identifier itself (an object chain, holding None)."""
+    item, or the identifier itself (an object chain, holding None). A lot of a product type
+    registered here that its maker has not created is refused: only that maker creates
+    its lots, so anything recorded on one beforehand was written by someone else."""
     if ident.startswith(_LGTIN):
         h = ctx.read("custody", holding_key(ident))
         if h is not None:
             return ident, h
-        batch = ctx.read("products", f"i/{ident}") if "/21/" in ident else None
-        if batch is not None:
-            return batch, ctx.read("custody", holding_key(batch))
+        if "/21/" in ident:
+            batch = ctx.read("products", f"i/{ident}")
+            if batch is not None:
+                return batch, ctx.read("custody", holding_key(batch))
+        elif "/10/" in ident and ctx.read("products", f"t/{ident[_GTIN]}") is not None:
+            raise NotFound(f"no batch {ident}: product {ident[_GTIN]} is registered, so "
+                           "events may name its lots only once its maker has created them")
     return ident, None
 
 
-def _edges(ctx: Ctx, subject: str, f: dict[str, Any]) -> list[list[str]]:
-    """Genealogy edges of an event; needs custody of registered inputs and outputs."""
-    edges: list[list[str]] = []
+def _subjects(ctx: Ctx, f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The registered batches an event is about (its outputs and objects, items resolved
+    to their batch), each once, in the order named."""
+    found: dict[str, dict[str, Any]] = {}
+    for ident in (*f["outputs"], *f["objects"]):
+        subject, h = _node(ctx, ident)
+        if h is not None:
+            found.setdefault(subject, h)
+    return list(found.items())
+
+
+def _unregistered(ctx: Ctx, f: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """Where an event about no registered lot goes: the chain of the first identifier it
+    names (parent, objects, outputs, inputs), else of its hash. A parent or an input may
+    still be a registered lot, and is then checked like one; objects and outputs were
+    resolved by :func:`_subjects` already."""
+    if f["parent"]:
+        return _node(ctx, f["parent"])
+    if f["objects"] or f["outputs"]:
+        return (f["objects"] or f["outputs"])[0], None
+    if f["inputs"]:
+        return _node(ctx, f["inputs"][0])
+    return f["hash"], None
+
+
+def _edges(ctx: Ctx, subjects: list[str], f: dict[str, Any]) -> list[list[list[str]]]:
+    """Genealogy edges of an event, per subject it is recorded on. A transformation links
+    every input to every output (once, with the first subject) and needs custody of its
+    registered inputs and outputs; an aggregation links each subject to its parent, which
+    must not be a batch another organisation holds."""
+    org = ctx.org or ""
+    edges: list[list[list[str]]] = [[] for _ in subjects]
     if f["type"] == "TransformationEvent":
+        if not f["inputs"]:
+            return edges
         ins = [_node(ctx, i) for i in f["inputs"]]
-        outs = [_node(ctx, o) for o in f["outputs"]] or [(subject, None)]
+        outs = [_node(ctx, o) for o in f["outputs"]] or [(subjects[0], None)]
         for ident, h in ins + outs:
-            if h is not None and h["custodian_org"] != (ctx.org or ""):
+            if h is not None and h["custodian_org"] != org:
                 raise Forbidden(f"custody of {ident} is not held by organisation {ctx.org}")
         dsts = list(dict.fromkeys(o for o, _ in outs))
         for src in dict.fromkeys(i for i, _ in ins):
-            edges.extend([src, dst, "transformation"] for dst in dsts if dst != src)
-    elif f["parent"] and f["action"] != "DELETE" and f["parent"] != subject:
-        edges.append([subject, f["parent"], "aggregation"])
+            edges[0].extend([src, dst, "transformation"] for dst in dsts if dst != src)
+    elif f["parent"] and f["action"] != "DELETE":
+        parent, h = _node(ctx, f["parent"])
+        if h is not None and h["custodian_org"] != org:
+            raise Forbidden(f"{parent} is held by organisation {h['custodian_org']}: only "
+                            f"its custodian may pack into it, not organisation {org or '-'}")
+        for out, subject in zip(edges, subjects, strict=True):
+            if f["parent"] != subject:
+                out.append([subject, f["parent"], "aggregation"])
     return edges
 
 
-def _append(ctx: Ctx, subject: str, h: dict[str, Any] | None, f: dict[str, Any], item: int,
-            prev: str | None) -> dict[str, Any]:
-    if h is not None:
-        _entitled(ctx, subject, h, f["link"])
-    key = f"b/{subject}"
-    state = ctx.get(key) or {"code": ZERO, "n": 0}
-    if prev is not None and prev != state["code"]:
-        raise InvalidState(f"batch {subject} code is {state['code'][:12]}…, not "
-                           f"{prev[:12]}…", current=state["code"])
-    edges = _edges(ctx, subject, f) if f["inputs"] or f["parent"] else []
+def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
+            edges: list[list[str]]) -> dict[str, Any]:
     # The event's record is the signed envelope that carries it: its hash (the tx id)
     # commits to the event, who recorded it and when.
     code = chain_code(ctx.tx_id, state["code"])
     n = state["n"] + 1
-    ctx.put(key, {"code": code, "n": n})
+    ctx.put(f"b/{subject}", {"code": code, "n": n})
     if edges:
         ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, edges=edges)
     else:
         ctx.emit("recorded", batch=subject, seq=n, code=code, item=item)
     return {"batch": subject, "seq": n, "code": code, "hash": f["hash"]}
+
+
+def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
+            item: int, prev: str | None) -> dict[str, Any]:
+    """Append the event to each target's chain: who may, then the first target's ``prev``,
+    then the genealogy. Returns the first target's entry. (Written for the usual single
+    target: this runs once per captured event on the node's busiest thread.)"""
+    for subject, h in targets:
+        if h is not None:
+            _entitled(ctx, subject, h, f["link"])
+    first = targets[0][0]
+    state = ctx.get(f"b/{first}") or {"code": ZERO, "n": 0}
+    if prev is not None and prev != state["code"]:
+        raise InvalidState(f"batch {first} code is {state['code'][:12]}…, not "
+                           f"{prev[:12]}…", current=state["code"])
+    edges = _edges(ctx, [t for t, _ in targets], f) if f["inputs"] or f["parent"] else None
+    done = _append(ctx, first, state, f, item, edges[0] if edges else [])
+    for k in range(1, len(targets)):
+        t = targets[k][0]
+        _append(ctx, t, ctx.get(f"b/{t}") or {"code": ZERO, "n": 0}, f, item,
+                edges[k] if edges else [])
+    return done
 
 
 @method(roles=RECORDERS, prepare=_prepare_one, reads=_reads_one, args={
@@ -185,7 +262,7 @@ def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     h = ctx.read("custody", holding_key(batch))
     if h is None:
         raise NotFound(f"no batch {batch}")
-    return _append(ctx, batch, h, args["items"][0], 0, args["prev"])
+    return _record(ctx, [(batch, h)], args["items"][0], 0, args["prev"])
 
 
 @method(roles=RECORDERS, prepare=_prepare_many, reads=_reads_many,
@@ -203,16 +280,11 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     items = args["items"]
     for i, f in enumerate(items):
         try:
-            subject, h = "", None
-            for ident in f["outputs"] + f["objects"]:
-                subject, h = _node(ctx, ident)
-                if h is not None:
-                    break
-            if h is None:
-                ids = [f["parent"], *f["objects"], *f["outputs"], *f["inputs"], f["hash"]]
-                subject = next(x for x in ids if x)
-            _append(ctx, subject, h, f, i, None)
-            subjects.add(subject)
+            targets: list[tuple[str, dict[str, Any] | None]] = [*_subjects(ctx, f)]
+            if not targets:
+                targets = [_unregistered(ctx, f)]
+            _record(ctx, targets, f, i, None)
+            subjects.update(t for t, _ in targets)
         except SupplyLedgerError as exc:
             errors.append({"event": i, "code": exc.code, "reason": exc.message})
     if errors:
