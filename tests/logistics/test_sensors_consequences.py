@@ -102,6 +102,9 @@ def test_an_old_open_breach_holds_the_payout_after_many_newer_ones(world: World)
     world.clock.t += 8 * DAY
     err = world.refused(world.carrier, "orders", "release", {"order": "o-1"})
     assert err.code == "invalid_state" and getattr(err, "breach", None) == still_open
+    # ... and trace still names it as the faulty link, though only the latest 32 are listed
+    faulty = TraceQueries(SQLiteStore(world.c.dir)).trace(world.batch)["faulty_link"]
+    assert faulty["breach"] == still_open
     assert run_audit(world.c.dir).ok
 
 
@@ -169,8 +172,13 @@ def test_logger_on_a_shipment_moves_it_and_marks_its_batches(world: World) -> No
     err = world.refused(stranger, "sensors", "bind", {"device": dev.did, "kind": "shipment",
                                                       "target": "S1"})
     assert err.code == "forbidden"
-    bound = c.ok(world.carrier, "sensors", "bind", {"device": dev.did, "kind": "shipment",
-                                                    "target": "S1"})
+    # The carrier listed the lot on its own shipment but carries it for no order and holds
+    # no custody of it: its logger must not mark the lot (nor hold its payouts).
+    err = world.refused(world.carrier, "sensors", "bind", {
+        "device": dev.did, "kind": "shipment", "target": "S1"})
+    assert err.code == "forbidden" and "goods it carries" in err.message
+    bound = c.ok(world.maker, "sensors", "bind", {"device": dev.did, "kind": "shipment",
+                                                  "target": "S1"})
     assert bound == {"device": dev.did, "batches": [world.batch], "shipment": "S1"}
     world.clock.t = T0 + MIN
     c.ok(world.carrier, "shipments", "depart", {"shipment": "S1"})

@@ -41,7 +41,8 @@ def test_excursion_exceeding_allowance_across_batches(world: World) -> None:
     assert row["detail"] == (f"sensor breach: temperature 9.4 °C above 8.0 °C for 42 min, "
                              f"device {world.device.did}")
     state = decode(world.c.node.store.get_state(f"sensors/x/{world.batch}"))
-    assert state == {"n": 1, "ids": [bid], "open": [], "last_end": [T0 + 57 * MIN, bid]}
+    assert state == {"n": 1, "first": bid, "ids": [bid], "open": [],
+                     "last_end": [T0 + 57 * MIN, bid]}
 
 
 def test_cold_excursion_and_a_second_one_are_two_breaches(world: World) -> None:

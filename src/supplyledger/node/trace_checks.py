@@ -298,8 +298,10 @@ class Checker:
         for a shipment or container logger, storage for one on the batch itself)."""
         out: list[dict[str, Any]] = []
         for batch in batches:
-            marks = self.store.get_state(f"sensors/{breaches_key(batch)}")
-            for bid in decode(marks)["ids"] if marks else ():
+            marks = decode(self.store.get_state(f"sensors/{breaches_key(batch)}") or b"null")
+            # The first breach, then the latest ones (the list keeps only the last 32).
+            ids = dict.fromkeys([marks["first"], *marks["ids"]]) if marks else {}
+            for bid in ids:
                 raw = self.store.get_state(f"sensors/{breach_key(bid)}")
                 tx = self.store.txs_by_id([decode(raw)["tx"]]) if raw else {}
                 if raw is None or not tx:

@@ -5,8 +5,9 @@ A breach lives at ``sensors/b/{id}`` (id: the first 32 hex digits of the transac
 found it, a dash and its index in that transaction) with the device, rule, kind, marked
 batches, shipment, start, last out-of-range reading (``seen``), end (None while it lasts),
 worst value and the rule's band. Each marked batch lists its breaches at
-``sensors/x/{batch}``: ``n`` counts them all and ``ids`` keeps the latest 32, which trace
-shows as the faulty link; ``open`` lists those still going on and ``last_end`` is
+``sensors/x/{batch}``: ``n`` counts them all, ``first`` is the earliest (the faulty link
+trace shows, however many came after) and ``ids`` the latest 32; ``open`` lists those still
+going on and ``last_end`` is
 ``[end, id]`` of the one that ended last, which is all :func:`hold_on_breach` needs however
 many breaches the batch has had.
 """
@@ -49,7 +50,8 @@ def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],
          "time": ctx.time}
     ctx.put(breach_key(bid), b)
     for batch in batches:
-        x = ctx.get(breaches_key(batch)) or {"n": 0, "ids": [], "open": [], "last_end": None}
+        x = ctx.get(breaches_key(batch)) or {"n": 0, "first": bid, "ids": [], "open": [],
+                                             "last_end": None}
         x["n"] += 1
         x["ids"] = [*x["ids"], bid][-32:]  # the latest, for trace; "n" counts all
         if b["ended"] is None:

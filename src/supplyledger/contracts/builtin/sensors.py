@@ -84,6 +84,21 @@ def _holds(ctx: Ctx, h: dict[str, Any]) -> bool:
         bool(org) and org in (h["owner_org"], h["custodian_org"]))
 
 
+def _carries(ctx: Ctx, s: dict[str, Any] | None, batches: list[str],
+             holdings: list[dict[str, Any]]) -> bool:
+    """The signer, transporter of shipment ``s``, carries every batch: in its custody, or
+    the batch of an order on the shipment assigned to it."""
+    if s is None:
+        return False
+    assigned = set()
+    for line in s["orders"]:
+        o = ctx.read("orders", f"o/{line['order']}")
+        if o is not None and o.get("transporter") == ctx.signer and o.get("batch"):
+            assigned.add(o["batch"])
+    return all(b in assigned or h["custodian"] == ctx.signer
+               for b, h in zip(batches, holdings, strict=True))
+
+
 @method(roles=ANY_PARTICIPANT, args={
     "device": _DID, "name": Str(optional=True, max_len=200),
     "model": Str(optional=True, max_len=200, doc="make/model/firmware, for people"),
@@ -132,13 +147,15 @@ def _prepare_bind(a: dict[str, Any]) -> dict[str, Any]:
                     doc="batches the device watches (a shipment's own by default)"),
 }, errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Attach a device to a shipment, container or batch: an admin, the shipment's
-    transporter, or the owner or custodian of every watched batch."""
+    """Attach a device to a shipment, container or batch: an admin, the owner or custodian
+    of every watched batch, or the shipment's transporter for the goods it carries (batches
+    in its custody or of orders on the shipment that name it): a carrier's logger must not
+    mark, and so hold the payouts of, goods it never carried."""
     d = _device(ctx, a["device"])
     if d["bind"] is not None:
         raise InvalidState(f"device {d['did']} is bound to {d['bind']['kind']} "
                            f"{d['bind']['target']}: unbind it first", current="bound")
-    batches, shipment, carrier = a["batches"], None, None
+    batches, shipment, carrier, s = a["batches"], None, None, None
     if a["kind"] == "shipment":
         s = ctx.read("shipments", shipment_key(a["target"]))
         if s is None:
@@ -153,10 +170,10 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         if h is None:
             raise NotFound(f"no batch {b}")
         holdings.append(h)
-    if not (ctx.has_role("admin") or ctx.signer == carrier
-            or (holdings and all(_holds(ctx, h) for h in holdings))):
-        raise Forbidden("only an admin, the shipment's transporter or the owner or "
-                        "custodian of every watched batch may bind a device")
+    if not (ctx.has_role("admin") or (holdings and all(_holds(ctx, h) for h in holdings))
+            or (ctx.signer == carrier and _carries(ctx, s, batches, holdings))):
+        raise Forbidden("only an admin, the owner or custodian of every watched batch, or "
+                        "the shipment's transporter for goods it carries may bind a device")
     binding = {"kind": a["kind"], "target": a["target"], "batches": batches,
                "shipment": shipment, "by": ctx.signer, "since": ctx.time}
     d["bind"], d["ex"] = binding, {}
