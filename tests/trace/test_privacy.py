@@ -9,7 +9,7 @@ import pytest
 
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.errors import AccessDenied, Forbidden, NotFound
-from supplyledger.ledger.crypto import PrivateKey
+from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
 from supplyledger.node.audit import run_audit
 from supplyledger.node.private_data import PrivateData
@@ -68,6 +68,23 @@ def test_share_read_grant_revoke_erase(consortium: Consortium,
     c.stop()
     report = run_audit(c.dir)
     assert report.ok, report.findings
+
+
+def test_a_revoked_or_replaced_key_reads_nothing(consortium: Consortium,
+                                               rsa_keys: list[PrivateKey]) -> None:
+    c = consortium
+    p = _parties(c, rsa_keys)
+    pd = PrivateData(c.node)
+    rid = pd.share(p["alice"].key, SECRET, [p["carrier"].did, p["shop"].did])
+    assert pd.read(rid, p["carrier"].key) == SECRET
+    c.ok(c.admin, "identity", "revoke", {"did": p["carrier"].did, "reason": "left the chain"})
+    with pytest.raises(AccessDenied, match="revoked"):
+        pd.read(rid, p["carrier"].key)
+    c.ok(c.admin, "identity", "rotate_key", {"did": p["shop"].did,
+                                            "public_key": generate("rsa").public.b64})
+    with pytest.raises(AccessDenied, match="no longer"):  # the key the shop lost
+        pd.read(rid, p["shop"].key)
+    assert pd.read(rid, p["alice"].key) == SECRET
 
 
 def test_no_plaintext_under_the_ledger_directory(consortium: Consortium,

@@ -140,6 +140,13 @@ class PrivateData:
             raise AccessDenied(f"record {rid} is {rec['status']}")
         if reader.did not in rec["recipients"]:
             raise AccessDenied(f"{reader.did} has no grant for record {rid}")
+        # The grant is the participant's, for as long as it holds this key: a revoked
+        # identity or a key replaced since (stolen, lost) opens nothing served here.
+        who = self._state(f"identity/p/{reader.did}")
+        if who is None or who["status"] != "active":
+            raise AccessDenied(f"{reader.did} is {'unknown' if who is None else who['status']}")
+        if who["key"] != reader.public.b64:
+            raise AccessDenied(f"that is no longer {reader.did}'s key")
         path = self._dir(rid) / f"{rec['commitment']}.{_who(reader.did)}.key"
         if not path.exists():
             raise DecryptionError(f"no wrapped key for {reader.did} in the private store")
