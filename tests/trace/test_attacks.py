@@ -167,6 +167,22 @@ def test_an_out_of_limit_reading_is_flagged_however_many_precede_it(mill: FlourM
                        "Temperature -3 CEL below the limit 0"}
 
 
+def test_readings_in_other_units_are_checked_against_the_limits(mill: FlourMill) -> None:
+    """The limits are in CEL (flour: 0-30): 113 FAH is 45 CEL and 270 KEL is -3.15 CEL,
+    so reporting in another unit must not slip a breach past them."""
+    c, p, flour = mill.c, mill.parties, mill.flour
+    report = [{"type": "Temperature", "value": 113, "uom": "FAH"},
+              {"type": "Temperature", "value": 270, "uom": "KEL"},
+              {"type": "Temperature", "value": 50, "uom": "FAH"},  # 10 CEL: fine
+              {"type": "Temperature", "value": 12, "uom": "MTR"}]  # not a temperature
+    c.ok(p["shop"], "trace", "record_event", {"batch": flour, "event": object_event(
+        WHEN, "storing", "active", flour, sensorElementList=[{"sensorReport": report}])})
+    reasons = {f["reason"] for f in queries(c).trace(flour)["faults"]}
+    assert reasons == {"Temperature 113 FAH above the limit 30",
+                       "Temperature 270 KEL below the limit 0",
+                       "Temperature 12 MTR cannot be compared with the limits in CEL"}
+
+
 def test_an_event_filed_under_its_parent_is_checked_like_any_other() -> None:
     """An event about no registered lot goes to the chain of the first identifier it names;
     when that was a registered lot (the parent of an unpacking), nobody checked who wrote."""

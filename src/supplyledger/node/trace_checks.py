@@ -63,6 +63,25 @@ class _Block:
     receipt_levels: list[list[bytes]]
 
 
+# Temperatures convert (UN/ECE Rec. 20 codes), exactly, through degrees Celsius.
+_TO_CEL: dict[str, tuple[Decimal, Decimal]] = {  # unit -> (scale, offset): C = v*scale + offset
+    "CEL": (Decimal(1), Decimal(0)), "KEL": (Decimal(1), Decimal("-273.15")),
+    "FAH": (Decimal(5) / Decimal(9), Decimal(-160) / Decimal(9)),
+}
+
+
+def _in_unit(value: Decimal, uom: str | None, target: str | None) -> Decimal | None:
+    """``value`` in ``uom`` expressed in the limit's unit ``target``; None if they differ
+    and do not convert (a reading that cannot be checked against a declared limit)."""
+    if not uom or not target or uom == target:
+        return value
+    if uom not in _TO_CEL or target not in _TO_CEL:
+        return None
+    scale, offset = _TO_CEL[uom]
+    t_scale, t_offset = _TO_CEL[target]
+    return (value * scale + offset - t_offset) / t_scale
+
+
 class Memo:
     """What verification may keep between queries, each entry keyed by the exact bytes it
     was derived from (so an edit to the store is never answered from the cache): Merkle
@@ -279,8 +298,11 @@ class Checker:
             if not lim:
                 continue
             try:
-                v = Decimal(value)
-                if "max" in lim and v > Decimal(lim["max"]):
+                v = _in_unit(Decimal(value), uom, lim.get("uom"))
+                if v is None:
+                    out.append(Fault("sensor", f"{kind} {value} {uom} cannot be compared with "
+                                     f"the limits in {lim['uom']}"))
+                elif "max" in lim and v > Decimal(lim["max"]):
                     out.append(Fault("sensor", f"{kind} {value} {uom} above the limit "
                                      f"{lim['max']}"))
                 elif "min" in lim and v < Decimal(lim["min"]):
