@@ -263,13 +263,13 @@ def test_cli_json_and_svg(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "feasible" in table.stdout
 
 
-def test_cli_errors_exit_1(tmp_path: Path) -> None:
+def test_cli_errors_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text(_replace_line(SMALL, 11, "    1  3  4  ten  0  50  1"))
     result = CliRunner().invoke(app, ["solve", str(bad)])
-    assert result.exit_code == 1 and "bad.txt:11" in result.stderr
+    assert result.exit_code == 2 and "bad.txt:11" in result.stderr
     missing = CliRunner().invoke(app, ["solve", str(tmp_path / "none.txt")])
-    assert missing.exit_code == 1 and "cannot read" in missing.stderr
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
 
 
 # --- best-known solutions (slow) -----------------------------------------------------------

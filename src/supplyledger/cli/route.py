@@ -1,8 +1,9 @@
 """``supplyledger route``: solve routing instances from the command line.
 
 Thin by design: read the file, call :func:`supplyledger.logistics.routing.solve`, render.
-Errors are printed as one clear line on stderr with exit code 1; an infeasible result is
-still printed (it may be useful) but also exits 1, so scripts can trust a zero status.
+Exit codes as for every command: errors are one clear line on stderr with exit code 2; an
+infeasible result is still printed (it may be useful) but exits 1, as the audit does with
+findings, so scripts can trust a zero status.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from supplyledger.cli.common import fail
 from supplyledger.errors import SupplyLedgerError
 
 # The solver (PyVRP, numpy) is imported inside the command: the CLI imports every command
@@ -70,13 +72,10 @@ def solve_cmd(
         solution = solve(problem, time_limit_s=time_limit, seed=seed)
         if svg is not None:
             svg.write_text(render_svg(problem, solution), encoding="utf-8")
-    except SupplyLedgerError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+    except SupplyLedgerError as exc:  # bad input: exit 2, as every command
+        fail(f"{exc.message} [{exc.code}]")
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot write {svg}: {exc.strerror}",
-                  highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        fail(f"cannot write {svg}: {exc.strerror}")
 
     if as_json:
         # json.dumps writes floats with repr(), i.e. full double precision.
