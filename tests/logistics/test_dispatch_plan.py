@@ -196,3 +196,22 @@ def test_transport_number_already_used(st: Setup) -> None:
                                               "transport_no": "P1/V2"})
     err = _failed(st, "already_exists", unserved=[])
     assert "P1/V2" in err["message"]
+
+
+def test_long_route_legs_can_be_reported(st: Setup) -> None:
+    # A route may have up to 200 drops (201 legs): the transporter must be able to report
+    # and re-time every one of them, not only the first 64.
+    w = st.w
+    ids = [f"R{i}" for i in range(70)]
+    for i, oid in enumerate(ids):
+        st.batches[oid] = w.batch(st.seller, 7, f"LR{i}")
+        st.order(oid)
+    route = st.route("V1", *((oid, 10, 1_000) for oid in ids))
+    w.ok(st.platform, "shipments", "record_plan", st.plan(routes=[route], unserved=[]))
+    w.ok(st.carrier, "shipments", "set_traffic", {"shipment": "P1/V1", "leg": 70,
+                                                  "traffic": "0.5"})
+    w.ok(st.carrier, "shipments", "depart", {"shipment": "P1/V1"})
+    r = w.ok(st.carrier, "shipments", "arrive_leg", {"shipment": "P1/V1", "leg": 69})
+    assert r["status"] == "in_transit"
+    r = w.ok(st.carrier, "shipments", "arrive_leg", {"shipment": "P1/V1", "leg": 70})
+    assert r["status"] == "arrived"

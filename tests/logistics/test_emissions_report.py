@@ -117,6 +117,16 @@ def test_only_departed_shipments_are_summed_planned_ones_are_counted() -> None:
     assert (p["shipments"], p["planned"], p["wtw_g"]) == (1, 1, 3911)
 
 
+def test_a_shipment_closed_before_departure_is_not_planned() -> None:
+    # Closed without departing = cancelled: no transport operation, now or later.
+    nov = P.month("2026-11")
+    rows = [_row("in", nov.start, nov.start - 5),
+            dataclasses.replace(_row("cancelled", None, nov.start + 10), status="closed")]
+    [p] = monthly_report(rows, nov, FACTORS)["platforms"]
+    assert (p["shipments"], p["planned"], p["wtw_g"]) == (1, 0, 3911)
+    assert monthly_report(rows[1:], nov, FACTORS)["platforms"] == []
+
+
 def test_a_changed_factor_table_shows_as_a_deviation() -> None:
     nov = P.month("2026-11")
     van = FACTORS.get("road", "van_diesel_avg")

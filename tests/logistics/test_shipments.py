@@ -309,6 +309,23 @@ def test_create_rejections(st: Setup, change: dict[str, Any], code: str) -> None
     assert "S1" not in {k[0] for k in st.w.tables.get("shipments", {})}
 
 
+def test_platform_and_seller_list_only_lots_they_have_to_do_with(st: Setup) -> None:
+    w = st.w
+    other = w.participant("manufacturer", "supplier")
+    foreign = w.batch(other, 2, "X1")  # another maker's lot, no order
+    no_orders: dict[str, Any] = {"orders": [], "mass_kg": 100}
+    # Another platform: O1's lot (O1 came through st.platform) is none of its business.
+    w.fail("forbidden", st.other_platform, "shipments", "create",
+           st.args(batches=[st.b1], **no_orders))
+    w.fail("forbidden", st.platform, "shipments", "create", st.args(batches=[foreign]))
+    w.fail("forbidden", st.seller, "shipments", "create", st.args(batches=[st.b1, foreign]))
+    assert "S1" not in {k[0] for k in w.tables.get("shipments", {})}
+    # A platform: the lot reserved by its order O2, even with no order listed.
+    w.ok(st.platform, "shipments", "create", st.args("S-p", batches=[st.b2], **no_orders))
+    # The seller: its own lots.
+    w.ok(st.seller, "shipments", "create", st.args("S-s", batches=[st.b1, st.b2]))
+
+
 def test_create_rejects_duplicates_and_closed_orders(st: Setup) -> None:
     w = st.w
     w.ok(st.platform, "shipments", "create", st.args())
@@ -463,3 +480,23 @@ def test_apply_position_rejections(st: Setup) -> None:
         apply_position(_sensor_ctx(w, w.time), "NOPE", 0, 0, w.time)
     with pytest.raises(ValidationError):
         apply_position(_sensor_ctx(w, w.time), "S1", 0, 180_000_001, w.time)
+
+
+def test_fix_after_a_leg_arrival_is_not_matched_to_the_arrived_leg(st: Setup) -> None:
+    # Out and back (a dispatch route: warehouse -> drop -> warehouse): both legs lie on the
+    # same line, so a fix on the way back is as close to leg 0 as to leg 1. Once leg 0 has
+    # been reported arrived it must not be matched again (that would add a whole leg).
+    w = st.w
+    back = [{"from": A, "to": B, "distance_m": 120_000, "mode": "road",
+             "vehicle_class": "rigid_7.5_17t"},
+            {"from": B, "to": A, "distance_m": 120_000, "mode": "road",
+             "vehicle_class": "rigid_7.5_17t"}]
+    w.ok(st.carrier, "shipments", "create", st.args(legs=back, orders=[]))
+    w.ok(st.carrier, "shipments", "depart", {"shipment": "S1"})
+    w.time += 2 * H
+    w.ok(st.carrier, "shipments", "arrive_leg", {"shipment": "S1", "leg": 0})
+    w.time += H
+    r = w.ok(st.carrier, "shipments", "report_position",
+             {"shipment": "S1", "lat": 50_500_000, "lon": 10_000_000, "at": w.time})
+    assert (r["leg"], r["remaining_m"]) == (1, 60_000)
+    assert r["eta"] == w.time + H

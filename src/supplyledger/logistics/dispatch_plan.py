@@ -75,7 +75,14 @@ def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
         if d is None:
             reasons[o.id] = "no drop point supplied"
             continue
-        early, late = d.window or (o.earliest, o.latest)
+        # A request window may narrow the ledger's delivery window, never widen it:
+        # record_plan only checks the window at dispatch, a drop after it would be late.
+        early, late = o.earliest, o.latest
+        if d.window is not None:
+            early, late = max(early, d.window[0]), min(late, d.window[1])
+            if early > late:
+                reasons[o.id] = "requested window lies outside the order's delivery window"
+                continue
         if late < start:
             reasons[o.id] = "delivery window closed before the plan starts"
             continue

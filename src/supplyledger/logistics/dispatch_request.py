@@ -24,9 +24,10 @@ Times are ms since the epoch or ISO-8601 strings with a zone; coordinates decima
 (numbers or strings, kept to micro-degrees); ``quantity`` and ``capacity`` share one unit of
 the platform's choice (default for ``mass_kg``, which must be whole kg and drives the
 emission allocation). An order's ``window`` defaults to the order's delivery window on the
-ledger; ``available`` defaults to the warehouse hours; ``public: true`` lets the drop point's
-coordinates go on the ledger (a business site, not a home). Storage capacity bounds what can
-be staged for the plan, so the plan releases at most min(outbound, storage).
+ledger and can only narrow it; ``available`` defaults to the warehouse hours; ``public:
+true`` lets the drop point's coordinates go on the ledger (a business site, not a home).
+Storage capacity bounds what can be staged for the plan, so the plan releases at most
+min(outbound, storage).
 """
 
 from __future__ import annotations

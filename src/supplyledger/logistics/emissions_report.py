@@ -3,7 +3,8 @@ recorded shipments in, a JSON-ready dict (or CSV) out. The SQL is ``store.kpi_ro
 
 Which shipments count: those that *departed* in the month (UTC). A shipment is one
 transport operation; ISO 14083 accounts for operations performed in the reporting period,
-so shipments created but not yet departed are only counted (``planned``), never summed.
+so shipments created but not yet departed are only counted (``planned``), never summed,
+and one closed before departure (cancelled) is neither.
 
 What is reported, following the ISO 14083 reporting elements that apply to a shipper's
 view of its transport chain (clause 13 / GLEC "reporting"):
@@ -160,7 +161,8 @@ def monthly_report(shipments: Sequence[ShipmentRow], month: Period, factors: Fac
         key = s.platform or ""
         if s.departed is not None and s.departed in month:
             departed[key].append(s)
-        elif s.departed is None and s.created in month:
+        elif s.departed is None and s.status != "closed" and s.created in month:
+            # closed without departing = cancelled: no operation to plan for
             planned[key] += 1
     used: dict[tuple[str, str], Any] = {}
     platforms = [{"platform": k, "name": names.get(k, k) if k else "(no platform)",

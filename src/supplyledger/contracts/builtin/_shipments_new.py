@@ -33,6 +33,7 @@ from supplyledger.contracts.builtin._shipments_model import (
     shipment_key,
     update_lateness,
 )
+from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
@@ -204,6 +205,25 @@ def _check_order(ctx: Ctx, oid: str, relation: str | None) -> dict[str, Any]:
     return o  # type: ignore[no-any-return]
 
 
+def _check_lot(ctx: Ctx, batch: str, relation: str) -> None:
+    """A platform or seller lists only lots it has to do with: its own (owned or held by
+    it or its organisation) or, for a platform, one reserved by an order placed through it.
+    A listed lot counts in the shipment's cold-chain KPI and in trace. (A transporter may
+    still list any lot it hauls: goods move to carriers without orders or hand-overs.)"""
+    h = ctx.read("custody", holding_key(batch)) or {}
+    org = ctx.org or ""
+    if ctx.signer in (h.get("owner"), h.get("custodian")) or (
+            org and org in (h.get("owner_org"), h.get("custodian_org"))):
+        return
+    oid = ctx.read("orders", f"lk/{batch}")
+    o = None if oid is None else ctx.read("orders", f"o/{oid}")
+    if relation == "platform" and o is not None and o.get("platform") == ctx.signer:
+        return
+    through = ", nor reserved by an order placed through you" if relation == "platform" else ""
+    raise Forbidden(f"batch {batch} is neither owned nor held by you, nor the lot of an order "
+                    f"on this shipment{through}", batch=batch)
+
+
 def open_shipment(ctx: Ctx, sid: str, transporter: str, p: dict[str, Any], *,
                   relation: str | None, platform: str | None, plan: str | None
                   ) -> dict[str, Any]:
@@ -215,12 +235,16 @@ def open_shipment(ctx: Ctx, sid: str, transporter: str, p: dict[str, Any], *,
     if ctx.read("shipments", shipment_key(sid)) is not None:
         raise AlreadyExists(f"shipment {sid} already exists")
     require_participant(ctx, transporter, role="transporter")
-    platforms = set()
+    platforms, lots = set(), set()
     for o in p["orders"]:
-        platforms.add(_check_order(ctx, o["order"], relation)["platform"])
+        order = _check_order(ctx, o["order"], relation)
+        platforms.add(order["platform"])
+        lots.add(order.get("batch"))
     for b in p["batches"]:
         if ctx.read("products", f"b/{b}") is None:
             raise NotFound(f"no batch {b}", batch=b)
+        if relation in ("platform", "seller") and b not in lots:
+            _check_lot(ctx, b, relation)
     if platform is None and len(platforms) == 1:
         platform = platforms.pop()
     at = p["departs_at"] or ctx.time

@@ -46,7 +46,11 @@ from supplyledger.errors import (
 )
 from supplyledger.logistics.emissions import MODES
 
-__all__ = ["METHODS", "PLAN_ID", "VEHICLE_ID", "project_plan", "record_plan"]
+__all__ = ["MAX_PLAN_LEGS", "METHODS", "PLAN_ID", "VEHICLE_ID", "project_plan",
+           "record_plan"]
+
+MAX_STOPS = 200
+MAX_PLAN_LEGS = MAX_STOPS + 1  # every drop, then back to the warehouse
 
 PLAN_ID = Str(max_len=40, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}", doc="plan id")
 VEHICLE_ID = Str(max_len=23, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,22}", doc="vehicle id")
@@ -62,7 +66,7 @@ _STOP = Obj(fields={
 _ROUTE = Obj(fields={
     "vehicle": VEHICLE_ID, "transporter": Str(max_len=128, doc="participant id"),
     "mode": Enum(optional=True, values=tuple(sorted(MODES)), doc="default road"),
-    "vehicle_class": Str(max_len=64), "stops": List(item=_STOP, min_items=1, max_items=200),
+    "vehicle_class": Str(max_len=64), "stops": List(item=_STOP, min_items=1, max_items=MAX_STOPS),
     "return_m": Int(max=MAX_DISTANCE_M, doc="last drop back to the warehouse"),
     "load": Int(doc="in the fleet's capacity units"),
     "departs_at": Int(min=1, doc="planned departure, ms epoch"),

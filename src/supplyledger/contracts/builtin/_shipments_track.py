@@ -67,10 +67,14 @@ def is_stale(s: dict[str, Any], at_ms: int) -> bool:
 
 
 def move_to(ctx: Ctx, s: dict[str, Any], lat_e6: int, lon_e6: int, at_ms: int) -> None:
-    """Project a fix onto the legs from the current one on and track the result."""
+    """Project a fix onto the legs from the current one on (not an arrived one) and track
+    the result."""
     legs = eta_legs(s["legs"])
     fix = GeoPoint(Decimal(lat_e6).scaleb(-6), Decimal(lon_e6).scaleb(-6))
-    progress = progress_from_position(legs, fix, from_leg=s["leg"])
+    # Legs reported arrived are behind the vehicle: on an out-and-back route the return
+    # leg lies on the arrived one, and matching the fix there would add a whole leg.
+    first = min(max(s["leg"], s["done"]), len(legs) - 1)
+    progress = progress_from_position(legs, fix, from_leg=first)
     s["leg"], s["remaining_m"], s["at"], s["pos_at"] = (progress.leg_index,
                                                          progress.remaining_m, at_ms, at_ms)
     track(ctx, s, "position", lat=lat_e6, lon=lon_e6)

@@ -41,6 +41,7 @@ from supplyledger.contracts.builtin._shipments_new import (
     open_shipment,
     prepare_shipment,
 )
+from supplyledger.contracts.builtin._shipments_plan import MAX_PLAN_LEGS
 from supplyledger.contracts.builtin._shipments_track import (
     is_stale,
     move_to,
@@ -62,6 +63,8 @@ __all__ = ["CONTRACT"]
 
 _DID = Str(max_len=128, doc="participant id")
 _SHIPMENT = {"shipment": SHIPMENT_ID}
+# A dispatch plan's route has up to 200 drops plus the return: 201 legs (create takes 64).
+_LEG = Int(max=MAX_PLAN_LEGS - 1, doc="leg index")
 
 
 def _prepare_create(a: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +76,9 @@ def _prepare_create(a: dict[str, Any]) -> dict[str, Any]:
         errors=(ValidationError, AlreadyExists, NotFound, Forbidden, InvalidState))
 def create(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Create a shipment: the transporter itself, a platform (for orders placed through it)
-    or the seller of every order carried. Computes the first ETA and the emissions."""
+    or the seller of every order carried. A platform or seller lists only lots of those
+    orders, its own lots or (a platform) lots reserved by its orders. Computes the first
+    ETA and the emissions."""
     if ctx.signer == p["transporter"]:
         relation, platform = "transporter", None
     elif ctx.has_role("platform"):
@@ -118,7 +123,7 @@ def depart(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return _summary(s)
 
 
-@method(roles=ANY_PARTICIPANT, args={**_SHIPMENT, "leg": Int(max=63, doc="leg index")},
+@method(roles=ANY_PARTICIPANT, args={**_SHIPMENT, "leg": _LEG},
         errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def arrive_leg(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter: reached the end of leg ``leg`` (and of any earlier leg not yet
@@ -172,7 +177,7 @@ def report_position(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 
 @method(roles=ANY_PARTICIPANT, prepare=lambda a: {**a, "traffic": check_traffic(
-    a["traffic"], "traffic")}, args={**_SHIPMENT, "leg": Int(max=63), "traffic": TRAFFIC},
+    a["traffic"], "traffic")}, args={**_SHIPMENT, "leg": _LEG, "traffic": TRAFFIC},
     errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def set_traffic(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter, creator or platform: the traffic factor of a leg not yet driven."""
