@@ -111,7 +111,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
                                        "batches": [b2]})
         t = c.tick.t
         breached = c.ok(logger, "sensors", "record", {"seq": 1, "readings": [
-            {"t": t - 500, "temp": 5000}, {"t": t, "temp": 15_000}]})["breaches"]
+            {"t": t, "temp": 5000}, {"t": t + 500, "temp": 15_000}]})["breaches"]
         assert len(breached) == 1  # one breach, marking both watched batches
         pid = c.ok(farm, "custody", "propose", {"batch": b2, "to": mill.did,
                                                 "kind": "custody"})["proposal"]

@@ -109,13 +109,15 @@ def _sign(job: tuple[Plan, int, bytes, int, int]) -> list[tuple[str, bytes]]:
 
 
 def _setup(settings: Settings, node_key: PrivateKey, admin: PrivateKey, maker: PrivateKey,
-           devices: list[PrivateKey], chain: str, t0: int) -> list[str]:
-    """Consortium, product with its rule, one batch per logger, loggers enrolled and bound."""
+           devices: list[PrivateKey], chain: str, t0: int, bound_at: int) -> list[str]:
+    """Consortium, product with its rule, one batch per logger, loggers enrolled and bound
+    (at ``bound_at``: a logger's readings must not predate its binding)."""
     n = iter(range(1 << 30))
 
-    def tx(key: PrivateKey, contract: str, method: str, args: dict[str, Any]) -> bytes:
+    def tx(key: PrivateKey, contract: str, method: str, args: dict[str, Any],
+           at: int = t0) -> bytes:
         return make_tx(key, chain=chain, contract=contract, method=method, args=args,
-                       time_ms=t0, nonce=f"s{next(n)}").raw
+                       time_ms=at, nonce=f"s{next(n)}").raw
 
     batches = [f"https://id.gs1.org/01/{GTIN.zfill(14)}/10/LOG{i}" for i in range(len(devices))]
     waves = [
@@ -130,7 +132,8 @@ def _setup(settings: Settings, node_key: PrivateKey, admin: PrivateKey, maker: P
          *[tx(maker, "products", "create_batch", {"gtin": GTIN, "lot": f"LOG{i}"})
            for i in range(len(devices))],
          *[tx(maker, "sensors", "register_device", {"device": d.did}) for d in devices]],
-        [tx(maker, "sensors", "bind", {"device": d.did, "kind": "batch", "target": b})
+        [tx(maker, "sensors", "bind", {"device": d.did, "kind": "batch", "target": b},
+            bound_at)
          for d, b in zip(devices, batches, strict=True)],
     ]
     with Node(settings, node_key) as node:
@@ -186,10 +189,12 @@ def run_readings_bench(*, readings: int = 200_000, batch: int = 500, devices: in
     init_ledger(data_dir, chain=chain, time_ms=t0, node_password="bench",
                 admins=[("bench-admin", admin, None)], node_key=node_key,
                 kdf=KdfParams(n=2**10))
-    settings = Settings(data_dir, time_window_ms=6 * 3_600_000)
+    # The window also admits the bind, dated at the first reading of the history.
+    settings = Settings(data_dir, time_window_ms=max(6 * 3_600_000,
+                                                     t0 - plan.start() + 3_600_000))
     if verify_workers is not None:
         settings = dataclasses.replace(settings, verify_workers=verify_workers)
-    _setup(settings, node_key, admin, maker, keys, chain, t0)
+    _setup(settings, node_key, admin, maker, keys, chain, t0, plan.start())
     jobs = [(plan, d, keys[d].pkcs8_der(), s, min(per_device, s + 49))
             for d in range(devices) for s in range(1, per_device + 1, 50)]
     chains: list[list[tuple[str, bytes]]] = [[] for _ in range(devices)]

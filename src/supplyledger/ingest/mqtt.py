@@ -6,7 +6,8 @@ publishes the outcome to ``supplyledger/devices/<device id>/receipts`` as JSON: 
 committed receipt (``ok`` true or false, with the contract's error), or ``ok: false`` with
 the typed error of a transaction the node refused (bad signature, unknown signer, replay,
 unreadable bytes...). Whatever arrives, the bridge answers and carries on: one bad payload
-never stops ingestion.
+never stops ingestion. A payload over the node's size limit is refused as it arrives, never
+queued, so a flood of them neither fills memory nor waits behind pending commits.
 
 Submissions wait for the durable commit in a pool of threads, so the MQTT network thread
 never blocks and many batches are in flight at once. Messages use QoS 1 (at least once):
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from supplyledger.errors import NodeError, SupplyLedgerError
+from supplyledger.errors import NodeError, PayloadTooLarge, SupplyLedgerError
 from supplyledger.ingest.admit import check_reading
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.receipts import Receipt
@@ -132,7 +133,21 @@ class MqttBridge:
         parts = msg.topic.split("/")
         if len(parts) != 4 or not parts[2]:
             return  # the subscription only matches supplyledger/devices/<id>/readings
+        if len(msg.payload) > self.max_bytes:
+            # Answered here, never queued: oversized payloads (the broker takes up to 4 MiB)
+            # must neither pile up in memory nor wait behind batches awaiting their commit.
+            self._refuse(parts[2], PayloadTooLarge(
+                f"transaction is {len(msg.payload)} bytes; the limit is {self.max_bytes}",
+                size=len(msg.payload), limit=self.max_bytes))
+            return
         self._pool.submit(self._handle, parts[2], bytes(msg.payload))
+
+    def _refuse(self, device: str, err: SupplyLedgerError) -> None:
+        self._count("refused")
+        client = self._client
+        if client is not None:
+            client.publish(receipts_topic(device), json.dumps(_outcome(None, None, err)),
+                           qos=1)
 
     def _handle(self, device: str, raw: bytes) -> None:
         tx_id: str | None = None

@@ -9,7 +9,10 @@ worst value and the rule's band. Each marked batch lists its breaches at
 trace shows, however many came after) and ``ids`` the latest 32; ``open`` lists those still
 going on and ``last_end`` is
 ``[end, id]`` of the one that ended last, which is all :func:`hold_on_breach` needs however
-many breaches the batch has had.
+many breaches the batch has had. A breach closed without a reading back in range (unbind,
+its rule no longer applies) is recorded as ending at its last out-of-range reading, but
+counts as ending when it was closed in ``last_end``: it was still open until then, and an
+order placed meanwhile stays held.
 """
 
 from __future__ import annotations
@@ -21,22 +24,49 @@ from supplyledger.contracts.builtin._sensors_rules import breach_reason
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
-__all__ = ["hold_on_breach", "open_breach", "update_breach"]
+__all__ = ["end_excursions", "hold_on_breach", "live_excursions", "open_breach",
+           "update_breach"]
 
 
-def update_breach(ctx: Ctx, bid: str, h: dict[str, Any]) -> None:
+def update_breach(ctx: Ctx, bid: str, h: dict[str, Any], *, closed: int | None = None) -> None:
     """A breach got worse, went on or ended (``h``: a hit of the rule engine). Runs in the
-    sensors contract (its own namespace)."""
+    sensors contract (its own namespace). ``closed``: the time a breach no reading saw end
+    was closed at, which is its end for :func:`hold_on_breach`."""
     b = ctx.get(breach_key(bid))
     b.update(worst=h["worst"], seen=h["seen"], ended=h["ended"])
     ctx.put(breach_key(bid), b)
     if b["ended"] is not None:
         for batch in b["batches"]:
             x = ctx.get(breaches_key(batch))
-            _ended(x, bid, b["ended"])
+            _ended(x, bid, b["ended"] if closed is None else max(b["ended"], closed))
             ctx.put(breaches_key(batch), x)
     ctx.emit("breach_updated", id=bid, batches=b["batches"], worst=b["worst"],
              ended=b["ended"], detail=breach_reason(b))
+
+
+def end_excursions(ctx: Ctx, ex: dict[str, list[Any]]) -> None:
+    """End the open breaches of excursion state ``ex`` (``{kind: [start, worst, seen, id]}``)
+    at their last out-of-range reading: the device unbound, or their rule (or its check of
+    that kind) no longer applies to the watched batches, so no later reading can end them."""
+    for kind, st in ex.items():
+        if st[3]:
+            update_breach(ctx, st[3], {"kind": kind, "worst": st[1], "seen": st[2],
+                                       "ended": st[2]}, closed=ctx.time)
+
+
+def live_excursions(ctx: Ctx, exs: dict[str, Any],
+                    groups: dict[str, tuple[dict[str, Any], list[str]]]) -> dict[str, Any]:
+    """The excursion state to keep: only the checks of rules that still apply. An open
+    breach whose rule was replaced by a batch's own, or lost that check, is ended at its
+    last out-of-range reading instead of staying open (holding payouts) for ever."""
+    live: dict[str, Any] = {}
+    for key, ex in exs.items():
+        rule = groups[key][0] if key in groups else {}
+        keep = {kind: st for kind, st in ex.items() if kind in rule}
+        end_excursions(ctx, {kind: st for kind, st in ex.items() if kind not in keep})
+        if keep:
+            live[key] = keep
+    return live
 
 
 def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],

@@ -9,13 +9,17 @@ batch's (the batch owner; it overrides the product's): a temperature and a humid
 with allowed excursion time, a shock ceiling and a geofence (see ``_sensors_rules``).
 
 ``record`` is signed by the device itself: ``{seq, readings}`` with ``seq`` exactly one more
-than its last batch and readings later than any it recorded before, so a replayed,
-duplicated or reordered batch is refused with a specific error and nothing is written. The
+than its last batch and readings later than any it recorded before and not before its
+binding (they would concern other goods), so a replayed, duplicated or reordered batch is
+refused with a specific error and nothing is written. The
 rules of the watched batches are evaluated deterministically in the body; an excursion
 becomes a ``breach`` (state, event and ``sensor_breaches`` rows, one per marked batch) that
 trace shows as the faulty link and that holds the order's automatic payout
-(:func:`hold_on_breach`). A batch bound to a shipment also moves the shipment: its last
-position goes to the shipments contract once per batch.
+(:func:`hold_on_breach`). An open breach whose rule stops applying (replaced by a batch's
+own, or without that check) ends at its last out-of-range reading, as on unbind. A batch
+bound to a shipment also moves the shipment: its last position goes to the shipments
+contract once per batch. A device watches at most 64 batches: binding a larger shipment
+names the ones it watches.
 
 Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
 the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
@@ -26,7 +30,9 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._sensors_breaches import (
+    end_excursions,
     hold_on_breach,
+    live_excursions,
     open_breach,
     update_breach,
 )
@@ -162,7 +168,12 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
             raise NotFound(f"no shipment {a['target']}")
         if s["status"] in _SHIPMENT_DONE:
             raise InvalidState(f"shipment {s['id']} is {s['status']}", current=s["status"])
-        batches = batches or list(s.get("batches") or [])[:_MAX_WATCHED]
+        if not batches and len(s.get("batches") or []) > _MAX_WATCHED:
+            # Watching only some of them silently would leave the rest unmarked by breaches.
+            raise ValidationError(f"shipment {s['id']} carries {len(s['batches'])} batches; "
+                                  f"a device watches at most {_MAX_WATCHED}: name them in "
+                                  "batches (and bind more loggers)", arg="batches")
+        batches = batches or list(s.get("batches") or [])
         shipment, carrier = s["id"], s["transporter"]
     holdings = []
     for b in batches:
@@ -197,10 +208,7 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
             or (holders and all(h is not None and _holds(ctx, h) for h in holders))):
         raise Forbidden(f"device {d['did']} was bound by {b['by']}")
     for ex in d["ex"].values():
-        for kind, st in ex.items():
-            if st[3]:
-                update_breach(ctx, st[3], {"kind": kind, "worst": st[1], "seen": st[2],
-                                     "ended": st[2]})
+        end_excursions(ctx, ex)
     d["bind"], d["ex"] = None, {}
     ctx.put(device_key(d["did"]), d)
     ctx.emit("unbound", device=d["did"], reason=a.get("reason", ""))
@@ -265,6 +273,11 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     if s["first"] <= d["last_t"]:
         raise InvalidState(f"reading time {s['first']} is not after the device's last "
                            f"recorded reading at {d['last_t']}", current=str(d["last_t"]))
+    if s["first"] < b["since"]:
+        # Buffered readings from before this binding concern other goods (or none).
+        raise InvalidState(f"reading time {s['first']} is before the device was bound to "
+                           f"{b['kind']} {b['target']} at {b['since']}",
+                           current=str(b["since"]))
     if s["last"] > ctx.time:
         raise ValidationError(f"reading time {s['last']} is after the transaction's own "
                               f"time {ctx.time}", arg="readings")
@@ -286,7 +299,7 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
                 ex[h["kind"]][3] = bid
             open_breach(ctx, bid, d, rule, batches, h)
             changed.append(bid)
-    d["ex"] = {k: ex for k, ex in exs.items() if ex and k in groups}
+    d["ex"] = live_excursions(ctx, exs, groups)
     d["seq"], d["last_t"] = seq, s["last"]
     ctx.put(device_key(d["did"]), d)
     if b["shipment"] and s["pos"]:
