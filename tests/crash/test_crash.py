@@ -399,15 +399,16 @@ def test_sigkill_at_random_instants_loses_no_acknowledged_tx(template: Template,
 
 def test_sigkill_during_block_commit_under_heavy_load(template: Template,
                                                       tmp_path: Path) -> None:
-    """Flat-out load from 4 clients with 1000 txs in flight each, blocks cut after 1 ms or
-    200 txs, so the committer is almost always inside a commit. The process kills itself
-    inside a chosen commit (all rows written, COMMIT not issued / COMMIT with its WAL write
-    and fsync in flight / COMMIT returned, nothing acknowledged yet), then external SIGKILLs
-    (one during start-up, two at a random instant after a random number of
-    acknowledgements), then a run to completion with everything left in flight at once,
-    which must drain (regression: VerifierPool once wrote to a worker's stdin while holding
-    the lock its receivers need, and deadlocked under such a backlog; a driver that stops
-    acknowledging for 20 s fails the test with its thread stacks)."""
+    """Flat-out load from 4 clients with 1000 txs in flight each, blocks cut after 1 ms or 200
+    txs, so the committer is almost always inside a commit. The process kills itself inside
+    a chosen commit (all rows written, COMMIT not issued / COMMIT with its WAL write and
+    fsync in flight / COMMIT returned, nothing acknowledged yet), then external SIGKILLs
+    (two at a random instant after a random number of acknowledgements, one during start-up:
+    last, since on a fast machine the node may drain everything left within the delay, and
+    the others must find work to interrupt), then a run to completion with everything left
+    in flight at once, which must drain (regression: VerifierPool once wrote to a worker's
+    stdin while holding the lock its receivers need, and deadlocked under such a backlog; a
+    driver that stops acknowledging for 20 s fails the test with its thread stacks)."""
     seed = _seed()
     print(f"\n[crash] heavy load: SL_CRASH_SEED={seed}")
     run = _new_run(template, tmp_path, seed,
@@ -416,17 +417,17 @@ def test_sigkill_during_block_commit_under_heavy_load(template: Template,
     t0 = time.perf_counter()
     self_kills = dict.fromkeys(("before", "during", "after"), 0)
     plan = [("self", "before"), ("self", "during"), ("self", "after"),
-            ("kill", "SUBMITTING"), ("kill", "acks"), ("kill", "acks")]
+            ("kill", "acks"), ("kill", "acks"), ("kill", "SUBMITTING")]
     for kind, arg in plan:
         if kind == "kill" and arg == "SUBMITTING":  # while the node starts up
-            delay = run.rng.uniform(0.05, 0.5)
+            delay = run.rng.uniform(0.02, 0.3)
             res = _round(run, kill_after=delay, after=arg)
             what = f"SIGKILL {delay * 1000:.0f} ms after SUBMITTING"
         elif kind == "kill":
             # Flat out the node drains thousands of tx/s, so a kill timed in seconds would
             # find the work done: kill at a random point of the commit cycle after a random
             # number of acknowledgements instead.
-            acks, delay = run.rng.randrange(1, 600), run.rng.uniform(0.0, 0.03)
+            acks, delay = run.rng.randrange(1, 400), run.rng.uniform(0.0, 0.03)
             res = _round(run, kill_after=delay, kill_at_acks=acks)
             what = f"SIGKILL {delay * 1000:.1f} ms after ack {acks}"
         else:
