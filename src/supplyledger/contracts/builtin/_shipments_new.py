@@ -33,7 +33,7 @@ from supplyledger.contracts.builtin._shipments_model import (
     shipment_key,
     update_lateness,
 )
-from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.custody import holding_key, holds
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
@@ -210,10 +210,8 @@ def _check_lot(ctx: Ctx, batch: str, relation: str) -> None:
     it or its organisation) or, for a platform, one reserved by an order placed through it.
     A listed lot counts in the shipment's cold-chain KPI and in trace. (A transporter may
     still list any lot it hauls: goods move to carriers without orders or hand-overs.)"""
-    h = ctx.read("custody", holding_key(batch)) or {}
-    org = ctx.org or ""
-    if ctx.signer in (h.get("owner"), h.get("custodian")) or (
-            org and org in (h.get("owner_org"), h.get("custodian_org"))):
+    h = ctx.read("custody", holding_key(batch))
+    if h is not None and holds(ctx, h):
         return
     oid = ctx.read("orders", f"lk/{batch}")
     o = None if oid is None else ctx.read("orders", f"o/{oid}")

@@ -19,7 +19,8 @@ from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, metho
 from supplyledger.contracts.schema import Enum, Obj, Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound
 
-__all__ = ["CONTRACT", "holding_key", "initial_holding", "initial_ops", "project_transfer"]
+__all__ = ["CONTRACT", "holding_key", "holds", "initial_holding", "initial_ops",
+           "project_transfer"]
 
 KINDS = ("custody", "ownership", "both")
 
@@ -27,6 +28,13 @@ KINDS = ("custody", "ownership", "both")
 def holding_key(batch: str) -> str:
     """Key of a batch's holding in the custody namespace."""
     return f"h/{batch}"
+
+
+def holds(ctx: Ctx, h: dict[str, Any]) -> bool:
+    """The signer, or its organisation, owns or has custody of holding ``h``."""
+    org = ctx.org or ""
+    return ctx.signer in (h["owner"], h["custodian"]) or (
+        bool(org) and org in (h["owner_org"], h["custodian_org"]))
 
 
 def initial_holding(did: str, org: str | None, time: int) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from supplyledger.contracts.builtin._shipments_track import (
     project_tracked,
     shipment_key,
 )
-from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.custody import holding_key, holds
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import Enum, Int, List, Str
@@ -82,12 +82,6 @@ def _device(ctx: Ctx, did: str) -> dict[str, Any]:
     if d is None:
         raise NotFound(f"unknown device {did}: register it with sensors.register_device")
     return d  # type: ignore[no-any-return]
-
-
-def _holds(ctx: Ctx, h: dict[str, Any]) -> bool:
-    org = ctx.org or ""
-    return ctx.signer in (h["owner"], h["custodian"]) or (
-        bool(org) and org in (h["owner_org"], h["custodian_org"]))
 
 
 def _carries(ctx: Ctx, s: dict[str, Any] | None, batches: list[str],
@@ -181,7 +175,7 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         if h is None:
             raise NotFound(f"no batch {b}")
         holdings.append(h)
-    if not (ctx.has_role("admin") or (holdings and all(_holds(ctx, h) for h in holdings))
+    if not (ctx.has_role("admin") or (holdings and all(holds(ctx, h) for h in holdings))
             or (ctx.signer == carrier and _carries(ctx, s, batches, holdings))):
         raise Forbidden("only an admin, the owner or custodian of every watched batch, or "
                         "the shipment's transporter for goods it carries may bind a device")
@@ -205,7 +199,7 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise InvalidState(f"device {d['did']} is not bound", current="unbound")
     holders = [ctx.read("custody", holding_key(x)) for x in b["batches"]]
     if not (ctx.has_role("admin") or ctx.signer == b["by"]
-            or (holders and all(h is not None and _holds(ctx, h) for h in holders))):
+            or (holders and all(h is not None and holds(ctx, h) for h in holders))):
         raise Forbidden(f"device {d['did']} was bound by {b['by']}")
     for ex in d["ex"].values():
         end_excursions(ctx, ex)
