@@ -183,3 +183,35 @@ def test_a_buyer_does_not_rate_its_own_organisation(cast: Cast) -> None:
     assert satisfaction(w.read, "platform", shop)["ratings"] == 0
     assert satisfaction(w.read, "seller", c.seller)["ratings"] == 1
     assert ("platform", shop) not in w.tables["satisfaction"]
+
+
+def test_a_seller_may_withdraw_an_unanswered_request_and_ask_another(cast: Cast) -> None:
+    """A financier that never answers must not block the order's financing for ever."""
+    w, c = cast.w, cast
+    c.fund(c.buyer, 20_000)
+    other = w.participant("financier")
+    c.fund(other, 2_000)
+    c.place("o1", w.batch(c.seller, 1))
+    req = {"order": "o1", "financier": c.financier, "amount": 2_000, "repay": 2_100}
+    w.fail("not_found", c.seller, "credit", "withdraw_request", {"order": "o1"})
+    w.ok(c.seller, "credit", "request_financing", req)
+    # Only the seller who asked may withdraw, not the financier nor the buyer.
+    for who in (c.financier, c.buyer):
+        w.fail("forbidden", who, "credit", "withdraw_request", {"order": "o1"})
+    res = w.ok(c.seller, "credit", "withdraw_request", {"order": "o1", "reason": "no answer"})
+    assert res == {"order": "o1", "state": "withdrawn"}
+    assert w.get("credit/f/o1")["state"] == "withdrawn"
+    assert w.tables["financing"][("o1",)]["state"] == "withdrawn"
+    # The silent financier can no longer approve it; twice withdrawn names the state.
+    err = w.fail("invalid_state", c.financier, "credit", "decide",
+                 {"order": "o1", "approve": True})
+    assert err["details"]["current"] == "withdrawn"
+    err = w.fail("invalid_state", c.seller, "credit", "withdraw_request", {"order": "o1"})
+    assert err["details"]["current"] == "withdrawn" and "withdrawn" in err["message"]
+    # The way is open to another financier; once approved it cannot be withdrawn.
+    w.ok(c.seller, "credit", "request_financing", {**req, "financier": other})
+    assert w.tables["financing"][("o1",)]["state"] == "requested"
+    w.ok(other, "credit", "decide", {"order": "o1", "approve": True})
+    err = w.fail("invalid_state", c.seller, "credit", "withdraw_request", {"order": "o1"})
+    assert err["details"]["current"] == "approved"
+    assert w.get("credit/f/o1")["state"] == "approved" and w.balance(c.seller) == 2_000

@@ -9,13 +9,15 @@ explained and re-checked. Only ledger state and integer arithmetic go into it.
 The seller of an order whose price sits in escrow may ask a financier to advance money
 against it (``request_financing``, which records the seller's assessment at that moment);
 the financier approves — the advance is paid to the seller at once — or declines, after
-which the seller may ask another. The financier is never the seller nor of the seller's
-organisation: self-financing risks nothing, yet would count as a financing repaid on time
-in the seller's own assessment. Once advanced, the seller may no longer cancel the order
-(``orders.cancel``): its escrow is the financier's collateral. When the escrow pays the
-seller, the financier is repaid first (``repaid``); if the seller's share falls short
-(cancellation, return, ruling) the lien is closed ``short`` and counts as a payment delay
-against the seller.
+which the seller may ask another. A financier that never answers cannot block the order: the
+seller may withdraw its pending request (``withdraw_request``) and ask another; an approved
+one cannot be withdrawn, as money was advanced on it. The financier is never the seller nor
+of the seller's organisation: self-financing risks nothing, yet would count as a financing
+repaid on time in the seller's own assessment. Once advanced, the seller may no longer
+cancel the order (``orders.cancel``): its escrow is the financier's collateral. When the
+escrow pays the seller, the financier is repaid first (``repaid``); if the seller's share
+falls short (cancellation, return, ruling) the lien is closed ``short`` and counts as a
+payment delay against the seller.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ __all__ = ["CONTRACT", "assessment_of"]
 _DID = Str(max_len=128, doc="participant id")
 # Orders whose escrow will pay the seller unless something goes wrong.
 _FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered")
+# Requests that advanced nothing and leave the way open to a new one.
+_CLOSED = ("declined", "withdrawn")
 
 
 def assessment_of(ctx: Ctx, did: str) -> dict[str, Any]:
@@ -85,7 +89,7 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"the financier must be independent of the seller: {a['financier']} "
                         f"is of the seller's organisation {ctx.org}", org=ctx.org)
     old = ctx.get(lien_key(o["id"]))
-    if old is not None and old["state"] != "declined":  # a declined one leaves the way open
+    if old is not None and old["state"] not in _CLOSED:
         raise AlreadyExists(f"order {o['id']} already has a financing request "
                             f"({old['state']})", state=old["state"])
     goods = o["unit_price"] * o["quantity"]
@@ -132,6 +136,27 @@ def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": a["order"], "state": lien["state"]}
 
 
+@method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID,
+                                     "reason": Str(optional=True, max_len=500)},
+        errors=(NotFound, Forbidden, InvalidState))
+def withdraw_request(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Seller who asked: withdraw a financing request not yet answered, so that another
+    financier may be asked. Not once approved: money was advanced against the escrow."""
+    lien = ctx.get(lien_key(a["order"]))
+    if lien is None:
+        raise NotFound(f"no financing request for order {a['order']}")
+    if lien["seller"] != ctx.signer:
+        raise Forbidden(f"only the seller {lien['seller']} may withdraw the request")
+    if lien["state"] != "requested":
+        raise InvalidState(f"the financing of {a['order']} is {lien['state']}: only a "
+                           "pending request can be withdrawn", current=lien["state"])
+    lien["state"] = "withdrawn"
+    ctx.put(lien_key(a["order"]), lien)
+    ctx.emit("withdrawn", order=a["order"], financier=lien["financier"],
+             reason=a.get("reason", ""))
+    return {"order": a["order"], "state": "withdrawn"}
+
+
 ASSESSMENTS = Table(
     "credit_assessments",
     (("subject", "TEXT"), ("tx", "TEXT"), ("score", "INTEGER"), ("grade", "TEXT"),
@@ -161,9 +186,14 @@ def _decided(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Update("financing", (e["order"],), (("state", e["state"]),))]
 
 
+def _withdrawn(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("financing", (e["order"],), (("state", "withdrawn"),))]
+
+
 CONTRACT = Contract.of(
-    "credit", __doc__ or "", [assess, request_financing, decide],
+    "credit", __doc__ or "", [assess, request_financing, decide, withdraw_request],
     tables=(ASSESSMENTS, FINANCING),
     projectors={"credit.assessed": _assessed, "credit.requested": _requested,
-                "credit.decided": _decided, "credit.money": project_money},
+                "credit.decided": _decided, "credit.withdrawn": _withdrawn,
+                "credit.money": project_money},
 )
