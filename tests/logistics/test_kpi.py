@@ -98,9 +98,9 @@ DATA = KpiInput(
     as_of=AS_OF, orders=ORDERS,
     ratings=[RatingFacts("o1", "pA", 5, NOV + 30 * H), RatingFacts("o2", "pA", 4, NOV + 31 * H),
              RatingFacts("o7", "pA", 4, NOV + 32 * H), RatingFacts("x", "pA", 1, OCT + H)],
-    shipments=[ShipmentFacts("s1", "pA", NOV + 3 * H, (), ("o1",)),
-               ShipmentFacts("s2", "pA", NOV + 5 * H, ("b3",), ("o3",)),
-               ShipmentFacts("s3", "pA", NOV + 5 * H, (), ("o2",))],
+    shipments=[ShipmentFacts("s1", "pA", NOV + 3 * H, (), ("o1",), NOV + 3 * H, NOV + 27 * H),
+               ShipmentFacts("s2", "pA", NOV + 5 * H, ("b3",), ("o3",), NOV + 5 * H),
+               ShipmentFacts("s3", "pA", NOV + 5 * H, (), ("o2",), NOV + 6 * H, NOV + 20 * H)],
     # b1's breach happened during transport; b7's only after delivery (not the carrier's).
     # bX is another lot in s3's van: the breach marks bX, not o2's lot b2.
     breaches=[BreachFacts("b1", None, NOV + 10 * H), BreachFacts("b3", "s2", NOV + 40 * H),
@@ -161,6 +161,28 @@ def test_excursions_count_breaches_up_to_delivery() -> None:
     no_sensors = rows(KpiInput(as_of=AS_OF, orders=ORDERS), "2026-11")[0]
     assert no_sensors["excursions"] is None and cells(no_sensors)["excursions"] == "n/a"
     assert cells(no_sensors)["co2e"] == "n/a"
+
+
+@pytest.mark.parametrize(("departed", "arrived", "breach", "hit"), [
+    (10, 20, (2, 5), False),     # in the warehouse, over before departure
+    (10, 20, (2, 10), True),     # ends as the vehicle leaves: both ends count
+    (10, 20, (2, None), True),   # began before departure and is still going on
+    (10, 20, (15, 16), True),    # in transit
+    (10, 20, (21, 22), False),   # after arrival (another carrier's or the buyer's)
+    (10, None, (30, 31), True),  # still moving: the span runs to "now" (as_of = 40)
+    (None, None, (1, None), False),  # never departed: it carried nothing yet
+])
+def test_a_lot_breach_counts_for_a_shipment_only_while_it_moved(
+        departed: int | None, arrived: int | None, breach: tuple[int, int | None],
+        hit: bool) -> None:
+    at = {k: None if v is None else NOV + v * H
+          for k, v in (("d", departed), ("a", arrived), ("s", breach[0]), ("e", breach[1]))}
+    data = KpiInput(
+        as_of=NOV + 40 * H, has_sensors=True, has_shipments=True,
+        orders=[order("o9", NOV, batch="b9")],
+        shipments=[ShipmentFacts("s9", "pA", NOV, (), ("o9",), at["d"], at["a"])],
+        breaches=[BreachFacts("b9", None, NOV + breach[0] * H, at["e"])])
+    assert rows(data, "2026-11")[0]["excursions"]["shipments"]["hit"] == int(hit)
 
 
 def test_satisfaction_and_co2e_per_order() -> None:

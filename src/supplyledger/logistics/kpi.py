@@ -33,8 +33,10 @@ cold-chain excursion rate (%)
     breach that started no later than the order's delivery (or ``as_of`` if undelivered).
     A breach marks the lots its device watched, so other lots in the same vehicle do not
     count. *shipments*: over shipments created in the period, the share with a breach
-    recorded by a device bound to the shipment or on a lot it carries. ``None`` when the
-    ledger has no sensor contract.
+    recorded by a device bound to the shipment, or a breach on a lot it carries that
+    overlaps its journey (departed .. arrived, or .. ``as_of`` while moving): a lot's
+    earlier or later breaches belong to whoever held it then. ``None`` when the ledger has
+    no sensor contract.
 satisfaction
     Mean buyer rating 1-5 (``ratings.score``, which rates seller and platform) over ratings
     given in the period, two decimals.
@@ -42,6 +44,10 @@ CO2e per order (g CO2e well-to-wheel, ISO 14083)
     Over orders dispatched in the period that shipments carry: the sum of their allocated
     shares of the shipments' emissions (``shipment_orders.co2e_g``, allocated by tonne-km)
     divided by their number; ``of`` is the number dispatched, so coverage is visible.
+
+The store leaves out shipments closed before departing (cancelled: no transport, as in the
+emissions report) and gives a shipment no platform created once to each platform of the
+orders it carries.
 
 Orders and ratings without a platform are grouped under ``DIRECT`` ("").
 """
@@ -108,6 +114,8 @@ class ShipmentFacts:
     created: int
     batches: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
+    departed: int | None = None
+    arrived: int | None = None  # arrival at the last leg's end
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,7 @@ class BreachFacts:
     batch: str | None
     shipment: str | None
     started: int
+    ended: int | None = None  # None: still going on
 
 
 @dataclass(frozen=True)
@@ -212,15 +221,23 @@ def _costs(orders: Sequence[OrderFacts], tariffs: Mapping[str, Tariff]) -> list[
 
 
 class _Breaches:
-    """Earliest breach start per batch and per shipment."""
+    """Earliest breach start per batch and per shipment, and every breach span per batch."""
 
     def __init__(self, rows: Iterable[BreachFacts]) -> None:
         self.batch: dict[str, int] = {}
         self.shipment: dict[str, int] = {}
+        self.spans: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
         for b in rows:
             for key, index in ((b.batch, self.batch), (b.shipment, self.shipment)):
                 if key:
                     index[key] = min(index.get(key, b.started), b.started)
+            if b.batch:
+                self.spans[b.batch].append((b.started, b.ended))
+
+    def during(self, batches: Iterable[str | None], start: int, end: int) -> bool:
+        """Whether a breach on one of the lots overlaps ``start``..``end`` (both included)."""
+        return any(s <= end and (e is None or e >= start)
+                   for b in batches if b for s, e in self.spans.get(b, ()))
 
     def first(self, batches: Iterable[str | None], shipments: Iterable[str] = ()) -> int | None:
         starts = [self.batch[b] for b in batches if b in self.batch]
@@ -245,9 +262,17 @@ def _row(data: KpiInput, breaches: _Breaches, orders: Sequence[OrderFacts],
             end = data.as_of if o.delivered_at is None else o.delivered_at
             return first is not None and first <= end
 
+        def moving(s: ShipmentFacts) -> bool:
+            # A device bound to the shipment speaks for it; a lot's breach only counts
+            # while this shipment carried the lot (departed .. arrival, or "now").
+            if s.id in breaches.shipment:
+                return True
+            lots = [*s.batches, *(order_batch.get(o) for o in s.orders)]
+            end = data.as_of if s.arrived is None else s.arrived
+            return s.departed is not None and breaches.during(lots, s.departed, end)
+
         made = [s for s in shipments if s.created in p]
-        hits = sum(1 for s in made if breaches.first(
-            [*s.batches, *(order_batch.get(o) for o in s.orders)], [s.id]) is not None)
+        hits = sum(1 for s in made if moving(s))
         excursions = {"orders": _pct(sum(1 for o in dispatched if hit(o)), len(dispatched)),
                       "shipments": _pct(hits, len(made)) if data.has_shipments else None}
     rated = [r.score for r in ratings if r.time in p]

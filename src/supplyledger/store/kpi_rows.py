@@ -34,8 +34,19 @@ from supplyledger.store.readonly import table_names
 __all__ = ["KpiQueries"]
 
 _DIRECT_NAMES = frozenset({"direct", "(direct)", "(direct sales)"})
-# A shipment counts for the platform that created it (or whose plan did) or, when a
-# transporter or seller created it, for the platform of the orders it carries.
+# Closed before departing = cancelled: no transport happened, so the KPIs skip such a
+# shipment entirely, as the emissions report does (its order shares are no emissions).
+_RAN = "(s.departed IS NOT NULL OR s.status != 'closed')"
+# For the KPIs a shipment nobody's platform created counts once for each platform of the
+# orders it carries (one row per shipment x platform; direct-sales orders give NULL).
+_KPI_SHIPMENTS = ("(SELECT DISTINCT s.id, s.created, s.departed, s.arrived, "
+                  "COALESCE(NULLIF(s.platform, ''), o.platform) AS platform_of FROM shipments s "
+                  "LEFT JOIN shipment_orders so ON so.shipment = s.id AND "
+                  "NULLIF(s.platform, '') IS NULL LEFT JOIN orders o ON o.id = so.order_id "
+                  f"WHERE {_RAN}) AS sh")
+# Emissions report: a shipment counts for the platform that created it (or whose plan did)
+# or, when a transporter or seller created it, for one platform of the orders it carries
+# (the smallest id), so that no shipment's emissions are summed twice.
 _SHIPMENTS = ("(SELECT s.*, COALESCE(s.platform, (SELECT MIN(o.platform) FROM shipment_orders "
               "so JOIN orders o ON o.id = so.order_id WHERE so.shipment = s.id)) AS platform_of "
               "FROM shipments s) AS sh")
@@ -113,8 +124,9 @@ class KpiQueries:
         orders: list[OrderFacts] = []
         carried: dict[str, list[tuple[str, int]]] = defaultdict(list)
         if has_ship:
-            for sid, oid, g in self._q("SELECT shipment, order_id, co2e_g FROM "
-                                       "shipment_orders ORDER BY shipment"):
+            for sid, oid, g in self._q("SELECT so.shipment, so.order_id, so.co2e_g FROM "
+                                       "shipment_orders so JOIN shipments s ON s.id = "
+                                       f"so.shipment WHERE {_RAN} ORDER BY so.shipment"):
                 carried[oid].append((sid, int(g or 0)))
         if self.has("orders", "order_events"):
             where, params = self._where(platform, "o.platform", relevant)
@@ -148,13 +160,14 @@ class KpiQueries:
                     lots[sid].append(batch)
             where, params = self._where(platform, "platform_of", f"created >= {t0}")
             shipments = [ShipmentFacts(sid, plat, int(created), tuple(lots[sid]),
-                                       tuple(by_ship[sid]))
-                         for sid, plat, created in self._q(
-                             f"SELECT id, platform_of, created FROM {_SHIPMENTS}{where}",
-                             params)]
-        breaches = [BreachFacts(b or None, s or None, int(t)) for b, s, t in self._q(
-            "SELECT batch, shipment, MIN(started) FROM sensor_breaches "
-            "GROUP BY batch, shipment")] if self.has("sensor_breaches") else []
+                                       tuple(by_ship[sid]), departed, arrived)
+                         for sid, plat, created, departed, arrived in self._q(
+                             "SELECT id, platform_of, created, departed, arrived FROM "
+                             f"{_KPI_SHIPMENTS}{where} ORDER BY id", params)]
+        # Every breach with its span: a shipment counts a lot's breach only while it moved.
+        breaches = [BreachFacts(b or None, s or None, int(t), end) for b, s, t, end in self._q(
+            "SELECT DISTINCT batch, shipment, started, ended FROM sensor_breaches")
+                    ] if self.has("sensor_breaches") else []
         return KpiInput(as_of=self.as_of(), orders=orders, ratings=ratings,
                         shipments=shipments, breaches=breaches,
                         has_sensors=self.has("sensor_breaches"), has_shipments=has_ship,
