@@ -6,6 +6,7 @@ itself or rating itself) and a seller voiding the collateral of an advance it to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from supplyledger.contracts.builtin.ratings import satisfaction
 
@@ -111,13 +112,18 @@ def test_a_seller_cannot_cancel_a_sale_it_took_an_advance_on(cast: Cast) -> None
     w.ok(c.seller, "orders", "cancel", {"order": "o2"})
 
 
+def _order_and_two_financiers(c: Cast) -> tuple[str, dict[str, Any]]:
+    """Order o1 placed and funded, a second funded financier, and a request to the first."""
+    c.fund(c.buyer, 20_000)
+    other = c.w.participant("financier")
+    c.fund(other, 2_000)
+    c.place("o1", c.w.batch(c.seller, 1))
+    return other, {"order": "o1", "financier": c.financier, "amount": 2_000, "repay": 2_100}
+
+
 def test_a_declined_request_does_not_block_asking_another_financier(cast: Cast) -> None:
     w, c = cast.w, cast
-    c.fund(c.buyer, 20_000)
-    other = w.participant("financier")
-    c.fund(other, 2_000)
-    c.place("o1", w.batch(c.seller, 1))
-    req = {"order": "o1", "financier": c.financier, "amount": 2_000, "repay": 2_100}
+    other, req = _order_and_two_financiers(cast)
     w.ok(c.seller, "credit", "request_financing", req)
     # Pending: the financier asked first answers first.
     assert w.fail("already_exists", c.seller, "credit", "request_financing",
@@ -188,11 +194,7 @@ def test_a_buyer_does_not_rate_its_own_organisation(cast: Cast) -> None:
 def test_a_seller_may_withdraw_an_unanswered_request_and_ask_another(cast: Cast) -> None:
     """A financier that never answers must not block the order's financing for ever."""
     w, c = cast.w, cast
-    c.fund(c.buyer, 20_000)
-    other = w.participant("financier")
-    c.fund(other, 2_000)
-    c.place("o1", w.batch(c.seller, 1))
-    req = {"order": "o1", "financier": c.financier, "amount": 2_000, "repay": 2_100}
+    other, req = _order_and_two_financiers(cast)
     w.fail("not_found", c.seller, "credit", "withdraw_request", {"order": "o1"})
     w.ok(c.seller, "credit", "request_financing", req)
     # Only the seller who asked may withdraw, not the financier nor the buyer.

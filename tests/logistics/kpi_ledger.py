@@ -61,7 +61,9 @@ def build(d: Path) -> KpiLedger:
         c.stop()
 
 
-def _story(c: Consortium, clock: Clock) -> KpiLedger:
+def cast(c: Consortium, lots: dict[str, str]) -> tuple[dict[str, Party], dict[str, str]]:
+    """Two platforms, a maker selling lots (key -> lot number) of one product, a carrier, a
+    funded buyer, a bank and a registered logger; the parties and key -> batch id."""
     for org, roles in (("shop-a", ["platform"]), ("shop-b", ["platform"]),
                        ("maker", ["manufacturer", "supplier"]), ("carrier", ["transporter"]),
                        ("buyers", ["customer"]), ("bank", ["settlement"]),
@@ -76,14 +78,18 @@ def _story(c: Consortium, clock: Clock) -> KpiLedger:
          "logger": c.member("Logger 1", "sensing", ["device"])}
     c.ok(p["seller"], "products", "create_product", {"gtin": GTIN, "name": "Yoghurt"})
     batches = {}
-    for lot in ("A1", "A2", "A3", "B1", "D1"):
-        b = c.ok(p["seller"], "products", "create_batch", {"gtin": GTIN, "lot": f"L{lot}"})
+    for key, lot in lots.items():
+        b = c.ok(p["seller"], "products", "create_batch", {"gtin": GTIN, "lot": lot})
         c.ok(p["seller"], "products", "declare_for_sale", {"id": b["batch"]})
-        batches[lot] = b["batch"]
+        batches[key] = b["batch"]
     c.ok(p["bank"], "payments", "deposit", {"account": p["buyer"].did, "currency": "EUR",
                                             "amount": 1_000_000})
-    c.ok(c.admin, "sensors", "register_device",
-         {"device": p["logger"].did})
+    c.ok(c.admin, "sensors", "register_device", {"device": p["logger"].did})
+    return p, batches
+
+
+def _story(c: Consortium, clock: Clock) -> KpiLedger:
+    p, batches = cast(c, {lot: f"L{lot}" for lot in ("A1", "A2", "A3", "B1", "D1")})
 
     def at(hours: float) -> None:
         clock.t = T0 + int(hours * H)

@@ -26,7 +26,7 @@ from supplyledger.node.kpi_reports import kpi_report
 from supplyledger.store.kpi_rows import KpiQueries
 from supplyledger.store.readonly import open_readonly
 
-from .kpi_ledger import GTIN, MIN, Clock
+from .kpi_ledger import MIN, Clock, cast
 
 T0 = 1_794_297_600_000  # 2026-11-10T08:00:00Z
 H = 3_600_000
@@ -36,27 +36,7 @@ def _build(d: Path) -> Path:
     clock = Clock(T0)
     c = Consortium(d, chain="kpi-ship-test", clock=clock)
     try:
-        for org, roles in (("shop-a", ["platform"]), ("shop-b", ["platform"]),
-                           ("maker", ["manufacturer", "supplier"]),
-                           ("carrier", ["transporter"]), ("buyers", ["customer"]),
-                           ("bank", ["settlement"]), ("sensing", ["device"])):
-            c.org(org, roles)
-        p = {"platA": c.member("Shop A", "shop-a", ["platform"]),
-             "platB": c.member("Shop B", "shop-b", ["platform"]),
-             "seller": c.member("Maker", "maker", ["manufacturer", "supplier"]),
-             "carrier": c.member("Carrier", "carrier", ["transporter"]),
-             "buyer": c.member("Buyer", "buyers", ["customer"]),
-             "bank": c.member("Bank", "bank", ["settlement"]),
-             "logger": c.member("Logger 1", "sensing", ["device"])}
-        c.ok(p["seller"], "products", "create_product", {"gtin": GTIN, "name": "Yoghurt"})
-        lots = {}
-        for oid in ("PA", "PB"):
-            b = c.ok(p["seller"], "products", "create_batch", {"gtin": GTIN, "lot": oid})
-            c.ok(p["seller"], "products", "declare_for_sale", {"id": b["batch"]})
-            lots[oid] = b["batch"]
-        c.ok(p["bank"], "payments", "deposit", {"account": p["buyer"].did,
-                                                "currency": "EUR", "amount": 1_000_000})
-        c.ok(c.admin, "sensors", "register_device", {"device": p["logger"].did})
+        p, lots = cast(c, {"PA": "PA", "PB": "PB"})
         for oid, plat in (("PA", "platA"), ("PB", "platB")):
             c.ok(p["buyer"], "orders", "place", {
                 "id": oid, "seller": p["seller"].did, "batch": lots[oid], "quantity": 10,

@@ -109,15 +109,20 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": o["id"], "state": "requested", "assessment": lien["assessment"]}
 
 
+def _request(ctx: Ctx, order: str) -> dict[str, Any]:
+    lien = ctx.get(lien_key(order))
+    if lien is None:
+        raise NotFound(f"no financing request for order {order}")
+    return lien  # type: ignore[no-any-return]
+
+
 @method(roles="financier", args={"order": ORDER_ID, "approve": Bool(),
                                  "reason": Str(optional=True, max_len=500)},
         errors=(NotFound, Forbidden, InvalidState, InsufficientFunds))
 def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Financier named in a request: approve (the advance goes to the seller now) or
     decline it, on the assessment recorded with the request."""
-    lien = ctx.get(lien_key(a["order"]))
-    if lien is None:
-        raise NotFound(f"no financing request for order {a['order']}")
+    lien = _request(ctx, a["order"])
     if lien["financier"] != ctx.signer:
         raise Forbidden(f"the request is addressed to {lien['financier']}")
     if lien["state"] != "requested":
@@ -142,9 +147,7 @@ def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 def withdraw_request(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Seller who asked: withdraw a financing request not yet answered, so that another
     financier may be asked. Not once approved: money was advanced against the escrow."""
-    lien = ctx.get(lien_key(a["order"]))
-    if lien is None:
-        raise NotFound(f"no financing request for order {a['order']}")
+    lien = _request(ctx, a["order"])
     if lien["seller"] != ctx.signer:
         raise Forbidden(f"only the seller {lien['seller']} may withdraw the request")
     if lien["state"] != "requested":
