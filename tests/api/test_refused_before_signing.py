@@ -83,3 +83,25 @@ async def test_data_sharing_offers_only_recipients_that_can_receive(
     offered = set(re.findall(r'<option value="(did:[^"]+)"', html))
     assert world.did("inspector") in offered and world.did("shop") in offered
     assert world.did("bank") not in offered and world.did("admin") not in offered
+
+
+async def test_two_enrolments_of_one_login_register_one_participant(
+        client: httpx.AsyncClient, world: World) -> None:
+    """Both requests pass the login check before either stores its account; without the
+    reservation both register a participant and one of them is left with a key nobody
+    holds."""
+    import anyio
+
+    before = world.snapshot()
+    b = await bearer(client, "admin")
+    body = {**TAKEN, "login": "twice"}
+    codes: list[int] = []
+
+    async def enrol() -> None:
+        codes.append((await client.post("/api/accounts", json=body, headers=b)).status_code)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(enrol)
+    assert sorted(codes) == [200, 409, 409], codes
+    assert world.snapshot()[0] == before[0] + 1

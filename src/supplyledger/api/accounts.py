@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
@@ -92,6 +92,7 @@ class Accounts:
         self._wrapped: dict[str, tuple[bytes, bytes]] = {}  # token hash -> (nonce, ct)
         self._attempts: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._enrolling: set[str] = set()
 
     # -- accounts -------------------------------------------------------------------------
     def check_new(self, login: str, password: str) -> None:
@@ -104,6 +105,22 @@ class Accounts:
             raise ValidationError("a password needs at least 8 characters", arg="password")
         if self.db.account_by_login(login) is not None:
             raise AlreadyExists(f"login {login!r} is taken", login=login)
+
+    @contextlib.contextmanager
+    def reserving(self, login: str, password: str) -> Iterator[None]:
+        """Hold ``login`` for one enrolment: a second enrolment of the same login while the
+        first waits for the ledger is refused before it registers a participant whose key
+        nobody would hold."""
+        with self._lock:
+            self.check_new(login, password)
+            if login in self._enrolling:
+                raise AlreadyExists(f"login {login!r} is being enrolled", login=login)
+            self._enrolling.add(login)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._enrolling.discard(login)
 
     def create(self, did: str, login: str, password: str, key: PrivateKey) -> None:
         """Store a login for participant ``did``: Argon2id hash + key sealed under the

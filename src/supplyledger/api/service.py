@@ -169,14 +169,14 @@ class LedgerService:
         """Admin enrols a web user: a fresh RSA key (RSA so it can also receive encrypted
         customer data), registered on the ledger, kept only sealed under ``password``. The
         login is checked first: a refused login must not leave a registered participant
-        whose key nobody holds."""
-        self.accounts.check_new(login, password)
-        key = generate("rsa")
-        receipt = self.call(admin, "identity", "register_member",
-                            {"org": org, "public_key": key.public.b64, "name": name,
-                             "roles": roles})
-        if receipt.ok:
-            self.accounts.create(str(receipt.result["did"]), login, password, key)
+        whose key nobody holds, and the login stays reserved until the account is stored."""
+        with self.accounts.reserving(login, password):
+            key = generate("rsa")
+            receipt = self.call(admin, "identity", "register_member",
+                                {"org": org, "public_key": key.public.b64, "name": name,
+                                 "roles": roles})
+            if receipt.ok:
+                self.accounts.create(str(receipt.result["did"]), login, password, key)
         return receipt
 
     def import_account(self, sealed: bytes, password: str, login: str, client: str) -> str:
