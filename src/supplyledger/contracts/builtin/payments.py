@@ -261,7 +261,8 @@ def project_money(e: dict[str, Any], m: EventMeta) -> list[Op]:
     ops: list[Op] = []
     for acct, bal in ((e["src"], e["src_balance"]), (e["dst"], e["dst_balance"])):
         if bal is not None:
-            kind = "escrow" if acct.startswith("escrow:") else "participant"
+            kind = ("escrow" if acct.startswith("escrow:") else
+                    "organisation" if acct.startswith("org:") else "participant")
             ops.append(Upsert("balances", (acct, e["ccy"], kind, bal, m.time, m.tx)))
     return ops
 

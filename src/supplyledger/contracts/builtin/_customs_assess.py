@@ -1,0 +1,103 @@
+"""The assessment of a customs declaration: customs value, duty and VAT per line, from the
+ledger's tariffs and exchange rates, in integer arithmetic only.
+
+Per line, in this order, each step rounded half-up to the destination currency's minor unit
+(:func:`~._customs_model.half_up`; the totals are sums of the rounded line amounts, so a line
+always adds up on its own):
+
+1. customs value = value x rate / 10^9, with the exchange rate from the line's currency to
+   the destination's in force at the declaration's time (none needed in the same currency);
+2. the tariff is the longest HS prefix in force (10, then 8, 6, 4, 2 digits: at most five
+   reads per line, never a scan);
+3. duty = customs value x duty rate (basis points), waived when the declaration's total
+   customs value is below that tariff's de-minimis value;
+4. VAT = (customs value + duty) x VAT rate (basis points): the usual import VAT base.
+
+Every line reports the prefix matched, the tariff's rates and de-minimis value, the exchange
+rate and its time, and the amounts, so the declarant (or an auditor) can recompute it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin._customs_model import (
+    BP,
+    RATE_SCALE,
+    ROUNDING,
+    half_up,
+    in_force,
+    rate_key,
+    tariff_key,
+)
+from supplyledger.contracts.builtin.payments import MAX_AMOUNT
+from supplyledger.contracts.runtime import Ctx
+from supplyledger.errors import AmountError, NotFound
+
+__all__ = ["PREFIX_LENGTHS", "assess", "decimal_rate", "prefixes"]
+
+PREFIX_LENGTHS = (10, 8, 6, 4, 2)
+
+
+def prefixes(hs: str) -> list[str]:
+    """The prefixes of ``hs`` a tariff may be published for, longest first."""
+    return [hs[:n] for n in PREFIX_LENGTHS if n <= len(hs)]
+
+
+def decimal_rate(rate: int) -> str:
+    """An exchange rate as a decimal string: 1_085_000_000 -> "1.085000000"."""
+    return f"{rate // RATE_SCALE}.{rate % RATE_SCALE:09d}"
+
+
+def _tariff(ctx: Ctx, cc: str, hs: str) -> tuple[str, dict[str, Any]]:
+    for p in prefixes(hs):
+        v = in_force(ctx.get(tariff_key(cc, p)), ctx.time)
+        if v is not None:
+            return p, v
+    raise NotFound(f"{cc} has no tariff in force for HS {hs} (nor any of its prefixes "
+                   f"{', '.join(prefixes(hs)[1:])})", country=cc, hs=hs)
+
+
+def _convert(ctx: Ctx, value: int, base: str, quote: str, i: int) -> tuple[int, Any]:
+    if base == quote:
+        return value, None
+    v = in_force(ctx.get(rate_key(base, quote)), ctx.time)
+    if v is None:
+        raise NotFound(f"no {base}->{quote} exchange rate in force for line {i}",
+                       base=base, quote=quote)
+    converted = half_up(value * v["rate"], RATE_SCALE)
+    if converted > MAX_AMOUNT:
+        raise AmountError(f"line {i}: {value} {base} is {converted} {quote}, more than "
+                          f"{MAX_AMOUNT} minor units", arg=f"lines[{i}].value")
+    return converted, {"rate": v["rate"], "scale": RATE_SCALE, "decimal": decimal_rate(
+        v["rate"]), "from": v["from"], "pair": f"{base}/{quote}"}
+
+
+def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Assess ``lines`` (validated and normalised) for ``country`` at the call's time."""
+    cc, ccy = country["country"], country["currency"]
+    rows: list[dict[str, Any]] = []
+    for i, ln in enumerate(lines):
+        value, fx = _convert(ctx, ln["value"], ln["currency"], ccy, i)
+        prefix, t = _tariff(ctx, cc, ln["hs"])
+        rows.append({"line": i, "hs": ln["hs"], "description": ln["description"],
+                     "quantity": ln["quantity"], "value": ln["value"],
+                     "currency": ln["currency"], "fx": fx, "customs_value": value,
+                     "tariff": {"prefix": prefix, "from": t["from"], "duty_bp": t["duty_bp"],
+                                "vat_bp": t["vat_bp"], "de_minimis": t["de_minimis"]}})
+    total = sum(r["customs_value"] for r in rows)
+    if total > MAX_AMOUNT:
+        raise AmountError(f"the declaration's customs value {total} {ccy} exceeds "
+                          f"{MAX_AMOUNT} minor units", arg="lines")
+    for r in rows:
+        t = r["tariff"]
+        r["duty_waived"] = total < t["de_minimis"]
+        r["duty"] = 0 if r["duty_waived"] else half_up(r["customs_value"] * t["duty_bp"], BP)
+        r["vat"] = half_up((r["customs_value"] + r["duty"]) * t["vat_bp"], BP)
+    duty = sum(r["duty"] for r in rows)
+    vat = sum(r["vat"] for r in rows)
+    if duty + vat > MAX_AMOUNT:
+        raise AmountError(f"duty {duty} + VAT {vat} {ccy} exceed {MAX_AMOUNT} minor units",
+                          arg="lines")
+    return {"currency": ccy, "value": total, "duty": duty, "vat": vat, "due": duty + vat,
+            "rounding": ROUNDING, "lines": rows}

@@ -1,0 +1,186 @@
+"""The customs contract's keys, argument types, integer rounding, versioned tables (tariffs
+and exchange rates) and declaration state machine (no methods here).
+
+State lives in the ``customs`` namespace:
+
+* ``c/{CC}`` — a destination country: its authority (the organisation that first published
+  a tariff for it) and its currency;
+* ``t/{CC}/{prefix}`` and ``fx/{BASE}/{QUOTE}`` — versions of a tariff line and of an
+  exchange rate, each in force from its ``from`` time until the next version's;
+* ``d/{id}`` — a declaration with its assessment.
+
+A declaration's states and the actions that leave them (:data:`TRANSITIONS`)::
+
+    from               action (who)                       to
+    -                  declare (declarant)                assessed      assessment recorded
+    assessed           pay (declarant)                    paid          duties + VAT -> escrow
+    assessed, paid     hold (authority, with a reason)    held
+    held               release (authority)                the state it was held from
+    paid (or assessed  clear (authority)                  cleared       escrow -> authority
+      if nothing due)
+    assessed .. held   reject (authority, with a reason)  rejected      escrow -> declarant
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.runtime import Ctx
+from supplyledger.contracts.schema import Str
+from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
+
+__all__ = [
+    "BP",
+    "COUNTRY",
+    "DECL_ID",
+    "INCOTERMS",
+    "MAX_LINES",
+    "MAX_VERSIONS",
+    "RATE_SCALE",
+    "ROUNDING",
+    "TRANSITIONS",
+    "authority_account",
+    "country_key",
+    "decl_key",
+    "escrow_of",
+    "expect",
+    "half_up",
+    "hs_code",
+    "in_force",
+    "load",
+    "rate_key",
+    "require_authority",
+    "schedule",
+    "tariff_key",
+    "transition",
+]
+
+BP = 10_000  # basis points in one
+RATE_SCALE = 10**9  # an exchange rate of 1_085_000_000 is 1.085 quote minor units per base one
+MAX_LINES = 50
+MAX_VERSIONS = 8  # versions of one tariff line or rate kept (current + scheduled)
+# A version superseded longer ago than this can no longer be in force for any admissible
+# transaction (the node admits times within minutes of its clock), so it is dropped.
+PRUNE_AFTER_MS = 24 * 3_600_000
+ROUNDING = "half-up to the minor unit, per line, at each step (conversion, duty, VAT)"
+INCOTERMS = ("EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU", "DDP")
+COUNTRY = Str(min_len=2, max_len=2, pattern="[A-Z]{2}", doc="ISO 3166-1 alpha-2 code")
+DECL_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
+              doc="declaration id chosen by the declarant (unique)")
+
+# action -> (states it may start from, state it leads to); ``None``: back to ``held_from``.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "pay": (("assessed",), "paid"),
+    "hold": (("assessed", "paid"), "held"),
+    "release": (("held",), None),
+    "clear": (("paid", "assessed"), "cleared"),
+    "reject": (("assessed", "paid", "held"), "rejected"),
+}
+
+
+# -- keys (the one place they are spelled) ------------------------------------------------------
+
+def country_key(cc: str) -> str:
+    return f"c/{cc}"
+
+
+def tariff_key(cc: str, prefix: str) -> str:
+    return f"t/{cc}/{prefix}"
+
+
+def rate_key(base: str, quote: str) -> str:
+    return f"fx/{base}/{quote}"
+
+
+def decl_key(decl_id: str) -> str:
+    return f"d/{decl_id}"
+
+
+def escrow_of(decl_id: str) -> str:
+    """The payments escrow holding a declaration's duties until clearance or rejection."""
+    return f"customs:{decl_id}"
+
+
+def authority_account(org: str) -> str:
+    """The payments account of a customs authority: its organisation's, not a member's, so
+    it outlives any one officer's key."""
+    return f"org:{org}"
+
+
+# -- values -------------------------------------------------------------------------------------
+
+def half_up(num: int, den: int) -> int:
+    """``num / den`` rounded half-up to an integer (both non-negative): the one rounding
+    rule of every customs amount."""
+    return (2 * num + den) // (2 * den)
+
+
+def hs_code(raw: str, arg: str, *, min_digits: int) -> str:
+    """An HS code (or prefix) as digits only: dots and spaces dropped ("8471.30" ->
+    "847130"); 2, 4, 6, 8 or 10 digits, at least ``min_digits``, chapter 01-99."""
+    code = raw.replace(".", "").replace(" ", "")
+    if (not code.isascii() or not code.isdigit() or len(code) % 2 or
+            not min_digits <= len(code) <= 10 or code[:2] == "00"):
+        raise ValidationError(f"{arg} {raw!r} is not an HS code of {min_digits}-10 digits "
+                              "(an even number, chapter 01-99)", arg=arg)
+    return code
+
+
+def in_force(versions: list[dict[str, Any]] | None, now: int) -> dict[str, Any] | None:
+    """The version in force at ``now``: the latest whose ``from`` is not after it."""
+    best = None
+    for v in versions or ():
+        if v["from"] > now:
+            break
+        best = v
+    return best
+
+
+def schedule(versions: list[dict[str, Any]] | None, entry: dict[str, Any],
+             now: int) -> list[dict[str, Any]]:
+    """Add ``entry`` (replacing a version with the same ``from``: a correction), keep the
+    list sorted and drop versions no admissible transaction can see any more."""
+    out = sorted([v for v in versions or () if v["from"] != entry["from"]] + [entry],
+                 key=lambda v: int(v["from"]))
+    out = [v for i, v in enumerate(out)
+           if i + 1 == len(out) or out[i + 1]["from"] > now - PRUNE_AFTER_MS]
+    if len(out) > MAX_VERSIONS:
+        raise InvalidState(f"{len(out) - 1} versions are already current or scheduled (at "
+                           f"most {MAX_VERSIONS}): correct one by publishing with its time",
+                           current=f"{len(out) - 1} versions")
+    return out
+
+
+# -- declarations -------------------------------------------------------------------------------
+
+def load(ctx: Ctx, decl_id: str) -> dict[str, Any]:
+    d = ctx.get(decl_key(decl_id))
+    if d is None:
+        raise NotFound(f"no customs declaration {decl_id}")
+    return d  # type: ignore[no-any-return]
+
+
+def expect(d: dict[str, Any], action: str) -> None:
+    """Refuse an illegal transition, naming the state the declaration is in."""
+    allowed, _ = TRANSITIONS[action]
+    if d["state"] not in allowed:
+        raise InvalidState(f"declaration {d['id']} is {d['state']}: {action} needs "
+                           f"{' or '.join(allowed)}", current=d["state"], action=action)
+
+
+def require_authority(ctx: Ctx, d: dict[str, Any]) -> None:
+    """Only members of the destination country's customs authority decide on a declaration
+    (the method already requires the customs role)."""
+    if ctx.org is None or ctx.org != d["authority"]:
+        raise Forbidden(f"only the customs authority of {d['destination']} "
+                        f"({d['authority']}) decides on declaration {d['id']}",
+                        authority=d["authority"])
+
+
+def transition(ctx: Ctx, d: dict[str, Any], event: str, state: str, **changed: Any) -> None:
+    """Store the declaration in its new state and emit the event recording the transition;
+    the event carries exactly the changed fields."""
+    d["state"] = state
+    d.update(changed)
+    ctx.put(decl_key(d["id"]), d)
+    ctx.emit(event, declaration=d["id"], state=state, **changed)

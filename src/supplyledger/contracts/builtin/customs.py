@@ -1,0 +1,282 @@
+"""customs — import declarations assessed against published tariffs and exchange rates,
+duties and VAT paid through the ledger, and the authority's decision (paper 004: customs
+clearance, tariffs and taxes, multi-currency settlement of cross-border e-commerce).
+
+A customs authority (an organisation whose members hold the ``customs`` role) publishes,
+per destination country and HS code prefix, a duty rate and a VAT rate in basis points and
+a de-minimis value, each effective from a time. The first organisation to publish for a
+country becomes its authority, and the currency it publishes in becomes the country's;
+nobody else may publish for that country. A ``settlement`` participant (a bank) publishes
+exchange rates between currencies as integers scaled by 10^9 — quote minor units per base
+minor unit, so 1 EUR cent = 1.085 USD cents is 1_085_000_000 — ledger data, so every node
+and the audit convert identically.
+
+A seller, platform or transporter declares goods for import (as a party to the order if it
+names one). The declaration is assessed at once, in integer arithmetic with one rounding
+rule — half-up to the minor unit, per line, at each step; see ``_customs_assess`` — and the
+assessment, line by line, is recorded with the tariff prefix matched, the rates, the
+exchange rate and the amounts. The declarant pays duties + VAT into an escrow
+(``escrow:customs:<id>``); clearing pays it to the authority organisation's account
+(``org:<org>``, paid out by its bank with ``payments.withdraw``), rejecting refunds it.
+Holding the money in escrow rather than paying the authority at once means a rejected
+declaration is always refunded, whatever the authority has done with its account since.
+Only members of the destination's authority clear, hold (with a reason), release or reject;
+clearing needs the duties paid (unless nothing is due). Every transition is an event and a
+``customs_history`` row; an illegal one fails with ``invalid_state`` naming the current
+state. Keys, states and the rounding helper are in ``_customs_model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from supplyledger.contracts.builtin._customs_assess import assess, prefixes
+from supplyledger.contracts.builtin._customs_model import (
+    BP,
+    COUNTRY,
+    DECL_ID,
+    INCOTERMS,
+    MAX_LINES,
+    RATE_SCALE,
+    authority_account,
+    country_key,
+    decl_key,
+    escrow_of,
+    expect,
+    hs_code,
+    load,
+    rate_key,
+    require_authority,
+    schedule,
+    tariff_key,
+    transition,
+)
+from supplyledger.contracts.builtin._customs_tables import PROJECTORS, TABLES
+from supplyledger.contracts.builtin._orders_model import ORDER_ID, party
+from supplyledger.contracts.builtin._orders_model import load as load_order
+from supplyledger.contracts.builtin.orders_schedule import TIME
+from supplyledger.contracts.builtin.payments import CURRENCY, MAX_AMOUNT, Amount, pay_out
+from supplyledger.contracts.builtin.payments import hold as hold_money
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
+from supplyledger.errors import (
+    AlreadyExists,
+    AmountError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from supplyledger.gs1 import canonical_digital_link
+
+__all__ = ["CONTRACT", "DECLARANTS"]
+
+DECLARANTS = ("supplier", "manufacturer", "platform", "transporter")
+_REASON = Str(max_len=500)
+_DECL = {"declaration": DECL_ID}
+
+
+# -- publishing tariffs and rates ---------------------------------------------------------------
+
+def _prepare_tariff(a: dict[str, Any]) -> dict[str, Any]:
+    return {**a, "hs_prefix": hs_code(a["hs_prefix"], "hs_prefix", min_digits=2)}
+
+
+@method(roles="customs", prepare=_prepare_tariff, args={
+    "country": COUNTRY,
+    "hs_prefix": Str(max_len=16, doc="HS code prefix, 2-10 digits (even), dots allowed"),
+    "currency": CURRENCY,
+    "duty_bp": Int(max=10 * BP, doc="duty rate in basis points (1250 = 12.5%)"),
+    "vat_bp": Int(max=BP, doc="VAT rate in basis points"),
+    "de_minimis": Amount(minimum=0, doc="no duty when the declaration's value is below it"),
+    "effective_from": TIME,
+}, errors=(Forbidden, ValidationError, AmountError, InvalidState))
+def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Customs authority: publish the duty and VAT rates (and de-minimis value) for an HS
+    prefix of its country, from a time. The first publisher becomes the authority."""
+    cc = a["country"]
+    country = ctx.get(country_key(cc))
+    if ctx.org is None:
+        raise Forbidden("only a member of an organisation can act as a customs authority")
+    if country is None:
+        country = {"country": cc, "authority": ctx.org, "currency": a["currency"],
+                   "since": ctx.time}
+        ctx.put(country_key(cc), country)
+    elif country["authority"] != ctx.org:
+        raise Forbidden(f"{country['authority']} is the customs authority of {cc}",
+                        authority=country["authority"])
+    if a["currency"] != country["currency"]:
+        raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
+                              arg="currency")
+    key = tariff_key(cc, a["hs_prefix"])
+    entry = {"from": a["effective_from"], "duty_bp": a["duty_bp"], "vat_bp": a["vat_bp"],
+             "de_minimis": a["de_minimis"], "tx": ctx.tx_id}
+    ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
+    ctx.emit("tariff_set", country=cc, prefix=a["hs_prefix"], currency=country["currency"],
+             effective_from=a["effective_from"], duty_bp=a["duty_bp"], vat_bp=a["vat_bp"],
+             de_minimis=a["de_minimis"], authority=ctx.org)
+    return {"country": cc, "prefix": a["hs_prefix"], "authority": ctx.org,
+            "effective_from": a["effective_from"]}
+
+
+def _prepare_rate(a: dict[str, Any]) -> dict[str, Any]:
+    if a["base"] == a["quote"]:
+        raise ValidationError("an exchange rate needs two different currencies", arg="quote")
+    return a
+
+
+@method(roles="settlement", prepare=_prepare_rate, args={
+    "base": CURRENCY, "quote": CURRENCY,
+    "rate": Int(min=1, max=MAX_AMOUNT, doc=f"quote minor units per base minor unit x "
+                f"{RATE_SCALE}"),
+    "time": TIME,
+}, errors=(ValidationError, InvalidState))
+def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Settlement institution: publish an exchange rate, in force from ``time``."""
+    key = rate_key(a["base"], a["quote"])
+    entry = {"from": a["time"], "rate": a["rate"], "by": ctx.signer, "tx": ctx.tx_id}
+    ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
+    ctx.emit("rate_set", base=a["base"], quote=a["quote"], time=a["time"], rate=a["rate"],
+             scale=RATE_SCALE)
+    return {"pair": f"{a['base']}/{a['quote']}", "rate": a["rate"], "scale": RATE_SCALE}
+
+
+# -- declaring ----------------------------------------------------------------------------------
+
+_LINE = Obj(fields={
+    "hs": Str(max_len=16, doc="HS code, 6, 8 or 10 digits, dots allowed"),
+    "description": Str(max_len=200), "quantity": Int(min=1, max=10**9),
+    "value": Amount(doc="in minor units of the line's currency"), "currency": CURRENCY})
+
+
+def _prepare_declare(a: dict[str, Any]) -> dict[str, Any]:
+    if a["origin"] == a["destination"]:
+        raise ValidationError("origin and destination are the same country",
+                              arg="destination")
+    lines = [{**ln, "hs": hs_code(ln["hs"], f"lines[{i}].hs", min_digits=6)}
+             for i, ln in enumerate(a["lines"])]
+    # A batch's one spelling, the canonical Digital Link (as products keys it).
+    batches = sorted({canonical_digital_link(b) or b for b in a.get("batches", [])})
+    return {**a, "lines": lines, "batches": batches, "order": a.get("order")}
+
+
+def _reads_declare(a: dict[str, Any]) -> list[str]:
+    cc = a["destination"]
+    keys = {f"customs/{decl_key(a['id'])}", f"customs/{country_key(cc)}"}
+    keys.update(f"customs/{tariff_key(cc, p)}" for ln in a["lines"] for p in prefixes(ln["hs"]))
+    return sorted(keys)
+
+
+@method(roles=DECLARANTS, prepare=_prepare_declare, reads=_reads_declare, args={
+    "id": DECL_ID, "origin": COUNTRY, "destination": COUNTRY,
+    "order": replace(ORDER_ID, optional=True, doc="the order shipped, if any"),
+    "batches": List(optional=True, item=Str(max_len=300), max_items=20,
+                    doc="batch ids (canonical LGTIN) of the goods"),
+    "lines": List(item=_LINE, min_items=1, max_items=MAX_LINES),
+    "incoterm": Enum(values=INCOTERMS, doc="Incoterms 2020 rule of the sale"),
+}, errors=(AlreadyExists, NotFound, Forbidden, ValidationError, AmountError))
+def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Seller, platform or transporter: declare goods for import; assessed at once, each
+    line explained (HS prefix matched, rates, exchange rate, amounts)."""
+    if ctx.exists(decl_key(a["id"])):
+        raise AlreadyExists(f"declaration {a['id']} already exists")
+    country = ctx.get(country_key(a["destination"]))
+    if country is None:
+        raise NotFound(f"{a['destination']} has no customs authority on the ledger",
+                       country=a["destination"])
+    if a["order"] is not None:
+        party(ctx, load_order(ctx, a["order"]), "seller", "platform", "transporter")
+    for b in a["batches"]:
+        if ctx.read("products", f"b/{b}") is None:
+            raise NotFound(f"no batch {b}")
+    res = assess(ctx, country, a["lines"])
+    d = {"id": a["id"], "state": "assessed", "declarant": ctx.signer, "origin": a["origin"],
+         "destination": a["destination"], "authority": country["authority"],
+         "incoterm": a["incoterm"], "order": a["order"], "batches": a["batches"],
+         "assessment": res, "due": res["due"], "currency": res["currency"], "paid": 0,
+         "held_from": None, "declared_at": ctx.time}
+    ctx.put(decl_key(a["id"]), d)
+    ctx.emit("declared", declaration=a["id"], state="assessed", origin=a["origin"],
+             destination=a["destination"], authority=country["authority"],
+             incoterm=a["incoterm"], order=a["order"], batches=a["batches"], assessment=res)
+    return {"declaration": a["id"], "state": "assessed", **res}
+
+
+@method(roles=ANY_PARTICIPANT, args=_DECL, errors=(NotFound, Forbidden, InvalidState,
+                                                    InsufficientFunds))
+def pay(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Declarant: pay the duties and VAT assessed, in the destination's currency, into the
+    declaration's escrow (to the authority on clearance, back on rejection)."""
+    d = load(ctx, a["declaration"])
+    expect(d, "pay")
+    if d["declarant"] != ctx.signer:
+        raise Forbidden(f"only the declarant {d['declarant']} pays declaration {d['id']}")
+    if d["due"] == 0:
+        raise InvalidState(f"nothing is due on declaration {d['id']}: it can be cleared "
+                           "without payment", current=d["state"])
+    hold_money(ctx, escrow_of(d["id"]), ctx.signer, d["currency"], d["due"], "customs duties")
+    transition(ctx, d, "paid", "paid", paid=d["due"])
+    return {"declaration": d["id"], "state": "paid", "paid": d["due"],
+            "currency": d["currency"]}
+
+
+# -- the authority's decisions ------------------------------------------------------------------
+
+@method(roles="customs", args={**_DECL, "reason": _REASON},
+        errors=(NotFound, Forbidden, InvalidState))
+def hold(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Authority: hold a declaration (for inspection, documents...), with a reason."""
+    d = load(ctx, a["declaration"])
+    require_authority(ctx, d)
+    expect(d, "hold")
+    transition(ctx, d, "held", "held", held_from=d["state"], reason=a["reason"])
+    return {"declaration": d["id"], "state": "held"}
+
+
+@method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
+def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Authority: lift a hold; the declaration returns to the state it was held in."""
+    d = load(ctx, a["declaration"])
+    require_authority(ctx, d)
+    expect(d, "release")
+    transition(ctx, d, "released", d["held_from"], held_from=None)
+    return {"declaration": d["id"], "state": d["state"]}
+
+
+@method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
+def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Authority: clear the goods; the duties paid go to the authority's account."""
+    d = load(ctx, a["declaration"])
+    require_authority(ctx, d)
+    expect(d, "clear")
+    if d["state"] == "assessed" and d["due"] > 0:
+        raise InvalidState(f"declaration {d['id']} is assessed: {d['due']} {d['currency']} "
+                           "of duties and VAT must be paid before clearance",
+                           current=d["state"], due=d["due"])
+    pay_out(ctx, escrow_of(d["id"]), authority_account(d["authority"]), d["paid"],
+            "customs duties")
+    transition(ctx, d, "cleared", "cleared", cleared_at=ctx.time)
+    return {"declaration": d["id"], "state": "cleared", "collected": d["paid"],
+            "account": authority_account(d["authority"])}
+
+
+@method(roles="customs", args={**_DECL, "reason": _REASON},
+        errors=(NotFound, Forbidden, InvalidState))
+def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Authority: refuse the goods, with a reason; anything paid is refunded."""
+    d = load(ctx, a["declaration"])
+    require_authority(ctx, d)
+    expect(d, "reject")
+    refund = d["paid"]
+    pay_out(ctx, escrow_of(d["id"]), d["declarant"], refund, "customs refund")
+    transition(ctx, d, "rejected", "rejected", reason=a["reason"], refunded=refund)
+    return {"declaration": d["id"], "state": "rejected", "refunded": refund}
+
+
+CONTRACT = Contract.of(
+    "customs", __doc__ or "",
+    [set_tariff, set_rate, declare, pay, hold, release, clear, reject],
+    tables=TABLES, projectors=PROJECTORS,
+)
