@@ -3,7 +3,8 @@
 Paper 002's flour-mill group (a headquarters and subsidiaries for the farm, milling,
 granary, transport and sales, audited by an independent grain lab) shares the ledger with
 paper 000's e-commerce platforms A, B and C, their suppliers and couriers, customers, a
-settlement bank, an arbitration board and a supply-chain financier.
+settlement bank, an arbitration board, a supply-chain financier and the port's customs
+office.
 
 People with a web login get RSA keys (RSA so they can receive encrypted customer data);
 everyone else gets Ed25519 keys, which are faster to make. Keys live only in memory while
@@ -49,6 +50,7 @@ ORGS: list[tuple[str, str, list[str]]] = [
     ("bank", "Consortium Settlement Bank", ["settlement"]),
     ("arbitration", "Trade Arbitration Board", ["arbiter"]),
     ("finance", "Supply Chain Finance Ltd", ["financier"]),
+    ("customs-cn", "Chengdu Port Customs", ["customs"]),
     ("customers", "Retail customers", ["customer"]),
 ]
 
@@ -73,6 +75,7 @@ PEOPLE: list[tuple[str | None, str, str, list[str]]] = [
     ("bank", "Settlement desk", "bank", ["settlement"]),
     ("arbiter", "Arbitration officer", "arbitration", ["arbiter"]),
     (None, "Credit analyst", "finance", ["financier"]),
+    ("customs", "Ma Jun (customs officer)", "customs-cn", ["customs"]),
     ("customer", "Alice Wang", "customers", ["customer"]),
     *[(None, name, "customers", ["customer"]) for name in (
         "Bo Chen", "Carmen Li", "Deng Hui", "Emma Xu", "Feng Lei", "Gao Yan", "Hu Jun",

@@ -36,6 +36,7 @@ from supplyledger.demo.commerce import (
     setup_commerce,
     share_address,
 )
+from supplyledger.demo.customs import customs_story, setup_customs
 from supplyledger.demo.flour import FlourChain, lot_stories, setup_flour
 from supplyledger.demo.logistics import Logistics, logistics_story
 from supplyledger.ledger.crypto import generate
@@ -150,11 +151,13 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         _consortium(sim, admin, people)
         setup_flour(sim, people)
         setup_commerce(sim, people)
+        setup_customs(sim, people)
         chain, commerce = FlourChain(), Commerce()
         say(f"recording {weeks} weeks of activity")
         stories = lot_stories(sim, people, start + DAY, weeks, chain,
                               flour_sale(sim, people, commerce))
         stories += order_stories(sim, people, start + DAY, 7 * weeks, commerce)
+        stories.append(customs_story(sim, people, start + 2 * DAY))
         logistics = Logistics()
         stories.append(logistics_story(sim, people, admin, start + (7 * weeks - 1) * DAY,
                                        logistics))

@@ -1,0 +1,63 @@
+"""Imports through customs (paper 004): Orchard Oils brings olive oil from Spain.
+
+The port's customs office publishes China's tariff lines for the oils it sees, the
+settlement bank publishes the EUR/CNY rate, and Orchard Oils declares each consignment.
+The contract assesses duty and VAT at once; Orchard Oils pays them into the declaration's
+escrow. The first consignment is held for a documents check, released and cleared, so the
+office's account receives the duties; the second is rejected for its labels, and the
+escrow refunds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from supplyledger.demo.cast import DAY, HOUR, Person, Sim
+
+__all__ = ["customs_story", "setup_customs"]
+
+IMPORTER = "Orchard Oils"
+OFFICER = "customs"
+# HS prefix -> (duty bp, VAT bp): olive oil and rapeseed oil, as the office publishes them
+TARIFF = {"1509": (1000, 900), "1514": (900, 900)}
+EUR_CNY = 7_810_000_000  # CNY fen per euro cent, x 10^9
+
+
+def setup_customs(sim: Sim, p: dict[str, Person]) -> None:
+    since = sim.now()
+    for prefix, (duty, vat) in TARIFF.items():
+        sim.ok(p[OFFICER], "customs", "set_tariff", {
+            "country": "CN", "hs_prefix": prefix, "currency": "CNY", "duty_bp": duty,
+            "vat_bp": vat, "de_minimis": 500_000, "effective_from": since})
+    sim.ok(p["bank"], "customs", "set_rate", {"base": "EUR", "quote": "CNY",
+                                               "rate": EUR_CNY, "time": since})
+    sim.ok(p["bank"], "payments", "deposit", {"account": p[IMPORTER].did, "currency": "CNY",
+                                              "amount": 5_000_000, "reference": "import float"})
+
+
+def _declare(sim: Sim, p: dict[str, Person], did: str, litres: int, euro_cents: int) -> Any:
+    return sim.ok(p[IMPORTER], "customs", "declare", {
+        "id": did, "origin": "ES", "destination": "CN", "incoterm": "DAP",
+        "lines": [{"hs": "1509.20.00", "description": "Extra virgin olive oil, 5 L tins",
+                   "quantity": litres, "value": euro_cents, "currency": "EUR"}]})
+
+
+def customs_story(sim: Sim, p: dict[str, Person], at: int) -> Iterator[int]:
+    yield at
+    _declare(sim, p, "IMP-2026-0001", 1_200, 1_150_000)
+    yield at + 2 * HOUR
+    sim.ok(p[IMPORTER], "customs", "pay", {"declaration": "IMP-2026-0001"})
+    yield at + 5 * HOUR
+    sim.ok(p[OFFICER], "customs", "hold", {"declaration": "IMP-2026-0001",
+                                           "reason": "certificate of origin to be checked"})
+    yield at + DAY
+    sim.ok(p[OFFICER], "customs", "release", {"declaration": "IMP-2026-0001"})
+    sim.ok(p[OFFICER], "customs", "clear", {"declaration": "IMP-2026-0001"})
+    yield at + 3 * DAY
+    _declare(sim, p, "IMP-2026-0002", 400, 380_000)
+    yield at + 3 * DAY + HOUR
+    sim.ok(p[IMPORTER], "customs", "pay", {"declaration": "IMP-2026-0002"})
+    yield at + 4 * DAY
+    sim.ok(p[OFFICER], "customs", "reject", {"declaration": "IMP-2026-0002",
+                                             "reason": "labels lack the Chinese text"})
