@@ -95,18 +95,21 @@ def _mqtt(node: Node, chains: Chains, dids: list[str], out: Outcome, data_dir: P
           progress: Callable[[str, int, int], None]) -> None:
     from supplyledger.ingest.broker import LocalBroker
     from supplyledger.ingest.device import MqttDevices
-    from supplyledger.ingest.mqtt import MqttBridge
+    from supplyledger.ingest.mqtt import MqttBridge, committed_receipt
 
     def submit(raw: bytes) -> Receipt:
         return node.submit(raw).result(120)
 
     with LocalBroker(data_dir.parent / "mosquitto") as broker, \
-            MqttBridge(broker.url, submit, max_bytes=node.settings.max_tx_bytes,
-                       workers=len(chains) + 4), MqttDevices(broker.url) as devices:
+            MqttBridge(broker.url, submit, key=node.key, max_bytes=node.settings.max_tx_bytes,
+                       lookup=lambda tx: committed_receipt(node.store, tx),
+                       workers=len(chains) + 4), \
+            MqttDevices(broker.url, node_key=node.key.public) as devices:
         def send(did: str, tx_id: str, raw: bytes,
                  done: Callable[[bool, str | None], None]) -> None:
             def cb(f: Future[dict[str, Any]]) -> None:
-                doc = f.result()
+                exc = f.exception()  # no genuine receipt after every resend
+                doc = f.result() if exc is None else {"ok": False, "error": str(exc)}
                 done(bool(doc.get("ok")), None if doc.get("ok") else str(doc.get("error")))
             devices.publish(did, raw, tx_id).add_done_callback(cb)
 

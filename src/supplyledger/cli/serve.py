@@ -53,7 +53,7 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     import uvicorn
 
     from supplyledger.api import LedgerService, create_app
-    from supplyledger.ingest.mqtt import mqtt_ingest
+    from supplyledger.ingest.mqtt import committed_receipt, mqtt_ingest
     from supplyledger.node.bootstrap import load_node_key
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
@@ -63,11 +63,13 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     try:
         app = create_app(service)
         with (nullcontext() if mqtt is None else mqtt_ingest(
-                data, mqtt or None, service.submit_raw,
-                max_bytes=node.settings.max_tx_bytes)) as bridge:
+                data, mqtt or None, service.submit_raw, key=node.key,
+                max_bytes=node.settings.max_tx_bytes,
+                lookup=lambda tx: committed_receipt(node.store, tx))) as bridge:
             if bridge is not None:
                 console.print(f"[bold green]MQTT ingest[/] {bridge.url}: devices publish to "
-                              "supplyledger/devices/<id>/readings")
+                              "supplyledger/devices/<id>/readings; receipts are signed by "
+                              f"the node key {node.key.did} (keys show {data}/node.key)")
             console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
                           f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
             with _sigterm_exits():

@@ -54,10 +54,10 @@ class LocalBroker:
                             "mosquitto (bash scripts/setup.sh does), or pass --mqtt-url URL")
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "mosquitto.conf"
-        # Loopback only and no persistence: devices authenticate by signature, and a
-        # batch the bridge never answered is simply resent. Packets are bounded well above
-        # any transaction a node takes (64 KiB by default), so no client can make the
-        # broker buffer arbitrary amounts.
+        # Loopback only, anonymous and no persistence: batches are signed by devices and
+        # receipts by the node, and a batch without a genuine receipt is simply resent.
+        # Packets are bounded well above any transaction a node takes (64 KiB by
+        # default), so no client can make the broker buffer arbitrary amounts.
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
                         "persistence false\nlog_dest stderr\nlog_type error\n"
                         "log_type warning\nmax_inflight_messages 1000\n"

@@ -4,26 +4,37 @@ A device holds its own key (Ed25519 here, the usual choice for loggers: small ke
 signatures; RSA works the same) and signs each batch as a ``sensors.record`` transaction
 whose ``seq`` is one more than the last it sent. The signed bytes are the whole message:
 MQTT and HTTP only carry them, so neither the broker nor the web server is trusted.
+
 :class:`MqttDevices` publishes for any number of devices over one connection (a gateway, or
 the benchmark's load generator) and matches the receipts the bridge publishes back by
-transaction id.
+transaction id. It trusts only receipts signed by the node's key
+(:mod:`~supplyledger.ingest.signed_receipts`): whoever else publishes on a receipts topic
+cannot make a device drop a batch the ledger does not hold. Until a genuine receipt comes,
+it sends the same signed bytes again every ``resend_after`` seconds (a lost batch, a lost
+answer, a bridge, node or broker restart); that is safe because a transaction id is
+committed at most once, and a copy of a committed batch is answered with its receipt.
+After ``attempts`` sends the future fails: the device keeps the batch and decides.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from supplyledger.errors import NodeError
 from supplyledger.ingest.admit import CONTRACT, METHOD
 from supplyledger.ingest.mqtt import connect, readings_topic
-from supplyledger.ledger.crypto import PrivateKey
+from supplyledger.ingest.signed_receipts import open_answer, retryable
+from supplyledger.ledger.crypto import PrivateKey, PublicKey
 from supplyledger.ledger.tx import SignedTx, make_tx
 
 __all__ = ["HTTP_PATH", "DeviceClient", "MqttDevices", "post_http"]
@@ -68,30 +79,69 @@ def post_http(base_url: str, raw: bytes, *, client: httpx.Client | None = None,
     return r.status_code, r.json()
 
 
+@dataclass
+class _Sent:
+    """A batch awaiting its genuine receipt."""
+
+    device: str
+    raw: bytes
+    fut: Future[dict[str, Any]]
+    sends: int
+    last: float  # time.monotonic() of the last send
+    answer: dict[str, Any] | None = None  # the last "not now" answer, for the error
+
+
 class MqttDevices:
     """Publishes signed batches for many devices over one MQTT connection and resolves a
-    future per batch with the receipt the bridge publishes on the device's receipts topic.
-    Receipts that name no known transaction (a payload the bridge could not read) go to
+    future per batch with the first receipt for it signed by ``node_key`` (the node's
+    public key): committed (``height`` set; ``ok`` false when the contract refused it) or
+    finally refused. Answers meaning "not now" (:data:`~supplyledger.ingest.
+    signed_receipts.RETRY_CODES`) and silence make it resend the batch every
+    ``resend_after`` s; after ``attempts`` sends the future fails with :class:`NodeError`.
+    Payloads that are not genuine go to :attr:`forged`; genuine answers naming no awaited
+    transaction (a payload the bridge could not read, a second answer) to
     :attr:`unmatched`."""
 
-    def __init__(self, url: str, *, client_id: str | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str, *, node_key: PublicKey, client_id: str | None = None,
+                 resend_after: float = 10.0, attempts: int = 6) -> None:
+        if resend_after <= 0 or attempts < 1:
+            raise ValueError("resend_after must be positive and attempts at least 1")
+        self.url, self.node_key = url, node_key
+        self.resend_after, self.attempts = resend_after, attempts
         self.client_id = client_id or f"sl-devices-{uuid.uuid4().hex[:12]}"
         self.unmatched: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        self._waiting: dict[str, Future[dict[str, Any]]] = {}
+        self.forged: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self.resent = 0
+        self._waiting: dict[str, _Sent] = {}
         self._lock = threading.Lock()
         self._client: Any = None
+        self._stopping = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def start(self) -> MqttDevices:
         self._client = connect(self.url, self.client_id, self._on_message,
                                ["supplyledger/devices/+/receipts"])
+        self._stopping.clear()
+        self._timer = threading.Thread(target=self._resend_loop, daemon=True,
+                                       name="sl-device-resend")
+        self._timer.start()
         return self
 
     def stop(self) -> None:
+        """Disconnect; futures still waiting fail (their batches were not acknowledged)."""
+        self._stopping.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+        with self._lock:
+            left, self._waiting = self._waiting, {}
+        for tx, sent in left.items():
+            _settle(sent.fut, error=NodeError(
+                f"stopped before a receipt for transaction {tx} of device {sent.device}"))
 
     def __enter__(self) -> MqttDevices:
         return self.start()
@@ -101,25 +151,82 @@ class MqttDevices:
 
     def publish(self, device: str, tx: SignedTx | bytes,
                 tx_id: str | None = None) -> Future[dict[str, Any]]:
-        """Publish a batch (or any bytes, for tests) as ``device``; the future resolves with
-        the receipt document the bridge sends back."""
+        """Publish a batch as ``device`` (bytes need their ``tx_id`` to be awaited and
+        resent; without one they are sent once, for tests); the future resolves with the
+        genuine receipt."""
+        if self._client is None:
+            raise NodeError("MqttDevices is not started")
         fut: Future[dict[str, Any]] = Future()
         raw = tx.raw if isinstance(tx, SignedTx) else tx
         key = tx.id if isinstance(tx, SignedTx) else tx_id
         if key is not None:
             with self._lock:
-                self._waiting[key] = fut
+                self._waiting[key] = _Sent(device, raw, fut, 1, time.monotonic())
         self._client.publish(readings_topic(device), raw, qos=1)
         return fut
 
+    def _resend_loop(self) -> None:
+        tick = min(0.5, self.resend_after / 4)
+        while not self._stopping.wait(tick):
+            now = time.monotonic()
+            again: list[_Sent] = []
+            failed: list[tuple[str, _Sent]] = []
+            with self._lock:
+                for tx, sent in list(self._waiting.items()):
+                    if now - sent.last < self.resend_after:
+                        continue
+                    if sent.sends >= self.attempts:
+                        failed.append((tx, self._waiting.pop(tx)))
+                    else:
+                        sent.sends += 1
+                        sent.last = now
+                        again.append(sent)
+            for tx, sent in failed:
+                _settle(sent.fut, error=NodeError(self._unacknowledged(tx, sent)))
+            client = self._client
+            for sent in again:
+                self.resent += 1
+                if client is not None:
+                    client.publish(readings_topic(sent.device), sent.raw, qos=1)
+
+    def _unacknowledged(self, tx: str, sent: _Sent) -> str:
+        last = ""
+        if sent.answer is not None:
+            err = sent.answer.get("error") or {}
+            last = f"; the last answer was {err.get('code')}: {err.get('message')}"
+        return (f"no receipt for transaction {tx} of device {sent.device} after "
+                f"{sent.sends} sends {self.resend_after:g} s apart{last}; it is not "
+                "known to be on the ledger: keep the batch and send it again later")
+
     def _on_message(self, msg: Any) -> None:
-        try:
-            doc = json.loads(msg.payload)
-        except ValueError:
+        parts = msg.topic.split("/")
+        device = parts[2] if len(parts) == 4 else ""
+        doc = open_answer(self.node_key, device, bytes(msg.payload))
+        if doc is None:
+            self.forged.put(bytes(msg.payload))
             return
+        tx = str(doc.get("tx"))
         with self._lock:
-            fut = self._waiting.pop(str(doc.get("tx")), None)
-        if fut is None:
+            sent = self._waiting.get(tx)
+            if sent is not None and sent.device != device:
+                sent = None
+            if sent is not None and retryable(doc):
+                sent.answer = doc  # not now: the resend loop sends it again
+                return
+            if sent is not None:
+                del self._waiting[tx]
+        if sent is None:
             self.unmatched.put(doc)
         else:
-            fut.set_result(doc)
+            _settle(sent.fut, doc)
+
+
+def _settle(fut: Future[dict[str, Any]], doc: dict[str, Any] | None = None, *,
+            error: BaseException | None = None) -> None:
+    """Resolve ``fut`` unless its owner cancelled it (an exception here would end the
+    MQTT network thread or the resend loop)."""
+    with suppress(InvalidStateError):
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(doc or {})

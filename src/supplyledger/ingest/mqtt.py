@@ -2,27 +2,34 @@
 
 Devices publish their signed ``sensors.record`` transaction bytes to
 ``supplyledger/devices/<device id>/readings``; the bridge submits each to the node and
-publishes the outcome to ``supplyledger/devices/<device id>/receipts`` as JSON: the
-committed receipt (``ok`` true or false, with the contract's error), or ``ok: false`` with
-the typed error of a transaction the node refused (bad signature, unknown signer, replay,
-unreadable bytes...). Whatever arrives, the bridge answers and carries on: one bad payload
-never stops ingestion. A payload over the node's size limit is refused as it arrives, never
-queued, so a flood of them neither fills memory nor waits behind pending commits.
+publishes the outcome to ``supplyledger/devices/<device id>/receipts``, signed with the
+node's key (:mod:`~supplyledger.ingest.signed_receipts`): the committed receipt (``ok``
+true or false, with the contract's error), or ``ok: false`` with the typed error of a
+transaction the node refused (bad signature, unknown signer, unreadable bytes...). A copy
+of a batch already committed (a device resending because it missed the answer) is answered
+with that batch's own receipt, looked up on the ledger. Whatever arrives, the bridge
+answers and carries on: one bad payload never stops ingestion. A payload over the node's
+size limit is refused as it arrives, never queued, so a flood of them neither fills memory
+nor waits behind pending commits.
 
 Submissions wait for the durable commit in a pool of threads, so the MQTT network thread
-never blocks and many batches are in flight at once. Messages use QoS 1 (at least once):
-a batch delivered twice is refused the second time as a replay, with nothing written.
-The broker is transport only: devices are authenticated by their signatures, so the local
-broker :func:`mqtt_ingest` starts listens on loopback without passwords.
+never blocks and many batches are in flight at once. Delivery, both ways, is QoS 1 (at
+least once). The bridge keeps a persistent session (clean session off, a client id fixed
+per node key) and acknowledges a batch to the broker only once its answer is published, so
+batches published while the bridge is down or restarting, or received but not yet
+answered when it stopped, are delivered to it again by the broker (until the broker itself
+restarts: the local one keeps nothing on disk; devices resend what was never answered).
+The broker is transport only: devices are authenticated by their signatures and receipts
+by the node's, so the local broker :func:`mqtt_ingest` starts listens on loopback without
+passwords.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,15 +37,25 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from supplyledger.errors import NodeError, PayloadTooLarge, SupplyLedgerError
+from supplyledger.errors import (
+    EncodingError,
+    NodeError,
+    PayloadTooLarge,
+    ReplayedTransaction,
+    SupplyLedgerError,
+)
 from supplyledger.ingest.admit import check_reading
+from supplyledger.ingest.signed_receipts import receipt_answer, sign_answer
+from supplyledger.ledger.crypto import PrivateKey
+from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["MqttBridge", "connect", "mqtt_ingest", "parse_url", "readings_topic",
-           "receipts_topic"]
+__all__ = ["MqttBridge", "committed_receipt", "connect", "mqtt_ingest", "parse_url",
+           "readings_topic", "receipts_topic"]
 
 READINGS = "supplyledger/devices/+/readings"
+Lookup = Callable[[str], Receipt | None]
 
 
 def readings_topic(device: str) -> str:
@@ -58,13 +75,17 @@ def parse_url(url: str) -> tuple[str, int]:
 
 
 def connect(url: str, client_id: str, on_message: Callable[[Any], None],
-            topics: list[str], *, timeout: float = 10.0) -> Any:
-    """A started paho client subscribed to ``topics`` (again after any reconnect)."""
+            topics: list[str], *, timeout: float = 10.0, session: bool = False) -> Any:
+    """A started paho client subscribed to ``topics`` (again after any reconnect, which
+    paho retries every 1-5 s). ``session``: keep the broker session across disconnects and
+    acknowledge messages only by ``client.ack(mid, qos)``."""
     host, port = parse_url(url)
     ready = threading.Event()  # set once the broker acknowledged the subscriptions
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         clean_session=not session, manual_ack=session)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 5)
 
     def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
@@ -84,34 +105,51 @@ def connect(url: str, client_id: str, on_message: Callable[[Any], None],
     return client
 
 
-def _outcome(tx_id: str | None, receipt: Receipt | None,
-             err: SupplyLedgerError | None) -> dict[str, Any]:
-    if receipt is not None:
-        return receipt.to_dict()
-    assert err is not None
+def committed_receipt(store: Any, tx_id: str) -> Receipt | None:
+    """The committed receipt of ``tx_id`` in a node's ``store`` (a
+    :class:`~supplyledger.store.sqlite.SQLiteStore`), or None: the bridge's lookup."""
+    row = store.txs_by_id([tx_id]).get(tx_id)
+    if row is None:
+        return None
+    height, index, _raw, rec = row
+    return Receipt(tx_id, height, index, rec, ok=decode(rec).get("ok") is True)
+
+
+def _refusal(tx_id: str | None, err: SupplyLedgerError) -> dict[str, Any]:
     return {"tx": tx_id, "ok": False, "error": err.to_dict()}
 
 
 class MqttBridge:
     """Subscribes to every device's readings topic and submits what arrives through
     ``submit`` (blocking until the durable commit: the node's, or the API service's
-    ``submit_raw`` so an audit never sees half a block)."""
+    ``submit_raw`` so an audit never sees half a block). Answers are signed with ``key``,
+    the node's; ``lookup`` (e.g. ``lambda t: committed_receipt(node.store, t)``) finds the
+    receipt of a batch sent again after it was committed."""
 
-    def __init__(self, url: str, submit: Callable[[bytes], Receipt], *, max_bytes: int,
-                 workers: int = 64, client_id: str = "supplyledger-bridge") -> None:
+    def __init__(self, url: str, submit: Callable[[bytes], Receipt], *, key: PrivateKey,
+                 max_bytes: int, lookup: Lookup | None = None, workers: int = 64,
+                 client_id: str | None = None) -> None:
         self.url, self.submit, self.max_bytes = url, submit, max_bytes
-        self.client_id = client_id
+        self.key, self.lookup = key, lookup
+        # Fixed per node key: the broker keeps this node's session (and what devices
+        # publish meanwhile) across the bridge's restarts.
+        self.client_id = client_id or f"supplyledger-bridge-{key.did.rsplit(':', 1)[-1][:16]}"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sl-mqtt")
         self._client: Any = None
         self._lock = threading.Lock()
-        self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0}
+        self._closing = False
+        self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0,
+                       "resent": 0}
 
     def start(self) -> MqttBridge:
-        self._client = connect(self.url, self.client_id, self._on_message, [READINGS])
+        self._client = connect(self.url, self.client_id, self._on_message, [READINGS],
+                               session=True)
         return self
 
     def stop(self) -> None:
-        """Answer what was received, then disconnect."""
+        """Answer what was received, then disconnect; what arrives meanwhile is left
+        unacknowledged, so the broker delivers it again when the bridge is back."""
+        self._closing = True
         self._pool.shutdown(wait=True)
         if self._client is not None:
             self._client.disconnect()
@@ -129,27 +167,46 @@ class MqttBridge:
             self.counts[key] += 1
 
     def _on_message(self, msg: Any) -> None:
+        if self._closing:
+            return  # not acknowledged: redelivered to the next session
         self._count("received")
         parts = msg.topic.split("/")
         if len(parts) != 4 or not parts[2]:
-            return  # the subscription only matches supplyledger/devices/<id>/readings
+            self._ack(msg.mid, msg.qos)  # the subscription only matches .../<id>/readings
+            return
         if len(msg.payload) > self.max_bytes:
             # Answered here, never queued: oversized payloads (the broker takes up to 4 MiB)
             # must neither pile up in memory nor wait behind batches awaiting their commit.
-            self._refuse(parts[2], PayloadTooLarge(
+            self._count("refused")
+            self._answer(parts[2], _refusal(None, PayloadTooLarge(
                 f"transaction is {len(msg.payload)} bytes; the limit is {self.max_bytes}",
-                size=len(msg.payload), limit=self.max_bytes))
+                size=len(msg.payload), limit=self.max_bytes)))
+            self._ack(msg.mid, msg.qos)
             return
-        self._pool.submit(self._handle, parts[2], bytes(msg.payload))
+        # Stopping (the pool is shut): left unacknowledged, redelivered to the next session.
+        with suppress(RuntimeError):
+            self._pool.submit(self._handle, parts[2], bytes(msg.payload), msg.mid, msg.qos)
 
-    def _refuse(self, device: str, err: SupplyLedgerError) -> None:
-        self._count("refused")
+    def _ack(self, mid: int, qos: int) -> None:
         client = self._client
-        if client is not None:
-            client.publish(receipts_topic(device), json.dumps(_outcome(None, None, err)),
-                           qos=1)
+        if client is not None and qos > 0:
+            client.ack(mid, qos)
 
-    def _handle(self, device: str, raw: bytes) -> None:
+    def _answer(self, device: str, doc: dict[str, Any]) -> None:
+        client = self._client
+        if client is None:
+            return
+        try:
+            payload = sign_answer(self.key, device, doc)
+        except EncodingError:  # an error detail outside the canonical subset: drop details
+            err = doc.get("error") or {}
+            payload = sign_answer(self.key, device, {
+                "tx": doc.get("tx"), "ok": False, "error": {
+                    "code": str(err.get("code", "ingest_error")),
+                    "message": str(err.get("message", ""))}})
+        client.publish(receipts_topic(device), payload, qos=1)
+
+    def _handle(self, device: str, raw: bytes, mid: int, qos: int) -> None:
         tx_id: str | None = None
         try:
             try:
@@ -157,25 +214,31 @@ class MqttBridge:
                 tx_id = tx.id  # from here on the answer names the transaction
                 check_reading(tx, device)
                 receipt = self.submit(raw)
-                doc = _outcome(tx_id, receipt, None)
+                doc = receipt_answer(receipt)
                 self._count("committed" if receipt.ok else "failed")
+            except ReplayedTransaction as exc:
+                # Sent again (the device missed the answer): its receipt, if committed.
+                found = self.lookup(exc.tx_id) if self.lookup is not None else None
+                doc = receipt_answer(found) if found is not None else _refusal(tx_id, exc)
+                self._count("resent" if found is not None else "refused")
             except SupplyLedgerError as exc:
-                doc = _outcome(tx_id, None, exc)
+                doc = _refusal(tx_id, exc)
                 self._count("refused")
             except Exception as exc:  # a bridge must answer and go on
                 doc = {"tx": tx_id, "ok": False, "error": {
                     "code": "ingest_error", "message": f"{type(exc).__name__}: {exc}"}}
                 self._count("refused")
-            client = self._client
-            if client is not None:
-                client.publish(receipts_topic(device), json.dumps(doc), qos=1)
+            self._answer(device, doc)
         except Exception:  # even an unpublishable answer must not stop it
             self._count("refused")
+        finally:
+            self._ack(mid, qos)
 
 
 @contextmanager
 def mqtt_ingest(data_dir: Path, url: str | None, submit: Callable[[bytes], Receipt], *,
-                max_bytes: int) -> Iterator[MqttBridge]:
+                key: PrivateKey, max_bytes: int,
+                lookup: Lookup | None = None) -> Iterator[MqttBridge]:
     """Run the bridge against ``url``, or with ``url`` None against a local mosquitto
     started for the purpose (config and log in ``data_dir/mosquitto``) and stopped after."""
     from supplyledger.ingest.broker import LocalBroker
@@ -183,7 +246,8 @@ def mqtt_ingest(data_dir: Path, url: str | None, submit: Callable[[bytes], Recei
     broker = None if url else LocalBroker(Path(data_dir) / "mosquitto").start()
     target = broker.url if broker is not None else str(url)
     try:
-        with MqttBridge(target, submit, max_bytes=max_bytes) as bridge:
+        with MqttBridge(target, submit, key=key, max_bytes=max_bytes,
+                        lookup=lookup) as bridge:
             yield bridge
     finally:
         if broker is not None:
