@@ -20,7 +20,8 @@ def bench_orders_command(
     sig: Annotated[str, typer.Option(help="Signature scheme: ed25519 or rsa.")] = "ed25519",
     window: Annotated[int, typer.Option(help="Lifecycles in flight at once.")] = 4_000,
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
+        "directory; kept either way, for audit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Order, dispatch, pickup, delivery, confirmation (which pays out): lifecycles/s."""

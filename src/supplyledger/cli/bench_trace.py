@@ -25,7 +25,8 @@ def bench_trace_command(
     import_docs: Annotated[int, typer.Option(help="Typical documents in the timed import "
                                                   "stream.")] = 8,
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
+        "directory; kept either way, for audit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """50-event genealogy trace p50/p99 (cold and warm), long-batch pages, import events/s."""

@@ -91,6 +91,9 @@ def plan_cmd(
     finally:
         conn.close()
     res = plan_dispatch(req, orders, time_limit_s=time_limit)
+    if submit and not res.routes:  # an empty plan on the ledger would only be noise
+        fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
+             "could be routed from the request")
     prepared, error = prepare_call(load_builtin(), "shipments", "record_plan", res.args)
     if error is not None:
         fail(f"the plan would be refused: {error['message']} [{error['code']}]")
@@ -122,6 +125,8 @@ def _print_plan(doc: dict[str, Any]) -> None:
                   f"{r['distance_m'] / 1000:.1f}", _when(r["departs_at"]),
                   _when(r["returns_at"]), f"{r['co2e_g'] / 1000:.2f}")
     console.print(t)
+    if not doc["routes"]:
+        console.print("  nothing to dispatch: no open order of the platform was routed")
     for u in doc["unserved"]:
         console.print(f"  unserved {esc(u['order'])}: {esc(u['reason'])}")
     for u in doc["ignored"]:
@@ -181,3 +186,5 @@ def show_cmd(
         console.print(f"  unserved {esc(u['order'])}: {esc(u['reason'])}")
     console.print(f"  platform {esc(p['platform'])}: {p['distance_m'] / 1000:.1f} km, "
                   f"{p['co2e_g'] / 1000:.2f} kg CO2e WTW")
+    if svg is not None:
+        console.print(f"  picture: {esc(svg)}")

@@ -105,17 +105,23 @@ def _report(results: list[dict[str, Any]], json_out: bool) -> None:
 @handle_errors
 def export_cmd(
     data: DataOpt,
-    batch: Annotated[str | None, typer.Option("--batch", help="Batch id (LGTIN).")] = None,
+    batch: Annotated[str | None, typer.Option(
+        "--batch", help="Batch: LGTIN URN, GS1 Digital Link or lot number (as for trace).")
+    ] = None,
     tx: Annotated[str | None, typer.Option("--tx", help="A capture transaction id.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write here (else stdout).")] = None,
 ) -> None:
     """Write a valid EPCIS 2.0 document of a batch's events (or of one capture)."""
+    from supplyledger.cli.trace_cmd import resolve_batch
     from supplyledger.node.epcis_ingest import export_document
+    from supplyledger.node.queries import TraceQueries
 
     if (batch is None) == (tx is None):
         raise typer.BadParameter("give exactly one of --batch or --tx")
     store = open_store(data)
     try:
+        if batch is not None:  # a lot number as printed on a bag, as trace takes it
+            batch = resolve_batch(TraceQueries(store), batch)
         doc = export_document(store, batch=batch, tx=tx)
     finally:
         store.close()

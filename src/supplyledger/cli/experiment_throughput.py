@@ -69,7 +69,8 @@ def throughput_command(
         DEFAULT_SIZES),
     repeat: Annotated[int, typer.Option(help="Trials per size and arm.")] = 3,
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
+        "directory; kept either way, for audit).")] = None,
 ) -> None:
     """Paper 001 Tables 3-4: throughput and latency without and with RSA encryption."""
     from supplyledger.bench.throughput import run_throughput
@@ -87,7 +88,7 @@ def throughput_command(
                               indent=2))
         return
     console = Console()
-    with console.status("Running 100-500 transactions without and with RSA..."):
+    with console.status(f"Running {min(ns)}-{max(ns)} transactions without and with RSA..."):
         res = run_throughput(sizes=ns, repeat=repeat, data_dir=data)
     for table in render(res):
         console.print(table)

@@ -30,8 +30,10 @@ def new(
     key = generate(alg)
     write_key(out, key, password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the new key",
                                  confirm=True))
+    # soft_wrap: the base64 key stays one line however narrow the terminal, so it can be
+    # copied (e.g. into `verify-proof --trust`).
     console.print(f"[green]created[/] {out}\n  id:         {key.did}\n"
-                  f"  public key: {key.public.b64}")
+                  f"  public key: {key.public.b64}", soft_wrap=True)
 
 
 @app.command("show")
@@ -50,4 +52,4 @@ def show(
         print_json(doc)
     else:
         for k, v in doc.items():
-            console.print(f"{k:12} {v}")
+            console.print(f"{k:12} {v}", soft_wrap=True)

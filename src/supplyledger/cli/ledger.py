@@ -203,7 +203,8 @@ def bench(
     = 200_000,
     sig: Annotated[str, typer.Option(help="Signature scheme: rsa or ed25519.")] = "rsa",
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
+        "directory; kept either way, for audit).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure committed throughput, latency and this machine's limit in one run."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from supplyledger.node.queries import TraceQueries
     from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["recall_command", "trace_command"]
+__all__ = ["recall_command", "resolve_batch", "trace_command"]
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -40,8 +40,9 @@ def _queries(data: Path) -> tuple[SQLiteStore, TraceQueries]:
     return store, TraceQueries(store)
 
 
-def _resolve(q: TraceQueries, text: str) -> str:
-    """The batch id ``text`` means: an EPC as it is, or the batch with that lot number."""
+def resolve_batch(q: TraceQueries, text: str) -> str:
+    """The batch id ``text`` means: an EPC as it is, or the batch with that lot number
+    (shared with ``epcis export --batch``)."""
     from supplyledger.store.listings import Listings
 
     text = text.strip()
@@ -70,10 +71,12 @@ def _when(ms: Any) -> str:
 @handle_errors
 def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
                   page: PageOpt = 1, page_size: SizeOpt = 50) -> None:
-    """Whole genealogy of a batch with every event verified; flags the faulty link."""
+    """Whole genealogy of a batch with every event verified; flags the faulty link.
+
+    Exit 0 when every event verifies, 1 when a link is faulty (as audit with findings)."""
     store, q = _queries(data)
     try:
-        res = q.trace(_resolve(q, batch), page=page, page_size=page_size)
+        res = q.trace(resolve_batch(q, batch), page=page, page_size=page_size)
     finally:
         store.close()
     _check_page(res)
@@ -121,7 +124,7 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     """Every lot, logistic unit and shipment a problem with BATCH reaches, and who holds it."""
     store, q = _queries(data)
     try:
-        res = q.recall(_resolve(q, batch), page=page, page_size=page_size)
+        res = q.recall(resolve_batch(q, batch), page=page, page_size=page_size)
     finally:
         store.close()
     _check_page(res)
