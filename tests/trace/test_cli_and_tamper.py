@@ -4,8 +4,10 @@ attempts)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from supplyledger.bench.flourmill import LINKS, FlourMill
@@ -42,8 +44,11 @@ def test_trace_and_recall_commands(mill: FlourMill) -> None:
     assert r.exit_code == 2 and "no batch or traced object" in r.output
 
 
-def test_tamper_experiment_counts_real_attempts() -> None:
+def test_tamper_experiment_counts_real_attempts(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     res = run_tamper_experiment(4)
+    assert res["workdir"] is None and not any(tmp_path.iterdir())  # nothing left behind
     assert [r["link"] for r in res["links"]] == list(LINKS)
     for r in res["links"]:
         assert r["attempts"] == 4

@@ -74,29 +74,29 @@ def measure_limit(raws: list[bytes], keys: dict[str, Any], threads: int = 2) -> 
     """Tx/s at which ``threads`` threads do one signature check, one SHA-256 and one row
     write per transaction, with nothing else."""
     parsed = [parse_tx(r, max_bytes=1 << 20) for r in raws]
-    tmp = tempfile.mkdtemp(prefix="sl-limit-")
     parts = [parsed[i::threads] for i in range(threads)]
+    with tempfile.TemporaryDirectory(prefix="sl-limit-") as tmp:
 
-    def work(i: int) -> None:
-        conn = sqlite3.connect(Path(tmp) / f"l{i}.sqlite", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE t (id BLOB PRIMARY KEY, raw BLOB)")
-        rows = []
-        for tx in parts[i]:
-            keys[tx.signer].verify(tx.sig, tx.env_bytes)
-            rows.append((hashlib.sha256(tx.env_bytes).digest(), tx.raw))
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO t VALUES (?,?)", rows)
-        conn.execute("COMMIT")
-        conn.close()
+        def work(i: int) -> None:
+            conn = sqlite3.connect(Path(tmp) / f"l{i}.sqlite", isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE t (id BLOB PRIMARY KEY, raw BLOB)")
+            rows = []
+            for tx in parts[i]:
+                keys[tx.signer].verify(tx.sig, tx.env_bytes)
+                rows.append((hashlib.sha256(tx.env_bytes).digest(), tx.raw))
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO t VALUES (?,?)", rows)
+            conn.execute("COMMIT")
+            conn.close()
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-    t0 = time.perf_counter()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return len(parsed) / (time.perf_counter() - t0)
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return len(parsed) / (time.perf_counter() - t0)
 
 
 def _pct(xs: list[float], p: float) -> float:

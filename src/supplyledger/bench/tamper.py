@@ -134,7 +134,16 @@ def _copy_db(src_path: Path, dst_path: Path) -> None:
 
 def run_tamper_experiment(attempts: int = 10, *, workdir: Path | None = None,
                           progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
-    work = Path(workdir or tempfile.mkdtemp(prefix="sl-tamper-"))
+    """Paper 002 Table 2 by real attempts. The ledgers stay in ``workdir`` when one is
+    given (``workdir`` in the result), and are removed afterwards otherwise."""
+    if workdir is not None:
+        return _tamper_in(Path(workdir), attempts, progress)
+    with tempfile.TemporaryDirectory(prefix="sl-tamper-") as tmp:
+        return {**_tamper_in(Path(tmp), attempts, progress), "workdir": None}
+
+
+def _tamper_in(work: Path, attempts: int,
+               progress: Callable[[str, int], None] | None) -> dict[str, Any]:
     led = work / "ledger"
     with Consortium(led) as c:
         chain = build_flour_mill(c)

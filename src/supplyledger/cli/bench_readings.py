@@ -23,7 +23,8 @@ def bench_readings_command(
     via: Annotated[str, typer.Option(help="direct (node.submit), mqtt (a real mosquitto "
                                           "and the bridge) or http (the API).")] = "direct",
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Keep the ledger in this directory (for audit).")] = None,
+        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
+        "directory; kept either way, for audit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Devices' signed reading batches, rules evaluated, breaches found: readings/s."""
