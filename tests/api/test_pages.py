@@ -188,3 +188,11 @@ async def test_area_tables_show_epoch_columns_as_utc_times(client: httpx.AsyncCl
     for ms, text in cells:
         assert text == dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime(
             "%Y-%m-%d %H:%M")
+
+
+async def test_customs_area_offers_its_methods_and_tables(client: httpx.AsyncClient) -> None:
+    await _web_login(client, "admin")
+    html = (await client.get("/area/customs")).text
+    for name in ("set_tariff", "set_rate", "declare", "clear", "customs_declarations",
+                 "customs_history"):
+        assert name in html, name

@@ -14,9 +14,11 @@ from supplyledger.api.web import (
     pages_core,
     pages_ledger,
     pages_privacy,
+    pages_tables,
     pages_trace,
 )
 from supplyledger.api.web.dashboard import Dashboard
+from supplyledger.api.web.once import Once
 from supplyledger.api.web.render import html_error
 
 __all__ = ["install"]
@@ -26,5 +28,7 @@ def install(app: FastAPI) -> None:
     svc = app.state.service
     app.state.dashboard = Dashboard(svc.node.store, set(svc.reads.tables))
     app.state.html_error = html_error
-    for module in (pages_core, pages_ledger, pages_trace, pages_privacy, pages_areas):
+    app.state.once = Once()
+    for module in (pages_core, pages_ledger, pages_trace, pages_privacy, pages_areas,
+                   pages_tables):
         app.include_router(module.router)

@@ -1,36 +1,58 @@
 """HTML forms generated from a contract method's argument schema, and their parsing back
 into arguments. Any method of any contract gets a usable form this way, so pages grow with
-the contracts without per-method code."""
+the contracts without per-method code.
+
+People do not type JSON or epoch milliseconds: an amount of money gets a whole-number field
+(minor units), a time ("ms epoch" in its doc) takes a UTC date and time (or the integer),
+and an argument naming a participant, an order, a batch, a shipment or a custody proposal
+is tied to a list of suggestions (``Field.suggest``; the page supplies the lists, see
+``choices``).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import Method
-from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Obj, Str
+from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Str
 from supplyledger.errors import ValidationError
 
 __all__ = ["Field", "fields_for", "parse_form"]
 
 GetList = Callable[[str], list[str]]
+TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+# Which suggestion list an argument takes, by name (a Str naming a participant is also
+# recognised by its doc, "participant id ...").
+_SUGGEST = {"order": "orders", "batch": "batches", "shipment": "shipments",
+            "proposal": "proposals", "did": "participants", "recipient": "participants",
+            "subject": "participants"}
 
 
 @dataclass
 class Field:
     name: str
     label: str
-    kind: str  # text | number | checkbox | select | multi | lines | json
+    kind: str  # text | number | when | checkbox | select | multi | lines | json
     required: bool
     hint: str
     attrs: dict[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()
+    suggest: str | None = None  # id of the page's list of suggested values
 
 
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
+
+
+def _is_time(spec: Arg) -> bool:
+    return isinstance(spec, Int) and ("ms epoch" in spec.doc or "ms since the epoch" in spec.doc)
 
 
 def _field(name: str, spec: Arg) -> Field:
@@ -40,6 +62,16 @@ def _field(name: str, spec: Arg) -> Field:
         return Field(name, _label(name), "checkbox", False, hint)
     if isinstance(spec, Enum):
         return Field(name, _label(name), "select", req, hint, options=spec.values)
+    if isinstance(spec, Amount):
+        return Field(name, _label(name), "number", req,
+                     " — ".join(x for x in (spec.doc, "whole minor units (cents): 1850 is "
+                                            "18.50") if x),
+                     {"min": spec.minimum, "max": MAX_AMOUNT, "step": 1})
+    if isinstance(spec, Int) and _is_time(spec):
+        doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,—")
+        return Field(name, _label(name), "when", req,
+                     " — ".join(x for x in (doc, "UTC date and time, e.g. 2026-11-25 14:00") if x),
+                     {"placeholder": "YYYY-MM-DD HH:MM", "maxlength": 19})
     if isinstance(spec, Int):
         return Field(name, _label(name), "number", req, hint,
                      {"min": spec.min, "max": spec.max, "step": 1})
@@ -47,7 +79,10 @@ def _field(name: str, spec: Arg) -> Field:
         attrs: dict[str, Any] = {"maxlength": spec.max_len}
         if spec.min_len > 1:
             attrs["minlength"] = spec.min_len
-        return Field(name, _label(name), "text", req, hint, attrs)
+        suggest = _SUGGEST.get(name)
+        if spec.doc.startswith("participant id"):
+            suggest = "participants"
+        return Field(name, _label(name), "text", req, hint, attrs, suggest=suggest)
     if isinstance(spec, List) and isinstance(spec.item, Enum):
         return Field(name, _label(name), "multi", req, hint, options=spec.item.values)
     if isinstance(spec, List) and isinstance(spec.item, Str | Int):
@@ -70,11 +105,25 @@ def _json(name: str, text: str) -> Any:
         raise ValidationError(f"{name} is not valid JSON: {exc}", arg=name) from None
 
 
-def _int(name: str, text: str) -> int:
+def _int(name: str, text: str, what: str = "a whole number") -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise ValidationError(f"{name} must be a whole number", arg=name) from None
+        raise ValidationError(f"{_label(name)} must be {what}", arg=name) from None
+
+
+def _when(name: str, text: str) -> int:
+    """A UTC date and time (or the epoch milliseconds themselves) as epoch milliseconds."""
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    for fmt in TIME_FORMATS:
+        try:
+            t = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        return int(t.timestamp()) * 1000
+    raise ValidationError(f"{_label(name)} must be a date and time like 2026-11-25 14:00 "
+                          "(UTC)", arg=name)
 
 
 def parse_form(m: Method, getlist: GetList) -> dict[str, Any]:
@@ -95,7 +144,11 @@ def parse_form(m: Method, getlist: GetList) -> dict[str, Any]:
             if not spec.optional:
                 raise ValidationError(f"{_label(name)} is required", arg=name)
             continue
-        if isinstance(spec, Int):
+        if isinstance(spec, Amount):
+            args[name] = _int(name, text, "a whole number of minor units (1850 for 18.50)")
+        elif _is_time(spec):
+            args[name] = _when(name, text)
+        elif isinstance(spec, Int):
             args[name] = _int(name, text)
         elif isinstance(spec, Str | Enum):
             args[name] = text
@@ -103,8 +156,6 @@ def parse_form(m: Method, getlist: GetList) -> dict[str, Any]:
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
             args[name] = [_int(name, ln) for ln in lines] if isinstance(spec.item, Int) \
                 else lines
-        elif isinstance(spec, List | Obj):
-            args[name] = _json(name, text)
         else:
             args[name] = _json(name, text)
     return args

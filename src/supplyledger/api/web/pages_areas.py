@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import fields_for, parse_form
+from supplyledger.api.web.mine import about, suggestions
+from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.errors import NotFound, RoleDenied, SupplyLedgerError
@@ -40,9 +42,12 @@ AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
                   "Dispatch plans, shipments with their legs, live ETA (paper 000 eq. 5), "
                   "lateness and CO2e; IoT devices, their reading batches, cold-chain rules "
                   "and the breaches they found."),
+    "customs": ("Customs", ("customs",),
+                "Import declarations assessed at once against the authority's tariff lines "
+                "and the bank's exchange rates; duties wait in escrow until the authority "
+                "clears (paid to it) or rejects (refunded) (paper 004)."),
 }
 ROWS = 12
-_ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian")
 
 
 def _forms(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, Any]]:
@@ -56,18 +61,26 @@ def _forms(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, 
 
 
 def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, Any]]:
-    """Each table's first rows, and the rows that name the user (as buyer, recipient, …)
-    first, so an inbox shows what waits for them."""
+    """Each table's first rows, and the newest rows that name the user (as buyer,
+    recipient, …) first, so an inbox shows what waits for them."""
     out = []
     for t in svc.contracts[contract].tables:
-        mine: list[dict[str, Any]] = []
-        for col in _ADDRESSEE_COLS:
-            if col in t.column_names and len(mine) < ROWS:
-                mine += svc.reads.rows(t.name, ROWS, None, {col: who.did}).items
-        out.append({"name": t.name, "columns": t.column_names, "mine": mine[:ROWS],
-                    "page": svc.reads.rows(t.name, ROWS, None),
+        mine, n_mine = about(svc, t, who.did, ROWS)
+        out.append({"name": t.name, "columns": t.column_names, "mine": mine,
+                    "n_mine": n_mine, "page": svc.reads.rows(t.name, ROWS, None),
                     "count": svc.reads.count(t.name)})
     return out
+
+
+def _names(svc: LedgerService) -> dict[str, str]:
+    """Participants' names by id: tables and results show names, not ids."""
+    return {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+
+
+def _lists(svc: LedgerService, who: Principal, forms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The suggestion lists the given forms' fields refer to."""
+    return suggestions(svc, who, {f.suggest for m in forms for f in m["fields"]
+                                  if f.suggest})
 
 
 @router.get("/area/{area}", response_class=HTMLResponse)
@@ -78,31 +91,44 @@ def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Respons
         raise NotFound(f"no page {area!r}")
     title, names, intro = AREAS[area]
     present = [n for n in names if n in svc.contracts]
-    sections = [{"contract": n, "forms": _forms(svc, who, n), "tables": _tables(svc, who, n)}
+    forms = {n: _forms(svc, who, n) for n in present}
+    sections = [{"contract": n, "forms": forms[n], "tables": _tables(svc, who, n)}
                 for n in present]
-    people = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
     return page(request, "area.html", title=title, intro=intro, sections=sections,
-                wanted=names, area=area, names=people)
+                wanted=names, area=area, names=_names(svc),
+                lists=_lists(svc, who, [m for f in forms.values() for m in f]))
 
 
 @router.get("/contracts", response_class=HTMLResponse)
 def catalogue(request: Request) -> Response:
     who = current(request)
     svc = service_of(request)
+    forms = {n: _forms(svc, who, n) for n in sorted(svc.contracts)}
     return page(request, "contracts.html", title="Contracts",
-                contracts=[(n, c.doc.strip().split("\n")[0], _forms(svc, who, n))
-                           for n, c in sorted(svc.contracts.items())])
+                contracts=[(n, svc.contracts[n].doc.strip().split("\n")[0], f)
+                           for n, f in forms.items()],
+                lists=_lists(svc, who, [m for f in forms.values() for m in f]))
+
+
+def _method_page(request: Request, svc: LedgerService, who: Principal, contract: str,
+                 method: str, status: int = 200, **ctx: Any) -> Response:
+    m = svc.method(contract, method)
+    f = {"contract": contract, "method": method, "doc": m.doc, "roles": sorted(m.roles),
+         "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields_for(m)}
+    return page(request, "method.html", status=status, title=f"{contract}.{method}", f=f,
+                lists=_lists(svc, who, [f]), names=_names(svc),
+                **{"result": None, "values": {}, **ctx})
 
 
 @router.get("/contracts/{contract}/{method}", response_class=HTMLResponse)
 def method_form(request: Request, contract: Ident, method: Ident) -> Response:
+    """The method's form; query parameters named like its arguments fill it in (links
+    such as "order this product" use them)."""
     who = current(request)
     svc = service_of(request)
-    m = svc.method(contract, method)
-    return page(request, "method.html", title=f"{contract}.{method}",
-                f={"contract": contract, "method": method, "doc": m.doc,
-                   "roles": sorted(m.roles), "allowed": "*" in m.roles or who.has(*m.roles),
-                   "fields": fields_for(m)}, result=None, values={})
+    names = svc.method(contract, method).args
+    values = {k: v[:1000] for k, v in request.query_params.items() if k in names}
+    return _method_page(request, svc, who, contract, method, values=values)
 
 
 @router.post("/contracts/{contract}/{method}", response_class=HTMLResponse)
@@ -112,6 +138,13 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     check_csrf(who, request, dict(form))
     svc = service_of(request)
     m = svc.method(contract, method)
+    values = {k: str(v) for k, v in form.items()}
+    # htmx posts leave no POST in the history to resend; the plain form's do (see once.py).
+    token = "" if request.headers.get("hx-request") else str(form.get("once", ""))
+    fresh, earlier = request.app.state.once.claim(who.did, token)
+    if not fresh:
+        return _method_page(request, svc, who, contract, method, values=values,
+                            repeated=True, **({} if earlier is PENDING else earlier))
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     try:
@@ -121,16 +154,20 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
         if not receipt.ok:
             error = receipt.error
     except SupplyLedgerError as exc:
+        request.app.state.once.settle(who.did, token, None)  # nothing signed: may resend
         if exc.code == "key_locked":
             raise
         error = exc.to_dict()
+    except BaseException:
+        request.app.state.once.settle(who.did, token, None)
+        raise
+    if result is not None:
+        request.app.state.once.settle(who.did, token, {"result": result, "error": error})
     if request.headers.get("hx-request"):
-        return fragment("_result.html", result=result, error=error)
-    return page(request, "method.html", status=200 if error is None else 422,
-                title=f"{contract}.{method}",
-                f={"contract": contract, "method": method, "doc": m.doc,
-                   "roles": sorted(m.roles), "allowed": True, "fields": fields_for(m)},
-                result=result, error=error, values={k: str(v) for k, v in form.items()})
+        return fragment("_result.html", result=result, error=error, names=_names(svc))
+    return _method_page(request, svc, who, contract, method,
+                        status=200 if error is None else 422, result=result, error=error,
+                        values=values)
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -142,11 +179,13 @@ def admin(request: Request, cursor: Annotated[str | None, Query(max_length=2048)
                          held=sorted(who.roles))
     svc = service_of(request)
     logins = dict(svc.localdb.accounts())
+    forms = _forms(svc, who, "identity")
     return page(request, "admin.html", title="Participants and roles",
+                lists=_lists(svc, who, forms),
                 participants=svc.reads.rows("participants", 50, cursor or None,
                                             {"org": org} if org else None),
                 orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
-                logins=logins, roles=ROLES, forms=_forms(svc, who, "identity"))
+                logins=logins, roles=ROLES, forms=forms)
 
 
 @router.post("/admin/enrol", response_class=HTMLResponse)

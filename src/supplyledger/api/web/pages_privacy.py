@@ -82,6 +82,8 @@ def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str |
         if not data or len(data) > MAX_DATA:
             raise ValidationError(f"enter 1-{MAX_DATA} characters to share", arg="data")
         recipients = [str(r) for r in form.getlist("recipients")]
+        if not recipients:  # shared with nobody is a form sent too soon, not a wish
+            raise ValidationError("choose at least one recipient", arg="recipients")
         rid = private.share(key, data.encode(), recipients)
         return f"Shared as record {rid}, encrypted for {len(recipients)} recipient(s).", None
     if action == "read":
@@ -106,11 +108,25 @@ async def privacy_post(request: Request) -> Response:
     form = await request.form()
     check_csrf(who, request, dict(form))
     svc = service_of(request)
+    # Reading changes nothing; sharing, granting, revoking and erasing sign a transaction,
+    # which a reload or a back-and-resend must not sign again (once.py).
+    token = "" if form.get("action") == "read" else str(form.get("once", ""))
+    fresh, earlier = request.app.state.once.claim(who.did, token)
+    if not fresh:
+        message = earlier if isinstance(earlier, str) else "It is still being processed."
+        return _render(request, message=f"This form was already sent; nothing was signed "
+                                        f"again. {message}")
+    outcome: str | None = None
     try:
         message, plaintext = _act(svc, who, form)
+        outcome = message
     except SupplyLedgerError as exc:
         if exc.code == "key_locked":
             raise
-        return _render(request, status=status_for(exc), error=f"{exc.message} [{exc.code}]")
+        return _render(request, status=status_for(exc), error=f"{exc.message} [{exc.code}]",
+                       typed=str(form.get("data", "")),
+                       chosen=[str(r) for r in form.getlist("recipients")])
+    finally:
+        request.app.state.once.settle(who.did, token, outcome)
     return _render(request, message=message, plaintext=plaintext,
                    read_record=str(form.get("record", "")))

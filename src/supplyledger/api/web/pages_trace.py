@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.gs1 import validate_gln
@@ -189,6 +190,16 @@ async def event_submit(request: Request) -> Response:
     form = await request.form()
     check_csrf(who, request, dict(form))
     svc = service_of(request)
+    typed = {k: str(v) for k, v in form.items()}
+    typed_inputs = [str(b) for b in form.getlist("inputs")]
+    # A reload or a back-and-resend posts the same form again: show what the first
+    # submission did instead of recording the event twice (once.py).
+    token = str(form.get("once", ""))
+    fresh, earlier = request.app.state.once.claim(who.did, token)
+    if not fresh:
+        return _form_page(request, svc, who, typed.get("link", ""), typed,
+                          inputs=typed_inputs, repeated=True,
+                          **({} if earlier is PENDING else earlier))
     result: dict[str, Any] | None = None
     error = None
     try:
@@ -202,6 +213,9 @@ async def event_submit(request: Request) -> Response:
         if exc.code == "key_locked":
             raise
         error = f"{exc.message} [{exc.code}]"
-    return _form_page(request, svc, who, str(form.get("link", "")),
-                      {k: str(v) for k, v in form.items()},
+    finally:
+        # Only a signed transaction keeps the token; a refusal before signing frees it.
+        request.app.state.once.settle(who.did, token, None if result is None
+                                      else {"result": result, "error": error})
+    return _form_page(request, svc, who, typed.get("link", ""), typed, inputs=typed_inputs,
                       status=200 if error is None else 422, result=result, error=error)

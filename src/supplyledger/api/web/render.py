@@ -30,6 +30,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/area/orders", "Orders", ()),
     ("/area/custody", "Custody", ()),
     ("/area/logistics", "Logistics", ()),
+    ("/area/customs", "Customs", ()),
     ("/privacy", "Data sharing", ()),
     ("/explorer", "Explorer", ()),
     ("/contracts", "Contracts", ()),
@@ -65,10 +66,42 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+def _jsonish(value: Any) -> Any:
+    """A table cell holding JSON text (a credit assessment's factors, a plan's routes)
+    parsed, so it is shown as fields rather than as JSON; None for anything else."""
+    if not isinstance(value, str) or value[:1] not in ("[", "{") or len(value) > 100_000:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, list | dict) and parsed else None
+
+
+# Cells that lead to related rows: (table, column) -> (table, column there, what it shows).
+ROW_LINKS = {
+    ("orders", "id"): ("order_events", "order_id", "the order's history"),
+    ("order_events", "order_id"): ("orders", "id", "the order"),
+    ("financing", "order_id"): ("orders", "id", "the order"),
+    ("ratings", "order_id"): ("orders", "id", "the order"),
+    ("shipment_orders", "order_id"): ("orders", "id", "the order"),
+    ("shipments", "id"): ("shipment_legs", "shipment", "the shipment's legs"),
+    ("shipment_legs", "shipment"): ("shipments", "id", "the shipment"),
+}
+# A button on a table's rows that opens a method's form filled in from the row; shown
+# where the ``when`` column is set.
+ROW_ACTIONS = {
+    "products": {"label": "Order", "contract": "orders", "method": "place",
+                 "args": {"seller": "owner", "product": "gtin"}, "when": "for_sale"},
+}
+
+
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
+env.filters["jsonish"] = _jsonish
 env.tests["time_column"] = _time_column
+env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS)
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -80,7 +113,9 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
     base = {"request": request, "who": who, "csrf": who.session.csrf if who else "",
             "nav": nav, "path": request.url.path, "chain": svc.chain,
             "height": svc.node.height, "title": ctx.get("title", "supplyledger"),
-            "unlocked": who is not None and svc.accounts.unlocked(who.session)}
+            "unlocked": who is not None and svc.accounts.unlocked(who.session),
+            # A fresh single-use token for the page's plain forms (see once.py).
+            "once": request.app.state.once.issue()}
     html = env.get_template(template).render({**base, **ctx})
     return HTMLResponse(html, status_code=status)
 
