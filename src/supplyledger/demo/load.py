@@ -27,7 +27,7 @@ from typing import Any
 from supplyledger.api.accounts import Accounts
 from supplyledger.api.features import Features
 from supplyledger.api.settings import ApiSettings
-from supplyledger.demo.cast import DAY, ORGS, Person, Sim, make_people
+from supplyledger.demo.cast import DAY, HOUR, ORGS, Person, Sim, make_people
 from supplyledger.demo.commerce import (
     Commerce,
     assess_credit,
@@ -72,8 +72,10 @@ def _password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _run(sim: Sim, stories: list[Iterator[int]]) -> None:
-    """Advance all stories in the order of their next due time."""
+def _run(sim: Sim, stories: list[Iterator[int]], until: int) -> None:
+    """Advance all stories in the order of their next due time, up to ``until`` (now):
+    what is due later has not happened yet (the last lot is still unsold), so the ledger
+    never holds a block dated in the future."""
     seq = itertools.count()
     heap: list[tuple[int, int, Iterator[int]]] = []
 
@@ -83,7 +85,7 @@ def _run(sim: Sim, stories: list[Iterator[int]]) -> None:
 
     for s in stories:
         push(s)
-    while heap:
+    while heap and heap[0][0] <= until:
         t, _, story = heapq.heappop(heap)
         sim.at(t)
         push(story)
@@ -161,7 +163,7 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         logistics = Logistics()
         stories.append(logistics_story(sim, people, admin, start + (7 * weeks - 1) * DAY,
                                        logistics))
-        _run(sim, stories)
+        _run(sim, stories, until=now - HOUR)
         share_address(sim, people, Features(node).private, commerce)
         assess_credit(sim, people)
         _attempts(sim, people, chain, info)
