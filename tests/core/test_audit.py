@@ -257,6 +257,7 @@ def test_state_value_changed(built: Built, tmp_path: Path) -> None:
 
     f = first(tampered(built, tmp_path, edit))
     assert (f["kind"], f["table"]) == ("changed_row", "state") and names_row(f["row"], key)
+    assert "value <" in f["detail"] and "bytes> stored" in f["detail"]
 
 
 def test_trace_event_projection_changed(built: Built, tmp_path: Path) -> None:
@@ -265,6 +266,9 @@ def test_trace_event_projection_changed(built: Built, tmp_path: Path) -> None:
         (built.batch, built.seq))))
     assert (f["kind"], f["table"]) == ("changed_row", "trace_events")
     assert names_row(f["row"], built.batch, built.seq)
+    # The finding names the edited column and both values; nothing else differs.
+    assert f["detail"].endswith("biz_step 'shipping' in the blocks, 'receiving' stored"), f
+    assert f["detail"].count(" in the blocks, ") == 1
 
 
 def test_participant_projection_changed(built: Built, tmp_path: Path) -> None:

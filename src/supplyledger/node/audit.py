@@ -312,7 +312,7 @@ class _Auditor:
         expected = sorted((k, v) for k, v in self.executor.cache.items() if v is not None)
         stored = history.state_rows(self.conn)
         self._compare("state", iter(expected), ((r[0], _b(r[1])) for r in stored),
-                      key=_row_key(1))
+                      key=_row_key(1), columns=("key", "value"))
 
     def _check_projections(self) -> None:
         self.proj.commit()
@@ -323,10 +323,11 @@ class _Auditor:
                 self.find("projection", f"table unreadable: {exc}", table=t.name)
                 continue
             fresh = history.table_rows(self.proj, t)
-            self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)))
+            self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)),
+                          columns=t.column_names)
 
     def _compare(self, table: str, expected: Iterator[Any], stored: Iterator[Any],
-                 key: Callable[[Any], Any]) -> None:
+                 key: Callable[[Any], Any], columns: tuple[str, ...]) -> None:
         """Merge-compare two key-ordered row streams; report missing, extra, changed rows."""
         e, s = next(expected, None), next(stored, None)
         while e is not None or s is not None:
@@ -340,8 +341,8 @@ class _Auditor:
                 s = next(stored, None)
             else:
                 if tuple(e) != tuple(s):
-                    self.find("changed_row", "stored row differs from a rebuild", table=table,
-                              row=_show(key(e)))
+                    self.find("changed_row", "stored row differs from a rebuild: "
+                              + _changes(columns, e, s), table=table, row=_show(key(e)))
                 e, s = next(expected, None), next(stored, None)
 
     def _check_meta(self, chain: str | None) -> None:
@@ -374,6 +375,20 @@ def _row_key(n: int) -> Callable[[Any], tuple[tuple[int, Any], ...]]:
         return tuple((_RANK.get(type(v), 4), v) for v in row[:n])
 
     return key
+
+
+def _changes(columns: tuple[str, ...], rebuilt: Any, stored: Any) -> str:
+    """Which columns differ, with the value the blocks give and the one stored (so a
+    reader sees what was edited without opening the database)."""
+    return "; ".join(f"{c} {_brief(a)} in the blocks, {_brief(b)} stored"
+                     for c, a, b in zip(columns, rebuilt, stored, strict=True) if a != b)
+
+
+def _brief(v: Any) -> str:
+    if isinstance(v, bytes | bytearray | memoryview):
+        return f"<{len(v)} bytes>"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _show(key: tuple[tuple[int, Any], ...]) -> str:
