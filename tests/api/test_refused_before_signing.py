@@ -32,6 +32,13 @@ async def test_enrolment_with_a_bad_login_registers_nobody(client: httpx.AsyncCl
     r = await client.post("/admin/enrol", headers=csrf, data={**TAKEN, "login": "newbie"})
     assert "Committed" in r.text, r.text
     assert world.snapshot()[0] == before[0] + 1
+    # Without JavaScript the form's answer is the whole page, with htmx the result alone.
+    assert r.status_code == 200 and '<main id="main"' in r.text
+    r = await client.post("/admin/enrol", headers={**csrf, "hx-request": "true"},
+                          data={**TAKEN, "login": "newbie"})
+    assert "already_exists" in r.text and '<main id="main"' not in r.text
+    r = await client.post("/admin/enrol", headers=csrf, data={**TAKEN, "login": "newbie"})
+    assert r.status_code == 422 and '<main id="main"' in r.text and "already_exists" in r.text
 
 
 async def test_stateless_contract_checks_come_before_signing(client: httpx.AsyncClient,

@@ -173,6 +173,11 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, cursor: Annotated[str | None, Query(max_length=2048)] = None,
           org: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    return _admin_page(request, cursor, org)
+
+
+def _admin_page(request: Request, cursor: str | None, org: str | None,
+                enrolled: dict[str, Any] | None = None) -> Response:
     who = current(request)
     if not who.has("admin"):
         raise RoleDenied("this page is for consortium admins", required=["admin"],
@@ -180,12 +185,13 @@ def admin(request: Request, cursor: Annotated[str | None, Query(max_length=2048)
     svc = service_of(request)
     logins = dict(svc.localdb.accounts())
     forms = _forms(svc, who, "identity")
-    return page(request, "admin.html", title="Participants and roles",
+    status = 422 if enrolled is not None and enrolled["error"] is not None else 200
+    return page(request, "admin.html", status=status, title="Participants and roles",
                 lists=_lists(svc, who, forms),
                 participants=svc.reads.rows("participants", 50, cursor or None,
                                             {"org": org} if org else None),
                 orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
-                logins=logins, roles=ROLES, forms=forms)
+                logins=logins, roles=ROLES, forms=forms, enrolled=enrolled)
 
 
 @router.post("/admin/enrol", response_class=HTMLResponse)
@@ -205,4 +211,6 @@ async def enrol(request: Request) -> Response:
         error = None if receipt.ok else receipt.error
     except SupplyLedgerError as exc:
         error = exc.to_dict()
-    return fragment("_result.html", result=result, error=error)
+    if request.headers.get("hx-request"):
+        return fragment("_result.html", result=result, error=error)
+    return _admin_page(request, None, None, {"result": result, "error": error})
