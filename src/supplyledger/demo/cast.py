@@ -74,7 +74,7 @@ PEOPLE: list[tuple[str | None, str, str, list[str]]] = [
     (None, "LastMile dispatch", "express-c", ["transporter"]),
     ("bank", "Settlement desk", "bank", ["settlement"]),
     ("arbiter", "Arbitration officer", "arbitration", ["arbiter"]),
-    (None, "Credit analyst", "finance", ["financier"]),
+    ("financier", "Credit analyst", "finance", ["financier"]),
     ("customs", "Ma Jun (customs officer)", "customs-cn", ["customs"]),
     ("customer", "Alice Wang", "customers", ["customer"]),
     *[(None, name, "customers", ["customer"]) for name in (

@@ -169,5 +169,5 @@ def share_address(sim: Sim, p: dict[str, Person], private: Any, c: Commerce) -> 
 
 
 def assess_credit(sim: Sim, p: dict[str, Person]) -> None:
-    sim.ok(p["Credit analyst"], "credit", "assess", {"subject": p["supplier-a"].did})
-    sim.ok(p["Credit analyst"], "credit", "assess", {"subject": p["Orchard Oils"].did})
+    sim.ok(p["financier"], "credit", "assess", {"subject": p["supplier-a"].did})
+    sim.ok(p["financier"], "credit", "assess", {"subject": p["Orchard Oils"].did})
