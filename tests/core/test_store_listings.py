@@ -289,3 +289,20 @@ def test_listings_need_nothing_from_the_api_or_ledger_layers() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rows_naming_a_participant_newest_first_with_their_count(ledger: Ledger) -> None:
+    p, lists = ledger.parties, ledger.lists
+    rows, n = lists.naming("balances", ["account"], p["shop"].did, "updated", 10)
+    # Same clock for every deposit: ties fall back to the primary key, descending.
+    assert [(r["account"], r["currency"]) for r in rows] == [(p["shop"].did, "USD"),
+                                                            (p["shop"].did, "EUR")]
+    assert n == 2
+    rows, n = lists.naming("balances", ["account"], p["shop"].did, None, 1)
+    assert len(rows) == 1 and n == 2  # the count is of all rows, not of the page
+    names = lists.naming("participants", ["did", "org"], "mill", None, 10)
+    assert [r["did"] for r in names[0]] == [p["mill"].did] and names[1] == 1
+    assert lists.naming("balances", [], p["shop"].did, None, 10) == ([], 0)
+    for cols, newest in ((["nope"], None), (["account"], "nope; --")):
+        with pytest.raises(ValidationError, match="has no column"):
+            lists.naming("balances", cols, "x", newest, 10)

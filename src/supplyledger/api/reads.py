@@ -12,7 +12,7 @@ rows need no decoding and pass straight through.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from supplyledger.api.settings import ApiSettings
@@ -104,6 +104,10 @@ class Reads:
              filters: Mapping[str, str] | None = None,
              contains: Mapping[str, str] | None = None) -> Page:
         return self.listings.rows(name, limit, cursor, filters, contains)
+
+    def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,
+               limit: int) -> tuple[list[dict[str, Any]], int]:
+        return self.listings.naming(name, columns, value, newest, limit)
 
     def count(self, name: str) -> int:
         return self.listings.count(name)

@@ -228,6 +228,26 @@ class Listings:
         items = [dict(zip(cols, r, strict=True)) for r in rows]
         return _page(items, n, lambda it: [it[k] for k in pk])
 
+    def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,
+               limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The ``limit`` rows of table ``name`` in which any of ``columns`` equals ``value``
+        -- newest first by column ``newest`` (then by primary key, descending) -- and how
+        many such rows there are. An inbox: what concerns one participant, latest first."""
+        t = self.table(name)
+        cols = t.column_names
+        for col in (*columns, *([newest] if newest else [])):
+            if col not in cols:
+                raise ValidationError(f"table {name} has no column {col!r}", arg=col)
+        if not columns:
+            return [], 0
+        where = " OR ".join(f"{c}=?" for c in columns)
+        params = [value] * len(columns)
+        order = ", ".join(f"{c} DESC" for c in ((newest,) if newest else ()) + t.primary_key)
+        rows = self._q(f"SELECT {', '.join(cols)} FROM {name} WHERE {where} ORDER BY {order} "
+                       "LIMIT ?", [*params, self.limit(limit)])
+        n = self._q(f"SELECT COUNT(*) FROM {name} WHERE {where}", params)[0][0]
+        return [dict(zip(cols, r, strict=True)) for r in rows], int(n)
+
     def count(self, name: str) -> int:
         self.table(name)
         return int(self._q(f"SELECT COUNT(*) FROM {name}")[0][0])

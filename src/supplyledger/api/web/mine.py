@@ -3,8 +3,7 @@ first, so an inbox shows what waits for them rather than their oldest history), 
 lists of values the generated forms suggest (participants by name, the user's orders,
 batches held, shipments, open custody proposals).
 
-Projection tables list in primary-key order only, so "newest" is found here: up to
-``SCAN`` rows naming the user are read per column and sorted by the table's time column.
+"Newest" is the table's time column (:func:`time_column`); the store sorts by it.
 """
 
 from __future__ import annotations
@@ -25,33 +24,13 @@ ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "c
                   "creator", "platform")
 # The column that says when a row happened, in order of preference.
 _TIME_COLS = ("placed_at", "time", "created", "since", "updated", "started", "height")
-SCAN = 1000
-_PAGE = 500
-
-
-def _rows(svc: LedgerService, table: str, col: str, did: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while len(out) < SCAN:
-        page = svc.reads.rows(table, _PAGE, cursor, {col: did})
-        out += page.items
-        cursor = page.next_cursor
-        if not cursor:
-            break
-    return out
 
 
 def about(svc: LedgerService, t: Table, did: str, limit: int) -> tuple[list[dict[str, Any]],
                                                                         int]:
-    """The newest ``limit`` rows of ``t`` naming ``did``, and how many were found."""
-    cols = t.column_names
-    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for col in ADDRESSEE_COLS:
-        if col in cols:
-            for r in _rows(svc, t.name, col, did):
-                seen.setdefault(tuple(r[k] for k in t.primary_key), r)
-    rows = newest_first(t, list(seen.values()))
-    return rows[:limit], len(rows)
+    """The newest ``limit`` rows of ``t`` naming ``did``, and how many there are."""
+    cols = [c for c in ADDRESSEE_COLS if c in t.column_names]
+    return svc.reads.naming(t.name, cols, did, time_column(t), limit)
 
 
 def time_column(t: Table) -> str | None:
