@@ -1,19 +1,24 @@
 """Where orders meet the products and custody contracts (read their state; move a batch).
 
 Reads: ``products/t/{gtin}`` (product type: owner, for_sale), ``products/b/{batch}`` (batch:
-gtin, for_sale) and ``custody/h/{batch}`` (the holding: owner, custodian, open proposal).
+gtin, for_sale), ``custody/h/{batch}`` (the holding: owner, custodian, open proposal) and,
+when reserving a batch, its product's and own cold-chain rule (``sensors/r/...``).
 
-Writes: only the holding, ``custody/h/{batch}`` — the key the custody contract documents as
-the shared start of a batch's holding (products writes it on creation) — and only at the
-moments the order itself has been signed for: custody to the transporter at pickup, to the
-buyer at delivery, back to the seller when a return arrives; ownership to the buyer when the
-escrow pays the seller. The same ``custody_holdings``/``custody_history`` rows the custody
-contract projects are projected from our ``orders.custody_moved`` event, so the audit's
-rebuild matches. A hand-over proposal left open on the batch blocks these moves (the custody
-contract does not re-check the proposer when a proposal is accepted, so moving under an open
-proposal could let it hand over something its proposer no longer holds).
+Writes, outside its own namespace: only the holding, ``custody/h/{batch}`` — the key the
+custody contract documents as the shared start of a batch's holding (products writes it on
+creation) — and only at the moments the order itself has been signed for: custody to the
+transporter at pickup, to the buyer at delivery, back to the seller when a return arrives;
+ownership to the buyer when the escrow pays the seller. The same
+``custody_holdings``/``custody_history`` rows the custody contract projects are projected
+from our ``orders.custody_moved`` event, so the audit's rebuild matches. A hand-over
+proposal left open on the batch blocks these moves (the custody contract does not re-check
+the proposer when a proposal is accepted, so moving under an open proposal could let it hand
+over something its proposer no longer holds).
 
-A batch in an active order is locked (``orders/lk/{batch}``), so it cannot be sold twice.
+A batch in an active order is locked (``orders/lk/{batch}``), so it cannot be sold twice
+nor its title offered (custody reads the lock), and the version of its product's cold-chain
+rule in force when the order was placed is pinned (``orders/rp/{batch}``; sensors reads it,
+see ``_sensors_reserved``). Both go when the order settles.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._orders_model import expect, transition
-from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin._sensors_reserved import (
+    lot_rule_widens,
+    pin_key,
+    pinned_rule,
+)
+from supplyledger.contracts.builtin.custody import holding_key, reservation_key
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound, ValidationError
@@ -32,8 +42,7 @@ __all__ = ["batch_keys", "check_held", "check_offer", "dispatch_order", "lock", 
 _FIELD = {"custody": "custodian", "ownership": "owner"}
 
 
-def _lkey(batch: str) -> str:
-    return f"lk/{batch}"
+_lkey = reservation_key
 
 
 def transport_no_key(number: str) -> str:
@@ -42,8 +51,10 @@ def transport_no_key(number: str) -> str:
 
 
 def batch_keys(batch: str) -> list[str]:
-    """The state keys an order reads about ``batch``, for read hints."""
-    return [f"products/b/{batch}", f"orders/{_lkey(batch)}", f"custody/{holding_key(batch)}"]
+    """The state keys an order reads about ``batch``, for read hints (its rule pin is read
+    when the order settles; fetched with the rest, it is usually still cached by then)."""
+    return [f"products/b/{batch}", f"orders/{_lkey(batch)}", f"custody/{holding_key(batch)}",
+            f"orders/{pin_key(batch)}"]
 
 
 def holding(ctx: Ctx, batch: str) -> dict[str, Any]:
@@ -115,8 +126,20 @@ def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str) -> None:
         raise Forbidden(f"batch {batch} is held by {h['custodian']}, not by the seller")
 
 
-def lock(ctx: Ctx, batch: str, order_id: str) -> None:
+def lock(ctx: Ctx, batch: str, order_id: str, *, placed_at: int | None = None) -> (
+        dict[str, Any] | None):
+    """Reserve ``batch`` for the order and pin the version of its product's cold-chain rule
+    in force when the order was placed (``placed_at``; None: now), which the batch stays
+    held to (see ``_sensors_reserved``). Returns that rule."""
     ctx.put_other("orders", _lkey(batch), order_id)
+    sold = pinned_rule(ctx, _gtin_of(ctx, batch), placed_at)
+    if sold is not None:  # no pin: no rule then, and any later one tightens that
+        ctx.put_other("orders", pin_key(batch), sold["v"])
+    return sold
+
+
+def _gtin_of(ctx: Ctx, batch: str) -> str:
+    return str(ctx.read("products", f"b/{batch}")["gtin"])
 
 
 def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_no: str,
@@ -150,7 +173,13 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
                                   "ships", arg="batch")
         shipped = batch
         take_batch(ctx, o, shipped)
-        lock(ctx, shipped, o["id"])
+        check = lot_rule_widens(ctx, shipped, lock(ctx, shipped, o["id"],
+                                                   placed_at=o["placed_at"]))
+        if check is not None:
+            raise InvalidState(f"batch {shipped}'s own cold-chain rule is looser than "
+                               f"product {o['product']}'s when order {o['id']} was placed "
+                               f"(its {check} check): ship another lot or tighten its rule",
+                               current=o["state"], check=check)
     elif batch not in (None, shipped):
         raise ValidationError(f"order {o['id']} is for batch {shipped}", arg="batch")
     check_held(ctx, shipped, o["seller"], seller_org)
@@ -161,14 +190,17 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
 
 
 def unlock(ctx: Ctx, batch: str | None, order_id: str) -> None:
-    """Free ``batch`` if ``order_id`` holds its lock."""
+    """Free ``batch`` (and its rule pin) if ``order_id`` holds its lock."""
     if batch is not None and ctx.get(_lkey(batch)) == order_id:
         ctx.delete(_lkey(batch))
+        if ctx.exists(pin_key(batch)):
+            ctx.delete(pin_key(batch))
 
 
 def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     """Move custody or ownership of the order's batch to ``to``. Ownership only ever moves
-    from the seller: if the seller gave title away meanwhile, nothing is paid for it."""
+    from the seller. (custody.propose refuses to offer a reserved batch's title, so the
+    seller cannot have given it away meanwhile; the check stays as the escrow's guard.)"""
     batch = o["batch"]
     h = holding(ctx, batch)
     if h["open"]:

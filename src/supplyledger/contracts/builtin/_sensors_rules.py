@@ -29,7 +29,7 @@ from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
 from supplyledger.errors import ValidationError
 from supplyledger.gs1 import canonical_digital_link, validate_gtin
 
-__all__ = ["RULE_ARGS", "breach_reason", "cos_e9", "evaluate", "prepare_rule"]
+__all__ = ["RULE_ARGS", "breach_reason", "cos_e9", "evaluate", "prepare_rule", "widened"]
 
 _ALLOW = Int(optional=True, min=0, max=7 * DAY_MS, doc="allowed excursion, ms (default 0)")
 _POINT = List(item=Int(min=-LON, max=LON), min_items=2, max_items=2, doc="[lat, lon] µdeg")
@@ -105,6 +105,28 @@ def prepare_rule(args: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("a rule needs at least one of temp, hum, shock, geofence",
                               arg="scope")
     return rule
+
+
+def widened(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
+    """The first check (``temp``, ``hum``, ``shock``, ``geofence``) that rule ``new`` drops or
+    widens against rule ``old``, or None when ``new`` is at least as strict: every band
+    within the old one with no longer allowance, the geofence the same or a circle with the
+    same centre and no larger radius (other fences are not compared: any change widens).
+    Checks ``new`` adds only make it stricter; no rule at all is the widest."""
+    for kind in ("temp", "hum", "shock"):
+        if kind in (old or {}):
+            lo, hi, allow = old[kind]  # type: ignore[index]
+            band = new.get(kind)
+            if band is None or band[0] < lo or band[1] > hi or band[2] > allow:
+                return kind
+    fence = (old or {}).get("geofence")
+    if fence is not None:
+        now = new.get("geofence")
+        if now != fence and not ("circle" in fence and now is not None and "circle" in now
+                                 and now["circle"][:2] == fence["circle"][:2]
+                                 and now["circle"][2] <= fence["circle"][2]):
+            return "geofence"
+    return None
 
 
 def _fence_values(fence: dict[str, Any], pos: list[list[int]]) -> tuple[list[int], list[int],

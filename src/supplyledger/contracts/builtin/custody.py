@@ -6,7 +6,14 @@ the current holder to a registered participant, with free-form terms; the recipi
 or rejects it and the proposer may cancel it while it is open. Both histories are kept.
 
 A batch's holding starts when the products contract creates it (see :func:`holding_key`);
-trace reads it to decide who may record which link.
+trace reads it to decide who may record which link. The orders contract moves it too, and
+reserves a batch it sells (:func:`reservation_key`, from placing a batch order or
+dispatching a product order's lot until the order is completed, cancelled, returned or
+resolved). While reserved, the batch's title is the buyer's money's collateral: its
+ownership may not be offered (``ownership`` or ``both``), or the seller could give away what
+the escrow pays for. Custody alone may still go to a warehouse or carrier. An offer made
+before the reservation cannot be accepted during it, because orders refuse to reserve a
+batch with an open proposal; so ``accept`` need not check again.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from supplyledger.contracts.schema import Enum, Obj, Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound
 
 __all__ = ["CONTRACT", "holding_key", "holds", "initial_holding", "initial_ops",
-           "project_transfer"]
+           "project_transfer", "reservation_key", "reserved_by"]
 
 KINDS = ("custody", "ownership", "both")
 
@@ -28,6 +35,17 @@ KINDS = ("custody", "ownership", "both")
 def holding_key(batch: str) -> str:
     """Key of a batch's holding in the custody namespace."""
     return f"h/{batch}"
+
+
+def reservation_key(batch: str) -> str:
+    """Key, in the orders namespace, of the id of the order that reserves a batch."""
+    return f"lk/{batch}"
+
+
+def reserved_by(ctx: Ctx, batch: str) -> str | None:
+    """The order that reserves ``batch``, if any."""
+    order = ctx.read("orders", reservation_key(batch))
+    return None if order is None else str(order)
 
 
 def holds(ctx: Ctx, h: dict[str, Any]) -> bool:
@@ -57,7 +75,9 @@ def _holding(ctx: Ctx, batch: str) -> dict[str, Any]:
     "terms": Obj(optional=True, doc="conditions of the hand-over (price, place, incoterm…)"),
 }, errors=(NotFound, Forbidden, InvalidState))
 def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Offer custody and/or ownership of a batch; only its current holder of that right."""
+    """Offer custody and/or ownership of a batch; only its current holder of that right.
+    Not its ownership while an order reserves it (``invalid_state``, current ``reserved``,
+    naming the order): title moves with that order, or is free again when it ends."""
     batch, kind = args["batch"], args["kind"]
     h = _holding(ctx, batch)
     if kind in ("custody", "both") and h["custodian"] != ctx.signer:
@@ -67,6 +87,11 @@ def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if h["open"]:
         raise InvalidState(f"batch {batch} already has open proposal {h['open']}",
                            current="proposed")
+    order = reserved_by(ctx, batch) if kind != "custody" else None
+    if order is not None:
+        raise InvalidState(f"batch {batch} is reserved by order {order}: its ownership "
+                           "moves with that order and cannot be offered until it ends",
+                           current="reserved", order=order)
     to = ctx.read("identity", participant_key(args["to"]))
     if to is None or to["status"] != "active":
         raise NotFound(f"no active participant {args['to']}")

@@ -6,7 +6,10 @@ to a shipment (which must exist in the shipments contract), a container (SSCC) o
 with the batches it watches: only an admin, the shipment's transporter or whoever owns or
 holds every watched batch may bind. ``set_rule`` sets a product's rule (its owner) or a
 batch's (the batch owner; it overrides the product's): a temperature and a humidity band
-with allowed excursion time, a shock ceiling and a geofence (see ``_sensors_rules``).
+with allowed excursion time, a shock ceiling and a geofence (see ``_sensors_rules``). A
+batch an order reserves stays held to the rule it was sold under: its own rule may only be
+tightened and a product-rule change reaches it only if it tightens the product rule of the
+sale (see ``_sensors_reserved``).
 
 ``record`` is signed by the device itself: ``{seq, readings}`` with ``seq`` exactly one more
 than its last batch and readings later than any it recorded before and not before its
@@ -44,6 +47,11 @@ from supplyledger.contracts.builtin._sensors_model import (
     device_key,
     prepare_record,
     product_rule_key,
+)
+from supplyledger.contracts.builtin._sensors_reserved import (
+    check_batch_rule,
+    group_rules,
+    version_key,
 )
 from supplyledger.contracts.builtin._sensors_rules import (
     RULE_ARGS,
@@ -210,10 +218,15 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 
 @method(roles=ANY_PARTICIPANT, prepare=prepare_rule, args=RULE_ARGS,
-        errors=(NotFound, Forbidden, ValidationError))
+        errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     """Set the cold-chain rule of a product (its owner) or of a batch (its owner); a
-    batch's rule overrides its product's. Replaces the previous rule whole."""
+    batch's rule overrides its product's. Replaces the previous rule whole.
+
+    A buyer keeps the rule it bought under: while an order reserves a batch, the batch's
+    rule may only be tightened (``invalid_state``, current ``reserved``, naming the order
+    and the check dropped or widened), and a product-rule change reaches the batch only if
+    it tightens the product rule in force when the order was placed."""
     target = r["target"]
     if r["scope"] == "product":
         p = ctx.read("products", f"t/{target}")
@@ -227,22 +240,16 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         owner, owner_org, key = h["owner"], h["owner_org"], batch_rule_key(target)
     if not (ctx.has_role("admin") or ctx.signer == owner or (ctx.org or "-") == owner_org):
         raise Forbidden(f"only the owner of {target} ({owner}) may set its rule")
+    if r["scope"] == "batch":
+        check_batch_rule(ctx, target, r)
     old = ctx.get(key)
     rule = {**r, "key": key, "v": (old["v"] + 1) if old else 1, "by": ctx.signer,
             "since": ctx.time}
     ctx.put(key, rule)
+    if r["scope"] == "product":  # kept for the batches sold under it
+        ctx.put(version_key(key, rule["v"]), rule)
     ctx.emit("rule_set", key=key, v=rule["v"])
     return {"rule": key, "version": rule["v"]}
-
-
-def _rule_of(ctx: Ctx, batch: str) -> tuple[str, dict[str, Any] | None]:
-    key = batch_rule_key(batch)
-    rule = ctx.get(key)
-    if rule is None:
-        rec = ctx.read("products", f"b/{batch}")
-        key = product_rule_key(rec["gtin"]) if rec else ""
-        rule = ctx.get(key) if rec else None
-    return key, rule
 
 
 @method(roles="device", prepare=prepare_record, args={
@@ -275,11 +282,7 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     if s["last"] > ctx.time:
         raise ValidationError(f"reading time {s['last']} is after the transaction's own "
                               f"time {ctx.time}", arg="readings")
-    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for batch in b["batches"]:
-        key, rule = _rule_of(ctx, batch)
-        if rule is not None:
-            groups.setdefault(key, (rule, []))[1].append(batch)
+    groups = group_rules(ctx, b["batches"])
     cols, exs, changed = v["cols"], d["ex"], []
     for key, (rule, batches) in groups.items():
         ex = exs.setdefault(key, {})
