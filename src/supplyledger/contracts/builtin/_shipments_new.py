@@ -33,7 +33,7 @@ from supplyledger.contracts.builtin._shipments_model import (
     shipment_key,
     update_lateness,
 )
-from supplyledger.contracts.builtin.custody import holding_key, holds
+from supplyledger.contracts.builtin.custody import holding_key, holds, reserved_by
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
@@ -213,7 +213,7 @@ def _check_lot(ctx: Ctx, batch: str, relation: str) -> None:
     h = ctx.read("custody", holding_key(batch))
     if h is not None and holds(ctx, h):
         return
-    oid = ctx.read("orders", f"lk/{batch}")
+    oid = reserved_by(ctx, batch)
     o = None if oid is None else ctx.read("orders", f"o/{oid}")
     if relation == "platform" and o is not None and o.get("platform") == ctx.signer:
         return
