@@ -275,6 +275,39 @@ def test_declaring_an_order_needs_a_party_to_it(cx: Cx) -> None:
     assert w.get("customs/d/x")["batches"] == [b]
 
 
+def test_goods_under_a_declaration_reach_the_buyer_only_once_cleared(cx: Cx) -> None:
+    w, c = cx.w, cx.c
+    c.fund(c.buyer, 50_000)
+    b = w.batch(c.seller, 1)
+    assert c.place("o1", b)["ok"]
+    w.ok(c.seller, "orders", "dispatch",
+         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
+    lines = [line("611020", 20_000)]
+    d1 = cx.declare("d1", lines, order="o1")
+    assert d1["ok"], d1
+    # One declaration at a time per order, until the authority rejects it.
+    err = cx.declare("d2", lines, order="o1", signer=c.carrier)["error"]
+    assert (err["code"], err["details"]["declaration"]) == ("already_exists", "d1")
+    err = w.fail("invalid_state", c.carrier, "orders", "deliver", {"order": "o1"})
+    assert err["details"] == {"current": "in_transit", "declaration": "d1",
+                              "customs": "assessed"}
+    c.fund(c.seller, d1["result"]["due"])
+    w.ok(c.seller, "customs", "pay", {"declaration": "d1"})
+    w.ok(cx.de, "customs", "reject", {"declaration": "d1", "reason": "invoice missing"})
+    assert w.fail("invalid_state", c.carrier, "orders", "deliver",
+                  {"order": "o1"})["details"]["customs"] == "rejected"
+    d2 = cx.declare("d2", lines, order="o1")
+    assert d2["ok"], d2
+    w.ok(c.seller, "customs", "pay", {"declaration": "d2"})
+    w.ok(cx.de, "customs", "hold", {"declaration": "d2", "reason": "inspection"})
+    assert w.fail("invalid_state", c.carrier, "orders", "deliver",
+                  {"order": "o1"})["details"]["customs"] == "held"
+    w.ok(cx.de, "customs", "release", {"declaration": "d2"})
+    w.ok(cx.de, "customs", "clear", {"declaration": "d2"})
+    assert w.ok(c.carrier, "orders", "deliver", {"order": "o1"})["state"] == "delivered"
+
+
 # -- paying and deciding ------------------------------------------------------------------------
 
 def _declared(cx: Cx, did: str = "d1", value: int = 50_000) -> int:

@@ -96,6 +96,21 @@ def decl_key(decl_id: str) -> str:
     return f"d/{decl_id}"
 
 
+def order_decl_key(order_id: str) -> str:
+    """Key of the declaration an order's goods are under (the latest not rejected)."""
+    return f"o/{order_id}"
+
+
+def customs_hold(ctx: Ctx, order_id: str) -> tuple[str, str] | None:
+    """(declaration, state) when an order's goods are declared and not yet cleared: the
+    transporter may not hand them to the buyer."""
+    did = ctx.read("customs", order_decl_key(order_id))
+    if did is None:
+        return None
+    d = ctx.read("customs", decl_key(did))
+    return None if d is None or d["state"] == "cleared" else (str(did), str(d["state"]))
+
+
 def escrow_of(decl_id: str) -> str:
     """The payments escrow holding a declaration's duties until clearance or rejection."""
     return f"customs:{decl_id}"

@@ -46,6 +46,7 @@ from supplyledger.contracts.builtin._customs_model import (
     expect,
     hs_code,
     load,
+    order_decl_key,
     rate_key,
     require_authority,
     schedule,
@@ -165,6 +166,8 @@ def _prepare_declare(a: dict[str, Any]) -> dict[str, Any]:
 def _reads_declare(a: dict[str, Any]) -> list[str]:
     cc = a["destination"]
     keys = {f"customs/{decl_key(a['id'])}", f"customs/{country_key(cc)}"}
+    if a["order"] is not None:
+        keys.add(f"customs/{order_decl_key(a['order'])}")
     keys.update(f"customs/{tariff_key(cc, p)}" for ln in a["lines"] for p in prefixes(ln["hs"]))
     return sorted(keys)
 
@@ -188,6 +191,11 @@ def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                        country=a["destination"])
     if a["order"] is not None:
         party(ctx, load_order(ctx, a["order"]), "seller", "platform", "transporter")
+        earlier = ctx.get(order_decl_key(a["order"]))
+        if earlier is not None and load(ctx, earlier)["state"] != "rejected":
+            raise AlreadyExists(f"order {a['order']} is already declared in {earlier}",
+                                order=a["order"], declaration=earlier)
+        ctx.put(order_decl_key(a["order"]), a["id"])
     for b in a["batches"]:
         if ctx.read("products", f"b/{b}") is None:
             raise NotFound(f"no batch {b}")

@@ -31,6 +31,7 @@ from typing import Any
 
 from supplyledger.contracts.builtin import orders_returns, orders_schedule
 from supplyledger.contracts.builtin._credit_model import lien_key, project_lien
+from supplyledger.contracts.builtin._customs_model import customs_hold, order_decl_key
 from supplyledger.contracts.builtin._orders_goods import (
     batch_keys,
     check_offer,
@@ -117,6 +118,10 @@ def _reads_dispatch(a: dict[str, Any]) -> list[str]:
     return keys if a.get("batch") is None else keys + batch_keys(a["batch"])
 
 
+def _reads_deliver(a: dict[str, Any]) -> list[str]:
+    return [f"customs/{order_decl_key(a['order'])}"]
+
+
 def _reads_payout(a: dict[str, Any]) -> list[str]:
     return [f"orders/{okey(a['order'])}", f"credit/{lien_key(a['order'])}"]
 
@@ -198,17 +203,23 @@ def pickup(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return {"order": o["id"], "state": o["state"]}
 
 
-@method(roles=ANY_PARTICIPANT, args={
+@method(roles=ANY_PARTICIPANT, reads=_reads_deliver, args={
     **_ORDER, "quantity": Int(optional=True, min=1, max=10**9, doc="default: all the rest"),
     "final": Bool(optional=True, doc="no more will come (a short delivery)"),
     "proof": Str(optional=True, max_len=128, doc="proof-of-delivery reference or hash"),
 }, errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter: report goods handed to the buyer. Once all (or, if final, the last
-    part) arrived, custody moves to the buyer and the release period starts."""
+    part) arrived, custody moves to the buyer and the release period starts. Goods under a
+    customs declaration are handed over only once it is cleared."""
     o = load(ctx, a["order"])
     expect(o, "deliver")
     party(ctx, o, "transporter")
+    held = customs_hold(ctx, o["id"])
+    if held is not None:
+        raise InvalidState(f"order {o['id']}'s goods are under customs declaration {held[0]}, "
+                           f"which is {held[1]}, not cleared", current=o["state"],
+                           declaration=held[0], customs=held[1])
     remaining = o["quantity"] - o["delivered"]
     q = a.get("quantity", remaining)
     if q > remaining:
