@@ -40,7 +40,8 @@ def test_recall_reaches_lots_units_shipments_and_holders(mill: FlourMill) -> Non
     sscc = "https://id.gs1.org/00/340063810000000018"
     c.ok(p["shop"], "trace", "record_event", {"batch": mill.flour, "event": {
         "type": "AggregationEvent", "eventTime": WHEN, "eventTimeZoneOffset": "+08:00",
-        "parentID": sscc, "childQuantityList": [{"epcClass": mill.flour, "quantity": 40}],
+        "parentID": sscc, "childQuantityList": [{"epcClass": mill.flour, "quantity": 40,
+                                                "uom": "KGM"}],
         "action": "ADD", "bizStep": "packing", "disposition": "in_progress"}})
     res = queries(c).recall(mill.wheat)
     assert res["counts"] == {"lot": 2, "logistic_unit": 1, "shipment": 1, "object": 0}

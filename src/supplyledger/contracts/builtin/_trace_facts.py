@@ -10,6 +10,11 @@ and the trace query checks every reading against the product's limits, so a list
 here would hide objects or readings from both (an attacker's filler first, the real thing
 after). Only readings are condensed, and only past 32, to what a limit check needs.
 
+With ``amounts``, each fact also lists, as ``qty``, what a transformation says of each input
+or an aggregation of each child: [id, quantity as decimal text or "", uom or ""], one per
+element in document order (the trace contract's mass balance reads it; the facts the audit
+and the fast-path regression fixture compare stay as they were without it).
+
 Supply-chain links (paper 002: production, processing, storage, transport, sales; plus the
 quality inspection and monitoring events that happen within links) are derived from the
 event type and CBV bizStep. Paper 000's e-commerce stages map onto the same links:
@@ -115,6 +120,30 @@ def _subjects(raw: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+# Where an event type names what it consumes (transformation) or packs (aggregation).
+_AMOUNT_FIELDS: Mapping[str, tuple[str, str]] = {
+    "TransformationEvent": ("inputEPCList", "inputQuantityList"),
+    "AggregationEvent": ("childEPCs", "childQuantityList"),
+}
+
+
+def _amounts(event_type: str, raw: Mapping[str, Any]) -> list[list[str]]:
+    """[id, quantity, uom] per input (transformation) or child (aggregation) element; ""
+    for a quantity or unit not given (an EPC list entry has neither)."""
+    out: list[list[str]] = []
+    for field in _AMOUNT_FIELDS.get(event_type, ()):
+        values = raw.get(field)
+        for v in values if isinstance(values, list) else ():
+            if isinstance(v, str):
+                out.append([canonical_digital_link(v) or v, "", ""])
+            elif isinstance(v, dict) and isinstance(v.get("epcClass"), str):
+                n = v.get("quantity")
+                number = isinstance(n, int | float) and not isinstance(n, bool)
+                out.append([canonical_digital_link(v["epcClass"]) or v["epcClass"],
+                            canonical_number(n) if number else "", str(v.get("uom") or "")])
+    return out
+
+
 def _readings(sensors: Any) -> tuple[list[list[str]], str]:
     """([type, value, uom] per numeric report, first alarm text or "") of a
     sensorElementList. Past 32 values, the lowest and highest of each type and unit stand
@@ -187,11 +216,15 @@ def event_facts(ev: EPCISEvent) -> dict[str, Any]:
     }
 
 
-def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None) -> list[
-        dict[str, Any]]:
+def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
+                    amounts: bool = False) -> list[dict[str, Any]]:
     """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
-    facts of each; raises EPCISValidationError listing every problem per event."""
-    return [event_facts(ev) for ev in parse_events(events, namespaces)]
+    facts of each (with ``qty``, if ``amounts``); raises EPCISValidationError listing every
+    problem per event."""
+    if not amounts:
+        return [event_facts(ev) for ev in parse_events(events, namespaces)]
+    return [event_facts(ev) | {"qty": _amounts(ev.event_type, ev.raw)}
+            for ev in parse_events(events, namespaces)]
 
 
 def decode_events(text: str) -> list[Any]:

@@ -9,6 +9,10 @@ valid, normalised ids: a batch's id is its canonical GS1 Digital Link
 holding (creator owns and holds it), which the custody and trace contracts build on.
 Dates are checked to be real calendar dates, in order. A certification attests a third
 party's finding, so its issuer may not be of the organisation that owns or holds the batch.
+A registered logistic unit is its organisation's: trace takes events on it only from that
+organisation (or a holder of the goods packed in it), so a unit another organisation's events
+already use cannot be registered. A batch's row shows its mass balance (consumed, packed,
+remaining), which the trace contract keeps.
 """
 
 from __future__ import annotations
@@ -211,9 +215,14 @@ def register_location(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     "sscc": Str(min_len=18, max_len=18, pattern="[0-9]+"),
 }, errors=(AlreadyExists,))
 def register_unit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Register a logistic unit (SSCC); trace aggregation events fill it with batches."""
+    """Register a logistic unit (SSCC) of the signer's organisation; trace aggregation
+    events fill it with batches. Not one another organisation's trace events already use."""
     if ctx.exists(f"u/{args['sscc']}"):
         raise AlreadyExists(f"logistic unit {args['sscc']} already exists")
+    claim = ctx.read("trace", f"o/{args['sscc']}")
+    if claim is not None and claim["org"] != (ctx.org or "") and claim["by"] != ctx.signer:
+        raise AlreadyExists(f"logistic unit {args['sscc']} is already in use by organisation "
+                            f"{claim['org'] or claim['by']}")
     ctx.put(f"u/{args['sscc']}", {"owner": ctx.signer, "org": ctx.org or ""})
     ctx.emit("unit", id=args["sscc"], owner=ctx.signer)
     return {"sscc": args["sscc"]}
@@ -272,8 +281,11 @@ def revoke_certification(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 PRODUCTS = Table("products", (("gtin", "TEXT"), ("name", "TEXT"), ("owner", "TEXT"),
                               ("for_sale", "INTEGER"), ("since", "INTEGER"), ("tx", "TEXT")),
                  ("gtin",))
+# consumed / packed / remaining: the lot's mass balance, kept by the trace contract (its
+# ``balance`` events update these columns; "all"/"0" for a lot that declares no quantity).
 BATCHES = Table("batches", (("id", "TEXT"), ("gtin", "TEXT"), ("lot", "TEXT"),
-                            ("quantity", "TEXT"), ("uom", "TEXT"), ("for_sale", "INTEGER"),
+                            ("quantity", "TEXT"), ("uom", "TEXT"), ("consumed", "TEXT"),
+                            ("packed", "TEXT"), ("remaining", "TEXT"), ("for_sale", "INTEGER"),
                             ("since", "INTEGER"), ("tx", "TEXT")), ("id",), (("gtin",),))
 ITEMS = Table("serial_items", (("id", "TEXT"), ("batch", "TEXT"), ("tx", "TEXT")), ("id",),
               (("batch",),))
@@ -287,8 +299,9 @@ CERTS = Table("certifications", (("batch", "TEXT"), ("certificate", "TEXT"), ("s
 
 
 def _batch_created(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    return [Upsert("batches", (e["id"], e["gtin"], e["lot"], e["quantity"], e["uom"], 0, m.time,
-                               m.tx)), *initial_ops(e["id"], e["holding"], m)]
+    return [Upsert("batches", (e["id"], e["gtin"], e["lot"], e["quantity"], e["uom"], "0", "0",
+                               e["quantity"] or "all", 0, m.time, m.tx)),
+            *initial_ops(e["id"], e["holding"], m)]
 
 
 def _for_sale(e: dict[str, Any], m: EventMeta) -> list[Op]:

@@ -25,6 +25,24 @@ another organisation (it would graft the packer's lot into that batch's upstream
 ``record_event`` records on the one batch its caller names (and is entitled to), whatever
 else the event lists: nothing reaches another batch's history through it.
 
+Objects that are not registered lots (an SSCC pallet, imported identifiers) belong to the
+organisation that registered them (``products.register_unit``) or whose event first touched
+them (an inspector's inspection claims nothing). An event touches the object it is appended
+to, an aggregation's parent and a transformation's inputs and outputs; once claimed, only
+that organisation, the custodian organisation of a lot packed in the object now, or an
+inspector (inspections) may touch it, so nobody else's "destroyed" reaches a lot's trace
+or recall through its pallet.
+
+Mass balance: no lot yields more than it holds (quantity - consumed - packed). A
+transformation consumes what its inputQuantityList names of each registered lot, converted
+into the lot's unit (mass KGM GRM MGM TNE LBR ONZ, volume LTR MLT MTQ, counts: no uom, H87,
+C62, EA; other units must match); a lot named without a quantity gives all that is left, a
+lot that declares no quantity is consumed whole, once, and so is a serialised item. Packing
+(aggregation ADD) holds quantities the same way until unpacked (DELETE); a pallet or
+unregistered intermediate carrying registered goods is consumed whole, once. Outputs are
+not checked against inputs (water is added, yields vary). A lot's consumed, packed and
+remaining quantities show in its ``batches`` row.
+
 ``record_events`` captures a whole EPCIS document in one transaction; if any event is
 refused, none is kept.
 """
@@ -34,13 +52,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_balance import Balance
 from supplyledger.contracts.builtin._trace_facts import (
     decode_events,
     facts_of_events,
     subject_id,
 )
+from supplyledger.contracts.builtin._trace_objects import Claims
+from supplyledger.contracts.builtin._trace_reads import LGTIN, reads_many, reads_one
+from supplyledger.contracts.builtin._trace_tables import EVENTS, LINKS, PROJECTORS, event_row
 from supplyledger.contracts.builtin.custody import holding_key
-from supplyledger.contracts.projection import EventMeta, Op, Table, Upsert
 from supplyledger.contracts.runtime import Contract, Ctx, method
 from supplyledger.contracts.schema import Obj, Str
 from supplyledger.errors import (
@@ -49,15 +70,15 @@ from supplyledger.errors import (
     InvalidState,
     NotFound,
     SupplyLedgerError,
+    ValidationError,
 )
 
-__all__ = ["CONTRACT", "RECORDERS", "ZERO", "chain_code"]
+__all__ = ["CONTRACT", "RECORDERS", "ZERO", "chain_code", "event_row"]
 
 RECORDERS = ("supplier", "manufacturer", "warehouse", "transporter", "platform", "customs",
              "inspector", "device")
 ZERO = "0" * 64
-_LGTIN = "https://id.gs1.org/01/"
-_GTIN = slice(len(_LGTIN), len(_LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
+_GTIN = slice(len(LGTIN), len(LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
 
 
 def chain_code(event_hash: str, prev: str) -> str:
@@ -67,42 +88,7 @@ def chain_code(event_hash: str, prev: str) -> str:
 def _prepare_one(args: dict[str, Any]) -> dict[str, Any]:
     # Runs before ordering, in parallel: validation, hash id and facts, done once.
     return {"batch": subject_id(args["batch"]), "prev": args.get("prev"),
-            "items": facts_of_events([args["event"]], None)}
-
-
-def _node_keys(ident: str) -> list[str]:
-    # What _node looks up for an identifier.
-    if not ident.startswith(_LGTIN):
-        return []
-    keys = [f"custody/{holding_key(ident)}"]
-    if "/21/" in ident:
-        keys.append(f"products/i/{ident}")
-    elif "/10/" in ident:
-        keys.append(f"products/t/{ident[_GTIN]}")
-    return keys
-
-
-def _event_keys(f: dict[str, Any]) -> list[str]:
-    # Every identifier an event names is resolved (_subjects, _edges), and chains read.
-    keys: list[str] = []
-    for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
-            f["parent"]))):
-        keys.extend(_node_keys(ident))
-        keys.append(f"trace/b/{ident}")
-    return keys
-
-
-def _reads_one(value: dict[str, Any]) -> list[str]:
-    keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}"]
-    f = value["items"][0]
-    # only a transformation's inputs and outputs and an aggregation's parent are resolved
-    for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):
-        keys.extend(_node_keys(ident))
-    return keys
-
-
-def _reads_many(value: dict[str, Any]) -> list[str]:
-    return [k for f in value["items"] for k in _event_keys(f)]
+            "items": facts_of_events([args["event"]], None, amounts=True)}
 
 
 def _prepare_share(args: dict[str, Any], i: int, n: int) -> dict[str, Any]:
@@ -113,7 +99,8 @@ def _prepare_share(args: dict[str, Any], i: int, n: int) -> dict[str, Any]:
         raise EPCISValidationError("the document holds no events", errors=[])
     share = events[i * len(events) // n:(i + 1) * len(events) // n]
     return {"batch": None, "prev": None,
-            "items": facts_of_events(share, args.get("namespaces")) if share else []}
+            "items": facts_of_events(share, args.get("namespaces"), amounts=True)
+            if share else []}
 
 
 def _prepare_many(args: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +133,7 @@ def _node(ctx: Ctx, ident: str) -> tuple[str, dict[str, Any] | None]:
     item, or the identifier itself (an object chain, holding None). A lot of a product type
     registered here that its maker has not created is refused: only that maker creates
     its lots, so anything recorded on one beforehand was written by someone else."""
-    if ident.startswith(_LGTIN):
+    if ident.startswith(LGTIN):
         h = ctx.read("custody", holding_key(ident))
         if h is not None:
             return ident, h
@@ -185,32 +172,52 @@ def _unregistered(ctx: Ctx, f: dict[str, Any]) -> tuple[str, dict[str, Any] | No
     return f["hash"], None
 
 
-def _edges(ctx: Ctx, subjects: list[str], f: dict[str, Any]) -> list[list[list[str]]]:
-    """Genealogy edges of an event, per subject it is recorded on. A transformation links
-    every input to every output (once, with the first subject) and needs custody of its
-    registered inputs and outputs; an aggregation links each subject to its parent, which
-    must not be a batch another organisation holds."""
+def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
+           claims: Claims) -> list[list[list[str]]]:
+    """Genealogy edges of an event, per target it is recorded on, once every check passed:
+    custody of a transformation's registered inputs and outputs, the claims on the objects
+    it links, and the mass balance (which this writes). A transformation links every input
+    to every output (once, with the first target); an aggregation links each target to its
+    parent, which must not be a batch another organisation holds."""
     org = ctx.org or ""
-    edges: list[list[list[str]]] = [[] for _ in subjects]
+    edges: list[list[list[str]]] = [[] for _ in targets]
+    balance = Balance(ctx, lambda ident: _node(ctx, ident))
     if f["type"] == "TransformationEvent":
         if not f["inputs"]:
             return edges
         ins = [_node(ctx, i) for i in f["inputs"]]
-        outs = [_node(ctx, o) for o in f["outputs"]] or [(subjects[0], None)]
+        named = [_node(ctx, o) for o in f["outputs"]]
+        outs = named or [(targets[0][0], None)]
         for ident, h in ins + outs:
             if h is not None and h["custodian_org"] != org:
                 raise Forbidden(f"custody of {ident} is not held by organisation {ctx.org}")
+        for ident, h in ins + named:
+            if h is None:
+                claims.touch(ident, f["link"])
+        balance.transform(f)
         dsts = list(dict.fromkeys(o for o, _ in outs))
         for src in dict.fromkeys(i for i, _ in ins):
             edges[0].extend([src, dst, "transformation"] for dst in dsts if dst != src)
-    elif f["parent"] and f["action"] != "DELETE":
+    elif f["parent"]:
         parent, h = _node(ctx, f["parent"])
-        if h is not None and h["custodian_org"] != org:
-            raise Forbidden(f"{parent} is held by organisation {h['custodian_org']}: only "
-                            f"its custodian may pack into it, not organisation {org or '-'}")
-        for out, subject in zip(edges, subjects, strict=True):
-            if f["parent"] != subject:
-                out.append([subject, f["parent"], "aggregation"])
+        if h is None:
+            claims.touch(parent, f["link"])
+        lots = [t for t, th in targets if th is not None and t != parent]
+        packing = f["type"] == "AggregationEvent"  # (a TransactionEvent's parent holds nothing)
+        if f["action"] == "DELETE":
+            if packing:
+                balance.unpack(f, parent, lots)
+        else:
+            if h is not None and h["custodian_org"] != org:
+                raise Forbidden(f"{parent} is held by organisation {h['custodian_org']}: "
+                                f"only its custodian may pack into it, not organisation "
+                                f"{org or '-'}")
+            if f["action"] == "ADD" and packing:
+                balance.pack(f, parent, lots)
+            for out, (subject, _) in zip(edges, targets, strict=True):
+                if parent != subject:
+                    out.append([subject, parent, "aggregation"])
+    balance.commit()
     return edges
 
 
@@ -230,18 +237,23 @@ def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], it
 
 def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
             item: int, prev: str | None) -> dict[str, Any]:
-    """Append the event to each target's chain: who may, then the first target's ``prev``,
-    then the genealogy. Returns the first target's entry. (Written for the usual single
-    target: this runs once per captured event on the node's busiest thread.)"""
+    """Append the event to each target's chain: who may (a lot's holders, an object's
+    claimant), then the first target's ``prev``, then the genealogy. Returns the first
+    target's entry. (Written for the usual single target: this runs once per captured event
+    on the node's busiest thread.)"""
+    claims = Claims(ctx)
     for subject, h in targets:
         if h is not None:
             _entitled(ctx, subject, h, f["link"])
+        elif subject != f["hash"]:
+            claims.touch(subject, f["link"])
     first = targets[0][0]
     state = ctx.get(f"b/{first}") or {"code": ZERO, "n": 0}
     if prev is not None and prev != state["code"]:
         raise InvalidState(f"batch {first} code is {state['code'][:12]}…, not "
                            f"{prev[:12]}…", current=state["code"])
-    edges = _edges(ctx, [t for t, _ in targets], f) if f["inputs"] or f["parent"] else None
+    edges = _edges(ctx, targets, f, claims) if f["inputs"] or f["parent"] else None
+    claims.commit()
     done = _append(ctx, first, state, f, item, edges[0] if edges else [])
     for k in range(1, len(targets)):
         t = targets[k][0]
@@ -250,12 +262,12 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     return done
 
 
-@method(roles=RECORDERS, prepare=_prepare_one, reads=_reads_one, args={
+@method(roles=RECORDERS, prepare=_prepare_one, reads=reads_one, args={
     "batch": Str(max_len=300, doc="batch id: LGTIN as URN or GS1 Digital Link"),
     "event": Obj(doc="EPCIS 2.0 event (JSON object, no @context needed for CBV terms)"),
     "prev": Str(optional=True, min_len=64, max_len=64,
                 doc="the batch's current code, to refuse appends to a stale view"),
-}, errors=(NotFound, Forbidden, InvalidState, EPCISValidationError))
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError, EPCISValidationError))
 def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Append a supply-chain event to a registered batch's history and extend its chain."""
     batch = args["batch"]
@@ -265,7 +277,7 @@ def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return _record(ctx, [(batch, h)], args["items"][0], 0, args["prev"])
 
 
-@method(roles=RECORDERS, prepare=_prepare_many, reads=_reads_many,
+@method(roles=RECORDERS, prepare=_prepare_many, reads=reads_many,
         parts=(_prepare_share, _merge_shares), args={
     "events": Str(max_len=1 << 28, doc="the document's eventList as JSON text (keeps EPCIS "
                   "numbers exact)"),
@@ -294,38 +306,5 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"events": len(items), "subjects": len(subjects)}
 
 
-EVENTS = Table(
-    "trace_events",
-    (("batch", "TEXT"), ("seq", "INTEGER"), ("tx", "TEXT"), ("item", "INTEGER"),
-     ("height", "INTEGER"), ("type", "TEXT"), ("biz_step", "TEXT"), ("disposition", "TEXT"),
-     ("link", "TEXT"), ("event_time", "TEXT"), ("signer", "TEXT"), ("code", "TEXT"),
-     ("hash_id", "TEXT"), ("verdict", "TEXT"), ("location", "TEXT"), ("refs", "TEXT")),
-    ("batch", "seq"),
-    (("tx",),),
-)
-LINKS = Table(
-    "trace_links",
-    (("src", "TEXT"), ("dst", "TEXT"), ("kind", "TEXT"), ("tx", "TEXT"), ("height", "INTEGER")),
-    ("src", "dst", "tx"),
-    (("dst",),),
-)
-
-
-def event_row(batch: str, seq: int, code: str, item: int, f: dict[str, Any],
-              m: EventMeta) -> tuple[Any, ...]:
-    """The trace_events row of an event (also what trace queries recompute to compare)."""
-    return (batch, seq, m.tx, item, m.height, f["type"], f["step"], f["disp"], f["link"],
-            f["time"], m.signer, code, f["hash"], f["verdict"], f["where"], " ".join(f["btx"]))
-
-
-def _recorded(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    # The event document itself stays in the stored transaction (joined on ``tx``, ``item``).
-    ops: list[Op] = [Upsert("trace_events", event_row(e["batch"], e["seq"], e["code"],
-                                                      e["item"], m.args["items"][e["item"]], m))]
-    for src, dst, kind in e.get("edges", ()):
-        ops.append(Upsert("trace_links", (src, dst, kind, m.tx, m.height)))
-    return ops
-
-
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
-                       tables=(EVENTS, LINKS), projectors={"trace.recorded": _recorded})
+                       tables=(EVENTS, LINKS), projectors=PROJECTORS)

@@ -1,0 +1,65 @@
+"""State keys a trace call will probably read, from its prepared value: the executor
+fetches those of a whole block in a few batched queries instead of one per read. Only a
+hint: a key left out is read on demand, an extra key costs one lookup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin.custody import holding_key
+
+__all__ = ["LGTIN", "reads_many", "reads_one"]
+
+LGTIN = "https://id.gs1.org/01/"
+_GTIN = slice(len(LGTIN), len(LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
+
+
+def _node_keys(ident: str) -> list[str]:
+    # What _node looks up for an identifier.
+    if not ident.startswith(LGTIN):
+        return []
+    keys = [f"custody/{holding_key(ident)}"]
+    if "/21/" in ident:
+        keys.append(f"products/i/{ident}")
+    elif "/10/" in ident:
+        keys.append(f"products/t/{ident[_GTIN]}")
+    return keys
+
+
+def _guard_keys(f: dict[str, Any]) -> list[str]:
+    # What the balance and the object claims read: lots and objects of a transformation or
+    # aggregation, and the object an event about no registered lot may go to.
+    if f["type"] not in ("TransformationEvent", "AggregationEvent"):
+        first = f["parent"] or (f["objects"] or f["outputs"] or [""])[0]
+        return [] if not first or first.startswith(LGTIN) else [f"trace/o/{first}"]
+    keys: list[str] = []
+    for ident in (*f["inputs"], *f["outputs"], *f["objects"], *([f["parent"]] * bool(
+            f["parent"]))):
+        if ident.startswith(LGTIN):
+            keys += [f"trace/q/{ident}", f"products/b/{ident}", f"trace/u/{ident}"]
+        else:
+            keys += [f"trace/o/{ident}", f"trace/u/{ident}", f"products/u/{ident}"]
+    return keys
+
+
+def _event_keys(f: dict[str, Any]) -> list[str]:
+    # Every identifier an event names is resolved (_subjects, _edges), and chains read.
+    keys: list[str] = []
+    for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
+            f["parent"]))):
+        keys.extend(_node_keys(ident))
+        keys.append(f"trace/b/{ident}")
+    return keys + _guard_keys(f)
+
+
+def reads_one(value: dict[str, Any]) -> list[str]:
+    keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}"]
+    f = value["items"][0]
+    # only a transformation's inputs and outputs and an aggregation's parent are resolved
+    for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):
+        keys.extend(_node_keys(ident))
+    return keys + _guard_keys(f)
+
+
+def reads_many(value: dict[str, Any]) -> list[str]:
+    return [k for f in value["items"] for k in _event_keys(f)]
