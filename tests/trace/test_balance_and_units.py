@@ -259,6 +259,9 @@ def test_the_mill_cannot_mill_its_wheat_twice_on_the_ledger(mill: FlourMill) -> 
                (mill.wheat,)) == [("20000", "0", "0")]
     assert sql(c, "SELECT COUNT(*) FROM trace_links WHERE src=?", (mill.wheat,)) == [(1,)]
     assert queries(c).trace(mill.wheat)["downstream"] == [mill.flour]
+    lots = {e["id"]: e for e in queries(c).recall(mill.wheat)["affected"]
+            if e["kind"] == "lot"}
+    assert (lots[mill.wheat]["quantity"], lots[mill.wheat]["remaining"]) == ("20000", "0")
     assert run_audit(c.dir).ok  # the balance columns rebuild from the ledger as stored
 
 

@@ -137,7 +137,8 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     t = Table("kind", "id", "quantity", "custodian", "owner / lots")
     for a in res["affected"]:
         if a["kind"] == "lot":
-            t.add_row("lot", esc(a["id"]), esc(f"{a['quantity']} {a['uom']}".strip()),
+            left = f" ({a['remaining']} left)" if a["remaining"] not in (None, "") else ""
+            t.add_row("lot", esc(a["id"]), esc(f"{a['quantity']} {a['uom']}{left}".strip()),
                       esc(f"{a['custodian_name'] or a['custodian'][:20]} "
                           f"({a['custodian_org']})"), esc(a["owner"][:24]))
         elif a["kind"] == "shipment":

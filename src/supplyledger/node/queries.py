@@ -171,9 +171,11 @@ class TraceQueries:
                 entries.append({"kind": "logistic_unit", "id": n})
             elif n in holdings or n.startswith(_LOT):
                 h = holdings.get(n)
-                meta = lots_meta.get(n, ("", "", "", ""))
+                meta = lots_meta.get(n, ("", "", "", "", None))
+                # remaining: what transformations and packing have not taken (None when
+                # the lot declared no quantity)
                 entries.append({"kind": "lot", "id": n, "gtin": meta[0], "lot": meta[1],
-                                "quantity": meta[2], "uom": meta[3],
+                                "quantity": meta[2], "uom": meta[3], "remaining": meta[4],
                                 "owner": h[0] if h else "", "custodian": h[2] if h else "",
                                 "custodian_org": h[3] if h else "",
                                 "custodian_name": names.get(h[2], ("", ""))[0] if h else ""})

@@ -295,9 +295,10 @@ class SQLiteStore:
             "SELECT did, name, org FROM participants WHERE did IN ({inn})", dids)}
 
     def batch_rows(self, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        """batch id -> (gtin, lot, quantity, uom) for registered batches."""
+        """batch id -> (gtin, lot, quantity, uom, remaining) for registered batches."""
         return {r[0]: tuple(r[1:]) for r in self._select_in(
-            "SELECT id, gtin, lot, quantity, uom FROM batches WHERE id IN ({inn})", ids)}
+            "SELECT id, gtin, lot, quantity, uom, remaining FROM batches WHERE id IN ({inn})",
+            ids)}
 
     def tx_method(self, tx_id: str) -> tuple[str, str] | None:
         row = self.reader().execute("SELECT contract, method FROM txs WHERE id=?",
