@@ -150,6 +150,31 @@ def test_tariff_versions_apply_from_their_time_and_longest_prefix_wins(cx: Cx) -
     assert ("61091000", T0 + 2 * DAY, 300) in rows and ("610910", T0 + DAY, 1500) in rows
 
 
+def test_a_version_cannot_rewrite_what_was_in_force(cx: Cx) -> None:
+    """A tariff or rate dated before its publication takes effect when published: the
+    version an assessment used stays the one state and the tables say was in force."""
+    w, c = cx.w, cx.c
+    w.time = T0 + DAY
+    a = cx.declare("d1", [line("610910", 100_000, "USD")])["result"]
+    w.time = T0 + 2 * DAY
+    # Back-dated to before d1, and a "correction" of the version d1 used: both from now.
+    for at in (T0 + DAY - 1, T0):
+        r = tariff(w, cx.de, "610910", 5_000, 1900, at=at)
+        assert r["ok"] and r["result"]["effective_from"] == T0 + 2 * DAY, r
+        r = w.call(c.bank, "customs", "set_rate",
+                   {"base": "USD", "quote": "EUR", "rate": 1, "time": at})
+        assert r["ok"] and r["result"]["time"] == T0 + 2 * DAY, r
+    assert w.get("customs/d/d1")["assessment"]["due"] == a["due"]  # frozen anyway
+    tariffs = sorted((r["effective_from"], r["duty_bp"])
+                     for r in w.tables["customs_tariffs"].values() if r["prefix"] == "610910")
+    assert tariffs == [(T0, 1200), (T0 + 2 * DAY, 5_000)]
+    rates = sorted((r["time"], r["rate"]) for r in w.tables["fx_rates"].values())
+    assert rates == [(T0, USD_EUR), (T0 + 2 * DAY, 1)]
+    assert [v["from"] for v in w.get("customs/t/DE/610910")] == [T0, T0 + 2 * DAY]
+    assert cx.declare("d2", [line("610910", 100_000)])["result"]["lines"][0]["tariff"][
+        "duty_bp"] == 5_000
+
+
 def test_versions_are_pruned_and_bounded(cx: Cx) -> None:
     w = cx.w
     for k in range(1, 8):  # 7 scheduled + 1 current = 8, the most kept
@@ -306,6 +331,54 @@ def test_goods_under_a_declaration_reach_the_buyer_only_once_cleared(cx: Cx) -> 
     w.ok(cx.de, "customs", "release", {"declaration": "d2"})
     w.ok(cx.de, "customs", "clear", {"declaration": "d2"})
     assert w.ok(c.carrier, "orders", "deliver", {"order": "o1"})["state"] == "delivered"
+
+
+def test_custody_reaches_the_buyer_only_once_cleared(cx: Cx) -> None:
+    """custody.propose is no way round the hold: custody of an order's goods under a
+    declaration not cleared may go to a (bonded) warehouse, not to the buyer's side."""
+    w, c = cx.w, cx.c
+    c.fund(c.buyer, 50_000)
+    b = w.batch(c.seller, 1)
+    assert c.place("o1", b)["ok"]
+    w.ok(c.seller, "orders", "dispatch",
+         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
+    due = cx.declare("d1", [line("611020", 20_000)], order="o1")["result"]["due"]
+    offer = {"batch": b, "to": c.buyer, "kind": "custody"}
+    err = w.fail("invalid_state", c.carrier, "custody", "propose", offer)
+    assert err["details"] == {"current": "assessed", "declaration": "d1", "order": "o1"}
+    warehouse = w.participant("warehouse")
+    prop = w.ok(c.carrier, "custody", "propose", {**offer, "to": warehouse})["proposal"]
+    w.ok(warehouse, "custody", "accept", {"proposal": prop})
+    w.fail("invalid_state", warehouse, "custody", "propose", offer)
+    c.fund(c.seller, due)
+    w.ok(c.seller, "customs", "pay", {"declaration": "d1"})
+    w.ok(cx.de, "customs", "clear", {"declaration": "d1"})
+    prop = w.ok(warehouse, "custody", "propose", offer)["proposal"]
+    w.ok(c.buyer, "custody", "accept", {"proposal": prop})
+    assert w.ok(c.carrier, "orders", "deliver", {"order": "o1"})["state"] == "delivered"
+
+
+def test_a_bogus_declaration_cannot_keep_the_buyers_money(cx: Cx) -> None:
+    """Decision: the hold protects the destination country, not a party. A declaration
+    that blocks a delivery it should not (a seller's, to a country whose authority never
+    decides) leaves the buyer and the transporter the dispute: the arbiter shares out the
+    escrow, which never pays the seller without a delivery or a ruling."""
+    w, c = cx.w, cx.c
+    c.fund(c.buyer, 10_500)
+    b = w.batch(c.seller, 1)
+    assert c.place("o1", b)["ok"]
+    w.ok(c.seller, "orders", "dispatch",
+         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
+    assert tariff(w, cx.fr, "61", 0, 0, cc="FR")["ok"]
+    assert cx.declare("bogus", [line("611020", 1)], order="o1", destination="FR")["ok"]
+    w.fail("invalid_state", c.carrier, "orders", "deliver", {"order": "o1"})
+    w.ok(c.buyer, "orders", "dispute", {"order": "o1", "reason": "seller blocks delivery"})
+    w.ok(c.arbiter, "orders", "resolve", {"order": "o1", "refund": 10_000,
+                                          "freight_paid": 500, "at_fault": "seller",
+                                          "ownership": "seller"})
+    assert (w.balance(c.buyer), w.balance(c.carrier), w.balance(c.seller)) == (10_000, 500, 0)
 
 
 # -- paying and deciding ------------------------------------------------------------------------

@@ -169,3 +169,28 @@ def test_a_product_order_reserves_its_lot_from_dispatch(cast: Cast, batch: str) 
     _dispatch(c, "o1", batch=batch)
     r = _offer(c, c.seller, batch)
     assert r["error"]["details"] == {"current": "reserved", "order": "o1"}
+
+
+def test_an_open_custody_offer_does_not_block_the_payout(cast: Cast, batch: str) -> None:
+    """Only an open offer of what an order moves blocks it: the buyer, custodian after the
+    delivery, cannot hold the seller's payout (and the arbiter's ruling) hostage by
+    leaving an offer of custody unanswered (eq. 7: silence is consent)."""
+    w, c = cast.w, cast
+    warehouse = w.participant("warehouse")
+    c.to_delivered("o1", batch)
+    prop = _offer(c, c.buyer, batch, "custody", to=warehouse)["result"]["proposal"]
+    _release(c)
+    assert w.order("o1")["state"] == "completed"
+    assert w.holding(batch)["owner"] == c.buyer
+    # The offer still stands and hands over custody alone.
+    w.ok(warehouse, "custody", "accept", {"proposal": prop})
+    assert (w.holding(batch)["owner"], w.holding(batch)["custodian"]) == (c.buyer, warehouse)
+
+
+def test_an_open_custody_offer_still_blocks_moving_custody(cast: Cast, batch: str) -> None:
+    w, c = cast.w, cast
+    warehouse = w.participant("warehouse")
+    _to_state(c, batch, "dispatched")
+    prop = _offer(c, c.seller, batch, "custody", to=warehouse)["result"]["proposal"]
+    err = w.fail("invalid_state", c.carrier, "orders", "pickup", {"order": "o1"})
+    assert err["details"]["proposal"] == prop

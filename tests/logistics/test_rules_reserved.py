@@ -165,3 +165,32 @@ def test_tighter_means_every_check_kept_and_no_band_wider() -> None:
     assert widened(fenced, fenced) is None
     assert widened(fenced, rule(geofence={"polygon": square[:3]})) == "geofence"
     assert widened(rule(shock={"max": 2000}), rule(shock={"max": 2001})) == "shock"
+
+
+def test_a_batch_keeps_its_own_excursion_when_another_order_ends(world: World) -> None:
+    """One logger, two sold batches held to two versions of the product rule: when the
+    older one's order ends, the other carries on with its own excursion (not the ended
+    one's, evaluated under another band and marking another batch)."""
+    w, c, m = world, world.c, world.maker
+    other = w.new_batch("V2")
+    logger = w.new_device()
+    c.ok(m, "sensors", "bind", {"device": logger.did, "kind": "batch", "target": w.batch,
+                                "batches": [other]})
+    buyer = _place(w, "o-1", batch=w.batch)  # held to 2-8 °C
+    c.ok(m, "sensors", "set_rule", _rule(w, "product", temp=WIDE))
+    _place(w, "o-2", batch=other)  # held to 0-25 °C
+    c.ok(m, "sensors", "set_rule", _rule(w, "product", temp={**WIDE, "max": 40_000}))
+    # 45 minutes at 9 °C breach 2-8 °C (o-1's batch); then 26 °C leaves 0-25 °C too.
+    [first] = w.ok(temps(T0 + 20 * MIN, *[9000] * 9, *[26_000] * 5),
+                   device=logger)["breaches"]
+    assert w.breaches(other) == []
+    _deliver(w, "o-1")
+    c.ok(buyer, "orders", "confirm", {"order": "o-1"})
+    # o-2's batch has been above 25 °C since T0 + 65 min: past its 30 minutes, a breach.
+    found = w.ok(temps(T0 + 90 * MIN, *[26_000] * 4), device=logger)["breaches"]
+    [row] = w.breaches(other)
+    assert row["id"] in found and row["id"] != first
+    assert row["started"] == T0 + 65 * MIN
+    # o-1's batch now follows 0-40 °C: its breach ended at the first reading back in band.
+    [ended] = w.breaches()
+    assert (ended["id"], ended["ended"]) == (first, T0 + 90 * MIN)

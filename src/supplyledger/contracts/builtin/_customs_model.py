@@ -48,6 +48,7 @@ __all__ = [
     "hs_code",
     "in_force",
     "load",
+    "not_before",
     "rate_key",
     "require_authority",
     "schedule",
@@ -151,10 +152,18 @@ def in_force(versions: list[dict[str, Any]] | None, now: int) -> dict[str, Any] 
     return best
 
 
+def not_before(start: int, now: int) -> int:
+    """When a version published at ``now`` for ``start`` takes effect: never in the past.
+    Assessments already made used what was in force then; a back-dated version (or a
+    "correction" of one in force) would make state and the tables say otherwise."""
+    return max(start, now)
+
+
 def schedule(versions: list[dict[str, Any]] | None, entry: dict[str, Any],
              now: int) -> list[dict[str, Any]]:
-    """Add ``entry`` (replacing a version with the same ``from``: a correction), keep the
-    list sorted and drop versions no admissible transaction can see any more."""
+    """Add ``entry`` (replacing a version with the same ``from``: a correction of one not
+    yet in force, since ``from`` is never before ``now``), keep the list sorted and drop
+    versions no admissible transaction can see any more."""
     out = sorted([v for v in versions or () if v["from"] != entry["from"]] + [entry],
                  key=lambda v: int(v["from"]))
     out = [v for i, v in enumerate(out)

@@ -11,9 +11,10 @@ transporter at pickup, to the buyer at delivery, back to the seller when a retur
 ownership to the buyer when the escrow pays the seller. The same
 ``custody_holdings``/``custody_history`` rows the custody contract projects are projected
 from our ``orders.custody_moved`` event, so the audit's rebuild matches. A hand-over
-proposal left open on the batch blocks these moves (the custody contract does not re-check
-the proposer when a proposal is accepted, so moving under an open proposal could let it hand
-over something its proposer no longer holds).
+proposal left open on the batch blocks moving what it offers (the custody contract does not
+re-check the proposer when a proposal is accepted, so moving under an open proposal could
+let it hand over something its proposer no longer holds); an offer of custody alone does not
+block moving ownership, or the buyer, custodian once delivered, could stall the payout.
 
 A batch in an active order is locked (``orders/lk/{batch}``), so it cannot be sold twice
 nor its title offered (custody reads the lock), and the version of its product's cold-chain
@@ -197,13 +198,21 @@ def unlock(ctx: Ctx, batch: str | None, order_id: str) -> None:
             ctx.delete(pin_key(batch))
 
 
+def _offers(ctx: Ctx, pid: str, kind: str) -> bool:
+    """Open proposal ``pid`` offers ``kind`` (custody or ownership). Only such an offer
+    conflicts with moving it: an offer of custody alone must not block the payout (the
+    buyer, custodian once delivered, could otherwise stall it for ever)."""
+    p = ctx.read("custody", f"p/{pid}")
+    return p is None or p["kind"] in (kind, "both")
+
+
 def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     """Move custody or ownership of the order's batch to ``to``. Ownership only ever moves
     from the seller. (custody.propose refuses to offer a reserved batch's title, so the
     seller cannot have given it away meanwhile; the check stays as the escrow's guard.)"""
     batch = o["batch"]
     h = holding(ctx, batch)
-    if h["open"]:
+    if h["open"] and _offers(ctx, h["open"], kind):
         raise InvalidState(f"batch {batch} has an open hand-over proposal {h['open']}: it "
                            f"must be answered or cancelled first", current=o["state"],
                            proposal=h["open"])

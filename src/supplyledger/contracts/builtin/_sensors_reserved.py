@@ -22,10 +22,15 @@ When the order ends (completed, cancelled, returned or resolved) pin and reserva
 the batch follows its product's current rule again. A tightening reaches the batch at once:
 the seller only binds itself.
 
-One device may so watch batches held to two versions of one product rule. Excursions are
-tracked per rule key, so the oldest version keeps the product rule's key (an excursion under
-way when the seller widens the rule carries on instead of starting over) and newer ones are
-tracked under their version's key (:func:`group_rules`).
+One device may so watch batches held to two versions of one product rule. A device tracks
+excursions per group of batches held to one rule (:func:`group_rules`), a product rule's
+per version (its state key is :func:`version_key`'s), so an excursion is always one measured
+against the band of the batches it is applied to: when the seller widens the rule, the sold
+batch's excursion under the old version carries on; when an order ends, the batches held to
+another version keep their own. Breaches still name the oldest version by the product
+rule's key, newer ones by their version key. An excursion whose version no batch is held to
+any more carries on under the version all its batches moved to, if that has none of its own
+(a tightening reached them, or their order ended): :func:`carry_over`.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from supplyledger.contracts.builtin.custody import reserved_by
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
-__all__ = ["check_batch_rule", "group_rules", "lot_rule_widens", "pin_key", "pinned_rule",
-           "rule_of", "version_key"]
+__all__ = ["carry_over", "check_batch_rule", "group_rules", "lot_rule_widens", "pin_key",
+           "pinned_rule", "rule_of", "version_key"]
 
 Groups = dict[str, tuple[dict[str, Any], list[str]]]
 
@@ -85,9 +90,10 @@ def rule_of(ctx: Ctx, batch: str) -> tuple[str, dict[str, Any] | None]:
 
 
 def group_rules(ctx: Ctx, batches: list[str]) -> Groups:
-    """``{key: (rule, batches)}``: the watched batches grouped by the rule they are held
-    to, each group evaluated once. Of several versions of one product rule the oldest keeps
-    its key, the others go under :func:`version_key` (and say so in their ``key``)."""
+    """``{state key: (rule, batches)}``: the watched batches grouped by the rule they are
+    held to, each group evaluated once; a product rule's groups per version, under
+    :func:`version_key`. The oldest version's rule keeps the product rule's ``key`` (which
+    breaches name), newer ones say their version key."""
     found: dict[str, dict[int, tuple[dict[str, Any], list[str]]]] = {}
     for batch in batches:
         key, rule = rule_of(ctx, batch)
@@ -99,8 +105,34 @@ def group_rules(ctx: Ctx, batches: list[str]) -> Groups:
             rule, held = versions[v]
             if i:
                 rule = {**rule, "key": version_key(key, v)}
-            groups[rule["key"] if i else key] = (rule, held)
+            product = key.startswith(_PRODUCT)
+            groups[version_key(key, v) if product else key] = (rule, held)
     return groups
+
+
+_PRODUCT = product_rule_key("")
+
+
+def carry_over(exs: dict[str, Any], groups: Groups, before: dict[str, list[int]],
+               batches: list[str]) -> None:
+    """Move, in excursion state ``exs``, the excursion of a product-rule version no watched
+    batch is held to any more to the group all of its batches moved to, when that group
+    has none of its own (of several such, the oldest version's). ``before``: the state key
+    of each group of the last record -> indices of its batches in ``batches``. A group some
+    of whose batches were already held to its rule keeps its state: that is measured
+    against its band, the moved one against another."""
+    was = {i: key for key, idx in before.items() for i in idx}
+    pos = {b: i for i, b in enumerate(batches)}
+    for key, (_, held) in groups.items():
+        if key in exs or not key.startswith(_PRODUCT):
+            continue
+        line = key.rsplit("/", 1)[0]
+        came = {was.get(pos[b]) for b in held}
+        if all(k is not None and k not in groups and k.rsplit("/", 1)[0] == line
+               for k in came):
+            old = sorted((int(k.rsplit("/", 1)[1]), k) for k in came if k in exs)
+            if old:
+                exs[key] = exs.pop(old[0][1])
 
 
 def check_batch_rule(ctx: Ctx, batch: str, new: dict[str, Any]) -> None:

@@ -11,7 +11,9 @@ reserves a batch it sells (:func:`reservation_key`, from placing a batch order o
 dispatching a product order's lot until the order is completed, cancelled, returned or
 resolved). While reserved, the batch's title is the buyer's money's collateral: its
 ownership may not be offered (``ownership`` or ``both``), or the seller could give away what
-the escrow pays for. Custody alone may still go to a warehouse or carrier. An offer made
+the escrow pays for. Custody alone may still go to a warehouse or carrier, but not to the
+order's buyer (nor its organisation) while a customs declaration of the order is not
+cleared: that would be the delivery ``orders.deliver`` refuses until then. An offer made
 before the reservation cannot be accepted during it, because orders refuse to reserve a
 batch with an open proposal; so ``accept`` need not check again.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._customs_model import customs_hold
+from supplyledger.contracts.builtin._orders_model import okey, org_of
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
@@ -77,7 +81,9 @@ def _holding(ctx: Ctx, batch: str) -> dict[str, Any]:
 def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Offer custody and/or ownership of a batch; only its current holder of that right.
     Not its ownership while an order reserves it (``invalid_state``, current ``reserved``,
-    naming the order): title moves with that order, or is free again when it ends."""
+    naming the order): title moves with that order, or is free again when it ends. Nor
+    its custody to the order's buyer's side while the order's customs declaration is not
+    cleared (``invalid_state``, current: the declaration's state)."""
     batch, kind = args["batch"], args["kind"]
     h = _holding(ctx, batch)
     if kind in ("custody", "both") and h["custodian"] != ctx.signer:
@@ -97,6 +103,8 @@ def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f"no active participant {args['to']}")
     if args["to"] == ctx.signer:
         raise InvalidState("a proposal to oneself changes nothing", current="held")
+    if kind == "custody":
+        _not_uncleared_to_buyer(ctx, batch, args["to"], to["org"])
     pid = ctx.tx_id[:32]
     prop = {"id": pid, "batch": batch, "kind": kind, "from": ctx.signer, "to": args["to"],
             "to_org": to["org"], "terms": args.get("terms", {}), "status": "open",
@@ -106,6 +114,20 @@ def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     ctx.put(holding_key(batch), h)
     ctx.emit("proposed", id=pid, batch=batch, kind=kind, by=ctx.signer, to=args["to"])
     return {"proposal": pid}
+
+
+def _not_uncleared_to_buyer(ctx: Ctx, batch: str, to: str, to_org: str) -> None:
+    """Refuse handing the goods of an order under a customs declaration not cleared to the
+    order's buyer or a member of its organisation."""
+    order = reserved_by(ctx, batch)
+    held = None if order is None else customs_hold(ctx, order)
+    if order is None or held is None:
+        return
+    buyer = ctx.read("orders", okey(order))["buyer"]
+    if to == buyer or (to_org and to_org == org_of(ctx, buyer)):
+        raise InvalidState(f"batch {batch} of order {order} is under customs declaration "
+                           f"{held[0]}, which is {held[1]}: it reaches the buyer once "
+                           "cleared", current=held[1], declaration=held[0], order=order)
 
 
 def _open(ctx: Ctx, pid: str) -> dict[str, Any]:

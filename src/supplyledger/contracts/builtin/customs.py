@@ -4,9 +4,10 @@ clearance, tariffs and taxes, multi-currency settlement of cross-border e-commer
 
 A customs authority (an organisation whose members hold the ``customs`` role) publishes,
 per destination country and HS code prefix, a duty rate and a VAT rate in basis points and
-a de-minimis value, each effective from a time. The first organisation to publish for a
-country becomes its authority, and the currency it publishes in becomes the country's;
-nobody else may publish for that country. A ``settlement`` participant (a bank) publishes
+a de-minimis value, each effective from a time (never before it is published, so what was
+in force when a declaration was assessed is never rewritten). The first organisation to
+publish for a country becomes its authority, and the currency it publishes in becomes the
+country's; nobody else may publish for that country. A ``settlement`` participant (a bank) publishes
 exchange rates between currencies as integers scaled by 10^9 — quote minor units per base
 minor unit, so 1 EUR cent = 1.085 USD cents is 1_085_000_000 — ledger data, so every node
 and the audit convert identically.
@@ -23,7 +24,10 @@ declaration is always refunded, whatever the authority has done with its account
 Only members of the destination's authority clear, hold (with a reason), release or reject;
 clearing needs the duties paid (unless nothing is due). Every transition is an event and a
 ``customs_history`` row; an illegal one fails with ``invalid_state`` naming the current
-state. Keys, states and the rounding helper are in ``_customs_model``.
+state. A declaration naming an order holds its goods until cleared (``customs_hold``:
+``orders.deliver`` and a ``custody.propose`` to the buyer's side wait); an order has one
+declaration at a time, a new one only after a rejection. Keys, states and the rounding
+helper are in ``_customs_model``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from supplyledger.contracts.builtin._customs_model import (
     expect,
     hs_code,
     load,
+    not_before,
     order_decl_key,
     rate_key,
     require_authority,
@@ -96,7 +101,8 @@ def _prepare_tariff(a: dict[str, Any]) -> dict[str, Any]:
 }, errors=(Forbidden, ValidationError, AmountError, InvalidState))
 def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Customs authority: publish the duty and VAT rates (and de-minimis value) for an HS
-    prefix of its country, from a time. The first publisher becomes the authority."""
+    prefix of its country, from a time (no earlier than the transaction's: what was in
+    force is never rewritten). The first publisher becomes the authority."""
     cc = a["country"]
     country = ctx.get(country_key(cc))
     if ctx.org is None:
@@ -112,14 +118,15 @@ def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
                               arg="currency")
     key = tariff_key(cc, a["hs_prefix"])
-    entry = {"from": a["effective_from"], "duty_bp": a["duty_bp"], "vat_bp": a["vat_bp"],
+    start = not_before(a["effective_from"], ctx.time)
+    entry = {"from": start, "duty_bp": a["duty_bp"], "vat_bp": a["vat_bp"],
              "de_minimis": a["de_minimis"], "tx": ctx.tx_id}
     ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
     ctx.emit("tariff_set", country=cc, prefix=a["hs_prefix"], currency=country["currency"],
-             effective_from=a["effective_from"], duty_bp=a["duty_bp"], vat_bp=a["vat_bp"],
+             effective_from=start, duty_bp=a["duty_bp"], vat_bp=a["vat_bp"],
              de_minimis=a["de_minimis"], authority=ctx.org)
     return {"country": cc, "prefix": a["hs_prefix"], "authority": ctx.org,
-            "effective_from": a["effective_from"]}
+            "effective_from": start}
 
 
 def _prepare_rate(a: dict[str, Any]) -> dict[str, Any]:
@@ -135,13 +142,16 @@ def _prepare_rate(a: dict[str, Any]) -> dict[str, Any]:
     "time": TIME,
 }, errors=(ValidationError, InvalidState))
 def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Settlement institution: publish an exchange rate, in force from ``time``."""
+    """Settlement institution: publish an exchange rate, in force from ``time`` (no
+    earlier than the transaction's)."""
     key = rate_key(a["base"], a["quote"])
-    entry = {"from": a["time"], "rate": a["rate"], "by": ctx.signer, "tx": ctx.tx_id}
+    start = not_before(a["time"], ctx.time)
+    entry = {"from": start, "rate": a["rate"], "by": ctx.signer, "tx": ctx.tx_id}
     ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
-    ctx.emit("rate_set", base=a["base"], quote=a["quote"], time=a["time"], rate=a["rate"],
+    ctx.emit("rate_set", base=a["base"], quote=a["quote"], time=start, rate=a["rate"],
              scale=RATE_SCALE)
-    return {"pair": f"{a['base']}/{a['quote']}", "rate": a["rate"], "scale": RATE_SCALE}
+    return {"pair": f"{a['base']}/{a['quote']}", "rate": a["rate"], "scale": RATE_SCALE,
+            "time": start}
 
 
 # -- declaring ----------------------------------------------------------------------------------

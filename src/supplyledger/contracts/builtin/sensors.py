@@ -49,6 +49,7 @@ from supplyledger.contracts.builtin._sensors_model import (
     product_rule_key,
 )
 from supplyledger.contracts.builtin._sensors_reserved import (
+    carry_over,
     check_batch_rule,
     group_rules,
     version_key,
@@ -126,7 +127,7 @@ def register_device(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise AlreadyExists(f"device {did} is already registered")
     d = {"did": did, "org": p["org"], "name": a.get("name", p["name"]),
          "model": a.get("model", ""), "bind": None, "seq": 0, "last_t": -1, "ex": {},
-         "since": ctx.time}
+         "groups": {}, "since": ctx.time}
     ctx.put(device_key(did), d)
     ctx.emit("device_registered", did=did, org=p["org"], name=d["name"], model=d["model"])
     return {"device": did}
@@ -189,7 +190,7 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                         "the shipment's transporter for goods it carries may bind a device")
     binding = {"kind": a["kind"], "target": a["target"], "batches": batches,
                "shipment": shipment, "by": ctx.signer, "since": ctx.time}
-    d["bind"], d["ex"] = binding, {}
+    d["bind"], d["ex"], d["groups"] = binding, {}, {}
     ctx.put(device_key(d["did"]), d)
     ctx.emit("bound", device=d["did"], **binding)
     return {"device": d["did"], "batches": batches, "shipment": shipment}
@@ -211,7 +212,7 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"device {d['did']} was bound by {b['by']}")
     for ex in d["ex"].values():
         end_excursions(ctx, ex)
-    d["bind"], d["ex"] = None, {}
+    d["bind"], d["ex"], d["groups"] = None, {}, {}
     ctx.put(device_key(d["did"]), d)
     ctx.emit("unbound", device=d["did"], reason=a.get("reason", ""))
     return {"device": d["did"], "bound": False}
@@ -284,6 +285,7 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
                               f"time {ctx.time}", arg="readings")
     groups = group_rules(ctx, b["batches"])
     cols, exs, changed = v["cols"], d["ex"], []
+    carry_over(exs, groups, d.get("groups", {}), b["batches"])
     for key, (rule, batches) in groups.items():
         ex = exs.setdefault(key, {})
         for h in evaluate(rule, cols, ex):
@@ -297,6 +299,9 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
             open_breach(ctx, bid, d, rule, batches, h)
             changed.append(bid)
     d["ex"] = live_excursions(ctx, exs, groups)
+    # Which watched batches each excursion state was measured for (see carry_over).
+    index = {x: i for i, x in enumerate(b["batches"])}
+    d["groups"] = {k: [index[x] for x in held] for k, (_, held) in groups.items()}
     d["seq"], d["last_t"] = seq, s["last"]
     ctx.put(device_key(d["did"]), d)
     if b["shipment"] and s["pos"]:
