@@ -61,6 +61,10 @@ def line(hs: str, value: int, ccy: str = "EUR", qty: int = 1) -> dict[str, Any]:
             "currency": ccy}
 
 
+def appoint(w: World, cc: str, org: str, ccy: str = "EUR") -> dict[str, Any]:
+    return w.ok(w.admin, "customs", "appoint", {"country": cc, "org": org, "currency": ccy})
+
+
 def tariff(w: World, who: str, prefix: str, duty: int, vat: int, *, cc: str = "DE",
            ccy: str = "EUR", de_minimis: int = 15_000, at: int = T0) -> dict[str, Any]:
     return w.call(who, "customs", "set_tariff", {
@@ -78,6 +82,8 @@ def cx(cast: Cast) -> Cx:
         "org": de_org, "public_key": key.public.b64, "name": "officer 2",
         "roles": ["customs"]})["did"]
     fr = w.participant("customs")
+    for cc, officer in (("DE", de), ("FR", fr)):
+        appoint(w, cc, w.get(f"identity/p/{officer}")["org"])
     for prefix, duty, vat in (("61", 800, 1900), ("610910", 1200, 1900), ("8471", 0, 1000)):
         assert tariff(w, de, prefix, duty, vat)["ok"]
     w.ok(cast.bank, "customs", "set_rate",
@@ -104,7 +110,7 @@ def test_hs_codes_are_normalised_and_checked() -> None:
 
 # -- tariffs and rates --------------------------------------------------------------------------
 
-def test_first_publisher_is_the_authority_and_others_are_refused(cx: Cx) -> None:
+def test_the_appointed_authority_publishes_and_others_are_refused(cx: Cx) -> None:
     w = cx.w
     assert w.get("customs/c/DE") == {"country": "DE", "authority": cx.de_org,
                                      "currency": "EUR", "since": T0}
@@ -116,6 +122,25 @@ def test_first_publisher_is_the_authority_and_others_are_refused(cx: Cx) -> None
     assert tariff(w, cx.fr, "62", 1200, 2000, cc="FR")["ok"]
     assert tariff(w, cx.de, "62", 1, 1, ccy="USD")["error"]["code"] == "validation_error"
     assert tariff(w, cx.c.seller, "62", 1, 1, cc="IT")["error"]["code"] == "role_denied"
+    # Nobody becomes an authority by publishing first: only an admin appoints one.
+    err = tariff(w, cx.fr, "62", 1, 1, cc="IT")["error"]
+    assert err["code"] == "not_found" and "appoints" in err["message"]
+    fr_org = w.get(f"identity/p/{cx.fr}")["org"]
+    assert w.call(cx.fr, "customs", "appoint", {"country": "IT", "org": fr_org,
+                                                "currency": "EUR"})["error"]["code"] == \
+        "role_denied"
+    for org, ccy, code in (("nope", "EUR", "not_found"),
+                           (w.get(f"identity/p/{cx.c.seller}")["org"], "EUR", "forbidden"),
+                           (fr_org, "USD", "validation_error")):  # DE's currency is fixed
+        r = w.call(w.admin, "customs", "appoint", {"country": "DE", "org": org,
+                                                   "currency": ccy})
+        assert r["error"]["code"] == code, (org, r)
+    # The admin hands DE over: the new authority publishes, the old one no longer does.
+    appoint(w, "DE", fr_org)
+    assert tariff(w, cx.fr, "63", 500, 1900)["ok"]
+    assert w.fail("forbidden", cx.de, "customs", "set_tariff", {
+        "country": "DE", "hs_prefix": "64", "currency": "EUR", "duty_bp": 0, "vat_bp": 0,
+        "de_minimis": 0, "effective_from": T0})["details"]["authority"] == fr_org
     for bad_prefix in ("6", "123", "00", "12345678901"):
         assert tariff(w, cx.fr, bad_prefix, 1, 1, cc="FR")["error"]["code"] == \
             "validation_error"
@@ -492,6 +517,7 @@ class Sim:
         self.officer = {"DE": w.participant("customs"), "US": w.participant("customs")}
         self.supply: Counter[str] = Counter()
         for cc, ccy in (("DE", "EUR"), ("US", "USD")):
+            appoint(w, cc, w.get(f"identity/p/{self.officer[cc]}")["org"], ccy)
             w.ok(self.officer[cc], "customs", "set_tariff", {
                 "country": cc, "hs_prefix": "61", "currency": ccy, "duty_bp": 1200,
                 "vat_bp": 1900, "de_minimis": 5_000, "effective_from": T0})
@@ -571,6 +597,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Consortium,
     p = cons.parties
     cons.ok(p["bank"], "payments", "deposit",
             {"account": p["seller"].did, "currency": "EUR", "amount": 100_000})
+    cons.ok(cons.admin, "customs", "appoint", {"country": "DE", "org": "zoll",
+                                               "currency": "EUR"})
     cons.ok(p["zoll"], "customs", "set_tariff", {
         "country": "DE", "hs_prefix": "6109", "currency": "EUR", "duty_bp": 1200,
         "vat_bp": 1900, "de_minimis": 15_000, "effective_from": T0})

@@ -1,7 +1,8 @@
 """Imports through customs (paper 004): Orchard Oils brings olive oil from Spain.
 
-The port's customs office publishes China's tariff lines for the oils it sees, the
-settlement bank publishes the EUR/CNY rate, and Orchard Oils declares each consignment.
+The consortium admin appoints the port's customs office as China's authority; the office
+publishes the tariff lines for the oils it sees, the settlement bank publishes the EUR/CNY
+rate, and Orchard Oils declares each consignment.
 The contract assesses duty and VAT at once; Orchard Oils pays them into the declaration's
 escrow. The first consignment is held for a documents check, released and cleared, so the
 office's account receives the duties; the second is rejected for its labels, and the
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from supplyledger.demo.cast import DAY, HOUR, Person, Sim
+from supplyledger.ledger.crypto import PrivateKey
 
 __all__ = ["customs_story", "setup_customs"]
 
@@ -24,8 +26,10 @@ TARIFF = {"1509": (1000, 900), "1514": (900, 900)}
 EUR_CNY = 7_810_000_000  # CNY fen per euro cent, x 10^9
 
 
-def setup_customs(sim: Sim, p: dict[str, Person]) -> None:
+def setup_customs(sim: Sim, admin: PrivateKey, p: dict[str, Person]) -> None:
     since = sim.now()
+    sim.ok(admin, "customs", "appoint", {"country": "CN", "org": p[OFFICER].org,
+                                         "currency": "CNY"})
     for prefix, (duty, vat) in TARIFF.items():
         sim.ok(p[OFFICER], "customs", "set_tariff", {
             "country": "CN", "hs_prefix": prefix, "currency": "CNY", "duty_bp": duty,

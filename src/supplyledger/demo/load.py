@@ -153,7 +153,7 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         _consortium(sim, admin, people)
         setup_flour(sim, people)
         setup_commerce(sim, people)
-        setup_customs(sim, people)
+        setup_customs(sim, admin, people)
         chain, commerce = FlourChain(), Commerce()
         say(f"recording {weeks} weeks of activity")
         stories = lot_stories(sim, people, start + DAY, weeks, chain,

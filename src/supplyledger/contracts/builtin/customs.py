@@ -5,9 +5,9 @@ clearance, tariffs and taxes, multi-currency settlement of cross-border e-commer
 A customs authority (an organisation whose members hold the ``customs`` role) publishes,
 per destination country and HS code prefix, a duty rate and a VAT rate in basis points and
 a de-minimis value, each effective from a time (never before it is published, so what was
-in force when a declaration was assessed is never rewritten). The first organisation to
-publish for a country becomes its authority, and the currency it publishes in becomes the
-country's; nobody else may publish for that country. A ``settlement`` participant (a bank) publishes
+in force when a declaration was assessed is never rewritten). A consortium admin appoints
+each country's authority and the currency of its tariffs (``appoint``): nobody becomes an
+authority by publishing first. A ``settlement`` participant (a bank) publishes
 exchange rates between currencies as integers scaled by 10^9 — quote minor units per base
 minor unit, so 1 EUR cent = 1.085 USD cents is 1_085_000_000 — ledger data, so every node
 and the audit convert identically.
@@ -90,6 +90,32 @@ def _prepare_tariff(a: dict[str, Any]) -> dict[str, Any]:
     return {**a, "hs_prefix": hs_code(a["hs_prefix"], "hs_prefix", min_digits=2)}
 
 
+@method(roles="admin", args={
+    "country": COUNTRY,
+    "org": Str(max_len=64, doc="the organisation (with the customs role) that is its authority"),
+    "currency": CURRENCY,
+}, errors=(NotFound, Forbidden, ValidationError))
+def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Consortium admin: name the customs authority of a country and the currency its
+    tariffs are in. Appointing another organisation later hands the country over (its
+    tariff lines stay in force until the new authority replaces them); the currency is
+    fixed once set, since assessments and paid duties are in it."""
+    cc = a["country"]
+    org = ctx.read("identity", f"o/{a['org']}")
+    if org is None:
+        raise NotFound(f"no organisation {a['org']}")
+    if "customs" not in org["roles"]:
+        raise Forbidden(f"organisation {a['org']} does not have the customs role")
+    country = ctx.get(country_key(cc))
+    if country is not None and country["currency"] != a["currency"]:
+        raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
+                              arg="currency")
+    ctx.put(country_key(cc), {"country": cc, "authority": a["org"],
+                              "currency": a["currency"], "since": ctx.time})
+    ctx.emit("authority_appointed", country=cc, authority=a["org"], currency=a["currency"])
+    return {"country": cc, "authority": a["org"], "currency": a["currency"]}
+
+
 @method(roles="customs", prepare=_prepare_tariff, args={
     "country": COUNTRY,
     "hs_prefix": Str(max_len=16, doc="HS code prefix, 2-10 digits (even), dots allowed"),
@@ -98,20 +124,17 @@ def _prepare_tariff(a: dict[str, Any]) -> dict[str, Any]:
     "vat_bp": Int(max=BP, doc="VAT rate in basis points"),
     "de_minimis": Amount(minimum=0, doc="no duty when the declaration's value is below it"),
     "effective_from": TIME,
-}, errors=(Forbidden, ValidationError, AmountError, InvalidState))
+}, errors=(NotFound, Forbidden, ValidationError, AmountError, InvalidState))
 def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Customs authority: publish the duty and VAT rates (and de-minimis value) for an HS
     prefix of its country, from a time (no earlier than the transaction's: what was in
-    force is never rewritten). The first publisher becomes the authority."""
+    force is never rewritten). The authority is the organisation an admin appointed."""
     cc = a["country"]
     country = ctx.get(country_key(cc))
-    if ctx.org is None:
-        raise Forbidden("only a member of an organisation can act as a customs authority")
     if country is None:
-        country = {"country": cc, "authority": ctx.org, "currency": a["currency"],
-                   "since": ctx.time}
-        ctx.put(country_key(cc), country)
-    elif country["authority"] != ctx.org:
+        raise NotFound(f"{cc} has no customs authority: an admin appoints one first",
+                       country=cc)
+    if country["authority"] != ctx.org:
         raise Forbidden(f"{country['authority']} is the customs authority of {cc}",
                         authority=country["authority"])
     if a["currency"] != country["currency"]:
@@ -295,6 +318,6 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
-    [set_tariff, set_rate, declare, pay, hold, release, clear, reject],
+    [appoint, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
     tables=TABLES, projectors=PROJECTORS,
 )
