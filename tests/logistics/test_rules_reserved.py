@@ -194,3 +194,19 @@ def test_a_batch_keeps_its_own_excursion_when_another_order_ends(world: World) -
     # o-1's batch now follows 0-40 °C: its breach ended at the first reading back in band.
     [ended] = w.breaches()
     assert (ended["id"], ended["ended"]) == (first, T0 + 90 * MIN)
+
+
+def test_a_product_rule_back_dated_before_the_order_does_not_reach_its_lot(
+        world: World) -> None:
+    """A transaction's time may lie a few minutes behind the ledger's order of events: the
+    seller signs a looser product rule dated before the order, but submits it after. The
+    order keeps the version it was placed under, not the one whose date is earlier."""
+    w, c, m = world, world.c, world.maker
+    w.clock.t += 10 * MIN
+    _place(w, "o-1", product=gtin(1))
+    w.clock.t -= 4 * MIN
+    c.ok(m, "sensors", "set_rule", _rule(w, "product", temp=WIDE))
+    w.clock.t += 5 * MIN
+    _dispatch(w, "o-1", batch=w.batch)
+    t = w.clock() + MIN
+    assert len(w.ok(temps(t, *[9000] * 8, 6000))["breaches"]) == 1

@@ -31,6 +31,7 @@ from supplyledger.contracts.builtin._sensors_reserved import (
     lot_rule_widens,
     pin_key,
     pinned_rule,
+    rule_version,
 )
 from supplyledger.contracts.builtin.custody import holding_key, reservation_key
 from supplyledger.contracts.builtin.payments import require_participant
@@ -127,13 +128,16 @@ def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str) -> None:
         raise Forbidden(f"batch {batch} is held by {h['custodian']}, not by the seller")
 
 
-def lock(ctx: Ctx, batch: str, order_id: str, *, placed_at: int | None = None) -> (
-        dict[str, Any] | None):
+def lock(ctx: Ctx, batch: str, order_id: str, *, placed_at: int | None = None,
+         version: int | None = None) -> dict[str, Any] | None:
     """Reserve ``batch`` for the order and pin the version of its product's cold-chain rule
-    in force when the order was placed (``placed_at``; None: now), which the batch stays
-    held to (see ``_sensors_reserved``). Returns that rule."""
+    in force when the order was placed -- ``version`` as the order recorded it, else the
+    one in force at ``placed_at`` (None: now) -- which the batch stays held to (see
+    ``_sensors_reserved``). Returns that rule."""
     ctx.put_other("orders", _lkey(batch), order_id)
-    sold = pinned_rule(ctx, _gtin_of(ctx, batch), placed_at)
+    gtin = _gtin_of(ctx, batch)
+    sold = (rule_version(ctx, gtin, version) if version is not None
+            else pinned_rule(ctx, gtin, placed_at))
     if sold is not None:  # no pin: no rule then, and any later one tightens that
         ctx.put_other("orders", pin_key(batch), sold["v"])
     return sold
@@ -174,8 +178,10 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
                                   "ships", arg="batch")
         shipped = batch
         take_batch(ctx, o, shipped)
+        # (orders placed before rule versions were recorded have no "rule_v")
         check = lot_rule_widens(ctx, shipped, lock(ctx, shipped, o["id"],
-                                                   placed_at=o["placed_at"]))
+                                                   placed_at=o["placed_at"],
+                                                   version=o.get("rule_v")))
         if check is not None:
             raise InvalidState(f"batch {shipped}'s own cold-chain rule is looser than "
                                f"product {o['product']}'s when order {o['id']} was placed "

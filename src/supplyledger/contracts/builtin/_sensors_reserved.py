@@ -44,7 +44,7 @@ from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
 __all__ = ["carry_over", "check_batch_rule", "group_rules", "lot_rule_widens", "pin_key",
-           "pinned_rule", "rule_of", "version_key"]
+           "pinned_rule", "product_rule_version", "rule_of", "rule_version", "version_key"]
 
 Groups = dict[str, tuple[dict[str, Any], list[str]]]
 
@@ -57,6 +57,25 @@ def version_key(product_key: str, v: int) -> str:
 def pin_key(batch: str) -> str:
     """Key (orders namespace) of the product rule version a reserved batch is held to."""
     return f"rp/{batch}"
+
+
+def product_rule_version(ctx: Ctx, gtin: str) -> int:
+    """The version of product ``gtin``'s rule in force now (0: none): what a product order
+    records when placed, since transaction times may run a few minutes behind the order
+    in which the ledger took them."""
+    r = ctx.read("sensors", product_rule_key(gtin))
+    return 0 if r is None else int(r["v"])
+
+
+def rule_version(ctx: Ctx, gtin: str, v: int) -> dict[str, Any] | None:
+    """Version ``v`` of product ``gtin``'s rule (None for 0, no rule)."""
+    if v == 0:
+        return None
+    key = product_rule_key(gtin)
+    r = ctx.read("sensors", key)
+    if r is not None and r["v"] == v:
+        return r  # type: ignore[no-any-return]
+    return ctx.read("sensors", version_key(key, v))  # type: ignore[no-any-return]
 
 
 def pinned_rule(ctx: Ctx, gtin: str, at: int | None = None) -> dict[str, Any] | None:

@@ -55,6 +55,7 @@ from supplyledger.contracts.builtin._orders_model import (
 )
 from supplyledger.contracts.builtin._orders_settle import settle
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
+from supplyledger.contracts.builtin._sensors_reserved import product_rule_version
 from supplyledger.contracts.builtin.custody import project_transfer
 from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
 from supplyledger.contracts.builtin.payments import (
@@ -169,7 +170,10 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         "freight": a["freight"], "currency": a["currency"], "transport_no": None,
         "earliest": a["earliest"], "latest": a["latest"], "placed_at": ctx.time,
         "delivered_at": None, "settled_at": None, "on_time": None, "proposal": None,
-        "customer_data": a["customer_data"]})
+        "customer_data": a["customer_data"],
+        # A product order's lot is chosen at dispatch; the cold-chain rule it is held to is
+        # the product's as the ledger had it when the order was placed.
+        **({"rule_v": product_rule_version(ctx, gtin)} if a["batch"] is None else {})})
     # The arguments are in the transaction; the event adds only what placing decided.
     ctx.emit("placed", order=oid, state="placed", product=gtin)
     return {"order": oid, "escrow": total}
