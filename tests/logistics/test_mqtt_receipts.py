@@ -19,6 +19,8 @@ from supplyledger.ingest.device import MqttDevices
 from supplyledger.ingest.mqtt import MqttBridge, committed_receipt, parse_url, receipts_topic
 from supplyledger.ingest.signed_receipts import (
     DOMAIN,
+    answers,
+    digest,
     open_answer,
     retryable,
     sign_answer,
@@ -111,6 +113,12 @@ def test_which_answers_mean_send_again() -> None:
     # a committed failure is final even with a retry-like code
     assert not retryable({"tx": "t", "height": 3, "ok": False,
                           "error": {"code": "node_error"}})
+    # a refusal answers the bytes it names; a committed receipt, every copy
+    mine, other = digest(b"batch"), digest(b"batch, broken signature")
+    assert answers({"tx": "t", "ok": False, "digest": mine}, mine)
+    assert not answers({"tx": "t", "ok": False, "digest": other}, mine)
+    assert not answers({"tx": "t", "ok": False}, mine)
+    assert answers({"tx": "t", "height": 3, "ok": True}, mine)
 
 
 # -- end to end ---------------------------------------------------------------------------
@@ -256,3 +264,73 @@ def test_a_cancelled_batch_does_not_stop_the_client(world: World,
             doc = second.result(20)
             assert doc["ok"] and bridge.counts["committed"] == 2, doc
     assert _batches_on_ledger(world, dev.did) == 1
+
+
+# -- review: answers about someone else's copy, memory, a batch published twice --------------
+
+def test_a_refused_copy_with_a_broken_signature_does_not_settle_the_batch(
+        world: World, broker: LocalBroker) -> None:
+    """The transaction id hashes the envelope only. Anyone on the broker could republish a
+    device's batch with a broken signature: the bridge's genuine 'invalid_signature'
+    refusal named the same transaction, and the device took it as the final answer for
+    its own, valid, batch and gave up on it."""
+    import threading
+
+    from supplyledger.ingest.mqtt import readings_topic
+
+    node = world.c.node
+    world.clock.t = T0 + MIN
+    dev = world.device
+    tx = dev.sign(temps(T0, 5000))
+    env = decode(tx.raw)["env"]
+    broken = canonical({"env": env, "sig": b64e(dev.key.sign(b"something else"))})
+    gate = threading.Event()
+
+    def submit(raw: bytes) -> Receipt:
+        if raw == tx.raw:  # the genuine copy waits until the broken one is answered
+            gate.wait(20)
+        return node.submit(raw).result(30)
+
+    with _bridge(world, broker.url, submit) as bridge, \
+            _devices(world, broker.url, resend_after=60) as devices:
+        fut = devices.publish(dev.did, tx)
+        _publish_raw(broker.url, readings_topic(dev.did), [broken])
+        refusal = devices.unmatched.get(timeout=20)  # answered, and not taken for the batch
+        assert refusal["tx"] == tx.id and refusal["error"]["code"] == "invalid_signature"
+        assert bridge.counts["refused"] == 1 and not fut.done()
+        gate.set()
+        doc = fut.result(20)
+        assert doc["ok"] and doc["tx"] == tx.id and isinstance(doc["height"], int), doc
+    assert _batches_on_ledger(world, dev.did) == 1
+
+
+def test_payloads_kept_for_inspection_are_bounded(world: World, broker: LocalBroker) -> None:
+    """Anyone may publish on a receipts topic: every forgery (and every replayed genuine
+    answer) was kept in an unbounded queue, so a flood grew the device's memory without
+    end. The newest ``keep`` are kept; the rest are counted."""
+    dev = world.device
+    junk = [f"forged {i}".encode() for i in range(20)]
+    with _devices(world, broker.url, keep=5) as devices:
+        _publish_raw(broker.url, receipts_topic(dev.did), junk)
+        deadline = time.monotonic() + 20
+        while devices.dropped < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert devices.dropped == 15
+        assert [devices.forged.get_nowait() for _ in range(5)] == junk[15:]
+        assert devices.forged.empty()
+
+
+def test_a_batch_published_again_while_awaited_shares_its_future(
+        world: World, broker: LocalBroker) -> None:
+    """Publishing the same transaction twice replaced the first future in the waiting map:
+    it never resolved, not even when the client stopped."""
+    world.clock.t = T0 + MIN
+    tx = world.device.sign(temps(T0, 5000))
+    with _devices(world, broker.url, resend_after=0.5) as devices:
+        first = devices.publish(world.device.did, tx)
+        second = devices.publish(world.device.did, tx)
+        assert first.cancel() and second.cancelled()  # ...and a cancelled one is replaced
+        third = devices.publish(world.device.did, tx)
+        with _bridge(world, broker.url):
+            assert third.result(20)["ok"] and not third.cancelled()
+    assert _batches_on_ledger(world, world.device.did) == 1

@@ -349,3 +349,90 @@ def test_a_forged_pallet_event_stays_out_of_the_lots_trace(mill: FlourMill) -> N
     clerk = c.member("clerk", "shop", ["warehouse"])
     c.ok(clerk, "trace", "record_events", doc(object_event(WHEN, "storing", "active", SSCC)))
     assert [e["batch"] for e in queries(c).trace(mill.flour)["events"]][-1] == SSCC
+
+
+# -- review: what still reached past the balance -----------------------------------------------
+
+def _linked(parent: str, lot: str, event_type: str, action: str) -> dict[str, Any]:
+    """A lot linked to ``parent`` without packing it (a business transaction's container, an
+    observed aggregation)."""
+    ev: dict[str, Any] = {"type": event_type, "eventTime": WHEN, "eventTimeZoneOffset": "+08:00",
+                          "parentID": parent, "action": action, "bizStep": "shipping",
+                          "disposition": "in_transit"}
+    if event_type == "TransactionEvent":
+        ev["quantityList"] = [q(lot, 1, "TNE")]
+        ev["bizTransactionList"] = [{"type": "po", "bizTransaction": "urn:example:po:1"}]
+    else:
+        ev["childQuantityList"] = [q(lot, 1, "TNE")]
+    return ev
+
+
+def test_only_the_custodian_packs_or_unpacks_a_lot() -> None:
+    """An inspector (an 'inspecting' step) or an owner without custody (a 'retail_selling'
+    step) may record on a lot, and so could pack all of it onto any pallet, or unpack a
+    pallet the custodian packed, changing a balance that is not theirs."""
+    m = Mill()
+    w = m.w
+    inspecting = agg(SSCC, [q(m.wheat)]) | {"bizStep": "inspecting"}
+    err = w.fail("epcis_invalid", m.lab, "trace", "record_events", doc(inspecting))
+    assert err["details"]["errors"][0]["code"] == "forbidden"
+    assert "custody of" in err["details"]["errors"][0]["reason"]
+    w.ok(m.maker, "trace", "record_events", doc(agg(SSCC, [q(m.wheat, 6, "TNE")])))
+    for ev in (agg(SSCC, [q(m.wheat)], "DELETE"), agg(SSCC, [], "DELETE")):
+        err = w.fail("epcis_invalid", m.lab, "trace", "record_events",
+                     doc(ev | {"bizStep": "inspecting"}))
+        assert err["details"]["errors"][0]["code"] == "forbidden", ev
+    m.hand_over(m.wheat, m.carrier)  # the maker still owns it, the carrier holds it
+    selling = agg(SSCC2, [q(m.wheat, 1, "TNE")]) | {"bizStep": "retail_selling"}
+    err = w.fail("epcis_invalid", m.maker, "trace", "record_events", doc(selling))
+    assert err["details"]["errors"][0]["code"] == "forbidden"
+    assert m.row(m.wheat) == ("0", "6", "4")
+    w.ok(m.lab, "trace", "record_events", doc(object_event(WHEN, "inspecting", "damaged",
+                                                           SSCC)))  # inspecting still is
+    w.ok(m.carrier, "trace", "record_events", doc(agg(SSCC, [], "DELETE")))
+    assert m.row(m.wheat) == ("0", "0", "10")
+
+
+def test_a_lot_with_nothing_left_reaches_no_further_output() -> None:
+    """A lot milled whole could still be linked to a pallet by a transaction event or an
+    observation (or packed onto one as a serialised item), and that pallet, carrying 'no
+    registered goods', milled again and again: every flour traced back to the spent lot."""
+    m = Mill()
+    w = m.w
+    m.w.ok(m.maker, "products", "commission_items",
+           {"gtin": gtin(1), "lot": "W1", "serials": ["s1"]})
+    item = f"https://id.gs1.org/01/{gtin(1).zfill(14)}/21/s1"
+    f1, f2 = m.flour(1), m.flour(2)
+    m.mill([q(m.wheat)], f1)
+    packed_item = agg(SSCC, []) | {"childEPCs": [item]}
+    milled_item = {"type": "TransformationEvent", "eventTime": WHEN,
+                   "eventTimeZoneOffset": "+08:00", "inputEPCList": [item],
+                   "outputQuantityList": [{"epcClass": f2}]}
+    for ev in (_linked(SSCC, m.wheat, "TransactionEvent", "ADD"),
+               _linked(SSCC, m.wheat, "AggregationEvent", "OBSERVE"), packed_item,
+               milled_item):
+        err = w.fail("epcis_invalid", m.maker, "trace", "record_events", doc(ev))
+        first = err["details"]["errors"][0]
+        assert (first["code"], "nothing left" in first["reason"]) == ("invalid_state", True), ev
+    assert m.links() == {(m.wheat, f1)}
+    # linked while it has something, the pallet carries it: milled once, and never again
+    barley = m.lot(4, "B1", "5", "TNE")
+    w.ok(m.maker, "trace", "record_events",
+         doc(_linked(SSCC2, barley, "TransactionEvent", "ADD")))
+    m.mill([q(SSCC2)], m.flour(3))
+    assert "consumed" in m.refused("invalid_state", [q(SSCC2)], m.flour(4))["reason"]
+    # a lot packed on a pallet is still observed there
+    w.ok(m.maker, "trace", "record_events", doc(agg(SSCC, [q(barley)])))
+    w.ok(m.maker, "trace", "record_events",
+         doc(_linked(SSCC, barley, "AggregationEvent", "OBSERVE")))
+
+
+def test_a_declared_quantity_is_kept_as_canonical_decimal_text() -> None:
+    """'007.50' was stored and shown as written, then as '7.5' once the balance moved: one
+    quantity, two spellings in the batches row and the lot's state."""
+    m = Mill()
+    lot = m.lot(7, "X1", "007.50", "KGM")
+    assert m.w.get(f"products/b/{lot}")["quantity"] == "7.5"
+    assert m.w.tables["batches"][(lot,)]["quantity"] == "7.5" and m.row(lot)[2] == "7.5"
+    assert m.w.get(f"products/b/{m.lot(7, 'X2', '10.000')}")["quantity"] == "10"
+    assert m.w.get(f"products/b/{m.lot(7, 'X3', '0.0')}")["quantity"] == "0"

@@ -13,7 +13,12 @@ cannot make a device drop a batch the ledger does not hold. Until a genuine rece
 it sends the same signed bytes again every ``resend_after`` seconds (a lost batch, a lost
 answer, a bridge, node or broker restart); that is safe because a transaction id is
 committed at most once, and a copy of a committed batch is answered with its receipt.
-After ``attempts`` sends the future fails: the device keeps the batch and decides.
+A refusal settles a batch only if it names the bytes the device sent (anyone can publish a
+copy with a broken signature, which has the same transaction id). After ``attempts`` sends
+the future fails: the device keeps the batch and decides. Publishing a batch that is still
+awaited returns the future it already has. What arrives that settles nothing (forgeries,
+answers about other copies, replays) is kept for inspection up to ``keep`` each, the
+newest; the rest only counted in :attr:`dropped`, so a flood cannot grow memory.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import httpx
 from supplyledger.errors import NodeError
 from supplyledger.ingest.admit import CONTRACT, METHOD
 from supplyledger.ingest.mqtt import connect, readings_topic
-from supplyledger.ingest.signed_receipts import open_answer, retryable
+from supplyledger.ingest.signed_receipts import answers, digest, open_answer, retryable
 from supplyledger.ledger.crypto import PrivateKey, PublicKey
 from supplyledger.ledger.tx import SignedTx, make_tx
 
@@ -85,6 +90,7 @@ class _Sent:
 
     device: str
     raw: bytes
+    digest: str  # of ``raw``: what a refusal of these bytes names
     fut: Future[dict[str, Any]]
     sends: int
     last: float  # time.monotonic() of the last send
@@ -99,19 +105,19 @@ class MqttDevices:
     signed_receipts.RETRY_CODES`) and silence make it resend the batch every
     ``resend_after`` s; after ``attempts`` sends the future fails with :class:`NodeError`.
     Payloads that are not genuine go to :attr:`forged`; genuine answers naming no awaited
-    transaction (a payload the bridge could not read, a second answer) to
-    :attr:`unmatched`."""
+    transaction (a payload the bridge could not read, a second answer, the refusal of a
+    copy with other bytes) to :attr:`unmatched`; each keeps the newest ``keep``."""
 
     def __init__(self, url: str, *, node_key: PublicKey, client_id: str | None = None,
-                 resend_after: float = 10.0, attempts: int = 6) -> None:
-        if resend_after <= 0 or attempts < 1:
-            raise ValueError("resend_after must be positive and attempts at least 1")
+                 resend_after: float = 10.0, attempts: int = 6, keep: int = 1000) -> None:
+        if resend_after <= 0 or attempts < 1 or keep < 1:
+            raise ValueError("resend_after must be positive, attempts and keep at least 1")
         self.url, self.node_key = url, node_key
         self.resend_after, self.attempts = resend_after, attempts
         self.client_id = client_id or f"sl-devices-{uuid.uuid4().hex[:12]}"
-        self.unmatched: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-        self.forged: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self.resent = 0
+        self.unmatched: queue.Queue[dict[str, Any]] = queue.Queue(keep)
+        self.forged: queue.Queue[bytes] = queue.Queue(keep)
+        self.resent = self.dropped = 0
         self._waiting: dict[str, _Sent] = {}
         self._lock = threading.Lock()
         self._client: Any = None
@@ -154,15 +160,23 @@ class MqttDevices:
         """Publish a batch as ``device`` (bytes need their ``tx_id`` to be awaited and
         resent; without one they are sent once, for tests); the future resolves with the
         genuine receipt."""
-        if self._client is None:
+        client = self._client  # (stop() may clear it meanwhile)
+        if client is None:
             raise NodeError("MqttDevices is not started")
         fut: Future[dict[str, Any]] = Future()
         raw = tx.raw if isinstance(tx, SignedTx) else tx
         key = tx.id if isinstance(tx, SignedTx) else tx_id
         if key is not None:
             with self._lock:
-                self._waiting[key] = _Sent(device, raw, fut, 1, time.monotonic())
-        self._client.publish(readings_topic(device), raw, qos=1)
+                sent = self._waiting.get(key)
+                if sent is not None and sent.device == device:
+                    if sent.fut.cancelled():  # its owner gave up on it; this one waits
+                        sent.fut = fut
+                    fut = sent.fut  # already awaited: one future, and it resolves
+                else:
+                    self._waiting[key] = _Sent(device, raw, digest(raw), fut, 1,
+                                               time.monotonic())
+        client.publish(readings_topic(device), raw, qos=1)
         return fut
 
     def _resend_loop(self) -> None:
@@ -203,12 +217,13 @@ class MqttDevices:
         device = parts[2] if len(parts) == 4 else ""
         doc = open_answer(self.node_key, device, bytes(msg.payload))
         if doc is None:
-            self.forged.put(bytes(msg.payload))
+            self._keep(self.forged, bytes(msg.payload))
             return
         tx = str(doc.get("tx"))
         with self._lock:
             sent = self._waiting.get(tx)
-            if sent is not None and sent.device != device:
+            if sent is not None and (sent.device != device
+                                     or not answers(doc, sent.digest)):
                 sent = None
             if sent is not None and retryable(doc):
                 sent.answer = doc  # not now: the resend loop sends it again
@@ -216,9 +231,21 @@ class MqttDevices:
             if sent is not None:
                 del self._waiting[tx]
         if sent is None:
-            self.unmatched.put(doc)
+            self._keep(self.unmatched, doc)
         else:
             _settle(sent.fut, doc)
+
+    def _keep(self, q: queue.Queue[Any], item: Any) -> None:
+        """Keep ``item`` for inspection, dropping the oldest when full (only the MQTT
+        network thread puts, so the slot freed is its own)."""
+        while True:
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                with suppress(queue.Empty):
+                    q.get_nowait()
+                    self.dropped += 1
 
 
 def _settle(fut: Future[dict[str, Any]], doc: dict[str, Any] | None = None, *,

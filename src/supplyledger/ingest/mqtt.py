@@ -5,7 +5,8 @@ Devices publish their signed ``sensors.record`` transaction bytes to
 publishes the outcome to ``supplyledger/devices/<device id>/receipts``, signed with the
 node's key (:mod:`~supplyledger.ingest.signed_receipts`): the committed receipt (``ok``
 true or false, with the contract's error), or ``ok: false`` with the typed error of a
-transaction the node refused (bad signature, unknown signer, unreadable bytes...). A copy
+transaction the node refused (bad signature, unknown signer, unreadable bytes...) and the
+digest of the refused bytes (a refusal answers that copy, not the transaction id). A copy
 of a batch already committed (a device resending because it missed the answer) is answered
 with that batch's own receipt, looked up on the ledger. Whatever arrives, the bridge
 answers and carries on: one bad payload never stops ingestion. A payload over the node's
@@ -45,7 +46,7 @@ from supplyledger.errors import (
     SupplyLedgerError,
 )
 from supplyledger.ingest.admit import check_reading
-from supplyledger.ingest.signed_receipts import receipt_answer, sign_answer
+from supplyledger.ingest.signed_receipts import committed, digest, receipt_answer, sign_answer
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import parse_tx
@@ -119,6 +120,12 @@ def _refusal(tx_id: str | None, err: SupplyLedgerError) -> dict[str, Any]:
     return {"tx": tx_id, "ok": False, "error": err.to_dict()}
 
 
+def _of(payload: bytes, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` naming the bytes it answers, if it is a refusal (see
+    :func:`~supplyledger.ingest.signed_receipts.answers`)."""
+    return doc if committed(doc) else {**doc, "digest": digest(payload)}
+
+
 class MqttBridge:
     """Subscribes to every device's readings topic and submits what arrives through
     ``submit`` (blocking until the durable commit: the node's, or the API service's
@@ -178,9 +185,9 @@ class MqttBridge:
             # Answered here, never queued: oversized payloads (the broker takes up to 4 MiB)
             # must neither pile up in memory nor wait behind batches awaiting their commit.
             self._count("refused")
-            self._answer(parts[2], _refusal(None, PayloadTooLarge(
+            self._answer(parts[2], _of(bytes(msg.payload), _refusal(None, PayloadTooLarge(
                 f"transaction is {len(msg.payload)} bytes; the limit is {self.max_bytes}",
-                size=len(msg.payload), limit=self.max_bytes)))
+                size=len(msg.payload), limit=self.max_bytes))))
             self._ack(msg.mid, msg.qos)
             return
         # Stopping (the pool is shut): left unacknowledged, redelivered to the next session.
@@ -201,7 +208,7 @@ class MqttBridge:
         except EncodingError:  # an error detail outside the canonical subset: drop details
             err = doc.get("error") or {}
             payload = sign_answer(self.key, device, {
-                "tx": doc.get("tx"), "ok": False, "error": {
+                "tx": doc.get("tx"), "ok": False, "digest": doc.get("digest"), "error": {
                     "code": str(err.get("code", "ingest_error")),
                     "message": str(err.get("message", ""))}})
         client.publish(receipts_topic(device), payload, qos=1)
@@ -228,7 +235,7 @@ class MqttBridge:
                 doc = {"tx": tx_id, "ok": False, "error": {
                     "code": "ingest_error", "message": f"{type(exc).__name__}: {exc}"}}
                 self._count("refused")
-            self._answer(device, doc)
+            self._answer(device, _of(raw, doc))
         except Exception:  # even an unpublishable answer must not stop it
             self._count("refused")
         finally:

@@ -17,7 +17,11 @@ the signature and ignores anything else. Design decisions:
   Ed25519 node key, 344 with RSA-2048). A Merkle proof would add nothing for a device that
   trusts the node's key; an auditor who does not can ask ``supplyledger proof`` for one.
 * An answer is *committed* when it has a block ``height``: the batch is on the ledger (its
-  contract call succeeded or failed, either way for good). A refusal with a code in
+  contract call succeeded or failed, either way for good), and the transaction id names
+  it. A refusal is about the bytes that arrived, and the id hashes only the envelope: a
+  copy of a batch with a broken signature has the batch's id. So a refusal also carries
+  ``digest``, the SHA-256 of the refused bytes, and a device takes it for its batch only
+  if that is the digest of what it sent (:func:`answers`). A refusal with a code in
   :data:`RETRY_CODES` says "not now" (node overloaded or stopping, the bridge failed, or
   the same batch is still in flight): the device sends the batch again later. Any other
   refusal is final for those signed bytes (bad signature, unknown device, stale time...).
@@ -25,6 +29,7 @@ the signature and ignores anything else. Design decisions:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from supplyledger.errors import CryptoError, EncodingError
@@ -32,8 +37,8 @@ from supplyledger.ledger.crypto import PrivateKey, PublicKey, b64d, b64e
 from supplyledger.ledger.encoding import canonical, decode
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["DOMAIN", "RETRY_CODES", "committed", "open_answer", "receipt_answer",
-           "retryable", "sign_answer"]
+__all__ = ["DOMAIN", "RETRY_CODES", "answers", "committed", "digest", "open_answer",
+           "receipt_answer", "retryable", "sign_answer"]
 
 DOMAIN = b"supplyledger/device-receipt/v1\n"
 # Refusals that say nothing about the batch itself: the same bytes may be committed later.
@@ -82,6 +87,17 @@ def open_answer(node: PublicKey, device: str, payload: bytes) -> dict[str, Any] 
 
 def committed(doc: dict[str, Any]) -> bool:
     return type(doc.get("height")) is int
+
+
+def digest(payload: bytes) -> str:
+    """What a refusal names the refused bytes by."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+def answers(doc: dict[str, Any], sent_digest: str) -> bool:
+    """Whether ``doc``, naming a transaction, answers the bytes of ``sent_digest``: a
+    committed receipt answers every copy; a refusal only the copy it refused."""
+    return committed(doc) or doc.get("digest") == sent_digest
 
 
 def retryable(doc: dict[str, Any]) -> bool:

@@ -8,7 +8,9 @@ What a food-safety auditor checks per lot, kept by the trace contract in its own
   quantity (in ``inputEPCList``, or a quantity element with none) consumes all that is left.
   An AggregationEvent ``ADD`` packs what it names of each lot it is recorded on into its
   parent, by the same rules; ``DELETE`` gives back what was packed into that parent (the
-  quantity named, else all; an unpacking that names no child empties the parent).
+  quantity named, else all; an unpacking that names no child empties the parent). Only a
+  lot's custodian changes its balance: an inspector or an owner may record on a lot, but
+  neither packs nor unpacks it.
 - Left = quantity - consumed - packed. Asking for more than is left, or for anything when
   nothing is left, is refused (``InvalidState``, current ``insufficient_quantity``, naming the
   lot, its quantity, what is left and what was asked); so is a quantity that is not more than
@@ -21,7 +23,13 @@ What a food-safety auditor checks per lot, kept by the trace contract in its own
   an explicit context and state holds decimal text: deterministic, no floats.
 - A lot that declares no quantity is consumed or packed whole, once.
 - A serialised item of a registered lot is an input once; it is one piece of a lot counted in
-  pieces, and nothing of a lot measured otherwise (an item's own mass is not known).
+  pieces, and nothing of a lot measured otherwise (an item's own mass is not known), which
+  must still have something left (or be packed where the item goes): a lot gone whole
+  took its items with it.
+- A lot linked to a parent without being packed (a TransactionEvent's container, an
+  aggregation OBSERVE) must have something left or be packed in that parent, and the
+  parent then carries it: else a spent lot, linked to a fresh pallet, reached every output
+  that pallet was milled into.
 - An object that is not a registered lot (an SSCC pallet, an unregistered intermediate)
   carries what was packed into it, or what a transformation made it from: named as an input
   it is consumed whole (the lots packed on it count as consumed, and need the recorder's
@@ -39,128 +47,17 @@ held or was made from registered goods, spent: consumed by a transformation};
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_lots import CTX, ONE, Lot, as_text, shown, total
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.runtime import Ctx
-from supplyledger.errors import Forbidden, InvalidState, ValidationError
+from supplyledger.errors import Forbidden, InvalidState
 
-__all__ = ["Balance", "shown"]
+__all__ = ["Balance"]
 
 Resolve = Callable[[str], tuple[str, dict[str, Any] | None]]
-_CTX = Context(prec=80, rounding=ROUND_CEILING)  # explicit: never the thread's context
-_STEP = Decimal("1e-12")
-_ZERO, _ONE = Decimal(0), Decimal(1)
-_KINDS: dict[str, tuple[str, Decimal]] = {  # UN/ECE Rec. 20 code -> (kind, size in its base)
-    "KGM": ("mass", _ONE), "GRM": ("mass", Decimal("0.001")),
-    "MGM": ("mass", Decimal("0.000001")), "TNE": ("mass", Decimal(1000)),
-    "LBR": ("mass", Decimal("0.45359237")), "ONZ": ("mass", Decimal("0.028349523125")),
-    "LTR": ("volume", _ONE), "MLT": ("volume", Decimal("0.001")),
-    "MTQ": ("volume", Decimal(1000)),
-    "": ("count", _ONE), "H87": ("count", _ONE), "C62": ("count", _ONE), "EA": ("count", _ONE),
-}
-
-
-def _text(d: Decimal) -> str:
-    s = format(d, "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return "0" if s in ("", "-0") else s
-
-
-def _unit(uom: str) -> str:
-    return uom or "a count (no uom)"
-
-
-def _convert(v: Decimal, frm: str, to: str) -> Decimal | None:
-    """``v`` in ``frm`` expressed in ``to``, rounded up at 12 decimals; None if the units do
-    not compare. (Every amount has at most 12 decimals and 42 digits before the point, so
-    sums in the 80-digit context are exact.)"""
-    if frm != to:
-        a, b = _KINDS.get(frm), _KINDS.get(to)
-        if a is None or b is None or a[0] != b[0]:
-            return None
-        v = _CTX.divide(_CTX.multiply(v, a[1]), b[1])
-    return v.quantize(_STEP, context=_CTX)
-
-
-def _sum(values: list[Decimal]) -> Decimal:
-    total = _ZERO
-    for v in values:
-        total = _CTX.add(total, v)
-    return total
-
-
-@dataclass
-class _Lot:
-    batch: str
-    quantity: Decimal
-    uom: str
-    declared: bool
-    used: Decimal
-    packed: Decimal
-
-    @property
-    def left(self) -> Decimal:
-        return _CTX.subtract(_CTX.subtract(self.quantity, self.used), self.packed)
-
-    def pieces(self) -> bool:
-        return self.declared and _KINDS.get(self.uom, ("",))[0] == "count"
-
-    def amount(self, q: str, uom: str) -> Decimal:
-        """A named quantity (decimal text, from the prepare step) in this lot's unit."""
-        v = Decimal(q)
-        if v <= 0:
-            raise ValidationError(f"the quantity of {self.batch} must be more than 0, not {q}",
-                                  arg="quantity", batch=self.batch)
-        if v.adjusted() > 40:  # far beyond any declared quantity (24 characters)
-            v = Decimal("1e41")
-        if not self.declared:
-            return v
-        out = _convert(v, uom, self.uom)
-        if out is None:
-            raise ValidationError(
-                f"quantity {q}{' ' + uom if uom else ''} of {self.batch}: {_unit(uom)} "
-                f"cannot be compared with {_unit(self.uom)}, the unit of the lot's "
-                "declared quantity",
-                arg="uom", batch=self.batch, uom=uom, lot_uom=self.uom)
-        return out
-
-    def take(self, named: list[Decimal] | None) -> Decimal:
-        """How much an event takes: the sum of ``named``, or (None) all that is left;
-        refused if that is more than is left, or if nothing is."""
-        if not self.declared:
-            if self.left <= 0:
-                raise InvalidState(
-                    f"batch {self.batch} declares no quantity, so it is consumed or packed "
-                    "whole, once, and it already was: nothing is left",
-                    current="insufficient_quantity", batch=self.batch, quantity="",
-                    uom=self.uom, left="0", asked="all")
-            return self.left
-        want = self.left if named is None else _sum(named)
-        if want > self.left or (named is None and self.left <= 0) or want <= 0:
-            u = f" {self.uom}" if self.uom else ""
-            asked = "all that is left" if named is None else f"{_text(want)}{u}"
-            raise InvalidState(
-                f"batch {self.batch} holds {_text(self.quantity)}{u}: {_text(self.used)} "
-                f"consumed and {_text(self.packed)} packed before, {_text(self.left)}{u} "
-                f"left, this event asks {asked}",
-                current="insufficient_quantity", batch=self.batch,
-                quantity=_text(self.quantity), uom=self.uom, left=_text(self.left),
-                asked="all" if named is None else _text(want))
-        return want
-
-
-def shown(lot: _Lot) -> tuple[str, str, str]:
-    """(consumed, packed, remaining) as the batches table shows them: decimal text in the
-    lot's unit, or all/0 for a lot that declares no quantity."""
-    if lot.declared:
-        return _text(lot.used), _text(lot.packed), _text(lot.left)
-    return ("all" if lot.used else "0", "all" if lot.packed else "0",
-            "all" if lot.left > 0 else "0")
-
 
 class Balance:
     """The balance changes of one event: every check first, then :meth:`commit` writes (so a
@@ -168,18 +65,18 @@ class Balance:
 
     def __init__(self, ctx: Ctx, resolve: Resolve) -> None:
         self.ctx, self.resolve = ctx, resolve
-        self.lots: dict[str, _Lot] = {}
+        self.lots: dict[str, Lot] = {}
         self.units: dict[str, dict[str, Any]] = {}
         self.items: list[str] = []
         self.changed: dict[str, None] = {}  # lots to write, in order
         self.dirty: dict[str, None] = {}  # units to write
 
-    def lot(self, batch: str) -> _Lot:
+    def lot(self, batch: str) -> Lot:
         if batch not in self.lots:
             b = self.ctx.read("products", f"b/{batch}") or {}
             s = self.ctx.get(f"q/{batch}") or {"used": "0", "packed": "0"}
             declared = bool(b.get("quantity"))
-            self.lots[batch] = _Lot(batch, Decimal(b["quantity"]) if declared else _ONE,
+            self.lots[batch] = Lot(batch, Decimal(b["quantity"]) if declared else ONE,
                                     str(b.get("uom", "")), declared, Decimal(s["used"]),
                                     Decimal(s["packed"]))
         return self.lots[batch]
@@ -191,9 +88,12 @@ class Balance:
                                                                "spent": False}
         return self.units[ident]
 
-    def _asks(self, f: dict[str, Any], only: set[str] | None) -> dict[str, list[Decimal] | None]:
+    def _asks(self, f: dict[str, Any], only: set[str] | None, *, taking: bool = True,
+              into: dict[str, Any] | None = None) -> dict[str, list[Decimal] | None]:
         """Per registered lot the event names (of ``only``, if given): the amounts named in
-        its unit, or None for all that is left. Items count as one piece each."""
+        its unit, or None for all that is left. Items count as one piece each; when
+        ``taking``, an item of a lot not counted in pieces needs the lot to have something
+        left (or to be packed in ``into``)."""
         asks: dict[str, list[Decimal] | None] = {}
         for ident, q, uom in f["qty"]:
             batch, h = self.resolve(ident)
@@ -204,8 +104,11 @@ class Balance:
             if batch != ident:  # a serialised item of the lot
                 if f["type"] == "TransformationEvent":
                     self._item(ident)
-                if lot.pieces() and named is not None:
-                    named.append(_ONE)
+                if lot.pieces():
+                    if named is not None:
+                        named.append(ONE)
+                elif taking:
+                    self.present(batch, into, ident)
             elif not q:
                 asks[batch] = None
             else:
@@ -213,6 +116,28 @@ class Balance:
                 if named is not None:
                     named.append(amount)
         return asks
+
+    def present(self, batch: str, into: dict[str, Any] | None, named: str) -> None:
+        """Refuse ``named`` (the lot or an item of it) if the lot has nothing left, unless it
+        is packed in ``into`` now: the lot went elsewhere whole, its items with it, so
+        nothing more may come of it."""
+        lot = self.lot(batch)
+        if lot.left > 0 or (into is not None and batch in into["lots"]):
+            return
+        raise InvalidState(
+            f"batch {batch} has nothing left ({as_text(lot.used)} consumed, "
+            f"{as_text(lot.packed)} packed): nothing more may come of it, so {named} cannot "
+            "be used, packed or linked here",
+            current="insufficient_quantity", batch=batch, quantity=as_text(lot.quantity)
+            if lot.declared else "", uom=lot.uom, left="0", asked=named)
+
+    def held(self, batch: str, where: str = "") -> None:
+        """Only the custodian changes a lot's balance (whoever else may record on it)."""
+        h = self.ctx.read("custody", holding_key(batch))
+        org = self.ctx.org or ""
+        if h is None or h["custodian_org"] != org:
+            raise Forbidden(f"custody of {batch}{where} is not held by organisation "
+                            f"{org or '-'}")
 
     def _item(self, item: str) -> None:
         if item in self.items or self.ctx.exists(f"i/{item}"):
@@ -224,10 +149,10 @@ class Balance:
         """A transformation: consume its registered inputs and the carriers it names; mark
         its object outputs as made from registered goods."""
         registered = False
-        for batch, named in self._asks(f, None).items():
+        for batch, named in self._asks(f, None, into=None).items():
             lot = self.lot(batch)
             if named is None or named:
-                lot.used = _CTX.add(lot.used, lot.take(named))
+                lot.used = CTX.add(lot.used, lot.take(named))
                 self.changed[batch] = None
             registered = True
         registered |= bool(self.items)
@@ -251,15 +176,11 @@ class Balance:
         if carries and u["spent"]:
             raise InvalidState(f"{ident} was consumed by an earlier transformation: what it "
                                "carried cannot be used again", current="consumed")
-        org = self.ctx.org or ""
         for batch, packed in u["lots"].items():
-            h = self.ctx.read("custody", holding_key(batch))
-            if h is None or h["custodian_org"] != org:  # as for a lot named itself
-                raise Forbidden(f"custody of {batch}, packed in {ident}, is not held by "
-                                f"organisation {org or '-'}")
+            self.held(batch, f", packed in {ident},")  # as for a lot named itself
             lot = self.lot(batch)
-            lot.packed = _CTX.subtract(lot.packed, Decimal(packed))
-            lot.used = _CTX.add(lot.used, Decimal(packed))
+            lot.packed = CTX.subtract(lot.packed, Decimal(packed))
+            lot.used = CTX.add(lot.used, Decimal(packed))
             self.changed[batch] = None
         u["lots"], u["spent"] = {}, True
         self.dirty[ident] = None
@@ -273,15 +194,32 @@ class Balance:
         if u["spent"]:
             raise InvalidState(f"{parent} was consumed by a transformation: nothing can be "
                                "packed into it any more", current="consumed")
-        for batch, named in self._asks(f, set(lots)).items():
+        for batch, named in self._asks(f, set(lots), into=u).items():
+            self.held(batch)
+            u["carried"] = True
+            self.dirty[parent] = None
             if named is not None and not named:
-                continue  # only items of a lot not counted in pieces
+                continue  # only items of a lot not counted in pieces: carried, not counted
             lot = self.lot(batch)
             got = lot.take(named)
-            lot.packed = _CTX.add(lot.packed, got)
-            u["lots"][batch] = _text(_CTX.add(Decimal(u["lots"].get(batch, "0")), got))
-            u["carried"] = True
+            lot.packed = CTX.add(lot.packed, got)
+            u["lots"][batch] = as_text(CTX.add(Decimal(u["lots"].get(batch, "0")), got))
             self.changed[batch] = None
+
+    def link(self, parent: str, lots: list[str]) -> None:
+        """An event that links ``lots`` to ``parent`` without packing them (a transaction's
+        container, an observed aggregation): each must have something left or be packed
+        there, and the parent then carries them (so it is consumed once)."""
+        if not lots:
+            return
+        u = self.unit(parent)
+        if u["spent"]:
+            raise InvalidState(f"{parent} was consumed by a transformation: nothing can be "
+                               "linked to it any more", current="consumed")
+        for batch in lots:
+            self.present(batch, u, batch)
+        if not u["carried"]:
+            u["carried"] = True
             self.dirty[parent] = None
 
     def unpack(self, f: dict[str, Any], parent: str, lots: list[str]) -> None:
@@ -289,7 +227,7 @@ class Balance:
         lot) had packed into ``parent``."""
         u = self.unit(parent)
         if lots:
-            asks = self._asks(f, set(lots))
+            asks = self._asks(f, set(lots), taking=False)
         elif not f["objects"]:
             asks = dict.fromkeys(u["lots"])
         else:
@@ -297,20 +235,21 @@ class Balance:
         for batch, named in asks.items():
             if batch not in u["lots"] or named == []:
                 continue
+            self.held(batch, f", packed in {parent},")
             lot, packed = self.lot(batch), Decimal(u["lots"][batch])
-            back = packed if named is None or not lot.declared else min(packed, _sum(named))
-            lot.packed = _CTX.subtract(lot.packed, back)
+            back = packed if named is None or not lot.declared else min(packed, total(named))
+            lot.packed = CTX.subtract(lot.packed, back)
             if back == packed:
                 del u["lots"][batch]
             else:
-                u["lots"][batch] = _text(_CTX.subtract(packed, back))
+                u["lots"][batch] = as_text(CTX.subtract(packed, back))
             self.changed[batch] = None
             self.dirty[parent] = None
 
     def commit(self) -> None:
         for batch in self.changed:
             lot = self.lots[batch]
-            self.ctx.put(f"q/{batch}", {"used": _text(lot.used), "packed": _text(lot.packed)})
+            self.ctx.put(f"q/{batch}", {"used": as_text(lot.used), "packed": as_text(lot.packed)})
             consumed, packed, remaining = shown(lot)
             self.ctx.emit("balance", batch=batch, consumed=consumed, packed=packed,
                           remaining=remaining)

@@ -12,7 +12,8 @@ party's finding, so its issuer may not be of the organisation that owns or holds
 A registered logistic unit is its organisation's: trace takes events on it only from that
 organisation (or a holder of the goods packed in it), so a unit another organisation's events
 already use cannot be registered. A batch's row shows its mass balance (consumed, packed,
-remaining), which the trace contract keeps.
+remaining), which the trace contract keeps; its declared quantity is kept as canonical
+decimal text (no leading or trailing zeros), as those are.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from supplyledger.contracts.builtin.custody import holding_key, initial_holding,
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import List, Obj, Str
+from supplyledger.epcis._common import canonical_number
 from supplyledger.errors import (
     AlreadyExists,
     Forbidden,
@@ -76,6 +78,8 @@ def _with_gtin(args: dict[str, Any]) -> dict[str, Any]:
     out["gtin"] = validate_gtin(args["gtin"])
     if "lot" in args:
         out["batch"] = batch_id(out["gtin"], args["lot"])
+    if "quantity" in args:  # one spelling per value ("007.50" is "7.5"), as balances are
+        out["quantity"] = canonical_number(args["quantity"])
     if "serials" in args:
         out["items"] = [item_id(out["gtin"], s) for s in args["serials"]]
     return out

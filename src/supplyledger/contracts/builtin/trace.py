@@ -38,8 +38,11 @@ transformation consumes what its inputQuantityList names of each registered lot,
 into the lot's unit (mass KGM GRM MGM TNE LBR ONZ, volume LTR MLT MTQ, counts: no uom, H87,
 C62, EA; other units must match); a lot named without a quantity gives all that is left, a
 lot that declares no quantity is consumed whole, once, and so is a serialised item. Packing
-(aggregation ADD) holds quantities the same way until unpacked (DELETE); a pallet or
-unregistered intermediate carrying registered goods is consumed whole, once. Outputs are
+(aggregation ADD) holds quantities the same way until unpacked (DELETE); only the lot's
+custodian packs or unpacks it, whoever else may record on it. A lot linked to a parent
+without packing (a TransactionEvent's container, an OBSERVE) must have something left or
+be packed there, as must an item of a lot not counted in pieces wherever it goes; a pallet
+or unregistered intermediate carrying registered goods is consumed whole, once. Outputs are
 not checked against inputs (water is added, yields vary). A lot's consumed, packed and
 remaining quantities show in its ``batches`` row.
 
@@ -214,6 +217,8 @@ def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[s
                                 f"{org or '-'}")
             if f["action"] == "ADD" and packing:
                 balance.pack(f, parent, lots)
+            else:  # linked, not packed: the parent still carries them from here on
+                balance.link(parent, lots)
             for out, (subject, _) in zip(edges, targets, strict=True):
                 if parent != subject:
                     out.append([subject, parent, "aggregation"])
