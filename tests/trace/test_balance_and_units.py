@@ -436,3 +436,22 @@ def test_a_declared_quantity_is_kept_as_canonical_decimal_text() -> None:
     assert m.w.tables["batches"][(lot,)]["quantity"] == "7.5" and m.row(lot)[2] == "7.5"
     assert m.w.get(f"products/b/{m.lot(7, 'X2', '10.000')}")["quantity"] == "10"
     assert m.w.get(f"products/b/{m.lot(7, 'X3', '0.0')}")["quantity"] == "0"
+
+
+def test_a_lot_an_order_reserves_is_not_transformed_while_the_order_runs() -> None:
+    """The buyer pays for the lot in escrow; milling it would turn it into a new lot the
+    seller could sell again."""
+    m = Mill()
+    buyer, bank = m.w.participant("customer"), m.w.participant("settlement")
+    m.w.ok(bank, "payments", "deposit", {"account": buyer, "currency": "EUR",
+                                         "amount": 100_000})
+    m.w.ok(m.maker, "products", "declare_for_sale", {"id": m.wheat})
+    m.w.ok(buyer, "orders", "place", {
+        "id": "o1", "seller": m.maker, "batch": m.wheat, "quantity": 1, "unit_price": 1000,
+        "freight": 0, "currency": "EUR", "earliest": m.w.time, "latest": m.w.time + 10**8})
+    first = m.refused("invalid_state", [q(m.wheat, 1, "TNE")], m.flour(1))
+    assert "reserved by order o1" in first["reason"]
+    assert m.row(m.wheat) == ("0", "0", "10")
+    m.w.ok(buyer, "orders", "cancel", {"order": "o1", "reason": "changed my mind"})
+    m.mill([q(m.wheat, 1, "TNE")], m.flour(2))  # free again
+    assert m.row(m.wheat) == ("1", "0", "9")

@@ -51,7 +51,7 @@ from decimal import Decimal
 from typing import Any
 
 from supplyledger.contracts.builtin._trace_lots import CTX, ONE, Lot, as_text, shown, total
-from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.custody import holding_key, reserved_by
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden, InvalidState
 
@@ -150,6 +150,7 @@ class Balance:
         its object outputs as made from registered goods."""
         registered = False
         for batch, named in self._asks(f, None, into=None).items():
+            self._not_sold(batch)
             lot = self.lot(batch)
             if named is None or named:
                 lot.used = CTX.add(lot.used, lot.take(named))
@@ -169,6 +170,15 @@ class Balance:
                     u["carried"] = True
                     self.dirty[ident] = None
 
+    def _not_sold(self, batch: str) -> None:
+        """A lot an order reserves is what the buyer pays for: it may be packed and shipped,
+        not turned into something else (a new lot the seller could sell again)."""
+        order = reserved_by(self.ctx, batch)
+        if order is not None:
+            raise InvalidState(f"batch {batch} is reserved by order {order}: it cannot be "
+                               "consumed by a transformation while the order runs",
+                               current="reserved", batch=batch, order=order)
+
     def _consume_unit(self, ident: str) -> bool:
         """Consume an object named as an input; True if it carried registered goods."""
         u = self.unit(ident)
@@ -178,6 +188,7 @@ class Balance:
                                "carried cannot be used again", current="consumed")
         for batch, packed in u["lots"].items():
             self.held(batch, f", packed in {ident},")  # as for a lot named itself
+            self._not_sold(batch)
             lot = self.lot(batch)
             lot.packed = CTX.subtract(lot.packed, Decimal(packed))
             lot.used = CTX.add(lot.used, Decimal(packed))

@@ -44,7 +44,8 @@ without packing (a TransactionEvent's container, an OBSERVE) must have something
 be packed there, as must an item of a lot not counted in pieces wherever it goes; a pallet
 or unregistered intermediate carrying registered goods is consumed whole, once. Outputs are
 not checked against inputs (water is added, yields vary). A lot's consumed, packed and
-remaining quantities show in its ``batches`` row.
+remaining quantities show in its ``batches`` row. A lot an order reserves is not
+transformed while the order runs (the buyer pays for that lot, not for what it would become).
 
 ``record_events`` captures a whole EPCIS document in one transaction; if any event is
 refused, none is kept.
