@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from supplyledger.errors import NodeError, NodeStopped, Overloaded
 from supplyledger.ingest.broker import LocalBroker
 from supplyledger.ingest.device import MqttDevices
-from supplyledger.ingest.mqtt import MqttBridge, committed_receipt, parse_url, receipts_topic
+from supplyledger.ingest.mqtt import MqttBridge, parse_url, receipts_topic
 from supplyledger.ingest.signed_receipts import (
     DOMAIN,
     answers,
@@ -27,7 +27,7 @@ from supplyledger.ingest.signed_receipts import (
 )
 from supplyledger.ledger.crypto import b64e, generate
 from supplyledger.ledger.encoding import canonical, decode
-from supplyledger.node.receipts import Receipt
+from supplyledger.node.receipts import Receipt, committed_receipt
 from supplyledger.node.service import Node
 
 from ._sensors_world import MIN, T0, World, need_mosquitto, temps, world

@@ -18,9 +18,9 @@ from supplyledger.epcis import validate_document
 from supplyledger.errors import NodeError
 from supplyledger.ingest.broker import LocalBroker, free_port
 from supplyledger.ingest.device import MqttDevices, post_http
-from supplyledger.ingest.mqtt import MqttBridge, committed_receipt, mqtt_ingest
+from supplyledger.ingest.mqtt import MqttBridge, mqtt_ingest
 from supplyledger.ledger.tx import make_tx
-from supplyledger.node.receipts import Receipt
+from supplyledger.node.receipts import Receipt, committed_receipt
 
 from ._sensors_world import MIN, T0, World, need_mosquitto, temps, world
 
@@ -87,6 +87,9 @@ def test_http_endpoint(world: World, served: tuple[str, LedgerService]) -> None:
     r = world.device.sign(temps(T0 + MIN, 5000))
     status, body = post_http(base, r.raw, client=client)
     assert status == 200 and body["receipt"]["result"]["seq"] == 2
+    # sent again (the device missed the answer): the committed receipt, nothing new written
+    again = post_http(base, r.raw, client=client)
+    assert again == (200, body)
     # the committed batch as an EPCIS document (a logged-in read)
     url = f"/api/devices/readings/{r.id}/epcis"
     assert client.get(url).status_code == 401

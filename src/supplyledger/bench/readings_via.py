@@ -95,7 +95,8 @@ def _mqtt(node: Node, chains: Chains, dids: list[str], out: Outcome, data_dir: P
           progress: Callable[[str, int, int], None]) -> None:
     from supplyledger.ingest.broker import LocalBroker
     from supplyledger.ingest.device import MqttDevices
-    from supplyledger.ingest.mqtt import MqttBridge, committed_receipt
+    from supplyledger.ingest.mqtt import MqttBridge
+    from supplyledger.node.receipts import committed_receipt
 
     def submit(raw: bytes) -> Receipt:
         return node.submit(raw).result(120)

@@ -53,8 +53,9 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     import uvicorn
 
     from supplyledger.api import LedgerService, create_app
-    from supplyledger.ingest.mqtt import committed_receipt, mqtt_ingest
+    from supplyledger.ingest.mqtt import mqtt_ingest
     from supplyledger.node.bootstrap import load_node_key
+    from supplyledger.node.receipts import committed_receipt
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
 

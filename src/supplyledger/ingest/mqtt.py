@@ -48,11 +48,10 @@ from supplyledger.errors import (
 from supplyledger.ingest.admit import check_reading
 from supplyledger.ingest.signed_receipts import committed, digest, receipt_answer, sign_answer
 from supplyledger.ledger.crypto import PrivateKey
-from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["MqttBridge", "committed_receipt", "connect", "mqtt_ingest", "parse_url",
+__all__ = ["MqttBridge", "connect", "mqtt_ingest", "parse_url",
            "readings_topic", "receipts_topic"]
 
 READINGS = "supplyledger/devices/+/readings"
@@ -104,16 +103,6 @@ def connect(url: str, client_id: str, on_message: Callable[[Any], None],
         client.loop_stop()
         raise NodeError(f"the MQTT broker at {url} did not accept the connection")
     return client
-
-
-def committed_receipt(store: Any, tx_id: str) -> Receipt | None:
-    """The committed receipt of ``tx_id`` in a node's ``store`` (a
-    :class:`~supplyledger.store.sqlite.SQLiteStore`), or None: the bridge's lookup."""
-    row = store.txs_by_id([tx_id]).get(tx_id)
-    if row is None:
-        return None
-    height, index, _raw, rec = row
-    return Receipt(tx_id, height, index, rec, ok=decode(rec).get("ok") is True)
 
 
 def _refusal(tx_id: str | None, err: SupplyLedgerError) -> dict[str, Any]:

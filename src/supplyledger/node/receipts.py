@@ -8,7 +8,7 @@ from typing import Any
 
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["Receipt"]
+__all__ = ["Receipt", "committed_receipt"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,14 @@ class Receipt:
 
     def to_dict(self) -> dict[str, Any]:
         return {"tx": self.tx_id, "height": self.height, "index": self.index, **self.data}
+
+
+def committed_receipt(store: Any, tx_id: str) -> Receipt | None:
+    """The committed receipt of ``tx_id`` in a node's ``store`` (a
+    :class:`~supplyledger.store.sqlite.SQLiteStore`), or None: what a device that sent a
+    batch again (it missed the answer) is given, over MQTT or HTTP."""
+    row = store.txs_by_id([tx_id]).get(tx_id)
+    if row is None:
+        return None
+    height, index, _raw, rec = row
+    return Receipt(tx_id, height, index, rec, ok=decode(rec).get("ok") is True)

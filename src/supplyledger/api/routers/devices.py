@@ -5,7 +5,9 @@ the wire format of ``POST /api/tx`` (the bytes as signed) and needs no login: th
 is the device's credential. It answers once the batch's block is durable: 200 with the
 receipt, the status of the contract's error with the receipt alongside (a refused batch is
 still on the ledger), or a typed error body for a transaction the node never admitted
-(bad signature 401, unknown signer 401, replay 409, oversized 413, not a reading batch 422).
+(bad signature 401, unknown signer 401, oversized 413, not a reading batch 422). A batch
+sent again after it committed (the device missed the answer) gets its committed receipt,
+as over MQTT; one sent again while its first copy is still being written gets 409.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from supplyledger.api.routers.common import bounded_body, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.builtin.sensors import readings_to_epcis
 from supplyledger.epcis import build_document
-from supplyledger.errors import NotFound
+from supplyledger.errors import NotFound, ReplayedTransaction
 from supplyledger.ingest.admit import reading_tx
 from supplyledger.ingest.device import HTTP_PATH
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
-from supplyledger.node.receipts import Receipt
+from supplyledger.node.receipts import Receipt, committed_receipt
 
 __all__ = ["router"]
 
@@ -48,7 +50,13 @@ async def readings(request: Request, response: Response) -> Any:
 
     def admit() -> Receipt:  # off the event loop: parsing 40 kB is not free
         reading_tx(body, max_bytes=limit)
-        return svc.submit_raw(body)
+        try:
+            return svc.submit_raw(body)
+        except ReplayedTransaction as exc:
+            found = committed_receipt(svc.node.store, exc.tx_id)
+            if found is None:
+                raise
+            return found
 
     return receipt_response(await run_in_threadpool(admit), response)
 
