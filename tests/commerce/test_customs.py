@@ -49,6 +49,16 @@ class Cx:
     def w(self) -> World:
         return self.c.w
 
+    def dispatched(self, funds: int = 50_000) -> str:
+        """Order o1 of a fresh batch of the seller's, dispatched with the carrier; the batch."""
+        c = self.c
+        c.fund(c.buyer, funds)
+        b = self.w.batch(c.seller, 1)
+        assert c.place("o1", b)["ok"]
+        self.w.ok(c.seller, "orders", "dispatch",
+                  {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+        return b
+
     def declare(self, did: str, lines: list[dict[str, Any]], *, signer: str | None = None,
                 **extra: Any) -> dict[str, Any]:
         args = {"id": did, "origin": "CN", "destination": "DE", "lines": lines,
@@ -308,11 +318,7 @@ def test_declare_refusals_write_nothing(cx: Cx) -> None:
 
 def test_declaring_an_order_needs_a_party_to_it(cx: Cx) -> None:
     w, c = cx.w, cx.c
-    c.fund(c.buyer, 50_000)
-    b = w.batch(c.seller, 1)
-    assert c.place("o1", b)["ok"]
-    w.ok(c.seller, "orders", "dispatch",
-         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    b = cx.dispatched()
     lines = [line("611020", 10_000)]
     other = w.participant("supplier")
     assert cx.declare("x", lines, signer=other, order="o1")["error"]["code"] == "forbidden"
@@ -327,11 +333,7 @@ def test_declaring_an_order_needs_a_party_to_it(cx: Cx) -> None:
 
 def test_goods_under_a_declaration_reach_the_buyer_only_once_cleared(cx: Cx) -> None:
     w, c = cx.w, cx.c
-    c.fund(c.buyer, 50_000)
-    b = w.batch(c.seller, 1)
-    assert c.place("o1", b)["ok"]
-    w.ok(c.seller, "orders", "dispatch",
-         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    cx.dispatched()
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
     lines = [line("611020", 20_000)]
     d1 = cx.declare("d1", lines, order="o1")
@@ -362,11 +364,7 @@ def test_custody_reaches_the_buyer_only_once_cleared(cx: Cx) -> None:
     """custody.propose is no way round the hold: custody of an order's goods under a
     declaration not cleared may go to a (bonded) warehouse, not to the buyer's side."""
     w, c = cx.w, cx.c
-    c.fund(c.buyer, 50_000)
-    b = w.batch(c.seller, 1)
-    assert c.place("o1", b)["ok"]
-    w.ok(c.seller, "orders", "dispatch",
-         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    b = cx.dispatched()
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
     due = cx.declare("d1", [line("611020", 20_000)], order="o1")["result"]["due"]
     offer = {"batch": b, "to": c.buyer, "kind": "custody"}
@@ -390,11 +388,7 @@ def test_a_bogus_declaration_cannot_keep_the_buyers_money(cx: Cx) -> None:
     decides) leaves the buyer and the transporter the dispute: the arbiter shares out the
     escrow, which never pays the seller without a delivery or a ruling."""
     w, c = cx.w, cx.c
-    c.fund(c.buyer, 10_500)
-    b = w.batch(c.seller, 1)
-    assert c.place("o1", b)["ok"]
-    w.ok(c.seller, "orders", "dispatch",
-         {"order": "o1", "transporter": c.carrier, "transport_no": "TN-1"})
+    cx.dispatched(10_500)
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
     assert tariff(w, cx.fr, "61", 0, 0, cc="FR")["ok"]
     assert cx.declare("bogus", [line("611020", 1)], order="o1", destination="FR")["ok"]
