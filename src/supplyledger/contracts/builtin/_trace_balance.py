@@ -163,12 +163,17 @@ class Balance:
         if registered:
             for ident in dict.fromkeys(f["outputs"]):
                 if self.resolve(ident)[1] is None:
-                    u = self.unit(ident)
-                    if u["spent"]:
-                        raise InvalidState(f"{ident} was consumed by a transformation: nothing "
-                                           "can be made into it any more", current="consumed")
+                    u = self._unspent(ident, "made into it")
                     u["carried"] = True
                     self.dirty[ident] = None
+
+    def _unspent(self, ident: str, what: str) -> dict[str, Any]:
+        """The unit record of ``ident``, unless a transformation consumed it."""
+        u = self.unit(ident)
+        if u["spent"]:
+            raise InvalidState(f"{ident} was consumed by a transformation: nothing can be "
+                               f"{what} any more", current="consumed")
+        return u
 
     def _not_sold(self, batch: str) -> None:
         """A lot an order reserves is what the buyer pays for: it may be packed and shipped,
@@ -201,10 +206,7 @@ class Balance:
         """An aggregation ADD of ``lots`` (those it is recorded on) into ``parent``."""
         if not lots:
             return
-        u = self.unit(parent)
-        if u["spent"]:
-            raise InvalidState(f"{parent} was consumed by a transformation: nothing can be "
-                               "packed into it any more", current="consumed")
+        u = self._unspent(parent, "packed into it")
         for batch, named in self._asks(f, set(lots), into=u).items():
             self.held(batch)
             u["carried"] = True
@@ -223,10 +225,7 @@ class Balance:
         there, and the parent then carries them (so it is consumed once)."""
         if not lots:
             return
-        u = self.unit(parent)
-        if u["spent"]:
-            raise InvalidState(f"{parent} was consumed by a transformation: nothing can be "
-                               "linked to it any more", current="consumed")
+        u = self._unspent(parent, "linked to it")
         for batch in lots:
             self.present(batch, u, batch)
         if not u["carried"]:
