@@ -36,17 +36,22 @@ What a food-safety auditor checks per lot, kept by the trace contract in its own
   custody as if named themselves) and never again; nothing is packed into, or made into, an
   object that a transformation consumed (that would graft goods upstream of outputs made
   before). Objects carrying nothing registered are free as before.
+- Nested units: an object carrying registered goods packed into a parent (a case onto a
+  pallet) is held there, once: it is not packed elsewhere, nor consumed by itself, until it
+  is unpacked; consuming the parent consumes it and what it carries (so the goods count
+  once, whichever container is milled); no unit is packed into itself through another.
 
 Outputs are not checked against inputs: processes add water and yields vary, so an output's
 quantity says nothing about its inputs. What is bounded is how much of a lot goes anywhere.
 State: ``q/{lot}`` {used, packed}; ``u/{parent}`` {lots: {lot: packed now}, carried: ever
-held or was made from registered goods, spent: consumed by a transformation};
+held or was made from registered goods, spent: consumed by a transformation, and only once
+nesting happened: units: [units packed in it now], in: the unit it is packed in now};
 ``i/{item}`` the transformation that consumed the item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -184,13 +189,27 @@ class Balance:
                                "consumed by a transformation while the order runs",
                                current="reserved", batch=batch, order=order)
 
-    def _consume_unit(self, ident: str) -> bool:
-        """Consume an object named as an input; True if it carried registered goods."""
+    def carries(self, ident: str) -> bool:
+        """Whether an object holds, held or was made from registered goods."""
         u = self.unit(ident)
-        carries = bool(u["lots"]) or u["carried"]
+        return bool(u["carried"] or u["lots"] or u.get("units"))
+
+    def _consume_unit(self, ident: str, inside: str | None = None) -> bool:
+        """Consume an object named as an input (or packed in one, ``inside``), with the
+        units packed in it; True if it carried registered goods."""
+        u = self.unit(ident)
+        carries = self.carries(ident)
         if carries and u["spent"]:
             raise InvalidState(f"{ident} was consumed by an earlier transformation: what it "
                                "carried cannot be used again", current="consumed")
+        where = u.get("in")
+        if where and where != inside:
+            raise InvalidState(f"{ident} is packed in {where}: unpack it first, or name "
+                               f"{where}", current="packed", unit=ident, parent=where)
+        for child in u.get("units", ()):
+            self._consume_unit(child, ident)
+        if u.get("units"):
+            u["units"] = []
         for batch, packed in u["lots"].items():
             self.held(batch, f", packed in {ident},")  # as for a lot named itself
             self._not_sold(batch)
@@ -219,15 +238,61 @@ class Balance:
             u["lots"][batch] = as_text(CTX.add(Decimal(u["lots"].get(batch, "0")), got))
             self.changed[batch] = None
 
-    def link(self, parent: str, lots: list[str]) -> None:
-        """An event that links ``lots`` to ``parent`` without packing them (a transaction's
-        container, an observed aggregation): each must have something left or be packed
-        there, and the parent then carries them (so it is consumed once)."""
-        if not lots:
+    def nest(self, parent: str, units: list[str]) -> None:
+        """An aggregation ADD of ``units`` (objects carrying registered goods) into
+        ``parent``: each is held there until unpacked, and the parent carries it."""
+        if not units:
+            return
+        u = self._unspent(parent, "packed into it")
+        for child in units:
+            c = self.unit(child)
+            if c["spent"]:
+                raise InvalidState(f"{child} was consumed by a transformation: it cannot be "
+                                   "packed any more", current="consumed")
+            where = c.get("in")
+            if where == parent:
+                continue
+            if where:
+                raise InvalidState(f"{child} is packed in {where}: unpack it there first",
+                                   current="packed", unit=child, parent=where)
+            up, seen = parent, set()
+            while up and up not in seen:  # the parent's containers, outwards
+                if up == child:
+                    raise InvalidState(f"{parent} is inside {child}: {child} cannot be "
+                                       "packed into it", current="nested", unit=child)
+                seen.add(up)
+                up = self.unit(up).get("in") or ""
+            c["in"] = parent
+            u["units"] = [*u.get("units", ()), child]
+            u["carried"] = True
+            self.dirty[child] = self.dirty[parent] = None
+
+    def unnest(self, parent: str, named: set[str] | None) -> list[str]:
+        """An aggregation DELETE: take the units ``named`` (None: all) out of ``parent``;
+        returns those taken out."""
+        u = self.unit(parent)
+        inside = list(u.get("units", ()))
+        gone = [c for c in inside if named is None or c in named]
+        if gone:
+            for child in gone:
+                self.unit(child).pop("in", None)
+                self.dirty[child] = None
+            u["units"] = [c for c in inside if c not in gone]
+            self.dirty[parent] = None
+        return gone
+
+    def link(self, parent: str, lots: list[str], units: Sequence[str] = ()) -> None:
+        """An event that links ``lots`` (and ``units``) to ``parent`` without packing them
+        (a transaction's container, an observed aggregation): each lot must have something
+        left or be packed there, each unit not be consumed, and the parent then carries
+        them (so it is consumed once)."""
+        if not lots and not units:
             return
         u = self._unspent(parent, "linked to it")
         for batch in lots:
             self.present(batch, u, batch)
+        for child in units:
+            self._unspent(child, "linked to anything")
         if not u["carried"]:
             u["carried"] = True
             self.dirty[parent] = None

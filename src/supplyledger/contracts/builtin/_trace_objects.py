@@ -14,7 +14,7 @@ genealogy edges show in the trace and recall of every lot packed onto it. The ru
 - Once claimed, only these may touch it: a member of the claiming organisation; the
   custodian organisation of a registered lot packed into it now (the carrier or warehouse
   holding the goods records on the pallet, and the receiver unpacks it); an inspector, for
-  inspection events. Nested units count only the lots packed into them directly.
+  inspection events. A lot packed in a unit packed in it (a case on the pallet) counts too.
 
 Claims are kept in ``o/{object}`` as {org, by}; a participant without an organisation is
 matched by its own id. Objects an event merely lists next to a registered lot are not
@@ -63,7 +63,7 @@ class Claims:
             return
         if (org and c["org"] == org) or c["by"] == ctx.signer or inspecting:
             return
-        for lot in (ctx.get(f"u/{ident}") or {}).get("lots", {}):
+        for lot in self._lots_in(ident):
             h = ctx.read("custody", holding_key(lot))
             if h is not None and ((org and h["custodian_org"] == org)
                                   or h["custodian"] == ctx.signer):
@@ -73,6 +73,19 @@ class Claims:
         raise Forbidden(f"{ident} {whose}: only that organisation, the custodian of a lot "
                         "packed in it, or an inspector (for inspections) may record on it, "
                         f"not organisation {org or '-'}")
+
+    def _lots_in(self, ident: str) -> list[str]:
+        """The lots packed in ``ident`` now, directly or in units packed in it."""
+        lots: list[str] = []
+        seen, todo = {ident}, [ident]
+        while todo:
+            u = self.ctx.get(f"u/{todo.pop()}") or {}
+            lots.extend(u.get("lots", {}))
+            for child in u.get("units", ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return lots
 
     def commit(self) -> None:
         for ident, c in self.new.items():

@@ -18,10 +18,13 @@ An event is recorded on every registered batch it is about (an LGTIN in its outp
 object lists, or a commissioned SGTIN's batch), each checked for the recorder's entitlement,
 so a pallet packed from several lots is linked from each of them; an event about no
 registered batch goes to the chain of the first object it names (imported documents about
-goods not on this ledger). What may not be written: events or genealogy edges naming a lot
-of a product type registered here before its maker created that lot (a stranger could
-otherwise pre-load a lot's history with a fault), and an aggregation into a batch held by
-another organisation (it would graft the packer's lot into that batch's upstream).
+goods not on this ledger). An aggregation also links each child that is an object carrying
+registered goods (a case packed with a lot) to its parent, so a recall follows nested units;
+unpacking keeps the edge (genealogy is history). What may not be written: events or
+genealogy edges naming a lot of a product type registered here before its maker created
+that lot (a stranger could otherwise pre-load a lot's history with a fault), and an
+aggregation into a batch held by another organisation (it would graft the packer's lot
+into that batch's upstream).
 ``record_event`` records on the one batch its caller names (and is entitled to), whatever
 else the event lists: nothing reaches another batch's history through it.
 
@@ -211,20 +214,36 @@ def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[s
         if f["action"] == "DELETE":
             if packing:
                 balance.unpack(f, parent, lots)
+                # the units taken out; their edges stay: genealogy is history
+                for child in balance.unnest(parent, set(f["objects"]) or None):
+                    claims.touch(child, "packing")
         else:
             if h is not None and h["custodian_org"] != org:
                 raise Forbidden(f"{parent} is held by organisation {h['custodian_org']}: "
                                 f"only its custodian may pack into it, not organisation "
                                 f"{org or '-'}")
+            units = _units(ctx, f, parent, balance) if packing else []
+            for child in units:  # not an inspector's: nobody inspects goods into a unit
+                claims.touch(child, "packing")
             if f["action"] == "ADD" and packing:
                 balance.pack(f, parent, lots)
+                balance.nest(parent, units)
             else:  # linked, not packed: the parent still carries them from here on
-                balance.link(parent, lots)
+                balance.link(parent, lots, units)
             for out, (subject, _) in zip(edges, targets, strict=True):
                 if parent != subject:
                     out.append([subject, parent, "aggregation"])
+            edges[0].extend([child, parent, "aggregation"] for child in units)
     balance.commit()
     return edges
+
+
+def _units(ctx: Ctx, f: dict[str, Any], parent: str, balance: Balance) -> list[str]:
+    """The children of an aggregation that are objects carrying registered goods (a case
+    packed with a lot): they are linked to the parent like a lot, so a recall of the lot
+    reaches the pallet the case went on. Children carrying nothing registered stay free."""
+    return [o for o in dict.fromkeys(f["objects"])
+            if o != parent and _node(ctx, o)[1] is None and balance.carries(o)]
 
 
 def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
