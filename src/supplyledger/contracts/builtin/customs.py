@@ -265,13 +265,20 @@ def pay(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 # -- the authority's decisions ------------------------------------------------------------------
 
+def _decide(ctx: Ctx, a: dict[str, Any], action: str) -> dict[str, Any]:
+    """The declaration ``action`` is about, once the signer is of its authority and the
+    declaration's state allows the action."""
+    d = load(ctx, a["declaration"])
+    require_authority(ctx, d)
+    expect(d, action)
+    return d
+
+
 @method(roles="customs", args={**_DECL, "reason": _REASON},
         errors=(NotFound, Forbidden, InvalidState))
 def hold(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: hold a declaration (for inspection, documents...), with a reason."""
-    d = load(ctx, a["declaration"])
-    require_authority(ctx, d)
-    expect(d, "hold")
+    d = _decide(ctx, a, "hold")
     transition(ctx, d, "held", "held", held_from=d["state"], reason=a["reason"])
     return {"declaration": d["id"], "state": "held"}
 
@@ -279,9 +286,7 @@ def hold(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 @method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
 def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: lift a hold; the declaration returns to the state it was held in."""
-    d = load(ctx, a["declaration"])
-    require_authority(ctx, d)
-    expect(d, "release")
+    d = _decide(ctx, a, "release")
     transition(ctx, d, "released", d["held_from"], held_from=None)
     return {"declaration": d["id"], "state": d["state"]}
 
@@ -289,9 +294,7 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 @method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
 def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: clear the goods; the duties paid go to the authority's account."""
-    d = load(ctx, a["declaration"])
-    require_authority(ctx, d)
-    expect(d, "clear")
+    d = _decide(ctx, a, "clear")
     if d["state"] == "assessed" and d["due"] > 0:
         raise InvalidState(f"declaration {d['id']} is assessed: {d['due']} {d['currency']} "
                            "of duties and VAT must be paid before clearance",
@@ -307,9 +310,7 @@ def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: refuse the goods, with a reason; anything paid is refunded."""
-    d = load(ctx, a["declaration"])
-    require_authority(ctx, d)
-    expect(d, "reject")
+    d = _decide(ctx, a, "reject")
     refund = d["paid"]
     pay_out(ctx, escrow_of(d["id"]), d["declarant"], refund, "customs refund")
     transition(ctx, d, "rejected", "rejected", reason=a["reason"], refunded=refund)
