@@ -20,6 +20,7 @@ from supplyledger.logistics import periods as P
 from supplyledger.logistics.emissions import FreightLeg, load_factors, shipment_emissions
 from supplyledger.logistics.emissions_report import (
     CSV_COLUMNS,
+    Carried,
     LegRow,
     ShipmentRow,
     monthly_report,
@@ -105,7 +106,7 @@ def test_platform_filter_and_empty_months(q: KpiQueries) -> None:
 def _row(sid: str, departed: int | None, created: int, grams: int = 3911) -> ShipmentRow:
     return ShipmentRow(sid, "p", "created", created, departed, grams, FACTORS.version,
                        (LegRow(0, "road", "van_diesel_avg", 50_000, 100, grams, "5"),),
-                       (("o-" + sid, grams),))
+                       (Carried("o-" + sid, "p", 100, None, grams),))
 
 
 def test_only_departed_shipments_are_summed_planned_ones_are_counted() -> None:

@@ -72,8 +72,11 @@ def report(
                       str(m["shipments"]), str(m["legs"]), m["tonne_km"], _kg(m["wtw_g"]),
                       _kg(m["ttw_g"]), m["intensity_g_per_tkm"] or "—")
         per_order = p["orders"]["per_order_g"]
+        fallback = [f"{n} {b}" for b, n in p["allocation"].items() if n and b != "mass"]
         t.add_row(f"[bold]{esc(p['name'])}[/]", f"[bold]total[/] ({p['planned']} planned, "
-                  f"{p['orders']['n']} orders, {per_order or '—'} g/order)",
+                  f"{p['shared_shipments']} shared, {p['orders']['n']} orders, "
+                  f"{per_order or '—'} g/order"
+                  + "".join(f"; split {x}" for x in fallback) + ")",
                   str(p["shipments"]), "", p["tonne_km"], _kg(p["wtw_g"]), _kg(p["ttw_g"]),
                   p["intensity_g_per_tkm"] or "—", end_section=True)
     console.print(t)

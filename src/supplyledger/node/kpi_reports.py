@@ -80,7 +80,7 @@ def emissions_report(q: KpiQueries, month: str, *, platform: str | None = None,
     """The monthly emissions report (see :mod:`supplyledger.logistics.emissions_report`)."""
     period = P.month(month)
     pid = None if platform is None else q.resolve_platform(platform)
-    rep = monthly_report(q.shipment_rows(pid), period, factors or load_factors(),
-                         names=q.names())
+    rep = monthly_report(q.shipment_rows(), period, factors or load_factors(),
+                         names=q.names(), platform=pid)
     return {"height": q.height(), "as_of": q.as_of(),
             "shipments_recorded": q.has("shipments"), **rep}

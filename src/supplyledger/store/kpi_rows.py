@@ -20,7 +20,7 @@ from collections import defaultdict
 from typing import Any
 
 from supplyledger.errors import NotFound, ValidationError
-from supplyledger.logistics.emissions_report import LegRow, ShipmentRow
+from supplyledger.logistics.emissions_report import Carried, LegRow, ShipmentRow
 from supplyledger.logistics.kpi import (
     DIRECT,
     BreachFacts,
@@ -44,13 +44,6 @@ _KPI_SHIPMENTS = ("(SELECT DISTINCT s.id, s.created, s.departed, s.arrived, "
                   "LEFT JOIN shipment_orders so ON so.shipment = s.id AND "
                   "NULLIF(s.platform, '') IS NULL LEFT JOIN orders o ON o.id = so.order_id "
                   f"WHERE {_RAN}) AS sh")
-# Emissions report: a shipment counts for the platform that created it (or whose plan did)
-# or, when a transporter or seller created it, for one platform of the orders it carries
-# (the smallest id), so that no shipment's emissions are summed twice.
-_SHIPMENTS = ("(SELECT s.*, COALESCE(s.platform, (SELECT MIN(o.platform) FROM shipment_orders "
-              "so JOIN orders o ON o.id = so.order_id WHERE so.shipment = s.id)) AS platform_of "
-              "FROM shipments s) AS sh")
-
 
 class KpiQueries:
     """The KPI reads over one read connection (its table list is read once, here)."""
@@ -173,8 +166,9 @@ class KpiQueries:
                         has_sensors=self.has("sensor_breaches"), has_shipments=has_ship,
                         names=self.names())
 
-    def shipment_rows(self, platform: str | None = None) -> list[ShipmentRow]:
-        """Shipments with their legs and order shares (for the emissions report)."""
+    def shipment_rows(self) -> list[ShipmentRow]:
+        """Shipments with their legs and the orders they carry (platform, mass, unloading
+        leg, recorded share), for the emissions report, which splits them by platform."""
         if not self.has("shipments", "shipment_legs", "shipment_orders"):
             return []
         legs: dict[str, list[LegRow]] = defaultdict(list)
@@ -182,16 +176,18 @@ class KpiQueries:
                                  "mass_kg, co2e_g, tonne_km FROM shipment_legs "
                                  "ORDER BY shipment, idx"):
             legs[sid].append(LegRow(*leg))
-        shares: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for sid, oid, g in self._q("SELECT shipment, order_id, co2e_g FROM shipment_orders "
-                                   "ORDER BY shipment, order_id"):
-            shares[sid].append((oid, int(g or 0)))
-        where, params = self._where(platform, "platform_of")
-        return [ShipmentRow(sid, plat, status, int(created), departed, int(g or 0), factors,
-                            tuple(legs[sid]), tuple(shares[sid]))
+        carried: dict[str, list[Carried]] = defaultdict(list)
+        of_order = "o.platform" if self.has("orders") else "NULL"
+        join = " LEFT JOIN orders o ON o.id = so.order_id" if self.has("orders") else ""
+        for sid, oid, plat, kg, leg, g in self._q(
+                f"SELECT so.shipment, so.order_id, NULLIF({of_order}, ''), so.mass_kg, so.leg, "
+                f"so.co2e_g FROM shipment_orders so{join} ORDER BY so.shipment, so.order_id"):
+            carried[sid].append(Carried(oid, plat, kg, leg, int(g or 0)))
+        return [ShipmentRow(sid, plat or None, status, int(created), departed, int(g or 0),
+                            factors, tuple(legs[sid]), tuple(carried[sid]))
                 for sid, plat, status, created, departed, g, factors in self._q(
-                    "SELECT id, platform_of, status, created, departed, co2e_g, factors "
-                    f"FROM {_SHIPMENTS}{where} ORDER BY id", params)]
+                    "SELECT id, platform, status, created, departed, co2e_g, factors "
+                    "FROM shipments ORDER BY id")]
 
     def first_activity(self) -> int | None:
         """Time of the first order or shipment (where a KPI report starts by default)."""
