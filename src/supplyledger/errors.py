@@ -12,6 +12,7 @@ attributes. HTTP statuses are mapped only in ``supplyledger.api``.
     ├── ValidationError               malformed input (schema, type, size, range)
     │   ├── PayloadTooLarge           size limit exceeded
     │   ├── AmountError               negative, zero or overflowing amount
+    │   ├── ValueMismatch             declared customs value is not the order's price
     │   └── EPCISValidationError      EPCIS document or event rejected (per-event reasons)
     ├── CryptoError
     │   ├── InvalidSignature          signature does not verify
@@ -28,12 +29,16 @@ attributes. HTTP statuses are mapped only in ``supplyledger.api``.
     │   ├── RoleDenied                caller lacks a required role
     │   ├── NotFound                  unknown id (product, batch, order, …)
     │   ├── AlreadyExists             id taken
+    │   │   └── PrefixOverlap         GS1 company prefix overlaps another org's
     │   ├── InvalidState              illegal transition; names the current state
     │   ├── Forbidden                 caller is not the party entitled to act
+    │   │   └── PrefixOwned           GS1 key under another org's company prefix
     │   ├── InsufficientFunds         balance below the amount needed
     │   └── AccessDenied              no grant for private data
     ├── StoreError                    storage failure or inconsistency
-    │   └── MigrationError
+    │   ├── MigrationError
+    │   ├── LedgerInUse               another process holds the ledger's writer lock
+    │   └── NotRepairable             damage the blocks cannot restore
     ├── NodeError
     │   ├── NodeStopped               node is not accepting work
     │   └── Overloaded                admission queue is full
@@ -59,13 +64,17 @@ __all__ = [
     "InvalidSignature",
     "InvalidState",
     "KeyFileError",
+    "LedgerInUse",
     "MigrationError",
     "NodeError",
     "NodeStopped",
     "NonCanonical",
     "NotFound",
+    "NotRepairable",
     "Overloaded",
     "PayloadTooLarge",
+    "PrefixOverlap",
+    "PrefixOwned",
     "ProofError",
     "ReplayedTransaction",
     "RevokedKey",
@@ -79,6 +88,7 @@ __all__ = [
     "UnknownMethod",
     "UnknownSigner",
     "ValidationError",
+    "ValueMismatch",
     "WrongChain",
     "error_from_code",
 ]
@@ -124,6 +134,12 @@ class PayloadTooLarge(ValidationError):
 
 class AmountError(ValidationError):
     code = "invalid_amount"
+
+
+class ValueMismatch(ValidationError):
+    """A customs declaration naming an order declares another value than its price."""
+
+    code = "value_mismatch"
 
 
 class EPCISValidationError(ValidationError):
@@ -221,6 +237,27 @@ class Forbidden(ContractError):
     code = "forbidden"
 
 
+class PrefixOwned(Forbidden):
+    """A GS1 key under a company prefix recorded for another organisation."""
+
+    code = "prefix_owned"
+
+    def __init__(self, message: str, *, prefix: str, owner: str) -> None:
+        super().__init__(message, prefix=prefix, owner=owner)
+        self.prefix = prefix
+        self.owner = owner
+
+
+class PrefixOverlap(AlreadyExists):
+    """A GS1 company prefix that is, or starts, another organisation's prefix."""
+
+    code = "prefix_overlap"
+
+    def __init__(self, message: str, *, prefix: str, other: str, owner: str) -> None:
+        super().__init__(message, prefix=prefix, other=other, owner=owner)
+        self.prefix, self.other, self.owner = prefix, other, owner
+
+
 class InsufficientFunds(ContractError):
     code = "insufficient_funds"
 
@@ -241,6 +278,19 @@ class StoreError(SupplyLedgerError):
 
 class MigrationError(StoreError):
     code = "migration_error"
+
+
+class LedgerInUse(StoreError):
+    """Another process holds the ledger directory's writer lock (a running node, a repair)."""
+
+    code = "ledger_in_use"
+
+
+class NotRepairable(StoreError):
+    """The audit found damage that the blocks cannot restore (the blocks or transactions
+    themselves, or a table supplyledger did not create)."""
+
+    code = "not_repairable"
 
 
 class NodeError(SupplyLedgerError):

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from supplyledger.errors import NodeError, NodeStopped, Overloaded
 from supplyledger.ingest.broker import LocalBroker
 from supplyledger.ingest.device import MqttDevices
-from supplyledger.ingest.mqtt import MqttBridge, parse_url, receipts_topic
+from supplyledger.ingest.mqtt import MqttBridge, parse_url, receipts_topic, url_login
 from supplyledger.ingest.signed_receipts import (
     DOMAIN,
     answers,
@@ -64,9 +64,14 @@ def _batches_on_ledger(world: World, device: str) -> int:
 
 
 def _publish_raw(url: str, topic: str, payloads: list[bytes]) -> None:
-    """What any client of the anonymous broker can do."""
+    """What a client holding the login in ``url`` can do (the broker's ACLs let only the
+    bridge write receipts: a forger would need its login, or a broker not run by the node,
+    e.g. ``--mqtt-url``)."""
     host, port = parse_url(url)
     rogue = paho.Client(CallbackAPIVersion.VERSION2, client_id="rogue")
+    login = url_login(url)
+    if login is not None:
+        rogue.username_pw_set(*login)
     rogue.connect(host, port)
     rogue.loop_start()
     try:
@@ -137,13 +142,13 @@ def test_forged_receipts_never_resolve_a_batch(world: World, broker: LocalBroker
         sign_answer(world.c.node_key, "did:sl:" + "0" * 40, fake),  # another device's
         genuine_failure.replace(b'"ok":false', b'"ok":true', 1),  # a genuine one, altered
     ]
-    with _devices(world, broker.url, resend_after=0.5, attempts=40) as devices:
+    with _devices(world, broker.gateway_url, resend_after=0.5, attempts=40) as devices:
         fut = devices.publish(dev.did, tx)  # nobody bridges yet: no answer
-        _publish_raw(broker.url, receipts_topic(dev.did), forgeries)
+        _publish_raw(broker.bridge_url, receipts_topic(dev.did), forgeries)
         got = {devices.forged.get(timeout=10) for _ in forgeries}
         assert got == set(forgeries)
         assert not fut.done() and _batches_on_ledger(world, dev.did) == 0
-        with _bridge(world, broker.url):
+        with _bridge(world, broker.bridge_url):
             doc = fut.result(20)  # the resend reaches the bridge: a genuine receipt
         assert doc["ok"] and doc["result"]["seq"] == 1 and doc["device"] == dev.did
         assert committed_receipt(world.c.node.store, tx.id) is not None
@@ -165,8 +170,8 @@ def test_a_lost_answer_is_recovered_by_resending(world: World, broker: LocalBrok
 
     world.clock.t = T0 + MIN
     tx = world.device.sign(temps(T0, 5000, 5100, step=MIN // 4))
-    with _bridge(world, broker.url, commit_then_fail) as bridge, \
-            _devices(world, broker.url, resend_after=0.5) as devices:
+    with _bridge(world, broker.bridge_url, commit_then_fail) as bridge, \
+            _devices(world, broker.gateway_url, resend_after=0.5) as devices:
         doc = devices.publish(world.device.did, tx).result(20)
         assert doc["ok"] and doc["tx"] == tx.id and doc["height"] == calls[0], doc
         assert bridge.counts["resent"] == 1 and devices.resent >= 1
@@ -178,8 +183,8 @@ def test_batches_survive_a_bridge_and_node_restart(world: World,
     dev = world.device
     world.clock.t = T0 + 2 * MIN
     # resend far off: what arrives while the bridge is down waits in its broker session
-    with _devices(world, broker.url, resend_after=60) as devices:
-        with _bridge(world, broker.url):
+    with _devices(world, broker.gateway_url, resend_after=60) as devices:
+        with _bridge(world, broker.bridge_url):
             assert devices.publish(dev.did, dev.sign(temps(T0, 5000))).result(20)["ok"]
         world.c.node.stop()
         second = dev.sign(temps(T0 + MIN, 5200))
@@ -187,7 +192,7 @@ def test_batches_survive_a_bridge_and_node_restart(world: World,
         # Give the broker time to drop a clean session; a persistent one keeps the batch.
         time.sleep(0.5)
         world.c.node = Node(world.c.settings, world.c.node_key, clock=world.clock).start()
-        with _bridge(world, broker.url):
+        with _bridge(world, broker.bridge_url):
             doc = fut.result(20)
         assert doc["ok"] and doc["result"]["seq"] == 2 and devices.resent == 0
     assert _batches_on_ledger(world, dev.did) == 2
@@ -199,8 +204,8 @@ def test_batches_survive_a_broker_restart(world: World, tmp_path: Path) -> None:
     world.clock.t = T0 + 2 * MIN
     broker = LocalBroker(tmp_path / "mosquitto").start()
     try:
-        with _bridge(world, broker.url), \
-                _devices(world, broker.url, resend_after=1) as devices:
+        with _bridge(world, broker.bridge_url), \
+                _devices(world, broker.gateway_url, resend_after=1) as devices:
             assert devices.publish(dev.did, dev.sign(temps(T0, 5000))).result(20)["ok"]
             broker.stop()  # keeps nothing: the bridge's session and queue are gone
             fut = devices.publish(dev.did, dev.sign(temps(T0 + MIN, 5200)))
@@ -216,7 +221,7 @@ def test_without_a_genuine_receipt_the_future_fails_after_bounded_sends(
         world: World, broker: LocalBroker) -> None:
     world.clock.t = T0 + MIN
     tx = world.device.sign(temps(T0, 5000))
-    with _devices(world, broker.url, resend_after=0.2, attempts=3) as devices:
+    with _devices(world, broker.gateway_url, resend_after=0.2, attempts=3) as devices:
         fut = devices.publish(world.device.did, tx)  # no bridge at all
         with pytest.raises(NodeError, match=r"after 3 sends 0\.2 s apart.*not known to be "
                                             r"on the ledger"):
@@ -226,8 +231,8 @@ def test_without_a_genuine_receipt_the_future_fails_after_bounded_sends(
     def busy(raw: bytes) -> Receipt:
         raise Overloaded("100000 transactions pending; try again shortly")
 
-    with _bridge(world, broker.url, busy) as bridge, \
-            _devices(world, broker.url, resend_after=0.2, attempts=2) as devices:
+    with _bridge(world, broker.bridge_url, busy) as bridge, \
+            _devices(world, broker.gateway_url, resend_after=0.2, attempts=2) as devices:
         fut = devices.publish(world.device.did, tx)
         with pytest.raises(NodeError, match=r"last answer was overloaded"):
             fut.result(20)
@@ -237,7 +242,7 @@ def test_without_a_genuine_receipt_the_future_fails_after_bounded_sends(
 
 def test_stopping_fails_what_still_waits(world: World, broker: LocalBroker) -> None:
     world.clock.t = T0 + MIN
-    devices = _devices(world, broker.url).start()
+    devices = _devices(world, broker.gateway_url).start()
     fut = devices.publish(world.device.did, world.device.sign(temps(T0, 5000)))
     devices.stop()
     with pytest.raises(NodeError, match="stopped before a receipt"):
@@ -245,18 +250,18 @@ def test_stopping_fails_what_still_waits(world: World, broker: LocalBroker) -> N
     with pytest.raises(NodeError, match="not started"):
         devices.publish(world.device.did, b"x")
     with pytest.raises(ValueError):
-        MqttDevices(broker.url, node_key=world.c.node_key.public, attempts=0)
+        MqttDevices(broker.gateway_url, node_key=world.c.node_key.public, attempts=0)
 
 
 def test_a_cancelled_batch_does_not_stop_the_client(world: World,
                                                     broker: LocalBroker) -> None:
     dev = world.device
     world.clock.t = T0 + 2 * MIN
-    with _devices(world, broker.url, resend_after=0.3) as devices:
+    with _devices(world, broker.gateway_url, resend_after=0.3) as devices:
         first = devices.publish(dev.did, dev.sign(temps(T0, 5000)))
         assert first.cancel()  # the owner gave up; its receipt still comes (resent)
         other = world.new_device(bind_to=world.batch)
-        with _bridge(world, broker.url) as bridge:
+        with _bridge(world, broker.bridge_url) as bridge:
             assert bridge.counts["received"] == 0
             time.sleep(0.6)  # the cancelled batch is resent, committed and answered
             world.clock.t = T0 + 3 * MIN  # readings after its binding
@@ -291,10 +296,10 @@ def test_a_refused_copy_with_a_broken_signature_does_not_settle_the_batch(
             gate.wait(20)
         return node.submit(raw).result(30)
 
-    with _bridge(world, broker.url, submit) as bridge, \
-            _devices(world, broker.url, resend_after=60) as devices:
+    with _bridge(world, broker.bridge_url, submit) as bridge, \
+            _devices(world, broker.gateway_url, resend_after=60) as devices:
         fut = devices.publish(dev.did, tx)
-        _publish_raw(broker.url, readings_topic(dev.did), [broken])
+        _publish_raw(broker.gateway_url, readings_topic(dev.did), [broken])
         refusal = devices.unmatched.get(timeout=20)  # answered, and not taken for the batch
         assert refusal["tx"] == tx.id and refusal["error"]["code"] == "invalid_signature"
         assert bridge.counts["refused"] == 1 and not fut.done()
@@ -310,8 +315,8 @@ def test_payloads_kept_for_inspection_are_bounded(world: World, broker: LocalBro
     end. The newest ``keep`` are kept; the rest are counted."""
     dev = world.device
     junk = [f"forged {i}".encode() for i in range(20)]
-    with _devices(world, broker.url, keep=5) as devices:
-        _publish_raw(broker.url, receipts_topic(dev.did), junk)
+    with _devices(world, broker.gateway_url, keep=5) as devices:
+        _publish_raw(broker.bridge_url, receipts_topic(dev.did), junk)
         deadline = time.monotonic() + 20
         while devices.dropped < 15 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -326,11 +331,11 @@ def test_a_batch_published_again_while_awaited_shares_its_future(
     it never resolved, not even when the client stopped."""
     world.clock.t = T0 + MIN
     tx = world.device.sign(temps(T0, 5000))
-    with _devices(world, broker.url, resend_after=0.5) as devices:
+    with _devices(world, broker.gateway_url, resend_after=0.5) as devices:
         first = devices.publish(world.device.did, tx)
         second = devices.publish(world.device.did, tx)
         assert first.cancel() and second.cancelled()  # ...and a cancelled one is replaced
         third = devices.publish(world.device.did, tx)
-        with _bridge(world, broker.url):
+        with _bridge(world, broker.bridge_url):
             assert third.result(20)["ok"] and not third.cancelled()
     assert _batches_on_ledger(world, world.device.did) == 1

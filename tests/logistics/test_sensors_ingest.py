@@ -125,9 +125,9 @@ def _submit(w: World) -> Callable[[bytes], Receipt]:
 def test_mqtt_bridge_end_to_end(world: World, broker: LocalBroker) -> None:
     submit = _submit(world)
     node = world.c.node
-    with MqttBridge(broker.url, submit, key=world.c.node_key, max_bytes=256 * 1024,
+    with MqttBridge(broker.bridge_url, submit, key=world.c.node_key, max_bytes=256 * 1024,
                     lookup=lambda tx: committed_receipt(node.store, tx)) as bridge, \
-            MqttDevices(broker.url, node_key=world.c.node_key.public) as devices:
+            MqttDevices(broker.gateway_url, node_key=world.c.node_key.public) as devices:
         dev = world.device
         world.clock.t = T0 + 10 * MIN
         good = dev.sign(temps(T0, 5000, 9500, 9600, step=MIN))
@@ -166,7 +166,9 @@ def test_mqtt_ingest_starts_and_stops_a_local_mosquitto(world: World,
                      max_bytes=256 * 1024) as bridge:
         assert (tmp_path / "data" / "mosquitto" / "mosquitto.conf").exists()
         world.clock.t = T0 + MIN
-        with MqttDevices(bridge.url, node_key=world.c.node_key.public) as devices:
+        assert bridge.broker is not None
+        url = bridge.broker.enroll(world.device.did)  # a device login, its own topics
+        with MqttDevices(url, node_key=world.c.node_key.public) as devices:
             doc = devices.publish(world.device.did, world.device.sign(temps(T0, 4000)))
             assert doc.result(20)["result"]["seq"] == 1
     with pytest.raises(NodeError, match=r"cannot reach|did not accept"):
@@ -190,10 +192,15 @@ def test_serve_mqtt_starts_a_local_broker_and_bridges_it(
     data = world.c.dir
     world.c.stop()  # serve opens the ledger with its own node
     seen: dict[str, object] = {}
+    enrolled = CliRunner().invoke(app, ["mqtt-enroll", "--data", str(data), "--device",
+                                        world.device.did])
+    assert enrolled.exit_code == 0, enrolled.output
+    pw = enrolled.output.split("password ")[1].split()[0]
+    user = world.device.did.rsplit(":", 1)[1]
 
     def fake_run(*_: object, **__: object) -> None:  # instead of serving HTTP until Ctrl-C
         conf = (data / "mosquitto" / "mosquitto.conf").read_text()
-        url = "mqtt://127.0.0.1:" + conf.split()[1]
+        url = f"mqtt://{user}:{pw}@127.0.0.1:" + conf.split()[1]
         dev = DeviceClient(world.device.key, world.c.chain, clock=wall_clock_ms)
         now = wall_clock_ms()
         with MqttDevices(url, node_key=world.c.node_key.public) as devices:

@@ -92,9 +92,9 @@ def test_bridge_refuses_oversized_and_unreadable_payloads_and_serves_others(
         world: World, tmp_path: Path) -> None:
     need_mosquitto()
     with LocalBroker(tmp_path / "mosquitto") as broker, \
-            MqttBridge(broker.url, lambda raw: world.submit(raw), key=world.c.node_key,
+            MqttBridge(broker.bridge_url, lambda raw: world.submit(raw), key=world.c.node_key,
                        max_bytes=64 * 1024), \
-            MqttDevices(broker.url, node_key=world.c.node_key.public) as devices:
+            MqttDevices(broker.gateway_url, node_key=world.c.node_key.public) as devices:
         height = world.c.node.height
         devices.publish(world.device.did, b"{" * (64 * 1024 + 1))
         big = devices.unmatched.get(timeout=20)
@@ -139,9 +139,9 @@ def test_an_oversized_payload_is_answered_while_every_worker_awaits_a_commit(
 
     world.clock.t = T0 + MIN
     with LocalBroker(tmp_path / "mosquitto") as broker, \
-            MqttBridge(broker.url, slow, key=world.c.node_key, max_bytes=64 * 1024,
+            MqttBridge(broker.bridge_url, slow, key=world.c.node_key, max_bytes=64 * 1024,
                        workers=1), \
-            MqttDevices(broker.url, node_key=world.c.node_key.public) as devices:
+            MqttDevices(broker.gateway_url, node_key=world.c.node_key.public) as devices:
         first = devices.publish(world.device.did, world.device.sign(temps(T0, 5000)))
         try:
             devices.publish(world.device.did, b"x" * (64 * 1024 + 1))

@@ -90,6 +90,8 @@ _STATUS: dict[type[e.SupplyLedgerError], int] = {
     e.ProofError: 422,
     e.SolverError: 422,
     e.StoreError: 500,  # the only 5xx: the node itself failed
+    e.LedgerInUse: 409,  # another process writes this ledger: stop it or use its API
+    e.NotRepairable: 409,
     e.NodeError: 503,
     Unauthenticated: 401,
     KeyLocked: 401,

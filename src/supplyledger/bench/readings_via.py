@@ -102,10 +102,11 @@ def _mqtt(node: Node, chains: Chains, dids: list[str], out: Outcome, data_dir: P
         return node.submit(raw).result(120)
 
     with LocalBroker(data_dir.parent / "mosquitto") as broker, \
-            MqttBridge(broker.url, submit, key=node.key, max_bytes=node.settings.max_tx_bytes,
+            MqttBridge(broker.bridge_url, submit, key=node.key,
+                       max_bytes=node.settings.max_tx_bytes,
                        lookup=lambda tx: committed_receipt(node.store, tx),
                        workers=len(chains) + 4), \
-            MqttDevices(broker.url, node_key=node.key.public) as devices:
+            MqttDevices(broker.gateway_url, node_key=node.key.public) as devices:
         def send(did: str, tx_id: str, raw: bytes,
                  done: Callable[[bool, str | None], None]) -> None:
             def cb(f: Future[dict[str, Any]]) -> None:

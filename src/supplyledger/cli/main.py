@@ -75,6 +75,17 @@ from supplyledger.cli.bench_readings import bench_readings_command  # noqa: E402
 
 app.command("bench-readings")(bench_readings_command)
 
+# MQTT broker logins for devices (ingest/broker.py).
+from supplyledger.cli.mqtt_cmd import mqtt_enroll  # noqa: E402
+
+app.command("mqtt-enroll")(mqtt_enroll)
+
+# Operating a ledger directory: verified backups, repair of derived tables from the blocks.
+from supplyledger.cli.ops_cmd import backup_command, repair_command  # noqa: E402
+
+app.command("backup")(backup_command)
+app.command("repair")(repair_command)
+
 __all__ = ["app", "main"]
 
 

@@ -53,7 +53,7 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     import uvicorn
 
     from supplyledger.api import LedgerService, create_app
-    from supplyledger.ingest.mqtt import mqtt_ingest
+    from supplyledger.ingest.mqtt import display_url, mqtt_ingest
     from supplyledger.node.bootstrap import load_node_key
     from supplyledger.node.receipts import committed_receipt
     from supplyledger.node.service import Node
@@ -68,8 +68,9 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
                 max_bytes=node.settings.max_tx_bytes,
                 lookup=lambda tx: committed_receipt(node.store, tx))) as bridge:
             if bridge is not None:
-                console.print(f"[bold green]MQTT ingest[/] {bridge.url}: devices publish to "
-                              "supplyledger/devices/<id>/readings; receipts are signed by "
+                console.print(f"[bold green]MQTT ingest[/] {display_url(bridge.url)}: "
+                              "devices publish to supplyledger/devices/<id>/readings "
+                              "(logins: supplyledger mqtt-enroll); receipts are signed by "
                               f"the node key {node.key.did} (keys show {data}/node.key)")
             console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
                           f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
@@ -91,7 +92,8 @@ def serve(
         "--mqtt", help="Ingest device readings over MQTT: start a local mosquitto (or use "
         "--mqtt-url).")] = False,
     mqtt_url: Annotated[str | None, typer.Option(
-        help="Broker to bridge instead, e.g. mqtt://broker:1883 (implies --mqtt).")] = None,
+        help="Broker to bridge instead, e.g. mqtt://user@broker:1883 (password in "
+        "SUPPLYLEDGER_MQTT_PASSWORD; implies --mqtt).")] = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
     from supplyledger.api import ApiSettings

@@ -1,23 +1,84 @@
-"""A local mosquitto broker for ``supplyledger serve --mqtt`` and the tests.
+"""A local mosquitto broker for ``supplyledger serve --mqtt`` and the tests, with logins.
 
 mosquitto comes from the Debian package ``mosquitto`` (``scripts/setup.sh`` installs it);
 it is found on PATH or at /usr/sbin/mosquitto. The broker listens on a free loopback port
-with a config generated in its own directory, logs to a file there, keeps nothing on disk
-between runs (the ledger is the record; unacknowledged batches are resent by devices) and
-is stopped with the process that started it.
+with a config generated in its own directory, logs to a file there, keeps no messages on
+disk between runs (the ledger is the record; unacknowledged batches are resent by
+devices) and is stopped with the process that started it.
+
+Integrity never depends on the broker (batches are signed by devices, receipts by the
+node), but an open broker lets anyone flood a device's topic or read every receipt. So it
+runs with ``allow_anonymous false``, a password file and an ACL file. Design decisions:
+
+* **Logins.** A device's MQTT user name is the 40 hex digits of its DID
+  (``did:sl:<hex>``): mosquitto's password file splits on ``:``, so the DID itself cannot
+  be a user name, and the ACL rebuilds the topic as ``did:sl:%u``. ``pattern`` ACLs then
+  let each device write only ``supplyledger/devices/did:sl:<its hex>/readings`` and read
+  only its own ``.../receipts``. The bridge (``supplyledger-bridge``) reads every readings
+  topic and writes receipts; the gateway (``supplyledger-gateway``) writes every readings
+  topic and reads every receipt, for one connection carrying many devices (the
+  benchmark's load generator). Neither can be a device name (not 40 hex digits).
+* **Device passwords** are issued by :func:`enroll_device` (``supplyledger mqtt-enroll``):
+  32 random bytes, URL-safe, shown once and stored only as mosquitto's own PBKDF2-SHA512
+  hash (``$7$``, what ``mosquitto_passwd`` writes; written here so no password is ever on
+  a command line) in ``passwd``, which persists in the broker directory (0600). The
+  bridge and gateway passwords are random per :class:`LocalBroker` object and their lines
+  are rewritten at each start: the node hands them to its bridge in memory.
+* A running broker rereads both files on SIGHUP: the broker records its pid in
+  ``mosquitto.pid``, so enrolling or revoking a device from another process takes effect
+  at once.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import os
+import pwd
+import re
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
-from supplyledger.errors import NodeError
+from supplyledger.errors import NodeError, ValidationError
 
-__all__ = ["LocalBroker", "find_mosquitto", "free_port"]
+__all__ = ["BRIDGE_USER", "GATEWAY_USER", "LocalBroker", "MqttLogin", "device_user",
+           "enroll_device", "find_mosquitto", "free_port", "mosquitto_hash",
+           "revoke_device"]
+
+BRIDGE_USER = "supplyledger-bridge"
+GATEWAY_USER = "supplyledger-gateway"
+_DEVICE_DID = re.compile(r"did:sl:([0-9a-f]{40})")
+_ACL = f"""# written by supplyledger (ingest/broker.py) at each start
+user {BRIDGE_USER}
+topic read supplyledger/devices/+/readings
+topic write supplyledger/devices/+/receipts
+
+user {GATEWAY_USER}
+topic write supplyledger/devices/+/readings
+topic read supplyledger/devices/+/receipts
+
+# every device: its own topics only
+pattern write supplyledger/devices/did:sl:%u/readings
+pattern read supplyledger/devices/did:sl:%u/receipts
+"""
+
+
+@dataclass(frozen=True)
+class MqttLogin:
+    user: str
+    password: str
+
+    def url(self, host: str, port: int) -> str:
+        return f"mqtt://{quote(self.user, safe='')}:{quote(self.password, safe='')}" \
+               f"@{host}:{port}"
 
 
 def find_mosquitto() -> str | None:
@@ -33,38 +94,140 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def device_user(did: str) -> str:
+    """The MQTT user name of device ``did``."""
+    m = _DEVICE_DID.fullmatch(did)
+    if m is None:
+        raise ValidationError(f"{did!r} is not a device id (did:sl: and 40 hex digits)",
+                              arg="device")
+    return m.group(1)
+
+
+def mosquitto_hash(password: str, *, iterations: int = 101) -> str:
+    """A password hash in mosquitto 2's format (PBKDF2-SHA512, 12-byte salt), as
+    ``mosquitto_passwd`` writes it (101 iterations is its default)."""
+    salt = os.urandom(12)
+    dk = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
+
+
+def _read_passwd(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    lines = (ln.split(":", 1) for ln in path.read_text().splitlines() if ":" in ln)
+    return {user: hashed for user, hashed in lines}
+
+
+def _write_passwd(path: Path, entries: dict[str, str]) -> None:
+    """Atomically: mosquitto may reread the file at any moment (SIGHUP)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{u}:{h}\n" for u, h in entries.items()))
+    os.replace(tmp, path)
+
+
+def _reload(directory: Path) -> bool:
+    """SIGHUP the broker running from ``directory`` (if any): it rereads passwd and acl."""
+    try:
+        pid = int((directory / "mosquitto.pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    # only our mosquitto: the pid file may be stale and the pid reused
+    if str(directory / "mosquitto.conf").encode() not in cmdline:
+        return False
+    os.kill(pid, signal.SIGHUP)
+    return True
+
+
+def enroll_device(directory: Path, did: str) -> str:
+    """Issue (or replace) the MQTT password of device ``did`` for the broker in
+    ``directory``; only its hash is stored. Returns the password, to give to the device."""
+    user = device_user(did)
+    password = secrets.token_urlsafe(32)
+    entries = _read_passwd(Path(directory) / "passwd")
+    entries[user] = mosquitto_hash(password)
+    _write_passwd(Path(directory) / "passwd", entries)
+    _reload(Path(directory))
+    return password
+
+
+def revoke_device(directory: Path, did: str) -> bool:
+    """Remove the MQTT login of ``did``; False if it had none. A connected device keeps
+    its session until it disconnects, but can no longer publish or read (mosquitto checks
+    the ACL of a login that no longer exists at every message)."""
+    user = device_user(did)
+    entries = _read_passwd(Path(directory) / "passwd")
+    if entries.pop(user, None) is None:
+        return False
+    _write_passwd(Path(directory) / "passwd", entries)
+    _reload(Path(directory))
+    return True
+
+
 class LocalBroker:
     """``start()`` runs mosquitto on ``127.0.0.1:port`` and returns once it accepts
-    connections; ``stop()`` terminates it."""
+    connections; ``stop()`` terminates it. ``bridge_url`` and ``gateway_url`` carry the
+    logins of this object (the same across restarts); ``url`` has none (refused)."""
 
     def __init__(self, directory: Path, *, port: int | None = None,
                  binary: str | None = None) -> None:
         self.dir = Path(directory)
         self.port = port or free_port()
         self.binary = binary or find_mosquitto()
+        self.bridge = MqttLogin(BRIDGE_USER, secrets.token_urlsafe(32))
+        self.gateway = MqttLogin(GATEWAY_USER, secrets.token_urlsafe(32))
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def bridge_url(self) -> str:
+        return self.bridge.url("127.0.0.1", self.port)
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url("127.0.0.1", self.port)
+
+    def enroll(self, did: str) -> str:
+        """:func:`enroll_device` here; the URL device ``did`` connects with."""
+        return MqttLogin(device_user(did), enroll_device(self.dir, did)).url(
+            "127.0.0.1", self.port)
+
+    def _write_config(self) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        entries = _read_passwd(self.dir / "passwd")
+        for login in (self.bridge, self.gateway):
+            entries[login.user] = mosquitto_hash(login.password)
+        _write_passwd(self.dir / "passwd", entries)
+        (self.dir / "acl").write_text(_ACL)
+        conf = self.dir / "mosquitto.conf"
+        # Loopback only and no persistence: batches are signed by devices and receipts by
+        # the node, and a batch without a genuine receipt is simply resent. Packets are
+        # bounded well above any transaction a node takes (64 KiB by default), so no
+        # client can make the broker buffer arbitrary amounts. ``user``: run as root,
+        # mosquitto would switch to the user "mosquitto", which cannot read passwd (0600).
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                        f"password_file {self.dir / 'passwd'}\nacl_file {self.dir / 'acl'}\n"
+                        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+                        "persistence false\nlog_dest stderr\nlog_type error\n"
+                        "log_type warning\nmax_inflight_messages 1000\n"
+                        "max_queued_messages 100000\nmax_packet_size 4194304\n")
+        return conf
+
     def start(self, timeout: float = 10.0) -> LocalBroker:
         if self.binary is None:
             raise NodeError("mosquitto is not installed: install the Debian package "
                             "mosquitto (bash scripts/setup.sh does), or pass --mqtt-url URL")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        conf = self.dir / "mosquitto.conf"
-        # Loopback only, anonymous and no persistence: batches are signed by devices and
-        # receipts by the node, and a batch without a genuine receipt is simply resent.
-        # Packets are bounded well above any transaction a node takes (64 KiB by
-        # default), so no client can make the broker buffer arbitrary amounts.
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        "persistence false\nlog_dest stderr\nlog_type error\n"
-                        "log_type warning\nmax_inflight_messages 1000\n"
-                        "max_queued_messages 100000\nmax_packet_size 4194304\n")
+        conf = self._write_config()
         with (self.dir / "mosquitto.log").open("ab") as log:
             self._proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                           stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        (self.dir / "mosquitto.pid").write_text(str(self._proc.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -83,6 +246,8 @@ class LocalBroker:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
+        with contextlib.suppress(OSError):
+            (self.dir / "mosquitto.pid").unlink()
         proc.terminate()
         try:
             proc.wait(timeout=5)

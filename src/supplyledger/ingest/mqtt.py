@@ -20,20 +20,24 @@ per node key) and acknowledges a batch to the broker only once its answer is pub
 batches published while the bridge is down or restarting, or received but not yet
 answered when it stopped, are delivered to it again by the broker (until the broker itself
 restarts: the local one keeps nothing on disk; devices resend what was never answered).
-The broker is transport only: devices are authenticated by their signatures and receipts
-by the node's, so the local broker :func:`mqtt_ingest` starts listens on loopback without
-passwords.
+Devices are authenticated by their signatures and receipts by the node's; the broker's
+logins and ACLs (:mod:`~supplyledger.ingest.broker`) only keep clients off topics that are
+not theirs (flooding another device's topic, reading every receipt). A URL carries its
+login as ``mqtt://user:password@host:port`` (the password may instead come from
+``SUPPLYLEDGER_MQTT_PASSWORD``, to keep it off command lines); the local broker
+:func:`mqtt_ingest` starts gives its bridge a login of its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -51,8 +55,8 @@ from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["MqttBridge", "connect", "mqtt_ingest", "parse_url",
-           "readings_topic", "receipts_topic"]
+__all__ = ["MqttBridge", "connect", "display_url", "mqtt_ingest", "parse_url",
+           "readings_topic", "receipts_topic", "url_login"]
 
 READINGS = "supplyledger/devices/+/readings"
 Lookup = Callable[[str], Receipt | None]
@@ -74,6 +78,24 @@ def parse_url(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 1883
 
 
+def url_login(url: str) -> tuple[str, str | None] | None:
+    """(user, password) of ``mqtt://user:password@host``; the password from
+    ``SUPPLYLEDGER_MQTT_PASSWORD`` when the URL names only the user; None without a user."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if not parts.username:
+        return None
+    pw = unquote(parts.password) if parts.password is not None else \
+        os.environ.get("SUPPLYLEDGER_MQTT_PASSWORD")
+    return unquote(parts.username), pw
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    host, port = parse_url(url)
+    login = url_login(url)
+    return f"mqtt://{login[0] + '@' if login else ''}{host}:{port}"
+
+
 def connect(url: str, client_id: str, on_message: Callable[[Any], None],
             topics: list[str], *, timeout: float = 10.0, session: bool = False) -> Any:
     """A started paho client subscribed to ``topics`` (again after any reconnect, which
@@ -81,15 +103,22 @@ def connect(url: str, client_id: str, on_message: Callable[[Any], None],
     acknowledge messages only by ``client.ack(mid, qos)``."""
     host, port = parse_url(url)
     ready = threading.Event()  # set once the broker acknowledged the subscriptions
+    refused: list[str] = []  # the broker's reason, if it refused the login
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                          clean_session=not session, manual_ack=session)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(1, 5)
+    login = url_login(url)
+    if login is not None:
+        client.username_pw_set(*login)
 
     def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
             c.subscribe([(t, 1) for t in topics])
+        elif not ready.is_set():
+            refused.append(str(reason))
+            ready.set()
 
     client.on_connect = on_connect
     client.on_subscribe = lambda *_: ready.set()
@@ -97,11 +126,14 @@ def connect(url: str, client_id: str, on_message: Callable[[Any], None],
     try:
         client.connect(host, port, keepalive=30)
     except OSError as exc:
-        raise NodeError(f"cannot reach the MQTT broker at {url}: {exc}") from None
+        raise NodeError(f"cannot reach the MQTT broker at {display_url(url)}: {exc}") from None
     client.loop_start()
-    if not ready.wait(timeout):
+    if not ready.wait(timeout) or refused:
+        client.disconnect()
         client.loop_stop()
-        raise NodeError(f"the MQTT broker at {url} did not accept the connection")
+        why = f": {refused[0]} (check the login)" if refused else ""
+        raise NodeError(f"the MQTT broker at {display_url(url)} did not accept the "
+                        f"connection{why}")
     return client
 
 
@@ -132,6 +164,7 @@ class MqttBridge:
         self.client_id = client_id or f"supplyledger-bridge-{key.did.rsplit(':', 1)[-1][:16]}"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sl-mqtt")
         self._client: Any = None
+        self.broker: Any = None  # the LocalBroker mqtt_ingest started for it, if any
         self._lock = threading.Lock()
         self._closing = False
         self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0,
@@ -236,14 +269,16 @@ def mqtt_ingest(data_dir: Path, url: str | None, submit: Callable[[bytes], Recei
                 key: PrivateKey, max_bytes: int,
                 lookup: Lookup | None = None) -> Iterator[MqttBridge]:
     """Run the bridge against ``url``, or with ``url`` None against a local mosquitto
-    started for the purpose (config and log in ``data_dir/mosquitto``) and stopped after."""
+    started for the purpose (config, logins and log in ``data_dir/mosquitto``; the bridge
+    logs in as :data:`~supplyledger.ingest.broker.BRIDGE_USER`) and stopped after."""
     from supplyledger.ingest.broker import LocalBroker
 
     broker = None if url else LocalBroker(Path(data_dir) / "mosquitto").start()
-    target = broker.url if broker is not None else str(url)
+    target = broker.bridge_url if broker is not None else str(url)
     try:
         with MqttBridge(target, submit, key=key, max_bytes=max_bytes,
                         lookup=lookup) as bridge:
+            bridge.broker = broker
             yield bridge
     finally:
         if broker is not None:

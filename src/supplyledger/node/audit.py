@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supplyledger.contracts.executor import Executor
+from supplyledger.contracts.projection import Table
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call
 from supplyledger.errors import SupplyLedgerError
@@ -38,7 +40,7 @@ from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, apply_ops
 
-__all__ = ["AuditReport", "Finding", "run_audit"]
+__all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
 CHUNK = 32  # blocks per worker request
@@ -70,6 +72,19 @@ class AuditReport:
                 "uncovered_tables": self.uncovered_tables}
 
 
+@dataclass(frozen=True)
+class Rebuilt:
+    """An audit's report and the derived tables as re-execution of the blocks gives them:
+    ``state`` (key to value; None for deleted keys), ``meta`` and the projection tables in
+    the in-memory database ``proj``."""
+
+    report: AuditReport
+    state: Mapping[str, bytes | None]
+    meta: dict[str, Any]
+    proj: sqlite3.Connection
+    tables: dict[str, Table]
+
+
 class _Auditor:
     def __init__(self, conn: sqlite3.Connection, db_path: Path, workers: int,
                  progress: Progress | None, max_findings: int) -> None:
@@ -84,6 +99,7 @@ class _Auditor:
         self.max_findings = max_findings
         self.proj = history.scratch_tables(self.tables.values())
         self.seen_ids: set[str] = set()
+        self.meta_want: dict[str, Any] = {}
 
     def find(self, kind: str, detail: str, **where: Any) -> None:
         if len(self.report.findings) < self.max_findings:
@@ -347,7 +363,7 @@ class _Auditor:
 
     def _check_meta(self, chain: str | None) -> None:
         meta = history.meta(self.conn)
-        want = {"chain": chain, "genesis": history.block_hash(self.conn, 0)}
+        want = self.meta_want = {"chain": chain, "genesis": history.block_hash(self.conn, 0)}
         for k in sorted(set(meta) | set(want)):
             if meta.get(k) != want.get(k):
                 self.find("changed_row", f"meta {k} is {meta.get(k)!r}, the blocks say "
@@ -396,11 +412,11 @@ def _show(key: tuple[tuple[int, Any], ...]) -> str:
     return str(vals[0]) if len(vals) == 1 else json.dumps(vals, default=str)
 
 
-def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
-              max_findings: int = 1000) -> AuditReport:
-    """Audit a ledger directory. ``workers`` processes do the stateless checks (0: in this
-    process, for small ledgers and tests). Relaxes this process's garbage collector
-    (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
+@contextmanager
+def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
+            max_findings: int = 1000) -> Iterator[Rebuilt]:
+    """Audit a ledger directory and keep what the blocks say its derived tables hold, for
+    as long as the ``with`` block lasts (``supplyledger repair`` writes it back)."""
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {path}")
@@ -409,10 +425,22 @@ def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = N
     try:
         auditor = _Auditor(conn, path, workers, progress, max_findings)
         try:
-            return auditor.run()
+            report = auditor.run()
         finally:
             if auditor.workers is not None:
                 auditor.workers.close()
             auditor.keys.conn.close()
+        yield Rebuilt(report, auditor.executor.cache, auditor.meta_want, auditor.proj,
+                      auditor.tables)
     finally:
         conn.close()
+
+
+def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
+              max_findings: int = 1000) -> AuditReport:
+    """Audit a ledger directory. ``workers`` processes do the stateless checks (0: in this
+    process, for small ledgers and tests). Relaxes this process's garbage collector
+    (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
+    with audited(data_dir, workers=workers, progress=progress,
+                 max_findings=max_findings) as rebuilt:
+        return rebuilt.report

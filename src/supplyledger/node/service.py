@@ -54,6 +54,7 @@ from supplyledger.node.verifier import (
     Verdict,
     VerifierPool,
 )
+from supplyledger.store.lock import WriterLock
 from supplyledger.store.records import BlockRecord, TxRow
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
@@ -79,6 +80,15 @@ class Node:
         self.contracts = contracts or load_builtin()
         if store is None and not (Path(settings.data_dir) / DB_NAME).exists():
             raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
+        self._dir_lock = WriterLock(settings.data_dir)
+        try:
+            self._open(settings, node_key, clock, store)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _open(self, settings: Settings, node_key: PrivateKey, clock: Clock,
+              store: SQLiteStore | None) -> None:
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
         self.key = node_key
         self.clock = clock
@@ -141,6 +151,7 @@ class Node:
     def stop(self) -> None:
         """Drain: everything already submitted is executed and committed, then stop."""
         if not self._running:
+            self._dir_lock.release()
             return
         self._running = False
         self._inbox.put(None)
@@ -148,6 +159,7 @@ class Node:
             t.join()
         self._threads.clear()
         self.store.close()
+        self._dir_lock.release()
 
     def __enter__(self) -> Node:
         return self.start()

@@ -65,6 +65,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "local table: single-use web form tokens (claims and outcomes, with expiry)",
+        """
+        CREATE TABLE local_form_tokens (
+            who TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            outcome TEXT,
+            expires INTEGER NOT NULL,
+            PRIMARY KEY (who, token_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX local_form_tokens_expires ON local_form_tokens (expires);
+        """,
+    ),
 ]
 
 # Tables the audit does not cover, each with its reason (they hold no ledger data).
@@ -75,4 +89,6 @@ LOCAL_TABLES: dict[str, str] = {
     "local_sessions": "login sessions of this node's web users, not ledger data",
     "local_accounts": "web logins of this node: Argon2id password hashes and keys sealed "
                       "under each owner's password; credentials, not ledger data",
+    "local_form_tokens": "single-use tokens of this node's web forms (a resent form is not "
+                         "signed twice); local bookkeeping, not ledger data",
 }

@@ -28,7 +28,7 @@ def install(app: FastAPI) -> None:
     svc = app.state.service
     app.state.dashboard = Dashboard(svc.node.store, set(svc.reads.tables))
     app.state.html_error = html_error
-    app.state.once = Once()
+    app.state.once = Once(svc.node.store.path)  # persists: a restart forgets no form
     for module in (pages_core, pages_ledger, pages_trace, pages_privacy, pages_areas,
                    pages_tables):
         app.include_router(module.router)

@@ -6,27 +6,57 @@ record). Each rendered form carries a fresh random token; the first POST with it
 and stores its outcome, and any later POST with the same token gets that outcome back
 instead of signing anything. A submission refused before signing releases its token, so
 correcting the form and sending it again works. Forms without a token (programs, tests)
-are not guarded. Tokens live in memory, a bounded number of them: a restarted server
-forgets them, and so do very old pages.
+are not guarded.
+
+Design decisions:
+
+* Claims live in the node's local SQLite table ``local_form_tokens`` (not ledger data:
+  listed in ``store.migrations.LOCAL_TABLES``, so the audit reports it as uncovered), so a
+  restarted server still knows which forms were sent. Issuing writes nothing (a page view
+  stays a read); a token is recorded when first claimed.
+* The claim is one ``INSERT ... ON CONFLICT DO NOTHING`` on the primary key (who, token
+  hash), checked by its rowcount: of two concurrent POSTs, in one process or two, exactly
+  one inserts. Tokens are stored hashed (SHA-256) like session tokens.
+* A claim expires ``ttl_s`` after it was made (default 24 h; a page older than that signs
+  again, as a new form would); expired rows are purged on the next claim. A claim whose
+  submission was cut off by a crash stays "still being processed" until then: whether it
+  was signed is unknown, so refusing to sign it again is the safe answer.
+* Outcomes are stored as JSON (a receipt dict, or a message).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
+import sqlite3
 import threading
-from collections import OrderedDict
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["PENDING", "Once"]
 
-PENDING = object()  # claimed, the first submission is still running
+PENDING = object()  # claimed, the first submission is still running (or was cut off)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Once:
-    def __init__(self, limit: int = 20_000) -> None:
-        self.limit = limit
+    def __init__(self, path: Path, *, ttl_s: int = 24 * 3600,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ttl_s, self.clock = ttl_s, clock
+        self._conn = sqlite3.connect(str(path), isolation_level=None,
+                                     check_same_thread=False, timeout=30.0)
+        self._conn.execute("PRAGMA busy_timeout=30000")
         self._lock = threading.Lock()
-        self._seen: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
     @staticmethod
     def issue() -> str:
@@ -37,22 +67,31 @@ class Once:
         submission's outcome, or ``PENDING``)."""
         if not token:
             return True, None
-        key = (who, token)
+        now = int(self.clock())
+        key = (who, _hash(token))
         with self._lock:
-            if key in self._seen:
-                return False, self._seen[key]
-            self._seen[key] = PENDING
-            while len(self._seen) > self.limit:
-                self._seen.popitem(last=False)
-        return True, None
+            self._conn.execute("DELETE FROM local_form_tokens WHERE expires<?", (now,))
+            cur = self._conn.execute(
+                "INSERT INTO local_form_tokens (who, token_hash, outcome, expires) "
+                "VALUES (?,?,NULL,?) ON CONFLICT DO NOTHING", (*key, now + self.ttl_s))
+            if cur.rowcount == 1:
+                return True, None
+            row = self._conn.execute("SELECT outcome FROM local_form_tokens WHERE who=? "
+                                     "AND token_hash=?", key).fetchone()
+        if row is None:  # released in between: the other submission signed nothing
+            return self.claim(who, token)
+        return False, PENDING if row[0] is None else json.loads(row[0])
 
     def settle(self, who: str, token: str, outcome: Any) -> None:
         """Record the outcome of the submission that claimed ``token``; ``None`` releases
         it (nothing was signed)."""
         if not token:
             return
+        key = (who, _hash(token))
         with self._lock:
             if outcome is None:
-                self._seen.pop((who, token), None)
+                self._conn.execute("DELETE FROM local_form_tokens WHERE who=? AND "
+                                   "token_hash=? AND outcome IS NULL", key)
             else:
-                self._seen[(who, token)] = outcome
+                self._conn.execute("UPDATE local_form_tokens SET outcome=? WHERE who=? AND "
+                                   "token_hash=?", (json.dumps(outcome, default=str), *key))

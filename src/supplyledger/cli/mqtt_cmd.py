@@ -1,0 +1,39 @@
+"""``supplyledger mqtt-enroll``: issue or revoke a device's login for the local MQTT broker.
+
+The password is printed once and stored only hashed (mosquitto's PBKDF2-SHA512 format) in
+``DIR/mosquitto/passwd``, which ``serve --mqtt`` hands to its broker; a broker already
+running from DIR rereads it at once (see :mod:`supplyledger.ingest.broker`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from supplyledger.cli.common import console, fail, handle_errors
+
+__all__ = ["mqtt_enroll"]
+
+
+@handle_errors
+def mqtt_enroll(
+    data: Annotated[Path, typer.Option("--data", help="Ledger directory.")],
+    device: Annotated[str, typer.Option(help="The device's id (did:sl:...).")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Remove its login instead.")] = False,
+) -> None:
+    """Issue a device's MQTT password (printed once; the node keeps only its hash)."""
+    from supplyledger.ingest.broker import device_user, enroll_device, revoke_device
+
+    broker_dir = data / "mosquitto"
+    if revoke:
+        if not revoke_device(broker_dir, device):
+            fail(f"{device} has no MQTT login")
+        console.print(f"MQTT login of {device} removed")
+        return
+    pw = enroll_device(broker_dir, device)
+    console.print(f"MQTT login for {device}: user [bold]{device_user(device)}[/], "
+                  f"password [bold]{pw}[/] (shown once), e.g. "
+                  f"mqtt://{device_user(device)}:{pw}@HOST:PORT; it may publish only to "
+                  f"supplyledger/devices/{device}/readings and read only .../receipts")

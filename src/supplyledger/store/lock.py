@@ -1,0 +1,44 @@
+"""The ledger directory's writer lock: one process at a time cuts blocks into a ledger.
+
+SQLite lets several connections write one database file, so two nodes started on the same
+directory (say `supplyledger serve` and `supplyledger tx submit`) would both cut block N+1
+and one commit would fail after it had executed its transactions. The lock makes the second
+writer stop before it does anything. It is an advisory ``flock`` on ``DIR/node.lock``: the
+kernel drops it when the holder exits, even on SIGKILL, so a crash never leaves a stale
+lock behind. Readers (audit, proofs, trace queries) do not take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from supplyledger.errors import LedgerInUse
+
+__all__ = ["LOCK_NAME", "WriterLock"]
+
+LOCK_NAME = "node.lock"
+
+
+class WriterLock:
+    """Held from construction until :meth:`release` (or the process ends)."""
+
+    def __init__(self, data_dir: Path, purpose: str = "node") -> None:
+        self.path = Path(data_dir) / LOCK_NAME
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise LedgerInUse(f"ledger {data_dir} is in use by {holder}; stop it first, or "
+                              "send transactions through its API", holder=holder) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{purpose} (pid {os.getpid()})\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None

@@ -1,0 +1,50 @@
+"""Write back what the blocks say the derived tables hold: the state, the meta rows and the
+projection tables, in one transaction. Used by ``supplyledger repair`` after an audit found
+only these edited; the blocks and transactions are never written here."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from supplyledger.contracts.projection import Table
+from supplyledger.errors import StoreError
+from supplyledger.store.sqlite import DB_NAME, _connect
+
+__all__ = ["restore_derived"]
+
+
+def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None,
+                    meta: Mapping[str, str] | None,
+                    tables: Mapping[Table, Iterable[tuple[Any, ...]]]) -> None:
+    """Replace the whole ``state`` table (when given), the ``meta`` rows (when given) and each
+    of ``tables`` (dropped and re-created from its declaration, so a dropped column or index
+    comes back too) with the given rows. All or nothing."""
+    conn = _connect(Path(data_dir) / DB_NAME)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if state is not None:
+                conn.execute("DELETE FROM state")
+                conn.executemany("INSERT INTO state (key, value) VALUES (?, ?)", state)
+            if meta is not None:
+                conn.execute("DELETE FROM meta")
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 sorted(meta.items()))
+            for t, rows in tables.items():
+                conn.execute(f"DROP TABLE IF EXISTS {t.name}")
+                for stmt in t.ddl():
+                    conn.execute(stmt)
+                cols = t.column_names
+                conn.executemany(f"INSERT INTO {t.name} ({', '.join(cols)}) VALUES "
+                                 f"({', '.join('?' * len(cols))})", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"restoring the derived tables failed, nothing changed: {exc}") from exc
+    finally:
+        conn.close()

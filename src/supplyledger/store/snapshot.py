@@ -1,0 +1,37 @@
+"""A consistent copy of a ledger's database taken while its node may be writing: SQLite's
+online backup in one step reads a single snapshot of the WAL database, so the copy ends at
+a committed block, never inside one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from supplyledger.store.readonly import open_readonly
+from supplyledger.store.sqlite import DB_NAME, _connect
+
+__all__ = ["snapshot_db"]
+
+
+def snapshot_db(data_dir: Path, out_dir: Path) -> int:
+    """Copy ``data_dir``'s database into ``out_dir`` (which must not hold one); returns the
+    copy's top block height. Login sessions are not carried over: a restored node starts
+    with nobody logged in."""
+    target = Path(out_dir) / DB_NAME
+    src = open_readonly(data_dir)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # pages=-1: the whole database in one step, one snapshot
+            dst.execute("DELETE FROM local_sessions")
+            dst.commit()
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    conn = _connect(target)  # the node's settings: WAL, full sync
+    try:
+        row = conn.execute("SELECT MAX(height) FROM blocks").fetchone()
+    finally:
+        conn.close()
+    return int(row[0]) if row and row[0] is not None else -1
