@@ -56,7 +56,9 @@ def _report(info: DemoInfo, url: str, seconds: float) -> None:
                   f"  • Trace lot [bold]{hot}[/]: a temperature alarm in the transport link; "
                   "Recall shows which platform holds it now\n"
                   + _logistics(info.notes.get("logistics") or {}) +
-                  "  • Audit: names the edited row — " + info.tampered + "\n"
+                  "  • Audit: names the edited row — " + info.tampered + "; after Ctrl-C, "
+                  f"`supplyledger repair --data {info.data_dir}` writes it back from the "
+                  "blocks\n"
                   "  • Refused attempts: " + "; ".join(info.refused) + "\n"
                   f"  • Node key password (for `supplyledger serve --data {info.data_dir}`): "
                   f"{info.node_password}")
@@ -75,8 +77,8 @@ def demo(
 ) -> None:
     """Create the demo consortium, load weeks of its activity, print logins, serve the UI.
 
-    The consortium: a flour-mill group, platforms A/B/C, their suppliers, couriers and
-    customers."""
+    The consortium: a flour-mill group, platforms A/B/C, their suppliers, couriers and customers.
+    """
     from supplyledger.api import ApiSettings
     from supplyledger.demo import load_demo
 

@@ -1,4 +1,5 @@
-"""This node's local tables for the web edge: ``local_accounts`` and ``local_sessions``.
+"""This node's local tables for the web edge: ``local_accounts``, ``local_sessions`` and
+``local_form_tokens`` (see ``api/web/once.py``).
 
 They hold credentials, not ledger data (listed with that reason in
 ``store.migrations.LOCAL_TABLES``, so the audit reports them as uncovered rather than
@@ -115,3 +116,31 @@ class LocalDB:
     def purge_sessions(self, now_s: int) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM local_sessions WHERE expires<?", (now_s,))
+
+    # -- single-use form tokens -----------------------------------------------------------
+    def claim_form_token(self, who: str, token_hash: str, now_s: int,
+                         expires: int) -> tuple[bool, str | None] | None:
+        """Take a token: (True, None) when this call took it; (False, the stored outcome,
+        None while the first submission runs) when it was taken before; None when it was
+        released between the two statements. One ``INSERT ... ON CONFLICT DO NOTHING``
+        decides, so of two claims, in one process or two, exactly one takes it."""
+        with self._lock:
+            self._conn.execute("DELETE FROM local_form_tokens WHERE expires<?", (now_s,))
+            cur = self._conn.execute(
+                "INSERT INTO local_form_tokens (who, token_hash, outcome, expires) "
+                "VALUES (?,?,NULL,?) ON CONFLICT DO NOTHING", (who, token_hash, expires))
+            if cur.rowcount == 1:
+                return True, None
+            row = self._conn.execute("SELECT outcome FROM local_form_tokens WHERE who=? "
+                                     "AND token_hash=?", (who, token_hash)).fetchone()
+        return None if row is None else (False, row[0])
+
+    def settle_form_token(self, who: str, token_hash: str, outcome: str | None) -> None:
+        """Store a claimed token's outcome (JSON); ``None`` releases an unsettled claim."""
+        with self._lock:
+            if outcome is None:
+                self._conn.execute("DELETE FROM local_form_tokens WHERE who=? AND "
+                                   "token_hash=? AND outcome IS NULL", (who, token_hash))
+            else:
+                self._conn.execute("UPDATE local_form_tokens SET outcome=? WHERE who=? AND "
+                                   "token_hash=?", (outcome, who, token_hash))

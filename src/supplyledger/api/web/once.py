@@ -29,12 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from supplyledger.store.localdb import LocalDB
 
 __all__ = ["PENDING", "Once"]
 
@@ -49,14 +49,10 @@ class Once:
     def __init__(self, path: Path, *, ttl_s: int = 24 * 3600,
                  clock: Callable[[], float] = time.time) -> None:
         self.ttl_s, self.clock = ttl_s, clock
-        self._conn = sqlite3.connect(str(path), isolation_level=None,
-                                     check_same_thread=False, timeout=30.0)
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._lock = threading.Lock()
+        self._db = LocalDB(path)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     @staticmethod
     def issue() -> str:
@@ -68,30 +64,17 @@ class Once:
         if not token:
             return True, None
         now = int(self.clock())
-        key = (who, _hash(token))
-        with self._lock:
-            self._conn.execute("DELETE FROM local_form_tokens WHERE expires<?", (now,))
-            cur = self._conn.execute(
-                "INSERT INTO local_form_tokens (who, token_hash, outcome, expires) "
-                "VALUES (?,?,NULL,?) ON CONFLICT DO NOTHING", (*key, now + self.ttl_s))
-            if cur.rowcount == 1:
-                return True, None
-            row = self._conn.execute("SELECT outcome FROM local_form_tokens WHERE who=? "
-                                     "AND token_hash=?", key).fetchone()
-        if row is None:  # released in between: the other submission signed nothing
+        taken = self._db.claim_form_token(who, _hash(token), now, now + self.ttl_s)
+        if taken is None:  # released in between: the other submission signed nothing
             return self.claim(who, token)
-        return False, PENDING if row[0] is None else json.loads(row[0])
+        fresh, outcome = taken
+        if fresh:
+            return True, None
+        return False, PENDING if outcome is None else json.loads(outcome)
 
     def settle(self, who: str, token: str, outcome: Any) -> None:
         """Record the outcome of the submission that claimed ``token``; ``None`` releases
         it (nothing was signed)."""
-        if not token:
-            return
-        key = (who, _hash(token))
-        with self._lock:
-            if outcome is None:
-                self._conn.execute("DELETE FROM local_form_tokens WHERE who=? AND "
-                                   "token_hash=? AND outcome IS NULL", key)
-            else:
-                self._conn.execute("UPDATE local_form_tokens SET outcome=? WHERE who=? AND "
-                                   "token_hash=?", (json.dumps(outcome, default=str), *key))
+        if token:
+            self._db.settle_form_token(who, _hash(token), None if outcome is None
+                                       else json.dumps(outcome, default=str))
