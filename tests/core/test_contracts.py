@@ -247,7 +247,7 @@ def test_load_builtin_discovers_identity_and_trace() -> None:
     for name, c in found.items():
         assert isinstance(c, Contract) and c.name == name
     assert set(found["identity"].methods) == {"register_org", "register_member", "set_roles",
-                                              "rotate_key", "revoke"}
+                                              "rotate_key", "revoke", "set_prefixes"}
     assert {"record_event", "record_events"} <= set(found["trace"].methods)
     names = [t.name for t in all_tables(found)]
     assert len(names) == len(set(names))

@@ -94,6 +94,9 @@ def _run(sim: Sim, stories: list[Iterator[int]], until: int) -> None:
 def _consortium(sim: Sim, admin: Any, people: dict[str, Person]) -> None:
     for org, name, roles in ORGS:
         sim.ok(admin, "identity", "register_org", {"id": org, "name": name, "roles": roles})
+    # Golden Wheat's GS1 company prefix (its GTINs and GLNs start with it): SSCCs under it
+    # are the mill's, which ships the pallets; the other members have not recorded theirs.
+    sim.ok(admin, "identity", "set_prefixes", {"org": "gw-mill", "prefixes": ["6901234"]})
     for person in people.values():
         sim.ok(admin, "identity", "register_member", {
             "org": person.org, "public_key": person.key.public.b64, "name": person.name,

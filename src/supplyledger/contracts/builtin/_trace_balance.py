@@ -1,16 +1,15 @@
 """Mass balance of registered lots: no lot yields more than it holds.
 
-What a food-safety auditor checks per lot, kept by the trace contract in its own state:
+What a food-safety auditor checks per lot, kept by the trace contract in its own state. This
+module holds the ledger of each lot and unit and the transformation half (consuming); the
+aggregation half (packing, unpacking, nesting, linking) is :mod:`._trace_packing`.
 
 - A lot holds the quantity its maker declared (``products.create_batch``, in its unit). A
   TransformationEvent consumes from each registered input lot the quantities its
   ``inputQuantityList`` gives for it, converted into the lot's unit; a lot named without a
   quantity (in ``inputEPCList``, or a quantity element with none) consumes all that is left.
-  An AggregationEvent ``ADD`` packs what it names of each lot it is recorded on into its
-  parent, by the same rules; ``DELETE`` gives back what was packed into that parent (the
-  quantity named, else all; an unpacking that names no child empties the parent). Only a
-  lot's custodian changes its balance: an inspector or an owner may record on a lot, but
-  neither packs nor unpacks it.
+  Only a lot's custodian changes its balance: an inspector or an owner may record on a lot,
+  but neither consumes nor packs it.
 - Left = quantity - consumed - packed. Asking for more than is left, or for anything when
   nothing is left, is refused (``InvalidState``, current ``insufficient_quantity``, naming the
   lot, its quantity, what is left and what was asked); so is a quantity that is not more than
@@ -26,20 +25,12 @@ What a food-safety auditor checks per lot, kept by the trace contract in its own
   pieces, and nothing of a lot measured otherwise (an item's own mass is not known), which
   must still have something left (or be packed where the item goes): a lot gone whole
   took its items with it.
-- A lot linked to a parent without being packed (a TransactionEvent's container, an
-  aggregation OBSERVE) must have something left or be packed in that parent, and the
-  parent then carries it: else a spent lot, linked to a fresh pallet, reached every output
-  that pallet was milled into.
 - An object that is not a registered lot (an SSCC pallet, an unregistered intermediate)
   carries what was packed into it, or what a transformation made it from: named as an input
   it is consumed whole (the lots packed on it count as consumed, and need the recorder's
-  custody as if named themselves) and never again; nothing is packed into, or made into, an
-  object that a transformation consumed (that would graft goods upstream of outputs made
-  before). Objects carrying nothing registered are free as before.
-- Nested units: an object carrying registered goods packed into a parent (a case onto a
-  pallet) is held there, once: it is not packed elsewhere, nor consumed by itself, until it
-  is unpacked; consuming the parent consumes it and what it carries (so the goods count
-  once, whichever container is milled); no unit is packed into itself through another.
+  custody as if named themselves) and never again, with the units packed in it; nothing is
+  packed into, or made into, an object that a transformation consumed (that would graft
+  goods upstream of outputs made before). Objects carrying nothing registered are free.
 
 Outputs are not checked against inputs: processes add water and yields vary, so an output's
 quantity says nothing about its inputs. What is bounded is how much of a lot goes anywhere.
@@ -51,11 +42,11 @@ nesting happened: units: [units packed in it now], in: the unit it is packed in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from supplyledger.contracts.builtin._trace_lots import CTX, ONE, Lot, as_text, shown, total
+from supplyledger.contracts.builtin._trace_lots import CTX, ONE, Lot, as_text, shown
 from supplyledger.contracts.builtin.custody import holding_key, reserved_by
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden, InvalidState
@@ -64,9 +55,11 @@ __all__ = ["Balance"]
 
 Resolve = Callable[[str], tuple[str, dict[str, Any] | None]]
 
+
 class Balance:
     """The balance changes of one event: every check first, then :meth:`commit` writes (so a
-    refused event of a document leaves nothing behind for the events after it)."""
+    refused event of a document leaves nothing behind for the events after it). Packing
+    adds the aggregation methods (:class:`._trace_packing.Packing`)."""
 
     def __init__(self, ctx: Ctx, resolve: Resolve) -> None:
         self.ctx, self.resolve = ctx, resolve
@@ -220,106 +213,6 @@ class Balance:
         u["lots"], u["spent"] = {}, True
         self.dirty[ident] = None
         return carries
-
-    def pack(self, f: dict[str, Any], parent: str, lots: list[str]) -> None:
-        """An aggregation ADD of ``lots`` (those it is recorded on) into ``parent``."""
-        if not lots:
-            return
-        u = self._unspent(parent, "packed into it")
-        for batch, named in self._asks(f, set(lots), into=u).items():
-            self.held(batch)
-            u["carried"] = True
-            self.dirty[parent] = None
-            if named is not None and not named:
-                continue  # only items of a lot not counted in pieces: carried, not counted
-            lot = self.lot(batch)
-            got = lot.take(named)
-            lot.packed = CTX.add(lot.packed, got)
-            u["lots"][batch] = as_text(CTX.add(Decimal(u["lots"].get(batch, "0")), got))
-            self.changed[batch] = None
-
-    def nest(self, parent: str, units: list[str]) -> None:
-        """An aggregation ADD of ``units`` (objects carrying registered goods) into
-        ``parent``: each is held there until unpacked, and the parent carries it."""
-        if not units:
-            return
-        u = self._unspent(parent, "packed into it")
-        for child in units:
-            c = self.unit(child)
-            if c["spent"]:
-                raise InvalidState(f"{child} was consumed by a transformation: it cannot be "
-                                   "packed any more", current="consumed")
-            where = c.get("in")
-            if where == parent:
-                continue
-            if where:
-                raise InvalidState(f"{child} is packed in {where}: unpack it there first",
-                                   current="packed", unit=child, parent=where)
-            up, seen = parent, set()
-            while up and up not in seen:  # the parent's containers, outwards
-                if up == child:
-                    raise InvalidState(f"{parent} is inside {child}: {child} cannot be "
-                                       "packed into it", current="nested", unit=child)
-                seen.add(up)
-                up = self.unit(up).get("in") or ""
-            c["in"] = parent
-            u["units"] = [*u.get("units", ()), child]
-            u["carried"] = True
-            self.dirty[child] = self.dirty[parent] = None
-
-    def unnest(self, parent: str, named: set[str] | None) -> list[str]:
-        """An aggregation DELETE: take the units ``named`` (None: all) out of ``parent``;
-        returns those taken out."""
-        u = self.unit(parent)
-        inside = list(u.get("units", ()))
-        gone = [c for c in inside if named is None or c in named]
-        if gone:
-            for child in gone:
-                self.unit(child).pop("in", None)
-                self.dirty[child] = None
-            u["units"] = [c for c in inside if c not in gone]
-            self.dirty[parent] = None
-        return gone
-
-    def link(self, parent: str, lots: list[str], units: Sequence[str] = ()) -> None:
-        """An event that links ``lots`` (and ``units``) to ``parent`` without packing them
-        (a transaction's container, an observed aggregation): each lot must have something
-        left or be packed there, each unit not be consumed, and the parent then carries
-        them (so it is consumed once)."""
-        if not lots and not units:
-            return
-        u = self._unspent(parent, "linked to it")
-        for batch in lots:
-            self.present(batch, u, batch)
-        for child in units:
-            self._unspent(child, "linked to anything")
-        if not u["carried"]:
-            u["carried"] = True
-            self.dirty[parent] = None
-
-    def unpack(self, f: dict[str, Any], parent: str, lots: list[str]) -> None:
-        """An aggregation DELETE: give back what ``lots`` (or, with no child named, every
-        lot) had packed into ``parent``."""
-        u = self.unit(parent)
-        if lots:
-            asks = self._asks(f, set(lots), taking=False)
-        elif not f["objects"]:
-            asks = dict.fromkeys(u["lots"])
-        else:
-            return
-        for batch, named in asks.items():
-            if batch not in u["lots"] or named == []:
-                continue
-            self.held(batch, f", packed in {parent},")
-            lot, packed = self.lot(batch), Decimal(u["lots"][batch])
-            back = packed if named is None or not lot.declared else min(packed, total(named))
-            lot.packed = CTX.subtract(lot.packed, back)
-            if back == packed:
-                del u["lots"][batch]
-            else:
-                u["lots"][batch] = as_text(CTX.subtract(packed, back))
-            self.changed[batch] = None
-            self.dirty[parent] = None
 
     def commit(self) -> None:
         for batch in self.changed:

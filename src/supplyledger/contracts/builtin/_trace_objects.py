@@ -8,6 +8,11 @@ genealogy edges show in the trace and recall of every lot packed onto it. The ru
   organisation from the start (registration is refused for a unit another organisation has
   already claimed). Any other object is claimed by the organisation whose event first
   touches it, unless that event is an inspector's inspection.
+- An SSCC under a GS1 company prefix an admin recorded for an organisation
+  (``identity.set_prefixes``) is that organisation's to claim or register first: anyone
+  else gets ``prefix_owned`` (no front-running another company's pallet numbers). An SSCC
+  under a prefix nobody recorded keeps the first-claim rule, so a consortium can adopt
+  prefixes one member at a time; claims made before a prefix was recorded stay.
 - An event touches an object when it is appended to the object's chain (an event about no
   registered lot), when the object is an aggregation's parent (packing into it, unpacking
   it), or when it is a transformation's input or output (that links it into a genealogy).
@@ -26,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin.custody import holding_key
+from supplyledger.contracts.builtin.identity import check_prefix
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden
 
@@ -59,6 +65,7 @@ class Claims:
         c, registered = self._claim(ident)
         if c is None:
             if not inspecting:  # a lab inspects others' goods: that makes them not its own
+                check_prefix(ctx, ident)
                 self.new[ident] = {"org": org, "by": ctx.signer}
             return
         if (org and c["org"] == org) or c["by"] == ctx.signer or inspecting:

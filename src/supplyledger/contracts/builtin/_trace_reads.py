@@ -11,6 +11,7 @@ from supplyledger.contracts.builtin.custody import holding_key
 __all__ = ["LGTIN", "reads_many", "reads_one"]
 
 LGTIN = "https://id.gs1.org/01/"
+_SSCC = "https://id.gs1.org/00/"
 _GTIN = slice(len(LGTIN), len(LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
 
 
@@ -26,6 +27,16 @@ def _node_keys(ident: str) -> list[str]:
     return keys
 
 
+def _object_keys(ident: str) -> list[str]:
+    # A claim, a registered unit, and for an SSCC its company prefix's index entry (read
+    # when nobody claimed it yet: identity.check_prefix). The busiest path, an event on an
+    # object claimed long ago (no aggregation or transformation), hints only the claim.
+    keys = [f"trace/o/{ident}", f"trace/u/{ident}", f"products/u/{ident}"]
+    if ident.startswith(_SSCC):
+        keys.append(f"identity/x/{ident[len(_SSCC) + 1:len(_SSCC) + 5]}")
+    return keys
+
+
 def _guard_keys(f: dict[str, Any]) -> list[str]:
     # What the balance and the object claims read: lots and objects of a transformation or
     # aggregation, and the object an event about no registered lot may go to.
@@ -38,7 +49,7 @@ def _guard_keys(f: dict[str, Any]) -> list[str]:
         if ident.startswith(LGTIN):
             keys += [f"trace/q/{ident}", f"products/b/{ident}", f"trace/u/{ident}"]
         else:
-            keys += [f"trace/o/{ident}", f"trace/u/{ident}", f"products/u/{ident}"]
+            keys += _object_keys(ident)
     return keys
 
 

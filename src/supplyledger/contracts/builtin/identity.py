@@ -4,14 +4,25 @@ Consortium admins come from genesis. Admins register organisations and their mem
 member's id is derived from the public key it registers with (a DID), so ids cannot be
 chosen to impersonate anyone. Rotation keeps the id and swaps the key; revocation stops
 every later transaction by that signer at admission.
+
+GS1 company prefixes: an admin records the prefixes GS1 allocated to an organisation
+(``set_prefixes``; 4-12 digits, replacing its previous list). GS1 keys embed the prefix of
+the company that allocated them, so a prefix recorded for organisation X reserves X's SSCCs:
+only X may first claim or register them (trace, ``products.register_unit``). No prefix may
+be, or start, another organisation's prefix (``prefix_overlap``): then at most one recorded
+prefix matches any key. The index is ``x/{first 4 digits}`` -> {prefix: org}, so a key's
+owner is one state read whatever the prefix length (a Digital Link does not say where the
+prefix ends, and a URN's split is notation a stranger could move, so the digits decide);
+``g/{org}`` holds the organisation's list.
 """
 
 from __future__ import annotations
 
 import base64
+from itertools import pairwise
 from typing import Any
 
-from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
+from supplyledger.contracts.projection import Delete, EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import Enum, List, Str
 from supplyledger.errors import (
@@ -20,11 +31,13 @@ from supplyledger.errors import (
     Forbidden,
     InvalidState,
     NotFound,
+    PrefixOverlap,
+    PrefixOwned,
     ValidationError,
 )
 from supplyledger.ledger.crypto import PublicKey
 
-__all__ = ["CONTRACT", "ROLES", "genesis_writes", "participant_key"]
+__all__ = ["CONTRACT", "ROLES", "check_prefix", "genesis_writes", "participant_key"]
 
 ROLES = (
     "admin", "supplier", "manufacturer", "platform", "warehouse", "transporter", "customs",
@@ -33,6 +46,8 @@ ROLES = (
 _ID = r"[a-z0-9][a-z0-9_.-]{1,62}"
 _KEY = Str(min_len=40, max_len=1200, doc="SubjectPublicKeyInfo DER, base64")
 _ROLES = List(item=Enum(values=ROLES), min_items=1, max_items=len(ROLES))
+SSCC_DL = "https://id.gs1.org/00/"  # the canonical spelling of an SSCC
+_HEAD = 4  # the shortest company prefix: every prefix is indexed under its first 4 digits
 
 
 def participant_key(did: str) -> str:
@@ -145,6 +160,69 @@ def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"did": p["did"], "status": "revoked"}
 
 
+def _prefixes(args: dict[str, Any]) -> dict[str, Any]:
+    # Stateless, in the verifier workers: the list in one order, no prefix twice or inside
+    # another of the list (one of them would be redundant, and the index allows one match).
+    prefixes = sorted(set(args["prefixes"]))
+    for a, b in pairwise(prefixes):
+        if b.startswith(a):
+            raise ValidationError(f"prefix {b} starts with {a}, also in the list",
+                                  arg="prefixes")
+    return {"org": args["org"], "prefixes": prefixes}
+
+
+@method(roles="admin", prepare=_prefixes, args={
+    "org": Str(pattern=_ID),
+    "prefixes": List(item=Str(min_len=_HEAD, max_len=12, pattern="[0-9]+",
+                              doc="GS1 company prefix"), max_items=50,
+                     doc="the organisation's GS1 company prefixes (replaces the list; [] clears)"),
+}, errors=(NotFound, PrefixOverlap, ValidationError))
+def set_prefixes(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Record an organisation's GS1 company prefixes: SSCCs under them are its own to claim."""
+    org = args["org"]
+    if not ctx.exists(f"o/{org}"):
+        raise NotFound(f"no organisation {org}")
+    new, old = args["prefixes"], ctx.get(f"g/{org}") or []
+    heads: dict[str, dict[str, str]] = {}
+    for p in (*old, *new):
+        heads.setdefault(p[:_HEAD], ctx.get(f"x/{p[:_HEAD]}") or {})
+    for p in new:
+        for other, owner in heads[p[:_HEAD]].items():
+            if owner != org and (p.startswith(other) or other.startswith(p)):
+                raise PrefixOverlap(f"prefix {p} overlaps prefix {other} of organisation "
+                                    f"{owner}", prefix=p, other=other, owner=owner)
+    for p in old:
+        heads[p[:_HEAD]].pop(p, None)
+    for p in new:
+        heads[p[:_HEAD]][p] = org
+    for head, index in sorted(heads.items()):
+        if index:
+            ctx.put(f"x/{head}", dict(sorted(index.items())))
+        else:
+            ctx.delete(f"x/{head}")
+    if new:
+        ctx.put(f"g/{org}", new)
+    else:
+        ctx.delete(f"g/{org}")
+    ctx.emit("prefixes_set", org=org, prefixes=new, removed=sorted(set(old) - set(new)))
+    return {"org": org, "prefixes": new}
+
+
+def check_prefix(ctx: Ctx, ident: str) -> None:
+    """Refuse the signer's first claim of ``ident`` if it is an SSCC (canonical Digital Link)
+    under a company prefix recorded for another organisation. One state read; other
+    identifiers, and prefixes nobody recorded, pass (consortia adopt prefixes gradually)."""
+    digits = ident[len(SSCC_DL) + 1:]  # after the extension digit: the company prefix
+    if not ident.startswith(SSCC_DL) or len(digits) != 17 or not digits.isdigit():
+        return
+    org = ctx.org or ""
+    for prefix, owner in (ctx.read("identity", f"x/{digits[:_HEAD]}") or {}).items():
+        if digits.startswith(prefix) and owner != org:
+            raise PrefixOwned(f"{ident} is under GS1 company prefix {prefix} of organisation "
+                              f"{owner}: only it may first record on or register the unit, "
+                              f"not organisation {org or '-'}", prefix=prefix, owner=owner)
+
+
 def genesis_writes(admins: list[dict[str, Any]], orgs: list[dict[str, Any]], time: int) -> (
     dict[str, Any]
 ):
@@ -177,6 +255,8 @@ ORGANISATIONS = Table(
      ("since", "INTEGER")),
     ("id",),
 )
+PREFIXES = Table("gs1_prefixes", (("prefix", "TEXT"), ("org", "TEXT"), ("since", "INTEGER"),
+                                  ("tx", "TEXT")), ("prefix",), (("org",),))
 
 
 def _p_registered(e: dict[str, Any], m: EventMeta) -> list[Op]:
@@ -197,6 +277,11 @@ def _o_registered(e: dict[str, Any], m: EventMeta) -> list[Op]:
                                      e["since"]))]
 
 
+def _prefixes_set(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    ops: list[Op] = [Delete("gs1_prefixes", (p,)) for p in e["removed"]]
+    return ops + [Upsert("gs1_prefixes", (p, e["org"], m.time, m.tx)) for p in e["prefixes"]]
+
+
 def _revoked(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Update("participants", (e["did"],), (("status", "revoked"),))]
 
@@ -204,13 +289,14 @@ def _revoked(e: dict[str, Any], m: EventMeta) -> list[Op]:
 CONTRACT = Contract.of(
     "identity",
     __doc__ or "",
-    [register_org, register_member, set_roles, rotate_key, revoke],
-    tables=(PARTICIPANTS, ORGANISATIONS),
+    [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
+    tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,
         "identity.roles_set": _p_update("roles", "roles"),
         "identity.key_rotated": _p_update("fingerprint", "fingerprint"),
         "identity.revoked": _revoked,
+        "identity.prefixes_set": _prefixes_set,
     },
 )

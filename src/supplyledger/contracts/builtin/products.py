@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from supplyledger.contracts.builtin.custody import holding_key, initial_holding, initial_ops
+from supplyledger.contracts.builtin.identity import check_prefix
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import List, Obj, Str
@@ -31,6 +32,7 @@ from supplyledger.errors import (
     Forbidden,
     InvalidState,
     NotFound,
+    PrefixOwned,
     ValidationError,
 )
 from supplyledger.gs1 import EPC, validate_gln, validate_gtin, validate_sscc
@@ -217,12 +219,14 @@ def register_location(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, prepare=_place, args={
     "sscc": Str(min_len=18, max_len=18, pattern="[0-9]+"),
-}, errors=(AlreadyExists,))
+}, errors=(AlreadyExists, PrefixOwned))
 def register_unit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a logistic unit (SSCC) of the signer's organisation; trace aggregation
-    events fill it with batches. Not one another organisation's trace events already use."""
+    events fill it with batches. Not one another organisation's trace events already use,
+    nor one under a GS1 company prefix recorded for another organisation."""
     if ctx.exists(f"u/{args['sscc']}"):
         raise AlreadyExists(f"logistic unit {args['sscc']} already exists")
+    check_prefix(ctx, args["sscc"])
     claim = ctx.read("trace", f"o/{args['sscc']}")
     if claim is not None and claim["org"] != (ctx.org or "") and claim["by"] != ctx.signer:
         raise AlreadyExists(f"logistic unit {args['sscc']} is already in use by organisation "

@@ -34,7 +34,9 @@ them (an inspector's inspection claims nothing). An event touches the object it 
 to, an aggregation's parent and a transformation's inputs and outputs; once claimed, only
 that organisation, the custodian organisation of a lot packed in the object now, or an
 inspector (inspections) may touch it, so nobody else's "destroyed" reaches a lot's trace
-or recall through its pallet.
+or recall through its pallet. An SSCC under a GS1 company prefix recorded for an
+organisation (``identity.set_prefixes``) is that organisation's to claim first; SSCCs under
+prefixes nobody recorded keep the first-claim rule.
 
 Mass balance: no lot yields more than it holds (quantity - consumed - packed). A
 transformation consumes what its inputQuantityList names of each registered lot, converted
@@ -59,15 +61,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from supplyledger.contracts.builtin._trace_balance import Balance
 from supplyledger.contracts.builtin._trace_facts import (
     decode_events,
     facts_of_events,
     subject_id,
 )
 from supplyledger.contracts.builtin._trace_objects import Claims
-from supplyledger.contracts.builtin._trace_reads import LGTIN, reads_many, reads_one
+from supplyledger.contracts.builtin._trace_packing import Packing
+from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
 from supplyledger.contracts.builtin._trace_tables import EVENTS, LINKS, PROJECTORS, event_row
+from supplyledger.contracts.builtin._trace_targets import entitled, node, subjects_of, unregistered
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.runtime import Contract, Ctx, method
 from supplyledger.contracts.schema import Obj, Str
@@ -76,6 +79,7 @@ from supplyledger.errors import (
     Forbidden,
     InvalidState,
     NotFound,
+    PrefixOwned,
     SupplyLedgerError,
     ValidationError,
 )
@@ -85,7 +89,6 @@ __all__ = ["CONTRACT", "RECORDERS", "ZERO", "chain_code", "event_row"]
 RECORDERS = ("supplier", "manufacturer", "warehouse", "transporter", "platform", "customs",
              "inspector", "device")
 ZERO = "0" * 64
-_GTIN = slice(len(LGTIN), len(LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
 
 
 def chain_code(event_hash: str, prev: str) -> str:
@@ -118,67 +121,6 @@ def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
     return {"batch": None, "prev": None, "items": [f for s in shares for f in s["items"]]}
 
 
-def _entitled(ctx: Ctx, subject: str, h: dict[str, Any], link: str) -> None:
-    org = ctx.org or ""
-    if link == "production":
-        ok, who = h["owner_org"] == org, f"the owner ({h['owner_org']})"
-    elif link == "inspection":
-        ok = ctx.has_role("inspector") or h["custodian_org"] == org
-        who = f"an inspector or the custodian ({h['custodian_org']})"
-    elif link == "sales":
-        ok = org in (h["owner_org"], h["custodian_org"])
-        who = f"the owner or custodian ({h['owner_org']}/{h['custodian_org']})"
-    else:
-        ok, who = h["custodian_org"] == org, f"the custodian ({h['custodian_org']})"
-    if not ok:
-        raise Forbidden(f"{link} events of {subject} may only be recorded by {who}, "
-                        f"not by organisation {org or '-'}")
-
-
-def _node(ctx: Ctx, ident: str) -> tuple[str, dict[str, Any] | None]:
-    """(chain id, holding) of an identifier: a registered batch, the batch of a registered
-    item, or the identifier itself (an object chain, holding None). A lot of a product type
-    registered here that its maker has not created is refused: only that maker creates
-    its lots, so anything recorded on one beforehand was written by someone else."""
-    if ident.startswith(LGTIN):
-        h = ctx.read("custody", holding_key(ident))
-        if h is not None:
-            return ident, h
-        if "/21/" in ident:
-            batch = ctx.read("products", f"i/{ident}")
-            if batch is not None:
-                return batch, ctx.read("custody", holding_key(batch))
-        elif "/10/" in ident and ctx.read("products", f"t/{ident[_GTIN]}") is not None:
-            raise NotFound(f"no batch {ident}: product {ident[_GTIN]} is registered, so "
-                           "events may name its lots only once its maker has created them")
-    return ident, None
-
-
-def _subjects(ctx: Ctx, f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The registered batches an event is about (its outputs and objects, items resolved
-    to their batch), each once, in the order named."""
-    found: dict[str, dict[str, Any]] = {}
-    for ident in (*f["outputs"], *f["objects"]):
-        subject, h = _node(ctx, ident)
-        if h is not None:
-            found.setdefault(subject, h)
-    return list(found.items())
-
-
-def _unregistered(ctx: Ctx, f: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-    """Where an event about no registered lot goes: the chain of the first identifier it
-    names (parent, objects, outputs, inputs), else of its hash. A parent or an input may
-    still be a registered lot, and is then checked like one; objects and outputs were
-    resolved by :func:`_subjects` already."""
-    if f["parent"]:
-        return _node(ctx, f["parent"])
-    if f["objects"] or f["outputs"]:
-        return (f["objects"] or f["outputs"])[0], None
-    if f["inputs"]:
-        return _node(ctx, f["inputs"][0])
-    return f["hash"], None
-
-
 def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
            claims: Claims) -> list[list[list[str]]]:
     """Genealogy edges of an event, per target it is recorded on, once every check passed:
@@ -188,12 +130,12 @@ def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[s
     parent, which must not be a batch another organisation holds."""
     org = ctx.org or ""
     edges: list[list[list[str]]] = [[] for _ in targets]
-    balance = Balance(ctx, lambda ident: _node(ctx, ident))
+    balance = Packing(ctx, lambda ident: node(ctx, ident))
     if f["type"] == "TransformationEvent":
         if not f["inputs"]:
             return edges
-        ins = [_node(ctx, i) for i in f["inputs"]]
-        named = [_node(ctx, o) for o in f["outputs"]]
+        ins = [node(ctx, i) for i in f["inputs"]]
+        named = [node(ctx, o) for o in f["outputs"]]
         outs = named or [(targets[0][0], None)]
         for ident, h in ins + outs:
             if h is not None and h["custodian_org"] != org:
@@ -206,7 +148,7 @@ def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[s
         for src in dict.fromkeys(i for i, _ in ins):
             edges[0].extend([src, dst, "transformation"] for dst in dsts if dst != src)
     elif f["parent"]:
-        parent, h = _node(ctx, f["parent"])
+        parent, h = node(ctx, f["parent"])
         if h is None:
             claims.touch(parent, f["link"])
         lots = [t for t, th in targets if th is not None and t != parent]
@@ -238,12 +180,12 @@ def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[s
     return edges
 
 
-def _units(ctx: Ctx, f: dict[str, Any], parent: str, balance: Balance) -> list[str]:
+def _units(ctx: Ctx, f: dict[str, Any], parent: str, balance: Packing) -> list[str]:
     """The children of an aggregation that are objects carrying registered goods (a case
     packed with a lot): they are linked to the parent like a lot, so a recall of the lot
     reaches the pallet the case went on. Children carrying nothing registered stay free."""
     return [o for o in dict.fromkeys(f["objects"])
-            if o != parent and _node(ctx, o)[1] is None and balance.carries(o)]
+            if o != parent and node(ctx, o)[1] is None and balance.carries(o)]
 
 
 def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
@@ -269,7 +211,7 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     claims = Claims(ctx)
     for subject, h in targets:
         if h is not None:
-            _entitled(ctx, subject, h, f["link"])
+            entitled(ctx, subject, h, f["link"])
         elif subject != f["hash"]:
             claims.touch(subject, f["link"])
     first = targets[0][0]
@@ -292,7 +234,8 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     "event": Obj(doc="EPCIS 2.0 event (JSON object, no @context needed for CBV terms)"),
     "prev": Str(optional=True, min_len=64, max_len=64,
                 doc="the batch's current code, to refuse appends to a stale view"),
-}, errors=(NotFound, Forbidden, InvalidState, ValidationError, EPCISValidationError))
+}, errors=(NotFound, Forbidden, PrefixOwned, InvalidState, ValidationError,
+            EPCISValidationError))
 def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Append a supply-chain event to a registered batch's history and extend its chain."""
     batch = args["batch"]
@@ -317,9 +260,9 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     items = args["items"]
     for i, f in enumerate(items):
         try:
-            targets: list[tuple[str, dict[str, Any] | None]] = [*_subjects(ctx, f)]
+            targets: list[tuple[str, dict[str, Any] | None]] = [*subjects_of(ctx, f)]
             if not targets:
-                targets = [_unregistered(ctx, f)]
+                targets = [unregistered(ctx, f)]
             _record(ctx, targets, f, i, None)
             subjects.update(t for t, _ in targets)
         except SupplyLedgerError as exc:
