@@ -31,10 +31,11 @@ AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "products": ("Products and batches", ("products",),
                  "Product types, batches and certifications. Only manufacturers create "
                  "products, and only the owner declares them for sale (paper 001 Alg. 2)."),
-    "orders": ("Orders", ("orders", "payments", "accounts", "commerce", "escrow", "ratings",
-                          "credit"),
+    "orders": ("Orders", ("orders", "payments", "fx", "accounts", "commerce", "escrow",
+                          "ratings", "credit"),
                "Place, pay, dispatch, confirm, dispute and rate orders; escrow pays the seller "
-               "on delivery (paper 001 Alg. 5, paper 000 eq. 7)."),
+               "on delivery (paper 001 Alg. 5, paper 000 eq. 7); exchange currencies at a "
+               "bank's quote to pay in another (paper 004)."),
     "custody": ("Custody proposals", ("custody",),
                 "Owner and custodian are separate; hand-overs go propose → accept or reject. "
                 "Rows addressed to you come first."),

@@ -1,0 +1,150 @@
+"""fx — currency exchange at a dealer's quote (paper 004: multi-currency settlement of
+cross-border orders).
+
+A buyer holding CNY pays an order priced in EUR by first exchanging CNY for EUR with a
+dealer: a ``settlement`` participant (a bank or payment institution) that posts quotes and
+holds a float of the currencies it sells. Design decisions:
+
+* **A quote is the dealer's own offer**, not an official rate (those are the customs
+  contract's ``set_rate``, for valuation): any settlement participant may quote, for its own
+  float. It names what the customer pays and gets, a rate in **get minor units per pay
+  minor unit x 10^9** (as customs rates: minor units on both sides, so no table of currency
+  exponents), and the time until which it holds (at most 7 days ahead). The dealer's spread
+  is in the rate. A new quote for the pair replaces the old one; ``unquote`` withdraws it.
+* **The customer names the least it accepts** (``min_get``): a quote replaced between signing
+  and execution never gives less than the customer signed for. The amount received is
+  rounded down, in the dealer's favour, and must be at least one minor unit.
+* **Both legs or neither**: the customer's payment and the dealer's delivery are two moves in
+  one call; a dealer short of the currency fails the whole call (``insufficient_funds``),
+  so per currency money is still only moved, never made (payments' invariant holds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supplyledger.contracts.builtin.payments import (
+    CURRENCY,
+    MAX_AMOUNT,
+    Amount,
+    project_money,
+    require_participant,
+    transfer_between,
+)
+from supplyledger.contracts.projection import Delete, EventMeta, Op, Table, Upsert
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.schema import Int, Str
+from supplyledger.errors import (
+    AmountError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+
+__all__ = ["CONTRACT", "RATE_SCALE"]
+
+RATE_SCALE = 10**9
+MAX_QUOTE_MS = 7 * 24 * 3_600_000
+_RATE = Int(min=1, max=MAX_AMOUNT, doc=f"get minor units per pay minor unit x {RATE_SCALE}")
+_DEALER = Str(max_len=128, doc="the dealer's participant id (did:sl:…)")
+
+
+def _qkey(dealer: str, pay: str, get: str) -> str:
+    return f"q/{dealer}/{pay}/{get}"
+
+
+def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
+    if a["pay"] == a["get"]:
+        raise ValidationError(f"pay and get are both {a['pay']}: nothing to exchange",
+                              arg="get")
+    return a
+
+
+@method(roles="settlement", prepare=_prepare_pair, args={
+    "pay": CURRENCY, "get": CURRENCY, "rate": _RATE,
+    "until": Int(min=0, max=2**53 - 1, doc="ms since the epoch; at most 7 days ahead"),
+}, errors=(ValidationError,))
+def quote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Dealer: offer to take ``pay`` and give ``get`` at ``rate`` until ``until``."""
+    if not ctx.time < a["until"] <= ctx.time + MAX_QUOTE_MS:
+        raise ValidationError("until must be after the transaction's time and at most 7 days "
+                              "after it", arg="until", time=ctx.time)
+    q = {"rate": a["rate"], "until": a["until"], "since": ctx.time}
+    ctx.put(_qkey(ctx.signer, a["pay"], a["get"]), q)
+    ctx.emit("quoted", dealer=ctx.signer, pay=a["pay"], get=a["get"], **q)
+    return {"pair": f"{a['pay']}->{a['get']}", **q, "scale": RATE_SCALE}
+
+
+@method(roles="settlement", prepare=_prepare_pair,
+        args={"pay": CURRENCY, "get": CURRENCY}, errors=(NotFound, ValidationError))
+def unquote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Dealer: withdraw its quote for a pair."""
+    key = _qkey(ctx.signer, a["pay"], a["get"])
+    if ctx.get(key) is None:
+        raise NotFound(f"no {a['pay']}->{a['get']} quote of yours")
+    ctx.delete(key)
+    ctx.emit("unquoted", dealer=ctx.signer, pay=a["pay"], get=a["get"])
+    return {"pair": f"{a['pay']}->{a['get']}"}
+
+
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_pair, args={
+    "dealer": _DEALER, "pay": CURRENCY, "amount": Amount(doc="minor units of pay"),
+    "get": CURRENCY, "min_get": Amount(doc="the least accepted, minor units of get"),
+}, errors=(NotFound, Forbidden, InvalidState, InsufficientFunds, AmountError,
+           ValidationError))
+def exchange(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Pay ``amount`` of ``pay`` to a dealer and get ``get`` at its quote in force, at least
+    ``min_get``; both moves or neither."""
+    dealer, pay, get = a["dealer"], a["pay"], a["get"]
+    if dealer == ctx.signer:
+        raise Forbidden("a dealer does not exchange with itself")
+    q = ctx.get(_qkey(dealer, pay, get))
+    if q is None or ctx.time >= q["until"]:
+        raise NotFound(f"no {pay}->{get} quote of {dealer} in force", dealer=dealer)
+    require_participant(ctx, dealer, role="settlement")
+    out = a["amount"] * q["rate"] // RATE_SCALE
+    if not 1 <= out <= MAX_AMOUNT:
+        raise AmountError(f"{a['amount']} {pay} buys {out} minor units of {get}: the amount "
+                          f"must buy from 1 to {MAX_AMOUNT}", arg="amount")
+    if out < a["min_get"]:
+        raise InvalidState(f"the quote in force gives {out} {get}, below min_get "
+                           f"{a['min_get']}", current="quoted", rate=q["rate"], get=out)
+    transfer_between(ctx, ctx.signer, dealer, pay, a["amount"], "exchange")
+    transfer_between(ctx, dealer, ctx.signer, get, out, "exchange")
+    ctx.emit("exchanged", dealer=dealer, customer=ctx.signer, pay=pay, amount=a["amount"],
+             get=get, received=out, rate=q["rate"])
+    return {"paid": a["amount"], "pay": pay, "received": out, "get": get, "rate": q["rate"],
+            "scale": RATE_SCALE}
+
+
+# -- projection ---------------------------------------------------------------------------------
+
+QUOTES = Table("fx_quotes", (("dealer", "TEXT"), ("pay", "TEXT"), ("get", "TEXT"),
+                             ("rate", "INTEGER"), ("until", "INTEGER"), ("since", "INTEGER"),
+                             ("tx", "TEXT")), ("dealer", "pay", "get"))
+TRADES = Table("fx_trades", (("tx", "TEXT"), ("customer", "TEXT"), ("dealer", "TEXT"),
+                             ("pay", "TEXT"), ("amount", "INTEGER"), ("get", "TEXT"),
+                             ("received", "INTEGER"), ("rate", "INTEGER"), ("time", "INTEGER")),
+               ("tx",), (("customer",), ("dealer",)))
+
+
+def _quoted(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("fx_quotes", (e["dealer"], e["pay"], e["get"], e["rate"], e["until"],
+                                 e["since"], m.tx))]
+
+
+def _unquoted(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Delete("fx_quotes", (e["dealer"], e["pay"], e["get"]))]
+
+
+def _exchanged(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("fx_trades", (m.tx, e["customer"], e["dealer"], e["pay"], e["amount"],
+                                 e["get"], e["received"], e["rate"], m.time))]
+
+
+CONTRACT = Contract.of("fx", __doc__ or "", [quote, unquote, exchange],
+                       tables=(QUOTES, TRADES),
+                       projectors={"fx.quoted": _quoted, "fx.unquoted": _unquoted,
+                                   "fx.exchanged": _exchanged, "fx.money": project_money})
