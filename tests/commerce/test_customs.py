@@ -75,6 +75,10 @@ def appoint(w: World, cc: str, org: str, ccy: str = "EUR") -> dict[str, Any]:
     return w.ok(w.admin, "customs", "appoint", {"country": cc, "org": org, "currency": ccy})
 
 
+def appoint_rates(w: World, quote: str, org: str) -> dict[str, Any]:
+    return w.ok(w.admin, "customs", "appoint_rates", {"quote": quote, "org": org})
+
+
 def tariff(w: World, who: str, prefix: str, duty: int, vat: int, *, cc: str = "DE",
            ccy: str = "EUR", de_minimis: int = 15_000, at: int = T0) -> dict[str, Any]:
     return w.call(who, "customs", "set_tariff", {
@@ -82,8 +86,8 @@ def tariff(w: World, who: str, prefix: str, duty: int, vat: int, *, cc: str = "D
         "de_minimis": de_minimis, "effective_from": at})
 
 
-@pytest.fixture
-def cx(cast: Cast) -> Cx:
+def customs_world(cast: Cast) -> Cx:
+    """German and French authorities, DE tariffs for 61, 610910 and 8471, a USD/EUR rate."""
     w = cast.w
     de = w.participant("customs")
     de_org = w.get(f"identity/p/{de}")["org"]
@@ -96,9 +100,15 @@ def cx(cast: Cast) -> Cx:
         appoint(w, cc, w.get(f"identity/p/{officer}")["org"])
     for prefix, duty, vat in (("61", 800, 1900), ("610910", 1200, 1900), ("8471", 0, 1000)):
         assert tariff(w, de, prefix, duty, vat)["ok"]
+    appoint_rates(w, "EUR", w.get(f"identity/p/{cast.bank}")["org"])
     w.ok(cast.bank, "customs", "set_rate",
          {"base": "USD", "quote": "EUR", "rate": USD_EUR, "time": T0})
     return Cx(cast, de, de2, fr, de_org)
+
+
+@pytest.fixture
+def cx(cast: Cast) -> Cx:
+    return customs_world(cast)
 
 
 # -- pure parts ---------------------------------------------------------------------------------
@@ -224,10 +234,11 @@ def test_versions_are_pruned_and_bounded(cx: Cx) -> None:
     assert w.get("customs/t/DE/8471")[0]["from"] == T0 + 5 * DAY
 
 
-def test_rates_are_published_by_settlement_only(cx: Cx) -> None:
+def test_rates_are_published_by_the_appointed_settlement_org(cx: Cx) -> None:
     w, c = cx.w, cx.c
     rate = {"base": "GBP", "quote": "EUR", "rate": 1_170_000_000, "time": T0}
     w.fail("role_denied", cx.de, "customs", "set_rate", rate)
+    w.fail("forbidden", w.participant("settlement"), "customs", "set_rate", rate)
     w.fail("validation_error", c.bank, "customs", "set_rate", {**rate, "quote": "GBP"})
     w.fail("validation_error", c.bank, "customs", "set_rate", {**rate, "rate": 0})
     w.fail("validation_error", c.bank, "customs", "set_rate", {**rate, "rate": 1.17})
@@ -335,7 +346,7 @@ def test_goods_under_a_declaration_reach_the_buyer_only_once_cleared(cx: Cx) -> 
     w, c = cx.w, cx.c
     cx.dispatched()
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
-    lines = [line("611020", 20_000)]
+    lines = [line("611020", 10_000)]  # the order's price: 10 x 1000
     d1 = cx.declare("d1", lines, order="o1")
     assert d1["ok"], d1
     # One declaration at a time per order, until the authority rejects it.
@@ -366,7 +377,7 @@ def test_custody_reaches_the_buyer_only_once_cleared(cx: Cx) -> None:
     w, c = cx.w, cx.c
     b = cx.dispatched()
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
-    due = cx.declare("d1", [line("611020", 20_000)], order="o1")["result"]["due"]
+    due = cx.declare("d1", [line("611020", 10_000)], order="o1")["result"]["due"]
     offer = {"batch": b, "to": c.buyer, "kind": "custody"}
     err = w.fail("invalid_state", c.carrier, "custody", "propose", offer)
     assert err["details"] == {"current": "assessed", "declaration": "d1", "order": "o1"}
@@ -391,7 +402,7 @@ def test_a_bogus_declaration_cannot_keep_the_buyers_money(cx: Cx) -> None:
     cx.dispatched(10_500)
     w.ok(c.carrier, "orders", "pickup", {"order": "o1"})
     assert tariff(w, cx.fr, "61", 0, 0, cc="FR")["ok"]
-    assert cx.declare("bogus", [line("611020", 1)], order="o1", destination="FR")["ok"]
+    assert cx.declare("bogus", [line("611020", 10_000)], order="o1", destination="FR")["ok"]
     w.fail("invalid_state", c.carrier, "orders", "deliver", {"order": "o1"})
     w.ok(c.buyer, "orders", "dispute", {"order": "o1", "reason": "seller blocks delivery"})
     w.ok(c.arbiter, "orders", "resolve", {"order": "o1", "refund": 10_000,
@@ -516,7 +527,9 @@ class Sim:
                 "country": cc, "hs_prefix": "61", "currency": ccy, "duty_bp": 1200,
                 "vat_bp": 1900, "de_minimis": 5_000, "effective_from": T0})
             self.money("deposit", self.seller, ccy, FUNDS)
+        bank_org = w.get(f"identity/p/{self.bank}")["org"]
         for base, quote, rate in (("USD", "EUR", 920_000_000), ("EUR", "USD", 1_087_000_000)):
+            appoint_rates(w, quote, bank_org)
             w.ok(self.bank, "customs", "set_rate",
                  {"base": base, "quote": quote, "rate": rate, "time": T0})
         self.decls: list[str] = []
@@ -596,6 +609,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Consortium,
     cons.ok(p["zoll"], "customs", "set_tariff", {
         "country": "DE", "hs_prefix": "6109", "currency": "EUR", "duty_bp": 1200,
         "vat_bp": 1900, "de_minimis": 15_000, "effective_from": T0})
+    cons.ok(cons.admin, "customs", "appoint_rates", {"quote": "EUR", "org": "bank"})
     cons.ok(p["bank"], "customs", "set_rate",
             {"base": "USD", "quote": "EUR", "rate": USD_EUR, "time": T0})
     for did in ("n1", "n2"):

@@ -1,8 +1,9 @@
 """Imports through customs (paper 004): Orchard Oils brings olive oil from Spain.
 
-The consortium admin appoints the port's customs office as China's authority; the office
-publishes the tariff lines for the oils it sees, the settlement bank publishes the EUR/CNY
-rate, and Orchard Oils declares each consignment.
+The consortium admin appoints the port's customs office as China's authority and the
+settlement bank as the publisher of exchange rates into yuan; the office publishes the
+tariff lines for the oils it sees, the bank the EUR/CNY rate, and Orchard Oils declares
+each consignment.
 The contract assesses duty and VAT at once; Orchard Oils pays them into the declaration's
 escrow. The first consignment is held for a documents check, released and cleared, so the
 office's account receives the duties; the second is rejected for its labels, and the
@@ -34,6 +35,7 @@ def setup_customs(sim: Sim, admin: PrivateKey, p: dict[str, Person]) -> None:
         sim.ok(p[OFFICER], "customs", "set_tariff", {
             "country": "CN", "hs_prefix": prefix, "currency": "CNY", "duty_bp": duty,
             "vat_bp": vat, "de_minimis": 500_000, "effective_from": since})
+    sim.ok(admin, "customs", "appoint_rates", {"quote": "CNY", "org": p["bank"].org})
     sim.ok(p["bank"], "customs", "set_rate", {"base": "EUR", "quote": "CNY",
                                                "rate": EUR_CNY, "time": since})
     sim.ok(p["bank"], "payments", "deposit", {"account": p[IMPORTER].did, "currency": "CNY",

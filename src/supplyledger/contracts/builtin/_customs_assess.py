@@ -15,6 +15,14 @@ always adds up on its own):
 
 Every line reports the prefix matched, the tariff's rates and de-minimis value, the exchange
 rate and its time, and the amounts, so the declarant (or an auditor) can recompute it.
+
+A declaration naming an order must declare its transaction value (WTO valuation method 1,
+:func:`check_transaction_value`): the order's price (quantity x unit price), or the price
+plus its freight where the destination values goods delivered to its border (CIF, as the
+EU) rather than at export (FOB, as the US) -- the contract does not know which, so it
+accepts either and nothing else. Lines all in the order's currency compare exactly; else
+both sides are compared in the destination's currency, the price converted at the rate in
+force, within the rounding: half a minor unit per conversion, so one for a single one.
 """
 
 from __future__ import annotations
@@ -32,9 +40,9 @@ from supplyledger.contracts.builtin._customs_model import (
 )
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT
 from supplyledger.contracts.runtime import Ctx
-from supplyledger.errors import AmountError, NotFound
+from supplyledger.errors import AmountError, NotFound, ValueMismatch
 
-__all__ = ["PREFIX_LENGTHS", "assess", "decimal_rate", "prefixes"]
+__all__ = ["PREFIX_LENGTHS", "assess", "check_transaction_value", "decimal_rate", "prefixes"]
 
 PREFIX_LENGTHS = (10, 8, 6, 4, 2)
 
@@ -58,17 +66,18 @@ def _tariff(ctx: Ctx, cc: str, hs: str) -> tuple[str, dict[str, Any]]:
                    f"{', '.join(prefixes(hs)[1:])})", country=cc, hs=hs)
 
 
-def _convert(ctx: Ctx, value: int, base: str, quote: str, i: int) -> tuple[int, Any]:
+def _convert(ctx: Ctx, value: int, base: str, quote: str, what: str,
+             arg: str) -> tuple[int, Any]:
     if base == quote:
         return value, None
     v = in_force(ctx.get(rate_key(base, quote)), ctx.time)
     if v is None:
-        raise NotFound(f"no {base}->{quote} exchange rate in force for line {i}",
+        raise NotFound(f"no {base}->{quote} exchange rate in force for {what}",
                        base=base, quote=quote)
     converted = half_up(value * v["rate"], RATE_SCALE)
     if converted > MAX_AMOUNT:
-        raise AmountError(f"line {i}: {value} {base} is {converted} {quote}, more than "
-                          f"{MAX_AMOUNT} minor units", arg=f"lines[{i}].value")
+        raise AmountError(f"{what}: {value} {base} is {converted} {quote}, more than "
+                          f"{MAX_AMOUNT} minor units", arg=arg)
     return converted, {"rate": v["rate"], "scale": RATE_SCALE, "decimal": decimal_rate(
         v["rate"]), "from": v["from"], "pair": f"{base}/{quote}"}
 
@@ -78,7 +87,8 @@ def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> di
     cc, ccy = country["country"], country["currency"]
     rows: list[dict[str, Any]] = []
     for i, ln in enumerate(lines):
-        value, fx = _convert(ctx, ln["value"], ln["currency"], ccy, i)
+        value, fx = _convert(ctx, ln["value"], ln["currency"], ccy, f"line {i}",
+                             f"lines[{i}].value")
         prefix, t = _tariff(ctx, cc, ln["hs"])
         rows.append({"line": i, "hs": ln["hs"], "description": ln["description"],
                      "quantity": ln["quantity"], "value": ln["value"],
@@ -101,3 +111,28 @@ def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> di
                           arg="lines")
     return {"currency": ccy, "value": total, "duty": duty, "vat": vat, "due": duty + vat,
             "rounding": ROUNDING, "lines": rows}
+
+
+def check_transaction_value(ctx: Ctx, order: dict[str, Any], lines: list[dict[str, Any]],
+                            res: dict[str, Any]) -> None:
+    """Refuse a declaration of ``order`` (assessed as ``res``) whose value is not the
+    order's price, with or without its freight (see the module docstring)."""
+    price = order["unit_price"] * order["quantity"]
+    ccy, dest = order["currency"], res["currency"]
+    expected = [price, price + order["freight"]]
+    if all(ln["currency"] == ccy for ln in lines):
+        declared, tolerance = sum(ln["value"] for ln in lines), 0
+    else:
+        declared, rounded = res["value"], sum(ln["currency"] != dest for ln in lines)
+        if ccy != dest:
+            rounded += 1
+            expected = [_convert(ctx, v, ccy, dest, f"order {order['id']}'s price",
+                                 "order")[0] for v in expected]
+        ccy, tolerance = dest, (rounded + 1) // 2
+    if all(abs(declared - e) > tolerance for e in expected):
+        raise ValueMismatch(
+            f"declared value {declared} {ccy} is not order {order['id']}'s price "
+            f"{expected[0]} {ccy} (nor {expected[1]} with its freight"
+            f"{f', within {tolerance}' if tolerance else ''}): customs value is the "
+            "transaction value", declared=declared, price=expected[0],
+            with_freight=expected[1], currency=ccy, tolerance=tolerance)

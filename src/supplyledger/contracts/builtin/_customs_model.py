@@ -3,11 +3,15 @@ and exchange rates) and declaration state machine (no methods here).
 
 State lives in the ``customs`` namespace:
 
-* ``c/{CC}`` — a destination country: its authority (the organisation that first published
-  a tariff for it) and its currency;
+* ``c/{CC}`` — a destination country: its authority (the organisation an admin appointed)
+  and its currency;
 * ``t/{CC}/{prefix}`` and ``fx/{BASE}/{QUOTE}`` — versions of a tariff line and of an
   exchange rate, each in force from its ``from`` time until the next version's;
-* ``d/{id}`` — a declaration with its assessment.
+* ``d/{id}`` — a declaration with its assessment;
+* ``o/{order}`` — the declaration an order's goods are under (the latest lodged);
+* ``b/{batch}`` — the open declarations naming a batch (directly or as its order's): while
+  there is one, custody of the batch stays under customs control (:func:`check_custody`);
+* ``q/{CCY}`` — the organisation appointed to publish exchange rates into a currency.
 
 A declaration's states and the actions that leave them (:data:`TRANSITIONS`)::
 
@@ -59,6 +63,9 @@ __all__ = [
 BP = 10_000  # basis points in one
 RATE_SCALE = 10**9  # an exchange rate of 1_085_000_000 is 1.085 quote minor units per base one
 MAX_LINES = 50
+MAX_OPEN_PER_BATCH = 16  # open declarations naming one batch (split consignments)
+# Who may hold goods under an open declaration: they stay under customs control.
+CUSTOMS_CONTROL = ("transporter", "warehouse", "customs")
 MAX_VERSIONS = 8  # versions of one tariff line or rate kept (current + scheduled)
 # A version superseded longer ago than this can no longer be in force for any admissible
 # transaction (the node admits times within minutes of its clock), so it is dropped.
@@ -110,6 +117,58 @@ def customs_hold(ctx: Ctx, order_id: str) -> tuple[str, str] | None:
         return None
     d = ctx.read("customs", decl_key(did))
     return None if d is None or d["state"] == "cleared" else (str(did), str(d["state"]))
+
+
+def batch_key(batch: str) -> str:
+    return f"b/{batch}"
+
+
+def rates_key(quote: str) -> str:
+    return f"q/{quote}"
+
+
+def check_custody(ctx: Ctx, batch: str, to: str, rec: dict[str, Any]) -> None:
+    """Refuse custody of ``batch`` going to participant ``to`` (its identity record
+    ``rec``) while a declaration naming the batch is open: the goods are under customs
+    control, whatever their order's state. They may go only to a carrier, a (bonded)
+    warehouse or customs, and never to the buyer, or its organisation, of an order
+    declared with them. One read; the entries are written by ``declare`` and removed by
+    ``clear`` and ``reject``."""
+    for h in ctx.read("customs", batch_key(batch)) or ():
+        buyer = to == h["buyer"] or (rec["org"] and rec["org"] == h["buyer_org"])
+        if buyer or not set(rec["roles"]) & set(CUSTOMS_CONTROL):
+            d = ctx.read("customs", decl_key(h["declaration"]))
+            raise InvalidState(
+                f"batch {batch} is under customs declaration {h['declaration']}, which is "
+                f"{d['state']}: until it is cleared its custody goes only to a "
+                f"{', '.join(CUSTOMS_CONTROL)} participant, not "
+                f"{'the buyer' if buyer else to}", current=d["state"],
+                declaration=h["declaration"], batch=batch)
+
+
+def hold_batches(ctx: Ctx, d: dict[str, Any], batches: list[str],
+                 buyer: str | None, buyer_org: str | None) -> None:
+    """Put ``batches`` under declaration ``d`` (see :func:`check_custody`)."""
+    entry = {"declaration": d["id"], "order": d["order"], "buyer": buyer,
+             "buyer_org": buyer_org}
+    for b in batches:
+        held = ctx.get(batch_key(b)) or []
+        if len(held) >= MAX_OPEN_PER_BATCH:
+            raise InvalidState(f"batch {b} is already named by {len(held)} open "
+                               f"declarations (at most {MAX_OPEN_PER_BATCH})",
+                               current=f"{len(held)} open declarations")
+        ctx.put(batch_key(b), [*held, entry])
+    d["holds"] = batches
+
+
+def unhold_batches(ctx: Ctx, d: dict[str, Any]) -> None:
+    """Decided (cleared or rejected): the declaration no longer holds its batches."""
+    for b in d.get("holds", ()):
+        rest = [h for h in ctx.get(batch_key(b)) or () if h["declaration"] != d["id"]]
+        if rest:
+            ctx.put(batch_key(b), rest)
+        else:
+            ctx.delete(batch_key(b))
 
 
 def escrow_of(decl_id: str) -> str:

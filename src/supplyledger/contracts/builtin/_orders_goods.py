@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._customs_model import check_custody
 from supplyledger.contracts.builtin._orders_model import expect, transition
 from supplyledger.contracts.builtin._sensors_reserved import (
     lot_rule_widens,
@@ -229,7 +230,10 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
                            "the buyer should dispute the order", current=o["state"])
     if frm == to:
         return
-    h[field], h[f"{field}_org"] = to, require_participant(ctx, to)["org"]
+    rec = require_participant(ctx, to)
+    if kind == "custody":  # goods under an open customs declaration (whatever the order)
+        check_custody(ctx, batch, to, rec)
+    h[field], h[f"{field}_org"] = to, rec["org"]
     h["since"] = ctx.time
     ctx.put_other("custody", holding_key(batch), h)
     ctx.emit("custody_moved", batch=batch, kind=kind, frm=frm, to=to, owner=h["owner"],

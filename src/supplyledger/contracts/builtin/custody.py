@@ -13,7 +13,10 @@ resolved). While reserved, the batch's title is the buyer's money's collateral: 
 ownership may not be offered (``ownership`` or ``both``), or the seller could give away what
 the escrow pays for. Custody alone may still go to a warehouse or carrier, but not to the
 order's buyer (nor its organisation) while a customs declaration of the order is not
-cleared: that would be the delivery ``orders.deliver`` refuses until then. An offer made
+cleared: that would be the delivery ``orders.deliver`` refuses until then. Whatever the
+order's state, custody of a batch named by an open customs declaration goes only to a
+carrier, warehouse or customs, never the declared buyer's side (``check_custody``, also at
+``accept``: an offer may predate the declaration). An offer made
 before the reservation cannot be accepted during it, because orders refuse to reserve a
 batch with an open proposal; so ``accept`` need not check again.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._customs_model import customs_hold
+from supplyledger.contracts.builtin._customs_model import check_custody, customs_hold
 from supplyledger.contracts.builtin._orders_model import okey, org_of
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
@@ -105,6 +108,8 @@ def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidState("a proposal to oneself changes nothing", current="held")
     if kind == "custody":
         _not_uncleared_to_buyer(ctx, batch, args["to"], to["org"])
+    if kind in ("custody", "both"):
+        check_custody(ctx, batch, args["to"], to)
     pid = ctx.tx_id[:32]
     prop = {"id": pid, "batch": batch, "kind": kind, "from": ctx.signer, "to": args["to"],
             "to_org": to["org"], "terms": args.get("terms", {}), "status": "open",
@@ -159,6 +164,8 @@ def accept(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     p = _open(ctx, args["proposal"])
     if p["to"] != ctx.signer:
         raise Forbidden(f"proposal {p['id']} is addressed to {p['to']}, not {ctx.signer}")
+    if p["kind"] in ("custody", "both"):
+        check_custody(ctx, p["batch"], p["to"], ctx.read("identity", participant_key(p["to"])))
     h = _close(ctx, p, "accepted")
     if p["kind"] in ("custody", "both"):
         h["custodian"], h["custodian_org"] = p["to"], p["to_org"]

@@ -7,13 +7,15 @@ per destination country and HS code prefix, a duty rate and a VAT rate in basis 
 a de-minimis value, each effective from a time (never before it is published, so what was
 in force when a declaration was assessed is never rewritten). A consortium admin appoints
 each country's authority and the currency of its tariffs (``appoint``): nobody becomes an
-authority by publishing first. A ``settlement`` participant (a bank) publishes
-exchange rates between currencies as integers scaled by 10^9 — quote minor units per base
+authority by publishing first. Likewise an admin appoints, per quote currency, the
+``settlement`` organisation (a bank) whose members publish exchange rates into it
+(``appoint_rates``), as integers scaled by 10^9 — quote minor units per base
 minor unit, so 1 EUR cent = 1.085 USD cents is 1_085_000_000 — ledger data, so every node
 and the audit convert identically.
 
 A seller, platform or transporter declares goods for import (as a party to the order if it
-names one). The declaration is assessed at once, in integer arithmetic with one rounding
+names one; then it must declare the order's transaction value, see ``_customs_assess``).
+The declaration is assessed at once, in integer arithmetic with one rounding
 rule — half-up to the minor unit, per line, at each step; see ``_customs_assess`` — and the
 assessment, line by line, is recorded with the tariff prefix matched, the rates, the
 exchange rate and the amounts. The declarant pays duties + VAT into an escrow
@@ -25,9 +27,12 @@ Only members of the destination's authority clear, hold (with a reason), release
 clearing needs the duties paid (unless nothing is due). Every transition is an event and a
 ``customs_history`` row; an illegal one fails with ``invalid_state`` naming the current
 state. A declaration naming an order holds its goods until cleared (``customs_hold``:
-``orders.deliver`` and a ``custody.propose`` to the buyer's side wait); an order has one
-declaration at a time, a new one only after a rejection. Keys, states and the rounding
-helper are in ``_customs_model``.
+``orders.deliver`` waits); an order has one declaration at a time, a new one only after a
+rejection. The hold also follows the goods, whatever their order's state (a ruling may end
+it): while a declaration naming a batch (or an order of it) is open, custody of the batch
+goes only to carriers, warehouses or customs, never to the declared order's buyer side
+(``check_custody``, one read keyed by batch, written at declare, removed at clear and
+reject). Keys, states and the rounding helper are in ``_customs_model``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from supplyledger.contracts.builtin._customs_assess import assess, prefixes
+from supplyledger.contracts.builtin._customs_assess import (
+    assess,
+    check_transaction_value,
+    prefixes,
+)
 from supplyledger.contracts.builtin._customs_model import (
     BP,
     COUNTRY,
@@ -44,22 +53,26 @@ from supplyledger.contracts.builtin._customs_model import (
     MAX_LINES,
     RATE_SCALE,
     authority_account,
+    batch_key,
     country_key,
     decl_key,
     escrow_of,
     expect,
+    hold_batches,
     hs_code,
     load,
     not_before,
     order_decl_key,
     rate_key,
+    rates_key,
     require_authority,
     schedule,
     tariff_key,
     transition,
+    unhold_batches,
 )
 from supplyledger.contracts.builtin._customs_tables import PROJECTORS, TABLES
-from supplyledger.contracts.builtin._orders_model import ORDER_ID, party
+from supplyledger.contracts.builtin._orders_model import ORDER_ID, org_of, party
 from supplyledger.contracts.builtin._orders_model import load as load_order
 from supplyledger.contracts.builtin.orders_schedule import TIME
 from supplyledger.contracts.builtin.payments import CURRENCY, MAX_AMOUNT, Amount, pay_out
@@ -74,6 +87,7 @@ from supplyledger.errors import (
     InvalidState,
     NotFound,
     ValidationError,
+    ValueMismatch,
 )
 from supplyledger.gs1 import canonical_digital_link
 
@@ -101,11 +115,7 @@ def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     tariff lines stay in force until the new authority replaces them); the currency is
     fixed once set, since assessments and paid duties are in it."""
     cc = a["country"]
-    org = ctx.read("identity", f"o/{a['org']}")
-    if org is None:
-        raise NotFound(f"no organisation {a['org']}")
-    if "customs" not in org["roles"]:
-        raise Forbidden(f"organisation {a['org']} does not have the customs role")
+    _appointee(ctx, a["org"], "customs")
     country = ctx.get(country_key(cc))
     if country is not None and country["currency"] != a["currency"]:
         raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
@@ -158,15 +168,46 @@ def _prepare_rate(a: dict[str, Any]) -> dict[str, Any]:
     return a
 
 
+def _appointee(ctx: Ctx, org_id: str, role: str) -> None:
+    """Refuse appointing an unknown organisation or one without ``role``."""
+    org = ctx.read("identity", f"o/{org_id}")
+    if org is None:
+        raise NotFound(f"no organisation {org_id}")
+    if role not in org["roles"]:
+        raise Forbidden(f"organisation {org_id} does not have the {role} role")
+
+
+@method(roles="admin", args={
+    "quote": CURRENCY,
+    "org": Str(max_len=64, doc="the organisation (with the settlement role) publishing"),
+}, errors=(NotFound, Forbidden))
+def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Consortium admin: name the organisation whose members publish exchange rates into
+    ``quote`` (as a central bank's reference rates). Appointing another hands it over;
+    rates already published stay in force until replaced."""
+    _appointee(ctx, a["org"], "settlement")
+    ctx.put(rates_key(a["quote"]), {"quote": a["quote"], "publisher": a["org"],
+                                    "since": ctx.time})
+    ctx.emit("rate_publisher_appointed", quote=a["quote"], publisher=a["org"])
+    return {"quote": a["quote"], "publisher": a["org"]}
+
+
 @method(roles="settlement", prepare=_prepare_rate, args={
     "base": CURRENCY, "quote": CURRENCY,
     "rate": Int(min=1, max=MAX_AMOUNT, doc=f"quote minor units per base minor unit x "
                 f"{RATE_SCALE}"),
     "time": TIME,
-}, errors=(ValidationError, InvalidState))
+}, errors=(NotFound, Forbidden, ValidationError, InvalidState))
 def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Settlement institution: publish an exchange rate, in force from ``time`` (no
-    earlier than the transaction's)."""
+    """Appointed rate publisher (``appoint_rates`` for the quote currency): publish an
+    exchange rate, in force from ``time`` (no earlier than the transaction's)."""
+    pub = ctx.get(rates_key(a["quote"]))
+    if pub is None:
+        raise NotFound(f"nobody publishes rates into {a['quote']}: an admin appoints "
+                       "a publisher first", quote=a["quote"])
+    if pub["publisher"] != ctx.org:
+        raise Forbidden(f"{pub['publisher']} publishes the exchange rates into "
+                        f"{a['quote']}", publisher=pub["publisher"], quote=a["quote"])
     key = rate_key(a["base"], a["quote"])
     start = not_before(a["time"], ctx.time)
     entry = {"from": start, "rate": a["rate"], "by": ctx.signer, "tx": ctx.tx_id}
@@ -201,6 +242,7 @@ def _reads_declare(a: dict[str, Any]) -> list[str]:
     keys = {f"customs/{decl_key(a['id'])}", f"customs/{country_key(cc)}"}
     if a["order"] is not None:
         keys.add(f"customs/{order_decl_key(a['order'])}")
+    keys.update(f"customs/{batch_key(b)}" for b in a["batches"])
     keys.update(f"customs/{tariff_key(cc, p)}" for ln in a["lines"] for p in prefixes(ln["hs"]))
     return sorted(keys)
 
@@ -212,18 +254,22 @@ def _reads_declare(a: dict[str, Any]) -> list[str]:
                     doc="batch ids (canonical LGTIN) of the goods"),
     "lines": List(item=_LINE, min_items=1, max_items=MAX_LINES),
     "incoterm": Enum(values=INCOTERMS, doc="Incoterms 2020 rule of the sale"),
-}, errors=(AlreadyExists, NotFound, Forbidden, ValidationError, AmountError))
+}, errors=(AlreadyExists, NotFound, Forbidden, ValidationError, AmountError, ValueMismatch,
+           InvalidState))
 def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Seller, platform or transporter: declare goods for import; assessed at once, each
-    line explained (HS prefix matched, rates, exchange rate, amounts)."""
+    line explained (HS prefix matched, rates, exchange rate, amounts). Naming an order,
+    declare its price (``value_mismatch`` otherwise). Until decided, the batches named
+    and the order's stay under customs control (custody only to carriers, warehouses)."""
     if ctx.exists(decl_key(a["id"])):
         raise AlreadyExists(f"declaration {a['id']} already exists")
     country = ctx.get(country_key(a["destination"]))
     if country is None:
         raise NotFound(f"{a['destination']} has no customs authority on the ledger",
                        country=a["destination"])
-    if a["order"] is not None:
-        party(ctx, load_order(ctx, a["order"]), "seller", "platform", "transporter")
+    order = None if a["order"] is None else load_order(ctx, a["order"])
+    if order is not None:
+        party(ctx, order, "seller", "platform", "transporter")
         earlier = ctx.get(order_decl_key(a["order"]))
         if earlier is not None and load(ctx, earlier)["state"] != "rejected":
             raise AlreadyExists(f"order {a['order']} is already declared in {earlier}",
@@ -233,11 +279,16 @@ def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         if ctx.read("products", f"b/{b}") is None:
             raise NotFound(f"no batch {b}")
     res = assess(ctx, country, a["lines"])
+    if order is not None:
+        check_transaction_value(ctx, order, a["lines"], res)
     d = {"id": a["id"], "state": "assessed", "declarant": ctx.signer, "origin": a["origin"],
          "destination": a["destination"], "authority": country["authority"],
          "incoterm": a["incoterm"], "order": a["order"], "batches": a["batches"],
          "assessment": res, "due": res["due"], "currency": res["currency"], "paid": 0,
          "held_from": None, "declared_at": ctx.time}
+    buyer = None if order is None else order["buyer"]
+    held = sorted({*a["batches"], *([order["batch"]] if order and order["batch"] else [])})
+    hold_batches(ctx, d, held, buyer, None if buyer is None else org_of(ctx, buyer))
     ctx.put(decl_key(a["id"]), d)
     ctx.emit("declared", declaration=a["id"], state="assessed", origin=a["origin"],
              destination=a["destination"], authority=country["authority"],
@@ -301,6 +352,7 @@ def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                            current=d["state"], due=d["due"])
     pay_out(ctx, escrow_of(d["id"]), authority_account(d["authority"]), d["paid"],
             "customs duties")
+    unhold_batches(ctx, d)
     transition(ctx, d, "cleared", "cleared", cleared_at=ctx.time)
     return {"declaration": d["id"], "state": "cleared", "collected": d["paid"],
             "account": authority_account(d["authority"])}
@@ -313,12 +365,13 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     d = _decide(ctx, a, "reject")
     refund = d["paid"]
     pay_out(ctx, escrow_of(d["id"]), d["declarant"], refund, "customs refund")
+    unhold_batches(ctx, d)
     transition(ctx, d, "rejected", "rejected", reason=a["reason"], refunded=refund)
     return {"declaration": d["id"], "state": "rejected", "refunded": refund}
 
 
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
-    [appoint, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
+    [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
     tables=TABLES, projectors=PROJECTORS,
 )
