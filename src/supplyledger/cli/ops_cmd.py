@@ -24,8 +24,10 @@ def backup_command(
     verify: Annotated[bool, typer.Option(help="Audit the copy.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Copy a ledger directory (database, key files, private data), also while its node
-    runs; the copy is audited. Start a node on the copy to restore."""
+    """Copy a ledger directory, also while its node runs; the copy is audited.
+
+    Copies the database (one snapshot), the key files, the private data and the devices'
+    MQTT logins. Start a node on the copy to restore."""
     from supplyledger.node.backup import backup
 
     with progress_bar() as bar:
@@ -43,9 +45,11 @@ def backup_command(
 
 @handle_errors
 def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
-    """Write the state, meta and projection tables back from the blocks when the audit finds
-    edits only there; refuses (changing nothing) when blocks or transactions are damaged.
-    The node must be stopped."""
+    """Write edited state and projection tables back from the blocks (node stopped).
+
+    Runs the audit; when every finding is in the state, meta or projection tables, writes
+    them back and audits again. Refuses, changing nothing, when blocks or transactions are
+    damaged."""
     from supplyledger.node.repair import repair
 
     with progress_bar() as bar:
