@@ -7,7 +7,8 @@ each consignment.
 The contract assesses duty and VAT at once; Orchard Oils pays them into the declaration's
 escrow. The first consignment is held for a documents check, released and cleared, so the
 office's account receives the duties; the second is rejected for its labels, and the
-escrow refunds it.
+escrow refunds it. To pay the Spanish exporter for the first, Orchard Oils exchanges yuan
+for euros at the bank's quote (``fx``), and the bank wires the euros out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ OFFICER = "customs"
 # HS prefix -> (duty bp, VAT bp): olive oil and rapeseed oil, as the office publishes them
 TARIFF = {"1509": (1000, 900), "1514": (900, 900)}
 EUR_CNY = 7_810_000_000  # CNY fen per euro cent, x 10^9
+CNY_EUR = 126_500_000  # the bank's quote: euro cents per fen, x 10^9, spread included
 
 
 def setup_customs(sim: Sim, admin: PrivateKey, p: dict[str, Person]) -> None:
@@ -39,7 +41,9 @@ def setup_customs(sim: Sim, admin: PrivateKey, p: dict[str, Person]) -> None:
     sim.ok(p["bank"], "customs", "set_rate", {"base": "EUR", "quote": "CNY",
                                                "rate": EUR_CNY, "time": since})
     sim.ok(p["bank"], "payments", "deposit", {"account": p[IMPORTER].did, "currency": "CNY",
-                                              "amount": 5_000_000, "reference": "import float"})
+                                              "amount": 13_000_000, "reference": "import float"})
+    sim.ok(p["bank"], "payments", "deposit", {"account": p["bank"].did, "currency": "EUR",
+                                              "amount": 5_000_000, "reference": "EUR float"})
 
 
 def _declare(sim: Sim, p: dict[str, Person], did: str, litres: int, euro_cents: int) -> Any:
@@ -60,6 +64,15 @@ def customs_story(sim: Sim, p: dict[str, Person], at: int) -> Iterator[int]:
     yield at + DAY
     sim.ok(p[OFFICER], "customs", "release", {"declaration": "IMP-2026-0001"})
     sim.ok(p[OFFICER], "customs", "clear", {"declaration": "IMP-2026-0001"})
+    yield at + DAY + 2 * HOUR
+    sim.ok(p["bank"], "fx", "quote", {"pay": "CNY", "get": "EUR", "rate": CNY_EUR,
+                                      "until": sim.now() + HOUR})
+    paid = sim.ok(p[IMPORTER], "fx", "exchange", {
+        "dealer": p["bank"].did, "pay": "CNY", "amount": 9_100_000, "get": "EUR",
+        "min_get": 1_150_000})
+    sim.ok(p["bank"], "payments", "withdraw", {
+        "account": p[IMPORTER].did, "currency": "EUR", "amount": 1_150_000,
+        "reference": f"SEPA to the exporter, IMP-2026-0001 ({paid['received']} cents bought)"})
     yield at + 3 * DAY
     _declare(sim, p, "IMP-2026-0002", 400, 380_000)
     yield at + 3 * DAY + HOUR
