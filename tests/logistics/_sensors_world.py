@@ -16,7 +16,7 @@ import pytest
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.gs1 import gtin_check_digit
-from supplyledger.ingest.broker import find_mosquitto
+from supplyledger.ingest.broker import LocalBroker, find_mosquitto
 from supplyledger.ingest.device import DeviceClient
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.tx import SignedTx
@@ -146,3 +146,11 @@ def build_world(directory: Path) -> Iterator[World]:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     yield from build_world(tmp_path / "ledger")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A real mosquitto with logins, in the test's directory."""
+    need_mosquitto()
+    with LocalBroker(tmp_path / "mosquitto") as b:
+        yield b

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,9 @@ from supplyledger.ingest.device import MqttDevices
 from supplyledger.ingest.mqtt import MqttBridge, display_url
 from supplyledger.node.receipts import committed_receipt
 
-from ._sensors_world import MIN, T0, World, need_mosquitto, temps, world
+from ._sensors_world import MIN, T0, World, broker, need_mosquitto, temps, world
 
-__all__ = ["world"]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    need_mosquitto()
-    with LocalBroker(tmp_path / "mosquitto") as b:
-        yield b
+__all__ = ["broker", "world"]
 
 
 def _bridge(world: World, broker: LocalBroker) -> MqttBridge:

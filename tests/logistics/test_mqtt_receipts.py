@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -30,16 +30,9 @@ from supplyledger.ledger.encoding import canonical, decode
 from supplyledger.node.receipts import Receipt, committed_receipt
 from supplyledger.node.service import Node
 
-from ._sensors_world import MIN, T0, World, need_mosquitto, temps, world
+from ._sensors_world import MIN, T0, World, broker, need_mosquitto, temps, world
 
-__all__ = ["world"]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    need_mosquitto()
-    with LocalBroker(tmp_path / "mosquitto") as b:
-        yield b
+__all__ = ["broker", "world"]
 
 
 def _bridge(world: World, url: str,

@@ -22,9 +22,9 @@ from supplyledger.ingest.mqtt import MqttBridge, mqtt_ingest
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.receipts import Receipt, committed_receipt
 
-from ._sensors_world import MIN, T0, World, need_mosquitto, temps, world
+from ._sensors_world import MIN, T0, World, broker, need_mosquitto, temps, world
 
-__all__ = ["world"]
+__all__ = ["broker", "world"]
 CHEAP = ApiSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,
                     seal_log2_n=10)
 
@@ -108,13 +108,6 @@ def test_http_endpoint(world: World, served: tuple[str, LedgerService]) -> None:
 
 
 # -- MQTT --------------------------------------------------------------------------------
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    need_mosquitto()
-    with LocalBroker(tmp_path / "mosquitto") as b:
-        yield b
-
 
 def _submit(w: World) -> Callable[[bytes], Receipt]:
     def submit(raw: bytes) -> Receipt:
