@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._customs_model import batch_key as customs_batch_key
 from supplyledger.contracts.builtin._customs_model import check_custody
 from supplyledger.contracts.builtin._orders_model import expect, transition
 from supplyledger.contracts.builtin._sensors_reserved import (
@@ -55,9 +56,10 @@ def transport_no_key(number: str) -> str:
 
 def batch_keys(batch: str) -> list[str]:
     """The state keys an order reads about ``batch``, for read hints (its rule pin is read
-    when the order settles; fetched with the rest, it is usually still cached by then)."""
+    when the order settles, its customs control at each custody move; fetched with the
+    rest, they are usually still cached by then)."""
     return [f"products/b/{batch}", f"orders/{_lkey(batch)}", f"custody/{holding_key(batch)}",
-            f"orders/{pin_key(batch)}"]
+            f"orders/{pin_key(batch)}", f"customs/{customs_batch_key(batch)}"]
 
 
 def holding(ctx: Ctx, batch: str) -> dict[str, Any]:
