@@ -90,7 +90,7 @@ def test_enrolling_and_revoking_apply_to_a_running_broker(world: World,
                                                           tmp_path: Path) -> None:
     """The CLI writes the login from its own process; the broker rereads it (SIGHUP)."""
     need_mosquitto()
-    data = tmp_path / "data"
+    data = world.c.dir
     with LocalBroker(data / "mosquitto") as broker:
         _enroll_and_revoke(world, data, broker)
 
@@ -120,6 +120,17 @@ def _enroll_and_revoke(world: World, data: Path, broker: LocalBroker) -> None:
     again = runner.invoke(app, ["mqtt-enroll", "--data", str(data), "--device",
                                 world.device.did, "--revoke"])
     assert again.exit_code == 2 and "has no MQTT login" in again.output
+
+
+def test_only_the_ledgers_devices_get_logins(world: World, tmp_path: Path) -> None:
+    runner = CliRunner()
+    stranger = world.new_device(register=False)  # a member, never registered as a device
+    for did, data, why in ((stranger.did, world.c.dir, "not a device of this ledger"),
+                           (world.device.did, tmp_path, "no ledger in")):
+        out = runner.invoke(app, ["mqtt-enroll", "--data", str(data), "--device", did])
+        assert out.exit_code == 2 and why in out.output, out.output
+    assert not (world.c.dir / "mosquitto" / "passwd").exists()
+    assert not (tmp_path / "mosquitto").exists()
 
 
 def test_only_device_ids_get_logins(tmp_path: Path) -> None:

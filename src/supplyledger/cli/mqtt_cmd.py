@@ -1,5 +1,8 @@
 """``supplyledger mqtt-enroll``: issue or revoke a device's login for the local MQTT broker.
 
+Only a device the ledger knows (``sensors.register_device``) gets a login; a revoked or
+deregistered one can still be revoked.
+
 The password is printed once and stored only hashed (mosquitto's PBKDF2-SHA512 format) in
 ``DIR/mosquitto/passwd``, which ``serve --mqtt`` hands to its broker; a broker already
 running from DIR rereads it at once (see :mod:`supplyledger.ingest.broker`).
@@ -32,8 +35,27 @@ def mqtt_enroll(
             fail(f"{device} has no MQTT login")
         console.print(f"MQTT login of {device} removed")
         return
+    _require_device(data, device)
     pw = enroll_device(broker_dir, device)
     console.print(f"MQTT login for {device}: user [bold]{device_user(device)}[/], "
                   f"password [bold]{pw}[/] (shown once), e.g. "
                   f"mqtt://{device_user(device)}:{pw}@HOST:PORT; it may publish only to "
                   f"supplyledger/devices/{device}/readings and read only .../receipts")
+
+
+def _require_device(data: Path, device: str) -> None:
+    from supplyledger.contracts.builtin._sensors_model import device_key
+    from supplyledger.errors import NotFound
+    from supplyledger.store.readonly import open_readonly, state_value
+
+    try:
+        conn = open_readonly(data)
+    except NotFound:
+        fail(f"no ledger in {data}")
+    try:
+        known = state_value(conn, f"sensors/{device_key(device)}") is not None
+    finally:
+        conn.close()
+    if not known:
+        fail(f"{device} is not a device of this ledger: register it with "
+             "sensors.register_device first")
