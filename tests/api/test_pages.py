@@ -196,3 +196,15 @@ async def test_customs_area_offers_its_methods_and_tables(client: httpx.AsyncCli
     for name in ("set_tariff", "set_rate", "declare", "clear", "customs_declarations",
                  "customs_history"):
         assert name in html, name
+
+
+async def test_money_cells_show_major_units_of_their_currency(client: httpx.AsyncClient,
+                                                               world: World) -> None:
+    for ccy, minor in (("CNY", 8_981_500), ("JPY", 1_234_567), ("KWD", 1_000_005)):
+        world.ok("bank", "payments", "deposit", {"account": world.keys["shop"].did,
+                                                 "currency": ccy, "amount": minor})
+    await _web_login(client, "admin")
+    html = (await client.get("/area/orders")).text
+    cells = dict(re.findall(r'<span title="(\d+) minor units">([^<]+)</span>', html))
+    assert cells == {"8981500": "CNY 89,815.00", "1234567": "JPY 1,234,567",
+                     "1000005": "KWD 1,000.005"}, cells

@@ -8,7 +8,10 @@ from typing import Any
 
 __all__ = ["cells", "money"]
 
-_EXPONENT = {"JPY": 0, "KRW": 0, "VND": 0, "KWD": 3, "BHD": 3}
+# ISO 4217 currencies whose minor unit is not the hundredth (the web tables use this too).
+_EXPONENT = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+                              "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+             **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3)}
 
 
 def money(minor: int, ccy: str) -> str:

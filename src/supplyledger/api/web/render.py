@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from supplyledger.api.auth import optional, service_of
 from supplyledger.api.service import Principal
+from supplyledger.logistics.kpi_format import money
 
 __all__ = ["NAV", "env", "html_error", "page", "short"]
 
@@ -54,12 +55,22 @@ def when(ms: Any) -> str:
 # Projection columns that hold epoch milliseconds (shown as UTC date and time in tables).
 _TIME_COLUMNS = frozenset(("time", "since", "created", "updated", "departed", "arrived",
                            "promised", "eta", "earliest", "latest", "started", "ended",
-                           "first_t", "last_t", "pos_at", "placed_at", "arrived_at",
-                           "delivered_at", "settled_at"))
+                           "first_t", "last_t", "effective_from", "until"))
 
 
 def _time_column(name: Any) -> bool:
-    return name in _TIME_COLUMNS
+    return name in _TIME_COLUMNS or (isinstance(name, str) and name.endswith("_at"))
+
+
+# Money cells in minor units: (table, column) -> the row's column naming the currency, so
+# tables show "CNY 89,815.00" (the raw integer in the tooltip).
+MONEY_COLUMNS = {
+    **{("balances", "balance"): "currency", ("fx_trades", "amount"): "pay",
+       ("fx_trades", "received"): "get", ("customs_tariffs", "de_minimis"): "currency"},
+    **{("orders", c): "currency" for c in ("unit_price", "freight")},
+    **{("financing", c): "currency" for c in ("amount", "repaid")},
+    **{("customs_declarations", c): "currency" for c in ("value", "duty", "vat", "paid")},
+}
 
 
 def _pretty(value: Any) -> str:
@@ -100,8 +111,9 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
 env.filters["jsonish"] = _jsonish
+env.filters["money"] = money
 env.tests["time_column"] = _time_column
-env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS)
+env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, money_columns=MONEY_COLUMNS)
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
