@@ -111,6 +111,9 @@ def create_app(service: LedgerService) -> FastAPI:
     from supplyledger.api.routers import epcis_rest  # EPCIS 2.0 REST binding (/epcis)
 
     app.include_router(epcis_rest.router)
+    from supplyledger.api.routers import metrics as metrics_router  # Prometheus scrape
+
+    app.include_router(metrics_router.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)

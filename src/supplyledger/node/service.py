@@ -41,6 +41,7 @@ from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.gc_policy import relax_gc
+from supplyledger.node.metrics import NodeMetrics
 from supplyledger.node.orderer import SoloOrderer
 from supplyledger.node.projections import rebuild_projections
 from supplyledger.node.receipts import Receipt
@@ -130,6 +131,7 @@ class Node:
         self._failure: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[int], None]] = []
+        self.metrics = NodeMetrics(header.time)  # read by node/metrics.render at scrape
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Node:
@@ -171,6 +173,19 @@ class Node:
     def height(self) -> int:
         return self._height
 
+    @property
+    def pending(self) -> int:
+        """Submissions not yet answered (committed or refused)."""
+        return self._pending
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failure
+
+    def verifiers_alive(self) -> int:
+        """Verifier processes still running (0 when verifying in-process)."""
+        return self._pool.alive()
+
     def on_block(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(height)`` after each durable commit (for live updates)."""
         self._listeners.append(listener)
@@ -186,11 +201,14 @@ class Node:
             fut.set_exception(NodeStopped("node is not running"))
             return fut
         with self._lock:
-            if self._pending >= self.settings.max_pending:
-                fut.set_exception(Overloaded(
-                    f"{self._pending} transactions pending; try again shortly"))
-                return fut
-            self._pending += 1
+            full = self._pending >= self.settings.max_pending
+            if not full:
+                self._pending += 1
+        if full:
+            self.metrics.refuse(Overloaded.code)
+            fut.set_exception(Overloaded(
+                f"{self._pending} transactions pending; try again shortly"))
+            return fut
         fut.add_done_callback(self._done)
         self._inbox.put((tx, fut))
         return fut
@@ -256,6 +274,7 @@ class Node:
                         f"transaction time is {tx.time - now:+d} ms from the node "
                         f"clock; the window is ±{s.time_window_ms} ms")
             except SupplyLedgerError as exc:
+                self.metrics.refuse(exc.code)
                 fut.set_exception(exc)
                 continue
             put((tx, fp, fut))
@@ -306,6 +325,7 @@ class Node:
         for tx, key, fut in batch:
             tid = tx.tx_id
             if tid in recent or tid in futs:
+                self.metrics.refuse(ReplayedTransaction.code)
                 fut.set_exception(ReplayedTransaction(
                     f"transaction {tid} was already submitted", tx_id=tid))
                 continue
@@ -318,6 +338,7 @@ class Node:
         res = self.executor.execute(
             txs, height=height, key_ok=lambda t, k: keys[t.tx_id] == k.fp)
         for tx, err in res.rejected:
+            self.metrics.refuse(err.code)
             futs.pop(tx.tx_id).set_exception(err)
         if not res.included:
             return
@@ -355,11 +376,13 @@ class Node:
                 for f in futs:
                     f.set_exception(NodeStopped("node stopped after a storage failure"))
                 continue
+            started = time.perf_counter_ns()
             try:
                 self.store.commit_block(rec, writes, ops)
             except BaseException as exc:
                 self._fail(exc, futs)
                 continue
+            self.metrics.committed(rec, time.perf_counter_ns() - started)
             self.executor.committed(rec.height)
             for row, fut in zip(rec.txs, futs, strict=True):
                 fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt, row.ok))

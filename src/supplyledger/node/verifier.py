@@ -215,6 +215,10 @@ class VerifierPool:
         self._local_keys: StoreKeys | None = None
         self._contracts: Mapping[str, Contract] = {}
 
+    def alive(self) -> int:
+        """Verifier processes still running (0 when verifying in-process)."""
+        return sum(p.poll() is None for p in self._procs)
+
     def start(self) -> None:
         self._contracts = load_builtin()
         if self.n == 0:
