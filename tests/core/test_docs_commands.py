@@ -326,3 +326,13 @@ def test_dispatch_plan_submits_nothing_when_nothing_is_routed(tmp_path: Path) ->
         assert store.reader().execute("SELECT COUNT(*) FROM dispatch_plans").fetchone() == (0,)
     finally:
         store.close()
+
+
+def test_the_contract_reference_is_generated_from_the_code() -> None:
+    """docs/contracts.md is `supplyledger contracts --out docs/contracts.md`: a method,
+    argument, role, error or docstring changed without regenerating it fails here."""
+    from supplyledger.contracts.docs import contracts_markdown
+
+    committed = (ROOT / "docs" / "contracts.md").read_text()
+    assert committed == contracts_markdown(), (
+        "docs/contracts.md is stale: run `supplyledger contracts --out docs/contracts.md`")
