@@ -11,6 +11,8 @@ holds a float of the currencies it sells. Design decisions:
   minor unit x 10^9** (as customs rates: minor units on both sides, so no table of currency
   exponents), and the time until which it holds (at most 7 days ahead). The dealer's spread
   is in the rate. A new quote for the pair replaces the old one; ``unquote`` withdraws it.
+  Expiry is judged by the exchange's transaction time, which the node accepts within its
+  clock window (``time_window_ms``): a dealer who must stop at once unquotes.
 * **The customer names the least it accepts** (``min_get``): a quote replaced between signing
   and execution never gives less than the customer signed for. The amount received is
   rounded down, in the dealer's favour, and must be at least one minor unit.
