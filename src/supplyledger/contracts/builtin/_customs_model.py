@@ -146,19 +146,37 @@ def check_custody(ctx: Ctx, batch: str, to: str, rec: dict[str, Any]) -> None:
                 declaration=h["declaration"], batch=batch)
 
 
+def _hold(ctx: Ctx, d: dict[str, Any], batch: str, buyer: str | None,
+          buyer_org: str | None) -> None:
+    held = ctx.read("customs", batch_key(batch)) or []
+    if len(held) >= MAX_OPEN_PER_BATCH:
+        raise InvalidState(f"batch {batch} is already named by {len(held)} open "
+                           f"declarations (at most {MAX_OPEN_PER_BATCH})",
+                           current=f"{len(held)} open declarations")
+    # put_other: also called from orders (hold_shipped); same namespace from customs.
+    ctx.put_other("customs", batch_key(batch), [*held, {
+        "declaration": d["id"], "order": d["order"], "buyer": buyer, "buyer_org": buyer_org}])
+
+
 def hold_batches(ctx: Ctx, d: dict[str, Any], batches: list[str],
                  buyer: str | None, buyer_org: str | None) -> None:
     """Put ``batches`` under declaration ``d`` (see :func:`check_custody`)."""
-    entry = {"declaration": d["id"], "order": d["order"], "buyer": buyer,
-             "buyer_org": buyer_org}
     for b in batches:
-        held = ctx.get(batch_key(b)) or []
-        if len(held) >= MAX_OPEN_PER_BATCH:
-            raise InvalidState(f"batch {b} is already named by {len(held)} open "
-                               f"declarations (at most {MAX_OPEN_PER_BATCH})",
-                               current=f"{len(held)} open declarations")
-        ctx.put(batch_key(b), [*held, entry])
+        _hold(ctx, d, b, buyer, buyer_org)
     d["holds"] = batches
+
+
+def hold_shipped(ctx: Ctx, order_id: str, batch: str, buyer: str,
+                 buyer_org: str | None) -> None:
+    """A product order's lot, chosen at dispatch after the order was declared, joins its
+    open declaration's hold (else a ruling ending the reservation would free it)."""
+    did = ctx.read("customs", order_decl_key(order_id))
+    d = None if did is None else ctx.read("customs", decl_key(did))
+    if d is None or d["state"] in ("cleared", "rejected") or batch in d.get("holds", ()):
+        return
+    _hold(ctx, d, batch, buyer, buyer_org)
+    d["holds"] = sorted([*d.get("holds", ()), batch])
+    ctx.put_other("customs", decl_key(did), d)
 
 
 def unhold_batches(ctx: Ctx, d: dict[str, Any]) -> None:

@@ -27,8 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._customs_model import batch_key as customs_batch_key
-from supplyledger.contracts.builtin._customs_model import check_custody
-from supplyledger.contracts.builtin._orders_model import expect, transition
+from supplyledger.contracts.builtin._customs_model import check_custody, hold_shipped
+from supplyledger.contracts.builtin._orders_model import expect, org_of, transition
 from supplyledger.contracts.builtin._sensors_reserved import (
     lot_rule_widens,
     pin_key,
@@ -190,6 +190,8 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
                                f"product {o['product']}'s when order {o['id']} was placed "
                                f"(its {check} check): ship another lot or tighten its rule",
                                current=o["state"], check=check)
+        # Declared before its lot was chosen: the lot joins the customs hold now.
+        hold_shipped(ctx, o["id"], shipped, o["buyer"], org_of(ctx, o["buyer"]))
     elif batch not in (None, shipped):
         raise ValidationError(f"order {o['id']} is for batch {shipped}", arg="batch")
     check_held(ctx, shipped, o["seller"], seller_org)

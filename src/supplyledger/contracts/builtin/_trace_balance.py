@@ -46,6 +46,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from supplyledger.contracts.builtin._customs_model import batch_key as customs_batch_key
 from supplyledger.contracts.builtin._trace_lots import CTX, ONE, Lot, as_text, shown
 from supplyledger.contracts.builtin.custody import holding_key, reserved_by
 from supplyledger.contracts.runtime import Ctx
@@ -175,12 +176,20 @@ class Balance:
 
     def _not_sold(self, batch: str) -> None:
         """A lot an order reserves is what the buyer pays for: it may be packed and shipped,
-        not turned into something else (a new lot the seller could sell again)."""
+        not turned into something else (a new lot the seller could sell again). A lot under
+        an open customs declaration is under customs control: turned into a new lot, the
+        goods would leave that control."""
         order = reserved_by(self.ctx, batch)
         if order is not None:
             raise InvalidState(f"batch {batch} is reserved by order {order}: it cannot be "
                                "consumed by a transformation while the order runs",
                                current="reserved", batch=batch, order=order)
+        held = self.ctx.read("customs", customs_batch_key(batch))
+        if held:
+            decl = held[0]["declaration"]
+            raise InvalidState(f"batch {batch} is under customs declaration {decl}: it cannot "
+                               "be consumed by a transformation until it is decided",
+                               current="customs", batch=batch, declaration=decl)
 
     def carries(self, ident: str) -> bool:
         """Whether an object holds, held or was made from registered goods."""

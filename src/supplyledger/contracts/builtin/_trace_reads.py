@@ -50,6 +50,8 @@ def _guard_keys(f: dict[str, Any]) -> list[str]:
             keys += [f"trace/q/{ident}", f"products/b/{ident}", f"trace/u/{ident}"]
         else:
             keys += _object_keys(ident)
+    if f["type"] == "TransformationEvent":  # inputs under customs control stay whole
+        keys += [f"customs/b/{i}" for i in f["inputs"] if i.startswith(LGTIN)]
     return keys
 
 

@@ -14,7 +14,9 @@ minor unit, so 1 EUR cent = 1.085 USD cents is 1_085_000_000 — ledger data, so
 and the audit convert identically.
 
 A seller, platform or transporter declares goods for import (as a party to the order if it
-names one; then it must declare the order's transaction value, see ``_customs_assess``).
+names one; then it must declare the order's transaction value, see ``_customs_assess``),
+naming only batches it or its organisation owns or holds, besides the order's own lot: no
+one puts another's goods under customs control.
 The declaration is assessed at once, in integer arithmetic with one rounding
 rule — half-up to the minor unit, per line, at each step; see ``_customs_assess`` — and the
 assessment, line by line, is recorded with the tariff prefix matched, the rates, the
@@ -32,7 +34,8 @@ rejection. The hold also follows the goods, whatever their order's state (a ruli
 it): while a declaration naming a batch (or an order of it) is open, custody of the batch
 goes only to carriers, warehouses or customs, never to the declared order's buyer side
 (``check_custody``, one read keyed by batch, written at declare, removed at clear and
-reject). Keys, states and the rounding helper are in ``_customs_model``; the appointing
+reject; a product order's lot chosen at dispatch after the declaration joins it then).
+Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
 """
 
@@ -75,6 +78,7 @@ from supplyledger.contracts.builtin._customs_publish import (
 from supplyledger.contracts.builtin._customs_tables import PROJECTORS, TABLES
 from supplyledger.contracts.builtin._orders_model import ORDER_ID, org_of, party
 from supplyledger.contracts.builtin._orders_model import load as load_order
+from supplyledger.contracts.builtin.custody import holding_key, holds
 from supplyledger.contracts.builtin.payments import CURRENCY, Amount, pay_out
 from supplyledger.contracts.builtin.payments import hold as hold_money
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
@@ -123,6 +127,7 @@ def _reads_declare(a: dict[str, Any]) -> list[str]:
     if a["order"] is not None:
         keys.add(f"customs/{order_decl_key(a['order'])}")
     keys.update(f"customs/{batch_key(b)}" for b in a["batches"])
+    keys.update(f"custody/{holding_key(b)}" for b in a["batches"])
     keys.update(f"customs/{tariff_key(cc, p)}" for ln in a["lines"] for p in prefixes(ln["hs"]))
     return sorted(keys)
 
@@ -158,6 +163,12 @@ def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     for b in a["batches"]:
         if ctx.read("products", f"b/{b}") is None:
             raise NotFound(f"no batch {b}")
+        # Else anyone could freeze others' goods under customs control until decided.
+        if (order is None or b != order["batch"]) and not holds(
+                ctx, ctx.read("custody", holding_key(b))):
+            raise Forbidden(f"batch {b} is neither owned nor held by {ctx.signer} or its "
+                            "organisation, nor its order's: only goods one has are declared",
+                            batch=b)
     res = assess(ctx, country, a["lines"])
     if order is not None:
         check_transaction_value(ctx, order, a["lines"], res)
