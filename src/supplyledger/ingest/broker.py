@@ -24,6 +24,8 @@ runs with ``allow_anonymous false``, a password file and an ACL file. Design dec
   a command line) in ``passwd``, which persists in the broker directory (0600). The
   bridge and gateway passwords are random per :class:`LocalBroker` object and their lines
   are rewritten at each start: the node hands them to its bridge in memory.
+* Every read-modify-write of ``passwd`` holds an flock on ``passwd.lock``, so concurrent
+  enrolments and a broker start never drop each other's lines.
 * A running broker rereads both files on SIGHUP: the broker records its pid in
   ``mosquitto.pid``, so enrolling or revoking a device from another process takes effect
   at once.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import os
 import pwd
@@ -43,6 +46,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -118,6 +122,20 @@ def _read_passwd(path: Path) -> dict[str, str]:
     return {user: hashed for user, hashed in lines}
 
 
+@contextlib.contextmanager
+def _passwd_locked(directory: Path) -> Iterator[Path]:
+    """Hold ``passwd``'s writer lock (an flock on ``passwd.lock``) for a read-modify-write:
+    two enrolments at once, or one while a broker starts and rewrites its own lines,
+    would otherwise each write back what they read and lose the other's login."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "passwd.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield directory / "passwd"
+    finally:
+        os.close(fd)
+
+
 def _write_passwd(path: Path, entries: dict[str, str]) -> None:
     """Atomically: mosquitto may reread the file at any moment (SIGHUP)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,9 +165,10 @@ def enroll_device(directory: Path, did: str) -> str:
     ``directory``; only its hash is stored. Returns the password, to give to the device."""
     user = device_user(did)
     password = secrets.token_urlsafe(32)
-    entries = _read_passwd(Path(directory) / "passwd")
-    entries[user] = mosquitto_hash(password)
-    _write_passwd(Path(directory) / "passwd", entries)
+    with _passwd_locked(Path(directory)) as path:
+        entries = _read_passwd(path)
+        entries[user] = mosquitto_hash(password)
+        _write_passwd(path, entries)
     _reload(Path(directory))
     return password
 
@@ -159,10 +178,11 @@ def revoke_device(directory: Path, did: str) -> bool:
     its session until it disconnects, but can no longer publish or read (mosquitto checks
     the ACL of a login that no longer exists at every message)."""
     user = device_user(did)
-    entries = _read_passwd(Path(directory) / "passwd")
-    if entries.pop(user, None) is None:
-        return False
-    _write_passwd(Path(directory) / "passwd", entries)
+    with _passwd_locked(Path(directory)) as path:
+        entries = _read_passwd(path)
+        if entries.pop(user, None) is None:
+            return False
+        _write_passwd(path, entries)
     _reload(Path(directory))
     return True
 
@@ -199,11 +219,11 @@ class LocalBroker:
             "127.0.0.1", self.port)
 
     def _write_config(self) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        entries = _read_passwd(self.dir / "passwd")
-        for login in (self.bridge, self.gateway):
-            entries[login.user] = mosquitto_hash(login.password)
-        _write_passwd(self.dir / "passwd", entries)
+        with _passwd_locked(self.dir) as path:
+            entries = _read_passwd(path)
+            for login in (self.bridge, self.gateway):
+                entries[login.user] = mosquitto_hash(login.password)
+            _write_passwd(path, entries)
         (self.dir / "acl").write_text(_ACL)
         conf = self.dir / "mosquitto.conf"
         # Loopback only and no persistence: batches are signed by devices and receipts by

@@ -48,6 +48,11 @@ def backup(data_dir: Path, out_dir: Path, *, verify: bool = True,
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not (data_dir / DB_NAME).is_file():
         raise StoreError(f"no ledger in {data_dir}")
+    if out_dir.resolve().is_relative_to(data_dir.resolve()):
+        # It would be lost with the directory it should outlive (and one under private/
+        # would copy itself into itself).
+        raise StoreError(f"{out_dir} is inside the ledger directory {data_dir}; back up to "
+                         "another directory, ideally on another disk")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise StoreError(f"{out_dir} is not a new or empty directory")
     created = not out_dir.exists()

@@ -11,17 +11,22 @@ organisation's copy). The node must be stopped: the repair takes the ledger's wr
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from supplyledger.errors import NotRepairable
+from supplyledger.contracts.projection import Table
+from supplyledger.errors import NotRepairable, StoreError
 from supplyledger.node.audit import AuditReport, Finding, Progress, audited, run_audit
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
-from supplyledger.store.restore import restore_derived
+from supplyledger.store.restore import highest_heights, restore_derived
 
 __all__ = ["RepairReport", "repair"]
 
+# All findings are needed to decide (the audit names an unknown table last): past this
+# many the repair refuses rather than decide on part of them.
+MAX_FINDINGS = 1_000_000
 ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection"}
 
 
@@ -45,6 +50,20 @@ def _repairable(f: Finding, projections: set[str]) -> bool:
     return f.kind in ROW_KINDS and (f.table in ("state", "meta") or f.table in projections)
 
 
+def _refuse_a_cut_chain(data_dir: Path, top: int, tables: dict[str, Table]) -> None:
+    """Blocks cut off the end of the chain (with their transactions) leave no gap the audit
+    can see, and their writes look like edited state: writing the state back would make
+    the loss final. The projection rows that name a block beyond the last stored one, or a
+    ledger without blocks at all, give it away."""
+    beyond = {name: h for name, h in highest_heights(data_dir, tables.values()).items()
+              if h > top}
+    if top < 0 or beyond:
+        where = ("the ledger holds no blocks" if top < 0 else f"the blocks end at {top} but "
+                 + ", ".join(f"{n} names block {h}" for n, h in sorted(beyond.items())))
+        raise NotRepairable(f"{where}: blocks were removed; restore the ledger from a backup "
+                            "or another organisation's copy", findings=["missing_block"])
+
+
 def repair(data_dir: Path, *, workers: int = 2, progress: Progress | None = None
            ) -> RepairReport:
     """Audit ``data_dir``; if it has findings and all of them are in derived tables, write
@@ -53,32 +72,43 @@ def repair(data_dir: Path, *, workers: int = 2, progress: Progress | None = None
     :class:`~supplyledger.errors.LedgerInUse` while a node runs on the directory."""
     lock = WriterLock(data_dir, "supplyledger repair")
     try:
-        # All findings are needed to decide: a cap could hide a damaged block.
-        with audited(data_dir, workers=workers, progress=progress,
-                     max_findings=1_000_000) as rebuilt:
-            out = RepairReport(rebuilt.report)
-            if rebuilt.report.ok:
-                return out
-            bad = [f for f in rebuilt.report.findings
-                   if not _repairable(f, set(rebuilt.tables))]
-            if bad:
-                shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
-                                  + (f" at block {f.height}" if f.height is not None else "")
-                                  + f": {f.detail}" for f in bad[:5])
-                raise NotRepairable(
-                    f"{len(bad)} finding(s) are not in tables the blocks can restore ({shown}"
-                    f"{'; …' if len(bad) > 5 else ''}); restore the ledger from a backup or "
-                    "another organisation's copy", findings=[f.kind for f in bad])
-            hit = {f.table for f in rebuilt.report.findings}
-            state = ((k, v) for k, v in sorted(rebuilt.state.items()) if v is not None)
-            restore_derived(
-                data_dir,
-                state=state if "state" in hit else None,
-                meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
-                tables={t: history.table_rows(rebuilt.proj, t)
-                        for name, t in sorted(rebuilt.tables.items()) if name in hit})
-            out.restored = sorted(t for t in hit if t is not None)
-        out.after = run_audit(data_dir, workers=workers)
-        return out
+        return _repair(data_dir, workers, progress)
+    except sqlite3.Error as exc:  # a damaged or foreign file: a clear error, not a trace
+        raise StoreError(f"the ledger in {data_dir} cannot be read: {exc}") from exc
     finally:
         lock.release()
+
+
+def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairReport:
+    with audited(data_dir, workers=workers, progress=progress,
+                 max_findings=MAX_FINDINGS + 1) as rebuilt:
+        out = RepairReport(rebuilt.report)
+        if rebuilt.report.ok:
+            return out
+        if len(rebuilt.report.findings) > MAX_FINDINGS:  # the rest were not kept
+            raise NotRepairable(
+                f"more than {MAX_FINDINGS} findings: too many to decide what the blocks "
+                "can restore; restore the ledger from a backup",
+                findings=sorted({f.kind for f in rebuilt.report.findings}))
+        bad = [f for f in rebuilt.report.findings
+               if not _repairable(f, set(rebuilt.tables))]
+        if bad:
+            shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
+                              + (f" at block {f.height}" if f.height is not None else "")
+                              + f": {f.detail}" for f in bad[:5])
+            raise NotRepairable(
+                f"{len(bad)} finding(s) are not in tables the blocks can restore ({shown}"
+                f"{'; …' if len(bad) > 5 else ''}); restore the ledger from a backup or "
+                "another organisation's copy", findings=[f.kind for f in bad])
+        _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
+        hit = {f.table for f in rebuilt.report.findings}
+        state = ((k, v) for k, v in sorted(rebuilt.state.items()) if v is not None)
+        restore_derived(
+            data_dir,
+            state=state if "state" in hit else None,
+            meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
+            tables={t: history.table_rows(rebuilt.proj, t)
+                    for name, t in sorted(rebuilt.tables.items()) if name in hit})
+        out.restored = sorted(t for t in hit if t is not None)
+    out.after = run_audit(data_dir, workers=workers)
+    return out

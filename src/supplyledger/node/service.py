@@ -137,6 +137,8 @@ class Node:
     def start(self) -> Node:
         """Start the verifier processes and the node's threads; relaxes this process's
         garbage collector (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
+        if not self._dir_lock.held:  # stopped before: another writer may hold it now
+            raise NodeStopped("this node was stopped; open a new one")
         relax_gc()
         self._running = True
         self._pool.start()
@@ -152,16 +154,17 @@ class Node:
 
     def stop(self) -> None:
         """Drain: everything already submitted is executed and committed, then stop."""
-        if not self._running:
+        try:
+            if not self._running:
+                return
+            self._running = False
+            self._inbox.put(None)
+            for t in self._threads:
+                t.join()
+            self._threads.clear()
+            self.store.close()
+        finally:  # even when closing fails: the directory must not stay locked
             self._dir_lock.release()
-            return
-        self._running = False
-        self._inbox.put(None)
-        for t in self._threads:
-            t.join()
-        self._threads.clear()
-        self.store.close()
-        self._dir_lock.release()
 
     def __enter__(self) -> Node:
         return self.start()

@@ -5,7 +5,8 @@ directory (say `supplyledger serve` and `supplyledger tx submit`) would both cut
 and one commit would fail after it had executed its transactions. The lock makes the second
 writer stop before it does anything. It is an advisory ``flock`` on ``DIR/node.lock``: the
 kernel drops it when the holder exits, even on SIGKILL, so a crash never leaves a stale
-lock behind. Readers (audit, proofs, trace queries) do not take it.
+lock behind. Readers (audit, proofs, trace queries) do not take it. The file is opened
+without following a symbolic link, since taking the lock rewrites it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from supplyledger.errors import LedgerInUse
+from supplyledger.errors import LedgerInUse, StoreError
 
 __all__ = ["LOCK_NAME", "WriterLock"]
 
@@ -26,7 +27,13 @@ class WriterLock:
 
     def __init__(self, data_dir: Path, purpose: str = "node") -> None:
         self.path = Path(data_dir) / LOCK_NAME
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # O_NOFOLLOW: the file is truncated below, so never through a link to another.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open the lock file {self.path}: {exc.strerror}"
+                             + (" (a symbolic link; remove it)" if os.path.islink(self.path)
+                                else "")) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -37,6 +44,10 @@ class WriterLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{purpose} (pid {os.getpid()})\n".encode())
         self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def release(self) -> None:
         if self._fd is not None:

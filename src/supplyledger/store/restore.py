@@ -11,9 +11,29 @@ from typing import Any
 
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import StoreError
+from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, _connect
 
-__all__ = ["restore_derived"]
+__all__ = ["highest_heights", "restore_derived"]
+
+
+def highest_heights(data_dir: Path, tables: Iterable[Table]) -> dict[str, int]:
+    """The highest ``height`` stored in each of ``tables`` that has that column (a block
+    that a projection row names must still be stored)."""
+    conn = open_readonly(data_dir)
+    try:
+        out: dict[str, int] = {}
+        for t in tables:
+            if "height" in t.column_names:
+                try:
+                    top = conn.execute(f"SELECT MAX(height) FROM {t.name}").fetchone()[0]
+                except sqlite3.Error:  # dropped or edited: the audit named it already
+                    continue
+                if isinstance(top, int):
+                    out[t.name] = top
+        return out
+    finally:
+        conn.close()
 
 
 def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None,

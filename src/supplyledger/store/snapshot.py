@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from supplyledger.errors import StoreError
 from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, _connect
 
@@ -17,7 +18,13 @@ def snapshot_db(data_dir: Path, out_dir: Path) -> int:
     """Copy ``data_dir``'s database into ``out_dir`` (which must not hold one); returns the
     copy's top block height. Login sessions are not carried over: a restored node starts
     with nobody logged in."""
-    target = Path(out_dir) / DB_NAME
+    try:
+        return _snapshot(data_dir, Path(out_dir) / DB_NAME)
+    except sqlite3.Error as exc:  # a damaged or foreign file: a clear error, not a trace
+        raise StoreError(f"copying the database of {data_dir} failed: {exc}") from exc
+
+
+def _snapshot(data_dir: Path, target: Path) -> int:
     src = open_readonly(data_dir)
     try:
         dst = sqlite3.connect(target)

@@ -4,8 +4,9 @@ Who may read them: the metrics hold no ledger data, but they are operational det
 failure codes, file sizes). A loopback client (a Prometheus or node exporter on the same
 host) needs no login; anyone else needs a session or bearer token of an admin or an
 auditor: 401 without one, 403 with another role. Behind a reverse proxy on the same host
-every request comes from loopback, so the proxy must set ``X-Forwarded-For`` (uvicorn
-trusts it from 127.0.0.1 and reports the real client) or not forward ``/metrics``.
+every request comes from loopback, so a request that carries ``X-Forwarded-For``,
+``Forwarded`` or ``X-Real-IP`` is never taken as a loopback scrape (a local Prometheus sends
+none); a proxy that sets none of them must not forward ``/metrics``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ router = APIRouter(tags=["operations"])
 READERS = ("admin", "auditor")
 
 
+# Set by a proxy that passed the request on: then the loopback peer is the proxy, and
+# whether it named the real client in a way uvicorn trusts (X-Forwarded-For from
+# 127.0.0.1 only: not over ::1, nor in ``Forwarded``) is not ours to assume.
+_FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def _loopback(request: Request) -> bool:
+    if any(h in request.headers for h in _FORWARDED):
+        return False
     host = request.client.host if request.client else ""
     try:
         return ip_address(host).is_loopback
