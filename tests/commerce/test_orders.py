@@ -121,7 +121,7 @@ def test_read_hints_name_every_key_a_lifecycle_reads_first(cast: Cast, batch: st
                                           "transport_no": "TN-p1", "batch": lot})
     assert w.ok(c.buyer, "orders", "confirm", {"order": "o1"})["paid"]["seller"] == 10_000
     own = ("orders/o/", "orders/lk/", "orders/tn/", "payments/x/", "products/b/",
-           "custody/h/", "credit/f/", "customs/b/")
+           "custody/h/", "credit/f/", "customs/b/", "customs/o/")
     assert [k for k in one if k.startswith(own)] == []
     for k in (f"custody/h/{batch}", f"products/b/{lot}", "orders/tn/TN-p1", "credit/f/o1",
               "payments/x/orders:p1"):

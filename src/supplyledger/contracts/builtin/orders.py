@@ -116,7 +116,9 @@ def _reads_place(a: dict[str, Any]) -> list[str]:
 
 def _reads_dispatch(a: dict[str, Any]) -> list[str]:
     keys = [f"orders/{okey(a['order'])}", f"orders/{transport_no_key(a['transport_no'])}"]
-    return keys if a.get("batch") is None else keys + batch_keys(a["batch"])
+    # a product order names its lot now, and the lot may join the order's customs hold
+    return keys if a.get("batch") is None else keys + batch_keys(a["batch"]) + [
+        f"customs/{order_decl_key(a['order'])}"]
 
 
 def _reads_deliver(a: dict[str, Any]) -> list[str]:
