@@ -452,3 +452,13 @@ def test_tx_ids_are_sha256_of_stored_envelopes(built: Built) -> None:
         raw = bytes(raw)
         env = raw[len(b'{"env":'):raw.rindex(b',"sig":"')]
         assert hashlib.sha256(env).hexdigest() == tx_id
+
+
+def test_a_ledger_emptied_of_everything_is_not_clean(built: Built, tmp_path: Path) -> None:
+    def edit(c: sqlite3.Connection) -> None:
+        for table in ("blocks", "txs", "state", "meta", *(t.name for t in all_tables(
+                load_builtin()))):
+            c.execute(f"DELETE FROM {table}")
+
+    f = first(tampered(built, tmp_path, edit))
+    assert (f["kind"], f["height"], f["table"]) == ("missing_block", 0, "blocks")

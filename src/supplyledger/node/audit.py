@@ -138,7 +138,11 @@ class _Auditor:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
         top = history.top_height(self.conn)
-        total = max(top, 0)
+        if top < 0:  # every ledger starts with its genesis block
+            self.find("missing_block", "the ledger holds no blocks, not even genesis",
+                      height=0, table="blocks")
+            return self.report
+        total = top
         for height, stored_hash, header_bytes, sig, stored_time, txs, work in self.blocks(top):
             if height != expect:
                 self.find("missing_block", f"expected block {expect}, found {height}",

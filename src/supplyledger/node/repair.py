@@ -53,15 +53,15 @@ def _repairable(f: Finding, projections: set[str]) -> bool:
 def _refuse_a_cut_chain(data_dir: Path, top: int, tables: dict[str, Table]) -> None:
     """Blocks cut off the end of the chain (with their transactions) leave no gap the audit
     can see, and their writes look like edited state: writing the state back would make
-    the loss final. The projection rows that name a block beyond the last stored one, or a
-    ledger without blocks at all, give it away."""
+    the loss final. The projection rows that name a block beyond the last stored one give
+    it away (a ledger without blocks at all is the audit's own ``missing_block``)."""
     beyond = {name: h for name, h in highest_heights(data_dir, tables.values()).items()
               if h > top}
-    if top < 0 or beyond:
-        where = ("the ledger holds no blocks" if top < 0 else f"the blocks end at {top} but "
-                 + ", ".join(f"{n} names block {h}" for n, h in sorted(beyond.items())))
-        raise NotRepairable(f"{where}: blocks were removed; restore the ledger from a backup "
-                            "or another organisation's copy", findings=["missing_block"])
+    if beyond:
+        where = ", ".join(f"{n} names block {h}" for n, h in sorted(beyond.items()))
+        raise NotRepairable(f"the blocks end at {top} but {where}: blocks were removed; "
+                            "restore the ledger from a backup or another organisation's copy",
+                            findings=["missing_block"])
 
 
 def repair(data_dir: Path, *, workers: int = 2, progress: Progress | None = None
