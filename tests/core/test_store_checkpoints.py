@@ -14,21 +14,21 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from supplyledger.store.sqlite import _Checkpointer, _connect
+from supplyledger.store.sqlite import _Checkpointer, connect
 
 FRAME = 4096 + 24  # page plus frame header
 
 
 def test_wal_is_rewound_although_readers_never_stop(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
-    writer = _connect(path)
+    writer = connect(path)
     writer.execute("PRAGMA wal_autocheckpoint=0")  # as the node's writer
     writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
     checkpointer = _Checkpointer(path, interval_s=0.01, restart_frames=64)
     stop = threading.Event()
 
     def read() -> None:  # short lookups, one after another, like the verifiers'
-        conn = _connect(path)
+        conn = connect(path)
         while not stop.is_set():
             conn.execute("SELECT v FROM t WHERE id=?", (7,)).fetchone()
         conn.close()

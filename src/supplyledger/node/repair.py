@@ -90,8 +90,8 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
                 f"more than {MAX_FINDINGS} findings: too many to decide what the blocks "
                 "can restore; restore the ledger from a backup",
                 findings=sorted({f.kind for f in rebuilt.report.findings}))
-        bad = [f for f in rebuilt.report.findings
-               if not _repairable(f, set(rebuilt.tables))]
+        projections = set(rebuilt.tables)
+        bad = [f for f in rebuilt.report.findings if not _repairable(f, projections)]
         if bad:
             shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
                               + (f" at block {f.height}" if f.height is not None else "")

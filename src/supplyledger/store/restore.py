@@ -12,7 +12,7 @@ from typing import Any
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import StoreError
 from supplyledger.store.readonly import open_readonly
-from supplyledger.store.sqlite import DB_NAME, _connect
+from supplyledger.store.sqlite import DB_NAME, connect
 
 __all__ = ["highest_heights", "restore_derived"]
 
@@ -42,7 +42,7 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
     """Replace the whole ``state`` table (when given), the ``meta`` rows (when given) and each
     of ``tables`` (dropped and re-created from its declaration, so a dropped column or index
     comes back too) with the given rows. All or nothing."""
-    conn = _connect(Path(data_dir) / DB_NAME)
+    conn = connect(Path(data_dir) / DB_NAME)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:

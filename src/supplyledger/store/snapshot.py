@@ -9,7 +9,7 @@ from pathlib import Path
 
 from supplyledger.errors import StoreError
 from supplyledger.store.readonly import open_readonly
-from supplyledger.store.sqlite import DB_NAME, _connect
+from supplyledger.store.sqlite import DB_NAME, connect
 
 __all__ = ["snapshot_db"]
 
@@ -36,7 +36,7 @@ def _snapshot(data_dir: Path, target: Path) -> int:
             dst.close()
     finally:
         src.close()
-    conn = _connect(target)  # the node's settings: WAL, full sync
+    conn = connect(target)  # the node's settings: WAL, full sync
     try:
         row = conn.execute("SELECT MAX(height) FROM blocks").fetchone()
     finally:

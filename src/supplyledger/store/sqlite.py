@@ -26,12 +26,14 @@ from supplyledger.errors import MigrationError, StoreError
 from supplyledger.store.migrations import MIGRATIONS
 from supplyledger.store.records import BlockRecord
 
-__all__ = ["SQLiteStore", "apply_ops"]
+__all__ = ["SQLiteStore", "apply_ops", "connect"]
 
 DB_NAME = "ledger.sqlite"
 
 
-def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the node's settings (WAL, full sync), for the store's own
+    connections and the store modules that write outside a node (restore, snapshot)."""
     uri = f"file:{path}{'?mode=ro' if readonly else ''}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                            timeout=30.0)
@@ -100,7 +102,7 @@ class _Checkpointer:
 
     def __init__(self, path: Path, interval_s: float = 0.25,
                  restart_frames: int = RESTART_FRAMES) -> None:
-        self._conn = _connect(path)
+        self._conn = connect(path)
         self._conn.execute("PRAGMA busy_timeout=25")
         self._interval = interval_s
         self._restart_frames = restart_frames
@@ -132,7 +134,7 @@ class SQLiteStore:
         self.path = Path(data_dir) / DB_NAME
         self.tables = {t.name: t for t in tables}
         self._local = threading.local()
-        self._writer = _connect(self.path)
+        self._writer = connect(self.path)
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer: _Checkpointer | None = None
         self._migrate()
@@ -183,7 +185,7 @@ class SQLiteStore:
     def reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             self._local.conn = conn
         return conn
 
@@ -231,7 +233,7 @@ class SQLiteStore:
     def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[
             tuple[int, str, bytes, bytes, list[tuple[str, int, bytes, bytes]]]]:
         """Blocks with their txs, in height order; reads in chunks to bound memory."""
-        conn = _connect(self.path, readonly=True)
+        conn = connect(self.path, readonly=True)
         try:
             top = self.height() if end is None else end
             h = start
