@@ -34,7 +34,8 @@ attributes. HTTP statuses are mapped only in ``supplyledger.api``.
     │   ├── Forbidden                 caller is not the party entitled to act
     │   │   └── PrefixOwned           GS1 key under another org's company prefix
     │   ├── InsufficientFunds         balance below the amount needed
-    │   └── AccessDenied              no grant for private data
+    │   ├── AccessDenied              no grant for private data
+    │   └── RulesUnsupported          the ledger runs a contract's rules this code lacks
     ├── StoreError                    storage failure or inconsistency
     │   ├── MigrationError
     │   ├── LedgerInUse               another process holds the ledger's writer lock
@@ -79,6 +80,7 @@ __all__ = [
     "ReplayedTransaction",
     "RevokedKey",
     "RoleDenied",
+    "RulesUnsupported",
     "SolverError",
     "StaleTransaction",
     "StoreError",
@@ -270,6 +272,18 @@ class InsufficientFunds(ContractError):
 
 class AccessDenied(ContractError):
     code = "access_denied"
+
+
+class RulesUnsupported(ContractError):
+    """A contract's rules version that the installed code does not implement: asked for by
+    ``rules.adopt``, or in force on a ledger this release cannot execute or audit."""
+
+    code = "rules_unsupported"
+
+    def __init__(self, message: str, *, contract: str, version: int,
+                 supported: list[int]) -> None:
+        super().__init__(message, contract=contract, version=version, supported=supported)
+        self.contract, self.version, self.supported = contract, version, supported
 
 
 class StoreError(SupplyLedgerError):

@@ -86,6 +86,11 @@ from supplyledger.cli.ops_cmd import backup_command, repair_command  # noqa: E40
 app.command("backup")(backup_command)
 app.command("repair")(repair_command)
 
+# Contract rules versions: in force on a ledger against those the installed code implements.
+from supplyledger.cli.rules_cmd import rules_command  # noqa: E402
+
+app.command("rules")(rules_command)
+
 __all__ = ["app", "main"]
 
 

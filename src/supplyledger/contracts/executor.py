@@ -4,6 +4,9 @@ Given ordered, signature-checked transactions and the state before them, produce
 receipts, the sorted write set, the events and the projection operations. Admission rules
 that depend on state (signer registered and active, signed with its current key) are
 re-checked here, in order, so a key revoked earlier in the same block stops later txs.
+Each call runs under the rules version of its contract in force at that point (state key
+``rules/v/<contract>``, 1 when absent), so a ``rules.adopt`` earlier in a block applies to
+the calls after it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.projection import EventMeta, Op
-from supplyledger.contracts.runtime import Call, Contract, StateReader, execute_call
+from supplyledger.contracts.runtime import (
+    Call,
+    Contract,
+    StateReader,
+    execute_call,
+    unsupported,
+)
 from supplyledger.errors import RevokedKey, SupplyLedgerError, UnknownSigner
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import canonical, decode
 
-__all__ = ["BlockResult", "Executor", "Participant", "project_events"]
+__all__ = ["RULES_PREFIX", "BlockResult", "Executor", "Participant", "check_rules",
+           "project_events", "rules_in_force"]
 
 _MISSING = object()
 
@@ -41,6 +51,27 @@ class BlockResult:
     rejected: list[tuple[Call, SupplyLedgerError]] = field(default_factory=list)
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
+    # Calls whose contract's rules in force this code does not implement (contract,
+    # version): each got a ``rules_unsupported`` receipt, which the audit must not trust.
+    unsupported: list[tuple[Call, str, int]] = field(default_factory=list)
+
+
+RULES_PREFIX = "rules/v/"
+
+
+def rules_in_force(contract: str, read: StateReader) -> int:
+    """The rules version of ``contract`` that the ledger's state says is in force."""
+    raw = read(RULES_PREFIX + contract)
+    return 1 if raw is None else int(decode(raw))
+
+
+def check_rules(contracts: Mapping[str, Contract], read: StateReader) -> None:
+    """Raise ``RulesUnsupported`` if the ledger runs a contract's rules that ``contracts``
+    do not implement (a node refuses to start on such a ledger)."""
+    for c in contracts.values():
+        version = rules_in_force(c.name, read)
+        if version not in c.versions:
+            raise unsupported(c, version)
 
 
 def project_events(contracts: Mapping[str, Contract], events: Sequence[Any],
@@ -72,6 +103,7 @@ class Executor:
         self._read_many = read_many
         self.cache: dict[str, bytes | None] = {}
         self._participants: dict[str, Participant | None] = {}
+        self._versions: dict[str, int] = {}  # contract -> rules in force, as executed
         self._max_cache = max_cache
         self._written_at: dict[str, int] = {}  # key -> height of its latest write
         self._durable = -1  # highest height the store has committed
@@ -146,6 +178,7 @@ class Executor:
         """Apply writes that did not come from a transaction (genesis)."""
         self.cache.update(writes)
         self._participants.clear()
+        self._versions.clear()
 
     def execute(self, txs: Sequence[Call], *, height: int,
                 key_ok: Callable[[Call, PublicKey], bool] | None = None) -> BlockResult:
@@ -160,7 +193,7 @@ class Executor:
             return self.read(key) if v is _MISSING else v  # type: ignore[return-value]
 
         dirty: set[str] = set()
-        contracts = self.contracts
+        contracts, versions = self.contracts, self._versions
         self.prefetch(txs)
         for tx in txs:
             signer = tx.signer
@@ -175,7 +208,14 @@ class Executor:
                 res.rejected.append((tx, RevokedKey(
                     f"signer {signer} no longer uses the key that signed this transaction")))
                 continue
-            out = execute_call(contracts, tx, roles=part.roles, org=part.org, read=read)
+            version = versions.get(tx.contract)
+            if version is None:
+                version = versions[tx.contract] = rules_in_force(tx.contract, read)
+            c = contracts.get(tx.contract)
+            if c is not None and version not in c.versions:
+                res.unsupported.append((tx, tx.contract, version))
+            out = execute_call(contracts, tx, roles=part.roles, org=part.org, read=read,
+                               version=version)
             index = len(res.included)
             res.included.append(tx)
             res.receipts.append(out.receipt)
@@ -185,6 +225,8 @@ class Executor:
                 for k in out.writes:
                     if k.startswith("identity/p/"):
                         dirty.add(k[11:])
+                    elif k.startswith(RULES_PREFIX):
+                        versions.pop(k[len(RULES_PREFIX):], None)
             if out.events:
                 meta = EventMeta(tx.tx_id, height, index, signer, tx.time, tx.value)
                 res.ops.extend(project_events(contracts, out.events, meta))

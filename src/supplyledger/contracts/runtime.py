@@ -5,6 +5,12 @@ functions ``(ctx, args) -> result`` declared with :func:`method`, which records 
 allowed to call and the argument schema. ``ctx`` gives only the signer, its roles, the
 transaction's own time and id, namespaced state reads/writes and event emission: no clock,
 IO or randomness, so every node (and the audit) computes the same outcome.
+
+A contract's rules are versioned: ``Contract.versions`` lists the rule versions its code
+implements, and ``ctx.version`` is the one in force on the ledger (recorded in state by
+``rules.adopt``, 1 until then). A change that would decide a recorded transaction
+differently keeps the old behaviour under the old number and adds a new one, so every
+block re-executes, in the node and in the audit, under the rules it was decided by.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from supplyledger.contracts.schema import Arg, validate_args
 from supplyledger.errors import (
     EncodingError,
     RoleDenied,
+    RulesUnsupported,
     SupplyLedgerError,
     UnknownContract,
     UnknownMethod,
@@ -35,6 +42,7 @@ __all__ = [
     "execute_call",
     "method",
     "prepare_call",
+    "unsupported",
 ]
 
 ANY_PARTICIPANT = "*"
@@ -147,6 +155,8 @@ class Contract:
     methods: Mapping[str, Method]
     tables: tuple[Table, ...] = ()
     projectors: Mapping[str, Projector] = field(default_factory=dict)
+    # Rule versions this code can execute, oldest first (see the module docstring).
+    versions: tuple[int, ...] = (1,)
 
     @classmethod
     def of(
@@ -156,16 +166,20 @@ class Contract:
         methods: list[Method],
         tables: tuple[Table, ...] = (),
         projectors: Mapping[str, Projector] | None = None,
+        versions: tuple[int, ...] = (1,),
     ) -> Contract:
-        return cls(name, doc, {m.name: m for m in methods}, tables, dict(projectors or {}))
+        if not versions or list(versions) != sorted(set(versions)) or versions[0] < 1:
+            raise ValueError(f"contract {name!r}: versions must be distinct, ascending, >= 1")
+        return cls(name, doc, {m.name: m for m in methods}, tables, dict(projectors or {}),
+                   versions)
 
 
 class Ctx:
     """What a contract call may see and do. Writes land in a per-call overlay that the
     runtime merges only if the call succeeds (snapshot/revert)."""
 
-    __slots__ = ("_events", "_read", "_writes", "contract", "org", "roles", "signer", "time",
-                 "tx_id")
+    __slots__ = ("_contracts", "_events", "_read", "_writes", "contract", "org", "roles",
+                 "signer", "time", "tx_id", "version")
 
     def __init__(
         self,
@@ -177,8 +191,12 @@ class Ctx:
         time: int,
         tx_id: str,
         read: StateReader,
+        version: int = 1,
+        contracts: Mapping[str, Contract] | None = None,
     ) -> None:
         self.contract = contract
+        self.version = version
+        self._contracts = contracts
         self.signer = signer
         self.roles = roles
         self.org = org
@@ -224,6 +242,20 @@ class Ctx:
     def has_role(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
 
+    def rules_supported(self, contract: str) -> tuple[int, ...] | None:
+        """Rule versions the executing code implements for ``contract`` (None: no such
+        contract). Only ``rules.adopt`` needs this: adopting rules nobody can run would
+        stop the ledger."""
+        c = (self._contracts or {}).get(contract)
+        return None if c is None else c.versions
+
+
+def unsupported(c: Contract, version: int) -> RulesUnsupported:
+    return RulesUnsupported(
+        f"the ledger runs {c.name} rules v{version}; this supplyledger implements "
+        f"{', '.join(f'v{v}' for v in c.versions)}: install a release that implements "
+        f"v{version}", contract=c.name, version=version, supported=list(c.versions))
+
 
 @dataclass(slots=True)
 class CallOutcome:
@@ -240,14 +272,18 @@ def execute_call(
     roles: frozenset[str],
     org: str | None,
     read: StateReader,
+    version: int = 1,
 ) -> CallOutcome:
-    """Run one prepared call. Failures become an error receipt and leave no writes."""
+    """Run one prepared call under rules ``version`` of its contract. Failures become an
+    error receipt and leave no writes."""
     tx_id = call.tx_id
     ctx = Ctx(contract=call.contract, signer=call.signer, roles=roles, org=org, time=call.time,
-              tx_id=tx_id, read=read)
+              tx_id=tx_id, read=read, version=version, contracts=contracts)
     try:
         c = contracts.get(call.contract)
         m = c.methods.get(call.method) if c is not None else None
+        if c is not None and version not in c.versions:
+            raise unsupported(c, version)
         if m is not None and ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(roles):
             raise RoleDenied(
                 f"{call.contract}.{call.method} needs one of the roles {sorted(m.roles)}",

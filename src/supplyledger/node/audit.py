@@ -5,6 +5,9 @@ transaction signature (against the signer's key at that point of history, in wor
 processes while the main thread re-executes), re-execution to the same receipts and state
 roots, the stored state equal to the re-executed state, and every projection table equal to
 a fresh rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
+Each block re-executes under the contract rules in force at its height (``rules.adopt``);
+at the first block that needs rules the installed code does not implement, the audit stops
+with one ``rules_unsupported`` finding: it cannot vouch for that block or any after it.
 The rows come from ``store/history.py`` (the store layer holds the SQL); this module only
 checks them.
 """
@@ -23,7 +26,7 @@ from typing import Any
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.projection import Table
 from supplyledger.contracts.registry import all_tables, load_builtin
-from supplyledger.contracts.runtime import Call
+from supplyledger.contracts.runtime import Call, Contract, unsupported
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger import block as blk
 from supplyledger.ledger import merkle
@@ -87,9 +90,11 @@ class Rebuilt:
 
 class _Auditor:
     def __init__(self, conn: sqlite3.Connection, db_path: Path, workers: int,
-                 progress: Progress | None, max_findings: int) -> None:
+                 progress: Progress | None, max_findings: int,
+                 contracts: dict[str, Contract] | None = None) -> None:
         self.conn = conn
-        self.contracts = load_builtin()
+        self.contracts = contracts or load_builtin()
+        self.stopped = False
         self.tables = {t.name: t for t in all_tables(self.contracts)}
         self.executor = Executor(self.contracts, lambda key: None)
         self.report = AuditReport()
@@ -176,6 +181,8 @@ class _Auditor:
             else:
                 prev_root = self._block(header, txs, work, prev_root)
             self._check_proposer(header, sig)
+            if self.stopped:
+                return self.report
             prev_hash, expect, prev_time = header.hash, height + 1, header.time
             self.report.blocks += 1
             if self.progress is not None and height % 50 == 0:
@@ -276,6 +283,11 @@ class _Auditor:
             return True  # execution goes on, so later findings stay precise
 
         res = self.executor.execute(calls, height=h, key_ok=key_ok)
+        if res.unsupported:
+            call, name, version = res.unsupported[0]
+            return self._stop_on_rules(h, stored_id[call.tx_id],
+                                       unsupported(self.contracts[name], version).message,
+                                       header.state_root)
         for call, err in res.rejected:
             sid = stored_id[call.tx_id]
             self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=sid,
@@ -284,6 +296,9 @@ class _Auditor:
         for call, receipt in zip(res.included, res.receipts, strict=True):
             sid = stored_id[call.tx_id]
             if by_id.get(sid) != receipt:
+                if b'"rules_unsupported"' in receipt:  # an adoption this code cannot follow
+                    return self._stop_on_rules(h, sid, decode(receipt)["error"]["message"],
+                                               header.state_root)
                 self.find("receipt", "re-execution gives a different receipt", height=h,
                           tx=sid, table="txs", row=sid)
         if blk.receipts_root(res.receipts) != header.receipts_root and len(res.rejected) == 0:
@@ -296,6 +311,14 @@ class _Auditor:
         apply_ops(self.proj, self.tables, res.ops)
         self.report.txs += len(txs)
         return header.state_root
+
+    def _stop_on_rules(self, height: int, tx: str, why: str, root: str) -> str:
+        """Blocks from here on were decided under contract rules this code does not have:
+        one finding, then stop (every later receipt would differ for that reason alone)."""
+        self.find("rules_unsupported", f"{why}; the audit stops at this block", height=height,
+                  tx=tx, table="txs", row=tx)
+        self.stopped = True
+        return root
 
     def _verify_locally(self, stored_id: str, key: PublicKey) -> bool:
         """The worker checked against the stored state's key, which differs from the
@@ -418,16 +441,22 @@ def _show(key: tuple[tuple[int, Any], ...]) -> str:
 
 @contextmanager
 def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
-            max_findings: int = 1000) -> Iterator[Rebuilt]:
+            max_findings: int = 1000, contracts: dict[str, Contract] | None = None
+            ) -> Iterator[Rebuilt]:
     """Audit a ledger directory and keep what the blocks say its derived tables hold, for
-    as long as the ``with`` block lasts (``supplyledger repair`` writes it back)."""
+    as long as the ``with`` block lasts (``supplyledger repair`` writes it back).
+    ``contracts`` (default: the built-in ones) needs ``workers=0``: worker processes load
+    the built-in contracts."""
     path = Path(data_dir) / DB_NAME
     if not path.exists():
         raise FileNotFoundError(f"no ledger at {path}")
+    if contracts is not None and workers:
+        raise ValueError("an audit with other contracts than the built-in ones runs in this "
+                         "process: pass workers=0")
     relax_gc()
     conn = open_readonly(path.parent)
     try:
-        auditor = _Auditor(conn, path, workers, progress, max_findings)
+        auditor = _Auditor(conn, path, workers, progress, max_findings, contracts)
         try:
             report = auditor.run()
         finally:
@@ -441,10 +470,11 @@ def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = Non
 
 
 def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,
-              max_findings: int = 1000) -> AuditReport:
+              max_findings: int = 1000, contracts: dict[str, Contract] | None = None
+              ) -> AuditReport:
     """Audit a ledger directory. ``workers`` processes do the stateless checks (0: in this
     process, for small ledgers and tests). Relaxes this process's garbage collector
     (:func:`~supplyledger.node.gc_policy.relax_gc`)."""
-    with audited(data_dir, workers=workers, progress=progress,
-                 max_findings=max_findings) as rebuilt:
+    with audited(data_dir, workers=workers, progress=progress, max_findings=max_findings,
+                 contracts=contracts) as rebuilt:
         return rebuilt.report

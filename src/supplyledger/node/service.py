@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supplyledger.contracts.executor import Executor
+from supplyledger.contracts.executor import Executor, check_rules
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, call_from_env
 from supplyledger.errors import (
@@ -78,6 +78,7 @@ class Node:
                  contracts: dict[str, Contract] | None = None, clock: Clock = wall_clock_ms,
                  store: SQLiteStore | None = None) -> None:
         self.settings = settings
+        self._own_contracts = contracts  # other than the built-in ones: verify in-process
         self.contracts = contracts or load_builtin()
         if store is None and not (Path(settings.data_dir) / DB_NAME).exists():
             raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
@@ -110,6 +111,7 @@ class Node:
         self.executor = Executor(self.contracts, self.store.get_state,
                                  max_cache=settings.state_cache_keys,
                                  read_many=self.store.get_states)
+        check_rules(self.contracts, self.executor.read)
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
@@ -122,7 +124,8 @@ class Node:
         self._orderer = SoloOrderer(settings.block_max_txs, settings.block_max_ms / 1000)
         self._pool = VerifierPool(self.store.path, settings.max_tx_bytes,
                                   settings.verify_workers, self._verdicts, self._lost,
-                                  split_bytes=settings.split_tx_bytes)
+                                  split_bytes=settings.split_tx_bytes,
+                                  contracts=self._own_contracts)
         self._commits: queue.Queue[tuple[BlockRecord, list[Any], list[Any],
                                          list[Ticket[Receipt]]] | None] = queue.Queue(2)
         self._pending = 0

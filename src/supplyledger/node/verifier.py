@@ -202,7 +202,12 @@ class VerifierPool:
     def __init__(self, db_path: Path, max_bytes: int, workers: int,
                  on_result: Callable[[list[Any], list[Verdict]], None],
                  on_lost: Callable[[list[Any]], None], *,
-                 split_bytes: int = 256 * 1024) -> None:
+                 split_bytes: int = 256 * 1024,
+                 contracts: Mapping[str, Contract] | None = None) -> None:
+        # Worker processes load the built-in contracts; other ones (tests of the contract
+        # runtime) can only be prepared in this process.
+        if contracts is not None and workers:
+            raise ValueError("contracts other than the built-in ones need workers=0")
         self.db_path, self.max_bytes, self.on_result = db_path, max_bytes, on_result
         self.on_lost = on_lost
         self.dead = False
@@ -213,6 +218,7 @@ class VerifierPool:
         self._cv = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._local_keys: StoreKeys | None = None
+        self._given = contracts
         self._contracts: Mapping[str, Contract] = {}
 
     def alive(self) -> int:
@@ -220,7 +226,7 @@ class VerifierPool:
         return sum(p.poll() is None for p in self._procs)
 
     def start(self) -> None:
-        self._contracts = load_builtin()
+        self._contracts = self._given or load_builtin()
         if self.n == 0:
             self._local_keys = StoreKeys(self.db_path)
             return
