@@ -100,6 +100,8 @@ __all__ = ["CONTRACT", "DECLARANTS"]
 DECLARANTS = ("supplier", "manufacturer", "platform", "transporter")
 _REASON = Str(max_len=500)
 _DECL = {"declaration": DECL_ID}
+# Order states in which its goods have not yet been handed to the buyer.
+_DECLARABLE = ("placed", "dispatched", "in_transit")
 
 
 # -- declaring ----------------------------------------------------------------------------------
@@ -143,9 +145,10 @@ def _reads_declare(a: dict[str, Any]) -> list[str]:
            InvalidState))
 def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Seller, platform or transporter: declare goods for import; assessed at once, each
-    line explained (HS prefix matched, rates, exchange rate, amounts). Naming an order,
-    declare its price (``value_mismatch`` otherwise). Until decided, the batches named
-    and the order's stay under customs control (custody only to carriers, warehouses)."""
+    line explained (HS prefix matched, rates, exchange rate, amounts). Naming an order
+    (before delivery), declare its price (``value_mismatch`` otherwise). Until decided, the
+    batches named and the order's stay under customs control (custody only to carriers,
+    warehouses)."""
     if ctx.exists(decl_key(a["id"])):
         raise AlreadyExists(f"declaration {a['id']} already exists")
     country = ctx.get(country_key(a["destination"]))
@@ -155,6 +158,12 @@ def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     order = None if a["order"] is None else load_order(ctx, a["order"])
     if order is not None:
         party(ctx, order, "seller", "platform", "transporter")
+        # Declaring an order names its lot without the ownership check below: only while
+        # the goods are on their way, not once they reached (or went back from) the buyer.
+        if order["state"] not in _DECLARABLE:
+            raise InvalidState(f"order {a['order']} is {order['state']}: only an order on "
+                               f"its way ({', '.join(_DECLARABLE)}) is declared",
+                               current=order["state"], order=a["order"])
         earlier = ctx.get(order_decl_key(a["order"]))
         if earlier is not None and load(ctx, earlier)["state"] != "rejected":
             raise AlreadyExists(f"order {a['order']} is already declared in {earlier}",

@@ -4,9 +4,10 @@ Both happen while the money is still in escrow — that is what the release peri
 A dispute (buyer, seller or the order's transporter; from dispatch until payment) freezes
 the order: nothing moves until a participant with the ``arbiter`` role rules how the escrow
 is shared, who was at fault (counted against that party's credit) and whether ownership
-passes to the buyer. The arbiter must be neutral: neither the buyer, seller or transporter
-nor a member of one of their organisations (the platform may arbitrate: it is paid nothing
-from the escrow). A return is asked for instead of confirming a delivery; when the
+passes to the buyer. The arbiter must be neutral: neither the buyer, seller or transporter,
+nor the financier of an advance on the order (repaid from the seller's share), nor a member
+of one of their organisations (the platform may arbitrate: it is paid nothing from the
+escrow). A return is asked for instead of confirming a delivery; when the
 seller receives the goods back, custody returns to it, the buyer is refunded the goods'
 price and the transporter keeps its freight (the outbound trip did happen).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._credit_model import lien_key
 from supplyledger.contracts.builtin._orders_goods import move
 from supplyledger.contracts.builtin._orders_model import (
     ORDER_ID,
@@ -58,12 +60,17 @@ def dispute(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     "note": Str(optional=True, max_len=1000),
 }, errors=(NotFound, InvalidState, Forbidden, AmountError))
 def resolve(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Arbiter, not a party to the order: share out a disputed order's escrow; the seller
-    gets what is left after the refund and freight (first repaying any financing)."""
+    """Arbiter, not a party to the order nor its financier: share out a disputed order's
+    escrow; the seller gets what is left after the refund and freight (first repaying any
+    financing)."""
     o = load(ctx, a["order"])
     expect(o, "resolve")
-    for role in ("buyer", "seller", "transporter"):
-        did = o[role]
+    # The financier of an approved advance is repaid from the seller's share: the ruling
+    # decides its repayment, so it is as much a party as the others.
+    lien = ctx.read("credit", lien_key(o["id"]))
+    financier = lien["financier"] if lien is not None and lien["state"] == "approved" else None
+    for role, did in (("buyer", o["buyer"]), ("seller", o["seller"]),
+                      ("transporter", o["transporter"]), ("financier", financier)):
         if did is not None and (did == ctx.signer or
                                 (ctx.org is not None and org_of(ctx, did) == ctx.org)):
             raise Forbidden(f"an arbiter may not rule a dispute it is party to: the "
