@@ -1,7 +1,8 @@
 """``supplyledger mqtt-enroll``: issue or revoke a device's login for the local MQTT broker.
 
-Only a device the ledger knows (``sensors.register_device``) gets a login; a revoked or
-deregistered one can still be revoked.
+Only a device the ledger knows (``sensors.register_device``) and whose participant is
+active gets a login; a revoked one can still have its login removed (a running node does
+that itself, :mod:`supplyledger.ingest.login_watch`).
 
 The password is printed once and stored only hashed (mosquitto's PBKDF2-SHA512 format) in
 ``DIR/mosquitto/passwd``, which ``serve --mqtt`` hands to its broker; a broker already
@@ -46,6 +47,7 @@ def mqtt_enroll(
 def _require_device(data: Path, device: str) -> None:
     from supplyledger.contracts.builtin._sensors_model import device_key
     from supplyledger.errors import NotFound
+    from supplyledger.ingest.login_watch import login_refusal
     from supplyledger.store.readonly import open_readonly, state_value
 
     try:
@@ -54,8 +56,11 @@ def _require_device(data: Path, device: str) -> None:
         fail(f"no ledger in {data}")
     try:
         known = state_value(conn, f"sensors/{device_key(device)}") is not None
+        refusal = login_refusal(conn, device) if known else None
     finally:
         conn.close()
     if not known:
         fail(f"{device} is not a device of this ledger: register it with "
              "sensors.register_device first")
+    if refusal is not None:
+        fail(f"{refusal}: a revoked device gets no MQTT login")

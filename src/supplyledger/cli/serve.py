@@ -66,7 +66,8 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
         with (nullcontext() if mqtt is None else mqtt_ingest(
                 data, mqtt or None, service.submit_raw, key=node.key,
                 max_bytes=node.settings.max_tx_bytes,
-                lookup=lambda tx: committed_receipt(node.store, tx))) as bridge:
+                lookup=lambda tx: committed_receipt(node.store, tx),
+                on_block=node.on_block)) as bridge:
             if bridge is not None:
                 console.print(f"[bold green]MQTT ingest[/] {display_url(bridge.url)}: "
                               "devices publish to supplyledger/devices/<id>/readings "

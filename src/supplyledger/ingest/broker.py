@@ -28,7 +28,12 @@ runs with ``allow_anonymous false``, a password file and an ACL file. Design dec
   enrolments and a broker start never drop each other's lines.
 * A running broker rereads both files on SIGHUP: the broker records its pid in
   ``mosquitto.pid``, so enrolling or revoking a device from another process takes effect
-  at once.
+  at once. On that reload mosquitto 2.0 (Debian's 2.0.11) checks every connected client
+  against the new password file and disconnects those that no longer log in, so removing
+  a login also ends the device's live session; clients whose line is unchanged stay
+  connected (tests/logistics/test_device_revoke.py checks both with the real broker).
+  :mod:`~supplyledger.ingest.login_watch` removes the logins of devices revoked on the
+  ledger.
 """
 
 from __future__ import annotations
@@ -54,8 +59,8 @@ from urllib.parse import quote
 from supplyledger.errors import NodeError, ValidationError
 
 __all__ = ["BRIDGE_USER", "GATEWAY_USER", "LocalBroker", "MqttLogin", "device_user",
-           "enroll_device", "find_mosquitto", "free_port", "mosquitto_hash",
-           "revoke_device"]
+           "device_users", "enroll_device", "find_mosquitto", "free_port",
+           "mosquitto_hash", "revoke_device", "revoke_devices"]
 
 BRIDGE_USER = "supplyledger-bridge"
 GATEWAY_USER = "supplyledger-gateway"
@@ -173,18 +178,29 @@ def enroll_device(directory: Path, did: str) -> str:
     return password
 
 
-def revoke_device(directory: Path, did: str) -> bool:
-    """Remove the MQTT login of ``did``; False if it had none. A connected device keeps
-    its session until it disconnects, but can no longer publish or read (mosquitto checks
-    the ACL of a login that no longer exists at every message)."""
-    user = device_user(did)
+def device_users(directory: Path) -> list[str]:
+    """The device ids that have a login in ``directory``'s password file."""
+    users = _read_passwd(Path(directory) / "passwd")  # replaced atomically: no lock needed
+    return [f"did:sl:{u}" for u in users if _DEVICE_DID.fullmatch(f"did:sl:{u}")]
+
+
+def revoke_devices(directory: Path, dids: list[str]) -> list[str]:
+    """Remove the MQTT logins of ``dids`` (one rewrite, one reload); those that had one.
+    The reload also disconnects their live sessions (see the module docstring)."""
+    users = {device_user(did): did for did in dids}
     with _passwd_locked(Path(directory)) as path:
         entries = _read_passwd(path)
-        if entries.pop(user, None) is None:
-            return False
-        _write_passwd(path, entries)
-    _reload(Path(directory))
-    return True
+        gone = [did for user, did in users.items() if entries.pop(user, None) is not None]
+        if gone:
+            _write_passwd(path, entries)
+    if gone:
+        _reload(Path(directory))
+    return gone
+
+
+def revoke_device(directory: Path, did: str) -> bool:
+    """Remove the MQTT login of ``did`` and drop its session; False if it had none."""
+    return bool(revoke_devices(directory, [did]))
 
 
 class LocalBroker:

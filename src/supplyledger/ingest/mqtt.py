@@ -165,6 +165,7 @@ class MqttBridge:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sl-mqtt")
         self._client: Any = None
         self.broker: Any = None  # the LocalBroker mqtt_ingest started for it, if any
+        self.logins: Any = None  # and the LoginWatch keeping its device logins
         self._lock = threading.Lock()
         self._closing = False
         self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0,
@@ -267,19 +268,36 @@ class MqttBridge:
 @contextmanager
 def mqtt_ingest(data_dir: Path, url: str | None, submit: Callable[[bytes], Receipt], *,
                 key: PrivateKey, max_bytes: int,
-                lookup: Lookup | None = None) -> Iterator[MqttBridge]:
+                lookup: Lookup | None = None,
+                on_block: Callable[[Callable[[int], None]], None] | None = None,
+                ) -> Iterator[MqttBridge]:
     """Run the bridge against ``url``, or with ``url`` None against a local mosquitto
     started for the purpose (config, logins and log in ``data_dir/mosquitto``; the bridge
-    logs in as :data:`~supplyledger.ingest.broker.BRIDGE_USER`) and stopped after."""
+    logs in as :data:`~supplyledger.ingest.broker.BRIDGE_USER`) and stopped after. A local
+    broker's device logins follow the ledger in ``data_dir``
+    (:class:`~supplyledger.ingest.login_watch.LoginWatch`, as ``bridge.logins``): checked
+    before it starts, then every half second, and after every block if ``on_block`` (a
+    node's) is given."""
     from supplyledger.ingest.broker import LocalBroker
+    from supplyledger.ingest.login_watch import LoginWatch
 
-    broker = None if url else LocalBroker(Path(data_dir) / "mosquitto").start()
-    target = broker.bridge_url if broker is not None else str(url)
+    broker: LocalBroker | None = None
+    watch: LoginWatch | None = None
     try:
+        if not url:
+            watch = LoginWatch(data_dir, Path(data_dir) / "mosquitto")
+            watch.check()  # devices revoked while no broker ran never log in
+            broker = LocalBroker(watch.broker_dir).start()
+            watch.start()
+            if on_block is not None:
+                on_block(watch.notify)
+        target = broker.bridge_url if broker is not None else str(url)
         with MqttBridge(target, submit, key=key, max_bytes=max_bytes,
                         lookup=lookup) as bridge:
-            bridge.broker = broker
+            bridge.broker, bridge.logins = broker, watch
             yield bridge
     finally:
+        if watch is not None:
+            watch.stop()
         if broker is not None:
             broker.stop()
