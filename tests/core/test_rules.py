@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +25,12 @@ from supplyledger.errors import RulesUnsupported
 from supplyledger.ledger.encoding import canonical, decode
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import run_audit
+from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
 from supplyledger.store.sqlite import DB_NAME
 
-from .conftest import T0, Keys, Ledger
+from .conftest import CHAIN, FAST_KDF, T0, Keys, Ledger
 
 
 @method(roles=ANY_PARTICIPANT, args={"k": Str()})
@@ -171,6 +173,29 @@ def test_rules_command_names_rules_the_release_lacks(ledger: Ledger) -> None:
     assert out.exit_code == 1 and "trace" in out.output and "not implemented" in out.output
     with pytest.raises(RulesUnsupported, match="trace rules v2"):
         ledger.start()
+
+
+def test_a_new_ledger_starts_under_the_newest_rules(tmp_path: Path, keys: Keys) -> None:
+    led = Ledger(tmp_path / "new", keys)
+    init_ledger(led.dir, chain=CHAIN, time_ms=T0, node_password="pw",
+                admins=[("admin", keys.admin, None)], node_key=keys.rsa, kdf=FAST_KDF,
+                contracts=release(1, 2))
+    try:
+        node = start(led, release(1, 2))
+        assert run(led, node, "tally", "add", {"k": "x"}).result == 2  # v2 from genesis
+        r = run(led, node, "rules", "adopt", {"contract": "tally", "version": 2})
+        assert r.error["code"] == "invalid_state"
+        stop(led, node)
+        assert _adopted_history(led) == [("tally", 2, 1)]
+        assert run_audit(led.dir, workers=0, contracts=release(1, 2)).ok
+        # The genesis document names the rules: a release without v2 stops at block 0.
+        rep = run_audit(led.dir, workers=0, contracts=release(1))
+        assert [(f.kind, f.height) for f in rep.findings] == [("rules_unsupported", 0)]
+        with pytest.raises(RulesUnsupported):
+            start(led, release(1))
+    finally:
+        for n in led.nodes:
+            n.stop()
 
 
 def test_versions_must_be_ascending_and_positive() -> None:

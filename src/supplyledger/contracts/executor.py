@@ -253,6 +253,9 @@ def genesis_receipt_events(writes: Mapping[str, Any]) -> list[list[Any]]:
             events.append(["identity.member_registered", {
                 "did": v["did"], "name": v["name"], "org": v["org"], "roles": v["roles"],
                 "fingerprint": key.fingerprint}])
+        elif k.startswith(RULES_PREFIX):
+            events.append(["rules.adopted", {"contract": k[len(RULES_PREFIX):],
+                                             "version": v, "previous": 1}])
     return events
 
 

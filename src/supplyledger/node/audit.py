@@ -27,7 +27,7 @@ from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.projection import Table
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, unsupported
-from supplyledger.errors import SupplyLedgerError
+from supplyledger.errors import RulesUnsupported, SupplyLedgerError
 from supplyledger.ledger import block as blk
 from supplyledger.ledger import merkle
 from supplyledger.ledger.crypto import PublicKey, b64d, generate
@@ -180,9 +180,9 @@ class _Auditor:
                 prev_root = self._genesis(header, txs)
             else:
                 prev_root = self._block(header, txs, work, prev_root)
-            self._check_proposer(header, sig)
             if self.stopped:
                 return self.report
+            self._check_proposer(header, sig)
             prev_hash, expect, prev_time = header.hash, height + 1, header.time
             self.report.blocks += 1
             if self.progress is not None and height % 50 == 0:
@@ -208,6 +208,8 @@ class _Auditor:
         # Rebuild genesis with a throwaway signer: only its writes and receipt are compared.
         try:
             rec, writes, ops = build_genesis(decode(raw), generate("ed25519"), self.contracts)
+        except RulesUnsupported as exc:  # a ledger made by a release with newer rules
+            return self._stop_on_rules(0, tx_id, exc.message, header.state_root)
         except (SupplyLedgerError, KeyError, TypeError, ValueError) as exc:
             self.find("genesis", f"genesis document cannot be rebuilt: {exc}", height=0,
                       tx=tx_id, table="txs", row=tx_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.contracts.registry import all_tables, load_builtin
+from supplyledger.contracts.runtime import Contract
 from supplyledger.errors import NodeError
 from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
@@ -54,14 +55,17 @@ def init_ledger(
     node_key: PrivateKey | None = None,
     extra_orgs: list[dict[str, Any]] | None = None,
     kdf: KdfParams | None = None,
+    contracts: dict[str, Contract] | None = None,
 ) -> InitResult:
-    """``admins``: (name, key, password for its key file or None to not write one)."""
+    """``admins``: (name, key, password for its key file or None to not write one).
+    ``contracts``: the release's contracts (default: the built-in ones); the ledger starts
+    under their newest rules."""
     data_dir = Path(data_dir)
     if (data_dir / DB_NAME).exists():
         raise NodeError(f"{data_dir} already holds a ledger")
     data_dir.mkdir(parents=True, exist_ok=True)
     node_key = node_key or generate("rsa")
-    contracts = load_builtin()
+    contracts = contracts or load_builtin()
     orgs = [{"id": CONSORTIUM_ORG, "name": "Consortium", "roles": sorted(ROLES)},
             *(extra_orgs or [])]
     entries = [{"name": "node-1", "org": CONSORTIUM_ORG, "roles": ["node"],
@@ -69,7 +73,8 @@ def init_ledger(
     for name, key, _ in admins:
         entries.append({"name": name, "org": CONSORTIUM_ORG, "roles": ["admin", "auditor"],
                         "public_key": key.public.b64})
-    doc = genesis_document(chain=chain, time_ms=time_ms, orgs=orgs, admins=entries)
+    doc = genesis_document(chain=chain, time_ms=time_ms, orgs=orgs, admins=entries,
+                           contracts=contracts)
     rec, writes, ops = build_genesis(doc, node_key, contracts)
     store = SQLiteStore(data_dir, all_tables(contracts))
     try:

@@ -1,16 +1,24 @@
 """Genesis: block 0, made from a document rather than a transaction (nobody exists yet to
 sign one). It registers the consortium's organisations, its admins and the node keys that
-sign blocks; the identity state it seeds is committed by block 0's state root."""
+sign blocks; the identity state it seeds is committed by block 0's state root. A new
+ledger starts under the newest rules of each contract: the document's ``rules`` names every
+contract whose newest rules are past v1 (``rules.adopt`` moves them on later)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import genesis_writes
-from supplyledger.contracts.executor import encode_writes, genesis_receipt_events
+from supplyledger.contracts.executor import (
+    RULES_PREFIX,
+    encode_writes,
+    genesis_receipt_events,
+)
 from supplyledger.contracts.projection import EventMeta, Op
-from supplyledger.contracts.runtime import Contract
+from supplyledger.contracts.runtime import Contract, unsupported
+from supplyledger.errors import UnknownContract
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.encoding import canonical
@@ -22,18 +30,37 @@ GENESIS_SIGNER = "genesis"
 
 
 def genesis_document(*, chain: str, time_ms: int, orgs: list[dict[str, Any]],
-                     admins: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"chain": chain, "time": time_ms, "orgs": orgs, "admins": admins}
+                     admins: list[dict[str, Any]],
+                     contracts: Mapping[str, Contract] | None = None) -> dict[str, Any]:
+    doc = {"chain": chain, "time": time_ms, "orgs": orgs, "admins": admins}
+    rules = {n: c.versions[-1] for n, c in sorted((contracts or {}).items())
+             if c.versions[-1] > 1}
+    if rules:  # absent while every contract is at v1, as in ledgers made before versions
+        doc["rules"] = rules
+    return doc
+
+
+def _rules_writes(doc: dict[str, Any], contracts: Mapping[str, Contract]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, version in doc.get("rules", {}).items():
+        c = contracts.get(name)
+        if c is None:
+            raise UnknownContract(f"genesis names rules of an unknown contract {name!r}")
+        if version not in c.versions:
+            raise unsupported(c, version)
+        out[RULES_PREFIX + name] = version
+    return out
 
 
 def build_genesis(doc: dict[str, Any], node_key: PrivateKey,
-                  contracts: dict[str, Contract]) -> tuple[
+                  contracts: Mapping[str, Contract]) -> tuple[
                       BlockRecord, list[tuple[str, bytes | None]], list[Op]]:
     from supplyledger.contracts.executor import project_events
 
     raw = canonical(doc)
     tx_id = hashlib.sha256(raw).hexdigest()
     writes = genesis_writes(doc["admins"], doc["orgs"], doc["time"])
+    writes.update(_rules_writes(doc, contracts))
     encoded = sorted(encode_writes(writes).items())
     events = genesis_receipt_events(writes)
     receipt = blk.receipt_bytes({"tx": tx_id, "ok": True, "result": None, "events": events})
