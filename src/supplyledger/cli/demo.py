@@ -38,7 +38,7 @@ def _logistics(n: dict[str, Any]) -> str:
             f"(order {n['breached_order']} is held and disputed)\n")
 
 
-def _report(info: DemoInfo, url: str, seconds: float) -> None:
+def _report(info: DemoInfo, url: str, seconds: float, *, serving: bool = True) -> None:
     lot = info.faulty_lot.rsplit("/", 1)[-1]
     hot = info.hot_lot.rsplit("/", 1)[-1]
     console.print(f"[bold green]demo ledger ready[/] in {info.data_dir} ({seconds:.0f} s): "
@@ -50,17 +50,22 @@ def _report(info: DemoInfo, url: str, seconds: float) -> None:
     for login, pw, name, org in info.logins:
         t.add_row(login, pw, name, org)
     console.print(t)
-    console.print(f"Things to look at on {url}:\n"
+    # With --no-serve nothing listens on the URL and there is no Ctrl-C to wait for: say
+    # how to serve the ledger instead.
+    serve = f"supplyledger serve --data {info.data_dir}"
+    where = url if serving else f"{url} once `{serve}` runs"
+    console.print(f"Things to look at on {where}:\n"
                   f"  • Trace lot [bold]{lot}[/] (log in as inspector or mill): the processing "
                   "link is red — milled too moist — and an insider's database edit is caught\n"
                   f"  • Trace lot [bold]{hot}[/]: a temperature alarm in the transport link; "
                   "Recall shows which platform holds it now\n"
                   + _logistics(info.notes.get("logistics") or {}) +
-                  "  • Audit: names the edited row — " + info.tampered + "; after Ctrl-C, "
+                  "  • Audit: names the edited row — " + info.tampered
+                  + ("; after Ctrl-C, " if serving else "; with no node running, ") +
                   f"`supplyledger repair --data {info.data_dir}` writes it back from the "
                   "blocks\n"
                   "  • Refused attempts: " + "; ".join(info.refused) + "\n"
-                  f"  • Node key password (for `supplyledger serve --data {info.data_dir}`): "
+                  f"  • Node key password (for `{serve}`): "
                   f"{info.node_password}")
 
 
@@ -88,6 +93,6 @@ def demo(
     t0 = time.perf_counter()
     with console.status("loading the demo…") as status:
         info = load_demo(data, weeks=weeks, progress=lambda s: status.update(f"demo: {s}…"))
-    _report(info, f"http://{host}:{port}/", time.perf_counter() - t0)
+    _report(info, f"http://{host}:{port}/", time.perf_counter() - t0, serving=not no_serve)
     if not no_serve:
         run_server(data, info.node_password, host=host, port=port, api=ApiSettings())

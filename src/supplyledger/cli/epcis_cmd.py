@@ -96,7 +96,10 @@ def _report(results: list[dict[str, Any]], json_out: bool) -> None:
                           f"{r['height']} (tx {r['tx']}), {r['subjects']} batches/objects")
             continue
         err_console.print(f"[bold red]refused[/] {esc(r['file'])}: {esc(r['error'])}")
-        for e in r["errors"][:50]:
+        errors = r["errors"]
+        if len(errors) == 1 and errors[0]["reason"] in r["error"]:
+            continue  # the summary line already says it
+        for e in errors[:50]:
             where = "document" if e.get("event") is None else f"event {e['event']}"
             err_console.print(f"  {where}: {esc(e['reason'])}")
 

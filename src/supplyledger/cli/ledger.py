@@ -81,6 +81,28 @@ def _parse_args(text: str) -> dict[str, Any]:
     return value
 
 
+def _known_method(contract: str, method: str) -> None:
+    """Refuse a misspelt contract or method name here, with the closest names: the node
+    would commit it as a failed transaction, a permanent block for a typo (the API refuses
+    it the same way)."""
+    from difflib import get_close_matches
+
+    from supplyledger.contracts.registry import load_builtin
+    from supplyledger.errors import UnknownContract, UnknownMethod
+
+    contracts = load_builtin()
+    c = contracts.get(contract)
+    if c is None:
+        near = get_close_matches(contract, contracts, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"one of {', '.join(contracts)}"
+        raise UnknownContract(f"no contract named {contract!r} ({hint})")
+    if method not in c.methods:
+        near = get_close_matches(method, c.methods, n=1)
+        hint = (f"did you mean {near[0]!r}?" if near
+                else f"it has {', '.join(sorted(c.methods))}")
+        raise UnknownMethod(f"contract {contract!r} has no method {method!r} ({hint})")
+
+
 @handle_errors
 def submit(
     contract: Annotated[str, typer.Argument(help="Contract name, e.g. identity.")],
@@ -96,6 +118,7 @@ def submit(
     from supplyledger.node.settings import Settings
 
     parsed = _parse_args(args)
+    _known_method(contract, method)  # before any password prompt
     signer = signer_key(key)
     with Node(Settings(data), node_key(data)) as node:
         tx = make_tx(signer, chain=node.chain, contract=contract, method=method, args=parsed,

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplyledger.cli.common import fail
+from supplyledger.cli.common import esc, fail
 from supplyledger.errors import SupplyLedgerError
 
 # The solver (PyVRP, numpy) is imported inside the command: the CLI imports every command
@@ -82,6 +82,8 @@ def solve_cmd(
         typer.echo(json.dumps({"name": problem.name, **solution.to_json()}, indent=2))
     else:
         Console().print(_table(problem.name, solution))
+        if svg is not None:
+            Console().print(f"picture: {esc(svg)}", highlight=False)
     if not solution.feasible:
         err.print("[red]error:[/red] no feasible solution: " + "; ".join(solution.violations),
                   highlight=False, soft_wrap=True)
