@@ -158,7 +158,8 @@ def test_cli_json_is_the_report(ledger: KpiLedger, q: KpiQueries, tmp_path: Path
 @pytest.mark.parametrize(("args", "message"), [
     (["--from", "2026-11-01"], "give both"),
     (["--platform", "nobody"], "no platform"),
-    (["--period", "fortnight"], "month must be YYYY-MM"),
+    (["--period", "fortnight"], "period must be month, week, current or one period"),
+    (["--period", "2026-13"], "month must be YYYY-MM"),
     (["--tariffs", "/nonexistent.json"], "cannot read tariffs"),
 ])
 def test_cli_errors_exit_2_with_one_line(ledger: KpiLedger, args: list[str],

@@ -86,7 +86,7 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
             raise typer.Exit(1)
         return
     console.print(f"[bold]{esc(res['batch'])}[/]  upstream {len(res['upstream'])}, downstream "
-                  f"{len(res['downstream'])}, {res['events_total']} events "
+                  f"{len(res['downstream'])}, {_n(res['events_total'], 'event')} "
                   f"(page {res['page']}/{res['pages']})")
     t = Table("#", "batch", "seq", "link", "bizStep", "disposition", "event time", "signer",
               "recorded", "block", "tx", "proof", "faults")
@@ -101,7 +101,7 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     console.print(t)
     for c in res["chains"]:
         status = "[green]intact[/]" if c["ok"] else f"[red]broken at event {c['broken_at']}[/]"
-        console.print(f"  code chain {esc(c['batch'])}: {c['events']} events, {status}")
+        console.print(f"  code chain {esc(c['batch'])}: {_n(c['events'], 'event')}, {status}")
     for s in res["shipments"]:
         share = s["order_co2e_g"] if s["order_co2e_g"] is not None else s["co2e_g"]
         console.print(f"  shipment {esc(s['shipment'])} ({esc(s['status'])}"
@@ -118,6 +118,13 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     raise typer.Exit(1)
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 lot``, ``2 lots``, ``2 batches``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("ch", "sh", "s", "x")) else f"{count} {noun}s"
+
+
 @handle_errors
 def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
                    page: PageOpt = 1, page_size: SizeOpt = 50) -> None:
@@ -131,7 +138,7 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     if json_out:
         print_json(res)
         return
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in res["counts"].items() if n)
+    counts = ", ".join(_n(n, k.replace("_", " ")) for k, n in res["counts"].items() if n)
     console.print(f"[bold]recall of {esc(res['batch'])}[/]: {counts} (page {res['page']}/"
                   f"{res['pages']})")
     t = Table("kind", "id", "quantity", "custodian", "owner / lots")
@@ -142,7 +149,7 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
                       esc(f"{a['custodian_name'] or a['custodian'][:20]} "
                           f"({a['custodian_org']})"), esc(a["owner"][:24]))
         elif a["kind"] == "shipment":
-            t.add_row("shipment", esc(a["id"]), "", "", f"{len(a['lots'])} lots, last "
+            t.add_row("shipment", esc(a["id"]), "", "", f"{_n(len(a['lots']), 'lot')}, last "
                       f"{esc(a['last_event'])}")
         else:
             t.add_row(esc(a["kind"].replace("_", " ")), esc(a["id"]), "", "", "")

@@ -38,6 +38,9 @@ def report_periods(q: KpiQueries, kind: str | None = None, first: str | None = N
     if single and first is not None:
         raise ValidationError("one named period takes no from/to range", arg="period")
     if kind is not None and kind not in P.KINDS:
+        if not kind[:1].isdigit():  # a word, not a period's label: say what is accepted
+            raise ValidationError(f"period must be month, week, current or one period "
+                                  f"(2026-11, 2026-W47), got {kind!r}", arg="period")
         one = P.week(kind) if "W" in kind else P.month(kind)
         return "week" if "W" in kind else "month", [one]
     as_of = q.as_of()

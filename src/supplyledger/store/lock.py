@@ -39,7 +39,7 @@ class WriterLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise LedgerInUse(f"ledger {data_dir} is in use by {holder}; stop it first, or "
+            raise LedgerInUse(f"the ledger in {data_dir} is in use by {holder}; stop it first, or "
                               "send transactions through its API", holder=holder) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{purpose} (pid {os.getpid()})\n".encode())
