@@ -71,11 +71,9 @@ def optional(request: Request) -> Principal | None:
     if found is not None and found[0]:
         svc = service_of(request)
         try:
-            sess = svc.accounts.session(found[0])
+            who = svc.principal(svc.accounts.session(found[0]), via_cookie=found[1])
         except Unauthenticated:
-            sess = None
-        if sess is not None:
-            who = svc.principal(sess, via_cookie=found[1])
+            who = None
     request.state.principal = who
     return who
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.api.accounts import Accounts, Session
+from supplyledger.api.errors import Unauthenticated
 from supplyledger.api.features import Features
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
@@ -122,10 +123,24 @@ class LedgerService:
         return None if raw is None else dict(decode(raw))
 
     def principal(self, sess: Session, *, via_cookie: bool) -> Principal:
-        p = self.participant(sess.did) or {}
+        """The session's participant; Unauthenticated once it is revoked on the ledger
+        (a member that left, or whose key was stolen, reads nothing more here)."""
+        found = self.participant(sess.did)
+        if found is not None and found.get("status") != "active":
+            raise Unauthenticated(f"participant {sess.did} is {found.get('status')}")
+        p = found or {}
         return Principal(sess.did, str(p.get("name", sess.did)), p.get("org"),
-                         frozenset(p.get("roles", ())) if p.get("status") == "active"
-                         else frozenset(), sess, via_cookie)
+                         frozenset(p.get("roles", ())), sess, via_cookie)
+
+    def login(self, login: str, password: str, client: str) -> Session:
+        """A new session, for a participant that is still active."""
+        sess = self.accounts.login(login, password, client)
+        try:
+            self.principal(sess, via_cookie=False)
+        except Unauthenticated:
+            self.accounts.logout(sess)
+            raise
+        return sess
 
     # -- writes ---------------------------------------------------------------------------
     def submit_raw(self, raw: bytes) -> Receipt:

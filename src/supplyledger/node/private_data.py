@@ -31,8 +31,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from supplyledger.contracts.builtin.privacy import record_key
 from supplyledger.errors import (
     AccessDenied,
+    AlreadyExists,
     CryptoError,
     DecryptionError,
+    Forbidden,
     InvalidSignature,
     NotFound,
     error_from_code,
@@ -183,11 +185,19 @@ class PrivateData:
         rec = self.record(rid)
         data_key = self._data_key(rid, rec, author)
         path = self._dir(rid) / f"{rec['commitment']}.{_who(recipient)}.key"
+        # A current reader's file is their access: a refused grant must not remove it
+        # (it did: any reader could lock out the author by granting the author).
+        if rec["author"] != author.did:
+            raise Forbidden(f"only the author of record {rid} may change who reads it")
+        if recipient in rec["recipients"]:
+            raise AlreadyExists(f"{recipient} already reads record {rid}")
         _write(path, self._public(recipient).rsa_public().encrypt(data_key, _OAEP))
         try:
             self._submit(author, "grant", {"record": rid, "recipient": recipient})
         except Exception:
-            path.unlink(missing_ok=True)
+            # Unless a concurrent grant of the same reader committed meanwhile.
+            if recipient not in self.record(rid)["recipients"]:
+                path.unlink(missing_ok=True)
             raise
 
     def revoke(self, author: PrivateKey, rid: str, recipient: str) -> None:
@@ -200,8 +210,12 @@ class PrivateData:
         readers = [d for d in rec["recipients"] if d != recipient]
         commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
                                 readers)
-        self._submit(author, "revoke", {"record": rid, "recipient": recipient,
-                                        "commitment": commitment})
+        try:
+            self._submit(author, "revoke", {"record": rid, "recipient": recipient,
+                                            "commitment": commitment})
+        except Exception:  # refused: the new copy serves nobody
+            self._prune(rid, rec["commitment"])
+            raise
         self._prune(rid, commitment)
 
     def erase(self, author: PrivateKey, rid: str) -> None:

@@ -17,9 +17,10 @@ from supplyledger.api.auth import (
     writer,
 )
 from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import receipt_response
+from supplyledger.api.routers.common import Cursor, Limit, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.errors import RoleDenied
+from supplyledger.store.listings import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 
@@ -67,7 +68,7 @@ def _me(who: Principal, unlocked: bool) -> dict[str, Any]:
              responses=errors(401, 429))
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
     svc = service_of(request)
-    sess = svc.accounts.login(body.login, body.password, client_of(request))
+    sess = svc.login(body.login, body.password, client_of(request))
     set_session_cookie(response, sess, max_age=svc.settings.session_ttl_s,
                        secure=svc.settings.cookie_secure)
     return {"did": sess.did, "csrf": sess.csrf, "expires": sess.expires}
@@ -76,7 +77,7 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
 @router.post("/api/auth/token", summary="Log in a program; returns a bearer token",
              responses=errors(401, 429))
 def token(body: LoginIn, request: Request) -> dict[str, Any]:
-    sess = service_of(request).accounts.login(body.login, body.password, client_of(request))
+    sess = service_of(request).login(body.login, body.password, client_of(request))
     return {"token": sess.token, "token_type": "bearer", "did": sess.did,
             "expires": sess.expires}
 
@@ -132,12 +133,19 @@ def import_account(body: ImportIn, request: Request) -> dict[str, Any]:
 
 @router.get("/api/accounts", summary="Web accounts on this node (admins)",
             responses=errors(403))
-def accounts(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+def accounts(request: Request, limit: Limit = None, cursor: Cursor = None,
+             who: Principal = Depends(current)) -> dict[str, Any]:
     if not who.has("admin"):
         raise RoleDenied("listing accounts needs the admin role", required=["admin"],
                          held=sorted(who.roles))
-    return {"items": [{"did": d, "login": n} for d, n in service_of(request).localdb.accounts()],
-            "next_cursor": None}
+    svc = service_of(request)
+    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    n = limit or svc.settings.page_default
+    # Pages by login (unique, the list's order); the local store has no keyset query.
+    rest = [(d, name) for d, name in svc.localdb.accounts() if after is None or name > after]
+    more = len(rest) > n
+    return {"items": [{"did": d, "login": name} for d, name in rest[:n]],
+            "next_cursor": encode_cursor([rest[n - 1][1]]) if more else None}
 
 
 @router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)",

@@ -32,11 +32,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of, writer
 from supplyledger.api.errors import error_body, status_for_code
-from supplyledger.api.routers.common import bounded_body
+from supplyledger.api.routers.common import bounded_body, in_range
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.contracts.builtin._trace_facts import subject_id
 from supplyledger.epcis import EVENT_TYPES, build_document
@@ -242,7 +243,8 @@ Disposition = Annotated[list[str] | None, _list("EQ_disposition", "disposition: 
 PerPage = Annotated[int | None, Query(alias="perPage", ge=1, description="events per page "
                                       "(default 50, at most the server's page maximum)")]
 PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=256,
-                                        description="from the previous page's Link header")]
+                                        description="from the previous page's Link header"),
+                      AfterValidator(in_range)]
 
 
 @router.get("/events", summary="Recorded EPCIS events as an EPCISQueryDocument, filterable")

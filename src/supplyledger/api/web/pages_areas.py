@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import fields_for, parse_form
 from supplyledger.api.web.mine import about, suggestions
@@ -172,7 +173,7 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin(request: Request, cursor: Annotated[str | None, Query(max_length=2048)] = None,
+def admin(request: Request, cursor: Cursor = None,
           org: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     return _admin_page(request, cursor, org)
 

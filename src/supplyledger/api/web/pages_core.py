@@ -59,7 +59,7 @@ def login(request: Request, login: Text, password: Text, csrf: Text = "",
         error = "Your login form expired; please try again."
     else:
         try:
-            sess = svc.accounts.login(login, password, client_of(request))
+            sess = svc.login(login, password, client_of(request))
         except (Unauthenticated, RateLimited) as exc:
             error = exc.message
     if error is not None:

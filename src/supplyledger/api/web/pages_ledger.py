@@ -7,9 +7,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.routers.common import in_range
 from supplyledger.api.web.render import fragment, page
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.proofs import verify_proof
@@ -18,7 +20,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
-Opt = Annotated[str | None, Query(max_length=2048)]
+Opt = Annotated[str | None, Query(max_length=2048), AfterValidator(in_range)]
 
 
 @router.get("/explorer", response_class=HTMLResponse)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from supplyledger.api.auth import current, service_of
+from supplyledger.api.routers.common import Cursor
 from supplyledger.api.web.mine import newest_first, time_column
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, ValidationError
@@ -28,7 +29,7 @@ ROWS = 50
 
 @router.get("/tables/{name}", response_class=HTMLResponse)
 def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")],
-          cursor: Annotated[str | None, Query(max_length=2048)] = None) -> Response:
+          cursor: Cursor = None) -> Response:
     current(request)
     svc = service_of(request)
     if name not in svc.reads.tables:
