@@ -16,20 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.builtin.rules import PREFIX, version_of
+from supplyledger.contracts.builtin.rules import refusal as rules_refusal
 from supplyledger.contracts.projection import EventMeta, Op
 from supplyledger.contracts.runtime import (
     Call,
     Contract,
     StateReader,
     execute_call,
-    unsupported,
 )
 from supplyledger.errors import RevokedKey, SupplyLedgerError, UnknownSigner
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import canonical, decode
 
-__all__ = ["RULES_PREFIX", "BlockResult", "Executor", "Participant", "check_rules",
-           "project_events", "rules_in_force"]
+__all__ = ["BlockResult", "Executor", "Participant", "project_events", "rules_in_force"]
 
 _MISSING = object()
 
@@ -51,27 +51,15 @@ class BlockResult:
     rejected: list[tuple[Call, SupplyLedgerError]] = field(default_factory=list)
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
-    # Calls whose contract's rules in force this code does not implement (contract,
-    # version): each got a ``rules_unsupported`` receipt, which the audit must not trust.
+    # (call, contract, version) where this code lacks the rules: adoptions of them (refused,
+    # no receipt) and calls under them (a ``rules_unsupported`` receipt). The audit stops.
     unsupported: list[tuple[Call, str, int]] = field(default_factory=list)
-
-
-RULES_PREFIX = "rules/v/"
 
 
 def rules_in_force(contract: str, read: StateReader) -> int:
     """The rules version of ``contract`` that the ledger's state says is in force."""
-    raw = read(RULES_PREFIX + contract)
-    return 1 if raw is None else int(decode(raw))
-
-
-def check_rules(contracts: Mapping[str, Contract], read: StateReader) -> None:
-    """Raise ``RulesUnsupported`` if the ledger runs a contract's rules that ``contracts``
-    do not implement (a node refuses to start on such a ledger)."""
-    for c in contracts.values():
-        version = rules_in_force(c.name, read)
-        if version not in c.versions:
-            raise unsupported(c, version)
+    raw = read(PREFIX + contract)
+    return 1 if raw is None else version_of(PREFIX + contract, raw)
 
 
 def project_events(contracts: Mapping[str, Contract], events: Sequence[Any],
@@ -208,10 +196,17 @@ class Executor:
                 res.rejected.append((tx, RevokedKey(
                     f"signer {signer} no longer uses the key that signed this transaction")))
                 continue
+            refused = rules_refusal(contracts, tx)
+            if refused is not None:  # what this code lacks must not decide a receipt
+                res.rejected.append((tx, refused))
+                res.unsupported.append((tx, tx.value["contract"], tx.value["version"]))
+                continue
+            c = contracts.get(tx.contract)
             version = versions.get(tx.contract)
             if version is None:
-                version = versions[tx.contract] = rules_in_force(tx.contract, read)
-            c = contracts.get(tx.contract)
+                version = rules_in_force(tx.contract, read)
+                if c is not None:  # not per unknown name: senders choose those freely
+                    versions[tx.contract] = version
             if c is not None and version not in c.versions:
                 res.unsupported.append((tx, tx.contract, version))
             out = execute_call(contracts, tx, roles=part.roles, org=part.org, read=read,
@@ -225,8 +220,8 @@ class Executor:
                 for k in out.writes:
                     if k.startswith("identity/p/"):
                         dirty.add(k[11:])
-                    elif k.startswith(RULES_PREFIX):
-                        versions.pop(k[len(RULES_PREFIX):], None)
+                    elif k.startswith(PREFIX):
+                        versions.pop(k[len(PREFIX):], None)
             if out.events:
                 meta = EventMeta(tx.tx_id, height, index, signer, tx.time, tx.value)
                 res.ops.extend(project_events(contracts, out.events, meta))
@@ -253,8 +248,8 @@ def genesis_receipt_events(writes: Mapping[str, Any]) -> list[list[Any]]:
             events.append(["identity.member_registered", {
                 "did": v["did"], "name": v["name"], "org": v["org"], "roles": v["roles"],
                 "fingerprint": key.fingerprint}])
-        elif k.startswith(RULES_PREFIX):
-            events.append(["rules.adopted", {"contract": k[len(RULES_PREFIX):],
+        elif k.startswith(PREFIX):
+            events.append(["rules.adopted", {"contract": k[len(PREFIX):],
                                              "version": v, "previous": 1}])
     return events
 

@@ -178,8 +178,8 @@ class Ctx:
     """What a contract call may see and do. Writes land in a per-call overlay that the
     runtime merges only if the call succeeds (snapshot/revert)."""
 
-    __slots__ = ("_contracts", "_events", "_read", "_writes", "contract", "org", "roles",
-                 "signer", "time", "tx_id", "version")
+    __slots__ = ("_events", "_read", "_writes", "contract", "org", "roles", "signer", "time",
+                 "tx_id", "version")
 
     def __init__(
         self,
@@ -192,11 +192,9 @@ class Ctx:
         tx_id: str,
         read: StateReader,
         version: int = 1,
-        contracts: Mapping[str, Contract] | None = None,
     ) -> None:
         self.contract = contract
         self.version = version
-        self._contracts = contracts
         self.signer = signer
         self.roles = roles
         self.org = org
@@ -242,13 +240,6 @@ class Ctx:
     def has_role(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
 
-    def rules_supported(self, contract: str) -> tuple[int, ...] | None:
-        """Rule versions the executing code implements for ``contract`` (None: no such
-        contract). Only ``rules.adopt`` needs this: adopting rules nobody can run would
-        stop the ledger."""
-        c = (self._contracts or {}).get(contract)
-        return None if c is None else c.versions
-
 
 def unsupported(c: Contract, version: int) -> RulesUnsupported:
     return RulesUnsupported(
@@ -278,7 +269,7 @@ def execute_call(
     error receipt and leave no writes."""
     tx_id = call.tx_id
     ctx = Ctx(contract=call.contract, signer=call.signer, roles=roles, org=org, time=call.time,
-              tx_id=tx_id, read=read, version=version, contracts=contracts)
+              tx_id=tx_id, read=read, version=version)
     try:
         c = contracts.get(call.contract)
         m = c.methods.get(call.method) if c is not None else None

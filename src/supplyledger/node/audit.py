@@ -285,22 +285,25 @@ class _Auditor:
             return True  # execution goes on, so later findings stay precise
 
         res = self.executor.execute(calls, height=h, key_ok=key_ok)
-        if res.unsupported:
-            call, name, version = res.unsupported[0]
-            return self._stop_on_rules(h, stored_id[call.tx_id],
-                                       unsupported(self.contracts[name], version).message,
+        by_id = {t[2]: _b(t[4]) for t in txs}
+        for call, name, version in res.unsupported[:1]:
+            c = self.contracts.get(name)
+            return self._stop_on_rules(h, stored_id[call.tx_id], unsupported(c, version).message
+                                       if c is not None else f"the ledger adopts {name} rules "
+                                       f"v{version}; this supplyledger has no {name} contract",
                                        header.state_root)
         for call, err in res.rejected:
             sid = stored_id[call.tx_id]
             self.find("inadmissible_tx", f"{err.code}: {err.message}", height=h, tx=sid,
                       table="txs", row=sid)
-        by_id = {t[2]: _b(t[4]) for t in txs}
         for call, receipt in zip(res.included, res.receipts, strict=True):
             sid = stored_id[call.tx_id]
             if by_id.get(sid) != receipt:
-                if b'"rules_unsupported"' in receipt:  # an adoption this code cannot follow
-                    return self._stop_on_rules(h, sid, decode(receipt)["error"]["message"],
-                                               header.state_root)
+                if call.contract not in self.contracts and _succeeded(by_id.get(sid)):
+                    # A signed call the ledger executed: this release lacks the contract.
+                    return self._stop_on_rules(h, sid, f"the ledger runs contract "
+                                               f"{call.contract!r}; this supplyledger has no "
+                                               "such contract", header.state_root)
                 self.find("receipt", "re-execution gives a different receipt", height=h,
                           tx=sid, table="txs", row=sid)
         if blk.receipts_root(res.receipts) != header.receipts_root and len(res.rejected) == 0:
@@ -407,6 +410,13 @@ class _Auditor:
                                                      "reason": LOCAL_TABLES[name]})
             else:
                 self.find("unknown_table", "table not created by supplyledger", table=name)
+
+
+def _succeeded(receipt: bytes | None) -> bool:
+    try:
+        return receipt is not None and decode(receipt).get("ok") is True
+    except (SupplyLedgerError, AttributeError):
+        return False
 
 
 _RANK = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import genesis_writes
+from supplyledger.contracts.builtin.rules import PREFIX
 from supplyledger.contracts.executor import (
-    RULES_PREFIX,
     encode_writes,
     genesis_receipt_events,
 )
 from supplyledger.contracts.projection import EventMeta, Op
 from supplyledger.contracts.runtime import Contract, unsupported
-from supplyledger.errors import UnknownContract
+from supplyledger.errors import UnknownContract, ValidationError
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.encoding import canonical
@@ -42,13 +42,18 @@ def genesis_document(*, chain: str, time_ms: int, orgs: list[dict[str, Any]],
 
 def _rules_writes(doc: dict[str, Any], contracts: Mapping[str, Contract]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, version in doc.get("rules", {}).items():
+    rules = doc.get("rules", {})
+    if not isinstance(rules, dict):
+        raise ValidationError("genesis rules must map contract names to versions")
+    for name, version in rules.items():
+        if type(version) is not int or version < 1:  # bool is an int too: not a version
+            raise ValidationError(f"genesis rules of {name!r}: {version!r} is not a version")
         c = contracts.get(name)
         if c is None:
             raise UnknownContract(f"genesis names rules of an unknown contract {name!r}")
         if version not in c.versions:
             raise unsupported(c, version)
-        out[RULES_PREFIX + name] = version
+        out[PREFIX + name] = version
     return out
 
 

@@ -14,18 +14,85 @@ code implements: adopting rules nobody can run would stop the ledger. A node who
 does not implement a version in force refuses to start, and the audit stops at the first
 block it cannot re-execute (``rules_unsupported``), instead of reporting every later
 receipt as changed.
+
+What the installed code implements must never decide a recorded outcome, or a later release
+would re-execute history differently. So an adoption of rules (or of a contract) this code
+lacks is refused before it is ordered, like a revoked signer (:func:`refusal`, asked by the
+executor): it leaves no receipt, and the audit stops on it instead. The body decides only
+from state (rules move forward). Likewise argument schemas and ``prepare`` steps run before
+ordering (in verifier processes) and cannot know the version in force: a rule change that
+alters validation must branch on ``ctx.version`` in the body, never in them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from supplyledger.contracts.projection import EventMeta, Op, Table, Upsert
-from supplyledger.contracts.runtime import Contract, Ctx, method
+from supplyledger.contracts.runtime import Call, Contract, Ctx, StateReader, method, unsupported
 from supplyledger.contracts.schema import Int, Str
-from supplyledger.errors import InvalidState, RulesUnsupported, UnknownContract
+from supplyledger.errors import (
+    InvalidState,
+    RulesUnsupported,
+    SupplyLedgerError,
+    UnknownContract,
+)
+from supplyledger.ledger.encoding import decode
 
-__all__ = ["CONTRACT"]
+__all__ = ["CONTRACT", "PREFIX", "check_ledger_rules", "refusal", "version_of"]
+
+PREFIX = "rules/v/"  # full state key of a contract's version in force (1 when absent)
+
+
+def refusal(contracts: Mapping[str, Contract], call: Call) -> SupplyLedgerError | None:
+    """Why ``call`` may not be ordered: an adoption of rules, or of a contract, that
+    ``contracts`` lack (the executor rejects it unrecorded, the audit stops on it)."""
+    if call.contract != "rules" or call.method != "adopt" or call.error is not None:
+        return None
+    name, version = call.value["contract"], call.value["version"]
+    c = contracts.get(name)
+    if c is None:
+        return UnknownContract(f"no contract named {name!r} in this supplyledger",
+                               contract=name, version=version)
+    return None if version in c.versions else RulesUnsupported(
+        f"{name} rules v{version} are not implemented by this supplyledger (it implements "
+        f"{', '.join(f'v{v}' for v in c.versions)})", contract=name, version=version,
+        supported=list(c.versions))
+
+
+def version_of(key: str, raw: bytes) -> int:
+    """The version stored under ``key``; RulesUnsupported for anything but a positive int
+    (only a tampered or foreign state holds one)."""
+    try:
+        v = decode(raw)
+    except SupplyLedgerError:
+        v = None
+    if type(v) is not int or v < 1:
+        raise RulesUnsupported(f"state {key} holds {raw[:40]!r}, not a rules version",
+                               contract=key[len(PREFIX):], version=0, supported=[])
+    return v
+
+
+def check_ledger_rules(contracts: Mapping[str, Contract], read: StateReader,
+                       keys: Iterable[str]) -> None:
+    """Raise RulesUnsupported unless ``contracts`` implement every rules version in force:
+    those of its contracts (read through ``read``) and any other contract's named by
+    ``keys`` (the state's ``rules/v/`` keys), which this release lacks altogether."""
+    for key in keys:
+        name = key[len(PREFIX):]
+        if name not in contracts:
+            raw = read(key)
+            v = version_of(key, raw) if raw is not None else 1
+            raise RulesUnsupported(
+                f"the ledger runs {name} rules v{v}; this supplyledger has no {name} "
+                f"contract: install a release that implements it", contract=name,
+                version=v, supported=[])
+    for c in contracts.values():
+        raw = read(PREFIX + c.name)
+        v = 1 if raw is None else version_of(PREFIX + c.name, raw)
+        if v not in c.versions:
+            raise unsupported(c, v)
 
 
 @method(roles="admin", args={
@@ -34,15 +101,8 @@ __all__ = ["CONTRACT"]
 }, errors=(UnknownContract, RulesUnsupported, InvalidState))
 def adopt(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Admin: put a newer rules version of a contract in force from this transaction on."""
+    # Contracts and versions this code lacks were refused before ordering (refusal).
     name, version = a["contract"], a["version"]
-    supported = ctx.rules_supported(name)
-    if supported is None:
-        raise UnknownContract(f"no contract named {name!r}")
-    if version not in supported:
-        raise RulesUnsupported(
-            f"{name} rules v{version} are not implemented by this supplyledger (it implements "
-            f"{', '.join(f'v{v}' for v in supported)})", contract=name, version=version,
-            supported=list(supported))
     previous = ctx.get(f"v/{name}") or 1  # the key executor.rules_in_force reads
     if version <= previous:
         raise InvalidState(f"{name} already runs rules v{previous}; rules only move forward",
