@@ -219,3 +219,24 @@ def test_no_plaintext_private_key_in_the_database(world: World) -> None:
     data = (world.dir / DB_NAME).read_bytes()
     for who in PASSWORDS:
         assert world.keys[who].pkcs8_der()[-48:] not in data
+
+
+def test_login_throttle_forgets_clients_past_their_window(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from supplyledger.api import accounts as acc
+
+    monkeypatch.setattr(acc, "_MAX_CLIENTS", 50)
+    svc = LedgerService(world.node, type(CHEAP)(**{**_fields(CHEAP), "login_rate": 3}))
+    now = [1_000.0]
+    svc.accounts.clock = lambda: now[0]
+    try:
+        for i in range(200):  # a client per address, each within the window when it came
+            svc.accounts._throttle(f"10.0.{i // 256}.{i % 256}")
+            now[0] += svc.settings.login_window_s / 40
+        assert len(svc.accounts._attempts) <= 51  # not 200: expired ones were dropped
+        for _ in range(3):
+            svc.accounts._throttle("10.9.9.9")
+        with pytest.raises(SupplyLedgerError, match="too many login attempts"):
+            svc.accounts._throttle("10.9.9.9")  # the limit itself still holds
+    finally:
+        svc.close()

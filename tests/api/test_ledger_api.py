@@ -209,6 +209,11 @@ async def test_audit_runs_and_catches_an_edited_row(client: httpx.AsyncClient,
                                                     world: World) -> None:
     h = await login(client, "inspector")
     assert (await client.get("/api/audit")).json() is None
+    r = await client.post("/api/audit", headers=h)  # submissions wait while it runs
+    assert r.status_code == 403 and r.json()["error"]["code"] == "role_denied"
+    assert (await client.get("/api/audit")).json() is None
+    client.cookies.clear()
+    h = await login(client, "admin")
     report = (await client.post("/api/audit", headers=h)).json()
     assert report["ok"] and report["blocks"] == world.node.height + 1
     assert {u["table"] for u in report["uncovered_tables"]} >= {"local_accounts",

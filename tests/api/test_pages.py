@@ -159,6 +159,13 @@ async def test_audit_page_runs_the_audit(client: httpx.AsyncClient) -> None:
     assert "CLEAN" in (await client.get("/")).text or "clean" in (await client.get("/")).text
 
 
+async def test_only_admins_and_auditors_run_the_audit(client: httpx.AsyncClient) -> None:
+    csrf = await _web_login(client, "inspector")
+    assert "Run the audit" not in (await client.get("/audit")).text
+    r = await client.post("/audit", data={"csrf": csrf})
+    assert r.status_code == 403 and "admin or auditor" in r.text and "CLEAN" not in r.text
+
+
 async def test_logout(client: httpx.AsyncClient) -> None:
     csrf = await _web_login(client, "mill")
     r = await client.post("/logout", data={"csrf": csrf})

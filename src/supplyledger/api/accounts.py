@@ -51,6 +51,7 @@ __all__ = ["Accounts", "Session"]
 Clock = Callable[[], float]
 _BAD_LOGIN = "unknown login or wrong password"
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
+_MAX_CLIENTS = 10_000  # addresses remembered before those past their window are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,9 @@ class Accounts:
         now = self.clock()
         window = self.settings.login_window_s
         with self._lock:
+            if len(self._attempts) > _MAX_CLIENTS:  # forget clients whose window has passed
+                self._attempts = {c: q for c, q in self._attempts.items()
+                                  if q and q[-1] > now - window}
             q = self._attempts.setdefault(client, deque())
             while q and q[0] <= now - window:
                 q.popleft()

@@ -55,6 +55,9 @@ class Principal:
         return not self.roles.isdisjoint(roles)
 
 
+AUDITORS = ("admin", "auditor")  # may run the audit
+
+
 class _Gate:
     """Many submitters or one auditor: the audit reads the ledger file while nothing is
     half-committed, so it never reports a block that was still being written."""
@@ -211,7 +214,13 @@ class LedgerService:
         return owner
 
     # -- audit ----------------------------------------------------------------------------
-    def audit(self) -> AuditReport:
+    def audit(self, who: Principal) -> AuditReport:
+        """Run the audit. Only admins and auditors: submissions wait while it runs (it
+        reads the ledger with nothing half-committed), so anyone else could stall the
+        node with it."""
+        if not who.has(*AUDITORS):
+            raise RoleDenied("running the audit needs the admin or auditor role",
+                             required=list(AUDITORS), held=sorted(who.roles))
         with self._audit_lock, self._gate.exclusive():
             report = run_audit(self.node.store.path.parent,
                                workers=self.node.settings.verify_workers)

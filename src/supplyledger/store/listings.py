@@ -64,7 +64,8 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
     except (ValueError, UnicodeDecodeError):
         raise ValidationError(_BAD_CURSOR, arg="cursor") from None
     if (not isinstance(key, list) or len(key) != n
-            or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in key)):
+            or not all(isinstance(v, str) or (type(v) is int and -2**63 <= v < 2**63)
+                       for v in key)):  # SQLite integers are 64-bit
         raise ValidationError(_BAD_CURSOR, arg="cursor")
     return key
 

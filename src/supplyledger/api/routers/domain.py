@@ -98,7 +98,7 @@ def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0
 
 @router.post("/api/audit", summary="Re-check the whole ledger from genesis")
 async def audit(request: Request, who: Principal = Depends(writer)) -> dict[str, Any]:
-    report = await run_in_threadpool(service_of(request).audit)
+    report = await run_in_threadpool(service_of(request).audit, who)
     return report.to_dict()
 
 

@@ -78,7 +78,7 @@ def audit_page(request: Request) -> Response:
 async def audit_run(request: Request) -> Response:
     who = current(request)
     check_csrf(who, request, dict(await request.form()))
-    report = await run_in_threadpool(service_of(request).audit)
+    report = await run_in_threadpool(service_of(request).audit, who)
     if request.headers.get("hx-request"):
         return fragment("_audit_report.html", report=report)
     return page(request, "audit.html", title="Audit", report=report)
