@@ -89,6 +89,17 @@ async def test_admin_page_is_for_admins(client: httpx.AsyncClient) -> None:
     assert "/admin" not in (await client.get("/")).text.split("<main")[0]
 
 
+async def test_admin_page_shows_the_rules_in_force(client: httpx.AsyncClient) -> None:
+    from supplyledger.contracts.registry import load_builtin
+
+    await _web_login(client, "admin")
+    r = await client.get("/admin")
+    assert r.status_code == 200 and "Contract rules" in r.text
+    rules = r.text.split('id="r-h"')[1].split("</table>")[0]
+    for name, c in load_builtin().items():  # a new ledger runs each contract's newest rules
+        assert f"<td>{name}</td><td>v{c.versions[-1]}</td>" in rules
+
+
 async def test_forms_need_the_csrf_token(client: httpx.AsyncClient, world: World) -> None:
     await _web_login(client, "mill")
     before = world.snapshot()

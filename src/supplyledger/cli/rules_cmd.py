@@ -17,30 +17,20 @@ __all__ = ["rules_command", "rules_report"]
 
 
 def rules_report(data: Path) -> list[dict[str, Any]]:
-    """Per installed contract, and per contract whose rules the ledger names but this code
-    lacks: the version in force on the ledger in ``data``, the versions this code
-    implements, and whether a node of this release can run it."""
-    from supplyledger.contracts.builtin.rules import PREFIX, version_of
+    """:func:`~supplyledger.contracts.builtin.rules.rules_rows` for the ledger in ``data``
+    and the installed contracts (read-only: also beside a running node)."""
+    from supplyledger.contracts.builtin.rules import PREFIX, in_force, rules_rows
     from supplyledger.contracts.registry import load_builtin
-    from supplyledger.store.readonly import open_readonly
+    from supplyledger.store.readonly import open_readonly, prefixed_state
 
     conn = open_readonly(data)
     try:
-        # Every rules/v/ key (the primary key's index starts the scan at the prefix).
-        stored = {k[len(PREFIX):]: version_of(k, bytes(v)) for k, v in conn.execute(
-            "SELECT key, value FROM state WHERE key >= ? AND key < ?",
-            (PREFIX, PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)))}
+        stored = prefixed_state(conn, PREFIX)
     except sqlite3.Error as exc:  # not a ledger database: one clear line, not a trace
         raise StoreError(f"the ledger in {data} cannot be read: {exc}") from exc
     finally:
         conn.close()
-    contracts = load_builtin()
-    rows = []
-    for name in sorted(set(contracts) | set(stored)):
-        v, implemented = stored.get(name, 1), contracts[name].versions if name in contracts else ()
-        rows.append({"contract": name, "in_force": v, "implemented": list(implemented),
-                     "runnable": v in implemented, "newer": [n for n in implemented if n > v]})
-    return rows
+    return rules_rows(load_builtin(), in_force(stored))
 
 
 @handle_errors

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supplyledger.contracts.builtin.rules import PREFIX, check_ledger_rules
+from supplyledger.contracts.builtin.rules import PREFIX, check_ledger_rules, in_force
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, call_from_env
@@ -56,8 +56,8 @@ from supplyledger.node.verifier import (
     Verdict,
     VerifierPool,
 )
-from supplyledger.store.listings import Listings
 from supplyledger.store.lock import WriterLock
+from supplyledger.store.readonly import prefixed_state
 from supplyledger.store.records import BlockRecord, TxRow
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
@@ -113,9 +113,7 @@ class Node:
         self.executor = Executor(self.contracts, self.store.get_state,
                                  max_cache=settings.state_cache_keys,
                                  read_many=self.store.get_states)
-        # Also the rules of contracts this release lacks (rules/v/* names them).
-        check_ledger_rules(self.contracts, self.executor.read, (
-            i["key"] for i in Listings(self.store, {}).state_keys(PREFIX, 500).items))
+        check_ledger_rules(self.contracts, in_force(prefixed_state(self.store.reader(), PREFIX)))
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")

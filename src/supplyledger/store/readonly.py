@@ -15,8 +15,8 @@ from pathlib import Path
 from supplyledger.errors import NotFound
 from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["committed_ids", "open_file_readonly", "open_readonly", "state_value",
-           "table_names"]
+__all__ = ["committed_ids", "open_file_readonly", "open_readonly", "prefixed_state",
+           "state_value", "table_names"]
 
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
@@ -48,6 +48,19 @@ def state_value(conn: sqlite3.Connection, key: str) -> bytes | None:
     """The committed value under a full state key (``contract/key``), or None."""
     row = conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
     return None if row is None else bytes(row[0])
+
+
+def prefixed_state(conn: sqlite3.Connection, prefix: str) -> dict[str, bytes]:
+    """Every committed state entry whose key starts with ``prefix`` (a small family of
+    keys, such as the contracts' rules versions): key -> stored bytes."""
+    # key >= prefix lets the primary key's index start the scan at the prefix.
+    rows = conn.execute("SELECT key, value FROM state WHERE key >= ? ORDER BY key", (prefix,))
+    out: dict[str, bytes] = {}
+    for k, v in rows:
+        if not k.startswith(prefix):
+            break
+        out[k] = bytes(v)
+    return out
 
 
 def table_names(conn: sqlite3.Connection) -> list[str]:

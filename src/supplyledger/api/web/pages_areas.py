@@ -21,6 +21,7 @@ from supplyledger.api.web.mine import about, suggestions
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
+from supplyledger.contracts.builtin.rules import PREFIX, in_force, rules_rows
 from supplyledger.errors import NotFound, RoleDenied, SupplyLedgerError
 
 __all__ = ["AREAS", "router"]
@@ -193,7 +194,10 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
                 participants=svc.reads.rows("participants", 50, cursor or None,
                                             {"org": org} if org else None),
                 orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
-                logins=logins, roles=ROLES, forms=forms, enrolled=enrolled)
+                logins=logins, roles=ROLES, forms=forms, enrolled=enrolled,
+                rules=rules_rows(svc.node.contracts, in_force(
+                    {i["key"]: i["value"]
+                     for i in svc.reads.listings.state_keys(PREFIX, 500).items})))
 
 
 @router.post("/admin/enrol", response_class=HTMLResponse)

@@ -26,11 +26,11 @@ alters validation must branch on ``ctx.version`` in the body, never in them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from supplyledger.contracts.projection import EventMeta, Op, Table, Upsert
-from supplyledger.contracts.runtime import Call, Contract, Ctx, StateReader, method, unsupported
+from supplyledger.contracts.runtime import Call, Contract, Ctx, method, unsupported
 from supplyledger.contracts.schema import Int, Str
 from supplyledger.errors import (
     InvalidState,
@@ -40,7 +40,8 @@ from supplyledger.errors import (
 )
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["CONTRACT", "PREFIX", "check_ledger_rules", "refusal", "version_of"]
+__all__ = ["CONTRACT", "PREFIX", "check_ledger_rules", "in_force", "refusal", "rules_rows",
+           "version_of"]
 
 PREFIX = "rules/v/"  # full state key of a contract's version in force (1 when absent)
 
@@ -74,25 +75,40 @@ def version_of(key: str, raw: bytes) -> int:
     return v
 
 
-def check_ledger_rules(contracts: Mapping[str, Contract], read: StateReader,
-                       keys: Iterable[str]) -> None:
-    """Raise RulesUnsupported unless ``contracts`` implement every rules version in force:
-    those of its contracts (read through ``read``) and any other contract's named by
-    ``keys`` (the state's ``rules/v/`` keys), which this release lacks altogether."""
-    for key in keys:
-        name = key[len(PREFIX):]
+def in_force(stored: Mapping[str, bytes]) -> dict[str, int]:
+    """Contract name -> rules version, from the state's ``rules/v/`` entries (key ->
+    stored bytes); contracts without an entry run v1."""
+    return {k[len(PREFIX):]: version_of(k, raw) for k, raw in stored.items()
+            if k.startswith(PREFIX)}
+
+
+def rules_rows(contracts: Mapping[str, Contract], versions: Mapping[str, int]
+               ) -> list[dict[str, Any]]:
+    """Per contract of this release, and per contract whose rules the ledger names but this
+    release lacks: the version in force, the versions implemented, whether this release
+    can run it and which newer versions it could adopt."""
+    rows = []
+    for name in sorted(set(contracts) | set(versions)):
+        v = versions.get(name, 1)
+        implemented = list(contracts[name].versions) if name in contracts else []
+        rows.append({"contract": name, "in_force": v, "implemented": implemented,
+                     "runnable": v in implemented, "newer": [n for n in implemented if n > v]})
+    return rows
+
+
+def check_ledger_rules(contracts: Mapping[str, Contract], versions: Mapping[str, int]) -> None:
+    """Raise RulesUnsupported unless ``contracts`` implement every rules version in force
+    (``versions``, from :func:`in_force`), a node's condition to start on a ledger."""
+    for row in rules_rows(contracts, versions):
+        if row["runnable"]:
+            continue
+        name, v = row["contract"], row["in_force"]
         if name not in contracts:
-            raw = read(key)
-            v = version_of(key, raw) if raw is not None else 1
             raise RulesUnsupported(
                 f"the ledger runs {name} rules v{v}; this supplyledger has no {name} "
                 f"contract: install a release that implements it", contract=name,
                 version=v, supported=[])
-    for c in contracts.values():
-        raw = read(PREFIX + c.name)
-        v = 1 if raw is None else version_of(PREFIX + c.name, raw)
-        if v not in c.versions:
-            raise unsupported(c, v)
+        raise unsupported(contracts[name], v)
 
 
 @method(roles="admin", args={
