@@ -324,8 +324,8 @@ def test_acknowledged_receipts_are_in_the_database(ledger: Ledger) -> None:
                .result(10).result["batch"] for i in range(3)]
     futs = [node.submit(ledger.tx(m, "trace", "record_event", {
         "batch": batches[i % 3], "event": object_event(
-            "2026-01-01T00:00:00Z", "shipping", "in_transit", batches[i % 3])}))
-        for i in range(30)]
+            f"2026-01-01T00:00:{i:02d}Z", "shipping", "in_transit", batches[i % 3])}))
+        for i in range(30)]  # distinct events: the same one twice is refused
     receipts = [f.result(10) for f in futs]
     node.stop()
     conn = sqlite3.connect(f"file:{ledger.dir / DB_NAME}?mode=ro", uri=True)
