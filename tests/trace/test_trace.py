@@ -72,7 +72,8 @@ def test_only_the_entitled_party_records_a_link(mill: FlourMill) -> None:
     assert c.ok(p["shop"], "trace", "record_event", {"batch": flour, "event":
                 object_event(WHEN, "storing", "active", flour)})["seq"] == 6
     err = error_of(c, p["shop"], "trace", "record_event", {"batch": flour, "prev": "0" * 64,
-                   "event": object_event(WHEN, "storing", "active", flour)})
+                   "event": object_event("2019-12-20T08:00:00.000+08:00", "storing", "active",
+                                         flour)})
     assert err.code == "invalid_state"  # a stale view of the code chain
     bad = object_event(WHEN, "storing", "active", flour)
     del bad["action"]

@@ -134,7 +134,9 @@ def run_trace_bench(*, total_events: int = 1_000_000, doc_events: int = 5000,
         for k in range(0, long_events, doc_events):
             n = min(doc_events, long_events - k)
             capture_document(c.node, _doc([object_event(
-                f"2024-04-01T00:{(k + i) // 60 % 60:02d}:{(k + i) % 60:02d}Z", "storing",
+                # one second apart: each is another event (trace rules v2 take one once)
+                f"2024-04-{1 + (k + i) // 86400 % 28:02d}T{(k + i) // 3600 % 24:02d}:"
+                f"{(k + i) // 60 % 60:02d}:{(k + i) % 60:02d}Z", "storing",
                 "active", long_batch, qty=1) for i in range(n)]), who.key)
             filled += n
         fill_eps = filled / (time.perf_counter() - t0)

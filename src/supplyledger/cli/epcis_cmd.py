@@ -34,7 +34,8 @@ DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 
 
 def _refusal(name: str, exc: SupplyLedgerError) -> dict[str, Any]:
-    errors = exc.errors if isinstance(exc, EPCISValidationError) else []
+    # (a capture refused as already recorded lists its events too)
+    errors: list[dict[str, Any]] = getattr(exc, "errors", None) or []
     return {"file": name, "ok": False, "code": exc.code, "error": exc.message,
             "errors": errors}
 
@@ -97,8 +98,9 @@ def _report(results: list[dict[str, Any]], json_out: bool) -> None:
             continue
         err_console.print(f"[bold red]refused[/] {esc(r['file'])}: {esc(r['error'])}")
         errors = r["errors"]
-        if len(errors) == 1 and errors[0]["reason"] in r["error"]:
-            continue  # the summary line already says it
+        if r["code"] == "already_exists" or (
+                len(errors) == 1 and errors[0]["reason"] in r["error"]):
+            continue  # the summary line already says it (a retry: each event is a repeat)
         for e in errors[:50]:
             where = "document" if e.get("event") is None else f"event {e['event']}"
             err_console.print(f"  {where}: {esc(e['reason'])}")

@@ -219,11 +219,14 @@ def event_facts(ev: EPCISEvent) -> dict[str, Any]:
 def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
                     amounts: bool = False) -> list[dict[str, Any]]:
     """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
-    facts of each (with ``qty``, if ``amounts``); raises EPCISValidationError listing every
-    problem per event."""
+    facts of each (with ``qty`` and ``declares``, if ``amounts``); raises
+    EPCISValidationError listing every problem per event."""
     if not amounts:
         return [event_facts(ev) for ev in parse_events(events, namespaces)]
-    return [event_facts(ev) | {"qty": _amounts(ev.event_type, ev.raw)}
+    # (for recording: an error declaration hashes like the event it declares wrong, yet is
+    # a capture of its own)
+    return [event_facts(ev) | {"qty": _amounts(ev.event_type, ev.raw),
+                               "declares": "errorDeclaration" in ev.raw}
             for ev in parse_events(events, namespaces)]
 
 

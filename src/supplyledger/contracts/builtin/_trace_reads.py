@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_once import key as once_key
 from supplyledger.contracts.builtin.custody import holding_key
 
 __all__ = ["LGTIN", "reads_many", "reads_one"]
@@ -56,8 +57,9 @@ def _guard_keys(f: dict[str, Any]) -> list[str]:
 
 
 def _event_keys(f: dict[str, Any]) -> list[str]:
-    # Every identifier an event names is resolved (_subjects, _edges), and chains read.
-    keys: list[str] = []
+    # Every identifier an event names is resolved (_subjects, _edges), and chains read;
+    # and where the event is recorded already (rules v2: once per chain).
+    keys = [f"trace/{once_key(f)}"]
     for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
             f["parent"]))):
         keys.extend(_node_keys(ident))
@@ -66,8 +68,9 @@ def _event_keys(f: dict[str, Any]) -> list[str]:
 
 
 def reads_one(value: dict[str, Any]) -> list[str]:
-    keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}"]
     f = value["items"][0]
+    keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}",
+            f"trace/{once_key(f)}"]
     # only a transformation's inputs and outputs and an aggregation's parent are resolved
     for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):
         keys.extend(_node_keys(ident))

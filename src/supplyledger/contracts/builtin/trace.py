@@ -54,6 +54,18 @@ transformed while the order runs (the buyer pays for that lot, not for what it w
 
 ``record_events`` captures a whole EPCIS document in one transaction; if any event is
 refused, none is kept.
+
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``): an event is recorded
+once per chain. EPCIS clients retry captures, so an event whose CBV 2.0 hash id a chain it
+would go to already holds is refused (AlreadyExists naming the hash and the transaction
+that recorded it first; a document re-sent whole is refused as AlreadyExists, with the
+per-event reasons, and nothing of it is kept); a document naming one event twice is invalid.
+An event held elsewhere may still be recorded on a chain that lacks it (``record_event``
+on another lot it is about, by that lot's holder, as when several organisations each
+record their lot on a shared pallet): the chain gains its history, but effects the first
+recording had for the whole event are not repeated (a transformation's consumption of its
+inputs and its genealogy); an aggregation packs the lot it is recorded on, as before. Rules
+v1 took an event again (its audit re-executes so).
 """
 
 from __future__ import annotations
@@ -67,6 +79,7 @@ from supplyledger.contracts.builtin._trace_facts import (
     subject_id,
 )
 from supplyledger.contracts.builtin._trace_objects import Claims
+from supplyledger.contracts.builtin._trace_once import held, mark
 from supplyledger.contracts.builtin._trace_packing import Packing
 from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
 from supplyledger.contracts.builtin._trace_tables import EVENTS, LINKS, PROJECTORS, event_row
@@ -75,6 +88,7 @@ from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.runtime import Contract, Ctx, method
 from supplyledger.contracts.schema import Obj, Str
 from supplyledger.errors import (
+    AlreadyExists,
     EPCISValidationError,
     Forbidden,
     InvalidState,
@@ -208,6 +222,8 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     claimant), then the first target's ``prev``, then the genealogy. Returns the first
     target's entry. (Written for the usual single target: this runs once per captured event
     on the node's busiest thread.)"""
+    once = ctx.version >= 2  # rules v1 (ledgers made before) took an event again
+    where = held(ctx, f, [t for t, _ in targets], item) if once else {}
     claims = Claims(ctx)
     for subject, h in targets:
         if h is not None:
@@ -219,8 +235,14 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     if prev is not None and prev != state["code"]:
         raise InvalidState(f"batch {first} code is {state['code'][:12]}…, not "
                            f"{prev[:12]}…", current=state["code"])
-    edges = _edges(ctx, targets, f, claims) if f["inputs"] or f["parent"] else None
+    # A transformation recorded on another of its lots already consumed its inputs and
+    # linked them to every output: only this chain's history is new.
+    again = bool(where) and f["type"] == "TransformationEvent"
+    edges = (_edges(ctx, targets, f, claims) if (f["inputs"] or f["parent"]) and not again
+             else None)
     claims.commit()
+    if once:
+        mark(ctx, f, where, [t for t, _ in targets], item)
     done = _append(ctx, first, state, f, item, edges[0] if edges else [])
     for k in range(1, len(targets)):
         t = targets[k][0]
@@ -235,7 +257,7 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     "prev": Str(optional=True, min_len=64, max_len=64,
                 doc="the batch's current code, to refuse appends to a stale view"),
 }, errors=(NotFound, Forbidden, PrefixOwned, InvalidState, ValidationError,
-            EPCISValidationError))
+            EPCISValidationError, AlreadyExists))
 def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Append a supply-chain event to a registered batch's history and extend its chain."""
     batch = args["batch"]
@@ -251,7 +273,7 @@ def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
                   "numbers exact)"),
     "namespaces": Obj(optional=True, doc="prefix -> IRI declared by the document's @context"),
     "source": Str(optional=True, max_len=500, doc="document id or instanceIdentifier"),
-}, errors=(NotFound, Forbidden, EPCISValidationError))
+}, errors=(NotFound, Forbidden, EPCISValidationError, AlreadyExists))
 def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Capture a list of EPCIS events atomically: all are recorded, or none (with the
     reason for every refused event)."""
@@ -267,6 +289,16 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
             subjects.update(t for t, _ in targets)
         except SupplyLedgerError as exc:
             errors.append({"event": i, "code": exc.code, "reason": exc.message})
+            if isinstance(exc, AlreadyExists):
+                errors[-1]["tx"] = exc.details["tx"]
+    if errors and all(e["code"] == AlreadyExists.code for e in errors):
+        # a re-sent capture (at-least-once delivery): say so, not "invalid"
+        tx = errors[0]["tx"]
+        whole = "the document was captured before: " if len(errors) == len(items) else ""
+        raise AlreadyExists(
+            f"{whole}{len(errors)} of {len(items)} events are already recorded (event "
+            f"{errors[0]['event']} by transaction {tx}), none recorded again",
+            errors=errors[:200], tx=tx)
     if errors:
         raise EPCISValidationError(
             f"{len(errors)} of {len(items)} events refused, none recorded; event "
@@ -275,4 +307,4 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
-                       tables=(EVENTS, LINKS), projectors=PROJECTORS)
+                       tables=(EVENTS, LINKS), projectors=PROJECTORS, versions=(1, 2))
