@@ -137,6 +137,9 @@ def _drive(node: Node, raws: list[bytes], *, clients: int, rate: float | None,
                 if exc is not None:
                     errors[0] += 1
                     errors[1] = errors[1] or f"{type(exc).__name__}: {exc}"
+                elif not f.result().ok:  # committed, but the call failed: not throughput
+                    errors[0] += 1
+                    errors[1] = errors[1] or f"failed receipt: {f.result().error}"
                 lat[i] = now - t_sub
                 done_at[i] = now
                 sem.release()
@@ -195,5 +198,6 @@ def run_bench(*, txs: int = 200_000, sig: str = "rsa", data_dir: Path | None = N
         "p50_ms": round(statistics.median(ms), 2), "p99_ms": round(_pct(ms, 99), 2),
         "saturated_p50_ms": round(statistics.median(sat_ms), 2),
         "saturated_p99_ms": round(_pct(sat_ms, 99), 2),
-        "errors": err1 + err2, "blocks": height, "data_dir": str(data_dir),
+        "errors": err1 + err2,  # refused, or committed with a failed receipt
+        "blocks": height, "data_dir": str(data_dir),
     }
