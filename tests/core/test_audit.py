@@ -75,7 +75,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
         ):
             assert node.submit(raw).result(10).ok
         failed = node.submit(tx(mover, "identity", "register_org",
-                                {"id": "x", "name": "X", "roles": ["transporter"]})).result(10)
+                                {"id": "xx", "name": "X", "roles": ["transporter"]})).result(10)
         assert not failed.ok
         rng = random.Random(7)
         # trace events need their batches registered (products contract) first

@@ -84,12 +84,18 @@ def test_init_refuses_and_writes_nothing(tmp_path: Path, setup: str, args: list[
 
 
 def test_failed_receipt_shows_its_message_and_code(ledger: Path) -> None:
-    res = run("tx", "submit", "identity", "register_org", "--data", str(ledger), "--key",
-              str(ledger / "keys" / "alice.key"), "--args", '{"id": "Bad Id", "name": "x"}')
+    submit = ("tx", "submit", "identity", "register_org", "--data", str(ledger), "--key",
+              str(ledger / "keys" / "alice.key"), "--args")
+    # Arguments the schema refuses never reach a block: one error line, exit 2. The message
+    # quotes a regular expression, which Rich used to read as markup.
+    one_line_error(run(*submit, '{"id": "Bad Id", "name": "x", "roles": []}'),
+                   "id does not match [a-z0-9]", "[validation_error]")
+    org = '{"id": "twice", "name": "x", "roles": ["supplier"]}'
+    assert run(*submit, org).exit_code == 0
+    res = run(*submit, org)  # decided by the ledger's state: a failed receipt, exit 1
     assert res.exit_code == 1, res.output
-    # The message quotes a regular expression, which Rich used to read as markup.
-    assert "failed: id does not match [a-z0-9]" in res.stdout
-    assert "[validation_error]" in res.stdout and "{'code'" not in res.stdout
+    assert "failed: " in res.stdout and "[already_exists]" in res.stdout
+    assert "{'code'" not in res.stdout
 
 
 def test_wrong_password_names_the_key_file(ledger: Path) -> None:

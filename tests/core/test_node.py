@@ -22,6 +22,7 @@ from supplyledger.bench.flourmill import object_event
 from supplyledger.errors import (
     CryptoError,
     EncodingError,
+    EPCISValidationError,
     InvalidSignature,
     NodeError,
     NodeStopped,
@@ -30,6 +31,8 @@ from supplyledger.errors import (
     RevokedKey,
     StaleTransaction,
     SupplyLedgerError,
+    UnknownContract,
+    UnknownMethod,
     UnknownSigner,
     ValidationError,
     WrongChain,
@@ -88,8 +91,8 @@ def _rejected(node: Node, raw: bytes, err: type[SupplyLedgerError]) -> SupplyLed
 def _assert_nothing_written(led: Ledger, node: Node, before: dict[str, Any]) -> None:
     assert led.counts() == before
     assert node.height == before["height"]
-    probe = node.submit(led.tx(led.admin, "trace", "record_event",
-                               {"batch": "probe", "event": {}},
+    probe = node.submit(led.tx(led.admin, "products", "create_product",
+                               {"gtin": _gtin(), "name": "probe"},
                                time_ms=node.clock())).result(10)
     assert probe.error is not None and probe.error["code"] == "role_denied"
     after = led.counts()
@@ -249,6 +252,23 @@ def _sign_as(key: PrivateKey, did: str, contract: str, method: str,
     return canonical({"env": env, "sig": b64e(key.sign(canonical(env)))})
 
 
+def test_arguments_the_schema_refuses_never_enter_a_block(ledger: Ledger, node: Node) -> None:
+    m = ledger.keys.ed[1]
+    _org(ledger, node)
+    _member(ledger, node, m)
+    before = ledger.counts()
+    for args, contract, method, err in (
+            ({"gtin": "123", "name": "p"}, "products", "create_product", ValidationError),
+            ({"gtin": _gtin(), "name": "p", "extra": 1}, "products", "create_product",
+             ValidationError),
+            ({"batch": "b", "event": {}}, "trace", "record_event", EPCISValidationError),
+            ({}, "nosuch", "call", UnknownContract),
+            ({}, "products", "nosuch", UnknownMethod)):
+        exc = _rejected(node, ledger.tx(m, contract, method, args), err)
+        assert exc.message  # says what is wrong, and nothing is recorded for it
+    _assert_nothing_written(ledger, node, before)
+
+
 def test_replay_after_commit(ledger: Ledger, node: Node) -> None:
     raw = _event(ledger, ledger.admin)
     first = node.submit(raw).result(10)
@@ -261,10 +281,11 @@ def test_replay_after_commit(ledger: Ledger, node: Node) -> None:
 def test_replay_with_a_fresh_rsa_signature(ledger: Ledger, node: Node) -> None:
     # The node key is a registered RSA participant: sign one envelope twice.
     k = ledger.node_key
-    a = make_tx(k, chain=CHAIN, contract="trace", method="record_event",
-                args={"batch": "b", "event": {}}, time_ms=T0, nonce=1)
-    b = make_tx(k, chain=CHAIN, contract="trace", method="record_event",
-                args={"batch": "b", "event": {}}, time_ms=T0, nonce=1)
+    args = {"gtin": _gtin(), "name": "b"}  # a failed call (role): ids are ids all the same
+    a = make_tx(k, chain=CHAIN, contract="products", method="create_product", args=args,
+                time_ms=T0, nonce=1)
+    b = make_tx(k, chain=CHAIN, contract="products", method="create_product", args=args,
+                time_ms=T0, nonce=1)
     assert a.raw != b.raw and a.id == b.id
     node.submit(a.raw).result(10)
     before = ledger.counts()
@@ -434,8 +455,8 @@ def test_restart_loaded_ids_survive_pruning(ledger: Ledger) -> None:
     node.stop()
     again = ledger.start(clock=lambda: T0 + 1, time_window_ms=W, block_max_txs=1)
     while again.height < 64:  # one tx per block up to the pruning height
-        again.submit(ledger.tx(ledger.admin, "trace", "record_event",
-                               {"batch": "fill", "event": {}}, time_ms=T0 + 1)).result(10)
+        again.submit(ledger.tx(ledger.admin, "products", "create_product",
+                               {"gtin": _gtin(), "name": "fill"}, time_ms=T0 + 1)).result(10)
     before = ledger.counts()
     exc = again.submit(raw).exception(10)
     assert isinstance(exc, ReplayedTransaction), repr(exc)

@@ -499,9 +499,9 @@ def test_replay_of_future_dated_tx_after_restart_is_refused(template: Template,
     window = 60_000
     now = [wall_clock_ms()]
     key = PrivateKey.from_pkcs8_der(template.signers[1].pkcs8)
-    tx = make_tx(key, chain=template.chain, contract="trace", method="record_event",
-                 args={"batch": "future-1", "event": {"type": "ObjectEvent"}},
-                 time_ms=now[0] + window * 9 // 10, nonce="future-1")
+    tx = make_tx(key, chain=template.chain, contract="identity", method="register_org",
+                 args={"id": "future-1", "name": "F", "roles": ["supplier"]},
+                 time_ms=now[0] + window * 9 // 10, nonce="future-1")  # committed, role_denied
     node = _node(ledger, clock=lambda: now[0], time_window_ms=window)
     try:
         node.submit(tx.raw).result(timeout=60)  # committed

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from supplyledger.errors import EncodingError, InvalidSignature, PayloadTooLarge, RoleDenied
+from supplyledger.errors import (
+    EncodingError,
+    InvalidSignature,
+    PayloadTooLarge,
+    RoleDenied,
+    SupplyLedgerError,
+)
 from supplyledger.ingest.device import DeviceClient
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import make_tx
@@ -101,11 +107,13 @@ IMPOSSIBLE: list[tuple[list[dict[str, Any]], str]] = [
 
 def test_impossible_values_and_malformed_batches(world: World) -> None:
     world.clock.t = T0 + 10_000
-    for readings, words in IMPOSSIBLE:
-        r = world.send(readings, seq=1)
-        assert not r.ok and r.error is not None, words
-        assert r.error["code"] == "validation_error", r.error
-        assert words in r.error["message"], (words, r.error["message"])
+    height = world.c.node.height
+    for readings, words in IMPOSSIBLE:  # stateless to check: refused before any block
+        with pytest.raises(SupplyLedgerError) as info:
+            world.send(readings, seq=1)
+        assert info.value.code == "validation_error", info.value
+        assert words in info.value.message, (words, info.value.message)
+    assert world.c.node.height == height
     _still_ingests(world, 1)
 
 

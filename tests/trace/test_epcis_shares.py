@@ -16,10 +16,8 @@ from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import prepare_call
 from supplyledger.epcis.bench import typical_document
 from supplyledger.errors import EPCISValidationError, NodeError
-from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.node.audit import run_audit
-from supplyledger.node.epcis_ingest import capture_document, capture_tx
+from supplyledger.node.epcis_ingest import capture_args, capture_document, capture_tx
 from supplyledger.node.verifier import OK, SKIPPED, UNKNOWN, merge_shares
 from supplyledger.store.sqlite import SQLiteStore
 
@@ -84,11 +82,12 @@ def test_captures_prepared_in_shares_audit_clean(shared: Consortium) -> None:
     # A document with bad events gets the error the whole prepare step gives.
     bad = typical_document(6, seed=4)
     bad["epcisBody"]["eventList"][4]["bizStep"] = "urn:epcglobal:cbv:bizstep:no_such"
+    captured = sql(c, "SELECT COUNT(*) FROM txs WHERE method='record_events'")
     with pytest.raises(EPCISValidationError) as info:
         capture_document(c.node, bad, shop.key)
-    tx = sql(c, "SELECT raw FROM txs WHERE method='record_events' ORDER BY pos DESC LIMIT 1")
-    args = decode(envelope_bytes_of(bytes(tx[0][0]))[0])["args"]
-    _, whole_err = prepare_call(CONTRACTS, "trace", "record_events", args)
+    # Refused before a block (its events are stateless to check): nothing recorded.
+    assert sql(c, "SELECT COUNT(*) FROM txs WHERE method='record_events'") == captured
+    _, whole_err = prepare_call(CONTRACTS, "trace", "record_events", capture_args(bad))
     assert whole_err is not None and info.value.message == whole_err["message"]
     assert [e["event"] for e in info.value.errors] == [4]
     c.stop()

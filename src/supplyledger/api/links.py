@@ -52,7 +52,10 @@ READING_UNITS = {"Temperature": "CEL", "RelativeHumidity": "P1", "Mass": "KGM"}
 
 
 def epcis_time(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    """To the millisecond: two recordings a second apart are two events, not a repeat
+    (trace rules v2 take an event once; its time is part of what identifies it)."""
+    whole = dt.datetime.fromtimestamp(ms // 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{ms % 1000:03d}Z"
 
 
 def build_event(link: Link, *, batch: str, time_ms: int, quantity: int | None = None,

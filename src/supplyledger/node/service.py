@@ -281,6 +281,12 @@ class Node:
                     raise StaleTransaction(
                         f"transaction time is {tx.time - now:+d} ms from the node "
                         f"clock; the window is ±{s.time_window_ms} ms")
+                if tx.error is not None and tx.error["code"] != "contract_bug":
+                    # Arguments the method's schema or prepare step refuses: stateless, so
+                    # the signer learns it now and no block records it (DESIGN: a bad
+                    # schema never enters a block). A bug in a prepare step is recorded.
+                    raise error_from_code(tx.error["code"], tx.error["message"],
+                                          tx.error.get("details"))
             except SupplyLedgerError as exc:
                 self.metrics.refuse(exc.code)
                 fut.set_exception(exc)
