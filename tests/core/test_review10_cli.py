@@ -14,29 +14,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from supplyledger.cli.common import console
 from supplyledger.cli.demo import _report
-from supplyledger.cli.main import app
 from supplyledger.demo.load import DemoInfo
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.store.sqlite import DB_NAME
 
-PASSWORDS = {"SUPPLYLEDGER_NODE_PASSWORD": "node-pw", "SUPPLYLEDGER_KEY_PASSWORD": "key-pw"}
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={**PASSWORDS, "COLUMNS": "200"})
-
-
-def one_line_error(res: Result, *fragments: str) -> None:
-    assert res.exit_code == 2, (res.stdout, res.stderr, res.exception)
-    assert isinstance(res.exception, SystemExit), res.exception
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for f in fragments:
-        assert f in lines[0], res.stderr
+from .test_cli_review import one_line_error, run
 
 
 def blocks(data: Path) -> int:
