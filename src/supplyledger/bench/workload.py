@@ -33,8 +33,8 @@ def epcis_event(rng: random.Random, batch: str, t_ms: int) -> dict[str, Any]:
         "type": "ObjectEvent",
         "eventTime": f"2026-11-{1 + t_ms % 28:02d}T{t_ms % 24:02d}:{t_ms % 60:02d}:00.000Z",
         "eventTimeZoneOffset": "+00:00",
-        "epcList": [f"urn:epc:id:sgtin:{gtin}.{rng.randrange(10**6)}"
-                    for _ in range(rng.randrange(1, 5))],
+        "epcList": [f"urn:epc:id:sgtin:{gtin}.{serial}"  # distinct: EPCIS refuses repeats
+                    for serial in rng.sample(range(10**6), rng.randrange(1, 5))],
         "action": "OBSERVE",
         "bizStep": step,
         "disposition": disp,
