@@ -64,8 +64,10 @@ An event held elsewhere may still be recorded on a chain that lacks it (``record
 on another lot it is about, by that lot's holder, as when several organisations each
 record their lot on a shared pallet): the chain gains its history, but effects the first
 recording had for the whole event are not repeated (a transformation's consumption of its
-inputs and its genealogy); an aggregation packs the lot it is recorded on, as before. Rules
-v1 took an event again (its audit re-executes so).
+inputs and its genealogy); an aggregation packs the lot it is recorded on, as before. An
+error declaration (the event again, with ``errorDeclaration``) is recorded once per chain
+too, and only joins the history: it consumes, packs and links nothing. Rules v1 took an
+event again (its audit re-executes so).
 """
 
 from __future__ import annotations
@@ -237,7 +239,10 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
                            f"{prev[:12]}…", current=state["code"])
     # A transformation recorded on another of its lots already consumed its inputs and
     # linked them to every output: only this chain's history is new.
-    again = bool(where) and f["type"] == "TransformationEvent"
+    # An error declaration (v2) says an event was wrong: it joins the history, but
+    # consumes, packs and links nothing (else declaring a milling wrong milled it again).
+    again = (bool(where) and f["type"] == "TransformationEvent") or (
+        once and bool(f.get("declares")))
     edges = (_edges(ctx, targets, f, claims) if (f["inputs"] or f["parent"]) and not again
              else None)
     claims.commit()
