@@ -19,17 +19,12 @@ from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.rules import PREFIX, version_of
 from supplyledger.contracts.builtin.rules import refusal as rules_refusal
 from supplyledger.contracts.projection import EventMeta, Op
-from supplyledger.contracts.runtime import (
-    Call,
-    Contract,
-    StateReader,
-    execute_call,
-)
+from supplyledger.contracts.runtime import Call, Contract, StateReader, execute_call
 from supplyledger.errors import RevokedKey, SupplyLedgerError, UnknownSigner
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import canonical, decode
 
-__all__ = ["BlockResult", "Executor", "Participant", "project_events", "rules_in_force"]
+__all__ = ["BlockResult", "Executor", "Participant", "project_events"]
 
 _MISSING = object()
 
@@ -56,7 +51,7 @@ class BlockResult:
     unsupported: list[tuple[Call, str, int]] = field(default_factory=list)
 
 
-def rules_in_force(contract: str, read: StateReader) -> int:
+def _rules_in_force(contract: str, read: StateReader) -> int:
     """The rules version of ``contract`` that the ledger's state says is in force."""
     raw = read(PREFIX + contract)
     return 1 if raw is None else version_of(PREFIX + contract, raw)
@@ -204,7 +199,7 @@ class Executor:
             c = contracts.get(tx.contract)
             version = versions.get(tx.contract)
             if version is None:
-                version = rules_in_force(tx.contract, read)
+                version = _rules_in_force(tx.contract, read)
                 if c is not None:  # not per unknown name: senders choose those freely
                     versions[tx.contract] = version
             if c is not None and version not in c.versions:

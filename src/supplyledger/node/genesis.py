@@ -12,10 +12,7 @@ from typing import Any
 
 from supplyledger.contracts.builtin.identity import genesis_writes
 from supplyledger.contracts.builtin.rules import PREFIX
-from supplyledger.contracts.executor import (
-    encode_writes,
-    genesis_receipt_events,
-)
+from supplyledger.contracts.executor import encode_writes, genesis_receipt_events
 from supplyledger.contracts.projection import EventMeta, Op
 from supplyledger.contracts.runtime import Contract, unsupported
 from supplyledger.errors import UnknownContract, ValidationError

@@ -23,6 +23,7 @@ from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.contracts.builtin.rules import PREFIX, in_force, rules_rows
 from supplyledger.errors import NotFound, RoleDenied, SupplyLedgerError
+from supplyledger.store.readonly import prefixed_state
 
 __all__ = ["AREAS", "router"]
 
@@ -196,8 +197,7 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
                 orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
                 logins=logins, roles=ROLES, forms=forms, enrolled=enrolled,
                 rules=rules_rows(svc.node.contracts, in_force(
-                    {i["key"]: i["value"]
-                     for i in svc.reads.listings.state_keys(PREFIX, 500).items})))
+                    prefixed_state(svc.node.store.reader(), PREFIX))))
 
 
 @router.post("/admin/enrol", response_class=HTMLResponse)

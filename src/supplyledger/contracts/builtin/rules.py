@@ -119,7 +119,7 @@ def adopt(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Admin: put a newer rules version of a contract in force from this transaction on."""
     # Contracts and versions this code lacks were refused before ordering (refusal).
     name, version = a["contract"], a["version"]
-    previous = ctx.get(f"v/{name}") or 1  # the key executor.rules_in_force reads
+    previous = ctx.get(f"v/{name}") or 1  # the key the executor reads
     if version <= previous:
         raise InvalidState(f"{name} already runs rules v{previous}; rules only move forward",
                            current=f"v{previous}")
