@@ -74,12 +74,13 @@ def plan_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
+    from supplyledger.contracts.builtin.rules import PREFIX, in_force
     from supplyledger.contracts.registry import load_builtin
     from supplyledger.contracts.runtime import prepare_call
     from supplyledger.logistics.dispatch_plan import plan_dispatch
     from supplyledger.logistics.dispatch_request import load_request
     from supplyledger.logistics.plot import render_svg
-    from supplyledger.store.readonly import open_readonly
+    from supplyledger.store.readonly import open_readonly, prefixed_state
     from supplyledger.store.shipment_rows import open_orders
 
     if submit and key is None:
@@ -88,9 +89,11 @@ def plan_cmd(
     conn = open_readonly(data)
     try:
         orders = open_orders(conn, req.platform)
+        # Routes carry the plan's speed and service times from shipments rules v2 on.
+        timed = in_force(prefixed_state(conn, PREFIX)).get("shipments", 1) >= 2
     finally:
         conn.close()
-    res = plan_dispatch(req, orders, time_limit_s=time_limit)
+    res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=timed)
     if submit and not res.routes:  # an empty plan on the ledger would only be noise
         fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
              "could be routed from the request")

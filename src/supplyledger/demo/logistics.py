@@ -95,10 +95,11 @@ def _round(sim: Sim, courier: Person, logger: Any, plan: str,
         events.append((r["returns_at"], 4, partial(
             sim.ok, courier, "shipments", "deliver", {"shipment": ship})))
     # The logger in the first van reads every 2 min once the van is on its way (from minute
-    # 20, for at least an hour): 4.5 degC, but the cooling fails from minute 24 to 58
-    # (9.6 degC for 34 min > 30 min allowed).
+    # 20 until the van is back, some 70 minutes in): 4.5 degC, but the cooling fails from
+    # minute 24 to 58 (9.6 degC for 34 min > 30 min allowed). Readings after the shipment
+    # is delivered would concern no shipment (sensors rules v2 refuse them).
     first, go = routes[0], routes[0]["departs_at"]
-    times = range(go + 20 * MIN, max(first["returns_at"], go + 80 * MIN), 2 * MIN)
+    times = range(go + 20 * MIN, first["returns_at"] + 1, 2 * MIN)
     readings = [{"t": t, "hum": 650, "temp": 9600 if 24 * MIN <= t - go <= 58 * MIN else 4500}
                 for t in times]
     half = len(readings) // 2

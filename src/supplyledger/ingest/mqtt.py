@@ -14,7 +14,10 @@ size limit is refused as it arrives, never queued, so a flood of them neither fi
 nor waits behind pending commits.
 
 Submissions wait for the durable commit in a pool of threads, so the MQTT network thread
-never blocks and many batches are in flight at once. Delivery, both ways, is QoS 1 (at
+never blocks and many devices' batches are in flight at once; one device's batches go to
+the node one after another, in the order the broker delivered them (a device numbers its
+batches, so a backlog published at once would otherwise reach the node out of order and
+have its later batches refused). Delivery, both ways, is QoS 1 (at
 least once). The bridge keeps a persistent session (clean session off, a client id fixed
 per node key) and acknowledges a batch to the broker only once its answer is published, so
 batches published while the bridge is down or restarting, or received but not yet
@@ -32,9 +35,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -167,6 +171,9 @@ class MqttBridge:
         self.broker: Any = None  # the LocalBroker mqtt_ingest started for it, if any
         self.logins: Any = None  # and the LoginWatch keeping its device logins
         self._lock = threading.Lock()
+        # Per device, the batches waiting behind the one being submitted (a device is in
+        # here while a worker drains its queue).
+        self._queues: dict[str, deque[tuple[bytes, int, int]]] = {}
         self._closing = False
         self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0,
                        "resent": 0}
@@ -213,9 +220,29 @@ class MqttBridge:
                 size=len(msg.payload), limit=self.max_bytes))))
             self._ack(msg.mid, msg.qos)
             return
-        # Stopping (the pool is shut): left unacknowledged, redelivered to the next session.
-        with suppress(RuntimeError):
-            self._pool.submit(self._handle, parts[2], bytes(msg.payload), msg.mid, msg.qos)
+        device, item = parts[2], (bytes(msg.payload), msg.mid, msg.qos)
+        with self._lock:
+            waiting = self._queues.get(device)
+            if waiting is not None:  # a worker is submitting this device's batches
+                waiting.append(item)
+                return
+            self._queues[device] = deque([item])
+        try:
+            self._pool.submit(self._drain, device)
+        except RuntimeError:  # stopping: unacknowledged, redelivered to the next session
+            with self._lock:
+                self._queues.pop(device, None)
+
+    def _drain(self, device: str) -> None:
+        """Submit ``device``'s batches one after another until its queue is empty."""
+        while True:
+            with self._lock:
+                waiting = self._queues[device]
+                if not waiting:
+                    del self._queues[device]
+                    return
+                raw, mid, qos = waiting.popleft()
+            self._handle(device, raw, mid, qos)
 
     def _ack(self, mid: int, qos: int) -> None:
         client = self._client

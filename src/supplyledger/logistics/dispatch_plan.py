@@ -10,7 +10,9 @@ warehouse (equirectangular; under 0.1 % distance error within ~100 km of it), ti
 minutes since the plan's start, speed km/min. Whatever goes on the ledger is integers: each
 leg's distance is the great-circle distance in metres between the real coordinates
 (eta.haversine_m, the same the shipments contract uses), times ms epoch, masses kg. The
-solver's own total is recorded alongside as ``solver_distance_m``.
+solver's own total is recorded alongside as ``solver_distance_m``. Each route also records
+the plan's speed and each drop's service time, so the ledger's ETA for the route runs on the
+timing the plan was made with (not the mode's nominal speed without stops).
 
 Orders the solver never sees are reported, not silently dropped: open orders without a drop
 point in the request are unserved ("no drop point supplied"); request entries that are not
@@ -63,7 +65,11 @@ def _minutes(ms: int, start: int) -> float:
 
 def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
                   time_limit_s: float = 2.0, seed: int = 0,
-                  max_iterations: int | None = 2000) -> DispatchResult:
+                  max_iterations: int | None = 2000, timing: bool = True) -> DispatchResult:
+    """``timing``: give each route the plan's speed and each drop its service time
+    (``speed_m_per_h``, ``dwell_ms``), so the shipment's ETA is the plan's; a ledger
+    still on shipments rules v1 refuses them, and its routes' ETAs use the mode's nominal
+    speed without stops."""
     wh, start = req.warehouse, req.start_ms
     is_open = {o.id: o for o in open_orders}
     ignored = [{"order": oid, "reason": "not an open order of this platform on the ledger"}
@@ -100,7 +106,7 @@ def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
     plan = dispatch(orders, warehouse, fleet, speed=speed, time_limit_s=time_limit_s,
                     seed=seed, max_iterations=max_iterations)
     reasons.update(dict(plan.unserved))
-    routes = _routes(req, plan)
+    routes = _routes(req, plan, timing)
     unserved = [{"order": oid, "reason": reasons[oid]} for oid in sorted(reasons)]
     args = {"id": req.plan, "warehouse": _warehouse_node(req),
             "routes": [r["args"] for r in routes], "unserved": unserved,
@@ -121,7 +127,7 @@ def _warehouse_node(req: DispatchRequest) -> dict[str, Any]:
             "lon": req.warehouse.lon_e6}
 
 
-def _routes(req: DispatchRequest, plan: DispatchPlan) -> list[dict[str, Any]]:
+def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict[str, Any]]:
     wh, start = req.warehouse, req.start_ms
     fleet = {v.vehicle: v for v in req.fleet}
     out = []
@@ -138,6 +144,8 @@ def _routes(req: DispatchRequest, plan: DispatchPlan) -> list[dict[str, Any]]:
                 stop["batch"] = d.batch
             if d.public:
                 stop.update(lat=d.lat_e6, lon=d.lon_e6)
+            if timing and d.service_min:
+                stop["dwell_ms"] = round(d.service_min * _MIN)
             stops.append(stop)
             here = (d.lat_e6, d.lon_e6)
         back = haversine_m(_geo(*here), _geo(wh.lat_e6, wh.lon_e6))
@@ -146,6 +154,8 @@ def _routes(req: DispatchRequest, plan: DispatchPlan) -> list[dict[str, Any]]:
         args = {"vehicle": v.vehicle, "transporter": v.transporter, "mode": v.mode,
                 "vehicle_class": v.vehicle_class, "stops": stops, "return_m": back,
                 "load": round(vp.load), "departs_at": departs, "promised": returns}
+        if timing:
+            args["speed_m_per_h"] = round(req.speed_kmh * 1000)
         report = {"vehicle": v.vehicle, "transporter": v.transporter,
                   "orders": list(vp.orders), "distance_m": back + sum(
                       s["distance_m"] for s in stops), "load": vp.load,

@@ -7,7 +7,7 @@ order ids, routes and distances go on the ledger. The request is a JSON object::
       "plan": "P-0105",                      optional; default "plan-<start, UTC minute>"
       "platform": "<participant id>",        whose open orders are dispatched
       "start": "2026-01-05T06:00:00Z",       optional; default warehouse.open
-      "speed_kmh": 40,                       optional; default 60 (road nominal, eta.py)
+      "speed_kmh": 40,                       optional, 1-1200; default 60 (road nominal)
       "warehouse": {"node": "<GLN or id>", "lat": 52.52, "lon": 13.405,
                     "open": "...", "close": "...",
                     "outbound_capacity": 5000,     what handling can release in this plan
@@ -204,9 +204,11 @@ def parse_request(doc: Any) -> DispatchRequest:
             d.get("batch"), bool(d.get("public", False)))
     plan = req.get("plan") or "plan-" + datetime.fromtimestamp(start / 1000, UTC).strftime(
         "%Y%m%d-%H%M")
-    return DispatchRequest(_ident(plan, "plan"), str(req.get("platform", "")), start,
-                           _num(req, "speed_kmh", "request", 60, positive=True), site,
-                           tuple(fleet), drops)
+    speed = _num(req, "speed_kmh", "request", 60, positive=True)
+    if not 1 <= speed <= 1200:  # the ledger's bounds for a leg's speed
+        raise ValidationError(f"request.speed_kmh must lie in 1..1200, got {speed:g}")
+    return DispatchRequest(_ident(plan, "plan"), str(req.get("platform", "")), start, speed,
+                           site, tuple(fleet), drops)
 
 
 def load_request(path: Path) -> DispatchRequest:

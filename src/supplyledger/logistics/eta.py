@@ -15,6 +15,16 @@ result is rounded to whole metres before it enters any ETA.
 Nominal speeds are planning assumptions, not measurements: road 60 km/h (mixed trunk/urban),
 rail 50 km/h (freight commercial speed), sea 30 km/h (about 16 knots), inland waterway
 12 km/h, air 750 km/h (block speed). Override them per leg with ``speed_m_per_h``.
+
+The dwell of the last leg is the stop at the shipment's destination, which starts on
+arrival: :func:`eta` adds it only when asked (``final_dwell``), so an estimate of the arrival
+and the arrival itself measure the same instant.
+
+A position fix can be matched to the nearest point of the legs that a vehicle can have
+reached since its last known progress (``reach``; :func:`drive_ms`: at most
+:data:`MAX_SPEED_FACTOR` times each leg's speed, no dwell): on a route that ends where it
+starts, a fix in the depot yard just after departure lies on the return leg too, and would
+otherwise end the route at once.
 """
 
 from __future__ import annotations
@@ -29,11 +39,13 @@ from supplyledger.errors import ValidationError
 
 __all__ = [
     "EARTH_RADIUS_M",
+    "MAX_SPEED_FACTOR",
     "MS_PER_HOUR",
     "NOMINAL_SPEED_M_PER_H",
     "EtaLeg",
     "GeoPoint",
     "Progress",
+    "drive_ms",
     "eta",
     "haversine_m",
     "is_late",
@@ -49,6 +61,8 @@ MS_PER_HOUR = 3_600_000
 NOMINAL_SPEED_M_PER_H: Mapping[str, int] = MappingProxyType({
     "road": 60_000, "rail": 50_000, "sea": 30_000, "inland_waterway": 12_000, "air": 750_000,
 })
+# How much faster than its leg's speed a vehicle may have driven between two updates.
+MAX_SPEED_FACTOR = 2
 _CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
 _KM_PER_DEG = EARTH_RADIUS_M / 1000 * math.pi / 180
 
@@ -187,30 +201,57 @@ def _segment(leg: EtaLeg, point: GeoPoint) -> tuple[float, float]:
     return abs(cross) * EARTH_RADIUS_M, along / total
 
 
+def drive_ms(legs: Sequence[EtaLeg], a: Progress, b: Progress) -> int:
+    """The least time a vehicle needs from ``a`` to ``b`` further along the route: at
+    :data:`MAX_SPEED_FACTOR` times each leg's speed, never stopping (0 if ``b`` is not
+    ahead of ``a``)."""
+    if (b.leg_index, a.remaining_m) <= (a.leg_index, b.remaining_m):
+        return 0
+    if a.leg_index == b.leg_index:
+        return travel_ms(a.remaining_m - b.remaining_m, _fast(legs[a.leg_index]))
+    total = travel_ms(a.remaining_m, _fast(legs[a.leg_index]))
+    for leg in legs[a.leg_index + 1:b.leg_index]:
+        total += travel_ms(leg_distance_m(leg), _fast(leg))
+    end = legs[b.leg_index]
+    return total + travel_ms(max(0, leg_distance_m(end) - b.remaining_m), _fast(end))
+
+
+def _fast(leg: EtaLeg) -> Decimal:
+    return _dec(_speed(leg), "speed") * MAX_SPEED_FACTOR
+
+
 def progress_from_position(
-    legs: Sequence[EtaLeg], point: GeoPoint, *, from_leg: int = 0
+    legs: Sequence[EtaLeg], point: GeoPoint, *, from_leg: int = 0,
+    reach: tuple[Progress, int] | None = None,
 ) -> Progress:
     """Project a position reading onto the nearest leg at or after ``from_leg``.
 
     ``from_leg`` (the last known leg) keeps a noisy reading from moving the shipment
-    backwards. The fraction travelled along the great circle is applied to the leg's route
-    distance, so road detours scale proportionally.
+    backwards; ``reach`` = (last progress, ms since) keeps it from jumping to a later leg
+    further along than the vehicle can have driven meanwhile (:func:`drive_ms`). The
+    fraction travelled along the great circle is applied to the leg's route distance, so
+    road detours scale proportionally.
     """
     if not legs or not 0 <= from_leg < len(legs):
         raise ValidationError("legs must be non-empty and from_leg within range")
-    best: tuple[float, int, float] | None = None
+    best: tuple[float, Progress] | None = None
     for index in range(from_leg, len(legs)):
         off_route, fraction = _segment(legs[index], point)
+        remaining = round(leg_distance_m(legs[index]) * (1.0 - fraction))
+        here = Progress(leg_index=index, remaining_m=max(0, remaining))
+        if index > from_leg and reach is not None and drive_ms(legs, reach[0], here) > reach[1]:
+            continue
         if best is None or off_route < best[0]:
-            best = (off_route, index, fraction)
+            best = (off_route, here)
     assert best is not None
-    _, index, fraction = best
-    remaining = round(leg_distance_m(legs[index]) * (1.0 - fraction))
-    return Progress(leg_index=index, remaining_m=max(0, remaining))
+    return best[1]
 
 
-def eta(legs: Sequence[EtaLeg], where: Progress | GeoPoint, now_ms: int) -> int:
-    """ETA in epoch ms from the current progress (or a raw position reading) at ``now_ms``."""
+def eta(legs: Sequence[EtaLeg], where: Progress | GeoPoint, now_ms: int, *,
+        final_dwell: bool = True) -> int:
+    """ETA in epoch ms from the current progress (or a raw position reading) at ``now_ms``;
+    with ``final_dwell`` false, of the arrival at the last leg's end (its dwell, the stop
+    there, follows the arrival)."""
     if not legs:
         raise ValidationError("a shipment needs at least one leg")
     progress = where if isinstance(where, Progress) else progress_from_position(legs, where)
@@ -223,6 +264,8 @@ def eta(legs: Sequence[EtaLeg], where: Progress | GeoPoint, now_ms: int) -> int:
     total += _check_dwell(current)
     for leg in legs[progress.leg_index + 1:]:
         total += leg_duration_ms(leg) + _check_dwell(leg)
+    if not final_dwell:
+        total -= legs[-1].dwell_ms
     return now_ms + total
 
 

@@ -9,7 +9,7 @@ A shipment lives at ``shipments/s/{id}`` (:func:`shipment_key`) as one record::
     done,                          # legs arrived so far (the next arrive_leg is >= done)
     pos_at,                        # time of the last position fix (older fixes are ignored)
     orders: [{order, mass_kg, leg, co2e_g}], batches, mass_kg, distance_m, co2e_g, factors,
-    created, departed, arrived
+    created, departed, arrived, ended (rules v2: when delivered or closed)
 
 Statuses: ``created`` -> (depart) ``in_transit`` -> (last leg arrived) ``arrived`` ->
 (deliver) ``delivered``; ``close`` ends any open shipment as ``closed``.
@@ -17,6 +17,12 @@ Statuses: ``created`` -> (depart) ``in_transit`` -> (last leg arrived) ``arrived
 ETA is paper 000 eq. 5 summed over the remaining legs (logistics/eta.py, integer ms and
 metres, Decimal division): it is always computed from the progress (``leg``, ``remaining_m``)
 measured at time ``at``, so a traffic change re-evaluates the same fix instead of moving it.
+
+Rules v2 (:func:`rules_v2`; new ledgers start on it): the ETA is that of the arrival, without
+the dwell of the last leg (which follows the arrival, as ``arrived`` does); a position fix
+matches only points the vehicle can have reached since ``at`` (``eta.drive_ms``);
+``deliver`` and ``close`` record their time as ``ended``; dispatch plans may carry the
+planned speed and each drop's service time. Rules v1 (ledgers made before) did none of it.
 Latitude/longitude are integer micro-degrees; a node may omit them (a private drop point),
 then the leg needs its distance and cannot be matched to position fixes.
 """
@@ -43,6 +49,7 @@ __all__ = [
     "load",
     "plan_key",
     "point",
+    "rules_v2",
     "shipment_key",
     "update_lateness",
 ]
@@ -90,11 +97,22 @@ def eta_legs(legs: list[dict[str, Any]]) -> list[EtaLeg]:
                    leg["dwell_ms"]) for i, leg in enumerate(legs)]
 
 
-def compute_eta(s: dict[str, Any]) -> int:
-    """Eq. 5 from the shipment's last measured progress; an arrived one's ETA is its arrival."""
+def rules_v2(ctx: Ctx) -> bool:
+    """Whether shipments rules v2 are in force, also when another contract (the sensors',
+    moving a shipment from a logger's positions) runs this code."""
+    if ctx.contract == "shipments":
+        return ctx.version >= 2
+    v = ctx.read("rules", "v/shipments")  # the state key rules.adopt writes
+    return v is not None and int(v) >= 2
+
+
+def compute_eta(s: dict[str, Any], v2: bool) -> int:
+    """Eq. 5 from the shipment's last measured progress; an arrived one's ETA is its arrival
+    (``v2``: rules v2, the estimate of that arrival leaves out the last leg's dwell)."""
     if s["arrived"] is not None:
         return int(s["arrived"])
-    return eta(eta_legs(s["legs"]), Progress(s["leg"], s["remaining_m"]), s["at"])
+    return eta(eta_legs(s["legs"]), Progress(s["leg"], s["remaining_m"]), s["at"],
+               final_dwell=not v2)
 
 
 def update_lateness(ctx: Ctx, s: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from supplyledger.contracts.builtin._orders_model import ORDER_ID
 from supplyledger.contracts.builtin._shipments_model import (
     compute_eta,
     point,
+    rules_v2,
     shipment_key,
     update_lateness,
 )
@@ -57,8 +58,9 @@ from supplyledger.logistics.emissions import (
 )
 from supplyledger.logistics.eta import haversine_m
 
-__all__ = ["LEG", "MAX_DISTANCE_M", "MAX_MASS_KG", "NEW_SHIPMENT_ARGS", "NODE", "SHIPMENT_ID",
-           "TRAFFIC", "check_traffic", "factors", "open_shipment", "prepare_shipment"]
+__all__ = ["LEG", "MAX_DISTANCE_M", "MAX_DURATION_MS", "MAX_MASS_KG", "NEW_SHIPMENT_ARGS",
+           "NODE", "SHIPMENT_ID", "TRAFFIC", "check_traffic", "factors", "open_shipment",
+           "prepare_shipment"]
 
 MAX_DISTANCE_M = 40_100_000  # once round the Earth
 MAX_MASS_KG = 500_000_000  # the largest ships carry ~0.25 Mt
@@ -250,7 +252,7 @@ def open_shipment(ctx: Ctx, sid: str, transporter: str, p: dict[str, Any], *,
          "transporter": transporter, "status": "created", "late": 0, "leg": 0,
          "remaining_m": p["legs"][0]["distance_m"], "at": at, "done": 0, "pos_at": None,
          "created": ctx.time, "departed": None, "arrived": None, "eta": 0}
-    s["eta"] = compute_eta(s)
+    s["eta"] = compute_eta(s, rules_v2(ctx))
     ctx.emit("created", **{k: s[k] for k in _CREATED})
     update_lateness(ctx, s)
     ctx.put_other("shipments", shipment_key(sid), s)

@@ -11,6 +11,8 @@ reason, and the solver's distance. Recording it:
    instead of its seller (the order must have come through that platform);
 2. opens one shipment per route, id ``<plan>/<vehicle>``: warehouse -> drops -> warehouse,
    each order unloaded at its drop, so emissions are allocated by the tonne-km it rode;
+   under rules v2 the route's planned speed and each drop's service time (``dwell_ms``)
+   go into its legs, so the shipment's ETA and lateness follow the plan's own timing;
 3. stores the plan and projects it into ``dispatch_plans``.
 
 Any order that cannot be dispatched fails the whole call with an error naming the order, so
@@ -27,6 +29,7 @@ from supplyledger.contracts.builtin._orders_model import ORDER_ID, load
 from supplyledger.contracts.builtin._shipments_model import json_text, plan_key
 from supplyledger.contracts.builtin._shipments_new import (
     MAX_DISTANCE_M,
+    MAX_DURATION_MS,
     MAX_MASS_KG,
     NODE,
     open_shipment,
@@ -62,6 +65,8 @@ _STOP = Obj(fields={
     "lat": Int(optional=True, min=-90_000_000, max=90_000_000,
                doc="drop point, only if it may be public"),
     "lon": Int(optional=True, min=-180_000_000, max=180_000_000),
+    "dwell_ms": Int(optional=True, max=MAX_DURATION_MS,
+                    doc="planned service time at the drop (rules v2)"),
 })
 _ROUTE = Obj(fields={
     "vehicle": VEHICLE_ID, "transporter": Str(max_len=128, doc="participant id"),
@@ -71,6 +76,9 @@ _ROUTE = Obj(fields={
     "load": Int(doc="in the fleet's capacity units"),
     "departs_at": Int(min=1, doc="planned departure, ms epoch"),
     "promised": Int(min=1, doc="planned return to the warehouse, ms epoch"),
+    "speed_m_per_h": Int(optional=True, min=1_000, max=1_200_000,
+                         doc="the speed the plan was made with (rules v2); default the "
+                             "mode's nominal speed"),
 })
 _UNSERVED = Obj(fields={"order": ORDER_ID, "reason": Str(max_len=200)})
 
@@ -84,9 +92,14 @@ def _route_legs(warehouse: dict[str, Any], r: dict[str, Any]) -> list[dict[str, 
         nodes.append(drop)
     nodes.append(warehouse)
     dists = [s["distance_m"] for s in r["stops"]] + [r["return_m"]]
-    return [{"from": nodes[i], "to": nodes[i + 1], "distance_m": d,
+    dwell = [s.get("dwell_ms", 0) for s in r["stops"]] + [0]
+    legs = [{"from": nodes[i], "to": nodes[i + 1], "distance_m": d, "dwell_ms": dwell[i],
              "mode": r.get("mode", "road"), "vehicle_class": r["vehicle_class"]}
             for i, d in enumerate(dists)]
+    if "speed_m_per_h" in r:
+        for leg in legs:
+            leg["speed_m_per_h"] = r["speed_m_per_h"]
+    return legs
 
 
 def _prepare(a: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +163,11 @@ def record_plan(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
             raise _named(exc, pid, u["order"]) from None
     summary, total = [], 0
     for r in p["routes"]:
+        if ctx.version < 2 and any(leg["speed"] is not None or leg["dwell_ms"]
+                                   for leg in r["shipment"]["legs"]):
+            raise ValidationError(f"plan {pid}: route {r['vehicle']}: speed_m_per_h and "
+                                  "dwell_ms need shipments rules v2 (rules.adopt)",
+                                  arg="routes")
         if ctx.read("orders", transport_no_key(r["number"])) is not None:
             raise AlreadyExists(f"transport order number {r['number']} is already used")
         for stop in r["stops"]:

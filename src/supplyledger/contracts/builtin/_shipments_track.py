@@ -14,8 +14,9 @@ shipment whose legs lack coordinates (private drop points) are ignored. The tran
 own ``report_position`` method is strict and rejects those instead.
 
 Every update is deterministic: the position is projected onto the legs at or after the
-current one (float trigonometry rounded to whole metres, see logistics/eta.py) and the ETA
-is integer milliseconds.
+current one (float trigonometry rounded to whole metres, see logistics/eta.py) and, under
+rules v2, not past the last one the vehicle can have reached since its last progress
+(``eta.drive_ms``); the ETA is integer milliseconds.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from supplyledger.contracts.builtin._shipments_model import (
     eta_legs,
     has_geo,
     load,
+    rules_v2,
     shipment_key,
     update_lateness,
 )
 from supplyledger.contracts.projection import EventMeta, Op, Update
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import ValidationError
-from supplyledger.logistics.eta import GeoPoint, progress_from_position
+from supplyledger.logistics.eta import GeoPoint, Progress, progress_from_position
 
 __all__ = ["apply_position", "check_position", "is_stale", "move_to", "project_tracked",
            "shipment_key", "track"]
@@ -52,7 +54,7 @@ def check_position(lat_e6: int, lon_e6: int) -> None:
 def track(ctx: Ctx, s: dict[str, Any], cause: str, *, lat: int | None = None,
           lon: int | None = None) -> None:
     """Recompute ETA and lateness, store the shipment and emit ``shipment_tracked``."""
-    s["eta"] = compute_eta(s)
+    s["eta"] = compute_eta(s, rules_v2(ctx))
     change = update_lateness(ctx, s)
     ctx.put_other("shipments", shipment_key(s["id"]), s)
     ctx.emit("shipment_tracked", shipment=s["id"], cause=cause, status=s["status"],
@@ -74,7 +76,9 @@ def move_to(ctx: Ctx, s: dict[str, Any], lat_e6: int, lon_e6: int, at_ms: int) -
     # Legs reported arrived are behind the vehicle: on an out-and-back route the return
     # leg lies on the arrived one, and matching the fix there would add a whole leg.
     first = min(max(s["leg"], s["done"]), len(legs) - 1)
-    progress = progress_from_position(legs, fix, from_leg=first)
+    # Rules v2: nor a later leg further along than the vehicle can have driven since.
+    reach = (Progress(s["leg"], s["remaining_m"]), at_ms - s["at"]) if rules_v2(ctx) else None
+    progress = progress_from_position(legs, fix, from_leg=first, reach=reach)
     s["leg"], s["remaining_m"], s["at"], s["pos_at"] = (progress.leg_index,
                                                          progress.remaining_m, at_ms, at_ms)
     track(ctx, s, "position", lat=lat_e6, lon=lon_e6)

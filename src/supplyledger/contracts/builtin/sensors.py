@@ -14,7 +14,9 @@ sale (see ``_sensors_reserved``).
 ``record`` is signed by the device itself: ``{seq, readings}`` with ``seq`` exactly one more
 than its last batch and readings later than any it recorded before and not before its
 binding (they would concern other goods), so a replayed, duplicated or reordered batch is
-refused with a specific error and nothing is written. The
+refused with a specific error and nothing is written. Rules v2 (new ledgers start on it)
+also refuse readings taken after the bound shipment was delivered or closed: the goods are
+no longer the carrier's (v1 took them, and a breach then held the order's payout). The
 rules of the watched batches are evaluated deterministically in the body; an excursion
 becomes a ``breach`` (state, event and ``sensor_breaches`` rows, one per marked batch) that
 trace shows as the faulty link and that holds the order's automatic payout
@@ -253,6 +255,22 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     return {"rule": key, "version": rule["v"]}
 
 
+def _within_shipment(ctx: Ctx, sid: str, last: int) -> None:
+    """Rules v2: refuse readings taken after the bound shipment was delivered or closed.
+    The goods have left the carrier (or never went): a breach then would mark them, and
+    hold their payout, for what happened in someone else's hands. Readings from before the
+    end are still taken, however late they are uploaded."""
+    sh = ctx.read("shipments", shipment_key(sid))
+    if sh is None or sh["status"] not in _SHIPMENT_DONE:
+        return
+    # Shipments rules v1 kept no end time: arrival, or the last progress, bounds it.
+    end = sh.get("ended") or (sh["arrived"] if sh["arrived"] is not None else sh["at"])
+    if last > end:
+        raise InvalidState(f"reading time {last} is after shipment {sid} was "
+                           f"{sh['status']} at {end}: send the readings up to then, then "
+                           "unbind the device", current=sh["status"], ended=end)
+
+
 @method(roles="device", prepare=prepare_record, args={
     "seq": Int(min=1, doc="batch number: exactly one more than the device's last"),
     "readings": READINGS,
@@ -283,6 +301,8 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     if s["last"] > ctx.time:
         raise ValidationError(f"reading time {s['last']} is after the transaction's own "
                               f"time {ctx.time}", arg="readings")
+    if ctx.version >= 2 and b["shipment"]:
+        _within_shipment(ctx, b["shipment"], s["last"])
     groups = group_rules(ctx, b["batches"])
     cols, exs, changed = v["cols"], d["ex"], []
     carry_over(exs, groups, d.get("groups", {}), b["batches"])
@@ -317,4 +337,5 @@ CONTRACT = Contract.of(
     tables=TABLES,
     projectors={**{f"sensors.{e}": fn for e, fn in project.items()},
                 "sensors.shipment_tracked": project_tracked},
+    versions=(1, 2),
 )

@@ -16,6 +16,14 @@ period flags the shipment ``late`` (one event when it turns late, ``back_on_time
 recovers); at arrival the flag is final. Positions from IoT devices arrive through the
 sensors contract via ``_shipments_track.apply_position``. Record and statuses:
 ``_shipments_model``.
+
+Rules v2 (new ledgers start on it; ``rules.adopt`` moves older ones): the ETA estimates the
+arrival, without the stop at the destination that follows it; a position fix matches only a
+leg the vehicle can have reached since its last progress (at most twice each leg's speed),
+so a fix in the depot yard never ends a round trip at its start; ``deliver`` and ``close``
+record when the shipment ended (a bound logger's later readings concern it no more); a
+dispatch plan may carry the planned speed and each drop's service time, so the ETA of its
+routes is the plan's.
 """
 
 from __future__ import annotations
@@ -210,6 +218,8 @@ def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         s.update(done=len(s["legs"]), leg=len(s["legs"]) - 1, remaining_m=0, at=ctx.time,
                  arrived=ctx.time)
     s["status"] = "delivered"
+    if ctx.version >= 2:  # when a bound logger's readings stop concerning the shipment
+        s["ended"] = ctx.time
     ctx.emit("delivered", shipment=s["id"], proof=a.get("proof", ""))
     track(ctx, s, "delivered")
     return _summary(s)
@@ -225,6 +235,8 @@ def close(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if s["status"] in FINAL:
         raise InvalidState(f"shipment {s['id']} is already {s['status']}", current=s["status"])
     s["status"] = "closed"
+    if ctx.version >= 2:
+        s["ended"] = ctx.time
     ctx.put(shipment_key(s["id"]), s)
     ctx.emit("closed", shipment=s["id"], reason=a.get("reason", ""))
     return _summary(s)
@@ -292,4 +304,5 @@ CONTRACT = Contract.of(
         "shipments.order_dispatched": project_transition("dispatched"),
         "shipments.plan_recorded": _shipments_plan.project_plan,
     },
+    versions=(1, 2),
 )
