@@ -205,7 +205,7 @@ async def test_area_tables_show_epoch_columns_as_utc_times(client: httpx.AsyncCl
     assert cells, "the custody holdings' `since` column is shown as a time"
     for ms, text in cells:
         assert text == dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime(
-            "%Y-%m-%d %H:%M")
+            "%Y-%m-%d %H:%M UTC")
 
 
 async def test_customs_area_offers_its_methods_and_tables(client: httpx.AsyncClient) -> None:

@@ -160,6 +160,14 @@ class LedgerService:
             raise UnknownMethod(f"contract {contract!r} has no method {method!r}")
         return m
 
+    def may_call(self, who: Principal, contract: str, method: str) -> bool:
+        """Whether ``who``'s roles let them call the method (False if it is not deployed):
+        pages do not offer what the contract would refuse for the caller's roles."""
+        m = self.contracts.get(contract)
+        found = None if m is None else m.methods.get(method)
+        return found is not None and (ANY_PARTICIPANT in found.roles
+                                      or not found.roles.isdisjoint(who.roles))
+
     def call(self, who: Principal, contract: str, method: str,
              args: dict[str, Any]) -> Receipt:
         """Sign ``contract.method(args)`` with the caller's own key and commit it.

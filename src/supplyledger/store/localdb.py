@@ -60,10 +60,22 @@ class LocalDB:
     def account(self, did: str) -> AccountRow | None:
         return self._account("did", did)
 
-    def accounts(self) -> list[tuple[str, str]]:
+    def accounts(self, after: str | None = None, limit: int = 50) -> list[tuple[str, str]]:
+        """One page of (did, login), by login: the ``limit`` logins after ``after``. A node
+        may hold thousands of customer logins, so nobody reads them all at once."""
         with self._lock:
             return [(r[0], r[1]) for r in self._conn.execute(
-                "SELECT did, login FROM local_accounts ORDER BY login")]
+                "SELECT did, login FROM local_accounts WHERE login > ? ORDER BY login "
+                "LIMIT ?", ("" if after is None else after, limit))]
+
+    def logins_of(self, dids: list[str]) -> dict[str, str]:
+        """did -> login for those of ``dids`` that have a web account (one page's worth)."""
+        if not dids:
+            return {}
+        marks = ",".join("?" * len(dids))
+        with self._lock:
+            return {r[0]: r[1] for r in self._conn.execute(
+                f"SELECT did, login FROM local_accounts WHERE did IN ({marks})", dids)}
 
     def insert_account(self, row: AccountRow) -> bool:
         """False when the participant or the login name already has an account."""

@@ -141,11 +141,10 @@ def accounts(request: Request, limit: Limit = None, cursor: Cursor = None,
     svc = service_of(request)
     after = str(decode_cursor(cursor, 1)[0]) if cursor else None
     n = limit or svc.settings.page_default
-    # Pages by login (unique, the list's order); the local store has no keyset query.
-    rest = [(d, name) for d, name in svc.localdb.accounts() if after is None or name > after]
-    more = len(rest) > n
-    return {"items": [{"did": d, "login": name} for d, name in rest[:n]],
-            "next_cursor": encode_cursor([rest[n - 1][1]]) if more else None}
+    # Keyset pages by login (unique, the list's order); one more row says whether more follow.
+    rows = svc.localdb.accounts(after, n + 1)
+    return {"items": [{"did": d, "login": name} for d, name in rows[:n]],
+            "next_cursor": encode_cursor([rows[n - 1][1]]) if len(rows) > n else None}
 
 
 @router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)",

@@ -16,7 +16,8 @@ from supplyledger.api.web.render import when
 from supplyledger.contracts.projection import Table
 from supplyledger.store import views
 
-__all__ = ["ADDRESSEE_COLS", "about", "newest_first", "suggestions", "time_column"]
+__all__ = ["ADDRESSEE_COLS", "about", "display_names", "newest_first", "suggestions",
+           "time_column"]
 
 # Columns that name a participant the row concerns (buyer, recipient, holder, ...).
 ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian",
@@ -44,6 +45,18 @@ def newest_first(t: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return rows
     return sorted(rows, key=lambda r: r[tcol] if isinstance(r[tcol], int) else -1,
                   reverse=True)
+
+
+def display_names(svc: LedgerService) -> dict[str, str]:
+    """What tables show instead of ids: participants by id, organisations as ``org:<id>``
+    and product types as ``gtin:<GTIN>`` (a cell's column says which kind of id it holds,
+    so an organisation's id never renames an unrelated value)."""
+    names = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+    for table, key, prefix in (("organisations", "id", "org:"), ("products", "gtin", "gtin:")):
+        if table in svc.reads.tables:
+            names.update((prefix + r[key], r["name"])
+                         for r in svc.reads.rows(table, 500, None).items)
+    return names
 
 
 def _participants(svc: LedgerService) -> list[tuple[str, str]]:

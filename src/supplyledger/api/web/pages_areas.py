@@ -17,7 +17,7 @@ from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import fields_for, parse_form
-from supplyledger.api.web.mine import about, suggestions
+from supplyledger.api.web.mine import about, display_names, suggestions
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
@@ -77,8 +77,8 @@ def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str,
 
 
 def _names(svc: LedgerService) -> dict[str, str]:
-    """Participants' names by id: tables and results show names, not ids."""
-    return {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+    """Names by id: tables and results show names, not ids."""
+    return display_names(svc)
 
 
 def _lists(svc: LedgerService, who: Principal, forms: list[dict[str, Any]]) -> dict[str, Any]:
@@ -187,14 +187,16 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
         raise RoleDenied("this page is for consortium admins", required=["admin"],
                          held=sorted(who.roles))
     svc = service_of(request)
-    logins = dict(svc.localdb.accounts())
+    participants = svc.reads.rows("participants", 50, cursor or None,
+                                  {"org": org} if org else None)
+    # The web logins of this page's participants only: a node may hold thousands.
+    logins = svc.localdb.logins_of([p["did"] for p in participants.items])
     forms = _forms(svc, who, "identity")
+    orgs = svc.reads.rows("organisations", 200, None).items
     status = 422 if enrolled is not None and enrolled["error"] is not None else 200
     return page(request, "admin.html", status=status, title="Participants and roles",
-                lists=_lists(svc, who, forms),
-                participants=svc.reads.rows("participants", 50, cursor or None,
-                                            {"org": org} if org else None),
-                orgs=svc.reads.rows("organisations", 200, None).items, org=org or "",
+                lists=_lists(svc, who, forms), participants=participants,
+                orgs=orgs, org_names={o["id"]: o["name"] for o in orgs}, org=org or "",
                 logins=logins, roles=ROLES, forms=forms, enrolled=enrolled,
                 rules=rules_rows(svc.node.contracts, in_force(
                     prefixed_state(svc.node.store.reader(), PREFIX))))
@@ -208,15 +210,18 @@ async def enrol(request: Request) -> Response:
     svc = service_of(request)
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    org, name = str(form.get("org", "")), str(form.get("name", "")).strip()
+    login, roles = str(form.get("login", "")).strip(), [str(r) for r in form.getlist("roles")]
     try:
-        receipt = svc.register_member(
-            who, org=str(form.get("org", "")), name=str(form.get("name", "")).strip(),
-            roles=[str(r) for r in form.getlist("roles")],
-            login=str(form.get("login", "")).strip(), password=str(form.get("password", "")))
+        receipt = svc.register_member(who, org=org, name=name, roles=roles, login=login,
+                                      password=str(form.get("password", "")))
         result = receipt.to_dict()
         error = None if receipt.ok else receipt.error
     except SupplyLedgerError as exc:
         error = exc.to_dict()
     if request.headers.get("hx-request"):
         return fragment("_result.html", result=result, error=error)
-    return _admin_page(request, None, None, {"result": result, "error": error})
+    # A refused form comes back with what the admin typed (never the password).
+    typed = {"org": org, "name": name, "login": login, "roles": roles} if error else {}
+    return _admin_page(request, None, None, {"result": result, "error": error,
+                                             "typed": typed})

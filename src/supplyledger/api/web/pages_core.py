@@ -127,7 +127,7 @@ def dashboard(request: Request) -> Response:
     svc = service_of(request)
     figs = request.app.state.dashboard.figures(svc.node.height)
     return page(request, "dashboard.html", title="Dashboard", figs=figs,
-                per_day=charts.columns(figs["per_day"], title="Transactions per day"),
+                per_day=charts.columns(figs["per_day"], title="Transactions per UTC day"),
                 by_step=charts.bars(figs["by_step"], title="Trace events by business step"),
                 by_contract=charts.bars(figs["by_contract"], title="Transactions by contract"),
                 failures=charts.bars(figs["failures"], title="Refused calls by error code",

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.routers.common import in_range
+from supplyledger.api.service import LedgerService
 from supplyledger.api.web.render import fragment, page
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.proofs import verify_proof
@@ -44,11 +45,21 @@ def explorer(request: Request, cursor: Opt = None, tx_cursor: Opt = None,
                 older_txs=more(tx_cursor=txs.next_cursor) if txs.next_cursor else None)
 
 
+def _names(svc: LedgerService, dids: set[str]) -> dict[str, str]:
+    """The names of the participants ``dids`` (signers, proposers) that have one."""
+    found = {did: svc.participant(did) for did in dids}
+    return {did: str(p["name"]) for did, p in found.items() if p and p.get("name")}
+
+
 @router.get("/explorer/blocks/{height}", response_class=HTMLResponse)
 def block(request: Request, height: Annotated[int, Path(ge=0, le=2**53 - 1)]) -> Response:
     current(request)
-    return page(request, "block.html", title=f"Block {height}",
-                block=service_of(request).reads.block(height))
+    svc = service_of(request)
+    doc = svc.reads.block(height)
+    names = _names(svc, {str(doc["header"].get("proposer"))} | {t["signer"] for t in doc["txs"]})
+    # No link to a block that is not there yet.
+    return page(request, "block.html", title=f"Block {height}", block=doc, names=names,
+                newer=height < svc.node.height)
 
 
 @router.get("/explorer/tx/{tx_id}", response_class=HTMLResponse)
@@ -65,7 +76,7 @@ def tx(request: Request, tx_id: TxId) -> Response:
     except SupplyLedgerError as exc:
         verdict = (False, exc.message)
     return page(request, "tx.html", title=f"Transaction {tx_id[:12]}…", tx=doc, proof=proof,
-                verdict=verdict)
+                verdict=verdict, names=_names(svc, {str(doc["envelope"].get("signer"))}))
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -61,7 +61,8 @@ def _render(request: Request, status: int = 200, **extra: Any) -> Response:
     names = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
     return page(request, "privacy.html", status=status, title="Customer data sharing",
                 available=svc.features.private is not None, mine=mine, shared=shared,
-                people=_people(svc, who), names=names, **extra)
+                people=_people(svc, who), names=names,
+                can_share=svc.may_call(who, "privacy", "publish"), **extra)
 
 
 @router.get("/privacy", response_class=HTMLResponse)

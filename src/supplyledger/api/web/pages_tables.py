@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from supplyledger.api.auth import current, service_of
 from supplyledger.api.routers.common import Cursor
-from supplyledger.api.web.mine import newest_first, time_column
+from supplyledger.api.web.mine import display_names, newest_first, time_column
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, ValidationError
 from supplyledger.store.listings import Page
@@ -51,7 +51,7 @@ def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{
     whole = not cursor and not rows.next_cursor and time_column(t) is not None
     if whole:  # all of them on one page: newest first, as the area pages show them
         rows = Page(newest_first(t, rows.items), None)
-    people = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+    people = display_names(svc)
     return page(request, "table.html", title=f"Table {name}", name=name,
                 columns=t.column_names, rows=rows, filters=filters, names=people,
                 column=column or next(iter(filters), ""), value=value, page_size=ROWS,

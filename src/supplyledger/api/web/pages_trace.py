@@ -30,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 BatchQ = Annotated[str | None, Query(max_length=300)]
 PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
 Resolve = Callable[[str], list[str]]
+RECALL_ROWS = 100  # affected items per recall page
 # Units of measure the event form offers (UN/CEFACT Rec. 20 codes).
 UOMS = {"KGM": "kilogram", "TNE": "tonne", "H87": "piece"}
 
@@ -43,6 +44,12 @@ def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
         return dict(json.loads(args.get("events", "[]"))[item])
     except (SupplyLedgerError, KeyError, IndexError, TypeError, ValueError):
         return {}
+
+
+def _org_names(svc: LedgerService) -> dict[str, str]:
+    if "organisations" not in svc.reads.tables:
+        return {}
+    return {o["id"]: o["name"] for o in svc.reads.rows("organisations", 500, None).items}
 
 
 def _recent(svc: LedgerService) -> list[dict[str, Any]]:
@@ -71,7 +78,9 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
             error = exc.message
     return page(request, "trace.html", status=404 if error else 200, title="Trace a batch",
                 batch=batch, result=result, error=error, available=available,
-                choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE)
+                choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE,
+                places={p["gln"]: p["name"] for p in _locations(svc)} if result else {},
+                orgs=_org_names(svc) if result else {})
 
 
 @router.get("/recall", response_class=HTMLResponse)
@@ -83,12 +92,12 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     available = svc.features.trace is not None
     if batch and available:
         try:
-            result = svc.recall(batch, page=page_no, page_size=100)
+            result = svc.recall(batch, page=page_no, page_size=RECALL_ROWS)
         except NotFound as exc:
             error = exc.message
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
-                recent=_recent(svc))
+                recent=_recent(svc), orgs=_org_names(svc) if result else {})
 
 
 def _held(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
@@ -171,10 +180,13 @@ def event_from_form(form: Any, now_ms: int,
 
 def _form_page(request: Request, svc: LedgerService, who: Principal, link_key: str,
                form: dict[str, Any], status: int = 200, **extra: Any) -> Response:
+    m = svc.contracts["trace"].methods["record_event"] if "trace" in svc.contracts else None
     return page(request, "event_new.html", status=status, title="Record a supply-chain event",
                 links=LINKS, dispositions=DISPOSITIONS, units=READING_UNITS, uoms=UOMS,
                 link=LINKS.get(link_key, LINKS["production"]), form=form,
-                held=_held(svc, who), locations=_locations(svc), **extra)
+                held=_held(svc, who), locations=_locations(svc),
+                allowed=svc.may_call(who, "trace", "record_event"),
+                needs=sorted(m.roles) if m is not None else [], **extra)
 
 
 @router.get("/events/new", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from supplyledger.api.auth import optional, service_of
 from supplyledger.api.service import Principal
+from supplyledger.api.web.units import UNIT_COLUMNS, in_unit, uom
 from supplyledger.logistics.kpi_format import money
 
 __all__ = ["NAV", "env", "html_error", "page", "short"]
@@ -38,6 +39,8 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/audit", "Audit", ()),
     ("/admin", "Participants", ("admin",)),
 ]
+# Pages whose purpose is one contract method: shown to those whose roles may call it.
+NAV_METHODS = {"/events/new": ("trace", "record_event")}
 
 
 def short(value: Any, n: int = 12) -> str:
@@ -46,8 +49,10 @@ def short(value: Any, n: int = 12) -> str:
 
 
 def when(ms: Any) -> str:
+    """Epoch milliseconds as a UTC date and time that says it is UTC: a team spread over
+    time zones must not read it as their own local time."""
     try:
-        return dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        return dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     except (TypeError, ValueError, OverflowError, OSError):
         return str(ms)
 
@@ -100,10 +105,12 @@ ROW_LINKS = {
     ("shipment_legs", "shipment"): ("shipments", "id", "the shipment"),
 }
 # A button on a table's rows that opens a method's form filled in from the row; shown
-# where the ``when`` column is set.
+# where the ``when`` column is set, except on rows whose ``not_by`` column is the user
+# (nobody buys from themselves: the contract refuses it).
 ROW_ACTIONS = {
     "products": {"label": "Order", "contract": "orders", "method": "place",
-                 "args": {"seller": "owner", "product": "gtin"}, "when": "for_sale"},
+                 "args": {"seller": "owner", "product": "gtin"}, "when": "for_sale",
+                 "not_by": "owner"},
 }
 
 
@@ -112,8 +119,10 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
 env.filters["jsonish"] = _jsonish
 env.filters["money"] = money
+env.filters.update(uom=uom, in_unit=in_unit)
 env.tests["time_column"] = _time_column
-env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, money_columns=MONEY_COLUMNS)
+env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, money_columns=MONEY_COLUMNS,
+                   unit_columns=UNIT_COLUMNS)
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -121,7 +130,8 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
     svc = service_of(request)
     who: Principal | None = optional(request)
     nav = [(p, label) for p, label, roles in NAV
-           if who is not None and (not roles or who.has(*roles))]
+           if who is not None and (not roles or who.has(*roles))
+           and (p not in NAV_METHODS or svc.may_call(who, *NAV_METHODS[p]))]
     base = {"request": request, "who": who, "csrf": who.session.csrf if who else "",
             "nav": nav, "path": request.url.path, "chain": svc.chain,
             "height": svc.node.height, "title": ctx.get("title", "supplyledger"),
