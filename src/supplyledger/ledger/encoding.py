@@ -6,9 +6,10 @@ The scheme is a strict subset of RFC 8785 (JSON Canonicalization Scheme):
 * no floats anywhere: money is integer minor units, measurements are decimal strings;
 * integers are limited to the IEEE-754 exact range (|n| <= 2**53 - 1), as I-JSON requires,
   so every JSON implementation reads them back exactly. :func:`canonical` enforces this on
-  every value a contract stores, emits or returns, envelopes check their own integers and
-  argument schemas bound declared integers; :func:`decode` itself accepts any size, because
-  scanning every submission for long digit runs costs more than the whole parse;
+  every value a contract stores, emits or returns, and a submitted transaction's envelope
+  and arguments are checked once decoded (``ledger/tx.py``); :func:`decode` itself accepts
+  any size, because scanning every submission's bytes for long digit runs costs more than
+  the whole parse;
 * object keys must lie in the Basic Multilingual Plane, where sorting by code point (what
   Python does) equals RFC 8785's sorting by UTF-16 code units;
 * strings must be valid Unicode (no lone surrogates);
@@ -112,9 +113,11 @@ def canonical(value: Any) -> bytes:
 def canonical_decoded(value: Any) -> bytes:
     """Canonical bytes of a value that :func:`decode` produced (or a part of one).
 
-    The parser already refused floats, NaN, out-of-range integers and lone surrogates, and
-    keys are strings, so only the non-BMP-key rule remains to check; this skips the walk on
-    the hot path (transaction envelopes, EPCIS documents inside arguments).
+    The parser already refused floats, NaN and lone surrogates, keys are strings, and the
+    caller bounds integers (envelopes check their own, :func:`~supplyledger.ledger.tx.
+    check_args_bounds` those in the arguments), so only the non-BMP-key rule remains to
+    check; this skips the full walk on the hot path (transaction envelopes, EPCIS documents
+    inside arguments).
     """
     out = _encode(value)
     if not out.isascii() and _ASTRAL.search(out.decode("utf-8")):

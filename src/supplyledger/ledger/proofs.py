@@ -8,6 +8,7 @@ compares it with its own copy (``verify(..., trusted_keys=...)``).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from supplyledger.ledger.tx import envelope_bytes_of
 __all__ = ["FORMAT", "ProofCheck", "make_proof", "verify_proof"]
 
 FORMAT = "supplyledger-proof/1"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def make_proof(*, header: bytes, signature: bytes, proposer_key: PublicKey, index: int,
@@ -56,6 +58,20 @@ class ProofCheck:
     signer_verified: bool
 
 
+def _hex64(value: Any, name: str) -> bytes:
+    """A SHA-256 as the proof spells it: 64 lowercase hex digits, nothing else, so no
+    edit of a proof file leaves it checking."""
+    if type(value) is not str or not _HEX64.fullmatch(value):
+        raise ProofError(f"malformed proof: {name} must hold 64 lowercase hex digits")
+    return bytes.fromhex(value)
+
+
+def _hashes(value: Any, name: str) -> list[bytes]:
+    if type(value) is not list:
+        raise ProofError(f"malformed proof: {name} must be a list")
+    return [_hex64(h, name) for h in value]
+
+
 def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> ProofCheck:
     """Check every link; raise :class:`ProofError` naming the first that fails."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -68,9 +84,12 @@ def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> Proo
         tx, rc = doc["tx"], doc["receipt"]
         raw = tx["raw"].encode("utf-8")
         receipt_raw = rc["raw"].encode("utf-8")
-        index = int(tx["index"])
-        path = [bytes.fromhex(h) for h in tx["path"]]
-        rpath = [bytes.fromhex(h) for h in rc["path"]]
+        index = tx["index"]
+        if type(index) is not int:
+            raise ProofError("malformed proof: tx.index must be an integer")
+        claimed_id = _hex64(tx["id"], "tx.id")
+        path = _hashes(tx["path"], "tx.path")
+        rpath = _hashes(rc["path"], "receipt.path")
         env_bytes, sig_b64 = envelope_bytes_of(raw)
         receipt = decode(receipt_raw)
         if not isinstance(receipt, dict):
@@ -89,7 +108,7 @@ def verify_proof(doc: Any, *, trusted_keys: Sequence[str] | None = None) -> Proo
     except SupplyLedgerError as exc:
         raise ProofError(f"header signature: {exc.message}") from None
     tx_id = hashlib.sha256(env_bytes).hexdigest()
-    if tx_id != tx["id"]:
+    if tx_id != claimed_id.hex():
         raise ProofError("transaction id is not the hash of its envelope")
     merkle.verify_inclusion(merkle.leaf_hash(raw), index, header.tx_count, path,
                             bytes.fromhex(header.tx_root))

@@ -20,9 +20,13 @@ from supplyledger.ledger.encoding import MAX_INT, canonical, canonical_decoded, 
 
 __all__ = [
     "ENVELOPE_FIELDS",
+    "MAX_ARGS_DEPTH",
+    "MAX_ID",
     "SignedTx",
+    "check_args_bounds",
     "check_envelope",
     "envelope_bytes_of",
+    "is_id",
     "make_tx",
     "parse_tx",
 ]
@@ -30,6 +34,13 @@ __all__ = [
 ENVELOPE_FIELDS = frozenset({"chain", "contract", "method", "args", "signer", "nonce", "time"})
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,47}\Z")
 _SIG_SEP = b',"sig":"'
+# Objects and lists nested in envelope.args, the args object itself counting as one. Far
+# above what any method takes (an EPCIS event with extensions nests about ten deep), far
+# below where recursion fails: a verifier process pickling its verdict, canonical
+# re-encoding and contract code all recurse once per level, and where that fails depends
+# on each thread's stack, which no receipt may.
+MAX_ARGS_DEPTH = 64
+MAX_ID = 128  # characters of a chain or signer id
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,12 @@ class SignedTx:
         return args
 
 
+def is_id(value: Any) -> bool:
+    """Whether ``value`` can be an envelope's chain or signer id (so a ledger's chain id
+    must be one, or no transaction could name it)."""
+    return type(value) is str and 0 < len(value) <= MAX_ID
+
+
 def check_envelope(env: Any) -> None:
     if type(env) is not dict:
         raise ValidationError("transaction envelope must be an object")
@@ -71,9 +88,9 @@ def check_envelope(env: Any) -> None:
         extra = sorted(keys - ENVELOPE_FIELDS)
         raise ValidationError(f"envelope fields wrong: missing {missing}, unexpected {extra}")
     for field in ("chain", "signer"):
-        v = env[field]
-        if type(v) is not str or not 0 < len(v) <= 128:
-            raise ValidationError(f"envelope.{field} must be a string of 1-128 characters")
+        if not is_id(env[field]):
+            raise ValidationError(f"envelope.{field} must be a string of 1-{MAX_ID} "
+                                  "characters")
     for field in ("contract", "method"):
         v = env[field]
         if type(v) is not str or not _NAME.match(v):
@@ -87,6 +104,28 @@ def check_envelope(env: Any) -> None:
     t = env["time"]
     if type(t) is not int or not 0 <= t <= MAX_INT:
         raise ValidationError("envelope.time must be a non-negative integer (ms since epoch)")
+
+
+def check_args_bounds(args: dict[str, Any]) -> None:
+    """Refuse arguments nested deeper than :data:`MAX_ARGS_DEPTH` or holding an integer
+    outside ±(2**53-1). :func:`~supplyledger.ledger.encoding.decode` lets both through, and
+    argument schemas bound only the integers they declare, not those inside free-form
+    objects, which would otherwise enter a block and fail only when stored."""
+    stack: list[tuple[Any, int]] = [(args, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        for v in value.values() if type(value) is dict else value:
+            t = type(v)
+            if t is dict or t is list:
+                if depth >= MAX_ARGS_DEPTH:
+                    raise ValidationError(f"envelope.args nests objects and lists more than "
+                                          f"{MAX_ARGS_DEPTH} levels deep")
+                push((v, depth + 1))
+            elif t is int and not -MAX_INT <= v <= MAX_INT:
+                digits = str(abs(v))
+                raise EncodingError(f"envelope.args holds an integer of {len(digits)} digits "
+                                    f"({digits[:12]}…), outside the exact range ±(2**53-1)")
 
 
 def make_tx(
@@ -112,6 +151,7 @@ def make_tx(
         "time": time_ms,
     }
     check_envelope(env)
+    check_args_bounds(args)
     env_bytes = canonical(env)
     sig = key.sign(env_bytes)
     raw = b'{"env":' + env_bytes + _SIG_SEP + b64e(sig).encode() + b'"}'
@@ -139,6 +179,7 @@ def parse_tx(raw: bytes, *, max_bytes: int) -> SignedTx:
         raise ValidationError('a transaction is {"env": {...}, "sig": "<base64>"}')
     env = doc["env"]
     check_envelope(env)
+    check_args_bounds(env["args"])
     env_bytes = canonical_decoded(env)
     sig = b64d(doc["sig"])
     raw_c = b'{"env":' + env_bytes + _SIG_SEP + doc["sig"].encode() + b'"}'

@@ -10,9 +10,10 @@ from typing import Any
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Contract
-from supplyledger.errors import NodeError
+from supplyledger.errors import NodeError, ValidationError
 from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
+from supplyledger.ledger.tx import MAX_ID, is_id
 from supplyledger.node.genesis import build_genesis, genesis_document
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
@@ -61,6 +62,9 @@ def init_ledger(
     ``contracts``: the release's contracts (default: the built-in ones); the ledger starts
     under their newest rules."""
     data_dir = Path(data_dir)
+    if not is_id(chain):
+        raise ValidationError(f"chain id must be a string of 1-{MAX_ID} characters: every "
+                              "transaction names it")
     if (data_dir / DB_NAME).exists():
         raise NodeError(f"{data_dir} already holds a ledger")
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,9 @@ class PrivateData:
         who = self._state(f"identity/p/{reader.did}")
         if who is None or who["status"] != "active":
             raise AccessDenied(f"{reader.did} is {'unknown' if who is None else who['status']}")
-        if who["key"] != reader.public.b64:
+        # Compared as keys, not as text: base64 has more than one spelling of some keys
+        # (unused low bits), and registration stores the spelling the admin sent.
+        if PublicKey.from_b64(who["key"]).spki != reader.public.spki:
             raise AccessDenied(f"that is no longer {reader.did}'s key")
         path = self._dir(rid) / f"{rec['commitment']}.{_who(reader.did)}.key"
         if not path.exists():
@@ -233,7 +235,11 @@ class PrivateData:
     def retrieve_key(self, did: str, public_key_b64: str) -> bytes:
         """Return the sealed key file of ``did`` if ``public_key_b64`` is its registered
         key: only the password-encrypted form ever leaves the store."""
-        if self._public(did).b64 != public_key_b64:
+        try:
+            given = PublicKey.from_b64(public_key_b64).spki
+        except CryptoError:
+            given = b""
+        if self._public(did).spki != given:
             raise AccessDenied(f"{did} is not registered with that public key")
         path = self.root / "keys" / f"{_who(did)}.key"
         if not path.exists():
