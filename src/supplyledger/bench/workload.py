@@ -35,6 +35,7 @@ def epcis_event(rng: random.Random, batch: str, t_ms: int) -> dict[str, Any]:
         "eventTimeZoneOffset": "+00:00",
         "epcList": [f"urn:epc:id:sgtin:{gtin}.{serial}"  # distinct: EPCIS refuses repeats
                     for serial in rng.sample(range(10**6), rng.randrange(1, 5))],
+        "quantityList": [{"epcClass": batch}],  # the batch it is recorded on (trace v3)
         "action": "OBSERVE",
         "bizStep": step,
         "disposition": disp,

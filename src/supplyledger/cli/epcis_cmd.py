@@ -22,7 +22,7 @@ from supplyledger.cli.common import (
     print_json,
     signer_key,
 )
-from supplyledger.errors import EPCISValidationError, SupplyLedgerError
+from supplyledger.errors import EPCISValidationError, PayloadTooLarge, SupplyLedgerError
 
 # Library imports are local to each command: the CLI imports every command module at start,
 # so module-level imports here would slow down every `supplyledger` invocation.
@@ -52,6 +52,7 @@ def import_cmd(
 
     Several files are captured concurrently; a refused file does not stop the others (exit 1
     if any was refused)."""
+    from supplyledger.contracts.builtin.trace import MAX_EVENTS_TEXT
     from supplyledger.node.epcis_ingest import Capture, capture_documents, load_document
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
@@ -61,7 +62,8 @@ def import_cmd(
             fail(f"{f}: {'not a file' if f.exists() else 'no such file'}")
     signer = signer_key(key)
     node = node_key(data)
-    size = max(f.stat().st_size for f in files)
+    # (a file over the limit is refused unread, so it does not size the node)
+    size = min(max(f.stat().st_size for f in files), MAX_EVENTS_TEXT)
     settings = Settings(data, max_tx_bytes=max(64 * 1024, 2 * size + (1 << 16)))
     results: dict[int, dict[str, Any]] = {}
 
@@ -69,7 +71,7 @@ def import_cmd(
         for i, f in enumerate(files):  # read lazily: one document in memory per slot
             try:
                 yield i, load_document(f)
-            except EPCISValidationError as exc:
+            except (EPCISValidationError, PayloadTooLarge) as exc:
                 results[i] = _refusal(f.name, exc)
 
     with Node(settings, node) as running:

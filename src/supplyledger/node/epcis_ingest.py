@@ -11,22 +11,27 @@ recorded.
 
 Events travel as JSON text so EPCIS numbers (``"quantity": 12.5``) survive exactly — the
 canonical encoding admits no floats — and export writes back the events as captured, so
-every hash id is unchanged on the way out.
+every hash id is unchanged on the way out. A document whose numbers a 64-bit float does not
+hold exactly (``1e400``, ``0.10000000000000000001``) is refused rather than captured as
+other numbers, and a file larger than a capture can take is refused before it is read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
 from supplyledger.contracts.builtin._trace_facts import subject_id
+from supplyledger.contracts.builtin.trace import MAX_EVENTS_TEXT
 from supplyledger.epcis import (
     EVENT_TYPES,
     EPCISEvent,
@@ -38,6 +43,7 @@ from supplyledger.epcis._common import BUILTIN_PREFIXES, read_context
 from supplyledger.errors import (
     EPCISValidationError,
     NotFound,
+    PayloadTooLarge,
     SupplyLedgerError,
     error_from_code,
 )
@@ -63,19 +69,66 @@ class Capture:
     subjects: int
 
 
+class _Refused(ValueError):
+    """JSON the ledger would read differently from its sender."""
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON number")
 
 
+def _number(text: str) -> float:
+    """A JSON number with a fraction or exponent, as the float the ledger keeps, only if
+    that float is the number: events travel as JSON text of floats, so 1e400 would be
+    captured as null and 0.10000000000000000001 as 0.1, silently, under another hash id."""
+    v = float(text)
+    if not math.isfinite(v) or Decimal(repr(v)) != Decimal(text):
+        kept = repr(v) if math.isfinite(v) else "null"
+        raise _Refused(f"the number {text[:40]}{'…' if len(text) > 40 else ''}, which the "
+                       f"ledger would keep as {kept} (EPCIS numbers travel as 64-bit "
+                       "floats): write "
+                       + (kept if kept != "null" else "a number within ±1.8e308"))
+    return v
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, none named twice: JSON parsers disagree on which of two
+    ``"action"`` counts, so the ledger and the sender's tools could hash different events."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Refused(f"the member {name[:60]!r} twice in one object (which one "
+                               "counts is not defined): name it once")
+            seen.add(name)
+    return out
+
+
 def load_document(source: Path | str | bytes | Any) -> Any:
+    """A document read as JSON (EPCISValidationError if it is not JSON, names a member twice
+    in one object, holds a number the ledger cannot keep exactly, or nests too deeply to
+    read). A file larger than the ledger takes of a document's events is refused before it
+    is read (PayloadTooLarge)."""
     if isinstance(source, Path):
+        size = source.stat().st_size
+        if size > MAX_EVENTS_TEXT:
+            raise PayloadTooLarge(f"{source.name} is {size} bytes, over the {MAX_EVENTS_TEXT}"
+                                  "-byte limit of a captured document: split it into "
+                                  "several documents", size=size, limit=MAX_EVENTS_TEXT)
         source = source.read_bytes()
     if isinstance(source, str | bytes):
         try:
-            return json.loads(source, parse_constant=_not_json)
+            return json.loads(source, parse_constant=_not_json, parse_float=_number,
+                              object_pairs_hook=_members)
+        except _Refused as exc:
+            message = reason = f"the document holds {exc}"
+        except RecursionError:
+            reason = "arrays or objects nested too deeply to read"
+            message = f"the document has {reason}"
         except ValueError as exc:
-            raise EPCISValidationError(f"the document is not JSON: {exc}",
-                                       errors=[{"event": None, "reason": str(exc)}]) from None
+            message, reason = f"the document is not JSON: {exc}", str(exc)
+        raise EPCISValidationError(message, errors=[{"event": None, "reason": reason}])
     return source
 
 

@@ -6,14 +6,17 @@ its events in ledger order, each with signer, times, tx id, block height, a veri
 inclusion proof and the faults found (see :mod:`supplyledger.node.trace_checks`). The
 faulty link is the first event with a fault (a sensor breach recorded against a batch
 counts as a fault of the link the batch was in). ``recall`` lists what a problem with a batch
-reaches: every downstream lot, logistic unit and shipment, and who holds each lot now.
+reaches: every downstream lot, logistic unit and shipment, and who holds each lot now. A
+logistic unit passes on only what was in it at the time: a reused pallet's later loads are
+not downstream of a lot taken off it whole (unpackings are recorded from trace rules v3 on;
+on older ledgers a lot stays in a unit from its packing on, which can only say too much).
 Both paginate; every event and code chain is checked whatever the page, so a page can
 still name a fault that happened before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from supplyledger.contracts.builtin._trace_facts import subject_id
@@ -30,6 +33,24 @@ __all__ = ["MAX_PAGE_SIZE", "TraceQueries"]
 MAX_PAGE_SIZE = 1000
 _UNIT = "https://id.gs1.org/00/"
 _LOT = "https://id.gs1.org/01/"
+
+
+_ALL = (-1, 1 << 62)  # every ledger position (height * 2**20 + transaction index)
+
+
+def _inside(links: list[int], unpacks: Sequence[int]) -> list[tuple[int, int]]:
+    """The position intervals a child was in a parent: from each linking to the next
+    unpacking whole (trace rules v3; none on older ledgers: in from its first linking on).
+    Within one transaction an unpacking counts as before a linking, so a doubt includes."""
+    spans: list[tuple[int, int]] = []
+    since: int | None = None
+    for pos, linked in sorted([(p, 1) for p in links] + [(p, 0) for p in unpacks]):
+        if linked and since is None:
+            since = pos
+        elif not linked and since is not None:
+            spans.append((since, pos))
+            since = None
+    return spans + ([(since, _ALL[1])] if since is not None else [])
 
 
 def _page(total: int, page: int, size: int) -> tuple[int, int, int]:
@@ -49,17 +70,44 @@ class TraceQueries:
         self._memo = Memo(cache_size)
 
     def _closure(self, start: str, *, upstream: bool) -> list[str]:
-        seen = {start}
+        """Every id reachable from ``start`` (nearest first). A parent (a pallet, a case) is
+        followed only while the child was in it: from a lot downstream, a pallet's
+        transformation counts if it happened between the lot's packing and its unpacking;
+        upstream from what a pallet was milled into, only what was on it then. Each id is
+        reached with the ledger positions (windows) it matters for."""
+        windows: dict[str, list[tuple[int, int]]] = {start: [_ALL]}
         out: list[str] = []
-        frontier = [start]
+        frontier = [(start, _ALL)]
         while frontier:
-            nxt: list[str] = []
-            for src, dst, _, _ in self.store.trace_links(frontier, upstream=upstream):
-                node = src if upstream else dst
-                if node not in seen:
-                    seen.add(node)
-                    out.append(node)
-                    nxt.append(node)
+            ids = list(dict.fromkeys(n for n, _ in frontier))
+            made: dict[str, list[tuple[str, int]]] = {}
+            packed: dict[str, dict[str, list[int]]] = {}
+            for src, dst, kind, _, pos in self.store.trace_links(ids, upstream=upstream):
+                here, other = (dst, src) if upstream else (src, dst)
+                if kind == "aggregation":
+                    packed.setdefault(here, {}).setdefault(other, []).append(pos)
+                else:
+                    made.setdefault(here, []).append((other, pos))
+            unpacked: dict[tuple[str, str], list[int]] = {}
+            for child, parent, pos in self.store.trace_unpacked(ids):
+                unpacked.setdefault((child, parent), []).append(pos)
+            nxt: list[tuple[str, tuple[int, int]]] = []
+            for here, (a, b) in frontier:
+                steps = [(other, (e, e) if upstream else _ALL)
+                         for other, e in made.get(here, ()) if upstream or a <= e <= b]
+                for other, links in packed.get(here, {}).items():
+                    pair = (other, here) if upstream else (here, other)
+                    steps += [(other, (max(a, s), min(b, t)))
+                              for s, t in _inside(links, unpacked.get(pair, ()))
+                              if max(a, s) <= min(b, t)]
+                for other, w in steps:
+                    have = windows.setdefault(other, [])
+                    if any(x <= w[0] and w[1] <= y for x, y in have):
+                        continue
+                    if not have:
+                        out.append(other)
+                    have.append(w)
+                    nxt.append((other, w))
             frontier = nxt
         return out
 

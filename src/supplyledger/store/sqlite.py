@@ -270,10 +270,25 @@ class SQLiteStore:
         return rows
 
     def trace_links(self, ids: Sequence[str], *, upstream: bool) -> list[tuple[Any, ...]]:
-        """(src, dst, kind, tx) of genealogy edges ending at (upstream) or leaving ``ids``."""
+        """(src, dst, kind, tx, pos) of genealogy edges ending at (upstream) or leaving
+        ``ids``; pos is the ledger position of the transaction (height * 2**20 + index,
+        height * 2**20 if the transaction is missing)."""
         col = "dst" if upstream else "src"
-        return self._select_in(f"SELECT src, dst, kind, tx FROM trace_links WHERE {col} IN "
-                               "({inn})", ids)
+        return self._select_in(
+            "SELECT l.src, l.dst, l.kind, l.tx, COALESCE(t.pos, l.height * 1048576) "
+            f"FROM trace_links l LEFT JOIN txs t ON t.id = l.tx WHERE l.{col} IN ({{inn}})",
+            ids)
+
+    def trace_unpacked(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """(child, parent, pos) of each time a child of or in ``ids`` was taken out of its
+        parent whole (trace rules v3); pos as for :meth:`trace_links`."""
+        rows: dict[tuple[Any, ...], None] = {}
+        for col in ("child", "parent"):
+            rows.update(dict.fromkeys(self._select_in(
+                "SELECT u.child, u.parent, COALESCE(t.pos, u.height * 1048576) FROM "
+                f"trace_unpacked u LEFT JOIN txs t ON t.id = u.tx WHERE u.{col} IN ({{inn}})",
+                ids)))
+        return list(rows)
 
     def trace_rows_of_tx(self, tx_id: str) -> list[tuple[Any, ...]]:
         """trace_events rows recorded by one transaction, in capture order."""

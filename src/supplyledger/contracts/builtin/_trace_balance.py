@@ -42,7 +42,7 @@ nesting happened: units: [units packed in it now], in: the unit it is packed in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -144,10 +144,13 @@ class Balance:
                                current="consumed", item=item)
         self.items.append(item)
 
-    def transform(self, f: dict[str, Any]) -> None:
+    def transform(self, f: dict[str, Any], more: Sequence[str] = (),
+                  carried: bool = False) -> bool:
         """A transformation: consume its registered inputs and the carriers it names; mark
-        its object outputs as made from registered goods."""
-        registered = False
+        its object outputs (and ``more``, those of its earlier parts) as made from
+        registered goods if it consumed any (or ``carried``: an earlier part did). Returns
+        whether it did."""
+        registered = carried
         for batch, named in self._asks(f, None, into=None).items():
             self._not_sold(batch)
             lot = self.lot(batch)
@@ -165,6 +168,13 @@ class Balance:
                     u = self._unspent(ident, "made into it")
                     u["carried"] = True
                     self.dirty[ident] = None
+            for ident in dict.fromkeys(more):  # an earlier part's (unless consumed since)
+                if self.resolve(ident)[1] is None:
+                    u = self.unit(ident)
+                    if not (u["carried"] or u["spent"]):
+                        u["carried"] = True
+                        self.dirty[ident] = None
+        return registered
 
     def _unspent(self, ident: str, what: str) -> dict[str, Any]:
         """The unit record of ``ident``, unless a transformation consumed it."""

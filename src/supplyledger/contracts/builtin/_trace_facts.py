@@ -13,7 +13,8 @@ after). Only readings are condensed, and only past 32, to what a limit check nee
 With ``amounts``, each fact also lists, as ``qty``, what a transformation says of each input
 or an aggregation of each child: [id, quantity as decimal text or "", uom or ""], one per
 element in document order (the trace contract's mass balance reads it; the facts the audit
-and the fast-path regression fixture compare stay as they were without it).
+and the fast-path regression fixture compare stay as they were without it), and as ``tid``
+a transformation's ``transformationID`` ("" if none).
 
 Supply-chain links (paper 002: production, processing, storage, transport, sales; plus the
 quality inspection and monitoring events that happen within links) are derived from the
@@ -226,8 +227,14 @@ def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
     # (for recording: an error declaration hashes like the event it declares wrong, yet is
     # a capture of its own)
     return [event_facts(ev) | {"qty": _amounts(ev.event_type, ev.raw),
-                               "declares": "errorDeclaration" in ev.raw}
+                               "declares": "errorDeclaration" in ev.raw,
+                               "tid": _tid(ev.raw)}
             for ev in parse_events(events, namespaces)]
+
+
+def _tid(raw: Mapping[str, Any]) -> str:
+    tid = raw.get("transformationID")
+    return tid if isinstance(tid, str) else ""
 
 
 def decode_events(text: str) -> list[Any]:

@@ -35,7 +35,21 @@ from supplyledger.contracts.builtin.identity import check_prefix
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden
 
-__all__ = ["Claims"]
+__all__ = ["Claims", "lots_in"]
+
+
+def lots_in(ctx: Ctx, ident: str) -> list[str]:
+    """The lots packed in ``ident`` now, directly or in units packed in it."""
+    lots: list[str] = []
+    seen, todo = {ident}, [ident]
+    while todo:
+        u = ctx.get(f"u/{todo.pop()}") or {}
+        lots.extend(u.get("lots", {}))
+        for child in u.get("units", ()):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return lots
 
 
 class Claims:
@@ -70,7 +84,7 @@ class Claims:
             return
         if (org and c["org"] == org) or c["by"] == ctx.signer or inspecting:
             return
-        for lot in self._lots_in(ident):
+        for lot in lots_in(ctx, ident):
             h = ctx.read("custody", holding_key(lot))
             if h is not None and ((org and h["custodian_org"] == org)
                                   or h["custodian"] == ctx.signer):
@@ -80,19 +94,6 @@ class Claims:
         raise Forbidden(f"{ident} {whose}: only that organisation, the custodian of a lot "
                         "packed in it, or an inspector (for inspections) may record on it, "
                         f"not organisation {org or '-'}")
-
-    def _lots_in(self, ident: str) -> list[str]:
-        """The lots packed in ``ident`` now, directly or in units packed in it."""
-        lots: list[str] = []
-        seen, todo = {ident}, [ident]
-        while todo:
-            u = self.ctx.get(f"u/{todo.pop()}") or {}
-            lots.extend(u.get("lots", {}))
-            for child in u.get("units", ()):
-                if child not in seen:
-                    seen.add(child)
-                    todo.append(child)
-        return lots
 
     def commit(self) -> None:
         for ident, c in self.new.items():

@@ -8,7 +8,9 @@
 - A lot linked to a parent without being packed (a TransactionEvent's container, an
   aggregation OBSERVE) must have something left or be packed in that parent, and the
   parent then carries it: else a spent lot, linked to a fresh pallet, reached every output
-  that pallet was milled into.
+  that pallet was milled into. Under rules v3 only the lot's custodian links it, as only
+  it packs it (v2 let an inspector, who may inspect any lot and touch any object for it,
+  link someone else's lot onto another organisation's pallet, upstream of its products).
 - Nested units: an object carrying registered goods packed into a parent (a case onto a
   pallet) is held there, once: it is not packed elsewhere, nor consumed by itself, until it
   is unpacked; consuming the parent consumes it and what it carries (so the goods count
@@ -103,6 +105,8 @@ class Packing(Balance):
             return
         u = self._unspent(parent, "linked to it")
         for batch in lots:
+            if self.ctx.version >= 3:  # as for packing (v2: an inspector linked any lot)
+                self.held(batch, f", linked to {parent},")
             self.present(batch, u, batch)
         for child in units:
             self._unspent(child, "linked to anything")
@@ -110,16 +114,17 @@ class Packing(Balance):
             u["carried"] = True
             self.dirty[parent] = None
 
-    def unpack(self, f: dict[str, Any], parent: str, lots: list[str]) -> None:
+    def unpack(self, f: dict[str, Any], parent: str, lots: list[str]) -> list[str]:
         """An aggregation DELETE: give back what ``lots`` (or, with no child named, every
-        lot) had packed into ``parent``."""
+        lot) had packed into ``parent``; returns the lots no longer packed there at all."""
         u = self.unit(parent)
+        gone: list[str] = []
         if lots:
             asks = self._asks(f, set(lots), taking=False)
         elif not f["objects"]:
             asks = dict.fromkeys(u["lots"])
         else:
-            return
+            return gone
         for batch, named in asks.items():
             if batch not in u["lots"] or named == []:
                 continue
@@ -129,7 +134,9 @@ class Packing(Balance):
             lot.packed = CTX.subtract(lot.packed, back)
             if back == packed:
                 del u["lots"][batch]
+                gone.append(batch)
             else:
                 u["lots"][batch] = as_text(CTX.subtract(packed, back))
             self.changed[batch] = None
             self.dirty[parent] = None
+        return gone

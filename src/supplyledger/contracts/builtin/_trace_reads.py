@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._trace_once import key as once_key
+from supplyledger.contracts.builtin._trace_xform import key as xform_key
 from supplyledger.contracts.builtin.custody import holding_key
 
 __all__ = ["LGTIN", "reads_many", "reads_one"]
@@ -53,6 +54,8 @@ def _guard_keys(f: dict[str, Any]) -> list[str]:
             keys += _object_keys(ident)
     if f["type"] == "TransformationEvent":  # inputs under customs control stay whole
         keys += [f"customs/b/{i}" for i in f["inputs"] if i.startswith(LGTIN)]
+        if f.get("tid"):  # its earlier parts (rules v3)
+            keys.append(f"trace/{xform_key(f['tid'])}")
     return keys
 
 
@@ -71,9 +74,17 @@ def reads_one(value: dict[str, Any]) -> list[str]:
     f = value["items"][0]
     keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}",
             f"trace/{once_key(f)}"]
-    # only a transformation's inputs and outputs and an aggregation's parent are resolved
+    # a transformation's inputs and outputs, an aggregation's parent and (v3) its children
+    # are resolved; an event not naming the batch outright is searched for it (v3)
     for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):
         keys.extend(_node_keys(ident))
+    for ident in f["objects"] if f["parent"] else ():  # children, to link only those named
+        keys.extend(_node_keys(ident))
+    if value["batch"] not in (*f["objects"], *f["outputs"], *f["inputs"], f["parent"]):
+        keys += [f"products/i/{o}" for o in f["objects"]
+                 if o.startswith(LGTIN) and "/21/" in o]
+        if f["parent"]:
+            keys.append(f"trace/u/{f['parent']}")
     return keys + _guard_keys(f)
 
 

@@ -1,6 +1,8 @@
 """The trace contract's query tables and their projectors: one row per event recorded on a
-chain, one per genealogy edge, and each lot's balance shown in the products contract's
-``batches`` row. Pure functions of the receipts' events, so the audit rebuilds them."""
+chain, one per genealogy edge, one per lot or unit taken out of a parent whole (rules v3:
+the trace and recall queries follow a parent only while the child was in it), and each
+lot's balance shown in the products contract's ``batches`` row. Pure functions of the
+receipts' events, so the audit rebuilds them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 
-__all__ = ["EVENTS", "LINKS", "PROJECTORS", "event_row"]
+__all__ = ["EVENTS", "LINKS", "PROJECTORS", "UNPACKED", "event_row"]
 
 EVENTS = Table(
     "trace_events",
@@ -25,6 +27,12 @@ LINKS = Table(
     ("src", "dst", "tx"),
     (("dst",),),
 )
+UNPACKED = Table(
+    "trace_unpacked",
+    (("child", "TEXT"), ("parent", "TEXT"), ("tx", "TEXT"), ("height", "INTEGER")),
+    ("child", "parent", "tx"),
+    (("parent",),),
+)
 
 
 def event_row(batch: str, seq: int, code: str, item: int, f: dict[str, Any],
@@ -40,6 +48,8 @@ def _recorded(e: dict[str, Any], m: EventMeta) -> list[Op]:
                                                       e["item"], m.args["items"][e["item"]], m))]
     for src, dst, kind in e.get("edges", ()):
         ops.append(Upsert("trace_links", (src, dst, kind, m.tx, m.height)))
+    for child, parent in e.get("unpacked", ()):
+        ops.append(Upsert("trace_unpacked", (child, parent, m.tx, m.height)))
     return ops
 
 

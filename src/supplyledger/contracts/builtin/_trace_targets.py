@@ -6,18 +6,21 @@ event goes to every registered batch it is about, else to the first identifier i
 Per link, who may append to a batch: its owner organisation for production; an inspector or
 the custodian for inspection; the owner or custodian for sales; the custodian otherwise.
 Objects that are not lots are guarded by :mod:`._trace_objects`.
+
+Rules v3: ``record_event`` appends only to a batch its event names (:func:`names`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_objects import lots_in
 from supplyledger.contracts.builtin._trace_reads import LGTIN
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden, NotFound
 
-__all__ = ["entitled", "node", "subjects_of", "unregistered"]
+__all__ = ["entitled", "names", "node", "subjects_of", "unregistered"]
 
 _GTIN = slice(len(LGTIN), len(LGTIN) + 14)  # the GTIN-14 of a canonical LGTIN/SGTIN
 
@@ -81,3 +84,17 @@ def unregistered(ctx: Ctx, f: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
     if f["inputs"]:
         return node(ctx, f["inputs"][0])
     return f["hash"], None
+
+
+def names(ctx: Ctx, f: dict[str, Any], batch: str) -> bool:
+    """Whether an event names ``batch``: as an EPC class or by an item of the lot, in any of
+    its lists or as its parent; or, through an event's parent, as a lot packed in that
+    parent now (an unpacking or an observation of a pallet is about the lots on it)."""
+    idents = [*f["objects"], *f["outputs"], *f["inputs"], f["parent"]]
+    if batch in idents:
+        return True
+    for ident in idents:
+        if ident.startswith(LGTIN) and "/21/" in ident and \
+                ctx.read("products", f"i/{ident}") == batch:
+            return True
+    return bool(f["parent"]) and batch in lots_in(ctx, f["parent"])

@@ -26,7 +26,8 @@ that lot (a stranger could otherwise pre-load a lot's history with a fault), and
 aggregation into a batch held by another organisation (it would graft the packer's lot
 into that batch's upstream).
 ``record_event`` records on the one batch its caller names (and is entitled to), whatever
-else the event lists: nothing reaches another batch's history through it.
+else the event lists: nothing reaches another batch's history through it; under rules v3
+that batch must be one the event names (below).
 
 Objects that are not registered lots (an SSCC pallet, imported identifiers) belong to the
 organisation that registered them (``products.register_unit``) or whose event first touched
@@ -44,13 +45,14 @@ into the lot's unit (mass KGM GRM MGM TNE LBR ONZ, volume LTR MLT MTQ, counts: n
 C62, EA; other units must match); a lot named without a quantity gives all that is left, a
 lot that declares no quantity is consumed whole, once, and so is a serialised item. Packing
 (aggregation ADD) holds quantities the same way until unpacked (DELETE); only the lot's
-custodian packs or unpacks it, whoever else may record on it. A lot linked to a parent
-without packing (a TransactionEvent's container, an OBSERVE) must have something left or
-be packed there, as must an item of a lot not counted in pieces wherever it goes; a pallet
-or unregistered intermediate carrying registered goods is consumed whole, once. Outputs are
-not checked against inputs (water is added, yields vary). A lot's consumed, packed and
-remaining quantities show in its ``batches`` row. A lot an order reserves is not
-transformed while the order runs (the buyer pays for that lot, not for what it would become).
+custodian packs or unpacks it (under v3 also links it), whoever else may record on it. A
+lot linked to a parent without packing (a TransactionEvent's container, an OBSERVE) must
+have something left or be packed there, as must an item of a lot not counted in pieces
+wherever it goes; a pallet or unregistered intermediate carrying registered goods is
+consumed whole, once. Outputs are not checked against inputs (water is added, yields vary).
+A lot's consumed, packed and remaining quantities show in its ``batches`` row. A lot an
+order reserves is not transformed while the order runs (the buyer pays for that lot, not
+for what it would become).
 
 ``record_events`` captures a whole EPCIS document in one transaction; if any event is
 refused, none is kept.
@@ -68,6 +70,22 @@ inputs and its genealogy); an aggregation packs the lot it is recorded on, as be
 error declaration (the event again, with ``errorDeclaration``) is recorded once per chain
 too, and only joins the history: it consumes, packs and links nothing. Rules v1 took an
 event again (its audit re-executes so).
+
+Rules v3 (new ledgers start there; older ones after ``rules.adopt``): an event touches only
+what it names. ``record_event`` is refused (ValidationError, arg ``batch``) unless the
+event names its batch: as an EPC class, by a commissioned item of the lot, as its parent,
+or as a lot packed now in the parent it names (unpacking or observing a pallet is about
+the lots on it); v2 appended any event to the batch, so a packing of lot B recorded on A
+linked A to the pallet and a "destroyed" of B became A's fault. An aggregation packs,
+unpacks and links to its parent only the lots it names among its children; a
+transformation that names no output links nothing (v2 linked its inputs to the chain it
+went to, which could be another input). Events sharing a ``transformationID`` are one
+transformation: every input of any of them is linked to every output of any of them, and
+only the organisation that recorded the first adds to it. Only a lot's custodian links it
+to a parent without packing it (v2 let an inspector link anyone's lot onto anyone's
+pallet). A lot or unit taken out of a parent whole is recorded as unpacked
+(``trace_unpacked``), so trace and recall follow a reused pallet only while the lot was
+on it.
 """
 
 from __future__ import annotations
@@ -75,6 +93,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_edges import edges
 from supplyledger.contracts.builtin._trace_facts import (
     decode_events,
     facts_of_events,
@@ -82,10 +101,20 @@ from supplyledger.contracts.builtin._trace_facts import (
 )
 from supplyledger.contracts.builtin._trace_objects import Claims
 from supplyledger.contracts.builtin._trace_once import held, mark
-from supplyledger.contracts.builtin._trace_packing import Packing
 from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
-from supplyledger.contracts.builtin._trace_tables import EVENTS, LINKS, PROJECTORS, event_row
-from supplyledger.contracts.builtin._trace_targets import entitled, node, subjects_of, unregistered
+from supplyledger.contracts.builtin._trace_tables import (
+    EVENTS,
+    LINKS,
+    PROJECTORS,
+    UNPACKED,
+    event_row,
+)
+from supplyledger.contracts.builtin._trace_targets import (
+    entitled,
+    names,
+    subjects_of,
+    unregistered,
+)
 from supplyledger.contracts.builtin.custody import holding_key
 from supplyledger.contracts.runtime import Contract, Ctx, method
 from supplyledger.contracts.schema import Obj, Str
@@ -100,11 +129,12 @@ from supplyledger.errors import (
     ValidationError,
 )
 
-__all__ = ["CONTRACT", "RECORDERS", "ZERO", "chain_code", "event_row"]
+__all__ = ["CONTRACT", "MAX_EVENTS_TEXT", "RECORDERS", "ZERO", "chain_code", "event_row"]
 
 RECORDERS = ("supplier", "manufacturer", "warehouse", "transporter", "platform", "customs",
              "inspector", "device")
 ZERO = "0" * 64
+MAX_EVENTS_TEXT = 1 << 28  # characters of a captured document's events (JSON text)
 
 
 def chain_code(event_hash: str, prev: str) -> str:
@@ -137,84 +167,20 @@ def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
     return {"batch": None, "prev": None, "items": [f for s in shares for f in s["items"]]}
 
 
-def _edges(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
-           claims: Claims) -> list[list[list[str]]]:
-    """Genealogy edges of an event, per target it is recorded on, once every check passed:
-    custody of a transformation's registered inputs and outputs, the claims on the objects
-    it links, and the mass balance (which this writes). A transformation links every input
-    to every output (once, with the first target); an aggregation links each target to its
-    parent, which must not be a batch another organisation holds."""
-    org = ctx.org or ""
-    edges: list[list[list[str]]] = [[] for _ in targets]
-    balance = Packing(ctx, lambda ident: node(ctx, ident))
-    if f["type"] == "TransformationEvent":
-        if not f["inputs"]:
-            return edges
-        ins = [node(ctx, i) for i in f["inputs"]]
-        named = [node(ctx, o) for o in f["outputs"]]
-        outs = named or [(targets[0][0], None)]
-        for ident, h in ins + outs:
-            if h is not None and h["custodian_org"] != org:
-                raise Forbidden(f"custody of {ident} is not held by organisation {ctx.org}")
-        for ident, h in ins + named:
-            if h is None:
-                claims.touch(ident, f["link"])
-        balance.transform(f)
-        dsts = list(dict.fromkeys(o for o, _ in outs))
-        for src in dict.fromkeys(i for i, _ in ins):
-            edges[0].extend([src, dst, "transformation"] for dst in dsts if dst != src)
-    elif f["parent"]:
-        parent, h = node(ctx, f["parent"])
-        if h is None:
-            claims.touch(parent, f["link"])
-        lots = [t for t, th in targets if th is not None and t != parent]
-        packing = f["type"] == "AggregationEvent"  # (a TransactionEvent's parent holds nothing)
-        if f["action"] == "DELETE":
-            if packing:
-                balance.unpack(f, parent, lots)
-                # the units taken out; their edges stay: genealogy is history
-                for child in balance.unnest(parent, set(f["objects"]) or None):
-                    claims.touch(child, "packing")
-        else:
-            if h is not None and h["custodian_org"] != org:
-                raise Forbidden(f"{parent} is held by organisation {h['custodian_org']}: "
-                                f"only its custodian may pack into it, not organisation "
-                                f"{org or '-'}")
-            units = _units(ctx, f, parent, balance) if packing else []
-            for child in units:  # not an inspector's: nobody inspects goods into a unit
-                claims.touch(child, "packing")
-            if f["action"] == "ADD" and packing:
-                balance.pack(f, parent, lots)
-                balance.nest(parent, units)
-            else:  # linked, not packed: the parent still carries them from here on
-                balance.link(parent, lots, units)
-            for out, (subject, _) in zip(edges, targets, strict=True):
-                if parent != subject:
-                    out.append([subject, parent, "aggregation"])
-            edges[0].extend([child, parent, "aggregation"] for child in units)
-    balance.commit()
-    return edges
-
-
-def _units(ctx: Ctx, f: dict[str, Any], parent: str, balance: Packing) -> list[str]:
-    """The children of an aggregation that are objects carrying registered goods (a case
-    packed with a lot): they are linked to the parent like a lot, so a recall of the lot
-    reaches the pallet the case went on. Children carrying nothing registered stay free."""
-    return [o for o in dict.fromkeys(f["objects"])
-            if o != parent and node(ctx, o)[1] is None and balance.carries(o)]
-
-
 def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
-            edges: list[list[str]]) -> dict[str, Any]:
+            edges: list[list[str]], unpacked: list[list[str]] | None = None
+            ) -> dict[str, Any]:
     # The event's record is the signed envelope that carries it: its hash (the tx id)
     # commits to the event, who recorded it and when.
     code = chain_code(ctx.tx_id, state["code"])
     n = state["n"] + 1
     ctx.put(f"b/{subject}", {"code": code, "n": n})
+    more: dict[str, Any] = {}
     if edges:
-        ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, edges=edges)
-    else:
-        ctx.emit("recorded", batch=subject, seq=n, code=code, item=item)
+        more["edges"] = edges
+    if unpacked:  # (rules v3 only, so the receipts of v1 and v2 stay as they were)
+        more["unpacked"] = unpacked
+    ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, **more)
     return {"batch": subject, "seq": n, "code": code, "hash": f["hash"]}
 
 
@@ -243,16 +209,16 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     # consumes, packs and links nothing (else declaring a milling wrong milled it again).
     again = (bool(where) and f["type"] == "TransformationEvent") or (
         once and bool(f.get("declares")))
-    edges = (_edges(ctx, targets, f, claims) if (f["inputs"] or f["parent"]) and not again
-             else None)
+    linking = f["inputs"] or f["parent"] or (ctx.version >= 3 and f.get("tid"))
+    per, unpacked = edges(ctx, targets, f, claims) if linking and not again else ([], [])
     claims.commit()
     if once:
         mark(ctx, f, where, [t for t, _ in targets], item)
-    done = _append(ctx, first, state, f, item, edges[0] if edges else [])
+    done = _append(ctx, first, state, f, item, per[0] if per else [], unpacked)
     for k in range(1, len(targets)):
         t = targets[k][0]
         _append(ctx, t, ctx.get(f"b/{t}") or {"code": ZERO, "n": 0}, f, item,
-                edges[k] if edges else [])
+                per[k] if per else [])
     return done
 
 
@@ -269,12 +235,18 @@ def record_event(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     h = ctx.read("custody", holding_key(batch))
     if h is None:
         raise NotFound(f"no batch {batch}")
-    return _record(ctx, [(batch, h)], args["items"][0], 0, args["prev"])
+    f = args["items"][0]
+    if ctx.version >= 3 and not names(ctx, f, batch):
+        raise ValidationError(
+            f"the event does not name batch {batch} (as an EPC class, an item of the lot, "
+            "or a lot packed in its parent): record it on a batch it names",
+            arg="batch", batch=batch)
+    return _record(ctx, [(batch, h)], f, 0, args["prev"])
 
 
 @method(roles=RECORDERS, prepare=_prepare_many, reads=reads_many,
         parts=(_prepare_share, _merge_shares), args={
-    "events": Str(max_len=1 << 28, doc="the document's eventList as JSON text (keeps EPCIS "
+    "events": Str(max_len=MAX_EVENTS_TEXT, doc="the document's eventList as JSON text (keeps EPCIS "
                   "numbers exact)"),
     "namespaces": Obj(optional=True, doc="prefix -> IRI declared by the document's @context"),
     "source": Str(optional=True, max_len=500, doc="document id or instanceIdentifier"),
@@ -312,4 +284,5 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
-                       tables=(EVENTS, LINKS), projectors=PROJECTORS, versions=(1, 2))
+                       tables=(EVENTS, LINKS, UNPACKED), projectors=PROJECTORS,
+                       versions=(1, 2, 3))
