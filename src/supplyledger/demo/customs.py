@@ -8,7 +8,8 @@ The contract assesses duty and VAT at once; Orchard Oils pays them into the decl
 escrow. The first consignment is held for a documents check, released and cleared, so the
 office's account receives the duties; the second is rejected for its labels, and the
 escrow refunds it. To pay the Spanish exporter for the first, Orchard Oils exchanges yuan
-for euros at the bank's quote (``fx``), and the bank wires the euros out.
+for euros at the bank's quote (``fx``), instructs the bank to pay them out, and the bank
+wires the euros as instructed.
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ def customs_story(sim: Sim, p: dict[str, Person], at: int) -> Iterator[int]:
     paid = sim.ok(p[IMPORTER], "fx", "exchange", {
         "dealer": p["bank"].did, "pay": "CNY", "amount": 9_100_000, "get": "EUR",
         "min_get": 1_150_000})
+    # The bank pays out only what Orchard Oils instructed it to (payments rules v2).
+    sim.ok(p[IMPORTER], "payments", "instruct_withdrawal", {
+        "id": "W-IMP-2026-0001", "currency": "EUR", "amount": 1_150_000,
+        "bank": p["bank"].org, "reference": "exporter invoice for IMP-2026-0001"})
+    yield at + DAY + 3 * HOUR
     sim.ok(p["bank"], "payments", "withdraw", {
-        "account": p[IMPORTER].did, "currency": "EUR", "amount": 1_150_000,
+        "instruction": "W-IMP-2026-0001",
         "reference": f"SEPA to the exporter, IMP-2026-0001 ({paid['received']} cents bought)"})
     yield at + 3 * DAY
     _declare(sim, p, "IMP-2026-0002", 400, 380_000)

@@ -10,7 +10,10 @@ A factor without evidence earns nothing: credit needs history, not its absence.
 
 A financing lien (``credit/f/{order}``) is repaid when the order's escrow pays the seller:
 :func:`settle_lien` runs inside the orders contract's settlement and is the one place that
-writes the credit namespace from outside it.
+writes the credit namespace from outside it. Under orders rules v2, what the seller's share
+of the escrow leaves unpaid (a cancellation pays it nothing) is then debited from the
+seller's balance, as far as it goes (``financing recovery``): the seller still holds the
+advance. Only what even that leaves unpaid closes the lien ``short``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._orders_model import bump, escrow_id
-from supplyledger.contracts.builtin.payments import pay_out
+from supplyledger.contracts.builtin.payments import balance, pay_out, transfer_between
 from supplyledger.contracts.projection import EventMeta, Op, Update
 from supplyledger.contracts.runtime import Ctx
 
@@ -81,21 +84,38 @@ def assess(st: dict[str, Any]) -> dict[str, Any]:
 
 def settle_lien(ctx: Ctx, o: dict[str, Any], proceeds: int) -> int:
     """Repay an approved financing of order ``o`` from the seller's ``proceeds`` (which the
-    escrow is about to pay); returns what went to the financier. Called by orders only."""
+    escrow is about to pay), and under orders rules v2 the rest from the seller's balance;
+    returns what went to the financier from the escrow. Called by orders only."""
     lien = ctx.read("credit", lien_key(o["id"]))
     if lien is None or lien["state"] != "approved":
         return 0
     paid: int = min(lien["repay"], proceeds)
     pay_out(ctx, escrow_id(o["id"]), lien["financier"], paid, "financing repayment")
-    lien["state"] = "repaid" if paid == lien["repay"] else "short"
-    lien["repaid"] = paid
+    recovered = {} if ctx.version < 2 else {"recovered": _recover(ctx, lien, paid)}
+    repaid = paid + recovered.get("recovered", 0)
+    lien["state"] = "repaid" if repaid == lien["repay"] else "short"
+    lien["repaid"] = repaid
+    lien.update(recovered)
     ctx.put_other("credit", lien_key(o["id"]), lien)
-    ctx.emit("lien_settled", order=o["id"], state=lien["state"], repaid=paid)
-    bump(ctx, o["seller"], fin=1, fin_short=int(paid < lien["repay"]))
+    ctx.emit("lien_settled", order=o["id"], state=lien["state"], repaid=repaid, **recovered)
+    bump(ctx, o["seller"], fin=1, fin_short=int(repaid < lien["repay"]))
     return paid
+
+
+def _recover(ctx: Ctx, lien: dict[str, Any], paid: int) -> int:
+    """Rules v2: the part of the repayment the escrow did not cover, moved from the seller's
+    balance to the financier as far as it goes (never failing the settlement: a buyer's
+    cancellation must go through). Reserved withdrawals are beyond its reach."""
+    owed = lien["repay"] - paid
+    took: int = min(owed, balance(ctx, lien["seller"], lien["currency"]))
+    if took:
+        transfer_between(ctx, lien["seller"], lien["financier"], lien["currency"], took,
+                         "financing recovery")
+    return took
 
 
 def project_lien(e: dict[str, Any], m: EventMeta) -> list[Op]:
     """``orders.lien_settled`` -> the financing row (the table belongs to credit)."""
     return [Update("financing", (e["order"],), (("state", e["state"]), ("repaid", e["repaid"]),
+                                                ("recovered", e.get("recovered", 0)),
                                                 ("settled_tx", m.tx)))]

@@ -49,6 +49,7 @@ __all__ = [
     "read_order",
     "read_stats",
     "release_after",
+    "release_due",
     "stats_key",
     "transition",
 ]
@@ -130,6 +131,13 @@ def org_of(ctx: Ctx, did: str) -> str | None:
 def release_after(ctx: Ctx) -> int:
     cfg = ctx.read("orders", "cfg")
     return DEFAULT_RELEASE_MS if cfg is None else int(cfg["release_after_ms"])
+
+
+def release_due(ctx: Ctx, o: dict[str, Any]) -> int:
+    """When a delivered order's dispute period ends and anyone may release it: as fixed at
+    delivery (rules v2), else (delivered under v1) by the period configured now."""
+    due = o.get("release_at")
+    return int(due) if due is not None else int(o["delivered_at"]) + release_after(ctx)
 
 
 def bump(ctx: Ctx, did: str, ccy: str | None = None, value: int = 0, **counts: int) -> None:

@@ -14,10 +14,17 @@ seller may withdraw its pending request (``withdraw_request``) and ask another; 
 one cannot be withdrawn, as money was advanced on it. The financier is never the seller nor
 of the seller's organisation: self-financing risks nothing, yet would count as a financing
 repaid on time in the seller's own assessment. Once advanced, the seller may no longer
-cancel the order (``orders.cancel``): its escrow is the financier's collateral. When the
-escrow pays the seller, the financier is repaid first (``repaid``); if the seller's share
-falls short (cancellation, return, ruling) the lien is closed ``short`` and counts as a
-payment delay against the seller.
+cancel the order (``orders.cancel``): its escrow is the financier's collateral. The buyer
+still may, before dispatch, with a full refund. When the escrow pays the seller, the
+financier is repaid first (``repaid``). If the seller's share falls short (a cancellation
+pays it nothing; a return, a ruling or a short delivery less than agreed), orders rules v1
+close the lien ``short`` at once, leaving the seller the advance. Orders rules v2 (new
+ledgers) make the financier whole where the ledger can: the rest is debited from the
+seller's balance in the order's currency, as far as it goes (an ``orders.money`` move
+``financing recovery``, seller -> financier; money the seller reserved for a withdrawal is
+beyond reach), and ``orders.lien_settled`` reports it (``recovered``, included in
+``repaid``). Only a lien still unpaid after that is closed ``short``, and counts as a
+payment delay against the seller. The ``financing`` table shows both figures.
 """
 
 from __future__ import annotations
@@ -169,7 +176,8 @@ FINANCING = Table(
     "financing",
     (("order_id", "TEXT"), ("seller", "TEXT"), ("financier", "TEXT"), ("currency", "TEXT"),
      ("amount", "INTEGER"), ("repay", "INTEGER"), ("state", "TEXT"), ("score", "INTEGER"),
-     ("grade", "TEXT"), ("repaid", "INTEGER"), ("tx", "TEXT"), ("settled_tx", "TEXT")),
+     ("grade", "TEXT"), ("repaid", "INTEGER"), ("recovered", "INTEGER"), ("tx", "TEXT"),
+     ("settled_tx", "TEXT")),
     ("order_id",), (("seller",), ("financier",)))
 
 
@@ -182,7 +190,7 @@ def _assessed(e: dict[str, Any], m: EventMeta) -> list[Op]:
 def _requested(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Upsert("financing", (e["order"], e["seller"], e["financier"], e["currency"],
                                  e["amount"], e["repay"], "requested", e["score"], e["grade"],
-                                 0, m.tx, None))]
+                                 0, 0, m.tx, None))]
 
 
 def _decided(e: dict[str, Any], m: EventMeta) -> list[Op]:

@@ -19,6 +19,9 @@ holds a float of the currencies it sells. Design decisions:
 * **Both legs or neither**: the customer's payment and the dealer's delivery are two moves in
   one call; a dealer short of the currency fails the whole call (``insufficient_funds``),
   so per currency money is still only moved, never made (payments' invariant holds).
+
+Rules v2 (new ledgers start there): both currencies of a quote or an exchange must be ISO
+4217 codes (``payments.ISO_4217``), else ``validation_error``; v1 took any three capitals.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from supplyledger.contracts.builtin.payments import (
     CURRENCY,
     MAX_AMOUNT,
     Amount,
+    iso_currency,
     project_money,
     require_participant,
     transfer_between,
@@ -57,6 +61,12 @@ def _qkey(dealer: str, pay: str, get: str) -> str:
     return f"q/{dealer}/{pay}/{get}"
 
 
+def _iso_pair(ctx: Ctx, a: dict[str, Any]) -> None:
+    if ctx.version >= 2:
+        iso_currency(a["pay"], "pay")
+        iso_currency(a["get"], "get")
+
+
 def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
     if a["pay"] == a["get"]:
         raise ValidationError(f"pay and get are both {a['pay']}: nothing to exchange",
@@ -70,6 +80,7 @@ def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
 }, errors=(ValidationError,))
 def quote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Dealer: offer to take ``pay`` and give ``get`` at ``rate`` until ``until``."""
+    _iso_pair(ctx, a)
     if not ctx.time < a["until"] <= ctx.time + MAX_QUOTE_MS:
         raise ValidationError("until must be after the transaction's time and at most 7 days "
                               "after it", arg="until", time=ctx.time)
@@ -99,6 +110,7 @@ def unquote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 def exchange(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Pay ``amount`` of ``pay`` to a dealer and get ``get`` at its quote in force, at least
     ``min_get``; both moves or neither."""
+    _iso_pair(ctx, a)
     dealer, pay, get = a["dealer"], a["pay"], a["get"]
     if dealer == ctx.signer:
         raise Forbidden("a dealer does not exchange with itself")
@@ -147,6 +159,6 @@ def _exchanged(e: dict[str, Any], m: EventMeta) -> list[Op]:
 
 
 CONTRACT = Contract.of("fx", __doc__ or "", [quote, unquote, exchange],
-                       tables=(QUOTES, TRADES),
+                       tables=(QUOTES, TRADES), versions=(1, 2),
                        projectors={"fx.quoted": _quoted, "fx.unquoted": _unquoted,
                                    "fx.exchanged": _exchanged, "fx.money": project_money})

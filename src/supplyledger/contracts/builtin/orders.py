@@ -19,6 +19,31 @@ transporter reports quantities until all has arrived or it declares the delivery
 seller is paid for what arrived and the buyer refunded the rest. Before dispatch either
 side may cancel, except a seller advanced money against the escrow (``credit``).
 
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``) close six gaps of v1,
+which its ledgers still re-execute:
+
+* the release time is fixed when the goods are delivered (``release_at``, as ``deliver``
+  answers): an admin's later ``configure`` no longer shortens (or stretches) the dispute
+  period of goods already delivered;
+* the dispute period ends there: from ``release_at`` on, a delivered order can only be
+  confirmed or released, no longer disputed or returned (in v1 whoever came first won the
+  race), unless a cold-chain breach holds its payout for the buyer. Times are the
+  transactions' own, which the node accepts within its clock window (``time_window_ms``),
+  so a buyer should not leave a dispute to the last minutes of the period;
+* an arbiter awards no freight to a transporter that never picked the goods up (a dispute
+  opened while the order was ``dispatched``): there was no haul to pay for;
+* a final delivery report names the quantity that arrived with it: v1 read ``final``
+  without a quantity as "all the rest arrived" and paid the seller in full for a short
+  delivery; quantity 0 closes a partial delivery when nothing more arrived;
+* an order's currency must be an ISO 4217 code (``payments.ISO_4217``);
+* a financier is made whole where the ledger can: when a settlement leaves an approved
+  financing unpaid (a buyer's cancellation of a financed order pays the seller nothing;
+  a return, a ruling or a short delivery may pay less than agreed), the rest is debited
+  from the seller's balance, which holds the advance, as far as it goes, and paid to the
+  financier (``financing recovery``; ``lien_settled`` names it ``recovered``). Only what
+  remains unpaid closes the lien ``short``, as in v1, where the seller kept the advance.
+  The buyer's right to cancel before dispatch, with a full refund, is unchanged.
+
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
 ``orders_returns``, rescheduling in ``orders_schedule``; the order record and state diagram
@@ -51,6 +76,7 @@ from supplyledger.contracts.builtin._orders_model import (
     party,
     project_transition,
     release_after,
+    release_due,
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import settle
@@ -64,6 +90,7 @@ from supplyledger.contracts.builtin.payments import (
     Amount,
     escrow_key,
     hold,
+    iso_currency,
     project_money,
     require_participant,
 )
@@ -140,10 +167,13 @@ def _reads_payout(a: dict[str, Any]) -> list[str]:
                          fields={"commitment": Str(min_len=64, max_len=64,
                                                    pattern="[0-9a-f]{64}"),
                                  "recipients": List(item=_DID, min_items=1, max_items=8)}),
-}, errors=(AlreadyExists, NotFound, InvalidState, Forbidden, AmountError, InsufficientFunds))
+}, errors=(AlreadyExists, NotFound, InvalidState, Forbidden, AmountError, InsufficientFunds,
+           ValidationError))
 def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Order from the owner of a product or batch; price x quantity + freight go to escrow."""
     oid, seller = a["id"], a["seller"]
+    if ctx.version >= 2:
+        iso_currency(a["currency"])
     if ctx.exists(okey(oid)):
         raise AlreadyExists(f"order {oid} already exists")
     if seller == ctx.signer:
@@ -210,8 +240,10 @@ def pickup(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 
 @method(roles=ANY_PARTICIPANT, reads=_reads_deliver, args={
-    **_ORDER, "quantity": Int(optional=True, min=1, max=10**9, doc="default: all the rest"),
-    "final": Bool(optional=True, doc="no more will come (a short delivery)"),
+    **_ORDER, "quantity": Int(optional=True, min=0, max=10**9,
+                              doc="default: all the rest; 0 only to close a short delivery"),
+    "final": Bool(optional=True, doc="no more will come (a short delivery; v2: name the "
+                  "quantity, 0 if nothing more arrived)"),
     "proof": Str(optional=True, max_len=128, doc="proof-of-delivery reference or hash"),
 }, errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +259,8 @@ def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                            f"which is {held[1]}, not cleared", current=o["state"],
                            declaration=held[0], customs=held[1])
     remaining = o["quantity"] - o["delivered"]
-    q = a.get("quantity", remaining)
+    q = _delivered_now(ctx, o, a.get("quantity"), a.get("final", False))
+    q = remaining if q is None else q
     if q > remaining:
         raise ValidationError(f"only {remaining} of order {o['id']} are undelivered",
                               arg="quantity")
@@ -239,10 +272,31 @@ def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     move(ctx, o, "custody", o["buyer"])
     bump(ctx, o["seller"], deliveries=1, on_time=on_time)
     bump(ctx, o["transporter"], hauls=1, hauls_on_time=on_time)
+    due = ctx.time + release_after(ctx)
+    # v2 fixes the release time now; v1 read the period again at release
+    fixed = {"release_at": due} if ctx.version >= 2 else {}
     transition(ctx, o, "delivered", "delivered", delivered=delivered, delivered_at=ctx.time,
-               on_time=on_time, proof=a.get("proof"))
-    return {"order": o["id"], "state": o["state"], "delivered": delivered,
-            "release_at": ctx.time + release_after(ctx)}
+               on_time=on_time, proof=a.get("proof"), **fixed)
+    return {"order": o["id"], "state": o["state"], "delivered": delivered, "release_at": due}
+
+
+def _delivered_now(ctx: Ctx, o: dict[str, Any], q: int | None, final: bool) -> int | None:
+    """The quantity a delivery report adds (None: all the rest). v1 read a final report
+    without a quantity as "all the rest arrived", so a transporter closing a short delivery
+    that way had the seller paid in full: v2 wants the quantity named, and 0 closes a
+    partial delivery with nothing more (nothing at all arrived: that is a dispute)."""
+    if ctx.version < 2:
+        if q == 0:  # (the schema of v1 took 1 and up)
+            raise ValidationError("quantity must be between 1 and 1000000000", arg="quantity")
+        return q
+    if final and q is None:
+        raise ValidationError(f"a final delivery of order {o['id']} names the quantity that "
+                              "arrived with it (0 if none)", arg="quantity")
+    if q == 0 and not (final and o["delivered"] > 0):
+        raise ValidationError(f"quantity 0 only closes a partial delivery of order {o['id']} "
+                              "as final (if nothing arrived, dispute the order)",
+                              arg="quantity", delivered=o["delivered"])
+    return q
 
 
 def _pay(ctx: Ctx, o: dict[str, Any], event: str, lapsed: int) -> dict[str, Any]:
@@ -278,7 +332,7 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     dispute nor return: pay out as confirmation would (the buyer's silence is consent)."""
     o = load(ctx, a["order"])
     expect(o, "release")
-    due = o["delivered_at"] + release_after(ctx)
+    due = release_due(ctx, o)
     if ctx.time < due:
         raise InvalidState(f"order {o['id']} is delivered but unconfirmed: it may be "
                            f"released from {due}", current=o["state"], release_at=due)
@@ -290,20 +344,26 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full. Not
-    the seller once it was advanced money against the escrow (the financier's collateral)."""
+    the seller once it was advanced money against the escrow (the financier's collateral).
+    Rules v2: the buyer's cancellation of a financed order repays the financier from the
+    seller's balance, as far as it goes (answered as ``financing``)."""
     o = load(ctx, a["order"])
     expect(o, "cancel")
-    if party(ctx, o, "buyer", "seller") == "seller":
-        lien = ctx.read("credit", lien_key(o["id"]))
-        if lien is not None and lien["state"] == "approved":
-            raise Forbidden(f"order {o['id']} is financed by {lien['financier']} against its "
-                            "escrow: only the buyer may cancel it now",
-                            financier=lien["financier"])
+    lien = ctx.read("credit", lien_key(o["id"]))
+    financed = lien is not None and lien["state"] == "approved"
+    if party(ctx, o, "buyer", "seller") == "seller" and financed:
+        raise Forbidden(f"order {o['id']} is financed by {lien['financier']} against its "
+                        "escrow: only the buyer may cancel it now",
+                        financier=lien["financier"])
     total = o["unit_price"] * o["quantity"] + o["freight"]
     paid = settle(ctx, o, seller=0, buyer=total, transporter=0)
     transition(ctx, o, "cancelled", "cancelled", settled_at=ctx.time,
                reason=a.get("reason", ""))
-    return {"order": o["id"], "state": o["state"], "paid": paid}
+    out = {"order": o["id"], "state": o["state"], "paid": paid}
+    if financed and ctx.version >= 2:
+        lien = ctx.read("credit", lien_key(o["id"]))
+        out["financing"] = {k: lien[k] for k in ("state", "repaid", "recovered")}
+    return out
 
 
 _EVENTS = ("placed", "dispatched", "picked_up", "partially_delivered", "delivered",
@@ -314,7 +374,7 @@ CONTRACT = Contract.of(
     "orders", __doc__ or "",
     [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
      *orders_returns.METHODS],
-    tables=TABLES,
+    tables=TABLES, versions=(1, 2),
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,

@@ -10,6 +10,10 @@ of one of their organisations (the platform may arbitrate: it is paid nothing fr
 escrow). A return is asked for instead of confirming a delivery; when the
 seller receives the goods back, custody returns to it, the buyer is refunded the goods'
 price and the transporter keeps its freight (the outbound trip did happen).
+
+Under rules v2 a delivered order is disputed or returned only within its dispute period
+(before its ``release_at``; later only if a cold-chain breach holds its payout), and a
+ruling pays freight only to a transporter that picked the goods up (see ``orders``).
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from supplyledger.contracts.builtin._orders_model import (
     load,
     org_of,
     party,
+    release_due,
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin.payments import Amount
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Ctx, Method, method
 from supplyledger.contracts.schema import Enum, Str
@@ -39,6 +45,24 @@ EVENTS = ("disputed", "resolved", "return_requested", "returned")
 _REASON = Str(max_len=500)
 
 
+def _within_period(ctx: Ctx, o: dict[str, Any], action: str) -> None:
+    """Rules v2: once a delivered order's dispute period is over, the seller is owed its
+    release (the buyer stayed silent); only a payout held by a cold-chain breach stays open
+    to a dispute or a return."""
+    if ctx.version < 2 or o["state"] != "delivered":
+        return
+    due = release_due(ctx, o)
+    if ctx.time < due:
+        return
+    try:
+        hold_on_breach(ctx, o)
+    except InvalidState:
+        return  # held: the buyer must still be able to dispute or return
+    raise InvalidState(f"order {o['id']} is delivered and its dispute period ended at {due}: "
+                       f"too late to {action}; it may be confirmed or released",
+                       current=o["state"], release_at=due)
+
+
 @method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID, "reason": _REASON},
         errors=(NotFound, Forbidden, InvalidState))
 def dispute(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +70,7 @@ def dispute(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "dispute")
     role = party(ctx, o, "buyer", "seller", "transporter")
+    _within_period(ctx, o, "dispute it")
     transition(ctx, o, "disputed", "disputed", prior=o["state"],
                dispute={"by": ctx.signer, "role": role, "reason": a["reason"], "at": ctx.time})
     return {"order": o["id"], "state": o["state"]}
@@ -79,6 +104,9 @@ def resolve(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     total = o["unit_price"] * o["quantity"] + o["freight"]
     if a["freight_paid"] > o["freight"]:
         raise AmountError(f"freight_paid exceeds the order's freight {o['freight']}")
+    if ctx.version >= 2 and a["freight_paid"] and o.get("prior") == "dispatched":
+        raise AmountError(f"order {o['id']} was disputed before its transporter picked the "
+                          "goods up: no freight is owed", arg="freight_paid")
     seller = total - a["refund"] - a["freight_paid"]
     if seller < 0:
         raise AmountError(f"refund and freight share out more than the {total} in escrow")
@@ -101,6 +129,7 @@ def request_return(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "request_return")
     party(ctx, o, "buyer")
+    _within_period(ctx, o, "return it")
     transition(ctx, o, "return_requested", "return_requested",
                return_reason=a["reason"], return_at=ctx.time)
     return {"order": o["id"], "state": o["state"]}

@@ -55,7 +55,9 @@ def reschedule(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles="admin", args={"release_after_ms": Int(min=0, max=365 * _DAY)})
 def configure(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Admin: how long after delivery an unconfirmed, undisputed order may be released."""
+    """Admin: how long after delivery an unconfirmed, undisputed order may be released
+    (under rules v2 also how long it may be disputed or returned: 0 pays on delivery).
+    Under v2 it applies to goods delivered from now on; earlier deliveries keep theirs."""
     ctx.put("cfg", {"release_after_ms": a["release_after_ms"]})
     ctx.emit("configured", release_after_ms=a["release_after_ms"])
     return {"release_after_ms": a["release_after_ms"]}

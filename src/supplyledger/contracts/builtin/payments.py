@@ -10,6 +10,40 @@ money only moves, so per currency the sum of all balances and escrows always equ
 outstanding supply (deposits minus withdrawals), which is kept in state and checked by the
 tests.
 
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``): a currency must be an
+ISO 4217 code with a minor unit (:data:`ISO_4217`); ``deposit`` and ``transfer`` refuse any
+other three letters with ``validation_error``, so no money exists in a made-up currency (v1
+took any three capitals; a balance so made can still be withdrawn). The table is part of
+the rules: a change to it is a new rules version, or the audit would decide old deposits
+differently.
+
+Withdrawals under rules v2 pay out the holder's signed instruction, never a bank's say-so
+(v1 let any settlement participant debit any account, the holder's instruction being checked
+only off the ledger, so a bank, or its stolen key, could drain anyone):
+
+* the holder signs ``instruct_withdrawal`` (id, amount, currency, and the ``bank`` to pay it
+  out: a settlement participant, or an organisation any of whose settlement members may).
+  A participant instructs from its own account; a member of an organisation (not a device)
+  from the organisation's account ``org:<org>`` (a customs authority's duties). The amount
+  is **reserved** at once: it moves into the escrow ``escrow:withdrawal:<id>``, so it cannot
+  be spent twice, and the bank can pay against an open instruction without racing the
+  holder. Any three capitals are accepted, so a v1 balance in a made-up code can still leave;
+* that bank executes it with ``withdraw`` naming the instruction, **once**, paying at most
+  the instructed amount (all of it by default). A partial pay-out closes the instruction
+  too: the rest goes back to the holder's balance (another payment needs another
+  instruction). The bank pays the real money once its ``withdraw`` is committed;
+* until then the holder may ``cancel_withdrawal``: the reservation returns to its balance.
+
+Refusals: a ``withdraw`` naming no instruction, or another bank's, is ``forbidden``; an
+unknown one ``not_found``; a paid or cancelled one ``invalid_state``; more than instructed
+``invalid_amount``; an ``account`` or ``currency`` that is not the instruction's
+``validation_error``. Instructing from another's account is ``forbidden``, naming a bank
+that is no settlement participant or organisation ``not_found``, an id in use
+``already_exists``, more than the balance ``insufficient_funds``. A v1 ledger keeps v1's
+``withdraw`` (account, currency, amount) and refuses the instruction methods with
+``invalid_state`` until an admin adopts v2 (``rules.adopt``). Instructions are listed in
+the ``withdrawals`` table.
+
 Every amount is positive and at most ``MAX_AMOUNT`` (10**15 minor units); no balance, escrow
 or supply may exceed it either. Python integers cannot overflow, but ledger integers must
 stay inside the exact IEEE-754 range (2**53 - 1), so paper 001's "overflow" attack — an
@@ -27,21 +61,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
-from supplyledger.contracts.projection import EventMeta, Op, Table, Upsert
+from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, StateReader, method
 from supplyledger.contracts.schema import Arg, Str
 from supplyledger.errors import (
+    AlreadyExists,
     AmountError,
     Forbidden,
     InsufficientFunds,
     InvalidState,
     NotFound,
+    ValidationError,
 )
 from supplyledger.ledger.encoding import decode
 
 __all__ = [
     "CONTRACT",
     "CURRENCY",
+    "ISO_4217",
     "MAX_AMOUNT",
     "Amount",
     "balance",
@@ -51,16 +88,34 @@ __all__ = [
     "escrow_account",
     "escrow_key",
     "hold",
+    "iso_currency",
     "pay_out",
     "project_money",
     "read_balance",
     "read_supply",
     "require_participant",
+    "withdrawal_escrow",
 ]
 
 NAME = "payments"
 MAX_AMOUNT = 10**15
+# The schema checks only the shape: it runs before ordering, where the rules version in
+# force is unknown; the code itself is checked by each method under its rules (iso_currency).
 CURRENCY = Str(min_len=3, max_len=3, pattern="[A-Z]{3}", doc="ISO 4217 code, e.g. EUR")
+# ISO 4217 list one (2025): currencies and funds with a minor unit, plus codes withdrawn in
+# changeovers since 2023 whose balances may still be settled (ANG BGN HRK SLL ZWL). Not
+# precious metals, bond-market units, XDR, XSU, XUA, XTS (testing) or XXX (no currency):
+# none is money counted in minor units. Frozen per rules version (see the docstring).
+_ISO_4217 = """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN
+ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK
+JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
+PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
+TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XCD
+XCG XOF XPF YER ZAR ZMW ZWG ZWL"""
+ISO_4217 = frozenset(_ISO_4217.split())
 EXTERNAL = "external"  # the other side of deposits and withdrawals (the bank's books)
 
 
@@ -86,6 +141,15 @@ class Amount(Arg):
         return f"amount: integer minor units {self.minimum}..{MAX_AMOUNT}"
 
 
+def iso_currency(ccy: str, arg: str = "currency") -> str:
+    """``ccy`` if it is in :data:`ISO_4217`, else ValidationError naming ``arg``. Callers
+    check it from their rules v2 on (a v1 ledger re-executes as it was decided)."""
+    if ccy not in ISO_4217:
+        raise ValidationError(f"{arg} {ccy} is not an ISO 4217 currency code", arg=arg,
+                              value=ccy)
+    return ccy
+
+
 # -- keys (the one place they are spelled) ------------------------------------------------------
 
 def _bkey(did: str, ccy: str) -> str:
@@ -98,6 +162,15 @@ def escrow_key(escrow_id: str) -> str:
 
 def _skey(ccy: str) -> str:
     return f"s/{ccy}"
+
+
+def _wkey(instruction: str) -> str:
+    return f"w/{instruction}"
+
+
+def withdrawal_escrow(instruction: str) -> str:
+    """The escrow that reserves an instructed withdrawal until it is paid or cancelled."""
+    return f"withdrawal:{instruction}"
 
 
 def escrow_account(escrow_id: str) -> str:
@@ -194,9 +267,11 @@ _REF = Str(max_len=128, optional=True, doc="the bank's reference for the real pa
 
 @method(roles="settlement", args={"account": _ACCOUNT, "currency": CURRENCY,
                                   "amount": Amount(), "reference": _REF},
-        errors=(AmountError, NotFound))
+        errors=(AmountError, NotFound, ValidationError))
 def deposit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Credit an account with money the settlement institution has received."""
+    if ctx.version >= 2:
+        iso_currency(args["currency"])
     require_participant(ctx, args["account"])
     ccy, amount = args["currency"], args["amount"]
     supply = _bounded((ctx.get(_skey(ccy)) or 0) + amount, f"the {ccy} supply")
@@ -207,12 +282,30 @@ def deposit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"account": args["account"], "currency": ccy, "balance": new}
 
 
-@method(roles="settlement", args={"account": _ACCOUNT, "currency": CURRENCY,
-                                  "amount": Amount(), "reference": _REF},
-        errors=(AmountError, InsufficientFunds))
+_INSTRUCTION = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}",
+                   doc="withdrawal instruction id, chosen by the holder (unique)")
+
+
+@method(roles="settlement", args={
+    "account": Str(max_len=128, optional=True,
+                   doc="v1: the account to debit; v2: if given, must be the instruction's"),
+    "currency": Str(min_len=3, max_len=3, pattern="[A-Z]{3}", optional=True,
+                    doc="v1: ISO 4217 code; v2: if given, must be the instruction's"),
+    "amount": Amount(optional=True, doc="v1: required; v2: at most the instructed amount "
+                     "(default: all of it)"),
+    "reference": _REF,
+    "instruction": Str(max_len=64, optional=True,
+                       doc="v2 (required): the holder's withdrawal instruction to pay out"),
+}, errors=(AmountError, InsufficientFunds, Forbidden, NotFound, InvalidState,
+           ValidationError))
 def withdraw(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Debit an account the settlement institution pays out (on the holder's instruction,
-    which the institution checks off the ledger)."""
+    """Debit an account the settlement institution pays out. Rules v2: only by executing
+    the holder's withdrawal instruction (``instruct_withdrawal``) that names this bank or
+    its organisation, once, for at most the instructed amount (the rest returns to the
+    holder). Rules v1: any account, on an instruction checked off the ledger."""
+    if ctx.version >= 2:
+        return _execute(ctx, args)
+    _v1_args(args)
     ccy, amount = args["currency"], args["amount"]
     new = debit(ctx, args["account"], ccy, amount)
     ctx.put(_skey(ccy), (ctx.get(_skey(ccy)) or 0) - amount)
@@ -221,11 +314,153 @@ def withdraw(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"account": args["account"], "currency": ccy, "balance": new}
 
 
+def _v1_args(args: dict[str, Any]) -> None:
+    """v1's schema, which v2's (an instruction instead) had to widen: the same refusals."""
+    if "instruction" in args:
+        raise ValidationError("unexpected argument instruction", arg="instruction")
+    for key in ("account", "currency", "amount"):
+        if key not in args:
+            raise ValidationError(f"missing argument {key}", arg=key)
+
+
+def _execute(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    iid = args.get("instruction")
+    if iid is None:
+        raise Forbidden("under payments rules v2 a settlement participant pays out only a "
+                        "holder's withdrawal instruction: name it (instruction); the holder "
+                        "gives it with payments.instruct_withdrawal", arg="instruction")
+    w = _instruction(ctx, iid)
+    if ctx.signer != w["bank"] and ctx.org != w["bank"]:
+        raise Forbidden(f"withdrawal instruction {iid} is to be paid out by {w['bank']}, "
+                        f"not {ctx.signer}", bank=w["bank"])
+    if w["state"] != "open":
+        raise InvalidState(f"withdrawal instruction {iid} is {w['state']}: an instruction "
+                           "is paid out once", current=w["state"])
+    for key in ("account", "currency"):
+        if key in args and args[key] != w[key]:
+            raise ValidationError(f"{key} {args[key]} is not that of withdrawal instruction "
+                                  f"{iid} ({w[key]})", arg=key)
+    ccy, instructed = w["currency"], w["amount"]
+    amount = args.get("amount", instructed)
+    if amount > instructed:
+        raise AmountError(f"withdrawal instruction {iid} allows at most {instructed} {ccy}",
+                          arg="amount", instructed=instructed)
+    eid = withdrawal_escrow(iid)
+    x = escrow(ctx, eid)
+    if x is None or x["amount"] != instructed:  # reserved when instructed: only a damaged state
+        raise InvalidState(f"withdrawal instruction {iid} has lost its reservation",
+                           current=w["state"])
+    x["amount"] -= amount
+    ctx.put(escrow_key(eid), x)
+    ctx.put(_skey(ccy), (ctx.get(_skey(ccy)) or 0) - amount)
+    ref = args.get("reference", "")
+    _moved(ctx, ccy, amount, escrow_account(eid), x["amount"], EXTERNAL, None, "withdrawal",
+           ref=ref)
+    rest = instructed - amount
+    pay_out(ctx, eid, w["account"], rest, "withdrawal remainder")
+    w.update(state="paid", paid=amount, paid_by=ctx.signer, paid_at=ctx.time, paid_ref=ref)
+    ctx.put(_wkey(iid), w)
+    ctx.emit("withdrawal_paid", id=iid, account=w["account"], currency=ccy, amount=amount,
+             returned=rest, by=ctx.signer, ref=ref)
+    return {"instruction": iid, "account": w["account"], "currency": ccy, "amount": amount,
+            "returned": rest, "balance": balance(ctx, w["account"], ccy)}
+
+
+def _instruction(ctx: Ctx, iid: str) -> dict[str, Any]:
+    w = ctx.get(_wkey(iid))
+    if w is None:
+        raise NotFound(f"no withdrawal instruction {iid}")
+    return w  # type: ignore[no-any-return]
+
+
+def _needs_v2(ctx: Ctx) -> None:
+    if ctx.version < 2:
+        raise InvalidState(f"withdrawal instructions are payments rules v2; this ledger runs "
+                           f"v{ctx.version}, where the bank's withdraw needs none (an admin "
+                           "adopts v2 with rules.adopt)", current=f"rules v{ctx.version}")
+
+
+def _holder(ctx: Ctx, account: str) -> None:
+    """Forbidden unless the signer may instruct for ``account``: its own, or its
+    organisation's (``org:<org>``) if it is more than a device, which only signs readings."""
+    if account == ctx.signer:
+        return
+    if ctx.org is not None and account == f"org:{ctx.org}" and not ctx.roles <= {"device"}:
+        return
+    mine = ctx.signer if ctx.org is None else f"{ctx.signer} or org:{ctx.org}"
+    raise Forbidden(f"only the holder instructs a withdrawal from {account}: "
+                    f"{ctx.signer} may only from {mine}", account=account)
+
+
+def _check_bank(ctx: Ctx, bank: str) -> None:
+    """NotFound unless ``bank`` is an active settlement participant or an organisation
+    whose members may hold the settlement role."""
+    who = ctx.read("identity", participant_key(bank) if bank.startswith("did:") else
+                   f"o/{bank}")
+    if who is None or who["status"] != "active" or "settlement" not in who["roles"]:
+        raise NotFound(f"{bank} is neither an active settlement participant nor an "
+                       "organisation of settlement participants", bank=bank)
+
+
+@method(roles=ANY_PARTICIPANT, args={
+    "id": _INSTRUCTION, "currency": CURRENCY, "amount": Amount(doc="reserved at once"),
+    "bank": Str(max_len=128, doc="who pays it out: a settlement participant's id, or an "
+                "organisation id (any of its settlement members)"),
+    "account": Str(max_len=128, optional=True, doc="default: the signer's own; or org:<org> "
+                   "of the signer's organisation"),
+    "reference": Str(max_len=128, optional=True,
+                     doc="the holder's reference for the payment (no personal data)"),
+}, errors=(InvalidState, Forbidden, NotFound, AlreadyExists, InsufficientFunds, AmountError))
+def instruct_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Holder (rules v2): instruct a bank to pay out ``amount`` from its account; the amount
+    is reserved until the bank pays it (``withdraw``) or the holder cancels it."""
+    _needs_v2(ctx)
+    iid, ccy, amount = a["id"], a["currency"], a["amount"]
+    account = a.get("account", ctx.signer)
+    _holder(ctx, account)
+    _check_bank(ctx, a["bank"])
+    if ctx.exists(_wkey(iid)):
+        raise AlreadyExists(f"withdrawal instruction {iid} already exists")
+    hold(ctx, withdrawal_escrow(iid), account, ccy, amount, "withdrawal instruction")
+    w = {"id": iid, "account": account, "currency": ccy, "amount": amount, "bank": a["bank"],
+         "reference": a.get("reference", ""), "state": "open", "by": ctx.signer,
+         "at": ctx.time, "paid": 0}
+    ctx.put(_wkey(iid), w)
+    ctx.emit("withdrawal_instructed", id=iid, account=account, currency=ccy, amount=amount,
+             bank=a["bank"], reference=w["reference"], by=ctx.signer)
+    return {"instruction": iid, "state": "open", "reserved": amount,
+            "balance": balance(ctx, account, ccy)}
+
+
+@method(roles=ANY_PARTICIPANT, args={"instruction": _INSTRUCTION,
+                                     "reason": Str(max_len=500, optional=True)},
+        errors=(InvalidState, Forbidden, NotFound))
+def cancel_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Holder (rules v2): cancel an instruction not yet paid out; the reservation returns to
+    the account. (A bank pays the real money only once its ``withdraw`` is committed.)"""
+    _needs_v2(ctx)
+    iid = a["instruction"]
+    w = _instruction(ctx, iid)
+    _holder(ctx, w["account"])
+    if w["state"] != "open":
+        raise InvalidState(f"withdrawal instruction {iid} is {w['state']}: only an open one "
+                           "can be cancelled", current=w["state"])
+    pay_out(ctx, withdrawal_escrow(iid), w["account"], w["amount"], "withdrawal cancelled")
+    w.update(state="cancelled", cancelled_at=ctx.time)
+    ctx.put(_wkey(iid), w)
+    ctx.emit("withdrawal_cancelled", id=iid, account=w["account"], by=ctx.signer,
+             reason=a.get("reason", ""))
+    return {"instruction": iid, "state": "cancelled",
+            "balance": balance(ctx, w["account"], w["currency"])}
+
+
 @method(roles=ANY_PARTICIPANT, args={"to": _ACCOUNT, "currency": CURRENCY, "amount": Amount(),
                                      "memo": Str(max_len=200, optional=True)},
-        errors=(AmountError, InsufficientFunds, NotFound, Forbidden))
+        errors=(AmountError, InsufficientFunds, NotFound, Forbidden, ValidationError))
 def transfer(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Pay another participant from the signer's own balance."""
+    if ctx.version >= 2:
+        iso_currency(args["currency"])
     if args["to"] == ctx.signer:
         raise Forbidden("a transfer to oneself moves nothing")
     require_participant(ctx, args["to"])
@@ -267,5 +502,35 @@ def project_money(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return ops
 
 
-CONTRACT = Contract.of("payments", __doc__ or "", [deposit, withdraw, transfer],
-                       tables=(BALANCES,), projectors={"payments.money": project_money})
+WITHDRAWALS = Table(
+    "withdrawals",
+    (("id", "TEXT"), ("account", "TEXT"), ("currency", "TEXT"), ("amount", "INTEGER"),
+     ("bank", "TEXT"), ("reference", "TEXT"), ("state", "TEXT"), ("paid", "INTEGER"),
+     ("time", "INTEGER"), ("tx", "TEXT"), ("settled_tx", "TEXT")),
+    ("id",),
+    (("account",), ("bank", "state")),
+)
+
+
+def _instructed(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Upsert("withdrawals", (e["id"], e["account"], e["currency"], e["amount"],
+                                   e["bank"], e["reference"], "open", 0, m.time, m.tx, None))]
+
+
+def _withdrawn(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("withdrawals", (e["id"],), (("state", "paid"), ("paid", e["amount"]),
+                                               ("settled_tx", m.tx)))]
+
+
+def _cancelled(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    return [Update("withdrawals", (e["id"],), (("state", "cancelled"), ("settled_tx", m.tx)))]
+
+
+CONTRACT = Contract.of("payments", __doc__ or "",
+                       [deposit, withdraw, transfer, instruct_withdrawal, cancel_withdrawal],
+                       tables=(BALANCES, WITHDRAWALS),
+                       projectors={"payments.money": project_money,
+                                   "payments.withdrawal_instructed": _instructed,
+                                   "payments.withdrawal_paid": _withdrawn,
+                                   "payments.withdrawal_cancelled": _cancelled},
+                       versions=(1, 2))
