@@ -63,13 +63,29 @@ def test_a_known_name_still_commits(ledger: Path) -> None:
     assert "ok" in res.stdout and blocks(ledger) == before + 1
 
 
+def _supplier_key(ledger: Path, tmp_path: Path) -> Path:
+    """A registered supplier's key file: an admin may not capture events (refused unsigned)."""
+    key = tmp_path / "grower.key"
+    assert run("keys", "new", str(key), "--alg", "ed25519").exit_code == 0
+    public = json.loads(run("keys", "show", str(key), "--json").stdout)["public_key"]
+    admin = str(ledger / "keys" / "alice.key")
+    for method, args in (("register_org", {"id": "growers", "name": "Growers",
+                                           "roles": ["supplier"]}),
+                         ("register_member", {"org": "growers", "public_key": public,
+                                              "name": "Grower", "roles": ["supplier"]})):
+        res = run("tx", "submit", "identity", method, "--data", str(ledger), "--key", admin,
+                  "--args", json.dumps(args))
+        assert res.exit_code == 0, res.output
+    return key
+
+
 def test_an_epcis_refusal_with_one_reason_says_it_once(ledger: Path, tmp_path: Path) -> None:
     doc = tmp_path / "no-context.json"
     doc.write_text(json.dumps({"type": "EPCISDocument", "schemaVersion": "2.0",
                                "creationDate": "2026-11-01T00:00:00Z",
                                "epcisBody": {"eventList": []}}))
     res = run("epcis", "import", str(doc), "--data", str(ledger), "--key",
-              str(ledger / "keys" / "alice.key"))
+              str(_supplier_key(ledger, tmp_path)))
     assert res.exit_code == 1, res.output
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("refused no-context.json: "), res.stderr

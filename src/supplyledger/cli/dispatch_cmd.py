@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,6 +28,10 @@ from supplyledger.cli.common import (
     print_json,
     signer_key,
 )
+
+if TYPE_CHECKING:
+    from supplyledger.contracts.runtime import StateReader
+    from supplyledger.ledger.crypto import PrivateKey
 
 # Library imports (the PyVRP solver among them) are local to each command: the CLI imports
 # every command module at start, so module-level imports here would slow down every
@@ -45,17 +50,30 @@ def _when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%m-%d %H:%M")
 
 
-def _submit(data: Path, key: Path, platform: str, args: dict[str, Any]) -> dict[str, Any]:
+def _platform_signer(read: StateReader, signer: PrivateKey, key: Path, platform: str) -> str:
+    """The platform's id, if ``signer`` is its current key and it may record plans (after a
+    key rotation the id is not the key's own); refused before signing, so nothing is
+    written."""
+    from supplyledger.contracts.registry import load_builtin
+    from supplyledger.node.signers import participant_for, registered_as
+
+    did = str(participant_for(read, signer.public)["did"])
+    if did != platform:
+        fail(f"{key} is the key of {did}, not of the platform {platform}")
+    return registered_as(read, signer.public, load_builtin(), "shipments", "record_plan")
+
+
+def _submit(data: Path, signer: PrivateKey, key: Path, platform: str, args: dict[str, Any]
+            ) -> dict[str, Any]:
     from supplyledger.ledger.tx import make_tx
     from supplyledger.node.service import Node, wall_clock_ms
     from supplyledger.node.settings import Settings
 
-    signer = signer_key(key)
-    if signer.did != platform:
-        fail(f"{key} is the key of {signer.did}, not of the platform {platform}")
     with Node(Settings(data), node_key(data)) as node:
+        did = _platform_signer(node.store.get_state, signer, key, platform)  # as committed now
         tx = make_tx(signer, chain=node.chain, contract="shipments", method="record_plan",
-                     args=args, time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
+                     args=args, time_ms=wall_clock_ms(), nonce=secrets.token_hex(8),
+                     signer=did)
         return node.submit(tx.raw).result().to_dict()
 
 
@@ -80,14 +98,18 @@ def plan_cmd(
     from supplyledger.logistics.dispatch_plan import plan_dispatch
     from supplyledger.logistics.dispatch_request import load_request
     from supplyledger.logistics.plot import render_svg
-    from supplyledger.store.readonly import open_readonly, prefixed_state
+    from supplyledger.store.readonly import open_readonly, prefixed_state, state_value
     from supplyledger.store.shipment_rows import open_orders
 
     if submit and key is None:
         fail("--submit needs --key (the platform's key file)")
     req = load_request(request)
     conn = open_readonly(data)
+    signer = None
     try:
+        if submit and key is not None:  # a key that may not record the plan: refused unsolved
+            signer = signer_key(key)
+            _platform_signer(partial(state_value, conn), signer, key, req.platform)
         orders = open_orders(conn, req.platform)
         # Routes carry the plan's speed and service times from shipments rules v2 on.
         timed = in_force(prefixed_state(conn, PREFIX)).get("shipments", 1) >= 2
@@ -104,7 +126,8 @@ def plan_cmd(
         report["co2e_g"] = route["shipment"]["co2e_g"]
     if svg is not None:
         svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
-    receipt = _submit(data, key, req.platform, res.args) if submit and key else None
+    receipt = (_submit(data, signer, key, req.platform, res.args)
+               if signer is not None and key is not None else None)
     doc = {"plan": req.plan, "platform": req.platform, "routes": res.routes,
            "unserved": res.unserved, "ignored": res.ignored,
            "distance_m": sum(r["distance_m"] for r in res.routes),

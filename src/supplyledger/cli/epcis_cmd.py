@@ -56,6 +56,7 @@ def import_cmd(
     from supplyledger.node.epcis_ingest import Capture, capture_documents, load_document
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
+    from supplyledger.node.signers import registered_as
 
     for f in files:  # before any password prompt
         if not f.is_file():
@@ -75,7 +76,11 @@ def import_cmd(
                 results[i] = _refusal(f.name, exc)
 
     with Node(settings, node) as running:
-        for i, out in capture_documents(running, docs(), signer):
+        # Refused before any file is read or signed: a key nobody may capture with
+        # (unregistered, revoked, rotated away, or without a recording role).
+        did = registered_as(running.store.get_state, signer.public, running.contracts,
+                            "trace", "record_events")
+        for i, out in capture_documents(running, docs(), signer, signer=did):
             name = files[i].name
             results[i] = (_refusal(name, out) if not isinstance(out, Capture) else
                           {"file": name, "ok": True, "tx": out.tx, "height": out.height,

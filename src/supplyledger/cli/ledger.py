@@ -7,7 +7,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,6 +28,10 @@ from supplyledger.cli.common import (
 )
 from supplyledger.errors import ProofError
 
+if TYPE_CHECKING:
+    from supplyledger.ledger.crypto import PrivateKey
+    from supplyledger.node.service import Node
+
 # Library imports are local to each command: the CLI imports every command module at start,
 # so module-level imports here would slow down every `supplyledger` invocation.
 
@@ -47,6 +51,7 @@ def init(
 ) -> None:
     """Create a ledger: genesis block, node key and admin key files (all encrypted)."""
     from supplyledger.ledger.crypto import generate
+    from supplyledger.ledger.tx import MAX_ID, is_id
     from supplyledger.node.bootstrap import init_ledger
     from supplyledger.node.service import wall_clock_ms
 
@@ -57,6 +62,8 @@ def init(
                  "file)")
     if len(set(names)) != len(names):
         fail("--admin names must be different")
+    if chain is not None and not is_id(chain):
+        fail(f"--chain must be 1-{MAX_ID} characters: every transaction names it")
     new_data_dir(data)  # checked before any password prompt and before anything is written
     chain = chain or f"sl-{secrets.token_hex(4)}"
     node_pw = password(NODE_PW, "Password for the node key", confirm=True)
@@ -74,7 +81,7 @@ def init(
 def _parse_args(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         fail(f"--args is not JSON: {exc}")
     if not isinstance(value, dict):
         fail("--args must be a JSON object")
@@ -103,6 +110,15 @@ def _known_method(contract: str, method: str) -> None:
         raise UnknownMethod(f"contract {contract!r} has no method {method!r} ({hint})")
 
 
+def _registered_as(node: Node, key: PrivateKey, contract: str, method: str) -> str:
+    """The participant id ``key`` signs for, checked as the web API checks a call before
+    signing (:func:`supplyledger.node.signers.registered_as`): a refused call is thus not
+    written to the ledger as a failed transaction."""
+    from supplyledger.node.signers import registered_as
+
+    return registered_as(node.store.get_state, key.public, node.contracts, contract, method)
+
+
 @handle_errors
 def submit(
     contract: Annotated[str, typer.Argument(help="Contract name, e.g. identity.")],
@@ -121,8 +137,9 @@ def submit(
     _known_method(contract, method)  # before any password prompt
     signer = signer_key(key)
     with Node(Settings(data), node_key(data)) as node:
+        did = _registered_as(node, signer, contract, method)
         tx = make_tx(signer, chain=node.chain, contract=contract, method=method, args=parsed,
-                     time_ms=wall_clock_ms(), nonce=secrets.token_hex(8))
+                     time_ms=wall_clock_ms(), nonce=secrets.token_hex(8), signer=did)
         receipt = node.submit(tx.raw).result()
     doc = receipt.to_dict()
     if json_out:
@@ -173,7 +190,7 @@ def verify_proof(
 
     try:
         doc = json.loads(file.read_text())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         fail(f"{file} is not JSON: {exc}")
     try:
         res = check(doc, trusted_keys=trust)
@@ -192,6 +209,9 @@ def verify_proof(
         console.print(f"[bold green]VALID[/] tx {res.tx_id} in block {res.height} of "
                       f"{res.chain}, signed by {res.proposer}"
                       + ("" if trust else " (pass --trust to pin the node key)"))
+        if not res.signer_verified:  # the signer rotated its key since, or it was removed
+            console.print("  the transaction's own signature was not checked: the proof "
+                          "carries no signer key")
 
 
 @handle_errors

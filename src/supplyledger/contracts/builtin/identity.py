@@ -14,6 +14,12 @@ prefix matches any key. The index is ``x/{first 4 digits}`` -> {prefix: org}, so
 owner is one state read whatever the prefix length (a Digital Link does not say where the
 prefix ends, and a URN's split is notation a stranger could move, so the digits decide);
 ``g/{org}`` holds the organisation's list.
+
+Rules v2: names, and the other free text shown to people (a revocation's reason), may hold
+no control character (Unicode category Cc: NUL, line breaks, escapes …), no bidi control
+(U+200E/F, U+202A to U+202E, U+2066 to U+2069, which reorder what a reader sees: "Acme", U+202E,
+"gnippihs" shows as "Acmeshipping") and not only whitespace (ValidationError naming the
+field). Rules v1, in ledgers made before, accepted them.
 """
 
 from __future__ import annotations
@@ -50,6 +56,30 @@ SSCC_DL = "https://id.gs1.org/00/"  # the canonical spelling of an SSCC
 _HEAD = 4  # the shortest company prefix: every prefix is indexed under its first 4 digits
 
 
+# Rules v2: characters that hide or reorder what a reader of a name sees. Cc is fixed by
+# Unicode's stability policy (C0, DEL, C1), so every node decides the same on any Python.
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _misleading(ch: str) -> bool:
+    o = ord(ch)
+    return o < 0x20 or 0x7F <= o <= 0x9F or ch in _BIDI
+
+
+def _shown_text(ctx: Ctx, field: str, value: str) -> None:
+    """Refuse, under rules v2, free text shown to people that is blank or holds a control
+    or bidi character (rules v1 accepted them: their ledgers re-execute unchanged)."""
+    if ctx.version < 2:
+        return
+    bad = next((ch for ch in value if _misleading(ch)), None)
+    if bad is not None:
+        kind = "bidi control" if bad in _BIDI else "control character"
+        raise ValidationError(f"{field} holds the {kind} U+{ord(bad):04X}, which would hide "
+                              "or reorder what people read", arg=field)
+    if value.isspace():
+        raise ValidationError(f"{field} is only whitespace", arg=field)
+
+
 def participant_key(did: str) -> str:
     return f"p/{did}"
 
@@ -69,9 +99,11 @@ def _participant(ctx: Ctx, did: str) -> dict[str, Any]:
 
 
 @method(roles="admin", args={"id": Str(pattern=_ID), "name": Str(max_len=200),
-                             "roles": _ROLES}, errors=(AlreadyExists,))
+                             "roles": _ROLES}, errors=(AlreadyExists, ValidationError))
 def register_org(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Register an organisation and the roles its members may hold."""
+    """Register an organisation and the roles its members may hold (rules v2: a name
+    without control or bidi characters, not only whitespace)."""
+    _shown_text(ctx, "name", args["name"])
     if ctx.exists(f"o/{args['id']}"):
         raise AlreadyExists(f"organisation {args['id']} already exists")
     org = {"id": args["id"], "name": args["name"], "roles": sorted(set(args["roles"])),
@@ -105,7 +137,9 @@ def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]
                              "name": Str(max_len=200), "roles": _ROLES},
         errors=(NotFound, Forbidden, AlreadyExists, ValidationError))
 def register_member(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Register a member of an organisation; its id is derived from its public key."""
+    """Register a member of an organisation; its id is derived from its public key (rules
+    v2: a name without control or bidi characters, not only whitespace)."""
+    _shown_text(ctx, "name", args["name"])
     did = _add_member(ctx, args["org"], args["public_key"], args["name"], args["roles"])
     return {"did": did}
 
@@ -146,9 +180,11 @@ def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @method(roles=ANY_PARTICIPANT, args={"did": Str(max_len=128), "reason": Str(max_len=500)},
-        errors=(NotFound, Forbidden, InvalidState))
+        errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Revoke a participant: every later transaction it signs is rejected."""
+    """Revoke a participant: every later transaction it signs is rejected (rules v2: a
+    reason without control or bidi characters, not only whitespace)."""
+    _shown_text(ctx, "reason", args["reason"])
     if args["did"] != ctx.signer and "admin" not in ctx.roles:
         raise Forbidden("only the participant itself or an admin may revoke it")
     p = _participant(ctx, args["did"])
@@ -291,6 +327,7 @@ CONTRACT = Contract.of(
     __doc__ or "",
     [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
     tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
+    versions=(1, 2),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,

@@ -1,0 +1,58 @@
+"""Which participant a key signs for, checked before anything is signed.
+
+A participant's id is derived from the key it registered with, and a key rotation keeps
+the id: after one, the new key's own ``did`` names nobody, and a transaction must name the
+participant as its signer. Commands that sign with a key file (``tx submit``, ``dispatch
+plan --submit``, ``epcis import``) ask :func:`registered_as` first, so that an unregistered,
+revoked or rotated-away key, or a role the method does not admit, is refused with one
+clear error and nothing is written: the node would otherwise reject it at admission, or
+record it as a failed transaction (a wrong role), a permanent block for a mistake.
+
+Pure: it reads committed state through a :data:`StateReader` (full state keys), such as a
+node store's ``get_state`` or a read-only connection's ``state_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, StateReader
+from supplyledger.errors import RevokedKey, RoleDenied, UnknownSigner
+from supplyledger.ledger.crypto import PublicKey
+from supplyledger.ledger.encoding import decode
+
+__all__ = ["participant_for", "registered_as"]
+
+
+def participant_for(read: StateReader, key: PublicKey) -> dict[str, Any]:
+    """The record of the active participant whose current key is ``key``. Raises
+    UnknownSigner (no participant registered this key) or RevokedKey (the participant is
+    revoked, or rotated to another key since)."""
+    raw = read(f"identity/k/{key.fingerprint}")  # kept after a rotation: names the owner
+    if raw is None:
+        raise UnknownSigner(f"key {key.did} is not registered on this ledger")
+    did = str(decode(raw))
+    found = read(f"identity/{participant_key(did)}")
+    if found is None:
+        raise UnknownSigner(f"unknown signer {did}")
+    p: dict[str, Any] = decode(found)
+    if p["status"] != "active":
+        raise RevokedKey(f"signer {did} is {p['status']}")
+    if PublicKey.from_b64(p["key"]).spki != key.spki:
+        raise RevokedKey(f"signer {did} no longer uses this key (it was rotated)")
+    return p
+
+
+def registered_as(read: StateReader, key: PublicKey, contracts: Mapping[str, Contract],
+                  contract: str, method: str) -> str:
+    """The id of the participant ``key`` signs for (:func:`participant_for`), provided it
+    holds a role ``contract.method`` admits (else RoleDenied). ``contract.method`` must
+    exist in ``contracts``."""
+    p = participant_for(read, key)
+    roles = contracts[contract].methods[method].roles
+    if ANY_PARTICIPANT not in roles and roles.isdisjoint(p["roles"]):
+        raise RoleDenied(f"{contract}.{method} needs one of the roles {sorted(roles)}",
+                         required=sorted(roles), held=sorted(p["roles"]))
+    return str(p["did"])
