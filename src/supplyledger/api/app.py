@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -83,6 +84,12 @@ class _Guard:
         await send({"type": "http.response.body", "body": body})
 
 
+def _favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the pages link to; answer from the package."""
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                        headers={"cache-control": "public, max-age=86400"})
+
+
 def create_app(service: LedgerService) -> FastAPI:
     from supplyledger import __version__
     from supplyledger.api.web import install as install_web
@@ -114,6 +121,7 @@ def create_app(service: LedgerService) -> FastAPI:
     from supplyledger.api.routers import metrics as metrics_router  # Prometheus scrape
 
     app.include_router(metrics_router.router)
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)

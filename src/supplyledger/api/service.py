@@ -20,6 +20,7 @@ from supplyledger.api.settings import ApiSettings
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import (
+    Forbidden,
     KeyFileError,
     NotFound,
     RoleDenied,
@@ -197,6 +198,7 @@ class LedgerService:
         login is checked first: a refused login must not leave a registered participant
         whose key nobody holds, and the login stays reserved until the account is stored."""
         with self.accounts.reserving(login, password):
+            self.check_membership(org, roles)
             key = generate("rsa")
             receipt = self.call(admin, "identity", "register_member",
                                 {"org": org, "public_key": key.public.b64, "name": name,
@@ -204,6 +206,19 @@ class LedgerService:
             if receipt.ok:
                 self.accounts.create(str(receipt.result["did"]), login, password, key)
         return receipt
+
+    def check_membership(self, org: str, roles: list[str]) -> None:
+        """Refuse, before a key is made or anything signed, what ``identity``'s
+        ``register_member`` would refuse about the organisation: one that is not
+        registered, or roles it may not hold (it would be a failed call on the ledger)."""
+        raw = self.node.store.get_state(f"identity/o/{org}")
+        if raw is None:
+            raise NotFound(f"no organisation {org}", org=org)
+        allowed = sorted(decode(raw).get("roles", ()))
+        bad = sorted(set(roles) - set(allowed))
+        if bad:
+            raise Forbidden(f"organisation {org} may not hold roles {bad}; it may hold "
+                            f"{', '.join(allowed)}", org=org, roles=bad, allowed=allowed)
 
     def import_account(self, sealed: bytes, password: str, login: str, client: str) -> str:
         """Give a web login to a participant whose key file (``supplyledger keys new`` or

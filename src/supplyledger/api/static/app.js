@@ -1,5 +1,6 @@
-// supplyledger web UI: live block height over server-sent events. No other behaviour
-// lives here; pages work without JavaScript (htmx only spares full reloads).
+// supplyledger web UI: live block height over server-sent events, and the enrol form's
+// roles narrowed to those of the chosen organisation. Pages work without JavaScript
+// (htmx only spares full reloads; the server refuses a role the organisation may not hold).
 (function () {
   "use strict";
   var body = document.body;
@@ -20,4 +21,33 @@
       timer = setTimeout(function () { toast.hidden = true; }, 4000);
     }
   });
+})();
+
+(function () {
+  "use strict";
+  var org = document.getElementById("en-org");
+  var roles = document.getElementById("en-roles");
+  if (!org || !roles) { return; }
+  var boxes = roles.querySelectorAll("input[name=roles]");
+  var list = org.tagName === "SELECT" ? org : document.getElementById("dl-orgs");
+  function listed(id) {
+    if (!list) { return false; }
+    for (var i = 0; i < list.options.length; i++) {
+      if (list.options[i].value === id) { return true; }
+    }
+    return false;
+  }
+  function narrow() {
+    // Each role lists the organisations that may hold it. An organisation typed in that
+    // is not among those listed keeps every role: the server decides.
+    var known = listed(org.value);
+    boxes.forEach(function (box) {
+      var ok = !known || box.dataset.orgs.split(" ").indexOf(org.value) >= 0;
+      box.closest("label").hidden = !ok;
+      if (!ok) { box.checked = false; }
+    });
+  }
+  org.addEventListener("change", narrow);
+  org.addEventListener("input", narrow);
+  narrow();
 })();

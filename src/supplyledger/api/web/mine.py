@@ -9,15 +9,17 @@ batches held, shipments, open custody proposals).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.names import names_for
 from supplyledger.api.web.render import when
 from supplyledger.contracts.projection import Table
 from supplyledger.store import views
 
-__all__ = ["ADDRESSEE_COLS", "about", "display_names", "newest_first", "suggestions",
-           "time_column"]
+__all__ = ["ADDRESSEE_COLS", "Choices", "about", "display_names", "newest_first",
+           "suggestions", "time_column"]
 
 # Columns that name a participant the row concerns (buyer, recipient, holder, ...).
 ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian",
@@ -47,53 +49,76 @@ def newest_first(t: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                   reverse=True)
 
 
-def display_names(svc: LedgerService) -> dict[str, str]:
-    """What tables show instead of ids: participants by id, organisations as ``org:<id>``
-    and product types as ``gtin:<GTIN>`` (a cell's column says which kind of id it holds,
-    so an organisation's id never renames an unrelated value)."""
-    names = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
-    for table, key, prefix in (("organisations", "id", "org:"), ("products", "gtin", "gtin:")):
-        if table in svc.reads.tables:
-            names.update((prefix + r[key], r["name"])
-                         for r in svc.reads.rows(table, 500, None).items)
-    return names
+def display_names(svc: LedgerService, *docs: Any) -> dict[str, str]:
+    """What tables and results show instead of the ids in ``docs`` (see ``names``)."""
+    return names_for(svc, *docs)
 
 
-def _participants(svc: LedgerService) -> list[tuple[str, str]]:
-    rows = svc.reads.rows("participants", 500, None, {"status": "active"}).items
-    return [(r["did"], f"{r['name']} ({r['org']})") for r in rows
-            if "node" not in str(r["roles"]).split(",")]
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """A suggestion list, and when it is cut, a sentence saying where the rest are."""
+
+    options: list[tuple[str, str]]
+    rest: str | None = None
 
 
-def _orders(svc: LedgerService, who: Principal) -> list[tuple[str, str]]:
-    rows, _ = about(svc, svc.reads.table("orders"), who.did, 100)
-    return [(r["id"], f"{r['state']} · qty {r['quantity']} of {r['product'] or r['batch']}")
-            for r in rows]
+ABOUT_MAX = 100  # suggestions of one's own orders, shipments, proposals: the newest
+HELD_MAX = 200
 
 
-def _batches(svc: LedgerService, who: Principal) -> list[tuple[str, str]]:
+def _participants(svc: LedgerService) -> Choices:
+    page = svc.reads.rows("participants", svc.settings.page_max, None, {"status": "active"})
+    options = [(r["did"], f"{r['name']} ({r['org']})") for r in page.items
+               if "node" not in str(r["roles"]).split(",")]
+    rest = None if page.next_cursor is None else (
+        f"Suggestions show the first {len(page.items)} active participants by id; look "
+        "anyone else up by name or organisation on the participants table "
+        "(/tables/participants) and paste their id.")
+    return Choices(options, rest)
+
+
+def _newest(what: str, table: str, shown: int, total: int) -> str | None:
+    return None if total <= shown else (
+        f"Suggestions show the newest {shown} of the {total} {what} about you; all of "
+        f"them are on /tables/{table}.")
+
+
+def _orders(svc: LedgerService, who: Principal) -> Choices:
+    rows, total = about(svc, svc.reads.table("orders"), who.did, ABOUT_MAX)
+    return Choices([(r["id"], f"{r['state']} · qty {r['quantity']} of "
+                              f"{r['product'] or r['batch']}") for r in rows],
+                   _newest("orders", "orders", len(rows), total))
+
+
+def _batches(svc: LedgerService, who: Principal) -> Choices:
     if who.org is None or "custody_holdings" not in svc.reads.tables:
-        return []
-    return [(batch, f"lot {lot or batch.rsplit('/', 1)[-1]} — {name or ''}")
-            for batch, lot, name in views.held_batches(svc.node.store.reader(), who.org, 200)]
+        return Choices([])
+    rows = views.held_batches(svc.node.store.reader(), who.org, HELD_MAX + 1)
+    rest = None if len(rows) <= HELD_MAX else (
+        f"Suggestions show the {HELD_MAX} batches your organisation received last; all "
+        "of them are on /tables/custody_holdings.")
+    return Choices([(batch, f"lot {lot or batch.rsplit('/', 1)[-1]} — {name or ''}")
+                    for batch, lot, name in rows[:HELD_MAX]], rest)
 
 
-def _shipments(svc: LedgerService, who: Principal) -> list[tuple[str, str]]:
-    rows, _ = about(svc, svc.reads.table("shipments"), who.did, 100)
-    return [(r["id"], f"{r['status']} · promised {when(r['promised'])}") for r in rows]
+def _shipments(svc: LedgerService, who: Principal) -> Choices:
+    rows, total = about(svc, svc.reads.table("shipments"), who.did, ABOUT_MAX)
+    return Choices([(r["id"], f"{r['status']} · promised {when(r['promised'])}")
+                    for r in rows], _newest("shipments", "shipments", len(rows), total))
 
 
-def _proposals(svc: LedgerService, who: Principal) -> list[tuple[str, str]]:
-    rows, _ = about(svc, svc.reads.table("custody_proposals"), who.did, 100)
-    return [(r["id"], f"{r['kind']} of {str(r['batch']).rsplit('/', 1)[-1]}"
-                      f"{' to you' if r['to_'] == who.did else ''}")
-            for r in rows if r["status"] == "open"]
+def _proposals(svc: LedgerService, who: Principal) -> Choices:
+    rows, total = about(svc, svc.reads.table("custody_proposals"), who.did, ABOUT_MAX)
+    return Choices([(r["id"], f"{r['kind']} of {str(r['batch']).rsplit('/', 1)[-1]}"
+                              f"{' to you' if r['to_'] == who.did else ''}")
+                    for r in rows if r["status"] == "open"],
+                   _newest("custody proposals", "custody_proposals", len(rows), total))
 
 
-def suggestions(svc: LedgerService, who: Principal, wanted: set[str]) -> dict[str, Any]:
+def suggestions(svc: LedgerService, who: Principal, wanted: set[str]) -> dict[str, Choices]:
     """The suggestion lists ``wanted`` (ids named by ``Field.suggest``) that this node has
-    the tables for: list id -> [(value, label)]."""
-    makers: dict[str, tuple[str, Callable[[], list[tuple[str, str]]]]] = {
+    the tables for: list id -> its :class:`Choices`."""
+    makers: dict[str, tuple[str, Callable[[], Choices]]] = {
         "participants": ("participants", lambda: _participants(svc)),
         "orders": ("orders", lambda: _orders(svc, who)),
         "batches": ("custody_holdings", lambda: _batches(svc, who)),

@@ -18,6 +18,7 @@ from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import fields_for, parse_form
 from supplyledger.api.web.mine import about, display_names, suggestions
+from supplyledger.api.web.names import org_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
@@ -76,15 +77,22 @@ def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str,
     return out
 
 
-def _names(svc: LedgerService) -> dict[str, str]:
-    """Names by id: tables and results show names, not ids."""
-    return display_names(svc)
+def _names(svc: LedgerService, *docs: Any) -> dict[str, str]:
+    """Names by id for the ids in ``docs``: tables and results show names, not ids."""
+    return display_names(svc, *docs)
 
 
 def _lists(svc: LedgerService, who: Principal, forms: list[dict[str, Any]]) -> dict[str, Any]:
-    """The suggestion lists the given forms' fields refer to."""
-    return suggestions(svc, who, {f.suggest for m in forms for f in m["fields"]
-                                  if f.suggest})
+    """The suggestion lists the given forms' fields refer to. A field whose list is cut
+    says so, and where the rest are, in its hint."""
+    lists = suggestions(svc, who, {f.suggest for m in forms for f in m["fields"]
+                                   if f.suggest})
+    for m in forms:
+        for f in m["fields"]:
+            rest = lists[f.suggest].rest if f.suggest in lists else None
+            if rest:
+                f.hint = f"{f.hint} — {rest}" if f.hint else rest
+    return lists
 
 
 @router.get("/area/{area}", response_class=HTMLResponse)
@@ -96,10 +104,12 @@ def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Respons
     title, names, intro = AREAS[area]
     present = [n for n in names if n in svc.contracts]
     forms = {n: _forms(svc, who, n) for n in present}
-    sections = [{"contract": n, "forms": forms[n], "tables": _tables(svc, who, n)}
-                for n in present]
+    tables = {n: _tables(svc, who, n) for n in present}
+    sections = [{"contract": n, "forms": forms[n], "tables": tables[n]} for n in present]
     return page(request, "area.html", title=title, intro=intro, sections=sections,
-                wanted=names, area=area, names=_names(svc),
+                wanted=names, area=area,
+                names=_names(svc, *[(t["mine"], t["page"].items) for ts in tables.values()
+                                    for t in ts]),
                 lists=_lists(svc, who, [m for f in forms.values() for m in f]))
 
 
@@ -120,7 +130,7 @@ def _method_page(request: Request, svc: LedgerService, who: Principal, contract:
     f = {"contract": contract, "method": method, "doc": m.doc, "roles": sorted(m.roles),
          "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields_for(m)}
     return page(request, "method.html", status=status, title=f"{contract}.{method}", f=f,
-                lists=_lists(svc, who, [f]), names=_names(svc),
+                lists=_lists(svc, who, [f]), names=_names(svc, ctx.get("result")),
                 **{"result": None, "values": {}, **ctx})
 
 
@@ -168,20 +178,39 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     if result is not None:
         request.app.state.once.settle(who.did, token, {"result": result, "error": error})
     if request.headers.get("hx-request"):
-        return fragment("_result.html", result=result, error=error, names=_names(svc))
+        return fragment("_result.html", result=result, error=error,
+                        names=_names(svc, result))
     return _method_page(request, svc, who, contract, method,
                         status=200 if error is None else 422, result=result, error=error,
                         values=values)
 
 
+ORG_CHOICES = 200  # organisations offered in a drop-down; past that, typed with suggestions
+ORG_PAGE = 50
+# Roles a web login may be enrolled with: a node's key is made by ``init`` and signs blocks
+# from the node's own key file, never through a web account.
+ENROL_ROLES = tuple(r for r in ROLES if r != "node")
+
+
+def _role_orgs(orgs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Role -> the organisations (of ``orgs``) whose members may hold it: the enrol form
+    offers a role only with those (app.js)."""
+    out: dict[str, list[str]] = {}
+    for o in orgs:
+        for role in str(o["roles"]).split(","):
+            out.setdefault(role, []).append(str(o["id"]))
+    return out
+
+
 @router.get("/admin", response_class=HTMLResponse)
-def admin(request: Request, cursor: Cursor = None,
+def admin(request: Request, cursor: Cursor = None, org_cursor: Cursor = None,
           org: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    return _admin_page(request, cursor, org)
+    return _admin_page(request, cursor, org, org_cursor=org_cursor)
 
 
 def _admin_page(request: Request, cursor: str | None, org: str | None,
-                enrolled: dict[str, Any] | None = None) -> Response:
+                enrolled: dict[str, Any] | None = None, *,
+                org_cursor: str | None = None) -> Response:
     who = current(request)
     if not who.has("admin"):
         raise RoleDenied("this page is for consortium admins", required=["admin"],
@@ -192,12 +221,19 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
     # The web logins of this page's participants only: a node may hold thousands.
     logins = svc.localdb.logins_of([p["did"] for p in participants.items])
     forms = _forms(svc, who, "identity")
-    orgs = svc.reads.rows("organisations", 200, None).items
+    # The organisations card pages; the drop-downs offer the first ORG_CHOICES and, when
+    # there are more, become fields that take any organisation's id (and say so).
+    org_page = svc.reads.rows("organisations", ORG_PAGE, org_cursor or None)
+    choices = svc.reads.rows("organisations", min(ORG_CHOICES, svc.settings.page_max), None)
     status = 422 if enrolled is not None and enrolled["error"] is not None else 200
     return page(request, "admin.html", status=status, title="Participants and roles",
                 lists=_lists(svc, who, forms), participants=participants,
-                orgs=orgs, org_names={o["id"]: o["name"] for o in orgs}, org=org or "",
-                logins=logins, roles=ROLES, forms=forms, enrolled=enrolled,
+                org_page=org_page, orgs=choices.items, orgs_cut=choices.next_cursor is not None,
+                org_names=org_names(svc, {str(p["org"]) for p in participants.items
+                                          if p["org"]}),
+                org=org or "", cursor=cursor or "", org_cursor=org_cursor or "",
+                logins=logins, roles=ENROL_ROLES, role_orgs=_role_orgs(choices.items),
+                forms=forms, enrolled=enrolled,
                 rules=rules_rows(svc.node.contracts, in_force(
                     prefixed_state(svc.node.store.reader(), PREFIX))))
 

@@ -9,6 +9,7 @@ Everyone else gets an access error. Uses the private-data service when the node 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,10 +18,13 @@ from starlette.datastructures import FormData
 
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.errors import status_for
+from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.names import participant_names
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.ledger.crypto import PublicKey
+from supplyledger.store.listings import Page
 
 __all__ = ["router"]
 
@@ -28,14 +32,21 @@ router = APIRouter(include_in_schema=False)
 MAX_DATA = 4096
 
 
-def _records(svc: LedgerService, who: Principal) -> tuple[list[Any], list[Any]]:
+RECORDS_PAGE = 50
+_DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._-]+")
+
+
+def _records(svc: LedgerService, who: Principal, mine_cursor: str | None,
+             shared_cursor: str | None) -> tuple[Page, Page]:
+    """A page of the user's own records and one of those shared with them, each with
+    the cursor of the next (a customer may have shared hundreds)."""
     if "private_records" not in svc.reads.tables:
-        return [], []
-    mine = svc.reads.rows("private_records", 100, None, {"author": who.did}).items
-    shared = [r for r in svc.reads.rows("private_records", 100, None, None,
-                                        contains={"recipients": who.did}).items
-              if r["author"] != who.did]
-    return mine, shared
+        return Page([], None), Page([], None)
+    mine = svc.reads.rows("private_records", RECORDS_PAGE, mine_cursor, {"author": who.did})
+    shared = svc.reads.rows("private_records", RECORDS_PAGE, shared_cursor, None,
+                            contains={"recipients": who.did})
+    return mine, Page([r for r in shared.items if r["author"] != who.did],
+                      shared.next_cursor)
 
 
 def _can_receive(svc: LedgerService, did: str) -> bool:
@@ -48,26 +59,47 @@ def _can_receive(svc: LedgerService, did: str) -> bool:
         return False
 
 
-def _people(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
-    rows = svc.reads.rows("participants", 500, None, {"status": "active"}).items
-    return [r for r in rows if r["did"] != who.did and "node" not in r["roles"].split(",")
-            and _can_receive(svc, r["did"])]
+def _people(svc: LedgerService, who: Principal) -> tuple[list[dict[str, Any]], bool]:
+    """Participants that can receive encrypted data, and whether the list is cut (then
+    the forms also take ids typed in)."""
+    page_ = svc.reads.rows("participants", svc.settings.page_max, None, {"status": "active"})
+    return [r for r in page_.items if r["did"] != who.did
+            and "node" not in r["roles"].split(",")
+            and _can_receive(svc, r["did"])], page_.next_cursor is not None
 
 
-def _render(request: Request, status: int = 200, **extra: Any) -> Response:
+def _readers(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {r["id"]: r["recipients"].replace(",", " ").split() for r in records}
+
+
+def _named(message: str, names: dict[str, str]) -> str:
+    """An error message with the participant ids in it replaced by their names."""
+    return _DID.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+
+
+def _render(request: Request, status: int = 200, *, mine_cursor: str | None = None,
+            shared_cursor: str | None = None, **extra: Any) -> Response:
     who = current(request)
     svc = service_of(request)
-    mine, shared = _records(svc, who)
-    names = {p["did"]: p["name"] for p in svc.reads.rows("participants", 500, None).items}
+    mine, shared = _records(svc, who, mine_cursor, shared_cursor)
+    readers = _readers(mine.items)
+    people, people_cut = _people(svc, who)
+    names = participant_names(svc, {who.did, *(r["author"] for r in shared.items),
+                                    *(d for ds in readers.values() for d in ds)})
+    if extra.get("error"):
+        error = str(extra["error"])
+        extra["error"] = _named(error, {**names, **participant_names(svc, _DID.findall(error))})
     return page(request, "privacy.html", status=status, title="Customer data sharing",
                 available=svc.features.private is not None, mine=mine, shared=shared,
-                people=_people(svc, who), names=names,
-                can_share=svc.may_call(who, "privacy", "publish"), **extra)
+                readers=readers, people=people, people_cut=people_cut, names=names,
+                can_share=svc.may_call(who, "privacy", "publish"),
+                mine_cursor=mine_cursor or "", shared_cursor=shared_cursor or "", **extra)
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-def privacy(request: Request) -> Response:
-    return _render(request)
+def privacy(request: Request, mine_cursor: Cursor = None,
+            shared_cursor: Cursor = None) -> Response:
+    return _render(request, mine_cursor=mine_cursor, shared_cursor=shared_cursor)
 
 
 def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str | None]:
@@ -83,6 +115,9 @@ def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str |
         if not data or len(data) > MAX_DATA:
             raise ValidationError(f"enter 1-{MAX_DATA} characters to share", arg="data")
         recipients = [str(r) for r in form.getlist("recipients")]
+        # Beyond the listed participants, ids typed in (one per line).
+        recipients += [ln.strip() for ln in str(form.get("others", "")).splitlines()
+                       if ln.strip()]
         if not recipients:  # shared with nobody is a form sent too soon, not a wish
             raise ValidationError("choose at least one recipient", arg="recipients")
         rid = private.share(key, data.encode(), recipients)

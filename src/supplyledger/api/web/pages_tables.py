@@ -51,7 +51,7 @@ def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{
     whole = not cursor and not rows.next_cursor and time_column(t) is not None
     if whole:  # all of them on one page: newest first, as the area pages show them
         rows = Page(newest_first(t, rows.items), None)
-    people = display_names(svc)
+    people = display_names(svc, rows.items, filters)
     return page(request, "table.html", title=f"Table {name}", name=name,
                 columns=t.column_names, rows=rows, filters=filters, names=people,
                 column=column or next(iter(filters), ""), value=value, page_size=ROWS,

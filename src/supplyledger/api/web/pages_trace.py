@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.names import orgs_in, place_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
@@ -46,10 +47,10 @@ def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
         return {}
 
 
-def _org_names(svc: LedgerService) -> dict[str, str]:
-    if "organisations" not in svc.reads.tables:
-        return {}
-    return {o["id"]: o["name"] for o in svc.reads.rows("organisations", 500, None).items}
+def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
+    """Names of the locations (GLNs) the trace's events happened at."""
+    return place_names(svc, {str(e["location"]).rsplit("/", 1)[-1]
+                             for e in result["events"] if e.get("location")})
 
 
 def _recent(svc: LedgerService) -> list[dict[str, Any]]:
@@ -79,8 +80,8 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
     return page(request, "trace.html", status=404 if error else 200, title="Trace a batch",
                 batch=batch, result=result, error=error, available=available,
                 choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE,
-                places={p["gln"]: p["name"] for p in _locations(svc)} if result else {},
-                orgs=_org_names(svc) if result else {})
+                places=_places(svc, result) if result else {},
+                orgs=orgs_in(svc, result) if result else {})
 
 
 @router.get("/recall", response_class=HTMLResponse)
@@ -97,7 +98,7 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
             error = exc.message
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
-                recent=_recent(svc), orgs=_org_names(svc) if result else {})
+                recent=_recent(svc), orgs=orgs_in(svc, result) if result else {})
 
 
 def _held(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:

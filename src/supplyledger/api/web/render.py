@@ -15,6 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from supplyledger.api.auth import optional, service_of
 from supplyledger.api.service import Principal
+from supplyledger.api.web.amounts import (
+    FOLDED_COLUMNS,
+    RATE_COLUMNS,
+    fx_cell,
+    readable,
+    readable_cell,
+)
 from supplyledger.api.web.units import UNIT_COLUMNS, in_unit, uom
 from supplyledger.logistics.kpi_format import money
 
@@ -73,7 +80,8 @@ MONEY_COLUMNS = {
     **{("balances", "balance"): "currency", ("fx_trades", "amount"): "pay",
        ("fx_trades", "received"): "get", ("customs_tariffs", "de_minimis"): "currency"},
     **{("orders", c): "currency" for c in ("unit_price", "freight")},
-    **{("financing", c): "currency" for c in ("amount", "repaid")},
+    **{("financing", c): "currency" for c in ("amount", "repaid", "recovered")},
+    **{("withdrawals", c): "currency" for c in ("amount", "paid")},
     **{("customs_declarations", c): "currency" for c in ("value", "duty", "vat", "paid")},
 }
 
@@ -121,8 +129,10 @@ env.filters["jsonish"] = _jsonish
 env.filters["money"] = money
 env.filters.update(uom=uom, in_unit=in_unit)
 env.tests["time_column"] = _time_column
+env.tests["folded"] = lambda column, table: (table, column) in FOLDED_COLUMNS
+env.filters.update(readable=readable, readable_cell=readable_cell, fx_cell=fx_cell)
 env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, money_columns=MONEY_COLUMNS,
-                   unit_columns=UNIT_COLUMNS)
+                   unit_columns=UNIT_COLUMNS, rate_columns=RATE_COLUMNS)
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:

@@ -3,7 +3,8 @@ hashed is a float, so the ledger keeps milli-degrees, per-mille, micro-degrees, 
 grams, milliseconds and basis points) or 0/1 flags, shown with their unit; and UN/CEFACT
 Rec. 20 unit codes (``KGM``, ``CEL``, ``P1``) as the symbols people read.
 
-Only the display changes: the pages put the stored integer in the cell's tooltip.
+Only the display changes: the pages put the stored integer in the cell's tooltip. An
+order's quantity counts trade items of its product, shown as pieces.
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ def _flag(v: int) -> str:
     return "yes" if v else "no"
 
 
+def _pieces(n: int) -> str:
+    # An order counts trade items of its product (its GTIN: a 25 kg bag, a 5 L tin).
+    return f"{n:,} pcs"
+
+
 _MICRO_DEG = _scaled(1_000_000, 6, "°")
-UNIT_COLUMNS: dict[str, Callable[[int], str]] = {
+# By column name, or by (table, column) where the name alone says too little ("quantity").
+UNIT_COLUMNS: dict[str | tuple[str, str], Callable[[int], str]] = {
     **dict.fromkeys(("temp_min", "temp_max"), _scaled(1000, 1, " °C")),
     **dict.fromkeys(("hum_min", "hum_max"), _scaled(10, 1, " % RH")),
     "shock_max": _scaled(1000, 2, " g"),
@@ -66,9 +73,10 @@ UNIT_COLUMNS: dict[str, Callable[[int], str]] = {
     **dict.fromkeys(("temp_excursion_ms", "hum_excursion_ms", "dwell_ms", "grace_ms"),
                     _duration),
     **dict.fromkeys(("for_sale", "late", "on_time"), _flag),
+    **dict.fromkeys((("orders", "quantity"), ("orders", "delivered")), _pieces),
 }
 
 
-def in_unit(value: int, column: str) -> str:
-    """``value`` of ``column`` (one of :data:`UNIT_COLUMNS`) with its unit."""
-    return UNIT_COLUMNS[column](value)
+def in_unit(value: int, column: str, table: str = "") -> str:
+    """``value`` of ``column`` (of ``table``; one of :data:`UNIT_COLUMNS`) with its unit."""
+    return UNIT_COLUMNS.get((table, column), UNIT_COLUMNS.get(column, str))(value)

@@ -1,0 +1,120 @@
+"""Money and exchange rates for people: the ledger keeps integers (minor units; rates as
+quote minor units per base minor unit x 10^9, nothing hashed is a float), pages show
+``EUR 11,500.00`` and ``1 EUR = 7.81 CNY``.
+
+Used on projection cells (the FX tables, a customs declaration's assessment) and on call
+results (``customs.declare`` answers with its assessment, ``fx.quote`` with a rate). Only the
+display changes; table cells keep the stored integer in their tooltip.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from supplyledger.api.web.units import in_unit
+from supplyledger.contracts.builtin.fx import RATE_SCALE
+from supplyledger.logistics.kpi_format import money
+
+__all__ = ["FOLDED_COLUMNS", "RATE_COLUMNS", "fx_cell", "fx_rate", "readable",
+           "readable_cell"]
+
+# Rate cells: (table, column) -> (base currency column, quote currency column, scale column
+# or None for the contracts' fixed scale).
+RATE_COLUMNS: dict[tuple[str, str], tuple[str, str, str | None]] = {
+    ("fx_rates", "rate"): ("base", "quote", "scale"),
+    ("fx_quotes", "rate"): ("pay", "get", None),
+    ("fx_trades", "rate"): ("pay", "get", None),
+}
+# Columns shown inside another cell (the scale is part of the rate shown), not on their own.
+FOLDED_COLUMNS = frozenset({("fx_rates", "scale")})
+_RESULT_MONEY = ("value", "duty", "vat", "due", "paid")  # with a "currency" beside them
+
+
+def _exponent(ccy: str) -> int:
+    # The ISO 4217 exponent, as ``money`` applies it: the digits after its point.
+    text = money(1, ccy)
+    return len(text.rpartition(".")[2]) if "." in text else 0
+
+
+def fx_rate(rate: int, base: str, quote: str, scale: int = RATE_SCALE) -> str:
+    """``1 EUR = 7.81 CNY`` from a rate in quote minor units per base minor unit x
+    ``scale``; exact (a power-of-ten division), trailing zeros dropped."""
+    major = Decimal(rate).scaleb(_exponent(base) - _exponent(quote)) / Decimal(scale)
+    text = format(major.normalize(), "f") if major else "0"
+    return f"1 {base} = {text} {quote}"
+
+
+def fx_cell(row: dict[str, Any], table: str, column: str) -> str:
+    base, quote, scale = RATE_COLUMNS[(table, column)]
+    return fx_rate(int(row[column]), str(row[base]), str(row[quote]),
+                   int(row[scale]) if scale and row.get(scale) else RATE_SCALE)
+
+
+def _pair(doc: dict[str, Any]) -> tuple[str, str] | None:
+    pair = doc.get("pair")
+    if isinstance(pair, str):
+        for sep in ("->", "/"):
+            if sep in pair:
+                base, _, quote = pair.partition(sep)
+                return base, quote
+    if isinstance(doc.get("pay"), str) and isinstance(doc.get("get"), str):
+        return doc["pay"], doc["get"]
+    return None
+
+
+def _line(ln: dict[str, Any], dest: str) -> dict[str, Any]:
+    """One assessed line: its value in its own currency, the rest in the destination's."""
+    ccy = str(ln.get("currency") or dest)
+    fx = ln.get("fx")
+    tariff = ln["tariff"]
+    duty = money(ln["duty"], dest) + (" (waived: below the de-minimis value)"
+                                      if ln.get("duty_waived") else "")
+    return {"line": ln.get("line"), "hs": ln.get("hs"), "description": ln.get("description"),
+            "quantity": ln.get("quantity"), "value": money(ln["value"], ccy),
+            "exchange_rate": readable(fx)["rate"] if isinstance(fx, dict) else "—",
+            "customs_value": money(ln["customs_value"], dest),
+            "tariff": f"HS {tariff['prefix']}: duty {in_unit(tariff['duty_bp'], 'duty_bp')}, "
+                      f"VAT {in_unit(tariff['vat_bp'], 'vat_bp')}, de minimis "
+                      f"{money(tariff['de_minimis'], dest)}",
+            "duty": duty, "vat": money(ln["vat"], dest)}
+
+
+def _lines(lines: list[Any], dest: str) -> list[Any]:
+    try:
+        return [_line(ln, dest) for ln in lines]
+    except (KeyError, TypeError, ValueError):  # a shape this page does not know: as stored
+        return lines
+
+
+def readable(doc: Any) -> Any:
+    """A call result with its money and rates as people read them."""
+    if isinstance(doc, list):
+        return [readable(v) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    pair = _pair(out)
+    if isinstance(out.get("rate"), int) and isinstance(out.get("scale"), int) and pair:
+        out["rate"] = fx_rate(out["rate"], *pair, scale=out["scale"])
+        out.pop("scale")
+        out.pop("decimal", None)
+    ccy = out.get("currency")
+    if isinstance(ccy, str):
+        for k in _RESULT_MONEY:
+            if isinstance(out.get(k), int) and not isinstance(out[k], bool):
+                out[k] = money(out[k], ccy)
+        if isinstance(out.get("lines"), list):
+            out["lines"] = _lines(out["lines"], ccy)
+    return {k: v if k == "lines" else readable(v) for k, v in out.items()}
+
+
+def readable_cell(parsed: Any, table: str, column: str, row: dict[str, Any]) -> Any:
+    """A JSON cell (already parsed) as people read it: a customs assessment's lines get
+    their amounts with currencies."""
+    if parsed is None:
+        return None
+    if (table, column) == ("customs_declarations", "assessment") and isinstance(
+            parsed, list) and isinstance(row.get("currency"), str):
+        return _lines(parsed, row["currency"])
+    return parsed
