@@ -72,11 +72,12 @@ class Executor:
     """Holds executed state above the store (``cache``) so the next block can run while the
     previous one is still being written.
 
-    With ``max_cache`` set (the node), the cache is trimmed once it grows past that many
-    keys: values the store already holds durably are dropped and read again on demand,
-    while values written by blocks not yet committed (see :meth:`committed`) always stay.
-    Without it (the audit) the cache is the whole state, which the audit compares at the
-    end."""
+    With ``max_cache`` set, the cache is trimmed once it grows past that many keys: values
+    the store already holds are dropped and read again on demand, while values written by
+    blocks not yet committed (see :meth:`committed`) always stay. The node's store is its
+    database; the audit's is its scratch database, where it writes re-executed state down
+    in batches (``node/audit_work.py``). Without ``max_cache`` the cache grows with the
+    state (unit tests)."""
 
     def __init__(self, contracts: Mapping[str, Contract], read_store: StateReader, *,
                  max_cache: int | None = None,

@@ -6,34 +6,52 @@ processes while the main thread re-executes), re-execution to the same receipts 
 roots, the stored state equal to the re-executed state, and every projection table equal to
 a fresh rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
 Each block re-executes under the contract rules in force at its height (``rules.adopt``);
-at the first block that needs rules the installed code does not implement, the audit stops
+at the first block that needs rules the installed code does not implement, or a contract or
+method it lacks (a release that added one without a new rules version), the audit stops
 with one ``rules_unsupported`` finding: it cannot vouch for that block or any after it.
 The rows come from ``store/history.py`` (the store layer holds the SQL); this module only
 checks them.
+
+Memory stays bounded whatever the size of the ledger: the re-executed state, the transaction
+ids seen and the rebuilt projection tables live in a scratch database on disk
+(``history.scratch_tables``), the executor keeps only a bounded cache of the state above it,
+and the comparisons at the end merge two key-ordered row streams.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supplyledger.contracts.executor import Executor
-from supplyledger.contracts.projection import Table
+from supplyledger.contracts.projection import Op, Table
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, unsupported
-from supplyledger.errors import RulesUnsupported, SupplyLedgerError
+from supplyledger.errors import (
+    RulesUnsupported,
+    SupplyLedgerError,
+    UnknownContract,
+    UnknownMethod,
+)
 from supplyledger.ledger import block as blk
 from supplyledger.ledger import merkle
 from supplyledger.ledger.crypto import PublicKey, b64d, generate
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
-from supplyledger.node.audit_work import AuditRow, AuditWorkers, audit_range, audit_row
+from supplyledger.node.audit_work import (
+    AuditRow,
+    AuditWorkers,
+    ScratchState,
+    audit_range,
+    audit_row,
+)
 from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.genesis import build_genesis
 from supplyledger.node.verifier import StoreKeys
@@ -46,8 +64,10 @@ from supplyledger.store.sqlite import DB_NAME, apply_ops
 __all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
-CHUNK = 32  # blocks per worker request
+CHUNK_TXS = 2048  # about this many stored transactions per worker request (and in memory)
 AHEAD = 4  # requests in flight
+CACHE_KEYS = 50_000  # state values the executor keeps above the scratch database
+FLUSH_KEYS = 20_000  # re-executed writes collected before they go to the scratch database
 Progress = Callable[[int, int], None]
 
 
@@ -78,14 +98,16 @@ class AuditReport:
 @dataclass(frozen=True)
 class Rebuilt:
     """An audit's report and the derived tables as re-execution of the blocks gives them:
-    ``state`` (key to value; None for deleted keys), ``meta`` and the projection tables in
-    the in-memory database ``proj``."""
+    ``meta``, and the state and the projection tables in the scratch database ``scratch``."""
 
     report: AuditReport
-    state: Mapping[str, bytes | None]
     meta: dict[str, Any]
-    proj: sqlite3.Connection
+    scratch: sqlite3.Connection
     tables: dict[str, Table]
+
+    def state_rows(self) -> Iterator[tuple[str, bytes]]:
+        """The re-executed state, (key, value) in key order."""
+        return history.scratch_state_rows(self.scratch)
 
 
 class _Auditor:
@@ -96,14 +118,15 @@ class _Auditor:
         self.contracts = contracts or load_builtin()
         self.stopped = False
         self.tables = {t.name: t for t in all_tables(self.contracts)}
-        self.executor = Executor(self.contracts, lambda key: None)
+        self.scratch = history.scratch_tables(self.tables.values())
+        self.state = ScratchState(self.scratch)
+        # No batched prefetch: the few misses that reach the scratch database are local.
+        self.executor = Executor(self.contracts, self.state.read, max_cache=CACHE_KEYS)
         self.report = AuditReport()
         self.keys = StoreKeys(db_path)
         self.workers = AuditWorkers(str(db_path), workers) if workers else None
         self.progress = progress
         self.max_findings = max_findings
-        self.proj = history.scratch_tables(self.tables.values())
-        self.seen_ids: set[str] = set()
         self.meta_want: dict[str, Any] = {}
 
     def find(self, kind: str, detail: str, **where: Any) -> None:
@@ -116,20 +139,27 @@ class _Auditor:
                                                  list[tuple[Any, ...]], dict[int, AuditRow]]]:
         """Blocks in order with their stored tx rows and the workers' rows for them."""
         c = self.conn
-        chunks = [(h, min(top, h + CHUNK - 1)) for h in range(0, top + 1, CHUNK)]
-        ahead = 0
+        chunks = self._chunks(top)
+        sent: list[tuple[int, int]] = []  # requested, not yet answered
         if self.workers is not None:
-            for lo, hi in chunks[:AHEAD]:
+            for lo, hi in itertools.islice(chunks, AHEAD):
                 self.workers.request(lo, hi)
-                ahead += 1
-        for lo, hi in chunks:
+                sent.append((lo, hi))
+        while True:
             if self.workers is not None:
+                if not sent:
+                    return
+                lo, hi = sent.pop(0)
                 by_pos = dict(self.workers.answer())
-                if ahead < len(chunks):
-                    nlo, nhi = chunks[ahead]
-                    self.workers.request(nlo, nhi)
-                    ahead += 1
+                nxt = next(chunks, None)
+                if nxt is not None:
+                    self.workers.request(*nxt)
+                    sent.append(nxt)
             else:
+                nxt = next(chunks, None)
+                if nxt is None:
+                    return
+                lo, hi = nxt
                 by_pos = dict(audit_range(self.conn, self.keys, self.contracts, lo, hi))
             txs: dict[int, list[tuple[Any, ...]]] = {}
             for r in history.tx_rows(c, lo, hi):
@@ -138,6 +168,17 @@ class _Auditor:
                 rows = txs.get(b[0], [])
                 yield b[0], b[1], _b(b[2]), _b(b[3]), b[4], rows, {
                     t[0]: by_pos[t[0]] for t in rows if t[0] in by_pos}
+
+    def _chunks(self, top: int) -> Iterator[tuple[int, int]]:
+        """Block ranges of about CHUNK_TXS stored transactions (one block when it holds
+        more), cut as they are asked for: the rows in memory stay bounded whatever the
+        block sizes."""
+        lo = 0
+        while lo <= top:
+            end = history.nth_tx_height(self.conn, lo, CHUNK_TXS)
+            hi = top if end is None else min(top, max(lo, end - 1))
+            yield lo, hi
+            lo = hi + 1
 
     def run(self) -> AuditReport:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
@@ -222,10 +263,20 @@ class _Auditor:
         if root != header.state_root:
             self.find("state_root", "genesis state differs from the header", height=0)
         self.executor.seed(dict(writes))
-        apply_ops(self.proj, self.tables, ops)
-        self.seen_ids.add(tx_id)
+        self._keep(0, writes, ops, flush=True)  # seeded keys are not pinned in the cache
+        history.record_ids(self.scratch, [(tx_id, 0)])
         self.report.txs += 1
         return root
+
+    def _keep(self, height: int, writes: Sequence[tuple[str, bytes | None]],
+              ops: Sequence[Op], *, flush: bool = False) -> None:
+        """Keep a block's re-executed writes and projection operations in the scratch
+        database; once the writes are written down, the executor may drop them."""
+        apply_ops(self.scratch, self.tables, ops)
+        self.state.unflushed.update(writes)
+        if flush or len(self.state.unflushed) >= FLUSH_KEYS:
+            self.state.flush()
+            self.executor.committed(height)
 
     def _block(self, header: blk.Header, txs: list[tuple[Any, ...]],
                work: dict[int, AuditRow], prev_root: str) -> str:
@@ -244,8 +295,12 @@ class _Auditor:
         calls: list[Call] = []
         stored_id: dict[str, str] = {}
         checked: dict[str, AuditRow] = {}
-        for pos, _idx, tx_id, raw, receipt, signer, contract, method, ok in txs:
-            row = work.get(pos) or audit_row(tx_id, _b(raw), self.keys, self.contracts)
+        rows = [work.get(t[0]) or audit_row(t[2], _b(t[3]), self.keys, self.contracts)
+                for t in txs]
+        repeated = history.record_ids(self.scratch, [(r[1], t[0]) for t, r in zip(
+            txs, rows, strict=True) if r[1] is not None])
+        for (pos, _idx, tx_id, _raw, receipt, signer, contract, method, ok), row in zip(
+                txs, rows, strict=True):
             _, tid, problem, fields, _fp, _sig_ok, _leaf = row
             if problem is not None or tid is None or fields is None:
                 self.find("tx", "stored transaction unreadable: "
@@ -265,10 +320,9 @@ class _Auditor:
             if ok != int(bool(receipt_ok)):
                 self.find("changed_row", "txs.ok differs from the receipt", height=h, tx=tx_id,
                           table="txs", row=tx_id)
-            if tid in self.seen_ids:
+            if pos in repeated:
                 self.find("duplicate_tx", "transaction appears twice", height=h, tx=tx_id,
                           table="txs", row=tx_id)
-            self.seen_ids.add(tid)
             stored_id[tid] = tx_id
             checked[tid] = row
             signer_f, contract_f, method_f, time_f, chain_f, value, perr = fields
@@ -299,11 +353,9 @@ class _Auditor:
         for call, receipt in zip(res.included, res.receipts, strict=True):
             sid = stored_id[call.tx_id]
             if by_id.get(sid) != receipt:
-                if call.contract not in self.contracts and _succeeded(by_id.get(sid)):
-                    # A signed call the ledger executed: this release lacks the contract.
-                    return self._stop_on_rules(h, sid, f"the ledger runs contract "
-                                               f"{call.contract!r}; this supplyledger has no "
-                                               "such contract", header.state_root)
+                lacking = _lacking(self.contracts, call, by_id.get(sid))
+                if lacking is not None:
+                    return self._stop_on_rules(h, sid, lacking, header.state_root)
                 self.find("receipt", "re-execution gives a different receipt", height=h,
                           tx=sid, table="txs", row=sid)
         if blk.receipts_root(res.receipts) != header.receipts_root and len(res.rejected) == 0:
@@ -313,7 +365,7 @@ class _Auditor:
         if root != header.state_root:
             self.find("state_root", "re-executed state differs from the header's state root",
                       height=h)
-        apply_ops(self.proj, self.tables, res.ops)
+        self._keep(h, res.writes, res.ops)
         self.report.txs += len(txs)
         return header.state_root
 
@@ -357,20 +409,21 @@ class _Auditor:
                       table="txs", row=history.orphan_tx(self.conn))
 
     def _check_state(self) -> None:
-        expected = sorted((k, v) for k, v in self.executor.cache.items() if v is not None)
+        self.state.flush()
+        self.scratch.commit()
         stored = history.state_rows(self.conn)
-        self._compare("state", iter(expected), ((r[0], _b(r[1])) for r in stored),
-                      key=_row_key(1), columns=("key", "value"))
+        self._compare("state", history.scratch_state_rows(self.scratch),
+                      ((r[0], _b(r[1])) for r in stored), key=_row_key(1),
+                      columns=("key", "value"))
 
     def _check_projections(self) -> None:
-        self.proj.commit()
         for t in self.tables.values():
             try:
                 stored = history.table_rows(self.conn, t)
             except sqlite3.Error as exc:
                 self.find("projection", f"table unreadable: {exc}", table=t.name)
                 continue
-            fresh = history.table_rows(self.proj, t)
+            fresh = history.table_rows(self.scratch, t)
             self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)),
                           columns=t.column_names)
 
@@ -379,7 +432,9 @@ class _Auditor:
         """Merge-compare two key-ordered row streams; report missing, extra, changed rows."""
         e, s = next(expected, None), next(stored, None)
         while e is not None or s is not None:
-            if s is None or (e is not None and key(e) < key(s)):
+            if e == s:  # the common case, and equal rows have equal keys: no keys to build
+                e, s = next(expected, None), next(stored, None)
+            elif s is None or (e is not None and key(e) < key(s)):
                 self.find("missing_row", "row a rebuild produces is not stored", table=table,
                           row=_show(key(e)))
                 e = next(expected, None)
@@ -412,11 +467,29 @@ class _Auditor:
                 self.find("unknown_table", "table not created by supplyledger", table=name)
 
 
-def _succeeded(receipt: bytes | None) -> bool:
+def _lacking(contracts: dict[str, Contract], call: Call, stored: bytes | None) -> str | None:
+    """Why this release cannot re-execute ``call`` as the ledger decided it, if that is why
+    the receipts differ: this release lacks the call's contract or method, and the stored
+    receipt is not the refusal of an unknown name (the release that decided it had them)."""
+    c = contracts.get(call.contract)
+    if c is not None and call.method in c.methods:
+        return None
     try:
-        return receipt is not None and decode(receipt).get("ok") is True
-    except (SupplyLedgerError, AttributeError):
-        return False
+        rec = decode(stored) if stored is not None else None
+    except SupplyLedgerError:
+        rec = None
+    if not isinstance(rec, dict) or not isinstance(rec.get("ok"), bool):
+        return None  # no readable outcome: a receipt finding
+    err = rec.get("error")
+    if not rec["ok"] and isinstance(err, dict) and err.get("code") in (UnknownContract.code,
+                                                                       UnknownMethod.code):
+        return None  # decided without them too (a reworded refusal): a receipt finding
+    if c is None:
+        return (f"the ledger runs contract {call.contract!r}; this supplyledger has no such "
+                "contract")
+    return (f"the ledger runs {call.contract}.{call.method}; the {call.contract} contract of "
+            f"this supplyledger has no method {call.method!r} (a release that added it without "
+            "a new rules version): audit with a release that has it")
 
 
 _RANK = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}
@@ -470,13 +543,16 @@ def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = Non
     try:
         auditor = _Auditor(conn, path, workers, progress, max_findings, contracts)
         try:
-            report = auditor.run()
+            try:
+                report = auditor.run()
+                auditor.state.flush()  # also after a stop: the rows read back are complete
+            finally:
+                if auditor.workers is not None:
+                    auditor.workers.close()
+                auditor.keys.conn.close()
+            yield Rebuilt(report, auditor.meta_want, auditor.scratch, auditor.tables)
         finally:
-            if auditor.workers is not None:
-                auditor.workers.close()
-            auditor.keys.conn.close()
-        yield Rebuilt(report, auditor.executor.cache, auditor.meta_want, auditor.proj,
-                      auditor.tables)
+            auditor.scratch.close()  # SQLite deletes the scratch file
     finally:
         conn.close()
 

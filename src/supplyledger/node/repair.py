@@ -20,7 +20,7 @@ from supplyledger.errors import NotRepairable, StoreError
 from supplyledger.node.audit import AuditReport, Finding, Progress, audited, run_audit
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
-from supplyledger.store.restore import highest_heights, restore_derived
+from supplyledger.store.restore import highest_heights, restore_derived, unknown_txs
 
 __all__ = ["RepairReport", "repair"]
 
@@ -53,15 +53,19 @@ def _repairable(f: Finding, projections: set[str]) -> bool:
 def _refuse_a_cut_chain(data_dir: Path, top: int, tables: dict[str, Table]) -> None:
     """Blocks cut off the end of the chain (with their transactions) leave no gap the audit
     can see, and their writes look like edited state: writing the state back would make
-    the loss final. The projection rows that name a block beyond the last stored one give
-    it away (a ledger without blocks at all is the audit's own ``missing_block``)."""
-    beyond = {name: h for name, h in highest_heights(data_dir, tables.values()).items()
-              if h > top}
-    if beyond:
-        where = ", ".join(f"{n} names block {h}" for n, h in sorted(beyond.items()))
-        raise NotRepairable(f"the blocks end at {top} but {where}: blocks were removed; "
-                            "restore the ledger from a backup or another organisation's copy",
-                            findings=["missing_block"])
+    the loss final. Query-table rows that name a block beyond the last one stored, or a
+    transaction no stored block holds, give it away (or were forged: the blocks cannot
+    tell which, so the repair refuses either way). A cut that left no such row is not
+    detectable here (docs/operations.md, "Check and repair"); a ledger without blocks at
+    all is the audit's own ``missing_block``."""
+    where = [f"{n} names block {h}" for n, h in sorted(
+        highest_heights(data_dir, tables.values()).items()) if h > top]
+    where += [f"{n} names transaction {tx[:16]}…, which no stored block holds"
+              for n, tx in sorted(unknown_txs(data_dir, tables.values()).items())]
+    if where:
+        raise NotRepairable(f"the blocks end at {top} but {'; '.join(where[:5])}: blocks were "
+                            "removed (or these rows forged); restore the ledger from a backup "
+                            "or another organisation's copy", findings=["missing_block"])
 
 
 def repair(data_dir: Path, *, workers: int = 2, progress: Progress | None = None
@@ -102,12 +106,11 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
                 "another organisation's copy", findings=[f.kind for f in bad])
         _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
         hit = {f.table for f in rebuilt.report.findings}
-        state = ((k, v) for k, v in sorted(rebuilt.state.items()) if v is not None)
         restore_derived(
             data_dir,
-            state=state if "state" in hit else None,
+            state=rebuilt.state_rows() if "state" in hit else None,
             meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
-            tables={t: history.table_rows(rebuilt.proj, t)
+            tables={t: history.table_rows(rebuilt.scratch, t)
                     for name, t in sorted(rebuilt.tables.items()) if name in hit})
         out.restored = sorted(t for t in hit if t is not None)
     out.after = run_audit(data_dir, workers=workers)

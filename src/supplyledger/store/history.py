@@ -1,7 +1,8 @@
 """A ledger file read back in the order the audit re-checks it: blocks by height with their
 transactions by position, the stored state and every projection table in key order, the
-meta rows and the list of tables; plus the in-memory database a projection rebuild writes
-into, to be compared with the stored tables.
+meta rows and the list of tables; plus the scratch database a re-execution writes into (the
+state, the transaction ids seen and the projection tables as the blocks give them), to be
+compared with the stored tables.
 
 The store layer holds the only SQL (DESIGN.md, "Layers"), so the audit's queries live here
 and ``node/audit.py`` keeps only the checking. Design decisions:
@@ -17,6 +18,10 @@ and ``node/audit.py`` keeps only the checking. Design decisions:
   failing, so the audit reports the damage instead of crashing on it.
 - **Read-only.** The connections come from ``store/readonly.py``'s ``open_readonly``; these
   functions only read, except on the scratch database of :func:`scratch_tables`.
+- **Bounded memory.** The scratch database is a private temporary file (SQLite deletes it on
+  close) behind a page cache of :data:`SCRATCH_CACHE_KIB`: a re-execution holds neither the
+  whole state nor every projection row in memory, however large the ledger. Small ledgers
+  never leave the cache.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import Any
 
 from supplyledger.contracts.projection import Table
 
-__all__ = ["BlockRow", "StoredTx", "TxBlob", "block_hash", "block_rows", "meta", "orphan_tx",
-           "scratch_tables", "state_rows", "stored_bytes", "table_rows",
-           "top_height", "tx_blobs", "tx_count", "tx_raw", "tx_rows"]
+__all__ = ["SCRATCH_CACHE_KIB", "BlockRow", "StoredTx", "TxBlob", "block_hash", "block_rows",
+           "meta", "nth_tx_height", "orphan_tx", "record_ids", "scratch_state",
+           "scratch_state_rows", "scratch_tables", "state_rows", "stored_bytes", "table_rows",
+           "top_height", "tx_blobs", "tx_count", "tx_raw", "tx_rows", "write_scratch_state"]
 
 # (height, hash, header, signature, time); header and signature as stored (see stored_bytes)
 BlockRow = tuple[int, str, Any, Any, int]
@@ -37,6 +43,9 @@ BlockRow = tuple[int, str, Any, Any, int]
 StoredTx = tuple[int, int, int, str, Any, Any, str, str, str, int]
 # (pos, id, raw)
 TxBlob = tuple[int, str, Any]
+
+SCRATCH_CACHE_KIB = 32 * 1024  # the scratch database's page cache
+_PER_QUERY = 500  # bound parameters per IN (...), well under SQLite's limit
 
 
 def _positions(lo: int, hi: int) -> tuple[int, int]:
@@ -78,6 +87,15 @@ def tx_blobs(conn: sqlite3.Connection, lo: int, hi: int) -> list[TxBlob]:
         "SELECT pos, id, raw FROM txs WHERE pos BETWEEN ? AND ? ORDER BY pos",
         _positions(lo, hi)).fetchall()
     return rows
+
+
+def nth_tx_height(conn: sqlite3.Connection, lo: int, n: int) -> int | None:
+    """Height of the block holding the stored transaction ``n`` places after the first one
+    of blocks ``lo`` and later (``n`` = 0: that first one); None with fewer stored. Lets the
+    audit cut its work into ranges of about ``n`` transactions, whatever the block sizes."""
+    row = conn.execute("SELECT pos FROM txs WHERE pos >= ? ORDER BY pos LIMIT 1 OFFSET ?",
+                       (lo << 20, n)).fetchone()
+    return None if row is None else int(row[0]) >> 20
 
 
 def tx_raw(conn: sqlite3.Connection, tx_id: str) -> Any | None:
@@ -124,13 +142,61 @@ def table_rows(conn: sqlite3.Connection, table: Table) -> Iterator[tuple[Any, ..
 
 
 def scratch_tables(tables: Iterable[Table]) -> sqlite3.Connection:
-    """An in-memory database with empty ``tables``, in one open transaction (a rebuild
+    """A scratch database (a private temporary file, deleted on close) with empty ``tables``,
+    the re-executed state and the transaction ids seen, in one open transaction (a rebuild
     writes every projection row of the ledger: one commit instead of one per statement).
-    Write with ``store.sqlite.apply_ops``; ``commit()``, then read with
-    :func:`table_rows`."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
+    Write projections with ``store.sqlite.apply_ops`` and the rest with
+    :func:`write_scratch_state` and :func:`record_ids`; ``commit()``, then read with
+    :func:`table_rows` and :func:`scratch_state_rows`."""
+    conn = sqlite3.connect("", isolation_level=None)  # "": a private temporary file
+    conn.execute(f"PRAGMA cache_size=-{SCRATCH_CACHE_KIB}")
+    conn.execute("CREATE TABLE scratch_state (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
+                 "WITHOUT ROWID")
+    conn.execute("CREATE TABLE scratch_ids (id TEXT PRIMARY KEY, pos INTEGER NOT NULL) "
+                 "WITHOUT ROWID")
     for t in tables:
         for stmt in t.ddl():
             conn.execute(stmt)
     conn.execute("BEGIN")
     return conn
+
+
+def write_scratch_state(conn: sqlite3.Connection,
+                        writes: Iterable[tuple[str, bytes | None]]) -> None:
+    """Apply a block's write set (None: the key was deleted) to the scratch state."""
+    writes = list(writes)
+    conn.executemany("INSERT OR REPLACE INTO scratch_state VALUES (?,?)",
+                     [(k, v) for k, v in writes if v is not None])
+    conn.executemany("DELETE FROM scratch_state WHERE key=?",
+                     [(k,) for k, v in writes if v is None])
+
+
+def scratch_state(conn: sqlite3.Connection, keys: list[str]) -> dict[str, bytes]:
+    """The scratch state's values of those ``keys`` it holds."""
+    out: dict[str, bytes] = {}
+    for i in range(0, len(keys), _PER_QUERY):
+        part = keys[i:i + _PER_QUERY]
+        out.update(conn.execute("SELECT key, value FROM scratch_state WHERE key IN "
+                                f"({','.join('?' * len(part))})", part).fetchall())
+    return out
+
+
+def scratch_state_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, bytes]]:
+    """(key, value) of the scratch state in key order (the stored state's order)."""
+    return conn.execute("SELECT key, value FROM scratch_state ORDER BY key")
+
+
+def record_ids(conn: sqlite3.Connection, ids: list[tuple[str, int]]) -> set[int]:
+    """Record transaction ids with the position each was found at (``(id, pos)``); returns
+    the positions whose id was recorded before at another position (a repeated
+    transaction). The common case, no repeat, costs one batched insert."""
+    before = conn.total_changes
+    conn.executemany("INSERT OR IGNORE INTO scratch_ids VALUES (?,?)", ids)
+    if conn.total_changes - before == len(ids):
+        return set()
+    first: dict[str, int] = {}
+    for i in range(0, len(ids), _PER_QUERY):
+        part = [t[0] for t in ids[i:i + _PER_QUERY]]
+        first.update(conn.execute("SELECT id, pos FROM scratch_ids WHERE id IN "
+                                  f"({','.join('?' * len(part))})", part).fetchall())
+    return {pos for tx_id, pos in ids if first.get(tx_id) != pos}

@@ -1,6 +1,8 @@
 """Write back what the blocks say the derived tables hold: the state, the meta rows and the
 projection tables, in one transaction. Used by ``supplyledger repair`` after an audit found
-only these edited; the blocks and transactions are never written here."""
+only these edited; the blocks and transactions are never written here. Before it writes,
+the repair asks what the query tables name that the blocks do not hold (a block height, a
+transaction): the trace of blocks cut off the end."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from supplyledger.errors import StoreError
 from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, connect
 
-__all__ = ["highest_heights", "restore_derived"]
+__all__ = ["highest_heights", "restore_derived", "unknown_txs"]
 
 
 def highest_heights(data_dir: Path, tables: Iterable[Table]) -> dict[str, int]:
@@ -31,6 +33,29 @@ def highest_heights(data_dir: Path, tables: Iterable[Table]) -> dict[str, int]:
                     continue
                 if isinstance(top, int):
                     out[t.name] = top
+        return out
+    finally:
+        conn.close()
+
+
+def unknown_txs(data_dir: Path, tables: Iterable[Table]) -> dict[str, str]:
+    """Per table of ``tables`` with a column naming a transaction (``tx``, ``*_tx``): one
+    transaction id one of its rows names that the ``txs`` table does not hold."""
+    conn = open_readonly(data_dir)
+    try:
+        out: dict[str, str] = {}
+        for t in tables:
+            for col in (c for c in t.column_names if c == "tx" or c.endswith("_tx")):
+                try:  # an anti-join: txs' id index (or one SQLite builds) answers each row
+                    row = conn.execute(
+                        f"SELECT t.{col} FROM {t.name} AS t LEFT JOIN txs ON txs.id = t.{col} "
+                        f"WHERE t.{col} IS NOT NULL AND t.{col} != '' AND txs.id IS NULL "
+                        "LIMIT 1").fetchone()
+                except sqlite3.Error:  # dropped or edited: the audit named it already
+                    continue
+                if row is not None:
+                    out[t.name] = str(row[0])
+                    break
         return out
     finally:
         conn.close()
