@@ -106,8 +106,9 @@ class Reads:
         return self.listings.rows(name, limit, cursor, filters, contains)
 
     def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,
-               limit: int) -> tuple[list[dict[str, Any]], int]:
-        return self.listings.naming(name, columns, value, newest, limit)
+               limit: int, also: Sequence[tuple[str, str]] = ()
+               ) -> tuple[list[dict[str, Any]], int]:
+        return self.listings.naming(name, columns, value, newest, limit, also)
 
     def count(self, name: str) -> int:
         return self.listings.count(name)

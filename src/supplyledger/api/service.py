@@ -17,25 +17,26 @@ from supplyledger.api.errors import Unauthenticated
 from supplyledger.api.features import Features
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
+from supplyledger.contracts.builtin import identity
+from supplyledger.contracts.builtin.rules import PREFIX, version_of
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, Method, prepare_call
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import (
     Forbidden,
-    KeyFileError,
     NotFound,
     RoleDenied,
     UnknownContract,
     UnknownMethod,
-    UnknownSigner,
     error_from_code,
 )
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.keyfile import read_info, unseal
+from supplyledger.ledger.keyfile import unseal
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import AuditReport, run_audit
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node
+from supplyledger.node.signers import participant_for
 from supplyledger.store.localdb import LocalDB
 
 __all__ = ["LedgerService", "Principal"]
@@ -57,6 +58,11 @@ class Principal:
 
 
 AUDITORS = ("admin", "auditor")  # may run the audit
+# Free text people read, which identity rules v2 refuse with a control or bidi character
+# or blank: (contract, method) -> the arguments holding it.
+SHOWN_TEXT = {("identity", "register_org"): ("name",),
+              ("identity", "register_member"): ("name",),
+              ("identity", "revoke"): ("reason",)}
 
 
 class _Gate:
@@ -186,6 +192,7 @@ class LedgerService:
         # caller's: it goes to the ledger, which records it like any node would.
         if refused is not None and refused["code"] != "contract_bug":
             raise error_from_code(refused["code"], refused["message"], refused.get("details"))
+        self.check_shown_text(contract, method, args)
         key = self.accounts.signing_key(who.session)
         tx = make_tx(key, chain=self.chain, contract=contract, method=method, args=args,
                      time_ms=self.node.clock(), nonce=secrets.token_hex(8), signer=who.did)
@@ -198,6 +205,7 @@ class LedgerService:
         login is checked first: a refused login must not leave a registered participant
         whose key nobody holds, and the login stays reserved until the account is stored."""
         with self.accounts.reserving(login, password):
+            self.check_shown_text("identity", "register_member", {"name": name})
             self.check_membership(org, roles)
             key = generate("rsa")
             receipt = self.call(admin, "identity", "register_member",
@@ -206,6 +214,26 @@ class LedgerService:
             if receipt.ok:
                 self.accounts.create(str(receipt.result["did"]), login, password, key)
         return receipt
+
+    def rules_version(self, contract: str) -> int:
+        """The version of ``contract``'s rules in force on the ledger (1 until adopted)."""
+        raw = self.node.store.get_state(PREFIX + contract)
+        return 1 if raw is None else version_of(PREFIX + contract, raw)
+
+    def check_shown_text(self, contract: str, method: str, args: dict[str, Any]) -> None:
+        """Refuse, before anything is signed, the names and reasons that the identity rules
+        in force refuse (rules v2: control or bidi characters, only whitespace): the
+        contract's own check, run as the ledger would run it, which else leaves a failed
+        transaction on the ledger for good."""
+        fields = SHOWN_TEXT.get((contract, method), ())
+        if not fields:
+            return
+        ctx = Ctx(contract=contract, signer="", roles=frozenset(), org=None, time=0,
+                  tx_id="", read=self.node.store.get_state,
+                  version=self.rules_version(contract))
+        for name in fields:
+            if isinstance(args.get(name), str):
+                identity._shown_text(ctx, name, args[name])
 
     def check_membership(self, org: str, roles: list[str]) -> None:
         """Refuse, before a key is made or anything signed, what ``identity``'s
@@ -224,15 +252,10 @@ class LedgerService:
         """Give a web login to a participant whose key file (``supplyledger keys new`` or
         ``init``) and password the caller holds; the key must be its registered one."""
         self.accounts._throttle(client)
-        info = read_info(sealed)
         key = unseal(sealed, password)
-        did = self.node.store.get_state(f"identity/k/{info.public_key.fingerprint}")
-        if did is None:
-            raise UnknownSigner("that key is not registered on this ledger")
-        owner = str(decode(did))
-        p = self.participant(owner)
-        if p is None or p.get("key") != key.public.b64:
-            raise KeyFileError("that key is not the participant's current key")
+        # The one look-up of whom a key signs for: unregistered (UnknownSigner), or its
+        # participant revoked or rotated to another key since (RevokedKey).
+        owner = str(participant_for(self.node.store.get_state, key.public)["did"])
         self.accounts.create(owner, login, password, key)
         return owner
 

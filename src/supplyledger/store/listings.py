@@ -230,19 +230,21 @@ class Listings:
         return _page(items, n, lambda it: [it[k] for k in pk])
 
     def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,
-               limit: int) -> tuple[list[dict[str, Any]], int]:
+               limit: int, also: Sequence[tuple[str, str]] = ()
+               ) -> tuple[list[dict[str, Any]], int]:
         """The ``limit`` rows of table ``name`` in which any of ``columns`` equals ``value``
-        -- newest first by column ``newest`` (then by primary key, descending) -- and how
+        or a column of ``also`` its paired value (a participant's organisation, say) --
+        newest first by column ``newest`` (then by primary key, descending) -- and how
         many such rows there are. An inbox: what concerns one participant, latest first."""
         t = self.table(name)
         cols = t.column_names
-        for col in (*columns, *([newest] if newest else [])):
+        for col in (*columns, *(c for c, _ in also), *([newest] if newest else [])):
             if col not in cols:
                 raise ValidationError(f"table {name} has no column {col!r}", arg=col)
-        if not columns:
+        if not columns and not also:
             return [], 0
-        where = " OR ".join(f"{c}=?" for c in columns)
-        params = [value] * len(columns)
+        where = " OR ".join([f"{c}=?" for c in columns] + [f"{c}=?" for c, _ in also])
+        params = [value] * len(columns) + [v for _, v in also]
         order = ", ".join(f"{c} DESC" for c in ((newest,) if newest else ()) + t.primary_key)
         rows = self._q(f"SELECT {', '.join(cols)} FROM {name} WHERE {where} ORDER BY {order} "
                        "LIMIT ?", [*params, self.limit(limit)])

@@ -4,9 +4,9 @@ the contracts without per-method code.
 
 People do not type JSON or epoch milliseconds: an amount of money gets a whole-number field
 (minor units), a time ("ms epoch" in its doc) takes a UTC date and time (or the integer),
-and an argument naming a participant, an order, a batch, a shipment or a custody proposal
-is tied to a list of suggestions (``Field.suggest``; the page supplies the lists, see
-``choices``).
+and an argument naming a participant, an order, a batch, a shipment, a custody proposal, a
+bank or a withdrawal instruction is tied to a list of suggestions (``Field.suggest``; the
+page supplies the lists, see ``mine.suggestions``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
 # recognised by its doc, "participant id ...").
 _SUGGEST = {"order": "orders", "batch": "batches", "shipment": "shipments",
             "proposal": "proposals", "did": "participants", "recipient": "participants",
-            "subject": "participants"}
+            "subject": "participants", "bank": "banks", "instruction": "withdrawals"}
 
 
 @dataclass

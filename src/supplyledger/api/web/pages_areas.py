@@ -70,7 +70,7 @@ def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str,
     recipient, …) first, so an inbox shows what waits for them."""
     out = []
     for t in svc.contracts[contract].tables:
-        mine, n_mine = about(svc, t, who.did, ROWS)
+        mine, n_mine = about(svc, t, who, ROWS)
         out.append({"name": t.name, "columns": t.column_names, "mine": mine,
                     "n_mine": n_mine, "page": svc.reads.rows(t.name, ROWS, None),
                     "count": svc.reads.count(t.name)})

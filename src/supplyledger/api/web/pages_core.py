@@ -1,4 +1,4 @@
-"""Pages: login, logout, unlock, account, dashboard."""
+"""Pages: login, logout, unlock, account (with balances and withdrawals), dashboard."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from supplyledger.api.auth import (
 )
 from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
 from supplyledger.api.web import charts
+from supplyledger.api.web.money import money_context
 from supplyledger.api.web.render import page
 from supplyledger.errors import SupplyLedgerError
 
@@ -89,9 +90,10 @@ async def logout(request: Request) -> Response:
 @router.get("/account", response_class=HTMLResponse)
 def account(request: Request) -> Response:
     who = current(request)
-    sealed = service_of(request).accounts.sealed_key(who.did)
+    svc = service_of(request)
+    sealed = svc.accounts.sealed_key(who.did)
     return page(request, "account.html", title="Your account",
-                key_b64=base64.b64encode(sealed).decode())
+                key_b64=base64.b64encode(sealed).decode(), **money_context(svc, who))
 
 
 @router.post("/account", response_class=HTMLResponse)
@@ -118,7 +120,7 @@ async def account_post(request: Request) -> Response:
     sealed = svc.accounts.sealed_key(who.did)
     return page(request, "account.html", status=200 if err is None else 400,
                 title="Your account", key_b64=base64.b64encode(sealed).decode(),
-                message=msg, error=err)
+                message=msg, error=err, **money_context(svc, who))
 
 
 @router.get("/", response_class=HTMLResponse)

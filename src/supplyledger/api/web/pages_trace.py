@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.mine import Choices, suggestions
 from supplyledger.api.web.names import orgs_in, place_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
@@ -34,6 +35,7 @@ Resolve = Callable[[str], list[str]]
 RECALL_ROWS = 100  # affected items per recall page
 # Units of measure the event form offers (UN/CEFACT Rec. 20 codes).
 UOMS = {"KGM": "kilogram", "TNE": "tonne", "H87": "piece"}
+PLACES_MAX = 200  # locations suggested; any other is typed by its GLN
 
 
 def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
@@ -101,19 +103,28 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
                 recent=_recent(svc), orgs=orgs_in(svc, result) if result else {})
 
 
-def _held(svc: LedgerService, who: Principal) -> list[dict[str, Any]]:
-    """Batches the user's organisation owns or holds: the ones it may record events for."""
-    if "custody_holdings" not in svc.reads.tables or who.org is None:
-        return []
-    rows = views.held_batches(svc.node.store.reader(), who.org, 200)
-    return [{"id": batch, "label": f"{lot or batch} — {name or ''}"}
-            for batch, lot, name in rows]
+def _held(svc: LedgerService, who: Principal) -> Choices:
+    """Batches the user's organisation owns or holds, the ones it may record events for,
+    latest first; when cut, where the rest are (any batch may be typed)."""
+    return suggestions(svc, who, {"batches"}).get("batches", Choices([]))
 
 
-def _locations(svc: LedgerService) -> list[dict[str, Any]]:
+def _locations(svc: LedgerService, who: Principal) -> Choices:
+    """Registered locations to suggest, the user's organisation's first; when cut, where
+    the rest are (any GLN may be typed)."""
     if "gln_locations" not in svc.reads.tables:
-        return []
-    return svc.reads.rows("gln_locations", 200, None).items
+        return Choices([])
+    own = svc.reads.rows("gln_locations", PLACES_MAX, None, {"org": who.org}).items \
+        if who.org else []
+    mine = {r["gln"] for r in own}
+    rows = (own + [r for r in svc.reads.rows("gln_locations", PLACES_MAX, None).items
+                   if r["gln"] not in mine])[:PLACES_MAX]
+    total = svc.reads.count("gln_locations")
+    rest = None if total <= len(rows) else (
+        f"Suggestions show {len(rows)} of the {total} registered locations, your "
+        "organisation's first; type any other's GLN (all of them are on "
+        "/tables/gln_locations).")
+    return Choices([(str(r["gln"]), f"{r['name']} ({r['gln']})") for r in rows], rest)
 
 
 def _int(form: Any, name: str, label: str, minimum: int | None = None) -> int | None:
@@ -166,8 +177,10 @@ def event_from_form(form: Any, now_ms: int,
         value = _int(form, f"r{i}_value", f"reading {i}")
         if kind in READING_UNITS and value is not None:
             readings.append((kind, value))
-    inputs = [_batch(str(b), resolve, "inputs") for b in form.getlist("inputs")
-              if str(b).strip()] if hasattr(form, "getlist") else []
+    # Ticked batches held, and others typed one per line (a lot or an id).
+    inputs = [_batch(line, resolve, "inputs") for b in form.getlist("inputs")
+              for line in str(b).splitlines() if line.strip()] \
+        if hasattr(form, "getlist") else []
     location = str(form.get("location", "")).strip() or None
     if location is not None:
         validate_gln(location)
@@ -185,7 +198,7 @@ def _form_page(request: Request, svc: LedgerService, who: Principal, link_key: s
     return page(request, "event_new.html", status=status, title="Record a supply-chain event",
                 links=LINKS, dispositions=DISPOSITIONS, units=READING_UNITS, uoms=UOMS,
                 link=LINKS.get(link_key, LINKS["production"]), form=form,
-                held=_held(svc, who), locations=_locations(svc),
+                held=_held(svc, who), locations=_locations(svc, who),
                 allowed=svc.may_call(who, "trace", "record_event"),
                 needs=sorted(m.roles) if m is not None else [], **extra)
 

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from supplyledger.api.auth import optional, service_of
 from supplyledger.api.service import Principal
+from supplyledger.api.web.actions import ROW_ACTIONS, actions_for
 from supplyledger.api.web.amounts import (
     FOLDED_COLUMNS,
     RATE_COLUMNS,
@@ -112,15 +113,6 @@ ROW_LINKS = {
     ("shipments", "id"): ("shipment_legs", "shipment", "the shipment's legs"),
     ("shipment_legs", "shipment"): ("shipments", "id", "the shipment"),
 }
-# A button on a table's rows that opens a method's form filled in from the row; shown
-# where the ``when`` column is set, except on rows whose ``not_by`` column is the user
-# (nobody buys from themselves: the contract refuses it).
-ROW_ACTIONS = {
-    "products": {"label": "Order", "contract": "orders", "method": "place",
-                 "args": {"seller": "owner", "product": "gtin"}, "when": "for_sale",
-                 "not_by": "owner"},
-}
-
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
@@ -131,7 +123,8 @@ env.filters.update(uom=uom, in_unit=in_unit)
 env.tests["time_column"] = _time_column
 env.tests["folded"] = lambda column, table: (table, column) in FOLDED_COLUMNS
 env.filters.update(readable=readable, readable_cell=readable_cell, fx_cell=fx_cell)
-env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, money_columns=MONEY_COLUMNS,
+env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, actions_for=actions_for,
+                   money_columns=MONEY_COLUMNS,
                    unit_columns=UNIT_COLUMNS, rate_columns=RATE_COLUMNS)
 
 
