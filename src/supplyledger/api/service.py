@@ -19,7 +19,7 @@ from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
 from supplyledger.contracts.builtin import identity
 from supplyledger.contracts.builtin.rules import PREFIX, version_of
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, Method, prepare_call
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import (
     Forbidden,
@@ -58,11 +58,6 @@ class Principal:
 
 
 AUDITORS = ("admin", "auditor")  # may run the audit
-# Free text people read, which identity rules v2 refuse with a control or bidi character
-# or blank: (contract, method) -> the arguments holding it.
-SHOWN_TEXT = {("identity", "register_org"): ("name",),
-              ("identity", "register_member"): ("name",),
-              ("identity", "revoke"): ("reason",)}
 
 
 class _Gate:
@@ -225,15 +220,11 @@ class LedgerService:
         in force refuse (rules v2: control or bidi characters, only whitespace): the
         contract's own check, run as the ledger would run it, which else leaves a failed
         transaction on the ledger for good."""
-        fields = SHOWN_TEXT.get((contract, method), ())
-        if not fields:
-            return
-        ctx = Ctx(contract=contract, signer="", roles=frozenset(), org=None, time=0,
-                  tx_id="", read=self.node.store.get_state,
-                  version=self.rules_version(contract))
+        fields = identity.SHOWN_TEXT.get(method, ()) if contract == "identity" else ()
+        version = self.rules_version("identity") if fields else 1
         for name in fields:
             if isinstance(args.get(name), str):
-                identity._shown_text(ctx, name, args[name])
+                identity.check_shown_text(version, name, args[name])
 
     def check_membership(self, org: str, roles: list[str]) -> None:
         """Refuse, before a key is made or anything signed, what ``identity``'s

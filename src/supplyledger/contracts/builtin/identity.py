@@ -43,7 +43,10 @@ from supplyledger.errors import (
 )
 from supplyledger.ledger.crypto import PublicKey
 
-__all__ = ["CONTRACT", "ROLES", "check_prefix", "genesis_writes", "participant_key"]
+__all__ = [
+    "CONTRACT", "ROLES", "SHOWN_TEXT", "check_prefix", "check_shown_text", "genesis_writes",
+    "participant_key",
+]
 
 ROLES = (
     "admin", "supplier", "manufacturer", "platform", "warehouse", "transporter", "customs",
@@ -66,10 +69,15 @@ def _misleading(ch: str) -> bool:
     return o < 0x20 or 0x7F <= o <= 0x9F or ch in _BIDI
 
 
-def _shown_text(ctx: Ctx, field: str, value: str) -> None:
-    """Refuse, under rules v2, free text shown to people that is blank or holds a control
-    or bidi character (rules v1 accepted them: their ledgers re-execute unchanged)."""
-    if ctx.version < 2:
+# Free text people read, per method: what ``check_shown_text`` applies to (the web API runs
+# the same check before signing).
+SHOWN_TEXT = {"register_org": ("name",), "register_member": ("name",), "revoke": ("reason",)}
+
+
+def check_shown_text(version: int, field: str, value: str) -> None:
+    """Refuse, under rules ``version`` >= 2, free text shown to people that is blank or holds
+    a control or bidi character (rules v1 accepted them: their ledgers re-execute unchanged)."""
+    if version < 2:
         return
     bad = next((ch for ch in value if _misleading(ch)), None)
     if bad is not None:
@@ -103,7 +111,7 @@ def _participant(ctx: Ctx, did: str) -> dict[str, Any]:
 def register_org(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register an organisation and the roles its members may hold (rules v2: a name
     without control or bidi characters, not only whitespace)."""
-    _shown_text(ctx, "name", args["name"])
+    check_shown_text(ctx.version, "name", args["name"])
     if ctx.exists(f"o/{args['id']}"):
         raise AlreadyExists(f"organisation {args['id']} already exists")
     org = {"id": args["id"], "name": args["name"], "roles": sorted(set(args["roles"])),
@@ -139,7 +147,7 @@ def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]
 def register_member(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a member of an organisation; its id is derived from its public key (rules
     v2: a name without control or bidi characters, not only whitespace)."""
-    _shown_text(ctx, "name", args["name"])
+    check_shown_text(ctx.version, "name", args["name"])
     did = _add_member(ctx, args["org"], args["public_key"], args["name"], args["roles"])
     return {"did": did}
 
@@ -184,7 +192,7 @@ def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Revoke a participant: every later transaction it signs is rejected (rules v2: a
     reason without control or bidi characters, not only whitespace)."""
-    _shown_text(ctx, "reason", args["reason"])
+    check_shown_text(ctx.version, "reason", args["reason"])
     if args["did"] != ctx.signer and "admin" not in ctx.roles:
         raise Forbidden("only the participant itself or an admin may revoke it")
     p = _participant(ctx, args["did"])
