@@ -3,8 +3,11 @@
 Checked: header links and hashes, proposer signatures, tx ids and Merkle roots, every
 transaction signature (against the signer's key at that point of history, in worker
 processes while the main thread re-executes), re-execution to the same receipts and state
-roots, the stored state equal to the re-executed state, and every projection table equal to
-a fresh rebuild from the receipts. Tables that hold no ledger data are listed as uncovered.
+roots, each transaction row's height and index equal to its position, the stored state equal
+to the re-executed state, and every projection table equal to a fresh rebuild from the
+receipts, rows named by primary key; a projection table built under another release's schema
+(an upgraded ledger no node of this release has opened yet) is one ``projection_schema``
+finding instead. Tables that hold no ledger data are listed as uncovered.
 Each block re-executes under the contract rules in force at its height (``rules.adopt``);
 at the first block that needs rules the installed code does not implement, or a contract or
 method it lacks (a release that added one without a new rules version), the audit stops
@@ -161,13 +164,15 @@ class _Auditor:
                     return
                 lo, hi = nxt
                 by_pos = dict(audit_range(self.conn, self.keys, self.contracts, lo, hi))
+            # Grouped by position, as the readers of a block's transactions find them
+            # (proofs, the block API); _positions checks height and idx against it.
             txs: dict[int, list[tuple[Any, ...]]] = {}
             for r in history.tx_rows(c, lo, hi):
-                txs.setdefault(r[0], []).append(r[1:])
+                txs.setdefault(r[1] >> 20, []).append(r)
             for b in history.block_rows(c, lo, hi):
                 rows = txs.get(b[0], [])
                 yield b[0], b[1], _b(b[2]), _b(b[3]), b[4], rows, {
-                    t[0]: by_pos[t[0]] for t in rows if t[0] in by_pos}
+                    t[1]: by_pos[t[1]] for t in rows if t[1] in by_pos}
 
     def _chunks(self, top: int) -> Iterator[tuple[int, int]]:
         """Block ranges of about CHUNK_TXS stored transactions (one block when it holds
@@ -217,6 +222,7 @@ class _Auditor:
             if header.time < prev_time:
                 self.find("time", "block time goes backwards", height=height, table="blocks",
                           row=str(height))
+            self._positions(height, txs)
             if height == 0:
                 prev_root = self._genesis(header, txs)
             else:
@@ -241,7 +247,7 @@ class _Auditor:
         if len(txs) != 1:
             self.find("genesis", "block 0 must hold exactly the genesis document", height=0)
             return header.state_root
-        _, _, tx_id, raw, receipt, *_ = txs[0]
+        _, _, _, tx_id, raw, receipt, *_ = txs[0]
         raw = _b(raw)
         if blk.tx_root([raw]) != header.tx_root or hashlib.sha256(raw).hexdigest() != tx_id:
             self.find("tx_root", "genesis document differs from the one block 0 commits to",
@@ -281,25 +287,25 @@ class _Auditor:
     def _block(self, header: blk.Header, txs: list[tuple[Any, ...]],
                work: dict[int, AuditRow], prev_root: str) -> str:
         h = header.height
-        if len(txs) != header.tx_count or [t[1] for t in txs] != list(range(len(txs))):
+        if len(txs) != header.tx_count or [t[2] for t in txs] != list(range(len(txs))):
             self.find("tx_count", f"header counts {header.tx_count} txs, stored "
-                      f"{len(txs)} (indexes {[t[1] for t in txs][:5]}…)", height=h, table="txs")
-        leaves = [work[t[0]][6] if t[0] in work else merkle.leaf_hash(_b(t[3])) for t in txs]
+                      f"{len(txs)} (indexes {[t[2] for t in txs][:5]}…)", height=h, table="txs")
+        leaves = [work[t[1]][6] if t[1] in work else merkle.leaf_hash(_b(t[4])) for t in txs]
         if merkle.root(leaves).hex() != header.tx_root:
             self.find("tx_root", "transactions differ from the Merkle root in the header",
                       height=h, table="txs")
-        stored_receipts = [_b(t[4]) for t in txs]
+        stored_receipts = [_b(t[5]) for t in txs]
         if blk.receipts_root(stored_receipts) != header.receipts_root:
             self.find("receipts_root", "stored receipts differ from the header's root",
                       height=h, table="txs")
         calls: list[Call] = []
         stored_id: dict[str, str] = {}
         checked: dict[str, AuditRow] = {}
-        rows = [work.get(t[0]) or audit_row(t[2], _b(t[3]), self.keys, self.contracts)
+        rows = [work.get(t[1]) or audit_row(t[3], _b(t[4]), self.keys, self.contracts)
                 for t in txs]
-        repeated = history.record_ids(self.scratch, [(r[1], t[0]) for t, r in zip(
+        repeated = history.record_ids(self.scratch, [(r[1], t[1]) for t, r in zip(
             txs, rows, strict=True) if r[1] is not None])
-        for (pos, _idx, tx_id, _raw, receipt, signer, contract, method, ok), row in zip(
+        for (_h, pos, _idx, tx_id, _raw, receipt, signer, contract, method, ok), row in zip(
                 txs, rows, strict=True):
             _, tid, problem, fields, _fp, _sig_ok, _leaf = row
             if problem is not None or tid is None or fields is None:
@@ -339,7 +345,7 @@ class _Auditor:
             return True  # execution goes on, so later findings stay precise
 
         res = self.executor.execute(calls, height=h, key_ok=key_ok)
-        by_id = {t[2]: _b(t[4]) for t in txs}
+        by_id = {t[3]: _b(t[5]) for t in txs}
         for call, name, version in res.unsupported[:1]:
             c = self.contracts.get(name)
             return self._stop_on_rules(h, stored_id[call.tx_id], unsupported(c, version).message
@@ -368,6 +374,17 @@ class _Auditor:
         self._keep(h, res.writes, res.ops)
         self.report.txs += len(txs)
         return header.state_root
+
+    def _positions(self, h: int, txs: list[tuple[Any, ...]]) -> None:
+        """Each transaction of block ``h`` (found by its position, ``txs.pos``) says the same
+        block and index in ``txs.height`` and ``txs.idx``: some readers find a transaction
+        by its position, others by those columns, and the Merkle checks see neither."""
+        base = h << 20
+        for t in txs:
+            if t[0] != h or t[1] - base != t[2]:  # pos is an integer (the rowid); idx may not be
+                self.find("tx_position", f"stored at position {t[1]} (block {h}, index "
+                          f"{t[1] - base}), its row says block {t[0]!r}, index {t[2]!r}",
+                          height=h, tx=t[3], table="txs", row=str(t[3]))
 
     def _stop_on_rules(self, height: int, tx: str, why: str, root: str) -> str:
         """Blocks from here on were decided under contract rules this code does not have:
@@ -413,19 +430,41 @@ class _Auditor:
         self.scratch.commit()
         stored = history.state_rows(self.conn)
         self._compare("state", history.scratch_state_rows(self.scratch),
-                      ((r[0], _b(r[1])) for r in stored), key=_row_key(1),
+                      ((r[0], _b(r[1])) for r in stored), key=_row_key((0,)),
                       columns=("key", "value"))
 
     def _check_projections(self) -> None:
+        try:
+            built_as: dict[str, Any] | None = history.projection_schemas(self.conn)
+        except sqlite3.Error as exc:
+            built_as = None
+            self.find("projection_schema", f"table unreadable: {exc}; every projection "
+                      "table is compared as this release declares it", table="projection_schema")
         for t in self.tables.values():
+            if built_as is not None and built_as.get(t.name) != t.schema_hash:
+                self._other_release(t, built_as.get(t.name))
+                continue
             try:
                 stored = history.table_rows(self.conn, t)
             except sqlite3.Error as exc:
                 self.find("projection", f"table unreadable: {exc}", table=t.name)
                 continue
             fresh = history.table_rows(self.scratch, t)
-            self._compare(t.name, fresh, stored, key=_row_key(len(t.primary_key)),
-                          columns=t.column_names)
+            pk = tuple(t.column_names.index(c) for c in t.primary_key)
+            self._compare(t.name, fresh, stored, key=_row_key(pk), columns=t.column_names)
+
+    def _other_release(self, t: Table, built_as: Any) -> None:
+        """A projection table whose recorded schema is not this release's: made by another
+        release (an upgrade, before a node of this one opened the ledger), so its rows are
+        not compared, only named once. Not clean: the record can be edited as well; what
+        makes it harmless is that opening the ledger rebuilds the table from the blocks."""
+        was = ("no schema is recorded for it" if built_as is None
+               else f"its recorded schema is {built_as!r}")
+        self.find("projection_schema", f"{was}, this release declares {t.schema_hash!r}: a "
+                  "table built by another release (or a record edited), not compared row by "
+                  "row. Opening the ledger with a node of this release (supplyledger serve, "
+                  "tx submit, …) or `supplyledger repair` rebuilds it from the blocks",
+                  table=t.name)
 
     def _compare(self, table: str, expected: Iterator[Any], stored: Iterator[Any],
                  key: Callable[[Any], Any], columns: tuple[str, ...]) -> None:
@@ -495,12 +534,13 @@ def _lacking(contracts: dict[str, Contract], call: Call, stored: bytes | None) -
 _RANK = {type(None): 0, int: 1, float: 1, str: 2, bytes: 3}
 
 
-def _row_key(n: int) -> Callable[[Any], tuple[tuple[int, Any], ...]]:
-    """Primary-key tuple in SQLite's order (NULL < numbers < text < blob), so a value whose
+def _row_key(pk: tuple[int, ...]) -> Callable[[Any], tuple[tuple[int, Any], ...]]:
+    """The primary key (the columns at ``pk``, in key order: the order both streams are
+    read in) as a tuple in SQLite's order (NULL < numbers < text < blob), so a value whose
     type was changed by tampering still compares instead of raising."""
 
     def key(row: Any) -> tuple[tuple[int, Any], ...]:
-        return tuple((_RANK.get(type(v), 4), v) for v in row[:n])
+        return tuple((_RANK.get(type(row[i]), 4), row[i]) for i in pk)
 
     return key
 

@@ -27,7 +27,8 @@ __all__ = ["RepairReport", "repair"]
 # All findings are needed to decide (the audit names an unknown table last): past this
 # many the repair refuses rather than decide on part of them.
 MAX_FINDINGS = 1_000_000
-ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection"}
+# projection_schema: a table built by another release, written back as this one declares it.
+ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection", "projection_schema"}
 
 
 @dataclass

@@ -10,7 +10,9 @@ and ``node/audit.py`` keeps only the checking. Design decisions:
 - **Streaming.** Whole-ledger reads return the SQLite cursor itself: rows arrive as plain
   tuples, one at a time, with no per-row Python work here (the audit is bound by its
   per-row cost). Range reads take block heights; the ``txs.pos`` encoding
-  (``height * 2**20 + idx``, see ``store/migrations.py``) stays in this module.
+  (``height * 2**20 + idx``, see ``store/migrations.py``) stays in this module, except
+  that the audit groups the rows it reads by ``pos >> 20`` to check ``height`` and ``idx``
+  against the position.
 - **Plain values, as stored.** Nothing is decoded: headers, signatures, transactions,
   receipts and state values come back as SQLite holds them. On an intact ledger they are
   bytes, but the audit reads files someone may have edited through SQL, where a blob can
@@ -33,7 +35,8 @@ from typing import Any
 from supplyledger.contracts.projection import Table
 
 __all__ = ["SCRATCH_CACHE_KIB", "BlockRow", "StoredTx", "TxBlob", "block_hash", "block_rows",
-           "meta", "nth_tx_height", "orphan_tx", "record_ids", "scratch_state",
+           "meta", "nth_tx_height", "orphan_tx", "projection_schemas", "record_ids",
+           "scratch_state",
            "scratch_state_rows", "scratch_tables", "state_rows", "stored_bytes", "table_rows",
            "top_height", "tx_blobs", "tx_count", "tx_raw", "tx_rows", "write_scratch_state"]
 
@@ -110,9 +113,10 @@ def tx_count(conn: sqlite3.Connection) -> int:
 
 
 def orphan_tx(conn: sqlite3.Connection) -> Any | None:
-    """Id (as stored) of one stored transaction whose height has no stored block, if any."""
-    row = conn.execute("SELECT id FROM txs WHERE height NOT IN "
-                       "(SELECT height FROM blocks) LIMIT 1").fetchone()
+    """Id (as stored) of one stored transaction whose height, or the block its position
+    falls in, has no stored block, if any."""
+    row = conn.execute("SELECT id FROM txs WHERE height NOT IN (SELECT height FROM blocks) "
+                       "OR (pos >> 20) NOT IN (SELECT height FROM blocks) LIMIT 1").fetchone()
     return None if row is None else row[0]
 
 
@@ -131,6 +135,13 @@ def state_rows(conn: sqlite3.Connection) -> Iterator[tuple[str, Any]]:
 def meta(conn: sqlite3.Connection) -> dict[str, Any]:
     """The meta rows, key to value as stored."""
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def projection_schemas(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Projection table name to the schema hash (as stored) the ledger's tables were built
+    with (``SQLiteStore.ensure_projections`` records it). Raises ``sqlite3.Error`` when the
+    record itself is unreadable."""
+    return dict(conn.execute("SELECT name, hash FROM projection_schema").fetchall())
 
 
 def table_rows(conn: sqlite3.Connection, table: Table) -> Iterator[tuple[Any, ...]]:

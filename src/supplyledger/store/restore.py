@@ -66,7 +66,8 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
                     tables: Mapping[Table, Iterable[tuple[Any, ...]]]) -> None:
     """Replace the whole ``state`` table (when given), the ``meta`` rows (when given) and each
     of ``tables`` (dropped and re-created from its declaration, so a dropped column or index
-    comes back too) with the given rows. All or nothing."""
+    comes back too, its schema recorded in ``projection_schema``) with the given rows. All
+    or nothing."""
     conn = connect(Path(data_dir) / DB_NAME)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -82,6 +83,10 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
                 conn.execute(f"DROP TABLE IF EXISTS {t.name}")
                 for stmt in t.ddl():
                     conn.execute(stmt)
+                # As a node records it when it builds a table: the audit compares the rows
+                # of a table built under this schema only.
+                conn.execute("INSERT OR REPLACE INTO projection_schema (name, hash) VALUES "
+                             "(?, ?)", (t.name, t.schema_hash))
                 cols = t.column_names
                 conn.executemany(f"INSERT INTO {t.name} ({', '.join(cols)}) VALUES "
                                  f"({', '.join('?' * len(cols))})", rows)
