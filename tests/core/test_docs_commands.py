@@ -336,3 +336,19 @@ def test_the_contract_reference_is_generated_from_the_code() -> None:
     committed = (ROOT / "docs" / "contracts.md").read_text()
     assert committed == contracts_markdown(), (
         "docs/contracts.md is stale: run `supplyledger contracts --out docs/contracts.md`")
+
+
+def test_the_architecture_lists_every_rules_version_beyond_v1() -> None:
+    """docs/architecture.md's table of rules versions names exactly the versions above v1
+    that the release's contracts implement."""
+    from supplyledger.contracts.registry import load_builtin
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    listed: set[tuple[str, int]] = set()
+    contract = ""
+    for name, version in re.findall(r"^\|\s*(`\w+`)?\s*\| v(\d+) \|", text, re.M):
+        contract = name.strip("`") or contract
+        listed.add((contract, int(version)))
+    implemented = {(name, v) for name, c in load_builtin().items() for v in c.versions
+                   if v > 1}
+    assert listed == implemented
