@@ -15,7 +15,8 @@ amounts, time jumps) run through the executor, checking after every step that
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -186,10 +187,13 @@ STEP = st.tuples(st.sampled_from(ACTIONS), st.integers(0, 9), st.integers(0, 11)
                  st.integers(0, 20), st.integers(0, 5))
 
 
-def _start() -> Sim:
+S = TypeVar("S", bound="Sim")
+
+
+def start_sim(make: Callable[[], S]) -> S:
     """Money around (the buyers' and the financier's) and a few orders open (a batch order
     in each currency, a product order), so random steps start from something to work on."""
-    sim = Sim()
+    sim = make()
     for ccy in range(2):
         for who in (*sim.buyers, sim.financier):
             sim.step("deposit", 0, sim.everyone.index(who), AMOUNTS.index(10**6), ccy)
@@ -202,7 +206,7 @@ def _start() -> Sim:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STEP, min_size=40, max_size=120))
 def test_money_is_conserved_and_paid_once_for_delivered_goods(steps: list[Any]) -> None:
-    sim = _start()
+    sim = start_sim(Sim)
     for step in steps:
         sim.step(*step)
         sim.check()
@@ -210,7 +214,7 @@ def test_money_is_conserved_and_paid_once_for_delivered_goods(steps: list[Any]) 
 
 def test_a_scripted_walk_reaches_every_settlement() -> None:
     """Guards the random test's reach: each way an escrow empties, under the same checks."""
-    sim = _start()  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
+    sim = start_sim(Sim)  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
     script = [("dispatch", 0, 0, 1, 0), ("pickup", 0, 0, 0, 0), ("deliver", 0, 0, 0, 0),
               ("confirm", 0, 0, 0, 0),
               ("cancel", 0, 1, 0, 1),
@@ -228,7 +232,7 @@ def test_a_scripted_walk_reaches_every_settlement() -> None:
 def test_a_scripted_walk_cannot_void_a_financed_order() -> None:
     """Three steps the random walk rarely lines up: finance o0, approve, cancel by the
     seller (refused: the escrow is the advance's collateral; the buyer still may)."""
-    sim = _start()
+    sim = start_sim(Sim)
     for step in (("advance", 0, 0, 0, 4), ("advance", 0, 0, 0, 5)):  # request, approve
         r = sim.step(*step)
         assert r is not None and r["ok"], (step, r)

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .test_money_properties import ACTIONS, AMOUNTS, CCYS, Sim
+from .test_money_properties import ACTIONS, AMOUNTS, CCYS, Sim, start_sim
 from .test_review11_orders import adopt
 
 # v2 withdrawals: "withdraw" pays out an instruction; the holder instructs and cancels.
@@ -97,28 +97,17 @@ class SimV2(Sim):
             assert held == (ins["amount"] if state == "open" else 0), (iid, state, held)
 
 
-def _start() -> SimV2:
-    sim = SimV2()
-    for ccy in range(2):
-        for who in (*sim.buyers, sim.financier):
-            sim.step("deposit", 0, sim.everyone.index(who), AMOUNTS.index(10**6), ccy)
-    for start in (("place", 0, 0, 1, 0), ("place", 1, 1, 2, 1), ("place", 0, 2, 3, 0)):
-        assert (sim.step(*start) or {}).get("ok")
-    sim.check()
-    return sim
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STEP, min_size=40, max_size=120))
 def test_v2_money_is_conserved_and_the_dispute_period_is_kept(steps: list[Any]) -> None:
-    sim = _start()
+    sim = start_sim(SimV2)
     for step in steps:
         sim.step(*step)
         sim.check()
 
 
 def test_v2_scripted_walk_reaches_every_settlement() -> None:
-    sim = _start()  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
+    sim = start_sim(SimV2)  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
     script = [("dispatch", 0, 0, 1, 0), ("pickup", 0, 0, 0, 0), ("deliver", 0, 0, 0, 0),
               ("wait", 0, 0, 6, 0), ("release", 0, 0, 0, 0),
               ("cancel", 0, 1, 0, 1),
@@ -137,7 +126,7 @@ def test_v2_scripted_walk_withdraws_on_instructions_and_repays_financiers() -> N
     """Guards the random test's reach: an instruction paid in part, one cancelled, a bank's
     payment without one refused, and a financed order cancelled by its buyer, the seller's
     balance (the advance) repaying the financier; the same checks after every step."""
-    sim = _start()  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
+    sim = start_sim(SimV2)  # o0 (EUR batch, buyer 0), o1 (USD batch, buyer 1), o2 (EUR product)
     b0 = sim.everyone.index(sim.buyers[0])
     script = [("instruct", 0, b0, 5, 0), ("withdraw", 0, 0, 4, 0),  # 1_000 of 40_000
               ("instruct", 0, b0, 4, 0), ("cancel_withdrawal", 0, 1, 0, 0),
