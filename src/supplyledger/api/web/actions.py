@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from supplyledger.api.service import Principal
+from supplyledger.contracts.builtin.payments import MACHINE_ROLES
 
 __all__ = ["ROW_ACTIONS", "RowAction", "actions_for", "holds_account", "pays_for"]
 
@@ -38,9 +39,10 @@ class RowAction:
 
 def holds_account(who: Principal, account: Any) -> bool:
     """Whether ``who`` instructs for ``account``: their own, or their organisation's
-    ``org:<org>`` unless they are only a device (as ``payments`` decides)."""
+    ``org:<org>`` unless they are only a machine key, a device or node (as ``payments``
+    decides)."""
     return account == who.did or (who.org is not None and account == f"org:{who.org}"
-                                  and not who.roles <= {"device"})
+                                  and not who.roles <= MACHINE_ROLES)
 
 
 def pays_for(who: Principal, bank: Any) -> bool:

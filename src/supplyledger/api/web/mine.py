@@ -4,9 +4,9 @@ lists of values the generated forms suggest (participants by name, the user's or
 batches held, shipments, open custody proposals, banks, open withdrawal instructions).
 
 A row also concerns a member when it names their organisation where the member acts for
-it: the organisation's account ``org:<org>`` (any member but a device, as ``payments``
-lets them instruct withdrawals from it) and a bank given as the organisation (its
-settlement members pay such withdrawals out).
+it: the organisation's account ``org:<org>`` (any member but a device or node, as
+``payments`` lets them instruct withdrawals from it) and a bank given as the organisation
+(its settlement members pay such withdrawals out).
 
 "Newest" is the table's time column (:func:`time_column`); the store sorts by it.
 """

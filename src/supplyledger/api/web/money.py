@@ -2,12 +2,13 @@
 instructions a bank is to pay out (``payments`` rules v2).
 
 Money leaves the ledger only on the holder's signed instruction: a participant from its
-own account, a member (not a device) from its organisation's ``org:<org>`` account. The
-page offers the instruction form for those accounts, lists the user's instructions (an
-open one has a "Cancel" button) and, for a settlement participant, the open instructions
-naming it or its organisation as the bank, each with "Pay out" (see ``actions.py``; the
-form opened defaults to the instructed amount and takes the bank's reference). All of it
-signs through the ordinary method forms, with their CSRF and send-once tokens.
+own account, a member (not a device or node) from its organisation's ``org:<org>``
+account. The page offers the instruction form for those accounts, lists the user's
+instructions (an open one has a "Cancel" button) and, for a settlement participant, the
+open instructions naming it or its organisation as the bank, each with "Pay out" (see
+``actions.py``; the form opened defaults to the instructed amount and takes the bank's
+reference). All of it signs through the ordinary method forms, with their CSRF and
+send-once tokens.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ only off the ledger, so a bank, or its stolen key, could drain anyone):
 
 * the holder signs ``instruct_withdrawal`` (id, amount, currency, and the ``bank`` to pay it
   out: a settlement participant, or an organisation any of whose settlement members may).
-  A participant instructs from its own account; a member of an organisation (not a device)
-  from the organisation's account ``org:<org>`` (a customs authority's duties). The amount
+  A participant instructs from its own account; a member of an organisation from the
+  organisation's account ``org:<org>`` (a customs authority's duties), unless it is only a
+  machine key (:data:`MACHINE_ROLES`: a device signs readings, a node blocks). The amount
   is **reserved** at once: it moves into the escrow ``escrow:withdrawal:<id>``, so it cannot
   be spent twice, and the bank can pay against an open instruction without racing the
   holder. Any three capitals are accepted, so a v1 balance in a made-up code can still leave;
@@ -79,6 +80,7 @@ __all__ = [
     "CONTRACT",
     "CURRENCY",
     "ISO_4217",
+    "MACHINE_ROLES",
     "MAX_AMOUNT",
     "Amount",
     "balance",
@@ -117,6 +119,9 @@ TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV 
 XCG XOF XPF YER ZAR ZMW ZWG ZWL"""
 ISO_4217 = frozenset(_ISO_4217.split())
 EXTERNAL = "external"  # the other side of deposits and withdrawals (the bank's books)
+# Keys that run on machines, often unattended: a member holding only these roles never acts
+# for its organisation's money (a device signs readings, a node signs blocks).
+MACHINE_ROLES = frozenset({"device", "node"})
 
 
 @dataclass(frozen=True)
@@ -382,10 +387,11 @@ def _needs_v2(ctx: Ctx) -> None:
 
 def _holder(ctx: Ctx, account: str) -> None:
     """Forbidden unless the signer may instruct for ``account``: its own, or its
-    organisation's (``org:<org>``) if it is more than a device, which only signs readings."""
+    organisation's (``org:<org>``) if it is more than a machine key (MACHINE_ROLES)."""
     if account == ctx.signer:
         return
-    if ctx.org is not None and account == f"org:{ctx.org}" and not ctx.roles <= {"device"}:
+    if (ctx.org is not None and account == f"org:{ctx.org}"
+            and not ctx.roles <= MACHINE_ROLES):
         return
     mine = ctx.signer if ctx.org is None else f"{ctx.signer} or org:{ctx.org}"
     raise Forbidden(f"only the holder instructs a withdrawal from {account}: "
