@@ -8,14 +8,22 @@ byte in here is plaintext personal data)::
     private/records/<record>/<commitment>.<who>.key  data key, RSA-OAEP-SHA256 wrapped
     private/keys/<who>.key                           a customer's key file (scrypt-sealed)
 
-The ciphertext holds the plaintext and the author's signature over it, and is bound (GCM
-associated data) to the record id and author, so a blob cannot be moved to another record.
+The ciphertext holds the plaintext, the author's signature over it and the signing key (a
+key the identity contract once registered to the author: the signature still checks after
+the author rotates its key), and is bound (GCM associated data) to the record id and author,
+so a blob cannot be moved to another record. Ciphertexts of earlier releases hold no key:
+their signature is checked with the author's registered key.
 Files are content-addressed by commitment: a re-encryption writes new files, the ledger
-switches commitment, and only then are the old ones deleted.
+switches commitment, and only then are the old ones deleted. Every reader needs an RSA key
+(the data key is wrapped with RSA-OAEP): a share or grant naming another key is refused
+before any file is written. A file the ledger no longer serves is deleted once the ledger
+says so, also when the answer to the transaction was lost: an erasure is finished by
+erasing again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -25,18 +33,21 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from supplyledger.contracts.builtin.privacy import record_key
 from supplyledger.errors import (
     AccessDenied,
     AlreadyExists,
+    ContractError,
     CryptoError,
     DecryptionError,
     Forbidden,
     InvalidSignature,
     NotFound,
+    TransactionRejected,
+    ValidationError,
     error_from_code,
 )
 from supplyledger.ledger.crypto import PrivateKey, PublicKey
@@ -47,11 +58,20 @@ from supplyledger.node.service import Node
 
 __all__ = ["PrivateData"]
 
+# Starts a payload that names its signing key. An earlier release's payload starts with the
+# signature's length (at most 512 bytes), never with these two bytes.
+_SIGNED_BY = b"\xff\x01"
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
 def _who(did: str) -> str:
     return hashlib.sha256(did.encode()).hexdigest()[:32]
+
+
+def _refused(exc: BaseException) -> bool:
+    """The transaction was refused for good (at admission, or in its receipt), so it will
+    never commit; any other failure (no answer in time, a node stopping) may still."""
+    return isinstance(exc, (ContractError, TransactionRejected, ValidationError))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -99,6 +119,15 @@ class PrivateData:
             raise NotFound(f"no participant {did}")
         return PublicKey.from_b64(p["key"])
 
+    def _wrapper(self, did: str) -> rsa.RSAPublicKey:
+        """The key a data key is wrapped with for ``did``: RSA-OAEP needs an RSA key."""
+        try:
+            return self._public(did).rsa_public()
+        except CryptoError:
+            raise CryptoError(f"{did} signs with a key that is not RSA: private data is "
+                              "shared only with participants holding an RSA key (the data "
+                              "key is wrapped with RSA-OAEP)") from None
+
     # -- files ----------------------------------------------------------------------------
     def _dir(self, rid: str) -> Path:
         return self.root / "records" / rid
@@ -106,15 +135,32 @@ class PrivateData:
     def _seal(self, rid: str, author: PrivateKey, data: bytes, data_key: bytes,
               readers: list[str]) -> str:
         sig = author.sign(data)
-        payload = len(sig).to_bytes(2, "big") + sig + data
+        spki = author.public.spki
+        payload = (_SIGNED_BY + len(spki).to_bytes(2, "big") + spki +
+                   len(sig).to_bytes(2, "big") + sig + data)
         nonce = os.urandom(12)
         blob = nonce + AESGCM(data_key).encrypt(nonce, payload, f"{rid}|{author.did}".encode())
         commitment = hashlib.sha256(blob).hexdigest()
-        _write(self._dir(rid) / f"{commitment}.bin", blob)
-        for did in readers:
-            wrapped = self._public(did).rsa_public().encrypt(data_key, _OAEP)
-            _write(self._dir(rid) / f"{commitment}.{_who(did)}.key", wrapped)
+        # Every reader's key first: a refusal half-way left a blob and some wrapped keys
+        # that no ledger record serves.
+        wrappers = {did: self._wrapper(did) for did in readers}
+        try:
+            _write(self._dir(rid) / f"{commitment}.bin", blob)
+            for did, public in wrappers.items():
+                _write(self._dir(rid) / f"{commitment}.{_who(did)}.key",
+                       public.encrypt(data_key, _OAEP))
+        except BaseException:
+            self._drop(rid, commitment)
+            raise
         return commitment
+
+    def _drop(self, rid: str, commitment: str) -> None:
+        """Delete the files of one version of a record (its directory once empty)."""
+        d = self._dir(rid)
+        for f in d.glob(f"{commitment}.*"):
+            f.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
     def _prune(self, rid: str, keep: str) -> None:
         for f in self._dir(rid).glob("*"):
@@ -132,8 +178,9 @@ class PrivateData:
         try:
             self._submit(author, "publish", {"record": rid, "commitment": commitment,
                                              "recipients": readers})
-        except Exception:
-            shutil.rmtree(self._dir(rid), ignore_errors=True)
+        except Exception as exc:
+            if _refused(exc):  # else it may still commit: the files must be there
+                shutil.rmtree(self._dir(rid), ignore_errors=True)
             raise
         return rid
 
@@ -157,7 +204,8 @@ class PrivateData:
         try:
             return reader.rsa_private().decrypt(path.read_bytes(), _OAEP)
         except ValueError:
-            raise DecryptionError("the wrapped data key does not open with this key") from None
+            raise DecryptionError(f"the wrapped data key of {reader.did} does not open with its "
+                                  "key: the file was damaged or replaced") from None
 
     def read(self, rid: str, reader: PrivateKey) -> bytes:
         """Decrypt a record as ``reader`` and verify it: the ciphertext matches the ledger's
@@ -165,22 +213,43 @@ class PrivateData:
         AccessDenied, whatever files they hold."""
         rec = self.record(rid)
         data_key = self._data_key(rid, rec, reader)
-        blob = (self._dir(rid) / f"{rec['commitment']}.bin").read_bytes()
+        try:
+            blob = (self._dir(rid) / f"{rec['commitment']}.bin").read_bytes()
+        except FileNotFoundError:
+            raise DecryptionError(f"no ciphertext of record {rid} in the private store (the "
+                                  "ledger's commitment names a file that is gone)") from None
         if hashlib.sha256(blob).hexdigest() != rec["commitment"]:
             raise DecryptionError("the stored ciphertext does not match the ledger commitment")
         try:
             payload = AESGCM(data_key).decrypt(blob[:12], blob[12:],
                                                f"{rid}|{rec['author']}".encode())
         except InvalidTag:
-            raise DecryptionError("ciphertext does not decrypt (tampered or wrong key)") from None
+            raise DecryptionError("ciphertext does not decrypt with the data key unwrapped "
+                                  "(the wrapped key file was tampered with)") from None
+        signer, payload = self._signer(rec["author"], payload)
         n = int.from_bytes(payload[:2], "big")
         sig, data = payload[2:2 + n], payload[2 + n:]
         try:
-            self._public(rec["author"]).verify(sig, data)
+            signer.verify(sig, data)
         except InvalidSignature:
             raise DecryptionError("the author's signature over the data does not verify") \
                 from None
         return data
+
+    def _signer(self, author: str, payload: bytes) -> tuple[PublicKey, bytes]:
+        """The key that signed ``payload`` (and the rest of it): the one it names if the
+        identity contract ever registered it to ``author``; in an earlier release's format,
+        which names none, the author's key now."""
+        if not payload.startswith(_SIGNED_BY):
+            return self._public(author), payload
+        n = int.from_bytes(payload[2:4], "big")
+        try:
+            key = PublicKey.from_spki(payload[4:4 + n])
+        except CryptoError:
+            raise DecryptionError("the ciphertext names an unreadable signing key") from None
+        if self._state(f"identity/k/{key.fingerprint}") != author:
+            raise DecryptionError(f"the data is signed with a key that was never {author}'s")
+        return key, payload[4 + n:]
 
     # -- grant, revoke, erase -------------------------------------------------------------
     def grant(self, author: PrivateKey, rid: str, recipient: str) -> None:
@@ -193,12 +262,13 @@ class PrivateData:
             raise Forbidden(f"only the author of record {rid} may change who reads it")
         if recipient in rec["recipients"]:
             raise AlreadyExists(f"{recipient} already reads record {rid}")
-        _write(path, self._public(recipient).rsa_public().encrypt(data_key, _OAEP))
+        _write(path, self._wrapper(recipient).encrypt(data_key, _OAEP))
         try:
             self._submit(author, "grant", {"record": rid, "recipient": recipient})
-        except Exception:
-            # Unless a concurrent grant of the same reader committed meanwhile.
-            if recipient not in self.record(rid)["recipients"]:
+        except Exception as exc:
+            # Unless a concurrent grant of the same reader committed meanwhile, or this one
+            # still may (no answer is no refusal).
+            if _refused(exc) and recipient not in self.record(rid)["recipients"]:
                 path.unlink(missing_ok=True)
             raise
 
@@ -215,16 +285,25 @@ class PrivateData:
         try:
             self._submit(author, "revoke", {"record": rid, "recipient": recipient,
                                             "commitment": commitment})
-        except Exception:  # refused: the new copy serves nobody
-            self._prune(rid, rec["commitment"])
+        except Exception as exc:
+            if self.record(rid)["commitment"] == commitment:  # committed, the answer lost
+                self._prune(rid, commitment)
+            elif _refused(exc):  # the new copy serves nobody
+                self._drop(rid, commitment)
             raise
         self._prune(rid, commitment)
 
     def erase(self, author: PrivateKey, rid: str) -> None:
         """Crypto-shred: the ledger marks the record erased (only its author may), then
-        ciphertext and wrapped keys are deleted."""
-        self._submit(author, "erase", {"record": rid})
-        shutil.rmtree(self._dir(rid), ignore_errors=True)
+        ciphertext and wrapped keys are deleted. Whatever the ledger already says is
+        erased is deleted too, even when this erasure is refused: an earlier one whose
+        files outlived it (the process stopped in between) is finished by erasing again."""
+        try:
+            self._submit(author, "erase", {"record": rid})
+        finally:
+            rec = self._state(f"privacy/{record_key(rid)}")
+            if rec is not None and rec["status"] == "erased":
+                shutil.rmtree(self._dir(rid), ignore_errors=True)
 
     # -- Alg. 4: key retrieval ------------------------------------------------------------
     def deposit_key(self, sealed: bytes) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin.payments import iso_currency
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
@@ -51,6 +52,7 @@ __all__ = [
     "half_up",
     "hs_code",
     "in_force",
+    "iso_money",
     "load",
     "not_before",
     "rate_key",
@@ -201,6 +203,13 @@ def authority_account(org: str) -> str:
 
 
 # -- values -------------------------------------------------------------------------------------
+
+def iso_money(ctx: Ctx, ccy: str, arg: str) -> None:
+    """Rules v2: a currency must be ISO 4217 money (``payments.ISO_4217``), as payments v2
+    creates no other; v1 took any three capitals (ValidationError naming ``arg``)."""
+    if ctx.version >= 2:
+        iso_currency(ccy, arg)
+
 
 def half_up(num: int, den: int) -> int:
     """``num / den`` rounded half-up to an integer (both non-negative): the one rounding

@@ -14,6 +14,7 @@ from supplyledger.contracts.builtin._customs_model import (
     RATE_SCALE,
     country_key,
     hs_code,
+    iso_money,
     not_before,
     rate_key,
     rates_key,
@@ -48,8 +49,10 @@ def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin: name the customs authority of a country and the currency its
     tariffs are in. Appointing another organisation later hands the country over (its
     tariff lines stay in force until the new authority replaces them); the currency is
-    fixed once set, since assessments and paid duties are in it."""
+    fixed once set, since assessments and paid duties are in it (rules v2: an ISO 4217
+    currency)."""
     cc = a["country"]
+    iso_money(ctx, a["currency"], "currency")
     _appointee(ctx, a["org"], "customs")
     country = ctx.get(country_key(cc))
     if country is not None and country["currency"] != a["currency"]:
@@ -75,6 +78,7 @@ def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     prefix of its country, from a time (no earlier than the transaction's: what was in
     force is never rewritten). The authority is the organisation an admin appointed."""
     cc = a["country"]
+    iso_money(ctx, a["currency"], "currency")
     country = ctx.get(country_key(cc))
     if country is None:
         raise NotFound(f"{cc} has no customs authority: an admin appoints one first",
@@ -115,11 +119,13 @@ def _appointee(ctx: Ctx, org_id: str, role: str) -> None:
 @method(roles="admin", args={
     "quote": CURRENCY,
     "org": Str(max_len=64, doc="the organisation (with the settlement role) publishing"),
-}, errors=(NotFound, Forbidden))
+}, errors=(NotFound, Forbidden, ValidationError))
 def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin: name the organisation whose members publish exchange rates into
     ``quote`` (as a central bank's reference rates). Appointing another hands it over;
-    rates already published stay in force until replaced."""
+    rates already published stay in force until replaced (rules v2: ``quote`` is an ISO
+    4217 currency)."""
+    iso_money(ctx, a["quote"], "quote")
     _appointee(ctx, a["org"], "settlement")
     ctx.put(rates_key(a["quote"]), {"quote": a["quote"], "publisher": a["org"],
                                     "since": ctx.time})
@@ -135,7 +141,10 @@ def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 }, errors=(NotFound, Forbidden, ValidationError, InvalidState))
 def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Appointed rate publisher (``appoint_rates`` for the quote currency): publish an
-    exchange rate, in force from ``time`` (no earlier than the transaction's)."""
+    exchange rate, in force from ``time`` (no earlier than the transaction's; rules v2:
+    both currencies ISO 4217)."""
+    iso_money(ctx, a["base"], "base")
+    iso_money(ctx, a["quote"], "quote")
     pub = ctx.get(rates_key(a["quote"]))
     if pub is None:
         raise NotFound(f"nobody publishes rates into {a['quote']}: an admin appoints "

@@ -19,6 +19,13 @@ carrier, warehouse or customs, never the declared buyer's side (``check_custody`
 ``accept``: an offer may predate the declaration). An offer made
 before the reservation cannot be accepted during it, because orders refuse to reserve a
 batch with an open proposal; so ``accept`` need not check again.
+
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``): ``accept`` refuses an
+offer whose proposer has been revoked since it was made (``invalid_state``, current
+``lapsed``; the recipient rejects it), so what a revoked participant, or whoever held its
+key, offered does not outlive the revocation; and custody offered to an order's buyer's
+side before the order's customs declaration (or before its rejection) is refused at
+``accept`` as at ``propose`` until the declaration is cleared. v1 accepted both.
 """
 
 from __future__ import annotations
@@ -135,6 +142,16 @@ def _not_uncleared_to_buyer(ctx: Ctx, batch: str, to: str, to_org: str) -> None:
                            "cleared", current=held[1], declaration=held[0], order=order)
 
 
+def _not_lapsed(ctx: Ctx, p: dict[str, Any]) -> None:
+    """Refuse accepting an offer whose proposer is no longer an active participant: what a
+    revoked participant (or whoever held its key) offered does not outlive it."""
+    who = ctx.read("identity", participant_key(p["from"]))
+    if who is None or who["status"] != "active":
+        raise InvalidState(f"proposal {p['id']} lapsed: its proposer {p['from']} is "
+                           f"{'unknown' if who is None else who['status']}; reject it",
+                           current="lapsed", proposer=p["from"])
+
+
 def _open(ctx: Ctx, pid: str) -> dict[str, Any]:
     p = ctx.get(f"p/{pid}")
     if p is None:
@@ -160,10 +177,17 @@ _PID = Str(min_len=32, max_len=32, pattern="[0-9a-f]{32}", doc="proposal id")
 @method(roles=ANY_PARTICIPANT, args={"proposal": _PID},
         errors=(NotFound, Forbidden, InvalidState))
 def accept(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Accept a hand-over: only its recipient. Custody/ownership move at once."""
+    """Accept a hand-over: only its recipient. Custody/ownership move at once. Rules v2:
+    not an offer whose proposer has been revoked since (``invalid_state``, current
+    ``lapsed``: reject it), nor custody of an order's goods to its buyer's side while the
+    order's customs declaration is not cleared (as ``propose``)."""
     p = _open(ctx, args["proposal"])
     if p["to"] != ctx.signer:
         raise Forbidden(f"proposal {p['id']} is addressed to {p['to']}, not {ctx.signer}")
+    if ctx.version >= 2:
+        _not_lapsed(ctx, p)
+        if p["kind"] == "custody":  # the offer may predate the declaration, or its rejection
+            _not_uncleared_to_buyer(ctx, p["batch"], p["to"], p["to_org"])
     if p["kind"] in ("custody", "both"):
         check_custody(ctx, p["batch"], p["to"], ctx.read("identity", participant_key(p["to"])))
     h = _close(ctx, p, "accepted")
@@ -257,4 +281,5 @@ CONTRACT = Contract.of(
     tables=(HOLDINGS, HISTORY, PROPOSALS),
     projectors={"custody.proposed": _proposed, "custody.answered": _answered,
                 "custody.transferred": project_transfer},
+    versions=(1, 2),
 )

@@ -35,6 +35,14 @@ it): while a declaration naming a batch (or an order of it) is open, custody of 
 goes only to carriers, warehouses or customs, never to the declared order's buyer side
 (``check_custody``, one read keyed by batch, written at declare, removed at clear and
 reject; a product order's lot chosen at dispatch after the declaration joins it then).
+
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``): every currency, of a
+country's tariffs (``appoint``, ``set_tariff``), an exchange rate (``appoint_rates``,
+``set_rate``) or a declaration's line, must be an ISO 4217 code (``payments.ISO_4217``, the
+only money payments v2 creates), else ``validation_error``; declaring into a country whose
+tariffs were appointed under v1 in another currency is ``invalid_state``. v1 took any three
+capitals.
+
 Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
 """
@@ -62,6 +70,7 @@ from supplyledger.contracts.builtin._customs_model import (
     expect,
     hold_batches,
     hs_code,
+    iso_money,
     load,
     order_decl_key,
     require_authority,
@@ -79,7 +88,7 @@ from supplyledger.contracts.builtin._customs_tables import PROJECTORS, TABLES
 from supplyledger.contracts.builtin._orders_model import ORDER_ID, org_of, party
 from supplyledger.contracts.builtin._orders_model import load as load_order
 from supplyledger.contracts.builtin.custody import holding_key, holds
-from supplyledger.contracts.builtin.payments import CURRENCY, Amount, pay_out
+from supplyledger.contracts.builtin.payments import CURRENCY, ISO_4217, Amount, pay_out
 from supplyledger.contracts.builtin.payments import hold as hold_money
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
 from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
@@ -155,6 +164,12 @@ def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if country is None:
         raise NotFound(f"{a['destination']} has no customs authority on the ledger",
                        country=a["destination"])
+    for i, ln in enumerate(a["lines"]):
+        iso_money(ctx, ln["currency"], f"lines[{i}].currency")
+    if ctx.version >= 2 and country["currency"] not in ISO_4217:  # appointed under v1
+        raise InvalidState(f"the tariffs of {a['destination']} are in {country['currency']}, "
+                           "not an ISO 4217 currency: no duties can be paid in it",
+                           current=country["currency"], country=a["destination"])
     order = None if a["order"] is None else load_order(ctx, a["order"])
     if order is not None:
         party(ctx, order, "seller", "platform", "transporter")
@@ -273,5 +288,5 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
     [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
-    tables=TABLES, projectors=PROJECTORS,
+    tables=TABLES, projectors=PROJECTORS, versions=(1, 2),
 )
