@@ -16,10 +16,12 @@ still name a fault that happened before it.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from supplyledger.contracts.builtin._trace_facts import subject_id
+from supplyledger.contracts.builtin._trace_xform import HUB
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
@@ -36,13 +38,15 @@ _LOT = "https://id.gs1.org/01/"
 
 
 _ALL = (-1, 1 << 62)  # every ledger position (height * 2**20 + transaction index)
+Span = tuple[int, int]
 
 
-def _inside(links: list[int], unpacks: Sequence[int]) -> list[tuple[int, int]]:
+def _inside(links: list[int], unpacks: Sequence[int]) -> list[Span]:
     """The position intervals a child was in a parent: from each linking to the next
     unpacking whole (trace rules v3; none on older ledgers: in from its first linking on).
-    Within one transaction an unpacking counts as before a linking, so a doubt includes."""
-    spans: list[tuple[int, int]] = []
+    Within one transaction an unpacking counts as before a linking, so a doubt includes.
+    Sorted; neighbours share at most an end."""
+    spans: list[Span] = []
     since: int | None = None
     for pos, linked in sorted([(p, 1) for p in links] + [(p, 0) for p in unpacks]):
         if linked and since is None:
@@ -51,6 +55,72 @@ def _inside(links: list[int], unpacks: Sequence[int]) -> list[tuple[int, int]]:
             spans.append((since, pos))
             since = None
     return spans + ([(since, _ALL[1])] if since is not None else [])
+
+
+class _Spans(NamedTuple):
+    """The spans a child was in a parent (see :func:`_inside`) and their ends."""
+
+    spans: list[Span]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, links: list[int], unpacks: Sequence[int]) -> _Spans:
+        spans = _inside(links, unpacks)
+        return cls(spans, [t for _, t in spans])
+
+
+def _meet(wins: list[Span], of: _Spans) -> list[tuple[Span, Span]]:
+    """(intersection, span) of each span that sorted disjoint ``wins`` meet. Each window
+    finds its first span by bisection, so the cost follows the answer, not the length of
+    a reused pallet's history."""
+    spans, ends = of
+    out: list[tuple[Span, Span]] = []
+    for a, b in wins:
+        i = bisect_left(ends, a)
+        while i < len(spans) and spans[i][0] <= b:
+            s, t = spans[i]
+            out.append(((max(a, s), min(b, t)), (s, t)))
+            i += 1
+    return out
+
+
+def _holds(wins: list[Span], pos: int) -> bool:
+    i = bisect_right(wins, (pos, _ALL[1])) - 1
+    return i >= 0 and wins[i][1] >= pos
+
+
+class _Cover:
+    """The positions a node was reached for: sorted disjoint intervals."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+
+    def add(self, a: int, b: int) -> list[Span]:
+        """Add [a, b]; returns the parts of it not covered before."""
+        iv = self.spans
+        i = bisect_right(iv, (a, _ALL[1])) - 1
+        if i < 0 or iv[i][1] < a - 1:
+            i += 1
+        new: list[Span] = []
+        cur, lo, hi, j = a, a, b, i
+        while j < len(iv) and iv[j][0] <= b + 1:
+            s, t = iv[j]
+            if s > cur:
+                new.append((cur, s - 1))
+            cur, lo, hi, j = max(cur, t + 1), min(lo, s), max(hi, t), j + 1
+        if cur <= b:
+            new.append((cur, b))
+        iv[i:j] = [(lo, hi)]
+        return new
+
+
+class _Near:
+    """A node's genealogy edges in one direction, fetched once per query."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, int]] = []  # transformation, straight to the other lot
+        self.packed: dict[str, _Spans] = {}  # aggregation: when the child was in
+        self.joined: dict[str, _Spans] = {}  # to or from a transformation's node: when
 
 
 def _page(total: int, page: int, size: int) -> tuple[int, int, int]:
@@ -69,46 +139,84 @@ class TraceQueries:
         self.contracts = contracts or load_builtin()
         self._memo = Memo(cache_size)
 
+    def _near(self, ids: list[str], upstream: bool) -> dict[str, _Near]:
+        near = {n: _Near() for n in ids}
+        links: dict[tuple[str, str, bool], list[int]] = {}
+        for src, dst, kind, _, pos in self.store.trace_links(ids, upstream=upstream):
+            here, other = (dst, src) if upstream else (src, dst)
+            if kind == "aggregation" or HUB in (src[:len(HUB)], dst[:len(HUB)]):
+                links.setdefault((here, other, kind == "aggregation"), []).append(pos)
+            else:
+                near[here].made.append((other, pos))
+        unpacked: dict[tuple[str, str], list[int]] = {}
+        for child, parent, pos in self.store.trace_unpacked(ids, upstream=upstream):
+            pair = (parent, child) if upstream else (child, parent)
+            unpacked.setdefault(pair, []).append(pos)
+        for (here, other, packed), at in links.items():
+            spans = _Spans.of(at, unpacked.get((here, other), ()))
+            (near[here].packed if packed else near[here].joined)[other] = spans
+        return near
+
     def _closure(self, start: str, *, upstream: bool) -> list[str]:
         """Every id reachable from ``start`` (nearest first). A parent (a pallet, a case) is
         followed only while the child was in it: from a lot downstream, a pallet's
         transformation counts if it happened between the lot's packing and its unpacking;
         upstream from what a pallet was milled into, only what was on it then. Each id is
-        reached with the ledger positions (windows) it matters for."""
-        windows: dict[str, list[tuple[int, int]]] = {start: [_ALL]}
+        reached with the ledger positions (windows) it matters for; a transformation's node
+        (its parts joined, trace rules v3) joins an input and an output named while both
+        were in it, and is passed through, never listed. Each node's edges are read once
+        and each window is worked on once, so the cost grows with the answer and the
+        edges, not with their product."""
+        cover: dict[str, _Cover] = {start: _Cover()}
+        cover[start].add(*_ALL)
         out: list[str] = []
-        frontier = [(start, _ALL)]
+        frontier: dict[str, list[Span]] = {start: [_ALL]}
+        near: dict[str, _Near] = {}
+        first: set[str] = set()  # nodes whose window-free steps were taken
+        nxt: dict[str, list[Span]] = {}
+
+        def step(other: str, a: int, b: int) -> None:
+            c = cover.get(other)
+            if c is None:
+                c = cover[other] = _Cover()
+                if not other.startswith(HUB):
+                    out.append(other)
+            new = c.add(a, b)
+            if new:  # only what is new is worked on
+                nxt.setdefault(other, []).extend(new)
+
         while frontier:
-            ids = list(dict.fromkeys(n for n, _ in frontier))
-            made: dict[str, list[tuple[str, int]]] = {}
-            packed: dict[str, dict[str, list[int]]] = {}
-            for src, dst, kind, _, pos in self.store.trace_links(ids, upstream=upstream):
-                here, other = (dst, src) if upstream else (src, dst)
-                if kind == "aggregation":
-                    packed.setdefault(here, {}).setdefault(other, []).append(pos)
-                else:
-                    made.setdefault(here, []).append((other, pos))
-            unpacked: dict[tuple[str, str], list[int]] = {}
-            for child, parent, pos in self.store.trace_unpacked(ids):
-                unpacked.setdefault((child, parent), []).append(pos)
-            nxt: list[tuple[str, tuple[int, int]]] = []
-            for here, (a, b) in frontier:
-                steps = [(other, (e, e) if upstream else _ALL)
-                         for other, e in made.get(here, ()) if upstream or a <= e <= b]
-                for other, links in packed.get(here, {}).items():
-                    pair = (other, here) if upstream else (here, other)
-                    steps += [(other, (max(a, s), min(b, t)))
-                              for s, t in _inside(links, unpacked.get(pair, ()))
-                              if max(a, s) <= min(b, t)]
-                for other, w in steps:
-                    have = windows.setdefault(other, [])
-                    if any(x <= w[0] and w[1] <= y for x, y in have):
-                        continue
-                    if not have:
-                        out.append(other)
-                    have.append(w)
-                    nxt.append((other, w))
-            frontier = nxt
+            near.update(self._near([n for n in frontier if n not in near], upstream))
+            for here, wins in frontier.items():
+                wins.sort()
+                e, hub = near[here], here.startswith(HUB)
+                for other, spans in e.packed.items():
+                    for (a, b), _ in _meet(wins, spans):
+                        step(other, a, b)
+                if upstream:
+                    if here not in first:  # what made it, whatever the window
+                        first.add(here)
+                        for other, pos in e.made:
+                            step(other, pos, pos)
+                        for other, spans in ({} if hub else e.joined).items():
+                            for a, b in spans.spans:
+                                step(other, a, b)
+                    for other, spans in (e.joined if hub else {}).items():
+                        for _, (went_in, _end) in _meet(wins, spans):  # an input joined
+                            step(other, went_in, went_in)  # then: what was on it then
+                    continue
+                for other, pos in e.made:
+                    if _holds(wins, pos):
+                        step(other, *_ALL)
+                for other, spans in e.joined.items():
+                    if hub:  # an output named while the input was in the transformation
+                        if _meet(wins, spans):
+                            step(other, *_ALL)
+                    else:  # into the transformation, if it held the goods then
+                        for a, b in spans.spans:
+                            if _holds(wins, a):
+                                step(other, a, b)
+            frontier, nxt = nxt, {}
         return out
 
     def genealogy(self, batch: str) -> tuple[str, list[str], list[str]]:

@@ -17,7 +17,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,22 +163,32 @@ class SQLiteStore:
                 c.execute("ROLLBACK")
                 raise MigrationError(f"migration {version} ({name}) failed: {exc}") from exc
 
-    def ensure_projections(self) -> list[str]:
-        """Create projection tables; drop those whose schema changed. Returns the names that
-        need a rebuild from blocks (the caller replays the receipts)."""
+    def ensure_projections(self, refill: Callable[[list[str]], Iterable[Op]] | None = None
+                           ) -> list[str]:
+        """Create projection tables; drop those whose schema changed. Returns their names.
+        ``refill(names)`` gives their rows (the blocks' events replayed), written in the
+        same transaction as the drop and the schema record: a process stopped during the
+        rebuild (Ctrl-C on a long first start after an upgrade) leaves the old tables, so
+        the next start rebuilds them, instead of empty ones recorded as current."""
         c = self._writer
         known = dict(c.execute("SELECT name, hash FROM projection_schema").fetchall())
         stale: list[str] = []
         c.execute("BEGIN IMMEDIATE")
-        for t in self.tables.values():
-            if known.get(t.name) != t.schema_hash:
-                c.execute(f"DROP TABLE IF EXISTS {t.name}")
-                stale.append(t.name)
-            for stmt in t.ddl():
-                c.execute(stmt)
-            c.execute("INSERT OR REPLACE INTO projection_schema VALUES (?,?)",
-                      (t.name, t.schema_hash))
-        c.execute("COMMIT")
+        try:
+            for t in self.tables.values():
+                if known.get(t.name) != t.schema_hash:
+                    c.execute(f"DROP TABLE IF EXISTS {t.name}")
+                    stale.append(t.name)
+                for stmt in t.ddl():
+                    c.execute(stmt)
+                c.execute("INSERT OR REPLACE INTO projection_schema VALUES (?,?)",
+                          (t.name, t.schema_hash))
+            if stale and refill is not None:
+                apply_ops(c, self.tables, [op for op in refill(stale) if op.table in stale])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
         return stale
 
     # -- reads ----------------------------------------------------------------------------
@@ -279,16 +289,15 @@ class SQLiteStore:
             f"FROM trace_links l LEFT JOIN txs t ON t.id = l.tx WHERE l.{col} IN ({{inn}})",
             ids)
 
-    def trace_unpacked(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(child, parent, pos) of each time a child of or in ``ids`` was taken out of its
-        parent whole (trace rules v3); pos as for :meth:`trace_links`."""
-        rows: dict[tuple[Any, ...], None] = {}
-        for col in ("child", "parent"):
-            rows.update(dict.fromkeys(self._select_in(
-                "SELECT u.child, u.parent, COALESCE(t.pos, u.height * 1048576) FROM "
-                f"trace_unpacked u LEFT JOIN txs t ON t.id = u.tx WHERE u.{col} IN ({{inn}})",
-                ids)))
-        return list(rows)
+    def trace_unpacked(self, ids: Sequence[str], *, upstream: bool) -> list[tuple[Any, ...]]:
+        """(child, parent, pos) of each time a child was taken out of its parent whole
+        (trace rules v3), for the parents ``ids`` (upstream) or the children ``ids``, as
+        :meth:`trace_links` reads edges; pos as there."""
+        col = "parent" if upstream else "child"
+        return self._select_in(
+            "SELECT u.child, u.parent, COALESCE(t.pos, u.height * 1048576) FROM "
+            f"trace_unpacked u LEFT JOIN txs t ON t.id = u.tx WHERE u.{col} IN ({{inn}})",
+            ids)
 
     def trace_rows_of_tx(self, tx_id: str) -> list[tuple[Any, ...]]:
         """trace_events rows recorded by one transaction, in capture order."""

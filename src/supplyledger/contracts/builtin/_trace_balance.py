@@ -36,13 +36,15 @@ Outputs are not checked against inputs: processes add water and yields vary, so 
 quantity says nothing about its inputs. What is bounded is how much of a lot goes anywhere.
 State: ``q/{lot}`` {used, packed}; ``u/{parent}`` {lots: {lot: packed now}, carried: ever
 held or was made from registered goods, spent: consumed by a transformation, and only once
-nesting happened: units: [units packed in it now], in: the unit it is packed in now};
+nesting happened: units: [units packed in it now], in: the unit it is packed in now; x:
+the state keys of the transformations in parts it is an output of that carried nothing
+registered then};
 ``i/{item}`` the transformation that consumed the item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -144,12 +146,11 @@ class Balance:
                                current="consumed", item=item)
         self.items.append(item)
 
-    def transform(self, f: dict[str, Any], more: Sequence[str] = (),
-                  carried: bool = False) -> bool:
+    def transform(self, f: dict[str, Any], joined: str = "", carried: bool = False) -> bool:
         """A transformation: consume its registered inputs and the carriers it names; mark
-        its object outputs (and ``more``, those of its earlier parts) as made from
-        registered goods if it consumed any (or ``carried``: an earlier part did). Returns
-        whether it did."""
+        its object outputs as made from registered goods if it consumed any (or
+        ``carried``: an earlier part of the transformation ``joined`` did; else they carry
+        once a later part does). Returns whether it did."""
         registered = carried
         for batch, named in self._asks(f, None, into=None).items():
             self._not_sold(batch)
@@ -162,18 +163,18 @@ class Balance:
         for ident in dict.fromkeys(f["inputs"]):
             if self.resolve(ident)[1] is None:
                 registered |= self._consume_unit(ident)
-        if registered:
-            for ident in dict.fromkeys(f["outputs"]):
-                if self.resolve(ident)[1] is None:
-                    u = self._unspent(ident, "made into it")
-                    u["carried"] = True
+        for ident in dict.fromkeys(f["outputs"]):
+            if self.resolve(ident)[1] is not None:
+                continue
+            if registered:
+                u = self._unspent(ident, "made into it")
+                u["carried"] = True
+                self.dirty[ident] = None
+            elif joined:  # carries once the transformation does (unless consumed by then)
+                u = self.unit(ident)
+                if not (u["carried"] or u["spent"] or joined in u.get("x", ())):
+                    u["x"] = [*u.get("x", ()), joined]
                     self.dirty[ident] = None
-            for ident in dict.fromkeys(more):  # an earlier part's (unless consumed since)
-                if self.resolve(ident)[1] is None:
-                    u = self.unit(ident)
-                    if not (u["carried"] or u["spent"]):
-                        u["carried"] = True
-                        self.dirty[ident] = None
         return registered
 
     def _unspent(self, ident: str, what: str) -> dict[str, Any]:
@@ -204,7 +205,10 @@ class Balance:
     def carries(self, ident: str) -> bool:
         """Whether an object holds, held or was made from registered goods."""
         u = self.unit(ident)
-        return bool(u["carried"] or u["lots"] or u.get("units"))
+        if u["carried"] or u["lots"] or u.get("units"):
+            return True
+        # an output of transformations in parts (rules v3): carries once one of them does
+        return any((self.ctx.get(k) or {}).get("carried") for k in u.get("x", ()))
 
     def _consume_unit(self, ident: str, inside: str | None = None) -> bool:
         """Consume an object named as an input (or packed in one, ``inside``), with the

@@ -12,7 +12,10 @@ Rules v3 (v1 and v2 keep what they did, for the ledgers that recorded under them
   aggregation was recorded on (``record_event``) even when the event named other children,
   and a transformation that names no output linked its inputs to the chain it was recorded
   on: an input (``W2 -> W1``) or an unrelated lot.
-- Events sharing a ``transformationID`` are one transformation (:mod:`._trace_xform`).
+- Events one organisation records with the same ``transformationID`` are one
+  transformation, linked through a node of its own (:mod:`._trace_xform`), as is an event
+  with several inputs and several outputs: n + m edges, not n * m. An error declaration of
+  such a part takes its edges back from the node (``trace_unpacked``, :func:`retracted`).
 - A lot or unit taken out of a parent whole is listed as unpacked (``trace_unpacked``): the
   recall and trace queries follow a reused pallet only while the lot was on it.
 """
@@ -24,11 +27,11 @@ from typing import Any
 from supplyledger.contracts.builtin._trace_objects import Claims
 from supplyledger.contracts.builtin._trace_packing import Packing
 from supplyledger.contracts.builtin._trace_targets import node
-from supplyledger.contracts.builtin._trace_xform import join
+from supplyledger.contracts.builtin._trace_xform import event_hub, hub, join
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import Forbidden
 
-__all__ = ["Edges", "edges"]
+__all__ = ["Edges", "edges", "retracted"]
 
 Targets = list[tuple[str, dict[str, Any] | None]]
 Edges = tuple[list[list[list[str]]], list[list[str]]]
@@ -68,13 +71,33 @@ def _transformation(ctx: Ctx, targets: Targets, f: dict[str, Any], claims: Claim
     dsts = list(dict.fromkeys(o for o, _ in outs))
     if tid:
         part = join(ctx, tid)
-        pairs = part.pairs(srcs, dsts)
-        carried = balance.transform(f, more=part.outs, carried=part.carried)
-        part.save(ctx, srcs, dsts, carried)
-    else:
-        pairs = [(s, d) for s in srcs for d in dsts]
+        lots = [o for o, h in named if h is not None]
+        part.check(ctx, tid, bool(srcs), lots)
+        carried = balance.transform(f, joined=part.key, carried=part.carried)
+        part.save(ctx, bool(srcs), lots, carried)
+        _through(out, part.hub, srcs, dsts)
+    elif v3 and len(srcs) > 1 and len(dsts) > 1:  # n + m edges, not n * m
         balance.transform(f)
-    out.extend([s, d, "transformation"] for s, d in pairs if s != d)
+        _through(out, event_hub(f["hash"]), srcs, dsts)
+    else:
+        balance.transform(f)
+        out.extend([s, d, "transformation"] for s in srcs for d in dsts if s != d)
+
+
+def _through(out: list[list[str]], node_id: str, srcs: list[str], dsts: list[str]) -> None:
+    out.extend([s, node_id, "transformation"] for s in srcs)
+    out.extend([node_id, d, "transformation"] for d in dsts)
+
+
+def retracted(ctx: Ctx, f: dict[str, Any]) -> list[list[str]]:
+    """The [input, node] and [node, output] edges an error declaration of a part of a
+    transformation takes back (rules v3): later parts do not join them."""
+    if ctx.version < 3 or f["type"] != "TransformationEvent" or not f.get("tid"):
+        return []
+    node_id = hub(ctx, str(f["tid"]))
+    srcs = dict.fromkeys(node(ctx, i)[0] for i in f["inputs"])
+    dsts = dict.fromkeys(node(ctx, o)[0] for o in f["outputs"])
+    return [[s, node_id] for s in srcs] + [[node_id, d] for d in dsts]
 
 
 def _aggregation(ctx: Ctx, targets: Targets, f: dict[str, Any], claims: Claims,

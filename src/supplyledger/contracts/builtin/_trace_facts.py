@@ -233,8 +233,9 @@ def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
 
 
 def _tid(raw: Mapping[str, Any]) -> str:
+    # one spelling, as the event hash has it: a GDTI as URN or Digital Link is one id
     tid = raw.get("transformationID")
-    return tid if isinstance(tid, str) else ""
+    return subject_id(tid) if isinstance(tid, str) else ""
 
 
 def decode_events(text: str) -> list[Any]:

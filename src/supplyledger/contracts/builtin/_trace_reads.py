@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._trace_once import key as once_key
-from supplyledger.contracts.builtin._trace_xform import key as xform_key
 from supplyledger.contracts.builtin.custody import holding_key
 
 __all__ = ["LGTIN", "reads_many", "reads_one"]
@@ -54,8 +53,8 @@ def _guard_keys(f: dict[str, Any]) -> list[str]:
             keys += _object_keys(ident)
     if f["type"] == "TransformationEvent":  # inputs under customs control stay whole
         keys += [f"customs/b/{i}" for i in f["inputs"] if i.startswith(LGTIN)]
-        if f.get("tid"):  # its earlier parts (rules v3)
-            keys.append(f"trace/{xform_key(f['tid'])}")
+        # (the state of its earlier parts, rules v3, is keyed by the recorder's
+        # organisation, which the prepared value does not tell: read on demand)
     return keys
 
 

@@ -1,6 +1,7 @@
 """The trace contract's query tables and their projectors: one row per event recorded on a
 chain, one per genealogy edge, one per lot or unit taken out of a parent whole (rules v3:
-the trace and recall queries follow a parent only while the child was in it), and each
+the trace and recall queries follow a parent only while the child was in it; also an
+input or output an error declaration took back from a transformation's node), and each
 lot's balance shown in the products contract's ``batches`` row. Pure functions of the
 receipts' events, so the audit rebuilds them."""
 

@@ -79,11 +79,15 @@ the lots on it); v2 appended any event to the batch, so a packing of lot B recor
 linked A to the pallet and a "destroyed" of B became A's fault. An aggregation packs,
 unpacks and links to its parent only the lots it names among its children; a
 transformation that names no output links nothing (v2 linked its inputs to the chain it
-went to, which could be another input). Events sharing a ``transformationID`` are one
-transformation: every input of any of them is linked to every output of any of them, and
-only the organisation that recorded the first adds to it. Only a lot's custodian links it
-to a parent without packing it (v2 let an inspector link anyone's lot onto anyone's
-pallet). A lot or unit taken out of a parent whole is recorded as unpacked
+went to, which could be another input). Events one organisation records with the same
+``transformationID`` are one transformation: every input of any of them is linked to every
+output of any of them (through one genealogy node, so each part costs an edge per input and
+output); another organisation naming the same id records a transformation of its own. A
+part that adds inputs needs custody of every output lot of the transformation still (at
+most 1000 output lots); an error declaration of a part takes its inputs and outputs back
+out of the transformation, so parts recorded later do not join them. Only a lot's
+custodian links it to a parent without packing it (v2 let an inspector link anyone's lot
+onto anyone's pallet). A lot or unit taken out of a parent whole is recorded as unpacked
 (``trace_unpacked``), so trace and recall follow a reused pallet only while the lot was
 on it.
 """
@@ -93,7 +97,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from supplyledger.contracts.builtin._trace_edges import edges
+from supplyledger.contracts.builtin._trace_edges import edges, retracted
 from supplyledger.contracts.builtin._trace_facts import (
     decode_events,
     facts_of_events,
@@ -210,7 +214,12 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     again = (bool(where) and f["type"] == "TransformationEvent") or (
         once and bool(f.get("declares")))
     linking = f["inputs"] or f["parent"] or (ctx.version >= 3 and f.get("tid"))
-    per, unpacked = edges(ctx, targets, f, claims) if linking and not again else ([], [])
+    per: list[list[list[str]]] = []
+    unpacked: list[list[str]] = []
+    if linking and not again:
+        per, unpacked = edges(ctx, targets, f, claims)
+    elif once and f.get("declares") and not where:  # (v3) a part's links taken back, once
+        unpacked = retracted(ctx, f)
     claims.commit()
     if once:
         mark(ctx, f, where, [t for t, _ in targets], item)
