@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["console", "err_console", "esc", "fail", "handle_errors", "need_node_key",
            "new_data_dir", "node_key", "open_store", "password", "print_json", "progress_bar",
-           "signer_key", "stage_progress"]
+           "signer_key", "stage_progress", "unseal_node_key"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -131,13 +131,21 @@ def signer_key(path: Path) -> PrivateKey:
 
 def node_key(data: Path) -> PrivateKey:
     """The ledger directory's node key, under ``$SUPPLYLEDGER_NODE_PASSWORD`` (or a prompt)."""
-    from supplyledger.node.bootstrap import load_node_key
+    need_node_key(data)
+    return unseal_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
 
-    path = need_node_key(data)
+
+def unseal_node_key(data: Path, node_password: str) -> PrivateKey:
+    """The node key of ``data`` under ``node_password``; a wrong password names the file
+    and where the password came from (a command may need two passwords)."""
+    from supplyledger.node.bootstrap import NODE_KEY_FILE, load_node_key
+
     try:
-        return load_node_key(data, password("SUPPLYLEDGER_NODE_PASSWORD", "Node key password"))
+        return load_node_key(data, node_password)
     except KeyFileError as exc:
-        raise KeyFileError(f"node key {path}: {exc.message}") from None
+        raise KeyFileError(f"node key {data / NODE_KEY_FILE}: {exc.message} (the password "
+                           "is the node key's, from SUPPLYLEDGER_NODE_PASSWORD or the "
+                           "prompt)") from None
 
 
 def need_node_key(data: Path) -> Path:

@@ -4,14 +4,19 @@ edited)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.cli.common import console, handle_errors, print_json, progress_bar
+from supplyledger.cli.common import console, esc, handle_errors, print_json, progress_bar
+from supplyledger.errors import LedgerInUse
 
-__all__ = ["backup_command", "repair_command"]
+if TYPE_CHECKING:
+    from supplyledger.node.audit import AuditReport
+
+__all__ = ["backup_advice", "backup_command", "repair_command"]
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Ledger directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -38,9 +43,42 @@ def backup_command(
     else:
         audit = ("not audited" if rep.audit is None else
                  "audit [green]CLEAN[/]" if rep.audit.ok else "audit [red]FINDINGS[/]")
-        console.print(f"{out}: up to block {rep.height}, {rep.bytes / 1e6:.1f} MB; {audit}")
+        console.print(f"{esc(out)}: up to block {rep.height}, {rep.bytes / 1e6:.1f} MB; "
+                      f"{audit}")
+        if rep.audit is not None and not rep.audit.ok:
+            console.print(esc(backup_advice(rep.audit, data, out)), highlight=False)
     if rep.audit is not None and not rep.audit.ok:
         raise typer.Exit(1)
+
+
+def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
+    """What a backup's audit findings mean and what to do (the copy is one snapshot of
+    ``data``, so the ledger has them too unless it changed since)."""
+    from supplyledger.contracts.registry import all_tables, load_builtin
+    from supplyledger.node.repair import ROW_KINDS
+
+    counts = Counter((f.kind, f.table) for f in report.findings)
+    found = ", ".join(f"{k}{f' in {t}' if t else ''} ({n})" for (k, t), n in sorted(
+        counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))
+    found = (f"{sum(counts.values())} finding(s): {found}; `supplyledger audit --data {out}` "
+             "names each.\n")
+    kinds = {k for k, _ in counts}
+    derived = {"state", "meta", *(t.name for t in all_tables(load_builtin()))}
+    if kinds == {"projection_schema"}:
+        return found + ("Query tables built by an earlier release: the copy is whole. A node "
+                        "of this release rebuilds them from the blocks when it first opens "
+                        f"the ledger (or `supplyledger repair --data {out}`).")
+    if "rules_unsupported" in kinds:
+        return found + ("The ledger runs contract rules this release lacks (`supplyledger "
+                        "rules`): audit the copy with a release that implements them.")
+    if all(k in ROW_KINDS and t in derived for k, t in counts):
+        return found + ("The blocks are intact; derived tables differ from them (also in "
+                        f"{data}, unless edited since): `supplyledger repair --data {data}` "
+                        "(its node stopped) writes them back there, then back up again; "
+                        f"`supplyledger repair --data {out}` does it in this copy.")
+    return found + ("The blocks or transactions are damaged (also in the ledger, unless "
+                    "the copy was damaged): keep this copy apart and restore from an "
+                    "earlier backup or another organisation's copy.")
 
 
 @handle_errors
@@ -52,9 +90,15 @@ def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     damaged."""
     from supplyledger.node.repair import repair
 
-    with progress_bar() as bar:
-        task = bar.add_task("auditing blocks", total=None)
-        rep = repair(data, progress=lambda h, n: bar.update(task, completed=h, total=n))
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("auditing blocks", total=None)
+            rep = repair(data, progress=lambda h, n: bar.update(task, completed=h, total=n))
+    except LedgerInUse as exc:  # its own message suggests the API, which cannot repair
+        holder = exc.details.get("holder", "another process")
+        raise LedgerInUse(f"the ledger in {data} is in use by {holder}: repair needs it "
+                          "stopped; stop it (Ctrl-C or SIGTERM), then run repair again",
+                          holder=holder) from None
     if json_out:
         print_json(rep.to_dict())
     elif rep.after is None:

@@ -3,6 +3,7 @@ the installed supplyledger implements (before and after upgrading a release)."""
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from supplyledger.cli.common import console, handle_errors, print_json
+from supplyledger.cli.common import console, esc, handle_errors, print_json
 from supplyledger.errors import StoreError
 
-__all__ = ["rules_command", "rules_report"]
+__all__ = ["rules_advice", "rules_command", "rules_report"]
 
 
 def rules_report(data: Path) -> list[dict[str, Any]]:
@@ -43,9 +44,10 @@ def rules_command(
     Exit 1 when the ledger runs rules this release does not implement: a node would
     refuse to start.
 
-    Newer rules take effect only when a consortium admin adopts them, e.g.
-    supplyledger tx submit rules adopt --data DIR --key ADMIN.key
-    --args '{"contract": "trace", "version": 2}'"""
+    Newer rules take effect only when a consortium admin adopts them: with the node
+    running, on the web UI's page /contracts/rules/adopt or POST
+    /api/contracts/rules/adopt; with it stopped, e.g. supplyledger tx submit rules adopt
+    --data DIR --key ADMIN.key --args '{"contract": "trace", "version": 3}'"""
     rows = rules_report(data)
     if json_out:
         print_json({"contracts": rows})
@@ -57,5 +59,26 @@ def rules_command(
             t.add_row(r["contract"], f"v{r['in_force']}",
                       ", ".join(f"v{v}" for v in r["implemented"]), note)
         console.print(t)
+        console.print(esc(rules_advice(rows, data)), highlight=False)
     if not all(r["runnable"] for r in rows):
         raise typer.Exit(1)
+
+
+def rules_advice(rows: list[dict[str, Any]], data: Path) -> str:
+    """What to do next, after :func:`rules_report`'s table."""
+    lacking = [f"{r['contract']} v{r['in_force']}" for r in rows if not r["runnable"]]
+    if lacking:
+        return (f"This release cannot run the ledger (it lacks {', '.join(lacking)}): a "
+                "node would refuse to start. Install a release that implements them, such "
+                "as the one that ran it before.")
+    newer = [r for r in rows if r["newer"]]
+    if not newer:
+        return "The ledger runs the newest rules this release implements."
+    first = newer[0]
+    return ("Newer rules change nothing until a consortium admin adopts them (every node "
+            "of the consortium must run a release that implements them first). With the "
+            "node running: the web UI's page /contracts/rules/adopt, or POST "
+            "/api/contracts/rules/adopt; with it stopped: supplyledger tx submit rules "
+            f"adopt --data {shlex.quote(str(data))} --key ADMIN.key --args '{{\"contract\": "
+            f"\"{first['contract']}\", \"version\": {first['newer'][-1]}}}' "
+            "(docs/operations.md, \"Upgrade\").")

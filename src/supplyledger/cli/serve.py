@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -11,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.cli.common import console, handle_errors, need_node_key, password
+from supplyledger.cli.common import (
+    console,
+    handle_errors,
+    need_node_key,
+    password,
+    unseal_node_key,
+)
+from supplyledger.errors import NodeError
 
 # The web stack (FastAPI, pydantic, uvicorn) and the node are imported inside the functions:
 # the CLI imports every command module at start, so module-level imports here would slow
@@ -45,6 +53,23 @@ def _sigterm_exits() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
+def _check_address(host: str, port: int) -> None:
+    """Fail at once, saying what to do, when the server could not listen on ``host:port``,
+    rather than after the node has started (a first start after an upgrade rebuilds tables
+    first) and "serving" was printed. A probe bound and released, as uvicorn binds
+    (SO_REUSEADDR); a program taking the port in the moment between is left to uvicorn."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            todo = ("give --host an address of this machine"
+                    if isinstance(exc, socket.gaierror) else
+                    "choose another --port or --host, or stop the program listening there")
+            raise NodeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {todo}"
+                            ) from None
+
+
 def run_server(data: Path, node_password: str, *, host: str, port: int,
                api: ApiSettings, mqtt: str | None = None) -> None:
     """Start the node (default settings: verifier processes on), serve until Ctrl-C, then
@@ -54,12 +79,13 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
 
     from supplyledger.api import LedgerService, create_app
     from supplyledger.ingest.mqtt import display_url, mqtt_ingest
-    from supplyledger.node.bootstrap import load_node_key
     from supplyledger.node.receipts import committed_receipt
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
 
-    node = Node(Settings(data), load_node_key(data, node_password)).start()
+    key = unseal_node_key(data, node_password)
+    _check_address(host, port)
+    node = Node(Settings(data), key).start()
     service = LedgerService(node, api)
     try:
         app = create_app(service)

@@ -44,7 +44,7 @@ from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.metrics import NodeMetrics
 from supplyledger.node.orderer import SoloOrderer
-from supplyledger.node.projections import rebuild_projections
+from supplyledger.node.projections import projection_ops
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.settings import Settings
 from supplyledger.node.ticket import Ticket
@@ -96,10 +96,9 @@ class Node:
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
         self.key = node_key
         self.clock = clock
-        stale = self.store.ensure_projections()
+        # Tables built by another release are rebuilt from the blocks in one transaction.
+        self.store.ensure_projections(lambda names: projection_ops(self.store, self.contracts))
         head = self.store.height()
-        if stale and head >= 0:
-            rebuild_projections(self.store, self.contracts, stale)
         if head < 0:
             raise NodeError(f"no ledger in {settings.data_dir}: run `supplyledger init` first")
         chain = self.store.get_meta("chain")
