@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from logistics._sensors_world import MIN, T0, World, build_world, temps
+from logistics._sensors_world import DAY, MIN, T0, World, build_world, picked_up_order, temps
 from supplyledger.bench.consortium import Party
 from supplyledger.errors import InvalidState, ValidationError
 from supplyledger.node.audit import run_audit
-
-DAY = 86_400_000
 
 
 @pytest.fixture
@@ -23,23 +21,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _delivered(w: World, oid: str, batch: str) -> Party:
-    c = w.c
-    if "shop" not in c.parties:
-        c.org("shop", ["customer"])
-        c.org("bank", ["settlement"])
-        c.member("shop", "shop", ["customer"])
-        c.member("bank", "bank", ["settlement"])
-    buyer, bank = c.parties["shop"], c.parties["bank"]
-    c.ok(bank, "payments", "deposit", {"account": buyer.did, "currency": "EUR",
-                                       "amount": 10_500})
-    c.ok(w.maker, "products", "declare_for_sale", {"id": batch})
-    c.ok(buyer, "orders", "place", {
-        "id": oid, "seller": w.maker.did, "batch": batch, "quantity": 10, "unit_price": 1000,
-        "freight": 500, "currency": "EUR", "earliest": w.clock(), "latest": w.clock() + DAY})
-    c.ok(w.maker, "orders", "dispatch", {"order": oid, "transporter": w.carrier.did,
-                                         "transport_no": f"TN-{oid}"})
-    c.ok(w.carrier, "orders", "pickup", {"order": oid})
-    return buyer
+    return picked_up_order(w, oid, batch, deposit=10_500)[0]
 
 
 def test_a_new_ledger_closes_the_dispute_period_unless_a_breach_holds_the_payout(

@@ -24,6 +24,7 @@ from supplyledger.node.receipts import Receipt
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MIN = 60_000
+DAY = 86_400_000
 RULE = {"min": 2000, "max": 8000, "excursion_ms": 30 * MIN}
 
 
@@ -122,6 +123,29 @@ class World:
             return [dict(r) for r in rows]
         finally:
             conn.close()
+
+
+def picked_up_order(w: World, oid: str, batch: str, *, deposit: int) -> tuple[Party, Party]:
+    """A shop buys ten of ``batch`` from the maker (1,000 each + 500 freight, EUR, paid in
+    by a bank as ``deposit``); the maker dispatches it to the carrier, who picks it up.
+    Returns the shop and the bank."""
+    c = w.c
+    if "shop" not in c.parties:
+        c.org("shop", ["customer"])
+        c.org("bank", ["settlement"])
+        c.member("shop", "shop", ["customer"])
+        c.member("bank", "bank", ["settlement"])
+    buyer, bank = c.parties["shop"], c.parties["bank"]
+    c.ok(bank, "payments", "deposit", {"account": buyer.did, "currency": "EUR",
+                                       "amount": deposit})
+    c.ok(w.maker, "products", "declare_for_sale", {"id": batch})
+    c.ok(buyer, "orders", "place", {
+        "id": oid, "seller": w.maker.did, "batch": batch, "quantity": 10, "unit_price": 1000,
+        "freight": 500, "currency": "EUR", "earliest": w.clock(), "latest": w.clock() + DAY})
+    c.ok(w.maker, "orders", "dispatch", {"order": oid, "transporter": w.carrier.did,
+                                         "transport_no": f"TN-{oid}"})
+    c.ok(w.carrier, "orders", "pickup", {"order": oid})
+    return buyer, bank
 
 
 def build_world(directory: Path) -> Iterator[World]:

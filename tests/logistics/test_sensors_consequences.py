@@ -19,31 +19,16 @@ from supplyledger.node.audit import run_audit
 from supplyledger.node.queries import TraceQueries
 from supplyledger.store.sqlite import SQLiteStore
 
-from ._sensors_world import MIN, T0, World, temps, world
+from ._sensors_world import DAY, MIN, T0, World, picked_up_order, temps, world
 
 __all__ = ["world"]
-DAY = 86_400_000
+
 WHEN = "2026-01-01T00:10:00.000+00:00"
 
 
 def _order_to_delivery(w: World, oid: str, batch: str) -> tuple[object, object]:
-    c = w.c
-    if "shop" not in c.parties:
-        c.org("shop", ["customer"])
-        c.org("bank", ["settlement"])
-        c.member("shop", "shop", ["customer"])
-        c.member("bank", "bank", ["settlement"])
-    buyer, bank = c.parties["shop"], c.parties["bank"]
-    c.ok(bank, "payments", "deposit", {"account": buyer.did, "currency": "EUR",
-                                       "amount": 100_000})
-    c.ok(w.maker, "products", "declare_for_sale", {"id": batch})
-    c.ok(buyer, "orders", "place", {
-        "id": oid, "seller": w.maker.did, "batch": batch, "quantity": 10, "unit_price": 1000,
-        "freight": 500, "currency": "EUR", "earliest": w.clock(), "latest": w.clock() + DAY})
-    c.ok(w.maker, "orders", "dispatch", {"order": oid, "transporter": w.carrier.did,
-                                         "transport_no": f"TN-{oid}"})
-    c.ok(w.carrier, "orders", "pickup", {"order": oid})
-    c.ok(w.carrier, "trace", "record_event", {"batch": batch, "event": object_event(
+    buyer, bank = picked_up_order(w, oid, batch, deposit=100_000)
+    w.c.ok(w.carrier, "trace", "record_event", {"batch": batch, "event": object_event(
         WHEN, "departing", "in_transit", batch)})
     return buyer, bank
 
