@@ -30,6 +30,7 @@ from supplyledger.errors import ProofError
 
 if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
+    from supplyledger.node.audit import AuditReport
     from supplyledger.node.service import Node
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -228,16 +229,39 @@ def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
         colour = "green" if report.ok else "red"
         console.print(f"[bold {colour}]{'CLEAN' if report.ok else 'FINDINGS'}[/]: "
                       f"{report.blocks} blocks, {report.txs} transactions")
-        if report.findings:
-            t = Table("kind", "height", "tx", "table", "row", "detail")
-            for f in report.findings[:50]:
-                t.add_row(f.kind, str(f.height if f.height is not None else ""),
-                          (f.tx or "")[:16], f.table or "", (f.row or "")[:40], f.detail)
-            console.print(t)
-        for u in report.uncovered_tables:
-            console.print(f"  not covered: {u['table']} — {u['reason']}")
+        _print_findings(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+AUDIT_SHOWN = 50  # findings printed for people; --json lists every one
+
+
+def _print_findings(report: AuditReport) -> None:
+    """One block per finding (where it is on one line, the detail wrapped below it), then
+    the tables not covered. A table squeezed the detail into its last column, one or two
+    words a line at 80 columns. Values go in as plain Text, never markup: a tampered row
+    may hold ``[/]``."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    findings = report.findings
+    for f in findings[:AUDIT_SHOWN]:
+        head = Text(f.kind, style="bold red")
+        tx = f.tx if f.tx is None or len(f.tx) <= 17 else f.tx[:16] + "…"
+        for label, value in (("height", f.height), ("tx", tx), ("table", f.table),
+                             ("row", f.row)):
+            if value is not None and value != "":
+                head.append(f"  {label} ", style="dim")
+                head.append(str(value))
+        console.print(head)
+        console.print(Padding(Text(f.detail), (0, 0, 0, 4), expand=False))
+    if len(findings) > AUDIT_SHOWN:
+        console.print(f"… and {len(findings) - AUDIT_SHOWN} more findings (--json lists "
+                      "them all)")
+    for u in report.uncovered_tables:
+        console.print(Padding(Text(f"not covered: {u['table']} — {u['reason']}"),
+                              (0, 0, 0, 2), expand=False))
 
 
 @handle_errors

@@ -178,8 +178,11 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     if result is not None:
         request.app.state.once.settle(who.did, token, {"result": result, "error": error})
     if request.headers.get("hx-request"):
-        return fragment("_result.html", result=result, error=error,
-                        names=_names(svc, result))
+        out = fragment("_result.html", result=result, error=error, names=_names(svc, result))
+        if result is not None and error is None:
+            # Parts of the page that show ledger state reload on it (admin's rules card).
+            out.headers["HX-Trigger"] = "committed"
+        return out
     return _method_page(request, svc, who, contract, method,
                         status=200 if error is None else 422, result=result, error=error,
                         values=values)
@@ -234,6 +237,7 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
                 org=org or "", cursor=cursor or "", org_cursor=org_cursor or "",
                 logins=logins, roles=ENROL_ROLES, role_orgs=_role_orgs(choices.items),
                 forms=forms, enrolled=enrolled,
+                may_adopt=svc.may_call(who, "rules", "adopt"),
                 rules=rules_rows(svc.node.contracts, in_force(
                     prefixed_state(svc.node.store.reader(), PREFIX))))
 
