@@ -17,15 +17,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from _serving import wait_serving
 from supplyledger.cli.main import app
 from supplyledger.cli.rules_cmd import rules_advice
 from supplyledger.node.audit import run_audit
@@ -241,17 +240,7 @@ def test_serve_still_serves_and_stops_on_sigterm(old_ledger: Path) -> None:
         port = s.getsockname()[1]
     proc = _serve(old_ledger, port)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"serve did not come up: {proc.communicate()!r}")
-            time.sleep(0.2)
+        wait_serving(proc, port)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0, proc.communicate()
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from _serving import wait_serving
 from supplyledger.api import ApiSettings, LedgerService, create_app
 from supplyledger.epcis import validate_document
 from supplyledger.errors import NodeError
@@ -221,7 +222,6 @@ def test_sigterm_stops_serve_mqtt_with_its_broker(world: World) -> None:
     import socket
     import subprocess
     import sys
-    import time
 
     need_mosquitto()
     data = world.c.dir
@@ -233,17 +233,7 @@ def test_sigterm_stops_serve_mqtt_with_its_broker(world: World) -> None:
         env={**os.environ, "SUPPLYLEDGER_NODE_PASSWORD": "node"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 180  # generous: CI machines may be busy
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"serve did not come up: {proc.communicate()[0]!r}")
-            time.sleep(0.2)
+        wait_serving(proc, port)
         broker_port = int((data / "mosquitto" / "mosquitto.conf").read_text().split()[1])
         socket.create_connection(("127.0.0.1", broker_port), timeout=2).close()
         proc.send_signal(signal.SIGTERM)
