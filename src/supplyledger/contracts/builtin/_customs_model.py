@@ -57,6 +57,7 @@ __all__ = [
     "not_before",
     "rate_key",
     "require_authority",
+    "require_current_authority",
     "schedule",
     "tariff_key",
     "transition",
@@ -279,12 +280,29 @@ def expect(d: dict[str, Any], action: str) -> None:
 
 
 def require_authority(ctx: Ctx, d: dict[str, Any]) -> None:
-    """Only members of the destination country's customs authority decide on a declaration
-    (the method already requires the customs role)."""
+    """Rules v1 and v2: only members of the customs authority named when the declaration was
+    lodged decide on it (the method already requires the customs role)."""
     if ctx.org is None or ctx.org != d["authority"]:
         raise Forbidden(f"only the customs authority of {d['destination']} "
                         f"({d['authority']}) decides on declaration {d['id']}",
                         authority=d["authority"])
+
+
+def require_current_authority(ctx: Ctx, d: dict[str, Any]) -> str:
+    """Rules v3: only members of the destination country's current customs authority (the
+    organisation last appointed) decide on a declaration, also one lodged under an earlier
+    authority; the organisation relieved is told who decides now. Returns the current
+    authority (the method already requires the customs role)."""
+    country = ctx.get(country_key(d["destination"]))
+    current: str = d["authority"] if country is None else country["authority"]
+    if ctx.org is not None and ctx.org == current:
+        return current
+    if ctx.org is not None and ctx.org == d["authority"]:
+        raise Forbidden(f"{ctx.org} is no longer the customs authority of {d['destination']}: "
+                        f"{current} is, and decides on declaration {d['id']} (pending "
+                        "declarations pass to the authority appointed)", authority=current)
+    raise Forbidden(f"only the customs authority of {d['destination']} ({current}) decides "
+                    f"on declaration {d['id']}", authority=current)
 
 
 def transition(ctx: Ctx, d: dict[str, Any], event: str, state: str, **changed: Any) -> None:

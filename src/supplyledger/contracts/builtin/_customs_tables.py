@@ -59,8 +59,9 @@ def _declared(e: dict[str, Any], m: EventMeta) -> list[Op]:
 def _transition(event: str) -> Projector:
     def project(e: dict[str, Any], m: EventMeta) -> list[Op]:
         values = [("state", e["state"]), ("tx", m.tx)]
-        if "paid" in e:
-            values.append(("paid", e["paid"]))
+        for column in ("paid", "authority"):  # authority: passed on (customs rules v3)
+            if column in e:
+                values.append((column, e[column]))
         return [Update("customs_declarations", (e["declaration"],), tuple(values)),
                 _history(event, e, m)]
 

@@ -36,12 +36,24 @@ goes only to carriers, warehouses or customs, never to the declared order's buye
 (``check_custody``, one read keyed by batch, written at declare, removed at clear and
 reject; a product order's lot chosen at dispatch after the declaration joins it then).
 
-Rules v2 (new ledgers start there; older ones after ``rules.adopt``): every currency, of a
-country's tariffs (``appoint``, ``set_tariff``), an exchange rate (``appoint_rates``,
-``set_rate``) or a declaration's line, must be an ISO 4217 code (``payments.ISO_4217``, the
-only money payments v2 creates), else ``validation_error``; declaring into a country whose
-tariffs were appointed under v1 in another currency is ``invalid_state``. v1 took any three
-capitals.
+Rules v2 and later (new ledgers start at the newest; older ones after ``rules.adopt``):
+every currency, of a country's tariffs (``appoint``, ``set_tariff``), an exchange rate
+(``appoint_rates``, ``set_rate``) or a declaration's line, must be an ISO 4217 code
+(``payments.ISO_4217``, the only money payments v2 creates), else ``validation_error``;
+declaring into a country whose tariffs were appointed under v1 in another currency is
+``invalid_state``. v1 took any three capitals.
+
+Rules v3: a country's declarations are decided by its **current** authority. Appointing
+another organisation (``appoint``) hands over the declarations still pending too: the new
+authority holds, releases, clears or rejects them, and the one relieved gets ``forbidden``
+naming the current one (details ``authority``), as does any other organisation. The first
+decision of the new authority on such a declaration records the hand-over (its event, and
+the ``customs_declarations`` row, name the new ``authority``), and clearing pays the duties
+to the current authority's account: the money is the country's revenue, collected by
+whoever answers for the country's customs when the goods are released, and until then it
+sat in the declaration's escrow, never in the old authority's account, so there is nothing
+to take back from it. Under v1 and v2 the authority named at declaration decides, whoever
+was appointed since.
 
 Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
@@ -74,6 +86,7 @@ from supplyledger.contracts.builtin._customs_model import (
     load,
     order_decl_key,
     require_authority,
+    require_current_authority,
     tariff_key,
     transition,
     unhold_batches,
@@ -231,36 +244,47 @@ def pay(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 # -- the authority's decisions ------------------------------------------------------------------
 
-def _decide(ctx: Ctx, a: dict[str, Any], action: str) -> dict[str, Any]:
+def _decide(ctx: Ctx, a: dict[str, Any],
+            action: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The declaration ``action`` is about, once the signer is of its authority and the
-    declaration's state allows the action."""
+    declaration's state allows the action, and the fields its transition event must carry
+    beyond the action's own: rules v3 decide by the country's current authority, and a
+    declaration passed to it records it (``authority``) at the first decision."""
     d = load(ctx, a["declaration"])
-    require_authority(ctx, d)
+    if ctx.version < 3:
+        require_authority(ctx, d)
+        expect(d, action)
+        return d, {}
+    current = require_current_authority(ctx, d)
     expect(d, action)
-    return d
+    if current == d["authority"]:
+        return d, {}
+    d["authority"] = current  # clear pays the current authority's account
+    return d, {"authority": current}
 
 
 @method(roles="customs", args={**_DECL, "reason": _REASON},
         errors=(NotFound, Forbidden, InvalidState))
 def hold(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: hold a declaration (for inspection, documents...), with a reason."""
-    d = _decide(ctx, a, "hold")
-    transition(ctx, d, "held", "held", held_from=d["state"], reason=a["reason"])
+    d, passed = _decide(ctx, a, "hold")
+    transition(ctx, d, "held", "held", held_from=d["state"], reason=a["reason"], **passed)
     return {"declaration": d["id"], "state": "held"}
 
 
 @method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
 def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: lift a hold; the declaration returns to the state it was held in."""
-    d = _decide(ctx, a, "release")
-    transition(ctx, d, "released", d["held_from"], held_from=None)
+    d, passed = _decide(ctx, a, "release")
+    transition(ctx, d, "released", d["held_from"], held_from=None, **passed)
     return {"declaration": d["id"], "state": d["state"]}
 
 
 @method(roles="customs", args=_DECL, errors=(NotFound, Forbidden, InvalidState))
 def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Authority: clear the goods; the duties paid go to the authority's account."""
-    d = _decide(ctx, a, "clear")
+    """Authority: clear the goods; the duties paid go to the authority's account (rules v3:
+    the country's current authority's)."""
+    d, passed = _decide(ctx, a, "clear")
     if d["state"] == "assessed" and d["due"] > 0:
         raise InvalidState(f"declaration {d['id']} is assessed: {d['due']} {d['currency']} "
                            "of duties and VAT must be paid before clearance",
@@ -268,7 +292,7 @@ def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     pay_out(ctx, escrow_of(d["id"]), authority_account(d["authority"]), d["paid"],
             "customs duties")
     unhold_batches(ctx, d)
-    transition(ctx, d, "cleared", "cleared", cleared_at=ctx.time)
+    transition(ctx, d, "cleared", "cleared", cleared_at=ctx.time, **passed)
     return {"declaration": d["id"], "state": "cleared", "collected": d["paid"],
             "account": authority_account(d["authority"])}
 
@@ -277,16 +301,16 @@ def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Authority: refuse the goods, with a reason; anything paid is refunded."""
-    d = _decide(ctx, a, "reject")
+    d, passed = _decide(ctx, a, "reject")
     refund = d["paid"]
     pay_out(ctx, escrow_of(d["id"]), d["declarant"], refund, "customs refund")
     unhold_batches(ctx, d)
-    transition(ctx, d, "rejected", "rejected", reason=a["reason"], refunded=refund)
+    transition(ctx, d, "rejected", "rejected", reason=a["reason"], refunded=refund, **passed)
     return {"declaration": d["id"], "state": "rejected", "refunded": refund}
 
 
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
     [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
-    tables=TABLES, projectors=PROJECTORS, versions=(1, 2),
+    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3),
 )

@@ -10,12 +10,12 @@ money only moves, so per currency the sum of all balances and escrows always equ
 outstanding supply (deposits minus withdrawals), which is kept in state and checked by the
 tests.
 
-Rules v2 (new ledgers start there; older ones after ``rules.adopt``): a currency must be an
-ISO 4217 code with a minor unit (:data:`ISO_4217`); ``deposit`` and ``transfer`` refuse any
-other three letters with ``validation_error``, so no money exists in a made-up currency (v1
-took any three capitals; a balance so made can still be withdrawn). The table is part of
-the rules: a change to it is a new rules version, or the audit would decide old deposits
-differently.
+Rules v2 and later (new ledgers start at the newest; older ones after ``rules.adopt``): a
+currency must be an ISO 4217 code with a minor unit (:data:`ISO_4217`); ``deposit`` and
+``transfer`` refuse any other three letters with ``validation_error``, so no money exists
+in a made-up currency (v1 took any three capitals; a balance so made can still be
+withdrawn). The table is part of the rules: a change to it is a new rules version, or the
+audit would decide old deposits differently.
 
 Withdrawals under rules v2 pay out the holder's signed instruction, never a bank's say-so
 (v1 let any settlement participant debit any account, the holder's instruction being checked
@@ -44,6 +44,18 @@ that is no settlement participant or organisation ``not_found``, an id in use
 ``withdraw`` (account, currency, amount) and refuses the instruction methods with
 ``invalid_state`` until an admin adopts v2 (``rules.adopt``). Instructions are listed in
 the ``withdrawals`` table.
+
+Rules v3: an instruction stands only while whoever signed it could still give it. Once
+its instructor is revoked (``identity.revoke``: a key lost or stolen, a member who left),
+or, for an organisation's account, holds only machine roles (``identity.set_roles``), the
+instruction has **lapsed**: ``withdraw`` refuses it with ``invalid_state`` (current
+``lapsed``, details ``instructed_by``), as a bank stops a revoked signatory's standing
+orders; what was paid out before stands. A lapsed instruction is cancelled like any
+other, by the holder (an organisation's other members), or, since a revoked participant's
+own account has nobody left to sign, by a consortium ``admin``, who may cancel a lapsed
+instruction only, never a live one (``forbidden``): the reservation returns to the account,
+so it never stays stuck in escrow. v2 ledgers keep paying such instructions until an admin
+adopts v3.
 
 Every amount is positive and at most ``MAX_AMOUNT`` (10**15 minor units); no balance, escrow
 or supply may exceed it either. Python integers cannot overflow, but ledger integers must
@@ -307,7 +319,9 @@ def withdraw(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Debit an account the settlement institution pays out. Rules v2: only by executing
     the holder's withdrawal instruction (``instruct_withdrawal``) that names this bank or
     its organisation, once, for at most the instructed amount (the rest returns to the
-    holder). Rules v1: any account, on an instruction checked off the ledger."""
+    holder). Rules v3: not a lapsed instruction, whose instructor has been revoked (or, for
+    an organisation's account, holds only machine roles) since (``invalid_state``, current
+    ``lapsed``). Rules v1: any account, on an instruction checked off the ledger."""
     if ctx.version >= 2:
         return _execute(ctx, args)
     _v1_args(args)
@@ -341,6 +355,8 @@ def _execute(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if w["state"] != "open":
         raise InvalidState(f"withdrawal instruction {iid} is {w['state']}: an instruction "
                            "is paid out once", current=w["state"])
+    if ctx.version >= 3:
+        _not_lapsed(ctx, w)
     for key in ("account", "currency"):
         if key in args and args[key] != w[key]:
             raise ValidationError(f"{key} {args[key]} is not that of withdrawal instruction "
@@ -385,13 +401,52 @@ def _needs_v2(ctx: Ctx) -> None:
                            "adopts v2 with rules.adopt)", current=f"rules v{ctx.version}")
 
 
+def _may_instruct(did: str, org: str | None, roles: frozenset[str], account: str) -> bool:
+    """Whether participant ``did`` (of ``org``, holding ``roles``) instructs for
+    ``account``: its own, or its organisation's (``org:<org>``) if it is more than a
+    machine key (MACHINE_ROLES)."""
+    return account == did or (org is not None and account == f"org:{org}"
+                              and not roles <= MACHINE_ROLES)
+
+
+def _lapsed(ctx: Ctx, w: dict[str, Any]) -> str | None:
+    """Why open instruction ``w`` no longer stands (rules v3), or None: whoever signed it
+    could not give it now, being revoked or, for an organisation's account, left with only
+    machine roles."""
+    p = ctx.read("identity", participant_key(w["by"]))
+    if p is None or p["status"] != "active":
+        return f"{w['by']}, who instructed it, is {'unknown' if p is None else p['status']}"
+    if not _may_instruct(p["did"], p["org"], frozenset(p["roles"]), w["account"]):
+        return (f"{w['by']}, who instructed it, now holds only the roles "
+                f"{', '.join(p['roles'])} and no longer instructs for {w['account']}")
+    return None
+
+
+def _not_lapsed(ctx: Ctx, w: dict[str, Any]) -> None:
+    """Refuse paying out a lapsed instruction (rules v3): a revoked party's standing
+    orders are not paid, whoever holds its key now."""
+    why = _lapsed(ctx, w)
+    if why is not None:
+        raise InvalidState(f"withdrawal instruction {w['id']} lapsed: {why}; it is not paid "
+                           f"out. Cancelling it (the holder's other members, or a consortium "
+                           f"admin) returns the reservation to {w['account']}",
+                           current="lapsed", instructed_by=w["by"])
+
+
+def _admin_cancels(ctx: Ctx, w: dict[str, Any]) -> None:
+    """Rules v3: a consortium admin, not the holder, cancels only a lapsed instruction
+    (that of a revoked participant's own account has nobody else to cancel it); a live
+    one is its holder's business."""
+    if w["state"] == "open" and _lapsed(ctx, w) is None:
+        raise Forbidden(f"withdrawal instruction {w['id']} has not lapsed: {w['by']}, who "
+                        f"instructed it, still may, so only the holder of {w['account']} "
+                        "cancels it (a consortium admin cancels only lapsed ones)",
+                        account=w["account"])
+
+
 def _holder(ctx: Ctx, account: str) -> None:
-    """Forbidden unless the signer may instruct for ``account``: its own, or its
-    organisation's (``org:<org>``) if it is more than a machine key (MACHINE_ROLES)."""
-    if account == ctx.signer:
-        return
-    if (ctx.org is not None and account == f"org:{ctx.org}"
-            and not ctx.roles <= MACHINE_ROLES):
+    """Forbidden unless the signer may instruct for ``account`` (:func:`_may_instruct`)."""
+    if _may_instruct(ctx.signer, ctx.org, ctx.roles, account):
         return
     mine = ctx.signer if ctx.org is None else f"{ctx.signer} or org:{ctx.org}"
     raise Forbidden(f"only the holder instructs a withdrawal from {account}: "
@@ -443,11 +498,17 @@ def instruct_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(InvalidState, Forbidden, NotFound))
 def cancel_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Holder (rules v2): cancel an instruction not yet paid out; the reservation returns to
-    the account. (A bank pays the real money only once its ``withdraw`` is committed.)"""
+    the account. (A bank pays the real money only once its ``withdraw`` is committed.)
+    Rules v3: a consortium admin too, but only a lapsed instruction (its instructor
+    revoked, or left with only machine roles for an organisation's account)."""
     _needs_v2(ctx)
     iid = a["instruction"]
     w = _instruction(ctx, iid)
-    _holder(ctx, w["account"])
+    if (ctx.version >= 3 and "admin" in ctx.roles
+            and not _may_instruct(ctx.signer, ctx.org, ctx.roles, w["account"])):
+        _admin_cancels(ctx, w)
+    else:
+        _holder(ctx, w["account"])
     if w["state"] != "open":
         raise InvalidState(f"withdrawal instruction {iid} is {w['state']}: only an open one "
                            "can be cancelled", current=w["state"])
@@ -539,4 +600,4 @@ CONTRACT = Contract.of("payments", __doc__ or "",
                                    "payments.withdrawal_instructed": _instructed,
                                    "payments.withdrawal_paid": _withdrawn,
                                    "payments.withdrawal_cancelled": _cancelled},
-                       versions=(1, 2))
+                       versions=(1, 2, 3))
