@@ -27,7 +27,7 @@ COMMANDS = ["init", "audit", "proof", "verify-proof", "bench", "contracts", "tra
             "bench-trace", "recall", "serve", "demo", "bench-pages", "bench-orders", "kpi",
             "bench-readings", "keys", "tx", "route", "experiment", "epcis", "emissions",
             "dispatch"]
-SUBCOMMANDS = {"keys": ["new", "show"], "tx": ["submit"], "route": ["solve"],
+SUBCOMMANDS = {"keys": ["new", "show", "rotate", "rewrap"], "tx": ["submit"], "route": ["solve"],
                "experiment": ["platforms", "tamper", "throughput"],
                "epcis": ["import", "export"], "emissions": ["report"],
                "dispatch": ["plan", "show"]}

@@ -239,6 +239,34 @@ class Accounts:
         with self._lock:
             self._wrapped.pop(th, None)
 
+    # -- key rotation (``api/web/rotate.py`` drives it) ----------------------------------
+    def open_key(self, sess: Session, password: str, client: str) -> PrivateKey:
+        """The user's key as stored, for an action that asks for the password again (a
+        key rotation): rate-limited and counted as a login attempt."""
+        self._throttle(client)
+        acct = self.db.account(sess.did)
+        if acct is None:
+            raise Unauthenticated("no account")
+        acct = self._check_password(acct.login, password)
+        return self._open(acct, password)
+
+    def seal_key(self, key: PrivateKey, password: str) -> bytes:
+        """``key`` sealed as this node seals account keys."""
+        return seal(key, password, KdfParams(n=2 ** self.settings.seal_log2_n))
+
+    def replace_key(self, sess: Session, sealed: bytes, key: PrivateKey) -> None:
+        """Store the user's rotated key (``sealed`` under the same password). Every other
+        session ends: the key it holds wrapped signs nothing any more; this one signs with
+        the new key."""
+        acct = self.db.account(sess.did)
+        if acct is None:
+            raise Unauthenticated("no account")
+        self.db.update_credentials(acct.did, acct.password_hash, sealed)
+        self.db.delete_sessions_of(acct.did)
+        self.db.insert_session(token_hash(sess.token), acct.did, int(self.clock()),
+                               sess.expires)
+        self._keep(sess.token, acct.did, key)
+
     def change_password(self, sess: Session, old: str, new: str, client: str) -> None:
         """Re-seal the key under the new password; every other session of the user ends."""
         self._throttle(client)

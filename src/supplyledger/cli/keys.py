@@ -1,4 +1,4 @@
-"""``supplyledger keys new|show``: password-protected key files."""
+"""``supplyledger keys new|show|rotate|rewrap``: password-protected key files."""
 
 from __future__ import annotations
 
@@ -53,3 +53,10 @@ def show(
     else:
         for k, v in doc.items():
             console.print(f"{k:12} {v}", soft_wrap=True)
+
+
+# Rotation lives in its own module (it talks to the ledger); registered here under `keys`.
+from supplyledger.cli.keys_rotate import rewrap_command, rotate_command  # noqa: E402
+
+app.command("rotate")(rotate_command)
+app.command("rewrap")(rewrap_command)

@@ -7,6 +7,8 @@ byte in here is plaintext personal data)::
     private/records/<record>/<commitment>.bin        nonce ‖ AES-256-GCM ciphertext
     private/records/<record>/<commitment>.<who>.key  data key, RSA-OAEP-SHA256 wrapped
     private/keys/<who>.key                           a customer's key file (scrypt-sealed)
+    private/keys/<who>.rotating                      a web user's next key (scrypt-sealed),
+                                                     kept until the ledger answers a rotation
 
 The ciphertext holds the plaintext, the author's signature over it and the signing key (a
 key the identity contract once registered to the author: the signature still checks after
@@ -19,6 +21,14 @@ switches commitment, and only then are the old ones deleted. Every reader needs 
 before any file is written. A file the ledger no longer serves is deleted once the ledger
 says so, also when the answer to the transaction was lost: an erasure is finished by
 erasing again.
+
+Key rotation (:func:`rewrap`): a data key is wrapped for a reader's key of the time, so a
+participant that rotates its key moves each wrapped key it holds to the new one (unwrap
+with the old private key, wrap with the new public key; each file is replaced atomically
+under its own name, which names the participant, not the key). A run cut short is
+finished by running it again: a file that already opens with the new key is left as it
+is. Nothing re-wraps for a key that was lost: records wrapped only for it stay unreadable
+by that participant (their other readers keep access).
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ import hashlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from supplyledger.contracts.builtin.privacy import record_key
+from supplyledger.contracts.runtime import StateReader
 from supplyledger.errors import (
     AccessDenied,
     AlreadyExists,
@@ -55,8 +68,10 @@ from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.keyfile import read_info
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.service import Node
+from supplyledger.node.signers import participant_for
 
-__all__ = ["PrivateData"]
+__all__ = ["PrivateData", "Rewrapped", "keep_pending_key", "pending_key_path",
+           "reads_private_data", "rewrap", "rewrap_owner"]
 
 # Starts a payload that names its signing key. An earlier release's payload starts with the
 # signature's length (at most 512 bytes), never with these two bytes.
@@ -95,7 +110,8 @@ class PrivateData:
     # -- ledger ---------------------------------------------------------------------------
     def _submit(self, key: PrivateKey, method: str, args: dict[str, Any]) -> Any:
         tx = make_tx(key, chain=self.node.chain, contract="privacy", method=method, args=args,
-                     time_ms=self.node.clock(), nonce=secrets.token_hex(8))
+                     time_ms=self.node.clock(), nonce=secrets.token_hex(8),
+                     signer=self._owner(key))
         r = self.node.submit(tx.raw).result(60)
         if not r.ok:
             err = r.error or {}
@@ -106,6 +122,13 @@ class PrivateData:
     def _state(self, key: str) -> Any:
         raw = self.node.store.get_state(key)
         return None if raw is None else decode(raw)
+
+    def _owner(self, key: PrivateKey) -> str:
+        """The participant ``key`` was registered to: after a rotation the key's own id
+        names nobody, the ledger's key index names its owner. (Whether it is still the
+        owner's current key is checked where access is decided.)"""
+        owner = self._state(f"identity/k/{key.public.fingerprint}")
+        return key.did if owner is None else str(owner)
 
     def record(self, rid: str) -> dict[str, Any]:
         rec = self._state(f"privacy/{record_key(rid)}")
@@ -139,7 +162,8 @@ class PrivateData:
         payload = (_SIGNED_BY + len(spki).to_bytes(2, "big") + spki +
                    len(sig).to_bytes(2, "big") + sig + data)
         nonce = os.urandom(12)
-        blob = nonce + AESGCM(data_key).encrypt(nonce, payload, f"{rid}|{author.did}".encode())
+        bound = f"{rid}|{self._owner(author)}".encode()
+        blob = nonce + AESGCM(data_key).encrypt(nonce, payload, bound)
         commitment = hashlib.sha256(blob).hexdigest()
         # Every reader's key first: a refusal half-way left a blob and some wrapped keys
         # that no ledger record serves.
@@ -172,7 +196,7 @@ class PrivateData:
         """Encrypt ``data`` for ``recipients`` (and the author) and register it; returns
         the record id."""
         rid = secrets.token_hex(16)
-        readers = sorted({author.did, *recipients})
+        readers = sorted({self._owner(author), *recipients})
         commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
                                 readers)
         try:
@@ -187,25 +211,28 @@ class PrivateData:
     def _data_key(self, rid: str, rec: dict[str, Any], reader: PrivateKey) -> bytes:
         if rec["status"] != "active":
             raise AccessDenied(f"record {rid} is {rec['status']}")
-        if reader.did not in rec["recipients"]:
-            raise AccessDenied(f"{reader.did} has no grant for record {rid}")
+        did = self._owner(reader)
+        if did not in rec["recipients"]:
+            raise AccessDenied(f"{did} has no grant for record {rid}")
         # The grant is the participant's, for as long as it holds this key: a revoked
         # identity or a key replaced since (stolen, lost) opens nothing served here.
-        who = self._state(f"identity/p/{reader.did}")
+        who = self._state(f"identity/p/{did}")
         if who is None or who["status"] != "active":
-            raise AccessDenied(f"{reader.did} is {'unknown' if who is None else who['status']}")
+            raise AccessDenied(f"{did} is {'unknown' if who is None else who['status']}")
         # Compared as keys, not as text: base64 has more than one spelling of some keys
         # (unused low bits), and registration stores the spelling the admin sent.
         if PublicKey.from_b64(who["key"]).spki != reader.public.spki:
-            raise AccessDenied(f"that is no longer {reader.did}'s key")
-        path = self._dir(rid) / f"{rec['commitment']}.{_who(reader.did)}.key"
+            raise AccessDenied(f"that is no longer {did}'s key")
+        path = self._dir(rid) / f"{rec['commitment']}.{_who(did)}.key"
         if not path.exists():
-            raise DecryptionError(f"no wrapped key for {reader.did} in the private store")
+            raise DecryptionError(f"no wrapped key for {did} in the private store")
         try:
             return reader.rsa_private().decrypt(path.read_bytes(), _OAEP)
         except ValueError:
-            raise DecryptionError(f"the wrapped data key of {reader.did} does not open with its "
-                                  "key: the file was damaged or replaced") from None
+            raise DecryptionError(f"the wrapped data key of {did} does not open with its "
+                                  "key: the file was damaged or replaced (or wrapped for "
+                                  "an earlier key: finish a rotation with `supplyledger "
+                                  "keys rewrap`)") from None
 
     def read(self, rid: str, reader: PrivateKey) -> bytes:
         """Decrypt a record as ``reader`` and verify it: the ciphertext matches the ledger's
@@ -258,7 +285,7 @@ class PrivateData:
         path = self._dir(rid) / f"{rec['commitment']}.{_who(recipient)}.key"
         # A current reader's file is their access: a refused grant must not remove it
         # (it did: any reader could lock out the author by granting the author).
-        if rec["author"] != author.did:
+        if rec["author"] != self._owner(author):
             raise Forbidden(f"only the author of record {rid} may change who reads it")
         if recipient in rec["recipients"]:
             raise AlreadyExists(f"{recipient} already reads record {rid}")
@@ -276,7 +303,7 @@ class PrivateData:
         """Re-encrypt under a new data key for the remaining readers, then switch the
         ledger's commitment; the revoked reader's old wrapped key opens nothing served."""
         rec = self.record(rid)
-        if rec["author"] != author.did:
+        if rec["author"] != self._owner(author):
             raise AccessDenied(f"only the author of record {rid} may revoke access")
         data = self.read(rid, author)
         readers = [d for d in rec["recipients"] if d != recipient]
@@ -307,9 +334,12 @@ class PrivateData:
 
     # -- Alg. 4: key retrieval ------------------------------------------------------------
     def deposit_key(self, sealed: bytes) -> None:
-        """Keep a customer's password-sealed key file (never a plaintext key)."""
+        """Keep a customer's password-sealed key file (never a plaintext key), under the
+        participant the ledger registered its key to: after a rotation the key's own id
+        names nobody."""
         info = read_info(sealed)
-        _write(self.root / "keys" / f"{_who(info.did)}.key", sealed)
+        owner = self._state(f"identity/k/{info.public_key.fingerprint}")
+        _write(self.root / "keys" / f"{_who(str(owner or info.did))}.key", sealed)
 
     def retrieve_key(self, did: str, public_key_b64: str) -> bytes:
         """Return the sealed key file of ``did`` if ``public_key_b64`` is its registered
@@ -324,6 +354,122 @@ class PrivateData:
         if not path.exists():
             raise NotFound(f"no key deposited for {did}")
         sealed = path.read_bytes()
-        if read_info(sealed).did != did:
-            raise CryptoError("the deposited key file belongs to someone else")
+        # Compared as keys: a rotated participant's key file carries the new key's own id.
+        if read_info(sealed).public_key.spki != given:
+            raise CryptoError(f"the deposited key file is not {did}'s current key")
         return sealed
+
+
+def pending_key_path(data_dir: Path, did: str) -> Path:
+    """Where a web rotation keeps ``did``'s next key, sealed, until the ledger answers."""
+    return Path(data_dir) / "private" / "keys" / f"{_who(did)}.rotating"
+
+
+def keep_pending_key(data_dir: Path, did: str, sealed: bytes) -> None:
+    """Keep ``did``'s next key (a sealed key file), synced, before the rotation is sent."""
+    _write(pending_key_path(data_dir, did), sealed)
+
+
+# -- key rotation: re-wrap a participant's data keys ------------------------------------
+@dataclass(frozen=True, slots=True)
+class Rewrapped:
+    """What :func:`rewrap` did, by record id."""
+
+    did: str
+    rewrapped: tuple[str, ...]  # moved to the new key now
+    earlier: tuple[str, ...]  # already for the new key (an earlier run was cut short)
+    unreadable: tuple[str, ...]  # opens with neither key (damaged, or for a key lost)
+    missing: tuple[str, ...]  # the ledger lists the participant, no wrapped key is here
+    deposit: str  # the deposited key file: "none", "replaced", "current" or "stale"
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable and self.deposit != "stale"
+
+
+def rewrap_owner(read: StateReader, old: PublicKey, new: PublicKey) -> str:
+    """The participant whose data keys move from ``old`` to ``new``: ``new`` must be its
+    current key (else UnknownSigner or RevokedKey, also when it is revoked) and ``old`` a
+    key the ledger once registered to it (else AccessDenied)."""
+    if old.spki == new.spki:
+        raise ValidationError("the old and the new key are the same key")
+    did = str(participant_for(read, new)["did"])
+    owner = read(f"identity/k/{old.fingerprint}")
+    if owner is None or decode(owner) != did:
+        raise AccessDenied(f"the old key was never {did}'s key: it unwraps nothing of theirs")
+    return did
+
+
+def _targets(data_dir: Path, read: StateReader, did: str) -> Iterator[tuple[str, Path]]:
+    """(record id, wrapped key file) of every active record in this node's store that the
+    ledger says ``did`` reads; the file may be missing."""
+    records = Path(data_dir) / "private" / "records"
+    if not records.is_dir():
+        return
+    for d in sorted(records.iterdir()):
+        raw = read(f"privacy/{record_key(d.name)}")
+        rec = None if raw is None else decode(raw)
+        if rec is not None and rec["status"] == "active" and did in rec["recipients"]:
+            yield d.name, d / f"{rec['commitment']}.{_who(did)}.key"
+
+
+def reads_private_data(data_dir: Path, read: StateReader, did: str) -> bool:
+    """Whether ``did`` reads a record held in ``data_dir`` (then its key must stay RSA)."""
+    return next(_targets(data_dir, read, did), None) is not None
+
+
+def _unwrap(key: rsa.RSAPrivateKey | None, blob: bytes) -> bytes | None:
+    if key is None:
+        return None
+    try:
+        return key.decrypt(blob, _OAEP)
+    except ValueError:
+        return None
+
+
+def rewrap(data_dir: Path, read: StateReader, old: PrivateKey, new: PrivateKey,
+           sealed_new: bytes | None = None) -> Rewrapped:
+    """Move every data key wrapped for the participant in ``data_dir`` from ``old`` to
+    ``new`` (its current key, :func:`rewrap_owner`). Idempotent: run again after an
+    interruption, it re-wraps only what is still for ``old``. A deposited key file
+    (Alg. 4) holding ``old`` is replaced by ``sealed_new`` when given."""
+    did = rewrap_owner(read, old.public, new.public)
+    targets = list(_targets(data_dir, read, did))
+    if targets and new.public.kind != "rsa":
+        raise CryptoError(f"{did} reads private records, whose data keys are wrapped with "
+                          "RSA-OAEP: its new key must be RSA")
+    old_rsa = old.rsa_private() if old.public.kind == "rsa" else None
+    new_rsa = new.rsa_private() if targets else None
+    done: dict[str, list[str]] = {"now": [], "earlier": [], "unreadable": [], "missing": []}
+    for rid, path in targets:
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            done["missing"].append(rid)
+            continue
+        data_key = _unwrap(old_rsa, blob)
+        if data_key is not None:
+            # Same name: os.replace swaps the old wrap for the new one atomically.
+            _write(path, new.public.rsa_public().encrypt(data_key, _OAEP))
+            done["now"].append(rid)
+        else:
+            done["earlier" if _unwrap(new_rsa, blob) is not None else "unreadable"].append(rid)
+    return Rewrapped(did, tuple(done["now"]), tuple(done["earlier"]),
+                     tuple(done["unreadable"]), tuple(done["missing"]),
+                     _redeposit(Path(data_dir), did, old, new, sealed_new))
+
+
+def _redeposit(data_dir: Path, did: str, old: PrivateKey, new: PrivateKey,
+               sealed_new: bytes | None) -> str:
+    path = data_dir / "private" / "keys" / f"{_who(did)}.key"
+    if not path.exists():
+        return "none"
+    held = read_info(path.read_bytes()).public_key.spki
+    if held == new.public.spki:
+        return "current"
+    if held != old.public.spki or sealed_new is None:
+        return "stale"
+    if read_info(sealed_new).public_key.spki != new.public.spki:
+        raise ValidationError("the sealed key file given is not the new key")
+    _write(path, sealed_new)
+    return "replaced"

@@ -1,4 +1,5 @@
-"""Pages: login, logout, unlock, account (with balances and withdrawals), dashboard."""
+"""Pages: login, logout, unlock, account (with balances, withdrawals and key rotation),
+dashboard."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from supplyledger.api.auth import (
     COOKIE,
@@ -20,10 +22,13 @@ from supplyledger.api.auth import (
     set_session_cookie,
 )
 from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
+from supplyledger.api.service import Principal
 from supplyledger.api.web import charts
 from supplyledger.api.web.money import money_context
+from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
-from supplyledger.errors import SupplyLedgerError
+from supplyledger.api.web.rotate import rotate_account_key
+from supplyledger.errors import SupplyLedgerError, ValidationError
 
 __all__ = ["router"]
 
@@ -98,14 +103,17 @@ def account(request: Request) -> Response:
 
 @router.post("/account", response_class=HTMLResponse)
 async def account_post(request: Request) -> Response:
-    """Unlock the signing key again, or change the password (the key is re-sealed)."""
+    """Unlock the signing key again, change the password (the key is re-sealed), or
+    rotate the key."""
     who = current(request)
     form = await request.form()
     svc = service_of(request)
     msg, err = None, None
     try:
         check_csrf(who, request, dict(form))
-        if form.get("action") == "password":
+        if form.get("action") == "rotate":
+            msg = _rotate(request, who, form)
+        elif form.get("action") == "password":
             svc.accounts.change_password(who.session, str(form.get("old_password", "")),
                                          str(form.get("new_password", "")),
                                          client_of(request))
@@ -121,6 +129,32 @@ async def account_post(request: Request) -> Response:
     return page(request, "account.html", status=200 if err is None else 400,
                 title="Your account", key_b64=base64.b64encode(sealed).decode(),
                 message=msg, error=err, **money_context(svc, who))
+
+
+def _rotate(request: Request, who: Principal, form: FormData) -> str:
+    """"Rotate my key", once per rendered form (a reload must not rotate twice)."""
+    if form.get("confirm") != "yes":
+        raise ValidationError("tick the box to confirm that you want a new key",
+                              arg="confirm")
+    once = request.app.state.once
+    token = str(form.get("once", ""))
+    fresh, earlier = once.claim(who.did, token)
+    if not fresh:
+        return ("This rotation was already sent." if earlier is PENDING
+                else str(earlier.get("message")))
+    try:
+        done = rotate_account_key(service_of(request), who,
+                                  str(form.get("password", "")), client_of(request))
+    except BaseException:
+        once.settle(who.did, token, None)  # (a lost answer is finished by rotating again)
+        raise
+    msg = (f"Key rotated: your new key is registered on the ledger and sealed under your "
+           f"password; {len(done.rewrapped)} private record(s) re-wrapped for it.")
+    if done.unreadable:
+        msg += (f" {len(done.unreadable)} record(s) hold a data key for a key you no "
+                "longer have and stay unreadable to you.")
+    once.settle(who.did, token, {"message": msg})
+    return msg
 
 
 @router.get("/", response_class=HTMLResponse)
