@@ -92,13 +92,16 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
               "recorded", "block", "tx", "proof", "faults")
     for i, e in enumerate(res["events"], start=(page - 1) * page_size + 1):
         faults = esc("; ".join(f"{f['kind']}: {f['reason']}" for f in e["faults"]))
+        said = (" [yellow](error declaration)[/]" if e.get("error_declaration") else
+                " [yellow](declared wrong)[/]" if e.get("declared_wrong") else "")
         t.add_row(str(i), esc(e["batch"].rsplit("/", 1)[-1]), str(e["seq"]), esc(e["link"]),
-                  esc(e["biz_step"]), esc(e["disposition"]), esc(e["event_time"]),
+                  esc(e["biz_step"]) + said, esc(e["disposition"]), esc(e["event_time"]),
                   esc(e.get("signer_name") or e["signer"][:20]), _when(e.get("time")),
                   str(e["height"]), e["tx"][:12],
                   "[green]ok[/]" if e["proof"]["verified"] else "[red]FAILED[/]",
                   f"[red]{faults}[/]" if faults else "")
     console.print(t)
+    _withdrawn(res)
     for c in res["chains"]:
         status = "[green]intact[/]" if c["ok"] else f"[red]broken at event {c['broken_at']}[/]"
         console.print(f"  code chain {esc(c['batch'])}: {_n(c['events'], 'event')}, {status}")
@@ -116,6 +119,14 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
                   f"{esc(first['batch'])}, event {first['seq']}) — {esc(first['kind'])}: "
                   f"{esc(first['reason'])}")
     raise typer.Exit(1)
+
+
+def _withdrawn(res: dict[str, Any]) -> None:
+    """The links and unpackings error declarations withdrew, which were not followed."""
+    for w in res.get("withdrawn", ()):
+        arrow = "taken out of" if w["what"] == "unpacking" else "->"
+        console.print(f"  [yellow]withdrawn by an error declaration[/]: {esc(w['src'])} "
+                      f"{arrow} {esc(w['dst'])} (tx {w['tx'][:12]})")
 
 
 def _n(count: int, noun: str) -> str:
@@ -154,3 +165,4 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
         else:
             t.add_row(esc(a["kind"].replace("_", " ")), esc(a["id"]), "", "", "")
     console.print(t)
+    _withdrawn(res)

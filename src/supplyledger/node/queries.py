@@ -10,8 +10,11 @@ reaches: every downstream lot, logistic unit and shipment, and who holds each lo
 logistic unit passes on only what was in it at the time: a reused pallet's later loads are
 not downstream of a lot taken off it whole (unpackings are recorded from trace rules v3 on;
 on older ledgers a lot stays in a unit from its packing on, which can only say too much).
-Both paginate; every event and code chain is checked whatever the page, so a page can
-still name a fault that happened before it.
+From trace rules v4 on, an edge or unpacking that only an event declared wrong made (an
+EPCIS error declaration withdrew it) is not followed, and both answers list what was skipped
+(``withdrawn``); trace marks the declaration and the event it declares wrong. Edges later
+events made on top of a withdrawn one stay. Both paginate; every event and code chain is
+checked whatever the page, so a page can still name a fault that happened before it.
 """
 
 from __future__ import annotations
@@ -114,6 +117,64 @@ class _Cover:
         return new
 
 
+class _Withdrawn:
+    """The edges and unpackings error declarations withdrew (trace rules v4), as one query
+    meets them. A transaction's withdrawn items (state ``trace/w/<tx>``) are looked up
+    once, and only on a ledger that holds any; what they made is read from the
+    transaction's receipt. A link or unpacking that another item of the same transaction
+    made as well stays: that event was not declared wrong."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.any = store.get_state("trace/w") is not None
+        self.made: dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {}
+        self.skipped: dict[tuple[str, str, str, str], None] = {}  # what, src, dst, tx
+
+    def load(self, txs: Sequence[str]) -> None:
+        new = [t for t in dict.fromkeys(txs) if t not in self.made]
+        if not new:
+            return
+        found = self.store.get_states([f"trace/w/{t}" for t in new])
+        items = {t: set(decode(found[f"trace/w/{t}"])) for t in new
+                 if f"trace/w/{t}" in found}
+        stored = self.store.txs_by_id(list(items)) if items else {}
+        for t in new:
+            tx = stored.get(t)
+            self.made[t] = _made(decode(tx[3]), items[t]) if tx else (set(), set())
+
+    def link(self, src: str, dst: str, tx: str) -> bool:
+        return self._gone(0, "link", src, dst, tx)
+
+    def unpacking(self, child: str, parent: str, tx: str) -> bool:
+        return self._gone(1, "unpacking", child, parent, tx)
+
+    def _gone(self, i: int, what: str, a: str, b: str, tx: str) -> bool:
+        if (a, b) not in self.made[tx][i]:
+            return False
+        self.skipped[(what, a, b, tx)] = None
+        return True
+
+    def listed(self) -> list[dict[str, str]]:
+        """What was skipped, for the answer: {what, src, dst, tx} (an unpacking's src is
+        the child taken out, its dst the parent)."""
+        return [{"what": w, "src": a, "dst": b, "tx": t} for w, a, b, t in self.skipped]
+
+
+def _made(receipt: dict[str, Any], items: set[int]) -> tuple[set[tuple[str, str]],
+                                                             set[tuple[str, str]]]:
+    """(links, unpackings) that only the withdrawn ``items`` of a transaction made, from
+    its receipt's ``trace.recorded`` events."""
+    gone: tuple[set[tuple[str, str]], set[tuple[str, str]]] = (set(), set())
+    kept: tuple[set[tuple[str, str]], set[tuple[str, str]]] = (set(), set())
+    for etype, data in receipt.get("events") or ():
+        if etype != "trace.recorded":
+            continue
+        into = gone if data.get("item") in items else kept
+        into[0].update((e[0], e[1]) for e in data.get("edges", ()))
+        into[1].update((u[0], u[1]) for u in data.get("unpacked", ()))
+    return gone[0] - kept[0], gone[1] - kept[1]
+
+
 class _Near:
     """A node's genealogy edges in one direction, fetched once per query."""
 
@@ -139,17 +200,23 @@ class TraceQueries:
         self.contracts = contracts or load_builtin()
         self._memo = Memo(cache_size)
 
-    def _near(self, ids: list[str], upstream: bool) -> dict[str, _Near]:
+    def _near(self, ids: list[str], upstream: bool, gone: _Withdrawn) -> dict[str, _Near]:
         near = {n: _Near() for n in ids}
         links: dict[tuple[str, str, bool], list[int]] = {}
-        for src, dst, kind, _, pos in self.store.trace_links(ids, upstream=upstream):
+        edges = self.store.trace_links(ids, upstream=upstream)
+        outs = self.store.trace_unpacked(ids, upstream=upstream)
+        if gone.any:  # (rules v4) what error declarations withdrew is not followed
+            gone.load([r[3] for r in edges] + [r[2] for r in outs])
+            edges = [r for r in edges if not gone.link(r[0], r[1], r[3])]
+            outs = [r for r in outs if not gone.unpacking(r[0], r[1], r[2])]
+        for src, dst, kind, _, pos in edges:
             here, other = (dst, src) if upstream else (src, dst)
             if kind == "aggregation" or HUB in (src[:len(HUB)], dst[:len(HUB)]):
                 links.setdefault((here, other, kind == "aggregation"), []).append(pos)
             else:
                 near[here].made.append((other, pos))
         unpacked: dict[tuple[str, str], list[int]] = {}
-        for child, parent, pos in self.store.trace_unpacked(ids, upstream=upstream):
+        for child, parent, _, pos in outs:
             pair = (parent, child) if upstream else (child, parent)
             unpacked.setdefault(pair, []).append(pos)
         for (here, other, packed), at in links.items():
@@ -157,7 +224,7 @@ class TraceQueries:
             (near[here].packed if packed else near[here].joined)[other] = spans
         return near
 
-    def _closure(self, start: str, *, upstream: bool) -> list[str]:
+    def _closure(self, start: str, *, upstream: bool, gone: _Withdrawn) -> list[str]:
         """Every id reachable from ``start`` (nearest first). A parent (a pallet, a case) is
         followed only while the child was in it: from a lot downstream, a pallet's
         transformation counts if it happened between the lot's packing and its unpacking;
@@ -186,7 +253,7 @@ class TraceQueries:
                 nxt.setdefault(other, []).extend(new)
 
         while frontier:
-            near.update(self._near([n for n in frontier if n not in near], upstream))
+            near.update(self._near([n for n in frontier if n not in near], upstream, gone))
             for here, wins in frontier.items():
                 wins.sort()
                 e, hub = near[here], here.startswith(HUB)
@@ -221,15 +288,20 @@ class TraceQueries:
 
     def genealogy(self, batch: str) -> tuple[str, list[str], list[str]]:
         """(canonical batch id, upstream ids, downstream ids), nearest first."""
+        return self._genealogy(batch)[:3]
+
+    def _genealogy(self, batch: str) -> tuple[str, list[str], list[str], _Withdrawn]:
         bid = subject_id(batch)
-        up, down = self._closure(bid, upstream=True), self._closure(bid, upstream=False)
+        gone = _Withdrawn(self.store)
+        up = self._closure(bid, upstream=True, gone=gone)
+        down = self._closure(bid, upstream=False, gone=gone)
         if not up and not down and not self.store.trace_rows([bid]) and \
                 self.store.get_state(f"custody/h/{bid}") is None:
             raise NotFound(f"no batch or traced object {batch}")
-        return bid, up, down
+        return bid, up, down, gone
 
     def trace(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
-        bid, up, down = self.genealogy(batch)
+        bid, up, down, gone = self._genealogy(batch)
         nodes = [*reversed(up), bid, *down]
         rows = self.store.trace_rows(nodes)
         txs = self.store.txs_by_id([r[2] for r in rows])
@@ -261,6 +333,9 @@ class TraceQueries:
         # are the whole genealogy's, whichever page is shown.
         checked = [self._event(r, txs.get(r[2]), recomputed.get((r[0], r[1])), check)
                    for r in rows]
+        declared = {e["hash_id"] for e in checked if e["error_declaration"]}
+        for e in checked:  # the event an error declaration says was wrong
+            e["declared_wrong"] = not e["error_declaration"] and e["hash_id"] in declared
         events = checked[lo:hi]
         names = self.store.participant_names([e["signer"] for e in events])
         for e in events:
@@ -279,12 +354,15 @@ class TraceQueries:
                 "events_total": len(rows), "page": page, "page_size": page_size,
                 "pages": pages, "events": events, "faults": faulty,
                 "faulty_link": faulty[0] if faulty else None,
+                # links and unpackings error declarations withdrew (rules v4), not followed
+                "withdrawn": gone.listed(),
                 # Shipments that carried the batch, with each order's gCO2e (WTW) share.
                 "shipments": shipments_for_batch(self.store.reader(), bid)}
 
     def _event(self, r: tuple[Any, ...], tx: tuple[int, int, bytes, bytes] | None,
                code: str | None, check: Checker) -> dict[str, Any]:
         e: dict[str, Any] = dict(zip(COLUMNS, r, strict=True))
+        e["error_declaration"] = False
         faults: list[Fault] = []
         if tx is None:
             faults.append(Fault("tx_missing", f"transaction {r[2]} is not in the ledger"))
@@ -307,6 +385,7 @@ class TraceQueries:
             faults.extend(check.row_faults(r, env, facts, height, index))
             faults.extend(check.reported(r[0], facts))
             e["time"] = env["time"]
+            e["error_declaration"] = bool(facts.get("declares"))
         except (SupplyLedgerError, KeyError, IndexError, TypeError) as exc:
             reason = exc.message if isinstance(exc, SupplyLedgerError) else repr(exc)
             faults.append(Fault("tx", f"stored transaction unreadable: {reason}"))
@@ -315,7 +394,7 @@ class TraceQueries:
 
     def recall(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
         """Everything a problem with ``batch`` reaches, and who holds it now."""
-        bid, _, down = self.genealogy(batch)
+        bid, _, down, gone = self._genealogy(batch)
         affected = [bid, *down]
         holdings = self.store.holdings(affected)
         lots_meta = self.store.batch_rows(affected)
@@ -349,7 +428,7 @@ class TraceQueries:
         entries.extend(shipments.values())
         lo, hi, pages = _page(len(entries), page, page_size)
         return {"batch": bid, "total": len(entries), "page": page, "page_size": page_size,
-                "pages": pages,
+                "pages": pages, "withdrawn": gone.listed(),
                 "counts": {k: sum(1 for e in entries if e["kind"] == k)
                            for k in ("lot", "logistic_unit", "shipment", "object")},
                 "affected": entries[lo:hi]}

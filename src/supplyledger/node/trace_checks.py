@@ -244,7 +244,8 @@ class Checker:
         return out
 
     def facts(self, tx_id: str, raw: bytes, item: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(envelope, facts of event ``item``) as the contract's prepare step derives them."""
+        """(envelope, facts of event ``item``) as the contract's prepare step derives them,
+        with ``declares``: whether the event is an error declaration."""
         memo_key = (self.digest(tx_id, raw), item)
         hit = self.memo.facts.get(memo_key)
         if hit is not None:
@@ -264,11 +265,13 @@ class Checker:
             self._prepared[tx_id] = (env, args)
         env, args = self._prepared[tx_id]
         if isinstance(args.get("events"), list):
+            raw_event = args["events"][item]
             try:
-                one = facts_of_events([args["events"][item]], args.get("namespaces"))
+                one = facts_of_events([raw_event], args.get("namespaces"))
             except SupplyLedgerError as exc:
                 raise ProofError(f"stored event no longer prepares: {exc.message}") from None
-            return env, one[0]
+            # (as the contract's facts say it: the trace shows an error declaration)
+            return env, one[0] | {"declares": "errorDeclaration" in raw_event}
         value, err = prepare_call(self.contracts, env["contract"], env["method"], args)
         if err is not None:
             raise ProofError(f"stored transaction no longer prepares: {err['message']}")

@@ -290,12 +290,12 @@ class SQLiteStore:
             ids)
 
     def trace_unpacked(self, ids: Sequence[str], *, upstream: bool) -> list[tuple[Any, ...]]:
-        """(child, parent, pos) of each time a child was taken out of its parent whole
+        """(child, parent, tx, pos) of each time a child was taken out of its parent whole
         (trace rules v3), for the parents ``ids`` (upstream) or the children ``ids``, as
         :meth:`trace_links` reads edges; pos as there."""
         col = "parent" if upstream else "child"
         return self._select_in(
-            "SELECT u.child, u.parent, COALESCE(t.pos, u.height * 1048576) FROM "
+            "SELECT u.child, u.parent, u.tx, COALESCE(t.pos, u.height * 1048576) FROM "
             f"trace_unpacked u LEFT JOIN txs t ON t.id = u.tx WHERE u.{col} IN ({{inn}})",
             ids)
 

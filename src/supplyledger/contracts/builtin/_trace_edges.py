@@ -18,6 +18,11 @@ Rules v3 (v1 and v2 keep what they did, for the ledgers that recorded under them
   such a part takes its edges back from the node (``trace_unpacked``, :func:`retracted`).
 - A lot or unit taken out of a parent whole is listed as unpacked (``trace_unpacked``): the
   recall and trace queries follow a reused pallet only while the lot was on it.
+
+Rules v4: an error declaration makes no edges and takes none back here; it withdraws the
+declared event's recordings (:func:`._trace_once.withdraw`), whose edges and unpackings the
+queries then skip, those through a transformation's node included (so :func:`retracted`
+is v3's only).
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ def _through(out: list[list[str]], node_id: str, srcs: list[str], dsts: list[str
 
 def retracted(ctx: Ctx, f: dict[str, Any]) -> list[list[str]]:
     """The [input, node] and [node, output] edges an error declaration of a part of a
-    transformation takes back (rules v3): later parts do not join them."""
+    transformation takes back (rules v3 only): later parts do not join them."""
     if ctx.version < 3 or f["type"] != "TransformationEvent" or not f.get("tid"):
         return []
     node_id = hub(ctx, str(f["tid"]))

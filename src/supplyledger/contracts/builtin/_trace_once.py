@@ -15,6 +15,14 @@ invalid instead: that is no retry). A chain that does not hold it yet may
 still take it (``record_event`` on another lot the event is about, by that lot's holder):
 the non-empty map returned by :func:`held` then tells the caller that the event's
 event-wide effects already happened.
+
+Rules v4: an error declaration withdraws the recordings of the event it declares wrong
+(:func:`withdraw`). A recording is one transaction's taking of the event (``[tx id, item]``
+in the map above, on one or more chains); it is withdrawn once the declaration is recorded on
+every chain that recording went to, so nobody withdraws a link on a chain they could not
+record on. State key ``w/<tx id>`` lists the withdrawn items of that transaction; ``w``
+marks that the ledger holds any (the trace and recall queries skip the edges and unpackings
+those items made, read from the transaction's receipt; see ``node/queries.py``).
 """
 
 from __future__ import annotations
@@ -24,16 +32,17 @@ from typing import Any
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, EPCISValidationError
 
-__all__ = ["held", "key", "mark"]
+__all__ = ["held", "key", "mark", "withdraw"]
 
 
-def key(f: dict[str, Any]) -> str:
+def key(f: dict[str, Any], *, declared: bool = False) -> str:
     """``e/<hex>`` of an event's hash id ``ni:///sha-256;<hex>?ver=CBV2.0`` (the digest
-    keeps the key short; anything else is used whole), ``e/<hex>/x`` of its declaration."""
+    keeps the key short; anything else is used whole), ``e/<hex>/x`` of its declaration;
+    with ``declared``, the key of the event a declaration ``f`` declares wrong."""
     hash_id = f["hash"]
     _, sep, rest = hash_id.partition(";")
     k = f"e/{rest[:64]}" if sep and len(rest) >= 64 else f"e/{hash_id}"
-    return f"{k}/x" if f.get("declares") else k
+    return f"{k}/x" if f.get("declares") and not declared else k
 
 
 def held(ctx: Ctx, f: dict[str, Any], subjects: list[str], item: int
@@ -61,3 +70,24 @@ def mark(ctx: Ctx, f: dict[str, Any], where: dict[str, list[Any]], subjects: lis
     for s in subjects:
         where[s] = [ctx.tx_id, item]
     ctx.put(key(f), where)
+
+
+def withdraw(ctx: Ctx, f: dict[str, Any], declared: dict[str, list[Any]],
+             subjects: list[str]) -> list[list[Any]]:
+    """(rules v4) Withdraw the recordings of the event the error declaration ``f`` says was
+    wrong that this recording of it, on ``subjects``, completes: those every chain of which
+    the declaration (``declared``: its map, this recording marked) is on now. Returns their
+    ``[tx id, item]``. Events recorded under rules v1 left no map: nothing is withdrawn."""
+    recordings: dict[tuple[str, int], list[str]] = {}
+    for chain, (tx, item) in (ctx.get(key(f, declared=True)) or {}).items():
+        recordings.setdefault((tx, item), []).append(chain)
+    out: list[list[Any]] = []
+    for (tx, item), chains in recordings.items():
+        if any(c in subjects for c in chains) and all(c in declared for c in chains):
+            gone = ctx.get(f"w/{tx}") or []
+            if item not in gone:
+                ctx.put(f"w/{tx}", sorted([*gone, item]))
+            out.append([tx, item])
+    if out and not ctx.exists("w"):
+        ctx.put("w", True)
+    return sorted(out)

@@ -62,6 +62,8 @@ def _event_keys(f: dict[str, Any]) -> list[str]:
     # Every identifier an event names is resolved (_subjects, _edges), and chains read;
     # and where the event is recorded already (rules v2: once per chain).
     keys = [f"trace/{once_key(f)}"]
+    if f.get("declares"):  # (rules v4) where the event declared wrong was recorded
+        keys.append(f"trace/{once_key(f, declared=True)}")
     for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
             f["parent"]))):
         keys.extend(_node_keys(ident))
@@ -73,6 +75,8 @@ def reads_one(value: dict[str, Any]) -> list[str]:
     f = value["items"][0]
     keys = [f"custody/{holding_key(value['batch'])}", f"trace/b/{value['batch']}",
             f"trace/{once_key(f)}"]
+    if f.get("declares"):  # (rules v4) where the event declared wrong was recorded
+        keys.append(f"trace/{once_key(f, declared=True)}")
     # a transformation's inputs and outputs, an aggregation's parent and (v3) its children
     # are resolved; an event not naming the batch outright is searched for it (v3)
     for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):

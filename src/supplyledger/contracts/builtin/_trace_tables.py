@@ -3,7 +3,9 @@ chain, one per genealogy edge, one per lot or unit taken out of a parent whole (
 the trace and recall queries follow a parent only while the child was in it; also an
 input or output an error declaration took back from a transformation's node), and each
 lot's balance shown in the products contract's ``batches`` row. Pure functions of the
-receipts' events, so the audit rebuilds them."""
+receipts' events, so the audit rebuilds them. Edges and unpackings an error declaration
+withdrew (rules v4) stay in the tables as history; the trace and recall queries skip them
+(state ``trace/w/<tx>``)."""
 
 from __future__ import annotations
 

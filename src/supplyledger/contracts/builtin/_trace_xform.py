@@ -22,7 +22,9 @@ out of the wheat's recall.
   per transaction).
 - An error declaration of a part takes the inputs and outputs it names back out of the
   transformation (listed as unpacked from the node): parts recorded after it do not join
-  them; what was joined before stays (genealogy is history).
+  them; what was joined before stays (genealogy is history). Under rules v4 the part's
+  edges to and from the node are withdrawn instead, as every edge of an event declared
+  wrong is: no later or earlier part joins through them.
 
 State ``x/<sha-256 hex of scope "\\n" id>`` holds {carried, lots, tx}: whether any part
 consumed registered goods (an object output then carries them: an object output named

@@ -90,6 +90,29 @@ custodian links it to a parent without packing it (v2 let an inspector link anyo
 onto anyone's pallet). A lot or unit taken out of a parent whole is recorded as unpacked
 (``trace_unpacked``), so trace and recall follow a reused pallet only while the lot was
 on it.
+
+Rules v4 (new ledgers start there; older ones after ``rules.adopt``): an error declaration
+withdraws what the event it declares wrong linked. Under v3 the genealogy edges of a wrong
+aggregation, of a transaction's container or of a transformation, and the unpackings of a
+wrong DELETE, stayed in force: trace and recall kept following a pallet the lot was never
+on, or stopped following one it never left. Under v4 each recording of the declared event
+(one transaction's taking of it) is withdrawn once the declaration is recorded on every
+chain that recording went to: the trace and recall queries no longer follow any edge or
+unpacking it made (``trace_links`` and ``trace_unpacked`` keep them as history; the
+queries list what they skipped as ``withdrawn``). What is withdrawn is exactly what the
+declared event made: an edge or unpacking another event made too (a later packing of the
+same lot onto the same pallet, another event of the same capture) stays, and so does
+everything later events built on top (the pallet's own shipment, its packing into a
+container, what it was milled into): a recall of the pallet still reaches those, only the
+lot no longer reaches the pallet. Not withdrawn either: the quantities the event consumed
+or packed (the mass balance stands until the correcting events are recorded), the objects
+it claimed, and a transformation part's inputs and outputs in its transformation's state.
+A part's edges through the transformation's node are withdrawn like any other (v3 took the
+part's inputs and outputs out of the node from the declaration on, so what the part had
+joined before stayed). Both the wrong event and its declaration stay in the chains'
+history; trace marks them (``error_declaration``, ``declared_wrong``). Nothing is withdrawn
+for a declaration recorded before v4 was adopted, nor for an event recorded under v1
+(where it went was not kept).
 """
 
 from __future__ import annotations
@@ -104,7 +127,7 @@ from supplyledger.contracts.builtin._trace_facts import (
     subject_id,
 )
 from supplyledger.contracts.builtin._trace_objects import Claims
-from supplyledger.contracts.builtin._trace_once import held, mark
+from supplyledger.contracts.builtin._trace_once import held, mark, withdraw
 from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
 from supplyledger.contracts.builtin._trace_tables import (
     EVENTS,
@@ -172,8 +195,8 @@ def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
-            edges: list[list[str]], unpacked: list[list[str]] | None = None
-            ) -> dict[str, Any]:
+            edges: list[list[str]], unpacked: list[list[str]] | None = None,
+            withdrawn: list[list[Any]] | None = None) -> dict[str, Any]:
     # The event's record is the signed envelope that carries it: its hash (the tx id)
     # commits to the event, who recorded it and when.
     code = chain_code(ctx.tx_id, state["code"])
@@ -184,6 +207,8 @@ def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], it
         more["edges"] = edges
     if unpacked:  # (rules v3 only, so the receipts of v1 and v2 stay as they were)
         more["unpacked"] = unpacked
+    if withdrawn:  # (rules v4 only) the recordings an error declaration withdrew
+        more["withdrawn"] = withdrawn
     ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, **more)
     return {"batch": subject, "seq": n, "code": code, "hash": f["hash"]}
 
@@ -218,12 +243,16 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     unpacked: list[list[str]] = []
     if linking and not again:
         per, unpacked = edges(ctx, targets, f, claims)
-    elif once and f.get("declares") and not where:  # (v3) a part's links taken back, once
-        unpacked = retracted(ctx, f)
+    elif once and f.get("declares") and not where and ctx.version < 4:
+        unpacked = retracted(ctx, f)  # (v3) a part's links taken back, once
     claims.commit()
+    withdrawn: list[list[Any]] = []
     if once:
-        mark(ctx, f, where, [t for t, _ in targets], item)
-    done = _append(ctx, first, state, f, item, per[0] if per else [], unpacked)
+        subjects = [t for t, _ in targets]
+        mark(ctx, f, where, subjects, item)
+        if ctx.version >= 4 and f.get("declares"):  # (never on an event's own recording)
+            withdrawn = withdraw(ctx, f, where, subjects)
+    done = _append(ctx, first, state, f, item, per[0] if per else [], unpacked, withdrawn)
     for k in range(1, len(targets)):
         t = targets[k][0]
         _append(ctx, t, ctx.get(f"b/{t}") or {"code": ZERO, "n": 0}, f, item,
@@ -294,4 +323,4 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
                        tables=(EVENTS, LINKS, UNPACKED), projectors=PROJECTORS,
-                       versions=(1, 2, 3))
+                       versions=(1, 2, 3, 4))
