@@ -1,10 +1,12 @@
 """Buttons on table rows that open a method's form filled in from the row: "Order" on a
 product for sale, "Pay out" on a withdrawal instruction addressed to the user's bank,
-"Cancel" on the user's own open instruction.
+"Cancel" on the user's own open instruction, and on a lapsed one for a consortium admin.
 
 A button shows only where the contract would accept the call from this user, so a table
 never offers what ends as a refused transaction on the ledger (nobody buys from
-themselves; only the instruction's bank pays it out, only its holder cancels it). The form
+themselves; only the instruction's bank pays it out, and not once it has lapsed; only its
+holder cancels it, or an admin a lapsed one). Whether an instruction has lapsed is the
+row's ``lapsed`` (``money.shown_rows`` adds it from the contract's own rule). The form
 it opens is the method's ordinary one (CSRF token, sent once), so the user sees and may
 change every argument before signing.
 """
@@ -57,9 +59,14 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
     "withdrawals": (
         # The amount defaults to all of the instruction; the bank may pay out less.
         RowAction("Pay out", "payments", "withdraw", (("instruction", "id"), ("amount", "amount")),
-                  lambda r, who: r["state"] == "open" and pays_for(who, r["bank"])),
+                  lambda r, who: r["state"] == "open" and not r.get("lapsed")
+                  and pays_for(who, r["bank"])),
         RowAction("Cancel", "payments", "cancel_withdrawal", (("instruction", "id"),),
                   lambda r, who: r["state"] == "open" and holds_account(who, r["account"])),
+        # Payments rules v3: an admin who is not the holder cancels a lapsed one only.
+        RowAction("Cancel", "payments", "cancel_withdrawal", (("instruction", "id"),),
+                  lambda r, who: r["state"] == "open" and bool(r.get("lapsed"))
+                  and who.has("admin") and not holds_account(who, r["account"])),
     ),
 }
 

@@ -9,22 +9,43 @@ open instructions naming it or its organisation as the bank, each with "Pay out"
 ``actions.py``; the form opened defaults to the instructed amount and takes the bank's
 reference). All of it signs through the ordinary method forms, with their CSRF and
 send-once tokens.
+
+Every list of instructions (this page, the Orders inbox, ``/tables/withdrawals``, the
+admin page) shows who instructed each one (``instructed_by``, from the instruction in
+state: the table has no such column) and, once rules v3 are in force, whether it has
+lapsed and why (``lapsed``). Whether it has is decided by the contract's own rule, run
+over the committed state (:func:`_lapse_reader`), so the page can never disagree with
+what the bank's ``withdraw`` would answer. A lapsed instruction offers no "Pay out"; its
+holder's members, and a consortium admin, "Cancel" (the admin page lists them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.actions import holds_account, pays_for
 from supplyledger.api.web.mine import display_names, suggestions, time_column
+from supplyledger.api.web.names import participant_names
 
-__all__ = ["ROWS", "money_context"]
+# The contract's own rule and key spelling (private to it, imported rather than copied, so
+# the page decides exactly as the ledger does).
+from supplyledger.contracts.builtin.payments import _lapsed, _wkey
+from supplyledger.contracts.runtime import Ctx
+
+__all__ = ["LAPSE_RULES", "ROWS", "lapsed_instructions", "money_context", "shown_columns",
+           "shown_rows"]
 
 ROWS = 20  # instructions listed per list; the rest are on /tables/withdrawals
+LAPSE_RULES = 3  # the payments rules version from which an instruction lapses
+# Open instructions the admin page checks for lapsed ones (each costs a few state reads);
+# past that it says so and points to /tables/withdrawals?state=open, which shows them too.
+LAPSE_SCAN = 1000
+TABLE = "withdrawals"
 
 
 def _accounts(who: Principal) -> list[str]:
@@ -32,6 +53,69 @@ def _accounts(who: Principal) -> list[str]:
     if who.org is not None and holds_account(who, f"org:{who.org}"):
         own.append(f"org:{who.org}")
     return own
+
+
+def _lapse_reader(svc: LedgerService) -> Ctx:
+    """The committed state as the payments contract reads it (no writes are ever kept),
+    under the rules version in force."""
+    return Ctx(contract="payments", signer="", roles=frozenset(), org=None,
+               time=svc.node.clock(), tx_id="", read=svc.node.store.get_state,
+               version=svc.rules_version("payments"))
+
+
+def shown_rows(svc: LedgerService, table: str,
+               rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` of ``table`` as the pages list them: a withdrawal instruction gains
+    ``instructed_by`` (a participant id) and ``lapsed`` (why, with names for ids, or None:
+    always None before rules v3). Other tables' rows pass unchanged."""
+    if table != TABLE:
+        return list(rows)
+    ctx = _lapse_reader(svc)
+    out = []
+    for r in rows:
+        w = ctx.get(_wkey(str(r["id"])))
+        why = (_lapsed(ctx, w) if w is not None and ctx.version >= LAPSE_RULES
+               and w["state"] == "open" else None)
+        out.append({**r, "instructed_by": None if w is None else w["by"], "lapsed": why})
+    names = participant_names(svc, {r["instructed_by"] for r in out if r["lapsed"]})
+    for r in out:
+        if r["lapsed"] and r["instructed_by"] in names:
+            r["lapsed"] = r["lapsed"].replace(r["instructed_by"], names[r["instructed_by"]])
+    return out
+
+
+def shown_columns(svc: LedgerService, table: str, columns: Sequence[str]) -> list[str]:
+    """The columns :func:`shown_rows` rows are listed with: ``instructed_by`` after the
+    account, and under rules v3 ``lapsed`` after the state."""
+    cols = list(columns)
+    if table != TABLE:
+        return cols
+    cols.insert(cols.index("account") + 1, "instructed_by")
+    if svc.rules_version("payments") >= LAPSE_RULES:
+        cols.insert(cols.index("state") + 1, "lapsed")
+    return cols
+
+
+def lapsed_instructions(svc: LedgerService, issue: Callable[[], str]) -> dict[str, Any] | None:
+    """For the admin page: the open instructions that have lapsed, each with a fresh
+    send-once token for its "Cancel" form (``issue``); None where the rule is not in force
+    (no payments contract, or rules before v3)."""
+    if ("payments" not in svc.contracts or TABLE not in svc.reads.tables
+            or svc.rules_version("payments") < LAPSE_RULES):
+        return None
+    found: list[dict[str, Any]] = []
+    scanned, cursor = 0, None
+    while scanned < LAPSE_SCAN:
+        page = svc.reads.rows(TABLE, min(svc.settings.page_max, LAPSE_SCAN - scanned), cursor,
+                              {"state": "open"})
+        scanned += len(page.items)
+        found += [r for r in shown_rows(svc, TABLE, page.items) if r["lapsed"]]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    rows = [{**r, "once": issue()} for r in found[:ROWS]]
+    return {"rows": rows, "more": len(found) - len(rows), "cut": cursor is not None,
+            "scanned": scanned, "names": display_names(svc, rows)}
 
 
 def _to_pay(svc: LedgerService, who: Principal) -> tuple[list[dict[str, Any]], list[str]]:
@@ -42,26 +126,26 @@ def _to_pay(svc: LedgerService, who: Principal) -> tuple[list[dict[str, Any]], l
     for bank in (who.did, who.org):
         if bank is None or not pays_for(who, bank):
             continue
-        page = svc.reads.rows("withdrawals", ROWS, None, {"bank": bank, "state": "open"})
+        page = svc.reads.rows(TABLE, ROWS, None, {"bank": bank, "state": "open"})
         rows += page.items
         if page.next_cursor is not None:
-            more.append("/tables/withdrawals?" + urlencode({"bank": bank, "state": "open"}))
-    return rows, more
+            more.append(f"/tables/{TABLE}?" + urlencode({"bank": bank, "state": "open"}))
+    return shown_rows(svc, TABLE, rows), more
 
 
 def money_context(svc: LedgerService, who: Principal) -> dict[str, Any]:
     """What the account page needs to show ``who``'s money (``money`` is None on a node
     without the payments contract)."""
-    if "payments" not in svc.contracts or "withdrawals" not in svc.reads.tables:
+    if "payments" not in svc.contracts or TABLE not in svc.reads.tables:
         return {"money": None}
     accounts = _accounts(who)
     balances = [r for a in accounts
                 for r in svc.reads.rows("balances", svc.settings.page_max, None,
                                         {"account": a}).items]
-    t = svc.reads.table("withdrawals")
+    t = svc.reads.table(TABLE)
     also = [("account", a) for a in accounts[1:]]
-    mine, n_mine = svc.reads.naming("withdrawals", ["account"], who.did, time_column(t),
-                                    ROWS, also)
+    mine, n_mine = svc.reads.naming(TABLE, ["account"], who.did, time_column(t), ROWS, also)
+    mine = shown_rows(svc, TABLE, mine)
     to_pay, more = _to_pay(svc, who)
     today = dt.datetime.fromtimestamp(svc.node.clock() / 1000, dt.UTC).strftime("%Y%m%d")
     return {"money": {
@@ -69,9 +153,12 @@ def money_context(svc: LedgerService, who: Principal) -> dict[str, Any]:
         "currencies": sorted({str(r["currency"]) for r in balances if r["balance"] > 0}),
         "v2": svc.rules_version("payments") >= 2,
         "mine": mine, "n_mine": n_mine, "to_pay": to_pay, "more_to_pay": more,
+        "lapsed_mine": any(r["lapsed"] for r in mine),
+        "lapsed_to_pay": any(r["lapsed"] for r in to_pay),
         "settlement": who.has("settlement"),
         # A fresh id for the next instruction (the holder may choose another).
         "next_id": f"w-{today}-{secrets.token_hex(3)}",
-        "columns": t.column_names, "balance_columns": svc.reads.table("balances").column_names,
+        "columns": shown_columns(svc, TABLE, t.column_names),
+        "balance_columns": svc.reads.table("balances").column_names,
         "names": display_names(svc, balances, mine, to_pay),
         "lists": suggestions(svc, who, {"banks"})}}

@@ -18,12 +18,14 @@ from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import fields_for, parse_form
 from supplyledger.api.web.mine import about, display_names, suggestions
+from supplyledger.api.web.money import lapsed_instructions, shown_columns, shown_rows
 from supplyledger.api.web.names import org_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import fragment, page
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.contracts.builtin.rules import PREFIX, in_force, rules_rows
 from supplyledger.errors import NotFound, RoleDenied, SupplyLedgerError
+from supplyledger.store.listings import Page
 from supplyledger.store.readonly import prefixed_state
 
 __all__ = ["AREAS", "router"]
@@ -71,8 +73,11 @@ def _tables(svc: LedgerService, who: Principal, contract: str) -> list[dict[str,
     out = []
     for t in svc.contracts[contract].tables:
         mine, n_mine = about(svc, t, who, ROWS)
-        out.append({"name": t.name, "columns": t.column_names, "mine": mine,
-                    "n_mine": n_mine, "page": svc.reads.rows(t.name, ROWS, None),
+        first = svc.reads.rows(t.name, ROWS, None)
+        # Withdrawal instructions show who gave them and whether they lapsed (money.py).
+        out.append({"name": t.name, "columns": shown_columns(svc, t.name, t.column_names),
+                    "mine": shown_rows(svc, t.name, mine), "n_mine": n_mine,
+                    "page": Page(shown_rows(svc, t.name, first.items), first.next_cursor),
                     "count": svc.reads.count(t.name)})
     return out
 
@@ -238,6 +243,7 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
                 logins=logins, roles=ENROL_ROLES, role_orgs=_role_orgs(choices.items),
                 forms=forms, enrolled=enrolled,
                 may_adopt=svc.may_call(who, "rules", "adopt"),
+                lapsed=lapsed_instructions(svc, request.app.state.once.issue),
                 rules=rules_rows(svc.node.contracts, in_force(
                     prefixed_state(svc.node.store.reader(), PREFIX))))
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import current, service_of
 from supplyledger.api.routers.common import Cursor
 from supplyledger.api.web.mine import display_names, newest_first, time_column
+from supplyledger.api.web.money import shown_columns, shown_rows
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, ValidationError
 from supplyledger.store.listings import Page
@@ -51,9 +52,12 @@ def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{
     whole = not cursor and not rows.next_cursor and time_column(t) is not None
     if whole:  # all of them on one page: newest first, as the area pages show them
         rows = Page(newest_first(t, rows.items), None)
+    # Withdrawal instructions show who gave them and whether they lapsed (money.py).
+    rows = Page(shown_rows(svc, name, rows.items), rows.next_cursor)
     people = display_names(svc, rows.items, filters)
     return page(request, "table.html", title=f"Table {name}", name=name,
-                columns=t.column_names, rows=rows, filters=filters, names=people,
+                columns=t.column_names, shown=shown_columns(svc, name, t.column_names),
+                rows=rows, filters=filters, names=people,
                 column=column or next(iter(filters), ""), value=value, page_size=ROWS,
                 sorted=whole,
                 more={**filters, "cursor": rows.next_cursor} if rows.next_cursor else None)
