@@ -295,8 +295,9 @@ class TraceQueries:
         gone = _Withdrawn(self.store)
         up = self._closure(bid, upstream=True, gone=gone)
         down = self._closure(bid, upstream=False, gone=gone)
-        if not up and not down and not self.store.trace_rows([bid]) and \
-                self.store.get_state(f"custody/h/{bid}") is None:
+        # (an object whose every link was withdrawn is still known: the answer says so)
+        if not up and not down and not gone.skipped and not self.store.trace_rows([bid]) \
+                and self.store.get_state(f"custody/h/{bid}") is None:
             raise NotFound(f"no batch or traced object {batch}")
         return bid, up, down, gone
 

@@ -1,11 +1,17 @@
 """Domain reads: participants, organisations, trace events and views, recall, projection
-tables; and the audit."""
+tables; and the audit.
+
+The trace and recall answers are documented by models (``TraceAnswer``, ``RecallAnswer``)
+that name the fields clients act on, including what trace rules v4 added: ``withdrawn``
+and each event's ``error_declaration`` and ``declared_wrong``. They document only: the
+answers are returned as the queries build them, with more fields than the models name."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from supplyledger.api.auth import current, service_of, writer
@@ -60,9 +66,82 @@ Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=1000)]
 
 
+class Withdrawn(BaseModel):
+    """A genealogy link or unpacking an EPCIS error declaration withdrew (trace rules v4):
+    the event that made it was declared wrong, so trace and recall no longer follow it."""
+
+    what: Literal["link", "unpacking"]
+    src: str = Field(description="a link's source; an unpacking's child (taken out)")
+    dst: str = Field(description="a link's destination; an unpacking's parent")
+    tx: str = Field(description="the transaction that recorded the event declared wrong "
+                                "(the event that made it)")
+
+
+class TraceEvent(BaseModel):
+    """One event of the genealogy, in ledger order, with what verifying it found."""
+
+    model_config = ConfigDict(extra="allow")
+    batch: str
+    seq: int
+    tx: str
+    item: int = Field(description="the event's index in its transaction")
+    height: int
+    type: str
+    biz_step: str
+    link: str = Field(description="supply-chain link: production, processing, transport …")
+    event_time: str
+    signer: str
+    hash_id: str = Field(description="CBV 2.0 event hash; an error declaration has the hash "
+                                     "of the event it declares wrong")
+    error_declaration: bool = Field(description="this event is an EPCIS error declaration")
+    declared_wrong: bool = Field(description="an error declaration in this genealogy says "
+                                             "this event was wrong")
+    faults: list[dict[str, Any]] = Field(description="{kind, reason} of each fault found")
+
+
+class TraceAnswer(BaseModel):
+    """A batch's genealogy (ids, nearest first) and one page of its events."""
+
+    model_config = ConfigDict(extra="allow")
+    batch: str
+    upstream: list[str]
+    downstream: list[str]
+    events_total: int
+    page: int
+    page_size: int
+    pages: int
+    events: list[TraceEvent]
+    faults: list[dict[str, Any]] = Field(description="every fault of the genealogy, by block")
+    faulty_link: dict[str, Any] | None = Field(description="the first fault, or null")
+    withdrawn: list[Withdrawn] = Field(description="links and unpackings met but not "
+                                                   "followed (trace rules v4); [] if none")
+
+
+class RecallAnswer(BaseModel):
+    """What a recall of a batch reaches: one page of lots, units, shipments and objects."""
+
+    model_config = ConfigDict(extra="allow")
+    batch: str
+    total: int
+    page: int
+    page_size: int
+    pages: int
+    counts: dict[str, int] = Field(description="lot, logistic_unit, shipment, object")
+    affected: list[dict[str, Any]] = Field(description="{kind, id, …}; a lot also with its "
+                                                       "quantity, owner and custodian")
+    withdrawn: list[Withdrawn] = Field(description="links and unpackings met but not "
+                                                   "followed (trace rules v4); [] if none")
+
+
+def _answer(model: type[BaseModel], what: str) -> dict[int | str, dict[str, Any]]:
+    # Documents the 200 body; the route returns the query's dict as it is (no filtering).
+    return {200: {"model": model, "description": what}, **errors(404)}
+
+
 @router.get("/api/trace",
             summary="A batch's genealogy and events, each verified; the faulty link",
-            responses=errors(404))
+            response_model=None, responses=_answer(TraceAnswer, "The genealogy and a page "
+                                                   "of its events"))
 def trace(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
           who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).trace(batch, page=page, page_size=page_size)
@@ -70,7 +149,8 @@ def trace(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 
 
 @router.get("/api/recall",
             summary="Every lot, logistic unit, shipment and holder a recall must reach",
-            responses=errors(404))
+            response_model=None, responses=_answer(RecallAnswer, "A page of what the "
+                                                   "recall reaches"))
 def recall(request: Request, batch: Batch, page: Page = 1, page_size: PageSize = 50,
            who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).recall(batch, page=page, page_size=page_size)

@@ -2,8 +2,12 @@
 supply-chain link (paper 002's input page).
 
 Trace and recall render the traceability queries (``TraceQueries``) when this node has
-them and say "not available yet" otherwise. The input form builds an EPCIS 2.0 event for
-the chosen link and signs ``trace.record_event`` with the user's own key.
+them and say "not available yet" otherwise. Under trace rules v4 an error declaration
+withdraws the links and unpackings of the event it declares wrong: trace marks that event
+and its declaration, each linking to the other's transaction, and both pages list what
+was withdrawn with the event that made it and the declaration that withdrew it. The input
+form builds an EPCIS 2.0 event for the chosen link and signs ``trace.record_event`` with
+the user's own key.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from supplyledger.api.web.mine import Choices, suggestions
 from supplyledger.api.web.names import orgs_in, place_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
+from supplyledger.contracts.builtin._trace_once import key as once_key
+from supplyledger.contracts.builtin._trace_xform import HUB
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.gs1 import validate_gln
+from supplyledger.ledger.encoding import decode
 from supplyledger.store import views
 
 __all__ = ["router"]
@@ -36,17 +43,136 @@ RECALL_ROWS = 100  # affected items per recall page
 # Units of measure the event form offers (UN/CEFACT Rec. 20 codes).
 UOMS = {"KGM": "kilogram", "TNE": "tonne", "H87": "piece"}
 PLACES_MAX = 200  # locations suggested; any other is typed by its GLN
+WITHDRAWN_ROWS = 100  # withdrawn links shown with their events (the API lists them all)
 
 
 def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
     """The signed EPCIS event behind a trace row (readings and notes live only there)."""
+    return _event_in(_tx_or_none(svc, tx_id), item)
+
+
+def _tx_or_none(svc: LedgerService, tx_id: str) -> dict[str, Any] | None:
     try:
-        args = svc.reads.tx(tx_id)["envelope"]["args"]
+        return svc.reads.tx(tx_id)
+    except SupplyLedgerError:
+        return None
+
+
+def _event_in(tx: dict[str, Any] | None, item: int) -> dict[str, Any]:
+    try:
+        args = tx["envelope"]["args"]  # type: ignore[index]
         if "event" in args:
             return dict(args["event"])
         return dict(json.loads(args.get("events", "[]"))[item])
-    except (SupplyLedgerError, KeyError, IndexError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError):
         return {}
+
+
+class _Declared:
+    """Where an event and its error declaration were recorded (trace rules v2 on: state
+    ``trace/e/<hash>`` and ``…/x``, chain -> [tx id, item]), and the transactions they are
+    in, each read once per page."""
+
+    def __init__(self, svc: LedgerService) -> None:
+        self.svc = svc
+        self.maps: dict[str, dict[str, list[Any]]] = {}
+        self.txs: dict[str, dict[str, Any] | None] = {}
+
+    def where(self, hash_id: str, *, declaration: bool) -> dict[str, list[Any]]:
+        k = "trace/" + once_key({"hash": hash_id, "declares": declaration})
+        if k not in self.maps:
+            raw = self.svc.node.store.get_state(k)
+            found = decode(raw) if raw is not None else {}
+            self.maps[k] = found if isinstance(found, dict) else {}
+        return self.maps[k]
+
+    def on(self, hash_id: str, chain: str, *, declaration: bool) -> str:
+        """The transaction that recorded the event (or its declaration) on ``chain``, else
+        on any chain; "" when none is known (rules v1 kept no record of where)."""
+        where = self.where(hash_id, declaration=declaration)
+        at = where.get(chain) or next(iter(where.values()), None)
+        return str(at[0]) if at else ""
+
+    def tx(self, tx_id: str) -> dict[str, Any] | None:
+        if tx_id not in self.txs:
+            self.txs[tx_id] = _tx_or_none(self.svc, tx_id)
+        return self.txs[tx_id]
+
+
+def _mark_declared(events: list[dict[str, Any]], seen: _Declared) -> None:
+    """Link an event declared wrong to its declaration's transaction (``declared_by``) and
+    a declaration to the wrong event's (``declares_tx``)."""
+    for ev in events:
+        if ev.get("declared_wrong"):
+            ev["declared_by"] = seen.on(ev["hash_id"], ev["batch"], declaration=True)
+        elif ev.get("error_declaration"):
+            ev["declares_tx"] = seen.on(ev["hash_id"], ev["batch"], declaration=False)
+
+
+def _made_by(tx: dict[str, Any] | None, w: dict[str, str]) -> dict[str, Any] | None:
+    """The ``trace.recorded`` entry of transaction ``tx`` that made withdrawn item ``w``
+    (an edge src -> dst, or an unpacking of child src from parent dst)."""
+    field, pair = ("unpacked" if w["what"] == "unpacking" else "edges"), [w["src"], w["dst"]]
+    for etype, data in ((tx or {}).get("receipt") or {}).get("events") or ():
+        if etype == "trace.recorded" and any(list(x[:2]) == pair
+                                             for x in data.get(field, ())):
+            return dict(data)
+    return None
+
+
+def _label(node: str, lots: dict[str, tuple[Any, ...]]) -> str:
+    """What a page calls a genealogy node: a lot by its lot number, a transformation's
+    node as such, anything else by the last part of its identifier."""
+    if node.startswith(HUB):
+        return "transformation"
+    meta = lots.get(node)
+    return str(meta[1]) if meta and meta[1] else node.rsplit("/", 1)[-1]
+
+
+def _withdrawn(svc: LedgerService, result: dict[str, Any],
+               seen: _Declared) -> list[dict[str, Any]]:
+    """The links and unpackings error declarations withdrew (trace rules v4), for the page:
+    each with names for its ends, the event that made it (batch, seq, bizStep, time, tx)
+    and the declarations that withdrew it (tx, signer's name, time, reason)."""
+    listed = list(result.get("withdrawn") or ())[:WITHDRAWN_ROWS]
+    rows: list[dict[str, Any]] = []
+    for w in listed:
+        made_tx = seen.tx(w["tx"])
+        made = _made_by(made_tx, w)
+        row: dict[str, Any] = {**w, "event": None, "declarations": []}
+        if made is not None:
+            found = svc.reads.rows("trace_events", 1, None, {
+                "batch": str(made["batch"]), "seq": str(made["seq"])}).items
+            ev = found[0] if found else {}
+            row["event"] = {"batch": str(made["batch"]), "seq": made["seq"],
+                            "biz_step": ev.get("biz_step", ""), "type": ev.get("type", ""),
+                            "time": ev.get("event_time", "")}
+            hash_id = str(ev.get("hash_id") or "")
+            # the declarations on the chains this recording of the event went to
+            chains = [c for c, at in seen.where(hash_id, declaration=False).items()
+                      if at and at[0] == w["tx"]] if hash_id else []
+            decl = seen.where(hash_id, declaration=True) if hash_id else {}
+            row["declarations"] = [_declaration(seen, str(tx), int(item)) for tx, item in
+                                   dict.fromkeys(tuple(decl[c]) for c in chains if c in decl)]
+        rows.append(row)
+    store = svc.node.store
+    lots = store.batch_rows(sorted({n for r in rows for n in (
+        r["src"], r["dst"], *([r["event"]["batch"]] if r["event"] else []))}))
+    names = store.participant_names([d["signer"] for r in rows for d in r["declarations"]])
+    for r in rows:
+        r["src_label"], r["dst_label"] = _label(r["src"], lots), _label(r["dst"], lots)
+        if r["event"]:
+            r["event"]["batch_label"] = _label(r["event"]["batch"], lots)
+        for d in r["declarations"]:
+            d["signer_name"], d["signer_org"] = names.get(d["signer"], ("", ""))
+    return rows
+
+
+def _declaration(seen: _Declared, tx_id: str, item: int) -> dict[str, Any]:
+    tx = seen.tx(tx_id)
+    said = _event_in(tx, item).get("errorDeclaration") or {}
+    return {"tx": tx_id, "signer": str((tx or {}).get("signer", "")),
+            "time": said.get("declarationTime", ""), "reason": said.get("reason", "")}
 
 
 def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
@@ -79,11 +205,16 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
                 ev["doc"] = _event_doc(svc, ev["tx"], int(ev.get("item") or 0))
         except NotFound as exc:
             error = exc.message
+    withdrawn: list[dict[str, Any]] = []
+    if result:
+        seen = _Declared(svc)
+        _mark_declared(result["events"], seen)
+        withdrawn = _withdrawn(svc, result, seen)
     return page(request, "trace.html", status=404 if error else 200, title="Trace a batch",
                 batch=batch, result=result, error=error, available=available,
                 choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE,
-                places=_places(svc, result) if result else {},
-                orgs=orgs_in(svc, result) if result else {})
+                places=_places(svc, result) if result else {}, withdrawn=withdrawn,
+                orgs=orgs_in(svc, result, withdrawn) if result else {})
 
 
 @router.get("/recall", response_class=HTMLResponse)
@@ -98,9 +229,11 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
             result = svc.recall(batch, page=page_no, page_size=RECALL_ROWS)
         except NotFound as exc:
             error = exc.message
+    withdrawn = _withdrawn(svc, result, _Declared(svc)) if result else []
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
-                recent=_recent(svc), orgs=orgs_in(svc, result) if result else {})
+                recent=_recent(svc), withdrawn=withdrawn,
+                orgs=orgs_in(svc, result, withdrawn) if result else {})
 
 
 def _held(svc: LedgerService, who: Principal) -> Choices:

@@ -1,0 +1,87 @@
+"""Review 12 in Debian's Chromium: on the trace page an event declared wrong is struck
+through and badged, the "Withdrawn links" section shows, and its declaration link leads to
+the declaration's transaction. Serves the small test consortium (conftest's world)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.trace.test_review11_recall import PALLET, agg
+from tests.trace.test_review12_withdraw import declared
+
+from supplyledger.api import create_app
+from supplyledger.ledger.crypto import PrivateKey
+
+from .conftest import PASSWORDS, WHEAT, World, build_world
+from .test_browser import ARGS, CHROMIUM, SHOTS, _need_browser
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory,
+           rsa_keys: list[PrivateKey]) -> Iterator[tuple[str, World]]:
+    _need_browser()
+    import uvicorn
+
+    world = build_world(tmp_path_factory.mktemp("b12") / "ledger", rsa_keys)
+    lot = world.ok("mill", "products", "create_batch", {
+        "gtin": WHEAT, "lot": "B1", "quantity": "100", "uom": "KGM"})["batch"]
+    pack = agg(8, PALLET, "ADD", lot, 30)
+    for events in ([pack], [declared(pack)]):
+        world.ok("mill", "trace", "record_events", {"events": json.dumps(events)})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(world.service), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(10)
+    world.node.stop()
+    world.service.close()
+
+
+@pytest.fixture
+def page(served: tuple[str, World]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        p = b.new_page(viewport={"width": 1280, "height": 860})
+        p.goto(served[0] + "/login")
+        p.get_by_label("Login").fill("mill")
+        p.get_by_label("Password").fill(PASSWORDS["mill"])
+        p.get_by_role("button", name="Log in").click()
+        p.wait_for_url(served[0] + "/")
+        yield p
+        b.close()
+
+
+def test_the_declared_event_is_struck_through_and_its_declaration_one_click_away(
+        page: Any, served: tuple[str, World]) -> None:
+    url = served[0]
+    page.goto(url + "/trace?batch=B1")
+    wrong = page.locator("li.declared-wrong")
+    assert wrong.count() == 1
+    line = wrong.locator("h3 del").evaluate("e => getComputedStyle(e).textDecorationLine")
+    assert "line-through" in line
+    assert wrong.locator(".badge.warn").inner_text() == "declared wrong"
+    section = page.locator("#withdrawn")
+    assert section.is_visible() and "Withdrawn links (1)" in section.inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "trace-withdrawn.png"), full_page=True)
+    href = section.locator("a.declaration").get_attribute("href")
+    section.locator("a.declaration").click()
+    page.wait_for_url(url + href)
+    assert page.locator("h1").first.is_visible()
