@@ -57,6 +57,30 @@ instruction only, never a live one (``forbidden``): the reservation returns to t
 so it never stays stuck in escrow. v2 ledgers keep paying such instructions until an admin
 adopts v3.
 
+Rules v3 also hand a revoked participant's money on: nobody can sign for its own account
+any more, so the money would stay there for good. A consortium ``admin`` signs
+``hand_over_balance``: all of the account's balance in a currency (by default in every ISO
+4217 currency; a v1 balance in a made-up code is handed over by naming it) moves to a
+successor **within the revoked participant's organisation**: the organisation's account
+``org:<org>`` (its members instruct withdrawals from it), or an active member of it that
+is more than a machine key (the same person registered again under a new key, say).
+Never to another organisation's: admins manage membership, not whose money it is, so
+neither an admin nor a stolen admin key can make one organisation's money another's by
+revoking its member. The ``reason`` is shown to people (identity's rules for free text: no
+control or bidi character, not only whitespace). Refusals, each changing nothing: an
+active participant (current ``active``), or one with open withdrawal instructions
+(current ``open_instructions``, details ``instructions``: cancel them first, which returns
+their reservations to the balance handed over), ``invalid_state``; nothing to hand over
+``invalid_state`` (current ``empty``); an unknown participant or successor ``not_found``; a
+revoked successor ``invalid_state``; the account itself, or an organisation's account as
+the one handed over, ``validation_error``; a successor of another organisation or holding
+only machine roles ``forbidden``; a currency neither ISO 4217 nor ever deposited on this
+ledger ``validation_error``. A participant's open instructions are indexed (``o/<did>``)
+from v3 on; one given under v2, before the ledger adopted v3, is not, so cancelling it after
+a hand-over returns its reservation to the revoked account, and another hand-over moves it
+on, as it does money reaching that account later (an order's refund). A v2 ledger refuses
+``hand_over_balance`` with ``invalid_state`` until an admin adopts v3.
+
 Every amount is positive and at most ``MAX_AMOUNT`` (10**15 minor units); no balance, escrow
 or supply may exceed it either. Python integers cannot overflow, but ledger integers must
 stay inside the exact IEEE-754 range (2**53 - 1), so paper 001's "overflow" attack — an
@@ -73,7 +97,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.builtin.identity import check_shown_text, participant_key
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, StateReader, method
 from supplyledger.contracts.schema import Arg, Str
@@ -183,6 +207,10 @@ def _skey(ccy: str) -> str:
 
 def _wkey(instruction: str) -> str:
     return f"w/{instruction}"
+
+
+def _okey(account: str) -> str:
+    return f"o/{account}"  # rules v3: the ids of a participant's open instructions
 
 
 def withdrawal_escrow(instruction: str) -> str:
@@ -381,6 +409,7 @@ def _execute(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     pay_out(ctx, eid, w["account"], rest, "withdrawal remainder")
     w.update(state="paid", paid=amount, paid_by=ctx.signer, paid_at=ctx.time, paid_ref=ref)
     ctx.put(_wkey(iid), w)
+    _index_open(ctx, w["account"], iid, is_open=False)
     ctx.emit("withdrawal_paid", id=iid, account=w["account"], currency=ccy, amount=amount,
              returned=rest, by=ctx.signer, ref=ref)
     return {"instruction": iid, "account": w["account"], "currency": ccy, "amount": amount,
@@ -399,6 +428,21 @@ def _needs_v2(ctx: Ctx) -> None:
         raise InvalidState(f"withdrawal instructions are payments rules v2; this ledger runs "
                            f"v{ctx.version}, where the bank's withdraw needs none (an admin "
                            "adopts v2 with rules.adopt)", current=f"rules v{ctx.version}")
+
+
+def _index_open(ctx: Ctx, account: str, iid: str, *, is_open: bool) -> None:
+    """Rules v3: keep ``o/<account>``, the ids of a participant's open instructions, which
+    ``hand_over_balance`` reads (state has no scan; an organisation's account is never
+    handed over). v2 writes none: its blocks re-execute as decided, so an instruction
+    given before v3 was adopted is not listed."""
+    if ctx.version < 3 or account.startswith("org:"):
+        return
+    ids = ctx.get(_okey(account)) or []
+    new = sorted({*ids, iid} if is_open else set(ids) - {iid})
+    if new and new != ids:
+        ctx.put(_okey(account), new)
+    elif ids and not new:
+        ctx.delete(_okey(account))
 
 
 def _may_instruct(did: str, org: str | None, roles: frozenset[str], account: str) -> bool:
@@ -487,6 +531,7 @@ def instruct_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
          "reference": a.get("reference", ""), "state": "open", "by": ctx.signer,
          "at": ctx.time, "paid": 0}
     ctx.put(_wkey(iid), w)
+    _index_open(ctx, account, iid, is_open=True)
     ctx.emit("withdrawal_instructed", id=iid, account=account, currency=ccy, amount=amount,
              bank=a["bank"], reference=w["reference"], by=ctx.signer)
     return {"instruction": iid, "state": "open", "reserved": amount,
@@ -515,6 +560,7 @@ def cancel_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     pay_out(ctx, withdrawal_escrow(iid), w["account"], w["amount"], "withdrawal cancelled")
     w.update(state="cancelled", cancelled_at=ctx.time)
     ctx.put(_wkey(iid), w)
+    _index_open(ctx, w["account"], iid, is_open=False)
     ctx.emit("withdrawal_cancelled", id=iid, account=w["account"], by=ctx.signer,
              reason=a.get("reason", ""))
     return {"instruction": iid, "state": "cancelled",
@@ -533,6 +579,103 @@ def transfer(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     require_participant(ctx, args["to"])
     transfer_between(ctx, ctx.signer, args["to"], args["currency"], args["amount"], "transfer")
     return {"from": ctx.signer, "to": args["to"], "amount": args["amount"]}
+
+
+# -- a revoked participant's money (rules v3) ----------------------------------------------------
+
+def _needs_v3(ctx: Ctx) -> None:
+    if ctx.version < 3:
+        raise InvalidState(f"handing over a revoked participant's balance is payments rules "
+                           f"v3; this ledger runs v{ctx.version} (an admin adopts v3 with "
+                           "rules.adopt)", current=f"rules v{ctx.version}")
+
+
+def _revoked_holder(ctx: Ctx, account: str) -> dict[str, Any]:
+    """The revoked participant whose own account ``account`` is."""
+    if account.startswith("org:"):
+        raise ValidationError(f"{account} is an organisation's account, which its members "
+                              "instruct for: only a revoked participant's own balance is "
+                              "handed over", arg="account")
+    p = ctx.read("identity", participant_key(account))
+    if p is None:
+        raise NotFound(f"no participant {account}", account=account)
+    if p["status"] != "revoked":
+        raise InvalidState(f"participant {account} is {p['status']}: it moves its own money "
+                           "(transfer, instruct_withdrawal); only a revoked participant's "
+                           "balance is handed over", current=p["status"])
+    return p  # type: ignore[no-any-return]
+
+
+def _check_successor(ctx: Ctx, holder: dict[str, Any], to: str) -> None:
+    """``to`` exists, is active, and belongs to ``holder``'s organisation (see the
+    docstring: an admin never moves one organisation's money to another)."""
+    account, org = holder["did"], holder["org"]
+    if to == account:
+        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
+                              arg="to")
+    is_org = to.startswith("org:")
+    who = ctx.read("identity", f"o/{to[4:]}" if is_org else participant_key(to))
+    if who is None:
+        raise NotFound(f"no {'organisation' if is_org else 'participant'} "
+                       f"{to.removeprefix('org:')}: the successor must exist", to=to)
+    if who["status"] != "active":
+        raise InvalidState(f"successor {to} is {who['status']}", current=who["status"],
+                           to=to)
+    if (to[4:] if is_org else who["org"]) != org:
+        raise Forbidden(f"{to} is not of organisation {org}, whose member {account} was: a "
+                        f"hand-over keeps the money with that organisation (org:{org}, or "
+                        "an active member of it)", org=org, to=to)
+    if not is_org and set(who["roles"]) <= MACHINE_ROLES:
+        raise Forbidden(f"{to} holds only the roles {', '.join(who['roles'])}: a machine "
+                        "key never holds its organisation's money; hand it to "
+                        f"org:{org} or a member who acts for it", org=org, to=to)
+
+
+def _known_currency(ctx: Ctx, ccy: str) -> str:
+    """ISO 4217, or a v1 code money was once deposited in (``s/<ccy>`` exists)."""
+    if ccy not in ISO_4217 and not ctx.exists(_skey(ccy)):
+        raise ValidationError(f"currency {ccy} is not an ISO 4217 code, and no money in it "
+                              "was ever deposited on this ledger", arg="currency", value=ccy)
+    return ccy
+
+
+@method(roles="admin", args={
+    "account": Str(max_len=128, doc="the revoked participant's id (did:sl:…)"),
+    "to": Str(max_len=128, doc="the successor: org:<org> of the revoked participant's "
+              "organisation, or an active member of it (not only a machine key)"),
+    "currency": Str(min_len=3, max_len=3, pattern="[A-Z]{3}", optional=True,
+                    doc="default: every ISO 4217 currency it holds"),
+    "reason": Str(max_len=500, doc="why, shown to people (no control or bidi characters, "
+                  "not only whitespace)"),
+}, errors=(InvalidState, NotFound, Forbidden, ValidationError, AmountError))
+def hand_over_balance(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Consortium admin (rules v3): move all of a revoked participant's balance (in
+    ``currency``, or in every ISO 4217 currency) to a successor within its organisation,
+    once no withdrawal instruction of its account is open (cancel those first)."""
+    _needs_v3(ctx)
+    check_shown_text(ctx.version, "reason", a["reason"])  # payments v3 implies identity v2's
+    account, to = a["account"], a["to"]
+    holder = _revoked_holder(ctx, account)
+    ccys = [_known_currency(ctx, a["currency"])] if "currency" in a else sorted(ISO_4217)
+    _check_successor(ctx, holder, to)
+    open_ids = ctx.get(_okey(account)) or []
+    if open_ids:
+        raise InvalidState(f"{account} still has open withdrawal instructions "
+                           f"{', '.join(open_ids)}: cancel them first (cancel_withdrawal, "
+                           "which a consortium admin may, as they have lapsed); their "
+                           "reservations return to the balance to hand over",
+                           current="open_instructions", instructions=open_ids)
+    amounts = {c: v for c in ccys if (v := balance(ctx, account, c)) > 0}
+    if not amounts:
+        held = f"in {ccys[0]}" if len(ccys) == 1 else "in any ISO 4217 currency"
+        raise InvalidState(f"{account} holds nothing {held} to hand over", current="empty")
+    for ccy, amount in amounts.items():
+        left = debit(ctx, account, ccy, amount)
+        new = credit(ctx, to, ccy, amount)
+        _moved(ctx, ccy, amount, account, left, to, new, "hand-over")
+    ctx.emit("balance_handed_over", account=account, to=to, amounts=amounts,
+             reason=a["reason"], by=ctx.signer)
+    return {"account": account, "to": to, "handed_over": amounts}
 
 
 # -- queries (over committed state, for the node, API and tests) ---------------------------------
@@ -594,7 +737,8 @@ def _cancelled(e: dict[str, Any], m: EventMeta) -> list[Op]:
 
 
 CONTRACT = Contract.of("payments", __doc__ or "",
-                       [deposit, withdraw, transfer, instruct_withdrawal, cancel_withdrawal],
+                       [deposit, withdraw, transfer, instruct_withdrawal, cancel_withdrawal,
+                        hand_over_balance],
                        tables=(BALANCES, WITHDRAWALS),
                        projectors={"payments.money": project_money,
                                    "payments.withdrawal_instructed": _instructed,
