@@ -32,9 +32,10 @@ from supplyledger.api.web.actions import holds_account, pays_for
 from supplyledger.api.web.mine import display_names, suggestions, time_column
 from supplyledger.api.web.names import participant_names
 
-# The contract's own rule and key spelling (private to it, imported rather than copied, so
-# the page decides exactly as the ledger does).
-from supplyledger.contracts.builtin.payments import _lapsed, _wkey
+# The contract's own rule and key spelling, imported rather than copied, so the page
+# decides exactly as the ledger does.
+from supplyledger.contracts.builtin._payments_model import withdrawal_key
+from supplyledger.contracts.builtin._payments_withdraw import lapsed
 from supplyledger.contracts.runtime import Ctx
 
 __all__ = ["LAPSE_RULES", "ROWS", "lapsed_instructions", "money_context", "shown_columns",
@@ -73,8 +74,8 @@ def shown_rows(svc: LedgerService, table: str,
     ctx = _lapse_reader(svc)
     out = []
     for r in rows:
-        w = ctx.get(_wkey(str(r["id"])))
-        why = (_lapsed(ctx, w) if w is not None and ctx.version >= LAPSE_RULES
+        w = ctx.get(withdrawal_key(str(r["id"])))
+        why = (lapsed(ctx, w) if w is not None and ctx.version >= LAPSE_RULES
                and w["state"] == "open" else None)
         out.append({**r, "instructed_by": None if w is None else w["by"], "lapsed": why})
     names = participant_names(svc, {r["instructed_by"] for r in out if r["lapsed"]})
