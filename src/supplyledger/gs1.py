@@ -54,10 +54,16 @@ def gs1_check_digit(body: str) -> int:
     right. The same rule serves GTIN, GLN, SSCC, GRAI, GDTI, GSRN, GSIN and GCN."""
     if not (body.isascii() and body.isdigit()):
         raise ValidationError(f"check digit body must be digits, got {body!r}")
+    return _check_digit(body)
+
+
+def _check_digit(digits: str) -> int:
+    """:func:`gs1_check_digit` of ``digits`` known to be ASCII digits."""
     # Summing the ASCII bytes runs in C; this is on the hot path of every EPC we normalise.
-    odd = body[-1::-2].encode()
-    even = body[-2::-2].encode()
-    return -(3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)) % 10
+    # The bytes are the digits plus 48 each, which the 48 * (3 * odd + even) takes off.
+    b = digits.encode()
+    n = len(b)
+    return (48 * (3 * ((n + 1) // 2) + n // 2) - 3 * sum(b[-1::-2]) - sum(b[-2::-2])) % 10
 
 
 def gtin_check_digit(body: str) -> int:
@@ -465,18 +471,28 @@ def _dl_value(urn_component: str) -> str:
 def _key_link(form: str, scheme: str, cp: str, ref: str) -> str | None:
     """``{resolver}/{AI}/{key with check digit}`` of a URN's company prefix and reference, or
     None if the scheme is not one of the fast ones or the parts do not fit it."""
-    spec = _FAST_SCHEMES.get(scheme)
-    if spec is None or (form == "class") != (scheme == "lgtin") \
-            or len(cp) + len(ref) != _URN_DIGITS[scheme]:
+    spec = _FAST_LINKS.get(scheme)
+    if spec is None:
         return None
-    ai, layout, _ = spec
+    head, digits, class_form, layout = spec
+    if form != class_form or len(cp) + len(ref) != digits:
+        return None
     if layout == "indicator":
         if not ref:
             return None
         body = ref[0] + cp + ref[1:]
     else:
         body = ("0" if layout == "filler" else "") + cp + ref
-    return f"{GS1_RESOLVER}/{ai}/{body}{gs1_check_digit(body)}"
+    return f"{head}{body}{_check_digit(body)}"  # (digits: the URN's regex said so)
+
+
+# scheme -> (its links up to the key, the digits of company prefix + reference, the URN form
+# it takes, the key's layout): what _key_link reads of the tables above, in one look-up.
+_FAST_LINKS: dict[str, tuple[str, int, str, str]] = {
+    scheme: (f"{GS1_RESOLVER}/{ai}/", _URN_DIGITS[scheme],
+             "class" if scheme == "lgtin" else "id", layout)
+    for scheme, (ai, layout, _) in _FAST_SCHEMES.items()
+}
 
 
 def _urn_link(uri: str) -> str | None:
@@ -518,16 +534,22 @@ def _serial_base(head: str) -> str | None:
     return None if link is None else link + _SERIAL_AI.get(m.group(2), "")
 
 
+# How the URNs of those schemes begin (the others' class parts are not looked up).
+_SERIALISED_HEADS = ("urn:epc:id:sgtin:", "urn:epc:class:lgtin:", "urn:epc:id:gdti:",
+                     "urn:epc:id:sgcn:", "urn:epc:id:grai:")
+
+
 def _fast_digital_link(uri: str) -> str | None:
     """The canonical Digital Link of a plain EPC URN of a common scheme, or None (then the
     general parser decides): a serial of a class seen before costs a look-up."""
     if not uri.startswith("urn:epc:"):
         return None
-    head, _, last = uri.rpartition(".")
-    if last.isalnum() and last.isascii():  # the usual serial or lot: no escaping needed
-        base = _serial_base(head)
-        if base is not None:
-            return base + last
+    if uri.startswith(_SERIALISED_HEADS):
+        head, _, last = uri.rpartition(".")
+        if last.isalnum() and last.isascii():  # the usual serial or lot: no escaping needed
+            base = _serial_base(head)
+            if base is not None:
+                return base + last
     return _urn_link(uri)
 
 

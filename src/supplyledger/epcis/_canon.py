@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from supplyledger.gs1 import canonical_digital_link
+
 from ._common import (
     BUILTIN_PREFIXES,
     RDFS_COMMENT,
@@ -26,7 +28,32 @@ from ._common import (
     vocab_uri,
 )
 
-__all__ = ["Canon"]
+__all__ = ["Canon", "FieldOrder"]
+
+
+class FieldOrder:
+    """The fields of a structure in the order the hash writes them (``(key, kind)`` pairs),
+    and, per shape of object, those it has.
+
+    Why: a sensor report may have any of 23 fields and has three or four, so looking for
+    each in turn costs more than writing the ones there; the objects of a document have the
+    same fields, so the ones present are worked out once per shape (at most ``_PLANS`` kept).
+    """
+
+    __slots__ = ("order", "plans")
+    _PLANS = 256
+
+    def __init__(self, order: tuple[tuple[str, str], ...]) -> None:
+        self.order = order
+        self.plans: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+    def present(self, keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        plan = self.plans.get(keys)
+        if plan is None:
+            if len(self.plans) >= self._PLANS:
+                self.plans.clear()
+            plan = self.plans[keys] = tuple(item for item in self.order if item[0] in keys)
+        return plan
 
 
 class Canon:
@@ -38,10 +65,13 @@ class Canon:
     need it, but times rarely repeat across events.
     """
 
-    __slots__ = ("hashed", "iris", "last_time", "last_utc", "names", "terms", "vocabs")
+    __slots__ = ("hashed", "iris", "last_time", "last_utc", "names", "plain_urns", "terms",
+                 "vocabs")
 
     def __init__(self, terms: Mapping[str, str]) -> None:
         self.terms = terms
+        # Whether an EPC URN is only an EPC URN here (not a compact IRI of a "urn" prefix).
+        self.plain_urns = "urn" not in terms
         self.iris: dict[str, str] = {}
         self.vocabs: defaultdict[str, dict[str, str]] = defaultdict(dict)  # kind -> memo
         self.names: dict[str, str] = {}  # extension key -> {namespace}local
@@ -54,11 +84,16 @@ class Canon:
             return canonical_number(value)
         done = self.iris.get(value)
         if done is None:
-            colon = value.find(":")
-            if colon > 0 and (value[:colon] in self.terms or value[:colon] in BUILTIN_PREFIXES):
-                done = canonical_uri(expand_curie(value.strip(), self.terms))
+            if self.plain_urns and value.startswith("urn:epc:") and not value[-1].isspace():
+                # an EPC URN, nothing to strip or expand: what canonical_uri does with it
+                done = canonical_digital_link(value) or value
             else:
-                done = canonical_uri(value)
+                colon = value.find(":")
+                if colon > 0 and (value[:colon] in self.terms
+                                  or value[:colon] in BUILTIN_PREFIXES):
+                    done = canonical_uri(expand_curie(value.strip(), self.terms))
+                else:
+                    done = canonical_uri(value)
             self.iris[value] = done
         return done
 
@@ -90,10 +125,10 @@ class Canon:
             return str(value).strip()
         return self.vocab(value, kind)
 
-    def fields(self, obj: Mapping[str, Any], order: tuple[tuple[str, str], ...]) -> str:
+    def fields(self, obj: Mapping[str, Any], order: FieldOrder) -> str:
         out = []
-        for key, kind in order:
-            raw = obj.get(key)
+        for key, kind in order.present(tuple(obj)):
+            raw = obj[key]
             if raw is None:
                 continue
             text = self.value(raw, kind)

@@ -24,7 +24,14 @@ from typing import Any
 from supplyledger.errors import ValidationError
 from supplyledger.gs1 import canonical_digital_link, parse_epc
 
-from ._common import SENSOR_ALERTS, TIME_ZONE_OFFSET, URI, cbv_term, is_cbv_namespace, is_datetime
+from ._common import (
+    SENSOR_ALERTS,
+    TIME_ZONE_OFFSET,
+    URI,
+    _match_datetime,
+    cbv_term,
+    is_cbv_namespace,
+)
 
 __all__ = [
     "ACTIONS", "Rule", "action", "alert", "biz_step", "boolean", "btt", "component",
@@ -74,7 +81,7 @@ _any_uri = _cached_for_strings(_uri)
 
 # ------------------------------------------------------------------------------ times
 def time(value: Any) -> str | None:
-    if not isinstance(value, str) or not is_datetime(value):
+    if not isinstance(value, str) or _match_datetime(value) is None:
         return (f"{value!r} is not an ISO 8601 date-time with a UTC offset "
                 "(e.g. 2024-05-01T12:00:00.000+02:00)")
     return None

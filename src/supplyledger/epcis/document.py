@@ -279,7 +279,7 @@ _MEMO_CHECK_EVERY = 1024  # events (a check sums the memos' sizes)
 
 
 def _shared_scope(namespaces: Mapping[str, str] | None, events: int) -> _Scope | None:
-    key = tuple(sorted((namespaces or {}).items()))
+    key = tuple(sorted(namespaces.items())) if namespaces else ()
     scopes: dict[tuple[tuple[str, str], ...], _Scope] | None = getattr(_SCOPES, "map", None)
     if scopes is None:
         scopes = _SCOPES.map = {}

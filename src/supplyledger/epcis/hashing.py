@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from ._canon import Canon
+from ._canon import Canon, FieldOrder
 from ._common import merge_terms
 
 __all__ = ["HASH_VERSION", "event_hash_id", "event_prehash"]
@@ -58,23 +58,25 @@ _STANDARD = frozenset((
     "persistentDisposition", "readPoint", "bizLocation", "bizTransactionList", "sourceList",
     "destinationList", "sensorElementList", "ilmd",
 )) | _EXCLUDED
-_META_ORDER = (("time", "t"), ("startTime", "t"), ("endTime", "t"), ("deviceID", "i"),
-               ("deviceMetadata", "i"), ("rawData", "i"), ("dataProcessingMethod", "i"),
-               ("bizRules", "i"))
-_REPORT_ORDER = (
+_META_ORDER = FieldOrder((
+    ("time", "t"), ("startTime", "t"), ("endTime", "t"), ("deviceID", "i"),
+    ("deviceMetadata", "i"), ("rawData", "i"), ("dataProcessingMethod", "i"), ("bizRules", "i"),
+))
+_REPORT_ORDER = FieldOrder((
     ("type", "MT"), ("exception", "AT"), ("deviceID", "i"), ("deviceMetadata", "i"),
     ("rawData", "i"), ("dataProcessingMethod", "i"), ("time", "t"), ("microorganism", "i"),
     ("chemicalSubstance", "i"), ("value", "n"), ("component", "Comp"), ("stringValue", "s"),
     ("booleanValue", "n"), ("hexBinaryValue", "s"), ("uriValue", "i"), ("minValue", "n"),
     ("maxValue", "n"), ("meanValue", "n"), ("sDev", "n"), ("percRank", "n"),
     ("percValue", "n"), ("uom", "s"), ("coordinateReferenceSystem", "i"),
-)
+))
+_QUANTITY_ORDER = FieldOrder((("epcClass", "i"), ("quantity", "n"), ("uom", "s")))
 _NO_TERMS: Mapping[str, str] = {}
 _ID_ONLY = frozenset(("id",))
 _NOTHING: frozenset[str] = frozenset()
 _SENSOR_ELEMENT_KEYS = frozenset(("sensorMetadata", "sensorReport"))
-_META_KEYS = frozenset(k for k, _ in _META_ORDER)
-_REPORT_KEYS = frozenset(k for k, _ in _REPORT_ORDER)
+_META_KEYS = frozenset(k for k, _ in _META_ORDER.order)
+_REPORT_KEYS = frozenset(k for k, _ in _REPORT_ORDER.order)
 
 
 def _sorted_join(items: list[str]) -> str:
@@ -87,7 +89,7 @@ def _quantities(c: Canon, elements: list[Any]) -> list[str]:
     for qe in elements:
         if not isinstance(qe, dict):
             continue
-        text = c.fields(qe, (("epcClass", "i"), ("quantity", "n"), ("uom", "s")))
+        text = c.fields(qe, _QUANTITY_ORDER)
         if text:
             out.append("quantityElement" + text)
     return out

@@ -61,6 +61,7 @@ _BAD_DISPOSITIONS = frozenset(("non_conformant", "damaged", "destroyed", "expire
                                "stolen", "mismatch_class", "mismatch_instance",
                                "mismatch_quantity"))
 _MAX_READINGS = 32  # readings listed one by one; above that, the extremes per type and unit
+_NUMBERS = (int, float)
 _decode = msgspec.json.Decoder().decode
 
 
@@ -139,7 +140,7 @@ def _amounts(event_type: str, raw: Mapping[str, Any]) -> list[list[str]]:
                 out.append([canonical_digital_link(v) or v, "", ""])
             elif isinstance(v, dict) and isinstance(v.get("epcClass"), str):
                 n = v.get("quantity")
-                number = isinstance(n, int | float) and not isinstance(n, bool)
+                number = isinstance(n, _NUMBERS) and not isinstance(n, bool)
                 out.append([canonical_digital_link(v["epcClass"]) or v["epcClass"],
                             canonical_number(n) if number else "", str(v.get("uom") or "")])
     return out
@@ -161,11 +162,14 @@ def _readings(sensors: Any) -> tuple[list[list[str]], str]:
             kind = str(rep.get("type", ""))
             if rep.get("exception") and not alarm:
                 alarm = f"{kind or 'sensor'} {rep['exception']}"
+            short = None  # the type's local name and the unit, for the first value
             for key in ("value", "maxValue", "minValue"):
                 v = rep.get(key)
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    out.append([kind.rsplit(":", 1)[-1].rsplit("/", 1)[-1], canonical_number(v),
-                                str(rep.get("uom", ""))])
+                if v is not None and isinstance(v, _NUMBERS) and not isinstance(v, bool):
+                    if short is None:
+                        short = kind.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+                        uom = str(rep.get("uom", ""))
+                    out.append([short, canonical_number(v), uom])
     return (out if len(out) <= _MAX_READINGS else _extremes(out)), alarm
 
 
@@ -222,14 +226,17 @@ def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
     """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
     facts of each (with ``qty`` and ``declares``, if ``amounts``); raises
     EPCISValidationError listing every problem per event."""
-    if not amounts:
-        return [event_facts(ev) for ev in parse_events(events, namespaces)]
-    # (for recording: an error declaration hashes like the event it declares wrong, yet is
-    # a capture of its own)
-    return [event_facts(ev) | {"qty": _amounts(ev.event_type, ev.raw),
-                               "declares": "errorDeclaration" in ev.raw,
-                               "tid": _tid(ev.raw)}
-            for ev in parse_events(events, namespaces)]
+    out = []
+    for ev in parse_events(events, namespaces):
+        facts = event_facts(ev)
+        if amounts:
+            facts["qty"] = _amounts(ev.event_type, ev.raw)
+            # (for recording: an error declaration hashes like the event it declares wrong,
+            # yet is a capture of its own)
+            facts["declares"] = "errorDeclaration" in ev.raw
+            facts["tid"] = _tid(ev.raw)
+        out.append(facts)
+    return out
 
 
 def _tid(raw: Mapping[str, Any]) -> str:
