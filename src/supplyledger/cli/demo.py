@@ -38,6 +38,21 @@ def _logistics(n: dict[str, Any]) -> str:
             f"(order {n['breached_order']} is held and disputed)\n")
 
 
+def _review12(n: dict[str, Any]) -> str:
+    lines = ""
+    if n.get("mispacked"):
+        lot = n["mispacked"]["lot"].rsplit("/", 1)[-1]
+        lines += (f"  • Trace lot [bold]{lot}[/]: packed onto the wrong pallet, declared wrong "
+                  "(EPCIS error declaration); Recall no longer follows the withdrawn link\n")
+    if n.get("rotated"):
+        lines += ("  • Log in as courier: its key was rotated (Account page), and the "
+                  "customer's shared delivery address still opens\n")
+    if n.get("stolen_key"):
+        lines += ("  • Withdrawals (as bank or admin): a revoked company key's pay-out "
+                  "lapsed; the admin cancelled it and handed the balance to its new key\n")
+    return lines
+
+
 def _report(info: DemoInfo, url: str, seconds: float, *, serving: bool = True) -> None:
     lot = info.faulty_lot.rsplit("/", 1)[-1]
     hot = info.hot_lot.rsplit("/", 1)[-1]
@@ -59,7 +74,7 @@ def _report(info: DemoInfo, url: str, seconds: float, *, serving: bool = True) -
                   "link is red — milled too moist — and an insider's database edit is caught\n"
                   f"  • Trace lot [bold]{hot}[/]: a temperature alarm in the transport link; "
                   "Recall shows which platform holds it now\n"
-                  + _logistics(info.notes.get("logistics") or {}) +
+                  + _logistics(info.notes.get("logistics") or {}) + _review12(info.notes) +
                   "  • Audit: names the edited row — " + info.tampered
                   + ("; after Ctrl-C, " if serving else "; with no node running, ") +
                   f"`supplyledger repair --data {info.data_dir}` writes it back from the "

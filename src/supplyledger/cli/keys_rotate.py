@@ -187,8 +187,10 @@ def rotate_command(
         "e.g. http://127.0.0.1:8000.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rotate your key: sign identity.rotate_key with the old key, then re-wrap your private
-    records' data keys for the new one."""
+    """Rotate your key; your private records stay readable with the new one.
+
+    Signs identity.rotate_key with the old key, then re-wraps your private records' data
+    keys for the new one."""
     from supplyledger.ledger.keyfile import read_info
     from supplyledger.node.private_data import reads_private_data
     from supplyledger.node.signers import participant_for
@@ -337,8 +339,9 @@ def rewrap_command(
     key: Annotated[Path, typer.Option("--key", help="The participant's current key file.")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Finish the re-wrap of a rotation (one cut short, or done elsewhere): move your
-    private records' data keys from OLD to KEY. Safe to run again."""
+    """Finish a rotation's re-wrap (cut short, or rotated elsewhere); safe to run again.
+
+    Moves your private records' data keys from OLD to KEY."""
     from supplyledger.ledger.keyfile import read_info
     from supplyledger.node.private_data import rewrap_owner
 

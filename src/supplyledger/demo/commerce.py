@@ -6,8 +6,13 @@ confirms and rates, and escrow pays supplier and courier. Some orders go differe
 cancellation before dispatch, a rescheduled delivery, a dispute settled by the arbitration
 board, a return. The platforms also buy whole flour lots from the sales company, so
 custody of those lots moves seller -> courier -> platform through the orders contract.
-Alice shares her delivery address with her courier, encrypted, and a financier assesses a
-supplier's credit from its ledger history.
+Alice shares her delivery address with her courier, encrypted; then the courier rotates
+its key, as its key policy asks, and still reads her address (the data key is re-wrapped
+for the new key). A financier assesses a supplier's credit from its ledger history. Last,
+the laptop holding Highland Noodle Co.'s key is stolen just after the company asked the
+bank to pay out its earnings: an admin revokes the key, so the instruction lapses and the
+bank's pay-out is refused (payments rules v3); the company is registered again under a
+new key, and the admin cancels the lapsed instruction and hands the balance over to it.
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from supplyledger.demo.cast import DAY, HOUR, Person, Sim
+from supplyledger.api.service import LedgerService
+from supplyledger.api.web.rotate import rotate_account_key
+from supplyledger.contracts.builtin.payments import read_balance
+from supplyledger.demo.cast import DAY, HOUR, DemoError, Person, Sim
 from supplyledger.demo.flour import gtin
+from supplyledger.ledger.crypto import PrivateKey, PublicKey, generate
 
-__all__ = ["Commerce", "assess_credit", "order_stories", "setup_commerce", "share_address"]
+__all__ = ["Commerce", "assess_credit", "order_stories", "rotate_reader_key", "setup_commerce",
+           "share_address", "stolen_key"]
 
 CCY = "CNY"
 # platform org -> (supplier person key, courier person key, product GTIN, name, unit price)
@@ -168,6 +178,63 @@ def share_address(sim: Sim, p: dict[str, Person], private: Any, c: Commerce) -> 
         b"+86 138 0000 1234 (call before delivery)", [p["courier"].did])
 
 
+def _fingerprint(svc: LedgerService, did: str) -> str:
+    p = svc.participant(did) or {}
+    return PublicKey.from_b64(str(p["key"])).fingerprint
+
+
+def rotate_reader_key(svc: LedgerService, login: str, password: str,
+                      c: Commerce) -> dict[str, Any]:
+    """The courier rotates its key on the account page ("Rotate my key": the same
+    :func:`rotate_account_key` the page runs), so the ledger names the new key, Alice's data
+    key is re-wrapped for it and the login keeps its password. What happened, for the
+    demo's notes ({} with no private-data service)."""
+    if not c.shared_record:
+        return {}
+    client = "demo-loader"
+    sess = svc.login(login, password, client)
+    try:
+        who = svc.principal(sess, via_cookie=False)
+        before = _fingerprint(svc, who.did)
+        done = rotate_account_key(svc, who, password, client)
+    finally:
+        svc.accounts.logout(sess)
+    if done.rewrapped != (c.shared_record,) or not done.complete:
+        raise DemoError(f"{login}'s key rotation re-wrapped {list(done.rewrapped)}, not "
+                        f"record {c.shared_record}")
+    return {"login": login, "did": who.did, "old_key": before,
+            "new_key": _fingerprint(svc, who.did), "record": c.shared_record}
+
+
 def assess_credit(sim: Sim, p: dict[str, Person]) -> None:
     sim.ok(p["financier"], "credit", "assess", {"subject": p["supplier-a"].did})
     sim.ok(p["financier"], "credit", "assess", {"subject": p["Orchard Oils"].did})
+
+
+def stolen_key(sim: Sim, p: dict[str, Person], admin: PrivateKey) -> dict[str, Any]:
+    """Highland Noodle Co.'s key is stolen with an instruction of its open: the instruction
+    lapses with the revoked key, and its money passes to the company's new key. What
+    happened, for the demo's notes ({} when it has earned nothing to pay out yet)."""
+    assert sim.node is not None
+    old = p["Highland Noodle Co."]
+    earned = read_balance(sim.node.store.get_state, old.did, CCY)
+    if earned <= 0:
+        return {}
+    iid = f"HNC-PAYOUT-{sim.now() // DAY}"
+    sim.ok(old, "payments", "instruct_withdrawal", {
+        "id": iid, "currency": CCY, "amount": earned // 2, "bank": "bank",
+        "reference": "weekly payout to the company's bank account"})
+    sim.tick(5)  # (the story ends within the hour before now: nothing is dated later)
+    sim.ok(admin, "identity", "revoke", {"did": old.did, "reason": "office laptop holding "
+                                         "the key was stolen"})
+    sim.refused(p["bank"], "payments", "withdraw", {"instruction": iid}, "invalid_state")
+    key = generate("ed25519")
+    new = sim.ok(admin, "identity", "register_member", {
+        "org": old.org, "public_key": key.public.b64, "name": old.name,
+        "roles": list(old.roles)})["did"]
+    sim.ok(admin, "payments", "cancel_withdrawal", {
+        "instruction": iid, "reason": "lapsed: the instructing key was revoked (stolen)"})
+    moved = sim.ok(admin, "payments", "hand_over_balance", {
+        "account": old.did, "to": new, "reason": "the company's new key after the theft"})
+    return {"revoked": old.did, "successor": new, "instruction": iid,
+            "handed_over": moved["handed_over"]}

@@ -6,26 +6,40 @@ at the granary, carried by the group's logistics company and received by the sal
 company, which then owns it and offers it to the platforms. Each link is recorded by the
 party entitled to it, after custody reached that party.
 
+Each lot leaves the mill for the granary as one pallet load: the mill's dispatch
+warehouse packs it onto a pallet (an AggregationEvent; the pallet's SSCC is under Golden
+Wheat's company prefix, the mill's to claim) and ships the pallet (its own event, with the
+bill of lading), so a recall of the lot reaches the pallet and its shipment.
+
 Two lots go wrong on purpose: flour lot no. 3 leaves the mill too moist (processing
 non-conformant, as in the paper's batch 20191215003), and a later lot overheats in a truck
-(a temperature alarm above the flour's 30 °C limit).
+(a temperature alarm above the flour's 30 °C limit). And one record goes wrong: the
+dispatch clerk records lot no. 2 as packed onto the pallet of the load before it, which
+had left days earlier, notices at the gate, corrects the books (that packing taken back
+off, the lot packed onto its own pallet) and records an EPCIS error declaration of the
+wrong packing (trace rules v4): the trace of lot no. 2 shows the packing declared wrong
+and the link it withdrew, and its recall reaches its own pallet's shipment, not the
+earlier one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from supplyledger.api.links import LINKS, build_event
+from supplyledger.api.links import LINKS, NAMESPACE, NOTE, build_event, epcis_time
 from supplyledger.demo.cast import DAY, HOUR, Person, Sim
-from supplyledger.gs1 import gtin_check_digit
+from supplyledger.gs1 import gs1_check_digit, gtin_check_digit
 
-__all__ = ["GLNS", "FlourChain", "gtin", "lot_stories", "setup_flour"]
+__all__ = ["GLNS", "FlourChain", "gtin", "lot_stories", "pallet", "setup_flour"]
 
 FAULTY_LOT_NO = 3
 HOT_LOT_NO = 8
+MISPACKED_LOT_NO = 2  # packed onto the previous lot's pallet by mistake, then corrected
+COMPANY_PREFIX = "6901234"  # Golden Wheat's; recorded for the mill (load._consortium)
 
 
 def gtin(body12: str) -> str:
@@ -43,6 +57,13 @@ GLNS = {
 _GLN = {who: g for g, (_, who) in GLNS.items()}
 
 
+def pallet(n: int) -> str:
+    """The pallet that takes flour lot no. ``n`` to the granary: an SSCC (extension digit
+    1, the company prefix, serial ``n``) as a GS1 Digital Link."""
+    body = f"1{COMPANY_PREFIX}{n:09d}"
+    return f"https://id.gs1.org/00/{body}{gs1_check_digit(body)}"
+
+
 @dataclass
 class FlourChain:
     lots: list[str] = field(default_factory=list)  # flour batch ids, in order
@@ -50,6 +71,8 @@ class FlourChain:
     faulty: str = ""
     hot: str = ""
     faulty_processing: tuple[str, int] = ("", 0)  # (batch, seq) of the faulty event
+    # the lot packed onto the wrong pallet: (lot, wrong pallet, right pallet)
+    mispacked: tuple[str, str, str] = ("", "", "")
 
 
 def setup_flour(sim: Sim, p: dict[str, Person]) -> None:
@@ -75,6 +98,68 @@ def _handover(sim: Sim, frm: Person, to: Person, batch: str, kind: str) -> None:
                                             "terms": {"incoterm": "FCA"}})["proposal"]
     sim.tick(40)
     sim.ok(to, "custody", "accept", {"proposal": pid})
+
+
+def _packing(sim: Sim, batch: str, unit: str, action: str,
+             note: str | None = None) -> dict[str, Any]:
+    """The mill's dispatch warehouse packs the whole lot onto ``unit`` (ADD), or takes it
+    off again (DELETE)."""
+    ev: dict[str, Any] = {
+        "type": "AggregationEvent", "eventTime": epcis_time(sim.now()),
+        "eventTimeZoneOffset": "+00:00", "parentID": unit, "action": action,
+        "childQuantityList": [{"epcClass": batch, "quantity": 15000, "uom": "KGM"}],
+        "bizStep": "packing" if action == "ADD" else "unpacking",
+        "disposition": "in_progress",
+        "readPoint": {"id": f"https://id.gs1.org/414/{_GLN['mill']}"},
+        "bizLocation": {"id": f"https://id.gs1.org/414/{_GLN['mill']}"}}
+    if note:
+        ev["@context"] = [NAMESPACE]
+        ev[NOTE] = note
+    return ev
+
+
+def _pack(sim: Sim, who: Person, batch: str, ev: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = sim.ok(who, "trace", "record_event", {"batch": batch, "event": ev})
+    return res
+
+
+def _ship_pallet(sim: Sim, mill: Person, flour: str, n: int, chain: FlourChain) -> None:
+    """Flour lot no. ``n`` onto its pallet, and the pallet off to the granary. For lot no.
+    MISPACKED_LOT_NO the clerk first scans the previous load's pallet label, and corrects
+    that before the pallet leaves."""
+    unit = pallet(n)
+    if n == MISPACKED_LOT_NO and n > 1:
+        wrong_unit = pallet(n - 1)
+        wrong = _packing(sim, flour, wrong_unit, "ADD")
+        _pack(sim, mill, flour, wrong)
+        sim.tick(15)  # the gate scan says that pallet left on its own load days ago
+        # The mass balance holds the lot on the wrong pallet until it is given back there.
+        off = _pack(sim, mill, flour, _packing(
+            sim, flour, wrong_unit, "DELETE", note="book correction: the bags were never on "
+            f"pallet {wrong_unit.rsplit('/', 1)[-1]}; gives back what the mistaken packing "
+            "holds"))
+        on = _pack(sim, mill, flour, _packing(sim, flour, unit, "ADD"))
+        sim.tick(5)
+        _pack(sim, mill, flour, wrong | {"@context": [NAMESPACE], "errorDeclaration": {
+            "declarationTime": epcis_time(sim.now()), "reason": "incorrect_data",
+            "correctiveEventIDs": [off["hash"], on["hash"]],
+            NOTE: f"scanned the label of pallet {wrong_unit.rsplit('/', 1)[-1]}, which left "
+                  "with the previous lot; the lot is on its own pallet "
+                  f"{unit.rsplit('/', 1)[-1]}"}})
+        chain.mispacked = (flour, wrong_unit, unit)
+    else:
+        _pack(sim, mill, flour, _packing(sim, flour, unit, "ADD"))
+    sim.tick(20)
+    # (captured as a document: record_event takes registered batches, a pallet is not one)
+    sim.ok(mill, "trace", "record_events", {"events": json.dumps([{
+        "type": "ObjectEvent", "eventTime": epcis_time(sim.now()),
+        "eventTimeZoneOffset": "+00:00", "action": "OBSERVE", "epcList": [unit],
+        "bizStep": "shipping", "disposition": "in_transit",
+        "readPoint": {"id": f"https://id.gs1.org/414/{_GLN['mill']}"},
+        "bizTransactionList": [{"type": "bol",
+                                "bizTransaction": f"urn:supplyledger:bol:GWM{n:05d}"}],
+        "destinationList": [{"type": "location",
+                             "destination": f"https://id.gs1.org/414/{_GLN['granary']}"}]}])})
 
 
 def _lot(day_ms: int, n: int) -> str:
@@ -120,6 +205,8 @@ def lot_story(sim: Sim, p: dict[str, Person], day: int, n: int, chain: FlourChai
         yield day + DAY + 10 * HOUR
         _record(sim, p["inspector"], flour, "inspection", location=_GLN["mill"],
                 readings=[("RelativeHumidity", 13)], note="ash 0.55 %, gluten 28 %")
+    yield day + DAY + 13 * HOUR
+    _ship_pallet(sim, p["mill"], flour, n, chain)
     yield day + DAY + 14 * HOUR
     _handover(sim, p["mill"], p["granary"], flour, "custody")
     _record(sim, p["granary"], flour, "storage", quantity=15000, location=_GLN["granary"],

@@ -8,7 +8,9 @@ unentitled event (refused by the contract, recorded) and an insider's edit of a 
 in the database (the paper-002 attack) — which the audit and the trace page catch.
 
 Logins get random passwords, returned once for printing; nothing secret is written except
-keys sealed under those passwords.
+keys sealed under those passwords. The logins are made while the node still runs, so the
+courier can then rotate its key as a web user does (account page, ``api/web/rotate.py``):
+its login keeps its password and now holds the new key, which reads Alice's address.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from supplyledger.api.accounts import Accounts
 from supplyledger.api.features import Features
+from supplyledger.api.service import LedgerService
 from supplyledger.api.settings import ApiSettings
 from supplyledger.demo.cast import DAY, HOUR, ORGS, Person, Sim, make_people
 from supplyledger.demo.commerce import (
@@ -33,8 +36,10 @@ from supplyledger.demo.commerce import (
     assess_credit,
     flour_sale,
     order_stories,
+    rotate_reader_key,
     setup_commerce,
     share_address,
+    stolen_key,
 )
 from supplyledger.demo.customs import customs_story, setup_customs
 from supplyledger.demo.flour import FlourChain, lot_stories, setup_flour
@@ -44,7 +49,6 @@ from supplyledger.ledger.tx import make_tx
 from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
-from supplyledger.store.localdb import LocalDB
 from supplyledger.store.sqlite import DB_NAME
 from supplyledger.store.views import ledger_totals
 
@@ -172,6 +176,17 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         share_address(sim, people, Features(node).private, commerce)
         assess_credit(sim, people)
         _attempts(sim, people, chain, info)
+        stolen = stolen_key(sim, people, admin)
+        svc = LedgerService(node, api or ApiSettings())
+        try:
+            say("creating web logins")
+            _logins(svc.accounts, admin, people, info)
+            say("rotating the courier's key")
+            sim.tick(5)
+            rotated = rotate_reader_key(svc, "courier", _login_password(info, "courier"),
+                                        commerce)
+        finally:
+            svc.close()
     finally:
         node.stop()
     conn = sqlite3.connect(data_dir / DB_NAME)
@@ -185,24 +200,23 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
     info.notes = {"logistics": logistics.notes(),
                   "orders": commerce.orders, "flour_orders": len(commerce.flour_orders),
                   "disputed": commerce.disputed, "cancelled": commerce.cancelled,
-                  "returned": commerce.returned, "shared_record": commerce.shared_record}
-    say("creating web logins")
-    _logins(Path(data_dir), admin, people, api or ApiSettings(), info)
+                  "returned": commerce.returned, "shared_record": commerce.shared_record,
+                  "mispacked": dict(zip(("lot", "wrong_pallet", "pallet"), chain.mispacked,
+                                        strict=True)) if chain.mispacked[0] else {},
+                  "rotated": rotated, "stolen_key": stolen}
     return info
 
 
-def _logins(data_dir: Path, admin: Any, people: dict[str, Person], api: ApiSettings,
+def _login_password(info: DemoInfo, login: str) -> str:
+    return next(pw for who, pw, _, _ in info.logins if who == login)
+
+
+def _logins(accounts: Accounts, admin: Any, people: dict[str, Person],
             info: DemoInfo) -> None:
-    db = LocalDB(data_dir / DB_NAME)
-    try:
-        accounts = Accounts(db, api)
-        todo = [("admin", "Consortium admin", "consortium", admin.did, admin)] + [
-            (x.login, x.name, x.org, x.did, x.key) for x in people.values() if x.login]
-        creds = [(login, _password(), name, org, did, key)
-                 for login, name, org, did, key in todo]
-        # Hashing and sealing run in C and release the GIL: use both cores.
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda c: accounts.create(c[4], c[0], c[1], c[5]), creds))
-        info.logins = [(login, pw, name, org) for login, pw, name, org, _, _ in creds]
-    finally:
-        db.close()
+    todo = [("admin", "Consortium admin", "consortium", admin.did, admin)] + [
+        (x.login, x.name, x.org, x.did, x.key) for x in people.values() if x.login]
+    creds = [(login, _password(), name, org, did, key) for login, name, org, did, key in todo]
+    # Hashing and sealing run in C and release the GIL: use both cores.
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda c: accounts.create(c[4], c[0], c[1], c[5]), creds))
+    info.logins = [(login, pw, name, org) for login, pw, name, org, _, _ in creds]
