@@ -171,14 +171,20 @@ class Executor:
         with that key; the audit schedules the verification and answers True."""
         block: dict[str, bytes | None] = {}
         res = BlockResult()
+        self.prefetch(txs)
+        cache = self.cache  # (replaced only by _trim, after the block)
 
         def read(key: str) -> bytes | None:
+            # This block's writes, then the cache; the store only for keys in neither.
             v = block.get(key, _MISSING)
-            return self.read(key) if v is _MISSING else v  # type: ignore[return-value]
+            if v is _MISSING:
+                v = cache.get(key, _MISSING)
+                if v is _MISSING:
+                    return self.read(key)
+            return v  # type: ignore[return-value]
 
         dirty: set[str] = set()
         contracts, versions = self.contracts, self._versions
-        self.prefetch(txs)
         for tx in txs:
             signer = tx.signer
             part = self.participant(signer, read) if signer in dirty else self.participant(signer)

@@ -29,7 +29,7 @@ from supplyledger.errors import (
     UnknownContract,
     UnknownMethod,
 )
-from supplyledger.ledger.encoding import canonical, decode
+from supplyledger.ledger.encoding import canonical, canonical_framed, decode
 
 __all__ = [
     "ANY_PARTICIPANT",
@@ -285,8 +285,12 @@ def execute_call(
             return CallOutcome(canonical({"tx": tx_id, "ok": False, "error": err}), False, {},
                                [])
         result = m.fn(ctx, call.value)
-        receipt = canonical({"tx": tx_id, "ok": True, "result": result, "events": ctx._events})
-        return CallOutcome(receipt, True, ctx._writes, ctx._events)
+        events = ctx._events
+        # The frame is canonical by construction (the id a hex string, each event a pair
+        # [type string, data] made by Ctx.emit): only the contract's values are checked.
+        receipt = canonical_framed({"tx": tx_id, "ok": True, "result": result,
+                                    "events": events}, [result, *(d for _, d in events)])
+        return CallOutcome(receipt, True, ctx._writes, events)
     except SupplyLedgerError as exc:
         err = exc.to_dict()
     except Exception as exc:  # a bug in contract code must still give a deterministic receipt

@@ -11,13 +11,18 @@ from supplyledger.ledger.encoding import decode
 __all__ = ["Receipt", "committed_receipt"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Receipt:
     tx_id: str
     height: int
     index: int
     raw: bytes
     ok: bool  # as executed, so that checking it needs no decoding of ``raw``
+
+    def __init__(self, tx_id: str, height: int, index: int, raw: bytes, ok: bool) -> None:
+        # One update of the instance dict instead of the frozen dataclass's five
+        # object.__setattr__ calls (the committer makes a receipt per transaction).
+        self.__dict__.update(tx_id=tx_id, height=height, index=index, raw=raw, ok=ok)
 
     @cached_property
     def data(self) -> dict[str, Any]:

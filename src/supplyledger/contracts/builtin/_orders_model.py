@@ -178,7 +178,8 @@ ORDER_EVENTS = Table(
     (("order_id", "TEXT"), ("tx", "TEXT"), ("height", "INTEGER"), ("event", "TEXT"),
      ("state", "TEXT"), ("signer", "TEXT"), ("time", "INTEGER")),
     ("order_id", "tx"), (("height",),))
-_COLUMNS = frozenset(c for c, _ in _ORDER_COLS)
+_NAMES = tuple(c for c, _ in _ORDER_COLS)
+_COLUMNS = frozenset(_NAMES)
 
 
 def project_transition(event: str) -> Any:
@@ -191,8 +192,9 @@ def project_transition(event: str) -> Any:
         if event == "placed":
             row = {**m.args, **e, "id": e["order"], "buyer": m.signer, "delivered": 0,
                    "placed_at": m.time, "tx": m.tx}
-            return [Upsert("orders", tuple(row.get(c) for c, _ in _ORDER_COLS)), hist]
-        values = tuple((k, v) for k, v in sorted(e.items()) if k in _COLUMNS)
+            return [Upsert("orders", tuple(map(row.get, _NAMES))), hist]
+        cols = sorted(_COLUMNS.intersection(e))  # the event's columns, in name order
+        values = zip(cols, map(e.__getitem__, cols), strict=True)
         return [Update("orders", (e["order"],), (*values, ("tx", m.tx))), hist]
 
     return project
