@@ -31,8 +31,9 @@ from supplyledger.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Options of other tools that the docs quote in code (py-spy, in docs/performance.md).
-FOREIGN_OPTIONS = {"--gil", "--subprocesses", "--idle", "--tool", "--collect-atstart"}  # py-spy, valgrind
+# Options of other tools that the docs quote in code (py-spy and valgrind, in
+# docs/performance.md).
+FOREIGN_OPTIONS = {"--gil", "--subprocesses", "--idle", "--tool", "--collect-atstart"}
 ELLIPSIS = {"…", "..."}
 STOP = {"&&", "||", ";", ">", ">>", "2>", "&"}
 PIPES = {"jq", "head", "tail", "less", "grep", "tee", "sort", "wc", "cat", "python3"}

@@ -7,14 +7,19 @@ children of the same base class so they share the JSON body::
 
     SupplyLedgerError
     └── ApiError
-        ├── Unauthenticated    no or expired session / bearer token, wrong password   401
-        ├── KeyLocked          session valid but the signing key must be unlocked     401
-        ├── CsrfFailed         cookie-authenticated write without the form's token    403
-        └── RateLimited        too many login attempts, or the account is locked      429
+        ├── Unauthenticated       no or expired session / bearer token, wrong password  401
+        ├── KeyLocked             session valid but the signing key must be unlocked    401
+        ├── CsrfFailed            cookie-authenticated write without the form's token   403
+        ├── NotAcceptable         asks for an EPCIS/CBV version, EPC format or media
+        │                         type this server does not answer in                  406
+        ├── UnsupportedMediaType  a body sent as something other than JSON             415
+        └── RateLimited           too many login attempts, or the account is locked     429
 
 Every error body is ``{"error": {"code", "message", "details"?}}`` (plus ``receipt`` when
 the transaction was committed with a failed outcome). Bad input never gives a 5xx:
-request validation errors are 422, oversized bodies 413, malformed JSON 400.
+request validation errors are 422, oversized bodies 413, malformed JSON 400, a body
+sent with a Content-Type other than JSON 415. A bug (an exception outside the tree) is a
+500 with the same body, ``internal_error``, and its traceback goes to the server's log only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supplyledger import errors as e
@@ -32,8 +37,10 @@ __all__ = [
     "ApiError",
     "CsrfFailed",
     "KeyLocked",
+    "NotAcceptable",
     "RateLimited",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "error_body",
     "install_error_handlers",
     "status_for",
@@ -54,6 +61,14 @@ class KeyLocked(ApiError):
 
 class CsrfFailed(ApiError):
     code = "csrf_failed"
+
+
+class NotAcceptable(ApiError):
+    code = "not_acceptable"
+
+
+class UnsupportedMediaType(ApiError):
+    code = "unsupported_media_type"
 
 
 class RateLimited(ApiError):
@@ -96,6 +111,8 @@ _STATUS: dict[type[e.SupplyLedgerError], int] = {
     Unauthenticated: 401,
     KeyLocked: 401,
     CsrfFailed: 403,
+    NotAcceptable: 406,
+    UnsupportedMediaType: 415,
     RateLimited: 429,
 }
 
@@ -147,8 +164,18 @@ def _ledger_error(request: Request, exc: Exception) -> Response:
                     error_body(exc.code, exc.message, exc.details or None), headers)
 
 
+NOT_JSON = ("a request body is JSON: send it with Content-Type: application/json "
+            "(got {})")
+
+
 def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if isinstance(exc.body, bytes) and exc.body:
+        # FastAPI leaves a body as bytes only when its Content-Type is not JSON: the
+        # arguments may be fine, the client labelled them wrongly (curl -d sends a form).
+        got = request.headers.get("content-type") or "no Content-Type"
+        return _respond(request, 415, error_body(UnsupportedMediaType.code,
+                                                 NOT_JSON.format(got)))
     broken = next((err for err in exc.errors() if err.get("type") == "json_invalid"), None)
     if broken is not None:  # not a wrong argument: the body is not JSON at all
         at = broken.get("loc", ("", "?"))[-1]
@@ -172,7 +199,19 @@ def _http_error(request: Request, exc: Exception) -> Response:
                     getattr(exc, "headers", None))
 
 
+def _bug(request: Request, exc: Exception) -> Response:
+    # Starlette's last resort answers text/plain; a program parsing error bodies gets this
+    # (pages keep the plain answer: rendering a page may be what failed). The exception is
+    # re-raised after the answer, so the server still logs it.
+    if not request.url.path.startswith(_JSON_PATHS):
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    return JSONResponse(error_body(
+        "internal_error", "the server failed on this request; its log has the details"),
+        status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _bug)
     app.add_exception_handler(e.SupplyLedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -9,12 +9,13 @@ amends the document once, when it is first built:
 * operations behind a login (``current`` and ``writer`` declare the bearer and session
   schemes, so FastAPI marks them with ``security``) list 401, and those that write list
   403 as well, which a cookie-borne write without its CSRF token gets;
-* operations that read a JSON body list 400 (malformed JSON) and 413 (over the limit).
+* operations that read a JSON body list 400 (malformed JSON), 413 (over the limit) and
+  415 (a body sent as something other than JSON).
 
 These follow from how an operation is built, so they are derived from the document rather
 than repeated on every route; errors that depend on what an operation does (404 for an
 unknown id, 409 for a replay, 429 for logins) are declared on the route with
-:func:`errors`.
+:func:`errors`, and the body of a success with :func:`answer` (models in ``api/schemas.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-__all__ = ["ErrorBody", "errors", "install"]
+__all__ = ["ErrorBody", "answer", "errors", "install"]
 
 _REF = "#/components/schemas/"
 _SAFE = frozenset({"get", "head", "options"})
@@ -50,8 +51,10 @@ WHY: dict[int, str] = {
     401: "Not logged in, session expired, key locked, or a bad signature or password",
     403: "Not allowed: missing role, CSRF token, revoked key or no access grant",
     404: "No such item (unknown id, contract, method, table or batch)",
+    406: "Asks for a version, format or media type this server does not serve",
     409: "Conflicts with the ledger: already exists, replayed, wrong state or funds",
     413: "Request body over the size limit",
+    415: "Request body not sent as JSON (Content-Type application/json)",
     422: "Invalid arguments, or refused by the contract (with its receipt when recorded)",
     429: "Too many login attempts, or the account is locked (see Retry-After)",
     503: "The node could not commit the transaction in time",
@@ -61,6 +64,13 @@ WHY: dict[int, str] = {
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each status with the error body and what it means."""
     return {s: {"model": ErrorBody, "description": WHY[s]} for s in statuses}
+
+
+def answer(model: Any, what: str, *statuses: int,
+           status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route whose success body ``model`` documents (with
+    ``response_model=None``: the route returns its dict as it is), and its errors."""
+    return {status: {"model": model, "description": what}, **errors(*statuses)}
 
 
 def _add(op: dict[str, Any], status: int) -> None:
@@ -86,8 +96,8 @@ def _amend(doc: dict[str, Any]) -> None:
                 if method not in _SAFE:
                     _add(op, 403)
             if "application/json" in op.get("requestBody", {}).get("content", {}):
-                _add(op, 400)
-                _add(op, 413)
+                for status in (400, 413, 415):
+                    _add(op, status)
             op["responses"] = dict(sorted(op.get("responses", {}).items()))
     for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now unused
         if _REF + name not in repr(doc):

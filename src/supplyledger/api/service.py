@@ -17,7 +17,7 @@ from supplyledger.api.errors import Unauthenticated
 from supplyledger.api.features import Features
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
-from supplyledger.contracts.builtin import identity
+from supplyledger.contracts.builtin import identity, payments
 from supplyledger.contracts.builtin.rules import PREFIX, version_of
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
 from supplyledger.contracts.schema import validate_args
@@ -40,6 +40,9 @@ from supplyledger.node.signers import participant_for
 from supplyledger.store.localdb import LocalDB
 
 __all__ = ["LedgerService", "Principal"]
+
+# Per contract, the fields of each method that hold free text shown to people.
+_SHOWN_TEXT = {"identity": identity.SHOWN_TEXT, "payments": payments.SHOWN_TEXT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +219,12 @@ class LedgerService:
         return 1 if raw is None else version_of(PREFIX + contract, raw)
 
     def check_shown_text(self, contract: str, method: str, args: dict[str, Any]) -> None:
-        """Refuse, before anything is signed, the names and reasons that the identity rules
-        in force refuse (rules v2: control or bidi characters, only whitespace): the
+        """Refuse, before anything is signed, the names and reasons that the rules in force
+        refuse (identity v2, payments v3: control or bidi characters, only whitespace): the
         contract's own check, run as the ledger would run it, which else leaves a failed
         transaction on the ledger for good."""
-        fields = identity.SHOWN_TEXT.get(method, ()) if contract == "identity" else ()
-        version = self.rules_version("identity") if fields else 1
+        fields = _SHOWN_TEXT.get(contract, {}).get(method, ())
+        version = self.rules_version(contract) if fields else 1
         for name in fields:
             if isinstance(args.get(name), str):
                 identity.check_shown_text(version, name, args[name])

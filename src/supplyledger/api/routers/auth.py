@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import (
     COOKIE,
     client_of,
@@ -16,15 +17,15 @@ from supplyledger.api.auth import (
     set_session_cookie,
     writer,
 )
-from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import Cursor, Limit, receipt_response
+from supplyledger.api.openapi import answer
+from supplyledger.api.routers.common import Cursor, Limit, declared_query, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.errors import RoleDenied
 from supplyledger.store.listings import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], dependencies=[Depends(declared_query)])
 
 _LOGIN = Field(min_length=1, max_length=200, description="login name or participant id")
 _PW = Field(min_length=1, max_length=1024)
@@ -65,7 +66,7 @@ def _me(who: Principal, unlocked: bool) -> dict[str, Any]:
 
 
 @router.post("/api/auth/login", summary="Log in; sets the session cookie for the web UI",
-             responses=errors(401, 429))
+             response_model=None, responses=answer(s.LoginAnswer, "Logged in", 401, 429))
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
     svc = service_of(request)
     sess = svc.login(body.login, body.password, client_of(request))
@@ -75,14 +76,15 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
 
 
 @router.post("/api/auth/token", summary="Log in a program; returns a bearer token",
-             responses=errors(401, 429))
+             response_model=None, responses=answer(s.TokenAnswer, "The token", 401, 429))
 def token(body: LoginIn, request: Request) -> dict[str, Any]:
     sess = service_of(request).login(body.login, body.password, client_of(request))
     return {"token": sess.token, "token_type": "bearer", "did": sess.did,
             "expires": sess.expires}
 
 
-@router.post("/api/auth/logout", summary="End this session (cookie or bearer token)")
+@router.post("/api/auth/logout", summary="End this session (cookie or bearer token)",
+             response_model=None, responses=answer(s.Ok, "Logged out"))
 def logout(request: Request, response: Response,
            who: Principal = Depends(writer)) -> dict[str, Any]:
     service_of(request).accounts.logout(who.session)
@@ -90,14 +92,15 @@ def logout(request: Request, response: Response,
     return {"ok": True}
 
 
-@router.get("/api/auth/me", summary="The logged-in participant")
+@router.get("/api/auth/me", summary="The logged-in participant", response_model=None,
+            responses=answer(s.Me, "Who is logged in"))
 def me(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
     return _me(who, service_of(request).accounts.unlocked(who.session))
 
 
 @router.post("/api/auth/unlock",
              summary="Re-enter the password to unlock signing (after a server restart)",
-             responses=errors(429))
+             response_model=None, responses=answer(s.Me, "Unlocked", 429))
 def unlock(body: UnlockIn, request: Request,
            who: Principal = Depends(writer)) -> dict[str, Any]:
     svc = service_of(request)
@@ -106,7 +109,7 @@ def unlock(body: UnlockIn, request: Request,
 
 
 @router.post("/api/auth/password", summary="Change password; the key is re-sealed under it",
-             responses=errors(429))
+             response_model=None, responses=answer(s.Ok, "Changed", 429))
 def change_password(body: PasswordIn, request: Request,
                     who: Principal = Depends(writer)) -> dict[str, Any]:
     service_of(request).accounts.change_password(who.session, body.old_password,
@@ -115,7 +118,8 @@ def change_password(body: PasswordIn, request: Request,
 
 
 @router.get("/api/auth/key",
-            summary="Key retrieval (paper 001 Alg. 4): the key sealed under your password")
+            summary="Key retrieval (paper 001 Alg. 4): the key sealed under your password",
+            response_model=None, responses=answer(s.SealedKey, "The sealed key file"))
 def sealed_key(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
     sealed = service_of(request).accounts.sealed_key(who.did)
     return {"did": who.did, "format": "supplyledger-key/1",
@@ -124,7 +128,8 @@ def sealed_key(request: Request, who: Principal = Depends(current)) -> dict[str,
 
 @router.post("/api/accounts/import",
              summary="Web login for the holder of a registered key file and its password",
-             responses=errors(401, 403, 409, 429))
+             response_model=None, responses=answer(s.Imported, "The new login",
+                                                   401, 403, 409, 429))
 def import_account(body: ImportIn, request: Request) -> dict[str, Any]:
     did = service_of(request).import_account(body.key_file.encode(), body.password,
                                               body.login, client_of(request))
@@ -132,7 +137,7 @@ def import_account(body: ImportIn, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/accounts", summary="Web accounts on this node (admins)",
-            responses=errors(403))
+            response_model=None, responses=answer(s.AccountPage, "A page of accounts", 403))
 def accounts(request: Request, limit: Limit = None, cursor: Cursor = None,
              who: Principal = Depends(current)) -> dict[str, Any]:
     if not who.has("admin"):
@@ -148,7 +153,8 @@ def accounts(request: Request, limit: Limit = None, cursor: Cursor = None,
 
 
 @router.post("/api/accounts", summary="Enrol a member with a new key and a web login (admins)",
-             responses=errors(404, 409, 503))
+             response_model=None, responses=answer(s.CallAnswer, "Registered: the receipt",
+                                                   404, 409, 503))
 def enrol(body: EnrolIn, request: Request, response: Response,
           who: Principal = Depends(writer)) -> Any:
     receipt = service_of(request).register_member(

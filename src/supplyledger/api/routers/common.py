@@ -1,4 +1,5 @@
-"""Pieces every router uses: pagination parameters, bounded bodies and receipt responses."""
+"""Pieces every router uses: pagination parameters, the refusal of query parameters a route
+does not take, bounded JSON bodies and receipt responses."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 
-from supplyledger.api.errors import error_body, status_for_code
-from supplyledger.errors import PayloadTooLarge
+from supplyledger.api.errors import (
+    NOT_JSON,
+    UnsupportedMediaType,
+    error_body,
+    status_for_code,
+)
+from supplyledger.errors import PayloadTooLarge, ValidationError
 from supplyledger.node.receipts import Receipt
+from supplyledger.store.listings import decode_cursor, encode_cursor
 
-__all__ = ["Cursor", "Limit", "bounded_body", "in_range", "receipt_response"]
+__all__ = ["ANY_QUERY", "Cursor", "Limit", "bounded_body", "declared_query", "in_range",
+           "page_of", "receipt_response"]
 
 _INT64 = 2 ** 63
 
@@ -40,9 +50,63 @@ Cursor = Annotated[str | None, Query(max_length=2048,
                    AfterValidator(in_range)]
 
 
+def page_of(names: list[str], limit: int | None, cursor: str | None,
+            default: int) -> tuple[list[str], str | None]:
+    """One page of a short list held in memory (contracts, tables), paged like the store's
+    lists: ``names`` sorted and unique, the cursor the last name of the page before."""
+    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    rest = [n for n in names if after is None or n > after]
+    n = limit or default
+    return rest[:n], encode_cursor([rest[n - 1]]) if len(rest) > n else None
+
+
+# ``openapi_extra`` of a route whose other query parameters filter columns: documents them
+# (a free-form object, one parameter per column) and exempts the route from
+# :func:`declared_query`.
+ANY_QUERY = {"x-any-query": True, "parameters": [{
+    "name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
+    "description": "any other parameter: column=value, rows whose column equals value",
+    "schema": {"type": "object", "additionalProperties": {"type": "string"}}}]}
+
+
+def _names(dep: Dependant, into: set[str]) -> set[str]:
+    into.update(p.alias for p in dep.query_params)
+    for sub in dep.dependencies:
+        _names(sub, into)
+    return into
+
+
+def declared_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take (422), as the EPCIS binding does:
+    a misspelt filter (``?contarct=trace``) silently ignored answers every row to a client
+    that believes it filtered them."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or (route.openapi_extra or {}).get("x-any-query"):
+        return
+    known = _names(route.dependant, set())  # a few names: cheaper than caching per route
+    for name in request.query_params:
+        if name not in known:
+            raise ValidationError(
+                f"unknown query parameter {name!r}; {route.path} takes "
+                f"{', '.join(sorted(known)) or 'none'}", arg=name)
+
+
+def json_content(request: Request) -> None:
+    """A body the route reads itself must not say it is something other than JSON (one
+    sent with no Content-Type is read as JSON: signed transaction bytes, as programs and
+    devices send them)."""
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";")[0].strip().lower()
+    if media and media != "application/json" and not (
+            media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType(NOT_JSON.format(ctype))
+
+
 async def bounded_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` bytes (never buffered
-    whole when a client sends more, whatever its Content-Length says)."""
+    """The request body (JSON, see :func:`json_content`), refused as soon as it passes
+    ``limit`` bytes (never buffered whole when a client sends more, whatever its
+    Content-Length says)."""
+    json_content(request)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk

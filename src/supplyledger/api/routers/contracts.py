@@ -8,16 +8,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of, writer
-from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import bounded_body, receipt_response
+from supplyledger.api.openapi import answer
+from supplyledger.api.routers.common import (
+    Cursor,
+    Limit,
+    bounded_body,
+    declared_query,
+    page_of,
+    receipt_response,
+)
 from supplyledger.api.service import Principal
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
 from supplyledger.contracts.schema import Arg, Enum, Int, List, Obj, Str
 
 __all__ = ["arg_schema", "method_doc", "router"]
 
-router = APIRouter(tags=["contracts"])
+router = APIRouter(tags=["contracts"], dependencies=[Depends(declared_query)])
 Ident = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 
 
@@ -65,14 +73,17 @@ def _contract_doc(name: str, c: Contract) -> dict[str, Any]:
             "tables": [t.name for t in c.tables]}
 
 
-@router.get("/api/contracts", summary="Every contract with its methods' argument schemas")
-def contracts(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
+@router.get("/api/contracts", summary="Every contract with its methods' argument schemas",
+            response_model=None, responses=answer(s.ContractPage, "Every contract"))
+def contracts(request: Request, limit: Limit = None, cursor: Cursor = None,
+              who: Principal = Depends(current)) -> dict[str, Any]:
     svc = service_of(request)
-    return {"items": [_contract_doc(n, c) for n, c in sorted(svc.contracts.items())],
-            "next_cursor": None}
+    names, nxt = page_of(sorted(svc.contracts), limit, cursor, svc.settings.page_default)
+    return {"items": [_contract_doc(n, svc.contracts[n]) for n in names], "next_cursor": nxt}
 
 
-@router.get("/api/contracts/{contract}", summary="One contract", responses=errors(404))
+@router.get("/api/contracts/{contract}", summary="One contract", response_model=None,
+            responses=answer(s.ContractDoc, "The contract", 404))
 def contract(request: Request, contract: Ident,
              who: Principal = Depends(current)) -> dict[str, Any]:
     svc = service_of(request)
@@ -85,7 +96,8 @@ def contract(request: Request, contract: Ident,
 
 @router.post("/api/contracts/{contract}/{method}",
              summary="Call a method as the logged-in user (signed with their own key)",
-             responses=errors(404, 409, 503))
+             response_model=None, responses=answer(
+                 s.CallAnswer, "Committed: its receipt", 404, 409, 503))
 def call(request: Request, response: Response, contract: Ident, method: Ident,
          args: Annotated[dict[str, Any], Body(description="the method's arguments")],
          who: Principal = Depends(writer)) -> Any:
@@ -104,7 +116,9 @@ _TX_BODY = {
 
 
 @router.post("/api/tx", summary="Submit a transaction signed by its author (bytes as sent)",
-             openapi_extra=_TX_BODY, responses=errors(401, 403, 404, 409, 422, 503))
+             openapi_extra=_TX_BODY, response_model=None,
+             responses=answer(s.CallAnswer, "Committed: its receipt",
+                              401, 403, 404, 409, 422, 503))
 async def submit(request: Request, response: Response) -> Any:
     svc = service_of(request)
     raw = await bounded_body(request, svc.node.settings.max_tx_bytes)

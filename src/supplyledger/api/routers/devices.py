@@ -17,9 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of
-from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import bounded_body, receipt_response
+from supplyledger.api.openapi import answer
+from supplyledger.api.routers.common import bounded_body, declared_query, receipt_response
 from supplyledger.api.service import Principal
 from supplyledger.contracts.builtin.sensors import readings_to_epcis
 from supplyledger.epcis import build_document
@@ -32,7 +33,7 @@ from supplyledger.node.receipts import Receipt, committed_receipt
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[Depends(declared_query)])
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["env", "sig"], "additionalProperties": False,
     "description": "a sensors.record transaction signed by the device: env {chain, "
@@ -42,7 +43,8 @@ TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction i
 
 @router.post(HTTP_PATH, summary="Submit a device's signed batch of readings (no login: the "
              "device's signature authenticates it)", openapi_extra=_BODY,
-             responses=errors(401, 403, 409, 422, 503))
+             response_model=None, responses=answer(s.CallAnswer, "Committed: its receipt",
+                                                   401, 403, 409, 422, 503))
 async def readings(request: Request, response: Response) -> Any:
     svc = service_of(request)
     limit = svc.node.settings.max_tx_bytes
@@ -63,7 +65,7 @@ async def readings(request: Request, response: Response) -> Any:
 
 @router.get("/api/devices/readings/{tx_id}/epcis",
             summary="A committed reading batch as an EPCIS 2.0 document (sensorElementList)",
-            responses=errors(404))
+            response_model=None, responses=answer(s.EpcisDocument, "The document", 404))
 def readings_epcis(request: Request, tx_id: TxId,
                    who: Principal = Depends(current)) -> dict[str, Any]:
     svc = service_of(request)

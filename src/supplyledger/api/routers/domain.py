@@ -14,46 +14,60 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of, writer
-from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import Cursor, Limit
+from supplyledger.api.openapi import answer, errors
+from supplyledger.api.routers.common import ANY_QUERY, Cursor, Limit, declared_query, page_of
 from supplyledger.api.service import Principal
 from supplyledger.errors import ValidationError
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["domain"])
+router = APIRouter(tags=["domain"], dependencies=[Depends(declared_query)])
 Name = Annotated[str | None, Query(max_length=128)]
 Batch = Annotated[str, Query(min_length=1, max_length=300,
                                     description="batch id (Digital Link or URN) or lot number")]
 _RESERVED = frozenset({"limit", "cursor"})
 
 
-@router.get("/api/participants", summary="Participants, filterable by org, role, status")
+def _role_lists(page: dict[str, Any]) -> dict[str, Any]:
+    """Roles as a list, as in a participant's or organisation's own record (the table
+    keeps them comma-joined, which a client would have to split, or match as text)."""
+    for row in page["items"]:
+        row["roles"] = [r for r in (row.get("roles") or "").split(",") if r]
+    return page
+
+
+@router.get("/api/participants", summary="Participants, filterable by org, role, status",
+            response_model=None, responses=answer(s.ParticipantPage, "A page of participants"))
 def participants(request: Request, limit: Limit = None, cursor: Cursor = None,
                  org: Name = None, role: Name = None, status: Name = None,
                  who: Principal = Depends(current)) -> dict[str, Any]:
     filters = {k: v for k, v in (("org", org), ("status", status)) if v is not None}
-    return service_of(request).reads.rows(
+    return _role_lists(service_of(request).reads.rows(
         "participants", limit, cursor, filters,
-        contains={"roles": role} if role else None).to_dict()
+        contains={"roles": role} if role else None).to_dict())
 
 
 @router.get("/api/participants/{did}", summary="One participant's ledger record",
-            responses=errors(404))
+            response_model=None, responses=answer(s.ParticipantRecord, "Its record", 404))
 def participant(request: Request, did: Annotated[str, Path(min_length=1, max_length=128)],
                 who: Principal = Depends(current)) -> dict[str, Any]:
     return service_of(request).reads.state(f"identity/p/{did}")["value"]  # type: ignore[no-any-return]
 
 
-@router.get("/api/organisations", summary="Organisations, filterable by role")
+@router.get("/api/organisations", summary="Organisations, filterable by role",
+            response_model=None, responses=answer(s.OrganisationPage,
+                                                  "A page of organisations"))
 def organisations(request: Request, limit: Limit = None, cursor: Cursor = None,
                   role: Name = None, who: Principal = Depends(current)) -> dict[str, Any]:
-    return service_of(request).reads.rows(
-        "organisations", limit, cursor, contains={"roles": role} if role else None).to_dict()
+    return _role_lists(service_of(request).reads.rows(
+        "organisations", limit, cursor,
+        contains={"roles": role} if role else None).to_dict())
 
 
-@router.get("/api/trace/events", summary="Recorded trace events, filterable")
+@router.get("/api/trace/events", summary="Recorded trace events, filterable",
+            response_model=None, responses=answer(s.TraceEventPage, "A page of events"))
 def trace_events(request: Request, limit: Limit = None, cursor: Cursor = None,
                  batch: Name = None, signer: Name = None, biz_step: Name = None,
                  who: Principal = Depends(current)) -> dict[str, Any]:
@@ -156,17 +170,23 @@ def recall(request: Request, batch: Batch, page: Page = 1, page_size: PageSize =
     return service_of(request).recall(batch, page=page, page_size=page_size)
 
 
-@router.get("/api/tables", summary="Projection (query) tables of every contract")
-def tables(request: Request, who: Principal = Depends(current)) -> dict[str, Any]:
-    reads = service_of(request).reads
-    return {"items": [{"name": n, "contract": c, "columns": list(t.column_names),
-                       "primary_key": list(t.primary_key), "rows": reads.count(n)}
-                      for n, (c, t) in sorted(reads.tables.items())], "next_cursor": None}
+@router.get("/api/tables", summary="Projection (query) tables of every contract",
+            response_model=None, responses=answer(s.TablePage, "Every table"))
+def tables(request: Request, limit: Limit = None, cursor: Cursor = None,
+           who: Principal = Depends(current)) -> dict[str, Any]:
+    svc = service_of(request)
+    reads = svc.reads
+    names, nxt = page_of(sorted(reads.tables), limit, cursor, svc.settings.page_default)
+    return {"items": [{"name": n, "contract": reads.tables[n][0],
+                       "columns": list(reads.tables[n][1].column_names),
+                       "primary_key": list(reads.tables[n][1].primary_key),
+                       "rows": reads.count(n)} for n in names], "next_cursor": nxt}
 
 
 @router.get("/api/tables/{name}",
             summary="Rows of a projection table; any other query parameter filters a column",
-            responses=errors(404))
+            openapi_extra=ANY_QUERY, response_model=None,
+            responses=answer(s.RowPage, "A page of rows", 404))
 def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
                limit: Limit = None, cursor: Cursor = None,
                who: Principal = Depends(current)) -> dict[str, Any]:
@@ -176,13 +196,16 @@ def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0
     return service_of(request).reads.rows(name, limit, cursor, filters).to_dict()
 
 
-@router.post("/api/audit", summary="Re-check the whole ledger from genesis")
+@router.post("/api/audit", summary="Re-check the whole ledger from genesis (admins, "
+             "auditors)", response_model=None, responses=answer(s.AuditReport, "Its report"))
 async def audit(request: Request, who: Principal = Depends(writer)) -> dict[str, Any]:
     report = await run_in_threadpool(service_of(request).audit, who)
     return report.to_dict()
 
 
-@router.get("/api/audit", summary="The last audit's report on this node (null if none)")
+@router.get("/api/audit", summary="The last audit's report on this node (null if none)",
+            response_model=None, responses=answer(
+                s.AuditReport | None, "The report, or null"))
 def last_audit(request: Request, who: Principal = Depends(current)) -> dict[str, Any] | None:
     report = service_of(request).last_audit
     return None if report is None else report.to_dict()

@@ -22,21 +22,37 @@ batch, or the first object it names), resolved as the trace pages resolve batche
 ``perPage`` and an opaque ``nextPageToken`` (the ledger position of the last event), with a
 ``Link: <...>; rel="next"`` header while more follow.
 
-Errors are the project's JSON error bodies, as for ``/api/`` (``api/errors.py``).
+Versions: every answer says what it speaks (``GS1-EPCIS-Version``, ``GS1-CBV-Version``,
+their ``-Min`` and ``-Max``: 2.0.0; ``GS1-EPC-Format: Never_Translates``, events come back
+with the identifiers they were captured with). A request that asks for something else (an
+EPCIS or CBV version or range without 2.0.0, an EPC format that translates, an ``Accept``
+without JSON) is refused with 406 rather than answered in a form it did not ask for, and a
+capture asking ``GS1-Capture-Error-Behaviour: proceed`` with 422 (a document is captured
+whole or not at all). ``OPTIONS /epcis/capture`` answers these headers and the capture
+limits without a login.
+
+Errors are the project's JSON error bodies, as for ``/api/`` (``api/errors.py``); a
+document sent as another media type than JSON is 415.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of, writer
-from supplyledger.api.errors import error_body, status_for_code
+from supplyledger.api.errors import NotAcceptable, error_body, status_for_code
+from supplyledger.api.openapi import answer
 from supplyledger.api.routers.common import bounded_body, in_range
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.contracts.builtin._trace_facts import subject_id
@@ -62,7 +78,83 @@ _SINGLE = ("GE_eventTime", "LT_eventTime", "perPage", "nextPageToken")
 _MAX_VALUES = 64  # values of one list parameter
 
 
-router = APIRouter(prefix="/epcis", tags=["epcis"])
+# -- versions ------------------------------------------------------------------------------
+VERSION = "2.0.0"  # of EPCIS and of the CBV
+GS1_HEADERS = {"GS1-EPCIS-Version": VERSION, "GS1-EPCIS-Min": VERSION,
+               "GS1-EPCIS-Max": VERSION, "GS1-CBV-Version": VERSION, "GS1-CBV-Min": VERSION,
+               "GS1-CBV-Max": VERSION, "GS1-EPC-Format": "Never_Translates"}
+_EPC_FORMATS = ("Never_Translates", "No_Preference")
+_JSON_MEDIA = ("application/json", "application/ld+json", "application/*", "*/*")
+
+
+def _version(text: str, header: str) -> tuple[int, ...]:
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){0,2}", text.strip()):
+        raise ValidationError(f"{header}: {text!r} is not a version such as 2.0.0",
+                              arg=header)
+    parts = tuple(int(p) for p in text.strip().split("."))
+    return parts + (0,) * (3 - len(parts))
+
+
+def _negotiate(request: Request) -> None:
+    """Refuse (406) a request that asks for a version or form this server does not answer
+    in, instead of answering 2.0 JSON to a client that asked for something else."""
+    h = request.headers
+    ours = _version(VERSION, "")
+    for kind in ("EPCIS", "CBV"):
+        name = f"GS1-{kind}-Version"
+        if name in h and _version(h[name], name) != ours:
+            raise NotAcceptable(f"{name}: this server speaks {kind} {VERSION}, not "
+                                f"{h[name]}", header=name, supported=[VERSION])
+        low, high = h.get(f"GS1-{kind}-Min"), h.get(f"GS1-{kind}-Max")
+        if (low is not None and _version(low, f"GS1-{kind}-Min") > ours) or (
+                high is not None and _version(high, f"GS1-{kind}-Max") < ours):
+            raise NotAcceptable(f"this server speaks {kind} {VERSION} only, outside the "
+                                f"range asked for", header=f"GS1-{kind}-Min/Max",
+                                supported=[VERSION])
+    fmt = h.get("GS1-EPC-Format")
+    if fmt is not None and fmt.strip() not in _EPC_FORMATS:
+        raise NotAcceptable(f"GS1-EPC-Format: events come back with the identifiers they "
+                            f"were captured with (Never_Translates), not {fmt}",
+                            header="GS1-EPC-Format", supported=list(_EPC_FORMATS))
+    accept = h.get("accept")
+    if accept and not any(m.split(";")[0].strip().lower() in _JSON_MEDIA
+                          for m in accept.split(",")):
+        raise NotAcceptable(f"answers are JSON-LD (application/ld+json or "
+                            f"application/json), not {accept}", header="Accept",
+                            supported=["application/json", "application/ld+json"])
+
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class _Gs1Route(APIRoute):
+    """Puts the version headers on every answer of the binding, errors included (a client
+    refused with 406 reads what the server speaks from them)."""
+
+    def get_route_handler(self) -> Endpoint:
+        handle = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handle(request)
+            except Exception as exc:
+                handlers = request.app.exception_handlers
+                found = next((handlers[k] for k in type(exc).__mro__
+                              if k in handlers and k not in (Exception, BaseException)), None)
+                if found is None:  # a bug: the server's last resort answers and logs it
+                    raise
+                response = found(request, exc)
+                if inspect.isawaitable(response):
+                    response = await response
+            response.headers.update(GS1_HEADERS)
+            return response
+
+        return route
+
+
+router = APIRouter(prefix="/epcis", tags=["epcis"], route_class=_Gs1Route,
+                   dependencies=[Depends(_negotiate)])
+_ERRORS = (406,)
 
 
 def _iso(ms: int) -> str:
@@ -94,10 +186,20 @@ def _capture(svc: LedgerService, who: Principal, body: bytes) -> Receipt:
     return svc.call(who, "trace", "record_events", capture_args(doc))
 
 
+_BEHAVIOUR = "GS1-Capture-Error-Behaviour"
+
+
 @router.post("/capture", status_code=202, openapi_extra=_CAPTURE_BODY,
-             summary="Capture an EPCIS 2.0 document atomically, signed by the logged-in user")
+             summary="Capture an EPCIS 2.0 document atomically, signed by the logged-in user",
+             response_model=None, responses={**answer(
+                 s.Captured, "Captured and durable; the job is at the Location header",
+                 *_ERRORS, 404, 409, 422, 503, status=202)})
 async def capture(request: Request, who: Principal = Depends(writer)) -> JSONResponse:
     svc = service_of(request)
+    asked = request.headers.get(_BEHAVIOUR)
+    if asked is not None and asked.strip().lower() != "rollback":
+        raise ValidationError(f"{_BEHAVIOUR}: a document is captured whole or not at all "
+                              f"(rollback); {asked!r} is not offered", arg=_BEHAVIOUR)
     body = await bounded_body(request, svc.node.settings.max_tx_bytes)
     receipt = await run_in_threadpool(_capture, svc, who, body)
     if not receipt.ok:  # refused on state: on the ledger as a failed transaction
@@ -111,7 +213,18 @@ async def capture(request: Request, who: Principal = Depends(writer)) -> JSONRes
                         status_code=202, headers={"Location": f"/epcis/capture/{receipt.tx_id}"})
 
 
-@router.get("/capture/{captureID}", summary="A capture job: finished, with its outcome")
+@router.options("/capture", status_code=204, include_in_schema=False)
+def capture_options(request: Request) -> Response:
+    """Discovery, as the binding's clients do it before capturing: what the server speaks
+    (the version headers) and what a capture may hold."""
+    limit = service_of(request).node.settings.max_tx_bytes
+    return Response(status_code=204, headers={
+        "Allow": "OPTIONS, POST", _BEHAVIOUR: "rollback",
+        "GS1-EPCIS-Capture-File-Size-Limit": str(limit)})
+
+
+@router.get("/capture/{captureID}", summary="A capture job: finished, with its outcome",
+            response_model=None, responses=answer(s.CaptureJob, "The job", *_ERRORS, 404))
 def capture_job(request: Request,
                 capture_id: Annotated[str, Path(alias="captureID", max_length=128)],
                 who: Principal = Depends(current)) -> dict[str, Any]:
@@ -247,7 +360,12 @@ PageToken = Annotated[str | None, Query(alias="nextPageToken", max_length=256,
                       AfterValidator(in_range)]
 
 
-@router.get("/events", summary="Recorded EPCIS events as an EPCISQueryDocument, filterable")
+_EVENTS = answer(s.EpcisQueryDocument, "A page of events; a `Link: <...>; rel=\"next\"` "
+                 "header while more follow", *_ERRORS)
+
+
+@router.get("/events", summary="Recorded EPCIS events as an EPCISQueryDocument, filterable",
+            response_model=None, responses=_EVENTS)
 def events(request: Request, event_type: EventType = None, ge_time: GeTime = None,
            lt_time: LtTime = None, biz_step: BizStep = None, disposition: Disposition = None,
            match_epc: Annotated[list[str] | None, _list(
@@ -264,7 +382,8 @@ def events(request: Request, event_type: EventType = None, ge_time: GeTime = Non
 
 
 @router.get("/epcs/{epc:path}/events",
-            summary="The EPCIS events recorded for one EPC or batch (none if unknown)")
+            summary="The EPCIS events recorded for one EPC or batch (none if unknown)",
+            response_model=None, responses=_EVENTS)
 def epc_events(request: Request,
                epc: Annotated[str, Path(min_length=1, max_length=512,
                                         description="EPC URN, GS1 Digital Link or lot")],

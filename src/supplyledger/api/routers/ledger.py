@@ -7,38 +7,42 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of
-from supplyledger.api.openapi import errors
-from supplyledger.api.routers.common import Cursor, Limit
+from supplyledger.api.openapi import answer
+from supplyledger.api.routers.common import Cursor, Limit, declared_query
 from supplyledger.api.service import Principal
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["ledger"], dependencies=[Depends(current)])
+router = APIRouter(tags=["ledger"], dependencies=[Depends(current), Depends(declared_query)])
 
 TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction id (hex)")]
 Name = Annotated[str | None, Query(max_length=128)]
 
 
-@router.get("/api/status", summary="Chain id, height and this node's id")
+@router.get("/api/status", summary="Chain id, height and this node's id",
+            response_model=None, responses=answer(s.Status, "The chain and its height"))
 def status(request: Request) -> dict[str, Any]:
     svc = service_of(request)
     return {"chain": svc.chain, "height": svc.node.height, "node": svc.node.key.did}
 
 
-@router.get("/api/blocks", summary="Blocks, newest first")
+@router.get("/api/blocks", summary="Blocks, newest first", response_model=None,
+            responses=answer(s.BlockPage, "A page of blocks"))
 def blocks(request: Request, limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
     return service_of(request).reads.blocks(limit, cursor).to_dict()
 
 
 @router.get("/api/blocks/{height}", summary="One block: header, signature, transactions",
-            responses=errors(404))
+            response_model=None, responses=answer(s.Block, "The block", 404))
 def block(request: Request,
           height: Annotated[int, Path(ge=0, le=2**53 - 1)]) -> dict[str, Any]:
     return service_of(request).reads.block(height)
 
 
-@router.get("/api/tx", summary="Transactions, newest first, filterable")
+@router.get("/api/tx", summary="Transactions, newest first, filterable", response_model=None,
+            responses=answer(s.TxPage, "A page of transactions"))
 def txs(request: Request, limit: Limit = None, cursor: Cursor = None, signer: Name = None,
         contract: Name = None, method: Name = None, ok: bool | None = None,
         height: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None) -> dict[str, Any]:
@@ -47,25 +51,26 @@ def txs(request: Request, limit: Limit = None, cursor: Cursor = None, signer: Na
 
 
 @router.get("/api/tx/{tx_id}", summary="One transaction: envelope, signature, receipt",
-            responses=errors(404))
+            response_model=None, responses=answer(s.Tx, "The transaction", 404))
 def tx(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).reads.tx(tx_id)
 
 
 @router.get("/api/tx/{tx_id}/receipt", summary="A transaction's receipt",
-            responses=errors(404))
+            response_model=None, responses=answer(s.Receipt, "The receipt", 404))
 def receipt(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).reads.receipt(tx_id)
 
 
 @router.get("/api/tx/{tx_id}/proof",
             summary="Inclusion proof, checkable offline with `supplyledger verify-proof`",
-            responses=errors(404))
+            response_model=None, responses=answer(s.Proof, "The proof", 404))
 def proof(request: Request, tx_id: TxId) -> dict[str, Any]:
     return service_of(request).proof(tx_id)
 
 
-@router.get("/api/receipts", summary="Receipts, newest first (failed ones with ok=false)")
+@router.get("/api/receipts", summary="Receipts, newest first (failed ones with ok=false)",
+            response_model=None, responses=answer(s.ReceiptPage, "A page of receipts"))
 def receipts(request: Request, limit: Limit = None, cursor: Cursor = None,
              contract: Name = None, ok: bool | None = None) -> dict[str, Any]:
     svc = service_of(request)
@@ -74,7 +79,8 @@ def receipts(request: Request, limit: Limit = None, cursor: Cursor = None,
     return page.to_dict()
 
 
-@router.get("/api/state", summary="State entries under a key prefix")
+@router.get("/api/state", summary="State entries under a key prefix", response_model=None,
+            responses=answer(s.StatePage, "A page of state entries"))
 def state_list(request: Request,
                prefix: Annotated[str, Query(min_length=1, max_length=512)],
                limit: Limit = None, cursor: Cursor = None) -> dict[str, Any]:
@@ -82,7 +88,7 @@ def state_list(request: Request,
 
 
 @router.get("/api/state/{key:path}", summary="One state entry, e.g. identity/o/consortium",
-            responses=errors(404))
+            response_model=None, responses=answer(s.StateEntry, "The entry", 404))
 def state(request: Request, key: Annotated[str, Path(min_length=1, max_length=512)]) -> (
         dict[str, Any]):
     return service_of(request).reads.state(key)

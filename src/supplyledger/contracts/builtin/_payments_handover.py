@@ -20,7 +20,11 @@ from supplyledger.contracts.runtime import Ctx, method
 from supplyledger.contracts.schema import Str
 from supplyledger.errors import AmountError, Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["hand_over_balance"]
+__all__ = ["SHOWN_TEXT", "hand_over_balance"]
+
+# Free text shown to people, checked as identity checks names (the web and API run this
+# check before signing: :meth:`LedgerService.check_shown_text`).
+SHOWN_TEXT = {"hand_over_balance": ("reason",)}
 
 def _needs_v3(ctx: Ctx) -> None:
     if ctx.version < 3:

@@ -96,7 +96,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._payments_handover import hand_over_balance
+from supplyledger.contracts.builtin._payments_handover import SHOWN_TEXT, hand_over_balance
 from supplyledger.contracts.builtin._payments_model import (
     ACCOUNT,
     CURRENCY,
@@ -140,6 +140,7 @@ __all__ = [
     "ISO_4217",
     "MACHINE_ROLES",
     "MAX_AMOUNT",
+    "SHOWN_TEXT",
     "Amount",
     "balance",
     "credit",
