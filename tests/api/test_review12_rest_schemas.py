@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from supplyledger.api.links import LINKS, build_event
@@ -25,7 +26,6 @@ from supplyledger.node.service import wall_clock_ms
 
 from .conftest import CHAIN, World, bearer
 
-jsonschema_rs = pytest.importorskip("jsonschema_rs")  # comes with schemathesis (dev)
 pytestmark = pytest.mark.anyio
 _REF = "#/components/schemas/"
 NOT_JSON = ("/api/events", "/metrics")  # an endless event stream; Prometheus text
