@@ -136,9 +136,12 @@ async def test_refused_documents_change_nothing(client: httpx.AsyncClient,
         err = r.json()["error"]
         assert err["code"] == "epcis_invalid", path.name
         assert err["details"]["errors"] and all(e["reason"] for e in err["details"]["errors"])
-    for bad in (b"{not json", b"[]", b'{"type": "ObjectEvent"}', b"NaN"):
+    for bad in (b"[]", b'{"type": "ObjectEvent"}'):  # JSON, but no EPCISDocument
         r = await client.post("/epcis/capture", content=bad, headers={**b, **LD})
         assert r.status_code == 422 and r.json()["error"]["code"] == "epcis_invalid", bad
+    for bad in (b"{not json", b"NaN"):  # not JSON at all: 400, as on every JSON endpoint
+        r = await client.post("/epcis/capture", content=bad, headers={**b, **LD})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "encoding_error", bad
     assert world.snapshot() == before
 
 

@@ -197,11 +197,13 @@ async def test_an_object_whose_every_link_was_withdrawn_is_still_traced(
     pack = agg(8, PALLET, "ADD", lot, 30)
     _record(world, pack)
     _record(world, declared(pack))
-    for what in ("trace", "recall"):
-        res = await _json(client, what, PALLET)
-        assert [(w["src"], w["dst"]) for w in res["withdrawn"]] == [(lot, PALLET)]
-    assert (await _json(client, "trace", PALLET))["upstream"] == []
+    res = await _json(client, "trace", PALLET)
+    assert [(w["src"], w["dst"]) for w in res["withdrawn"]] == [(lot, PALLET)]
+    assert res["upstream"] == []
+    # (recall walks downstream only: the link into the pallet is not on its paths, review 12b)
+    assert (await _json(client, "recall", PALLET))["withdrawn"] == []
     await _web_login(client, "mill")
-    r = await client.get("/recall", params={"batch": PALLET})
+    assert (await client.get("/recall", params={"batch": PALLET})).status_code == 200
+    r = await client.get("/trace", params={"batch": PALLET})
     assert r.status_code == 200
     assert re.search(r">E1</a> → <a [^>]*>340063810000000018</a>", _section(r.text))

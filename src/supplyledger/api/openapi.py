@@ -25,6 +25,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from supplyledger.api.routers.common import document_page_bounds
+
 __all__ = ["ErrorBody", "answer", "errors", "install"]
 
 _REF = "#/components/schemas/"
@@ -113,6 +115,7 @@ def install(app: FastAPI) -> None:
         doc = build()  # FastAPI's cached document, or a new one when the routes changed
         if not done or done[0] is not doc:
             _amend(doc)
+            document_page_bounds(doc, app.state.service.settings)  # this app's, not a constant
             done[:] = [doc]
         return doc
 

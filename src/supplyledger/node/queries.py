@@ -12,8 +12,9 @@ not downstream of a lot taken off it whole (unpackings are recorded from trace r
 on older ledgers a lot stays in a unit from its packing on, which can only say too much).
 From trace rules v4 on, an edge or unpacking that only an event declared wrong made (an
 EPCIS error declaration withdrew it) is not followed, and both answers list what was skipped
-(``withdrawn``); trace marks the declaration and the event it declares wrong. Edges later
-events made on top of a withdrawn one stay. Both paginate; every event and code chain is
+(``withdrawn``: trace in both directions, recall downstream only, the only way it walks);
+trace marks the declaration and the event it declares wrong. Edges later events made on top
+of a withdrawn one stay. Both paginate; every event and code chain is
 checked whatever the page, so a page can still name a fault that happened before it.
 """
 
@@ -128,7 +129,10 @@ class _Withdrawn:
         self.store = store
         self.any = store.get_state("trace/w") is not None
         self.made: dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {}
-        self.skipped: dict[tuple[str, str, str, str], None] = {}  # what, src, dst, tx
+        # what, src, dst, tx skipped, per direction walked (upstream?): recall walks
+        # downstream only, and lists only what it skipped there
+        self.skipped: dict[bool, dict[tuple[str, str, str, str], None]] = {True: {},
+                                                                           False: {}}
 
     def load(self, txs: Sequence[str]) -> None:
         new = [t for t in dict.fromkeys(txs) if t not in self.made]
@@ -142,22 +146,25 @@ class _Withdrawn:
             tx = stored.get(t)
             self.made[t] = _made(decode(tx[3]), items[t]) if tx else (set(), set())
 
-    def link(self, src: str, dst: str, tx: str) -> bool:
-        return self._gone(0, "link", src, dst, tx)
+    def link(self, src: str, dst: str, tx: str, upstream: bool) -> bool:
+        return self._gone(0, "link", src, dst, tx, upstream)
 
-    def unpacking(self, child: str, parent: str, tx: str) -> bool:
-        return self._gone(1, "unpacking", child, parent, tx)
+    def unpacking(self, child: str, parent: str, tx: str, upstream: bool) -> bool:
+        return self._gone(1, "unpacking", child, parent, tx, upstream)
 
-    def _gone(self, i: int, what: str, a: str, b: str, tx: str) -> bool:
+    def _gone(self, i: int, what: str, a: str, b: str, tx: str, upstream: bool) -> bool:
         if (a, b) not in self.made[tx][i]:
             return False
-        self.skipped[(what, a, b, tx)] = None
+        self.skipped[upstream][(what, a, b, tx)] = None
         return True
 
-    def listed(self) -> list[dict[str, str]]:
+    def listed(self, *, upstream: bool = True) -> list[dict[str, str]]:
         """What was skipped, for the answer: {what, src, dst, tx} (an unpacking's src is
-        the child taken out, its dst the parent)."""
-        return [{"what": w, "src": a, "dst": b, "tx": t} for w, a, b, t in self.skipped]
+        the child taken out, its dst the parent); met walking downstream, and upstream
+        too unless ``upstream`` is false (a recall, which never walks up)."""
+        met = {**self.skipped[True], **self.skipped[False]} if upstream \
+            else self.skipped[False]
+        return [{"what": w, "src": a, "dst": b, "tx": t} for w, a, b, t in met]
 
 
 def _made(receipt: dict[str, Any], items: set[int]) -> tuple[set[tuple[str, str]],
@@ -207,8 +214,8 @@ class TraceQueries:
         outs = self.store.trace_unpacked(ids, upstream=upstream)
         if gone.any:  # (rules v4) what error declarations withdrew is not followed
             gone.load([r[3] for r in edges] + [r[2] for r in outs])
-            edges = [r for r in edges if not gone.link(r[0], r[1], r[3])]
-            outs = [r for r in outs if not gone.unpacking(r[0], r[1], r[2])]
+            edges = [r for r in edges if not gone.link(r[0], r[1], r[3], upstream)]
+            outs = [r for r in outs if not gone.unpacking(r[0], r[1], r[2], upstream)]
         for src, dst, kind, _, pos in edges:
             here, other = (dst, src) if upstream else (src, dst)
             if kind == "aggregation" or HUB in (src[:len(HUB)], dst[:len(HUB)]):
@@ -296,7 +303,8 @@ class TraceQueries:
         up = self._closure(bid, upstream=True, gone=gone)
         down = self._closure(bid, upstream=False, gone=gone)
         # (an object whose every link was withdrawn is still known: the answer says so)
-        if not up and not down and not gone.skipped and not self.store.trace_rows([bid]) \
+        if not up and not down and not any(gone.skipped.values()) \
+                and not self.store.trace_rows([bid]) \
                 and self.store.get_state(f"custody/h/{bid}") is None:
             raise NotFound(f"no batch or traced object {batch}")
         return bid, up, down, gone
@@ -429,7 +437,7 @@ class TraceQueries:
         entries.extend(shipments.values())
         lo, hi, pages = _page(len(entries), page, page_size)
         return {"batch": bid, "total": len(entries), "page": page, "page_size": page_size,
-                "pages": pages, "withdrawn": gone.listed(),
+                "pages": pages, "withdrawn": gone.listed(upstream=False),
                 "counts": {k: sum(1 for e in entries if e["kind"] == k)
                            for k in ("lot", "logistic_unit", "shipment", "object")},
                 "affected": entries[lo:hi]}

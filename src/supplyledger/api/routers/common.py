@@ -1,5 +1,9 @@
 """Pieces every router uses: pagination parameters, the refusal of query parameters a route
-does not take, bounded JSON bodies and receipt responses."""
+does not take, bounded JSON bodies and receipt responses.
+
+A page's bounds are the app's settings (``page_default``, ``page_max``), not constants: the
+routes are shared by every app, so ``limit`` is checked per request and each app's OpenAPI
+document is given its own bounds (:func:`document_page_bounds`)."""
 
 from __future__ import annotations
 
@@ -7,24 +11,26 @@ import base64
 import json
 from typing import Annotated, Any
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 
+from supplyledger.api.auth import service_of
 from supplyledger.api.errors import (
     NOT_JSON,
     UnsupportedMediaType,
     error_body,
     status_for_code,
 )
+from supplyledger.api.settings import ApiSettings
 from supplyledger.errors import PayloadTooLarge, ValidationError
 from supplyledger.node.receipts import Receipt
 from supplyledger.store.listings import decode_cursor, encode_cursor
 
-__all__ = ["ANY_QUERY", "Cursor", "Limit", "bounded_body", "declared_query", "in_range",
-           "page_of", "receipt_response"]
+__all__ = ["ANY_QUERY", "Cursor", "Limit", "bounded_body", "declared_query",
+           "document_page_bounds", "in_range", "page_of", "receipt_response"]
 
 _INT64 = 2 ** 63
 
@@ -44,7 +50,24 @@ def in_range(cursor: str | None) -> str | None:
     return cursor
 
 
-Limit = Annotated[int | None, Query(ge=1, le=500, description="page size (default 50)")]
+_PAGE_SIZE = "page size, 1 to {most} (default {default})"
+_PAGE_PARAMS = ("limit", "perPage")  # the JSON API's lists; the EPCIS binding's queries
+
+
+def _limit(request: Request, limit: Annotated[int | None, Query(
+        ge=1, description=_PAGE_SIZE.format(most="the server's page maximum",
+                                             default="the server's page default"))] = None,
+           ) -> int | None:
+    """The page size asked for, refused (422) above this server's page maximum: the
+    store would refuse it anyway, as an error of its own rather than the client's."""
+    most = service_of(request).settings.page_max
+    if limit is not None and limit > most:
+        raise ValidationError(f"limit: at most {most} rows a page (got {limit})",
+                              arg="limit", max=most)
+    return limit
+
+
+Limit = Annotated[int | None, Depends(_limit)]
 Cursor = Annotated[str | None, Query(max_length=2048,
                                      description="next_cursor of the previous page"),
                    AfterValidator(in_range)]
@@ -58,6 +81,22 @@ def page_of(names: list[str], limit: int | None, cursor: str | None,
     rest = [n for n in names if after is None or n > after]
     n = limit or default
     return rest[:n], encode_cursor([rest[n - 1]]) if len(rest) > n else None
+
+
+def document_page_bounds(doc: dict[str, Any], settings: ApiSettings) -> None:
+    """Write this app's page bounds into the page-size parameters of its OpenAPI
+    document ``doc`` (the routes' own description cannot know them)."""
+    text = _PAGE_SIZE.format(most=settings.page_max, default=settings.page_default)
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            for p in op.get("parameters", ()) if isinstance(op, dict) else ():
+                if p.get("in") != "query" or p.get("name") not in _PAGE_PARAMS:
+                    continue
+                p["description"] = text
+                schema = p.get("schema", {})
+                for branch in schema.get("anyOf", [schema]):
+                    if branch.get("type") == "integer":
+                        branch["maximum"] = settings.page_max
 
 
 # ``openapi_extra`` of a route whose other query parameters filter columns: documents them

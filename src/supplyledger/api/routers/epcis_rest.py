@@ -32,12 +32,15 @@ whole or not at all). ``OPTIONS /epcis/capture`` answers these headers and the c
 limits without a login.
 
 Errors are the project's JSON error bodies, as for ``/api/`` (``api/errors.py``); a
-document sent as another media type than JSON is 415.
+document sent as another media type than JSON is 415, bytes that are not JSON are 400
+``encoding_error`` (as on every JSON endpoint), JSON that is not a valid EPCIS document is
+422 ``epcis_invalid``.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -59,6 +62,7 @@ from supplyledger.contracts.builtin._trace_facts import subject_id
 from supplyledger.epcis import EVENT_TYPES, build_document
 from supplyledger.epcis._common import CBV_WEB, utc_millis, vocab_uri
 from supplyledger.errors import (
+    EncodingError,
     EPCISValidationError,
     NotFound,
     RoleDenied,
@@ -169,13 +173,35 @@ _CAPTURE_BODY = {"requestBody": {"required": True, "content": {
     for media in ("application/ld+json", "application/json")}}}
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_at_all(body: bytes) -> None:
+    """Raise EncodingError (400) when ``body`` is not JSON text at all, as every other JSON
+    endpoint answers; JSON that is no EPCIS document stays load_document's 422. Run only
+    once load_document refused, so an accepted capture is parsed once."""
+    try:
+        json.loads(body, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise EncodingError(f"malformed JSON: {exc.msg} (at character {exc.pos})") from None
+    except RecursionError:
+        return  # JSON, nested deeper than a capture reads: load_document's refusal stands
+    except ValueError as exc:  # not UTF-8/16/32 text, or NaN and the like
+        raise EncodingError(f"malformed JSON: {exc}") from None
+
+
 def _capture(svc: LedgerService, who: Principal, body: bytes) -> Receipt:
     method = svc.method("trace", "record_events")
     if method.roles.isdisjoint(who.roles):  # before the document is even read
         raise RoleDenied(f"capturing EPCIS events needs one of the roles "
                          f"{sorted(method.roles)}", required=sorted(method.roles),
                          held=sorted(who.roles))
-    doc = load_document(body)
+    try:
+        doc = load_document(body)
+    except EPCISValidationError:
+        _json_at_all(body)  # bytes that are not JSON: 400, as on every JSON endpoint
+        raise
     if not isinstance(doc, dict) or doc.get("type") not in ("EPCISDocument",
                                                             "EPCISQueryDocument"):
         raise EPCISValidationError(

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from supplyledger.api import schemas as s
 from supplyledger.api.auth import current, service_of
+from supplyledger.api.events import still_logged_in
 from supplyledger.api.openapi import answer
 from supplyledger.api.routers.common import Cursor, Limit, declared_query
 from supplyledger.api.service import Principal
@@ -108,6 +109,7 @@ def events(request: Request,
         start = int(last_event_id) + 1
     feed = request.app.state.feed
     return StreamingResponse(
-        feed.stream(start, max_events=max_events, heartbeat_s=svc.settings.sse_heartbeat_s),
+        feed.stream(start, max_events=max_events, heartbeat_s=svc.settings.sse_heartbeat_s,
+                    allowed=still_logged_in(svc, who)),  # revoked or logged out: it ends
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
