@@ -21,6 +21,15 @@
       timer = setTimeout(function () { toast.hidden = true; }, 4000);
     }
   });
+  // The server ends the stream when the session ends or the participant is revoked:
+  // reconnecting would only meet a 401, so stop and say why.
+  source.addEventListener("end", function (e) {
+    source.close();
+    if (toast) {
+      toast.textContent = "Live updates stopped: " + JSON.parse(e.data).message;
+      toast.hidden = false;
+    }
+  });
 })();
 
 (function () {
