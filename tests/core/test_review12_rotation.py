@@ -149,7 +149,10 @@ def test_an_interrupted_rewrap_is_finished_by_keys_rewrap(world: World) -> None:
     # A real fault half-way: the second record's wrapped key cannot be replaced (a
     # directory sits where its temporary file goes).
     first, second = sorted([w.shared, w.own])
-    key_file = next((w.dir / "private" / "records" / second).glob("*.key"))
+    # Alice's own wrapped key of that record (named by a hash of her id), not another
+    # reader's, whichever order the directory lists them in.
+    who = hashlib.sha256(w.alice.did.encode()).hexdigest()[:32]
+    key_file = next((w.dir / "private" / "records" / second).glob(f"*.{who}.key"))
     blocker = key_file.with_suffix(".key.tmp")
     blocker.mkdir()
     res = rotate(w, "alice", "--out", str(w.keys / "alice2.key"))

@@ -335,3 +335,32 @@ def test_a_batch_published_again_while_awaited_shares_its_future(
         with _bridge(world, broker.bridge_url):
             assert third.result(20)["ok"] and not third.cancelled()
     assert _batches_on_ledger(world, world.device.did) == 1
+
+
+def test_a_kept_sessions_batch_is_answered_when_it_arrives_before_the_bridge_is_up(
+        world: World, broker: LocalBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker hands a kept session's batches over as soon as it accepts the bridge's
+    connection, before ``connect`` returns. A batch committed in that moment was neither
+    answered nor acknowledged (the bridge had no client yet), so its device waited until
+    it sent the batch again. Here ``connect`` returns late, as on a loaded machine."""
+    import supplyledger.ingest.mqtt as mqtt
+
+    dev = world.device
+    world.clock.t = T0 + 2 * MIN
+    real = mqtt.connect
+
+    def late(*args: object, **kw: object) -> object:
+        client = real(*args, **kw)  # type: ignore[arg-type]
+        time.sleep(1.0)
+        return client
+
+    with _devices(world, broker.gateway_url, resend_after=60) as devices:
+        with _bridge(world, broker.bridge_url):
+            assert devices.publish(dev.did, dev.sign(temps(T0, 5000))).result(20)["ok"]
+        fut = devices.publish(dev.did, dev.sign(temps(T0 + MIN, 5200)))
+        time.sleep(0.3)  # queued in the bridge's kept session
+        monkeypatch.setattr(mqtt, "connect", late)
+        with _bridge(world, broker.bridge_url):
+            doc = fut.result(10)
+        assert doc["ok"] and doc["result"]["seq"] == 2 and devices.resent == 0
+    assert _batches_on_ledger(world, dev.did) == 2

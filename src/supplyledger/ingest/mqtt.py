@@ -101,10 +101,13 @@ def display_url(url: str) -> str:
 
 
 def connect(url: str, client_id: str, on_message: Callable[[Any], None],
-            topics: list[str], *, timeout: float = 10.0, session: bool = False) -> Any:
+            topics: list[str], *, timeout: float = 10.0, session: bool = False,
+            on_client: Callable[[Any], None] | None = None) -> Any:
     """A started paho client subscribed to ``topics`` (again after any reconnect, which
     paho retries every 1-5 s). ``session``: keep the broker session across disconnects and
-    acknowledge messages only by ``client.ack(mid, qos)``."""
+    acknowledge messages only by ``client.ack(mid, qos)``. ``on_client`` gets the client
+    before it connects: a kept session's messages arrive before this returns, and whoever
+    answers or acknowledges them needs the client then."""
     host, port = parse_url(url)
     ready = threading.Event()  # set once the broker acknowledged the subscriptions
     refused: list[str] = []  # the broker's reason, if it refused the login
@@ -116,6 +119,8 @@ def connect(url: str, client_id: str, on_message: Callable[[Any], None],
     login = url_login(url)
     if login is not None:
         client.username_pw_set(*login)
+    if on_client is not None:
+        on_client(client)
 
     def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
@@ -179,9 +184,16 @@ class MqttBridge:
                        "resent": 0}
 
     def start(self) -> MqttBridge:
-        self._client = connect(self.url, self.client_id, self._on_message, [READINGS],
-                               session=True)
+        try:
+            connect(self.url, self.client_id, self._on_message, [READINGS], session=True,
+                    on_client=self._hold)
+        except BaseException:
+            self._client = None
+            raise
         return self
+
+    def _hold(self, client: Any) -> None:
+        self._client = client
 
     def stop(self) -> None:
         """Answer what was received, then disconnect; what arrives meanwhile is left
