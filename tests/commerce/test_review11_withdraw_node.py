@@ -4,12 +4,10 @@ and the ledger audits clean."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,14 +31,6 @@ def c(tmp_path: Path) -> Iterator[Consortium]:
         yield cons
 
 
-def rows(c: Consortium, sql: str) -> list[Any]:
-    conn = sqlite3.connect(c.dir / "ledger.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def test_a_new_ledger_pays_out_only_what_the_holder_instructed(c: Consortium) -> None:
     bank, shop = c.parties["bank"], c.parties["shop"]
     c.ok(bank, "payments", "deposit", {"account": shop.did, "currency": "EUR",
@@ -55,9 +45,9 @@ def test_a_new_ledger_pays_out_only_what_the_holder_instructed(c: Consortium) ->
     assert (res["amount"], res["returned"], res["balance"]) == (3_000, 1_000, 7_000)
     with pytest.raises(InvalidState):
         c.ok(bank, "payments", "withdraw", {"instruction": "w-1"})
-    assert rows(c, "SELECT id, account, state, amount, paid, bank FROM withdrawals") == [
+    assert c.rows("SELECT id, account, state, amount, paid, bank FROM withdrawals") == [
         ("w-1", shop.did, "paid", 4_000, 3_000, "bank")]
-    bal = dict(rows(c, "SELECT account, balance FROM balances WHERE currency='EUR'"))
+    bal = dict(c.rows("SELECT account, balance FROM balances WHERE currency='EUR'"))
     assert bal == {shop.did: 7_000, "escrow:withdrawal:w-1": 0}
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]

@@ -5,23 +5,13 @@ it; the query tables show it and the ledger audits clean."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from supplyledger.bench.consortium import Consortium
 from supplyledger.errors import InvalidState, RevokedKey
 from supplyledger.node.audit import run_audit
-
-
-def rows(c: Consortium, sql: str) -> list[Any]:
-    conn = sqlite3.connect(c.dir / "ledger.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_revoked_shops_money_goes_to_its_successors(tmp_path: Path) -> None:
@@ -56,12 +46,12 @@ def test_a_revoked_shops_money_goes_to_its_successors(tmp_path: Path) -> None:
         c.ok(heir, "payments", "instruct_withdrawal",
              {"id": "w-2", "currency": "EUR", "amount": 6_000, "bank": "bank"})
         assert c.ok(bank, "payments", "withdraw", {"instruction": "w-2"})["balance"] == 4_000
-    bal = {(a, ccy): b for a, ccy, b in rows(c, "SELECT account, currency, balance "
+    bal = {(a, ccy): b for a, ccy, b in c.rows("SELECT account, currency, balance "
                                                "FROM balances")}
     assert bal == {(shop.did, "EUR"): 0, (shop.did, "USD"): 0, ("org:shop", "USD"): 700,
                    (heir.did, "EUR"): 4_000, ("escrow:withdrawal:w-1", "EUR"): 0,
                    ("escrow:withdrawal:w-2", "EUR"): 0}
-    assert rows(c, "SELECT id, state FROM withdrawals ORDER BY id") == [
+    assert c.rows("SELECT id, state FROM withdrawals ORDER BY id") == [
         ("w-1", "cancelled"), ("w-2", "paid")]
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]

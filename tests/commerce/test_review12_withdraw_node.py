@@ -4,23 +4,13 @@ cancels it, the reservation returns to the account, and the ledger audits clean.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from supplyledger.bench.consortium import Consortium
 from supplyledger.errors import Forbidden, InvalidState
 from supplyledger.node.audit import run_audit
-
-
-def rows(c: Consortium, sql: str) -> list[Any]:
-    conn = sqlite3.connect(c.dir / "ledger.sqlite")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_revoked_holders_instruction_is_not_paid_out(tmp_path: Path) -> None:
@@ -42,9 +32,9 @@ def test_a_revoked_holders_instruction_is_not_paid_out(tmp_path: Path) -> None:
         res = c.ok(c.admin, "payments", "cancel_withdrawal",
                    {"instruction": "w-1", "reason": "holder revoked"})
         assert res == {"instruction": "w-1", "state": "cancelled", "balance": 10_000}
-    assert rows(c, "SELECT id, state, paid FROM withdrawals") == [("w-1", "cancelled", 0)]
-    bal = dict(rows(c, "SELECT account, balance FROM balances WHERE currency='EUR'"))
+    assert c.rows("SELECT id, state, paid FROM withdrawals") == [("w-1", "cancelled", 0)]
+    bal = dict(c.rows("SELECT account, balance FROM balances WHERE currency='EUR'"))
     assert bal == {shop.did: 10_000, "escrow:withdrawal:w-1": 0}
-    assert rows(c, "SELECT version FROM rules_adopted WHERE contract='payments'") == [(3,)]
+    assert c.rows("SELECT version FROM rules_adopted WHERE contract='payments'") == [(3,)]
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]

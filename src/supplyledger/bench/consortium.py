@@ -5,6 +5,7 @@ and the traceability tests, so each builds its supply chain the same way."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
+from supplyledger.store.sqlite import DB_NAME
 
 __all__ = ["Consortium", "Party"]
 
@@ -56,6 +58,15 @@ class Consortium:
 
     def stop(self) -> None:
         self.node.stop()
+
+    def rows(self, sql: str, *params: Any) -> list[Any]:
+        """A query's rows read from the ledger file through a connection of its own, as
+        any reader of the directory sees them."""
+        conn = sqlite3.connect(self.dir / DB_NAME)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
 
     def __enter__(self) -> Consortium:
         return self
