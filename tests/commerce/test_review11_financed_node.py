@@ -13,7 +13,7 @@ from supplyledger.bench.consortium import Consortium
 from supplyledger.gs1 import gtin_check_digit
 from supplyledger.node.audit import run_audit
 
-from .test_review11_withdraw_node import PARTIES, rows
+from .test_review11_withdraw_node import PARTIES
 
 DAY = 86_400_000
 
@@ -46,9 +46,9 @@ def test_a_new_ledger_repays_a_financier_when_the_buyer_cancels(c: Consortium) -
     c.ok(fin, "credit", "decide", {"order": "o-1", "approve": True})
     res = c.ok(shop, "orders", "cancel", {"order": "o-1", "reason": "ordered twice"})
     assert res["financing"] == {"state": "repaid", "repaid": 9_000, "recovered": 9_000}
-    assert rows(c, "SELECT state, repaid, recovered FROM financing") == [
+    assert c.rows("SELECT state, repaid, recovered FROM financing") == [
         ("repaid", 9_000, 9_000)]
-    bal = dict(rows(c, "SELECT account, balance FROM balances WHERE currency='EUR'"))
+    bal = dict(c.rows("SELECT account, balance FROM balances WHERE currency='EUR'"))
     assert (bal[shop.did], bal[maker.did], bal[fin.did]) == (20_000, 0, 10_000)
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]
