@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from _serving import serving_app
 from supplyledger.api import LedgerService, create_app
 from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.node.bootstrap import load_node_key
@@ -81,24 +80,13 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _need_browser()
-    import uvicorn
 
     d = tmp_path_factory.mktemp("demo") / "ledger"
     info = load_demo(d, weeks=3, api=CHEAP)
     node = Node(Settings(d, verify_workers=0), load_node_key(d, info.node_password)).start()
     svc = LedgerService(node, CHEAP)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", info, svc)
-    server.should_exit = True
-    thread.join(10)
+    with serving_app(create_app(svc)) as url:
+        yield Served(url, info, svc)
     node.stop()
     svc.close()
 

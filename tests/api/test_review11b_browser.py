@@ -4,15 +4,13 @@ roles of the organisation chosen. Serves the small test consortium (conftest's w
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _serving import serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
@@ -26,24 +24,13 @@ pytestmark = pytest.mark.browser
 def served(tmp_path_factory: pytest.TempPathFactory,
            rsa_keys: list[PrivateKey]) -> Iterator[tuple[str, World]]:
     _need_browser()
-    import uvicorn
 
     world = build_world(tmp_path_factory.mktemp("b11b") / "ledger", rsa_keys)
     # An admin who also records events sees every item of the menu (14).
     world.ok("admin", "identity", "set_roles", {"did": world.did("admin"),
                                                  "roles": ["admin", "manufacturer"]})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(world.service), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(10)
+    with serving_app(create_app(world.service)) as url:
+        yield url, world
     world.node.stop()
     world.service.close()
 

@@ -5,9 +5,6 @@ the declaration's transaction. Serves the small test consortium (conftest's worl
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from tests.trace.test_review11_recall import PALLET, agg
 from tests.trace.test_review12_withdraw import declared
 
+from _serving import serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
@@ -28,7 +26,6 @@ pytestmark = pytest.mark.browser
 def served(tmp_path_factory: pytest.TempPathFactory,
            rsa_keys: list[PrivateKey]) -> Iterator[tuple[str, World]]:
     _need_browser()
-    import uvicorn
 
     world = build_world(tmp_path_factory.mktemp("b12") / "ledger", rsa_keys)
     lot = world.ok("mill", "products", "create_batch", {
@@ -36,18 +33,8 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     pack = agg(8, PALLET, "ADD", lot, 30)
     for events in ([pack], [declared(pack)]):
         world.ok("mill", "trace", "record_events", {"events": json.dumps(events)})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(world.service), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(10)
+    with serving_app(create_app(world.service)) as url:
+        yield url, world
     world.node.stop()
     world.service.close()
 

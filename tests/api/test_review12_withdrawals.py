@@ -27,6 +27,8 @@ from supplyledger.node.service import wall_clock_ms
 
 from . import conftest
 from .conftest import PASSWORDS, World
+from .test_review11c_withdrawals import _web_login
+from .test_review11c_withdrawals import bank_login as bank_login
 
 pytestmark = pytest.mark.anyio
 PAY = re.compile(r'href="/contracts/payments/withdraw\?instruction=([^&"]+)&amp;[^"]*">Pay out</a>')
@@ -34,20 +36,6 @@ CANCEL = re.compile(r'href="/contracts/payments/cancel_withdrawal\?instruction=(
                     r'Cancel</a>')
 FORM = re.compile(r'<form method="post" action="/contracts/payments/cancel_withdrawal"'
                   r'([^>]*)>(.*?)</form>', re.S)
-
-
-@pytest.fixture
-def bank_login(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PASSWORDS, "bank", "bank-pass-12")
-    world.service.accounts.create(world.did("bank"), "bank", "bank-pass-12",
-                                  world.keys["bank"])
-
-
-async def _web_login(c: httpx.AsyncClient, who: str) -> str:
-    from .test_pages import _web_login as login
-
-    c.cookies.clear()
-    return await login(c, who)
 
 
 def _hidden(form: str) -> dict[str, str]:

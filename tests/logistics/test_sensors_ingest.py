@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _serving import wait_serving
+from _serving import serving_app, wait_serving
 from supplyledger.api import ApiSettings, LedgerService, create_app
 from supplyledger.epcis import validate_document
 from supplyledger.errors import NodeError
@@ -38,23 +38,11 @@ def _forge(raw: bytes) -> bytes:
 @pytest.fixture
 def served(world: World) -> Iterator[tuple[str, LedgerService]]:
     """The API over the world's node, served by uvicorn on a loopback port."""
-    import threading
-    import time
-
-    import uvicorn
-
     service = LedgerService(world.c.node, CHEAP)
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1",
-                                           port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{server.config.port}", service
+        with serving_app(create_app(service)) as url:
+            yield url, service
     finally:
-        server.should_exit = True
-        thread.join(10)
         service.close()
 
 
