@@ -16,6 +16,10 @@ always adds up on its own):
 Every line reports the prefix matched, the tariff's rates and de-minimis value, the exchange
 rate and its time, and the amounts, so the declarant (or an auditor) can recompute it.
 
+Rules v4: the assessment also raises the high-water marks of what it used (the country's
+tariffs, each rate version it converted at; see ``_customs_model``), so no version
+published afterwards can take effect at or before its time.
+
 A declaration naming an order must declare its transaction value (WTO valuation method 1,
 :func:`check_transaction_value`): the order's price (quantity x unit price), or the price
 plus its freight where the destination values goods delivered to its border (CIF, as the
@@ -35,6 +39,8 @@ from supplyledger.contracts.builtin._customs_model import (
     ROUNDING,
     half_up,
     in_force,
+    mark_rate_used,
+    mark_tariffs_used,
     rate_key,
     tariff_key,
 )
@@ -70,10 +76,13 @@ def _convert(ctx: Ctx, value: int, base: str, quote: str, what: str,
              arg: str) -> tuple[int, Any]:
     if base == quote:
         return value, None
-    v = in_force(ctx.get(rate_key(base, quote)), ctx.time)
+    key = rate_key(base, quote)
+    versions = ctx.get(key)
+    v = in_force(versions, ctx.time)
     if v is None:
         raise NotFound(f"no {base}->{quote} exchange rate in force for {what}",
                        base=base, quote=quote)
+    mark_rate_used(ctx, key, versions, v)
     converted = half_up(value * v["rate"], RATE_SCALE)
     if converted > MAX_AMOUNT:
         raise AmountError(f"{what}: {value} {base} is {converted} {quote}, more than "
@@ -83,7 +92,8 @@ def _convert(ctx: Ctx, value: int, base: str, quote: str, what: str,
 
 
 def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """Assess ``lines`` (validated and normalised) for ``country`` at the call's time."""
+    """Assess ``lines`` (validated and normalised) for ``country`` (its state record) at
+    the call's time."""
     cc, ccy = country["country"], country["currency"]
     rows: list[dict[str, Any]] = []
     for i, ln in enumerate(lines):
@@ -95,6 +105,7 @@ def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> di
                      "currency": ln["currency"], "fx": fx, "customs_value": value,
                      "tariff": {"prefix": prefix, "from": t["from"], "duty_bp": t["duty_bp"],
                                 "vat_bp": t["vat_bp"], "de_minimis": t["de_minimis"]}})
+    mark_tariffs_used(ctx, country)
     total = sum(r["customs_value"] for r in rows)
     if total > MAX_AMOUNT:
         raise AmountError(f"the declaration's customs value {total} {ccy} exceeds "

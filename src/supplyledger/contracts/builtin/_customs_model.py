@@ -4,9 +4,12 @@ and exchange rates) and declaration state machine (no methods here).
 State lives in the ``customs`` namespace:
 
 * ``c/{CC}`` — a destination country: its authority (the organisation an admin appointed)
-  and its currency;
+  and its currency; under rules v4 also ``tariffs_used``, the latest transaction time at
+  which a declaration into it was assessed (its tariffs' high-water mark);
 * ``t/{CC}/{prefix}`` and ``fx/{BASE}/{QUOTE}`` — versions of a tariff line and of an
-  exchange rate, each in force from its ``from`` time until the next version's;
+  exchange rate, each in force from its ``from`` time until the next version's; under
+  rules v4 a rate version an assessment converted at carries ``used``, the latest such
+  transaction time (the pair's high-water mark is the greatest);
 * ``d/{id}`` — a declaration with its assessment;
 * ``o/{order}`` — the declaration an order's goods are under (the latest lodged);
 * ``b/{batch}`` — the open declarations naming a batch (directly or as its order's): while
@@ -54,12 +57,16 @@ __all__ = [
     "in_force",
     "iso_money",
     "load",
+    "mark_rate_used",
+    "mark_tariffs_used",
     "not_before",
     "rate_key",
+    "rates_used",
     "require_authority",
     "require_current_authority",
     "schedule",
     "tariff_key",
+    "tariffs_used",
     "transition",
 ]
 
@@ -239,11 +246,50 @@ def in_force(versions: list[dict[str, Any]] | None, now: int) -> dict[str, Any] 
     return best
 
 
-def not_before(start: int, now: int) -> int:
-    """When a version published at ``now`` for ``start`` takes effect: never in the past.
-    Assessments already made used what was in force then; a back-dated version (or a
-    "correction" of one in force) would make state and the tables say otherwise."""
-    return max(start, now)
+def not_before(start: int, now: int, used: int | None = None) -> int:
+    """When a version published at ``now`` for ``start`` takes effect: never in the past,
+    and (rules v4) never at or before ``used``, the table's high-water mark. Assessments
+    already made used what was in force then; a back-dated version (or a "correction" of
+    one in force) would make state and the tables say otherwise. ``now`` alone is not
+    enough: a transaction's time is its signer's, anywhere in the node's window around
+    its clock, so a declaration may already have been assessed at a later time."""
+    return max(start, now) if used is None else max(start, now, used + 1)
+
+
+# -- high-water marks (rules v4) ----------------------------------------------------------------
+# Kept where the assessment reads anyway (the country record, the rate's versions), so the
+# hot path adds no read, and a write only when the mark moves.
+
+def tariffs_used(ctx: Ctx, country: dict[str, Any]) -> int | None:
+    """Rules v4: the latest time a declaration into ``country`` was assessed, after which a
+    new tariff version of the country (any prefix: a longer one would change the match)
+    starts; None before v4."""
+    used = country.get("tariffs_used") if ctx.version >= 4 else None
+    return None if used is None else int(used)
+
+
+def mark_tariffs_used(ctx: Ctx, country: dict[str, Any]) -> None:
+    """Rules v4: an assessment at ``ctx.time`` used the country's tariffs."""
+    if ctx.version >= 4 and country.get("tariffs_used", -1) < ctx.time:
+        country["tariffs_used"] = ctx.time
+        ctx.put(country_key(country["country"]), country)
+
+
+def rates_used(ctx: Ctx, versions: list[dict[str, Any]] | None) -> int | None:
+    """Rules v4: the latest time an assessment converted at any version of a rate, after
+    which a new version starts; None before v4 or when none was used."""
+    if ctx.version < 4:
+        return None
+    return max((int(v["used"]) for v in versions or () if "used" in v), default=None)
+
+
+def mark_rate_used(ctx: Ctx, key: str, versions: list[dict[str, Any]],
+                   version: dict[str, Any]) -> None:
+    """Rules v4: an assessment at ``ctx.time`` converted at ``version`` (an entry of
+    ``versions``, the list under ``key``)."""
+    if ctx.version >= 4 and version.get("used", -1) < ctx.time:
+        version["used"] = ctx.time
+        ctx.put(key, versions)
 
 
 def schedule(versions: list[dict[str, Any]] | None, entry: dict[str, Any],

@@ -1,7 +1,8 @@
 """The customs contract's publishing half: a consortium admin appoints each country's
 authority (``appoint``) and each quote currency's rate publisher (``appoint_rates``); the
 authority publishes tariff lines (``set_tariff``) and the publisher exchange rates
-(``set_rate``), each version in force from a time no earlier than its transaction. The
+(``set_rate``), each version in force from a time no earlier than its transaction (rules
+v4: and later than any assessment that used the country's tariffs, or the rate). The
 methods belong to ``customs.CONTRACT``; see ``customs`` for the design."""
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from supplyledger.contracts.builtin._customs_model import (
     not_before,
     rate_key,
     rates_key,
+    rates_used,
     schedule,
     tariff_key,
+    tariffs_used,
 )
 from supplyledger.contracts.builtin.orders_schedule import TIME
 from supplyledger.contracts.builtin.payments import CURRENCY, MAX_AMOUNT, Amount
@@ -58,8 +61,11 @@ def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if country is not None and country["currency"] != a["currency"]:
         raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
                               arg="currency")
-    ctx.put(country_key(cc), {"country": cc, "authority": a["org"],
-                              "currency": a["currency"], "since": ctx.time})
+    record = {"country": cc, "authority": a["org"], "currency": a["currency"],
+              "since": ctx.time}
+    if country is not None and "tariffs_used" in country:  # rules v4: the mark stays
+        record["tariffs_used"] = country["tariffs_used"]
+    ctx.put(country_key(cc), record)
     ctx.emit("authority_appointed", country=cc, authority=a["org"], currency=a["currency"])
     return {"country": cc, "authority": a["org"], "currency": a["currency"]}
 
@@ -76,7 +82,9 @@ def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Customs authority: publish the duty and VAT rates (and de-minimis value) for an HS
     prefix of its country, from a time (no earlier than the transaction's: what was in
-    force is never rewritten). The authority is the organisation an admin appointed."""
+    force is never rewritten; rules v4: also later than the latest declaration into the
+    country already assessed). The reply gives the start used. The authority is the
+    organisation an admin appointed."""
     cc = a["country"]
     iso_money(ctx, a["currency"], "currency")
     country = ctx.get(country_key(cc))
@@ -90,7 +98,7 @@ def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"the tariffs of {cc} are in {country['currency']}",
                               arg="currency")
     key = tariff_key(cc, a["hs_prefix"])
-    start = not_before(a["effective_from"], ctx.time)
+    start = not_before(a["effective_from"], ctx.time, tariffs_used(ctx, country))
     entry = {"from": start, "duty_bp": a["duty_bp"], "vat_bp": a["vat_bp"],
              "de_minimis": a["de_minimis"], "tx": ctx.tx_id}
     ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
@@ -141,8 +149,9 @@ def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 }, errors=(NotFound, Forbidden, ValidationError, InvalidState))
 def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Appointed rate publisher (``appoint_rates`` for the quote currency): publish an
-    exchange rate, in force from ``time`` (no earlier than the transaction's; rules v2:
-    both currencies ISO 4217)."""
+    exchange rate, in force from ``time`` (no earlier than the transaction's; rules v4:
+    also later than the latest assessment converted at the pair; the reply gives the
+    start used; rules v2: both currencies ISO 4217)."""
     iso_money(ctx, a["base"], "base")
     iso_money(ctx, a["quote"], "quote")
     pub = ctx.get(rates_key(a["quote"]))
@@ -153,9 +162,10 @@ def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"{pub['publisher']} publishes the exchange rates into "
                         f"{a['quote']}", publisher=pub["publisher"], quote=a["quote"])
     key = rate_key(a["base"], a["quote"])
-    start = not_before(a["time"], ctx.time)
+    versions = ctx.get(key)
+    start = not_before(a["time"], ctx.time, rates_used(ctx, versions))
     entry = {"from": start, "rate": a["rate"], "by": ctx.signer, "tx": ctx.tx_id}
-    ctx.put(key, schedule(ctx.get(key), entry, ctx.time))
+    ctx.put(key, schedule(versions, entry, ctx.time))
     ctx.emit("rate_set", base=a["base"], quote=a["quote"], time=start, rate=a["rate"],
              scale=RATE_SCALE)
     return {"pair": f"{a['base']}/{a['quote']}", "rate": a["rate"], "scale": RATE_SCALE,

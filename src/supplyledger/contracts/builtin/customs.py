@@ -55,6 +55,19 @@ sat in the declaration's escrow, never in the old authority's account, so there 
 to take back from it. Under v1 and v2 the authority named at declaration decides, whoever
 was appointed since.
 
+Rules v4: a tariff or exchange-rate version can no longer take effect behind an assessment
+already made. A transaction's time is its signer's, anywhere in the node's window around
+its clock, so under v1-v3 a version published with a time minutes in the past (each starts
+at the later of its requested time and its transaction's) could be in force from before a
+declaration already assessed with the previous one, and state and the tables would then
+say another rate applied than the one the assessment used. Under v4 each assessment
+raises a high-water mark: per country, the latest time a declaration into it was assessed
+(``tariffs_used`` in ``c/<CC>``, read with the tariffs anyway), and per exchange rate, the
+latest time an assessment converted at it (``used`` on the rate version). A new version
+starts at the latest of its requested time, its transaction's and the mark + 1 ms; the
+receipt (``effective_from``, ``time``), the event and the tables give the start used.
+Marks start with the adoption: assessments made under v3 left none.
+
 Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
 """
@@ -312,5 +325,5 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
     [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
-    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3),
+    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3, 4),
 )
