@@ -16,9 +16,13 @@ committed at most once, and a copy of a committed batch is answered with its rec
 A refusal settles a batch only if it names the bytes the device sent (anyone can publish a
 copy with a broken signature, which has the same transaction id). After ``attempts`` sends
 the future fails: the device keeps the batch and decides. Publishing a batch that is still
-awaited returns the future it already has. What arrives that settles nothing (forgeries,
-answers about other copies, replays) is kept for inspection up to ``keep`` each, the
-newest; the rest only counted in :attr:`dropped`, so a flood cannot grow memory.
+awaited returns the future it already has. At most ``window`` batches of one device are
+on the wire unanswered (the bridge holds at most
+:data:`~supplyledger.ingest.mqtt.PER_DEVICE` of a device and answers more ``overloaded``);
+the rest wait here, in the order they were published, and go out as receipts come. What
+arrives that settles nothing (forgeries, answers about other copies, replays) is kept for
+inspection up to ``keep`` each, the newest; the rest only counted in :attr:`dropped`, so a
+flood cannot grow memory.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from contextlib import suppress
@@ -37,7 +42,7 @@ import httpx
 
 from supplyledger.errors import NodeError
 from supplyledger.ingest.admit import CONTRACT, METHOD
-from supplyledger.ingest.mqtt import connect, readings_topic
+from supplyledger.ingest.mqtt import PER_DEVICE, connect, readings_topic
 from supplyledger.ingest.signed_receipts import answers, digest, open_answer, retryable
 from supplyledger.ledger.crypto import PrivateKey, PublicKey
 from supplyledger.ledger.tx import SignedTx, make_tx
@@ -92,7 +97,7 @@ class _Sent:
     raw: bytes
     digest: str  # of ``raw``: what a refusal of these bytes names
     fut: Future[dict[str, Any]]
-    sends: int
+    sends: int  # 0 while it waits for room in its device's window
     last: float  # time.monotonic() of the last send
     answer: dict[str, Any] | None = None  # the last "not now" answer, for the error
 
@@ -104,21 +109,29 @@ class MqttDevices:
     finally refused. Answers meaning "not now" (:data:`~supplyledger.ingest.
     signed_receipts.RETRY_CODES`) and silence make it resend the batch every
     ``resend_after`` s; after ``attempts`` sends the future fails with :class:`NodeError`.
+    Each device has at most ``window`` batches on the wire unanswered; later ones wait
+    their turn in publish order (their sends and attempts start when they go out), and
+    fail unsent with the first of their device that fails.
     Payloads that are not genuine go to :attr:`forged`; genuine answers naming no awaited
     transaction (a payload the bridge could not read, a second answer, the refusal of a
     copy with other bytes) to :attr:`unmatched`; each keeps the newest ``keep``."""
 
     def __init__(self, url: str, *, node_key: PublicKey, client_id: str | None = None,
-                 resend_after: float = 10.0, attempts: int = 6, keep: int = 1000) -> None:
-        if resend_after <= 0 or attempts < 1 or keep < 1:
-            raise ValueError("resend_after must be positive, attempts and keep at least 1")
-        self.url, self.node_key = url, node_key
+                 resend_after: float = 10.0, attempts: int = 6, keep: int = 1000,
+                 window: int = PER_DEVICE // 2) -> None:
+        if resend_after <= 0 or attempts < 1 or keep < 1 or window < 1:
+            raise ValueError("resend_after must be positive, attempts, keep and window at "
+                             "least 1")
+        self.url, self.node_key, self.window = url, node_key, window
         self.resend_after, self.attempts = resend_after, attempts
         self.client_id = client_id or f"sl-devices-{uuid.uuid4().hex[:12]}"
         self.unmatched: queue.Queue[dict[str, Any]] = queue.Queue(keep)
         self.forged: queue.Queue[bytes] = queue.Queue(keep)
         self.resent = self.dropped = 0
         self._waiting: dict[str, _Sent] = {}
+        # Per device: how many of its batches are on the wire, and those waiting for room.
+        self._wire: dict[str, int] = {}
+        self._held: dict[str, deque[str]] = {}
         self._lock = threading.Lock()
         self._client: Any = None
         self._stopping = threading.Event()
@@ -145,6 +158,7 @@ class MqttDevices:
             self._client = None
         with self._lock:
             left, self._waiting = self._waiting, {}
+            self._wire, self._held = {}, {}
         for tx, sent in left.items():
             _settle(sent.fut, error=NodeError(
                 f"stopped before a receipt for transaction {tx} of device {sent.device}"))
@@ -166,18 +180,59 @@ class MqttDevices:
         fut: Future[dict[str, Any]] = Future()
         raw = tx.raw if isinstance(tx, SignedTx) else tx
         key = tx.id if isinstance(tx, SignedTx) else tx_id
-        if key is not None:
-            with self._lock:
-                sent = self._waiting.get(key)
-                if sent is not None and sent.device == device:
-                    if sent.fut.cancelled():  # its owner gave up on it; this one waits
-                        sent.fut = fut
-                    fut = sent.fut  # already awaited: one future, and it resolves
-                else:
-                    self._waiting[key] = _Sent(device, raw, digest(raw), fut, 1,
-                                               time.monotonic())
-        client.publish(readings_topic(device), raw, qos=1)
+        if key is None:
+            client.publish(readings_topic(device), raw, qos=1)
+            return fut
+        with self._lock:
+            sent = self._waiting.get(key)
+            if sent is not None and sent.device == device:
+                if sent.fut.cancelled():  # its owner gave up on it; this one waits
+                    sent.fut = fut
+                fut = sent.fut  # already awaited: one future, and it resolves
+                # Sent again now if it is on the wire; else it goes out in its turn.
+                out = [sent] if sent.sends else []
+            else:
+                out = self._release(sent) if sent is not None else []  # another device's
+                self._waiting[key] = _Sent(device, raw, digest(raw), fut, 0, 0.0)
+                self._held.setdefault(device, deque()).append(key)
+                out += self._pump(device)
+        self._send(out)
         return fut
+
+    def _send(self, batches: list[_Sent]) -> None:
+        """Publish ``batches`` (never while holding the lock)."""
+        client = self._client
+        if client is not None:
+            for sent in batches:
+                client.publish(readings_topic(sent.device), sent.raw, qos=1)
+
+    def _pump(self, device: str) -> list[_Sent]:
+        """The held batches of ``device`` its window now has room for, marked sent (the
+        lock is held; the caller publishes them)."""
+        out: list[_Sent] = []
+        held = self._held.get(device)
+        while held and self._wire.get(device, 0) < self.window:
+            sent = self._waiting.get(held.popleft())
+            if sent is None or sent.sends or sent.device != device:
+                continue  # settled meanwhile (a receipt answers every copy) or replaced
+            sent.sends, sent.last = 1, time.monotonic()
+            self._wire[device] = self._wire.get(device, 0) + 1
+            out.append(sent)
+        if not held:
+            self._held.pop(device, None)
+        return out
+
+    def _release(self, sent: _Sent) -> list[_Sent]:
+        """``sent`` left the waiting map (the lock is held): its room in the window goes
+        to the next held batch of its device, returned to be published."""
+        if not sent.sends:
+            return []
+        left = self._wire.get(sent.device, 0) - 1
+        if left > 0:
+            self._wire[sent.device] = left
+        else:
+            self._wire.pop(sent.device, None)
+        return self._pump(sent.device)
 
     def _resend_loop(self) -> None:
         tick = min(0.5, self.resend_after / 4)
@@ -187,21 +242,27 @@ class MqttDevices:
             failed: list[tuple[str, _Sent]] = []
             with self._lock:
                 for tx, sent in list(self._waiting.items()):
-                    if now - sent.last < self.resend_after:
+                    if not sent.sends or now - sent.last < self.resend_after:
                         continue
                     if sent.sends >= self.attempts:
                         failed.append((tx, self._waiting.pop(tx)))
+                        # Its device's held batches are not sent past the gap: the next
+                        # would be recorded as out of order, a final answer.
+                        for later in self._held.pop(sent.device, deque()):
+                            held = self._waiting.get(later)
+                            if held is not None and not held.sends \
+                                    and held.device == sent.device:
+                                failed.append((later, self._waiting.pop(later)))
+                        self._release(sent)  # (nothing of its device is left to send)
                     else:
                         sent.sends += 1
                         sent.last = now
                         again.append(sent)
             for tx, sent in failed:
-                _settle(sent.fut, error=NodeError(self._unacknowledged(tx, sent)))
-            client = self._client
-            for sent in again:
-                self.resent += 1
-                if client is not None:
-                    client.publish(readings_topic(sent.device), sent.raw, qos=1)
+                _settle(sent.fut, error=NodeError(self._unacknowledged(tx, sent) if sent.sends
+                                                  else self._not_sent(tx, sent)))
+            self.resent += sum(1 for sent in again if sent.sends > 1)
+            self._send(again)
 
     def _unacknowledged(self, tx: str, sent: _Sent) -> str:
         last = ""
@@ -211,6 +272,11 @@ class MqttDevices:
         return (f"no receipt for transaction {tx} of device {sent.device} after "
                 f"{sent.sends} sends {self.resend_after:g} s apart{last}; it is not "
                 "known to be on the ledger: keep the batch and send it again later")
+
+    @staticmethod
+    def _not_sent(tx: str, sent: _Sent) -> str:
+        return (f"transaction {tx} of device {sent.device} was not sent: an earlier batch "
+                "of the device has no receipt; send them again, in order")
 
     def _on_message(self, msg: Any) -> None:
         parts = msg.topic.split("/")
@@ -228,8 +294,11 @@ class MqttDevices:
             if sent is not None and retryable(doc):
                 sent.answer = doc  # not now: the resend loop sends it again
                 return
+            out: list[_Sent] = []
             if sent is not None:
                 del self._waiting[tx]
+                out = self._release(sent)
+        self._send(out)
         if sent is None:
             self._keep(self.unmatched, doc)
         else:

@@ -17,12 +17,21 @@ Submissions wait for the durable commit in a pool of threads, so the MQTT networ
 never blocks and many devices' batches are in flight at once; one device's batches go to
 the node one after another, in the order the broker delivered them (a device numbers its
 batches, so a backlog published at once would otherwise reach the node out of order and
-have its later batches refused). Delivery, both ways, is QoS 1 (at
-least once). The bridge keeps a persistent session (clean session off, a client id fixed
-per node key) and acknowledges a batch to the broker only once its answer is published, so
-batches published while the bridge is down or restarting, or received but not yet
-answered when it stopped, are delivered to it again by the broker (until the broker itself
-restarts: the local one keeps nothing on disk; devices resend what was never answered).
+have its later batches refused). A device holds at most ``per_device`` batches in the
+bridge (:data:`PER_DEVICE`): the broker stops delivering to the bridge once
+``max_inflight_messages`` batches await its acknowledgement, so one device publishing a
+flood, each batch waiting for the one before, used to hold that window and starve every
+other device. A batch beyond the bound is answered ``overloaded`` ("send again later") and
+acknowledged, and so is every later one of that device until its queue has drained, so
+its batches still reach the node in order. Likewise once the node refuses one of its
+batches "not now" (overloaded, stopping...), the device's later batches in the queue are
+answered "not now" unsubmitted: taken first, the next one would be recorded as out of
+order, a final answer for it. Delivery, both ways, is QoS 1 (at least once). The bridge
+keeps a persistent session (clean session off, a client id fixed per node key) and
+acknowledges a batch to the broker only once its answer is published, so batches
+published while the bridge is down or restarting, or received but not yet answered when
+it stopped, are delivered to it again by the broker (until the broker itself restarts:
+the local one keeps nothing on disk; devices resend what was never answered).
 Devices are authenticated by their signatures and receipts by the node's; the broker's
 logins and ACLs (:mod:`~supplyledger.ingest.broker`) only keep clients off topics that are
 not theirs (flooding another device's topic, reading every receipt). A URL carries its
@@ -49,20 +58,33 @@ from paho.mqtt.enums import CallbackAPIVersion
 from supplyledger.errors import (
     EncodingError,
     NodeError,
+    Overloaded,
     PayloadTooLarge,
     ReplayedTransaction,
     SupplyLedgerError,
 )
 from supplyledger.ingest.admit import check_reading
-from supplyledger.ingest.signed_receipts import committed, digest, receipt_answer, sign_answer
+from supplyledger.ingest.signed_receipts import (
+    RETRY_CODES,
+    committed,
+    digest,
+    receipt_answer,
+    sign_answer,
+)
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.receipts import Receipt
 
-__all__ = ["MqttBridge", "connect", "display_url", "mqtt_ingest", "parse_url",
+__all__ = ["PER_DEVICE", "MqttBridge", "connect", "display_url", "mqtt_ingest", "parse_url",
            "readings_topic", "receipts_topic", "url_login"]
 
 READINGS = "supplyledger/devices/+/readings"
+# Batches of one device the bridge holds unanswered (one being submitted, the rest queued):
+# it submits them one after another anyway, so more would only hold the broker's window.
+PER_DEVICE = 8
+# "Not now" refusals after which a device's later batches wait (replayed_tx does not: the
+# batch it names is being committed, so the next one may follow).
+_HALT = RETRY_CODES - {"replayed_tx"}
 Lookup = Callable[[str], Receipt | None]
 
 
@@ -165,8 +187,11 @@ class MqttBridge:
 
     def __init__(self, url: str, submit: Callable[[bytes], Receipt], *, key: PrivateKey,
                  max_bytes: int, lookup: Lookup | None = None, workers: int = 64,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, per_device: int = PER_DEVICE) -> None:
+        if per_device < 1:
+            raise ValueError("per_device must be at least 1")
         self.url, self.submit, self.max_bytes = url, submit, max_bytes
+        self.per_device = per_device
         self.key, self.lookup = key, lookup
         # Fixed per node key: the broker keeps this node's session (and what devices
         # publish meanwhile) across the bridge's restarts.
@@ -179,6 +204,8 @@ class MqttBridge:
         # Per device, the batches waiting behind the one being submitted (a device is in
         # here while a worker drains its queue).
         self._queues: dict[str, deque[tuple[bytes, int, int]]] = {}
+        # Devices over their bound: refused until their queue has drained (keeps order).
+        self._over: set[str] = set()
         self._closing = False
         self.counts = {"received": 0, "committed": 0, "failed": 0, "refused": 0,
                        "resent": 0}
@@ -235,26 +262,69 @@ class MqttBridge:
         device, item = parts[2], (bytes(msg.payload), msg.mid, msg.qos)
         with self._lock:
             waiting = self._queues.get(device)
-            if waiting is not None:  # a worker is submitting this device's batches
+            over = waiting is not None and (device in self._over
+                                            or len(waiting) + 1 >= self.per_device)
+            if over:
+                self._over.add(device)
+            elif waiting is not None:  # a worker is submitting this device's batches
                 waiting.append(item)
                 return
-            self._queues[device] = deque([item])
+            else:
+                self._queues[device] = deque([item])
+        if over:
+            self._overloaded(device, item, f"device {device} has {self.per_device} batches "
+                             "waiting for the node: send this one again once their receipts "
+                             "have come")
+            return
         try:
             self._pool.submit(self._drain, device)
         except RuntimeError:  # stopping: unacknowledged, redelivered to the next session
             with self._lock:
                 self._queues.pop(device, None)
 
+    def _tx_id(self, raw: bytes) -> str | None:
+        try:
+            return parse_tx(raw, max_bytes=self.max_bytes).id
+        except SupplyLedgerError:
+            return None
+
+    def _overloaded(self, device: str, item: tuple[bytes, int, int], why: str) -> None:
+        """Answer a batch not submitted "send again later" (``overloaded``, saying
+        ``why``), and acknowledge it. Parses the bytes only for the answer's ``tx``."""
+        raw, mid, qos = item
+        self._count("refused")
+        try:
+            self._answer(device, _of(raw, _refusal(self._tx_id(raw), Overloaded(
+                why, device=device))))
+        except Exception:  # the network thread (or a worker) must go on whatever happens
+            pass
+        finally:
+            self._ack(mid, qos)
+
     def _drain(self, device: str) -> None:
-        """Submit ``device``'s batches one after another until its queue is empty."""
+        """Submit ``device``'s batches one after another until its queue is empty. Once
+        one is refused "not now" (:data:`_HALT`), the later ones (other transactions) are
+        answered "not now" too, unsubmitted: submitted ahead of it, the next batch would be
+        committed as out of order, a final answer, and the device's numbering stuck behind
+        the batch it dropped. The device sends them all again, in order."""
+        halted: str | None = None  # the transaction refused "not now"
         while True:
             with self._lock:
                 waiting = self._queues[device]
                 if not waiting:
                     del self._queues[device]
+                    self._over.discard(device)
                     return
-                raw, mid, qos = waiting.popleft()
-            self._handle(device, raw, mid, qos)
+                item = waiting.popleft()
+            if halted is not None and self._tx_id(item[0]) != halted:
+                self._overloaded(device, item, f"an earlier batch of device {device} "
+                                 f"({halted}) was not taken: send this one again after it")
+                continue
+            tx_id, doc = self._handle(device, *item)
+            err = doc.get("error")
+            if halted is None and not committed(doc) and isinstance(err, dict) \
+                    and err.get("code") in _HALT:
+                halted = tx_id or ""
 
     def _ack(self, mid: int, qos: int) -> None:
         client = self._client
@@ -275,8 +345,11 @@ class MqttBridge:
                     "message": str(err.get("message", ""))}})
         client.publish(receipts_topic(device), payload, qos=1)
 
-    def _handle(self, device: str, raw: bytes, mid: int, qos: int) -> None:
+    def _handle(self, device: str, raw: bytes, mid: int, qos: int) -> tuple[str | None,
+                                                                           dict[str, Any]]:
+        """Submit one batch and answer it: (its transaction id, the answer)."""
         tx_id: str | None = None
+        doc: dict[str, Any] = {}
         try:
             try:
                 tx = parse_tx(raw, max_bytes=self.max_bytes)
@@ -302,6 +375,7 @@ class MqttBridge:
             self._count("refused")
         finally:
             self._ack(mid, qos)
+        return tx_id, doc
 
 
 @contextmanager

@@ -12,7 +12,11 @@ going on and ``last_end`` is
 many breaches the batch has had. A breach closed without a reading back in range (unbind,
 its rule no longer applies) is recorded as ending at its last out-of-range reading, but
 counts as ending when it was closed in ``last_end``: it was still open until then, and an
-order placed meanwhile stays held.
+order placed meanwhile stays held. Rules v3: an excursion still within its allowance when
+its device is unbound was never seen to end either; it counts until the unbind (or the end
+of the bound shipment) and, if that is longer than allowed, becomes a breach recorded as
+ending then (:func:`close_pending`), so stopping a logger's readings short of the allowance
+and detaching it later hides nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from supplyledger.contracts.builtin._sensors_rules import breach_reason
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
-__all__ = ["end_excursions", "hold_on_breach", "live_excursions", "open_breach",
-           "update_breach"]
+__all__ = ["close_pending", "end_excursions", "hold_on_breach", "live_excursions",
+           "open_breach", "update_breach"]
 
 
 def update_breach(ctx: Ctx, bid: str, h: dict[str, Any], *, closed: int | None = None) -> None:
@@ -52,6 +56,26 @@ def end_excursions(ctx: Ctx, ex: dict[str, list[Any]]) -> None:
         if st[3]:
             update_breach(ctx, st[3], {"kind": kind, "worst": st[1], "seen": st[2],
                                        "ended": st[2]}, closed=ctx.time)
+
+
+def close_pending(ctx: Ctx, d: dict[str, Any],
+                  groups: dict[str, tuple[dict[str, Any], list[str]]], until: int) -> None:
+    """Rules v3, device ``d`` being unbound: each excursion not yet a breach (the device
+    never saw it end) counts until ``until``; one longer than its rule's allowance becomes
+    a breach of the batches its rule governs, ending then. ``groups``: the rule groups of
+    the watched batches now (an excursion whose rule no longer applies is dropped, as a
+    reading would drop it)."""
+    n = 0
+    for key, ex in d["ex"].items():
+        rule, batches = groups.get(key, ({}, []))
+        for kind, (start, worst, seen, bid) in ex.items():
+            band = rule.get(kind)
+            if bid or band is None or kind == "geofence" or until - start <= band[2]:
+                continue
+            open_breach(ctx, f"{ctx.tx_id[:32]}-{n}", d, rule, batches, {
+                "kind": kind, "start": start, "worst": worst, "seen": seen,
+                "ended": max(seen, until), "band": band})
+            n += 1
 
 
 def live_excursions(ctx: Ctx, exs: dict[str, Any],

@@ -26,6 +26,16 @@ bound to a shipment also moves the shipment: its last position goes to the shipm
 contract once per batch. A device watches at most 64 batches: binding a larger shipment
 names the ones it watches.
 
+Rules v3 (new ledgers start on it): a logger bound to a shipment watches only batches the
+shipment carries (its own list or its orders' lots), so whoever owns some other batch
+cannot bind a logger to a stranger's shipment and move its position, ETA and lateness; a
+participant with role ``device`` may sign readings only, not bind, unbind or set rules for
+its organisation (a logger's key, easy to lift from the hardware, must not widen the rule
+it is measured against nor detach itself); and on ``unbind`` an excursion the device saw
+start but never saw end lasts, for its allowance, until the unbind (or the end of the bound
+shipment, if earlier): longer than allowed, it is a breach, instead of vanishing with the
+binding.
+
 Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
 the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
 """
@@ -35,6 +45,7 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin._sensors_breaches import (
+    close_pending,
     end_excursions,
     hold_on_breach,
     live_excursions,
@@ -86,6 +97,36 @@ __all__ = ["CONTRACT", "MAX_READINGS", "breach_reason", "hold_on_breach", "readi
 _DID = Str(max_len=128, doc="participant id of the device")
 _MAX_WATCHED = 64
 _SHIPMENT_DONE = ("delivered", "closed")
+
+
+def _not_a_device(ctx: Ctx, what: str) -> None:
+    """Rules v3: a device's key signs readings, nothing its organisation decides."""
+    if ctx.version >= 3 and ctx.has_role("device") and not ctx.has_role("admin"):
+        raise Forbidden(f"a device signs reading batches only: a member of its organisation "
+                        f"{what}", signer=ctx.signer)
+
+
+def _shipment_end(sh: dict[str, Any] | None) -> int | None:
+    """When shipment ``sh`` ended (delivered or closed), or None while it goes on."""
+    if sh is None or sh["status"] not in _SHIPMENT_DONE:
+        return None
+    # Shipments rules v1 kept no end time: arrival, or the last progress, bounds it.
+    return int(sh.get("ended") or (sh["arrived"] if sh["arrived"] is not None else sh["at"]))
+
+
+def _carried(ctx: Ctx, s: dict[str, Any], batches: list[str]) -> None:
+    """Rules v3: refuse a watched batch that shipment ``s`` does not carry (in its batch
+    list or the lot of one of its orders): the logger's positions move the shipment."""
+    carried = set(s.get("batches") or [])
+    for line in s["orders"]:
+        o = ctx.read("orders", f"o/{line['order']}")
+        if o is not None and o.get("batch"):
+            carried.add(o["batch"])
+    for b in batches:
+        if b not in carried:
+            raise ValidationError(f"shipment {s['id']} does not carry batch {b}: a logger "
+                                  "bound to a shipment watches only its goods (bind it to "
+                                  "the batch instead)", arg="batches")
 
 
 def _device(ctx: Ctx, did: str) -> dict[str, Any]:
@@ -161,7 +202,9 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Attach a device to a shipment, container or batch: an admin, the owner or custodian
     of every watched batch, or the shipment's transporter for the goods it carries (batches
     in its custody or of orders on the shipment that name it): a carrier's logger must not
-    mark, and so hold the payouts of, goods it never carried."""
+    mark, and so hold the payouts of, goods it never carried. Rules v3: a shipment's logger
+    watches only batches the shipment carries; a device may not bind."""
+    _not_a_device(ctx, "binds it")
     d = _device(ctx, a["device"])
     if d["bind"] is not None:
         raise InvalidState(f"device {d['did']} is bound to {d['bind']['kind']} "
@@ -178,6 +221,8 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError(f"shipment {s['id']} carries {len(s['batches'])} batches; "
                                   f"a device watches at most {_MAX_WATCHED}: name them in "
                                   "batches (and bind more loggers)", arg="batches")
+        if ctx.version >= 3:
+            _carried(ctx, s, batches)
         batches = batches or list(s.get("batches") or [])
         shipment, carrier = s["id"], s["transporter"]
     holdings = []
@@ -203,7 +248,10 @@ def bind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Detach a device: whoever bound it, an admin, or a holder of its watched batches.
-    Excursions still open end at the device's last reading."""
+    Breaches still open end at the device's last reading. Rules v3: not the device itself;
+    an excursion not yet past its allowance counts until now (or until the bound shipment
+    ended, if earlier), and becomes a breach if that is longer than allowed."""
+    _not_a_device(ctx, "unbinds it")
     d = _device(ctx, a["device"])
     b = d["bind"]
     if b is None:
@@ -212,6 +260,11 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if not (ctx.has_role("admin") or ctx.signer == b["by"]
             or (holders and all(h is not None and holds(ctx, h) for h in holders))):
         raise Forbidden(f"device {d['did']} was bound by {b['by']}")
+    if ctx.version >= 3:
+        sh = ctx.read("shipments", shipment_key(b["shipment"])) if b["shipment"] else None
+        end = _shipment_end(sh)
+        close_pending(ctx, d, group_rules(ctx, b["batches"]),
+                      ctx.time if end is None else min(ctx.time, end))
     for ex in d["ex"].values():
         end_excursions(ctx, ex)
     d["bind"], d["ex"], d["groups"] = None, {}, {}
@@ -229,7 +282,8 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     A buyer keeps the rule it bought under: while an order reserves a batch, the batch's
     rule may only be tightened (``invalid_state``, current ``reserved``, naming the order
     and the check dropped or widened), and a product-rule change reaches the batch only if
-    it tightens the product rule in force when the order was placed."""
+    it tightens the product rule in force when the order was placed. Rules v3: not signed
+    by a device's own key."""
     target = r["target"]
     if r["scope"] == "product":
         p = ctx.read("products", f"t/{target}")
@@ -241,6 +295,7 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
         if h is None:
             raise NotFound(f"no batch {target}")
         owner, owner_org, key = h["owner"], h["owner_org"], batch_rule_key(target)
+    _not_a_device(ctx, "sets the rules it is measured against")
     if not (ctx.has_role("admin") or ctx.signer == owner or (ctx.org or "-") == owner_org):
         raise Forbidden(f"only the owner of {target} ({owner}) may set its rule")
     if r["scope"] == "batch":
@@ -261,11 +316,8 @@ def _within_shipment(ctx: Ctx, sid: str, last: int) -> None:
     hold their payout, for what happened in someone else's hands. Readings from before the
     end are still taken, however late they are uploaded."""
     sh = ctx.read("shipments", shipment_key(sid))
-    if sh is None or sh["status"] not in _SHIPMENT_DONE:
-        return
-    # Shipments rules v1 kept no end time: arrival, or the last progress, bounds it.
-    end = sh.get("ended") or (sh["arrived"] if sh["arrived"] is not None else sh["at"])
-    if last > end:
+    end = _shipment_end(sh)
+    if sh is not None and end is not None and last > end:
         raise InvalidState(f"reading time {last} is after shipment {sid} was "
                            f"{sh['status']} at {end}: send the readings up to then, then "
                            "unbind the device", current=sh["status"], ended=end)
@@ -337,5 +389,5 @@ CONTRACT = Contract.of(
     tables=TABLES,
     projectors={**{f"sensors.{e}": fn for e, fn in project.items()},
                 "sensors.shipment_tracked": project_tracked},
-    versions=(1, 2),
+    versions=(1, 2, 3),
 )
