@@ -19,7 +19,7 @@ from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
 from supplyledger.contracts.builtin import identity, payments
 from supplyledger.contracts.builtin.rules import PREFIX, version_of
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method, prepare_call
+from supplyledger.contracts.runtime import Contract, Method, prepare_call, role_refusal
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import (
     Forbidden,
@@ -167,24 +167,29 @@ class LedgerService:
 
     def may_call(self, who: Principal, contract: str, method: str) -> bool:
         """Whether ``who``'s roles let them call the method (False if it is not deployed):
-        pages do not offer what the contract would refuse for the caller's roles."""
+        pages do not offer what the contract would refuse for the caller's roles (a machine
+        key, under identity rules v3, only what is open to it)."""
         m = self.contracts.get(contract)
         found = None if m is None else m.methods.get(method)
-        return found is not None and (ANY_PARTICIPANT in found.roles
-                                      or not found.roles.isdisjoint(who.roles))
+        return found is not None and role_refusal(contract, found, who.roles,
+                                                  self._identity_rules) is None
+
+    def _identity_rules(self) -> int:
+        return self.rules_version("identity")
 
     def call(self, who: Principal, contract: str, method: str,
              args: dict[str, Any]) -> Receipt:
         """Sign ``contract.method(args)`` with the caller's own key and commit it.
 
-        Arguments, roles and the method's stateless checks (its ``prepare`` step) come
-        first, so a request the contract would refuse for those reasons is answered
-        without adding anything to the ledger."""
+        Arguments, roles (as the identity rules in force decide: a machine key's too) and
+        the method's stateless checks (its ``prepare`` step) come first, so a request the
+        contract would refuse for those reasons is answered without adding anything to the
+        ledger."""
         m = self.method(contract, method)
         validate_args(m.args, args)
-        if ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(who.roles):
-            raise RoleDenied(f"{contract}.{method} needs one of the roles {sorted(m.roles)}",
-                             required=sorted(m.roles), held=sorted(who.roles))
+        denied = role_refusal(contract, m, who.roles, self._identity_rules)
+        if denied is not None:
+            raise denied
         _, refused = prepare_call(self.contracts, contract, method, args)
         # A crashing prepare step ("contract_bug") is the contract's fault, not the
         # caller's: it goes to the ledger, which records it like any node would.

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from supplyledger.contracts.registry import load_builtin
-from supplyledger.contracts.runtime import ANY_PARTICIPANT
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, MACHINE_ROLES, Method
 
 __all__ = ["contracts_markdown"]
+
+
+def _roles(m: Method) -> str:
+    if ANY_PARTICIPANT not in m.roles:
+        return ", ".join(f"`{r}`" for r in sorted(m.roles))
+    if m.machines:
+        return "any registered participant, machine keys too"
+    return "any registered participant (not machine keys, identity rules v3)"
 
 
 def contracts_markdown() -> str:
@@ -15,14 +23,17 @@ def contracts_markdown() -> str:
              "Every call also fails with `validation_error` (bad arguments), `role_denied` "
              "(caller lacks the roles listed) and `unknown_contract`/`unknown_method`.", "",
              "Each contract names the rules versions this release implements; a ledger runs "
-             "v1 of each until `rules.adopt` puts a newer one in force.", ""]
+             "v1 of each until `rules.adopt` puts a newer one in force.", "",
+             "Machine keys: under identity rules v3 a participant whose roles are all machine "
+             f"roles ({', '.join(f'`{r}`' for r in sorted(MACHINE_ROLES))}) signs only "
+             "methods that name one of its roles or say *machine keys too*; any other method "
+             "open to any registered participant refuses it with `role_denied`.", ""]
     for name, c in sorted(load_builtin().items()):
         versions = ", ".join(f"v{v}" for v in c.versions)
         lines += [f"## {name}", "", f"*Rules implemented: {versions}.*", "", c.doc.strip(),
                   ""]
         for m in c.methods.values():
-            roles = "any registered participant" if ANY_PARTICIPANT in m.roles else ", ".join(
-                f"`{r}`" for r in sorted(m.roles))
+            roles = _roles(m)
             lines += [f"### `{name}.{m.name}`", "", m.doc or "(undocumented)", "",
                       f"- **Roles:** {roles}"]
             if m.errors:

@@ -6,7 +6,8 @@ that depend on state (signer registered and active, signed with its current key)
 re-checked here, in order, so a key revoked earlier in the same block stops later txs.
 Each call runs under the rules version of its contract in force at that point (state key
 ``rules/v/<contract>``, 1 when absent), so a ``rules.adopt`` earlier in a block applies to
-the calls after it.
+the calls after it; identity's version in force also decides what machine keys may sign
+(``runtime.role_refusal``), for every contract's calls.
 """
 
 from __future__ import annotations
@@ -211,8 +212,11 @@ class Executor:
                     versions[tx.contract] = version
             if c is not None and version not in c.versions:
                 res.unsupported.append((tx, tx.contract, version))
+            identity = versions.get("identity")
+            if identity is None:  # (cached like the others; an adoption drops it below)
+                identity = versions["identity"] = _rules_in_force("identity", read)
             out = execute_call(contracts, tx, roles=part.roles, org=part.org, read=read,
-                               version=version)
+                               version=version, identity=identity)
             index = len(res.included)
             res.included.append(tx)
             res.receipts.append(out.receipt)

@@ -11,6 +11,12 @@ implements, and ``ctx.version`` is the one in force on the ledger (recorded in s
 ``rules.adopt``, 1 until then). A change that would decide a recorded transaction
 differently keeps the old behaviour under the old number and adds a new one, so every
 block re-executes, in the node and in the audit, under the rules it was decided by.
+
+Machine keys (identity rules v3): a participant whose roles are all :data:`MACHINE_ROLES`
+(a sensor logger's ``device`` key, easy to lift from its hardware; a ``node`` key) may sign
+a method open to any participant only if the method is declared ``machines=True`` (its own
+key rotation, say); methods naming its role stay its own. :func:`role_refusal` decides it,
+for the executor and for the CLI and web API before they sign.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from supplyledger.ledger.encoding import canonical, canonical_framed, decode
 
 __all__ = [
     "ANY_PARTICIPANT",
+    "MACHINE_ROLES",
+    "MACHINE_RULES",
     "Call",
     "Contract",
     "Ctx",
@@ -42,10 +50,16 @@ __all__ = [
     "execute_call",
     "method",
     "prepare_call",
+    "role_refusal",
     "unsupported",
 ]
 
 ANY_PARTICIPANT = "*"
+# Keys that run on machines, often unattended: a member holding only these roles never acts
+# for its organisation (a device signs readings, a node signs blocks).
+MACHINE_ROLES = frozenset({"device", "node"})
+# The identity rules version from which machine keys sign only what is open to them.
+MACHINE_RULES = 3
 StateReader = Callable[[str], bytes | None]
 _MISSING = object()
 
@@ -71,6 +85,8 @@ class Method:
     # ``prepare(args)`` returns (the audit runs the whole ``prepare``).
     prepare_part: Callable[[dict[str, Any], int, int], Any] | None = None
     merge_parts: Callable[[list[Any]], Any] | None = None
+    # Open to machine keys under identity rules v3 (only with ``roles="*"``).
+    machines: bool = False
 
 
 def method(
@@ -82,8 +98,10 @@ def method(
     reads: Callable[[Any], Iterable[str]] | None = None,
     parts: tuple[Callable[[dict[str, Any], int, int], Any], Callable[[list[Any]], Any]]
     | None = None,
+    machines: bool = False,
 ) -> Callable[[Callable[[Ctx, Any], Any]], Method]:
-    """Declare a contract method. ``roles="*"`` admits any registered participant.
+    """Declare a contract method. ``roles="*"`` admits any registered participant; under
+    identity rules v3 machine keys too only with ``machines=True``.
 
     ``fn(ctx, value)`` receives the validated arguments, or what ``prepare`` made of them.
     ``parts=(prepare_part, merge_parts)`` lets large calls be prepared in shares.
@@ -92,11 +110,14 @@ def method(
         raise ValueError("parts needs a prepare step to split")
     part_fn, merge_fn = parts or (None, None)
     role_set = frozenset([roles] if isinstance(roles, str) else roles)
+    if machines and ANY_PARTICIPANT not in role_set:
+        raise ValueError("machines=True opens a method for any participant to machine keys; "
+                         "a method naming roles admits machine keys by naming theirs")
 
     def wrap(fn: Callable[[Ctx, Any], Any]) -> Method:
         doc = (fn.__doc__ or "").strip()
         return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors),
-                      prepare, reads, part_fn, merge_fn)
+                      prepare, reads, part_fn, merge_fn, machines)
 
     return wrap
 
@@ -248,6 +269,29 @@ def unsupported(c: Contract, version: int) -> RulesUnsupported:
         f"v{version}", contract=c.name, version=version, supported=list(c.versions))
 
 
+def role_refusal(contract: str, m: Method, roles: frozenset[str],
+                 identity: int | Callable[[], int]) -> RoleDenied | None:
+    """Why a participant holding ``roles`` may not call ``contract.m``, or None. ``identity``
+    is the identity rules version in force (or a function reading it, asked only for a
+    machine key calling a method open to any participant): from v3 (:data:`MACHINE_RULES`)
+    a key whose roles are all machine roles signs only methods that name one of them or
+    are declared ``machines=True``."""
+    if ANY_PARTICIPANT not in m.roles:
+        if m.roles.isdisjoint(roles):
+            return RoleDenied(f"{contract}.{m.name} needs one of the roles {sorted(m.roles)}",
+                              required=sorted(m.roles), held=sorted(roles))
+        return None
+    if m.machines or not roles or not roles <= MACHINE_ROLES:
+        return None
+    if (identity if isinstance(identity, int) else identity()) < MACHINE_RULES:
+        return None
+    held = sorted(roles)
+    return RoleDenied(f"identity rules v{MACHINE_RULES}: a machine key (roles "
+                      f"{', '.join(held)}) signs only methods that name its role, not "
+                      f"{contract}.{m.name}: a member of its organisation signs it",
+                      required=[ANY_PARTICIPANT], held=held)
+
+
 @dataclass(slots=True)
 class CallOutcome:
     receipt: bytes
@@ -264,8 +308,10 @@ def execute_call(
     org: str | None,
     read: StateReader,
     version: int = 1,
+    identity: int = 1,
 ) -> CallOutcome:
-    """Run one prepared call under rules ``version`` of its contract. Failures become an
+    """Run one prepared call under rules ``version`` of its contract, with identity rules
+    ``identity`` in force (who may sign what: :func:`role_refusal`). Failures become an
     error receipt and leave no writes."""
     tx_id = call.tx_id
     ctx = Ctx(contract=call.contract, signer=call.signer, roles=roles, org=org, time=call.time,
@@ -275,11 +321,9 @@ def execute_call(
         m = c.methods.get(call.method) if c is not None else None
         if c is not None and version not in c.versions:
             raise unsupported(c, version)
-        if m is not None and ANY_PARTICIPANT not in m.roles and m.roles.isdisjoint(roles):
-            raise RoleDenied(
-                f"{call.contract}.{call.method} needs one of the roles {sorted(m.roles)}",
-                required=sorted(m.roles), held=sorted(roles),
-            )
+        refused = None if m is None else role_refusal(call.contract, m, roles, identity)
+        if refused is not None:
+            raise refused
         if call.error is not None or m is None:
             err = call.error or {"code": "unknown_method", "message": "no such method"}
             return CallOutcome(canonical({"tx": tx_id, "ok": False, "error": err}), False, {},

@@ -4,8 +4,9 @@ A participant's id is derived from the key it registered with, and a key rotatio
 the id: after one, the new key's own ``did`` names nobody, and a transaction must name the
 participant as its signer. Commands that sign with a key file (``tx submit``, ``dispatch
 plan --submit``, ``epcis import``) ask :func:`registered_as` first, so that an unregistered,
-revoked or rotated-away key, or a role the method does not admit, is refused with one
-clear error and nothing is written: the node would otherwise reject it at admission, or
+revoked or rotated-away key, or a role the method does not admit (under identity rules v3
+also a machine key calling a method not open to machines), is refused with one clear error
+and nothing is written: the node would otherwise reject it at admission, or
 record it as a failed transaction (a wrong role), a permanent block for a mistake.
 
 Pure: it reads committed state through a :data:`StateReader` (full state keys), such as a
@@ -18,8 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, StateReader
-from supplyledger.errors import RevokedKey, RoleDenied, UnknownSigner
+from supplyledger.contracts.builtin.rules import PREFIX, version_of
+from supplyledger.contracts.runtime import Contract, StateReader, role_refusal
+from supplyledger.errors import RevokedKey, UnknownSigner
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.ledger.encoding import decode
 
@@ -48,11 +50,16 @@ def participant_for(read: StateReader, key: PublicKey) -> dict[str, Any]:
 def registered_as(read: StateReader, key: PublicKey, contracts: Mapping[str, Contract],
                   contract: str, method: str) -> str:
     """The id of the participant ``key`` signs for (:func:`participant_for`), provided it
-    holds a role ``contract.method`` admits (else RoleDenied). ``contract.method`` must
-    exist in ``contracts``."""
+    holds a role ``contract.method`` admits, as the identity rules in force decide (else
+    RoleDenied). ``contract.method`` must exist in ``contracts``."""
     p = participant_for(read, key)
-    roles = contracts[contract].methods[method].roles
-    if ANY_PARTICIPANT not in roles and roles.isdisjoint(p["roles"]):
-        raise RoleDenied(f"{contract}.{method} needs one of the roles {sorted(roles)}",
-                         required=sorted(roles), held=sorted(p["roles"]))
+
+    def identity() -> int:
+        raw = read(PREFIX + "identity")
+        return 1 if raw is None else version_of(PREFIX + "identity", raw)
+
+    refused = role_refusal(contract, contracts[contract].methods[method],
+                           frozenset(p["roles"]), identity)
+    if refused is not None:
+        raise refused
     return str(p["did"])

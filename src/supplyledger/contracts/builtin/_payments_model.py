@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.runtime import MACHINE_ROLES as MACHINE_ROLES  # (re-exported)
 from supplyledger.contracts.runtime import Ctx, StateReader
 from supplyledger.contracts.schema import Arg, Str
 from supplyledger.errors import (
@@ -39,9 +40,8 @@ TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV 
 XCG XOF XPF YER ZAR ZMW ZWG ZWL"""
 ISO_4217 = frozenset(_ISO_4217.split())
 EXTERNAL = "external"  # the other side of deposits and withdrawals (the bank's books)
-# Keys that run on machines, often unattended: a member holding only these roles never acts
-# for its organisation's money (a device signs readings, a node signs blocks).
-MACHINE_ROLES = frozenset({"device", "node"})
+# A member holding only MACHINE_ROLES never acts for its organisation's money. (The roles
+# live in the runtime: identity rules v3 confine machine keys in every contract.)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,15 @@ no control character (Unicode category Cc: NUL, line breaks, escapes …), no bi
 (U+200E/F, U+202A to U+202E, U+2066 to U+2069, which reorder what a reader sees: "Acme", U+202E,
 "gnippihs" shows as "Acmeshipping") and not only whitespace (ValidationError naming the
 field). Rules v1, in ledgers made before, accepted them.
+
+Rules v3 (new ledgers start on it): a machine key, a participant whose roles are all machine
+roles (``device``: a sensor logger, whose key is easy to lift from its hardware; ``node``),
+signs only methods that name its role (``sensors.record``, trace events) or are open to
+machines: here ``rotate_key`` and ``revoke`` (a device rotating or retiring its own key).
+Every other method open to any participant refuses it (``role_denied``) in every contract:
+it cannot hand over custody of its organisation's goods, dispatch or deliver orders, offer
+products for sale, grant private data or create shipments. Its organisation's people (or
+a member holding a role beyond the machine ones) sign those. Rules v1 and v2 admitted it.
 """
 
 from __future__ import annotations
@@ -168,7 +177,8 @@ def set_roles(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"did": p["did"], "roles": p["roles"]}
 
 
-@method(roles=ANY_PARTICIPANT, args={"did": Str(max_len=128), "public_key": _KEY},
+@method(roles=ANY_PARTICIPANT, machines=True,
+        args={"did": Str(max_len=128), "public_key": _KEY},
         errors=(NotFound, Forbidden, AlreadyExists, InvalidState))
 def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Replace a participant's key: by the participant itself, or by an admin (lost key)."""
@@ -187,7 +197,8 @@ def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"did": p["did"], "fingerprint": key.fingerprint}
 
 
-@method(roles=ANY_PARTICIPANT, args={"did": Str(max_len=128), "reason": Str(max_len=500)},
+@method(roles=ANY_PARTICIPANT, machines=True,
+        args={"did": Str(max_len=128), "reason": Str(max_len=500)},
         errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Revoke a participant: every later transaction it signs is rejected (rules v2: a
@@ -335,7 +346,7 @@ CONTRACT = Contract.of(
     __doc__ or "",
     [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
     tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
-    versions=(1, 2),
+    versions=(1, 2, 3),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,
