@@ -114,7 +114,7 @@ def test_a_customer_orders_a_product_typing_a_date_and_a_price(page: Any,
     assert "Committed" in ok.inner_text()
     # The result is read back as fields, not as JSON.
     assert ok.locator("dl.kv dt", has_text="escrow").is_visible()
-    assert "4500" in ok.locator("dl.kv").inner_text() and not ok.locator("pre").count()
+    assert "CNY 45.00" in ok.locator("dl.kv").inner_text() and not ok.locator("pre").count()
     placed = _order(served, "J-1")
     assert placed["earliest"] == int(dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC).timestamp()
                                      * 1000)

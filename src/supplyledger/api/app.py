@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -84,6 +85,37 @@ class _Guard:
         await send({"type": "http.response.body", "body": body})
 
 
+class _Head:
+    """Answer ``HEAD`` wherever ``GET`` is answered (RFC 9110 9.3.2: same status and headers,
+    no body), for monitoring probes and link checkers. FastAPI routes take only the methods
+    they list, and listing HEAD on each would put HEAD operations into the OpenAPI document
+    (and the clients generated from it); so the request runs as a GET and only its status
+    and headers are sent. A method GET does not allow (a POST-only route) stays 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = False
+        with anyio.CancelScope() as answered:
+
+            async def headers_only(msg: Message) -> None:
+                nonlocal ended
+                if msg["type"] != "http.response.body":
+                    await send(msg)
+                elif not ended:
+                    ended = True
+                    await send({"type": "http.response.body", "body": b"",
+                                "more_body": False})
+                    if msg.get("more_body"):  # a stream (server-sent events) never ends
+                        answered.cancel()  # by itself: its headers were the answer
+
+            await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def _favicon() -> FileResponse:
     """Browsers ask for /favicon.ico whatever the pages link to; answer from the package."""
     return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
@@ -124,5 +156,6 @@ def create_app(service: LedgerService) -> FastAPI:
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
+    app.add_middleware(_Head)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)
     return app

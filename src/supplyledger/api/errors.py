@@ -149,6 +149,7 @@ def _respond(request: Request, status: int, body: dict[str, Any],
     html = getattr(request.app.state, "html_error", None)
     if html is not None and not request.url.path.startswith(_JSON_PATHS):
         out: Response = html(request, status, body["error"])
+        out.headers.update(headers or {})  # a page's 405 says what is allowed too
         return out
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -195,8 +196,12 @@ def _http_error(request: Request, exc: Exception) -> Response:
     # FastAPI's only 400 is a body it could not parse (too deeply nested JSON, say).
     code = {400: e.EncodingError.code, 404: "not_found", 405: "method_not_allowed",
             413: "payload_too_large"}.get(exc.status_code, "http_error")
+    headers = dict(getattr(exc, "headers", None) or {})
+    allow = [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+    if "GET" in allow and "HEAD" not in allow:  # every GET route answers HEAD (app.py)
+        headers["Allow"] = ", ".join([*allow, "HEAD"])
     return _respond(request, exc.status_code, error_body(code, str(exc.detail)),
-                    getattr(exc, "headers", None))
+                    headers or None)
 
 
 def _bug(request: Request, exc: Exception) -> Response:

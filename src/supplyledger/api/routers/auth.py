@@ -18,14 +18,21 @@ from supplyledger.api.auth import (
     writer,
 )
 from supplyledger.api.openapi import answer
-from supplyledger.api.routers.common import Cursor, Limit, declared_query, receipt_response
+from supplyledger.api.routers.common import (
+    Cursor,
+    Limit,
+    StrictJsonRoute,
+    declared_query,
+    receipt_response,
+)
 from supplyledger.api.service import Principal
 from supplyledger.errors import RoleDenied
 from supplyledger.store.listings import decode_cursor, encode_cursor
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["auth"], dependencies=[Depends(declared_query)])
+router = APIRouter(tags=["auth"], dependencies=[Depends(declared_query)],
+                   route_class=StrictJsonRoute)
 
 _LOGIN = Field(min_length=1, max_length=200, description="login name or participant id")
 _PW = Field(min_length=1, max_length=1024)

@@ -1,5 +1,5 @@
 """Pieces every router uses: pagination parameters, the refusal of query parameters a route
-does not take, bounded JSON bodies and receipt responses.
+does not take, strict and bounded JSON bodies and receipt responses.
 
 A page's bounds are the app's settings (``page_default``, ``page_max``), not constants: the
 routes are shared by every app, so ``limit`` is checked per request and each app's OpenAPI
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
@@ -29,8 +31,8 @@ from supplyledger.errors import PayloadTooLarge, ValidationError
 from supplyledger.node.receipts import Receipt
 from supplyledger.store.listings import decode_cursor, encode_cursor
 
-__all__ = ["ANY_QUERY", "Cursor", "Limit", "bounded_body", "declared_query",
-           "document_page_bounds", "in_range", "page_of", "receipt_response"]
+__all__ = ["ANY_QUERY", "Cursor", "Limit", "StrictJsonRoute", "bounded_body", "declared_query",
+           "document_page_bounds", "in_range", "page_of", "receipt_response", "strict_json"]
 
 _INT64 = 2 ** 63
 
@@ -128,6 +130,58 @@ def declared_query(request: Request) -> None:
             raise ValidationError(
                 f"unknown query parameter {name!r}; {route.path} takes "
                 f"{', '.join(sorted(known)) or 'none'}", arg=name)
+
+
+class _Constant(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+# A JSON string, or one of the constants Python's json module reads: the first constant
+# outside a string is the one it refused (the text before it parsed, so holds no stray quote).
+_STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+
+
+def strict_json(body: bytes) -> Any:
+    """``body`` parsed as JSON. Python's json module also reads ``NaN``, ``Infinity`` and
+    ``-Infinity``, which are not JSON: those raise :class:`json.JSONDecodeError` naming the
+    constant and where it is, as any other malformed body does (400 ``encoding_error``)."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except _Constant as exc:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        at = next((m.start() for m in _STRING_OR_CONSTANT.finditer(text)
+                   if not m[0].startswith('"')), 0)
+        raise json.JSONDecodeError(f"{exc.name} is not JSON", text, at) from None
+
+
+class _StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
+
+
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class StrictJsonRoute(APIRoute):
+    """The route class of every router whose routes take a JSON body as arguments (FastAPI
+    parses it): the body is read by :func:`strict_json`, so ``{"amount": NaN}`` is refused
+    as malformed JSON (400) rather than reaching the arguments' checks (422)."""
+
+    def get_route_handler(self) -> Endpoint:
+        handle = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handle(_StrictJsonRequest(request.scope, request.receive))
+
+        return route
 
 
 def json_content(request: Request) -> None:

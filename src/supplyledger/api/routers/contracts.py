@@ -14,6 +14,7 @@ from supplyledger.api.openapi import answer
 from supplyledger.api.routers.common import (
     Cursor,
     Limit,
+    StrictJsonRoute,
     bounded_body,
     declared_query,
     page_of,
@@ -25,7 +26,8 @@ from supplyledger.contracts.schema import Arg, Enum, Int, List, Obj, Str
 
 __all__ = ["arg_schema", "method_doc", "router"]
 
-router = APIRouter(tags=["contracts"], dependencies=[Depends(declared_query)])
+router = APIRouter(tags=["contracts"], dependencies=[Depends(declared_query)],
+                   route_class=StrictJsonRoute)
 Ident = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 
 

@@ -1,6 +1,7 @@
-// supplyledger web UI: live block height over server-sent events, and the enrol form's
-// roles narrowed to those of the chosen organisation. Pages work without JavaScript
-// (htmx only spares full reloads; the server refuses a role the organisation may not hold).
+// supplyledger web UI: live block height over server-sent events, the enrol form's roles
+// narrowed to those of the chosen organisation, and a question before an irreversible step.
+// Pages work without JavaScript (htmx only spares full reloads; the server refuses a role
+// the organisation may not hold).
 (function () {
   "use strict";
   var body = document.body;
@@ -59,4 +60,15 @@
   org.addEventListener("change", narrow);
   org.addEventListener("input", narrow);
   narrow();
+})();
+
+(function () {
+  "use strict";
+  // A button with data-confirm asks before its form is sent (erasing a private record
+  // cannot be undone). Inline handlers are barred by the page's content security policy.
+  document.addEventListener("submit", function (e) {
+    var button = e.submitter;
+    var question = button && button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { e.preventDefault(); }
+  });
 })();

@@ -3,8 +3,12 @@ quote minor units per base minor unit x 10^9, nothing hashed is a float), pages 
 ``EUR 11,500.00`` and ``1 EUR = 7.81 CNY``.
 
 Used on projection cells (the FX tables, a customs declaration's assessment) and on call
-results (``customs.declare`` answers with its assessment, ``fx.quote`` with a rate). Only the
-display changes; table cells keep the stored integer in their tooltip.
+results (``customs.declare`` answers with its assessment, ``fx.quote`` with a rate,
+``orders.place`` with the escrow it holds, ``orders.confirm`` with what it paid whom). A
+result that does not name its currency is read in the call's (``readable(doc, "CNY")``: the
+page finds it in the arguments or the order, instruction or declaration the call was about),
+so no page shows "escrow 6350" for CNY 63.50. Only the display changes; table cells keep the
+stored integer in their tooltip.
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ RATE_COLUMNS: dict[tuple[str, str], tuple[str, str, str | None]] = {
 }
 # Columns shown inside another cell (the scale is part of the rate shown), not on their own.
 FOLDED_COLUMNS = frozenset({("fx_rates", "scale")})
-_RESULT_MONEY = ("value", "duty", "vat", "due", "paid")  # with a "currency" beside them
+# Amounts in call results, in the result's currency (its own "currency" or the call's).
+_RESULT_MONEY = ("value", "duty", "vat", "due", "paid", "escrow", "reserved", "balance",
+                 "amount", "returned", "collected", "refunded", "refund", "freight_paid",
+                 "repay")
+# A payout's shares (orders' "paid": seller, financier, buyer, transporter), each an amount.
+_RESULT_SHARES = ("paid",)
 
 
 def _exponent(ccy: str) -> int:
@@ -87,8 +96,13 @@ def _lines(lines: list[Any], dest: str) -> list[Any]:
         return lines
 
 
-def readable(doc: Any) -> Any:
-    """A call result with its money and rates as people read them."""
+def _amount(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def readable(doc: Any, currency: str | None = None) -> Any:
+    """A call result with its money and rates as people read them; ``currency`` is the
+    call's, for a result that does not name its own."""
     if isinstance(doc, list):
         return [readable(v) for v in doc]
     if not isinstance(doc, dict):
@@ -99,11 +113,20 @@ def readable(doc: Any) -> Any:
         out["rate"] = fx_rate(out["rate"], *pair, scale=out["scale"])
         out.pop("scale")
         out.pop("decimal", None)
-    ccy = out.get("currency")
-    if isinstance(ccy, str):
+    if pair and _amount(out.get("paid")) and _amount(out.get("received")):
+        # an exchange: paid in one currency, received in the other
+        out["paid"], out["received"] = money(out["paid"], pair[0]), money(out["received"],
+                                                                          pair[1])
+    own = out.get("currency")
+    ccy = own if isinstance(own, str) else currency
+    if isinstance(ccy, str) and ccy:
         for k in _RESULT_MONEY:
-            if isinstance(out.get(k), int) and not isinstance(out[k], bool):
+            if _amount(out.get(k)):
                 out[k] = money(out[k], ccy)
+        for k in _RESULT_SHARES:
+            shares = out.get(k)
+            if isinstance(shares, dict) and shares and all(map(_amount, shares.values())):
+                out[k] = {who: money(v, ccy) for who, v in shares.items()}
         if isinstance(out.get("lines"), list):
             out["lines"] = _lines(out["lines"], ccy)
     return {k: v if k == "lines" else readable(v) for k, v in out.items()}

@@ -1,5 +1,7 @@
 """Small inline SVG charts: no JavaScript, no external assets, readable by screen readers
-(each chart has a title, and a data table follows it on the page)."""
+and on a phone: each chart has a title, and its numbers follow it as a table (folded
+away under "The numbers"), since a chart scaled to a phone's width has 5-pixel labels and
+a screen reader reads an image's title, not its bars."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ __all__ = ["bars", "columns"]
 
 def _nice(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
+
+
+def _numbers(items: Sequence[tuple[str, float]], title: str) -> str:
+    """The chart's data as a table, folded under a summary."""
+    rows = "".join(f"<tr><th scope=\"row\">{escape(label)}</th><td>{_nice(v)}</td></tr>"
+                   for label, v in items)
+    return (f'<details class="chart-data"><summary>The numbers</summary>'
+            f'<table class="small"><caption class="visually-hidden">{escape(title)}</caption>'
+            f"<tbody>{rows}</tbody></table></details>")
 
 
 def bars(items: Sequence[tuple[str, float]], *, title: str, width: int = 420,
@@ -35,6 +46,7 @@ def bars(items: Sequence[tuple[str, float]], *, title: str, width: int = 420,
         parts.append(f'<text x="{label_w + w + 5:.1f}" y="{y + 15}" class="val">'
                      f'{_nice(v)}</text>')
     parts.append("</svg>")
+    parts.append(_numbers(items, title))
     return Markup("".join(parts))
 
 
@@ -61,4 +73,5 @@ def columns(items: Sequence[tuple[str, float]], *, title: str, width: int = 640,
             parts.append(f'<text x="{x + 1:.1f}" y="{height - 8}" class="lbl">'
                          f'{escape(label[5:])}</text>')
     parts.append("</svg>")
+    parts.append(_numbers(items, title))
     return Markup("".join(parts))

@@ -6,7 +6,12 @@ People do not type JSON or epoch milliseconds: an amount of money gets a whole-n
 (minor units), a time ("ms epoch" in its doc) takes a UTC date and time (or the integer),
 and an argument naming a participant, an order, a batch, a shipment, a custody proposal, a
 bank or a withdrawal instruction is tied to a list of suggestions (``Field.suggest``; the
-page supplies the lists, see ``mine.suggestions``).
+page supplies the lists, see ``mine.suggestions``). A batch may be given by the lot number
+printed on the bag, as on the trace page: it is looked up before anything is signed, so a
+lot that does not exist is refused here rather than recorded as a failed call. A required
+yes/no argument is a pair of choices the user must make, and a required choice among
+values starts unmade: an unticked box would sign "no" (a declined financing, say), and a
+preselected first value "buyer at fault", without the user having said so.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from supplyledger.contracts.runtime import Method
 from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Str
 from supplyledger.errors import ValidationError
 
-__all__ = ["Field", "fields_for", "parse_form"]
+__all__ = ["Field", "batch_id", "fields_for", "parse_form"]
 
 GetList = Callable[[str], list[str]]
+Resolve = Callable[[str], list[str]]
 TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
                 "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 # Which suggestion list an argument takes, by name (a Str naming a participant is also
@@ -39,7 +45,7 @@ _SUGGEST = {"order": "orders", "batch": "batches", "shipment": "shipments",
 class Field:
     name: str
     label: str
-    kind: str  # text | number | when | checkbox | select | multi | lines | json
+    kind: str  # text | number | when | checkbox | yesno | select | multi | lines | json
     required: bool
     hint: str
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -57,11 +63,16 @@ def _is_time(spec: Arg) -> bool:
 
 def _field(name: str, spec: Arg) -> Field:
     hint = " — ".join(x for x in (spec.doc, spec.describe()) if x)
+    if name == "order":
+        # ORDER_ID's doc speaks of placing ("chosen by the buyer (unique)"); every method
+        # argument named so refers to an order that exists.
+        hint = "the order's id (the newest orders you are party to are suggested)"
     req = not spec.optional
     if isinstance(spec, Bool):
-        return Field(name, _label(name), "checkbox", False, hint)
-    if isinstance(spec, Enum):
-        return Field(name, _label(name), "select", req, hint, options=spec.values)
+        # (its type, "boolean", says nothing a yes/no choice does not)
+        return Field(name, _label(name), "yesno" if req else "checkbox", req, spec.doc)
+    if isinstance(spec, Enum):  # the select lists the values: the hint need not
+        return Field(name, _label(name), "select", req, spec.doc, options=spec.values)
     if isinstance(spec, Amount):
         return Field(name, _label(name), "number", req,
                      " — ".join(x for x in (spec.doc, "whole minor units (cents): 1850 is "
@@ -92,6 +103,33 @@ def _field(name: str, spec: Arg) -> Field:
 
 def fields_for(m: Method) -> list[Field]:
     return [_field(name, spec) for name, spec in m.args.items()]
+
+
+def _is_epc(text: str) -> bool:
+    return "://" in text or text.startswith("urn:")
+
+
+def batch_id(text: str, resolve: Resolve, arg: str) -> str:
+    """The batch id a user means: its id (an EPC) as it is, or the lot number printed on
+    the bag; several batches with that lot, or none, are refused before anything is
+    signed."""
+    text = text.strip()
+    if not 1 <= len(text) <= 300:
+        raise ValidationError("choose or enter a batch", arg=arg)
+    found = resolve(text)
+    if len(found) > 1:
+        raise ValidationError(f"several batches have lot {text}: choose one of them",
+                              arg=arg, batches=found)
+    if not found or not _is_epc(found[0]):
+        raise ValidationError(f"no batch with lot number {text!r}: choose a suggested "
+                              "batch or give its GS1 Digital Link", arg=arg)
+    return found[0]
+
+
+def _batches(name: str, spec: Arg) -> bool:
+    """Whether argument ``name`` names batches by id (so a lot number is looked up)."""
+    return ((name == "batch" and isinstance(spec, Str))
+            or (name == "batches" and isinstance(spec, List) and isinstance(spec.item, Str)))
 
 
 def _reject_float(text: str) -> Any:
@@ -126,13 +164,17 @@ def _when(name: str, text: str) -> int:
                           "(UTC)", arg=name)
 
 
-def parse_form(m: Method, getlist: GetList) -> dict[str, Any]:
-    """Arguments from submitted form values; empty optional fields are left out."""
+def parse_form(m: Method, getlist: GetList,
+               resolve: Resolve | None = None) -> dict[str, Any]:
+    """Arguments from submitted form values; empty optional fields are left out. With
+    ``resolve`` (``LedgerService.resolve_batch``), batches may be given by lot number."""
     args: dict[str, Any] = {}
     for name, spec in m.args.items():
         values = [v for v in getlist(name) if isinstance(v, str)]
         text = values[0].strip() if values else ""
         if isinstance(spec, Bool):
+            if not spec.optional and text not in ("true", "false"):
+                raise ValidationError(f"{_label(name)}: choose yes or no", arg=name)
             if values or not spec.optional:
                 args[name] = bool(values) and text not in ("", "false", "off", "0")
             continue
@@ -150,6 +192,10 @@ def parse_form(m: Method, getlist: GetList) -> dict[str, Any]:
             args[name] = _when(name, text)
         elif isinstance(spec, Int):
             args[name] = _int(name, text)
+        elif resolve is not None and _batches(name, spec):
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            ids = [batch_id(ln, resolve, name) for ln in lines]
+            args[name] = ids if isinstance(spec, List) else ids[0]
         elif isinstance(spec, Str | Enum):
             args[name] = text
         elif isinstance(spec, List) and isinstance(spec.item, Str | Int):

@@ -5,8 +5,9 @@ batches held, shipments, open custody proposals, banks, open withdrawal instruct
 
 A row also concerns a member when it names their organisation where the member acts for
 it: the organisation's account ``org:<org>`` (any member but a device or node, as
-``payments`` lets them instruct withdrawals from it) and a bank given as the organisation
-(its settlement members pay such withdrawals out).
+``payments`` lets them instruct withdrawals from it), a bank given as the organisation
+(its settlement members pay such withdrawals out) and a customs declaration's authority
+(its customs officers decide on it).
 
 "Newest" is the table's time column (:func:`time_column`); the store sorts by it.
 """
@@ -31,9 +32,10 @@ __all__ = ["ADDRESSEE_COLS", "Choices", "about", "display_names", "newest_first"
 # Columns that name a participant the row concerns (buyer, recipient, holder, ...).
 ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "custodian",
                   "owner", "account", "subject", "financier", "author", "frm", "party",
-                  "creator", "platform", "bank")
+                  "creator", "platform", "bank", "declarant")
 # The column that says when a row happened, in order of preference.
-_TIME_COLS = ("placed_at", "time", "created", "since", "updated", "started", "height")
+_TIME_COLS = ("placed_at", "declared_at", "time", "created", "since", "updated", "started",
+              "height")
 
 
 def org_cells(t: Table, who: Principal) -> list[tuple[str, str]]:
@@ -46,6 +48,8 @@ def org_cells(t: Table, who: Principal) -> list[tuple[str, str]]:
         out.append(("account", f"org:{who.org}"))
     if "bank" in t.column_names and pays_for(who, who.org):
         out.append(("bank", who.org))
+    if t.name == "customs_declarations" and who.has("customs"):
+        out.append(("authority", who.org))
     return out
 
 

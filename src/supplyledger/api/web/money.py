@@ -16,14 +16,15 @@ state: the table has no such column) and, once rules v3 are in force, whether it
 lapsed and why (``lapsed``). Whether it has is decided by the contract's own rule, run
 over the committed state (:func:`_lapse_reader`), so the page can never disagree with
 what the bank's ``withdraw`` would answer. A lapsed instruction offers no "Pay out"; its
-holder's members, and a consortium admin, "Cancel" (the admin page lists them).
+holder's members, and a consortium admin, "Cancel" (the admin page lists them, a page at a
+time: :func:`lapsed_instructions`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,15 +38,16 @@ from supplyledger.api.web.names import participant_names
 from supplyledger.contracts.builtin._payments_model import withdrawal_key
 from supplyledger.contracts.builtin._payments_withdraw import lapsed
 from supplyledger.contracts.runtime import Ctx
+from supplyledger.store.listings import encode_cursor
 
-__all__ = ["LAPSE_RULES", "ROWS", "lapsed_instructions", "money_context", "shown_columns",
-           "shown_rows"]
+__all__ = ["LAPSE_PAGES", "LAPSE_RULES", "ROWS", "lapsed_instructions", "money_context",
+           "shown_columns", "shown_rows"]
 
 ROWS = 20  # instructions listed per list; the rest are on /tables/withdrawals
 LAPSE_RULES = 3  # the payments rules version from which an instruction lapses
-# Open instructions the admin page checks for lapsed ones (each costs a few state reads);
-# past that it says so and points to /tables/withdrawals?state=open, which shows them too.
-LAPSE_SCAN = 1000
+# Store pages of open instructions (``page_max`` rows each, each row a few state reads) that
+# one page of the admin page's lapsed list reads at most; its "next" link reads on.
+LAPSE_PAGES = 2
 TABLE = "withdrawals"
 
 
@@ -64,6 +66,16 @@ def _lapse_reader(svc: LedgerService) -> Ctx:
                version=svc.rules_version("payments"))
 
 
+def _lapse(ctx: Ctx, iid: str) -> tuple[str | None, str | None]:
+    """Who gave withdrawal instruction ``iid``, and why it has lapsed (None while it stands,
+    once it is no longer open, or under rules before v3)."""
+    w = ctx.get(withdrawal_key(iid))
+    if w is None:
+        return None, None
+    open_v3 = ctx.version >= LAPSE_RULES and w["state"] == "open"
+    return str(w["by"]), lapsed(ctx, w) if open_v3 else None
+
+
 def shown_rows(svc: LedgerService, table: str,
                rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` of ``table`` as the pages list them: a withdrawal instruction gains
@@ -74,10 +86,8 @@ def shown_rows(svc: LedgerService, table: str,
     ctx = _lapse_reader(svc)
     out = []
     for r in rows:
-        w = ctx.get(withdrawal_key(str(r["id"])))
-        why = (lapsed(ctx, w) if w is not None and ctx.version >= LAPSE_RULES
-               and w["state"] == "open" else None)
-        out.append({**r, "instructed_by": None if w is None else w["by"], "lapsed": why})
+        by, why = _lapse(ctx, str(r["id"]))
+        out.append({**r, "instructed_by": by, "lapsed": why})
     names = participant_names(svc, {r["instructed_by"] for r in out if r["lapsed"]})
     for r in out:
         if r["lapsed"] and r["instructed_by"] in names:
@@ -97,26 +107,51 @@ def shown_columns(svc: LedgerService, table: str, columns: Sequence[str]) -> lis
     return cols
 
 
-def lapsed_instructions(svc: LedgerService, issue: Callable[[], str]) -> dict[str, Any] | None:
-    """For the admin page: the open instructions that have lapsed, each with a fresh
-    send-once token for its "Cancel" form (``issue``); None where the rule is not in force
-    (no payments contract, or rules before v3)."""
+def _open_from(svc: LedgerService, cursor: str | None,
+               most: int) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Up to ``most`` open instructions after ``cursor``, in key order, each with the cursor
+    that resumes after it (None after the last open one)."""
+    pk = svc.reads.table(TABLE).primary_key
+    read = 0
+    while read < most:
+        page = svc.reads.rows(TABLE, min(svc.settings.page_max, most - read), cursor,
+                              {"state": "open"})
+        for i, r in enumerate(page.items):
+            last = page.next_cursor is None and i == len(page.items) - 1
+            yield r, None if last else encode_cursor([r[k] for k in pk])
+        read += len(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def lapsed_instructions(svc: LedgerService, issue: Callable[[], str],
+                        cursor: str | None = None) -> dict[str, Any] | None:
+    """For the admin page: a page of the open instructions that have lapsed, each with a
+    fresh send-once token for its "Cancel" form (``issue``); None where the rule is not in
+    force (no payments contract, or rules before v3).
+
+    Whether one has lapsed depends on its instructor's state (the contract's rule), which
+    no query of the table selects; so a page reads the open instructions after ``cursor``
+    in key order until it holds ROWS lapsed ones or has read LAPSE_PAGES store pages, and
+    ``next`` resumes after the last one read (None at the end). Following ``next`` lists
+    every lapsed instruction once, and no page costs more than LAPSE_PAGES * page_max rows
+    however many instructions are open."""
     if ("payments" not in svc.contracts or TABLE not in svc.reads.tables
             or svc.rules_version("payments") < LAPSE_RULES):
         return None
+    ctx = _lapse_reader(svc)
     found: list[dict[str, Any]] = []
-    scanned, cursor = 0, None
-    while scanned < LAPSE_SCAN:
-        page = svc.reads.rows(TABLE, min(svc.settings.page_max, LAPSE_SCAN - scanned), cursor,
-                              {"state": "open"})
-        scanned += len(page.items)
-        found += [r for r in shown_rows(svc, TABLE, page.items) if r["lapsed"]]
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    rows = [{**r, "once": issue()} for r in found[:ROWS]]
-    return {"rows": rows, "more": len(found) - len(rows), "cut": cursor is not None,
-            "scanned": scanned, "names": display_names(svc, rows)}
+    read, nxt = 0, None
+    for r, after in _open_from(svc, cursor, LAPSE_PAGES * svc.settings.page_max):
+        read, nxt = read + 1, after
+        if _lapse(ctx, str(r["id"]))[1] is not None:
+            found.append(r)
+            if len(found) == ROWS:
+                break
+    rows = [{**r, "once": issue()} for r in shown_rows(svc, TABLE, found) if r["lapsed"]]
+    return {"rows": rows, "read": read, "next": nxt, "cursor": cursor or "",
+            "names": display_names(svc, rows)}
 
 
 def _to_pay(svc: LedgerService, who: Principal) -> tuple[list[dict[str, Any]], list[str]]:

@@ -136,7 +136,30 @@ def _method_page(request: Request, svc: LedgerService, who: Principal, contract:
          "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields_for(m)}
     return page(request, "method.html", status=status, title=f"{contract}.{method}", f=f,
                 lists=_lists(svc, who, [f]), names=_names(svc, ctx.get("result")),
+                currency=_currency(svc, ctx.get("values") or {}, ctx.get("result")),
                 **{"result": None, "values": {}, **ctx})
+
+
+# What a call that names no currency was about: (result field, table with its currency).
+_ABOUT = (("order", "orders"), ("instruction", "withdrawals"),
+          ("declaration", "customs_declarations"))
+
+
+def _currency(svc: LedgerService, values: dict[str, Any],
+              receipt: dict[str, Any] | None) -> str | None:
+    """The currency of a call's amounts when its result does not name one: its own
+    ``currency`` argument, else that of the order, withdrawal instruction or customs
+    declaration it was about (``orders.place`` answers "escrow 6350": CNY 63.50)."""
+    if values.get("currency"):
+        return str(values["currency"])
+    result = (receipt or {}).get("result")
+    for field, table in _ABOUT:
+        ident = result.get(field) if isinstance(result, dict) else None
+        if isinstance(ident, str) and table in svc.reads.tables:
+            rows = svc.reads.rows(table, 1, None, {"id": ident}).items
+            if rows and rows[0].get("currency"):
+                return str(rows[0]["currency"])
+    return None
 
 
 @router.get("/contracts/{contract}/{method}", response_class=HTMLResponse)
@@ -168,7 +191,8 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     error: dict[str, Any] | None = None
     try:
         receipt = svc.call(who, contract, method,
-                           parse_form(m, lambda k: [str(v) for v in form.getlist(k)]))
+                           parse_form(m, lambda k: [str(v) for v in form.getlist(k)],
+                                      svc.resolve_batch))
         result = receipt.to_dict()
         if not receipt.ok:
             error = receipt.error
@@ -183,7 +207,8 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     if result is not None:
         request.app.state.once.settle(who.did, token, {"result": result, "error": error})
     if request.headers.get("hx-request"):
-        out = fragment("_result.html", result=result, error=error, names=_names(svc, result))
+        out = fragment("_result.html", result=result, error=error, names=_names(svc, result),
+                       currency=_currency(svc, values, result))
         if result is not None and error is None:
             # Parts of the page that show ledger state reload on it (admin's rules card).
             out.headers["HX-Trigger"] = "committed"
@@ -212,13 +237,15 @@ def _role_orgs(orgs: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request, cursor: Cursor = None, org_cursor: Cursor = None,
-          org: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    return _admin_page(request, cursor, org, org_cursor=org_cursor)
+          org: Annotated[str | None, Query(max_length=64)] = None,
+          lapsed_cursor: Cursor = None) -> Response:
+    return _admin_page(request, cursor, org, org_cursor=org_cursor,
+                       lapsed_cursor=lapsed_cursor)
 
 
 def _admin_page(request: Request, cursor: str | None, org: str | None,
                 enrolled: dict[str, Any] | None = None, *,
-                org_cursor: str | None = None) -> Response:
+                org_cursor: str | None = None, lapsed_cursor: str | None = None) -> Response:
     who = current(request)
     if not who.has("admin"):
         raise RoleDenied("this page is for consortium admins", required=["admin"],
@@ -243,7 +270,8 @@ def _admin_page(request: Request, cursor: str | None, org: str | None,
                 logins=logins, roles=ENROL_ROLES, role_orgs=_role_orgs(choices.items),
                 forms=forms, enrolled=enrolled,
                 may_adopt=svc.may_call(who, "rules", "adopt"),
-                lapsed=lapsed_instructions(svc, request.app.state.once.issue),
+                lapsed=lapsed_instructions(svc, request.app.state.once.issue,
+                                           lapsed_cursor or None),
                 rules=rules_rows(svc.node.contracts, in_force(
                     prefixed_state(svc.node.store.reader(), PREFIX))))
 

@@ -97,7 +97,7 @@ def account(request: Request) -> Response:
     who = current(request)
     svc = service_of(request)
     sealed = svc.accounts.sealed_key(who.did)
-    return page(request, "account.html", title="Your account",
+    return page(request, "account.html", title="Your account", private=True,
                 key_b64=base64.b64encode(sealed).decode(), **money_context(svc, who))
 
 
@@ -126,7 +126,7 @@ async def account_post(request: Request) -> Response:
     except SupplyLedgerError as exc:
         err = exc.message
     sealed = svc.accounts.sealed_key(who.did)
-    return page(request, "account.html", status=200 if err is None else 400,
+    return page(request, "account.html", status=200 if err is None else 400, private=True,
                 title="Your account", key_b64=base64.b64encode(sealed).decode(),
                 message=msg, error=err, **money_context(svc, who))
 

@@ -89,7 +89,8 @@ def _render(request: Request, status: int = 200, *, mine_cursor: str | None = No
     if extra.get("error"):
         error = str(extra["error"])
         extra["error"] = _named(error, {**names, **participant_names(svc, _DID.findall(error))})
-    return page(request, "privacy.html", status=status, title="Customer data sharing",
+    return page(request, "privacy.html", status=status, private=True,
+                title="Customer data sharing",
                 available=svc.features.private is not None, mine=mine, shared=shared,
                 readers=readers, people=people, people_cut=people_cut, names=names,
                 can_share=svc.may_call(who, "privacy", "publish"),

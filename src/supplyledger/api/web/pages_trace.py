@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.forms import batch_id
 from supplyledger.api.web.mine import Choices, suggestions
 from supplyledger.api.web.names import orgs_in, place_names
 from supplyledger.api.web.once import PENDING
@@ -185,7 +186,9 @@ def _recent(svc: LedgerService) -> list[dict[str, Any]]:
     if "batches" not in svc.reads.tables:
         return []
     rows = views.recent_batches(svc.node.store.reader(), 16)
-    return [{"batch": batch, "events": n, "lot": lot or batch} for batch, n, lot in rows]
+    # A logistic unit has no lot: shown by its SSCC, as the genealogy shows it.
+    return [{"batch": batch, "events": n, "lot": lot or batch.rsplit("/", 1)[-1]}
+            for batch, n, lot in rows]
 
 
 @router.get("/trace", response_class=HTMLResponse)
@@ -273,22 +276,6 @@ def _int(form: Any, name: str, label: str, minimum: int | None = None) -> int | 
     return value
 
 
-def _batch(text: str, resolve: Resolve, arg: str) -> str:
-    """The batch id a user means: its id as it is, or the lot number printed on the bag
-    (the trace page takes both); anything else is refused here rather than signed."""
-    text = text.strip()
-    if not 1 <= len(text) <= 300:
-        raise ValidationError("choose or enter a batch", arg=arg)
-    found = resolve(text)
-    if len(found) > 1:
-        raise ValidationError(f"several batches have lot {text}: choose one of them",
-                              arg=arg, batches=found)
-    if "://" not in found[0] and not found[0].startswith("urn:"):
-        raise ValidationError(f"no batch with lot number {text!r}: choose a suggested "
-                              "batch or give its GS1 Digital Link", arg=arg)
-    return found[0]
-
-
 def event_from_form(form: Any, now_ms: int,
                     resolve: Resolve = lambda text: [text]) -> tuple[str, dict[str, Any]]:
     """The batch and EPCIS event the form describes. ``resolve`` turns what the user
@@ -296,7 +283,7 @@ def event_from_form(form: Any, now_ms: int,
     link = LINKS.get(str(form.get("link", "")))
     if link is None:
         raise ValidationError("choose a supply-chain link", arg="link")
-    batch = _batch(str(form.get("batch", "")), resolve, "batch")
+    batch = batch_id(str(form.get("batch", "")), resolve, "batch")
     disposition = str(form.get("disposition", "")) or link.disposition
     if disposition not in DISPOSITIONS:
         raise ValidationError("unknown disposition", arg="disposition")
@@ -311,7 +298,7 @@ def event_from_form(form: Any, now_ms: int,
         if kind in READING_UNITS and value is not None:
             readings.append((kind, value))
     # Ticked batches held, and others typed one per line (a lot or an id).
-    inputs = [_batch(line, resolve, "inputs") for b in form.getlist("inputs")
+    inputs = [batch_id(line, resolve, "inputs") for b in form.getlist("inputs")
               for line in str(b).splitlines() if line.strip()] \
         if hasattr(form, "getlist") else []
     location = str(form.get("location", "")).strip() or None

@@ -128,8 +128,10 @@ env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, actions_for=act
                    unit_columns=UNIT_COLUMNS, rate_columns=RATE_COLUMNS)
 
 
-def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    """Render ``template`` with the common context."""
+def page(request: Request, template: str, status: int = 200, *, private: bool = False,
+         **ctx: Any) -> HTMLResponse:
+    """Render ``template`` with the common context. A ``private`` page (decrypted personal
+    data, the sealed key, balances) is not kept by the browser."""
     svc = service_of(request)
     who: Principal | None = optional(request)
     nav = [(p, label) for p, label, roles in NAV
@@ -142,7 +144,14 @@ def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTML
             # A fresh single-use token for the page's plain forms (see once.py).
             "once": request.app.state.once.issue()}
     html = env.get_template(template).render({**base, **ctx})
-    return HTMLResponse(html, status_code=status)
+    resp = HTMLResponse(html, status_code=status)
+    if private:
+        # No copy in the browser's cache, nor its back/forward cache, for the next person
+        # at a shared warehouse terminal to page back to after logging out. (Only these
+        # pages: "back" to any other form's result shows it again rather than asking to
+        # resend the form.)
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def fragment(template: str, **ctx: Any) -> HTMLResponse:
