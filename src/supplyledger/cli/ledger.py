@@ -26,7 +26,7 @@ from supplyledger.cli.common import (
     signer_key,
     stage_progress,
 )
-from supplyledger.errors import ProofError
+from supplyledger.errors import ProofError, SupplyLedgerError
 
 if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
@@ -76,7 +76,13 @@ def init(
     console.print(f"[green]ledger created[/] in {data}\n  chain:   {res.chain}\n"
                   f"  genesis: {res.genesis_hash}\n  node:    {res.node_did}")
     for name, did, path in res.admins:
-        console.print(f"  admin {name}: {did}  key file {path}")
+        console.print(f"  admin {name}: {did}  key file {path}", soft_wrap=True)
+    # A web login's password is its key's and has at least 8 characters (api.accounts): say
+    # so now, not when the admin first tries to log in.
+    if len(admin_pw) < 8:
+        console.print("  note: the admin key password has fewer than 8 characters, too few "
+                      "for a web login; to use the web UI, rotate the key to a longer "
+                      "password first (`supplyledger keys rotate`)")
 
 
 def _parse_args(text: str) -> dict[str, Any]:
@@ -201,18 +207,41 @@ def verify_proof(
         else:
             console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
         raise typer.Exit(1) from None
+    signer = _claimed_signer(doc["tx"]["raw"])
+    error = (res.receipt.get("error") or {}).get("code")
     out = {"valid": True, "tx": res.tx_id, "height": res.height, "block": res.block_hash,
-           "chain": res.chain, "proposer": res.proposer, "tx_ok": res.ok,
+           "chain": res.chain, "proposer": res.proposer, "signer": signer, "tx_ok": res.ok,
            "signer_verified": res.signer_verified, "proposer_trusted": trust is not None}
     if json_out:
         print_json(out)
     else:
+        # The block is the node's, the transaction its signer's: name both, and the outcome,
+        # since a refused call is on the ledger (and provable) as much as an accepted one.
+        # (Escaped: an untrusted proof's ids may be any text.)
+        who = esc(signer) if signer else "(no signer id)"
         console.print(f"[bold green]VALID[/] tx {res.tx_id} in block {res.height} of "
-                      f"{res.chain}, signed by {res.proposer}"
-                      + ("" if trust else " (pass --trust to pin the node key)"))
-        if not res.signer_verified:  # the signer rotated its key since, or it was removed
-            console.print("  the transaction's own signature was not checked: the proof "
-                          "carries no signer key")
+                      f"{esc(res.chain)} (block signed by node {esc(res.proposer)}"
+                      + (")" if trust else "; pass --trust to pin the node key)"),
+                      soft_wrap=True)
+        console.print("  receipt: " + ("ok" if res.ok else f"failed: {esc(str(error))}"))
+        if res.signer_verified:
+            console.print(f"  signed by {who}", soft_wrap=True)
+        else:  # the signer rotated its key since, or it was removed
+            console.print(f"  signer {who}: the transaction's own signature was not "
+                          "checked, the proof carries no signer key", soft_wrap=True)
+
+
+def _claimed_signer(raw: str) -> str | None:
+    """The signer a proven transaction names. Without --trust a proof is only consistent
+    with itself, so its bytes may be anyone's: read them without assuming their shape."""
+    from supplyledger.ledger.encoding import decode
+
+    try:
+        env = decode(raw.encode("utf-8")).get("env")
+    except (AttributeError, SupplyLedgerError):
+        return None
+    signer = env.get("signer") if isinstance(env, dict) else None
+    return signer if isinstance(signer, str) else None
 
 
 @handle_errors

@@ -38,10 +38,12 @@ def mqtt_enroll(
         return
     _require_device(data, device)
     pw = enroll_device(broker_dir, device)
+    # soft_wrap: the password and URL are shown once, so no line break may land inside them.
     console.print(f"MQTT login for {device}: user [bold]{device_user(device)}[/], "
                   f"password [bold]{pw}[/] (shown once), e.g. "
                   f"mqtt://{device_user(device)}:{pw}@HOST:PORT; it may publish only to "
-                  f"supplyledger/devices/{device}/readings and read only .../receipts")
+                  f"supplyledger/devices/{device}/readings and read only .../receipts",
+                  soft_wrap=True)
 
 
 def _require_device(data: Path, device: str) -> None:
