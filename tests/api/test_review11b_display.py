@@ -63,7 +63,7 @@ async def test_exchange_rates_read_as_one_unit_in_another(
     [official] = svc.reads.rows("fx_rates", 10, None).items
     html = (await web.get("/tables/fx_rates")).text
     assert f"1 {official['base']} = {_major(official['rate'])} {official['quote']}" in html
-    assert '<th scope="col">scale</th>' not in html  # folded into the rate
+    assert '<th scope="col" title="scale">' not in html  # folded into the rate
     [quote] = svc.reads.rows("fx_quotes", 10, None).items
     html = (await web.get("/tables/fx_quotes")).text
     assert f"1 {quote['pay']} = {_major(quote['rate'])} {quote['get']}" in html

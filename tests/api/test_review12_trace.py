@@ -90,8 +90,10 @@ async def test_the_trace_page_marks_both_events_and_lists_the_withdrawn_link(
     assert re.search(r">W1</a> → <a [^>]*>340063810000000018</a>", section)
     assert f'href="/explorer/tx/{wrong}"' in section and "packing" in section
     # the declaration: who (name and organisation), when, why, and its transaction
+    # (its time as every page shows times, as recorded in the tooltip)
     assert re.search(r"error declaration by <strong>Mill</strong> \(Mill\), declared "
-                     r"2019-12-23T08:00:00.000\+08:00: incorrect_data", section)
+                     r'<time [^>]*title="2019-12-23T08:00:00.000\+08:00">2019-12-23 00:00 UTC'
+                     r"</time>: incorrect_data", section)
     assert f'href="/explorer/tx/{declaration}" class="declaration"' in section
     # the genealogy no longer reaches the pallet
     assert PALLET not in res["downstream"]

@@ -102,8 +102,10 @@ async def test_the_bank_sees_who_instructed_and_that_it_lapsed_and_no_pay_out(
              "table": (await client.get("/tables/withdrawals")).text}
     pages["inbox"] = _inbox(pages["inbox"])
     for where, page in pages.items():
-        assert '<th scope="col">instructed_by</th>' in page, where
-        assert '<th scope="col">lapsed</th>' in page, where
+        # (the table page heads its columns for people, the column's name in the tooltip)
+        for column, shown in (("instructed_by", "Instructed by"), ("lapsed", "Lapsed")):
+            assert (f'<th scope="col" title="{column}">{shown}</th>' if where == "table"
+                    else f'<th scope="col">{column}</th>') in page, where
         assert PAY.findall(page) == ["W-2"], where  # none for the lapsed W-1
         _shows_lapsed(_row(page, "W-1"), world)
         live = _row(page, "W-2")

@@ -159,6 +159,11 @@ class MethodDoc(_Open):
     method: str
     doc: str
     roles: list[str] = Field(description="roles that may call it; ['*'] = any participant")
+    machines: bool = Field(description=(
+        "whether a machine key (a member whose roles are only device or node) may sign it "
+        "under identity rules v3: a method of roles ['*'] only if open to machines (e.g. a "
+        "key's own rotation), any other only if it names device or node (e.g. "
+        "sensors.record); under earlier identity rules roles alone decide"))
     errors: list[str]
     args: dict[str, Any] = Field(description="JSON Schema of the arguments")
 

@@ -36,7 +36,7 @@ from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import AuditReport, run_audit
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node
-from supplyledger.node.signers import participant_for
+from supplyledger.node.signers import participant_for, stale_adoption
 from supplyledger.store.localdb import LocalDB
 
 __all__ = ["LedgerService", "Principal"]
@@ -182,9 +182,9 @@ class LedgerService:
         """Sign ``contract.method(args)`` with the caller's own key and commit it.
 
         Arguments, roles (as the identity rules in force decide: a machine key's too) and
-        the method's stateless checks (its ``prepare`` step) come first, so a request the
-        contract would refuse for those reasons is answered without adding anything to the
-        ledger."""
+        the method's stateless checks (its ``prepare`` step) come first, and an adoption of
+        rules already in force, so a request the contract would refuse for those reasons is
+        answered without adding anything to the ledger."""
         m = self.method(contract, method)
         validate_args(m.args, args)
         denied = role_refusal(contract, m, who.roles, self._identity_rules)
@@ -195,6 +195,10 @@ class LedgerService:
         # caller's: it goes to the ledger, which records it like any node would.
         if refused is not None and refused["code"] != "contract_bug":
             raise error_from_code(refused["code"], refused["message"], refused.get("details"))
+        stale = stale_adoption(self.node.store.get_state, self.contracts, contract, method,
+                               args)
+        if stale is not None:
+            raise stale
         self.check_shown_text(contract, method, args)
         key = self.accounts.signing_key(who.session)
         tx = make_tx(key, chain=self.chain, contract=contract, method=method, args=args,

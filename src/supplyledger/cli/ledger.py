@@ -117,13 +117,15 @@ def _known_method(contract: str, method: str) -> None:
         raise UnknownMethod(f"contract {contract!r} has no method {method!r} ({hint})")
 
 
-def _registered_as(node: Node, key: PrivateKey, contract: str, method: str) -> str:
+def _registered_as(node: Node, key: PrivateKey, contract: str, method: str,
+                   args: dict[str, Any]) -> str:
     """The participant id ``key`` signs for, checked as the web API checks a call before
     signing (:func:`supplyledger.node.signers.registered_as`): a refused call is thus not
     written to the ledger as a failed transaction."""
     from supplyledger.node.signers import registered_as
 
-    return registered_as(node.store.get_state, key.public, node.contracts, contract, method)
+    return registered_as(node.store.get_state, key.public, node.contracts, contract, method,
+                         args)
 
 
 @handle_errors
@@ -144,7 +146,7 @@ def submit(
     _known_method(contract, method)  # before any password prompt
     signer = signer_key(key)
     with Node(Settings(data), node_key(data)) as node:
-        did = _registered_as(node, signer, contract, method)
+        did = _registered_as(node, signer, contract, method, parsed)
         tx = make_tx(signer, chain=node.chain, contract=contract, method=method, args=parsed,
                      time_ms=wall_clock_ms(), nonce=secrets.token_hex(8), signer=did)
         receipt = node.submit(tx.raw).result()

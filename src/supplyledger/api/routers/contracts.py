@@ -21,7 +21,14 @@ from supplyledger.api.routers.common import (
     receipt_response,
 )
 from supplyledger.api.service import Principal
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Method
+from supplyledger.contracts.runtime import (
+    ANY_PARTICIPANT,
+    MACHINE_ROLES,
+    MACHINE_RULES,
+    Contract,
+    Method,
+    role_refusal,
+)
 from supplyledger.contracts.schema import Arg, Enum, Int, List, Obj, Str
 
 __all__ = ["arg_schema", "method_doc", "router"]
@@ -60,9 +67,17 @@ def arg_schema(spec: Arg) -> dict[str, Any]:
     return out
 
 
+def _machines(contract: str, m: Method) -> bool:
+    """Whether a machine key (roles device or node only) may sign the method under the
+    identity rules that restrict them, decided by the executor's own rule."""
+    return any(role_refusal(contract, m, frozenset({r}), MACHINE_RULES) is None
+               for r in MACHINE_ROLES)
+
+
 def method_doc(contract: str, m: Method) -> dict[str, Any]:
     return {"contract": contract, "method": m.name, "doc": m.doc,
             "roles": ["*"] if ANY_PARTICIPANT in m.roles else sorted(m.roles),
+            "machines": _machines(contract, m),
             "errors": list(m.errors),
             "args": {"type": "object", "additionalProperties": False,
                      "properties": {k: arg_schema(v) for k, v in m.args.items()},

@@ -4,11 +4,12 @@ instructions a bank is to pay out (``payments`` rules v2).
 Money leaves the ledger only on the holder's signed instruction: a participant from its
 own account, a member (not a device or node) from its organisation's ``org:<org>``
 account. The page offers the instruction form for those accounts, lists the user's
-instructions (an open one has a "Cancel" button) and, for a settlement participant, the
-open instructions naming it or its organisation as the bank, each with "Pay out" (see
-``actions.py``; the form opened defaults to the instructed amount and takes the bank's
-reference). All of it signs through the ordinary method forms, with their CSRF and
-send-once tokens.
+instructions (an open one has a "Cancel" button) and, for a settlement participant, first
+on the page (paying out is what a bank comes for), the open instructions naming it or its
+organisation as the bank, each with "Pay out" (see ``actions.py``; the form opened
+defaults to the instructed amount and takes the bank's reference). All of it signs through
+the ordinary method forms, with their CSRF and send-once tokens. Balances are listed in
+three columns (account, amount with its currency, last change) that a phone shows whole.
 
 Every list of instructions (this page, the Orders inbox, ``/tables/withdrawals``, the
 admin page) shows who instructed each one (``instructed_by``, from the instruction in
@@ -195,6 +196,5 @@ def money_context(svc: LedgerService, who: Principal) -> dict[str, Any]:
         # A fresh id for the next instruction (the holder may choose another).
         "next_id": f"w-{today}-{secrets.token_hex(3)}",
         "columns": shown_columns(svc, TABLE, t.column_names),
-        "balance_columns": svc.reads.table("balances").column_names,
         "names": display_names(svc, balances, mine, to_pay),
         "lists": suggestions(svc, who, {"banks"})}}

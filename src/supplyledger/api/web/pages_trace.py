@@ -5,15 +5,17 @@ Trace and recall render the traceability queries (``TraceQueries``) when this no
 them and say "not available yet" otherwise. Under trace rules v4 an error declaration
 withdraws the links and unpackings of the event it declares wrong: trace marks that event
 and its declaration, each linking to the other's transaction, and both pages list what
-was withdrawn with the event that made it and the declaration that withdrew it. The input
-form builds an EPCIS 2.0 event for the chosen link and signs ``trace.record_event`` with
-the user's own key.
+was withdrawn with the event that made it and the declaration that withdrew it. Their
+times read as every page's do ("2026-01-05 08:00 UTC"), the ISO time as recorded in the
+tooltip. The input form builds an EPCIS 2.0 event for the chosen link and signs
+``trace.record_event`` with the user's own key.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -26,9 +28,10 @@ from supplyledger.api.web.forms import batch_id
 from supplyledger.api.web.mine import Choices, suggestions
 from supplyledger.api.web.names import orgs_in, place_names
 from supplyledger.api.web.once import PENDING
-from supplyledger.api.web.render import page
+from supplyledger.api.web.render import page, when
 from supplyledger.contracts.builtin._trace_once import key as once_key
 from supplyledger.contracts.builtin._trace_xform import HUB
+from supplyledger.epcis._common import utc_millis
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.gs1 import validate_gln
 from supplyledger.ledger.encoding import decode
@@ -45,6 +48,7 @@ RECALL_ROWS = 100  # affected items per recall page
 UOMS = {"KGM": "kilogram", "TNE": "tonne", "H87": "piece"}
 PLACES_MAX = 200  # locations suggested; any other is typed by its GLN
 WITHDRAWN_ROWS = 100  # withdrawn links shown with their events (the API lists them all)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _event_doc(svc: LedgerService, tx_id: str, item: int) -> dict[str, Any]:
@@ -176,6 +180,37 @@ def _declaration(seen: _Declared, tx_id: str, item: int) -> dict[str, Any]:
             "time": said.get("declarationTime", ""), "reason": said.get("reason", "")}
 
 
+def _shown_time(text: str) -> str | None:
+    """An EPCIS time (ISO 8601 with its offset) as the pages show times; None for text
+    that is not one (shown as it is)."""
+    utc = utc_millis(text)
+    if utc is None:
+        return None
+    at = dt.datetime.fromisoformat(utc.replace("Z", "+00:00"))
+    return when((at - _EPOCH) // dt.timedelta(milliseconds=1))
+
+
+def _times(result: dict[str, Any], withdrawn: list[dict[str, Any]]) -> dict[str, str]:
+    """The times a trace or recall page shows (events', declarations', those of the events
+    behind withdrawn links), each as it is shown."""
+    def said(ev: dict[str, Any]) -> Any:
+        decl = (ev.get("doc") or {}).get("errorDeclaration")
+        return decl.get("declarationTime") if isinstance(decl, dict) else None
+
+    texts: Iterable[Any] = (
+        *(e.get("event_time") for e in result.get("events") or ()),
+        *(said(e) for e in result.get("events") or ()),
+        *((w["event"] or {}).get("time") for w in withdrawn),
+        *(d.get("time") for w in withdrawn for d in w["declarations"]))
+    shown = {t: _shown_time(t) for t in {t for t in texts if isinstance(t, str) and t}}
+    return {t: v for t, v in shown.items() if v is not None}
+
+
+def _fault_links(result: dict[str, Any]) -> int:
+    """How many links (events, by batch and number) the genealogy's faults are on."""
+    return len({(f.get("batch"), f.get("seq")) for f in result["faults"]})
+
+
 def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
     """Names of the locations (GLNs) the trace's events happened at."""
     return place_names(svc, {str(e["location"]).rsplit("/", 1)[-1]
@@ -217,7 +252,9 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
                 batch=batch, result=result, error=error, available=available,
                 choices=choices if len(choices) > 1 else [], recent=_recent(svc), note=NOTE,
                 places=_places(svc, result) if result else {}, withdrawn=withdrawn,
-                orgs=orgs_in(svc, result, withdrawn) if result else {})
+                orgs=orgs_in(svc, result, withdrawn) if result else {},
+                times=_times(result, withdrawn) if result else {},
+                fault_links=_fault_links(result) if result else 0)
 
 
 @router.get("/recall", response_class=HTMLResponse)
@@ -236,7 +273,8 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
                 recent=_recent(svc), withdrawn=withdrawn,
-                orgs=orgs_in(svc, result, withdrawn) if result else {})
+                orgs=orgs_in(svc, result, withdrawn) if result else {},
+                times=_times({}, withdrawn))
 
 
 def _held(svc: LedgerService, who: Principal) -> Choices:
