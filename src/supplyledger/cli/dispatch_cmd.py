@@ -94,8 +94,7 @@ def plan_cmd(
     """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
     from supplyledger.contracts.builtin.rules import PREFIX, in_force
     from supplyledger.contracts.registry import load_builtin
-    from supplyledger.contracts.runtime import prepare_call
-    from supplyledger.logistics.dispatch_plan import plan_dispatch
+    from supplyledger.logistics.dispatch_plan import checked_summary, plan_dispatch
     from supplyledger.logistics.dispatch_request import load_request
     from supplyledger.logistics.plot import render_svg
     from supplyledger.store.readonly import open_readonly, prefixed_state, state_value
@@ -119,21 +118,12 @@ def plan_cmd(
     if submit and not res.routes:  # an empty plan on the ledger would only be noise
         fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
              "could be routed from the request")
-    prepared, error = prepare_call(load_builtin(), "shipments", "record_plan", res.args)
-    if error is not None:
-        fail(f"the plan would be refused: {error['message']} [{error['code']}]")
-    for report, route in zip(res.routes, prepared["routes"], strict=True):
-        report["co2e_g"] = route["shipment"]["co2e_g"]
+    doc: dict[str, Any] = checked_summary(load_builtin(), req, res)
     if svg is not None:
         svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
     receipt = (_submit(data, signer, key, req.platform, res.args)
                if signer is not None and key is not None else None)
-    doc = {"plan": req.plan, "platform": req.platform, "routes": res.routes,
-           "unserved": res.unserved, "ignored": res.ignored,
-           "distance_m": sum(r["distance_m"] for r in res.routes),
-           "solver_distance_m": res.args["solver_distance_m"],
-           "co2e_g": sum(r["co2e_g"] for r in res.routes), "args": res.args,
-           "svg": str(svg) if svg else None, "receipt": receipt}
+    doc |= {"args": res.args, "svg": str(svg) if svg else None, "receipt": receipt}
     if json_out:
         print_json(doc)
     else:

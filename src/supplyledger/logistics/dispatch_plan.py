@@ -23,11 +23,13 @@ would refuse them).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from supplyledger.contracts.runtime import Contract, prepare_call
+from supplyledger.errors import error_from_code
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder
 from supplyledger.logistics.eta import GeoPoint, haversine_m, project_km
@@ -40,7 +42,7 @@ from supplyledger.logistics.routing import (
     VehicleType,
 )
 
-__all__ = ["DispatchResult", "LedgerOrder", "plan_dispatch"]
+__all__ = ["DispatchResult", "LedgerOrder", "checked_summary", "plan_dispatch"]
 
 _MIN = 60_000
 
@@ -163,3 +165,22 @@ def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict
                   "arrivals": [start + round(a * _MIN) for a in vp.arrivals]}
         out.append({"args": args, "report": report})
     return out
+
+
+def checked_summary(contracts: Mapping[str, Contract], req: DispatchRequest,
+                    res: DispatchResult) -> dict[str, Any]:
+    """What ``dispatch plan`` and the web's dispatch page show of a solved plan, once it
+    is checked as ``shipments.record_plan`` will check it (``prepare_call``; refused with
+    the contract's error, "the plan would be refused: …"). Each route's report gets the
+    CO2e the contract computes for it."""
+    prepared, error = prepare_call(contracts, "shipments", "record_plan", res.args)
+    if error is not None:
+        raise error_from_code(error["code"], f"the plan would be refused: {error['message']}",
+                              error.get("details"))
+    for report, route in zip(res.routes, prepared["routes"], strict=True):
+        report["co2e_g"] = route["shipment"]["co2e_g"]
+    return {"plan": req.plan, "platform": req.platform, "routes": res.routes,
+            "unserved": res.unserved, "ignored": res.ignored,
+            "distance_m": sum(r["distance_m"] for r in res.routes),
+            "solver_distance_m": res.args["solver_distance_m"],
+            "co2e_g": sum(r["co2e_g"] for r in res.routes)}

@@ -13,6 +13,7 @@ from supplyledger.api.web import (
     pages_areas,
     pages_core,
     pages_ledger,
+    pages_logistics,
     pages_privacy,
     pages_tables,
     pages_trace,
@@ -30,5 +31,5 @@ def install(app: FastAPI) -> None:
     app.state.html_error = html_error
     app.state.once = Once(svc.node.store.path)  # persists: a restart forgets no form
     for module in (pages_core, pages_ledger, pages_trace, pages_privacy, pages_areas,
-                   pages_tables):
+                   pages_tables, pages_logistics):
         app.include_router(module.router)

@@ -55,6 +55,11 @@ AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
                 "clears (paid to it) or rejects (refunded) (paper 004)."),
 }
 ROWS = 12
+# Pages that belong to an area besides its contracts' forms and tables: (path, label).
+AREA_PAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "logistics": (("/dispatch", "Dispatch planning: routes for open orders, recorded plans"),
+                  ("/emissions", "Freight emissions report (ISO 14083)")),
+}
 
 
 def _forms(svc: LedgerService, who: Principal, contract: str) -> list[dict[str, Any]]:
@@ -112,7 +117,7 @@ def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Respons
     tables = {n: _tables(svc, who, n) for n in present}
     sections = [{"contract": n, "forms": forms[n], "tables": tables[n]} for n in present]
     return page(request, "area.html", title=title, intro=intro, sections=sections,
-                wanted=names, area=area,
+                wanted=names, area=area, pages=AREA_PAGES.get(area, ()),
                 names=_names(svc, *[(t["mine"], t["page"].items) for ts in tables.values()
                                     for t in ts]),
                 lists=_lists(svc, who, [m for f in forms.values() for m in f]))

@@ -40,6 +40,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/area/orders", "Orders", ()),
     ("/area/custody", "Custody", ()),
     ("/area/logistics", "Logistics", ()),
+    ("/dispatch", "Dispatch", ()),
     ("/area/customs", "Customs", ()),
     ("/privacy", "Data sharing", ()),
     ("/explorer", "Explorer", ()),
@@ -48,7 +49,8 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/admin", "Participants", ("admin",)),
 ]
 # Pages whose purpose is one contract method: shown to those whose roles may call it.
-NAV_METHODS = {"/events/new": ("trace", "record_event")}
+NAV_METHODS = {"/events/new": ("trace", "record_event"),
+               "/dispatch": ("shipments", "record_plan")}
 
 
 def short(value: Any, n: int = 12) -> str:

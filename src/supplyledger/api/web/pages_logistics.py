@@ -1,0 +1,360 @@
+"""Pages of a platform's fleet planner: plan a dispatch of the platform's open orders and
+record it, recorded plans with their picture, and the monthly emissions report.
+
+The same code as the CLI does the work: the request is ``dispatch plan``'s request
+(:mod:`.dispatch_form` builds it from the page's form, or it is uploaded as a file) and is
+checked by its parser; the ledger's open orders (``store.shipment_rows.open_orders``), the
+PyVRP planner (``logistics.dispatch_plan``), the check of the plan exactly as the ledger
+will run it (the contract's argument schema and preparation, which also computes each
+route's CO2e) and the pictures (``logistics.plot``, ``logistics.dispatch_picture``) are the
+CLI's. The emissions report is ``GET /api/emissions``'s (``node.kpi_reports``), its CSV
+``emissions report --csv``'s.
+
+The solver runs in a worker thread with a bounded search (at most 10 s; it also stops after
+2000 iterations, so a plan is reproducible), one solve at a time per server, so the pages
+stay served meanwhile. "Record this plan" signs ``shipments.record_plan`` with the member's
+own key through :meth:`LedgerService.call`, as every method form does; what the ledger
+would refuse for reasons visible now (a role, a plan id in use, an order no longer open, a
+product order without the batch it ships) is refused before anything is signed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from supplyledger.api.auth import check_csrf, current, service_of
+from supplyledger.api.errors import status_for, status_for_code
+from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.dispatch_form import (
+    VEHICLE_ROWS,
+    read_upload,
+    request_from_form,
+    request_from_upload,
+    time_limit,
+)
+from supplyledger.api.web.names import participant_names
+from supplyledger.api.web.once import PENDING
+from supplyledger.api.web.render import page
+from supplyledger.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    RoleDenied,
+    SupplyLedgerError,
+    ValidationError,
+)
+from supplyledger.logistics.emissions import load_factors
+from supplyledger.logistics.emissions_report import to_csv
+from supplyledger.node.kpi_reports import emissions_report
+from supplyledger.store.kpi_rows import KpiQueries
+from supplyledger.store.shipment_rows import dispatch_plan, open_orders
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PlanId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
+FORM_ORDERS = 200  # open orders the form lists (a route takes at most 200 stops)
+PLANS_SHOWN = 50
+
+
+def _may_plan(svc: LedgerService, who: Principal) -> bool:
+    return svc.may_call(who, "shipments", "record_plan")
+
+
+def _refuse_unless_platform(svc: LedgerService, who: Principal) -> None:
+    """Refused unsolved and unsigned, as ``dispatch plan --submit`` refuses such a key."""
+    if not _may_plan(svc, who):
+        raise RoleDenied("dispatch plans are recorded by platforms: your roles may not call "
+                         "shipments.record_plan", required=["platform"],
+                         held=sorted(who.roles))
+
+
+def _rows(svc: LedgerService, table: str, limit: int, filters: dict[str, str],
+          contains: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], bool]:
+    if table not in svc.reads.tables:
+        return [], False
+    got = svc.reads.rows(table, limit, None, filters, contains)
+    return got.items, got.next_cursor is not None
+
+
+def _form_context(svc: LedgerService, who: Principal) -> dict[str, Any]:
+    """What the planning form offers: the member's open orders, transporters, vehicle
+    classes of the emission-factor table, and the platform's recorded plans."""
+    orders, cut = _rows(svc, "orders", FORM_ORDERS, {"platform": who.did, "state": "placed"})
+    carriers, _ = _rows(svc, "participants", svc.settings.page_max, {"status": "active"},
+                        {"roles": "transporter"})
+    plans, more = _rows(svc, "dispatch_plans", PLANS_SHOWN,
+                        {"platform": who.did} if _may_plan(svc, who) else {})
+    factors = load_factors()
+    classes = [(f"{f.mode}/{f.vehicle_class}", f"{f.mode} · {f.vehicle_class} ({f.fuel})")
+               for f in factors.factors]
+    start = (svc.node.clock() // 3_600_000 + 1) * 3_600_000  # the next full hour
+    return {"orders": orders, "orders_cut": cut, "carriers": carriers, "classes": classes,
+            "plans": plans, "more_plans": more, "vehicle_rows": VEHICLE_ROWS,
+            "default_open": start, "default_close": start + 10 * 3_600_000,
+            "names": participant_names(svc, {str(p["platform"]) for p in plans}
+                                       | {str(o["buyer"]) for o in orders}),
+            "may_plan": _may_plan(svc, who), "deployed": "shipments" in svc.contracts}
+
+
+def _dispatch_page(request: Request, svc: LedgerService, who: Principal, status: int = 200,
+                   **ctx: Any) -> Response:
+    return page(request, "dispatch.html", status=status, title="Dispatch planning",
+                **{"values": {}, "picked": set(), "plan": None, "error": None,
+                   "receipt": None, **_form_context(svc, who), **ctx})
+
+
+@router.get("/dispatch", response_class=HTMLResponse)
+def dispatch_form(request: Request) -> Response:
+    who = current(request)
+    return _dispatch_page(request, service_of(request), who)
+
+
+def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str, Any]:
+    """``dispatch plan`` without ``--submit``: the request solved against the platform's
+    open orders on the ledger and checked as ``shipments.record_plan`` will check it.
+    Runs in a worker thread (its own read connection)."""
+    from supplyledger.logistics.dispatch_plan import checked_summary, plan_dispatch
+    from supplyledger.logistics.dispatch_request import parse_request
+    from supplyledger.logistics.plot import render_svg
+
+    req = parse_request(doc)
+    orders = open_orders(svc.node.store.reader(), req.platform)
+    # Routes carry the plan's speed and service times from shipments rules v2 on.
+    res = plan_dispatch(req, orders, time_limit_s=limit_s,
+                        timing=svc.rules_version("shipments") >= 2)
+    # A product order ships a batch the platform names; the ledger would refuse it unnamed.
+    unnamed = sorted(o.id for o in orders if o.batch is None and o.id in req.drops
+                     and not req.drops[o.id].batch
+                     and any(o.id in r["orders"] for r in res.routes))
+    if unnamed:
+        listed = ", ".join(unnamed[:10]) + (f" and {len(unnamed) - 10} more"
+                                            if len(unnamed) > 10 else "")
+        raise ValidationError(f"orders {listed} are for a product: give the batch each ships "
+                              "(its lot number), then plan again", arg=f"batch.{unnamed[0]}",
+                              orders=unnamed)
+    doc = checked_summary(svc.contracts, req, res)
+    return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
+            "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
+            "svg": render_svg(res.problem, res.solution)}
+
+
+async def _solve_limited(request: Request, svc: LedgerService, doc: dict[str, Any],
+                         limit_s: float) -> dict[str, Any]:
+    """One solve at a time per server (2 cores serve every page): the next one waits."""
+    state = request.app.state
+    if getattr(state, "solver_limiter", None) is None:
+        state.solver_limiter = anyio.CapacityLimiter(1)
+    result: dict[str, Any] = await anyio.to_thread.run_sync(
+        _solve, svc, doc, limit_s, limiter=state.solver_limiter)
+    return result
+
+
+async def _upload(form: FormData) -> bytes:
+    f = form.get("request")
+    return await f.read() if isinstance(f, UploadFile) and f.filename else b""
+
+
+@router.post("/dispatch", response_class=HTMLResponse)
+async def dispatch_solve(request: Request) -> Response:
+    """Solve the form's (or the uploaded file's) request and show the plan, not recorded."""
+    who = current(request)
+    form = await request.form(max_fields=FORM_ORDERS * 8 + 100)
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    picked = {str(v) for v in form.getlist("pick")}
+    try:
+        _refuse_unless_platform(svc, who)
+        limit_s = time_limit(str(form.get("time_limit", "")))
+        data = await _upload(form)
+        if data:
+            doc = request_from_upload(data, who.did, participant_names(svc, [who.did]))
+        else:
+            shown, _ = _rows(svc, "orders", FORM_ORDERS, {"platform": who.did,
+                                                           "state": "placed"})
+            open_ids = [str(o["id"]) for o in shown]
+            doc = request_from_form(lambda k: [str(v) for v in form.getlist(k)], who.did,
+                                    open_ids, svc.resolve_batch)
+        plan = await _solve_limited(request, svc, doc, limit_s)
+    except SupplyLedgerError as exc:
+        return _dispatch_page(request, svc, who, status_for(exc), values=values,
+                              picked=picked, error=exc.to_dict())
+    names = participant_names(svc, {r["transporter"] for r in plan["routes"]})
+    return _dispatch_page(request, svc, who, values=values, picked=picked, plan=plan,
+                          plan_names=names)
+
+
+def _not_open(svc: LedgerService, who: Principal, oid: str) -> SupplyLedgerError:
+    rows, _ = _rows(svc, "orders", 1, {"id": oid})
+    if not rows:
+        return NotFound(f"no order {oid}", order=oid)
+    if rows[0]["platform"] != who.did:
+        return Forbidden(f"order {oid} came through another platform", order=oid)
+    return InvalidState(f"order {oid} is {rows[0]['state']}, no longer open: plan again",
+                        current=str(rows[0]["state"]), order=oid)
+
+
+def _check_recordable(svc: LedgerService, who: Principal, args: Any) -> str:
+    """What the contract would refuse about ``args`` and can be seen before signing: the
+    plan's id in use, routed orders that are not open orders of the member's platform
+    (any more), a product order without the batch it ships or an order for a batch with
+    another one. Returns the plan id."""
+    if not isinstance(args, dict) or not isinstance(args.get("id"), str):
+        raise ValidationError("the plan to record is missing: plan it again", arg="args")
+    pid = str(args["id"])
+    if _rows(svc, "dispatch_plans", 1, {"id": pid})[0]:
+        raise AlreadyExists(f"dispatch plan {pid} already exists: plan again under another "
+                            "plan id", plan=pid)
+    routes = args["routes"] if isinstance(args.get("routes"), list) else []
+    stops = [s for r in routes if isinstance(r, dict) for s in r.get("stops") or []
+             if isinstance(s, dict)]
+    if not stops:
+        raise ValidationError("nothing to dispatch: no order was routed", arg="routes")
+    still = {o.id: o for o in open_orders(svc.node.store.reader(), who.did)}
+    for stop in stops:
+        oid, batch = str(stop.get("order")), stop.get("batch")
+        if oid not in still:
+            raise _not_open(svc, who, oid)
+        if still[oid].batch is None and not batch:
+            raise ValidationError(f"order {oid} is for a product: give the batch it ships "
+                                  "(lot number) and plan again", arg=f"batch.{oid}")
+        if still[oid].batch is not None and batch not in (None, still[oid].batch):
+            raise ValidationError(f"order {oid} is for batch {still[oid].batch}",
+                                  arg=f"batch.{oid}")
+    return pid
+
+
+@router.post("/dispatch/record", response_class=HTMLResponse)
+async def dispatch_record(request: Request) -> Response:
+    """Sign ``shipments.record_plan`` with the plan shown, once per rendered plan."""
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    once = request.app.state.once
+    token = str(form.get("once", ""))
+    fresh, earlier = once.claim(who.did, token)
+    if not fresh:  # a reload, or "back" and send again: nothing is signed twice
+        if earlier is PENDING or not earlier.get("plan"):
+            return _dispatch_page(request, svc, who, 409, error={
+                "code": "already_sent", "message": "this plan was already sent"})
+        return RedirectResponse(f"/dispatch/plans/{earlier['plan']}", status_code=303)
+    result: dict[str, Any] | None = None
+    try:
+        try:
+            args = json.loads(str(form.get("args", "")), parse_constant=_no_constant)
+        except ValueError:
+            raise ValidationError("the plan to record is not readable: plan it again",
+                                  arg="args") from None
+        _refuse_unless_platform(svc, who)
+        pid = _check_recordable(svc, who, args)
+        receipt = await run_in_threadpool(svc.call, who, "shipments", "record_plan", args)
+    except SupplyLedgerError as exc:
+        once.settle(who.did, token, None)  # nothing signed: may be sent again
+        if exc.code == "key_locked":
+            raise
+        return _dispatch_page(request, svc, who, status_for(exc), error=exc.to_dict())
+    except BaseException:
+        once.settle(who.did, token, None)
+        raise
+    result = receipt.to_dict()
+    once.settle(who.did, token, {"plan": pid if receipt.ok else None, "result": result})
+    if not receipt.ok:
+        code = str((receipt.error or {}).get("code"))
+        return _dispatch_page(request, svc, who, status_for_code(code), error=receipt.error,
+                              receipt=result)
+    return RedirectResponse(f"/dispatch/plans/{pid}", status_code=303)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _plan_page(request: Request, plan_id: str, drops: dict[str, tuple[int, int]] | None = None,
+               warehouse: tuple[int, int] | None = None, status: int = 200,
+               error: dict[str, Any] | None = None) -> Response:
+    from supplyledger.logistics.dispatch_picture import plan_svg
+
+    current(request)
+    svc = service_of(request)
+    p = dispatch_plan(svc.node.store.reader(), plan_id)
+    names = participant_names(svc, {str(p["platform"])}
+                              | {str(r["transporter"]) for r in p["routes"]})
+    return page(request, "dispatch_plan.html", status=status, title=f"Dispatch plan {plan_id}",
+                p=p, svg=plan_svg(p, drops, warehouse or p["warehouse_at"]), names=names,
+                geographic=drops is not None, error=error)
+
+
+@router.get("/dispatch/plans/{plan_id}", response_class=HTMLResponse)
+def plan_show(request: Request, plan_id: PlanId) -> Response:
+    """``dispatch show``: the recorded plan and its picture (schematic: drop points are
+    private unless recorded as public)."""
+    return _plan_page(request, plan_id)
+
+
+@router.post("/dispatch/plans/{plan_id}", response_class=HTMLResponse)
+async def plan_draw(request: Request, plan_id: PlanId) -> Response:
+    """``dispatch show --request``: draw the real drop points from the platform's request
+    file, which is read for this picture and kept nowhere."""
+    from supplyledger.logistics.dispatch_request import parse_request
+
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    try:
+        data = await _upload(form)
+        if not data:
+            raise ValidationError("choose the plan's request file", arg="request")
+        req = parse_request(read_upload(data))
+    except SupplyLedgerError as exc:
+        return _plan_page(request, plan_id, status=status_for(exc), error=exc.to_dict())
+    drops = {oid: (d.lat_e6, d.lon_e6) for oid, d in req.drops.items()}
+    return _plan_page(request, plan_id, drops, (req.warehouse.lat_e6, req.warehouse.lon_e6))
+
+
+# -- emissions -------------------------------------------------------------------------------
+
+Month = Annotated[str | None, Query(max_length=16)]
+Platform = Annotated[str | None, Query(max_length=128)]
+
+
+def _report(request: Request, month: str | None, platform: str | None
+            ) -> tuple[dict[str, Any], KpiQueries]:
+    current(request)
+    q = KpiQueries(service_of(request).node.store.reader())
+    if not month:  # the ledger's own month: its last block's
+        month = dt.datetime.fromtimestamp(q.as_of() / 1000, dt.UTC).strftime("%Y-%m")
+    return emissions_report(q, month, platform=platform or None), q
+
+
+@router.get("/emissions", response_class=HTMLResponse)
+def emissions(request: Request, month: Month = None, platform: Platform = None) -> Response:
+    """``emissions report``: one month's freight emissions per platform, with units."""
+    try:
+        rep, q = _report(request, month, platform)
+        error, status = None, 200
+    except (ValidationError, NotFound) as exc:
+        q = KpiQueries(service_of(request).node.store.reader())
+        rep, error, status = None, exc.to_dict(), status_for(exc)
+    return page(request, "emissions.html", status=status,
+                title="Freight emissions", rep=rep, error=error, month=month or "",
+                platform=platform or "", platforms=q.platforms())
+
+
+@router.get("/emissions.csv")
+def emissions_csv(request: Request, month: Month = None, platform: Platform = None
+                  ) -> Response:
+    """The report as ``emissions report --csv`` prints it."""
+    rep, _ = _report(request, month, platform)
+    return Response(to_csv(rep), media_type="text/csv; charset=utf-8", headers={
+        "content-disposition": f'attachment; filename="emissions-{rep["month"]}.csv"'})
