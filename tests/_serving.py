@@ -1,19 +1,29 @@
 """Serving the API for tests: waiting for a ``supplyledger serve`` subprocess to answer
-HTTP, or serving an app in a thread of the test process."""
+HTTP, serving an app in a thread of the test process, the demo served that way, and the
+real browser the UI tests drive."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from supplyledger.api import ApiSettings, LedgerService, create_app
+from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.ingest.broker import free_port
+from supplyledger.node.bootstrap import load_node_key
+from supplyledger.node.service import Node
+from supplyledger.node.settings import Settings
 
 
 def wait_serving(proc: subprocess.Popen[Any], port: int, *, within_s: float = 180) -> None:
@@ -50,3 +60,98 @@ def serving_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# -- a real browser ---------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def need_browser() -> None:
+    """Skip without Debian's Chromium or the playwright package; in CI (``CI=true``) a
+    missing browser is a failure."""
+    missing = None
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        missing = "Debian's chromium is not installed (bash scripts/setup.sh installs it)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the playwright package is not installed (pip install -e '.[dev]')"
+    if missing is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run in CI: {missing}")
+    pytest.skip(missing)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (never downloaded)."""
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# -- the demo, served ---------------------------------------------------------------------------
+@dataclass
+class DemoServed:
+    """The demo consortium on a real node, served on loopback, with its printed logins."""
+
+    url: str
+    info: DemoInfo
+    service: LedgerService
+
+    def password(self, login: str) -> str:
+        return next(pw for lg, pw, _, _ in self.info.logins if lg == login)
+
+    @contextmanager
+    def api(self, login: str) -> Iterator[httpx.Client]:
+        """A JSON API client with a bearer token."""
+        with httpx.Client(base_url=self.url, timeout=60) as c:
+            r = c.post("/api/auth/token",
+                       json={"login": login, "password": self.password(login)})
+            assert r.status_code == 200, r.text
+            c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+            yield c
+
+    @contextmanager
+    def web(self, login: str) -> Iterator[httpx.Client]:
+        """A browser-like client: the session cookie, and the CSRF token for its forms."""
+        with httpx.Client(base_url=self.url, timeout=60) as c:
+            r = c.post("/api/auth/login",
+                       json={"login": login, "password": self.password(login)})
+            assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf"]
+            yield c
+
+    def did(self, login: str) -> str:
+        with self.api(login) as c:
+            return str(c.get("/api/auth/me").json()["did"])
+
+    @property
+    def height(self) -> int:
+        return self.service.node.height
+
+
+@contextmanager
+def served_demo(data_dir: Path, *, weeks: int, api: ApiSettings) -> Iterator[DemoServed]:
+    """``supplyledger demo`` loaded into ``data_dir`` (``weeks`` of activity) and served
+    by an in-process node (verification in-process: tests share two cores)."""
+    info = load_demo(data_dir, weeks=weeks, api=api)
+    node = Node(Settings(data_dir, verify_workers=0),
+                load_node_key(data_dir, info.node_password)).start()
+    svc = LedgerService(node, api)
+    try:
+        with serving_app(create_app(svc)) as url:
+            yield DemoServed(url, info, svc)
+    finally:
+        node.stop()
+        svc.close()

@@ -12,31 +12,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from _serving import serving_app
-from supplyledger.api import LedgerService, create_app
-from supplyledger.demo import DemoInfo, load_demo
-from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.service import Node
-from supplyledger.node.settings import Settings
+from _serving import DemoServed, chromium, served_demo
 
 from .conftest import CHEAP
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # The docs' screenshots are refreshed on request only, so a test run leaves the tree as it
 # found it; otherwise they go to a temporary folder (still taken: the page must render).
 SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -44,61 +34,16 @@ SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
          else Path(tempfile.gettempdir()) / "supplyledger-screenshots")
 
 
-def _need_browser() -> None:
-    missing = None
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        missing = "Debian's chromium is not installed (bash scripts/setup.sh installs it)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the playwright package is not installed (pip install -e '.[dev]')"
-    if missing is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run in CI: {missing}")
-    pytest.skip(missing)
-
-
-@dataclass
-class Served:
-    url: str
-    info: DemoInfo
-    service: LedgerService
-
-    def password(self, login: str) -> str:
-        return next(pw for lg, pw, _, _ in self.info.logins if lg == login)
-
-    def api(self, login: str) -> httpx.Client:
-        c = httpx.Client(base_url=self.url, timeout=30)
-        r = c.post("/api/auth/token", json={"login": login, "password": self.password(login)})
-        assert r.status_code == 200, r.text
-        c.headers["Authorization"] = f"Bearer {r.json()['token']}"
-        return c
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServed]:
+    with served_demo(tmp_path_factory.mktemp("demo") / "ledger", weeks=3, api=CHEAP) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    _need_browser()
-
-    d = tmp_path_factory.mktemp("demo") / "ledger"
-    info = load_demo(d, weeks=3, api=CHEAP)
-    node = Node(Settings(d, verify_workers=0), load_node_key(d, info.node_password)).start()
-    svc = LedgerService(node, CHEAP)
-    with serving_app(create_app(svc)) as url:
-        yield Served(url, info, svc)
-    node.stop()
-    svc.close()
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+def browser(served: DemoServed) -> Iterator[Any]:
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -114,7 +59,7 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def _login(page: Any, served: Served, login: str) -> None:
+def _login(page: Any, served: DemoServed, login: str) -> None:
     page.goto(served.url + "/login")
     page.get_by_label("Login").fill(login)
     page.get_by_label("Password").fill(served.password(login))
@@ -122,7 +67,7 @@ def _login(page: Any, served: Served, login: str) -> None:
     page.wait_for_url(served.url + "/")
 
 
-def test_log_in_and_see_the_dashboard(page: Any, served: Served) -> None:
+def test_log_in_and_see_the_dashboard(page: Any, served: DemoServed) -> None:
     page.goto(served.url + "/")
     assert "/login" in page.url
     page.get_by_label("Login").fill("mill")
@@ -136,7 +81,7 @@ def test_log_in_and_see_the_dashboard(page: Any, served: Served) -> None:
     _shot(page, "dashboard")
 
 
-def test_record_an_event(page: Any, served: Served) -> None:
+def test_record_an_event(page: Any, served: DemoServed) -> None:
     _login(page, served, "inspector")
     page.get_by_role("navigation", name="Main").get_by_role("link",
                                                             name="Record event").click()
@@ -153,7 +98,7 @@ def test_record_an_event(page: Any, served: Served) -> None:
     _shot(page, "record-event")
 
 
-def test_trace_a_batch_and_see_the_faulty_link(page: Any, served: Served) -> None:
+def test_trace_a_batch_and_see_the_faulty_link(page: Any, served: DemoServed) -> None:
     _login(page, served, "inspector")
     lot = served.info.faulty_lot.rsplit("/", 1)[-1]
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Trace").click()
@@ -175,11 +120,15 @@ def test_trace_a_batch_and_see_the_faulty_link(page: Any, served: Served) -> Non
     _shot(page, "transaction-proof")
 
 
-def test_place_and_confirm_an_order(page: Any, served: Served) -> None:
+def test_place_and_confirm_an_order(page: Any, served: DemoServed) -> None:
     if "orders" not in served.service.contracts:
         pytest.skip("the orders contract is not deployed")
-    supplier = served.api("supplier-a")
-    courier = served.api("courier")
+    with served.api("supplier-a") as supplier, served.api("courier") as courier:
+        _place_and_confirm(page, served, supplier, courier)
+
+
+def _place_and_confirm(page: Any, served: DemoServed, supplier: httpx.Client,
+                       courier: httpx.Client) -> None:
     seller = supplier.get("/api/auth/me").json()["did"]
     gtin = served.service.reads.rows("products", 10, None, {"owner": seller}).items[0]["gtin"]
     _login(page, served, "customer")
@@ -218,7 +167,7 @@ def test_place_and_confirm_an_order(page: Any, served: Served) -> None:
     _shot(page, "orders")
 
 
-def test_run_the_audit(page: Any, served: Served) -> None:
+def test_run_the_audit(page: Any, served: DemoServed) -> None:
     _login(page, served, "auditor")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
     page.get_by_role("button", name="Run the audit").click()
@@ -228,7 +177,7 @@ def test_run_the_audit(page: Any, served: Served) -> None:
     _shot(page, "audit-findings")
 
 
-def test_other_pages_for_the_record(page: Any, served: Served) -> None:
+def test_other_pages_for_the_record(page: Any, served: DemoServed) -> None:
     """Screenshots of the remaining main pages, each checked to render its heading."""
     _login(page, served, "admin")
     hot = served.info.faulty_lot

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from _serving import serving_app
+from _serving import chromium, need_browser, serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
 from .conftest import PASSWORDS, World, build_world
-from .test_browser import ARGS, CHROMIUM, SHOTS, _need_browser
+from .test_browser import SHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory,
            rsa_keys: list[PrivateKey]) -> Iterator[tuple[str, World]]:
-    _need_browser()
+    need_browser()
 
     world = build_world(tmp_path_factory.mktemp("b11b") / "ledger", rsa_keys)
     # An admin who also records events sees every item of the menu (14).
@@ -37,12 +37,8 @@ def served(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="module")
 def browser(served: tuple[str, World]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pytest
 from tests.trace.test_review11_recall import PALLET, agg
 from tests.trace.test_review12_withdraw import declared
 
-from _serving import serving_app
+from _serving import chromium, need_browser, serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
 from .conftest import PASSWORDS, WHEAT, World, build_world
-from .test_browser import ARGS, CHROMIUM, SHOTS, _need_browser
+from .test_browser import SHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory,
            rsa_keys: list[PrivateKey]) -> Iterator[tuple[str, World]]:
-    _need_browser()
+    need_browser()
 
     world = build_world(tmp_path_factory.mktemp("b12") / "ledger", rsa_keys)
     lot = world.ok("mill", "products", "create_batch", {
@@ -41,10 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture
 def page(served: tuple[str, World]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         p = b.new_page(viewport={"width": 1280, "height": 860})
         p.goto(served[0] + "/login")
         p.get_by_label("Login").fill("mill")
@@ -52,7 +49,6 @@ def page(served: tuple[str, World]) -> Iterator[Any]:
         p.get_by_role("button", name="Log in").click()
         p.wait_for_url(served[0] + "/")
         yield p
-        b.close()
 
 
 def test_the_declared_event_is_struck_through_and_its_declaration_one_click_away(

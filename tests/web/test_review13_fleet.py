@@ -19,8 +19,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from _serving import serving_app
-from api.test_browser import ARGS, CHROMIUM, _need_browser
-from supplyledger.api import ApiSettings, LedgerService, create_app
+from _serving import DemoServed as Served
+from _serving import chromium, served_demo
+from api.conftest import CHEAP
 from supplyledger.cli.main import app as cli
-from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.logistics.emissions_report import CSV_COLUMNS, to_csv
-from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.kpi_reports import emissions_report
-from supplyledger.node.service import Node
-from supplyledger.node.settings import Settings
 from supplyledger.store.kpi_rows import KpiQueries
 
-CHEAP = ApiSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,
-                    seal_log2_n=10, login_rate=1000, sse_heartbeat_s=0.2)
 YEAST = "06901234200010"  # Riverside Baking Supplies' product, sold through platform A
 HOUR, DAY = 3_600_000, 86_400_000
 # Drop points around the demo's Chengdu warehouse (private: they stay in the request).
@@ -49,48 +41,15 @@ DROPS = [("30.6951", "104.0412"), ("30.6402", "104.1034"), ("30.7210", "104.0950
 _ids = itertools.count(1)
 
 
-@dataclass
-class Served:
-    url: str
-    info: DemoInfo
-    service: LedgerService
-
-    def password(self, login: str) -> str:
-        return next(pw for lg, pw, _, _ in self.info.logins if lg == login)
-
-    @contextmanager
-    def web(self, login: str) -> Iterator[httpx.Client]:
-        """A browser-like client: the session cookie, and the CSRF token for its forms."""
-        with httpx.Client(base_url=self.url, timeout=60) as c:
-            r = c.post("/api/auth/login", json={"login": login,
-                                                "password": self.password(login)})
-            assert r.status_code == 200, r.text
-            c.headers["X-CSRF-Token"] = r.json()["csrf"]
-            yield c
-
-    def did(self, login: str) -> str:
-        with self.web(login) as c:
-            return str(c.get("/api/auth/me").json()["did"])
-
-    @property
-    def height(self) -> int:
-        return self.service.node.height
-
-    def order_state(self, oid: str) -> str:
-        rows = self.service.reads.rows("orders", 1, None, {"id": oid}).items
-        return str(rows[0]["state"])
+def _order_state(served: Served, oid: str) -> str:
+    rows = served.service.reads.rows("orders", 1, None, {"id": oid}).items
+    return str(rows[0]["state"])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    d = tmp_path_factory.mktemp("fleet") / "ledger"
-    info = load_demo(Path(d), weeks=1, api=CHEAP)
-    node = Node(Settings(d, verify_workers=0), load_node_key(d, info.node_password)).start()
-    svc = LedgerService(node, CHEAP)
-    with serving_app(create_app(svc)) as url:
-        yield Served(url, info, svc)
-    node.stop()
-    svc.close()
+    with served_demo(tmp_path_factory.mktemp("fleet") / "ledger", weeks=1, api=CHEAP) as s:
+        yield s
 
 
 def _orders(served: Served, n: int, *, lots: bool = True) -> dict[str, str]:
@@ -156,13 +115,8 @@ def _request(served: Served, orders: dict[str, str], plan: str) -> dict[str, Any
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served) -> None:
@@ -203,7 +157,7 @@ def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served
     shown = p.locator("#plan-routes").inner_text()
     assert "PW-1/V1" in shown and all(oid in shown for oid in orders)
     assert p.locator("figure svg polyline.route").count() == 1
-    assert {served.order_state(oid) for oid in orders} == {"dispatched"}
+    assert {_order_state(served, oid) for oid in orders} == {"dispatched"}
     ctx.close()
 
 
@@ -238,7 +192,7 @@ def test_planning_shows_routes_and_signs_nothing(served: Served) -> None:
     assert sorted(s["order"] for rt in args["routes"] for s in rt["stops"]) == sorted(orders)
     assert 'id="record-form"' in r.text
     assert served.height == height  # a plan shown is not a plan recorded
-    assert {served.order_state(oid) for oid in orders} == {"placed"}
+    assert {_order_state(served, oid) for oid in orders} == {"placed"}
 
 
 def test_the_web_plans_exactly_as_the_cli_does(served: Served, tmp_path: Path) -> None:
@@ -321,7 +275,7 @@ def test_what_the_ledger_would_refuse_is_refused_before_signing(served: Served) 
         empty = c.post("/dispatch/record", data={"args": '{"id": "PR-3", "routes": []}'})
         assert empty.status_code == 422 and "nothing to dispatch" in empty.text
     assert served.height == height
-    assert served.order_state(next(iter(second))) == "placed"
+    assert _order_state(served, next(iter(second))) == "placed"
 
 
 def test_a_product_order_needs_the_batch_it_ships(served: Served) -> None:

@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from _serving import serving_app
+from _serving import chromium, serving_app
 from api.conftest import PASSWORDS, World, build_world
-from api.test_browser import ARGS, CHROMIUM, _need_browser
 from api.test_review12_trace import _lot, _packing_declared_wrong
 from supplyledger.api import create_app
 from supplyledger.api.links import LINKS, build_event
@@ -79,13 +78,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _text(html: str) -> str:

@@ -33,90 +33,32 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from _serving import serving_app
-from api.test_browser import ARGS, CHROMIUM, _need_browser
-from supplyledger.api import ApiSettings, LedgerService, create_app
-from supplyledger.demo import DemoInfo, load_demo
+from _serving import DemoServed as Served
+from _serving import chromium, served_demo
+from api.conftest import CHEAP
 from supplyledger.logistics.kpi_format import money
-from supplyledger.node.bootstrap import load_node_key
-from supplyledger.node.service import Node
-from supplyledger.node.settings import Settings
 from supplyledger.store import views
 
-CHEAP = ApiSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,
-                    seal_log2_n=10, login_rate=1000, sse_heartbeat_s=0.2)
 YEAST = "06901234200010"  # Riverside Baking Supplies' product for sale in the demo
 PHONE = {"width": 390, "height": 844}
 _ids = itertools.count(1)
 
 
-@dataclass
-class Served:
-    url: str
-    info: DemoInfo
-    service: LedgerService
-
-    def password(self, login: str) -> str:
-        return next(pw for lg, pw, _, _ in self.info.logins if lg == login)
-
-    @contextmanager
-    def api(self, login: str) -> Iterator[httpx.Client]:
-        """A JSON API client with a bearer token."""
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            r = c.post("/api/auth/token",
-                       json={"login": login, "password": self.password(login)})
-            assert r.status_code == 200, r.text
-            c.headers["Authorization"] = f"Bearer {r.json()['token']}"
-            yield c
-
-    @contextmanager
-    def web(self, login: str) -> Iterator[httpx.Client]:
-        """A browser-like client: the session cookie, and the CSRF token for its forms."""
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            r = c.post("/api/auth/login",
-                       json={"login": login, "password": self.password(login)})
-            assert r.status_code == 200, r.text
-            c.headers["X-CSRF-Token"] = r.json()["csrf"]
-            yield c
-
-    def did(self, login: str) -> str:
-        with self.api(login) as c:
-            return str(c.get("/api/auth/me").json()["did"])
-
-    @property
-    def height(self) -> int:
-        return self.service.node.height
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    d = tmp_path_factory.mktemp("walk") / "ledger"
-    info = load_demo(Path(d), weeks=1, api=CHEAP)
-    node = Node(Settings(d, verify_workers=0), load_node_key(d, info.node_password)).start()
-    svc = LedgerService(node, CHEAP)
-    with serving_app(create_app(svc)) as url:
-        yield Served(url, info, svc)
-    node.stop()
-    svc.close()
+    with served_demo(tmp_path_factory.mktemp("walk") / "ledger", weeks=1, api=CHEAP) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _page(browser: Any, served: Served, login: str, viewport: dict[str, int] | None = None
