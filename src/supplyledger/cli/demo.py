@@ -38,6 +38,14 @@ def _logistics(n: dict[str, Any]) -> str:
             f"(order {n['breached_order']} is held and disputed)\n")
 
 
+def _open_orders(n: dict[str, Any], data: Path) -> str:
+    if not n.get("orders"):
+        return ""
+    return (f"  • Dispatch (log in as platform-a): {len(n['orders'])} open yeast orders to "
+            f"plan; upload [bold]{n['request']}[/] (their drop points), or run `supplyledger "
+            f"dispatch plan --data {data} --request {n['request']}`\n")
+
+
 def _review12(n: dict[str, Any]) -> str:
     lines = ""
     if n.get("mispacked"):
@@ -74,7 +82,9 @@ def _report(info: DemoInfo, url: str, seconds: float, *, serving: bool = True) -
                   "link is red — milled too moist — and an insider's database edit is caught\n"
                   f"  • Trace lot [bold]{hot}[/]: a temperature alarm in the transport link; "
                   "Recall shows which platform holds it now\n"
-                  + _logistics(info.notes.get("logistics") or {}) + _review12(info.notes) +
+                  + _logistics(info.notes.get("logistics") or {})
+                  + _open_orders(info.notes.get("open_orders") or {}, info.data_dir)
+                  + _review12(info.notes) +
                   "  • Audit: names the edited row — " + info.tampered
                   + ("; after Ctrl-C, " if serving else "; with no node running, ") +
                   f"`supplyledger repair --data {info.data_dir}` writes it back from the "

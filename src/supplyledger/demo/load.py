@@ -2,7 +2,9 @@
 
 The story runs on a simulated clock that starts ``weeks`` weeks ago and ends before now, so
 block times, contract times and the dashboard's charts look like the weeks they tell. The
-stories (flour lots, customer orders) interleave in time order. At the end come three
+stories (flour lots, customer orders) interleave in time order; on the last full day
+platform A's customers place orders that are left open for its next round, whose dispatch
+request (the private drop points) is written into the data directory. At the end come three
 tampering attempts of the papers' kinds: a forged transaction (refused at admission), an
 unentitled event (refused by the contract, recorded) and an insider's edit of a stored row
 in the database (the paper-002 attack) — which the audit and the trace page catch.
@@ -44,6 +46,7 @@ from supplyledger.demo.commerce import (
 from supplyledger.demo.customs import customs_story, setup_customs
 from supplyledger.demo.flour import FlourChain, lot_stories, setup_flour
 from supplyledger.demo.logistics import Logistics, logistics_story
+from supplyledger.demo.open_orders import OpenOrders, open_orders_story, write_request
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.bootstrap import init_ledger
@@ -172,6 +175,9 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         logistics = Logistics()
         stories.append(logistics_story(sim, people, admin, start + (7 * weeks - 1) * DAY,
                                        logistics))
+        left_open = OpenOrders()
+        stories.append(open_orders_story(sim, people, start + (7 * weeks + 1) * DAY,
+                                         left_open))
         _run(sim, stories, until=now - HOUR)
         share_address(sim, people, Features(node).private, commerce)
         assess_credit(sim, people)
@@ -197,7 +203,10 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
     info.transactions, info.blocks = totals["transactions"], totals["blocks"]
     info.faulty_lot, info.hot_lot = chain.faulty, chain.hot
     info.tampered = _tamper(Path(data_dir), chain)
-    info.notes = {"logistics": logistics.notes(),
+    # The open orders' round: from the first full hour after "now", as the Dispatch page's
+    # form proposes.
+    write_request(Path(data_dir), people, left_open, (now // HOUR + 1) * HOUR)
+    info.notes = {"logistics": logistics.notes(), "open_orders": left_open.notes(),
                   "orders": commerce.orders, "flour_orders": len(commerce.flour_orders),
                   "disputed": commerce.disputed, "cancelled": commerce.cancelled,
                   "returned": commerce.returned, "shared_record": commerce.shared_record,
