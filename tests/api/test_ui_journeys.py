@@ -16,11 +16,13 @@ import datetime as dt
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 # The module's demo server, browser and page: the same fixtures as test_browser.py's, made
 # again for this module (they are module-scoped).
-from .test_browser import Served
+from _serving import DemoServed as Served
+
 from .test_browser import browser as browser
 from .test_browser import page as page
 from .test_browser import served as served
@@ -39,7 +41,7 @@ def _login(page: Any, served: Served, login: str, password: str | None = None) -
 
 
 def _did(served: Served, login: str) -> str:
-    return str(served.api(login).get("/api/auth/me").json()["did"])
+    return served.did(login)
 
 
 def _call(page: Any, contract: str, method: str, values: dict[str, str]) -> Any:
@@ -125,7 +127,12 @@ def test_a_customer_orders_a_product_typing_a_date_and_a_price(page: Any,
 
 def test_the_seller_sees_a_new_order_first_and_the_courier_delivers_it(
         page: Any, served: Served) -> None:
-    customer = served.api("customer")
+    with served.api("customer") as customer, served.api("supplier-a") as supplier:
+        _new_order_for_the_seller(page, served, customer, supplier)
+
+
+def _new_order_for_the_seller(page: Any, served: Served, customer: httpx.Client,
+                              supplier: httpx.Client) -> None:
     supplier_did = _did(served, "supplier-a")
     gtin = served.service.reads.rows("products", 10, None,
                                      {"owner": supplier_did}).items[0]["gtin"]
@@ -135,7 +142,7 @@ def test_the_seller_sees_a_new_order_first_and_the_courier_delivers_it(
         "unit_price": 1850, "freight": 800, "currency": "CNY", "earliest": now,
         "latest": now + 96 * HOUR})
     assert r.status_code == 200, r.text
-    assert served.api("supplier-a").post("/api/contracts/products/create_batch", json={
+    assert supplier.post("/api/contracts/products/create_batch", json={
         "gtin": gtin, "lot": "PJ2", "quantity": "1", "uom": "H87"}).status_code == 200
     _login(page, served, "supplier-a")
     page.goto(served.url + "/area/orders")

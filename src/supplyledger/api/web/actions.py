@@ -9,19 +9,48 @@ holder cancels it, or an admin a lapsed one). Whether an instruction has lapsed 
 row's ``lapsed`` (``money.shown_rows`` adds it from the contract's own rule). The form
 it opens is the method's ordinary one (CSRF token, sent once), so the user sees and may
 change every argument before signing.
+
+An order row offers the next step to the party whose turn it is: the seller "Dispatch"
+(placed, its delivery window still open, a batch order's goods held by the seller or its
+organisation), the transporter "Pick up" (dispatched) and "Deliver" (picked up, not under a
+customs declaration that is not cleared), the buyer "Confirm receipt" and, within the
+dispute period, "Dispute" (delivered), "Rate" (completed, not rated yet) and "Cancel"
+(placed), and anyone "Release" (delivered, the period over, no cold-chain breach holding
+the payout). What the row does not show -- the order's release time, customs holds, the
+batch's holding and open hand-over proposals, breaches, ratings -- :func:`order_rows` reads
+from the committed state and decides with the contracts' own functions (``expect``'s
+:func:`allows`, ``move``, ``customs_hold``, ``release_due``, ``hold_on_breach``,
+``within_period``), in a few queries per page whatever its number of rows. Arguments the
+user still chooses (the transporter and transport number a seller dispatches under, a
+dispute's reason, a rating's score) are the form's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from supplyledger.api.service import Principal
+from supplyledger.api.service import LedgerService, Principal
+from supplyledger.contracts.builtin._customs_model import customs_hold
+from supplyledger.contracts.builtin._orders_goods import check_held, move
+from supplyledger.contracts.builtin._orders_model import (
+    allows,
+    dispatch_too_late,
+    okey,
+    org_of,
+    release_due,
+)
+from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
+from supplyledger.contracts.builtin.orders_returns import within_period
 from supplyledger.contracts.builtin.payments import MACHINE_ROLES
+from supplyledger.contracts.runtime import Ctx
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.ledger.encoding import decode
 
-__all__ = ["ROW_ACTIONS", "RowAction", "actions_for", "holds_account", "pays_for"]
+__all__ = ["FACTS", "ROW_ACTIONS", "RowAction", "actions_for", "holds_account", "order_rows",
+           "pays_for"]
 
 Row = Mapping[str, Any]
 
@@ -35,7 +64,9 @@ class RowAction:
     applies: Callable[[Row, Principal], bool]
 
     def href(self, row: Row) -> str:
-        query = urlencode([(arg, str(row[col])) for arg, col in self.args])
+        # (a column without a value leaves its argument for the user: a product order's lot)
+        query = urlencode([(arg, str(row[col])) for arg, col in self.args
+                           if row[col] is not None])
         return f"/contracts/{self.contract}/{self.method}?{query}"
 
 
@@ -53,7 +84,124 @@ def pays_for(who: Principal, bank: Any) -> bool:
     return who.has("settlement") and bank in (who.did, who.org)
 
 
+# -- orders: what the row does not show, read from the committed state ---------------------------
+
+FACTS = "next_steps"  # the key of an order row holding the steps the ledger's state allows
+ROUNDS = 4  # state queries a page of orders makes at most before reading key by key
+
+
+class _Prefetch:
+    """The committed state as a contract reads it, fetched a round of keys at a time: a
+    key not fetched yet reads as absent and is noted, and the caller runs again once the
+    noted keys are fetched, all in one query (a round per link of a chain of reads, e.g.
+    an order's declaration, then the declaration)."""
+
+    def __init__(self, svc: LedgerService) -> None:
+        self.store = svc.node.store
+        self.known: dict[str, bytes | None] = {}
+        self.missing: set[str] = set()
+        self.last = False  # the last round: read what is still missing key by key
+
+    def __call__(self, key: str) -> bytes | None:
+        if key in self.known:
+            return self.known[key]
+        if self.last:
+            self.known[key] = self.store.get_state(key)
+            return self.known[key]
+        self.missing.add(key)
+        return None
+
+    def fetch(self) -> None:
+        keys = sorted(self.missing)
+        found = self.store.get_states(keys)
+        self.known.update((k, found.get(k)) for k in keys)
+        self.missing.clear()
+
+
+def _passes(check: Callable[[Ctx], object], new_ctx: Callable[[], Ctx]) -> bool:
+    """Whether ``check`` runs on a fresh scratch context (its writes are never kept) without
+    the contract refusing."""
+    try:
+        check(new_ctx())
+    except SupplyLedgerError:
+        return False
+    return True
+
+
+def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str, bool]:
+    """The steps of order ``o`` (its state record) that its state allows whoever takes
+    them, decided by the contract's own functions; only those of its current state."""
+    state, out = o["state"], {}
+    if allows(o, "dispatch"):
+        # a product order's lot is the seller's choice; a batch order's must be held
+        out["dispatch"] = not dispatch_too_late(o, now) and (o["batch"] is None or _passes(
+            lambda c: check_held(c, o["batch"], o["seller"], org_of(c, o["seller"]) or ""),
+            new_ctx))
+    if allows(o, "pickup"):
+        out["pickup"] = _passes(lambda c: move(c, o, "custody", o["transporter"]), new_ctx)
+    if allows(o, "deliver"):
+        # the default quantity is all the rest: the goods go to the buyer
+        out["deliver"] = (_passes(lambda c: move(c, o, "custody", o["buyer"]), new_ctx)
+                          and customs_hold(new_ctx(), o["id"]) is None)
+    if state == "delivered":
+        pay = _passes(lambda c: move(c, o, "ownership", o["buyer"]), new_ctx)
+        out["confirm"] = pay
+        out["release"] = pay and now >= release_due(new_ctx(), o) and _passes(
+            lambda c: hold_on_breach(c, o), new_ctx)
+        out["dispute"] = _passes(lambda c: within_period(c, o, "dispute it"), new_ctx)
+    if o["delivered_at"] is not None:
+        out["rate"] = new_ctx().read("ratings", f"r/{o['id']}") is None  # (ratings.rate)
+    return out
+
+
+def order_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Order ``rows`` with :data:`FACTS`: which next steps the ledger's state allows."""
+    out = [dict(r) for r in rows]
+    reader, now = _Prefetch(svc), svc.node.clock()
+    version = svc.rules_version("orders")
+
+    def new_ctx() -> Ctx:
+        return Ctx(contract="orders", signer="", roles=frozenset(), org=None, time=now,
+                   tx_id="", read=reader, version=version)
+
+    for n in range(ROUNDS + 1):
+        reader.last = n == ROUNDS
+        for r in out:
+            raw = reader(f"orders/{okey(str(r['id']))}")
+            try:
+                r[FACTS] = {} if raw is None else _steps(dict(decode(raw)), new_ctx, now)
+            except (LookupError, TypeError):  # a record not fetched yet, read as absent
+                r[FACTS] = {}
+        if not reader.missing:
+            break
+        reader.fetch()
+    return out
+
+
+def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
+    """The row's order allows ``step`` now, and ``who`` is its ``role`` (None: anyone)."""
+    return lambda r, who: bool(r.get(FACTS, {}).get(step)) and (
+        role is None or r[role] == who.did)
+
+
 ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
+    "orders": (
+        RowAction("Dispatch", "orders", "dispatch", (("order", "id"), ("batch", "batch")),
+                  _next("dispatch", "seller")),
+        RowAction("Pick up", "orders", "pickup", (("order", "id"),),
+                  _next("pickup", "transporter")),
+        RowAction("Deliver", "orders", "deliver", (("order", "id"),),
+                  _next("deliver", "transporter")),
+        RowAction("Confirm receipt", "orders", "confirm", (("order", "id"),),
+                  _next("confirm", "buyer")),
+        RowAction("Dispute", "orders", "dispute", (("order", "id"),), _next("dispute", "buyer")),
+        RowAction("Release", "orders", "release", (("order", "id"),), _next("release", None)),
+        RowAction("Rate", "ratings", "rate", (("order", "id"),),
+                  lambda r, who: r["state"] == "completed" and _next("rate", "buyer")(r, who)),
+        # The buyer may cancel before dispatch, financed or not (the seller only unfinanced).
+        RowAction("Cancel", "orders", "cancel", (("order", "id"),),
+                  lambda r, who: allows(r, "cancel") and r["buyer"] == who.did),
+    ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
                            lambda r, who: bool(r["for_sale"]) and r["owner"] != who.did),),
     "withdrawals": (

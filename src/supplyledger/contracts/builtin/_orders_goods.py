@@ -28,7 +28,12 @@ from typing import Any
 
 from supplyledger.contracts.builtin._customs_model import batch_key as customs_batch_key
 from supplyledger.contracts.builtin._customs_model import check_custody, hold_shipped
-from supplyledger.contracts.builtin._orders_model import expect, org_of, transition
+from supplyledger.contracts.builtin._orders_model import (
+    dispatch_too_late,
+    expect,
+    org_of,
+    transition,
+)
 from supplyledger.contracts.builtin._sensors_reserved import (
     lot_rule_widens,
     pin_key,
@@ -160,7 +165,7 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
     ``orders/tn/{number}`` records who uses a transport order number (the order id); a plan
     claims its route's number once for all its orders (``claim_number=False`` here)."""
     expect(o, "dispatch")
-    if ctx.time > o["latest"]:
+    if dispatch_too_late(o, ctx.time):
         raise InvalidState(f"order {o['id']}'s delivery window closed at {o['latest']}: "
                            "reschedule it first", current=o["state"])
     try:

@@ -23,6 +23,7 @@ because a contract can only read keys, never scan: the credit assessment reads t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from supplyledger.contracts.builtin.identity import participant_key
@@ -38,7 +39,9 @@ __all__ = [
     "ORDER_ID",
     "TABLES",
     "TRANSITIONS",
+    "allows",
     "bump",
+    "dispatch_too_late",
     "escrow_id",
     "expect",
     "load",
@@ -92,10 +95,15 @@ def load(ctx: Ctx, order_id: str) -> dict[str, Any]:
     return o  # type: ignore[no-any-return]
 
 
+def allows(o: Mapping[str, Any], action: str) -> bool:
+    """Whether ``action`` may start from the state order ``o`` is in."""
+    return o["state"] in TRANSITIONS[action][0]
+
+
 def expect(o: dict[str, Any], action: str) -> None:
     """Refuse an illegal transition, naming the state the order is in."""
     allowed, _ = TRANSITIONS[action]
-    if o["state"] not in allowed:
+    if not allows(o, action):
         raise InvalidState(f"order {o['id']} is {o['state']}: {action} needs "
                            f"{' or '.join(allowed)}", current=o["state"], action=action)
 
@@ -138,6 +146,12 @@ def release_due(ctx: Ctx, o: dict[str, Any]) -> int:
     delivery (rules v2), else (delivered under v1) by the period configured now."""
     due = o.get("release_at")
     return int(due) if due is not None else int(o["delivered_at"]) + release_after(ctx)
+
+
+def dispatch_too_late(o: Mapping[str, Any], now: int) -> bool:
+    """Whether order ``o``'s delivery window closed before ``now``: it must be rescheduled
+    before it is dispatched."""
+    return now > int(o["latest"])
 
 
 def bump(ctx: Ctx, did: str, ccy: str | None = None, value: int = 0, **counts: int) -> None:

@@ -39,13 +39,13 @@ from supplyledger.contracts.runtime import ANY_PARTICIPANT, Ctx, Method, method
 from supplyledger.contracts.schema import Enum, Str
 from supplyledger.errors import AmountError, Forbidden, InvalidState, NotFound
 
-__all__ = ["EVENTS", "METHODS"]
+__all__ = ["EVENTS", "METHODS", "within_period"]
 
 EVENTS = ("disputed", "resolved", "return_requested", "returned")
 _REASON = Str(max_len=500)
 
 
-def _within_period(ctx: Ctx, o: dict[str, Any], action: str) -> None:
+def within_period(ctx: Ctx, o: dict[str, Any], action: str) -> None:
     """Rules v2: once a delivered order's dispute period is over, the seller is owed its
     release (the buyer stayed silent); only a payout held by a cold-chain breach stays open
     to a dispute or a return."""
@@ -70,7 +70,7 @@ def dispute(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "dispute")
     role = party(ctx, o, "buyer", "seller", "transporter")
-    _within_period(ctx, o, "dispute it")
+    within_period(ctx, o, "dispute it")
     transition(ctx, o, "disputed", "disputed", prior=o["state"],
                dispute={"by": ctx.signer, "role": role, "reason": a["reason"], "at": ctx.time})
     return {"order": o["id"], "state": o["state"]}
@@ -129,7 +129,7 @@ def request_return(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "request_return")
     party(ctx, o, "buyer")
-    _within_period(ctx, o, "return it")
+    within_period(ctx, o, "return it")
     transition(ctx, o, "return_requested", "return_requested",
                return_reason=a["reason"], return_at=ctx.time)
     return {"order": o["id"], "state": o["state"]}

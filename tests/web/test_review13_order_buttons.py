@@ -1,0 +1,238 @@
+"""Review 13: an order's next step is one click away for the party whose turn it is.
+
+Order rows (the Orders area page's "about you" table, ``/tables/orders``) offer the seller
+"Dispatch", the transporter "Pick up" and "Deliver", the buyer "Confirm receipt",
+"Dispute", "Rate" and "Cancel", and anyone "Release" once the dispute period is over;
+each only where the contract would accept the call from that user. Following a button
+opens the method's ordinary form, prefilled from the row, and signing it commits. Against
+a week of the demo, served on loopback.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import itertools
+import re
+import time
+import traceback
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from _serving import DemoServed as Served
+from _serving import served_demo
+from api.conftest import CHEAP
+from supplyledger.api.web.actions import ROUNDS
+
+YEAST = "06901234200010"  # Riverside Baking Supplies' product for sale in the demo
+BUTTON = re.compile(r'<a class="button small" href="([^"]+)">([^<]+)</a>')
+_ids = itertools.count(1)
+LOGINS = ("customer", "supplier-a", "courier", "driver")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served_demo(tmp_path_factory.mktemp("buttons") / "ledger", weeks=1,
+                     api=CHEAP) as s:
+        yield s
+
+
+def _place(served: Served) -> str:
+    """A new order of the demo customer's for yeast from Riverside: its id."""
+    oid = f"B13-{next(_ids)}"
+    now = int(time.time() * 1000)
+    with served.api("customer") as c:
+        r = c.post("/api/contracts/orders/place", json={
+            "id": oid, "seller": served.did("supplier-a"), "product": YEAST,
+            "quantity": 2, "unit_price": 1850, "freight": 800, "currency": "CNY",
+            "earliest": now, "latest": now + 3 * 86_400_000})
+        assert r.json()["receipt"]["ok"], r.text
+    return oid
+
+
+def _parcel(served: Served, oid: str) -> str:
+    """A batch of yeast the seller ships order ``oid`` in: its id."""
+    with served.api("supplier-a") as c:
+        r = c.post("/api/contracts/products/create_batch", json={
+            "gtin": YEAST, "lot": f"P{oid}", "quantity": "2", "uom": "H87"})
+        assert r.json()["receipt"]["ok"], r.text
+        return str(r.json()["receipt"]["result"]["batch"])
+
+
+def _buttons(web: httpx.Client, oid: str) -> dict[str, str]:
+    """label -> link of the buttons on order ``oid``'s row of /tables/orders."""
+    page = web.get("/tables/orders", params={"id": oid}).text
+    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S) if f">{oid}<" in r]
+    assert len(rows) == 1, (oid, page[-3000:])
+    return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
+
+
+def _seen(served: Served, oid: str) -> dict[str, list[str]]:
+    """The buttons each demo login sees on order ``oid``."""
+    out = {}
+    for login in LOGINS:
+        with served.web(login) as web:
+            out[login] = sorted(_buttons(web, oid))
+    return out
+
+
+def _state(served: Served, oid: str) -> str:
+    [order] = served.service.reads.rows("orders", 1, None, {"id": oid}).items
+    return str(order["state"])
+
+
+def _follow(served: Served, login: str, oid: str, label: str,
+            **chosen: str) -> dict[str, str]:
+    """``login`` follows the ``label`` button of order ``oid``, checks the form it opens is
+    prefilled with the order, adds what the user chooses (``chosen``) and signs: the
+    form's fields."""
+    with served.web(login) as web:
+        href = _buttons(web, oid)[label]
+        path = href.split("?", 1)[0]
+        page = web.get(href).text
+        found = re.search(rf'<form [^>]*action="{path}".*?</form>', page, re.S)
+        assert found is not None, page[-3000:]
+        form = found[0]
+        fields = {}
+        for tag in re.findall(r"<input[^>]*>", form):
+            name = re.search(r'name="([^"]+)"', tag)
+            value = re.search(r'value="([^"]*)"', tag)
+            unticked = 'type="checkbox"' in tag and " checked" not in tag
+            if name and value and not unticked:  # as a browser sends it
+                fields[name[1]] = htmllib.unescape(value[1])
+        assert fields.get("order") == oid, (href, form[:3000])
+        assert fields.get("csrf") and fields.get("once")  # the ordinary signing form
+        r = web.post(path, data={**fields, **chosen})
+        assert r.status_code == 200 and "Committed" in r.text, r.text[-3000:]
+    return fields
+
+
+def _refused(served: Served, login: str, method: str, oid: str, **more: str) -> str:
+    """The contract's refusal of ``login``'s call (the ledger's answer, as text)."""
+    with served.api(login) as c:
+        r = c.post(f"/api/contracts/orders/{method}", json={"order": oid, **more})
+    assert "invalid_state" in r.text and not r.json().get("receipt", {}).get("ok"), r.text
+    return r.text
+
+
+def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> None:
+    oid = _place(served)
+    assert _seen(served, oid) == {"customer": ["Cancel"], "supplier-a": ["Dispatch"],
+                                  "courier": [], "driver": []}
+    # the seller's inbox (the area page's rows about it) offers it too
+    with served.web("supplier-a") as web:
+        area = web.get("/area/orders").text
+        inbox = area.split("<summary><code>orders</code>", 1)[1].split("</details>", 1)[0]
+        assert f"/contracts/orders/dispatch?order={oid}" in inbox.split(
+            "<caption>About you", 1)[1].split("</table>", 1)[0]
+
+    parcel = _parcel(served, oid)
+    _follow(served, "supplier-a", oid, "Dispatch", transporter=served.did("courier"),
+            transport_no=f"T{oid}", batch=parcel)
+    assert _state(served, oid) == "dispatched"
+    assert _seen(served, oid) == {"customer": [], "supplier-a": [], "courier": ["Pick up"],
+                                  "driver": []}
+    _follow(served, "courier", oid, "Pick up")
+    assert _seen(served, oid) == {"customer": [], "supplier-a": [], "courier": ["Deliver"],
+                                  "driver": []}
+    _follow(served, "courier", oid, "Deliver")
+    assert _state(served, oid) == "delivered"
+    # within the dispute period: no "Release" for anyone, and the contract agrees
+    assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute"],
+                                  "supplier-a": [], "courier": [], "driver": []}
+    assert "may be released from" in _refused(served, "driver", "release", oid)
+    _follow(served, "customer", oid, "Confirm receipt")
+    assert _state(served, oid) == "completed"
+    assert _seen(served, oid) == {"customer": ["Rate"], "supplier-a": [], "courier": [],
+                                  "driver": []}
+    _follow(served, "customer", oid, "Rate", score="4")
+    assert _seen(served, oid) == {login: [] for login in LOGINS}  # rated once only
+
+
+def test_the_buyer_cancels_and_disputes_from_the_row(served: Served) -> None:
+    oid = _place(served)
+    _follow(served, "customer", oid, "Cancel")
+    assert _state(served, oid) == "cancelled"
+    assert _seen(served, oid) == {login: [] for login in LOGINS}
+
+    oid = _place(served)
+    with served.api("supplier-a") as s, served.api("courier") as c:
+        for client, method, args in (
+                (s, "dispatch", {"order": oid, "transporter": served.did("courier"),
+                                 "transport_no": f"T{oid}", "batch": _parcel(served, oid)}),
+                (c, "pickup", {"order": oid}), (c, "deliver", {"order": oid})):
+            assert client.post(f"/api/contracts/orders/{method}",
+                               json=args).json()["receipt"]["ok"]
+    _follow(served, "customer", oid, "Dispute", reason="one sack torn")
+    assert _state(served, oid) == "disputed"
+    assert _seen(served, oid) == {login: [] for login in LOGINS}
+
+
+def test_an_open_hand_over_proposal_hides_pick_up_which_the_contract_would_refuse(
+        served: Served) -> None:
+    oid = _place(served)
+    parcel = _parcel(served, oid)
+    with served.api("supplier-a") as s:
+        assert s.post("/api/contracts/orders/dispatch", json={
+            "order": oid, "transporter": served.did("courier"), "transport_no": f"T{oid}",
+            "batch": parcel}).json()["receipt"]["ok"]
+        # the row does not show it: the seller offers the goods' custody to someone else
+        r = s.post("/api/contracts/custody/propose", json={
+            "batch": parcel, "to": served.did("driver"), "kind": "custody"})
+        assert r.json()["receipt"]["ok"], r.text
+        proposal = r.json()["receipt"]["result"]["proposal"]
+    assert _seen(served, oid)["courier"] == []
+    assert "open hand-over proposal" in _refused(served, "courier", "pickup", oid)
+    with served.api("supplier-a") as s:
+        assert s.post("/api/contracts/custody/cancel",
+                      json={"proposal": proposal}).json()["receipt"]["ok"]
+    assert _seen(served, oid)["courier"] == ["Pick up"]
+    _follow(served, "courier", oid, "Pick up")
+
+
+def test_once_the_dispute_period_is_over_anyone_releases_and_nobody_disputes(
+        served: Served) -> None:
+    with served.api("admin") as a:  # no dispute period for goods delivered from now on
+        assert a.post("/api/contracts/orders/configure",
+                      json={"release_after_ms": 0}).json()["receipt"]["ok"]
+    try:
+        oid = _place(served)
+        with served.api("supplier-a") as s, served.api("courier") as c:
+            for client, method, args in (
+                    (s, "dispatch", {"order": oid, "transporter": served.did("courier"),
+                                     "transport_no": f"T{oid}",
+                                     "batch": _parcel(served, oid)}),
+                    (c, "pickup", {"order": oid}), (c, "deliver", {"order": oid})):
+                assert client.post(f"/api/contracts/orders/{method}",
+                                   json=args).json()["receipt"]["ok"]
+        seen = _seen(served, oid)
+        assert seen == {"customer": ["Confirm receipt", "Release"], "supplier-a": ["Release"],
+                        "courier": ["Release"], "driver": ["Release"]}
+        assert "dispute period ended" in _refused(served, "customer", "dispute", oid,
+                                                  reason="late")
+        _follow(served, "driver", oid, "Release")
+        assert _state(served, oid) == "completed"
+    finally:
+        with served.api("admin") as a:
+            assert a.post("/api/contracts/orders/configure", json={
+                "release_after_ms": 7 * 86_400_000}).json()["receipt"]["ok"]
+
+
+def test_a_page_of_orders_reads_the_state_in_a_few_queries_whatever_its_rows(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = served.service.node.store
+    calls = {"get_state": 0, "get_states": 0}  # those made for the order rows' buttons
+    for name in calls:
+        def counted(*a: object, _f: object = getattr(store, name), _n: str = name) -> object:
+            stack = traceback.extract_stack()
+            if any(f.filename.endswith("web/actions.py") for f in stack) and not any(
+                    f.name == "rules_version" for f in stack):  # (one read per page)
+                calls[_n] += 1
+            return _f(*a)  # type: ignore[operator]
+        monkeypatch.setattr(store, name, counted)
+    with served.web("customer") as web:
+        page = web.get("/tables/orders").text
+    assert page.count("<tr>") > 10  # the demo's orders: many rows
+    assert 1 <= calls["get_states"] <= ROUNDS  # a query per round of keys, not per row
+    assert calls["get_state"] == 0  # nor key by key
