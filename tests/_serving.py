@@ -86,6 +86,15 @@ def need_browser() -> None:
     pytest.skip(missing)
 
 
+def log_in(page: Any, url: str, login: str, password: str) -> None:
+    """Log ``page`` in through the login form and wait for the dashboard."""
+    page.goto(url + "/login")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(url + "/")
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright (never downloaded)."""

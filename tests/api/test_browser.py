@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _serving import DemoServed, chromium, served_demo
+from _serving import DemoServed, chromium, log_in, served_demo
 
 from .conftest import CHEAP
 
@@ -60,11 +60,7 @@ def _shot(page: Any, name: str) -> None:
 
 
 def _login(page: Any, served: DemoServed, login: str) -> None:
-    page.goto(served.url + "/login")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Password").fill(served.password(login))
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(served.url + "/")
+    log_in(page, served.url, login, served.password(login))
 
 
 def test_log_in_and_see_the_dashboard(page: Any, served: DemoServed) -> None:

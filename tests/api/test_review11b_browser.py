@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from _serving import chromium, need_browser, serving_app
+from _serving import chromium, log_in, need_browser, serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
@@ -45,11 +45,7 @@ def browser(served: tuple[str, World]) -> Iterator[Any]:
 def page(browser: Any, served: tuple[str, World]) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 860})
     p = ctx.new_page()
-    p.goto(served[0] + "/login")
-    p.get_by_label("Login").fill("admin")
-    p.get_by_label("Password").fill(PASSWORDS["admin"])
-    p.get_by_role("button", name="Log in").click()
-    p.wait_for_url(served[0] + "/")
+    log_in(p, served[0], "admin", PASSWORDS["admin"])
     yield p
     ctx.close()
 

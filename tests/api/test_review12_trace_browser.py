@@ -12,7 +12,7 @@ import pytest
 from tests.trace.test_review11_recall import PALLET, agg
 from tests.trace.test_review12_withdraw import declared
 
-from _serving import chromium, need_browser, serving_app
+from _serving import chromium, log_in, need_browser, serving_app
 from supplyledger.api import create_app
 from supplyledger.ledger.crypto import PrivateKey
 
@@ -43,11 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory,
 def page(served: tuple[str, World]) -> Iterator[Any]:
     with chromium() as b:
         p = b.new_page(viewport={"width": 1280, "height": 860})
-        p.goto(served[0] + "/login")
-        p.get_by_label("Login").fill("mill")
-        p.get_by_label("Password").fill(PASSWORDS["mill"])
-        p.get_by_role("button", name="Log in").click()
-        p.wait_for_url(served[0] + "/")
+        log_in(p, served[0], "mill", PASSWORDS["mill"])
         yield p
 
 

@@ -22,6 +22,7 @@ import pytest
 # The module's demo server, browser and page: the same fixtures as test_browser.py's, made
 # again for this module (they are module-scoped).
 from _serving import DemoServed as Served
+from _serving import log_in
 
 from .test_browser import browser as browser
 from .test_browser import page as page
@@ -33,11 +34,7 @@ HOUR = 3_600_000
 
 def _login(page: Any, served: Served, login: str, password: str | None = None) -> None:
     page.context.clear_cookies()
-    page.goto(served.url + "/login")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Password").fill(password or served.password(login))
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(served.url + "/")
+    log_in(page, served.url, login, password or served.password(login))
 
 
 def _did(served: Served, login: str) -> str:

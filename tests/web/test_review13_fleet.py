@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from _serving import DemoServed as Served
-from _serving import chromium, served_demo
+from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from supplyledger.cli.main import app as cli
 from supplyledger.logistics.emissions_report import CSV_COLUMNS, to_csv
@@ -123,11 +123,7 @@ def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served
     orders = _orders(served, 2)
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     p = ctx.new_page()
-    p.goto(served.url + "/login")
-    p.get_by_label("Login").fill("platform-a")
-    p.get_by_label("Password").fill(served.password("platform-a"))
-    p.get_by_role("button", name="Log in").click()
-    p.wait_for_url(served.url + "/")
+    log_in(p, served.url, "platform-a", served.password("platform-a"))
     p.get_by_role("navigation", name="Main").get_by_role("link", name="Dispatch").click()
     p.wait_for_url(served.url + "/dispatch")
     for box in p.locator('input[name="pick"]').all():  # others' tests' orders stay open
@@ -164,11 +160,7 @@ def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served
 def test_the_fleet_pages_fit_a_phone(browser: Any, served: Served) -> None:
     ctx = browser.new_context(viewport={"width": 390, "height": 844})
     p = ctx.new_page()
-    p.goto(served.url + "/login")
-    p.get_by_label("Login").fill("platform-a")
-    p.get_by_label("Password").fill(served.password("platform-a"))
-    p.get_by_role("button", name="Log in").click()
-    p.wait_for_url(served.url + "/")
+    log_in(p, served.url, "platform-a", served.password("platform-a"))
     plan = served.info.notes["logistics"]["plan"]
     for path in ("/dispatch", f"/dispatch/plans/{plan}", "/emissions"):
         p.goto(served.url + path)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _serving import chromium, serving_app
+from _serving import chromium, log_in, serving_app
 from api.conftest import PASSWORDS, World, build_world
 from api.test_review12_trace import _lot, _packing_declared_wrong
 from supplyledger.api import create_app
@@ -89,11 +89,7 @@ def _text(html: str) -> str:
 
 def test_balances_read_whole_on_a_phone(browser: Any, served: Served) -> None:
     p = browser.new_context(viewport=PHONE).new_page()
-    p.goto(served.url + "/login")
-    p.get_by_label("Login").fill("customer")
-    p.get_by_label("Password").fill(PASSWORDS["customer"])
-    p.get_by_role("button", name="Log in").click()
-    p.wait_for_url(served.url + "/")
+    log_in(p, served.url, "customer", PASSWORDS["customer"])
     p.goto(served.url + "/account")
     table = p.locator("#money table").first
     assert table.locator("caption").inner_text().startswith("Your balances")

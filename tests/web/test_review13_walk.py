@@ -39,7 +39,7 @@ import httpx
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import chromium, served_demo
+from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from supplyledger.logistics.kpi_format import money
 from supplyledger.store import views
@@ -65,11 +65,7 @@ def _page(browser: Any, served: Served, login: str, viewport: dict[str, int] | N
           ) -> Any:
     ctx = browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
     p = ctx.new_page()
-    p.goto(served.url + "/login")
-    p.get_by_label("Login").fill(login)
-    p.get_by_label("Password").fill(served.password(login))
-    p.get_by_role("button", name="Log in").click()
-    p.wait_for_url(served.url + "/")
+    log_in(p, served.url, login, served.password(login))
     return p
 
 
