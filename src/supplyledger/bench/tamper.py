@@ -37,7 +37,7 @@ from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 __all__ = ["PAPER_TABLE_2", "STRATEGIES", "run_tamper_experiment"]
 
 # Paper 002 Table 2: successful tamperings out of ten per link. The text says the ledger
-# "effectively resisted the ten times of tampering", i.e. none went unnoticed.
+# "effectively resisted the ten times of tempering" [sic], i.e. none went unnoticed.
 PAPER_TABLE_2 = {link: {"traditional": 10, "ledger": 0} for link in LINKS}
 STRATEGIES = ("row", "tx", "tx_rehash", "tx_rehash_codes")
 # (event field, projection column, forged value) edited by successive attempts

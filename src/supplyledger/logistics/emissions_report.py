@@ -19,7 +19,8 @@ view of its transport chain (clause 13 / GLEC "reporting"):
 * total GHG emissions, **well-to-wheel** (WTW = tank-to-wheel + well-to-tank), g CO2e, as
   recorded on the ledger by the shipments contract (``shipments.co2e_g``, the sum of its
   legs' integer grams), split into TTW and WTT where the factor gives the split (rail in the
-  table does not: then TTW/WTT are ``None``, never guessed);
+  table does not) and gives the leg's recorded grams (a leg recorded under another table
+  version may not); otherwise TTW/WTT are ``None``, never guessed;
 * transport activity in tonne-km (mass x distance of each leg) and distance;
 * the GHG intensity (g CO2e per tonne-km) overall and per transport mode and vehicle class;
 * emissions per order (the orders' allocated shares, ``shipment_orders.co2e_g``; allocation
@@ -118,12 +119,14 @@ def _platform(owner: str, served: Sequence[_Served], planned: int, factors: Fact
                  "wtw_g": 0, "ttw_g": 0, "recomputed_g": 0, "ttw_known": True})
     orders: dict[str, int] = defaultdict(int)
     total = 0
+    legless = False  # grams with no leg rows: their TTW is unknown
     for sv in served:
         for piece in sv.split.pieces:
             if piece.owner != owner:
                 continue
             total += piece.wtw_g
             if piece.leg < 0:  # no leg rows: the recorded total only
+                legless = True
                 continue
             g = groups[(piece.mode, piece.vehicle_class)]
             used[(piece.mode, piece.vehicle_class)] = factors.get(piece.mode,
@@ -153,7 +156,7 @@ def _platform(owner: str, served: Sequence[_Served], planned: int, factors: Fact
             "intensity_g_per_tkm": _intensity(g["wtw_g"], g["tkm"]),
             "factor_wtw_g_per_tkm": str(f.wtw_g_per_tkm)})
     tkm = sum((g["tkm"] for g in groups.values()), Decimal(0))
-    ttw_all = None if any(m["ttw_g"] is None for m in by_mode) else sum(
+    ttw_all = None if legless or any(m["ttw_g"] is None for m in by_mode) else sum(
         m["ttw_g"] for m in by_mode)
     recomputed = sum(g["recomputed_g"] for g in groups.values())
     order_total = sum(orders.values())
@@ -203,6 +206,9 @@ def monthly_report(shipments: Sequence[ShipmentRow], month: Period, factors: Fac
     platforms = [{"platform": k, "name": names.get(k, k) if k else "(no platform)",
                   **_platform(k, departed[k], planned[k], factors, used)} for k in keys]
     shown = {sv.row.id: sv.shared for k in keys for sv in departed[k]}
+    # Tonne-km summed before rounding: the platforms' figures are each rounded to 0.001.
+    tkm = sum((piece.tonne_km for k in keys for sv in departed[k]
+               for piece in sv.split.pieces if piece.owner == k), Decimal(0))
     return {
         "month": month.label, "start": month.start, "end": month.end, "method": METHOD,
         "factor_table": {"version": factors.version, "factors": [
@@ -214,8 +220,7 @@ def monthly_report(shipments: Sequence[ShipmentRow], month: Period, factors: Fac
         # A shared shipment is in several platforms' counts but once here.
         "totals": {"shipments": len(shown), "shared_shipments": sum(shown.values()),
                    "wtw_g": sum(p["wtw_g"] for p in platforms),
-                   "tonne_km": _q(sum((Decimal(p["tonne_km"]) for p in platforms),
-                                      Decimal(0)), "0.001")},
+                   "tonne_km": _q(tkm, "0.001")},
     }
 
 

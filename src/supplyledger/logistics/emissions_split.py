@@ -12,7 +12,9 @@ distance, so that is by mass. Hence, per leg:
 * an order belongs to the platform it came through ("" for direct sales);
 * the leg's integer grams (and its TTW grams, and the grams recomputed as a control) are
   split among the owners by mass with the largest-remainder rule (``emissions.allocate``),
-  so the owners' shares of a leg add up to exactly the leg: no gram lost or created.
+  so the owners' shares of a leg add up to exactly the leg: no gram lost or created. The
+  TTW grams are the factor table's, so they are known only where the table's factor gives
+  the leg's recorded grams (not for a leg recorded under another table version).
 
 This mirrors how the shipments contract allocated the per-order shares it recorded, so a
 platform's share equals the sum of its orders' recorded shares up to a gram per leg.
@@ -57,7 +59,7 @@ class Piece:
     distance_m: int
     tonne_km: Decimal
     wtw_g: int
-    ttw_g: int | None  # of the recomputed leg; None when the factor has no split
+    ttw_g: int | None  # of the recomputed leg; None: no split, or not the recorded factor
     recomputed_g: int
 
 
@@ -150,7 +152,10 @@ def split_shipment(platform: str | None, co2e_g: int, legs: Sequence[LegIn],
         again = leg_emissions(FreightLeg(str(leg.idx), leg.mode, leg.vehicle_class,
                                          leg.mass_kg * 1000, leg.distance_m), factors)
         wtw, rec = _divide(grams, w), _divide(again.wtw_g, w)
-        ttw = None if again.ttw_g is None else _divide(again.ttw_g, w)
+        # The table's TTW fits the leg's recorded grams only if its factor gives them
+        # (a leg recorded under another table version may not): else unknown, not mixed.
+        ttw = (_divide(again.ttw_g, w) if again.ttw_g is not None
+               and again.wtw_g == grams else None)
         total_w = sum(w.values())
         leg_tkm = Decimal(leg.mass_kg * leg.distance_m) / 10**6
         for o in sorted(w):

@@ -46,8 +46,10 @@ CO2e per order (g CO2e well-to-wheel, ISO 14083)
     divided by their number; ``of`` is the number dispatched, so coverage is visible.
 
 The store leaves out shipments closed before departing (cancelled: no transport, as in the
-emissions report) and gives a shipment no platform created once to each platform of the
-orders it carries.
+emissions report), gives a shipment no platform created once to each platform of the
+orders it carries, and lists among a shipment's ``batches`` the lots of all its orders (a
+one-platform report loads that platform's orders only, but a shared shipment carries
+others' lots too).
 
 Orders and ratings without a platform are grouped under ``DIRECT`` ("").
 """

@@ -151,6 +151,15 @@ class KpiQueries:
             if self.has("shipment_batches"):
                 for sid, batch in self._q("SELECT shipment, batch FROM shipment_batches"):
                     lots[sid].append(batch)
+            # The lots of every order aboard, whatever its platform or date: the orders
+            # loaded above may be one platform's only, and a shared shipment carries others'.
+            if self.has("orders"):
+                for sid, batch in self._q(
+                        "SELECT DISTINCT so.shipment, o.batch FROM shipment_orders so JOIN "
+                        "orders o ON o.id = so.order_id WHERE o.batch IS NOT NULL AND "
+                        "o.batch != '' ORDER BY so.shipment, o.batch"):
+                    if batch not in lots[sid]:
+                        lots[sid].append(batch)
             where, params = self._where(platform, "platform_of", f"created >= {t0}")
             shipments = [ShipmentFacts(sid, plat, int(created), tuple(lots[sid]),
                                        tuple(by_ship[sid]), departed, arrived)
