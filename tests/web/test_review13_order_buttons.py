@@ -118,7 +118,9 @@ def _refused(served: Served, login: str, method: str, oid: str, **more: str) -> 
 
 def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> None:
     oid = _place(served)
-    assert _seen(served, oid) == {"customer": ["Cancel"], "supplier-a": ["Dispatch"],
+    # (and, since review 14, the seller's "Cancel" and "Reschedule")
+    assert _seen(served, oid) == {"customer": ["Cancel"],
+                                  "supplier-a": ["Cancel", "Dispatch", "Reschedule"],
                                   "courier": [], "driver": []}
     # the seller's inbox (the area page's rows about it) offers it too
     with served.web("supplier-a") as web:
@@ -131,15 +133,15 @@ def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> N
     _follow(served, "supplier-a", oid, "Dispatch", transporter=served.did("courier"),
             transport_no=f"T{oid}", batch=parcel)
     assert _state(served, oid) == "dispatched"
-    assert _seen(served, oid) == {"customer": [], "supplier-a": [], "courier": ["Pick up"],
-                                  "driver": []}
+    assert _seen(served, oid) == {"customer": [], "supplier-a": ["Reschedule"],
+                                  "courier": ["Pick up"], "driver": []}
     _follow(served, "courier", oid, "Pick up")
-    assert _seen(served, oid) == {"customer": [], "supplier-a": [], "courier": ["Deliver"],
-                                  "driver": []}
+    assert _seen(served, oid) == {"customer": [], "supplier-a": ["Reschedule"],
+                                  "courier": ["Deliver"], "driver": []}
     _follow(served, "courier", oid, "Deliver")
     assert _state(served, oid) == "delivered"
     # within the dispute period: no "Release" for anyone, and the contract agrees
-    assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute"],
+    assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute", "Return"],
                                   "supplier-a": [], "courier": [], "driver": []}
     assert "may be released from" in _refused(served, "driver", "release", oid)
     _follow(served, "customer", oid, "Confirm receipt")

@@ -12,21 +12,27 @@ change every argument before signing.
 
 An order row offers the next step to the party whose turn it is: the seller "Dispatch"
 (placed, its delivery window still open, a batch order's goods held by the seller or its
-organisation), the transporter "Pick up" (dispatched) and "Deliver" (picked up, not under a
-customs declaration that is not cleared), the buyer "Confirm receipt" and, within the
-dispute period, "Dispute" (delivered), "Rate" (completed, not rated yet) and "Cancel"
-(placed), and anyone "Release" (delivered, the period over, no cold-chain breach holding
-the payout). What the row does not show -- the order's release time, customs holds, the
-batch's holding and open hand-over proposals, breaches, ratings -- :func:`order_rows` reads
-from the committed state and decides with the contracts' own functions (``expect``'s
+organisation), "Reschedule" (placed or on its way) and "Cancel" (placed, no financier's
+advance against its escrow), and "Receive return" (return requested, the goods' custody free
+to come back); the transporter "Pick up" (dispatched) and "Deliver" (picked up, not under a
+customs declaration that is not cleared); the buyer "Confirm receipt" and, within the
+dispute period, "Dispute" and "Return" (delivered), "Rate" (completed, not rated yet) and
+"Cancel" (placed); buyer or seller "Agree new window" where the other proposed one that is
+not over yet (prefilled with it: the same window from both applies it); and anyone
+"Release" (delivered, the period over, no cold-chain breach holding the payout). What the
+row does not show -- the order's release time, customs holds, the batch's holding and open
+hand-over proposals, breaches, ratings, financing, a proposed window -- :func:`order_rows`
+reads from the committed state and decides with the contracts' own functions (``expect``'s
 :func:`allows`, ``move``, ``customs_hold``, ``release_due``, ``hold_on_breach``,
-``within_period``), in a few queries per page whatever its number of rows. Arguments the
-user still chooses (the transporter and transport number a seller dispatches under, a
-dispute's reason, a rating's score) are the form's.
+``within_period``, ``financed_by``, ``check_window``), in a few queries per page whatever
+its number of rows. Arguments the user still chooses (the transporter and transport number
+a seller dispatches under, a new delivery window, a dispute's or a return's reason, a
+rating's score) are the form's.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,15 +48,17 @@ from supplyledger.contracts.builtin._orders_model import (
     org_of,
     release_due,
 )
+from supplyledger.contracts.builtin._orders_settle import financed_by
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin.orders_returns import within_period
+from supplyledger.contracts.builtin.orders_schedule import check_window
 from supplyledger.contracts.builtin.payments import MACHINE_ROLES
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["FACTS", "ROW_ACTIONS", "RowAction", "actions_for", "holds_account", "order_rows",
-           "pays_for"]
+__all__ = ["FACTS", "PROPOSED", "ROW_ACTIONS", "RowAction", "actions_for", "holds_account",
+           "order_rows", "pays_for"]
 
 Row = Mapping[str, Any]
 
@@ -87,6 +95,9 @@ def pays_for(who: Principal, bank: Any) -> bool:
 # -- orders: what the row does not show, read from the committed state ---------------------------
 
 FACTS = "next_steps"  # the key of an order row holding the steps the ledger's state allows
+# Keys of an order row holding the delivery window one party proposed, when the other may
+# still agree to it: who proposed, and its ends as the form reads them back exactly.
+PROPOSED = ("proposed_by", "proposed_earliest", "proposed_latest")
 ROUNDS = 4  # state queries a page of orders makes at most before reading key by key
 
 
@@ -149,9 +160,39 @@ def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str,
         out["release"] = pay and now >= release_due(new_ctx(), o) and _passes(
             lambda c: hold_on_breach(c, o), new_ctx)
         out["dispute"] = _passes(lambda c: within_period(c, o, "dispute it"), new_ctx)
+        out["return"] = _passes(lambda c: within_period(c, o, "return it"), new_ctx)
+    if allows(o, "receive_return"):
+        out["receive_return"] = _passes(lambda c: move(c, o, "custody", o["seller"]), new_ctx)
+    if allows(o, "cancel"):
+        # the buyer always; the seller not once a financier advanced money on the escrow
+        out["cancel"] = True
+        out["seller_cancel"] = financed_by(new_ctx(), o) is None
+    if allows(o, "reschedule"):
+        out["reschedule"] = True  # (the new window is the form's: checked on signing)
     if o["delivered_at"] is not None:
         out["rate"] = new_ctx().read("ratings", f"r/{o['id']}") is None  # (ratings.rate)
     return out
+
+
+def _form_time(ms: int) -> str:
+    """Epoch milliseconds as a method form's time field reads them back to the same value
+    (``forms._when``): a UTC date and time where that is exact, else the number."""
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    if ms % 60_000 == 0:
+        return t.strftime("%Y-%m-%d %H:%M")
+    return t.strftime("%Y-%m-%d %H:%M:%S") if ms % 1000 == 0 else str(ms)
+
+
+def _proposed(o: dict[str, Any], new_ctx: Callable[[], Ctx]) -> dict[str, str | None]:
+    """:data:`PROPOSED` of order ``o``: the window one party proposed, while the other may
+    still agree to it (``reschedule`` takes it only while it is not over); else Nones."""
+    p = o.get("proposal")
+    if not allows(o, "reschedule") or p is None or not _passes(
+            lambda c: check_window(c, p["earliest"], p["latest"]), new_ctx):
+        return dict.fromkeys(PROPOSED)
+    window: tuple[str | None, ...] = (str(p["by"]), _form_time(int(p["earliest"])),
+                                      _form_time(int(p["latest"])))
+    return dict(zip(PROPOSED, window, strict=True))
 
 
 def order_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
@@ -169,9 +210,12 @@ def order_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
         for r in out:
             raw = reader(f"orders/{okey(str(r['id']))}")
             try:
-                r[FACTS] = {} if raw is None else _steps(dict(decode(raw)), new_ctx, now)
+                o = None if raw is None else dict(decode(raw))
+                r[FACTS] = {} if o is None else _steps(o, new_ctx, now)
+                r.update(dict.fromkeys(PROPOSED) if o is None else _proposed(o, new_ctx))
             except (LookupError, TypeError):  # a record not fetched yet, read as absent
                 r[FACTS] = {}
+                r.update(dict.fromkeys(PROPOSED))
         if not reader.missing:
             break
         reader.fetch()
@@ -184,23 +228,44 @@ def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
         role is None or r[role] == who.did)
 
 
+def _answers(r: Row, who: Principal) -> bool:
+    """``who`` is the buyer or seller of the row's order, and the other one proposed the
+    window the row holds (the same window from both applies it)."""
+    by = r.get("proposed_by")
+    return by is not None and by != who.did and who.did in (r["buyer"], r["seller"])
+
+
 ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
     "orders": (
         RowAction("Dispatch", "orders", "dispatch", (("order", "id"), ("batch", "batch")),
                   _next("dispatch", "seller")),
+        # A new window of the seller's (say no transporter can make the old one), unless
+        # the buyer proposed one: then "Agree new window", which the seller may still change.
+        RowAction("Reschedule", "orders", "reschedule", (("order", "id"),),
+                  lambda r, who: _next("reschedule", "seller")(r, who)
+                  and not _answers(r, who)),
+        RowAction("Agree new window", "orders", "reschedule",
+                  (("order", "id"), ("earliest", "proposed_earliest"),
+                   ("latest", "proposed_latest")),
+                  lambda r, who: _next("reschedule", None)(r, who) and _answers(r, who)),
         RowAction("Pick up", "orders", "pickup", (("order", "id"),),
                   _next("pickup", "transporter")),
         RowAction("Deliver", "orders", "deliver", (("order", "id"),),
                   _next("deliver", "transporter")),
         RowAction("Confirm receipt", "orders", "confirm", (("order", "id"),),
                   _next("confirm", "buyer")),
+        RowAction("Return", "orders", "request_return", (("order", "id"),),
+                  _next("return", "buyer")),
         RowAction("Dispute", "orders", "dispute", (("order", "id"),), _next("dispute", "buyer")),
+        RowAction("Receive return", "orders", "receive_return", (("order", "id"),),
+                  _next("receive_return", "seller")),
         RowAction("Release", "orders", "release", (("order", "id"),), _next("release", None)),
         RowAction("Rate", "ratings", "rate", (("order", "id"),),
                   lambda r, who: r["state"] == "completed" and _next("rate", "buyer")(r, who)),
         # The buyer may cancel before dispatch, financed or not (the seller only unfinanced).
+        RowAction("Cancel", "orders", "cancel", (("order", "id"),), _next("cancel", "buyer")),
         RowAction("Cancel", "orders", "cancel", (("order", "id"),),
-                  lambda r, who: allows(r, "cancel") and r["buyer"] == who.did),
+                  _next("seller_cancel", "seller")),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
                            lambda r, who: bool(r["for_sale"]) and r["owner"] != who.did),),

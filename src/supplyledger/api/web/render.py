@@ -41,6 +41,10 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/area/custody", "Custody", ()),
     ("/area/logistics", "Logistics", ()),
     ("/dispatch", "Dispatch", ()),
+    # The month's freight CO2e per platform: for the platforms it reports on, the
+    # transporters whose legs it counts and the consortium's admins (anyone may open it
+    # from the Logistics area).
+    ("/emissions", "Emissions", ("platform", "transporter", "admin")),
     ("/area/customs", "Customs", ()),
     ("/privacy", "Data sharing", ()),
     ("/explorer", "Explorer", ()),

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._credit_model import settle_lien
+from supplyledger.contracts.builtin._credit_model import lien_key, settle_lien
 from supplyledger.contracts.builtin._orders_goods import unlock
 from supplyledger.contracts.builtin._orders_model import escrow_id
 from supplyledger.contracts.builtin.payments import escrow, pay_out
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
-__all__ = ["settle"]
+__all__ = ["financed_by", "settle"]
+
+
+def financed_by(ctx: Ctx, o: dict[str, Any]) -> str | None:
+    """The financier of an approved advance against order ``o``'s escrow, or None. While
+    there is one the escrow is its collateral, so the seller may not cancel the order, and
+    it is repaid first from the seller's share, so it is party to an arbiter's ruling."""
+    lien = ctx.read("credit", lien_key(o["id"]))
+    return str(lien["financier"]) if lien is not None and lien["state"] == "approved" else None
 
 
 def settle(ctx: Ctx, o: dict[str, Any], *, seller: int, buyer: int, transporter: int) -> (

@@ -79,7 +79,7 @@ from supplyledger.contracts.builtin._orders_model import (
     release_due,
     transition,
 )
-from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin._orders_settle import financed_by, settle
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin._sensors_reserved import product_rule_version
 from supplyledger.contracts.builtin.custody import project_transfer
@@ -349,18 +349,16 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     seller's balance, as far as it goes (answered as ``financing``)."""
     o = load(ctx, a["order"])
     expect(o, "cancel")
-    lien = ctx.read("credit", lien_key(o["id"]))
-    financed = lien is not None and lien["state"] == "approved"
-    if party(ctx, o, "buyer", "seller") == "seller" and financed:
-        raise Forbidden(f"order {o['id']} is financed by {lien['financier']} against its "
-                        "escrow: only the buyer may cancel it now",
-                        financier=lien["financier"])
+    financier = financed_by(ctx, o)
+    if party(ctx, o, "buyer", "seller") == "seller" and financier is not None:
+        raise Forbidden(f"order {o['id']} is financed by {financier} against its "
+                        "escrow: only the buyer may cancel it now", financier=financier)
     total = o["unit_price"] * o["quantity"] + o["freight"]
     paid = settle(ctx, o, seller=0, buyer=total, transporter=0)
     transition(ctx, o, "cancelled", "cancelled", settled_at=ctx.time,
                reason=a.get("reason", ""))
     out = {"order": o["id"], "state": o["state"], "paid": paid}
-    if financed and ctx.version >= 2:
+    if financier is not None and ctx.version >= 2:
         lien = ctx.read("credit", lien_key(o["id"]))
         out["financing"] = {k: lien[k] for k in ("state", "repaid", "recovered")}
     return out

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._credit_model import lien_key
 from supplyledger.contracts.builtin._orders_goods import move
 from supplyledger.contracts.builtin._orders_model import (
     ORDER_ID,
@@ -32,7 +31,7 @@ from supplyledger.contracts.builtin._orders_model import (
     release_due,
     transition,
 )
-from supplyledger.contracts.builtin._orders_settle import settle
+from supplyledger.contracts.builtin._orders_settle import financed_by, settle
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin.payments import Amount
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Ctx, Method, method
@@ -92,8 +91,7 @@ def resolve(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     expect(o, "resolve")
     # The financier of an approved advance is repaid from the seller's share: the ruling
     # decides its repayment, so it is as much a party as the others.
-    lien = ctx.read("credit", lien_key(o["id"]))
-    financier = lien["financier"] if lien is not None and lien["state"] == "approved" else None
+    financier = financed_by(ctx, o)
     for role, did in (("buyer", o["buyer"]), ("seller", o["seller"]),
                       ("transporter", o["transporter"]), ("financier", financier)):
         if did is not None and (did == ctx.signer or
