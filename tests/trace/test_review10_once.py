@@ -30,7 +30,8 @@ def test_declaring_a_transformation_wrong_consumes_nothing_again(mill: FlourMill
     n = rows(c, out)
     assert c.ok(miller, "trace", "record_event", {"batch": out, "event": declared(milling)})
     assert rows(c, out) == n + 1  # the declaration is in the lot's history
-    assert balance(c, src) == ("40", "0", "60")  # not 80 consumed
+    # not 80 consumed; rules v5 gives the 40 back (review 14; v2 to v4 kept them consumed)
+    assert balance(c, src) == ("0", "0", "100")
     links = sql(c, "SELECT src, dst FROM trace_links WHERE src = ?", (src,))
     assert links == [(src, out)]  # no second genealogy edge
     assert run_audit(c.dir).ok
@@ -46,7 +47,7 @@ def test_declaring_a_transformation_that_took_all_is_recorded(mill: FlourMill) -
     got = c.ok(miller, "trace", "record_events",
                {"events": json.dumps([declared(whole)])})
     assert got["events"] == 1
-    assert balance(c, src) == ("100", "0", "0")
+    assert balance(c, src) == ("0", "0", "100")  # (rules v5: given back; v2 to v4 kept it)
 
 
 def test_declaring_a_packing_wrong_packs_nothing_again(mill: FlourMill) -> None:
@@ -59,4 +60,4 @@ def test_declaring_a_packing_wrong_packs_nothing_again(mill: FlourMill) -> None:
     assert c.ok(miller, "trace", "record_events", {"events": json.dumps([pack])})
     assert balance(c, lot) == ("0", "30", "70")
     assert c.ok(miller, "trace", "record_event", {"batch": lot, "event": declared(pack)})
-    assert balance(c, lot) == ("0", "30", "70")  # not 60 packed
+    assert balance(c, lot) == ("0", "0", "100")  # not 60 packed (v5: 30 given back)

@@ -74,8 +74,8 @@ def test_a_packing_declared_wrong_no_longer_reaches_the_pallets_shipment(
     r.record(agg(10, PALLET, "ADD", other, 30))
     assert recall_ids(r, PALLET) == {PALLET, SHIPMENT}
     assert recall_ids(r, other) == {other, PALLET, SHIPMENT}
-    # the mass balance stands (the correcting events are the recorder's to make)
-    assert sql(r.c, "SELECT packed FROM batches WHERE id = ?", (lot,)) == [("30",)]
+    # the mass balance stood under v4; rules v5 gives the packing back (review 14)
+    assert sql(r.c, "SELECT packed FROM batches WHERE id = ?", (lot,)) == [("0",)]
     # the history keeps both: the packing, marked declared wrong, and its declaration
     shown = queries(r.c).trace(lot)
     marks = [(e["biz_step"], e["error_declaration"], e["declared_wrong"])

@@ -19,7 +19,9 @@ had left days earlier, notices at the gate, corrects the books (that packing tak
 off, the lot packed onto its own pallet) and records an EPCIS error declaration of the
 wrong packing (trace rules v4): the trace of lot no. 2 shows the packing declared wrong
 and the link it withdrew, and its recall reaches its own pallet's shipment, not the
-earlier one.
+earlier one. (Under trace rules v5 the declaration alone gives the packing back; the
+clerk's book correction came first, so the declaration finds the lot taken off that
+pallet since and gives nothing back twice.)
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ def _ship_pallet(sim: Sim, mill: Person, flour: str, n: int, chain: FlourChain) 
         wrong = _packing(sim, flour, wrong_unit, "ADD")
         _pack(sim, mill, flour, wrong)
         sim.tick(15)  # the gate scan says that pallet left on its own load days ago
-        # The mass balance holds the lot on the wrong pallet until it is given back there.
+        # Taken back off in the books first (the way before trace rules v5, whose
+        # declaration would give the packing back by itself; after this it gives nothing).
         off = _pack(sim, mill, flour, _packing(
             sim, flour, wrong_unit, "DELETE", note="book correction: the bags were never on "
             f"pallet {wrong_unit.rsplit('/', 1)[-1]}; gives back what the mistaken packing "

@@ -40,6 +40,10 @@ nesting happened: units: [units packed in it now], in: the unit it is packed in 
 the state keys of the transformations in parts it is an output of that carried nothing
 registered then};
 ``i/{item}`` the transformation that consumed the item.
+
+Rules v5: an event's recording that changes the balance keeps what it took (``r/``), and an
+error declaration of the event gives it back (:mod:`._trace_giveback`); a unit then also
+numbers each lot's stay on it (``seq``, ``at``: {lot: stay}, see :mod:`._trace_packing`).
 """
 
 from __future__ import annotations
@@ -68,9 +72,13 @@ class Balance:
         self.ctx, self.resolve = ctx, resolve
         self.lots: dict[str, Lot] = {}
         self.units: dict[str, dict[str, Any]] = {}
-        self.items: list[str] = []
+        self.items: dict[str, str] = {}  # serialised items consumed -> their lot
         self.changed: dict[str, None] = {}  # lots to write, in order
         self.dirty: dict[str, None] = {}  # units to write
+        # (rules v5) what this event takes, so an error declaration can give it back: per
+        # lot {used, packed: Decimal, at: the lot's stay on the parent}; the units it spent
+        self.took: dict[str, dict[str, Any]] = {}
+        self.spent: list[str] = []
 
     def lot(self, batch: str) -> Lot:
         if batch not in self.lots:
@@ -104,7 +112,7 @@ class Balance:
             named = asks.setdefault(batch, [])
             if batch != ident:  # a serialised item of the lot
                 if f["type"] == "TransformationEvent":
-                    self._item(ident)
+                    self._item(ident, batch)
                 if lot.pieces():
                     if named is not None:
                         named.append(ONE)
@@ -140,11 +148,17 @@ class Balance:
             raise Forbidden(f"custody of {batch}{where} is not held by organisation "
                             f"{org or '-'}")
 
-    def _item(self, item: str) -> None:
+    def _item(self, item: str, batch: str) -> None:
         if item in self.items or self.ctx.exists(f"i/{item}"):
             raise InvalidState(f"item {item} was consumed by an earlier transformation",
                                current="consumed", item=item)
-        self.items.append(item)
+        self.items[item] = batch
+
+    def took_from(self, batch: str, what: str, amount: Decimal) -> dict[str, Any]:
+        """Note that this event took ``amount`` of ``batch`` (``what``: used or packed)."""
+        t = self.took.setdefault(batch, {})
+        t[what] = CTX.add(t.get(what, Decimal(0)), amount)
+        return t
 
     def transform(self, f: dict[str, Any], joined: str = "", carried: bool = False) -> bool:
         """A transformation: consume its registered inputs and the carriers it names; mark
@@ -156,7 +170,9 @@ class Balance:
             self._not_sold(batch)
             lot = self.lot(batch)
             if named is None or named:
-                lot.used = CTX.add(lot.used, lot.take(named))
+                got = lot.take(named)
+                lot.used = CTX.add(lot.used, got)
+                self.took_from(batch, "used", got)
                 self.changed[batch] = None
             registered = True
         registered |= bool(self.items)
@@ -232,8 +248,12 @@ class Balance:
             lot = self.lot(batch)
             lot.packed = CTX.subtract(lot.packed, Decimal(packed))
             lot.used = CTX.add(lot.used, Decimal(packed))
+            self.took_from(batch, "used", Decimal(packed))
             self.changed[batch] = None
+        if not u["spent"]:
+            self.spent.append(ident)
         u["lots"], u["spent"] = {}, True
+        u.pop("at", None)  # (rules v5) every lot's stay on it ends
         self.dirty[ident] = None
         return carries
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_giveback import keep
 from supplyledger.contracts.builtin._trace_objects import Claims
 from supplyledger.contracts.builtin._trace_packing import Packing
 from supplyledger.contracts.builtin._trace_targets import node
@@ -42,9 +43,11 @@ Targets = list[tuple[str, dict[str, Any] | None]]
 Edges = tuple[list[list[list[str]]], list[list[str]]]
 
 
-def edges(ctx: Ctx, targets: Targets, f: dict[str, Any], claims: Claims) -> Edges:
+def edges(ctx: Ctx, targets: Targets, f: dict[str, Any], claims: Claims, item: int) -> Edges:
     """(genealogy edges per target the event is recorded on, [child, parent] pairs it
-    unpacked whole). Transformation edges and nested units go with the first target."""
+    unpacked whole). Transformation edges and nested units go with the first target.
+    Under rules v5 the recording (this transaction's event ``item``) keeps what it took
+    of each lot, for an error declaration to give back (:mod:`._trace_giveback`)."""
     out: list[list[list[str]]] = [[] for _ in targets]
     unpacked: list[list[str]] = []
     balance = Packing(ctx, lambda ident: node(ctx, ident))
@@ -53,6 +56,8 @@ def edges(ctx: Ctx, targets: Targets, f: dict[str, Any], claims: Claims) -> Edge
     elif f["parent"]:
         _aggregation(ctx, targets, f, claims, balance, out, unpacked)
     balance.commit()
+    if ctx.version >= 5:
+        keep(ctx, balance, item)
     return out, unpacked
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, EPCISValidationError
 
-__all__ = ["held", "key", "mark", "withdraw"]
+__all__ = ["held", "key", "mark", "recordings", "withdraw"]
 
 
 def key(f: dict[str, Any], *, declared: bool = False) -> str:
@@ -72,17 +72,23 @@ def mark(ctx: Ctx, f: dict[str, Any], where: dict[str, list[Any]], subjects: lis
     ctx.put(key(f), where)
 
 
+def recordings(ctx: Ctx, f: dict[str, Any]) -> dict[tuple[str, int], list[str]]:
+    """The recordings of the event the error declaration ``f`` declares wrong: (tx id,
+    item) -> the chains each went to (none for an event recorded under rules v1)."""
+    out: dict[tuple[str, int], list[str]] = {}
+    for chain, (tx, item) in (ctx.get(key(f, declared=True)) or {}).items():
+        out.setdefault((tx, item), []).append(chain)
+    return out
+
+
 def withdraw(ctx: Ctx, f: dict[str, Any], declared: dict[str, list[Any]],
              subjects: list[str]) -> list[list[Any]]:
     """(rules v4) Withdraw the recordings of the event the error declaration ``f`` says was
     wrong that this recording of it, on ``subjects``, completes: those every chain of which
     the declaration (``declared``: its map, this recording marked) is on now. Returns their
     ``[tx id, item]``. Events recorded under rules v1 left no map: nothing is withdrawn."""
-    recordings: dict[tuple[str, int], list[str]] = {}
-    for chain, (tx, item) in (ctx.get(key(f, declared=True)) or {}).items():
-        recordings.setdefault((tx, item), []).append(chain)
     out: list[list[Any]] = []
-    for (tx, item), chains in recordings.items():
+    for (tx, item), chains in recordings(ctx, f).items():
         if any(c in subjects for c in chains) and all(c in declared for c in chains):
             gone = ctx.get(f"w/{tx}") or []
             if item not in gone:

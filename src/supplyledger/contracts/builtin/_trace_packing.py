@@ -16,6 +16,11 @@
   is unpacked; consuming the parent consumes it and what it carries (so the goods count
   once, whichever container is milled); no unit is packed into itself through another.
 
+- Rules v5: a lot's *stay* on a parent begins when it comes onto it (or, on it from before
+  v5, at its next packing there) and again at each partial unpacking; it ends when the lot
+  leaves the parent whole or the parent is consumed. A packing declared wrong is given back
+  only within its own stay (:mod:`._trace_giveback`): then all it packed is still there.
+
 Kept apart from the balance ledger so each module stays readable; the state is the same
 (``q/``, ``u/``), written by :meth:`Balance.commit`.
 """
@@ -52,6 +57,11 @@ class Packing(Balance):
             lot.packed = CTX.add(lot.packed, got)
             u["lots"][batch] = as_text(CTX.add(Decimal(u["lots"].get(batch, "0")), got))
             self.changed[batch] = None
+            if self.ctx.version >= 5:
+                if batch not in u.get("at", {}):  # new on it (or on it since before v5)
+                    self._stay(u, batch)
+                t = self.took_from(batch, "packed", got)
+                t["into"], t["at"] = parent, u["at"][batch]
 
     def nest(self, parent: str, units: list[str]) -> None:
         """An aggregation ADD of ``units`` (objects carrying registered goods) into
@@ -134,9 +144,19 @@ class Packing(Balance):
             lot.packed = CTX.subtract(lot.packed, back)
             if back == packed:
                 del u["lots"][batch]
+                u.get("at", {}).pop(batch, None)
                 gone.append(batch)
             else:
                 u["lots"][batch] = as_text(CTX.subtract(packed, back))
+                if self.ctx.version >= 5:  # what stays on it may not be the packings' own
+                    self._stay(u, batch)
             self.changed[batch] = None
             self.dirty[parent] = None
         return gone
+
+    @staticmethod
+    def _stay(u: dict[str, Any], batch: str) -> None:
+        """(rules v5) A new stay of ``batch`` on the unit ``u``: packings recorded before
+        it are given back by an error declaration no more (:mod:`._trace_giveback`)."""
+        u["seq"] = u.get("seq", 0) + 1
+        u.setdefault("at", {})[batch] = u["seq"]

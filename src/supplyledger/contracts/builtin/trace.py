@@ -105,7 +105,8 @@ same lot onto the same pallet, another event of the same capture) stays, and so 
 everything later events built on top (the pallet's own shipment, its packing into a
 container, what it was milled into): a recall of the pallet still reaches those, only the
 lot no longer reaches the pallet. Not withdrawn either: the quantities the event consumed
-or packed (the mass balance stands until the correcting events are recorded), the objects
+or packed (the mass balance stands until the correcting events are recorded; v5 gives
+them back), the objects
 it claimed, and a transformation part's inputs and outputs in its transformation's state.
 A part's edges through the transformation's node are withdrawn like any other (v3 took the
 part's inputs and outputs out of the node from the declaration on, so what the part had
@@ -113,6 +114,29 @@ joined before stayed). Both the wrong event and its declaration stay in the chai
 history; trace marks them (``error_declaration``, ``declared_wrong``). Nothing is withdrawn
 for a declaration recorded before v4 was adopted, nor for an event recorded under v1
 (where it went was not kept).
+
+Rules v5 (new ledgers start there; older ones after ``rules.adopt``): an error declaration
+gives back what the event it declares wrong took from each lot. Under v4 a mistyped
+TransformationEvent (1000 kg consumed instead of 100 kg) left the lot without stock for
+good, and the corrective event (the right quantities, named in the declaration's
+``correctiveEventIDs``) was refused as ``insufficient_quantity``. Under v5 each recording
+that consumes or packs keeps what it took of each registered lot, in the lot's unit; once
+the recording is withdrawn (as under v4), that goes back to each lot whose custodian
+organisation has declared the event wrong (by that declaration or an earlier one, on any
+chain; a lot held by another organisation comes back when that organisation records the
+declaration too, on the lot's own chain, say). Consumed quantity returns to the lot's free
+quantity (its items may be consumed again, and units consumed whole are usable again, empty,
+once all the recording took is back). Packed quantity returns from the parent if the lot
+stayed on it untouched since the packing (none of it unpacked from there, the parent not
+consumed); else none of that packing comes back (the receipt lists it as
+``not_given_back``): what the parent holds of the lot now cannot be told apart from what
+the wrong packing put there, and the lot must never yield more than it holds; the recorder
+unpacks what is still wrongly there. The declaration is never refused for the balance's
+sake, nothing is given back twice, and an event recorded before v5 was adopted kept no
+account of what it took: its declaration gives nothing back. The declaration's receipt
+and ``record_event``'s result list ``given_back`` [tx, item, lot, consumed, unpacked].
+An unpacking or a nesting declared wrong gives nothing back (it took nothing from a lot):
+what it unpacked stays free, a unit it nested stays in its parent, until recorded otherwise.
 """
 
 from __future__ import annotations
@@ -126,6 +150,7 @@ from supplyledger.contracts.builtin._trace_facts import (
     facts_of_events,
     subject_id,
 )
+from supplyledger.contracts.builtin._trace_giveback import give_back
 from supplyledger.contracts.builtin._trace_objects import Claims
 from supplyledger.contracts.builtin._trace_once import held, mark, withdraw
 from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
@@ -196,7 +221,8 @@ def _merge_shares(shares: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], item: int,
             edges: list[list[str]], unpacked: list[list[str]] | None = None,
-            withdrawn: list[list[Any]] | None = None) -> dict[str, Any]:
+            withdrawn: list[list[Any]] | None = None,
+            given: dict[str, list[list[Any]]] | None = None) -> dict[str, Any]:
     # The event's record is the signed envelope that carries it: its hash (the tx id)
     # commits to the event, who recorded it and when.
     code = chain_code(ctx.tx_id, state["code"])
@@ -209,8 +235,9 @@ def _append(ctx: Ctx, subject: str, state: dict[str, Any], f: dict[str, Any], it
         more["unpacked"] = unpacked
     if withdrawn:  # (rules v4 only) the recordings an error declaration withdrew
         more["withdrawn"] = withdrawn
-    ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, **more)
-    return {"batch": subject, "seq": n, "code": code, "hash": f["hash"]}
+    shown = {k: v for k, v in (given or {}).items() if v}  # (rules v5 only)
+    ctx.emit("recorded", batch=subject, seq=n, code=code, item=item, **more, **shown)
+    return {"batch": subject, "seq": n, "code": code, "hash": f["hash"], **shown}
 
 
 def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[str, Any],
@@ -242,17 +269,21 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     per: list[list[list[str]]] = []
     unpacked: list[list[str]] = []
     if linking and not again:
-        per, unpacked = edges(ctx, targets, f, claims)
+        per, unpacked = edges(ctx, targets, f, claims, item)
     elif once and f.get("declares") and not where and ctx.version < 4:
         unpacked = retracted(ctx, f)  # (v3) a part's links taken back, once
     claims.commit()
     withdrawn: list[list[Any]] = []
+    given: dict[str, list[list[Any]]] = {}
     if once:
         subjects = [t for t, _ in targets]
         mark(ctx, f, where, subjects, item)
         if ctx.version >= 4 and f.get("declares"):  # (never on an event's own recording)
             withdrawn = withdraw(ctx, f, where, subjects)
-    done = _append(ctx, first, state, f, item, per[0] if per else [], unpacked, withdrawn)
+            if ctx.version >= 5:
+                given = give_back(ctx, f, where)
+    done = _append(ctx, first, state, f, item, per[0] if per else [], unpacked, withdrawn,
+                   given)
     for k in range(1, len(targets)):
         t = targets[k][0]
         _append(ctx, t, ctx.get(f"b/{t}") or {"code": ZERO, "n": 0}, f, item,
@@ -323,4 +354,4 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
                        tables=(EVENTS, LINKS, UNPACKED), projectors=PROJECTORS,
-                       versions=(1, 2, 3, 4))
+                       versions=(1, 2, 3, 4, 5))
