@@ -65,7 +65,7 @@ def test_october_is_shop_a_s_van_hand_computed(q: KpiQueries) -> None:
 def test_november_totals_are_the_shipments_and_match_emissions_py(q: KpiQueries) -> None:
     rep = emissions_report(q, "2026-11")
     [p] = rep["platforms"]
-    assert p["name"] == "(no platform)" and p["planned"] == 0
+    assert p["name"] == "(direct sales)" and p["planned"] == 0
     # Departed in November: S2 only. Its recorded total, read straight from the table:
     recorded = q.conn.execute("SELECT SUM(co2e_g) FROM shipments WHERE departed >= ? AND "
                               "departed < ?", (rep["start"], rep["end"])).fetchone()[0]

@@ -8,7 +8,7 @@ Story (November 2026, carrier-created shipments, so none is any one platform's):
 * Y2: HGV 100 km (1000 kg: Shop B's order 100 kg unloaded at the hub, a direct-sales order
   300 kg, 600 kg on no order), then van 20 km (900 kg);
 * Y3: created, never departed: Shop A's and Shop B's orders (planned for both);
-* Y4: van 10 km, 50 kg, no orders at all (whole shipment to "(no platform)").
+* Y4: van 10 km, 50 kg, no orders at all (whole shipment to "(direct sales)").
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def test_a_shipment_of_two_platforms_is_split_by_the_mass_of_their_goods(
         q: KpiQueries) -> None:
     rep = emissions_report(q, "2026-11")
     shops = _by_name(rep)
-    assert list(shops) == ["(no platform)", "Shop A", "Shop B"]
-    a, b, none = shops["Shop A"], shops["Shop B"], shops["(no platform)"]
+    assert list(shops) == ["(direct sales)", "Shop A", "Shop B"]
+    a, b, none = shops["Shop A"], shops["Shop B"], shops["(direct sales)"]
     # Y1: 0.2 t x 40 km = 8 tkm x 782.25 = 6258 g; 140:60 -> 4380.6 / 1877.4 -> 4381 + 1877.
     assert (a["wtw_g"], a["tonne_km"], a["ttw_g"]) == (4381, "5.600", 3535)
     # Y2 leg 0: 100 tkm x 125.22 = 12 522 g; Shop B's 100 of 1000 kg -> 1252 g (floor of
@@ -118,10 +118,10 @@ def test_shared_shipments_count_for_each_platform_and_say_so(q: KpiQueries) -> N
     rep = emissions_report(q, "2026-11")
     shops = _by_name(rep)
     got = {n: (p["shipments"], p["shared_shipments"], p["planned"]) for n, p in shops.items()}
-    assert got == {"Shop A": (1, 1, 1), "Shop B": (2, 2, 1), "(no platform)": (2, 1, 0)}
+    assert got == {"Shop A": (1, 1, 1), "Shop B": (2, 2, 1), "(direct sales)": (2, 1, 0)}
     # Y1, Y2 and Y4 departed: the totals count each once.
     assert (rep["totals"]["shipments"], rep["totals"]["shared_shipments"]) == (3, 2)
-    assert shops["(no platform)"]["allocation"] == {"mass": 1, "equal": 0, "whole": 1}
+    assert shops["(direct sales)"]["allocation"] == {"mass": 1, "equal": 0, "whole": 1}
     assert shops["Shop B"]["allocation"] == {"mass": 2, "equal": 0, "whole": 0}
 
 
@@ -134,7 +134,7 @@ def test_the_platform_shares_agree_with_the_recorded_order_shares(q: KpiQueries)
     assert shops["Shop B"]["orders"]["n"] == 2
     assert shops["Shop B"]["wtw_g"] == shops["Shop B"]["orders"]["co2e_g"] == (
         share["PB1"] + share["PB2"])
-    assert shops["(no platform)"]["orders"]["co2e_g"] == share["PD"]
+    assert shops["(direct sales)"]["orders"]["co2e_g"] == share["PD"]
 
 
 def test_by_mode_splits_each_leg_too(q: KpiQueries) -> None:
@@ -145,8 +145,8 @@ def test_by_mode_splits_each_leg_too(q: KpiQueries) -> None:
         ("Shop A", "van_diesel_avg"): (1, 1, "5.600", 4381),
         ("Shop B", "van_diesel_avg"): (1, 1, "2.400", 1877),
         ("Shop B", "hgv_avg"): (1, 1, "10.000", 1252),
-        ("(no platform)", "hgv_avg"): (1, 1, "90.000", 11_270),
-        ("(no platform)", "van_diesel_avg"): (2, 2, "18.500", 14_080 + 391)}
+        ("(direct sales)", "hgv_avg"): (1, 1, "90.000", 11_270),
+        ("(direct sales)", "van_diesel_avg"): (2, 2, "18.500", 14_080 + 391)}
     for p in shops.values():
         assert sum(m["wtw_g"] for m in p["by_mode"]) == p["wtw_g"] == p["check"]["legs_wtw_g"]
         assert p["check"]["deviation_pct"] == "0.000"
@@ -159,7 +159,7 @@ def test_one_platform_sees_only_its_shares(q: KpiQueries) -> None:
         "Shop B", 3129, 2, 2)
     assert (rep["totals"]["shipments"], rep["totals"]["wtw_g"]) == (2, 3129)
     direct = emissions_report(q, "2026-11", platform="direct")["platforms"]
-    assert [(p["name"], p["wtw_g"]) for p in direct] == [("(no platform)", 25_741)]
+    assert [(p["name"], p["wtw_g"]) for p in direct] == [("(direct sales)", 25_741)]
 
 
 def test_csv_says_shared_and_allocation(q: KpiQueries) -> None:
@@ -167,7 +167,7 @@ def test_csv_says_shared_and_allocation(q: KpiQueries) -> None:
     assert lines[0].endswith(",shared_shipments,allocation")
     totals = [ln.split(",") for ln in lines[1:] if ",*,*," in ln]
     assert [(r[2], r[-2], r[-1]) for r in totals] == [
-        ("(no platform)", "1", "mass+whole"), ("Shop A", "1", "mass"), ("Shop B", "2", "mass")]
+        ("(direct sales)", "1", "mass+whole"), ("Shop A", "1", "mass"), ("Shop B", "2", "mass")]
 
 
 def test_cli_table_says_shared_and_the_fallback(ledger: Path) -> None:

@@ -111,14 +111,18 @@ def plan_cmd(
             _platform_signer(partial(state_value, conn), signer, key, req.platform)
         orders = open_orders(conn, req.platform)
         # Routes carry the plan's speed and service times from shipments rules v2 on.
-        timed = in_force(prefixed_state(conn, PREFIX)).get("shipments", 1) >= 2
+        rules = in_force(prefixed_state(conn, PREFIX)).get("shipments", 1)
+        timed = rules >= 2
     finally:
         conn.close()
     res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=timed)
     if submit and not res.routes:  # an empty plan on the ledger would only be noise
         fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
              "could be routed from the request")
-    doc: dict[str, Any] = checked_summary(load_builtin(), req, res)
+    from supplyledger.node.service import wall_clock_ms  # what _submit signs with
+
+    doc: dict[str, Any] = checked_summary(load_builtin(), req, res, now=wall_clock_ms(),
+                                          rules=rules)
     if svg is not None:
         svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
     receipt = (_submit(data, signer, key, req.platform, res.args)

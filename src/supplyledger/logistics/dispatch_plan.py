@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from supplyledger.contracts.runtime import Contract, prepare_call
-from supplyledger.errors import error_from_code
+from supplyledger.contracts.builtin._shipments_plan import _route_bounds
+from supplyledger.contracts.runtime import Contract, Ctx, prepare_call
+from supplyledger.errors import SupplyLedgerError, error_from_code
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder
 from supplyledger.logistics.eta import GeoPoint, haversine_m, project_km
@@ -167,16 +168,31 @@ def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict
     return out
 
 
+def _refused(code: str, message: str, details: dict[str, Any] | None) -> SupplyLedgerError:
+    return error_from_code(code, f"the plan would be refused: {message}", details)
+
+
 def checked_summary(contracts: Mapping[str, Contract], req: DispatchRequest,
-                    res: DispatchResult) -> dict[str, Any]:
+                    res: DispatchResult, *, now: int, rules: int) -> dict[str, Any]:
     """What ``dispatch plan`` and the web's dispatch page show of a solved plan, once it
-    is checked as ``shipments.record_plan`` will check it (``prepare_call``; refused with
-    the contract's error, "the plan would be refused: …"). Each route's report gets the
-    CO2e the contract computes for it."""
+    is checked as ``shipments.record_plan`` will check it, signed at ``now`` (ms) on a
+    ledger under shipments rules ``rules``: ``prepare_call``, then (rules v3) each route's
+    bounds by the contract's own ``_route_bounds``, so a plan it would refuse is refused
+    before anything is signed, with the contract's error ("the plan would be refused: …").
+    A later signature only widens the year ahead a route may depart in. Each route's
+    report gets the CO2e the contract computes for it."""
     prepared, error = prepare_call(contracts, "shipments", "record_plan", res.args)
     if error is not None:
-        raise error_from_code(error["code"], f"the plan would be refused: {error['message']}",
-                              error.get("details"))
+        raise _refused(error["code"], error["message"], error.get("details"))
+    if rules >= 3:
+        # The bounds read nothing but the transaction's time: a call context without state.
+        ctx = Ctx(contract="shipments", signer=req.platform, roles=frozenset({"platform"}),
+                  org=None, time=now, tx_id="", read=lambda _key: None, version=rules)
+        for i, route in enumerate(prepared["routes"]):
+            try:
+                _route_bounds(ctx, prepared["id"], i, route)
+            except SupplyLedgerError as exc:
+                raise _refused(exc.code, exc.message, exc.details) from None
     for report, route in zip(res.routes, prepared["routes"], strict=True):
         report["co2e_g"] = route["shipment"]["co2e_g"]
     return {"plan": req.plan, "platform": req.platform, "routes": res.routes,

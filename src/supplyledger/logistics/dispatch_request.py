@@ -20,10 +20,11 @@ order ids, routes and distances go on the ledger. The request is a JSON object::
                          "window": ["...", "..."], "batch": "<lot>", "public": false}}
     }
 
-Times are ms since the epoch or ISO-8601 strings with a zone; coordinates decimal degrees
-(numbers or strings, kept to micro-degrees); ``quantity`` and ``capacity`` share one unit of
-the platform's choice (default for ``mass_kg``, which must be whole kg and drives the
-emission allocation). An order's ``window`` defaults to the order's delivery window on the
+Times are ms since the epoch or ISO-8601 strings with a zone, none after the year 9999;
+coordinates decimal degrees (numbers or strings, kept to micro-degrees); ``quantity`` and
+``capacity`` share one unit of the platform's choice (default for ``mass_kg``, which must be
+whole kg, at most a shipment's cargo (``MAX_MASS_KG`` of the shipments contract), and drives
+the emission allocation). An order's ``window`` defaults to the order's delivery window on the
 ledger and can only narrow it; ``available`` defaults to the warehouse hours; ``public:
 true`` lets the drop point's coordinates go on the ledger (a business site, not a home).
 Storage capacity bounds what can be staged for the plan, so the plan releases at most
@@ -40,12 +41,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from supplyledger.contracts.builtin._shipments_new import MAX_MASS_KG
 from supplyledger.errors import ValidationError
 
-__all__ = ["DispatchRequest", "DropPoint", "FleetVehicle", "LedgerOrder", "Site", "load_request",
-           "parse_request", "parse_time"]
+__all__ = ["MAX_TIME_MS", "DispatchRequest", "DropPoint", "FleetVehicle", "LedgerOrder", "Site",
+           "load_request", "parse_request", "parse_time"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
+# The latest time a request may name: the end of year 9999, what ISO 8601 can write. Later
+# ones are a slip of units (microseconds for ms); near 2**53 the route's times could not
+# even be put on the ledger. (The ledger then takes departures at most a year ahead.)
+MAX_TIME_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True)
@@ -105,18 +111,23 @@ class DispatchRequest:
 
 
 def parse_time(value: Any, what: str) -> int:
-    """ms epoch from an int or an ISO-8601 string with a zone."""
+    """ms epoch from an int or an ISO-8601 string with a zone (at most :data:`MAX_TIME_MS`)."""
     if type(value) is int:
-        return value
-    if isinstance(value, str):
+        ms = value
+    elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(f"{what}: {value!r} is not an ISO-8601 time") from None
         if dt.tzinfo is None:
             raise ValidationError(f"{what}: {value!r} needs a time zone (e.g. Z)")
-        return int(dt.timestamp() * 1000)
-    raise ValidationError(f"{what} must be ms since the epoch or an ISO-8601 string")
+        ms = int(dt.timestamp() * 1000)
+    else:
+        raise ValidationError(f"{what} must be ms since the epoch or an ISO-8601 string")
+    if ms > MAX_TIME_MS:
+        raise ValidationError(f"{what}: {value!r} is after 9999-12-31T23:59:59.999Z (ms since "
+                              "the epoch are wanted)", arg=what, latest=MAX_TIME_MS)
+    return ms
 
 
 def _micro(value: Any, what: str, bound: int) -> int:
@@ -194,8 +205,10 @@ def parse_request(doc: Any) -> DispatchRequest:
         mass = d.get("mass_kg", qty)
         if isinstance(mass, float) and mass.is_integer():
             mass = int(mass)
-        if type(mass) is not int or mass < 1:
-            raise ValidationError(f"orders.{oid}.mass_kg must be a whole number of kg >= 1")
+        if type(mass) is not int or not 1 <= mass <= MAX_MASS_KG:
+            raise ValidationError(f"orders.{oid}.mass_kg must be a whole number of kg from 1 "
+                                  f"to {MAX_MASS_KG} (the most a shipment carries)",
+                                  arg=f"orders.{oid}.mass_kg", most=MAX_MASS_KG)
         drops[oid] = DropPoint(
             oid, _micro(d.get("lat"), f"orders.{oid}.lat", 90_000_000),
             _micro(d.get("lon"), f"orders.{oid}.lon", 180_000_000), qty, mass,

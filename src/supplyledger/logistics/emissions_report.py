@@ -8,10 +8,11 @@ and one closed before departure (cancelled) is neither.
 
 Whose emissions: a shipment is split among the platforms whose goods it carried, by the
 mass of their goods on each leg (:mod:`.emissions_split`, ISO 14083 consignment
-allocation), in whole grams that add up to the shipment. A shared shipment counts in each
-platform it served (``shared_shipments`` says how many of a platform's were shared) but
-once in ``totals``; ``allocation`` counts the shipments split by mass, equally (a mass
-unknown) or given whole (no orders).
+allocation), in whole grams that add up to the shipment. Goods of no platform (direct-sales
+orders, cargo of a shipment no platform made) are "(direct sales)", as in the KPIs. A
+shared shipment counts in each platform it served (``shared_shipments`` says how many of a
+platform's were shared) but once in ``totals``; ``allocation`` counts the shipments split
+by mass, equally (a mass unknown) or given whole (no orders).
 
 What is reported, following the ISO 14083 reporting elements that apply to a shipper's
 view of its transport chain (clause 13 / GLEC "reporting"):
@@ -46,6 +47,7 @@ from typing import Any
 
 from supplyledger.logistics.emissions import FactorTable
 from supplyledger.logistics.emissions_split import Carried, Split, split_shipment
+from supplyledger.logistics.kpi import DIRECT_NAME
 from supplyledger.logistics.periods import Period
 
 __all__ = ["CSV_COLUMNS", "Carried", "LegRow", "ShipmentRow", "monthly_report", "to_csv"]
@@ -200,10 +202,13 @@ def monthly_report(shipments: Sequence[ShipmentRow], month: Period, factors: Fac
                                         factors).owners:
                 planned[owner] += 1
     used: dict[tuple[str, str], Any] = {}
+
+    def name(k: str) -> str:
+        return names.get(k, k) if k else DIRECT_NAME
+
     keys = sorted((set(departed) | set(planned)) if platform is None else
-                  {platform} & (set(departed) | set(planned)),
-                  key=lambda k: (names.get(k, k), k))
-    platforms = [{"platform": k, "name": names.get(k, k) if k else "(no platform)",
+                  {platform} & (set(departed) | set(planned)), key=lambda k: (name(k), k))
+    platforms = [{"platform": k, "name": name(k),
                   **_platform(k, departed[k], planned[k], factors, used)} for k in keys]
     shown = {sv.row.id: sv.shared for k in keys for sv in departed[k]}
     # Tonne-km summed before rounding: the platforms' figures are each rounded to 0.001.

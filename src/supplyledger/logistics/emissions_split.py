@@ -8,7 +8,8 @@ distance, so that is by mass. Hence, per leg:
 * the consignments aboard are the orders not yet unloaded (an order leaves at the end of
   its ``leg``; none = the last) with their recorded mass, plus the leg's cargo on no order
   (leg mass minus those orders), which belongs to the shipment's own platform (the one that
-  created or planned it, or whose orders alone it carries) or else to no platform ("");
+  created or planned it, or whose orders alone it carries) or else to no platform ("",
+  which the reports name "(direct sales)");
 * an order belongs to the platform it came through ("" for direct sales);
 * the leg's integer grams (and its TTW grams, and the grams recomputed as a control) are
   split among the owners by mass with the largest-remainder rule (``emissions.allocate``),

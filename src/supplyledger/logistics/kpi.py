@@ -34,9 +34,9 @@ cold-chain excursion rate (%)
     A breach marks the lots its device watched, so other lots in the same vehicle do not
     count. *shipments*: over shipments created in the period, the share with a breach
     recorded by a device bound to the shipment, or a breach on a lot it carries that
-    overlaps its journey (departed .. arrived, or .. ``as_of`` while moving): a lot's
-    earlier or later breaches belong to whoever held it then. ``None`` when the ledger has
-    no sensor contract.
+    overlaps its journey (departed .. arrived; one closed on the way without arriving ..
+    its close; .. ``as_of`` while moving): a lot's earlier or later breaches belong to
+    whoever held it then. ``None`` when the ledger has no sensor contract.
 satisfaction
     Mean buyer rating 1-5 (``ratings.score``, which rates seller and platform) over ratings
     given in the period, two decimals.
@@ -51,7 +51,9 @@ orders it carries, and lists among a shipment's ``batches`` the lots of all its 
 one-platform report loads that platform's orders only, but a shared shipment carries
 others' lots too).
 
-Orders and ratings without a platform are grouped under ``DIRECT`` ("").
+Orders and ratings without a platform are grouped under ``DIRECT`` (""), named
+``DIRECT_NAME`` ("(direct sales)"), as are the shipments of no platform carrying no order of
+one; the emissions report uses the same name.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from supplyledger.logistics.periods import Period
 __all__ = [
     "DEFAULT_TARIFFS",
     "DIRECT",
+    "DIRECT_NAME",
     "BreachFacts",
     "KpiInput",
     "OrderFacts",
@@ -79,6 +82,7 @@ __all__ = [
 ]
 
 DIRECT = ""
+DIRECT_NAME = "(direct sales)"  # what every report calls DIRECT (docs/kpi.md)
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
 
@@ -118,6 +122,7 @@ class ShipmentFacts:
     orders: tuple[str, ...] = ()
     departed: int | None = None
     arrived: int | None = None  # arrival at the last leg's end
+    ended: int | None = None  # delivered or closed (one closed on the way never arrives)
 
 
 @dataclass(frozen=True)
@@ -266,11 +271,12 @@ def _row(data: KpiInput, breaches: _Breaches, orders: Sequence[OrderFacts],
 
         def moving(s: ShipmentFacts) -> bool:
             # A device bound to the shipment speaks for it; a lot's breach only counts
-            # while this shipment carried the lot (departed .. arrival, or "now").
+            # while this shipment carried the lot (departed .. arrival, or its end when
+            # closed on the way, or "now" while still moving).
             if s.id in breaches.shipment:
                 return True
             lots = [*s.batches, *(order_batch.get(o) for o in s.orders)]
-            end = data.as_of if s.arrived is None else s.arrived
+            end = next((t for t in (s.arrived, s.ended) if t is not None), data.as_of)
             return s.departed is not None and breaches.during(lots, s.departed, end)
 
         made = [s for s in shipments if s.created in p]
@@ -323,7 +329,7 @@ def compute(data: KpiInput, periods: Sequence[Period], *,
         keys = set(platforms)
 
     def name(k: str) -> str:
-        return "(direct sales)" if k == DIRECT else data.names.get(k, k)
+        return DIRECT_NAME if k == DIRECT else data.names.get(k, k)
 
     return [{"platform": k, "name": name(k),
              "periods": [_row(data, breaches, orders[k], ratings[k], shipments[k],

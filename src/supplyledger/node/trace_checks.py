@@ -8,7 +8,8 @@ chain recomputed from the stored transactions matches; and the projection row eq
 row the contract's own prepare step derives from the transaction. An event can also report
 a problem itself: a failed inspection, a bad disposition, a sensor alarm, or a reading
 outside the product type's limits. A breach of a cold-chain rule that the sensors contract
-recorded against a batch is a fault of the link the batch was in at the time.
+recorded against a batch is a fault of the link the batch was in at the time, worded as it
+stands for that batch (:func:`for_batch`).
 
 Proofs are built per block from one read of the block (leaf hashes and Merkle levels are
 kept in a small LRU), because a genealogy touches many blocks and each proof would
@@ -38,8 +39,9 @@ from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.proofs import FORMAT, verify_proof
 from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.store.sqlite import SQLiteStore
+from supplyledger.store.views import breach_ends
 
-__all__ = ["COLUMNS", "Checker", "Fault", "Memo", "tx_id_of"]
+__all__ = ["COLUMNS", "Checker", "Fault", "Memo", "for_batch", "tx_id_of"]
 
 COLUMNS = ("batch", "seq", "tx", "item", "height", "type", "biz_step", "disposition", "link",
            "event_time", "signer", "code", "hash_id", "verdict", "location", "refs")
@@ -122,6 +124,24 @@ def _path(levels: list[list[bytes]], index: int) -> list[str]:
             out.append(lv[i ^ 1].hex())
         i //= 2
     return out
+
+
+def for_batch(br: dict[str, Any], marks: dict[str, Any], row_end: int | None
+              ) -> dict[str, Any]:
+    """Breach record ``br`` as it stands for one batch it marks, to word it.
+
+    Sensors rules v4 keep excursions per batch, so the batches one breach marks may part:
+    the record goes on until the last of them ends. Whether it still goes on for this batch
+    is the batch's committed marks' (``open``); when it ended there is its own
+    ``sensor_breaches`` row's (``row_end``), else the record's end (or its last
+    out-of-range reading). Marks without ``open`` leave the record as it is."""
+    still = marks.get("open")
+    if still is None:
+        return br
+    if br["id"] in still:
+        return {**br, "ended": None}
+    ended = next((t for t in (row_end, br["ended"]) if t is not None), br["seen"])
+    return {**br, "ended": ended}
 
 
 def tx_id_of(raw: bytes) -> str:
@@ -318,14 +338,16 @@ class Checker:
     def breaches(self, batches: Sequence[str],
                  rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
         """Sensor breaches that mark ``batches``, from the sensors contract's committed
-        state (not its tables), each as a fault of the link the batch was in when the
-        breach was recorded: its last trace event at or before that block (else transport
-        for a shipment or container logger, storage for one on the batch itself)."""
+        state (not its tables: only the time a breach ended for a batch is its row's), each
+        as a fault of the link the batch was in when the breach was recorded: its last trace
+        event at or before that block (else transport for a shipment or container logger,
+        storage for one on the batch itself)."""
         out: list[dict[str, Any]] = []
         for batch in batches:
             marks = decode(self.store.get_state(f"sensors/{breaches_key(batch)}") or b"null")
             # The first breach, then the latest ones (the list keeps only the last 32).
             ids = dict.fromkeys([marks["first"], *marks["ids"]]) if marks else {}
+            ends = breach_ends(self.store.reader(), batch) if ids else {}
             for bid in ids:
                 raw = self.store.get_state(f"sensors/{breach_key(bid)}")
                 tx = self.store.txs_by_id([decode(raw)["tx"]]) if raw else {}
@@ -338,7 +360,8 @@ class Checker:
                     "storage" if br.get("on") == "batch" else "transport")
                 proof, _ = self.proof(br["tx"], height, index, tx_raw, receipt, br["device"])
                 out.append({"batch": batch, "seq": before[-1][1] if before else 0,
-                            "link": link, "kind": "sensor", "reason": breach_reason(br),
+                            "link": link, "kind": "sensor",
+                            "reason": breach_reason(for_batch(br, marks, ends.get(bid))),
                             "breach": bid, "tx": br["tx"], "height": height,
                             "verified": proof["verified"]})
         return out

@@ -39,7 +39,10 @@ _DIRECT_NAMES = frozenset({"direct", "(direct)", "(direct sales)"})
 _RAN = "(s.departed IS NOT NULL OR s.status != 'closed')"
 # For the KPIs a shipment nobody's platform created counts once for each platform of the
 # orders it carries (one row per shipment x platform; direct-sales orders give NULL).
-_KPI_SHIPMENTS = ("(SELECT DISTINCT s.id, s.created, s.departed, s.arrived, "
+# ``{ended}``: the end column, NULL in a table built by a release that had none (a ledger
+# read before a node of this release rebuilt it: its shipments closed on the way then
+# count as still moving, as that release counted them).
+_KPI_SHIPMENTS = ("(SELECT DISTINCT s.id, s.created, s.departed, s.arrived, {ended} AS ended, "
                   "COALESCE(NULLIF(s.platform, ''), o.platform) AS platform_of FROM shipments s "
                   "LEFT JOIN shipment_orders so ON so.shipment = s.id AND "
                   "NULLIF(s.platform, '') IS NULL LEFT JOIN orders o ON o.id = so.order_id "
@@ -54,6 +57,10 @@ class KpiQueries:
 
     def _q(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()
+
+    def columns(self, table: str) -> set[str]:
+        """The column names of ``table`` as this ledger's file has them."""
+        return {r[1] for r in self._q(f"PRAGMA table_info({table})")}
 
     def has(self, *tables: str) -> bool:
         """Whether the ledger has all these projection tables."""
@@ -161,11 +168,13 @@ class KpiQueries:
                     if batch not in lots[sid]:
                         lots[sid].append(batch)
             where, params = self._where(platform, "platform_of", f"created >= {t0}")
+            ended = "s.ended" if "ended" in self.columns("shipments") else "NULL"
             shipments = [ShipmentFacts(sid, plat, int(created), tuple(lots[sid]),
-                                       tuple(by_ship[sid]), departed, arrived)
-                         for sid, plat, created, departed, arrived in self._q(
-                             "SELECT id, platform_of, created, departed, arrived FROM "
-                             f"{_KPI_SHIPMENTS}{where} ORDER BY id", params)]
+                                       tuple(by_ship[sid]), departed, arrived, ended)
+                         for sid, plat, created, departed, arrived, ended in self._q(
+                             "SELECT id, platform_of, created, departed, arrived, ended "
+                             f"FROM {_KPI_SHIPMENTS.format(ended=ended)}{where} ORDER BY id",
+                             params)]
         # Every breach with its span: a shipment counts a lot's breach only while it moved.
         breaches = [BreachFacts(b or None, s or None, int(t), end) for b, s, t, end in self._q(
             "SELECT DISTINCT batch, shipment, started, ended FROM sensor_breaches")

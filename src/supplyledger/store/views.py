@@ -1,5 +1,5 @@
 """Read models the web UI shows: the dashboard's counts and charts, the trace page's recent
-batches and the event form's held batches.
+batches and each batch's own end of its breaches, and the event form's held batches.
 
 The web layer only parses, calls and renders (DESIGN.md, "Layers"), and the store layer
 holds the only SQL, so the queries behind those pages live here. Each function takes a
@@ -15,9 +15,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-__all__ = ["breach_count", "error_codes", "events_by_step", "held_batches", "last_block_time",
-           "ledger_totals", "orders_by_state", "recent_batches", "trace_totals",
-           "txs_by_contract", "txs_per_day"]
+__all__ = ["breach_count", "breach_ends", "error_codes", "events_by_step", "held_batches",
+           "last_block_time", "ledger_totals", "orders_by_state", "recent_batches",
+           "trace_totals", "txs_by_contract", "txs_per_day"]
 
 DAY_MS = 86_400_000
 
@@ -53,6 +53,14 @@ def breach_count(conn: sqlite3.Connection) -> int:
     """Cold-chain breaches (one per breach, however many batches it marked)."""
     n: int = _one(conn, "SELECT COUNT(DISTINCT id) FROM sensor_breaches")
     return n
+
+
+def breach_ends(conn: sqlite3.Connection, batch: str) -> dict[str, int | None]:
+    """Breach id -> when it ended for ``batch`` (None: still going on there), from the
+    per-batch rows of ``sensor_breaches``: under sensors rules v4 the batches one breach
+    marks end with their own excursion, and the breach record only with the last."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT id, ended FROM sensor_breaches WHERE batch = ?", (batch,))}
 
 
 def last_block_time(conn: sqlite3.Connection) -> int:

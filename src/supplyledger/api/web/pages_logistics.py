@@ -130,8 +130,8 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     req = parse_request(doc)
     orders = open_orders(svc.node.store.reader(), req.platform)
     # Routes carry the plan's speed and service times from shipments rules v2 on.
-    res = plan_dispatch(req, orders, time_limit_s=limit_s,
-                        timing=svc.rules_version("shipments") >= 2)
+    rules = svc.rules_version("shipments")
+    res = plan_dispatch(req, orders, time_limit_s=limit_s, timing=rules >= 2)
     # A product order ships a batch the platform names; the ledger would refuse it unnamed.
     unnamed = sorted(o.id for o in orders if o.batch is None and o.id in req.drops
                      and not req.drops[o.id].batch
@@ -142,7 +142,7 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
         raise ValidationError(f"orders {listed} are for a product: give the batch each ships "
                               "(its lot number), then plan again", arg=f"batch.{unnamed[0]}",
                               orders=unnamed)
-    doc = checked_summary(svc.contracts, req, res)
+    doc = checked_summary(svc.contracts, req, res, now=svc.node.clock(), rules=rules)
     return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
             "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
             "svg": render_svg(res.problem, res.solution)}

@@ -17,6 +17,12 @@ its device is unbound was never seen to end either; it counts until the unbind (
 of the bound shipment) and, if that is longer than allowed, becomes a breach recorded as
 ending then (:func:`close_pending`), so stopping a logger's readings short of the allowance
 and detaching it later hides nothing.
+
+Rules v4 keep excursions per batch (``_sensors_allowance``), so the batches one breach marks
+may later part ways: another logger watching only some of them sees those back in range.
+:func:`update_part` updates a breach for some of its batches only: their marks and
+``sensor_breaches`` rows end (or open again, when an excursion closed at an unbind goes on)
+with their own excursion, and the breach record ends with the last of them.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import InvalidState
 
 __all__ = ["close_pending", "end_excursions", "hold_on_breach", "live_excursions",
-           "open_breach", "update_breach"]
+           "open_breach", "update_breach", "update_part"]
 
 
 def update_breach(ctx: Ctx, bid: str, h: dict[str, Any], *, closed: int | None = None) -> None:
@@ -46,6 +52,40 @@ def update_breach(ctx: Ctx, bid: str, h: dict[str, Any], *, closed: int | None =
             ctx.put(breaches_key(batch), x)
     ctx.emit("breach_updated", id=bid, batches=b["batches"], worst=b["worst"],
              ended=b["ended"], detail=breach_reason(b))
+
+
+def update_part(ctx: Ctx, bid: str, h: dict[str, Any], batches: list[str], *,
+                closed: int | None = None, reopen: bool = False) -> None:
+    """Rules v4: breach ``bid`` went on, got worse or ended (``h``) for ``batches``, some or
+    all of those it marks. Ended, their marks end (``closed`` as in :func:`update_breach`)
+    and the record ends once no marked batch has it open any more; going on, their marks
+    open it again if it was closed (``reopen``: an unbind closed it for them)."""
+    b = ctx.get(breach_key(bid))
+    lo, hi, _ = b["band"]
+    if _dev(h["worst"], lo, hi) > _dev(b["worst"], lo, hi):
+        b["worst"] = h["worst"]
+    b["seen"] = max(b["seen"], h["seen"])
+    ended = h["ended"]
+    if ended is None:
+        if reopen or b["ended"] is not None:
+            for batch in batches:
+                x = ctx.get(breaches_key(batch))
+                if bid not in x["open"]:
+                    x["open"].append(bid)
+                    ctx.put(breaches_key(batch), x)
+        b["ended"] = None
+    else:
+        for batch in batches:
+            x = ctx.get(breaches_key(batch))
+            _ended(x, bid, ended if closed is None else max(ended, closed))
+            ctx.put(breaches_key(batch), x)
+        part = set(batches)
+        if not any(bid in ctx.get(breaches_key(other))["open"]
+                   for other in b["batches"] if other not in part):
+            b["ended"] = ended if b["ended"] is None else max(b["ended"], ended)
+    ctx.put(breach_key(bid), b)
+    ctx.emit("breach_updated", id=bid, batches=batches, worst=b["worst"], ended=ended,
+             detail=breach_reason({**b, "ended": ended}))
 
 
 def end_excursions(ctx: Ctx, ex: dict[str, list[Any]]) -> None:
@@ -144,3 +184,8 @@ def _ended(x: dict[str, Any], bid: str, ended: int) -> None:
         x["open"].remove(bid)
     if x["last_end"] is None or ended >= x["last_end"][0]:
         x["last_end"] = [ended, bid]
+
+
+def _dev(v: int, lo: int, hi: int) -> int:
+    """How far ``v`` lies outside ``[lo, hi]`` (what "worst" means for a band)."""
+    return v - hi if v > hi else lo - v

@@ -17,6 +17,8 @@ State layout (namespace ``sensors``)::
     d/{device}        device: registration, binding, last seq and time, open excursions
     r/p/{gtin14}      product rule          r/b/{batch}   batch rule (overrides the product's)
     b/{breach id}     breach record         x/{batch}     breaches that mark a batch
+    w/{batch}         rules v4: the excursion open on a batch, whichever logger saw it
+                      (only while one is open; see ``_sensors_allowance``)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "READINGS",
     "SHOCK",
     "TEMP",
+    "allowance_key",
     "batch_rule_key",
     "breach_key",
     "breaches_key",
@@ -107,6 +110,11 @@ def product_rule_key(gtin14: str) -> str:
 
 def batch_rule_key(batch: str) -> str:
     return f"r/b/{batch}"
+
+
+def allowance_key(batch: str) -> str:
+    """Rules v4: the excursion open on ``batch`` (see ``_sensors_allowance``)."""
+    return f"w/{batch}"
 
 
 def breach_key(breach_id: str) -> str:

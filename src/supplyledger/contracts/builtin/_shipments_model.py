@@ -18,13 +18,20 @@ ETA is paper 000 eq. 5 summed over the remaining legs (logistics/eta.py, integer
 metres, Decimal division): it is always computed from the progress (``leg``, ``remaining_m``)
 measured at time ``at``, so a traffic change re-evaluates the same fix instead of moving it.
 
-Rules v2 (:func:`rules_v2`; new ledgers start on it): the ETA is that of the arrival, without
+Rules v2 and later (:func:`rules_v2`): the ETA is that of the arrival, without
 the dwell of the last leg (which follows the arrival, as ``arrived`` does); a position fix
 matches only points the vehicle can have reached since ``at`` (``eta.drive_ms``);
 ``deliver`` and ``close`` record their time as ``ended``; dispatch plans may carry the
 planned speed and each drop's service time. Rules v1 (ledgers made before) did none of it.
+Rules v3 bound the times and amounts these computations start from (the ``shipments``
+module docstring), so an ETA or a sum always fits the canonical encoding's integers.
 Latitude/longitude are integer micro-degrees; a node may omit them (a private drop point),
 then the leg needs its distance and cannot be matched to position fixes.
+
+The ``shipments`` table's ``ended`` is the time of the ``deliver`` or ``close`` transaction
+(the projector's ``EventMeta.time``, which is the record's ``ended`` under rules v2 and later;
+under v1, whose record keeps no end, it is the same transaction's time): the KPIs read when
+a shipment abandoned on the way stopped carrying its lots from it.
 """
 
 from __future__ import annotations
@@ -145,7 +152,7 @@ _SHIPMENT_COLS = (
     ("departed", "INTEGER"), ("arrived", "INTEGER"), ("tx", "TEXT"), ("creator", "TEXT"),
     ("mass_kg", "INTEGER"), ("grace_ms", "INTEGER"), ("leg", "INTEGER"),
     ("remaining_m", "INTEGER"), ("pos_at", "INTEGER"), ("lat", "INTEGER"), ("lon", "INTEGER"),
-    ("factors", "TEXT"))
+    ("factors", "TEXT"), ("ended", "INTEGER"))
 SHIPMENT_COLUMNS = tuple(c for c, _ in _SHIPMENT_COLS)
 SHIPMENTS = Table("shipments", _SHIPMENT_COLS, ("id",),
                   (("plan",), ("platform",), ("transporter",), ("status",)))

@@ -58,13 +58,14 @@ from supplyledger.logistics.emissions import (
 )
 from supplyledger.logistics.eta import haversine_m
 
-__all__ = ["LEG", "MAX_DISTANCE_M", "MAX_DURATION_MS", "MAX_MASS_KG", "NEW_SHIPMENT_ARGS",
-           "NODE", "SHIPMENT_ID", "TRAFFIC", "check_traffic", "factors", "open_shipment",
-           "prepare_shipment"]
+__all__ = ["LEG", "MAX_AHEAD_MS", "MAX_DISTANCE_M", "MAX_DURATION_MS", "MAX_MASS_KG",
+           "NEW_SHIPMENT_ARGS", "NODE", "SHIPMENT_ID", "TRAFFIC", "check_departure",
+           "check_traffic", "factors", "open_shipment", "prepare_shipment"]
 
 MAX_DISTANCE_M = 40_100_000  # once round the Earth
 MAX_MASS_KG = 500_000_000  # the largest ships carry ~0.25 Mt
 MAX_DURATION_MS = 30 * 24 * 3_600_000
+MAX_AHEAD_MS = 366 * 24 * 3_600_000  # rules v3: a planned departure at most a year ahead
 _CLOSED_ORDERS = ("completed", "cancelled", "returned", "resolved")
 
 SHIPMENT_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}", doc="shipment id")
@@ -98,7 +99,8 @@ NEW_SHIPMENT_ARGS = {
     "batches": List(optional=True, item=Str(max_len=300), max_items=500),
     "promised": Int(min=1, doc="promised arrival, ms epoch"),
     "grace_ms": Int(optional=True, max=MAX_DURATION_MS, doc="lateness tolerance"),
-    "departs_at": Int(optional=True, min=1, doc="planned departure (default: now)"),
+    "departs_at": Int(optional=True, min=1, doc="planned departure (default: now); rules v3: "
+                      "at most 366 days after the transaction"),
 }
 
 
@@ -118,6 +120,17 @@ def check_traffic(text: str, where: str) -> str:
         raise ValidationError(f"{where}: traffic factor {text} must lie in 0.05..2",
                               arg="traffic")
     return text
+
+
+def check_departure(ctx: Ctx, departs_at: int | None, arg: str) -> None:
+    """Rules v3: a planned departure at most :data:`MAX_AHEAD_MS` after the transaction.
+    Further out it is a slip of units (microseconds for milliseconds), and near 2**53 the
+    ETA computed from it could not even be stored (rules v1 and v2 failed there, deep in
+    the call, with ``encoding_error``)."""
+    if departs_at is not None and departs_at > ctx.time + MAX_AHEAD_MS:
+        raise ValidationError(f"{arg} {departs_at} is more than {MAX_AHEAD_MS // 86_400_000} "
+                              f"days after the transaction's time {ctx.time}", arg=arg,
+                              latest=ctx.time + MAX_AHEAD_MS)
 
 
 def _node(n: dict[str, Any], where: str) -> dict[str, Any]:

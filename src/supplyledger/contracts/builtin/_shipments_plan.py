@@ -15,6 +15,13 @@ reason, and the solver's distance. Recording it:
    go into its legs, so the shipment's ETA and lateness follow the plan's own timing;
 3. stores the plan and projects it into ``dispatch_plans``.
 
+Rules v3 bound each route before anything is read or written: it departs at most a year
+after the transaction (``check_departure``), returns (``promised``) no earlier than it
+departs, and carries at most a shipment's cargo mass (its drops' ``mass_kg`` together) over
+at most once round the Earth (its drops' ``distance_m`` and ``return_m`` together). Rules v1
+and v2 took a route of any sum, and one heavy and long enough overflowed the emissions
+integer deep in the call (``encoding_error``).
+
 Any order that cannot be dispatched fails the whole call with an error naming the order, so
 nothing is written. Drop points are customers' addresses: only order ids and distances go
 on the ledger, unless the platform passes a drop's coordinates (e.g. a business site).
@@ -32,6 +39,7 @@ from supplyledger.contracts.builtin._shipments_new import (
     MAX_DURATION_MS,
     MAX_MASS_KG,
     NODE,
+    check_departure,
     open_shipment,
     prepare_shipment,
 )
@@ -74,8 +82,10 @@ _ROUTE = Obj(fields={
     "vehicle_class": Str(max_len=64), "stops": List(item=_STOP, min_items=1, max_items=MAX_STOPS),
     "return_m": Int(max=MAX_DISTANCE_M, doc="last drop back to the warehouse"),
     "load": Int(doc="in the fleet's capacity units"),
-    "departs_at": Int(min=1, doc="planned departure, ms epoch"),
-    "promised": Int(min=1, doc="planned return to the warehouse, ms epoch"),
+    "departs_at": Int(min=1, doc="planned departure, ms epoch (rules v3: at most 366 days "
+                                  "after the transaction)"),
+    "promised": Int(min=1, doc="planned return to the warehouse, ms epoch (rules v3: not "
+                                "before departs_at)"),
     "speed_m_per_h": Int(optional=True, min=1_000, max=1_200_000,
                          doc="the speed the plan was made with (rules v2); default the "
                              "mode's nominal speed"),
@@ -137,6 +147,23 @@ def _named(exc: ContractError, plan: str, oid: str) -> ContractError:
     return exc
 
 
+def _route_bounds(ctx: Ctx, pid: str, i: int, r: dict[str, Any]) -> None:
+    """Rules v3: route ``i``'s times, cargo and length (module docstring)."""
+    sh, where = r["shipment"], f"routes[{i}]"
+    check_departure(ctx, sh["departs_at"], f"{where}.departs_at")
+    name = f"plan {pid}: route {r['vehicle']}"
+    if sh["promised"] < sh["departs_at"]:
+        raise ValidationError(f"{name}: promised {sh['promised']} (the planned return) is "
+                              f"before departs_at {sh['departs_at']}", arg=f"{where}.promised")
+    if sh["mass_kg"] > MAX_MASS_KG:
+        raise ValidationError(f"{name}: its drops weigh {sh['mass_kg']} kg together, more "
+                              f"than a shipment's {MAX_MASS_KG} kg", arg=f"{where}.stops")
+    if sh["distance_m"] > MAX_DISTANCE_M:
+        raise ValidationError(f"{name}: its drops and return add up to {sh['distance_m']} m, "
+                              f"more than once round the Earth ({MAX_DISTANCE_M} m)",
+                              arg=f"{where}.stops")
+
+
 def _own_order(ctx: Ctx, oid: str) -> dict[str, Any]:
     o = load(ctx, oid)
     if o["platform"] != ctx.signer:
@@ -152,8 +179,12 @@ def _own_order(ctx: Ctx, oid: str) -> dict[str, Any]:
 def record_plan(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Platform: record a dispatch plan; every routed order is dispatched to the route's
     transporter under ``<plan>/<vehicle>`` and each route becomes a shipment. One order
-    that cannot be dispatched fails the whole plan."""
+    that cannot be dispatched fails the whole plan. Rules v3: each route departs within a
+    year, returns no earlier, and weighs and runs no more than a shipment may."""
     pid = p["id"]
+    if ctx.version >= 3:
+        for i, r in enumerate(p["routes"]):
+            _route_bounds(ctx, pid, i, r)
     if ctx.read("shipments", plan_key(pid)) is not None:
         raise AlreadyExists(f"dispatch plan {pid} already exists")
     for u in p["unserved"]:

@@ -14,9 +14,10 @@ sale (see ``_sensors_reserved``).
 ``record`` is signed by the device itself: ``{seq, readings}`` with ``seq`` exactly one more
 than its last batch and readings later than any it recorded before and not before its
 binding (they would concern other goods), so a replayed, duplicated or reordered batch is
-refused with a specific error and nothing is written. Rules v2 (new ledgers start on it)
-also refuse readings taken after the bound shipment was delivered or closed: the goods are
-no longer the carrier's (v1 took them, and a breach then held the order's payout). The
+refused with a specific error and nothing is written. Rules v2 and later (new ledgers
+start at the newest, ``rules.adopt`` moves older ones) also refuse readings taken after the
+bound shipment was delivered or closed: the goods are no longer the carrier's (v1 took
+them, and a breach then held the order's payout). The
 rules of the watched batches are evaluated deterministically in the body; an excursion
 becomes a ``breach`` (state, event and ``sensor_breaches`` rows, one per marked batch) that
 trace shows as the faulty link and that holds the order's automatic payout
@@ -26,8 +27,8 @@ bound to a shipment also moves the shipment: its last position goes to the shipm
 contract once per batch. A device watches at most 64 batches: binding a larger shipment
 names the ones it watches.
 
-Rules v3 (new ledgers start on it): a logger bound to a shipment watches only batches the
-shipment carries (its own list or its orders' lots), so whoever owns some other batch
+Rules v3 and later: a logger bound to a shipment watches only batches the shipment
+carries (its own list or its orders' lots), so whoever owns some other batch
 cannot bind a logger to a stranger's shipment and move its position, ETA and lateness; a
 participant with role ``device`` may sign readings only, not bind, unbind or set rules for
 its organisation (a logger's key, easy to lift from the hardware, must not widen the rule
@@ -35,6 +36,15 @@ it is measured against nor detach itself); and on ``unbind`` an excursion the de
 start but never saw end lasts, for its allowance, until the unbind (or the end of the bound
 shipment, if earlier): longer than allowed, it is a breach, instead of vanishing with the
 binding.
+
+Rules v4 (new ledgers start on it): the allowance is the batch's, not the logger's. Each
+watched batch keeps the excursion open on it (``sensors/w/{batch}``, see
+``_sensors_allowance``), and every logger watching the batch goes on with it: it starts at
+the first reading out of range and ends at the first reading back in range, whichever
+logger takes them, so unbinding and binding a logger again, or swapping loggers, no longer
+restarts the allowance; the time between counts. An unbind still counts an unseen end
+until the unbind (as v3), but leaves the excursion on the batch for its next reading to go
+on with or end.
 
 Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
 the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._sensors_allowance import record_batches, unbind_batches
 from supplyledger.contracts.builtin._sensors_breaches import (
     close_pending,
     end_excursions,
@@ -250,7 +261,9 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Detach a device: whoever bound it, an admin, or a holder of its watched batches.
     Breaches still open end at the device's last reading. Rules v3: not the device itself;
     an excursion not yet past its allowance counts until now (or until the bound shipment
-    ended, if earlier), and becomes a breach if that is longer than allowed."""
+    ended, if earlier), and becomes a breach if that is longer than allowed. Rules v4: the
+    excursion stays open on the batch; its next reading, from any logger, goes on with it
+    (out of range) or ends it (back in range)."""
     _not_a_device(ctx, "unbinds it")
     d = _device(ctx, a["device"])
     b = d["bind"]
@@ -263,9 +276,12 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if ctx.version >= 3:
         sh = ctx.read("shipments", shipment_key(b["shipment"])) if b["shipment"] else None
         end = _shipment_end(sh)
-        close_pending(ctx, d, group_rules(ctx, b["batches"]),
-                      ctx.time if end is None else min(ctx.time, end))
-    for ex in d["ex"].values():
+        until = ctx.time if end is None else min(ctx.time, end)
+        if ctx.version >= 4:  # the batches keep their excursions (_sensors_allowance)
+            unbind_batches(ctx, d, b["batches"], group_rules(ctx, b["batches"]), until)
+        else:
+            close_pending(ctx, d, group_rules(ctx, b["batches"]), until)
+    for ex in d["ex"].values():  # none left under rules v4
         end_excursions(ctx, ex)
     d["bind"], d["ex"], d["groups"] = None, {}, {}
     ctx.put(device_key(d["did"]), d)
@@ -323,13 +339,39 @@ def _within_shipment(ctx: Ctx, sid: str, last: int) -> None:
                            "unbind the device", current=sh["status"], ended=end)
 
 
+def _excursions_v3(ctx: Ctx, d: dict[str, Any],
+                   groups: dict[str, tuple[dict[str, Any], list[str]]],
+                   cols: dict[str, Any]) -> list[str]:
+    """Rules v1-v3: the device keeps the excursions it measures, per rule group."""
+    exs, changed, batches = d["ex"], [], d["bind"]["batches"]
+    carry_over(exs, groups, d.get("groups", {}), batches)
+    for key, (rule, held) in groups.items():
+        ex = exs.setdefault(key, {})
+        for h in evaluate(rule, cols, ex):
+            if h["id"]:
+                update_breach(ctx, h["id"], h)
+                changed.append(h["id"])
+                continue
+            bid = f"{ctx.tx_id[:32]}-{len(changed)}"
+            if h["ended"] is None:
+                ex[h["kind"]][3] = bid
+            open_breach(ctx, bid, d, rule, held, h)
+            changed.append(bid)
+    d["ex"] = live_excursions(ctx, exs, groups)
+    # Which watched batches each excursion state was measured for (see carry_over).
+    index = {x: i for i, x in enumerate(batches)}
+    d["groups"] = {k: [index[x] for x in held] for k, (_, held) in groups.items()}
+    return changed
+
+
 @method(roles="device", prepare=prepare_record, args={
     "seq": Int(min=1, doc="batch number: exactly one more than the device's last"),
     "readings": READINGS,
 }, errors=(NotFound, InvalidState, AlreadyExists, ValidationError))
 def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     """A device's signed batch of readings; rules of the watched batches are evaluated and
-    excursions past their allowance become breaches."""
+    excursions past their allowance become breaches. Rules v4: each batch's excursion is
+    the batch's, shared by every logger watching it and kept across bindings."""
     d = _device(ctx, ctx.signer)
     b = d["bind"]
     if b is None:
@@ -356,24 +398,10 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     if ctx.version >= 2 and b["shipment"]:
         _within_shipment(ctx, b["shipment"], s["last"])
     groups = group_rules(ctx, b["batches"])
-    cols, exs, changed = v["cols"], d["ex"], []
-    carry_over(exs, groups, d.get("groups", {}), b["batches"])
-    for key, (rule, batches) in groups.items():
-        ex = exs.setdefault(key, {})
-        for h in evaluate(rule, cols, ex):
-            if h["id"]:
-                update_breach(ctx, h["id"], h)
-                changed.append(h["id"])
-                continue
-            bid = f"{ctx.tx_id[:32]}-{len(changed)}"
-            if h["ended"] is None:
-                ex[h["kind"]][3] = bid
-            open_breach(ctx, bid, d, rule, batches, h)
-            changed.append(bid)
-    d["ex"] = live_excursions(ctx, exs, groups)
-    # Which watched batches each excursion state was measured for (see carry_over).
-    index = {x: i for i, x in enumerate(b["batches"])}
-    d["groups"] = {k: [index[x] for x in held] for k, (_, held) in groups.items()}
+    if ctx.version >= 4:  # excursions kept per batch, across loggers and bindings
+        changed = record_batches(ctx, d, b["batches"], groups, v["cols"])
+    else:
+        changed = _excursions_v3(ctx, d, groups, v["cols"])
     d["seq"], d["last_t"] = seq, s["last"]
     ctx.put(device_key(d["did"]), d)
     if b["shipment"] and s["pos"]:
@@ -389,5 +417,5 @@ CONTRACT = Contract.of(
     tables=TABLES,
     projectors={**{f"sensors.{e}": fn for e, fn in project.items()},
                 "sensors.shipment_tracked": project_tracked},
-    versions=(1, 2, 3),
+    versions=(1, 2, 3, 4),
 )

@@ -17,13 +17,21 @@ recovers); at arrival the flag is final. Positions from IoT devices arrive throu
 sensors contract via ``_shipments_track.apply_position``. Record and statuses:
 ``_shipments_model``.
 
-Rules v2 (new ledgers start on it; ``rules.adopt`` moves older ones): the ETA estimates the
+Rules v2 (and later; ``rules.adopt`` moves older ledgers on): the ETA estimates the
 arrival, without the stop at the destination that follows it; a position fix matches only a
 leg the vehicle can have reached since its last progress (at most twice each leg's speed),
 so a fix in the depot yard never ends a round trip at its start; ``deliver`` and ``close``
 record when the shipment ended (a bound logger's later readings concern it no more); a
 dispatch plan may carry the planned speed and each drop's service time, so the ETA of its
 routes is the plan's.
+
+Rules v3 (new ledgers start on it) bound times and amounts: a planned departure lies at
+most a year after the transaction (near 2**53 its ETA could not be stored, and v1/v2 failed
+deep in the call with ``encoding_error``); a dispatch plan's route returns no earlier than
+it departs and carries at most a shipment's cargo mass over at most once round the Earth;
+and ``depart``, ``arrive_leg``, ``deliver`` and ``close`` are refused when dated before the
+shipment's last recorded time (its creation, or its last progress once departed), so no
+leg arrives before the departure: signers' clocks differ within the node's time window.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from supplyledger.contracts.builtin._shipments_new import (
     NEW_SHIPMENT_ARGS,
     SHIPMENT_ID,
     TRAFFIC,
+    check_departure,
     check_traffic,
     open_shipment,
     prepare_shipment,
@@ -86,7 +95,9 @@ def create(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Create a shipment: the transporter itself, a platform (for orders placed through it)
     or the seller of every order carried. A platform or seller lists only lots of those
     orders, its own lots or (a platform) lots reserved by its orders. Computes the first
-    ETA and the emissions."""
+    ETA and the emissions. Rules v3: ``departs_at`` at most a year ahead."""
+    if ctx.version >= 3:
+        check_departure(ctx, p["departs_at"], "departs_at")
     if ctx.signer == p["transporter"]:
         relation, platform = "transporter", None
     elif ctx.has_role("platform"):
@@ -114,16 +125,31 @@ def _leg_index(s: dict[str, Any], leg: int) -> None:
                               f"{leg}", arg="leg")
 
 
+def _not_before_last(ctx: Ctx, s: dict[str, Any]) -> None:
+    """Rules v3: refuse a transaction dated before the shipment's last recorded time (its
+    creation; once departed, its last progress: departure, fix or arrival). Signers' clocks
+    differ within the node's time window, and a leg arriving before the departure makes
+    the journey's times negative and its interval empty (the cold-chain KPI then misses
+    the breaches of the journey)."""
+    last = s["created"] if s["departed"] is None else s["at"]
+    if ctx.version >= 3 and ctx.time < last:
+        raise InvalidState(f"this transaction is dated {ctx.time}, before shipment {s['id']}'s "
+                           f"last recorded time {last}: sign it again", current=s["status"],
+                           last=last)
+
+
 def _summary(s: dict[str, Any]) -> dict[str, Any]:
     return {"shipment": s["id"], "status": s["status"], "eta": s["eta"], "late": s["late"]}
 
 
 @method(roles=ANY_PARTICIPANT, args=_SHIPMENT, errors=(NotFound, Forbidden, InvalidState))
 def depart(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
-    """Transporter: the shipment leaves its first node now; ETA from the whole route."""
+    """Transporter: the shipment leaves its first node now; ETA from the whole route.
+    Rules v3: not dated before the shipment's creation."""
     s = load(ctx, a["shipment"])
     _as(ctx, s, "transporter")
     expect(s, "created")
+    _not_before_last(ctx, s)
     s.update(status="in_transit", departed=ctx.time, at=ctx.time, leg=0,
              remaining_m=s["legs"][0]["distance_m"])
     ctx.emit("departed", shipment=s["id"], at=ctx.time)
@@ -135,7 +161,8 @@ def depart(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState, ValidationError))
 def arrive_leg(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter: reached the end of leg ``leg`` (and of any earlier leg not yet
-    reported). After the last leg the shipment has arrived and its lateness is final."""
+    reported). After the last leg the shipment has arrived and its lateness is final.
+    Rules v3: not dated before the shipment's last progress."""
     s = load(ctx, a["shipment"])
     _as(ctx, s, "transporter")
     expect(s, "in_transit")
@@ -144,6 +171,7 @@ def arrive_leg(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if leg < s["done"]:
         raise InvalidState(f"leg {leg} of shipment {s['id']} has already arrived",
                            current=s["status"])
+    _not_before_last(ctx, s)
     first = s["done"]
     for i in range(first, leg + 1):
         s["legs"][i]["arrived_at"] = ctx.time
@@ -206,10 +234,11 @@ def set_traffic(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter: the shipment is handed over; any leg not yet reported arrives now and
-    the lateness is final."""
+    the lateness is final. Rules v3: not dated before the shipment's last progress."""
     s = load(ctx, a["shipment"])
     _as(ctx, s, "transporter")
     expect(s, "in_transit", "arrived")
+    _not_before_last(ctx, s)
     if s["arrived"] is None:
         for leg in s["legs"][s["done"]:]:
             leg["arrived_at"] = ctx.time
@@ -229,11 +258,13 @@ def deliver(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def close(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter, creator or platform: end an open shipment (cancelled before departure,
-    or abandoned); a delivered one is already final."""
+    or abandoned); a delivered one is already final. Rules v3: not dated before the
+    shipment's last recorded time."""
     s = load(ctx, a["shipment"])
     _as(ctx, s, "transporter", "creator", "platform")
     if s["status"] in FINAL:
         raise InvalidState(f"shipment {s['id']} is already {s['status']}", current=s["status"])
+    _not_before_last(ctx, s)
     s["status"] = "closed"
     if ctx.version >= 2:
         s["ended"] = ctx.time
@@ -246,7 +277,7 @@ def close(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 def _created(e: dict[str, Any], m: EventMeta) -> list[Op]:
     row = {**e, "tx": m.tx, "departed": None, "arrived": None, "pos_at": None, "lat": None,
-           "lon": None}
+           "lon": None, "ended": None}
     ops: list[Op] = [Upsert("shipments", tuple(row[c] for c in SHIPMENT_COLUMNS))]
     for i, leg in enumerate(e["legs"]):
         f, t = leg["frm"], leg["to"]
@@ -284,7 +315,15 @@ def _traffic_set(e: dict[str, Any], m: EventMeta) -> list[Op]:
 
 
 def _closed(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    return [Update("shipments", (e["shipment"],), (("status", "closed"), ("tx", m.tx)))]
+    # The events carry no time: deliver and close record theirs (``ended``, rules v2+) as
+    # the transaction's, which the projector gets too (and v1 ledgers' ends alike).
+    return [Update("shipments", (e["shipment"],), (("status", "closed"), ("tx", m.tx),
+                                                   ("ended", m.time)))]
+
+
+def _delivered(e: dict[str, Any], m: EventMeta) -> list[Op]:
+    # (the status follows in the ``shipment_tracked`` that deliver emits next)
+    return [Update("shipments", (e["shipment"],), (("ended", m.time),))]
 
 
 CONTRACT = Contract.of(
@@ -298,11 +337,12 @@ CONTRACT = Contract.of(
         "shipments.leg_arrived": _leg_arrived,
         "shipments.traffic_set": _traffic_set,
         "shipments.closed": _closed,
+        "shipments.delivered": _delivered,
         "shipments.late": _lateness(1),
         "shipments.back_on_time": _lateness(0),
         "shipments.shipment_tracked": project_tracked,
         "shipments.order_dispatched": project_transition("dispatched"),
         "shipments.plan_recorded": _shipments_plan.project_plan,
     },
-    versions=(1, 2),
+    versions=(1, 2, 3),
 )
