@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from _shop import shop_parties
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.cli.main import app
 from supplyledger.gs1 import gtin_check_digit
@@ -52,14 +53,7 @@ def _keyfile(path: Path, key: PrivateKey) -> Path:
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     c = Consortium(tmp_path / "ledger")
-    roles = {"shop": ["platform"], "maker": ["manufacturer", "supplier"],
-             "people": ["customer"], "trucks": ["transporter"], "bank": ["settlement"]}
-    for org, r in roles.items():
-        c.org(org, r)
-    p = {org: c.member(org, org, r) for org, r in roles.items()}
-    c.ok(p["maker"], "products", "create_product", {"gtin": GTIN, "name": "flour"})
-    c.ok(p["bank"], "payments", "deposit", {"account": p["people"].did, "currency": "EUR",
-                                            "amount": 10**6})
+    p = shop_parties(c, GTIN, funds=10**6)
     batch = c.ok(p["maker"], "products", "create_batch", {"gtin": GTIN, "lot": "L1"})["batch"]
     c.ok(p["maker"], "products", "declare_for_sale", {"id": batch})
     now = wall_clock_ms()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from _shop import shop_parties
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.cli.main import app
 from supplyledger.gs1 import gtin_check_digit
@@ -50,14 +51,7 @@ class Net:
 
 def build(tmp: Path, orders: tuple[str, ...]) -> Net:
     c = Consortium(tmp / "ledger")
-    roles = {"shop": ["platform"], "maker": ["manufacturer", "supplier"],
-             "people": ["customer"], "trucks": ["transporter"], "bank": ["settlement"]}
-    for org, r in roles.items():
-        c.org(org, r)
-    p = {org: c.member(org, org, r) for org, r in roles.items()}
-    c.ok(p["maker"], "products", "create_product", {"gtin": GTIN, "name": "flour"})
-    c.ok(p["bank"], "payments", "deposit", {"account": p["people"].did, "currency": "EUR",
-                                            "amount": 10**7})
+    p = shop_parties(c, GTIN)
     batches = {}
     now = wall_clock_ms()
     for oid in orders:

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from _shop import shop_parties
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.cli.main import app
@@ -280,14 +281,7 @@ class Shop:
 def _shop(tmp: Path) -> Shop:
     c = Consortium(tmp / "ledger")
     try:
-        roles = {"shop": ["platform"], "maker": ["manufacturer", "supplier"],
-                 "people": ["customer"], "trucks": ["transporter"], "bank": ["settlement"]}
-        for org, r in roles.items():
-            c.org(org, r)
-        p = {org: c.member(org, org, r) for org, r in roles.items()}
-        c.ok(p["maker"], "products", "create_product", {"gtin": GTIN, "name": "flour"})
-        c.ok(p["bank"], "payments", "deposit", {"account": p["people"].did, "currency": "EUR",
-                                                "amount": 10**7})
+        p = shop_parties(c, GTIN)
         now = wall_clock_ms()
         for oid in ("O1", "O2"):
             b = c.ok(p["maker"], "products", "create_batch", {"gtin": GTIN, "lot": oid})

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from _shop import shop_parties
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.contracts.builtin._shipments_new import MAX_AHEAD_MS
@@ -108,14 +109,7 @@ class World:
 
 
 def build(c: Consortium, clock: Clock) -> World:
-    roles = {"shop": ["platform"], "maker": ["manufacturer", "supplier"],
-             "people": ["customer"], "trucks": ["transporter"], "bank": ["settlement"]}
-    for org, r in roles.items():
-        c.org(org, r)
-    p = {org: c.member(org, org, r) for org, r in roles.items()}
-    c.ok(p["maker"], "products", "create_product", {"gtin": GTIN, "name": "flour"})
-    c.ok(p["bank"], "payments", "deposit", {"account": p["people"].did, "currency": "EUR",
-                                            "amount": 10**7})
+    p = shop_parties(c, GTIN)
     for oid in ("O1", "O2", "O3", "O4"):
         b = c.ok(p["maker"], "products", "create_batch", {"gtin": GTIN, "lot": oid})["batch"]
         c.ok(p["maker"], "products", "declare_for_sale", {"id": b})
