@@ -36,6 +36,8 @@ from supplyledger.node.audit import run_audit
 from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.receipts import Receipt
 
+from .kpi_ledger import Clock
+
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 MIN, H, DAY = 60_000, 3_600_000, 86_400_000
 NEAR_2_53 = 2**53 - 10
@@ -46,14 +48,6 @@ LEG = {"from": WH, "to": HUB, "distance_m": 30_000, "mode": "road",
        "vehicle_class": "van_diesel_avg"}
 TABLES = ("shipments", "shipment_legs", "shipment_orders", "shipment_batches",
           "dispatch_plans", "orders")
-
-
-class Clock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
 
 
 @dataclass
