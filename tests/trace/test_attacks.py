@@ -165,8 +165,8 @@ def test_an_out_of_limit_reading_is_flagged_however_many_precede_it(mill: FlourM
         WHEN, "storing", "active", flour,
         sensorElementList=[{"sensorReport": [*good, hot, *good, cold]}])})
     reasons = {f["reason"] for f in queries(c).trace(flour)["faults"]}
-    assert reasons == {"Temperature 45 CEL above the limit 30",
-                       "Temperature -3 CEL below the limit 0"}
+    assert reasons == {"Temperature 45 CEL above the limit 30 CEL",
+                       "Temperature -3 CEL below the limit 0 CEL"}
 
 
 def test_readings_in_other_units_are_checked_against_the_limits(mill: FlourMill) -> None:
@@ -180,8 +180,8 @@ def test_readings_in_other_units_are_checked_against_the_limits(mill: FlourMill)
     c.ok(p["shop"], "trace", "record_event", {"batch": flour, "event": object_event(
         WHEN, "storing", "active", flour, sensorElementList=[{"sensorReport": report}])})
     reasons = {f["reason"] for f in queries(c).trace(flour)["faults"]}
-    assert reasons == {"Temperature 113 FAH above the limit 30",
-                       "Temperature 270 KEL below the limit 0",
+    assert reasons == {"Temperature 113 FAH above the limit 30 CEL",
+                       "Temperature 270 KEL below the limit 0 CEL",
                        "Temperature 12 MTR cannot be compared with the limits in CEL"}
 
 

@@ -16,11 +16,19 @@ the author rotates its key), and is bound (GCM associated data) to the record id
 so a blob cannot be moved to another record. Ciphertexts of earlier releases hold no key:
 their signature is checked with the author's registered key.
 Files are content-addressed by commitment: a re-encryption writes new files, the ledger
-switches commitment, and only then are the old ones deleted. Every reader needs an RSA key
-(the data key is wrapped with RSA-OAEP): a share or grant naming another key is refused
-before any file is written. A file the ledger no longer serves is deleted once the ledger
-says so, also when the answer to the transaction was lost: an erasure is finished by
-erasing again.
+switches commitment, and only then are the old ones deleted. A new reader (share, grant)
+is an active participant that is not a machine key (a device or node, unattended) and
+holds an RSA key (the data key is wrapped with RSA-OAEP): anyone else is refused before
+any file is written or anything signed. A revocation re-encrypts for the remaining readers
+who can read now (active, RSA key); one revoked as a participant, or whose key became one
+nothing can be wrapped for, gets no wrapped key (they could not open one) and does not
+block it. A file the ledger no longer serves is deleted once the ledger says so, also
+when the answer to the transaction was lost: an erasure is finished by erasing again.
+Crypto-shredding follows the ledger, not this service's calls: every block that erases a
+record deletes its files here, however the erasure was signed (the contract catalogue's
+form, a raw ``tx submit``, another node), and a service starting deletes those of records
+erased while none ran. The store is the node's alone (folders 0700, files 0600): sizes
+would tell the length of each customer's data.
 
 Key rotation (:func:`rewrap`): a data key is wrapped for a reader's key of the time, so a
 participant that rotates its key moves each wrapped key it holds to the new one (unwrap
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -49,7 +58,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from supplyledger.contracts.builtin.privacy import record_key
-from supplyledger.contracts.runtime import StateReader
+from supplyledger.contracts.runtime import MACHINE_ROLES, StateReader
 from supplyledger.errors import (
     AccessDenied,
     AlreadyExists,
@@ -59,6 +68,8 @@ from supplyledger.errors import (
     Forbidden,
     InvalidSignature,
     NotFound,
+    PayloadTooLarge,
+    SupplyLedgerError,
     TransactionRejected,
     ValidationError,
     error_from_code,
@@ -70,17 +81,45 @@ from supplyledger.ledger.tx import make_tx
 from supplyledger.node.service import Node
 from supplyledger.node.signers import participant_for
 
-__all__ = ["PrivateData", "Rewrapped", "keep_pending_key", "pending_key_path",
-           "reads_private_data", "rewrap", "rewrap_owner"]
+__all__ = ["MAX_DATA_BYTES", "PrivateData", "Rewrapped", "keep_pending_key",
+           "pending_key_path", "reads_private_data", "recipient_refusal", "rewrap",
+           "rewrap_owner"]
+
+_log = logging.getLogger(__name__)
+
+# A record is a delivery address or a phone number, read whole into memory on every read:
+# 4096 characters of the web form in UTF-8 at most.
+MAX_DATA_BYTES = 16 * 1024
 
 # Starts a payload that names its signing key. An earlier release's payload starts with the
 # signature's length (at most 512 bytes), never with these two bytes.
 _SIGNED_BY = b"\xff\x01"
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+# In the receipt of a transaction that erased a record (its event's name).
+_ERASED = b'"privacy.erased"'
 
 
 def _who(did: str) -> str:
     return hashlib.sha256(did.encode()).hexdigest()[:32]
+
+
+def recipient_refusal(did: str, participant: dict[str, Any] | None) -> SupplyLedgerError | None:
+    """Why ``did`` (its ledger record ``participant``) may not be given a record to read,
+    or None: a participant unknown or no longer active, a machine key (roles all device or
+    node: it runs unattended and acts for nobody), or a key nothing can be wrapped for."""
+    if participant is None or participant["status"] != "active":
+        return NotFound(f"no active participant {did}")
+    roles = set(participant["roles"])
+    if roles and roles <= MACHINE_ROLES:
+        return ValidationError(f"{did} is a machine key ({', '.join(sorted(roles))}): "
+                               "private data is shared with people and organisations, not "
+                               "with the devices and nodes that run unattended",
+                               arg="recipients")
+    if PublicKey.from_b64(participant["key"]).kind != "rsa":
+        return CryptoError(f"{did} signs with a key that is not RSA: private data is shared "
+                           "only with participants holding an RSA key (the data key is "
+                           "wrapped with RSA-OAEP)")
+    return None
 
 
 def _refused(exc: BaseException) -> bool:
@@ -89,8 +128,16 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, (ContractError, TransactionRejected, ValidationError))
 
 
+def _mkdir(d: Path) -> None:
+    """``d`` and its missing parents, for this user alone (``mkdir -p`` leaves the parents
+    at the default mode)."""
+    if not d.is_dir():
+        _mkdir(d.parent)
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _mkdir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -106,6 +153,32 @@ class PrivateData:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.root = Path(node.settings.data_dir) / "private"
+        if self.root.is_dir():  # made by an earlier release at the default mode
+            self.root.chmod(0o700)
+            records = self.root / "records"
+            self._shred([d.name for d in records.iterdir()] if records.is_dir() else [])
+        node.on_block(self._follow)
+
+    # -- crypto-shredding, as the ledger says -----------------------------------------------
+    def _shred(self, rids: list[str]) -> None:
+        """Delete the files of those of ``rids`` the ledger says are erased (final: nothing
+        in flight can make one readable again, so no lock is needed)."""
+        for rid in rids:
+            rec = self._state(f"privacy/{record_key(rid)}")
+            if rec is not None and rec["status"] == "erased":
+                shutil.rmtree(self._dir(rid), ignore_errors=True)
+
+    def _follow(self, height: int) -> None:
+        """Shred the records block ``height`` erased, however the erasure was signed. Runs
+        on the node's committer thread, which must go on whatever happens here: a failure
+        is logged, and the next start shreds what is left."""
+        try:
+            self._shred([e[1]["record"] for *_, receipt in self.node.store.block_txs(height)
+                         if _ERASED in receipt
+                         for e in decode(receipt).get("events", [])
+                         if e[0] == "privacy.erased"])
+        except Exception:
+            _log.exception("shredding the private records erased in block %d failed", height)
 
     # -- ledger ---------------------------------------------------------------------------
     def _submit(self, key: PrivateKey, method: str, args: dict[str, Any]) -> Any:
@@ -143,20 +216,32 @@ class PrivateData:
         return PublicKey.from_b64(p["key"])
 
     def _wrapper(self, did: str) -> rsa.RSAPublicKey:
-        """The key a data key is wrapped with for ``did``: RSA-OAEP needs an RSA key."""
-        try:
-            return self._public(did).rsa_public()
-        except CryptoError:
-            raise CryptoError(f"{did} signs with a key that is not RSA: private data is "
-                              "shared only with participants holding an RSA key (the data "
-                              "key is wrapped with RSA-OAEP)") from None
+        """The key a data key is wrapped with for ``did``, a new reader
+        (:func:`recipient_refusal` says who may be one)."""
+        refusal = recipient_refusal(did, self._state(f"identity/p/{did}"))
+        if refusal is not None:
+            raise refusal
+        return self._public(did).rsa_public()
+
+    def _wrappers(self, readers: list[str]) -> dict[str, rsa.RSAPublicKey]:
+        """The keys to wrap a new data key for, of the readers who can read now (active,
+        with an RSA key): the others could not open a wrapped key, and one for a revoked
+        participant's key (perhaps stolen) would only be a risk."""
+        keys = {}
+        for did in readers:
+            p = self._state(f"identity/p/{did}")
+            if p is not None and p["status"] == "active":
+                key = PublicKey.from_b64(p["key"])
+                if key.kind == "rsa":
+                    keys[did] = key.rsa_public()
+        return keys
 
     # -- files ----------------------------------------------------------------------------
     def _dir(self, rid: str) -> Path:
         return self.root / "records" / rid
 
     def _seal(self, rid: str, author: PrivateKey, data: bytes, data_key: bytes,
-              readers: list[str]) -> str:
+              wrappers: dict[str, rsa.RSAPublicKey]) -> str:
         sig = author.sign(data)
         spki = author.public.spki
         payload = (_SIGNED_BY + len(spki).to_bytes(2, "big") + spki +
@@ -165,9 +250,6 @@ class PrivateData:
         bound = f"{rid}|{self._owner(author)}".encode()
         blob = nonce + AESGCM(data_key).encrypt(nonce, payload, bound)
         commitment = hashlib.sha256(blob).hexdigest()
-        # Every reader's key first: a refusal half-way left a blob and some wrapped keys
-        # that no ledger record serves.
-        wrappers = {did: self._wrapper(did) for did in readers}
         try:
             _write(self._dir(rid) / f"{commitment}.bin", blob)
             for did, public in wrappers.items():
@@ -195,10 +277,19 @@ class PrivateData:
     def share(self, author: PrivateKey, data: bytes, recipients: list[str]) -> str:
         """Encrypt ``data`` for ``recipients`` (and the author) and register it; returns
         the record id."""
+        if not data:
+            raise ValidationError("nothing to share: the data is empty", arg="data")
+        if len(data) > MAX_DATA_BYTES:
+            raise PayloadTooLarge(f"{len(data)} bytes to share, over the {MAX_DATA_BYTES}-"
+                                  "byte limit of a private record", size=len(data),
+                                  limit=MAX_DATA_BYTES)
         rid = secrets.token_hex(16)
         readers = sorted({self._owner(author), *recipients})
+        # Every reader's key first: a refusal half-way left a blob and some wrapped keys
+        # that no ledger record serves.
+        wrappers = {did: self._wrapper(did) for did in readers}
         commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
-                                readers)
+                                wrappers)
         try:
             self._submit(author, "publish", {"record": rid, "commitment": commitment,
                                              "recipients": readers})
@@ -224,6 +315,10 @@ class PrivateData:
         if PublicKey.from_b64(who["key"]).spki != reader.public.spki:
             raise AccessDenied(f"that is no longer {did}'s key")
         path = self._dir(rid) / f"{rec['commitment']}.{_who(did)}.key"
+        if not path.parent.is_dir():
+            raise DecryptionError(f"record {rid} is not on this node: each node keeps the "
+                                  "files of the records shared through it (read it on that "
+                                  "node)")
         if not path.exists():
             raise DecryptionError(f"no wrapped key for {did} in the private store")
         try:
@@ -306,9 +401,9 @@ class PrivateData:
         if rec["author"] != self._owner(author):
             raise AccessDenied(f"only the author of record {rid} may revoke access")
         data = self.read(rid, author)
-        readers = [d for d in rec["recipients"] if d != recipient]
         commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
-                                readers)
+                                self._wrappers([d for d in rec["recipients"]
+                                                if d != recipient]))
         try:
             self._submit(author, "revoke", {"record": rid, "recipient": recipient,
                                             "commitment": commitment})

@@ -23,7 +23,7 @@ from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.names import participant_names
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
-from supplyledger.ledger.crypto import PublicKey
+from supplyledger.node.private_data import recipient_refusal
 from supplyledger.store.listings import Page
 
 __all__ = ["router"]
@@ -49,23 +49,14 @@ def _records(svc: LedgerService, who: Principal, mine_cursor: str | None,
                       shared.next_cursor)
 
 
-def _can_receive(svc: LedgerService, did: str) -> bool:
-    """Data keys are wrapped with RSA-OAEP: an Ed25519 participant (a device, say) cannot
-    be a recipient, so the form does not offer one that would always be refused."""
-    p = svc.participant(did)
-    try:
-        return p is not None and PublicKey.from_b64(str(p.get("key"))).kind == "rsa"
-    except SupplyLedgerError:
-        return False
-
-
 def _people(svc: LedgerService, who: Principal) -> tuple[list[dict[str, Any]], bool]:
-    """Participants that can receive encrypted data, and whether the list is cut (then
+    """Participants that can receive encrypted data (the form offers none the service
+    would refuse: machine keys, keys that are not RSA), and whether the list is cut (then
     the forms also take ids typed in)."""
     page_ = svc.reads.rows("participants", svc.settings.page_max, None, {"status": "active"})
     return [r for r in page_.items if r["did"] != who.did
-            and "node" not in r["roles"].split(",")
-            and _can_receive(svc, r["did"])], page_.next_cursor is not None
+            and recipient_refusal(r["did"], svc.participant(r["did"])) is None
+            ], page_.next_cursor is not None
 
 
 def _readers(records: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -122,7 +113,8 @@ def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str |
         if not recipients:  # shared with nobody is a form sent too soon, not a wish
             raise ValidationError("choose at least one recipient", arg="recipients")
         rid = private.share(key, data.encode(), recipients)
-        return f"Shared as record {rid}, encrypted for {len(recipients)} recipient(s).", None
+        others = len(set(recipients) - {who.did})  # an id chosen and typed in is one reader
+        return f"Shared as record {rid}, encrypted for {others} recipient(s).", None
     if action == "read":
         return f"Record {rid} decrypted and its author's signature verified.", \
             private.read(rid, key).decode("utf-8", errors="replace")
