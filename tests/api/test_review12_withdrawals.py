@@ -102,10 +102,9 @@ async def test_the_bank_sees_who_instructed_and_that_it_lapsed_and_no_pay_out(
              "table": (await client.get("/tables/withdrawals")).text}
     pages["inbox"] = _inbox(pages["inbox"])
     for where, page in pages.items():
-        # (the table page heads its columns for people, the column's name in the tooltip)
+        # (every page heads its columns for people, the column's name in the tooltip)
         for column, shown in (("instructed_by", "Instructed by"), ("lapsed", "Lapsed")):
-            assert (f'<th scope="col" title="{column}">{shown}</th>' if where == "table"
-                    else f'<th scope="col">{column}</th>') in page, where
+            assert f'<th scope="col" title="{column}">{shown}</th>' in page, where
         assert PAY.findall(page) == ["W-2"], where  # none for the lapsed W-1
         _shows_lapsed(_row(page, "W-1"), world)
         live = _row(page, "W-2")
@@ -262,8 +261,8 @@ async def test_a_v2_ledger_shows_no_lapsed_state_until_v3_is_adopted(
                                  base_url="http://test") as client:
         await _web_login(client, "bank")
         page = (await client.get("/account")).text
-        assert '<th scope="col">instructed_by</th>' in page  # who instructed: any rules
-        assert '<th scope="col">lapsed</th>' not in page and "badge warn" not in page
+        assert '<th scope="col" title="instructed_by">' in page  # who instructed: any rules
+        assert '<th scope="col" title="lapsed">' not in page and "badge warn" not in page
         assert sorted(PAY.findall(page)) == ["W-1", "W-2"]  # v2 still pays both
         assert 'id="lapsed-to-pay"' not in page
         await _web_login(client, "admin")

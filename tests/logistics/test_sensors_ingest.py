@@ -180,7 +180,7 @@ def test_serve_mqtt_starts_a_local_broker_and_bridges_it(
     pw = enrolled.output.split("password ")[1].split()[0]
     user = world.device.did.rsplit(":", 1)[1]
 
-    def fake_run(*_: object, **__: object) -> None:  # instead of serving HTTP until Ctrl-C
+    def fake_run(server: uvicorn.Server, *_: object) -> None:  # not serving HTTP till Ctrl-C
         conf = (data / "mosquitto" / "mosquitto.conf").read_text()
         url = f"mqtt://{user}:{pw}@127.0.0.1:" + conf.split()[1]
         dev = DeviceClient(world.device.key, world.c.chain, clock=wall_clock_ms)
@@ -189,8 +189,9 @@ def test_serve_mqtt_starts_a_local_broker_and_bridges_it(
             seen["receipt"] = devices.publish(dev.did, dev.sign(temps(now - 1000, 5000))).result(
                 30)
         seen["url"] = url
+        server.started = True  # as a server stopped by Ctrl-C after it started
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setenv("SUPPLYLEDGER_NODE_PASSWORD", "node")
     out = CliRunner().invoke(app, ["serve", "--data", str(data), "--mqtt"])
     assert out.exit_code == 0, out.output

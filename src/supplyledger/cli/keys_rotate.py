@@ -211,6 +211,8 @@ def rotate_command(
 
             raise CryptoError(f"{did} reads private records, whose data keys are wrapped "
                               "with RSA-OAEP: choose --algo rsa or rsa3072")
+    if api is None:
+        _embedded_free(data)  # before any password: a running node needs --api instead
     old = signer_key(key)
     if api is None:
         _rotate_embedded(data, key, out, algo, did, old, json_out)
@@ -220,18 +222,33 @@ def rotate_command(
                 json_out)
 
 
+@contextmanager
+def _use_api() -> Iterator[None]:
+    """A running node holds the ledger: say to rotate through it (``--api``)."""
+    from supplyledger.errors import LedgerInUse
+
+    try:
+        yield
+    except LedgerInUse as exc:
+        raise LedgerInUse(f"{exc.message.split(';')[0]}: pass --api with the URL of that "
+                          "node to rotate through it (nothing was changed)") from None
+
+
+def _embedded_free(data: Path) -> None:
+    from supplyledger.store.lock import check_free
+
+    with _use_api():
+        check_free(data)
+
+
 def _rotate_embedded(data: Path, key: Path, out: Path, algo: str, did: str, old: PrivateKey,
                      json_out: bool) -> None:
-    from supplyledger.errors import LedgerInUse
     from supplyledger.node.service import Node
     from supplyledger.node.settings import Settings
 
     nk = node_key(data)
-    try:
+    with _use_api():  # a node started since the check
         node = Node(Settings(data), nk)
-    except LedgerInUse as exc:
-        raise LedgerInUse(f"{exc.message.split(';')[0]}: pass --api with the URL of that "
-                          "node to rotate through it (nothing was changed)") from None
     with node:
         def submit(raw: bytes) -> dict[str, Any]:
             return node.submit(raw).result().to_dict()

@@ -141,9 +141,11 @@ def submit(
     from supplyledger.ledger.tx import make_tx
     from supplyledger.node.service import Node, wall_clock_ms
     from supplyledger.node.settings import Settings
+    from supplyledger.store.lock import check_free
 
     parsed = _parse_args(args)
     _known_method(contract, method)  # before any password prompt
+    check_free(data)  # a running node: its API, not two passwords typed in vain
     signer = signer_key(key)
     with Node(Settings(data), node_key(data)) as node:
         did = _registered_as(node, signer, contract, method, parsed)

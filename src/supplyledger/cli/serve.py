@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -19,19 +21,23 @@ from supplyledger.cli.common import (
     password,
     unseal_node_key,
 )
-from supplyledger.errors import NodeError
+from supplyledger.errors import NodeError, NodeStopped
 
 # The web stack (FastAPI, pydantic, uvicorn) and the node are imported inside the functions:
 # the CLI imports every command module at start, so module-level imports here would slow
 # down every `supplyledger` invocation.
 if TYPE_CHECKING:
+    import uvicorn
+
     from supplyledger.api import ApiSettings
+    from supplyledger.node.service import Node
 
 __all__ = ["run_server", "serve"]
 
 NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
+FAILURE_POLL_S = 0.5
 
 
 @contextmanager
@@ -101,11 +107,33 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
                               f"the node key {node.key.did} (keys show {data}/node.key)")
             console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
                           f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
-            with _sigterm_exits():
-                uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
+                                                   log_level="warning", access_log=False))
+            threading.Thread(target=_stop_when_failed, args=(node, server), daemon=True,
+                             name="sl-failure-watch").start()
+            with _sigterm_exits(), contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+                server.run()
+            if not server.started and node.failure is None:
+                raise NodeError("the web server did not start (its error is above)")
     finally:
         node.stop()
         service.close()
+    if node.failure is not None:
+        raise NodeStopped(f"the node stopped accepting transactions ({node.failure}); "
+                          "nothing it acknowledged is lost. Fix the cause (free disk space, "
+                          "file permissions), then start it again", reason=str(node.failure))
+
+
+def _stop_when_failed(node: Node, server: uvicorn.Server) -> None:
+    """Stop serving once the node has stopped after a failure (a commit that could not be
+    written, a verifier process lost): it would refuse every write from then on while
+    still answering reads, which a supervisor cannot tell from a healthy node. The
+    process exits with the cause, and is restarted once it is fixed."""
+    while not server.should_exit:
+        if node.failure is not None:
+            server.should_exit = True
+            return
+        time.sleep(FAILURE_POLL_S)
 
 
 @handle_errors

@@ -12,9 +12,11 @@ The copy is audited unless told not to.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from supplyledger.errors import StoreError
 from supplyledger.node.audit import AuditReport, run_audit
@@ -54,18 +56,13 @@ def backup(data_dir: Path, out_dir: Path, *, verify: bool = True,
         raise StoreError(f"{out_dir} is inside the ledger directory {data_dir}; back up to "
                          "another directory, ideally on another disk")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise StoreError(f"{out_dir} is not a new or empty directory")
+        raise StoreError(f"{out_dir} is not a new or empty directory (to restore over a "
+                         "ledger, move it aside first)")
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         height = snapshot_db(data_dir, out_dir)
-        for name in FILES:
-            if (data_dir / name).is_file():
-                (out_dir / name).parent.mkdir(exist_ok=True)
-                shutil.copy2(data_dir / name, out_dir / name)
-        for name in DIRS:
-            if (data_dir / name).is_dir():
-                shutil.copytree(data_dir / name, out_dir / name)
+        _copy_files(data_dir, out_dir)
     except BaseException:
         for p in out_dir.iterdir():
             if p.is_dir():
@@ -78,3 +75,36 @@ def backup(data_dir: Path, out_dir: Path, *, verify: bool = True,
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     report = run_audit(out_dir, workers=workers) if verify else None
     return BackupReport(out_dir, height, size, report)
+
+
+def _copy_files(data_dir: Path, out_dir: Path) -> None:
+    """The files beside the database. One that cannot be read or written (a full disk, a
+    file the backup's user may not read) stops the copy with its name and the reason:
+    copytree would report every failed file's repr in one list, and a directory walk that
+    skips what it may not read would make an incomplete backup look whole."""
+    def fail(exc: OSError) -> NoReturn:
+        raise StoreError(f"copying {exc.filename} to {out_dir} failed: "
+                         f"{exc.strerror or exc}") from exc
+
+    def copy(src: Path, dst: Path) -> None:
+        try:
+            dst.parent.mkdir(exist_ok=True)
+            shutil.copy2(src, dst)
+        except OSError as exc:
+            exc.filename = str(src)
+            fail(exc)
+
+    for name in FILES:
+        if (data_dir / name).is_file():
+            copy(data_dir / name, out_dir / name)
+    for name in (n for n in DIRS if (data_dir / n).is_dir()):
+        for root, dirs, files in os.walk(data_dir / name, onerror=fail):
+            here = out_dir / Path(root).relative_to(data_dir)
+            try:
+                here.mkdir(exist_ok=True)
+                shutil.copymode(root, here)
+            except OSError as exc:
+                fail(exc)
+            dirs.sort()
+            for f in sorted(files):
+                copy(Path(root) / f, here / f)

@@ -97,6 +97,13 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
                 findings=sorted({f.kind for f in rebuilt.report.findings}))
         projections = set(rebuilt.tables)
         bad = [f for f in rebuilt.report.findings if not _repairable(f, projections)]
+        unsupported = next((f for f in bad if f.kind == "rules_unsupported"), None)
+        if unsupported is not None:  # the audit stopped there: the blocks may be intact
+            raise NotRepairable(
+                f"this release cannot re-execute block {unsupported.height} "
+                f"({unsupported.detail}), so it can neither check nor repair the ledger; "
+                "nothing was changed. Use a release that implements those rules (`supplyledger "
+                "rules` names them), such as the one that ran it", findings=[unsupported.kind])
         if bad:
             shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
                               + (f" at block {f.height}" if f.height is not None else "")

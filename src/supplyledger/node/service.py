@@ -96,6 +96,8 @@ class Node:
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
         self.key = node_key
         self.clock = clock
+        # Before anything is rebuilt: a ledger this release cannot run is left as it was.
+        check_ledger_rules(self.contracts, in_force(prefixed_state(self.store.reader(), PREFIX)))
         # Tables built by another release are rebuilt from the blocks in one transaction.
         self.store.ensure_projections(lambda names: projection_ops(self.store, self.contracts))
         head = self.store.height()
@@ -112,7 +114,6 @@ class Node:
         self.executor = Executor(self.contracts, self.store.get_state,
                                  max_cache=settings.state_cache_keys,
                                  read_many=self.store.get_states)
-        check_ledger_rules(self.contracts, in_force(prefixed_state(self.store.reader(), PREFIX)))
         me = self.executor.participant(node_key.did)
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -155,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     """Worker entry point: ``python -m supplyledger.node.verifier DB MAX_BYTES``. Runs until
     its stdin closes (so it never outlives the node)."""
     db_path, max_bytes = (argv or sys.argv[1:])[:2]
+    # Ctrl-C at a terminal reaches the whole process group: the parent stops its workers
+    # itself (closing stdin, or terminating an audit's), so the key must not kill them
+    # mid-answer, each printing a KeyboardInterrupt traceback over the node's drain.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Frames go to a private copy of fd 1; fd 1 itself is pointed at stderr, so a stray
     # print from any library cannot corrupt the protocol.
     out = os.fdopen(os.dup(1), "wb")

@@ -17,9 +17,33 @@ from pathlib import Path
 
 from supplyledger.errors import LedgerInUse, StoreError
 
-__all__ = ["LOCK_NAME", "WriterLock"]
+__all__ = ["LOCK_NAME", "WriterLock", "check_free"]
 
 LOCK_NAME = "node.lock"
+
+
+def _in_use(data_dir: Path, holder: str) -> LedgerInUse:
+    return LedgerInUse(f"the ledger in {data_dir} is in use by {holder}; stop it first, or "
+                       "send transactions through its API", holder=holder)
+
+
+def check_free(data_dir: Path) -> None:
+    """Raise :class:`LedgerInUse` if a process holds the lock now. For the commands that
+    would take it only after asking for a password (``tx submit``, ``keys rotate``): the
+    operator of a running node learns that first, not after typing the node key's
+    password. Writes nothing; taking the lock afterwards is still what counts."""
+    try:
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # no lock file (no node ever ran here) or none to read: WriterLock says
+        return
+    try:
+        # A shared lock conflicts only with the writer's exclusive one.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+        raise _in_use(data_dir, holder) from None
+    finally:
+        os.close(fd)  # and with it the shared lock, if taken
 
 
 class WriterLock:
@@ -39,8 +63,7 @@ class WriterLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise LedgerInUse(f"the ledger in {data_dir} is in use by {holder}; stop it first, or "
-                              "send transactions through its API", holder=holder) from None
+            raise _in_use(data_dir, holder) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{purpose} (pid {os.getpid()})\n".encode())
         self._fd: int | None = fd

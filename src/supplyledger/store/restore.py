@@ -14,7 +14,7 @@ from typing import Any
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import StoreError
 from supplyledger.store.readonly import open_readonly
-from supplyledger.store.sqlite import DB_NAME, connect
+from supplyledger.store.sqlite import DB_NAME, connect, rollback
 
 __all__ = ["highest_heights", "restore_derived", "unknown_txs"]
 
@@ -92,7 +92,7 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
                                  f"({', '.join('?' * len(cols))})", rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
     except sqlite3.Error as exc:
         raise StoreError(f"restoring the derived tables failed, nothing changed: {exc}") from exc

@@ -14,6 +14,7 @@ commit is durable once its WAL frames are synced.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -27,14 +28,25 @@ from supplyledger.errors import MigrationError, StoreError
 from supplyledger.store.migrations import MIGRATIONS
 from supplyledger.store.records import BlockRecord
 
-__all__ = ["SQLiteStore", "apply_ops", "connect"]
+__all__ = ["SQLiteStore", "apply_ops", "connect", "own_file", "rollback"]
 
 DB_NAME = "ledger.sqlite"
 
 
+def own_file(path: Path) -> None:
+    """Create the database file ``path``, if there is none, readable by its owner only, as
+    the key files are: it holds the web logins' password hashes and sealed keys, and
+    SQLite gives its ``-wal`` and ``-shm`` files the database's permissions."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the node's settings (WAL, full sync), for the store's own
-    connections and the store modules that write outside a node (restore, snapshot)."""
+    connections and the store modules that write outside a node (restore, snapshot); a
+    new file is its owner's only (:func:`own_file`)."""
+    if not readonly:
+        own_file(path)
     uri = f"file:{path}{'?mode=ro' if readonly else ''}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                            timeout=30.0)
@@ -43,6 +55,14 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA cache_size=-65536")
     return conn
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: SQLite has already rolled back one that
+    failed on a full disk or an I/O error, and a second ROLLBACK would raise "no
+    transaction is active" in place of the error that says what happened."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[Op]) -> None:
@@ -167,7 +187,7 @@ class SQLiteStore:
                           (version, name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
                 c.execute("COMMIT")
             except sqlite3.Error as exc:
-                c.execute("ROLLBACK")
+                rollback(c)
                 raise MigrationError(f"migration {version} ({name}) failed: {exc}") from exc
 
     def ensure_projections(self, refill: Callable[[list[str]], Iterable[Op]] | None = None
@@ -186,15 +206,21 @@ class SQLiteStore:
                 if known.get(t.name) != t.schema_hash:
                     c.execute(f"DROP TABLE IF EXISTS {t.name}")
                     stale.append(t.name)
+                    # Recorded only when it changed: a start that rebuilds nothing writes
+                    # nothing (a full disk, a ledger this release then refuses).
+                    c.execute("INSERT OR REPLACE INTO projection_schema VALUES (?,?)",
+                              (t.name, t.schema_hash))
                 for stmt in t.ddl():
                     c.execute(stmt)
-                c.execute("INSERT OR REPLACE INTO projection_schema VALUES (?,?)",
-                          (t.name, t.schema_hash))
             if stale and refill is not None:
                 apply_ops(c, self.tables, [op for op in refill(stale) if op.table in stale])
             c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
+        except BaseException as exc:
+            rollback(c)
+            if isinstance(exc, sqlite3.Error):
+                what = f"rebuilding {', '.join(stale)}" if stale else "checking them"
+                raise StoreError(f"preparing the query tables ({what}) failed, nothing "
+                                 f"changed: {exc}") from exc
             raise
         return stale
 
@@ -360,8 +386,7 @@ class SQLiteStore:
                 c.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", list(meta.items()))
             c.execute("COMMIT")
         except BaseException as exc:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
+            rollback(c)
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"commit of block {rec.height} failed: {exc}") from exc
             raise
@@ -377,7 +402,7 @@ class SQLiteStore:
             apply_ops(c, self.tables, [op for op in ops if op.table in names])
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            rollback(c)
             raise
         self._wrote()
 
