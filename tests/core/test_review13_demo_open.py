@@ -83,7 +83,10 @@ def test_platform_a_has_open_orders_paid_into_escrow(demo: DemoInfo) -> None:
     assert req["plan"] == "PA-20261120-1300" and req["start"] == NOW + HOUR
 
 
-def test_the_written_request_routes_every_open_order_through_the_cli(demo: DemoInfo) -> None:
+def test_the_written_request_routes_every_open_order_through_the_cli(
+        demo: DemoInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan starts no earlier than now: pin now to the demo's, or the round is over.
+    monkeypatch.setattr("supplyledger.node.service.wall_clock_ms", lambda: NOW)
     oids = demo.notes["open_orders"]["orders"]
     path = demo.notes["open_orders"]["request"]
     assert Path(path).parent == demo.data_dir
@@ -108,7 +111,7 @@ def test_the_written_request_routes_every_open_order_through_the_cli(demo: DemoI
 @pytest.fixture
 def service(demo: DemoInfo) -> Iterator[LedgerService]:
     node = Node(Settings(demo.data_dir, verify_workers=0),
-                load_node_key(demo.data_dir, demo.node_password)).start()
+                load_node_key(demo.data_dir, demo.node_password), clock=lambda: NOW).start()
     svc = LedgerService(node, CHEAP)
     yield svc
     node.stop()

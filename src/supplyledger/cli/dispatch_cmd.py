@@ -2,10 +2,12 @@
 
 ``plan`` reads the request (drop points stay off the ledger; schema in
 :mod:`supplyledger.logistics.dispatch_request`), asks the ledger's projections which orders
-are open for the platform, solves with PyVRP, checks the result exactly as the ledger will
-(the contract's argument schema and preparation, which also computes the emissions), and
-with ``--submit`` records it through the embedded node as ``shipments.record_plan`` signed
-by the platform's key. ``show`` prints a recorded plan and draws it.
+are open for the platform, solves with PyVRP from the request's start or now, whichever is
+later, checks the result exactly as the ledger will (the plan id not in use, every routed
+product order's lot named, the contract's argument schema and preparation, which also
+computes the emissions), and with ``--submit`` records it through the embedded node as
+``shipments.record_plan`` signed by the platform's key. ``show`` prints a recorded plan and
+draws it.
 """
 
 from __future__ import annotations
@@ -92,17 +94,27 @@ def plan_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
+    from supplyledger.contracts.builtin._shipments_model import plan_key
     from supplyledger.contracts.builtin.rules import PREFIX, in_force
     from supplyledger.contracts.registry import load_builtin
-    from supplyledger.logistics.dispatch_plan import checked_summary, plan_dispatch
+    from supplyledger.errors import ValidationError
+    from supplyledger.logistics.dispatch_plan import (
+        check_before_signing,
+        checked_summary,
+        plan_dispatch,
+    )
     from supplyledger.logistics.dispatch_request import load_request
     from supplyledger.logistics.plot import render_svg
+    from supplyledger.node.service import wall_clock_ms  # what _submit signs with
     from supplyledger.store.readonly import open_readonly, prefixed_state, state_value
     from supplyledger.store.shipment_rows import open_orders
 
     if submit and key is None:
         fail("--submit needs --key (the platform's key file)")
     req = load_request(request)
+    if not req.platform:
+        raise ValidationError("the request names no platform: give \"platform\", the "
+                              "participant id whose open orders are dispatched", arg="platform")
     conn = open_readonly(data)
     signer = None
     try:
@@ -110,19 +122,18 @@ def plan_cmd(
             signer = signer_key(key)
             _platform_signer(partial(state_value, conn), signer, key, req.platform)
         orders = open_orders(conn, req.platform)
+        taken = state_value(conn, f"shipments/{plan_key(req.plan)}") is not None
         # Routes carry the plan's speed and service times from shipments rules v2 on.
         rules = in_force(prefixed_state(conn, PREFIX)).get("shipments", 1)
-        timed = rules >= 2
     finally:
         conn.close()
-    res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=timed)
+    now = wall_clock_ms()
+    res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=rules >= 2, now=now)
     if submit and not res.routes:  # an empty plan on the ledger would only be noise
         fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
              "could be routed from the request")
-    from supplyledger.node.service import wall_clock_ms  # what _submit signs with
-
-    doc: dict[str, Any] = checked_summary(load_builtin(), req, res, now=wall_clock_ms(),
-                                          rules=rules)
+    check_before_signing(req, res, orders, plan_taken=taken)
+    doc: dict[str, Any] = checked_summary(load_builtin(), req, res, now=now, rules=rules)
     if svg is not None:
         svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
     receipt = (_submit(data, signer, key, req.platform, res.args)

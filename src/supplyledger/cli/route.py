@@ -56,6 +56,10 @@ def solve_cmd(
     file: Annotated[Path, typer.Argument(help="Instance in Solomon VRPTW text format.")],
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds of search.")] = 10.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the solver.")] = 0,
+    max_iterations: Annotated[int | None, typer.Option(
+        "--max-iterations", help="Also stop after this many iterations: with the same seed, "
+        "the same routes on any machine, if the time limit does not stop the search first "
+        "(a search stopped by time alone depends on the machine's speed and load).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the solution as JSON.")] = False,
     svg: Annotated[
         Path | None, typer.Option("--svg", help="Also write a map of the routes here.")
@@ -69,7 +73,8 @@ def solve_cmd(
     err = Console(stderr=True)
     try:
         problem = solomon.read(file)
-        solution = solve(problem, time_limit_s=time_limit, seed=seed)
+        solution = solve(problem, time_limit_s=time_limit, seed=seed,
+                         max_iterations=max_iterations)
         if svg is not None:
             svg.write_text(render_svg(problem, solution), encoding="utf-8")
     except SupplyLedgerError as exc:  # bad input: exit 2, as every command

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from supplyledger.logistics.eta import project_km
+from supplyledger.logistics.dispatch_request import drop_km
 from supplyledger.logistics.plot import render_svg
 from supplyledger.logistics.routing_model import (
     Client,
@@ -62,7 +62,7 @@ def plan_svg(plan: Mapping[str, Any], drops: Mapping[str, Point] | None = None,
                 known.setdefault(oid, (leg["to_lat"], leg["to_lon"]))
     served = [oid for r in routes for oid in r["orders"]]
     if warehouse is not None and all(o in known for o in served):
-        at = {o: project_km(*known[o], *warehouse) for o in served + unserved if o in known}
+        at = {o: drop_km(*known[o], *warehouse) for o in served + unserved if o in known}
         title = f"dispatch plan {plan['id']}"
     else:
         at = _schematic(routes)

@@ -12,7 +12,13 @@ leg's distance is the great-circle distance in metres between the real coordinat
 (eta.haversine_m, the same the shipments contract uses), times ms epoch, masses kg. The
 solver's own total is recorded alongside as ``solver_distance_m``. Each route also records
 the plan's speed and each drop's service time, so the ledger's ETA for the route runs on the
-timing the plan was made with (not the mode's nominal speed without stops).
+timing the plan was made with (not the mode's nominal speed without stops). The ledger
+measures the legs on the great circle, the solver on the plane, so a route's promised
+return is the later of the two (a shipment is not born late by the difference).
+
+A plan starts at the request's ``start`` or, given ``now`` (the time it is signed at), no
+earlier than that: vehicles do not depart in the past, and an order whose delivery window
+closed before then is unserved (``orders`` refuses to dispatch it, and with it the plan).
 
 Orders the solver never sees are reported, not silently dropped: open orders without a drop
 point in the request are unserved ("no drop point supplied"); request entries that are not
@@ -25,15 +31,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from supplyledger.contracts.builtin._shipments_plan import _route_bounds
 from supplyledger.contracts.runtime import Contract, Ctx, prepare_call
-from supplyledger.errors import SupplyLedgerError, error_from_code
+from supplyledger.errors import AlreadyExists, SupplyLedgerError, ValidationError, error_from_code
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
-from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder
-from supplyledger.logistics.eta import GeoPoint, haversine_m, project_km
+from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder, drop_km
+from supplyledger.logistics.eta import GeoPoint, haversine_m, travel_ms
 from supplyledger.logistics.routing import (
     Client,
     Depot,
@@ -43,7 +50,8 @@ from supplyledger.logistics.routing import (
     VehicleType,
 )
 
-__all__ = ["DispatchResult", "LedgerOrder", "checked_summary", "plan_dispatch"]
+__all__ = ["DispatchResult", "LedgerOrder", "check_before_signing", "checked_summary",
+           "plan_dispatch"]
 
 _MIN = 60_000
 
@@ -62,18 +70,24 @@ def _geo(lat_e6: int, lon_e6: int) -> GeoPoint:
     return GeoPoint(Decimal(lat_e6).scaleb(-6), Decimal(lon_e6).scaleb(-6))
 
 
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _minutes(ms: int, start: int) -> float:
     return (ms - start) / _MIN
 
 
 def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
                   time_limit_s: float = 2.0, seed: int = 0,
-                  max_iterations: int | None = 2000, timing: bool = True) -> DispatchResult:
+                  max_iterations: int | None = 2000, timing: bool = True,
+                  now: int | None = None) -> DispatchResult:
     """``timing``: give each route the plan's speed and each drop its service time
     (``speed_m_per_h``, ``dwell_ms``), so the shipment's ETA is the plan's; a ledger
     still on shipments rules v1 refuses them, and its routes' ETAs use the mode's nominal
-    speed without stops."""
-    wh, start = req.warehouse, req.start_ms
+    speed without stops. ``now``: the plan starts no earlier (module docstring)."""
+    wh = req.warehouse
+    start = req.start_ms if now is None else max(req.start_ms, now)
     is_open = {o.id: o for o in open_orders}
     ignored = [{"order": oid, "reason": "not an open order of this platform on the ledger"}
                for oid in sorted(req.drops) if oid not in is_open]
@@ -93,9 +107,10 @@ def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
                 reasons[o.id] = "requested window lies outside the order's delivery window"
                 continue
         if late < start:
-            reasons[o.id] = "delivery window closed before the plan starts"
+            reasons[o.id] = (f"delivery window closed {_utc(late)}, before the plan starts "
+                             f"{_utc(start)}")
             continue
-        x, y = project_km(d.lat_e6, d.lon_e6, wh.lat_e6, wh.lon_e6)
+        x, y = drop_km(d.lat_e6, d.lon_e6, wh.lat_e6, wh.lon_e6)
         orders.append(Order(o.id, x, y, d.quantity,
                             TimeWindow(max(0.0, _minutes(early, start)), _minutes(late, start)),
                             d.service_min, d.requires))
@@ -109,7 +124,7 @@ def plan_dispatch(req: DispatchRequest, open_orders: Sequence[LedgerOrder], *,
     plan = dispatch(orders, warehouse, fleet, speed=speed, time_limit_s=time_limit_s,
                     seed=seed, max_iterations=max_iterations)
     reasons.update(dict(plan.unserved))
-    routes = _routes(req, plan, timing)
+    routes = _routes(req, start, plan, timing)
     unserved = [{"order": oid, "reason": reasons[oid]} for oid in sorted(reasons)]
     args = {"id": req.plan, "warehouse": _warehouse_node(req),
             "routes": [r["args"] for r in routes], "unserved": unserved,
@@ -130,8 +145,10 @@ def _warehouse_node(req: DispatchRequest) -> dict[str, Any]:
             "lon": req.warehouse.lon_e6}
 
 
-def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict[str, Any]]:
-    wh, start = req.warehouse, req.start_ms
+def _routes(req: DispatchRequest, start: int, plan: DispatchPlan, timing: bool
+            ) -> list[dict[str, Any]]:
+    wh = req.warehouse
+    speed_m_per_h = round(req.speed_kmh * 1000)
     fleet = {v.vehicle: v for v in req.fleet}
     out = []
     for vp, route in zip(plan.routes, plan.solution.routes, strict=True):
@@ -154,11 +171,15 @@ def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict
         back = haversine_m(_geo(*here), _geo(wh.lat_e6, wh.lon_e6))
         departs = start + round(route.departure * _MIN)
         returns = start + math.ceil(route.return_time * _MIN)
+        if timing:  # the ETA the shipments contract computes at creation, legs and dwells
+            returns = max(returns, departs + sum(
+                travel_ms(s["distance_m"], speed_m_per_h) + s.get("dwell_ms", 0)
+                for s in stops) + travel_ms(back, speed_m_per_h))
         args = {"vehicle": v.vehicle, "transporter": v.transporter, "mode": v.mode,
                 "vehicle_class": v.vehicle_class, "stops": stops, "return_m": back,
                 "load": round(vp.load), "departs_at": departs, "promised": returns}
         if timing:
-            args["speed_m_per_h"] = round(req.speed_kmh * 1000)
+            args["speed_m_per_h"] = speed_m_per_h
         report = {"vehicle": v.vehicle, "transporter": v.transporter,
                   "orders": list(vp.orders), "distance_m": back + sum(
                       s["distance_m"] for s in stops), "load": vp.load,
@@ -166,6 +187,26 @@ def _routes(req: DispatchRequest, plan: DispatchPlan, timing: bool) -> list[dict
                   "arrivals": [start + round(a * _MIN) for a in vp.arrivals]}
         out.append({"args": args, "report": report})
     return out
+
+
+def check_before_signing(req: DispatchRequest, res: DispatchResult,
+                         open_orders: Sequence[LedgerOrder], *, plan_taken: bool) -> None:
+    """What ``shipments.record_plan`` would refuse, shown by the ledger now: the plan id
+    in use (``plan_taken``) and a routed order of a product whose lot the request does not
+    name (the lot is chosen at dispatch). ``dispatch plan`` and the Dispatch page refuse
+    such a plan before anything is signed, rather than record a failed call."""
+    if plan_taken:
+        raise AlreadyExists(f"dispatch plan {req.plan} already exists: plan again under "
+                            "another plan id", plan=req.plan)
+    routed = {oid for r in res.routes for oid in r["orders"]}
+    unnamed = sorted(o.id for o in open_orders if o.batch is None and o.id in routed
+                     and not req.drops[o.id].batch)
+    if unnamed:
+        listed = ", ".join(unnamed[:10]) + (f" and {len(unnamed) - 10} more"
+                                            if len(unnamed) > 10 else "")
+        raise ValidationError(f"orders {listed} are for a product: give the batch each ships "
+                              "(its lot number), then plan again", arg=f"batch.{unnamed[0]}",
+                              orders=unnamed)
 
 
 def _refused(code: str, message: str, details: dict[str, Any] | None) -> SupplyLedgerError:

@@ -20,7 +20,7 @@ order ids, routes and distances go on the ledger. The request is a JSON object::
                          "window": ["...", "..."], "batch": "<lot>", "public": false}}
     }
 
-Times are ms since the epoch or ISO-8601 strings with a zone, none after the year 9999;
+Times are ms since the epoch or ISO-8601 strings with a zone, from 1970 to the year 9999;
 coordinates decimal degrees (numbers or strings, kept to micro-degrees); ``quantity`` and
 ``capacity`` share one unit of the platform's choice (default for ``mass_kg``, which must be
 whole kg, at most a shipment's cargo (``MAX_MASS_KG`` of the shipments contract), and drives
@@ -29,11 +29,19 @@ ledger and can only narrow it; ``available`` defaults to the warehouse hours; ``
 true`` lets the drop point's coordinates go on the ledger (a business site, not a home).
 Storage capacity bounds what can be staged for the plan, so the plan releases at most
 min(outbound, storage).
+
+Read strictly, since a misread request routes the wrong goods: the file is UTF-8 JSON
+without NaN or Infinity and without a key given twice (an order listed twice would
+otherwise silently keep the last); ``features`` and ``requires`` are lists of names,
+``public`` a JSON boolean (the string "false" is refused, not taken as true), ``batch`` a
+string. ``dispatch plan`` needs ``platform``; a request read only to draw a recorded plan
+may leave it out.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,9 +51,10 @@ from typing import Any
 
 from supplyledger.contracts.builtin._shipments_new import MAX_MASS_KG
 from supplyledger.errors import ValidationError
+from supplyledger.logistics.eta import project_km
 
 __all__ = ["MAX_TIME_MS", "DispatchRequest", "DropPoint", "FleetVehicle", "LedgerOrder", "Site",
-           "load_request", "parse_request", "parse_time"]
+           "drop_km", "load_request", "parse_request", "parse_time", "read_json"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}")
 # The latest time a request may name: the end of year 9999, what ISO 8601 can write. Later
@@ -111,7 +120,7 @@ class DispatchRequest:
 
 
 def parse_time(value: Any, what: str) -> int:
-    """ms epoch from an int or an ISO-8601 string with a zone (at most :data:`MAX_TIME_MS`)."""
+    """ms epoch from an int or an ISO-8601 string with a zone (0 to :data:`MAX_TIME_MS`)."""
     if type(value) is int:
         ms = value
     elif isinstance(value, str):
@@ -127,6 +136,8 @@ def parse_time(value: Any, what: str) -> int:
     if ms > MAX_TIME_MS:
         raise ValidationError(f"{what}: {value!r} is after 9999-12-31T23:59:59.999Z (ms since "
                               "the epoch are wanted)", arg=what, latest=MAX_TIME_MS)
+    if ms < 0:  # the ledger's times are ms since the epoch, and so are a route's
+        raise ValidationError(f"{what}: {value!r} is before 1970-01-01T00:00:00Z", arg=what)
     return ms
 
 
@@ -134,9 +145,12 @@ def _micro(value: Any, what: str, bound: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValidationError(f"{what} must be a number of degrees")
     try:
-        micro = int((Decimal(str(value)) * 1_000_000).to_integral_value())
+        degrees = Decimal(str(value))
     except InvalidOperation:
         raise ValidationError(f"{what}: {value!r} is not a number") from None
+    if not (degrees.is_finite() and -180 <= degrees <= 180):  # abs() would round: overflow
+        raise ValidationError(f"{what} out of range: {value}")
+    micro = int((degrees * 1_000_000).to_integral_value())
     if not -bound <= micro <= bound:
         raise ValidationError(f"{what} out of range: {value}")
     return micro
@@ -145,10 +159,25 @@ def _micro(value: Any, what: str, bound: int) -> int:
 def _num(obj: dict[str, Any], key: str, what: str, default: Any = None, *,
          positive: bool = False) -> float:
     v = obj.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or (positive and v == 0):
+    number = (float(v) if not isinstance(v, bool) and isinstance(v, int | float)
+              and abs(v) < 1e300 else math.nan)  # a 400-digit int would overflow float()
+    if not (math.isfinite(number) and number >= 0) or (positive and number == 0):
         raise ValidationError(f"{what}.{key} must be a {'positive' if positive else 'non-negative'}"
-                              " number")
-    return float(v)
+                              " number below 1e300", arg=f"{what}.{key}")
+    return number
+
+
+def _names(value: Any, what: str) -> frozenset[str]:
+    """Feature names; a bare string would otherwise become a set of its letters."""
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise ValidationError(f"{what} must be a list of names, e.g. [\"chilled\"]", arg=what)
+    return frozenset(value)
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be true or false", arg=what)
+    return value
 
 
 def _window(value: Any, what: str) -> tuple[int, int]:
@@ -175,6 +204,10 @@ def _obj(value: Any, what: str) -> dict[str, Any]:
 
 def parse_request(doc: Any) -> DispatchRequest:
     req = _obj(doc, "the request")
+    platform = req.get("platform", "")
+    if not isinstance(platform, str):
+        raise ValidationError("request.platform must be the platform's participant id",
+                              arg="platform")
     wh = _obj(req.get("warehouse"), "warehouse")
     open_ms = parse_time(wh.get("open"), "warehouse.open")
     close_ms = parse_time(wh.get("close"), "warehouse.close")
@@ -195,12 +228,16 @@ def parse_request(doc: Any) -> DispatchRequest:
             str(v.get("transporter", "")), _num(v, "capacity", f"fleet[{i}]"),
             str(v.get("vehicle_class", "")), str(v.get("mode", "road")),
             _window(v["available"], f"fleet[{i}].available") if "available" in v
-            else (open_ms, close_ms), frozenset(v.get("features", []))))
+            else (open_ms, close_ms), _names(v.get("features", []), f"fleet[{i}].features")))
     if len({v.vehicle for v in fleet}) != len(fleet):
         raise ValidationError("vehicle ids must be unique")
     drops = {}
     for oid, d in _obj(req.get("orders", {}), "orders").items():
         d = _obj(d, f"orders.{oid}")
+        batch = d.get("batch")
+        if batch is not None and not isinstance(batch, str):
+            raise ValidationError(f"orders.{oid}.batch must be the batch's id or lot (a string)",
+                                  arg=f"orders.{oid}.batch")
         qty = _num(d, "quantity", f"orders.{oid}", d.get("mass_kg"))
         mass = d.get("mass_kg", qty)
         if isinstance(mass, float) and mass.is_integer():
@@ -212,21 +249,47 @@ def parse_request(doc: Any) -> DispatchRequest:
         drops[oid] = DropPoint(
             oid, _micro(d.get("lat"), f"orders.{oid}.lat", 90_000_000),
             _micro(d.get("lon"), f"orders.{oid}.lon", 180_000_000), qty, mass,
-            _num(d, "service_min", f"orders.{oid}", 0), frozenset(d.get("requires", [])),
+            _num(d, "service_min", f"orders.{oid}", 0),
+            _names(d.get("requires", []), f"orders.{oid}.requires"),
             _window(d["window"], f"orders.{oid}.window") if "window" in d else None,
-            d.get("batch"), bool(d.get("public", False)))
+            batch, _flag(d.get("public", False), f"orders.{oid}.public"))
     plan = req.get("plan") or "plan-" + datetime.fromtimestamp(start / 1000, UTC).strftime(
         "%Y%m%d-%H%M")
     speed = _num(req, "speed_kmh", "request", 60, positive=True)
     if not 1 <= speed <= 1200:  # the ledger's bounds for a leg's speed
         raise ValidationError(f"request.speed_kmh must lie in 1..1200, got {speed:g}")
-    return DispatchRequest(_ident(plan, "plan"), str(req.get("platform", "")), start, speed,
-                           site, tuple(fleet), drops)
+    return DispatchRequest(_ident(plan, "plan"), platform, start, speed, site, tuple(fleet),
+                           drops)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def read_json(data: bytes, what: str) -> Any:
+    """A request file's JSON (UTF-8; no NaN or Infinity, no key twice in an object)."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise ValidationError(f"{what} is not JSON: {exc}", arg="request") from None
 
 
 def load_request(path: Path) -> DispatchRequest:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{path} is not JSON: {exc}") from exc
-    return parse_request(doc)
+    return parse_request(read_json(Path(path).read_bytes(), str(path)))
+
+
+def drop_km(lat_e6: int, lon_e6: int, lat0_e6: int, lon0_e6: int) -> tuple[float, float]:
+    """A drop point on the plane tangent at the warehouse (``eta.project_km``), reached the
+    short way round: across the antimeridian, 179.9 E is 0.2 degrees from 179.9 W, not 359.8."""
+    east = (lon_e6 - lon0_e6 + 180_000_000) % 360_000_000 - 180_000_000
+    return project_km(lat_e6, lon0_e6 + east, lat0_e6, lon0_e6)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pyvrp
+from pyvrp.constants import MAX_VALUE
 from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
@@ -61,6 +62,9 @@ __all__ = [
 # per edge, ~0.05 on a 100-customer tour (0.003% of a Solomon total), and unbiased. The cost of
 # the conservative side is <= 0.001 time units per leg. 1000 keeps Solomon's largest values
 # (~3.5e6) far below PyVRP's MAX_VALUE (2**44); x10 or x100 would lose objective precision.
+# Larger values would overflow PyVRP's integers (or wrap silently in numpy's cast), so a
+# bound beyond MAX_VALUE is no bound, and a travel time, service time, ready time or total
+# demand beyond it is refused with a ValidationError.
 SCALE = 1000
 _INT_MAX = int(np.iinfo(np.int64).max)
 # Tuned on the six Solomon instances with 3 s runs (a loaded 2-core machine gives 8 s runs about
@@ -73,12 +77,17 @@ _PARAMS = pyvrp.SolveParams(
 )
 
 
-def _up(value: float) -> int:
-    return _INT_MAX if math.isinf(value) else math.ceil(value * SCALE)
+def _up(value: float, what: str = "a ready time or service time") -> int:
+    scaled = math.inf if math.isinf(value) else math.ceil(value * SCALE)
+    if scaled > MAX_VALUE:
+        raise ValidationError(f"{what} of {value:g} is beyond what the solver can hold "
+                              f"({MAX_VALUE / SCALE:g})")
+    return int(scaled)
 
 
 def _down(value: float) -> int:
-    return _INT_MAX if math.isinf(value) else math.floor(value * SCALE)
+    scaled = math.inf if math.isinf(value) else math.floor(value * SCALE)
+    return _INT_MAX if scaled >= MAX_VALUE else int(scaled)
 
 
 def _to_pyvrp(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[int]]:
@@ -86,8 +95,12 @@ def _to_pyvrp(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[int]]:
     points: list[Depot | Client] = [*problem.depots, *problem.clients]
     xy = np.array([(p.x, p.y) for p in points], dtype=np.float64)
     dist = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    longest = float(dist.max())
+    _up(max(longest, longest / problem.speed), "a distance or travel time")
     distances = np.rint(dist * SCALE).astype(np.int64)
     durations = np.ceil(dist / problem.speed * SCALE).astype(np.int64)
+    loads = [_up(c.demand, "a demand") for c in problem.clients]
+    _up(math.fsum(c.demand for c in problem.clients), "the total demand")
     features = sorted(set().union(*(c.requires for c in problem.clients)))
     # An optional client is worth more than any detour to fetch it (2 x the diameter), so the
     # solver drops one only when capacity or time forces it.
@@ -100,21 +113,23 @@ def _to_pyvrp(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[int]]:
     clients = [
         pyvrp.Client(
             location=n_dep + i,
-            delivery=[_up(c.demand)] + [int(f in c.requires) for f in features],
+            delivery=[load] + [int(f in c.requires) for f in features],
             service_duration=_up(c.service),
             tw_early=_up(c.window.early),
             tw_late=_down(c.window.late),
             required=c.required,
             prize=0 if c.required else prize,
         )
-        for i, c in enumerate(problem.clients)
+        for i, (c, load) in enumerate(zip(problem.clients, loads, strict=True))
     ]
     kept = [i for i, vt in enumerate(problem.vehicle_types) if vt.count > 0]
     n = len(problem.clients)
     types = [
         pyvrp.VehicleType(
             num_available=vt.count,
-            capacity=[_down(vt.capacity)] + [n if f in vt.features else 0 for f in features],
+            # More room than every client's demand together is the same as that much.
+            capacity=[min(_down(vt.capacity), sum(loads))]
+            + [n if f in vt.features else 0 for f in features],
             start_depot=vt.depot,
             end_depot=vt.depot,
             tw_early=_up(vt.window.early),
@@ -140,7 +155,8 @@ def solve(
     """Minimise total distance, with at most ``count`` vehicles of each type.
 
     Raises :class:`SolverError` when a required client can never be served or the fleet's
-    total capacity is short; a solver run that ends without a feasible solution is returned
+    total capacity is short, :class:`ValidationError` for a number PyVRP's integers cannot
+    hold (see ``SCALE``); a solver run that ends without a feasible solution is returned
     with ``feasible=False`` and its violations listed.
     """
     if not (math.isfinite(time_limit_s) and time_limit_s > 0):

@@ -14,14 +14,13 @@ point. Times are UTC ("2026-11-24 06:00", the ISO form, or ms since the epoch).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from supplyledger.api.web.forms import batch_id
 from supplyledger.errors import Forbidden, ValidationError
-from supplyledger.logistics.dispatch_request import parse_time
+from supplyledger.logistics.dispatch_request import parse_time, read_json
 
 __all__ = ["ORDER_FIELDS", "VEHICLE_ROWS", "read_upload", "request_from_form",
            "request_from_upload", "time_limit"]
@@ -153,16 +152,9 @@ def request_from_form(getlist: GetList, platform: str, open_ids: Sequence[str],
     return doc
 
 
-def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_upload(data: bytes) -> dict[str, Any]:
-    """An uploaded request file's JSON object (NaN and Infinity are not JSON)."""
-    try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"the request file is not JSON: {exc}", arg="request") from None
+    """An uploaded request file's JSON object, read as ``dispatch plan`` reads its file."""
+    doc = read_json(data, "the request file")
     if not isinstance(doc, dict):
         raise ValidationError("the request file must hold a JSON object", arg="request")
     return doc
