@@ -105,7 +105,7 @@ def test_failed_inspection_and_sensor_breaches_are_flagged(consortium: Consortiu
             {"type": "Temperature", "exception": "ALARM_CONDITION"}]}])})
     faults = {(f["seq"], f["kind"], f["reason"]) for f in queries(c).trace(flour)["faults"]}
     assert (5, "inspection", "inspection failed: non_conformant") in faults
-    assert (6, "sensor", "Temperature 35 CEL above the limit 30") in faults
+    assert (6, "sensor", "Temperature 35 CEL above the limit 30 CEL") in faults
     assert (7, "sensor", "sensor alarm: Temperature ALARM_CONDITION") in faults
 
 

@@ -72,6 +72,12 @@ _TO_CEL: dict[str, tuple[Decimal, Decimal]] = {  # unit -> (scale, offset): C = 
 }
 
 
+def _unit(lim: dict[str, Any], uom: str | None) -> str:
+    """The limit's unit as a suffix, so a reading in FAH is not read against "30" alone."""
+    unit = lim.get("uom") or uom
+    return f" {unit}" if unit else ""
+
+
 def _in_unit(value: Decimal, uom: str | None, target: str | None) -> Decimal | None:
     """``value`` in ``uom`` expressed in the limit's unit ``target``; None if they differ
     and do not convert (a reading that cannot be checked against a declared limit)."""
@@ -327,10 +333,10 @@ class Checker:
                                      f"the limits in {lim['uom']}"))
                 elif "max" in lim and v > Decimal(lim["max"]):
                     out.append(Fault("sensor", f"{kind} {value} {uom} above the limit "
-                                     f"{lim['max']}"))
+                                     f"{lim['max']}{_unit(lim, uom)}"))
                 elif "min" in lim and v < Decimal(lim["min"]):
                     out.append(Fault("sensor", f"{kind} {value} {uom} below the limit "
-                                     f"{lim['min']}"))
+                                     f"{lim['min']}{_unit(lim, uom)}"))
             except InvalidOperation:
                 continue
         return out

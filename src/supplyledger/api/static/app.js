@@ -1,5 +1,6 @@
-// supplyledger web UI: live block height over server-sent events, the enrol form's roles
-// narrowed to those of the chosen organisation, and a question before an irreversible step.
+// supplyledger web UI: live block height over server-sent events, the main menu folded
+// behind a button on a phone, the enrol form's roles narrowed to those of the chosen
+// organisation, and a question before an irreversible step.
 // Pages work without JavaScript (htmx only spares full reloads; the server refuses a role
 // the organisation may not hold).
 (function () {
@@ -30,6 +31,20 @@
       toast.textContent = "Live updates stopped: " + JSON.parse(e.data).message;
       toast.hidden = false;
     }
+  });
+})();
+
+(function () {
+  "use strict";
+  // The menu button shows only on a narrow screen (app.css); the menu starts folded there.
+  var button = document.querySelector("nav.main-nav .menu-toggle");
+  if (!button) { return; }
+  var nav = button.parentElement;
+  button.hidden = false;
+  nav.classList.add("foldable");
+  button.addEventListener("click", function () {
+    var open = nav.classList.toggle("open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
   });
 })();
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from supplyledger.api.web.units import label
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import Method
 from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Str
@@ -53,10 +54,6 @@ class Field:
     suggest: str | None = None  # id of the page's list of suggested values
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
 def _is_time(spec: Arg) -> bool:
     return isinstance(spec, Int) and ("ms epoch" in spec.doc or "ms since the epoch" in spec.doc)
 
@@ -70,21 +67,21 @@ def _field(name: str, spec: Arg) -> Field:
     req = not spec.optional
     if isinstance(spec, Bool):
         # (its type, "boolean", says nothing a yes/no choice does not)
-        return Field(name, _label(name), "yesno" if req else "checkbox", req, spec.doc)
+        return Field(name, label(name), "yesno" if req else "checkbox", req, spec.doc)
     if isinstance(spec, Enum):  # the select lists the values: the hint need not
-        return Field(name, _label(name), "select", req, spec.doc, options=spec.values)
+        return Field(name, label(name), "select", req, spec.doc, options=spec.values)
     if isinstance(spec, Amount):
-        return Field(name, _label(name), "number", req,
+        return Field(name, label(name), "number", req,
                      " — ".join(x for x in (spec.doc, "whole minor units (cents): 1850 is "
                                             "18.50") if x),
                      {"min": spec.minimum, "max": MAX_AMOUNT, "step": 1})
     if isinstance(spec, Int) and _is_time(spec):
         doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,—")
-        return Field(name, _label(name), "when", req,
+        return Field(name, label(name), "when", req,
                      " — ".join(x for x in (doc, "UTC date and time, e.g. 2026-11-25 14:00") if x),
                      {"placeholder": "YYYY-MM-DD HH:MM", "maxlength": 19})
     if isinstance(spec, Int):
-        return Field(name, _label(name), "number", req, hint,
+        return Field(name, label(name), "number", req, hint,
                      {"min": spec.min, "max": spec.max, "step": 1})
     if isinstance(spec, Str):
         attrs: dict[str, Any] = {"maxlength": spec.max_len}
@@ -93,12 +90,12 @@ def _field(name: str, spec: Arg) -> Field:
         suggest = _SUGGEST.get(name)
         if spec.doc.startswith("participant id"):
             suggest = "participants"
-        return Field(name, _label(name), "text", req, hint, attrs, suggest=suggest)
+        return Field(name, label(name), "text", req, hint, attrs, suggest=suggest)
     if isinstance(spec, List) and isinstance(spec.item, Enum):
-        return Field(name, _label(name), "multi", req, hint, options=spec.item.values)
+        return Field(name, label(name), "multi", req, hint, options=spec.item.values)
     if isinstance(spec, List) and isinstance(spec.item, Str | Int):
-        return Field(name, _label(name), "lines", req, hint + " (one per line)")
-    return Field(name, _label(name), "json", req, hint + " (JSON)")
+        return Field(name, label(name), "lines", req, hint + " (one per line)")
+    return Field(name, label(name), "json", req, hint + " (JSON)")
 
 
 def fields_for(m: Method) -> list[Field]:
@@ -147,7 +144,7 @@ def _int(name: str, text: str, what: str = "a whole number") -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise ValidationError(f"{_label(name)} must be {what}", arg=name) from None
+        raise ValidationError(f"{label(name)} must be {what}", arg=name) from None
 
 
 def _when(name: str, text: str) -> int:
@@ -160,7 +157,7 @@ def _when(name: str, text: str) -> int:
         except ValueError:
             continue
         return int(t.timestamp()) * 1000
-    raise ValidationError(f"{_label(name)} must be a date and time like 2026-11-25 14:00 "
+    raise ValidationError(f"{label(name)} must be a date and time like 2026-11-25 14:00 "
                           "(UTC)", arg=name)
 
 
@@ -174,7 +171,7 @@ def parse_form(m: Method, getlist: GetList,
         text = values[0].strip() if values else ""
         if isinstance(spec, Bool):
             if not spec.optional and text not in ("true", "false"):
-                raise ValidationError(f"{_label(name)}: choose yes or no", arg=name)
+                raise ValidationError(f"{label(name)}: choose yes or no", arg=name)
             if values or not spec.optional:
                 args[name] = bool(values) and text not in ("", "false", "off", "0")
             continue
@@ -184,7 +181,7 @@ def parse_form(m: Method, getlist: GetList,
             continue
         if text == "":
             if not spec.optional:
-                raise ValidationError(f"{_label(name)} is required", arg=name)
+                raise ValidationError(f"{label(name)} is required", arg=name)
             continue
         if isinstance(spec, Amount):
             args[name] = _int(name, text, "a whole number of minor units (1850 for 18.50)")

@@ -25,6 +25,7 @@ from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
 from supplyledger.api.service import Principal
 from supplyledger.api.web import charts
 from supplyledger.api.web.money import money_context
+from supplyledger.api.web.names import org_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
 from supplyledger.api.web.rotate import rotate_account_key
@@ -92,13 +93,19 @@ async def logout(request: Request) -> Response:
     return resp
 
 
-@router.get("/account", response_class=HTMLResponse)
-def account(request: Request) -> Response:
-    who = current(request)
+def _account_page(request: Request, who: Principal, status: int = 200,
+                  **ctx: str | None) -> Response:
     svc = service_of(request)
     sealed = svc.accounts.sealed_key(who.did)
-    return page(request, "account.html", title="Your account", private=True,
-                key_b64=base64.b64encode(sealed).decode(), **money_context(svc, who))
+    return page(request, "account.html", status=status, title="Your account", private=True,
+                key_b64=base64.b64encode(sealed).decode(),
+                org_name=org_names(svc, [who.org]).get(who.org) if who.org else None, **ctx,
+                **money_context(svc, who))
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request) -> Response:
+    return _account_page(request, current(request))
 
 
 @router.post("/account", response_class=HTMLResponse)
@@ -125,10 +132,7 @@ async def account_post(request: Request) -> Response:
         raise
     except SupplyLedgerError as exc:
         err = exc.message
-    sealed = svc.accounts.sealed_key(who.did)
-    return page(request, "account.html", status=200 if err is None else 400, private=True,
-                title="Your account", key_b64=base64.b64encode(sealed).decode(),
-                message=msg, error=err, **money_context(svc, who))
+    return _account_page(request, who, 200 if err is None else 400, message=msg, error=err)
 
 
 def _rotate(request: Request, who: Principal, form: FormData) -> str:

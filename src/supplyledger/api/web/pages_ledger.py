@@ -68,15 +68,19 @@ def tx(request: Request, tx_id: TxId) -> Response:
     svc = service_of(request)
     doc = svc.reads.tx(tx_id)
     proof = svc.proof(tx_id)
+    signer = str(doc["envelope"].get("signer"))
     try:
         check = verify_proof(proof)
-        verdict = (True, f"valid: included in block {check.height} ({check.block_hash[:16]}…), "
-                   f"header signed by {check.proposer}"
-                   + ("; author's signature verified" if check.signer_verified else ""))
     except SupplyLedgerError as exc:
-        verdict = (False, exc.message)
+        return page(request, "tx.html", title=f"Transaction {tx_id[:12]}…", tx=doc,
+                    proof=proof, verdict=(False, exc.message), names=_names(svc, {signer}))
+    # The proposer by name where it has one, as the signer (the proof document has its id).
+    names = _names(svc, {signer, check.proposer})
+    verdict = (True, f"valid: included in block {check.height} ({check.block_hash[:16]}…), "
+               f"header signed by {names.get(check.proposer, check.proposer)}"
+               + ("; author's signature verified" if check.signer_verified else ""))
     return page(request, "tx.html", title=f"Transaction {tx_id[:12]}…", tx=doc, proof=proof,
-                verdict=verdict, names=_names(svc, {str(doc["envelope"].get("signer"))}))
+                verdict=verdict, names=names)
 
 
 @router.get("/audit", response_class=HTMLResponse)

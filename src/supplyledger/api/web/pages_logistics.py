@@ -52,6 +52,7 @@ from supplyledger.errors import (
     SupplyLedgerError,
     ValidationError,
 )
+from supplyledger.logistics.dispatch_request import read_json
 from supplyledger.logistics.emissions import load_factors
 from supplyledger.logistics.emissions_report import to_csv
 from supplyledger.node.kpi_reports import emissions_report
@@ -123,7 +124,11 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     """``dispatch plan`` without ``--submit``: the request solved against the platform's
     open orders on the ledger and checked as ``shipments.record_plan`` will check it.
     Runs in a worker thread (its own read connection)."""
-    from supplyledger.logistics.dispatch_plan import checked_summary, plan_dispatch
+    from supplyledger.logistics.dispatch_plan import (
+        check_before_signing,
+        checked_summary,
+        plan_dispatch,
+    )
     from supplyledger.logistics.dispatch_request import parse_request
     from supplyledger.logistics.plot import render_svg
 
@@ -131,18 +136,11 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     orders = open_orders(svc.node.store.reader(), req.platform)
     # Routes carry the plan's speed and service times from shipments rules v2 on.
     rules = svc.rules_version("shipments")
-    res = plan_dispatch(req, orders, time_limit_s=limit_s, timing=rules >= 2)
-    # A product order ships a batch the platform names; the ledger would refuse it unnamed.
-    unnamed = sorted(o.id for o in orders if o.batch is None and o.id in req.drops
-                     and not req.drops[o.id].batch
-                     and any(o.id in r["orders"] for r in res.routes))
-    if unnamed:
-        listed = ", ".join(unnamed[:10]) + (f" and {len(unnamed) - 10} more"
-                                            if len(unnamed) > 10 else "")
-        raise ValidationError(f"orders {listed} are for a product: give the batch each ships "
-                              "(its lot number), then plan again", arg=f"batch.{unnamed[0]}",
-                              orders=unnamed)
-    doc = checked_summary(svc.contracts, req, res, now=svc.node.clock(), rules=rules)
+    now = svc.node.clock()
+    res = plan_dispatch(req, orders, time_limit_s=limit_s, timing=rules >= 2, now=now)
+    check_before_signing(req, res, orders,
+                         plan_taken=bool(_rows(svc, "dispatch_plans", 1, {"id": req.plan})[0]))
+    doc = checked_summary(svc.contracts, req, res, now=now, rules=rules)
     return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
             "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
             "svg": render_svg(res.problem, res.solution)}
@@ -252,8 +250,8 @@ async def dispatch_record(request: Request) -> Response:
     result: dict[str, Any] | None = None
     try:
         try:
-            args = json.loads(str(form.get("args", "")), parse_constant=_no_constant)
-        except ValueError:
+            args = read_json(str(form.get("args", "")).encode(), "the plan")
+        except ValidationError:
             raise ValidationError("the plan to record is not readable: plan it again",
                                   arg="args") from None
         _refuse_unless_platform(svc, who)
@@ -274,10 +272,6 @@ async def dispatch_record(request: Request) -> Response:
         return _dispatch_page(request, svc, who, status_for_code(code), error=receipt.error,
                               receipt=result)
     return RedirectResponse(f"/dispatch/plans/{pid}", status_code=303)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _plan_page(request: Request, plan_id: str, drops: dict[str, tuple[int, int]] | None = None,

@@ -6,8 +6,8 @@ their "more rows" and "history" links go: ``/tables/orders?buyer=did:sl:…`` or
 table's own columns filter (each an equality), so any value typed into the URL is a
 parameter of the store's query, never part of it.
 
-Column headings read as words (``unit_price`` is "Unit price", ``by_`` is "By"), each with
-its column's own name in its tooltip: that name is what filters here and in the JSON API.
+Column headings read as words (``units.heading``), each with its column's own name in its
+tooltip: that name is what filters here and in the JSON API.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from supplyledger.api.routers.common import Cursor
 from supplyledger.api.web.mine import display_names, newest_first, time_column
 from supplyledger.api.web.money import shown_columns, shown_rows
 from supplyledger.api.web.render import page
-from supplyledger.api.web.units import UNIT_COLUMNS
+from supplyledger.api.web.units import heading
 from supplyledger.errors import NotFound, ValidationError
 from supplyledger.store.listings import Page
 
@@ -30,26 +30,6 @@ __all__ = ["heading", "router"]
 
 router = APIRouter(include_in_schema=False)
 ROWS = 50
-# Words of column names that are abbreviations or codes, as people read them.
-_WORDS = {"id": "ID", "tx": "transaction", "gtin": "GTIN", "gln": "GLN", "sscc": "SSCC",
-          "did": "participant ID", "uom": "unit", "eta": "ETA", "vat": "VAT", "co2e": "CO2e",
-          "frm": "from", "src": "from", "dst": "to", "lat": "latitude", "lon": "longitude",
-          "idx": "index", "seq": "no.", "pos": "position", "t": "reading", "biz": "business",
-          "temp": "temperature", "hum": "humidity", "org": "organisation"}
-# A unit suffix the cells of those columns already show with each value ("12.5 km").
-_UNITS = ("m", "g", "kg", "ms", "bp")
-
-
-def heading(column: str) -> str:
-    """A column's heading: trailing underscore (a name kept off SQL keywords) dropped, a
-    unit its cells show dropped, words spelled out, the first capitalised."""
-    words = column.rstrip("_").split("_")
-    if len(words) > 1 and words[-1] in _UNITS and column in UNIT_COLUMNS:
-        words.pop()
-    text = " ".join(_WORDS.get(w, w) for w in words if w)
-    return text[:1].upper() + text[1:] if text else column
-
-
 @router.get("/tables/{name}", response_class=HTMLResponse)
 def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,47}$")],
           cursor: Cursor = None) -> Response:
@@ -79,7 +59,7 @@ def table(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{
     people = display_names(svc, rows.items, filters)
     shown = shown_columns(svc, name, t.column_names)
     return page(request, "table.html", title=f"Table {name}", name=name,
-                columns=t.column_names, shown=shown, heads={c: heading(c) for c in shown},
+                columns=t.column_names, shown=shown,
                 rows=rows, filters=filters, names=people,
                 column=column or next(iter(filters), ""), value=value, page_size=ROWS,
                 sorted=whole,

@@ -23,7 +23,7 @@ from supplyledger.api.web.amounts import (
     readable,
     readable_cell,
 )
-from supplyledger.api.web.units import UNIT_COLUMNS, in_unit, uom
+from supplyledger.api.web.units import UNIT_COLUMNS, heading, in_unit, uom
 from supplyledger.logistics.kpi_format import money
 
 __all__ = ["NAV", "env", "html_error", "page", "short"]
@@ -55,6 +55,11 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
 # Pages whose purpose is one contract method: shown to those whose roles may call it.
 NAV_METHODS = {"/events/new": ("trace", "record_event"),
                "/dispatch": ("shipments", "record_plan")}
+
+
+def _current_in(href: str, path: str) -> bool:
+    """Whether the menu item ``href`` is the page at ``path`` or a page under it."""
+    return path == href or (href != "/" and path.startswith(href))
 
 
 def short(value: Any, n: int = 12) -> str:
@@ -125,8 +130,9 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
 env.filters["jsonish"] = _jsonish
 env.filters["money"] = money
-env.filters.update(uom=uom, in_unit=in_unit)
+env.filters.update(uom=uom, in_unit=in_unit, heading=heading)
 env.tests["time_column"] = _time_column
+env.tests["current_in"] = _current_in
 env.tests["folded"] = lambda column, table: (table, column) in FOLDED_COLUMNS
 env.filters.update(readable=readable, readable_cell=readable_cell, fx_cell=fx_cell)
 env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, actions_for=actions_for,

@@ -4,7 +4,9 @@ grams, milliseconds and basis points) or 0/1 flags, shown with their unit; and U
 Rec. 20 unit codes (``KGM``, ``CEL``, ``P1``) as the symbols people read.
 
 Only the display changes: the pages put the stored integer in the cell's tooltip. An
-order's quantity counts trade items of its product, shown as pieces.
+order's quantity counts trade items of its product, shown as pieces. Column headings and form
+labels read as words (``unit_price`` is "Unit price", ``to_`` is "To", ``distance_m``,
+whose cells say "12.5 km", is "Distance", ``gtin`` is "GTIN").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["UNIT_COLUMNS", "in_unit", "uom"]
+__all__ = ["UNIT_COLUMNS", "heading", "in_unit", "label", "uom"]
 
 _UOM = {"KGM": "kg", "TNE": "t", "GRM": "g", "LTR": "l", "MTR": "m", "H87": "pcs",
         "CEL": "°C", "P1": "%"}
@@ -80,3 +82,36 @@ UNIT_COLUMNS: dict[str | tuple[str, str], Callable[[int], str]] = {
 def in_unit(value: int, column: str, table: str = "") -> str:
     """``value`` of ``column`` (of ``table``; one of :data:`UNIT_COLUMNS`) with its unit."""
     return UNIT_COLUMNS.get((table, column), UNIT_COLUMNS.get(column, str))(value)
+
+
+# Words of column names that are abbreviations or codes, as people read them.
+_WORDS = {"id": "ID", "tx": "transaction", "gtin": "GTIN", "gln": "GLN", "sscc": "SSCC",
+          "did": "participant ID", "uom": "unit", "eta": "ETA", "vat": "VAT", "co2e": "CO2e",
+          "frm": "from", "src": "from", "dst": "to", "lat": "latitude", "lon": "longitude",
+          "idx": "index", "seq": "no.", "pos": "position", "t": "reading", "biz": "business",
+          "temp": "temperature", "hum": "humidity", "org": "organisation"}
+# A unit suffix the cells of those columns already show with each value ("12.5 km").
+_UNITS = ("m", "g", "kg", "ms", "bp")
+
+
+def _spelled(words: list[str]) -> str:
+    text = " ".join(_WORDS.get(w, w) for w in words if w)
+    return text[:1].upper() + text[1:]
+
+
+def heading(column: str) -> str:
+    """A column's heading: trailing underscore (a name kept off SQL keywords) dropped, a
+    unit its cells show dropped, words spelled out, the first capitalised."""
+    words = column.rstrip("_").split("_")
+    if len(words) > 1 and words[-1] in _UNITS and column in UNIT_COLUMNS:
+        words.pop()
+    return _spelled(words) or column
+
+
+def label(name: str) -> str:
+    """A form field's label, its words spelled out as in headings; a unit suffix stays, in
+    brackets: the field takes the number in it ("duty_bp" is "Duty (bp)")."""
+    words = name.rstrip("_").split("_")
+    unit = words.pop() if len(words) > 1 and words[-1] in _UNITS else None
+    text = _spelled(words) or name
+    return f"{text} ({unit})" if unit else text
