@@ -6,7 +6,9 @@ markup, so every renderer passes such text through :func:`esc` (a participant na
 ``"[/]"`` must not crash everyone's report). Progress bars draw on stderr, so ``--json``
 output on stdout stays exactly the document. Read-only commands open a ledger through
 :func:`open_store`, which refuses a directory without one instead of creating an empty
-database there."""
+database there. A file a command writes (``--out``, ``--svg``, ``--save``) is checked with
+:func:`out_file` before the work it records (and before any signature), and written whole or
+not at all by :func:`write_out`."""
 
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
     from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "need_node_key",
-           "new_data_dir", "node_key", "open_store", "password", "print_json", "progress_bar",
-           "signer_key", "stage_progress", "unseal_node_key"]
+__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "in_file", "ledger_chain",
+           "need_node_key", "new_data_dir", "node_key", "open_store", "out_file", "password",
+           "print_json", "progress_bar", "signer_key", "stage_progress", "unseal_node_key",
+           "write_out"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -180,3 +183,55 @@ def new_data_dir(data: Path) -> None:
         fail(f"{data} is a file, not a directory")
     if data.is_dir() and any(data.iterdir()):
         fail(f"{data} is not empty; choose a new or empty directory")
+
+
+def out_file(path: Path, option: str) -> Path:
+    """``path`` if a file can be written there: fails (exit 2), before the work whose
+    result it would hold, when it is a directory or its directory is missing or a file."""
+    # Worded as the system words them, as the other file errors print (handle_errors).
+    parent = path.parent
+    if path.is_dir():
+        fail(f"{option} {path}: Is a directory (a file is wanted)")
+    if parent.exists() and not parent.is_dir():
+        fail(f"{option} {path}: Not a directory ({parent} is a file)")
+    if not parent.exists():
+        fail(f"{option} {path}: No such file or directory ({parent} does not exist)")
+    return path
+
+
+def in_file(path: Path, option: str) -> Path:
+    """``path`` if it is a file to read: fails (exit 2) when it is missing or a directory."""
+    if path.is_dir():
+        fail(f"{option} {path}: Is a directory (a file is wanted)")
+    if not path.exists():
+        fail(f"{option} {path}: No such file or directory")
+    return path
+
+
+def write_out(path: Path, data: str | bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, renamed over it (a
+    full disk or an interrupt leaves the old file, or none, never half of the new one)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def ledger_chain(data: Path) -> str:
+    """The chain id of the ledger in ``data``, read without a node (NotFound without one)."""
+    from supplyledger.errors import NotFound
+    from supplyledger.store.readonly import open_readonly
+
+    conn = open_readonly(data)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='chain'").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise NotFound(f"no chain id recorded in the ledger in {data}")
+    return str(row[0])

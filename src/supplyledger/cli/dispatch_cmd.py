@@ -1,4 +1,5 @@
-"""``supplyledger dispatch plan|show``: dispatch a platform's open orders and draw plans.
+"""``supplyledger dispatch plan|record|show``: dispatch a platform's open orders and draw
+plans.
 
 ``plan`` reads the request (drop points stay off the ledger; schema in
 :mod:`supplyledger.logistics.dispatch_request`), asks the ledger's projections which orders
@@ -6,13 +7,19 @@ are open for the platform, solves with PyVRP from the request's start or now, wh
 later, checks the result exactly as the ledger will (the plan id not in use, every routed
 product order's lot named, the contract's argument schema and preparation, which also
 computes the emissions), and with ``--submit`` records it through the embedded node as
-``shipments.record_plan`` signed by the platform's key. ``show`` prints a recorded plan and
-draws it.
+``shipments.record_plan`` signed by the platform's key. ``--submit`` solves again, and a
+search stopped by its time limit may find other routes than the preview's; ``--save`` writes
+the checked plan instead (:func:`~supplyledger.logistics.dispatch_plan.saved_plan`), and
+``record`` signs exactly that plan once it is checked again against the ledger as it is
+then (under the node's writer lock, so nothing changes in between). ``show`` prints a
+recorded plan and draws it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import secrets
 from functools import partial
 from pathlib import Path
@@ -26,14 +33,20 @@ from supplyledger.cli.common import (
     esc,
     fail,
     handle_errors,
+    in_file,
+    ledger_chain,
+    need_node_key,
     node_key,
+    out_file,
     print_json,
     signer_key,
+    write_out,
 )
 
 if TYPE_CHECKING:
     from supplyledger.contracts.runtime import StateReader
     from supplyledger.ledger.crypto import PrivateKey
+    from supplyledger.node.service import Node
 
 # Library imports (the PyVRP solver among them) are local to each command: the CLI imports
 # every command module at start, so module-level imports here would slow down every
@@ -65,18 +78,31 @@ def _platform_signer(read: StateReader, signer: PrivateKey, key: Path, platform:
     return registered_as(read, signer.public, load_builtin(), "shipments", "record_plan")
 
 
-def _submit(data: Path, signer: PrivateKey, key: Path, platform: str, args: dict[str, Any]
-            ) -> dict[str, Any]:
+def _sign(node: Node, signer: PrivateKey, did: str, args: dict[str, Any], now: int
+          ) -> dict[str, Any]:
     from supplyledger.ledger.tx import make_tx
+
+    tx = make_tx(signer, chain=node.chain, contract="shipments", method="record_plan",
+                 args=args, time_ms=now, nonce=secrets.token_hex(8), signer=did)
+    return node.submit(tx.raw).result().to_dict()
+
+
+def _node(data: Path) -> Node:
+    # The node checks a transaction's time against the clock it was signed with (tests pin
+    # the wall clock, and the plan's checks ran at that time too).
     from supplyledger.node.service import Node, wall_clock_ms
     from supplyledger.node.settings import Settings
 
-    with Node(Settings(data), node_key(data)) as node:
+    return Node(Settings(data), node_key(data), clock=wall_clock_ms)
+
+
+def _submit(data: Path, signer: PrivateKey, key: Path, platform: str, args: dict[str, Any]
+            ) -> dict[str, Any]:
+    from supplyledger.node.service import wall_clock_ms
+
+    with _node(data) as node:
         did = _platform_signer(node.store.get_state, signer, key, platform)  # as committed now
-        tx = make_tx(signer, chain=node.chain, contract="shipments", method="record_plan",
-                     args=args, time_ms=wall_clock_ms(), nonce=secrets.token_hex(8),
-                     signer=did)
-        return node.submit(tx.raw).result().to_dict()
+        return _sign(node, signer, did, args, wall_clock_ms())
 
 
 @app.command("plan")
@@ -88,22 +114,30 @@ def plan_cmd(
         "--time-limit", help="Most seconds of search (it also stops after 2000 iterations, "
         "so plans are reproducible).")] = 2.0,
     svg: SvgOpt = None,
+    save: Annotated[Path | None, typer.Option(
+        "--save", help="Write the checked plan here, to record exactly it later with "
+        "`dispatch record`.")] = None,
     submit: Annotated[bool, typer.Option("--submit", help="Record the plan on the ledger.")]
     = False,
     key: Annotated[Path | None, typer.Option("--key", help="The platform's key file.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Plan a platform's open orders; --submit records the plan (orders dispatched)."""
+    """Plan a platform's open orders; --submit records the plan, --save keeps it.
+
+    --submit dispatches the orders now; --save writes the checked plan, which `dispatch
+    record` records unchanged."""
     from supplyledger.contracts.builtin._shipments_model import plan_key
     from supplyledger.contracts.builtin.rules import PREFIX, in_force
     from supplyledger.contracts.registry import load_builtin
     from supplyledger.errors import ValidationError
+    from supplyledger.logistics.dispatch_picture import EAST_NORTH
     from supplyledger.logistics.dispatch_plan import (
         check_before_signing,
         checked_summary,
         plan_dispatch,
+        saved_plan,
     )
-    from supplyledger.logistics.dispatch_request import load_request
+    from supplyledger.logistics.dispatch_request import parse_request, read_json
     from supplyledger.logistics.plot import render_svg
     from supplyledger.node.service import wall_clock_ms  # what _submit signs with
     from supplyledger.store.readonly import open_readonly, prefixed_state, state_value
@@ -111,10 +145,18 @@ def plan_cmd(
 
     if submit and key is None:
         fail("--submit needs --key (the platform's key file)")
-    req = load_request(request)
+    if submit and save is not None:  # the saved plan's id would be in use at once
+        fail("--save keeps a plan to record later with `dispatch record`; --submit records "
+             "it now: give one of them")
+    for path, option in ((svg, "--svg"), (save, "--save")):
+        if path is not None:
+            out_file(path, option)
+    raw = in_file(request, "--request").read_bytes()
+    req = parse_request(read_json(raw, str(request)))
     if not req.platform:
         raise ValidationError("the request names no platform: give \"platform\", the "
                               "participant id whose open orders are dispatched", arg="platform")
+    chain = ledger_chain(data) if save is not None else ""
     conn = open_readonly(data)
     signer = None
     try:
@@ -129,21 +171,71 @@ def plan_cmd(
         conn.close()
     now = wall_clock_ms()
     res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=rules >= 2, now=now)
-    if submit and not res.routes:  # an empty plan on the ledger would only be noise
+    if (submit or save is not None) and not res.routes:  # an empty plan: only noise
         fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
              "could be routed from the request")
     check_before_signing(req, res, orders, plan_taken=taken)
     doc: dict[str, Any] = checked_summary(load_builtin(), req, res, now=now, rules=rules)
     if svg is not None:
-        svg.write_text(render_svg(res.problem, res.solution), encoding="utf-8")
+        write_out(svg, render_svg(res.problem, res.solution, unit="km", x_label=EAST_NORTH[0],
+                                  y_label=EAST_NORTH[1]))
+    if save is not None:
+        write_out(save, json.dumps(saved_plan(
+            req, res, chain=chain, planned_at=now, rules=rules,
+            request_sha256=hashlib.sha256(raw).hexdigest()), indent=1, sort_keys=True) + "\n")
     receipt = (_submit(data, signer, key, req.platform, res.args)
                if signer is not None and key is not None else None)
-    doc |= {"args": res.args, "svg": str(svg) if svg else None, "receipt": receipt}
+    doc |= {"args": res.args, "svg": str(svg) if svg else None, "receipt": receipt,
+            "saved": str(save) if save else None}
     if json_out:
         print_json(doc)
     else:
         _print_plan(doc)
     if receipt is not None and not receipt["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("record")
+@handle_errors
+def record_cmd(
+    plan_file: Annotated[Path, typer.Argument(
+        metavar="PLAN.json", help="A plan written by `dispatch plan --save`.")],
+    data: DataOpt,
+    key: Annotated[Path, typer.Option("--key", help="The platform's key file.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a plan saved by `dispatch plan --save`, unchanged, once checked again.
+
+    Checked against the ledger as it is now; a stale or edited plan is refused and nothing
+    is signed."""
+    from supplyledger.contracts.builtin._shipments_model import plan_key
+    from supplyledger.contracts.builtin.rules import PREFIX, in_force
+    from supplyledger.logistics.dispatch_plan import check_saved_plan, read_saved_plan
+    from supplyledger.logistics.dispatch_request import read_json
+    from supplyledger.node.service import wall_clock_ms
+    from supplyledger.store.readonly import prefixed_state, state_value
+    from supplyledger.store.shipment_rows import open_orders
+
+    saved = read_saved_plan(read_json(in_file(plan_file, "plan file").read_bytes(),
+                                      str(plan_file)), str(plan_file))
+    need_node_key(data)
+    signer = signer_key(in_file(key, "--key"))
+    with _node(data) as node:  # its writer lock: nothing changes between check and commit
+        did = _platform_signer(node.store.get_state, signer, key, saved.platform)
+        conn = node.store.reader()
+        now = wall_clock_ms()
+        doc = check_saved_plan(
+            node.contracts, saved, open_orders(conn, saved.platform), chain=node.chain,
+            rules=in_force(prefixed_state(conn, PREFIX)).get("shipments", 1),
+            plan_taken=state_value(conn, f"shipments/{plan_key(saved.args['id'])}")
+            is not None, now=now)
+        receipt = _sign(node, signer, did, saved.args, now)
+    doc |= {"args": saved.args, "svg": None, "saved": None, "receipt": receipt}
+    if json_out:
+        print_json(doc)
+    else:
+        _print_plan(doc)
+    if not receipt["ok"]:
         raise typer.Exit(1)
 
 
@@ -167,6 +259,9 @@ def _print_plan(doc: dict[str, Any]) -> None:
                   "CO2e WTW")
     if doc["svg"]:
         console.print(f"  picture: {esc(doc['svg'])}")
+    if doc["saved"]:
+        console.print(f"  saved: {esc(doc['saved'])} (record it with `supplyledger dispatch "
+                      "record`)")
     r = doc["receipt"]
     if r is not None:
         err = r.get("error") or {}
@@ -191,6 +286,10 @@ def show_cmd(
     from supplyledger.store.readonly import open_readonly
     from supplyledger.store.shipment_rows import dispatch_plan
 
+    if svg is not None:
+        out_file(svg, "--svg")
+    if request is not None:
+        in_file(request, "--request")
     conn = open_readonly(data)
     try:
         p = dispatch_plan(conn, plan)
@@ -202,7 +301,7 @@ def show_cmd(
         drops = {oid: (d.lat_e6, d.lon_e6) for oid, d in req.drops.items()}
         warehouse = (req.warehouse.lat_e6, req.warehouse.lon_e6)
     if svg is not None:
-        svg.write_text(plan_svg(p, drops, warehouse), encoding="utf-8")
+        write_out(svg, plan_svg(p, drops, warehouse))
     if json_out:
         print_json({**p, "svg": str(svg) if svg else None})
         return

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, esc, handle_errors, print_json
+from supplyledger.cli.common import console, esc, handle_errors, in_file, print_json
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -53,7 +53,8 @@ def report(
     conn = open_readonly(data)
     try:
         rep = emissions_report(KpiQueries(conn), month, platform=platform,
-                               factors=load_factors(factors) if factors else None)
+                               factors=load_factors(in_file(factors, "--factors"))
+                               if factors else None)
     finally:
         conn.close()
     if json_out:

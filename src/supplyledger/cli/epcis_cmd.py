@@ -19,8 +19,10 @@ from supplyledger.cli.common import (
     handle_errors,
     node_key,
     open_store,
+    out_file,
     print_json,
     signer_key,
+    write_out,
 )
 from supplyledger.errors import EPCISValidationError, PayloadTooLarge, SupplyLedgerError
 
@@ -130,6 +132,8 @@ def export_cmd(
 
     if (batch is None) == (tx is None):
         raise typer.BadParameter("give exactly one of --batch or --tx")
+    if out is not None:
+        out_file(out, "--out")
     store = open_store(data)
     try:
         if batch is not None:  # a lot number as printed on a bag, as trace takes it
@@ -141,5 +145,5 @@ def export_cmd(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text)
+        write_out(out, text)
         console.print(f"wrote {len(doc['epcisBody']['eventList'])} events to {out}")

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from supplyledger.cli.common import console, handle_errors, password, print_json
+from supplyledger.cli.common import (
+    console,
+    fail,
+    handle_errors,
+    in_file,
+    out_file,
+    password,
+    print_json,
+)
 
 # Library imports are local to each command: the CLI imports every command module at start,
 # so module-level imports here would slow down every `supplyledger` invocation.
@@ -25,8 +33,9 @@ def new(
     from supplyledger.ledger.crypto import generate
     from supplyledger.node.bootstrap import write_key
 
-    if out.exists():
-        raise typer.BadParameter(f"{out} exists; refusing to overwrite a key")
+    out_file(out, "key file")  # a mistyped directory is not created
+    if out.exists():  # before the password prompt
+        fail(f"{out} exists; refusing to overwrite a key")
     key = generate(alg)
     write_key(out, key, password("SUPPLYLEDGER_KEY_PASSWORD", "Password for the new key",
                                  confirm=True))
@@ -45,7 +54,7 @@ def show(
     """Show a key file's id and public key (no password needed)."""
     from supplyledger.ledger.keyfile import read_info
 
-    info = read_info(path.read_bytes())
+    info = read_info(in_file(path, "key file").read_bytes())
     doc = {"did": info.did, "kind": info.public_key.kind, "public_key": info.public_key.b64,
            "fingerprint": info.public_key.fingerprint}
     if json_out:

@@ -32,6 +32,7 @@ from supplyledger.cli.common import (
     esc,
     fail,
     handle_errors,
+    ledger_chain,
     node_key,
     password,
     print_json,
@@ -103,20 +104,6 @@ def _committed_state(data: Path) -> Iterator[StateReader]:
         yield lambda key: state_value(conn, key)
     finally:
         conn.close()
-
-
-def _chain(data: Path) -> str:
-    from supplyledger.errors import NotFound
-    from supplyledger.store.readonly import open_readonly
-
-    conn = open_readonly(data)
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key='chain'").fetchone()
-    finally:
-        conn.close()
-    if row is None:
-        raise NotFound(f"no chain id recorded in the ledger in {data}")
-    return str(row[0])
 
 
 class _Unknown(Exception):
@@ -218,7 +205,7 @@ def rotate_command(
         _rotate_embedded(data, key, out, algo, did, old, json_out)
     else:
         url = api
-        _rotate(data, key, out, algo, did, old, _chain(data), lambda raw: _via_api(url, raw),
+        _rotate(data, key, out, algo, did, old, ledger_chain(data), lambda raw: _via_api(url, raw),
                 json_out)
 
 

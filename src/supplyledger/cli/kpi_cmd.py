@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, esc, handle_errors, print_json
+from supplyledger.cli.common import console, esc, handle_errors, in_file, print_json
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -50,7 +50,8 @@ def kpi_command(
     tariff_table = None
     if tariffs is not None:
         try:
-            tariff_table = parse_tariffs(json.loads(tariffs.read_text(encoding="utf-8")))
+            tariff_table = parse_tariffs(json.loads(in_file(tariffs, "--tariffs").read_text(
+                encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValidationError(f"cannot read tariffs {tariffs}: {exc}") from exc
     conn = open_readonly(data)

@@ -20,11 +20,13 @@ from supplyledger.cli.common import (
     new_data_dir,
     node_key,
     open_store,
+    out_file,
     password,
     print_json,
     progress_bar,
     signer_key,
     stage_progress,
+    write_out,
 )
 from supplyledger.errors import ProofError, SupplyLedgerError
 
@@ -338,9 +340,11 @@ def contracts(
     """Reference of every contract method (arguments, roles, errors), from the code."""
     from supplyledger.contracts.docs import contracts_markdown
 
+    if out is not None:
+        out_file(out, "--out")
     text = contracts_markdown()
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text)
+        write_out(out, text)
         console.print(f"wrote {out}")

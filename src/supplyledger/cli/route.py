@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplyledger.cli.common import esc, fail
+from supplyledger.cli.common import esc, fail, out_file, write_out
 from supplyledger.errors import SupplyLedgerError
 
 # The solver (PyVRP, numpy) is imported inside the command: the CLI imports every command
@@ -71,12 +71,14 @@ def solve_cmd(
     from supplyledger.logistics.routing import solve
 
     err = Console(stderr=True)
+    if svg is not None:  # before the search, which may run for minutes
+        out_file(svg, "--svg")
     try:
         problem = solomon.read(file)
         solution = solve(problem, time_limit_s=time_limit, seed=seed,
                          max_iterations=max_iterations)
         if svg is not None:
-            svg.write_text(render_svg(problem, solution), encoding="utf-8")
+            write_out(svg, render_svg(problem, solution))
     except SupplyLedgerError as exc:  # bad input: exit 2, as every command
         fail(f"{exc.message} [{exc.code}]")
     except OSError as exc:

@@ -28,6 +28,7 @@ would refuse them).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +38,15 @@ from typing import Any
 
 from supplyledger.contracts.builtin._shipments_plan import _route_bounds
 from supplyledger.contracts.runtime import Contract, Ctx, prepare_call
-from supplyledger.errors import AlreadyExists, SupplyLedgerError, ValidationError, error_from_code
+from supplyledger.errors import (
+    AlreadyExists,
+    InvalidState,
+    SupplyLedgerError,
+    ValidationError,
+    WrongChain,
+    error_from_code,
+)
+from supplyledger.ledger.encoding import canonical
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder, drop_km
 from supplyledger.logistics.eta import GeoPoint, haversine_m, travel_ms
@@ -50,10 +59,12 @@ from supplyledger.logistics.routing import (
     VehicleType,
 )
 
-__all__ = ["DispatchResult", "LedgerOrder", "check_before_signing", "checked_summary",
-           "plan_dispatch"]
+__all__ = ["SAVED_PLAN_FORMAT", "DispatchResult", "LedgerOrder", "SavedPlan",
+           "check_before_signing", "check_saved_plan", "checked_summary", "plan_dispatch",
+           "read_saved_plan", "saved_plan"]
 
 _MIN = 60_000
+SAVED_PLAN_FORMAT = "supplyledger-dispatch-plan/1"
 
 
 @dataclass(frozen=True)
@@ -195,18 +206,41 @@ def check_before_signing(req: DispatchRequest, res: DispatchResult,
     in use (``plan_taken``) and a routed order of a product whose lot the request does not
     name (the lot is chosen at dispatch). ``dispatch plan`` and the Dispatch page refuse
     such a plan before anything is signed, rather than record a failed call."""
+    _check_orders(res.args, open_orders, plan_taken=plan_taken, now=None)
+
+
+def _check_orders(args: Mapping[str, Any], open_orders: Sequence[LedgerOrder], *,
+                  plan_taken: bool, now: int | None) -> None:
+    """:func:`check_before_signing` on the plan's arguments (a stop names its lot as
+    ``batch``); given ``now``, also that every routed order is still open and its delivery
+    window still so (a saved plan, recorded later)."""
+    pid = args["id"]
     if plan_taken:
-        raise AlreadyExists(f"dispatch plan {req.plan} already exists: plan again under "
-                            "another plan id", plan=req.plan)
-    routed = {oid for r in res.routes for oid in r["orders"]}
-    unnamed = sorted(o.id for o in open_orders if o.batch is None and o.id in routed
-                     and not req.drops[o.id].batch)
+        raise AlreadyExists(f"dispatch plan {pid} already exists: plan again under "
+                            "another plan id", plan=pid)
+    stops = [s for r in args["routes"] for s in r["stops"]]
+    is_open = {o.id: o for o in open_orders}
+    if now is not None:
+        gone = [s["order"] for s in stops if s["order"] not in is_open]
+        if gone:
+            raise InvalidState(f"orders {_listed(gone)} are no longer open orders of the "
+                               "platform (dispatched or cancelled since the plan was made): "
+                               "plan again", current="not placed", orders=gone)
+        closed = [s["order"] for s in stops if now > is_open[s["order"]].latest]
+        if closed:
+            raise InvalidState(f"orders {_listed(closed)}: the delivery window closed since "
+                               f"the plan was made (now {_utc(now)}): plan again",
+                               current="placed", orders=closed)
+    unnamed = sorted(s["order"] for s in stops if s["order"] in is_open
+                     and is_open[s["order"]].batch is None and not s.get("batch"))
     if unnamed:
-        listed = ", ".join(unnamed[:10]) + (f" and {len(unnamed) - 10} more"
-                                            if len(unnamed) > 10 else "")
-        raise ValidationError(f"orders {listed} are for a product: give the batch each ships "
-                              "(its lot number), then plan again", arg=f"batch.{unnamed[0]}",
-                              orders=unnamed)
+        raise ValidationError(f"orders {_listed(unnamed)} are for a product: give the batch "
+                              "each ships (its lot number), then plan again",
+                              arg=f"batch.{unnamed[0]}", orders=unnamed)
+
+
+def _listed(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
 def _refused(code: str, message: str, details: dict[str, Any] | None) -> SupplyLedgerError:
@@ -222,18 +256,7 @@ def checked_summary(contracts: Mapping[str, Contract], req: DispatchRequest,
     before anything is signed, with the contract's error ("the plan would be refused: …").
     A later signature only widens the year ahead a route may depart in. Each route's
     report gets the CO2e the contract computes for it."""
-    prepared, error = prepare_call(contracts, "shipments", "record_plan", res.args)
-    if error is not None:
-        raise _refused(error["code"], error["message"], error.get("details"))
-    if rules >= 3:
-        # The bounds read nothing but the transaction's time: a call context without state.
-        ctx = Ctx(contract="shipments", signer=req.platform, roles=frozenset({"platform"}),
-                  org=None, time=now, tx_id="", read=lambda _key: None, version=rules)
-        for i, route in enumerate(prepared["routes"]):
-            try:
-                _route_bounds(ctx, prepared["id"], i, route)
-            except SupplyLedgerError as exc:
-                raise _refused(exc.code, exc.message, exc.details) from None
+    prepared = _check_args(contracts, req.platform, res.args, now=now, rules=rules)
     for report, route in zip(res.routes, prepared["routes"], strict=True):
         report["co2e_g"] = route["shipment"]["co2e_g"]
     return {"plan": req.plan, "platform": req.platform, "routes": res.routes,
@@ -241,3 +264,112 @@ def checked_summary(contracts: Mapping[str, Contract], req: DispatchRequest,
             "distance_m": sum(r["distance_m"] for r in res.routes),
             "solver_distance_m": res.args["solver_distance_m"],
             "co2e_g": sum(r["co2e_g"] for r in res.routes)}
+
+
+def _check_args(contracts: Mapping[str, Contract], platform: str, args: dict[str, Any], *,
+                now: int, rules: int) -> dict[str, Any]:
+    """``record_plan``'s preparation and (rules v3) route bounds at ``now``: the prepared
+    arguments, or the contract's error."""
+    prepared, error = prepare_call(contracts, "shipments", "record_plan", args)
+    if error is not None:
+        raise _refused(error["code"], error["message"], error.get("details"))
+    if rules >= 3:
+        # The bounds read nothing but the transaction's time: a call context without state.
+        ctx = Ctx(contract="shipments", signer=platform, roles=frozenset({"platform"}),
+                  org=None, time=now, tx_id="", read=lambda _key: None, version=rules)
+        for i, route in enumerate(prepared["routes"]):
+            try:
+                _route_bounds(ctx, prepared["id"], i, route)
+            except SupplyLedgerError as exc:
+                raise _refused(exc.code, exc.message, exc.details) from None
+    return dict(prepared)
+
+
+# --- a plan saved to be recorded later, unchanged ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A checked plan as ``dispatch plan --save`` wrote it (:func:`saved_plan`)."""
+
+    chain: str
+    platform: str
+    planned_at: int  # ms, the time it was checked at
+    rules: int  # shipments rules then
+    args: dict[str, Any]  # shipments.record_plan arguments, recorded exactly so
+    ignored: list[dict[str, str]]
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(dict(body))).hexdigest()
+
+
+def saved_plan(req: DispatchRequest, res: DispatchResult, *, chain: str, planned_at: int,
+               rules: int, request_sha256: str) -> dict[str, Any]:
+    """The document ``dispatch plan --save`` writes of a checked plan: the ledger (chain
+    id), platform, when and under which shipments rules it was checked, the request's
+    SHA-256 (which file it came from), the ignored orders (to print them again) and the
+    ``record_plan`` arguments; ``digest`` (SHA-256 of the rest, canonically encoded) shows
+    an edit. It guards against slips, not forgery: whoever records signs the arguments."""
+    body = {"format": SAVED_PLAN_FORMAT, "chain": chain, "platform": req.platform,
+            "planned_at": planned_at, "rules": rules, "request_sha256": request_sha256,
+            "ignored": res.ignored, "args": res.args}
+    return {**body, "digest": _digest(body)}
+
+
+def read_saved_plan(doc: Any, what: str) -> SavedPlan:
+    """A saved plan read back; a file that is not one, or was changed since (its digest),
+    is refused."""
+    if not isinstance(doc, dict) or doc.get("format") != SAVED_PLAN_FORMAT:
+        raise ValidationError(f"{what} is not a dispatch plan saved by `dispatch plan "
+                              "--save`", arg="format")
+    body = {k: v for k, v in doc.items() if k != "digest"}
+    try:
+        same = _digest(body) == doc.get("digest")
+    except SupplyLedgerError:  # a float or an oversized number: not what was saved
+        same = False
+    if not same:
+        raise ValidationError(f"{what} was changed after it was saved (its digest does not "
+                              "match): plan again with --save", arg="digest")
+    kinds = {"chain": str, "platform": str, "planned_at": int, "rules": int, "args": dict,
+             "ignored": list}
+    wrong = sorted(k for k, kind in kinds.items() if type(body.get(k)) is not kind)
+    args = body.get("args")
+    if wrong or not (isinstance(args, dict) and isinstance(args.get("id"), str)
+                     and isinstance(args.get("routes"), list)
+                     and all(isinstance(r, dict) and isinstance(r.get("stops"), list)
+                             and all(isinstance(s, dict) for s in r["stops"])
+                             for r in args["routes"])):
+        raise ValidationError(f"{what} is not a dispatch plan saved by `dispatch plan "
+                              f"--save` (fields {', '.join(wrong) or 'args'})", arg="format")
+    return SavedPlan(body["chain"], body["platform"], body["planned_at"], body["rules"],
+                     args, body["ignored"])
+
+
+def check_saved_plan(contracts: Mapping[str, Contract], saved: SavedPlan,
+                     open_orders: Sequence[LedgerOrder], *, chain: str, rules: int,
+                     plan_taken: bool, now: int) -> dict[str, Any]:
+    """A saved plan re-checked against the ledger as it is at ``now`` (the signing time),
+    its arguments unchanged: the same chain and shipments rules (the routes' timing
+    depends on them), :func:`check_before_signing`'s checks, every routed order still open
+    with its delivery window not closed, and :func:`checked_summary`'s. Returns what
+    ``dispatch plan`` prints of it."""
+    if saved.chain != chain:
+        raise WrongChain(f"the plan was made on chain {saved.chain!r}, this ledger is "
+                         f"chain {chain!r}", planned=saved.chain, chain=chain)
+    if saved.rules != rules:
+        raise InvalidState(f"the ledger runs shipments rules v{rules}, the plan was made "
+                           f"under v{saved.rules}: plan again", current=f"v{rules}")
+    args = saved.args
+    _check_orders(args, open_orders, plan_taken=plan_taken, now=now)
+    prepared = _check_args(contracts, saved.platform, args, now=now, rules=rules)
+    routes = [{"vehicle": r["vehicle"], "transporter": r["transporter"],
+               "orders": [s["order"] for s in r["stops"]], "load": r["load"],
+               "distance_m": p["shipment"]["distance_m"], "departs_at": r["departs_at"],
+               "returns_at": r["promised"], "co2e_g": p["shipment"]["co2e_g"]}
+              for r, p in zip(args["routes"], prepared["routes"], strict=True)]
+    return {"plan": args["id"], "platform": saved.platform, "routes": routes,
+            "unserved": args.get("unserved", []), "ignored": saved.ignored,
+            "distance_m": sum(r["distance_m"] for r in routes),
+            "solver_distance_m": args["solver_distance_m"],
+            "co2e_g": sum(r["co2e_g"] for r in routes)}
