@@ -29,9 +29,11 @@ from supplyledger.logistics.routing_model import (
     Visit,
 )
 
-__all__ = ["plan_svg"]
+__all__ = ["EAST_NORTH", "plan_svg"]
 
 Point = tuple[int, int]  # micro-degrees
+# A geographic picture's axis titles (the dispatch page's solved plan has them too).
+EAST_NORTH = ("km east of the warehouse", "km north of the warehouse")
 
 
 def _schematic(routes: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
@@ -64,9 +66,11 @@ def plan_svg(plan: Mapping[str, Any], drops: Mapping[str, Point] | None = None,
     if warehouse is not None and all(o in known for o in served):
         at = {o: drop_km(*known[o], *warehouse) for o in served + unserved if o in known}
         title = f"dispatch plan {plan['id']}"
+        axes = EAST_NORTH
     else:
         at = _schematic(routes)
         title = f"plan {plan['id']} (schematic)"  # drop points are private
+        axes = ("km from the warehouse (schematic: not a direction)", "km (schematic)")
     lost = [o for o in unserved if o not in at]
     edge = max([math.hypot(*p) for p in at.values()] + [1.0]) * 1.15
     for i, o in enumerate(lost):  # unserved, place unknown: on a ring outside the routes
@@ -80,4 +84,4 @@ def plan_svg(plan: Mapping[str, Any], drops: Mapping[str, Point] | None = None,
         tuple(Route(i, tuple(Visit(o, 0.0, 0.0) for o in r["orders"]), 0.0, 0.0,
                     r["distance_m"] / 1000, float(r["load"])) for i, r in enumerate(routes)),
         plan["distance_m"] / 1000, True, unserved=tuple(unserved))
-    return render_svg(problem, solution)
+    return render_svg(problem, solution, unit="km", x_label=axes[0], y_label=axes[1])

@@ -26,8 +26,9 @@ from typing import Any
 from supplyledger.api.web.units import label
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import Method
-from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Str
+from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Obj, Str
 from supplyledger.errors import ValidationError
+from supplyledger.ledger.encoding import MAX_INT
 
 __all__ = ["Field", "batch_id", "fields_for", "parse_form"]
 
@@ -54,12 +55,109 @@ class Field:
     suggest: str | None = None  # id of the page's list of suggested values
 
 
-def _is_time(spec: Arg) -> bool:
-    return isinstance(spec, Int) and ("ms epoch" in spec.doc or "ms since the epoch" in spec.doc)
+def _is_time(name: str, spec: Arg) -> bool:
+    """A point in time: its doc says epoch milliseconds, or its name ends in ``_at``
+    (``shipments.create``'s departs_at: "planned departure")."""
+    return isinstance(spec, Int) and ("ms epoch" in spec.doc or "ms since the epoch" in spec.doc
+                                      or (name.endswith("_at") and spec.min >= 0))
+
+
+# What a field takes, in words: people read a hint, not the schema's text ("string (1-64
+# chars, pattern `[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}`)", "integer 0..9007199254740991").
+_RANGES = (("0-9a-f", "hexadecimal digits (0-9, a-f)", "a hexadecimal digit"),
+           ("A-Za-z", "letters", "a letter"), ("a-z", "lower-case letters", "a lower-case letter"),
+           ("A-Z", "capital letters", "a capital letter"), ("0-9", "digits", "a digit"))
+_CLASS = r"\[([^\]]+)\]"
+_COUNT = r"(?:\{(\d+)(?:,(\d+))?\}|([+*]))"
+
+
+def _and(words: list[str], last: str = "and") -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def _class_words(cls: str, one: bool = False) -> str:
+    """A character class's content in words: ``A-Za-z0-9_.:/-`` is "letters, digits and
+    _ . : / -"; with ``one``, what one character of it may be ("a letter or a digit")."""
+    words, rest = [], cls
+    for chars, many, single in _RANGES:
+        if chars in rest:
+            words.append(single if one else many)
+            rest = rest.replace(chars, "")
+    others = rest.replace("\\", "")
+    if others:
+        words.append(("one of " if one else "") + " ".join(others))
+    return _and(words, "or" if one else "and") if words else ""
+
+
+def _count(low: int, high: int) -> str:
+    if low == high:
+        return f"{low:,}"
+    return f"up to {high:,}" if low <= 1 else f"{low:,} to {high:,}"
+
+
+def _pattern_words(pattern: str, low: int, high: int) -> tuple[str, bool]:
+    """A Str's pattern in words, and whether those words already say its length; ("",
+    False) for a pattern not read here (it is checked anyway, and never shown)."""
+    pat = pattern.removeprefix("^").removesuffix("$")
+    if re.fullmatch(r"\[0-9\]\{4\}-\[0-9\]\{2\}-\[0-9\]\{2\}", pat):
+        return "a date, YYYY-MM-DD", True
+    if re.fullmatch(r"\[0-9\](?:\+|\{\d+,\d+\})\(\\\.\[0-9\](?:\+|\{\d+,\d+\})\)\?", pat):
+        return "a number, with a point for decimals (e.g. 12.5)", False
+    m = re.fullmatch(_CLASS + _COUNT, pat)
+    if m:
+        cls, n, n2, plus = m.groups()
+        if plus:
+            return f"{_count(low, high)} {_class_words(cls)}", True
+        lo, hi = int(n), int(n2 if n2 is not None else n)
+        return f"{_count(max(lo, low), min(hi, high))} {_class_words(cls)}", True
+    m = re.fullmatch(_CLASS + _CLASS + _COUNT, pat)
+    if m:  # one character of a kind, then more of another: "a1.b", "ORD-7"
+        first, cls, n, n2, plus = m.groups()
+        lo, hi = (0, high) if plus else (int(n), int(n2 if n2 is not None else n))
+        size = _count(max(1 + lo, low), min(1 + hi, high))
+        return (f"{_class_words(cls)}, starting with {_class_words(first, one=True)}; "
+                f"{size} characters"), True
+    return "", False
+
+
+def _str_words(spec: Str) -> str:
+    said, sized = _pattern_words(spec.pattern, spec.min_len, spec.max_len) if spec.pattern \
+        else ("", False)
+    size = "" if sized else f"{_count(spec.min_len, spec.max_len)} characters"
+    return "; ".join(x for x in (said, size) if x)
+
+
+def _int_words(name: str, spec: Int) -> str:
+    what = "a whole number of milliseconds (3,600,000 is an hour)" if name.endswith("_ms") \
+        else "a whole number"
+    if spec.max >= MAX_INT:
+        return f"{what}, {spec.min:,} or more" if spec.min else what
+    top = f"{spec.max:,}" + (f" ({spec.max // 86_400_000:,} days)"
+                             if name.endswith("_ms") and spec.max >= 86_400_000 else "")
+    return f"{what} from {spec.min:,} to {top}"
+
+
+def _in_words(name: str, spec: Arg) -> str:
+    """What ``spec`` takes, said for a person filling in a form."""
+    if isinstance(spec, Str):
+        return _str_words(spec)
+    if isinstance(spec, Int):
+        return _int_words(name, spec)
+    if isinstance(spec, List) and isinstance(spec.item, Str | Int):
+        each = _in_words(name, spec.item)
+        return f"one per line, {_count(spec.min_items, spec.max_items)}" + (
+            f"; each {each}" if each else "")
+    if isinstance(spec, List):
+        keys = (f" with {_and(list(spec.item.fields))}"
+                if isinstance(spec.item, Obj) and spec.item.fields else "")
+        return f"JSON: a list of {_count(spec.min_items, spec.max_items)} objects{keys}"
+    if isinstance(spec, Obj) and spec.fields:
+        return f"JSON: an object with {_and(list(spec.fields))}"
+    return "JSON: an object" if isinstance(spec, Obj) else "JSON"
 
 
 def _field(name: str, spec: Arg) -> Field:
-    hint = " — ".join(x for x in (spec.doc, spec.describe()) if x)
+    hint = " — ".join(x for x in (spec.doc, _in_words(name, spec)) if x)
     if name == "order":
         # ORDER_ID's doc speaks of placing ("chosen by the buyer (unique)"); every method
         # argument named so refers to an order that exists.
@@ -75,8 +173,8 @@ def _field(name: str, spec: Arg) -> Field:
                      " — ".join(x for x in (spec.doc, "whole minor units (cents): 1850 is "
                                             "18.50") if x),
                      {"min": spec.minimum, "max": MAX_AMOUNT, "step": 1})
-    if isinstance(spec, Int) and _is_time(spec):
-        doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,—")
+    if _is_time(name, spec):
+        doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,;—")
         return Field(name, label(name), "when", req,
                      " — ".join(x for x in (doc, "UTC date and time, e.g. 2026-11-25 14:00") if x),
                      {"placeholder": "YYYY-MM-DD HH:MM", "maxlength": 19})
@@ -91,11 +189,13 @@ def _field(name: str, spec: Arg) -> Field:
         if spec.doc.startswith("participant id"):
             suggest = "participants"
         return Field(name, label(name), "text", req, hint, attrs, suggest=suggest)
-    if isinstance(spec, List) and isinstance(spec.item, Enum):
-        return Field(name, label(name), "multi", req, hint, options=spec.item.values)
+    if isinstance(spec, List) and isinstance(spec.item, Enum):  # the boxes list the values
+        least = f"choose at least {spec.min_items}" if spec.min_items else ""
+        return Field(name, label(name), "multi", req,
+                     " — ".join(x for x in (spec.doc, least) if x), options=spec.item.values)
     if isinstance(spec, List) and isinstance(spec.item, Str | Int):
-        return Field(name, label(name), "lines", req, hint + " (one per line)")
-    return Field(name, label(name), "json", req, hint + " (JSON)")
+        return Field(name, label(name), "lines", req, hint)
+    return Field(name, label(name), "json", req, hint)
 
 
 def fields_for(m: Method) -> list[Field]:
@@ -185,7 +285,7 @@ def parse_form(m: Method, getlist: GetList,
             continue
         if isinstance(spec, Amount):
             args[name] = _int(name, text, "a whole number of minor units (1850 for 18.50)")
-        elif _is_time(spec):
+        elif _is_time(name, spec):
             args[name] = _when(name, text)
         elif isinstance(spec, Int):
             args[name] = _int(name, text)

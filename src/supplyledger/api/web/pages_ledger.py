@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,13 +15,16 @@ from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.routers.common import in_range
 from supplyledger.api.service import LedgerService
 from supplyledger.api.web.render import fragment, page
-from supplyledger.errors import SupplyLedgerError
+from supplyledger.errors import NotFound, SupplyLedgerError
 from supplyledger.ledger.proofs import verify_proof
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+# Any text: an id that cannot be one is a transaction not found, said in words (a pattern
+# check here answered with the regular expression).
+TxId = Annotated[str, Path(max_length=300)]
+TX_ID = re.compile(r"[0-9a-f]{64}")
 Opt = Annotated[str | None, Query(max_length=2048), AfterValidator(in_range)]
 
 
@@ -66,6 +70,9 @@ def block(request: Request, height: Annotated[int, Path(ge=0, le=2**53 - 1)]) ->
 def tx(request: Request, tx_id: TxId) -> Response:
     current(request)
     svc = service_of(request)
+    if not TX_ID.fullmatch(tx_id):
+        raise NotFound(f"no transaction {tx_id}: a transaction's id is 64 hexadecimal "
+                       "digits (0-9, a-f)", tx=tx_id)
     doc = svc.reads.tx(tx_id)
     proof = svc.proof(tx_id)
     signer = str(doc["envelope"].get("signer"))

@@ -124,6 +124,7 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     """``dispatch plan`` without ``--submit``: the request solved against the platform's
     open orders on the ledger and checked as ``shipments.record_plan`` will check it.
     Runs in a worker thread (its own read connection)."""
+    from supplyledger.logistics.dispatch_picture import EAST_NORTH
     from supplyledger.logistics.dispatch_plan import (
         check_before_signing,
         checked_summary,
@@ -143,7 +144,8 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     doc = checked_summary(svc.contracts, req, res, now=now, rules=rules)
     return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
             "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
-            "svg": render_svg(res.problem, res.solution)}
+            "svg": render_svg(res.problem, res.solution, unit="km", x_label=EAST_NORTH[0],
+                              y_label=EAST_NORTH[1])}
 
 
 async def _solve_limited(request: Request, svc: LedgerService, doc: dict[str, Any],

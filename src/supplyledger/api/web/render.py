@@ -23,8 +23,9 @@ from supplyledger.api.web.amounts import (
     readable,
     readable_cell,
 )
-from supplyledger.api.web.units import UNIT_COLUMNS, heading, in_unit, uom
+from supplyledger.api.web.units import UNIT_COLUMNS, heading, in_unit, label, uom
 from supplyledger.logistics.kpi_format import money
+from supplyledger.logistics.plot import PALETTE
 
 __all__ = ["NAV", "env", "html_error", "page", "short"]
 
@@ -135,6 +136,7 @@ env.tests["time_column"] = _time_column
 env.tests["current_in"] = _current_in
 env.tests["folded"] = lambda column, table: (table, column) in FOLDED_COLUMNS
 env.filters.update(readable=readable, readable_cell=readable_cell, fx_cell=fx_cell)
+env.globals["route_colours"] = PALETTE  # a plan's routes, as its picture colours them
 env.globals.update(row_links=ROW_LINKS, row_actions=ROW_ACTIONS, actions_for=actions_for,
                    money_columns=MONEY_COLUMNS,
                    unit_columns=UNIT_COLUMNS, rate_columns=RATE_COLUMNS)
@@ -170,6 +172,79 @@ def fragment(template: str, **ctx: Any) -> HTMLResponse:
     return HTMLResponse(env.get_template(template).render(**ctx))
 
 
+# An error page's heading: what happened, in words (its code and status follow, smaller).
+_HEADINGS = {400: "Not understood", 403: "Not allowed", 404: "Not found",
+             405: "Not a form to send", 406: "Not available in that format",
+             409: "Not possible now", 413: "Too large", 415: "Not understood",
+             422: "Cannot use this", 429: "Too many attempts", 503: "Not available now"}
+
+# Request checks' messages (pydantic's) in words: (what the message starts with, in words).
+_CHECKS = (("Input should be a valid integer", "must be a whole number"),
+           ("Input should be a valid number", "must be a number"),
+           ("Input should be a valid boolean", "must be true or false"),
+           ("Input should be greater than or equal to", "must be at least"),
+           ("Input should be less than or equal to", "must be at most"),
+           ("Input should be greater than", "must be more than"),
+           ("Input should be less than", "must be less than"),
+           ("String should have at most", "must have at most"),
+           ("String should have at least", "must have at least"),
+           ("String should match pattern", "is not in the form this page expects"),
+           ("Field required", "is missing"))
+
+
+def _check_in_words(problem: dict[str, Any]) -> str:
+    """One failed request check as a sentence: what in the address, and what is wrong."""
+    loc = [str(x) for x in problem.get("loc", ())]
+    where = {"path": "in the address", "query": "in the address's query",
+             "body": "in the form"}.get(loc[0] if loc else "", "")
+    name = label(loc[-1]) if len(loc) > 1 else "A value"
+    message = str(problem.get("message", ""))
+    for start, words in _CHECKS:
+        if message.startswith(start):
+            rest = message[len(start):].split(",")[0].split(" pattern ")[0]
+            message = words + ("" if "pattern" in start else rest)
+            break
+    return " ".join(x for x in (name, where, message) if x) + "."
+
+
+def _menu_page(path: str) -> tuple[str, str] | None:
+    """The menu page a missing page's address belongs under (``/explorer/tx/…`` under
+    the explorer, ``/orders/…`` under Orders): the way back nearest to what was asked."""
+    first = path.strip("/").split("/")[0]
+    for href, text, _ in NAV:
+        if href != "/" and (path.startswith(href + "/") or href.rsplit("/", 1)[-1] == first):
+            return href, text
+    return None
+
+
+def _gets(request: Request) -> bool:
+    """Whether the path of a refused non-GET request is a page to open (a GET route)."""
+    from starlette.routing import Match
+
+    scope = {**request.scope, "method": "GET"}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+
+def _error_page(request: Request, status: int, error: dict[str, Any]) -> dict[str, Any]:
+    """What an error page says: a heading and a sentence in words, and the ways back."""
+    path = request.url.path
+    message = str(error.get("message", ""))
+    open_it = None
+    if status == 404 and message == "Not Found":  # the router's: no page at this address
+        message = f"There is no page at {path}."
+    elif status == 405:
+        if _gets(request):
+            open_it = path
+            message = f"{path} is a page to open, not one that takes a {request.method}."
+        else:
+            message = f"Nothing at {path} takes a {request.method}."
+    elif error.get("code") == "validation_error" and (error.get("details") or {}).get(
+            "problems"):
+        message = " ".join(_check_in_words(p) for p in error["details"]["problems"][:3])
+    return {"heading": _HEADINGS.get(status, "Something went wrong"), "message": message,
+            "open_it": open_it, "up": _menu_page(path)}
+
+
 def html_error(request: Request, status: int, error: dict[str, Any]) -> Response:
     if status == 401 and error.get("code") == "unauthenticated":
         if request.headers.get("hx-request"):
@@ -180,8 +255,10 @@ def html_error(request: Request, status: int, error: dict[str, Any]) -> Response
             return Response(status_code=200, headers={
                 "HX-Redirect": f"/login?next={quote(here)}"})
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    said = _error_page(request, status, error)
     if request.headers.get("hx-request"):
-        return HTMLResponse(env.get_template("_error.html").render(error=error, status=status),
-                            status_code=200)
-    return page(request, "error.html", status=status, title=f"Error {status}", error=error,
-                status_code=status)
+        return HTMLResponse(env.get_template("_error.html").render(
+            error={**error, "message": said["message"]}, status=status), status_code=200)
+    return page(request, "error.html", status=status, title=said["heading"],
+                error={**error, "message": said["message"]}, status_code=status,
+                open_it=said["open_it"], up=said["up"])
