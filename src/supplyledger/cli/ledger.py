@@ -186,9 +186,14 @@ def proof(
         print_json(doc)
     else:
         h = doc["block"]["header"]
-        console.print(f"tx {tx_id} is #{doc['tx']['index']} of block {h['height']} "
+        console.print(f"tx {doc['tx']['id']} is #{doc['tx']['index']} of block {h['height']} "
                       f"(tx root {h['tx_root'][:16]}…, {len(doc['tx']['path'])} path hashes); "
                       "use --json to save the proof")
+
+
+# A proof holds one transaction and its receipt (each bounded by the node's limits) and at
+# most MAX_PATH hashes per path: a file this large is something else (or /dev/zero).
+MAX_PROOF_BYTES = 64 * 2**20
 
 
 @handle_errors
@@ -201,8 +206,14 @@ def verify_proof(
     """Check a proof offline: no ledger needed."""
     from supplyledger.ledger.proofs import verify_proof as check
 
+    with file.open("rb") as f:
+        text = f.read(MAX_PROOF_BYTES + 1)
+    if len(text) > MAX_PROOF_BYTES:
+        fail(f"{file} is larger than {MAX_PROOF_BYTES // 2**20} MiB, far more than any proof")
     try:
-        doc = json.loads(file.read_text())
+        doc = json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        fail(f"{file} is not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})")
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         fail(f"{file} is not JSON: {exc}")
     try:

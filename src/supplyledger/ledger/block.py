@@ -18,7 +18,7 @@ from typing import Any
 from supplyledger.errors import InvalidSignature, ValidationError
 from supplyledger.ledger import merkle
 from supplyledger.ledger.crypto import PrivateKey, PublicKey
-from supplyledger.ledger.encoding import canonical, decode
+from supplyledger.ledger.encoding import MAX_INT, canonical, decode
 
 __all__ = [
     "GENESIS_PREV",
@@ -70,8 +70,9 @@ class Header:
         if type(d) is not dict or set(d) != set(HEADER_FIELDS):
             raise ValidationError(f"block header must have exactly the fields {HEADER_FIELDS}")
         for f in ("version", "height", "time", "tx_count"):
-            if type(d[f]) is not int or d[f] < 0:
-                raise ValidationError(f"block header field {f} must be a non-negative integer")
+            if type(d[f]) is not int or not 0 <= d[f] <= MAX_INT:
+                raise ValidationError(f"block header field {f} must be an integer from 0 to "
+                                      "2**53-1")
         for f in ("prev", "tx_root", "receipts_root", "state_root"):
             if type(d[f]) is not str or not _HEX64.fullmatch(d[f]):
                 raise ValidationError(f"block header field {f} must be 64 lowercase hex digits")

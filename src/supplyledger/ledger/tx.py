@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from supplyledger.errors import EncodingError, PayloadTooLarge, ValidationError
+from supplyledger.errors import CryptoError, EncodingError, PayloadTooLarge, ValidationError
 from supplyledger.ledger.crypto import PrivateKey, b64d, b64e
 from supplyledger.ledger.encoding import MAX_INT, canonical, canonical_decoded, decode
 
@@ -181,6 +181,9 @@ def parse_tx(raw: bytes, *, max_bytes: int) -> SignedTx:
     check_envelope(env)
     check_args_bounds(env["args"])
     env_bytes = canonical_decoded(env)
-    sig = b64d(doc["sig"])
+    try:
+        sig = b64d(doc["sig"])
+    except CryptoError as exc:  # say which field: an envelope holds base64 keys too
+        raise CryptoError(f"transaction signature: {exc.message}") from None
     raw_c = b'{"env":' + env_bytes + _SIG_SEP + doc["sig"].encode() + b'"}'
     return SignedTx(hashlib.sha256(env_bytes).hexdigest(), env, env_bytes, sig, raw_c)

@@ -39,6 +39,7 @@ from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, unsupported
 from supplyledger.errors import (
     RulesUnsupported,
+    StoreError,
     SupplyLedgerError,
     UnknownContract,
     UnknownMethod,
@@ -67,6 +68,13 @@ from supplyledger.store.sqlite import DB_NAME, apply_ops
 __all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
+# The columns of the core tables this module and store/history.py read: a table or column
+# dropped or renamed is one ``schema`` finding, where a query would otherwise fail mid-way.
+CORE_COLUMNS = {"blocks": ("height", "hash", "header", "signature", "time"),
+                "txs": ("pos", "id", "height", "idx", "raw", "signer", "contract", "method",
+                        "ok", "receipt"),
+                "state": ("key", "value"),
+                "meta": ("key", "value")}
 CHUNK_TXS = 2048  # about this many stored transactions per worker request (and in memory)
 AHEAD = 4  # requests in flight
 CACHE_KEYS = 50_000  # state values the executor keeps above the scratch database
@@ -185,9 +193,23 @@ class _Auditor:
             yield lo, hi
             lo = hi + 1
 
+    def _core_schema(self) -> bool:
+        """Whether every core table has the columns the audit reads; a finding for each
+        that has not (and the audit then stops: nothing after could be read)."""
+        for table, want in CORE_COLUMNS.items():
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if not have:
+                self.find("schema", f"the {table} table is missing", table=table)
+            elif missing := [c for c in want if c not in have]:
+                self.find("schema", f"the {table} table lacks the column(s) "
+                          f"{', '.join(missing)}", table=table)
+        return self.report.ok
+
     def run(self) -> AuditReport:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
+        if not self._core_schema():
+            return self.report
         top = history.top_height(self.conn)
         if top < 0:  # every ledger starts with its genesis block
             self.find("missing_block", "the ledger holds no blocks, not even genesis",
@@ -202,7 +224,8 @@ class _Auditor:
             try:
                 header = blk.Header.decode(header_bytes)
             except SupplyLedgerError as exc:
-                self.find("header", f"header unreadable: {exc}", height=height, table="blocks")
+                self.find("header", f"header unreadable: {exc}", height=height, table="blocks",
+                          row=str(height))
                 return self.report
             if stored_time != header.time:
                 self.find("changed_row", "blocks.time differs from the header's time",
@@ -581,6 +604,7 @@ def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = Non
     relax_gc()
     conn = open_readonly(path.parent)
     try:
+        _snapshot(conn, path)
         auditor = _Auditor(conn, path, workers, progress, max_findings, contracts)
         try:
             try:
@@ -590,11 +614,28 @@ def audited(data_dir: Path, *, workers: int = 2, progress: Progress | None = Non
                 if auditor.workers is not None:
                     auditor.workers.close()
                 auditor.keys.conn.close()
+            conn.rollback()  # the snapshot ends here: `repair` writes within the block
             yield Rebuilt(report, auditor.meta_want, auditor.scratch, auditor.tables)
         finally:
             auditor.scratch.close()  # SQLite deletes the scratch file
     finally:
         conn.close()
+
+
+def _snapshot(conn: sqlite3.Connection, path: Path) -> None:
+    """Start the one read transaction every query of the audit runs in. A node may be
+    committing blocks meanwhile (the audit runs beside it): read statement by statement,
+    the stored state and query tables, read last, would hold blocks the audit never
+    re-executed, and a clean ledger would show findings. Raises StoreError for a file
+    that is no SQLite database, or one that holds none of a ledger's tables."""
+    try:
+        conn.execute("BEGIN")
+        names = set(table_names(conn))  # the first read: the snapshot is taken here
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} cannot be read as a ledger: {exc}") from None
+    if not names & {*CORE_TABLES, "schema_migrations"}:
+        raise StoreError(f"{path} is not a supplyledger ledger: it has none of the tables "
+                         f"{', '.join(CORE_TABLES)}")
 
 
 def run_audit(data_dir: Path, *, workers: int = 2, progress: Progress | None = None,

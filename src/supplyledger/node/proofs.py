@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from supplyledger.errors import NotFound
+from supplyledger.errors import NotFound, ValidationError
 from supplyledger.ledger.block import Header
 from supplyledger.ledger.crypto import PublicKey, b64d
 from supplyledger.ledger.encoding import decode
@@ -14,6 +15,8 @@ from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["proof_for"]
 
+_TX_ID = re.compile(r"[0-9a-fA-F]{64}")
+
 
 def _key_of(store: SQLiteStore, did: str) -> PublicKey | None:
     raw = store.get_state(f"identity/p/{did}")
@@ -21,10 +24,18 @@ def _key_of(store: SQLiteStore, did: str) -> PublicKey | None:
 
 
 def proof_for(store: SQLiteStore, tx_id: str) -> dict[str, Any]:
+    """The proof of committed transaction ``tx_id``: ValidationError when the text cannot be
+    a transaction id, NotFound when no block holds it."""
+    if not _TX_ID.fullmatch(tx_id):
+        shown = tx_id if len(tx_id) <= 80 else tx_id[:64] + f"… ({len(tx_id)} characters)"
+        raise ValidationError(f"{shown!r} is not a transaction id (64 hexadecimal digits)")
+    tx_id = tx_id.lower()  # ids are stored in lower case; one copied in upper case is the same
     loc = store.tx_location(tx_id)
     if loc is None:
         raise NotFound(f"no committed transaction {tx_id}")
     height, index = loc
+    if height == 0:
+        raise NotFound("block 0 holds the genesis document, not a signed transaction")
     blk = store.block(height)
     if blk is None:
         raise NotFound(f"block {height} is missing")
@@ -34,8 +45,6 @@ def proof_for(store: SQLiteStore, tx_id: str) -> dict[str, Any]:
     proposer = _key_of(store, header.proposer)
     if proposer is None:
         raise NotFound(f"proposer {header.proposer} is not registered")
-    if height == 0:
-        raise NotFound("block 0 holds the genesis document, not a signed transaction")
     raws = [t[2] for t in txs]
     env_bytes, sig_b64 = envelope_bytes_of(raws[index])
     # The signer's current key; omitted if it has rotated since (the proof then still shows
