@@ -8,7 +8,8 @@ Writes, outside its own namespace: only the holding, ``custody/h/{batch}`` — t
 custody contract documents as the shared start of a batch's holding (products writes it on
 creation) — and only at the moments the order itself has been signed for: custody to the
 transporter at pickup, to the buyer at delivery, back to the seller when a return arrives;
-ownership to the buyer when the escrow pays the seller. The same
+ownership to the buyer when the escrow pays the seller (under orders rules v3 also a
+buyer revoked since it paid). The same
 ``custody_holdings``/``custody_history`` rows the custody contract projects are projected
 from our ``orders.custody_moved`` event, so the audit's rebuild matches. A hand-over
 proposal left open on the batch blocks moving what it offers (the custody contract does not
@@ -41,6 +42,7 @@ from supplyledger.contracts.builtin._sensors_reserved import (
     rule_version,
 )
 from supplyledger.contracts.builtin.custody import holding_key, reservation_key
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.payments import require_participant
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound, ValidationError
@@ -222,6 +224,27 @@ def _offers(ctx: Ctx, pid: str, kind: str) -> bool:
     return p is None or p["kind"] in (kind, "both")
 
 
+def _recipient(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> dict[str, Any]:
+    """The participant record of ``to``. Orders rules v3: title passes to a buyer revoked
+    since it paid (a lost key, a member who left): v1 and v2 wanted it active, so the
+    escrow of a delivered order whose buyer was revoked could never pay the seller once the
+    dispute period was over. Its organisation still sees the goods, as its money
+    (``payments.hand_over_balance``). Custody, a physical hand-over, needs an active one."""
+    if kind == "ownership" and ctx.version >= 3:
+        p = ctx.read("identity", participant_key(to))
+        if p is None:
+            raise NotFound(f"no participant {to}")
+        return p  # type: ignore[no-any-return]
+    try:
+        return require_participant(ctx, to)
+    except NotFound:
+        if ctx.version < 3:
+            raise
+        raise NotFound(f"custody of batch {o['batch']} (order {o['id']}, {o['state']}) "
+                       f"cannot pass to {to}: no active participant; the order's other "
+                       "parties may dispute it", current=o["state"], to=to) from None
+
+
 def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     """Move custody or ownership of the order's batch to ``to``. Ownership only ever moves
     from the seller. (custody.propose refuses to offer a reserved batch's title, so the
@@ -239,7 +262,7 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
                            "the buyer should dispute the order", current=o["state"])
     if frm == to:
         return
-    rec = require_participant(ctx, to)
+    rec = _recipient(ctx, o, kind, to)
     if kind == "custody":  # goods under an open customs declaration (whatever the order)
         check_custody(ctx, batch, to, rec)
     h[field], h[f"{field}_org"] = to, rec["org"]

@@ -44,6 +44,15 @@ which its ledgers still re-execute:
   remains unpaid closes the lien ``short``, as in v1, where the seller kept the advance.
   The buyer's right to cancel before dispatch, with a full refund, is unchanged.
 
+Rules v3 (new ledgers start there) let an order settle whose buyer was revoked after it
+paid (``identity.revoke``, which a participant may sign for itself): v1 and v2 moved title
+only to an active participant, so a release, or a ruling that gives the buyer title, failed
+with ``not_found``, and once the dispute period was over nobody could empty the escrow. The
+title now passes to the buyer as recorded, its organisation seeing the goods as it sees the
+buyer's money (``payments.hand_over_balance``). Custody still passes only to an active
+participant: goods are not handed to a revoked buyer (its order's other parties dispute
+it, and the refusal says so).
+
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
 ``orders_returns``, rescheduling in ``orders_schedule``; the order record and state diagram
@@ -372,7 +381,7 @@ CONTRACT = Contract.of(
     "orders", __doc__ or "",
     [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
      *orders_returns.METHODS],
-    tables=TABLES, versions=(1, 2),
+    tables=TABLES, versions=(1, 2, 3),
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,
