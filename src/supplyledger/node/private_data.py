@@ -416,10 +416,11 @@ class PrivateData:
         self._prune(rid, commitment)
 
     def erase(self, author: PrivateKey, rid: str) -> None:
-        """Crypto-shred: the ledger marks the record erased (only its author may), then
-        ciphertext and wrapped keys are deleted. Whatever the ledger already says is
-        erased is deleted too, even when this erasure is refused: an earlier one whose
-        files outlived it (the process stopped in between) is finished by erasing again."""
+        """Crypto-shred: the ledger marks the record erased (its author may; under privacy
+        rules v2 also an admin, once the author is revoked), then ciphertext and wrapped
+        keys are deleted. Whatever the ledger already says is erased is deleted too, even
+        when this erasure is refused: an earlier one whose files outlived it (the process
+        stopped in between) is finished by erasing again."""
         try:
             self._submit(author, "erase", {"record": rid})
         finally:

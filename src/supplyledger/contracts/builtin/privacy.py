@@ -108,12 +108,28 @@ def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 @method(roles=ANY_PARTICIPANT, args={"record": _RID},
         errors=(NotFound, Forbidden, InvalidState))
 def erase(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Erase the record (crypto-shredding): only its author. Nobody reads it afterwards."""
-    rec = _record(ctx, args["record"])
+    """Erase the record (crypto-shredding): only its author. Nobody reads it afterwards.
+    Rules v2: also a consortium admin, once the author is no longer an active participant
+    (a revoked customer signs nothing, yet its data must stay erasable on request)."""
+    rid = args["record"]
+    if ctx.version >= 2 and "admin" in ctx.roles:
+        rec = _record(ctx, rid, author_only=False)
+        if rec["author"] != ctx.signer and _active(ctx, rec["author"]):
+            raise Forbidden(f"the author of record {rid} is an active participant: only it "
+                            "may erase the record (an admin erases a record only once its "
+                            "author is revoked)", author=rec["author"])
+    else:
+        rec = _record(ctx, rid)
+    by = {} if rec["author"] == ctx.signer else {"by": ctx.signer}
     rec["status"], rec["recipients"] = "erased", []
-    ctx.put(record_key(args["record"]), rec)
-    ctx.emit("erased", record=args["record"])
-    return {"record": args["record"], "status": "erased"}
+    ctx.put(record_key(rid), rec)
+    ctx.emit("erased", record=rid, **by)
+    return {"record": rid, "status": "erased", **by}
+
+
+def _active(ctx: Ctx, did: str) -> bool:
+    p = ctx.read("identity", participant_key(did))
+    return p is not None and p["status"] == "active"
 
 
 RECORDS = Table(
@@ -144,7 +160,9 @@ def _access(e: dict[str, Any], m: EventMeta) -> list[Op]:
 def _erased(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Update("private_records", (e["record"],), (("status", "erased"),
                                                         ("recipients", ""))),
-            Upsert("private_access_log", (e["record"], m.tx, "erase", m.time))]
+            Upsert("private_access_log", (e["record"], m.tx,
+                                          f"erase by {e['by']}" if "by" in e else "erase",
+                                          m.time))]
 
 
 CONTRACT = Contract.of(
@@ -152,4 +170,5 @@ CONTRACT = Contract.of(
     tables=(RECORDS, ACCESS_LOG),
     projectors={"privacy.published": _published, "privacy.access": _access,
                 "privacy.erased": _erased},
+    versions=(1, 2),
 )
