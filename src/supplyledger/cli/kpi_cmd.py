@@ -50,8 +50,8 @@ def kpi_command(
     tariff_table = None
     if tariffs is not None:
         try:
-            tariff_table = parse_tariffs(json.loads(in_file(tariffs, "--tariffs").read_text(
-                encoding="utf-8")))
+            path = in_file(tariffs, "cannot read tariffs: --tariffs")
+            tariff_table = parse_tariffs(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValidationError(f"cannot read tariffs {tariffs}: {exc}") from exc
     conn = open_readonly(data)
