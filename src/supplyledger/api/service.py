@@ -17,7 +17,7 @@ from supplyledger.api.errors import Unauthenticated
 from supplyledger.api.features import Features
 from supplyledger.api.reads import Reads
 from supplyledger.api.settings import ApiSettings
-from supplyledger.contracts.builtin import identity, payments
+from supplyledger.contracts.builtin import custody, identity, payments
 from supplyledger.contracts.builtin.rules import PREFIX, version_of
 from supplyledger.contracts.runtime import Contract, Method, prepare_call, role_refusal
 from supplyledger.contracts.schema import validate_args
@@ -42,7 +42,8 @@ from supplyledger.store.localdb import LocalDB
 __all__ = ["LedgerService", "Principal"]
 
 # Per contract, the fields of each method that hold free text shown to people.
-_SHOWN_TEXT = {"identity": identity.SHOWN_TEXT, "payments": payments.SHOWN_TEXT}
+_SHOWN_TEXT = {"identity": identity.SHOWN_TEXT, "payments": payments.SHOWN_TEXT,
+               "custody": custody.SHOWN_TEXT}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ An order lives at ``orders/o/{id}``. Its states and the actions that leave them
 
     from              action (who)                           to
     -                 place (buyer)                          placed          money -> escrow
-    placed            cancel (buyer, or unfinanced seller)   cancelled       full refund
+    placed            cancel (buyer, or unfinanced seller;   cancelled       full refund
+                      v3: any seller once buyer revoked)
     placed            dispatch (seller)                      dispatched
     dispatched        pickup (transporter)                   in_transit      custody -> carrier
     in_transit        deliver (transporter)                  in_transit while partial, then

@@ -24,7 +24,14 @@ seller's balance in the order's currency, as far as it goes (an ``orders.money``
 ``financing recovery``, seller -> financier; money the seller reserved for a withdrawal is
 beyond reach), and ``orders.lien_settled`` reports it (``recovered``, included in
 ``repaid``). Only a lien still unpaid after that is closed ``short``, and counts as a
-payment delay against the seller. The ``financing`` table shows both figures.
+payment delay against the seller. The ``financing`` table shows both figures. Under orders
+rules v3 the seller may cancel a financed order whose buyer has been revoked (the buyer no
+longer can), which settles the lien as the buyer's cancellation does.
+
+Rules v2 (new ledgers start there; older ones after ``rules.adopt``): a financier cannot
+approve a request once its seller has been revoked (``invalid_state``, naming the seller
+and its state): v1 paid the advance to an account nobody may sign for any more, against an
+order that may never ship. The financier declines such a request.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 from supplyledger.contracts.builtin._credit_model import assess as score_of
 from supplyledger.contracts.builtin._credit_model import lien_key
 from supplyledger.contracts.builtin._orders_model import ORDER_ID, load, party, stats_key
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.payments import (
     Amount,
     project_money,
@@ -128,7 +136,9 @@ def _request(ctx: Ctx, order: str) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState, InsufficientFunds))
 def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Financier named in a request: approve (the advance goes to the seller now) or
-    decline it, on the assessment recorded with the request."""
+    decline it, on the assessment recorded with the request. Rules v2: not approve it once
+    the seller is no longer an active participant (``invalid_state`` naming the seller and
+    its state; decline it)."""
     lien = _request(ctx, a["order"])
     if lien["financier"] != ctx.signer:
         raise Forbidden(f"the request is addressed to {lien['financier']}")
@@ -140,12 +150,25 @@ def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         if o["state"] not in _FINANCEABLE:
             raise InvalidState(f"order {o['id']} is {o['state']}: its escrow will not pay "
                                "the seller", current=o["state"])
+        if ctx.version >= 2:
+            _seller_active(ctx, lien)
         transfer_between(ctx, ctx.signer, lien["seller"], lien["currency"], lien["amount"],
                          "financing advance")
     lien["state"] = "approved" if a["approve"] else "declined"
     ctx.put(lien_key(a["order"]), lien)
     ctx.emit("decided", order=a["order"], state=lien["state"], reason=a.get("reason", ""))
     return {"order": a["order"], "state": lien["state"]}
+
+
+def _seller_active(ctx: Ctx, lien: dict[str, Any]) -> None:
+    """Rules v2: refuse an advance to a seller revoked since its request (v1 paid it, to an
+    account nobody may sign for any more, against an escrow whose order may never ship)."""
+    p = ctx.read("identity", participant_key(lien["seller"]))
+    state = "unknown" if p is None else str(p["status"])
+    if state != "active":
+        raise InvalidState(f"the seller {lien['seller']} of order {lien['order']} is {state} "
+                           "since it asked for financing: no advance is paid to it; decline "
+                           "the request", current=state, seller=lien["seller"])
 
 
 @method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID,
@@ -207,4 +230,5 @@ CONTRACT = Contract.of(
     projectors={"credit.assessed": _assessed, "credit.requested": _requested,
                 "credit.decided": _decided, "credit.withdrawn": _withdrawn,
                 "credit.money": project_money},
+    versions=(1, 2),
 )

@@ -26,6 +26,17 @@ offer whose proposer has been revoked since it was made (``invalid_state``, curr
 key, offered does not outlive the revocation; and custody offered to an order's buyer's
 side before the order's customs declaration (or before its rejection) is refused at
 ``accept`` as at ``propose`` until the declaration is cleared. v1 accepted both.
+
+Rules v3 (new ledgers start there): what a revoked participant owns or holds is no longer
+stuck. A hand-over needs its holder's signature, and a revoked participant signs nothing,
+so a buyer revoked after its order settled (orders rules v3 give it the title) kept goods
+nobody could move. A consortium admin now hands the rights a revoked participant holds of a
+batch (title, custody or both) to a successor within its organisation
+(``hand_over_goods``), as ``payments.hand_over_balance`` does with its money: an active
+member, not only a machine key, so goods never leave the organisation on an admin's word.
+Not while an order reserves the batch (title moves with the order), nor under another
+holder's open offer; an open offer of the revoked holder itself lapses (``lapsed``).
+Custody is handed over only as ``propose`` would allow it under a customs declaration.
 """
 
 from __future__ import annotations
@@ -34,16 +45,18 @@ from typing import Any
 
 from supplyledger.contracts.builtin._customs_model import check_custody, customs_hold
 from supplyledger.contracts.builtin._orders_model import okey, org_of
-from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.builtin.identity import check_shown_text, participant_key
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, MACHINE_ROLES, Contract, Ctx, method
 from supplyledger.contracts.schema import Enum, Obj, Str
-from supplyledger.errors import Forbidden, InvalidState, NotFound
+from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["CONTRACT", "holding_key", "holds", "initial_holding", "initial_ops",
-           "project_transfer", "reservation_key", "reserved_by"]
+__all__ = ["CONTRACT", "SHOWN_TEXT", "holding_key", "holds", "initial_holding",
+           "initial_ops", "project_transfer", "reservation_key", "reserved_by"]
 
 KINDS = ("custody", "ownership", "both")
+# Free text shown to people, checked as identity's names are (the API refuses it unsigned).
+SHOWN_TEXT = {"hand_over_goods": ("reason",)}
 
 
 def holding_key(batch: str) -> str:
@@ -226,6 +239,91 @@ def cancel(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     return {"proposal": p["id"], "status": "cancelled"}
 
 
+@method(roles="admin", args={
+    "batch": Str(max_len=300, doc="batch id (canonical LGTIN)"),
+    "account": Str(max_len=128, doc="the revoked participant that owns or holds it"),
+    "to": Str(max_len=128, doc="the successor: an active member of the revoked "
+              "participant's organisation (not only a machine key)"),
+    "reason": Str(max_len=500, doc="why, shown to people (no control or bidi characters, "
+                  "not only whitespace)"),
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError))
+def hand_over_goods(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
+    """Consortium admin (rules v3): hand what a revoked participant holds of a batch (its
+    title, custody or both) to a successor within its organisation."""
+    if ctx.version < 3:
+        raise InvalidState(f"handing over a revoked participant's goods is custody rules v3; "
+                           f"this ledger runs v{ctx.version} (an admin adopts v3 with "
+                           "rules.adopt)", current=f"rules v{ctx.version}")
+    check_shown_text(2, "reason", a["reason"])
+    batch, account, to = a["batch"], a["account"], a["to"]
+    h = _holding(ctx, batch)
+    kind = _held_by_revoked(ctx, h, batch, account)
+    rec = _successor(ctx, account, to)
+    order = reserved_by(ctx, batch) if kind != "custody" else None
+    if order is not None:
+        raise InvalidState(f"batch {batch} is reserved by order {order}: its title moves "
+                           "with that order", current="reserved", order=order)
+    if kind != "ownership":
+        _not_uncleared_to_buyer(ctx, batch, to, rec["org"])
+        check_custody(ctx, batch, to, rec)
+    if h["open"]:
+        p = _open(ctx, h["open"])
+        if p["from"] != account:
+            raise InvalidState(f"batch {batch} has open proposal {p['id']} of {p['from']}: "
+                               "it must be answered or cancelled first", current="proposed",
+                               proposal=p["id"])
+        h = _close(ctx, p, "lapsed", f"{account} was revoked; its goods were handed over")
+    if kind in ("custody", "both"):
+        h["custodian"], h["custodian_org"] = to, rec["org"]
+    if kind in ("ownership", "both"):
+        h["owner"], h["owner_org"] = to, rec["org"]
+    h["since"] = ctx.time
+    ctx.put(holding_key(batch), h)
+    ctx.emit("handed_over", batch=batch, kind=kind, owner=h["owner"],
+             owner_org=h["owner_org"], custodian=h["custodian"],
+             custodian_org=h["custodian_org"], frm=account, to=to, reason=a["reason"],
+             by=ctx.signer)
+    return {"batch": batch, "kind": kind, "owner": h["owner"], "custodian": h["custodian"]}
+
+
+def _held_by_revoked(ctx: Ctx, h: dict[str, Any], batch: str, account: str) -> str:
+    """What revoked participant ``account`` holds of the batch: ownership, custody or both."""
+    p = ctx.read("identity", participant_key(account))
+    if p is None:
+        raise NotFound(f"no participant {account}", account=account)
+    if p["status"] != "revoked":
+        raise InvalidState(f"participant {account} is {p['status']}: it hands over its own "
+                           "goods (propose); only a revoked participant's are handed over",
+                           current=p["status"])
+    owns, keeps = h["owner"] == account, h["custodian"] == account
+    if not (owns or keeps):
+        raise Forbidden(f"{account} neither owns nor holds batch {batch} (owner "
+                        f"{h['owner']}, custodian {h['custodian']})", owner=h["owner"],
+                        custodian=h["custodian"])
+    return "both" if owns and keeps else "ownership" if owns else "custody"
+
+
+def _successor(ctx: Ctx, account: str, to: str) -> dict[str, Any]:
+    """The record of ``to``: an active member of ``account``'s organisation that acts for it
+    (not only a machine key): an admin never moves goods to another organisation."""
+    if to == account:
+        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
+                              arg="to")
+    org = ctx.read("identity", participant_key(account))["org"]
+    who = ctx.read("identity", participant_key(to))
+    if who is None:
+        raise NotFound(f"no participant {to}: the successor must exist", to=to)
+    if who["status"] != "active":
+        raise InvalidState(f"successor {to} is {who['status']}", current=who["status"], to=to)
+    if who["org"] != org:
+        raise Forbidden(f"{to} is not of organisation {org}, whose member {account} was: a "
+                        "hand-over keeps the goods with that organisation", org=org, to=to)
+    if set(who["roles"]) <= MACHINE_ROLES:
+        raise Forbidden(f"{to} holds only the roles {', '.join(who['roles'])}: a machine "
+                        "key does not hold its organisation's goods", org=org, to=to)
+    return who  # type: ignore[no-any-return]
+
+
 HOLDINGS = Table(
     "custody_holdings",
     (("batch", "TEXT"), ("owner", "TEXT"), ("owner_org", "TEXT"), ("custodian", "TEXT"),
@@ -277,9 +375,10 @@ def project_transfer(e: dict[str, Any], m: EventMeta) -> list[Op]:
 
 
 CONTRACT = Contract.of(
-    "custody", __doc__ or "", [propose, accept, reject, cancel],
+    "custody", __doc__ or "", [propose, accept, reject, cancel, hand_over_goods],
     tables=(HOLDINGS, HISTORY, PROPOSALS),
     projectors={"custody.proposed": _proposed, "custody.answered": _answered,
-                "custody.transferred": project_transfer},
-    versions=(1, 2),
+                "custody.transferred": project_transfer,
+                "custody.handed_over": project_transfer},
+    versions=(1, 2, 3),
 )

@@ -17,7 +17,8 @@ Either way the escrow pays the seller (first repaying any financing of the order
 transporter's freight, and ownership moves to the buyer. A delivery may be partial: the
 transporter reports quantities until all has arrived or it declares the delivery final; the
 seller is paid for what arrived and the buyer refunded the rest. Before dispatch either
-side may cancel, except a seller advanced money against the escrow (``credit``).
+side may cancel, except a seller advanced money against the escrow (``credit``): under
+rules v3, only while the buyer is active.
 
 Rules v2 (new ledgers start there; older ones after ``rules.adopt``) close six gaps of v1,
 which its ledgers still re-execute:
@@ -51,7 +52,12 @@ with ``not_found``, and once the dispute period was over nobody could empty the 
 title now passes to the buyer as recorded, its organisation seeing the goods as it sees the
 buyer's money (``payments.hand_over_balance``). Custody still passes only to an active
 participant: goods are not handed to a revoked buyer (its order's other parties dispute
-it, and the refusal says so).
+it, and the refusal says so). Nor is a financed order whose buyer was revoked before
+dispatch stuck any more: v1 and v2 let only the buyer cancel it, and once its delivery
+window had closed nobody could dispatch it either, so escrow and lien stayed for good. Under
+v3 its seller may cancel it too: the escrow is refunded to the revoked buyer in full (its
+organisation's, as above) and the financier repaid from the seller's balance, as far as it
+goes, exactly as when the buyer cancels.
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -92,6 +98,7 @@ from supplyledger.contracts.builtin._orders_settle import financed_by, settle
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin._sensors_reserved import product_rule_version
 from supplyledger.contracts.builtin.custody import project_transfer
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
 from supplyledger.contracts.builtin.payments import (
     CURRENCY,
@@ -353,13 +360,15 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         errors=(NotFound, Forbidden, InvalidState))
 def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full. Not
-    the seller once it was advanced money against the escrow (the financier's collateral).
-    Rules v2: the buyer's cancellation of a financed order repays the financier from the
-    seller's balance, as far as it goes (answered as ``financing``)."""
+    the seller once it was advanced money against the escrow (the financier's collateral),
+    unless (rules v3) the buyer has been revoked since. Rules v2: the cancellation of a
+    financed order repays the financier from the seller's balance, as far as it goes
+    (answered as ``financing``)."""
     o = load(ctx, a["order"])
     expect(o, "cancel")
     financier = financed_by(ctx, o)
-    if party(ctx, o, "buyer", "seller") == "seller" and financier is not None:
+    if party(ctx, o, "buyer", "seller") == "seller" and financier is not None and not (
+            ctx.version >= 3 and _buyer_gone(ctx, o)):
         raise Forbidden(f"order {o['id']} is financed by {financier} against its "
                         "escrow: only the buyer may cancel it now", financier=financier)
     total = o["unit_price"] * o["quantity"] + o["freight"]
@@ -371,6 +380,16 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         lien = ctx.read("credit", lien_key(o["id"]))
         out["financing"] = {k: lien[k] for k in ("state", "repaid", "recovered")}
     return out
+
+
+def _buyer_gone(ctx: Ctx, o: dict[str, Any]) -> bool:
+    """Whether order ``o``'s buyer is no longer an active participant. Rules v3 let the
+    seller cancel such a financed order: the buyer can neither cancel it nor agree a new
+    window once the old one closed, nor receive the goods, so escrow and lien would stay
+    stuck. The refund goes to the revoked buyer's account, for its organisation
+    (``payments.hand_over_balance``); the lien is settled as for the buyer's cancellation."""
+    p = ctx.read("identity", participant_key(o["buyer"]))
+    return p is None or p["status"] != "active"
 
 
 _EVENTS = ("placed", "dispatched", "picked_up", "partially_delivered", "delivered",
