@@ -107,7 +107,8 @@ def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     else:
         n = len(rep.before.findings)
         result = "[green]CLEAN[/]" if rep.after.ok else "[red]FINDINGS[/] remain"
-        console.print(f"{n} finding(s) repaired from the blocks in {', '.join(rep.restored)}; "
+        done = [*rep.restored, *(f"{d} (dropped)" for d in rep.dropped)]
+        console.print(f"{n} finding(s) repaired from the blocks in {', '.join(done)}; "
                       f"audit after: {result}")
     if not rep.ok:
         raise typer.Exit(1)

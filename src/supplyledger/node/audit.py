@@ -7,7 +7,11 @@ roots, each transaction row's height and index equal to its position, the stored
 to the re-executed state, and every projection table equal to a fresh rebuild from the
 receipts, rows named by primary key; a projection table built under another release's schema
 (an upgraded ledger no node of this release has opened yet) is one ``projection_schema``
-finding instead. Tables that hold no ledger data are listed as uncovered.
+finding instead. Tables that hold no ledger data are listed as uncovered. Every schema
+object (table, index, trigger, view) a new ledger of this release would not hold is a
+finding (``unknown_table``, ``unknown_object``): a trigger can rewrite every later commit.
+What a new ledger holds is read from one built by the store in a throwaway directory, so
+it follows the migrations and the contracts' tables.
 Each block re-executes under the contract rules in force at its height (``rules.adopt``);
 at the first block that needs rules the installed code does not implement, or a contract or
 method it lacks (a release that added one without a new rules version), the audit stops
@@ -23,10 +27,12 @@ and the comparisons at the end merge two key-ordered row streams.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -63,7 +69,7 @@ from supplyledger.store import history
 from supplyledger.store.history import stored_bytes as _b
 from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.readonly import open_readonly, table_names
-from supplyledger.store.sqlite import DB_NAME, apply_ops
+from supplyledger.store.sqlite import DB_NAME, SQLiteStore, apply_ops
 
 __all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "run_audit"]
 
@@ -264,6 +270,7 @@ class _Auditor:
         self._check_projections()
         self._check_meta(chain)
         self._list_tables()
+        self._list_objects()
         return self.report
 
     def _genesis(self, header: blk.Header, txs: list[tuple[Any, ...]]) -> str:
@@ -519,14 +526,59 @@ class _Auditor:
                           f"{want.get(k)!r}", table="meta", row=k)
 
     def _list_tables(self) -> None:
-        for name in table_names(self.conn):
-            if name in CORE_TABLES or name in self.tables:
-                continue
+        for name in table_names(self.conn):  # unknown ones: _list_objects
             if name in LOCAL_TABLES:
                 self.report.uncovered_tables.append({"table": name,
                                                      "reason": LOCAL_TABLES[name]})
+
+    def _list_objects(self) -> None:
+        """Each schema object a new ledger of this release lacks (by type, name and table),
+        but SQLite's own (``sqlite_*``) and the indexes of a table that is not this
+        release's: a projection table another release built (its own finding; rebuilding
+        it drops them) or a table named here itself."""
+        fresh = _fresh_objects(tuple(self.tables.values()))
+        try:
+            built_as = history.projection_schemas(self.conn)
+        except sqlite3.Error:  # named by _check_projections
+            built_as = {}
+        rows = [r for r in self.conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            if not str(r[1]).lower().startswith("sqlite_")]
+        unknown = {r[1] for r in rows if r[0] == "table" and (r[0], r[1], r[2]) not in fresh}
+        others = unknown | {n for n, t in self.tables.items()
+                            if built_as.get(n) != t.schema_hash}
+        for kind, name, table, sql in rows:
+            if (kind, name, table) in fresh or (kind == "index" and table in others):
+                continue
+            text = _brief_sql(sql)
+            if kind == "table":
+                self.find("unknown_table", "table not created by supplyledger; it may hold "
+                          f"someone's data, so `repair` leaves it: {text}", table=name)
             else:
-                self.find("unknown_table", "table not created by supplyledger", table=name)
+                on = f" on {table}" if kind in ("index", "trigger") else ""
+                self.find("unknown_object", f"{kind}{on} not created by supplyledger: {text}",
+                          table=name)
+
+
+@functools.lru_cache(maxsize=4)
+def _fresh_objects(tables: tuple[Table, ...]) -> frozenset[tuple[str, str, str]]:
+    """(type, name, table) of each schema object a new ledger with ``tables`` holds: the
+    store builds one in a throwaway directory (its migrations, then the projection
+    tables), so the set follows the code. Cached: the same for every audit of a process."""
+    with tempfile.TemporaryDirectory(prefix="supplyledger-schema-") as d:
+        store = SQLiteStore(Path(d), tables)
+        try:
+            store.ensure_projections()
+            return frozenset((str(r[0]), str(r[1]), str(r[2])) for r in store.reader().execute(
+                "SELECT type, name, tbl_name FROM sqlite_master"))
+        finally:
+            store.close()
+
+
+def _brief_sql(sql: Any) -> str:
+    """An object's SQL on one line, cut short (a trigger's body can be long)."""
+    text = " ".join(str(sql or "").split())
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _lacking(contracts: dict[str, Contract], call: Call, stored: bytes | None) -> str | None:

@@ -3,10 +3,13 @@
 The blocks and transactions are the record; the state, the meta rows and the projection
 tables follow from them. When the audit finds edits only in those, the repair writes back
 what re-executing the blocks gives (the same rows the audit compared against), in one
-transaction, and audits again. When the blocks or transactions themselves are damaged, or a
-table supplyledger did not create is present, nothing here can say what they held: the
-repair refuses, names the findings and changes nothing (restore from a backup or another
-organisation's copy). The node must be stopped: the repair takes the ledger's writer lock.
+transaction, and audits again. An index, trigger or view supplyledger did not create holds
+no data of its own: the repair drops it first (a trigger on the state would otherwise rewrite
+what is written back). When the blocks or transactions themselves are damaged, nothing here
+can say what they held, and a table supplyledger did not create may hold someone's data:
+the repair refuses, names the findings and changes nothing (restore from a backup or another
+organisation's copy; move such a table's data elsewhere). The node must be stopped: the
+repair takes the ledger's writer lock.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from supplyledger.node.audit import AuditReport, Finding, Progress, audited, run
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
 from supplyledger.store.restore import highest_heights, restore_derived, unknown_txs
+from supplyledger.store.sqlite import DB_NAME, connect, rollback
 
 __all__ = ["RepairReport", "repair"]
 
@@ -29,6 +33,8 @@ __all__ = ["RepairReport", "repair"]
 MAX_FINDINGS = 1_000_000
 # projection_schema: a table built by another release, written back as this one declares it.
 ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection", "projection_schema"}
+# Schema objects the audit names as not supplyledger's that the repair drops: none holds data.
+DROPPABLE = ("index", "trigger", "view")
 
 
 @dataclass
@@ -36,6 +42,7 @@ class RepairReport:
     before: AuditReport
     after: AuditReport | None = None
     restored: list[str] = field(default_factory=list)  # tables written back
+    dropped: list[str] = field(default_factory=list)  # "<type> <name>" of objects dropped
 
     @property
     def ok(self) -> bool:
@@ -43,12 +50,39 @@ class RepairReport:
         return final.ok
 
     def to_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "restored": self.restored, "before": self.before.to_dict(),
+        return {"ok": self.ok, "restored": self.restored, "dropped": self.dropped,
+                "before": self.before.to_dict(),
                 "after": self.after.to_dict() if self.after else None}
 
 
 def _repairable(f: Finding, projections: set[str]) -> bool:
+    if f.kind == "unknown_object":  # an index, trigger or view: dropped
+        return True
     return f.kind in ROW_KINDS and (f.table in ("state", "meta") or f.table in projections)
+
+
+def _drop_objects(data_dir: Path, names: list[str]) -> list[str]:
+    """Drop the named schema objects that are an index, trigger or view (a table is never
+    dropped here), in one transaction; returns "<type> <name>" of each."""
+    conn = connect(Path(data_dir) / DB_NAME)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            dropped: list[str] = []
+            for name in names:
+                row = conn.execute("SELECT type FROM sqlite_master WHERE name=?",
+                                   (name,)).fetchone()
+                if row is not None and row[0] in DROPPABLE:
+                    quoted = '"' + name.replace('"', '""') + '"'
+                    conn.execute(f"DROP {row[0].upper()} IF EXISTS {quoted}")
+                    dropped.append(f"{row[0]} {name}")
+            conn.execute("COMMIT")
+            return dropped
+        except BaseException:
+            rollback(conn)
+            raise
+    finally:
+        conn.close()
 
 
 def _refuse_a_cut_chain(data_dir: Path, top: int, tables: dict[str, Table]) -> None:
@@ -108,18 +142,26 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
             shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
                               + (f" at block {f.height}" if f.height is not None else "")
                               + f": {f.detail}" for f in bad[:5])
+            foreign = sorted(str(f.table) for f in bad if f.kind == "unknown_table")
             raise NotRepairable(
                 f"{len(bad)} finding(s) are not in tables the blocks can restore ({shown}"
                 f"{'; …' if len(bad) > 5 else ''}); restore the ledger from a backup or "
-                "another organisation's copy", findings=[f.kind for f in bad])
+                "another organisation's copy"
+                + (f". The table(s) {', '.join(foreign)} may hold someone's data, so the "
+                   "repair does not drop them: move what they hold elsewhere, drop them, "
+                   "then repair again" if foreign else ""), findings=[f.kind for f in bad])
         _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
-        hit = {f.table for f in rebuilt.report.findings}
-        restore_derived(
-            data_dir,
-            state=rebuilt.state_rows() if "state" in hit else None,
-            meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
-            tables={t: history.table_rows(rebuilt.scratch, t)
-                    for name, t in sorted(rebuilt.tables.items()) if name in hit})
+        # Before the write-back: a trigger on a table written back would fire on its rows.
+        out.dropped = _drop_objects(data_dir, [str(f.table) for f in rebuilt.report.findings
+                                               if f.kind == "unknown_object"])
+        hit = {f.table for f in rebuilt.report.findings if f.kind in ROW_KINDS}
+        if hit:
+            restore_derived(
+                data_dir,
+                state=rebuilt.state_rows() if "state" in hit else None,
+                meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
+                tables={t: history.table_rows(rebuilt.scratch, t)
+                        for name, t in sorted(rebuilt.tables.items()) if name in hit})
         out.restored = sorted(t for t in hit if t is not None)
     out.after = run_audit(data_dir, workers=workers)
     return out
