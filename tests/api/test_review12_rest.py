@@ -194,7 +194,8 @@ async def test_a_bug_is_a_typed_500_not_plain_text(world: World,
             assert r.status_code == 500 and r.headers["content-type"] == "application/json"
             assert r.json() == {"error": {
                 "code": "internal_error",
-                "message": "the server failed on this request; its log has the details"}}
+                "message": "the server failed on this request; its log has the details",
+                "details": {"reference": r.json()["error"]["details"]["reference"]}}}
     async with httpx.AsyncClient(base_url="http://test",
                                  transport=httpx.ASGITransport(app=app)) as c:
         with pytest.raises(RuntimeError, match="a bug"):

@@ -29,6 +29,10 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# Every response carries them: _Guard adds them, and the handler of a bug's 500 (errors.py),
+# which answers from outside the middleware, reads them from the app's state.
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
+                    "x-frame-options": "DENY", "content-security-policy": CSP}
 
 
 class _Guard:
@@ -65,10 +69,8 @@ class _Guard:
             if msg["type"] == "http.response.start":
                 started = True
                 msg["headers"] = [*msg.get("headers", []),
-                                  (b"x-content-type-options", b"nosniff"),
-                                  (b"referrer-policy", b"same-origin"),
-                                  (b"x-frame-options", b"DENY"),
-                                  (b"content-security-policy", CSP.encode())]
+                                  *((k.encode(), v.encode())
+                                    for k, v in SECURITY_HEADERS.items())]
             await send(msg)
 
         await self.app(scope, counting_receive, secure_send)
@@ -134,6 +136,7 @@ def create_app(service: LedgerService) -> FastAPI:
                               "author and needs no login.")
     app.state.service = service
     app.state.feed = BlockFeed(service.node)
+    app.state.security_headers = SECURITY_HEADERS
     install_error_handlers(app)
     from supplyledger.api.openapi import install as install_openapi  # error bodies in docs
 

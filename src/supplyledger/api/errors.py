@@ -19,16 +19,20 @@ Every error body is ``{"error": {"code", "message", "details"?}}`` (plus ``recei
 the transaction was committed with a failed outcome). Bad input never gives a 5xx:
 request validation errors are 422, oversized bodies 413, malformed JSON 400, a body
 sent with a Content-Type other than JSON 415. A bug (an exception outside the tree) is a
-500 with the same body, ``internal_error``, and its traceback goes to the server's log only.
+500 with the same body, ``internal_error``, and a short ``reference`` in its details (a page
+gets the site's error page saying it); the traceback goes to the server's log only, under
+that reference, so an operator told it finds the failure.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supplyledger import errors as e
@@ -45,6 +49,9 @@ __all__ = [
     "install_error_handlers",
     "status_for",
 ]
+
+
+_log = logging.getLogger(__name__)
 
 
 class ApiError(e.SupplyLedgerError):
@@ -204,15 +211,32 @@ def _http_error(request: Request, exc: Exception) -> Response:
                     headers or None)
 
 
+BUG = "the server failed on this request; its log has the details"
+BUG_PAGE = ("Something went wrong on this node while answering. Its operator finds the "
+            "details in the node's log under the reference {}.")
+
+
 def _bug(request: Request, exc: Exception) -> Response:
-    # Starlette's last resort answers text/plain; a program parsing error bodies gets this
-    # (pages keep the plain answer: rendering a page may be what failed). The exception is
-    # re-raised after the answer, so the server still logs it.
-    if not request.url.path.startswith(_JSON_PATHS):
-        return PlainTextResponse("Internal Server Error", status_code=500)
-    return JSONResponse(error_body(
-        "internal_error", "the server failed on this request; its log has the details"),
-        status_code=500)
+    # Without this Starlette answers text/plain "Internal Server Error". The answer names
+    # a reference the log shares, never the exception (its text may hold data); Starlette
+    # re-raises after answering, so the server logs the traceback once more without it.
+    ref = secrets.token_hex(4)
+    _log.error("internal error, reference %s: %s %s", ref, request.method,
+               request.url.path, exc_info=exc)
+    body = error_body("internal_error", BUG, {"reference": ref})
+    # This answer skips the middleware that adds the security headers (app.py), which
+    # runs inside the handler that calls this one.
+    headers = dict(getattr(request.app.state, "security_headers", None) or {})
+    if request.url.path.startswith(_JSON_PATHS):
+        return JSONResponse(body, status_code=500, headers=headers)
+    try:
+        return _respond(request, 500, error_body(
+            "internal_error", BUG_PAGE.format(ref), {"reference": ref}), headers)
+    except Exception:  # rendering the page may be what fails (the database, a template)
+        _log.exception("internal error, reference %s: its error page failed too", ref)
+        return HTMLResponse(
+            "<!doctype html><title>Something went wrong</title><h1>Something went wrong"
+            f"</h1><p>{BUG_PAGE.format(ref)}</p>", status_code=500, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

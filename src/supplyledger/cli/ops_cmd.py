@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.cli.common import console, esc, handle_errors, print_json, progress_bar
+from supplyledger.cli.common import console, esc, fail, handle_errors, print_json, progress_bar
 from supplyledger.errors import LedgerInUse
 
 if TYPE_CHECKING:
@@ -35,6 +35,12 @@ def backup_command(
     MQTT logins. Start a node on the copy to restore."""
     from supplyledger.node.backup import backup
 
+    if not out.exists():  # a new directory, in one that exists (node/backup.py says why)
+        # Worded as out_file words a file's missing directory; checked before the progress bar.
+        if out.parent.exists() and not out.parent.is_dir():
+            fail(f"--out {out}: Not a directory ({out.parent} is a file)")
+        if not out.parent.exists():
+            fail(f"--out {out}: No such file or directory ({out.parent} does not exist)")
     with progress_bar() as bar:
         bar.add_task("copying and auditing" if verify else "copying", total=None)
         rep = backup(data, out, verify=verify)

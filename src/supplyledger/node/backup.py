@@ -45,8 +45,9 @@ class BackupReport:
 
 def backup(data_dir: Path, out_dir: Path, *, verify: bool = True,
            workers: int = 2) -> BackupReport:
-    """Copy ``data_dir`` into ``out_dir`` (new or empty). A failed copy removes what it
-    wrote, so a half-written backup is never left looking like a ledger."""
+    """Copy ``data_dir`` into ``out_dir`` (new or empty, in a directory that exists). A
+    failed copy removes what it wrote, so a half-written backup is never left looking like
+    a ledger."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not (data_dir / DB_NAME).is_file():
         raise StoreError(f"no ledger in {data_dir}")
@@ -59,7 +60,13 @@ def backup(data_dir: Path, out_dir: Path, *, verify: bool = True,
         raise StoreError(f"{out_dir} is not a new or empty directory (to restore over a "
                          "ledger, move it aside first)")
     created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    parent = out_dir.absolute().parent
+    if created and not parent.is_dir():
+        # Not created: a backup disk that is not mounted would have its mount point filled
+        # on the system disk, and a mistyped path would hide the backup somewhere new.
+        raise StoreError(f"{out_dir}: " + ("Not a directory ({} is a file)" if parent.exists()
+                         else "No such file or directory ({} does not exist)").format(parent))
+    out_dir.mkdir(exist_ok=True)
     try:
         height = snapshot_db(data_dir, out_dir)
         _copy_files(data_dir, out_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +35,44 @@ class InitResult:
 
 
 def write_key(path: Path, key: PrivateKey, password: str, params: KdfParams | None = None) -> None:
-    """Write a sealed key file, readable only by its owner."""
+    """Write a sealed key file, readable only by its owner, whole or not at all: a full
+    disk or an interrupt leaves no key file rather than half of one. Never replaces an
+    existing file (``FileExistsError``)."""
+    data = seal(key, password, params)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(seal(key, password, params))
+    exists = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    if path.exists():  # before writing anything
+        raise exists
+    # mkstemp creates the file 0600 whatever the umask: the sealed key is never readable by
+    # others, not even for a moment.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if a file appeared at ``path``: none is overwritten
+        except FileExistsError:
+            raise exists from None
+        except OSError:  # a file system without hard links (FAT): rename, checked first
+            if path.exists():
+                raise exists from None
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make a new directory entry durable (POSIX); not possible everywhere, so best effort."""
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def load_node_key(data_dir: Path, password: str) -> PrivateKey:
