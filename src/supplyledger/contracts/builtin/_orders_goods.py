@@ -30,6 +30,7 @@ from typing import Any
 from supplyledger.contracts.builtin._customs_model import batch_key as customs_batch_key
 from supplyledger.contracts.builtin._customs_model import check_custody, hold_shipped
 from supplyledger.contracts.builtin._orders_model import (
+    about,
     dispatch_too_late,
     expect,
     org_of,
@@ -76,66 +77,71 @@ def holding(ctx: Ctx, batch: str) -> dict[str, Any]:
     return h  # type: ignore[no-any-return]
 
 
-def _batch_available(ctx: Ctx, batch: str) -> dict[str, Any]:
+def _batch_available(ctx: Ctx, batch: str, order: str) -> dict[str, Any]:
     b = ctx.read("products", f"b/{batch}")
     if b is None:
         raise NotFound(f"no batch {batch}")
     locked = ctx.read("orders", _lkey(batch))
     if locked is not None:
-        raise InvalidState(f"batch {batch} is not available: reserved by order {locked}",
-                           current="reserved", order=locked)
+        raise InvalidState(about(ctx, order, f"batch {batch} is not available: reserved by "
+                                 f"order {locked}"), current="reserved", order=locked)
     return b  # type: ignore[no-any-return]
 
 
-def _owned_by(ctx: Ctx, batch: str, seller: str) -> dict[str, Any]:
+def _owned_by(ctx: Ctx, batch: str, seller: str, order: str) -> dict[str, Any]:
     h = holding(ctx, batch)
     if h["owner"] != seller:
-        raise Forbidden(f"the seller is fake: batch {batch} is owned by {h['owner']}, "
-                        f"not {seller}", owner=h["owner"])
+        raise Forbidden(about(ctx, order, f"the seller is fake: batch {batch} is owned by "
+                              f"{h['owner']}, not {seller}"), owner=h["owner"])
     if h["open"]:
-        raise InvalidState(f"batch {batch} has an open hand-over proposal {h['open']}",
-                           current="proposed", proposal=h["open"])
+        raise InvalidState(about(ctx, order, f"batch {batch} has an open hand-over proposal "
+                                 f"{h['open']}"), current="proposed", proposal=h["open"])
     return h
 
 
-def check_offer(ctx: Ctx, *, seller: str, product: str | None, batch: str | None) -> str:
+def check_offer(ctx: Ctx, *, order: str, seller: str, product: str | None,
+                batch: str | None) -> str:
     """Paper 001 Alg. 5, lines 3-14: the thing exists, is available (declared for sale by
-    its owner and not reserved by another order) and the seller owns it. Returns the GTIN."""
+    its owner and not reserved by another order) and the seller owns it. Returns the GTIN.
+    ``order`` is the id being placed, which refusals name under rules v3."""
     if batch is not None:
-        b = _batch_available(ctx, batch)
+        b = _batch_available(ctx, batch, order)
         if not b["for_sale"]:
-            raise InvalidState(f"batch {batch} is not available: not declared for sale",
-                               current="not_for_sale")
-        _owned_by(ctx, batch, seller)
+            raise InvalidState(about(ctx, order, f"batch {batch} is not available: not "
+                                     "declared for sale"), current="not_for_sale")
+        _owned_by(ctx, batch, seller, order)
         return str(b["gtin"])
     assert product is not None
     p = ctx.read("products", f"t/{product}")
     if p is None:
         raise NotFound(f"unknown GTIN {product}: no such product")
     if not p["for_sale"]:
-        raise InvalidState(f"product {product} is not available: not declared for sale",
-                           current="not_for_sale")
+        raise InvalidState(about(ctx, order, f"product {product} is not available: not "
+                                 "declared for sale"), current="not_for_sale")
     if p["owner"] != seller:
-        raise Forbidden(f"the seller is fake: product {product} is owned by {p['owner']}, "
-                        f"not {seller}", owner=p["owner"])
+        raise Forbidden(about(ctx, order, f"the seller is fake: product {product} is owned "
+                              f"by {p['owner']}, not {seller}"), owner=p["owner"])
     return product
 
 
 def take_batch(ctx: Ctx, o: dict[str, Any], batch: str) -> None:
     """At dispatch of a product order: the lot the seller ships must be of the ordered
     product, owned by the seller, held by its organisation and free."""
-    b = _batch_available(ctx, batch)
+    b = _batch_available(ctx, batch, o["id"])
     if b["gtin"] != o["product"]:
-        raise Forbidden(f"batch {batch} is of product {b['gtin']}, the order is for "
-                        f"{o['product']}")
-    _owned_by(ctx, batch, o["seller"])
+        raise Forbidden(about(ctx, o["id"], f"batch {batch} is of product {b['gtin']}, the "
+                              f"order is for {o['product']}"))
+    _owned_by(ctx, batch, o["seller"], o["id"])
 
 
-def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str) -> None:
-    """The seller (or a site of its organisation) physically holds what it dispatches."""
+def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str,
+               order: str | None = None) -> None:
+    """The seller (or a site of its organisation) physically holds what it dispatches
+    (``order``, when given, is named by a refusal under rules v3)."""
     h = holding(ctx, batch)
     if h["custodian"] != seller and h["custodian_org"] != seller_org:
-        raise Forbidden(f"batch {batch} is held by {h['custodian']}, not by the seller")
+        msg = f"batch {batch} is held by {h['custodian']}, not by the seller"
+        raise Forbidden(msg if order is None else about(ctx, order, msg))
 
 
 def lock(ctx: Ctx, batch: str, order_id: str, *, placed_at: int | None = None,
@@ -201,7 +207,7 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
         hold_shipped(ctx, o["id"], shipped, o["buyer"], org_of(ctx, o["buyer"]))
     elif batch not in (None, shipped):
         raise ValidationError(f"order {o['id']} is for batch {shipped}", arg="batch")
-    check_held(ctx, shipped, o["seller"], seller_org)
+    check_held(ctx, shipped, o["seller"], seller_org, o["id"])
     if claim_number:
         ctx.put_other("orders", transport_no_key(transport_no), o["id"])
     transition(ctx, o, event, "dispatched", transporter=transporter,
@@ -252,14 +258,15 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     batch = o["batch"]
     h = holding(ctx, batch)
     if h["open"] and _offers(ctx, h["open"], kind):
-        raise InvalidState(f"batch {batch} has an open hand-over proposal {h['open']}: it "
-                           f"must be answered or cancelled first", current=o["state"],
-                           proposal=h["open"])
+        raise InvalidState(about(ctx, o["id"], f"batch {batch} has an open hand-over "
+                                 f"proposal {h['open']}: it must be answered or cancelled "
+                                 "first"), current=o["state"], proposal=h["open"])
     field = _FIELD[kind]
     frm = h[field]
     if kind == "ownership" and frm != o["seller"]:
-        raise InvalidState(f"batch {batch} is no longer owned by the seller but by {frm}; "
-                           "the buyer should dispute the order", current=o["state"])
+        raise InvalidState(about(ctx, o["id"], f"batch {batch} is no longer owned by the "
+                                 f"seller but by {frm}; the buyer should dispute the "
+                                 "order"), current=o["state"])
     if frm == to:
         return
     rec = _recipient(ctx, o, kind, to)

@@ -6,7 +6,8 @@ An order lives at ``orders/o/{id}``. Its states and the actions that leave them
     from              action (who)                           to
     -                 place (buyer)                          placed          money -> escrow
     placed            cancel (buyer, or unfinanced seller;   cancelled       full refund
-                      v3: any seller once buyer revoked)
+                      v3: any seller once buyer revoked,
+                      or an admin once both are)
     placed            dispatch (seller)                      dispatched
     dispatched        pickup (transporter)                   in_transit      custody -> carrier
     in_transit        deliver (transporter)                  in_transit while partial, then
@@ -40,6 +41,7 @@ __all__ = [
     "ORDER_ID",
     "TABLES",
     "TRANSITIONS",
+    "about",
     "allows",
     "bump",
     "dispatch_too_late",
@@ -135,6 +137,16 @@ def org_of(ctx: Ctx, did: str) -> str | None:
     change), or None if there is no such participant."""
     p = ctx.read("identity", participant_key(did))
     return None if p is None else p["org"] or None
+
+
+def about(ctx: Ctx, order_id: str, message: str) -> str:
+    """``message``, naming the order it is about under orders rules v3, so a user with many
+    open orders knows which one to act on. Older rules keep their exact words (receipts
+    store them). Only under the orders contract's own rules: shipments dispatches orders
+    through the same code under its own version."""
+    if ctx.contract == "orders" and ctx.version >= 3:
+        return f"order {order_id}: {message}"
+    return message
 
 
 def release_after(ctx: Ctx) -> int:

@@ -26,12 +26,15 @@ beyond reach), and ``orders.lien_settled`` reports it (``recovered``, included i
 ``repaid``). Only a lien still unpaid after that is closed ``short``, and counts as a
 payment delay against the seller. The ``financing`` table shows both figures. Under orders
 rules v3 the seller may cancel a financed order whose buyer has been revoked (the buyer no
-longer can), which settles the lien as the buyer's cancellation does.
+longer can), and a consortium admin one whose buyer and seller both have been, which
+settles the lien as the buyer's cancellation does.
 
 Rules v2 (new ledgers start there; older ones after ``rules.adopt``): a financier cannot
 approve a request once its seller has been revoked (``invalid_state``, naming the seller
 and its state): v1 paid the advance to an account nobody may sign for any more, against an
-order that may never ship. The financier declines such a request.
+order that may never ship. The financier declines such a request. Refusals name the order
+they are about, and who may act instead or the amounts at fault (v1's "repay must be at
+least the amount advanced" named neither).
 """
 
 from __future__ import annotations
@@ -101,6 +104,10 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                            "will pay the seller can be financed", current=o["state"])
     fin = require_participant(ctx, a["financier"], role="financier")
     if a["financier"] == ctx.signer or (ctx.org is not None and fin["org"] == ctx.org):
+        if ctx.version >= 2:
+            raise Forbidden(f"the financier of order {o['id']} must be independent of its "
+                            f"seller {ctx.signer}: {a['financier']} is of the seller's "
+                            f"organisation {ctx.org}; ask another financier", org=ctx.org)
         raise Forbidden(f"the financier must be independent of the seller: {a['financier']} "
                         f"is of the seller's organisation {ctx.org}", org=ctx.org)
     old = ctx.get(lien_key(o["id"]))
@@ -109,8 +116,14 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                             f"({old['state']})", state=old["state"])
     goods = o["unit_price"] * o["quantity"]
     if a["repay"] < a["amount"]:
+        if ctx.version >= 2:
+            raise AmountError(f"order {o['id']}: repay {a['repay']} must be at least the "
+                              f"amount advanced, {a['amount']}", arg="repay")
         raise AmountError("repay must be at least the amount advanced")
     if a["repay"] > goods:
+        if ctx.version >= 2:
+            raise AmountError(f"order {o['id']}: repay {a['repay']} exceeds the {goods} its "
+                              "escrow can pay the seller", arg="repay")
         raise AmountError(f"repay exceeds the {goods} the escrow can pay the seller")
     res = assessment_of(ctx, o["seller"])
     lien = {"order": o["id"], "seller": o["seller"], "financier": a["financier"],
@@ -141,6 +154,9 @@ def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     its state; decline it)."""
     lien = _request(ctx, a["order"])
     if lien["financier"] != ctx.signer:
+        if ctx.version >= 2:
+            raise Forbidden(f"the financing request of order {a['order']} is addressed to "
+                            f"{lien['financier']}: only it may decide it")
         raise Forbidden(f"the request is addressed to {lien['financier']}")
     if lien["state"] != "requested":
         raise InvalidState(f"the financing of {a['order']} is {lien['state']}",
@@ -179,6 +195,9 @@ def withdraw_request(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     financier may be asked. Not once approved: money was advanced against the escrow."""
     lien = _request(ctx, a["order"])
     if lien["seller"] != ctx.signer:
+        if ctx.version >= 2:
+            raise Forbidden(f"only the seller {lien['seller']} of order {a['order']} may "
+                            "withdraw its financing request")
         raise Forbidden(f"only the seller {lien['seller']} may withdraw the request")
     if lien["state"] != "requested":
         raise InvalidState(f"the financing of {a['order']} is {lien['state']}: only a "

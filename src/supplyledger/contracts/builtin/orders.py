@@ -18,7 +18,8 @@ transporter's freight, and ownership moves to the buyer. A delivery may be parti
 transporter reports quantities until all has arrived or it declares the delivery final; the
 seller is paid for what arrived and the buyer refunded the rest. Before dispatch either
 side may cancel, except a seller advanced money against the escrow (``credit``): under
-rules v3, only while the buyer is active.
+rules v3, only while the buyer is active; under v3 a consortium admin too, once neither
+side is.
 
 Rules v2 (new ledgers start there; older ones after ``rules.adopt``) close six gaps of v1,
 which its ledgers still re-execute:
@@ -57,7 +58,12 @@ dispatch stuck any more: v1 and v2 let only the buyer cancel it, and once its de
 window had closed nobody could dispatch it either, so escrow and lien stayed for good. Under
 v3 its seller may cancel it too: the escrow is refunded to the revoked buyer in full (its
 organisation's, as above) and the financier repaid from the seller's balance, as far as it
-goes, exactly as when the buyer cancels.
+goes, exactly as when the buyer cancels. An order whose buyer and seller were both revoked
+before dispatch had nobody left to cancel it: under v3 a consortium admin may, once neither
+is an active participant (refused while one is, naming it), with the same refund and the
+same settlement of a lien. Its refusals all name the order they are about (v1 and v2 left
+some that did not); the buyer's ``insufficient_funds`` at placing also names the amount the
+order needs in escrow and the buyer's balance, an arbiter's refused ruling its amounts.
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -83,6 +89,7 @@ from supplyledger.contracts.builtin._orders_goods import (
 from supplyledger.contracts.builtin._orders_model import (
     ORDER_ID,
     TABLES,
+    about,
     bump,
     escrow_id,
     expect,
@@ -104,6 +111,7 @@ from supplyledger.contracts.builtin.payments import (
     CURRENCY,
     MAX_AMOUNT,
     Amount,
+    balance,
     escrow_key,
     hold,
     iso_currency,
@@ -137,6 +145,17 @@ def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
     out["product"] = validate_gtin(args["product"]) if "product" in args else None
     out["batch"] = _batch_id(args.get("batch"))
     return out
+
+
+def _covered(ctx: Ctx, oid: str, ccy: str, total: int) -> None:
+    """Rules v3: refuse an order its buyer cannot pay for, naming the order, the amount it
+    needs in escrow and the buyer's balance (v1 and v2 let ``payments`` refuse the escrow,
+    naming neither the order nor what it costs)."""
+    have = balance(ctx, ctx.signer, ccy)
+    if have < total:
+        raise InsufficientFunds(f"order {oid} needs {total} {ccy} in escrow (price x "
+                                f"quantity + freight); the buyer {ctx.signer} holds {have} "
+                                f"{ccy}", needed=total, available=have, currency=ccy)
 
 
 def _batch_id(batch: str | None) -> str | None:
@@ -193,21 +212,26 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if ctx.exists(okey(oid)):
         raise AlreadyExists(f"order {oid} already exists")
     if seller == ctx.signer:
-        raise Forbidden("a participant cannot buy from itself")
+        msg = "a participant cannot buy from itself"
+        raise Forbidden(f"order {oid}: {seller} would be its buyer and its seller: {msg}"
+                        if ctx.version >= 3 else msg)
     # Nor an organisation from itself: such a sale would only inflate its credit record.
     seller_org = require_participant(ctx, seller)["org"]
     if ctx.org is not None and seller_org == ctx.org:
-        raise Forbidden(f"buyer and seller are both of organisation {ctx.org}: an "
-                        "organisation cannot buy from itself", org=ctx.org)
+        raise Forbidden(about(ctx, oid, f"buyer and seller are both of organisation "
+                              f"{ctx.org}: an organisation cannot buy from itself"),
+                        org=ctx.org)
     check_window(ctx, a["earliest"], a["latest"])
     if a["platform"] is not None:
         require_participant(ctx, a["platform"], role="platform")
     for did in (a["customer_data"] or {}).get("recipients", []):
         require_participant(ctx, did)
-    gtin = check_offer(ctx, seller=seller, product=a["product"], batch=a["batch"])
+    gtin = check_offer(ctx, order=oid, seller=seller, product=a["product"], batch=a["batch"])
     total = a["unit_price"] * a["quantity"] + a["freight"]
     if total > MAX_AMOUNT:
         raise AmountError(f"price x quantity + freight = {total} exceeds {MAX_AMOUNT}")
+    if ctx.version >= 3:
+        _covered(ctx, oid, a["currency"], total)
     hold(ctx, escrow_id(oid), ctx.signer, a["currency"], total, "order")
     if a["batch"] is not None:
         lock(ctx, a["batch"], oid)
@@ -361,14 +385,15 @@ def release(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Buyer or seller, before dispatch: the escrow is refunded to the buyer in full. Not
     the seller once it was advanced money against the escrow (the financier's collateral),
-    unless (rules v3) the buyer has been revoked since. Rules v2: the cancellation of a
-    financed order repays the financier from the seller's balance, as far as it goes
-    (answered as ``financing``)."""
+    unless (rules v3) the buyer has been revoked since. Rules v3: a consortium admin too,
+    once neither buyer nor seller is an active participant (refused naming who still is).
+    Rules v2: the cancellation of a financed order repays the financier from the seller's
+    balance, as far as it goes (answered as ``financing``)."""
     o = load(ctx, a["order"])
     expect(o, "cancel")
     financier = financed_by(ctx, o)
-    if party(ctx, o, "buyer", "seller") == "seller" and financier is not None and not (
-            ctx.version >= 3 and _buyer_gone(ctx, o)):
+    if _canceller(ctx, o) == "seller" and financier is not None and not (
+            ctx.version >= 3 and _gone(ctx, o["buyer"])):
         raise Forbidden(f"order {o['id']} is financed by {financier} against its "
                         "escrow: only the buyer may cancel it now", financier=financier)
     total = o["unit_price"] * o["quantity"] + o["freight"]
@@ -382,13 +407,32 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _buyer_gone(ctx: Ctx, o: dict[str, Any]) -> bool:
-    """Whether order ``o``'s buyer is no longer an active participant. Rules v3 let the
-    seller cancel such a financed order: the buyer can neither cancel it nor agree a new
-    window once the old one closed, nor receive the goods, so escrow and lien would stay
-    stuck. The refund goes to the revoked buyer's account, for its organisation
-    (``payments.hand_over_balance``); the lien is settled as for the buyer's cancellation."""
-    p = ctx.read("identity", participant_key(o["buyer"]))
+def _canceller(ctx: Ctx, o: dict[str, Any]) -> str:
+    """Who cancels order ``o``: its buyer or seller, or (rules v3) a consortium admin once
+    neither is an active participant. An order both of whose parties were revoked could
+    otherwise never be cancelled (nor dispatched, nor delivered to its buyer), and its
+    escrow would stay for good. An admin still meets a party able to act for itself with a
+    refusal naming it."""
+    if ctx.version < 3 or ctx.signer in (o["buyer"], o["seller"]) or not ctx.has_role(
+            "admin"):
+        return party(ctx, o, "buyer", "seller")
+    active = [r for r in ("buyer", "seller") if not _gone(ctx, o[r])]
+    if active:
+        who = " and its ".join(f"{r} {o[r]}" for r in active)
+        raise Forbidden(f"order {o['id']}'s {who} {'is' if len(active) == 1 else 'are'} "
+                        "still active: a consortium admin cancels an order only once "
+                        "neither its buyer nor its seller is; ask them to", active=active)
+    return "admin"
+
+
+def _gone(ctx: Ctx, did: str) -> bool:
+    """Whether party ``did`` is no longer an active participant. Rules v3 let the seller
+    cancel a financed order whose buyer is gone (the buyer can neither cancel it nor agree a
+    new window once the old one closed, nor receive the goods, so escrow and lien would stay
+    stuck), and an admin an order whose buyer and seller both are. The refund goes to the
+    revoked buyer's account, for its organisation (``payments.hand_over_balance``); the lien
+    is settled as for the buyer's cancellation."""
+    p = ctx.read("identity", participant_key(did))
     return p is None or p["status"] != "active"
 
 

@@ -13,7 +13,8 @@ price and the transporter keeps its freight (the outbound trip did happen).
 
 Under rules v2 a delivered order is disputed or returned only within its dispute period
 (before its ``release_at``; later only if a cold-chain breach holds its payout), and a
-ruling pays freight only to a transporter that picked the goods up (see ``orders``).
+ruling pays freight only to a transporter that picked the goods up (see ``orders``). Under
+rules v3 a ruling refused for its amounts names the order and the amounts.
 """
 
 from __future__ import annotations
@@ -101,12 +102,21 @@ def resolve(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                             f"like the arbiter", role=role)
     total = o["unit_price"] * o["quantity"] + o["freight"]
     if a["freight_paid"] > o["freight"]:
+        if ctx.version >= 3:
+            raise AmountError(f"order {o['id']}: freight_paid {a['freight_paid']} exceeds "
+                              f"its freight {o['freight']}", arg="freight_paid",
+                              freight=o["freight"])
         raise AmountError(f"freight_paid exceeds the order's freight {o['freight']}")
     if ctx.version >= 2 and a["freight_paid"] and o.get("prior") == "dispatched":
         raise AmountError(f"order {o['id']} was disputed before its transporter picked the "
                           "goods up: no freight is owed", arg="freight_paid")
     seller = total - a["refund"] - a["freight_paid"]
     if seller < 0:
+        if ctx.version >= 3:
+            raise AmountError(f"order {o['id']}: refund {a['refund']} and freight_paid "
+                              f"{a['freight_paid']} share out "
+                              f"{a['refund'] + a['freight_paid']}, more than the {total} "
+                              "in its escrow", arg="refund", escrow=total)
         raise AmountError(f"refund and freight share out more than the {total} in escrow")
     if a["ownership"] == "buyer":
         move(ctx, o, "ownership", o["buyer"])
