@@ -1,6 +1,7 @@
 """Buttons on table rows that open a method's form filled in from the row: "Order" on a
 product for sale, "Pay out" on a withdrawal instruction addressed to the user's bank,
-"Cancel" on the user's own open instruction, and on a lapsed one for a consortium admin.
+"Cancel" on the user's own open instruction, and on a lapsed one for a consortium admin;
+"Erase" on a private record for a consortium admin once its author is no longer active.
 
 A button shows only where the contract would accept the call from this user, so a table
 never offers what ends as a refused transaction on the ledger (nobody buys from
@@ -19,15 +20,20 @@ customs declaration that is not cleared); the buyer "Confirm receipt" and, withi
 dispute period, "Dispute" and "Return" (delivered), "Rate" (completed, not rated yet) and
 "Cancel" (placed); buyer or seller "Agree new window" where the other proposed one that is
 not over yet (prefilled with it: the same window from both applies it); and anyone
-"Release" (delivered, the period over, no cold-chain breach holding the payout). What the
-row does not show -- the order's release time, customs holds, the batch's holding and open
-hand-over proposals, breaches, ratings, financing, a proposed window -- :func:`order_rows`
-reads from the committed state and decides with the contracts' own functions (``expect``'s
+"Release" (delivered, the period over, no cold-chain breach holding the payout). Under
+orders rules v3 the seller's "Cancel" shows on a financed order too once its buyer is no
+longer active, and a consortium admin who is neither party sees "Cancel" (placed) once
+neither buyer nor seller is. What the row does not show -- the order's release time,
+customs holds, the batch's holding and open hand-over proposals, breaches, ratings,
+financing, a proposed window, whether its parties are active -- :func:`order_rows` reads
+from the committed state and decides with the contracts' own functions (``expect``'s
 :func:`allows`, ``move``, ``customs_hold``, ``release_due``, ``hold_on_breach``,
-``within_period``, ``financed_by``, ``check_window``), in a few queries per page whatever
-its number of rows. Arguments the user still chooses (the transporter and transport number
-a seller dispatches under, a new delivery window, a dispute's or a return's reason, a
-rating's score) are the form's.
+``within_period``, ``seller_barred_by``, ``canceller``, ``check_window``), in a few
+queries per page whatever its number of rows. Likewise :func:`record_rows` asks
+``privacy.erasable`` whether an admin may erase a private record (rules v2), under the
+rules version in force, so a ledger on older rules shows none of these. Arguments the
+user still chooses (the transporter and transport number a seller dispatches under, a new
+delivery window, a dispute's or a return's reason, a rating's score) are the form's.
 """
 
 from __future__ import annotations
@@ -48,17 +54,18 @@ from supplyledger.contracts.builtin._orders_model import (
     org_of,
     release_due,
 )
-from supplyledger.contracts.builtin._orders_settle import financed_by
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
+from supplyledger.contracts.builtin.orders import canceller, seller_barred_by
 from supplyledger.contracts.builtin.orders_returns import within_period
 from supplyledger.contracts.builtin.orders_schedule import check_window
 from supplyledger.contracts.builtin.payments import MACHINE_ROLES
+from supplyledger.contracts.builtin.privacy import erasable
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["FACTS", "PROPOSED", "ROW_ACTIONS", "RowAction", "actions_for", "holds_account",
-           "order_rows", "pays_for"]
+__all__ = ["ERASABLE", "FACTS", "PROPOSED", "ROW_ACTIONS", "RowAction", "actions_for",
+           "holds_account", "order_rows", "pays_for", "record_rows"]
 
 Row = Mapping[str, Any]
 
@@ -139,6 +146,15 @@ def _passes(check: Callable[[Ctx], object], new_ctx: Callable[[], Ctx]) -> bool:
     return True
 
 
+def _as_admin(new_ctx: Callable[[], Ctx]) -> Callable[[], Ctx]:
+    """``new_ctx`` signed by a consortium admin who is no party to anything (signer "")."""
+    def admin() -> Ctx:
+        c = new_ctx()
+        c.roles = frozenset({"admin"})
+        return c
+    return admin
+
+
 def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str, bool]:
     """The steps of order ``o`` (its state record) that its state allows whoever takes
     them, decided by the contract's own functions; only those of its current state."""
@@ -165,8 +181,11 @@ def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str,
         out["receive_return"] = _passes(lambda c: move(c, o, "custody", o["seller"]), new_ctx)
     if allows(o, "cancel"):
         # the buyer always; the seller not once a financier advanced money on the escrow
+        # (rules v3: unless the buyer is gone); an admin who is neither party (rules v3)
+        # once both are gone -- asked as one with no part in the order
         out["cancel"] = True
-        out["seller_cancel"] = financed_by(new_ctx(), o) is None
+        out["seller_cancel"] = seller_barred_by(new_ctx(), o) is None
+        out["admin_cancel"] = _passes(lambda c: canceller(c, o), _as_admin(new_ctx))
     if allows(o, "reschedule"):
         out["reschedule"] = True  # (the new window is the form's: checked on signing)
     if o["delivered_at"] is not None:
@@ -222,6 +241,25 @@ def order_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
     return out
 
 
+ERASABLE = "admin_erasable"  # the key of a private record's row: an admin may erase it
+
+
+def record_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Private record ``rows`` with :data:`ERASABLE`: whether ``privacy.erase`` would accept
+    the call from a consortium admin who is not the record's author (rules v2: its author
+    is no longer active), as the contract decides (``privacy.erasable``)."""
+    version, now = svc.rules_version("privacy"), svc.node.clock()
+
+    def new_ctx() -> Ctx:
+        return Ctx(contract="privacy", signer="", roles=frozenset({"admin"}), org=None,
+                   time=now, tx_id="", read=svc.node.store.get_state, version=version)
+
+    def may_erase(rid: str) -> bool:
+        return _passes(lambda c: erasable(c, rid), new_ctx)
+
+    return [{**r, ERASABLE: may_erase(str(r["id"]))} for r in rows]
+
+
 def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
     """The row's order allows ``step`` now, and ``who`` is its ``role`` (None: anyone)."""
     return lambda r, who: bool(r.get(FACTS, {}).get(step)) and (
@@ -266,6 +304,17 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         RowAction("Cancel", "orders", "cancel", (("order", "id"),), _next("cancel", "buyer")),
         RowAction("Cancel", "orders", "cancel", (("order", "id"),),
                   _next("seller_cancel", "seller")),
+        # Orders rules v3: an admin who is neither party, once neither is active.
+        RowAction("Cancel", "orders", "cancel", (("order", "id"),),
+                  lambda r, who: _next("admin_cancel", None)(r, who) and who.has("admin")
+                  and who.did not in (r["buyer"], r["seller"])),
+    ),
+    # Privacy rules v2: an admin erases a record whose author is no longer active (the
+    # author erases its own on the privacy page).
+    "private_records": (
+        RowAction("Erase", "privacy", "erase", (("record", "id"),),
+                  lambda r, who: bool(r.get(ERASABLE)) and who.has("admin")
+                  and r["author"] != who.did),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
                            lambda r, who: bool(r["for_sale"]) and r["owner"] != who.did),),

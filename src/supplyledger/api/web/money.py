@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
-from supplyledger.api.web.actions import holds_account, order_rows, pays_for
+from supplyledger.api.web.actions import holds_account, order_rows, pays_for, record_rows
 from supplyledger.api.web.mine import display_names, suggestions, time_column
 from supplyledger.api.web.names import participant_names
 
@@ -82,9 +82,12 @@ def shown_rows(svc: LedgerService, table: str,
     """``rows`` of ``table`` as the pages list them: a withdrawal instruction gains
     ``instructed_by`` (a participant id) and ``lapsed`` (why, with names for ids, or None:
     always None before rules v3). An order gains the next steps its state allows
-    (``actions.order_rows``). Other tables' rows pass unchanged."""
+    (``actions.order_rows``), a private record whether an admin may erase it
+    (``actions.record_rows``). Other tables' rows pass unchanged."""
     if table == "orders":
         return order_rows(svc, rows)
+    if table == "private_records":
+        return record_rows(svc, rows)
     if table != TABLE:
         return list(rows)
     ctx = _lapse_reader(svc)

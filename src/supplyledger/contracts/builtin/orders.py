@@ -131,7 +131,7 @@ from supplyledger.errors import (
 )
 from supplyledger.gs1 import canonical_digital_link, validate_gtin
 
-__all__ = ["CONTRACT"]
+__all__ = ["CONTRACT", "canceller", "seller_barred_by"]
 
 _DID = Str(max_len=128, doc="participant id")
 _ORDER = {"order": ORDER_ID}
@@ -392,8 +392,7 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "cancel")
     financier = financed_by(ctx, o)
-    if _canceller(ctx, o) == "seller" and financier is not None and not (
-            ctx.version >= 3 and _gone(ctx, o["buyer"])):
+    if canceller(ctx, o) == "seller" and seller_barred_by(ctx, o) is not None:
         raise Forbidden(f"order {o['id']} is financed by {financier} against its "
                         "escrow: only the buyer may cancel it now", financier=financier)
     total = o["unit_price"] * o["quantity"] + o["freight"]
@@ -407,12 +406,22 @@ def cancel(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _canceller(ctx: Ctx, o: dict[str, Any]) -> str:
+def seller_barred_by(ctx: Ctx, o: dict[str, Any]) -> str | None:
+    """The financier whose advance against order ``o``'s escrow bars its seller from
+    cancelling it (the escrow is its collateral), or None: no advance, or (rules v3) the
+    buyer is no longer an active participant. (The web's row buttons ask it too.)"""
+    financier = financed_by(ctx, o)
+    if financier is None or (ctx.version >= 3 and _gone(ctx, o["buyer"])):
+        return None
+    return financier
+
+
+def canceller(ctx: Ctx, o: dict[str, Any]) -> str:
     """Who cancels order ``o``: its buyer or seller, or (rules v3) a consortium admin once
     neither is an active participant. An order both of whose parties were revoked could
     otherwise never be cancelled (nor dispatched, nor delivered to its buyer), and its
     escrow would stay for good. An admin still meets a party able to act for itself with a
-    refusal naming it."""
+    refusal naming it. (The web's row buttons ask it too, for an admin.)"""
     if ctx.version < 3 or ctx.signer in (o["buyer"], o["seller"]) or not ctx.has_role(
             "admin"):
         return party(ctx, o, "buyer", "seller")

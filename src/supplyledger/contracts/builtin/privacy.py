@@ -24,7 +24,7 @@ from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, metho
 from supplyledger.contracts.schema import List, Str
 from supplyledger.errors import AlreadyExists, Forbidden, InvalidState, NotFound
 
-__all__ = ["CONTRACT", "record_key"]
+__all__ = ["CONTRACT", "erasable", "record_key"]
 
 _RID = Str(min_len=32, max_len=32, pattern="[0-9a-f]{32}", doc="record id (random, hex)")
 _HASH = Str(min_len=64, max_len=64, pattern="[0-9a-f]{64}",
@@ -112,19 +112,25 @@ def erase(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     Rules v2: also a consortium admin, once the author is no longer an active participant
     (a revoked customer signs nothing, yet its data must stay erasable on request)."""
     rid = args["record"]
+    rec = erasable(ctx, rid)
+    by = {} if rec["author"] == ctx.signer else {"by": ctx.signer}
+    rec["status"], rec["recipients"] = "erased", []
+    ctx.put(record_key(rid), rec)
+    ctx.emit("erased", record=rid, **by)
+    return {"record": rid, "status": "erased", **by}
+
+
+def erasable(ctx: Ctx, rid: str) -> dict[str, Any]:
+    """Record ``rid`` if the signer may erase it (as :func:`erase` decides), else the
+    contract's refusal. (The web's row buttons ask it too, for an admin.)"""
     if ctx.version >= 2 and "admin" in ctx.roles:
         rec = _record(ctx, rid, author_only=False)
         if rec["author"] != ctx.signer and _active(ctx, rec["author"]):
             raise Forbidden(f"the author of record {rid} is an active participant: only it "
                             "may erase the record (an admin erases a record only once its "
                             "author is revoked)", author=rec["author"])
-    else:
-        rec = _record(ctx, rid)
-    by = {} if rec["author"] == ctx.signer else {"by": ctx.signer}
-    rec["status"], rec["recipients"] = "erased", []
-    ctx.put(record_key(rid), rec)
-    ctx.emit("erased", record=rid, **by)
-    return {"record": rid, "status": "erased", **by}
+        return rec
+    return _record(ctx, rid)
 
 
 def _active(ctx: Ctx, did: str) -> bool:

@@ -1,0 +1,157 @@
+"""Review 16: row buttons for the powers orders rules v3 and privacy rules v2 gave a
+consortium admin (and a seller): "Cancel" on a financed order for its seller once the buyer
+is no longer active, "Cancel" for an admin once neither buyer nor seller is, and "Erase" on
+a private record for an admin once its author is no longer active. Each shows exactly where
+the contract would accept the call, decided by the contract's own predicates, and under
+the rules version in force (a ledger still on older rules shows none). Against a week of
+the demo, served on loopback.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from _serving import DemoServed as Served
+from _serving import served_demo
+from api.conftest import CHEAP
+from web.test_review13_order_buttons import BUTTON
+
+SELLER_PRODUCT = "06901234200010"  # Riverside Baking Supplies' (supplier-a) yeast, for sale
+DAY = 86_400_000
+RECORD = "ab" * 16
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served_demo(tmp_path_factory.mktemp("buttons16") / "ledger", weeks=1,
+                     api=CHEAP) as s:
+        yield s
+
+
+def _call(served: Served, login: str, contract: str, method: str,
+          args: dict[str, Any]) -> dict[str, Any]:
+    with served.api(login) as c:
+        receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
+                                         json=args).json()["receipt"]
+    return receipt
+
+
+def _buttons(served: Served, login: str, table: str, rid: str) -> dict[str, str]:
+    """label -> link of the buttons ``login`` sees on row ``rid`` of /tables/``table``."""
+    with served.web(login) as web:
+        page = web.get(f"/tables/{table}", params={"id": rid}).text
+    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S)
+            if f">{rid}<" in r or f'title="{rid}"' in r]
+    assert len(rows) == 1, (rid, page[-3000:])
+    return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
+
+
+def _seen(served: Served, table: str, rid: str, *logins: str) -> dict[str, list[str]]:
+    return {lg: sorted(_buttons(served, lg, table, rid)) for lg in logins}
+
+
+def _follow(served: Served, login: str, table: str, rid: str, label: str, arg: str) -> None:
+    """``login`` follows the ``label`` button of row ``rid``: the method's ordinary signing
+    form, prefilled with the row (``arg``), which commits."""
+    with served.web(login) as web:
+        href = _buttons(served, login, table, rid)[label]
+        path = href.split("?", 1)[0]
+        page = web.get(href).text
+        found = re.search(rf'<form [^>]*action="{path}".*?</form>', page, re.S)
+        assert found is not None, page[-3000:]
+        fields = {}
+        for tag in re.findall(r"<input[^>]*>", found[0]):
+            name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+            if name and value and not ('type="checkbox"' in tag and " checked" not in tag):
+                fields[name[1]] = htmllib.unescape(value[1])
+        assert fields.get(arg) == rid and fields.get("csrf") and fields.get("once"), fields
+        r = web.post(path, data=fields)
+        assert r.status_code == 200 and "Committed" in r.text, r.text[-3000:]
+
+
+def _place(served: Served, oid: str) -> None:
+    now = int(time.time() * 1000)
+    assert _call(served, "customer", "orders", "place", {
+        "id": oid, "seller": served.did("supplier-a"), "product": SELLER_PRODUCT,
+        "quantity": 1, "unit_price": 1850, "freight": 800, "currency": "CNY",
+        "earliest": now, "latest": now + 3 * DAY})["ok"]
+
+
+def _order_state(served: Served, oid: str) -> str:
+    [row] = served.service.reads.rows("orders", 1, None, {"id": oid}).items
+    return str(row["state"])
+
+
+def _on_older_rules(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service reports orders v2 and privacy v1 in force (the rules a ledger made
+    before them still runs: a ledger never goes back, so the version is pinned)."""
+    real = served.service.rules_version
+    older = {"orders": 2, "privacy": 1}
+    monkeypatch.setattr(served.service, "rules_version",
+                        lambda c: older.get(c, real(c)))
+
+
+def test_admin_and_seller_buttons_follow_the_parties_being_revoked(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = served.service
+    assert (svc.rules_version("orders"), svc.rules_version("privacy")) == (3, 2)
+    financed, plain = "B16-1", "B16-2"
+    _place(served, financed)
+    _place(served, plain)
+    financier = served.did("financier")
+    assert _call(served, "bank", "payments", "deposit", {
+        "account": financier, "currency": "CNY", "amount": 10_000,
+        "reference": "working capital"})["ok"]
+    assert _call(served, "supplier-a", "credit", "request_financing", {
+        "order": financed, "financier": financier, "amount": 1000, "repay": 1050})["ok"]
+    assert _call(served, "financier", "credit", "decide",
+                 {"order": financed, "approve": True})["ok"]
+    assert _call(served, "customer", "privacy", "publish", {
+        "record": RECORD, "commitment": "cd" * 32, "recipients": []})["ok"]
+
+    # Everyone active: the seller may not cancel the financed order, the admin nothing.
+    assert _seen(served, "orders", financed, "supplier-a", "admin") == {
+        "supplier-a": ["Dispatch", "Reschedule"], "admin": []}
+    assert _seen(served, "orders", plain, "admin")["admin"] == []
+    assert _seen(served, "private_records", RECORD, "admin")["admin"] == []
+    refused = _call(served, "admin", "privacy", "erase", {"record": RECORD})
+    assert refused["error"]["code"] == "forbidden", refused
+
+    # The buyer (the record's author) revoked: the seller cancels its financed order, the
+    # admin erases the record, but does not cancel while the seller is active.
+    assert _call(served, "admin", "identity", "revoke",
+                 {"did": served.did("customer"), "reason": "left"})["ok"]
+    assert "Cancel" in _buttons(served, "supplier-a", "orders", financed)
+    assert _seen(served, "orders", financed, "admin")["admin"] == []
+    refused = _call(served, "admin", "orders", "cancel", {"order": financed})
+    assert "still active" in refused["error"]["message"], refused
+    assert _seen(served, "private_records", RECORD, "admin")["admin"] == ["Erase"]
+    assert _buttons(served, "supplier-a", "private_records", RECORD) == {}  # not an admin
+    with monkeypatch.context() as m:
+        _on_older_rules(served, m)
+        assert "Cancel" not in _buttons(served, "supplier-a", "orders", financed)
+        assert _buttons(served, "admin", "private_records", RECORD) == {}
+    _follow(served, "admin", "private_records", RECORD, "Erase", "record")
+    [rec] = svc.reads.rows("private_records", 1, None, {"id": RECORD}).items
+    assert rec["status"] == "erased"
+    assert _buttons(served, "admin", "private_records", RECORD) == {}
+
+    # The seller revoked too: the admin cancels either order from its row.
+    assert _call(served, "admin", "identity", "revoke",
+                 {"did": served.did("supplier-a"), "reason": "closed"})["ok"]
+    assert _buttons(served, "admin", "orders", financed).keys() == {"Cancel"}
+    with monkeypatch.context() as m:
+        _on_older_rules(served, m)
+        assert _buttons(served, "admin", "orders", plain) == {}
+    assert _buttons(served, "financier", "orders", plain) == {}  # not an admin
+    _follow(served, "admin", "orders", plain, "Cancel", "order")
+    _follow(served, "admin", "orders", financed, "Cancel", "order")
+    assert (_order_state(served, plain), _order_state(served, financed)) == (
+        "cancelled", "cancelled")
+    assert _buttons(served, "admin", "orders", plain) == {}
