@@ -16,11 +16,13 @@ is in the ack log (the benchmark is running: verifier processes up, blocks commi
 ``DONE <json>`` when everything submitted has resolved and the node stopped cleanly. Exit
 status 0 only if no submission failed.
 
-``--die-in-commit N:STAGE`` makes the process SIGKILL itself inside the N-th block commit
-of this run (counted from 1), at STAGE: ``before`` (every row written, COMMIT not issued),
-``during`` (a helper thread kills at a random instant while COMMIT, i.e. the WAL append and
-fsync, runs) or ``after`` (COMMIT returned, no future resolved yet). It wraps the store's
-writer connection, so it only observes statements; it changes nothing the node does.
+``--die-in-commit N:STAGE`` makes the node's commit process SIGKILL its process group (this
+driver, the verifier processes and itself) inside the N-th block commit of this run (counted
+from 1), at STAGE: ``before`` (every row written, COMMIT not issued), ``during`` (a helper
+thread kills at a random instant while COMMIT, i.e. the WAL append and fsync, runs) or
+``after`` (COMMIT returned, no future resolved yet). The commit process is started as
+``dying_committer.py``, which wraps the store's writer connection, so it only observes
+statements; it changes nothing the node does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import queue
 import random
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -44,45 +47,6 @@ from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
 from supplyledger.store.sqlite import DB_NAME
-
-
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(60)  # never reached; the kernel delivers SIGKILL first
-
-
-class _DyingConnection:
-    """Delegates to the store's writer connection; SIGKILLs the process in the N-th COMMIT."""
-
-    def __init__(self, conn: sqlite3.Connection, nth: int, stage: str, seed: int) -> None:
-        self._conn = conn
-        self._nth = nth
-        self._stage = stage
-        self._commits = 0
-        self._rng = random.Random(seed)
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        if sql.strip().upper() == "COMMIT":
-            self._commits += 1
-            if self._commits == self._nth:
-                if self._stage == "before":
-                    _die()
-                elif self._stage == "during":
-                    delay = self._rng.uniform(0.0, 0.004)
-                    threading.Timer(delay, _die).start()
-                    out = self._conn.execute(sql, *args)
-                    print("driver: COMMIT returned before the kill", file=sys.stderr,
-                          flush=True)
-                    time.sleep(1.0)  # the timer fires while or just after COMMIT runs
-                    return out
-                else:
-                    out = self._conn.execute(sql, *args)
-                    _die()
-                    return out
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
 
 
 class _AckLog:
@@ -141,6 +105,24 @@ def _load_txs(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
+def _start_dying_committer(nth: str, stage: str, seed: int) -> list[bool]:
+    """Make the node start ``dying_committer.py`` as its commit process; the list returned
+    holds True once it has."""
+    real_popen = subprocess.Popen
+    module = ["-m", "supplyledger.node.committer"]
+    started: list[bool] = []
+
+    def popen(args: list[str], **kw: Any) -> Any:
+        if args[1:3] != module:  # the verifier processes
+            return real_popen(args, **kw)
+        started.append(True)
+        script = str(Path(__file__).with_name("dying_committer.py"))
+        return real_popen([args[0], script, nth, stage, str(seed), *args[3:]], **kw)
+
+    subprocess.Popen = popen  # type: ignore[assignment,misc]
+    return started
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--dir", type=Path, required=True)
@@ -166,17 +148,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(a.dir, block_max_txs=a.block_max_txs, block_max_ms=a.block_max_ms,
                         time_window_ms=a.time_window_ms)
-    node = Node(settings, load_node_key(a.dir, a.password))
+    dying: list[bool] = [True]
     if a.die_in_commit:
         nth, stage = a.die_in_commit.split(":")
-        assert stage in ("before", "during", "after"), stage
-        writer = getattr(node.store, "_writer", None)
-        if not isinstance(writer, sqlite3.Connection):
-            print("driver: SQLiteStore._writer is not a sqlite3.Connection any more; "
-                  "update the --die-in-commit hook", file=sys.stderr, flush=True)
-            return 3
-        node.store._writer = _DyingConnection(  # type: ignore[assignment]
-            writer, int(nth), stage, a.seed)
+        dying = _start_dying_committer(nth, stage, a.seed)
+    node = Node(settings, load_node_key(a.dir, a.password))
 
     ack = _AckLog(a.ack)
     errors: list[str] = []
@@ -184,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     first_refusal: list[str] = []
     lock = threading.Lock()
     node.start()
+    if not dying:
+        print("driver: the node started no commit process as `python -m "
+              "supplyledger.node.committer`; update the --die-in-commit hook",
+              file=sys.stderr, flush=True)
+        return 3
     height0 = node.height
 
     # Exactly once across restarts: committed transactions sent again are refused as replays.

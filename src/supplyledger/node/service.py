@@ -5,7 +5,8 @@ Pipeline::
     submit() -> inbox -> dispatcher -> verifier processes (parse, schema, signature)
              -> verdicts (chain, time window; settle what the workers could not)
              -> orderer (solo: cut at N txs or T ms) -> executor (deterministic)
-             -> committer (one SQLite transaction per block, fsync) -> futures resolved
+             -> committer (one SQLite transaction per block, fsync; in a process of its
+                own when there are verifier processes) -> futures resolved
 
 A transaction is acknowledged only after the commit of its block returns. The executor runs
 block k+1 while block k is being written; if a commit fails the node stops and fails every
@@ -41,6 +42,7 @@ from supplyledger.errors import (
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
+from supplyledger.node.committer import CommitProcess
 from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.metrics import NodeMetrics
 from supplyledger.node.orderer import SoloOrderer
@@ -136,6 +138,7 @@ class Node:
         self._failure: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[int], None]] = []
+        self._commit_process: CommitProcess | None = None
         self.metrics = NodeMetrics(header.time)  # read by node/metrics.render at scrape
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -145,6 +148,10 @@ class Node:
         if not self._dir_lock.held:  # stopped before: another writer may hold it now
             raise NodeStopped("this node was stopped; open a new one")
         relax_gc()
+        # With verifier processes, commits get one too (node/committer.py); contracts
+        # other than the built-in ones have tables only this process knows.
+        if self.settings.verify_workers and self._own_contracts is None:
+            self._commit_process = CommitProcess(self.settings.data_dir, self._dir_lock.fd)
         self._running = True
         self._pool.start()
         self._spawn(self._dispatch_loop, "dispatch")
@@ -167,6 +174,9 @@ class Node:
             for t in self._threads:
                 t.join()
             self._threads.clear()
+            if self._commit_process is not None:
+                self._commit_process.close()
+                self._commit_process = None
             self.store.close()
         finally:  # even when closing fails: the directory must not stay locked
             self._dir_lock.release()
@@ -381,6 +391,8 @@ class Node:
             self._recent = {k: v for k, v in recent.items() if v >= cutoff}
 
     def _commit_loop(self) -> None:
+        commit = (self.store.commit_block if self._commit_process is None
+                  else self._commit_process.commit_block)
         while True:
             item = self._commits.get()
             if item is None:
@@ -392,7 +404,7 @@ class Node:
                 continue
             started = time.perf_counter_ns()
             try:
-                self.store.commit_block(rec, writes, ops)
+                commit(rec, writes, ops)
             except BaseException as exc:
                 self._fail(exc, futs)
                 continue

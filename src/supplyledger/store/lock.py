@@ -72,6 +72,13 @@ class WriterLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    @property
+    def fd(self) -> int:
+        """The locked descriptor: a child process that inherits it holds the lock too."""
+        if self._fd is None:
+            raise StoreError(f"the lock on {self.path} was released")
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock

@@ -28,7 +28,8 @@ from supplyledger.errors import MigrationError, StoreError
 from supplyledger.store.migrations import MIGRATIONS
 from supplyledger.store.records import BlockRecord
 
-__all__ = ["SQLiteStore", "apply_ops", "connect", "own_file", "rollback"]
+__all__ = ["BlockRows", "SQLiteStore", "apply_ops", "block_rows", "connect", "own_file",
+           "rollback"]
 
 DB_NAME = "ledger.sqlite"
 
@@ -109,6 +110,25 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
 # directly, while bytes take its adaptation path (two failed attribute look-ups, an
 # exception formatted and cleared), which costs more than the copy.
 _blob = bytearray
+
+
+_OPS: tuple[type[Upsert], type[Update], type[Delete]] = (Upsert, Update, Delete)
+
+# A block as the rows it adds, in built-in types only, so the node can hand it to the
+# process that commits it with `marshal` (node/committer.py): (blocks row, txs rows, state
+# writes, projection operations as (kind, *fields) with kind an index into _OPS).
+BlockRows = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[str, bytes | None]],
+                  list[tuple[Any, ...]]]
+
+
+def block_rows(rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
+               ops: Sequence[Op]) -> BlockRows:
+    base = rec.height << 20
+    return ((rec.height, rec.hash, rec.header, rec.signature, rec.time),
+            [(base + t.index, t.id, rec.height, t.index, t.raw, t.signer, t.contract, t.method,
+              int(t.ok), t.receipt) for t in rec.txs],
+            writes if isinstance(writes, list) else list(writes),
+            [(0 if type(op) is Upsert else 1 if type(op) is Update else 2, *op) for op in ops])
 
 
 # 64 MB of 4 KB pages. Past this the WAL is rewound after a complete checkpoint (below).
@@ -367,28 +387,31 @@ class SQLiteStore:
     # -- the one write path ---------------------------------------------------------------
     def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
                      ops: Sequence[Op], meta: dict[str, str] | None = None) -> None:
+        self.commit_rows(block_rows(rec, writes, ops), meta)
+
+    def commit_rows(self, rows: BlockRows, meta: dict[str, str] | None = None) -> None:
+        """Write one block (:func:`block_rows`) in one durable transaction."""
+        block, txs, writes, ops = rows
         c = self._writer
         try:
             c.execute("BEGIN IMMEDIATE")
-            c.execute("INSERT INTO blocks VALUES (?,?,?,?,?)",
-                      (rec.height, rec.hash, rec.header, rec.signature, rec.time))
-            base = rec.height << 20
+            c.execute("INSERT INTO blocks VALUES (?,?,?,?,?)", block)
             c.executemany("INSERT INTO txs VALUES (?,?,?,?,?,?,?,?,?,?)", [
-                (base + t.index, t.id, rec.height, t.index, _blob(t.raw), t.signer,
-                 t.contract, t.method, int(t.ok), _blob(t.receipt)) for t in rec.txs])
+                (pos, i, h, x, _blob(raw), s, ct, m, ok, _blob(r))
+                for pos, i, h, x, raw, s, ct, m, ok, r in txs])
             c.executemany("INSERT OR REPLACE INTO state VALUES (?,?)",
                           [(k, _blob(v)) for k, v in writes if v is not None])
             dels = [(k,) for k, v in writes if v is None]
             if dels:
                 c.executemany("DELETE FROM state WHERE key=?", dels)
-            apply_ops(c, self.tables, ops)
+            apply_ops(c, self.tables, [_OPS[op[0]](*op[1:]) for op in ops])
             if meta:
                 c.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", list(meta.items()))
             c.execute("COMMIT")
         except BaseException as exc:
             rollback(c)
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"commit of block {rec.height} failed: {exc}") from exc
+                raise StoreError(f"commit of block {block[0]} failed: {exc}") from exc
             raise
         self._wrote()
 
