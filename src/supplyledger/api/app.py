@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from supplyledger.api.errors import error_body, install_error_handlers
+from supplyledger.api.errors import BugBoundary, error_body, install_error_handlers
 from supplyledger.api.events import BlockFeed
 from supplyledger.api.routers import auth as auth_router
 from supplyledger.api.routers import contracts as contracts_router
@@ -29,8 +29,9 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).parent / "static"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-# Every response carries them: _Guard adds them, and the handler of a bug's 500 (errors.py),
-# which answers from outside the middleware, reads them from the app's state.
+# Every response carries them: _Guard adds them, and Starlette's handler of last resort for a
+# bug's 500 (errors.py), which answers from outside the middleware, reads them from the
+# app's state.
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin",
                     "x-frame-options": "DENY", "content-security-policy": CSP}
 
@@ -159,6 +160,9 @@ def create_app(service: LedgerService) -> FastAPI:
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_web(app)
+    # Innermost (each add_middleware wraps the ones before): a bug's 500 goes out through
+    # _Head (no body for HEAD) and _Guard (the security headers).
+    app.add_middleware(BugBoundary)
     app.add_middleware(_Head)
     app.add_middleware(_Guard, max_bytes=service.settings.max_body_bytes)
     return app

@@ -21,7 +21,11 @@ request validation errors are 422, oversized bodies 413, malformed JSON 400, a b
 sent with a Content-Type other than JSON 415. A bug (an exception outside the tree) is a
 500 with the same body, ``internal_error``, and a short ``reference`` in its details (a page
 gets the site's error page saying it); the traceback goes to the server's log only, under
-that reference, so an operator told it finds the failure.
+that reference, so an operator told it finds the failure. :class:`BugBoundary` answers it
+inside the app's middleware (a HEAD gets no body, every answer its security headers) and
+keeps the exception from the server, which would log the traceback a second time; a bug it
+cannot answer (a stream that failed midway, the middleware itself) still reaches the
+server after the same log line.
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supplyledger import errors as e
 
 __all__ = [
     "ApiError",
+    "BugBoundary",
     "CsrfFailed",
     "KeyLocked",
     "NotAcceptable",
@@ -217,16 +224,21 @@ BUG_PAGE = ("Something went wrong on this node while answering. Its operator fin
 
 
 def _bug(request: Request, exc: Exception) -> Response:
+    # Starlette's handler of last resort, for a bug BugBoundary did not answer (one in the
+    # middleware outside it, or an app built without it). Its answer skips the middleware
+    # that adds the security headers (app.py), so it adds them itself; Starlette re-raises
+    # after answering, and the server logs the traceback once more.
+    headers = dict(getattr(request.app.state, "security_headers", None) or {})
+    return _bug_answer(request, exc, headers)
+
+
+def _bug_answer(request: Request, exc: Exception, headers: dict[str, str]) -> Response:
     # Without this Starlette answers text/plain "Internal Server Error". The answer names
-    # a reference the log shares, never the exception (its text may hold data); Starlette
-    # re-raises after answering, so the server logs the traceback once more without it.
+    # a reference the log shares, never the exception (its text may hold data).
     ref = secrets.token_hex(4)
     _log.error("internal error, reference %s: %s %s", ref, request.method,
                request.url.path, exc_info=exc)
     body = error_body("internal_error", BUG, {"reference": ref})
-    # This answer skips the middleware that adds the security headers (app.py), which
-    # runs inside the handler that calls this one.
-    headers = dict(getattr(request.app.state, "security_headers", None) or {})
     if request.url.path.startswith(_JSON_PATHS):
         return JSONResponse(body, status_code=500, headers=headers)
     try:
@@ -237,6 +249,40 @@ def _bug(request: Request, exc: Exception) -> Response:
         return HTMLResponse(
             "<!doctype html><title>Something went wrong</title><h1>Something went wrong"
             f"</h1><p>{BUG_PAGE.format(ref)}</p>", status_code=500, headers=headers)
+
+
+class BugBoundary:
+    """Answer a bug (an exception no handler took) where it happened, as the innermost
+    middleware (app.py): the answer goes out through the others, so a HEAD gets the status
+    and headers only and every answer gets the security headers, and the exception stops
+    here, logged once with its reference. Starlette's own handling would answer outside
+    the middleware and re-raise, for the server to log the same traceback again.
+
+    A bug after the response started (a stream that failed midway) is re-raised: only the
+    server can cut a response short."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(msg: Message) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            # In a thread, as Starlette runs a handler: a page renders with blocking reads.
+            answer = await run_in_threadpool(_bug_answer, Request(scope), exc, {})
+            await answer(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

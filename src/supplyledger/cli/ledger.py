@@ -6,6 +6,8 @@ import json
 import re
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +30,14 @@ from supplyledger.cli.common import (
     stage_progress,
     write_out,
 )
-from supplyledger.errors import ProofError, SupplyLedgerError
+from supplyledger.errors import (
+    EncodingError,
+    NotFound,
+    PayloadTooLarge,
+    ProofError,
+    StoreError,
+    SupplyLedgerError,
+)
 
 if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
@@ -168,6 +177,29 @@ def submit(
         raise typer.Exit(1)
 
 
+# A refused command still prints one JSON document under --json: a script reads stdout and
+# must not mistake an empty one for a parse error. The one-line error stays on stderr.
+FILE_ERROR = "file_error"  # a file the system could not read (missing, a directory, ...)
+
+
+@contextmanager
+def _json_refusal(json_out: bool, **shape: Any) -> Iterator[None]:
+    """Under ``--json``, print ``{**shape, "code", "error"}`` for a refusal, then let
+    :func:`handle_errors` print its line and exit 2."""
+    try:
+        yield
+    except SupplyLedgerError as exc:
+        if json_out:
+            print_json({**shape, "code": exc.code, "error": exc.message})
+        raise
+    except OSError as exc:
+        if json_out:  # worded as handle_errors words it
+            print_json({**shape, "code": FILE_ERROR, "error": (
+                f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+                else str(exc))})
+        raise
+
+
 @handle_errors
 def proof(
     tx_id: Annotated[str, typer.Argument(help="Transaction id (hex).")],
@@ -175,13 +207,24 @@ def proof(
     json_out: JsonOpt = False,
 ) -> None:
     """Print an inclusion proof: tx -> Merkle root -> signed block header."""
-    from supplyledger.node.proofs import proof_for
+    import sqlite3
 
-    store = open_store(data)
-    try:
-        doc = proof_for(store, tx_id)
-    finally:
-        store.close()
+    from supplyledger.node.proofs import proof_for
+    from supplyledger.store.sqlite import DB_NAME
+
+    db = data / DB_NAME
+    with _json_refusal(json_out, ok=False):
+        # open_store's own check, raised here so that --json can print it
+        if not db.is_file():
+            raise NotFound(f"no ledger in {data}")
+        try:
+            store = open_store(data)
+            try:
+                doc = proof_for(store, tx_id)
+            finally:
+                store.close()
+        except sqlite3.DatabaseError as exc:  # a file of that name that is no ledger
+            raise StoreError(f"{db} cannot be read as a ledger: {exc}") from None
     if json_out:
         print_json(doc)
     else:
@@ -206,24 +249,18 @@ def verify_proof(
     """Check a proof offline: no ledger needed."""
     from supplyledger.ledger.proofs import verify_proof as check
 
-    with file.open("rb") as f:
-        text = f.read(MAX_PROOF_BYTES + 1)
-    if len(text) > MAX_PROOF_BYTES:
-        fail(f"{file} is larger than {MAX_PROOF_BYTES // 2**20} MiB, far more than any proof")
-    try:
-        doc = json.loads(text.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        fail(f"{file} is not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        fail(f"{file} is not JSON: {exc}")
-    try:
-        res = check(doc, trusted_keys=trust)
-    except ProofError as exc:
-        if json_out:
-            print_json({"valid": False, "error": exc.message})
-        else:
-            console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
-        raise typer.Exit(1) from None
+    # Exit 2 for a file that is no proof at all, 1 for a proof that does not check; under
+    # --json both print {"valid": false, "code", "error"}.
+    with _json_refusal(json_out, valid=False):
+        doc = _read_proof(file)
+        try:
+            res = check(doc, trusted_keys=trust)
+        except ProofError as exc:
+            if json_out:
+                print_json({"valid": False, "code": exc.code, "error": exc.message})
+            else:
+                console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
+            raise typer.Exit(1) from None
     signer = _claimed_signer(doc["tx"]["raw"])
     error = (res.receipt.get("error") or {}).get("code")
     out = {"valid": True, "tx": res.tx_id, "height": res.height, "block": res.block_hash,
@@ -246,6 +283,23 @@ def verify_proof(
         else:  # the signer rotated its key since, or it was removed
             console.print(f"  signer {who}: the transaction's own signature was not "
                           "checked, the proof carries no signer key", soft_wrap=True)
+
+
+def _read_proof(file: Path) -> Any:
+    """The JSON document in ``file``, not yet checked as a proof."""
+    with file.open("rb") as f:
+        text = f.read(MAX_PROOF_BYTES + 1)
+    if len(text) > MAX_PROOF_BYTES:
+        raise PayloadTooLarge(f"{file} is larger than {MAX_PROOF_BYTES // 2**20} MiB, far "
+                              "more than any proof", size=len(text),  # at least: not read on
+                              limit=MAX_PROOF_BYTES)
+    try:
+        return json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EncodingError(f"{file} is not JSON: not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise EncodingError(f"{file} is not JSON: {exc}") from None
 
 
 def _claimed_signer(raw: str) -> str | None:
