@@ -131,3 +131,25 @@ def test_proof_json_answers_every_refusal(ledger: Ledger, tmp_path: Path) -> Non
     res = _cli("proof", "0" * 64, "--data", str(tmp_path / "missing"))
     assert res.exit_code == 2 and res.stdout == ""
     assert f"no ledger in {tmp_path / 'missing'}" in res.stderr
+
+
+@pytest.mark.parametrize("command", [["proof", "ab" * 32], ["trace", "lot-1"],
+                                     ["epcis", "export", "--batch", "lot-1"]])
+def test_read_commands_leave_a_database_that_is_no_ledger_as_it_was(
+        tmp_path: Path, command: list[str]) -> None:
+    """A read command pointed at another program's SQLite file used to add the ledger's
+    tables to it (the store's migrations) before failing; now it refuses and writes nothing."""
+    import sqlite3
+
+    db = tmp_path / DB_NAME
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO notes VALUES (1, 'not a ledger')")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    res = _cli(*command, "--data", str(tmp_path))
+    assert res.exit_code == 2, (res.stdout, res.stderr)
+    assert "holds no ledger" in res.stderr
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_NAME]

@@ -164,11 +164,27 @@ def need_node_key(data: Path) -> Path:
 
 def open_store(data: Path) -> SQLiteStore:
     """The ledger in ``data`` for reading; fails (exit 2) when there is none, rather than
-    letting SQLite create an empty database in a wrong directory."""
+    letting SQLite create an empty database in a wrong directory, and raises
+    :class:`StoreError` for a database that holds no ledger, before the store's migrations
+    would add the ledger's tables to it."""
+    import sqlite3
+
+    from supplyledger.errors import StoreError
+    from supplyledger.store.readonly import open_file_readonly, table_names
     from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
-    if not (data / DB_NAME).is_file():
+    db = data / DB_NAME
+    if not db.is_file():
         fail(f"no ledger in {data}")
+    conn = open_file_readonly(db)
+    try:
+        names = set(table_names(conn))
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db} cannot be read as a ledger: {exc}") from None
+    finally:
+        conn.close()
+    if not {"blocks", "txs", "state"} <= names:
+        raise StoreError(f"{db} holds no ledger: it has no blocks, txs and state tables")
     return SQLiteStore(data)
 
 
