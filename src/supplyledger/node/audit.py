@@ -71,7 +71,7 @@ from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore, apply_ops
 
-__all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "run_audit"]
+__all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "fresh_objects", "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
 # The columns of the core tables this module and store/history.py read: a table or column
@@ -533,10 +533,11 @@ class _Auditor:
 
     def _list_objects(self) -> None:
         """Each schema object a new ledger of this release lacks (by type, name and table),
-        but SQLite's own (``sqlite_*``) and the indexes of a table that is not this
-        release's: a projection table another release built (its own finding; rebuilding
-        it drops them) or a table named here itself."""
-        fresh = _fresh_objects(tuple(self.tables.values()))
+        and each index it has under another definition (a UNIQUE one in place of a plain one
+        would make later commits fail), but SQLite's own (``sqlite_*``) and the indexes of a
+        table that is not this release's: a projection table another release built (its own
+        finding; rebuilding it drops them) or a table named here itself."""
+        fresh = fresh_objects(tuple(self.tables.values()))
         try:
             built_as = history.projection_schemas(self.conn)
         except sqlite3.Error:  # named by _check_projections
@@ -548,9 +549,15 @@ class _Auditor:
         others = unknown | {n for n, t in self.tables.items()
                             if built_as.get(n) != t.schema_hash}
         for kind, name, table, sql in rows:
-            if (kind, name, table) in fresh or (kind == "index" and table in others):
+            if kind == "index" and table in others:
                 continue
             text = _brief_sql(sql)
+            expected = fresh.get((kind, name, table))
+            if expected is not None:
+                if kind == "index" and _one_line(expected) != _one_line(sql):
+                    self.find("unknown_object", f"index on {table} is not the one supplyledger "
+                              f"creates ({_brief_sql(expected)}): {text}", table=name)
+                continue
             if kind == "table":
                 self.find("unknown_table", "table not created by supplyledger; it may hold "
                           f"someone's data, so `repair` leaves it: {text}", table=name)
@@ -561,23 +568,29 @@ class _Auditor:
 
 
 @functools.lru_cache(maxsize=4)
-def _fresh_objects(tables: tuple[Table, ...]) -> frozenset[tuple[str, str, str]]:
-    """(type, name, table) of each schema object a new ledger with ``tables`` holds: the
-    store builds one in a throwaway directory (its migrations, then the projection
-    tables), so the set follows the code. Cached: the same for every audit of a process."""
+def fresh_objects(tables: tuple[Table, ...]) -> dict[tuple[str, str, str], str]:
+    """(type, name, table) -> SQL of each schema object a new ledger with ``tables`` holds:
+    the store builds one in a throwaway directory (its migrations, then the projection
+    tables), so the set follows the code. Cached: the same for every audit of a process
+    (callers must not change it)."""
     with tempfile.TemporaryDirectory(prefix="supplyledger-schema-") as d:
         store = SQLiteStore(Path(d), tables)
         try:
             store.ensure_projections()
-            return frozenset((str(r[0]), str(r[1]), str(r[2])) for r in store.reader().execute(
-                "SELECT type, name, tbl_name FROM sqlite_master"))
+            return {(str(r[0]), str(r[1]), str(r[2])): str(r[3] or "")
+                    for r in store.reader().execute(
+                        "SELECT type, name, tbl_name, sql FROM sqlite_master")}
         finally:
             store.close()
 
 
+def _one_line(sql: Any) -> str:
+    return " ".join(str(sql or "").split())
+
+
 def _brief_sql(sql: Any) -> str:
     """An object's SQL on one line, cut short (a trigger's body can be long)."""
-    text = " ".join(str(sql or "").split())
+    text = _one_line(sql)
     return text if len(text) <= 160 else text[:157] + "..."
 
 

@@ -5,7 +5,8 @@ tables follow from them. When the audit finds edits only in those, the repair wr
 what re-executing the blocks gives (the same rows the audit compared against), in one
 transaction, and audits again. An index, trigger or view supplyledger did not create holds
 no data of its own: the repair drops it first (a trigger on the state would otherwise rewrite
-what is written back). When the blocks or transactions themselves are damaged, nothing here
+what is written back), and an index of supplyledger's that was redefined is created again as
+this release defines it. When the blocks or transactions themselves are damaged, nothing here
 can say what they held, and a table supplyledger did not create may hold someone's data:
 the repair refuses, names the findings and changes nothing (restore from a backup or another
 organisation's copy; move such a table's data elsewhere). The node must be stopped: the
@@ -20,7 +21,14 @@ from pathlib import Path
 
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import NotRepairable, StoreError
-from supplyledger.node.audit import AuditReport, Finding, Progress, audited, run_audit
+from supplyledger.node.audit import (
+    AuditReport,
+    Finding,
+    Progress,
+    audited,
+    fresh_objects,
+    run_audit,
+)
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
 from supplyledger.store.restore import highest_heights, restore_derived, unknown_txs
@@ -61,21 +69,28 @@ def _repairable(f: Finding, projections: set[str]) -> bool:
     return f.kind in ROW_KINDS and (f.table in ("state", "meta") or f.table in projections)
 
 
-def _drop_objects(data_dir: Path, names: list[str]) -> list[str]:
+def _drop_objects(data_dir: Path, names: list[str], tables: dict[str, Table]) -> list[str]:
     """Drop the named schema objects that are an index, trigger or view (a table is never
-    dropped here), in one transaction; returns "<type> <name>" of each."""
+    dropped here), in one transaction; returns "<type> <name>" of each. An index this
+    release creates under that name (the audit found it redefined) is created again as
+    this release defines it."""
+    expected = {(name, table): sql for (kind, name, table), sql
+                in fresh_objects(tuple(tables.values())).items() if kind == "index"}
     conn = connect(Path(data_dir) / DB_NAME)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             dropped: list[str] = []
             for name in names:
-                row = conn.execute("SELECT type FROM sqlite_master WHERE name=?",
+                row = conn.execute("SELECT type, tbl_name FROM sqlite_master WHERE name=?",
                                    (name,)).fetchone()
                 if row is not None and row[0] in DROPPABLE:
                     quoted = '"' + name.replace('"', '""') + '"'
                     conn.execute(f"DROP {row[0].upper()} IF EXISTS {quoted}")
                     dropped.append(f"{row[0]} {name}")
+                    sql = expected.get((name, row[1])) if row[0] == "index" else None
+                    if sql:
+                        conn.execute(sql)
             conn.execute("COMMIT")
             return dropped
         except BaseException:
@@ -153,7 +168,7 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
         _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
         # Before the write-back: a trigger on a table written back would fire on its rows.
         out.dropped = _drop_objects(data_dir, [str(f.table) for f in rebuilt.report.findings
-                                               if f.kind == "unknown_object"])
+                                               if f.kind == "unknown_object"], rebuilt.tables)
         hit = {f.table for f in rebuilt.report.findings if f.kind in ROW_KINDS}
         if hit:
             restore_derived(
