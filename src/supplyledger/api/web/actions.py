@@ -31,7 +31,11 @@ from the committed state and decides with the contracts' own functions (``expect
 ``within_period``, ``seller_barred_by``, ``canceller``, ``check_window``), in a few
 queries per page whatever its number of rows. Likewise :func:`record_rows` asks
 ``privacy.erasable`` whether an admin may erase a private record (rules v2), under the
-rules version in force, so a ledger on older rules shows none of these. Arguments the
+rules version in force, so a ledger on older rules shows none of these, and
+:func:`holding_rows` asks ``custody.hand_over_kind`` whether an admin may hand a revoked
+owner's or custodian's rights in a batch to a successor (custody rules v3): "Hand over"
+shows only where some active member of its organisation would be accepted, and the form
+it opens offers just those members (:func:`narrow_fields`). Arguments the
 user still chooses (the transporter and transport number a seller dispatches under, a new
 delivery window, a dispute's or a return's reason, a rating's score) are the form's.
 """
@@ -45,6 +49,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.forms import Field, batch_id
 from supplyledger.contracts.builtin._customs_model import customs_hold
 from supplyledger.contracts.builtin._orders_goods import check_held, move
 from supplyledger.contracts.builtin._orders_model import (
@@ -55,17 +60,21 @@ from supplyledger.contracts.builtin._orders_model import (
     release_due,
 )
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
+from supplyledger.contracts.builtin.custody import hand_over_kind
+from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.orders import canceller, seller_barred_by
 from supplyledger.contracts.builtin.orders_returns import within_period
 from supplyledger.contracts.builtin.orders_schedule import check_window
 from supplyledger.contracts.builtin.payments import MACHINE_ROLES
 from supplyledger.contracts.builtin.privacy import erasable
 from supplyledger.contracts.runtime import Ctx
+from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["ERASABLE", "FACTS", "PROPOSED", "ROW_ACTIONS", "RowAction", "actions_for",
-           "holds_account", "order_rows", "pays_for", "record_rows"]
+__all__ = ["ERASABLE", "FACTS", "HAND_OVER", "PROPOSED", "ROW_ACTIONS", "RowAction",
+           "actions_for", "holding_rows", "holds_account", "narrow_fields", "order_rows",
+           "pays_for", "record_rows", "refuse_before_signing", "successors"]
 
 Row = Mapping[str, Any]
 
@@ -260,6 +269,85 @@ def record_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]
     return [{**r, ERASABLE: may_erase(str(r["id"]))} for r in rows]
 
 
+HAND_OVER = "admin_hand_over"  # key of a holding's row: the revoked holder to hand over for
+
+
+def _custody_ctx(svc: LedgerService) -> Callable[[], Ctx]:
+    """Scratch contexts over the committed state as the custody contract reads it, signed
+    by a consortium admin, under the rules version in force."""
+    version, now = svc.rules_version("custody"), svc.node.clock()
+    return lambda: Ctx(contract="custody", signer="", roles=frozenset({"admin"}), org=None,
+                       time=now, tx_id="", read=svc.node.store.get_state, version=version)
+
+
+def successors(svc: LedgerService, batch: str, account: str) -> list[tuple[str, str]]:
+    """(id, "name (roles)") of the active members of revoked ``account``'s organisation
+    to whom ``hand_over_goods`` would hand its rights in ``batch`` (none if it would refuse
+    whoever they went to); the first ``page_max`` members only."""
+    new_ctx = _custody_ctx(svc)
+    if not _passes(lambda c: hand_over_kind(c, batch, account), new_ctx):
+        return []
+    rec = new_ctx().read("identity", participant_key(account))
+    members = svc.reads.rows("participants", svc.settings.page_max, None,
+                             {"org": str(rec["org"]), "status": "active"}).items
+
+    def takes(to: str) -> bool:
+        return _passes(lambda c: hand_over_kind(c, batch, account, to), new_ctx)
+
+    return [(str(m["did"]), f"{m['name']} ({m['roles']})") for m in members
+            if takes(str(m["did"]))]
+
+
+def holding_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Batch holding ``rows`` with :data:`HAND_OVER`: the revoked owner or else custodian
+    whose rights a consortium admin may hand over to one of its organisation's members
+    (``custody.hand_over_goods``, rules v3), or None. Holders' records are read in one
+    query; only a row naming a revoked one asks the contract."""
+    out = [dict(r) for r in rows]
+    holders = sorted({str(r[c]) for r in out for c in ("owner", "custodian") if r[c]})
+    found = svc.node.store.get_states([f"identity/{participant_key(d)}" for d in holders])
+    records = (found.get(f"identity/{participant_key(d)}") for d in holders)
+    revoked = {d for d, raw in zip(holders, records, strict=True)
+               if raw is not None and decode(raw)["status"] == "revoked"}
+    for r in out:
+        r[HAND_OVER] = next((a for a in dict.fromkeys((r["owner"], r["custodian"]))
+                             if a in revoked and successors(svc, str(r["batch"]), a)), None)
+    return out
+
+
+def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[Field],
+                  values: Mapping[str, Any]) -> None:
+    """Fill in what a form opened by a row button can know: ``hand_over_goods``'s
+    successor becomes a choice among the members :func:`successors` finds for the batch
+    and account given, or its hint says why the contract refuses."""
+    if (contract, method) != ("custody", "hand_over_goods"):
+        return
+    account, to = str(values.get("account") or ""), next(f for f in fields if f.name == "to")
+    try:
+        batch = batch_id(str(values.get("batch") or ""), svc.resolve_batch, "batch")
+        hand_over_kind(_custody_ctx(svc)(), batch, account)
+    except SupplyLedgerError as exc:
+        if account:  # (an empty form is the generic one: nothing to say yet)
+            to.hint = f"{to.hint} — refused for this batch and account: {exc.message}"
+        return
+    choices = successors(svc, batch, account)
+    to.kind, to.options, to.labels, to.suggest = "select", tuple(d for d, _ in choices), \
+        dict(choices), None
+    if not choices:
+        to.hint = (f"{to.hint} — none of its organisation's active members may take them "
+                   "now (a successor is a member that is not only a device or node)")
+
+
+def refuse_before_signing(svc: LedgerService, who: Principal, contract: str, method: str,
+                          args: Mapping[str, Any]) -> None:
+    """Raise the contract's refusal of an admin's ``hand_over_goods`` (a forged or stale
+    form) before anything is signed, so it leaves no failed call on the ledger. Others'
+    calls are the role check's (``LedgerService.call``)."""
+    if (contract, method) == ("custody", "hand_over_goods") and who.has("admin"):
+        validate_args(svc.method(contract, method).args, dict(args))  # (its errors first)
+        hand_over_kind(_custody_ctx(svc)(), args["batch"], args["account"], args["to"])
+
+
 def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
     """The row's order allows ``step`` now, and ``who`` is its ``role`` (None: anyone)."""
     return lambda r, who: bool(r.get(FACTS, {}).get(step)) and (
@@ -315,6 +403,12 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         RowAction("Erase", "privacy", "erase", (("record", "id"),),
                   lambda r, who: bool(r.get(ERASABLE)) and who.has("admin")
                   and r["author"] != who.did),
+    ),
+    # Custody rules v3: an admin hands a revoked holder's rights to a successor.
+    "custody_holdings": (
+        RowAction("Hand over", "custody", "hand_over_goods",
+                  (("batch", "batch"), ("account", HAND_OVER)),
+                  lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
                            lambda r, who: bool(r["for_sale"]) and r["owner"] != who.did),),

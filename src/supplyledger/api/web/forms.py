@@ -53,6 +53,7 @@ class Field:
     attrs: dict[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()
     suggest: str | None = None  # id of the page's list of suggested values
+    labels: dict[str, str] = field(default_factory=dict)  # a select's option -> its words
 
 
 def _is_time(name: str, spec: Arg) -> bool:

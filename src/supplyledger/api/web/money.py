@@ -30,7 +30,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
-from supplyledger.api.web.actions import holds_account, order_rows, pays_for, record_rows
+from supplyledger.api.web.actions import (
+    holding_rows,
+    holds_account,
+    order_rows,
+    pays_for,
+    record_rows,
+)
 from supplyledger.api.web.mine import display_names, suggestions, time_column
 from supplyledger.api.web.names import participant_names
 
@@ -83,11 +89,14 @@ def shown_rows(svc: LedgerService, table: str,
     ``instructed_by`` (a participant id) and ``lapsed`` (why, with names for ids, or None:
     always None before rules v3). An order gains the next steps its state allows
     (``actions.order_rows``), a private record whether an admin may erase it
-    (``actions.record_rows``). Other tables' rows pass unchanged."""
+    (``actions.record_rows``), a batch's holding which revoked holder an admin may hand
+    over for (``actions.holding_rows``). Other tables' rows pass unchanged."""
     if table == "orders":
         return order_rows(svc, rows)
     if table == "private_records":
         return record_rows(svc, rows)
+    if table == "custody_holdings":
+        return holding_rows(svc, rows)
     if table != TABLE:
         return list(rows)
     ctx = _lapse_reader(svc)

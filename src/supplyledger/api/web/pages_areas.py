@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web.actions import narrow_fields, refuse_before_signing
 from supplyledger.api.web.forms import fields_for, parse_form
 from supplyledger.api.web.mine import about, display_names, suggestions
 from supplyledger.api.web.money import lapsed_instructions, shown_columns, shown_rows
@@ -137,8 +138,11 @@ def catalogue(request: Request) -> Response:
 def _method_page(request: Request, svc: LedgerService, who: Principal, contract: str,
                  method: str, status: int = 200, **ctx: Any) -> Response:
     m = svc.method(contract, method)
+    fields = fields_for(m)
+    # A form a row button opened may know more than the method's schema (actions.py).
+    narrow_fields(svc, contract, method, fields, ctx.get("values") or {})
     f = {"contract": contract, "method": method, "doc": m.doc, "roles": sorted(m.roles),
-         "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields_for(m)}
+         "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields}
     return page(request, "method.html", status=status, title=f"{contract}.{method}", f=f,
                 lists=_lists(svc, who, [f]), names=_names(svc, ctx.get("result")),
                 currency=_currency(svc, ctx.get("values") or {}, ctx.get("result")),
@@ -195,9 +199,9 @@ async def method_submit(request: Request, contract: Ident, method: Ident) -> Res
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     try:
-        receipt = svc.call(who, contract, method,
-                           parse_form(m, lambda k: [str(v) for v in form.getlist(k)],
-                                      svc.resolve_batch))
+        args = parse_form(m, lambda k: [str(v) for v in form.getlist(k)], svc.resolve_batch)
+        refuse_before_signing(svc, who, contract, method, args)
+        receipt = svc.call(who, contract, method, args)
         result = receipt.to_dict()
         if not receipt.ok:
             error = receipt.error

@@ -51,8 +51,9 @@ from supplyledger.contracts.runtime import ANY_PARTICIPANT, MACHINE_ROLES, Contr
 from supplyledger.contracts.schema import Enum, Obj, Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["CONTRACT", "SHOWN_TEXT", "holding_key", "holds", "initial_holding",
-           "initial_ops", "project_transfer", "reservation_key", "reserved_by"]
+__all__ = ["CONTRACT", "SHOWN_TEXT", "hand_over_kind", "holding_key", "holds",
+           "initial_holding", "initial_ops", "project_transfer", "reservation_key",
+           "reserved_by"]
 
 KINDS = ("custody", "ownership", "both")
 # Free text shown to people, checked as identity's names are (the API refuses it unsigned).
@@ -250,28 +251,11 @@ def cancel(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 def hand_over_goods(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin (rules v3): hand what a revoked participant holds of a batch (its
     title, custody or both) to a successor within its organisation."""
-    if ctx.version < 3:
-        raise InvalidState(f"handing over a revoked participant's goods is custody rules v3; "
-                           f"this ledger runs v{ctx.version} (an admin adopts v3 with "
-                           "rules.adopt)", current=f"rules v{ctx.version}")
+    _rules_v3(ctx)
     check_shown_text(2, "reason", a["reason"])
     batch, account, to = a["batch"], a["account"], a["to"]
-    h = _holding(ctx, batch)
-    kind = _held_by_revoked(ctx, h, batch, account)
-    rec = _successor(ctx, account, to)
-    order = reserved_by(ctx, batch) if kind != "custody" else None
-    if order is not None:
-        raise InvalidState(f"batch {batch} is reserved by order {order}: its title moves "
-                           "with that order", current="reserved", order=order)
-    if kind != "ownership":
-        _not_uncleared_to_buyer(ctx, batch, to, rec["org"])
-        check_custody(ctx, batch, to, rec)
-    if h["open"]:
-        p = _open(ctx, h["open"])
-        if p["from"] != account:
-            raise InvalidState(f"batch {batch} has open proposal {p['id']} of {p['from']}: "
-                               "it must be answered or cancelled first", current="proposed",
-                               proposal=p["id"])
+    h, kind, rec, p = _hand_over_checks(ctx, batch, account, to)
+    if p is not None:
         h = _close(ctx, p, "lapsed", f"{account} was revoked; its goods were handed over")
     if kind in ("custody", "both"):
         h["custodian"], h["custodian_org"] = to, rec["org"]
@@ -284,6 +268,48 @@ def hand_over_goods(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
              custodian_org=h["custodian_org"], frm=account, to=to, reason=a["reason"],
              by=ctx.signer)
     return {"batch": batch, "kind": kind, "owner": h["owner"], "custodian": h["custodian"]}
+
+
+def hand_over_kind(ctx: Ctx, batch: str, account: str, to: str | None = None) -> str:
+    """What a consortium admin may hand over of ``batch`` for revoked ``account`` to ``to``
+    ("ownership", "custody" or "both"), as :func:`hand_over_goods` decides, else its
+    refusal. With ``to`` None, every check but those about the successor. (The web's row
+    button and form ask it too; the reason is checked as any shown text is.)"""
+    _rules_v3(ctx)
+    return _hand_over_checks(ctx, batch, account, to)[1]
+
+
+def _rules_v3(ctx: Ctx) -> None:
+    if ctx.version < 3:
+        raise InvalidState(f"handing over a revoked participant's goods is custody rules v3; "
+                           f"this ledger runs v{ctx.version} (an admin adopts v3 with "
+                           "rules.adopt)", current=f"rules v{ctx.version}")
+
+
+def _hand_over_checks(ctx: Ctx, batch: str, account: str, to: str | None) -> tuple[
+        dict[str, Any], str, dict[str, Any], dict[str, Any] | None]:
+    """``hand_over_goods``'s checks, in its order (the first refusal is the one a receipt
+    keeps): the holding, what ``account`` holds of it, the successor's record (``{}`` when
+    ``to`` is None, its checks skipped) and the revoked holder's own open offer, which
+    lapses."""
+    h = _holding(ctx, batch)
+    kind = _held_by_revoked(ctx, h, batch, account)
+    rec = {} if to is None else _successor(ctx, account, to)
+    order = reserved_by(ctx, batch) if kind != "custody" else None
+    if order is not None:
+        raise InvalidState(f"batch {batch} is reserved by order {order}: its title moves "
+                           "with that order", current="reserved", order=order)
+    if kind != "ownership" and to is not None:
+        _not_uncleared_to_buyer(ctx, batch, to, rec["org"])
+        check_custody(ctx, batch, to, rec)
+    p = None
+    if h["open"]:
+        p = _open(ctx, h["open"])
+        if p["from"] != account:
+            raise InvalidState(f"batch {batch} has open proposal {p['id']} of {p['from']}: "
+                               "it must be answered or cancelled first", current="proposed",
+                               proposal=p["id"])
+    return h, kind, rec, p
 
 
 def _held_by_revoked(ctx: Ctx, h: dict[str, Any], batch: str, account: str) -> str:
