@@ -62,3 +62,20 @@ def test_repair_creates_the_index_again_as_defined(built: Built, tmp_path: Path)
     assert out.dropped == [f"index {name}"]
     assert _indexes(d) == _indexes(built.dir)
     assert _indexes(d)[name] == ("participants", sql)
+
+
+def test_added_objects_are_listed_when_the_audit_stops_early(
+        built: Built, tmp_path: Path) -> None:
+    """A block missing stops the audit (nothing after it can be checked); the trigger
+    added beside it is named all the same."""
+    d = tmp_path / "copy"
+    shutil.copytree(built.dir, d)
+    conn = sqlite3.connect(d / DB_NAME)
+    conn.execute("DELETE FROM blocks WHERE height = 1")
+    conn.execute("CREATE TRIGGER skim AFTER INSERT ON state BEGIN "
+                 "UPDATE state SET value = X'00' WHERE key = NEW.key; END")
+    conn.commit()
+    conn.close()
+    rep = run_audit(d, workers=0)
+    assert [(f.kind, f.table) for f in rep.findings] == [("missing_block", None),
+                                                        ("unknown_object", "skim")]

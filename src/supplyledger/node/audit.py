@@ -212,6 +212,12 @@ class _Auditor:
         return self.report.ok
 
     def run(self) -> AuditReport:
+        self._run()
+        # Also after a stop: an added trigger or view matters most when blocks are damaged.
+        self._list_objects()
+        return self.report
+
+    def _run(self) -> AuditReport:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
         if not self._core_schema():
@@ -270,7 +276,6 @@ class _Auditor:
         self._check_projections()
         self._check_meta(chain)
         self._list_tables()
-        self._list_objects()
         return self.report
 
     def _genesis(self, header: blk.Header, txs: list[tuple[Any, ...]]) -> str:
