@@ -1,6 +1,13 @@
 """Serving the API for tests: waiting for a ``supplyledger serve`` subprocess to answer
-HTTP, serving an app in a thread of the test process, the demo served that way, and the
-real browser the UI tests drive."""
+HTTP, serving an app (or a ledger service) in a thread of the test process, the demo and
+the API tests' world served that way, and the real browser the UI tests drive.
+
+A module that serves a world to a browser assigns the fixtures it needs from here, with
+its own parameters (each module its own world: the tests change it)::
+
+    served = demo_fixture("walk", weeks=1, api=CHEAP)
+    browser = browser_fixture()
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import pytest
@@ -24,6 +31,9 @@ from supplyledger.ingest.broker import free_port
 from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
+
+if TYPE_CHECKING:
+    from api.conftest import World
 
 
 def wait_serving(proc: subprocess.Popen[Any], port: int, *, within_s: float = 180) -> None:
@@ -62,6 +72,18 @@ def serving_app(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
+@contextmanager
+def serving_ledger(service: LedgerService) -> Iterator[str]:
+    """``service``'s app served as :func:`serving_app` does: its base URL. The service and
+    its node are closed after, whatever happened."""
+    try:
+        with serving_app(create_app(service)) as url:
+            yield url
+    finally:
+        service.node.stop()
+        service.close()
+
+
 # -- a real browser ---------------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -95,6 +117,26 @@ def log_in(page: Any, url: str, login: str, password: str) -> None:
     page.wait_for_url(url + "/")
 
 
+class Site(Protocol):
+    """Something served with logins: :class:`DemoServed`, :class:`WorldServed`."""
+
+    url: str
+
+    def password(self, login: str) -> str: ...
+
+
+PHONE = {"width": 390, "height": 844}  # a phone's viewport (CSS px)
+
+
+def page_as(browser: Any, site: Site, login: str, viewport: dict[str, int],
+            **options: Any) -> Any:
+    """A page of a new context of ``browser`` (``viewport`` and Playwright's context
+    ``options``), ``login`` logged in to ``site``; ``page.context.close()`` ends it."""
+    p = browser.new_context(viewport=viewport, **options).new_page()
+    log_in(p, site.url, login, site.password(login))
+    return p
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright (never downloaded)."""
@@ -107,6 +149,18 @@ def chromium() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+def browser_fixture() -> Any:
+    """A module-scoped ``browser`` fixture: :func:`chromium`, started after the module's
+    ``served`` fixture and so closed before its server stops."""
+
+    @pytest.fixture(scope="module")
+    def browser(served: Any) -> Iterator[Any]:
+        with chromium() as b:
+            yield b
+
+    return browser
 
 
 # -- the demo, served ---------------------------------------------------------------------------
@@ -158,9 +212,40 @@ def served_demo(data_dir: Path, *, weeks: int, api: ApiSettings) -> Iterator[Dem
     node = Node(Settings(data_dir, verify_workers=0),
                 load_node_key(data_dir, info.node_password)).start()
     svc = LedgerService(node, api)
-    try:
-        with serving_app(create_app(svc)) as url:
-            yield DemoServed(url, info, svc)
-    finally:
-        node.stop()
-        svc.close()
+    with serving_ledger(svc) as url:
+        yield DemoServed(url, info, svc)
+
+
+def demo_fixture(name: str, *, weeks: int, api: ApiSettings) -> Any:
+    """A module-scoped ``served`` fixture: :func:`served_demo` in a temporary folder named
+    ``name``, loaded once for the module (loading the demo is what takes the time)."""
+
+    @pytest.fixture(scope="module")
+    def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServed]:
+        with served_demo(tmp_path_factory.mktemp(name) / "ledger", weeks=weeks,
+                         api=api) as s:
+            yield s
+
+    return served
+
+
+# -- the API tests' world, served -----------------------------------------------------------
+@dataclass
+class WorldServed:
+    """A world of ``api.conftest.build_world`` served on loopback, with its passwords."""
+
+    url: str
+    world: World
+    passwords: dict[str, str]
+
+    def password(self, login: str) -> str:
+        return self.passwords[login]
+
+    @contextmanager
+    def web(self, login: str) -> Iterator[httpx.Client]:
+        """A browser-like client with the login's session cookie."""
+        with httpx.Client(base_url=self.url, timeout=30) as c:
+            r = c.post("/api/auth/login", json={"login": login,
+                                                "password": self.password(login)})
+            assert r.status_code == 200, r.text
+            yield c

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _serving import DemoServed, chromium, log_in, served_demo
+from _serving import DemoServed, browser_fixture, demo_fixture, log_in
 
 from .conftest import CHEAP
 
@@ -34,16 +34,8 @@ SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
          else Path(tempfile.gettempdir()) / "supplyledger-screenshots")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServed]:
-    with served_demo(tmp_path_factory.mktemp("demo") / "ledger", weeks=3, api=CHEAP) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser(served: DemoServed) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+served = demo_fixture("demo", weeks=3, api=CHEAP)
+browser = browser_fixture()
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from _serving import chromium, log_in, need_browser, serving_app
-from supplyledger.api import create_app
+from _serving import browser_fixture, log_in, need_browser, serving_ledger
 from supplyledger.ledger.crypto import PrivateKey
 
 from .conftest import PASSWORDS, World, build_world
@@ -30,16 +29,11 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     # Dispatch (15, Emissions among them).
     world.ok("admin", "identity", "set_roles", {"did": world.did("admin"),
                                                  "roles": ["admin", "manufacturer"]})
-    with serving_app(create_app(world.service)) as url:
+    with serving_ledger(world.service) as url:
         yield url, world
-    world.node.stop()
-    world.service.close()
 
 
-@pytest.fixture(scope="module")
-def browser(served: tuple[str, World]) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+browser = browser_fixture()
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 from tests.trace.test_review11_recall import PALLET, agg
 from tests.trace.test_review12_withdraw import declared
 
-from _serving import chromium, log_in, need_browser, serving_app
-from supplyledger.api import create_app
+from _serving import chromium, log_in, need_browser, serving_ledger
 from supplyledger.ledger.crypto import PrivateKey
 
 from .conftest import PASSWORDS, WHEAT, World, build_world
@@ -33,10 +32,8 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     pack = agg(8, PALLET, "ADD", lot, 30)
     for events in ([pack], [declared(pack)]):
         world.ok("mill", "trace", "record_events", {"events": json.dumps(events)})
-    with serving_app(create_app(world.service)) as url:
+    with serving_ledger(world.service) as url:
         yield url, world
-    world.node.stop()
-    world.service.close()
 
 
 @pytest.fixture

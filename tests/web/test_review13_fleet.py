@@ -18,7 +18,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from _serving import PHONE, browser_fixture, demo_fixture, page_as
 from _serving import DemoServed as Served
-from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from supplyledger.cli.main import app as cli
 from supplyledger.logistics.emissions_report import CSV_COLUMNS, to_csv
@@ -46,10 +45,7 @@ def _order_state(served: Served, oid: str) -> str:
     return str(rows[0]["state"])
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("fleet") / "ledger", weeks=1, api=CHEAP) as s:
-        yield s
+served = demo_fixture("fleet", weeks=1, api=CHEAP)
 
 
 def _orders(served: Served, n: int, *, lots: bool = True) -> dict[str, str]:
@@ -113,17 +109,12 @@ def _request(served: Served, orders: dict[str, str], plan: str) -> dict[str, Any
 # -- the journey, in Chromium ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+browser = browser_fixture()
 
 
 def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served) -> None:
     orders = _orders(served, 2)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    p = ctx.new_page()
-    log_in(p, served.url, "platform-a", served.password("platform-a"))
+    p = page_as(browser, served, "platform-a", {"width": 1280, "height": 900})
     p.get_by_role("navigation", name="Main").get_by_role("link", name="Dispatch").click()
     p.wait_for_url(served.url + "/dispatch")
     for box in p.locator('input[name="pick"]').all():  # others' tests' orders stay open
@@ -154,19 +145,17 @@ def test_a_platform_plans_records_and_sees_its_plan(browser: Any, served: Served
     assert "PW-1/V1" in shown and all(oid in shown for oid in orders)
     assert p.locator("figure svg polyline.route").count() == 1
     assert {_order_state(served, oid) for oid in orders} == {"dispatched"}
-    ctx.close()
+    p.context.close()
 
 
 def test_the_fleet_pages_fit_a_phone(browser: Any, served: Served) -> None:
-    ctx = browser.new_context(viewport={"width": 390, "height": 844})
-    p = ctx.new_page()
-    log_in(p, served.url, "platform-a", served.password("platform-a"))
+    p = page_as(browser, served, "platform-a", PHONE)
     plan = served.info.notes["logistics"]["plan"]
     for path in ("/dispatch", f"/dispatch/plans/{plan}", "/emissions"):
         p.goto(served.url + path)
         wider = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wider <= 0, f"{path} is {wider} px wider than the phone"
-    ctx.close()
+    p.context.close()
 
 
 # -- planning over HTTP ----------------------------------------------------------------------

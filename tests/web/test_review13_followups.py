@@ -14,46 +14,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from _serving import chromium, log_in, serving_app
-from api.conftest import PASSWORDS, World, build_world
+from _serving import PHONE, browser_fixture, page_as, serving_ledger
+from _serving import WorldServed as Served
+from api.conftest import PASSWORDS, build_world
 from api.test_review12_trace import _lot, _packing_declared_wrong
-from supplyledger.api import create_app
 from supplyledger.api.links import LINKS, build_event
 from supplyledger.gs1 import gtin_check_digit
 from supplyledger.ledger.crypto import generate
 from supplyledger.logistics.kpi_format import money
 from supplyledger.node.service import wall_clock_ms
 
-PHONE = {"width": 390, "height": 844}
 BANK_PW = "bank-pass-12"
 BIG = 1_234_567_890  # EUR 12,345,678.90: a wide amount
 MOIST = "690123400002" + str(gtin_check_digit("690123400002"))  # has sensor limits
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
-
-
-@dataclass
-class Served:
-    url: str
-    world: World
-
-    def password(self, login: str) -> str:
-        return BANK_PW if login == "bank" else PASSWORDS[login]
-
-    @contextmanager
-    def web(self, login: str) -> Iterator[httpx.Client]:
-        """A browser-like client with the login's session cookie."""
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            r = c.post("/api/auth/login", json={"login": login,
-                                                "password": self.password(login)})
-            assert r.status_code == 200, r.text
-            yield c
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +46,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                              "amount": amount})
     w.ok("customer", "payments", "instruct_withdrawal", {
         "id": "W-1", "currency": "EUR", "amount": 4_000, "bank": w.did("bank")})
-    try:
-        with serving_app(create_app(w.service)) as url:
-            yield Served(url, w)
-    finally:
-        w.node.stop()
-        w.service.close()
+    with serving_ledger(w.service) as url:
+        yield Served(url, w, {**PASSWORDS, "bank": BANK_PW})
 
 
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+browser = browser_fixture()
 
 
 def _text(html: str) -> str:
@@ -88,8 +59,7 @@ def _text(html: str) -> str:
 
 
 def test_balances_read_whole_on_a_phone(browser: Any, served: Served) -> None:
-    p = browser.new_context(viewport=PHONE).new_page()
-    log_in(p, served.url, "customer", PASSWORDS["customer"])
+    p = page_as(browser, served, "customer", PHONE)
     p.goto(served.url + "/account")
     table = p.locator("#money table").first
     assert table.locator("caption").inner_text().startswith("Your balances")

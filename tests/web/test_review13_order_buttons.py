@@ -15,13 +15,12 @@ import itertools
 import re
 import time
 import traceback
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import served_demo
+from _serving import demo_fixture
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import ROUNDS
 
@@ -31,11 +30,7 @@ _ids = itertools.count(1)
 LOGINS = ("customer", "supplier-a", "courier", "driver")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("buttons") / "ledger", weeks=1,
-                     api=CHEAP) as s:
-        yield s
+served = demo_fixture("buttons", weeks=1, api=CHEAP)
 
 
 def _place(served: Served) -> str:

@@ -32,41 +32,23 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
+from _serving import PHONE, browser_fixture, demo_fixture, page_as
 from _serving import DemoServed as Served
-from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from supplyledger.logistics.kpi_format import money
 from supplyledger.store import views
 
 YEAST = "06901234200010"  # Riverside Baking Supplies' product for sale in the demo
-PHONE = {"width": 390, "height": 844}
+DESK = {"width": 1280, "height": 860}
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("walk") / "ledger", weeks=1, api=CHEAP) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-def _page(browser: Any, served: Served, login: str, viewport: dict[str, int] | None = None
-          ) -> Any:
-    ctx = browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
-    p = ctx.new_page()
-    log_in(p, served.url, login, served.password(login))
-    return p
+served = demo_fixture("walk", weeks=1, api=CHEAP)
+browser = browser_fixture()
 
 
 def _place(served: Served, qty: int = 2) -> str:
@@ -100,7 +82,7 @@ def _htmx(c: httpx.Client, path: str, form: dict[str, str]) -> str:
 
 def test_no_page_scrolls_sideways_on_a_phone(browser: Any, served: Served) -> None:
     tx = served.service.reads.txs(1, None).items[0]["id"]
-    p = _page(browser, served, "admin", PHONE)
+    p = page_as(browser, served, "admin", PHONE)
     for path in ("/area/products", "/explorer", "/admin", f"/explorer/tx/{tx}",
                  "/tables/withdrawals", "/area/orders"):
         p.goto(served.url + path)
@@ -152,7 +134,7 @@ def test_a_lot_number_names_its_batch_and_an_unknown_one_signs_nothing(
 
 
 def test_a_yes_no_argument_must_be_answered(browser: Any, served: Served) -> None:
-    p = _page(browser, served, "financier")
+    p = page_as(browser, served, "financier", DESK)
     p.goto(served.url + "/contracts/credit/decide")
     group = p.get_by_role("group", name="Approve")
     assert group.get_by_role("radio", name="Yes").is_visible()
@@ -172,7 +154,7 @@ def test_a_yes_no_argument_must_be_answered(browser: Any, served: Served) -> Non
 def test_a_required_choice_starts_unmade(browser: Any, served: Served) -> None:
     """An arbiter resolving a dispute: "At fault" offered "buyer" already chosen, so a
     forgotten field blamed the buyer on the ledger."""
-    p = _page(browser, served, "arbiter")
+    p = page_as(browser, served, "arbiter", DESK)
     p.goto(served.url + "/contracts/orders/resolve")
     for label in ("At fault", "Ownership"):
         assert p.get_by_label(label).input_value() == "", label
@@ -198,7 +180,7 @@ def test_logged_in_pages_are_not_kept_by_the_browser(served: Served) -> None:
 
 
 def test_erasing_a_private_record_asks_first(browser: Any, served: Served) -> None:
-    p = _page(browser, served, "customer")
+    p = page_as(browser, served, "customer", DESK)
     p.goto(served.url + "/privacy")
     p.get_by_label("Data to share").fill("Dock 4, gate B (walk test)")
     p.get_by_label("Recipients").select_option(label="SwiftExpress dispatch (express-a)")
@@ -227,7 +209,7 @@ def test_erasing_a_private_record_asks_first(browser: Any, served: Served) -> No
 def test_form_hints_are_read_with_their_fields(browser: Any, served: Served) -> None:
     from playwright.sync_api import expect
 
-    p = _page(browser, served, "customer")
+    p = page_as(browser, served, "customer", DESK)
     p.goto(served.url + "/contracts/orders/place")
     expect(p.get_by_label("Unit price")).to_have_accessible_description(
         "whole minor units (cents): 1850 is 18.50")
@@ -273,7 +255,7 @@ def test_dashboard_charts_have_their_numbers(browser: Any, served: Served) -> No
     """On a phone a chart's labels are a few pixels high, and a screen reader reads only
     its title: the numbers follow each chart as a table."""
     by_contract = dict(views.txs_by_contract(served.service.node.store.reader()))
-    p = _page(browser, served, "mill", PHONE)
+    p = page_as(browser, served, "mill", PHONE)
     card = p.locator("section", has=p.get_by_role("heading", name="Transactions by contract"))
     card.get_by_text("The numbers").click()
     table = card.get_by_role("table", name="Transactions by contract")
@@ -285,7 +267,7 @@ def test_dashboard_charts_have_their_numbers(browser: Any, served: Served) -> No
 def test_the_rows_about_you_are_one_tap_from_the_top(browser: Any, served: Served) -> None:
     """A courier on a phone opens Orders: the rows about it come after a score of forms,
     screens down; a link at the top leads to them, open."""
-    p = _page(browser, served, "courier", PHONE)
+    p = page_as(browser, served, "courier", PHONE)
     p.goto(served.url + "/area/orders")
     jump = p.get_by_role("navigation", name="Rows about you")
     jump.get_by_role("link", name="orders:").click()

@@ -15,40 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from _serving import PHONE, browser_fixture, demo_fixture, page_as
 from _serving import DemoServed as Served
-from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from web.test_review13_order_buttons import _buttons, _follow, _parcel, _seen, _state
 
 YEAST = "06901234200010"  # Riverside Baking Supplies' product for sale in the demo
 DAY = 86_400_000
-PHONE = {"width": 390, "height": 844}
 _ids = iter(range(1, 10_000))
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("buttons14") / "ledger", weeks=1,
-                     api=CHEAP) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-def _phone(browser: Any, served: Served, login: str) -> Any:
-    """A page of a 390 px wide phone, ``login`` logged in."""
-    p = browser.new_context(viewport=PHONE).new_page()
-    log_in(p, served.url, login, served.password(login))
-    return p
+served = demo_fixture("buttons14", weeks=1, api=CHEAP)
+browser = browser_fixture()
 
 
 def _wider(p: Any) -> int:
@@ -253,7 +235,7 @@ def test_on_a_phone_the_seller_reschedules_from_the_row(browser: Any,
     oid = _place(served)
     now = int(time.time() * 1000)
     earliest, latest = _minute(now + DAY), _minute(now + 4 * DAY)
-    p = _phone(browser, served, "supplier-a")
+    p = page_as(browser, served, "supplier-a", PHONE)
     p.goto(f"{served.url}/tables/orders?id={oid}")
     assert _wider(p) <= 0
     p.get_by_role("link", name="Reschedule").click()
@@ -270,7 +252,7 @@ def test_on_a_phone_the_seller_reschedules_from_the_row(browser: Any,
 @pytest.mark.browser
 def test_a_platform_finds_emissions_in_the_menu_on_a_phone(browser: Any,
                                                           served: Served) -> None:
-    p = _phone(browser, served, "platform-a")
+    p = page_as(browser, served, "platform-a", PHONE)
     # its 15 items (Emissions among them) fold behind the menu button; unfolded, they
     # wrap to short lines, none cut off
     p.get_by_role("button", name=re.compile(r"^Menu")).click()
@@ -282,7 +264,7 @@ def test_a_platform_finds_emissions_in_the_menu_on_a_phone(browser: Any,
     assert p.get_by_role("heading", name="Freight emissions").is_visible()
     assert _wider(p) <= 0
     p.context.close()
-    p = _phone(browser, served, "supplier-a")  # a seller's menu has no such item
+    p = page_as(browser, served, "supplier-a", PHONE)  # a seller's menu has no such item
     assert p.get_by_role("navigation", name="Main").get_by_role(
         "link", name="Emissions").count() == 0
     p.context.close()

@@ -23,37 +23,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
 from tests.trace.test_review11_recall import PALLET, agg
 
-from _serving import chromium, log_in, serving_app
-from api.conftest import PASSWORDS, World, build_world
-from supplyledger.api import create_app
+from _serving import PHONE, browser_fixture, page_as, serving_ledger
+from _serving import WorldServed as Served
+from api.conftest import PASSWORDS, build_world
 from supplyledger.api.web.render import NAV
 from supplyledger.ledger.crypto import generate
 
 DESK = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-
-@dataclass
-class Served:
-    url: str
-    world: World
-
-    @contextmanager
-    def web(self, login: str) -> Iterator[httpx.Client]:
-        """A browser-like client with the login's session cookie."""
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            r = c.post("/api/auth/login", json={"login": login, "password": PASSWORDS[login]})
-            assert r.status_code == 200, r.text
-            yield c
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +48,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                              "roles": ["admin", "manufacturer", "platform"]})
     w.ok("mill", "trace", "record_events", {
         "events": json.dumps([agg(8, PALLET, "ADD", w.batch, 30)])})
-    try:
-        with serving_app(create_app(w.service)) as url:
-            yield Served(url, w)
-    finally:
-        w.node.stop()
-        w.service.close()
+    with serving_ledger(w.service) as url:
+        yield Served(url, w, PASSWORDS)
 
 
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-def _page(browser: Any, served: Served, login: str, viewport: dict[str, int],
-          **options: Any) -> Any:
-    p = browser.new_context(viewport=viewport, **options).new_page()
-    log_in(p, served.url, login, PASSWORDS[login])
-    return p
+browser = browser_fixture()
 
 
 def _rows(locator: Any) -> set[int]:
@@ -94,7 +62,7 @@ def _rows(locator: Any) -> set[int]:
 
 @pytest.mark.browser
 def test_all_16_menu_items_fit_one_line_at_1280px(browser: Any, served: Served) -> None:
-    p = _page(browser, served, "admin", DESK)
+    p = page_as(browser, served, "admin", DESK)
     items = p.locator("nav.main-nav li")
     assert items.count() == len(NAV) == 16
     assert len(_rows(items)) == 1
@@ -104,7 +72,7 @@ def test_all_16_menu_items_fit_one_line_at_1280px(browser: Any, served: Served) 
 
 @pytest.mark.browser
 def test_on_a_phone_the_menu_folds_behind_a_button(browser: Any, served: Served) -> None:
-    p = _page(browser, served, "admin", PHONE)
+    p = page_as(browser, served, "admin", PHONE)
     p.goto(served.url + "/area/orders")
     button = p.get_by_role("button", name="Menu · Orders")
     assert button.get_attribute("aria-expanded") == "false"
@@ -122,7 +90,7 @@ def test_on_a_phone_the_menu_folds_behind_a_button(browser: Any, served: Served)
 @pytest.mark.browser
 def test_without_javascript_the_phone_shows_the_whole_menu(browser: Any,
                                                            served: Served) -> None:
-    p = _page(browser, served, "admin", PHONE, java_script_enabled=False)
+    p = page_as(browser, served, "admin", PHONE, java_script_enabled=False)
     links = p.locator("nav.main-nav li a")
     assert links.count() == len(NAV)
     assert all(links.nth(i).is_visible() for i in range(links.count()))
@@ -132,7 +100,7 @@ def test_without_javascript_the_phone_shows_the_whole_menu(browser: Any,
 
 @pytest.mark.browser
 def test_the_dashboard_figures_fill_one_row_at_1280px(browser: Any, served: Served) -> None:
-    p = _page(browser, served, "mill", DESK)
+    p = page_as(browser, served, "mill", DESK)
     figures = p.locator("ul.kpis > li")
     assert figures.count() == 8
     assert len(_rows(figures)) == 1
@@ -144,7 +112,7 @@ def test_the_dashboard_figures_fill_one_row_at_1280px(browser: Any, served: Serv
 @pytest.mark.browser
 def test_a_date_in_a_narrow_cell_breaks_after_the_date_only(browser: Any,
                                                            served: Served) -> None:
-    p = _page(browser, served, "mill", PHONE)
+    p = page_as(browser, served, "mill", PHONE)
     for path in ("/area/custody", "/area/products", "/tables/custody_history"):
         p.goto(served.url + path)
         times = p.locator("table time")

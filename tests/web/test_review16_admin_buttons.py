@@ -12,13 +12,12 @@ from __future__ import annotations
 import html as htmllib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import served_demo
+from _serving import demo_fixture
 from api.conftest import CHEAP
 from web.test_review13_order_buttons import BUTTON
 
@@ -27,11 +26,7 @@ DAY = 86_400_000
 RECORD = "ab" * 16
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("buttons16") / "ledger", weeks=1,
-                     api=CHEAP) as s:
-        yield s
+served = demo_fixture("buttons16", weeks=1, api=CHEAP)
 
 
 def _call(served: Served, login: str, contract: str, method: str,

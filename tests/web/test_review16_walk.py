@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from _serving import PHONE, browser_fixture, demo_fixture, page_as
 from _serving import DemoServed as Served
-from _serving import chromium, log_in, served_demo
 from api.conftest import CHEAP
 from supplyledger.logistics.dispatch_picture import plan_svg
 from supplyledger.logistics.plot import render_svg
@@ -43,20 +42,11 @@ from supplyledger.logistics.routing_model import (
 )
 
 DESK = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("walk16") / "ledger", weeks=1, api=CHEAP) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+served = demo_fixture("walk16", weeks=1, api=CHEAP)
+browser = browser_fixture()
 
 
 def _main(html: str) -> str:
@@ -187,8 +177,7 @@ def _plan_id(served: Served) -> str:
 @pytest.mark.parametrize("viewport", [DESK, PHONE], ids=["desk", "phone"])
 def test_the_plan_picture_shows_its_legend_and_km_axes_whole(
         browser: Any, served: Served, viewport: dict[str, int]) -> None:
-    p = browser.new_context(viewport=viewport).new_page()
-    log_in(p, served.url, "platform-a", served.password("platform-a"))
+    p = page_as(browser, served, "platform-a", viewport)
     p.goto(f"{served.url}/dispatch/plans/{_plan_id(served)}")
     figure = p.locator("figure.plan-picture")
     svg = figure.locator("svg")

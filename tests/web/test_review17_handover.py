@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,7 +18,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import chromium, log_in, served_demo
+from _serving import browser_fixture, demo_fixture, page_as
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import HAND_OVER, holding_rows
 from supplyledger.ledger.crypto import generate
@@ -67,11 +66,7 @@ def _buttons(served: Served, login: str, batch: str) -> dict[str, str]:
     return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("handover17") / "ledger", weeks=1,
-                     api=CHEAP) as s:
-        yield s
+served = demo_fixture("handover17", weeks=1, api=CHEAP)
 
 
 @pytest.fixture(scope="module")
@@ -158,16 +153,12 @@ def test_forged_hand_overs_are_refused_with_nothing_written(
     assert _holding(served, scene.batch)["owner"] == scene.revoked
 
 
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    with chromium() as b:
-        yield b
+browser = browser_fixture()
 
 
 def test_an_admin_hands_the_goods_over_from_the_row(
         served: Served, scene: Scene, browser: Any) -> None:
-    p = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    log_in(p, served.url, "admin", served.password("admin"))
+    p = page_as(browser, served, "admin", {"width": 1280, "height": 800})
     p.goto(f"{served.url}/tables/custody_holdings?batch={scene.batch}")
     p.get_by_role("link", name="Hand over").click()
     p.wait_for_url(re.compile(re.escape(FORM)))
