@@ -1,7 +1,8 @@
 """Buttons on table rows that open a method's form filled in from the row: "Order" on a
 product for sale, "Pay out" on a withdrawal instruction addressed to the user's bank,
 "Cancel" on the user's own open instruction, and on a lapsed one for a consortium admin;
-"Erase" on a private record for a consortium admin once its author is no longer active.
+"Erase" on a private record for a consortium admin once its author is no longer active;
+"Hand over" on a revoked participant's batch or balance for a consortium admin.
 
 A button shows only where the contract would accept the call from this user, so a table
 never offers what ends as a refused transaction on the ledger (nobody buys from
@@ -35,7 +36,10 @@ rules version in force, so a ledger on older rules shows none of these, and
 :func:`holding_rows` asks ``custody.hand_over_kind`` whether an admin may hand a revoked
 owner's or custodian's rights in a batch to a successor (custody rules v3): "Hand over"
 shows only where some active member of its organisation would be accepted, and the form
-it opens offers just those members (:func:`narrow_fields`). Arguments the
+it opens offers just those members (:func:`narrow_fields`); :func:`balance_rows` asks
+``payments.balance_hand_over_checks`` the same of a revoked participant's balance in a
+currency (payments rules v3), whose form offers its organisation's account and the
+active members the contract accepts. Arguments the
 user still chooses (the transporter and transport number a seller dispatches under, a new
 delivery window, a dispute's or a return's reason, a rating's score) are the form's.
 """
@@ -43,7 +47,7 @@ delivery window, a dispute's or a return's reason, a rating's score) are the for
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -65,16 +69,17 @@ from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.orders import canceller, seller_barred_by
 from supplyledger.contracts.builtin.orders_returns import within_period
 from supplyledger.contracts.builtin.orders_schedule import check_window
-from supplyledger.contracts.builtin.payments import MACHINE_ROLES
+from supplyledger.contracts.builtin.payments import MACHINE_ROLES, balance_hand_over_checks
 from supplyledger.contracts.builtin.privacy import erasable
 from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["ERASABLE", "FACTS", "HAND_OVER", "PROPOSED", "ROW_ACTIONS", "RowAction",
-           "actions_for", "holding_rows", "holds_account", "narrow_fields", "order_rows",
-           "pays_for", "record_rows", "refuse_before_signing", "successors"]
+__all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "PROPOSED", "ROW_ACTIONS",
+           "RowAction", "actions_for", "balance_rows", "balance_successors", "holding_rows",
+           "holds_account", "narrow_fields", "order_rows", "pays_for", "record_rows",
+           "refuse_before_signing", "successors"]
 
 Row = Mapping[str, Any]
 
@@ -269,27 +274,42 @@ def record_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]
     return [{**r, ERASABLE: may_erase(str(r["id"]))} for r in rows]
 
 
-HAND_OVER = "admin_hand_over"  # key of a holding's row: the revoked holder to hand over for
+# Key of a holding's or balance's row: the revoked holder (account) to hand over for.
+HAND_OVER = "admin_hand_over"
 
 
-def _custody_ctx(svc: LedgerService) -> Callable[[], Ctx]:
-    """Scratch contexts over the committed state as the custody contract reads it, signed
-    by a consortium admin, under the rules version in force."""
-    version, now = svc.rules_version("custody"), svc.node.clock()
-    return lambda: Ctx(contract="custody", signer="", roles=frozenset({"admin"}), org=None,
+def _admin_ctx(svc: LedgerService, contract: str) -> Callable[[], Ctx]:
+    """Scratch contexts over the committed state as ``contract`` reads it, signed by a
+    consortium admin, under the rules version in force."""
+    version, now = svc.rules_version(contract), svc.node.clock()
+    return lambda: Ctx(contract=contract, signer="", roles=frozenset({"admin"}), org=None,
                        time=now, tx_id="", read=svc.node.store.get_state, version=version)
+
+
+def _revoked(svc: LedgerService, dids: Iterable[str]) -> set[str]:
+    """Those of ``dids`` that are revoked participants, their records read in one query."""
+    ids = sorted(set(dids))
+    found = svc.node.store.get_states([f"identity/{participant_key(d)}" for d in ids])
+    records = (found.get(f"identity/{participant_key(d)}") for d in ids)
+    return {d for d, raw in zip(ids, records, strict=True)
+            if raw is not None and decode(raw)["status"] == "revoked"}
+
+
+def _members(svc: LedgerService, new_ctx: Callable[[], Ctx], account: str) -> Sequence[Row]:
+    """The active members of ``account``'s organisation (the first ``page_max``)."""
+    rec = new_ctx().read("identity", participant_key(account))
+    return svc.reads.rows("participants", svc.settings.page_max, None,
+                          {"org": str(rec["org"]), "status": "active"}).items
 
 
 def successors(svc: LedgerService, batch: str, account: str) -> list[tuple[str, str]]:
     """(id, "name (roles)") of the active members of revoked ``account``'s organisation
     to whom ``hand_over_goods`` would hand its rights in ``batch`` (none if it would refuse
     whoever they went to); the first ``page_max`` members only."""
-    new_ctx = _custody_ctx(svc)
+    new_ctx = _admin_ctx(svc, "custody")
     if not _passes(lambda c: hand_over_kind(c, batch, account), new_ctx):
         return []
-    rec = new_ctx().read("identity", participant_key(account))
-    members = svc.reads.rows("participants", svc.settings.page_max, None,
-                             {"org": str(rec["org"]), "status": "active"}).items
+    members = _members(svc, new_ctx, account)
 
     def takes(to: str) -> bool:
         return _passes(lambda c: hand_over_kind(c, batch, account, to), new_ctx)
@@ -304,48 +324,110 @@ def holding_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]
     (``custody.hand_over_goods``, rules v3), or None. Holders' records are read in one
     query; only a row naming a revoked one asks the contract."""
     out = [dict(r) for r in rows]
-    holders = sorted({str(r[c]) for r in out for c in ("owner", "custodian") if r[c]})
-    found = svc.node.store.get_states([f"identity/{participant_key(d)}" for d in holders])
-    records = (found.get(f"identity/{participant_key(d)}") for d in holders)
-    revoked = {d for d, raw in zip(holders, records, strict=True)
-               if raw is not None and decode(raw)["status"] == "revoked"}
+    revoked = _revoked(svc, (str(r[c]) for r in out for c in ("owner", "custodian") if r[c]))
     for r in out:
         r[HAND_OVER] = next((a for a in dict.fromkeys((r["owner"], r["custodian"]))
                              if a in revoked and successors(svc, str(r["batch"]), a)), None)
     return out
 
 
+def balance_successors(svc: LedgerService, account: str,
+                       currency: str | None) -> list[tuple[str, str]]:
+    """(id, words) of the successors to whom ``hand_over_balance`` would move revoked
+    ``account``'s balance in ``currency`` (None: in every ISO 4217 one): its
+    organisation's account, then the active members of it the contract accepts (the
+    first ``page_max``); none if it would refuse whoever it went to."""
+    new_ctx = _admin_ctx(svc, "payments")
+    if not _passes(lambda c: balance_hand_over_checks(c, account, None, currency), new_ctx):
+        return []
+    org = str(new_ctx().read("identity", participant_key(account))["org"])
+    rec = new_ctx().read("identity", f"o/{org}") or {}
+    offered = [(f"org:{org}", f"{rec.get('name', org)} (the organisation's account)"),
+               *((str(m["did"]), f"{m['name']} ({m['roles']})")
+                 for m in _members(svc, new_ctx, account))]
+
+    def takes(to: str) -> bool:
+        return _passes(lambda c: balance_hand_over_checks(c, account, to, currency), new_ctx)
+
+    return [(d, words) for d, words in offered if takes(d)]
+
+
+def balance_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Balance ``rows`` with :data:`HAND_OVER`: the account, where it is a revoked
+    participant's whose balance in the row's currency a consortium admin may hand to a
+    successor (``payments.hand_over_balance``, rules v3), else None. Account holders'
+    records are read in one query; only a row of a revoked one asks the contract."""
+    out = [dict(r) for r in rows]
+    revoked = _revoked(svc, (str(r["account"]) for r in out if r["kind"] == "participant"))
+    for r in out:
+        a = str(r["account"])
+        r[HAND_OVER] = a if (a in revoked and r["kind"] == "participant"
+                             and balance_successors(svc, a, str(r["currency"]))) else None
+    return out
+
+
+# The admin's hand-overs of a revoked participant's goods and money, whose forms a row
+# button opens (:func:`narrow_fields`) and which are refused before signing.
+HANDED_OVER = (("custody", "hand_over_goods"), ("payments", "hand_over_balance"))
+
+
+def _offer(to: Field, choices: list[tuple[str, str]], none_left: str) -> None:
+    """Make ``to`` a choice among ``choices`` (id, words), or say ``none_left`` if none."""
+    to.kind, to.options, to.labels, to.suggest = "select", tuple(d for d, _ in choices), \
+        dict(choices), None
+    if not choices:
+        to.hint = f"{to.hint} — {none_left}"
+
+
 def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[Field],
                   values: Mapping[str, Any]) -> None:
     """Fill in what a form opened by a row button can know: ``hand_over_goods``'s
     successor becomes a choice among the members :func:`successors` finds for the batch
-    and account given, or its hint says why the contract refuses."""
-    if (contract, method) != ("custody", "hand_over_goods"):
+    and account given, ``hand_over_balance``'s among those :func:`balance_successors`
+    finds for the account and currency given; or its hint says why the contract refuses.
+    (An empty form is the generic one: nothing to say yet.)"""
+    if (contract, method) not in HANDED_OVER:
         return
     account, to = str(values.get("account") or ""), next(f for f in fields if f.name == "to")
+    if contract == "payments":
+        currency = str(values.get("currency") or "") or None
+        try:
+            balance_hand_over_checks(_admin_ctx(svc, "payments")(), account, None, currency)
+        except SupplyLedgerError as exc:
+            if account:
+                to.hint = f"{to.hint} — refused for this account: {exc.message}"
+            return
+        _offer(to, balance_successors(svc, account, currency),
+               "neither its organisation's account nor any of its active members may take "
+               "it now")
+        return
     try:
         batch = batch_id(str(values.get("batch") or ""), svc.resolve_batch, "batch")
-        hand_over_kind(_custody_ctx(svc)(), batch, account)
+        hand_over_kind(_admin_ctx(svc, "custody")(), batch, account)
     except SupplyLedgerError as exc:
-        if account:  # (an empty form is the generic one: nothing to say yet)
+        if account:
             to.hint = f"{to.hint} — refused for this batch and account: {exc.message}"
         return
-    choices = successors(svc, batch, account)
-    to.kind, to.options, to.labels, to.suggest = "select", tuple(d for d, _ in choices), \
-        dict(choices), None
-    if not choices:
-        to.hint = (f"{to.hint} — none of its organisation's active members may take them "
-                   "now (a successor is a member that is not only a device or node)")
+    _offer(to, successors(svc, batch, account),
+           "none of its organisation's active members may take them now (a successor is a "
+           "member that is not only a device or node)")
 
 
 def refuse_before_signing(svc: LedgerService, who: Principal, contract: str, method: str,
                           args: Mapping[str, Any]) -> None:
-    """Raise the contract's refusal of an admin's ``hand_over_goods`` (a forged or stale
-    form) before anything is signed, so it leaves no failed call on the ledger. Others'
-    calls are the role check's (``LedgerService.call``)."""
-    if (contract, method) == ("custody", "hand_over_goods") and who.has("admin"):
-        validate_args(svc.method(contract, method).args, dict(args))  # (its errors first)
-        hand_over_kind(_custody_ctx(svc)(), args["batch"], args["account"], args["to"])
+    """Raise the contract's refusal of an admin's ``hand_over_goods`` or
+    ``hand_over_balance`` (a forged or stale form) before anything is signed, so it leaves
+    no failed call on the ledger. Others' calls are the role check's
+    (``LedgerService.call``)."""
+    if (contract, method) not in HANDED_OVER or not who.has("admin"):
+        return
+    validate_args(svc.method(contract, method).args, dict(args))  # (its errors first)
+    if contract == "payments":
+        balance_hand_over_checks(_admin_ctx(svc, "payments")(), args["account"], args["to"],
+                                 args.get("currency"))
+    else:
+        hand_over_kind(_admin_ctx(svc, "custody")(), args["batch"], args["account"],
+                       args["to"])
 
 
 def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
@@ -408,6 +490,12 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
     "custody_holdings": (
         RowAction("Hand over", "custody", "hand_over_goods",
                   (("batch", "batch"), ("account", HAND_OVER)),
+                  lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
+    ),
+    # Payments rules v3: an admin hands a revoked participant's balance to a successor.
+    "balances": (
+        RowAction("Hand over", "payments", "hand_over_balance",
+                  (("account", HAND_OVER), ("currency", "currency")),
                   lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),

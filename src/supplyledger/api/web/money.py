@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.actions import (
+    balance_rows,
     holding_rows,
     holds_account,
     order_rows,
@@ -90,13 +91,16 @@ def shown_rows(svc: LedgerService, table: str,
     always None before rules v3). An order gains the next steps its state allows
     (``actions.order_rows``), a private record whether an admin may erase it
     (``actions.record_rows``), a batch's holding which revoked holder an admin may hand
-    over for (``actions.holding_rows``). Other tables' rows pass unchanged."""
+    over for (``actions.holding_rows``), a balance whether an admin may hand it over
+    (``actions.balance_rows``). Other tables' rows pass unchanged."""
     if table == "orders":
         return order_rows(svc, rows)
     if table == "private_records":
         return record_rows(svc, rows)
     if table == "custody_holdings":
         return holding_rows(svc, rows)
+    if table == "balances":
+        return balance_rows(svc, rows)
     if table != TABLE:
         return list(rows)
     ctx = _lapse_reader(svc)

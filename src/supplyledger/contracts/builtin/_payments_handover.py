@@ -20,7 +20,7 @@ from supplyledger.contracts.runtime import Ctx, method
 from supplyledger.contracts.schema import Str
 from supplyledger.errors import AmountError, Forbidden, InvalidState, NotFound, ValidationError
 
-__all__ = ["SHOWN_TEXT", "hand_over_balance"]
+__all__ = ["SHOWN_TEXT", "balance_hand_over_checks", "hand_over_balance"]
 
 # Free text shown to people, checked as identity checks names (the web and API run this
 # check before signing: :meth:`LedgerService.check_shown_text`).
@@ -82,6 +82,37 @@ def _known_currency(ctx: Ctx, ccy: str) -> str:
     return ccy
 
 
+def balance_hand_over_checks(ctx: Ctx, account: str, to: str | None = None,
+                             currency: str | None = None) -> dict[str, int]:
+    """The amounts by currency a consortium admin's :func:`hand_over_balance` would move
+    from revoked ``account`` to ``to`` (in ``currency``, or in every ISO 4217 one), else
+    its refusal. With ``to`` None, every check but those about the successor. (The web's
+    row button and form ask it too; the reason is checked as any shown text is.)"""
+    _needs_v3(ctx)
+    return _checks(ctx, account, to, currency)
+
+
+def _checks(ctx: Ctx, account: str, to: str | None, currency: str | None) -> dict[str, int]:
+    """``hand_over_balance``'s checks after the reason's, in its order (the first refusal
+    is the one a receipt keeps); the successor's skipped when ``to`` is None."""
+    holder = _revoked_holder(ctx, account)
+    ccys = [_known_currency(ctx, currency)] if currency is not None else sorted(ISO_4217)
+    if to is not None:
+        _check_successor(ctx, holder, to)
+    open_ids = ctx.get(open_key(account)) or []
+    if open_ids:
+        raise InvalidState(f"{account} still has open withdrawal instructions "
+                           f"{', '.join(open_ids)}: cancel them first (cancel_withdrawal, "
+                           "which a consortium admin may, as they have lapsed); their "
+                           "reservations return to the balance to hand over",
+                           current="open_instructions", instructions=open_ids)
+    amounts = {c: v for c in ccys if (v := balance(ctx, account, c)) > 0}
+    if not amounts:
+        held = f"in {ccys[0]}" if len(ccys) == 1 else "in any ISO 4217 currency"
+        raise InvalidState(f"{account} holds nothing {held} to hand over", current="empty")
+    return amounts
+
+
 @method(roles="admin", args={
     "account": Str(max_len=128, doc="the revoked participant's id (did:sl:…)"),
     "to": Str(max_len=128, doc="the successor: org:<org> of the revoked participant's "
@@ -98,20 +129,7 @@ def hand_over_balance(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     _needs_v3(ctx)
     check_shown_text(ctx.version, "reason", a["reason"])  # payments v3 implies identity v2's
     account, to = a["account"], a["to"]
-    holder = _revoked_holder(ctx, account)
-    ccys = [_known_currency(ctx, a["currency"])] if "currency" in a else sorted(ISO_4217)
-    _check_successor(ctx, holder, to)
-    open_ids = ctx.get(open_key(account)) or []
-    if open_ids:
-        raise InvalidState(f"{account} still has open withdrawal instructions "
-                           f"{', '.join(open_ids)}: cancel them first (cancel_withdrawal, "
-                           "which a consortium admin may, as they have lapsed); their "
-                           "reservations return to the balance to hand over",
-                           current="open_instructions", instructions=open_ids)
-    amounts = {c: v for c in ccys if (v := balance(ctx, account, c)) > 0}
-    if not amounts:
-        held = f"in {ccys[0]}" if len(ccys) == 1 else "in any ISO 4217 currency"
-        raise InvalidState(f"{account} holds nothing {held} to hand over", current="empty")
+    amounts = _checks(ctx, account, to, a.get("currency"))
     for ccy, amount in amounts.items():
         left = debit(ctx, account, ccy, amount)
         new = credit(ctx, to, ccy, amount)

@@ -96,7 +96,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._payments_handover import SHOWN_TEXT, hand_over_balance
+from supplyledger.contracts.builtin._payments_handover import (
+    SHOWN_TEXT,
+    balance_hand_over_checks,
+    hand_over_balance,
+)
 from supplyledger.contracts.builtin._payments_model import (
     ACCOUNT,
     CURRENCY,
@@ -143,6 +147,7 @@ __all__ = [
     "SHOWN_TEXT",
     "Amount",
     "balance",
+    "balance_hand_over_checks",
     "credit",
     "debit",
     "escrow",
