@@ -199,6 +199,14 @@ class DemoServed:
         with self.api(login) as c:
             return str(c.get("/api/auth/me").json()["did"])
 
+    def call(self, login: str, contract: str, method: str,
+             args: dict[str, Any]) -> dict[str, Any]:
+        """``login`` signs a call over the JSON API: its receipt."""
+        with self.api(login) as c:
+            receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
+                                             json=args).json()["receipt"]
+        return receipt
+
     @property
     def height(self) -> int:
         return self.service.node.height

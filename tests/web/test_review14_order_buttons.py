@@ -65,19 +65,11 @@ def _delivered(served: Served) -> tuple[str, str]:
     return oid, parcel
 
 
-def _call(served: Served, login: str, contract: str, method: str,
-          args: dict[str, Any]) -> dict[str, Any]:
-    """``login`` signs a call over the JSON API: its receipt."""
-    with served.api(login) as c:
-        receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
-                                         json=args).json()["receipt"]
-    return receipt
-
 
 def _refused(served: Served, login: str, method: str, oid: str, code: str,
              **more: Any) -> str:
     """The contract's refusal (error ``code``) of ``login``'s call: its message."""
-    receipt = _call(served, login, "orders", method, {"order": oid, **more})
+    receipt = served.call(login, "orders", method, {"order": oid, **more})
     assert not receipt["ok"] and receipt["error"]["code"] == code, receipt
     return str(receipt["error"]["message"])
 
@@ -103,15 +95,15 @@ def test_the_seller_cancels_before_dispatch_unless_an_advance_was_paid_on_the_or
 
     financed = _place(served)
     financier = served.did("financier")
-    assert _call(served, "bank", "payments", "deposit", {
+    assert served.call("bank", "payments", "deposit", {
         "account": financier, "currency": "CNY", "amount": 10_000,
         "reference": "working capital"})["ok"]
-    assert _call(served, "supplier-a", "credit", "request_financing", {
+    assert served.call("supplier-a", "credit", "request_financing", {
         "order": financed, "financier": financier, "amount": 2000, "repay": 2100})["ok"]
     # asked, not advanced yet: the escrow is nobody's collateral, so the seller may cancel
     assert "Cancel" in _seen(served, financed)["supplier-a"]
-    assert _call(served, "financier", "credit", "decide",
-                 {"order": financed, "approve": True})["ok"]
+    assert served.call("financier", "credit", "decide",
+                       {"order": financed, "approve": True})["ok"]
     seen = _seen(served, financed)
     assert seen["supplier-a"] == ["Dispatch", "Reschedule"]
     assert seen["customer"] == ["Cancel"]  # the buyer still may, with a full refund
@@ -139,14 +131,14 @@ def test_the_buyer_returns_a_delivery_and_the_seller_receives_it_back(
 
     # The goods' custodian (the buyer) offers their custody to someone else: the contract
     # would not move it back to the seller under that open proposal, and the row agrees.
-    receipt = _call(served, "customer", "custody", "propose",
-                    {"batch": parcel, "to": served.did("driver"), "kind": "custody"})
+    receipt = served.call("customer", "custody", "propose",
+                          {"batch": parcel, "to": served.did("driver"), "kind": "custody"})
     assert receipt["ok"], receipt
     assert _seen(served, oid)["supplier-a"] == []
     assert "open hand-over proposal" in _refused(served, "supplier-a", "receive_return", oid,
                                                  "invalid_state")
-    assert _call(served, "customer", "custody", "cancel",
-                 {"proposal": receipt["result"]["proposal"]})["ok"]
+    assert served.call("customer", "custody", "cancel",
+                       {"proposal": receipt["result"]["proposal"]})["ok"]
 
     assert _seen(served, oid)["supplier-a"] == ["Receive return"]
     _follow(served, "supplier-a", oid, "Receive return")
@@ -157,15 +149,15 @@ def test_the_buyer_returns_a_delivery_and_the_seller_receives_it_back(
 
 
 def test_no_return_once_the_dispute_period_is_over(served: Served) -> None:
-    assert _call(served, "admin", "orders", "configure", {"release_after_ms": 0})["ok"]
+    assert served.call("admin", "orders", "configure", {"release_after_ms": 0})["ok"]
     try:
         oid, _ = _delivered(served)
         assert _seen(served, oid)["customer"] == ["Confirm receipt", "Release"]
         assert "dispute period ended" in _refused(served, "customer", "request_return", oid,
                                                   "invalid_state", reason="late")
     finally:
-        assert _call(served, "admin", "orders", "configure",
-                     {"release_after_ms": 7 * DAY})["ok"]
+        assert served.call("admin", "orders", "configure",
+                           {"release_after_ms": 7 * DAY})["ok"]
 
 
 def test_the_seller_reschedules_and_the_buyer_agrees_from_the_row(served: Served) -> None:
@@ -191,7 +183,7 @@ def test_the_seller_reschedules_and_the_buyer_agrees_from_the_row(served: Served
 
     # The buyer proposes: the seller's button becomes the agreement, prefilled.
     counter = _minute(new["latest"] + DAY)
-    assert _call(served, "customer", "orders", "reschedule", {
+    assert served.call("customer", "orders", "reschedule", {
         "order": oid, "earliest": new["earliest"], "latest": new["latest"] + DAY})["ok"]
     assert _seen(served, oid)["supplier-a"] == ["Agree new window", "Cancel", "Dispatch"]
     assert _follow(served, "supplier-a", oid, "Agree new window")["latest"] == counter

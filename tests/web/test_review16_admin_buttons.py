@@ -12,7 +12,6 @@ from __future__ import annotations
 import html as htmllib
 import re
 import time
-from typing import Any
 
 import pytest
 
@@ -28,13 +27,6 @@ RECORD = "ab" * 16
 
 served = demo_fixture("buttons16", weeks=1, api=CHEAP)
 
-
-def _call(served: Served, login: str, contract: str, method: str,
-          args: dict[str, Any]) -> dict[str, Any]:
-    with served.api(login) as c:
-        receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
-                                         json=args).json()["receipt"]
-    return receipt
 
 
 def _buttons(served: Served, login: str, table: str, rid: str) -> dict[str, str]:
@@ -72,7 +64,7 @@ def _follow(served: Served, login: str, table: str, rid: str, label: str, arg: s
 
 def _place(served: Served, oid: str) -> None:
     now = int(time.time() * 1000)
-    assert _call(served, "customer", "orders", "place", {
+    assert served.call("customer", "orders", "place", {
         "id": oid, "seller": served.did("supplier-a"), "product": SELLER_PRODUCT,
         "quantity": 1, "unit_price": 1850, "freight": 800, "currency": "CNY",
         "earliest": now, "latest": now + 3 * DAY})["ok"]
@@ -100,14 +92,14 @@ def test_admin_and_seller_buttons_follow_the_parties_being_revoked(
     _place(served, financed)
     _place(served, plain)
     financier = served.did("financier")
-    assert _call(served, "bank", "payments", "deposit", {
+    assert served.call("bank", "payments", "deposit", {
         "account": financier, "currency": "CNY", "amount": 10_000,
         "reference": "working capital"})["ok"]
-    assert _call(served, "supplier-a", "credit", "request_financing", {
+    assert served.call("supplier-a", "credit", "request_financing", {
         "order": financed, "financier": financier, "amount": 1000, "repay": 1050})["ok"]
-    assert _call(served, "financier", "credit", "decide",
-                 {"order": financed, "approve": True})["ok"]
-    assert _call(served, "customer", "privacy", "publish", {
+    assert served.call("financier", "credit", "decide",
+                       {"order": financed, "approve": True})["ok"]
+    assert served.call("customer", "privacy", "publish", {
         "record": RECORD, "commitment": "cd" * 32, "recipients": []})["ok"]
 
     # Everyone active: the seller may not cancel the financed order, the admin nothing.
@@ -115,16 +107,16 @@ def test_admin_and_seller_buttons_follow_the_parties_being_revoked(
         "supplier-a": ["Dispatch", "Reschedule"], "admin": []}
     assert _seen(served, "orders", plain, "admin")["admin"] == []
     assert _seen(served, "private_records", RECORD, "admin")["admin"] == []
-    refused = _call(served, "admin", "privacy", "erase", {"record": RECORD})
+    refused = served.call("admin", "privacy", "erase", {"record": RECORD})
     assert refused["error"]["code"] == "forbidden", refused
 
     # The buyer (the record's author) revoked: the seller cancels its financed order, the
     # admin erases the record, but does not cancel while the seller is active.
-    assert _call(served, "admin", "identity", "revoke",
-                 {"did": served.did("customer"), "reason": "left"})["ok"]
+    assert served.call("admin", "identity", "revoke",
+                       {"did": served.did("customer"), "reason": "left"})["ok"]
     assert "Cancel" in _buttons(served, "supplier-a", "orders", financed)
     assert _seen(served, "orders", financed, "admin")["admin"] == []
-    refused = _call(served, "admin", "orders", "cancel", {"order": financed})
+    refused = served.call("admin", "orders", "cancel", {"order": financed})
     assert "still active" in refused["error"]["message"], refused
     assert _seen(served, "private_records", RECORD, "admin")["admin"] == ["Erase"]
     assert _buttons(served, "supplier-a", "private_records", RECORD) == {}  # not an admin
@@ -138,8 +130,8 @@ def test_admin_and_seller_buttons_follow_the_parties_being_revoked(
     assert _buttons(served, "admin", "private_records", RECORD) == {}
 
     # The seller revoked too: the admin cancels either order from its row.
-    assert _call(served, "admin", "identity", "revoke",
-                 {"did": served.did("supplier-a"), "reason": "closed"})["ok"]
+    assert served.call("admin", "identity", "revoke",
+                       {"did": served.did("supplier-a"), "reason": "closed"})["ok"]
     assert _buttons(served, "admin", "orders", financed).keys() == {"Cancel"}
     with monkeypatch.context() as m:
         _on_older_rules(served, m)

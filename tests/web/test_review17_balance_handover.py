@@ -38,16 +38,9 @@ class Scene:
     active: str  # an active participant holding CNY
 
 
-def _call(served: Served, login: str, contract: str, method: str,
-          args: dict[str, Any]) -> dict[str, Any]:
-    with served.api(login) as c:
-        receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
-                                         json=args).json()["receipt"]
-    return receipt
-
 
 def _member(served: Served, org: str, name: str, roles: list[str]) -> str:
-    r = _call(served, "admin", "identity", "register_member", {
+    r = served.call("admin", "identity", "register_member", {
         "org": org, "public_key": generate("ed25519").public.b64, "name": name,
         "roles": roles})
     assert r["ok"], r
@@ -81,16 +74,16 @@ def scene(served: Served) -> Scene:
     assert svc.rules_version("payments") == 3
     sales, customer = served.did("sales"), served.did("customer")
     assert _balances(served, sales)[(sales, "CNY")] > 0
-    w = _call(served, "customer", "payments", "instruct_withdrawal",
-              {"id": "w-h103", "currency": "CNY", "amount": 1000, "bank": "bank"})
+    w = served.call("customer", "payments", "instruct_withdrawal",
+                    {"id": "w-h103", "currency": "CNY", "amount": 1000, "bank": "bank"})
     assert w["ok"], w
     heir = _member(served, "gw-sales", "Zhao Min (new key)", ["platform", "supplier"])
     gone = _member(served, "gw-sales", "Temp (left)", ["warehouse"])
     held = svc.reads.rows("balances", 50, None, {"account": sales}).items
     assert not any(r[HAND_OVER] for r in balance_rows(svc, held))  # not revoked yet
     for did in (sales, customer, gone):
-        assert _call(served, "admin", "identity", "revoke",
-                     {"did": did, "reason": "key lost"})["ok"]
+        assert served.call("admin", "identity", "revoke",
+                           {"did": did, "reason": "key lost"})["ok"]
     [org] = svc.reads.rows("organisations", 1, None, {"id": "gw-sales"}).items
     return Scene(sales, str(org["name"]), heir, gone, customer, served.did("supplier-a"))
 

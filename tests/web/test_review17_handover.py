@@ -36,16 +36,9 @@ class Scene:
     active_batch: str  # a batch it holds
 
 
-def _call(served: Served, login: str, contract: str, method: str,
-          args: dict[str, Any]) -> dict[str, Any]:
-    with served.api(login) as c:
-        receipt: dict[str, Any] = c.post(f"/api/contracts/{contract}/{method}",
-                                         json=args).json()["receipt"]
-    return receipt
-
 
 def _member(served: Served, name: str, roles: list[str]) -> str:
-    r = _call(served, "admin", "identity", "register_member", {
+    r = served.call("admin", "identity", "register_member", {
         "org": "gw-mill", "public_key": generate("ed25519").public.b64, "name": name,
         "roles": roles})
     assert r["ok"], r
@@ -81,8 +74,8 @@ def scene(served: Served) -> Scene:
     # Before the revocation no row of the mill's offers anyone a hand-over.
     assert not any(r[HAND_OVER] for r in holding_rows(svc, held.items))
     heir = _member(served, "Chen Jie (new key)", ["manufacturer", "warehouse"])
-    assert _call(served, "admin", "identity", "revoke",
-                 {"did": mill, "reason": "left the mill"})["ok"]
+    assert served.call("admin", "identity", "revoke",
+                       {"did": mill, "reason": "left the mill"})["ok"]
     offered = [r["batch"] for r in holding_rows(svc, held.items) if r[HAND_OVER] == mill]
     assert offered, "a batch of the revoked operator that no order reserves"
     for login in ("granary", "sales", "supplier-a", "platform-a"):
