@@ -12,12 +12,14 @@ from __future__ import annotations
 import html as htmllib
 import re
 import time
+import traceback
 
 import pytest
 
 from _serving import DemoServed as Served
 from _serving import demo_fixture
 from api.conftest import CHEAP
+from supplyledger.api.web.actions import ROUNDS
 from web.test_review13_order_buttons import BUTTON
 
 SELLER_PRODUCT = "06901234200010"  # Riverside Baking Supplies' (supplier-a) yeast, for sale
@@ -142,3 +144,24 @@ def test_admin_and_seller_buttons_follow_the_parties_being_revoked(
     assert (_order_state(served, plain), _order_state(served, financed)) == (
         "cancelled", "cancelled")
     assert _buttons(served, "admin", "orders", plain) == {}
+
+
+def test_a_page_of_private_records_reads_the_state_in_a_few_queries(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Erase check reads the records and their authors a round of keys at a time, as
+    the order rows do (it read two keys per row, one query each)."""
+    store = served.service.node.store
+    calls = {"get_state": 0, "get_states": 0}  # those made for the rows' buttons
+    for name in calls:
+        def counted(*a: object, _f: object = getattr(store, name), _n: str = name) -> object:
+            stack = traceback.extract_stack()
+            if any(f.filename.endswith("web/actions.py") for f in stack) and not any(
+                    f.name == "rules_version" for f in stack):  # (one read per page)
+                calls[_n] += 1
+            return _f(*a)  # type: ignore[operator]
+        monkeypatch.setattr(store, name, counted)
+    with served.web("admin") as web:
+        page = web.get("/tables/private_records").text
+    assert page.count("<tr>") >= 2  # the demo's shared records
+    assert 1 <= calls["get_states"] <= ROUNDS
+    assert calls["get_state"] == 0

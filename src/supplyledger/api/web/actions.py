@@ -49,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -261,17 +262,23 @@ ERASABLE = "admin_erasable"  # the key of a private record's row: an admin may e
 def record_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
     """Private record ``rows`` with :data:`ERASABLE`: whether ``privacy.erase`` would accept
     the call from a consortium admin who is not the record's author (rules v2: its author
-    is no longer active), as the contract decides (``privacy.erasable``)."""
-    version, now = svc.rules_version("privacy"), svc.node.clock()
+    is no longer active), as the contract decides (``privacy.erasable``). The state is read
+    as for order rows, a round of keys at a time (the records, then their authors)."""
+    out = [dict(r) for r in rows]
+    version, now, reader = svc.rules_version("privacy"), svc.node.clock(), _Prefetch(svc)
 
     def new_ctx() -> Ctx:
         return Ctx(contract="privacy", signer="", roles=frozenset({"admin"}), org=None,
-                   time=now, tx_id="", read=svc.node.store.get_state, version=version)
+                   time=now, tx_id="", read=reader, version=version)
 
-    def may_erase(rid: str) -> bool:
-        return _passes(lambda c: erasable(c, rid), new_ctx)
-
-    return [{**r, ERASABLE: may_erase(str(r["id"]))} for r in rows]
+    for n in range(ROUNDS + 1):
+        reader.last = n == ROUNDS
+        for r in out:  # a key not fetched yet reads as absent: refused, asked again
+            r[ERASABLE] = _passes(partial(erasable, rid=str(r["id"])), new_ctx)
+        if not reader.missing:
+            break
+        reader.fetch()
+    return out
 
 
 # Key of a holding's or balance's row: the revoked holder (account) to hand over for.
