@@ -89,6 +89,7 @@ async def test_format_parses_and_names_every_metric(client: httpx.AsyncClient,
                        "txs_committed_total": "counter", "txs_failed_total": "counter",
                        "txs_refused_total": "counter", "txs_pending": "gauge",
                        "verifier_processes_alive": "gauge", "node_failed": "gauge",
+                       "commit_process_alive": "gauge",
                        "block_commit_seconds": "histogram", "block_txs": "histogram",
                        "seconds_since_last_block": "gauge", "database_bytes": "gauge",
                        "wal_bytes": "gauge"}.items():
@@ -97,6 +98,7 @@ async def test_format_parses_and_names_every_metric(client: httpx.AsyncClient,
     assert value(samples, "database_bytes") > 0
     assert value(samples, "txs_pending") == 0
     assert value(samples, "verifier_processes_alive") == 0  # the fixture verifies in-process
+    assert value(samples, "commit_process_alive") == 0  # and so commits in-process
     assert value(samples, "node_failed") == 0
     assert 0 <= value(samples, "seconds_since_last_block") < 300
 

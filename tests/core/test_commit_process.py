@@ -91,6 +91,7 @@ def _in_ledger(data_dir: Path, tx_ids: set[str]) -> set[str]:
 def test_a_node_with_verifier_processes_commits_in_its_own_process(ledger: Ledger) -> None:
     node = ledger.start(block_max_txs=5, verify_workers=2)
     pid = _commit_pid(os.getpid())
+    assert node.commit_process_alive()
     receipts = [f.result(30) for f in [node.submit(_org(ledger, i)) for i in range(12)]]
     assert all(r.ok for r in receipts)
     acked = {r.tx_id for r in receipts}
@@ -105,6 +106,7 @@ def test_a_node_with_verifier_processes_commits_in_its_own_process(ledger: Ledge
 def test_verifying_in_process_commits_in_process_too(ledger: Ledger) -> None:
     node = ledger.start()  # verify_workers=0
     assert node.submit(_org(ledger, 0)).result(30).ok
+    assert not node.commit_process_alive()
     assert not any(COMMITTER in cmd for cmd in _children(os.getpid()).values())
 
 
@@ -115,6 +117,7 @@ def test_a_killed_commit_process_stops_the_node_and_loses_nothing_acknowledged(
     child = _commit_pid(os.getpid())
     os.kill(child, signal.SIGKILL)
     assert _gone(child)
+    assert not node.commit_process_alive()
     later_raws = [_org(ledger, i) for i in range(5, 10)]
     later = [node.submit(raw) for raw in later_raws]
     errors = [f.exception(30) for f in later]

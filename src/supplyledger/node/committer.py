@@ -47,6 +47,9 @@ class CommitProcess:
              str(lock_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(lock_fd,))
 
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
                      ops: Sequence[Op]) -> None:
         """Return once the block is durable; raise :class:`StoreError` if it is not."""

@@ -169,6 +169,8 @@ def render(node: Node) -> str:
           node.settings.verify_workers)
     t.one("verifier_processes_alive", "gauge", "Verifier processes still running.",
           node.verifiers_alive())
+    t.one("commit_process_alive", "gauge", "1 while the commit process runs (0: commits "
+          "in-process, or it died).", int(node.commit_process_alive()))
     t.one("node_failed", "gauge", "1 once the node stopped accepting after a failure.",
           int(node.failure is not None))
     t.histogram("block_commit_seconds", "Time to write and sync one block.", m.commit_ns,

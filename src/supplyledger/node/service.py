@@ -204,6 +204,12 @@ class Node:
         """Verifier processes still running (0 when verifying in-process)."""
         return self._pool.alive()
 
+    def commit_process_alive(self) -> bool:
+        """Whether blocks are committed by a commit process that is running (False when
+        this process commits them itself)."""
+        cp = self._commit_process
+        return cp is not None and cp.alive()
+
     def on_block(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(height)`` after each durable commit (for live updates)."""
         self._listeners.append(listener)
