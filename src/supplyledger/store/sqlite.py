@@ -28,8 +28,8 @@ from supplyledger.errors import MigrationError, StoreError
 from supplyledger.store.migrations import MIGRATIONS
 from supplyledger.store.records import BlockRecord
 
-__all__ = ["BlockRows", "SQLiteStore", "apply_ops", "block_rows", "connect", "own_file",
-           "rollback"]
+__all__ = ["BlockRows", "OpRow", "SQLiteStore", "apply_op_rows", "apply_ops", "block_rows",
+           "connect", "op_row", "own_file", "rollback"]
 
 DB_NAME = "ledger.sqlite"
 
@@ -67,15 +67,39 @@ def rollback(conn: sqlite3.Connection) -> None:
 
 
 def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[Op]) -> None:
-    """Apply projection operations, batching runs of the same statement.
+    """Apply projection operations, batching runs of the same statement (see
+    :func:`apply_op_rows`)."""
+    apply_op_rows(conn, tables, [op_row(op) for op in ops])
+
+
+UPSERT, UPDATE, DELETE = range(3)
+# A projection operation as built-in values, so a block's can be marshal-ed to the commit
+# process (node/committer.py): (UPSERT, table, row), (UPDATE, table, key, ((column, value),
+# ...)) or (DELETE, table, key).
+OpRow = tuple[Any, ...]
+
+
+def op_row(op: Op) -> OpRow:
+    t = type(op)
+    if t is Upsert:  # most ops
+        return (UPSERT, *op)
+    if t is Update:
+        return (UPDATE, *op)
+    assert t is Delete, t
+    return (DELETE, *op)
+
+
+def apply_op_rows(conn: sqlite3.Connection, tables: dict[str, Table],
+                  ops: Iterable[OpRow]) -> None:
+    """Apply projection operations (:func:`op_row`), batching runs of the same statement.
 
     Projection tables have no triggers or foreign keys, so operations on different tables
     commute: they are applied table by table, each table's in their order. A block's
     transactions interleave tables (an order row, its event, a balance, ...); grouped,
     each table's rows go to SQLite in one call instead of one call per run."""
-    by_table: defaultdict[str, list[Op]] = defaultdict(list)
+    by_table: defaultdict[str, list[OpRow]] = defaultdict(list)
     for op in ops:
-        by_table[op.table].append(op)
+        by_table[op[1]].append(op)
     for name, table_ops in by_table.items():
         t = tables[name]
         where = " AND ".join(f"{k}=?" for k in t.primary_key)
@@ -85,18 +109,19 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
         batch_sql = ""
         batch: list[Sequence[Any]] = []
         for op in table_ops:
-            if type(op) is Upsert:  # most ops
+            kind = op[0]
+            if kind == UPSERT:  # most ops
                 sql = upsert
-                params: Sequence[Any] = op.row
-            elif type(op) is Update:
-                cols, vals = zip(*op.values, strict=True) if op.values else ((), ())
+                params: Sequence[Any] = op[2]
+            elif kind == UPDATE:
+                cols, vals = zip(*op[3], strict=True) if op[3] else ((), ())
                 sql = updates.get(cols) or updates.setdefault(
                     cols, f"UPDATE {name} SET {','.join(f'{c}=?' for c in cols)} WHERE {where}")
-                params = (*vals, *op.key)
+                params = (*vals, *op[2])
             else:
-                assert type(op) is Delete
+                assert kind == DELETE
                 sql = delete
-                params = op.key
+                params = op[2]
             if sql != batch_sql:
                 if batch:
                     conn.executemany(batch_sql, batch)
@@ -112,13 +137,11 @@ def apply_ops(conn: sqlite3.Connection, tables: dict[str, Table], ops: Iterable[
 _blob = bytearray
 
 
-_OPS: tuple[type[Upsert], type[Update], type[Delete]] = (Upsert, Update, Delete)
-
 # A block as the rows it adds, in built-in types only, so the node can hand it to the
 # process that commits it with `marshal` (node/committer.py): (blocks row, txs rows, state
-# writes, projection operations as (kind, *fields) with kind an index into _OPS).
+# writes, projection operations as :func:`op_row` gives them).
 BlockRows = tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[str, bytes | None]],
-                  list[tuple[Any, ...]]]
+                  list[OpRow]]
 
 
 def block_rows(rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
@@ -128,7 +151,7 @@ def block_rows(rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
             [(base + t.index, t.id, rec.height, t.index, t.raw, t.signer, t.contract, t.method,
               int(t.ok), t.receipt) for t in rec.txs],
             writes if isinstance(writes, list) else list(writes),
-            [(0 if type(op) is Upsert else 1 if type(op) is Update else 2, *op) for op in ops])
+            [op_row(op) for op in ops])
 
 
 # 64 MB of 4 KB pages. Past this the WAL is rewound after a complete checkpoint (below).
@@ -404,7 +427,7 @@ class SQLiteStore:
             dels = [(k,) for k, v in writes if v is None]
             if dels:
                 c.executemany("DELETE FROM state WHERE key=?", dels)
-            apply_ops(c, self.tables, [_OPS[op[0]](*op[1:]) for op in ops])
+            apply_op_rows(c, self.tables, ops)
             if meta:
                 c.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", list(meta.items()))
             c.execute("COMMIT")
