@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import lzma
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,24 @@ def test_an_interrupted_erasure_is_finished_by_erasing_again(
     c = consortium
     p = _parties(c, rsa_keys)
     pd = PrivateData(c.node)
+    # Listeners run in the order they were added: once this one has seen a block, the
+    # service's own shredding of it (on the committer thread) is over.
+    seen: list[int] = []
+    followed = threading.Condition()
+
+    def follow(height: int) -> None:
+        with followed:
+            seen.append(height)
+            followed.notify_all()
+
+    c.node.on_block(follow)
     rid = pd.share(p["alice"].key, SECRET, [p["carrier"].did])
     kept = tmp_path / "kept"
     shutil.copytree(c.dir / "private" / "records" / rid, kept)
     pd.erase(p["alice"].key, rid)
+    erased_at = c.node.height  # nothing else is in flight: the erasure's block
+    with followed:
+        assert followed.wait_for(lambda: bool(seen) and max(seen) >= erased_at, timeout=30)
     shutil.copytree(kept, c.dir / "private" / "records" / rid)  # as if never deleted
     with pytest.raises(InvalidState, match="erased"):
         pd.erase(p["alice"].key, rid)
