@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -257,3 +258,19 @@ class WorldServed:
                                                 "password": self.password(login)})
             assert r.status_code == 200, r.text
             yield c
+
+
+def count_row_button_reads(store: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the store's ``get_state`` and ``get_states`` calls made for the web's row
+    buttons (from api/web/actions.py, but the page's one rules-version read); the counts
+    grow in the dict returned."""
+    calls = {"get_state": 0, "get_states": 0}
+    for name in calls:
+        def counted(*a: object, _f: Any = getattr(store, name), _n: str = name) -> Any:
+            stack = traceback.extract_stack()
+            if any(f.filename.endswith("web/actions.py") for f in stack) and not any(
+                    f.name == "rules_version" for f in stack):
+                calls[_n] += 1
+            return _f(*a)
+        monkeypatch.setattr(store, name, counted)
+    return calls

@@ -14,13 +14,12 @@ import html as htmllib
 import itertools
 import re
 import time
-import traceback
 
 import httpx
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import demo_fixture
+from _serving import count_row_button_reads, demo_fixture
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import ROUNDS
 
@@ -218,16 +217,7 @@ def test_once_the_dispute_period_is_over_anyone_releases_and_nobody_disputes(
 
 def test_a_page_of_orders_reads_the_state_in_a_few_queries_whatever_its_rows(
         served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = served.service.node.store
-    calls = {"get_state": 0, "get_states": 0}  # those made for the order rows' buttons
-    for name in calls:
-        def counted(*a: object, _f: object = getattr(store, name), _n: str = name) -> object:
-            stack = traceback.extract_stack()
-            if any(f.filename.endswith("web/actions.py") for f in stack) and not any(
-                    f.name == "rules_version" for f in stack):  # (one read per page)
-                calls[_n] += 1
-            return _f(*a)  # type: ignore[operator]
-        monkeypatch.setattr(store, name, counted)
+    calls = count_row_button_reads(served.service.node.store, monkeypatch)
     with served.web("customer") as web:
         page = web.get("/tables/orders").text
     assert page.count("<tr>") > 10  # the demo's orders: many rows

@@ -12,12 +12,11 @@ from __future__ import annotations
 import html as htmllib
 import re
 import time
-import traceback
 
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import demo_fixture
+from _serving import count_row_button_reads, demo_fixture
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import ROUNDS
 from web.test_review13_order_buttons import BUTTON
@@ -150,16 +149,7 @@ def test_a_page_of_private_records_reads_the_state_in_a_few_queries(
         served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Erase check reads the records and their authors a round of keys at a time, as
     the order rows do (it read two keys per row, one query each)."""
-    store = served.service.node.store
-    calls = {"get_state": 0, "get_states": 0}  # those made for the rows' buttons
-    for name in calls:
-        def counted(*a: object, _f: object = getattr(store, name), _n: str = name) -> object:
-            stack = traceback.extract_stack()
-            if any(f.filename.endswith("web/actions.py") for f in stack) and not any(
-                    f.name == "rules_version" for f in stack):  # (one read per page)
-                calls[_n] += 1
-            return _f(*a)  # type: ignore[operator]
-        monkeypatch.setattr(store, name, counted)
+    calls = count_row_button_reads(served.service.node.store, monkeypatch)
     with served.web("admin") as web:
         page = web.get("/tables/private_records").text
     assert page.count("<tr>") >= 2  # the demo's shared records
