@@ -11,13 +11,15 @@ its own parameters (each module its own world: the tests change it)::
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,3 +276,27 @@ def count_row_button_reads(store: Any, monkeypatch: pytest.MonkeyPatch) -> dict[
             return _f(*a)
         monkeypatch.setattr(store, name, counted)
     return calls
+
+
+BUTTON = re.compile(r'<a class="button small" href="([^"]+)">([^<]+)</a>')
+
+
+def row_buttons(page: str, keep: Callable[[str], bool] = lambda row: True) -> dict[str, str]:
+    """label -> link of the row buttons in the one table row of ``page`` (a body row, with
+    cells) that ``keep`` accepts; fails the test unless there is exactly one."""
+    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S) if "<td" in r and keep(r)]
+    assert len(rows) == 1, page[-3000:]
+    return {label: html.unescape(href) for href, label in BUTTON.findall(rows[0])}
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The fields a browser would send from ``page``'s form posting to ``action`` (inputs
+    with a value; a checkbox only when ticked); fails the test if there is no such form."""
+    found = re.search(rf'<form [^>]*action="{action}".*?</form>', page, re.S)
+    assert found is not None, page[-3000:]
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", found[0]):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and value and not ('type="checkbox"' in tag and " checked" not in tag):
+            fields[name[1]] = html.unescape(value[1])
+    return fields

@@ -10,21 +10,18 @@ a week of the demo, served on loopback.
 
 from __future__ import annotations
 
-import html as htmllib
 import itertools
-import re
 import time
 
 import httpx
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import count_row_button_reads, demo_fixture
+from _serving import count_row_button_reads, demo_fixture, form_fields, row_buttons
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import ROUNDS
 
 YEAST = "06901234200010"  # Riverside Baking Supplies' product for sale in the demo
-BUTTON = re.compile(r'<a class="button small" href="([^"]+)">([^<]+)</a>')
 _ids = itertools.count(1)
 LOGINS = ("customer", "supplier-a", "courier", "driver")
 
@@ -56,10 +53,8 @@ def _parcel(served: Served, oid: str) -> str:
 
 def _buttons(web: httpx.Client, oid: str) -> dict[str, str]:
     """label -> link of the buttons on order ``oid``'s row of /tables/orders."""
-    page = web.get("/tables/orders", params={"id": oid}).text
-    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S) if f">{oid}<" in r]
-    assert len(rows) == 1, (oid, page[-3000:])
-    return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
+    return row_buttons(web.get("/tables/orders", params={"id": oid}).text,
+                       lambda r: f">{oid}<" in r)
 
 
 def _seen(served: Served, oid: str) -> dict[str, list[str]]:
@@ -84,18 +79,8 @@ def _follow(served: Served, login: str, oid: str, label: str,
     with served.web(login) as web:
         href = _buttons(web, oid)[label]
         path = href.split("?", 1)[0]
-        page = web.get(href).text
-        found = re.search(rf'<form [^>]*action="{path}".*?</form>', page, re.S)
-        assert found is not None, page[-3000:]
-        form = found[0]
-        fields = {}
-        for tag in re.findall(r"<input[^>]*>", form):
-            name = re.search(r'name="([^"]+)"', tag)
-            value = re.search(r'value="([^"]*)"', tag)
-            unticked = 'type="checkbox"' in tag and " checked" not in tag
-            if name and value and not unticked:  # as a browser sends it
-                fields[name[1]] = htmllib.unescape(value[1])
-        assert fields.get("order") == oid, (href, form[:3000])
+        fields = form_fields(web.get(href).text, path)
+        assert fields.get("order") == oid, (href, fields)
         assert fields.get("csrf") and fields.get("once")  # the ordinary signing form
         r = web.post(path, data={**fields, **chosen})
         assert r.status_code == 200 and "Committed" in r.text, r.text[-3000:]

@@ -9,17 +9,14 @@ the demo, served on loopback.
 
 from __future__ import annotations
 
-import html as htmllib
-import re
 import time
 
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import count_row_button_reads, demo_fixture
+from _serving import count_row_button_reads, demo_fixture, form_fields, row_buttons
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import ROUNDS
-from web.test_review13_order_buttons import BUTTON
 
 SELLER_PRODUCT = "06901234200010"  # Riverside Baking Supplies' (supplier-a) yeast, for sale
 DAY = 86_400_000
@@ -34,10 +31,7 @@ def _buttons(served: Served, login: str, table: str, rid: str) -> dict[str, str]
     """label -> link of the buttons ``login`` sees on row ``rid`` of /tables/``table``."""
     with served.web(login) as web:
         page = web.get(f"/tables/{table}", params={"id": rid}).text
-    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S)
-            if f">{rid}<" in r or f'title="{rid}"' in r]
-    assert len(rows) == 1, (rid, page[-3000:])
-    return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
+    return row_buttons(page, lambda r: f">{rid}<" in r or f'title="{rid}"' in r)
 
 
 def _seen(served: Served, table: str, rid: str, *logins: str) -> dict[str, list[str]]:
@@ -50,14 +44,7 @@ def _follow(served: Served, login: str, table: str, rid: str, label: str, arg: s
     with served.web(login) as web:
         href = _buttons(served, login, table, rid)[label]
         path = href.split("?", 1)[0]
-        page = web.get(href).text
-        found = re.search(rf'<form [^>]*action="{path}".*?</form>', page, re.S)
-        assert found is not None, page[-3000:]
-        fields = {}
-        for tag in re.findall(r"<input[^>]*>", found[0]):
-            name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
-            if name and value and not ('type="checkbox"' in tag and " checked" not in tag):
-                fields[name[1]] = htmllib.unescape(value[1])
+        fields = form_fields(web.get(href).text, path)
         assert fields.get(arg) == rid and fields.get("csrf") and fields.get("once"), fields
         r = web.post(path, data=fields)
         assert r.status_code == 200 and "Committed" in r.text, r.text[-3000:]

@@ -18,11 +18,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import browser_fixture, demo_fixture, page_as
+from _serving import browser_fixture, demo_fixture, page_as, row_buttons
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import HAND_OVER, holding_rows
 from supplyledger.ledger.crypto import generate
-from web.test_review13_order_buttons import BUTTON
 
 FORM = "/contracts/custody/hand_over_goods"
 
@@ -54,9 +53,7 @@ def _buttons(served: Served, login: str, batch: str) -> dict[str, str]:
     """label -> link of the buttons ``login`` sees on ``batch``'s holding row."""
     with served.web(login) as web:
         page = web.get("/tables/custody_holdings", params={"batch": batch}).text
-    rows = re.findall(r"<tr>\s*<td>.*?</tr>", page, re.S)
-    assert len(rows) == 1, page[-3000:]
-    return {label: htmllib.unescape(href) for href, label in BUTTON.findall(rows[0])}
+    return row_buttons(page)
 
 
 served = demo_fixture("handover17", weeks=1, api=CHEAP)
