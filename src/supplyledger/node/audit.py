@@ -217,28 +217,28 @@ class _Auditor:
         self._list_objects()
         return self.report
 
-    def _run(self) -> AuditReport:
+    def _run(self) -> None:
         prev_hash, prev_root, expect, prev_time = blk.GENESIS_PREV, blk.GENESIS_PREV, 0, 0
         chain: str | None = None
         if not self._core_schema():
-            return self.report
+            return
         top = history.top_height(self.conn)
         if top < 0:  # every ledger starts with its genesis block
             self.find("missing_block", "the ledger holds no blocks, not even genesis",
                       height=0, table="blocks")
-            return self.report
+            return
         total = top
         for height, stored_hash, header_bytes, sig, stored_time, txs, work in self.blocks(top):
             if height != expect:
                 self.find("missing_block", f"expected block {expect}, found {height}",
                           height=expect)
-                return self.report
+                return
             try:
                 header = blk.Header.decode(header_bytes)
             except SupplyLedgerError as exc:
                 self.find("header", f"header unreadable: {exc}", height=height, table="blocks",
                           row=str(height))
-                return self.report
+                return
             if stored_time != header.time:
                 self.find("changed_row", "blocks.time differs from the header's time",
                           height=height, table="blocks", row=str(height))
@@ -263,7 +263,7 @@ class _Auditor:
             else:
                 prev_root = self._block(header, txs, work, prev_root)
             if self.stopped:
-                return self.report
+                return
             self._check_proposer(header, sig)
             prev_hash, expect, prev_time = header.hash, height + 1, header.time
             self.report.blocks += 1
@@ -276,7 +276,6 @@ class _Auditor:
         self._check_projections()
         self._check_meta(chain)
         self._list_tables()
-        return self.report
 
     def _genesis(self, header: blk.Header, txs: list[tuple[Any, ...]]) -> str:
         if len(txs) != 1:
