@@ -12,7 +12,7 @@ __all__ = ["Settings"]
 class Settings:
     data_dir: Path
     # A block is cut at whichever comes first: this many txs, or this many ms after the
-    # first tx of the block arrived.
+    # node's block builder took the block's first tx (node/orderer.py).
     block_max_txs: int = 2000
     block_max_ms: int = 20
     # Accepted |tx time - node clock|. Replays older than this fail as stale, so the node
