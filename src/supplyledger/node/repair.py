@@ -2,11 +2,12 @@
 
 The blocks and transactions are the record; the state, the meta rows and the projection
 tables follow from them. When the audit finds edits only in those, the repair writes back
-what re-executing the blocks gives (the same rows the audit compared against), in one
-transaction, and audits again. An index, trigger or view supplyledger did not create holds
-no data of its own: the repair drops it first (a trigger on the state would otherwise rewrite
-what is written back), and an index of supplyledger's that was redefined is created again as
-this release defines it. When the blocks or transactions themselves are damaged, nothing here
+what re-executing the blocks gives (the same rows the audit compared against) and audits
+again. An index, trigger or view supplyledger did not create holds no data of its own: the
+repair drops it first (a trigger on the state would otherwise rewrite what is written back),
+and an index of supplyledger's that was redefined is created again as this release defines
+it. The drops and the write-back are one transaction: a failure (a full disk) leaves the
+ledger as it was. When the blocks or transactions themselves are damaged, nothing here
 can say what they held, and a table supplyledger did not create may hold someone's data:
 the repair refuses, names the findings and changes nothing (restore from a backup or another
 organisation's copy; move such a table's data elsewhere). The node must be stopped: the
@@ -32,7 +33,6 @@ from supplyledger.node.audit import (
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
 from supplyledger.store.restore import highest_heights, restore_derived, unknown_txs
-from supplyledger.store.sqlite import DB_NAME, connect, rollback
 
 __all__ = ["RepairReport", "repair"]
 
@@ -41,8 +41,6 @@ __all__ = ["RepairReport", "repair"]
 MAX_FINDINGS = 1_000_000
 # projection_schema: a table built by another release, written back as this one declares it.
 ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection", "projection_schema"}
-# Schema objects the audit names as not supplyledger's that the repair drops: none holds data.
-DROPPABLE = ("index", "trigger", "view")
 
 
 @dataclass
@@ -69,35 +67,13 @@ def _repairable(f: Finding, projections: set[str]) -> bool:
     return f.kind in ROW_KINDS and (f.table in ("state", "meta") or f.table in projections)
 
 
-def _drop_objects(data_dir: Path, names: list[str], tables: dict[str, Table]) -> list[str]:
-    """Drop the named schema objects that are an index, trigger or view (a table is never
-    dropped here), in one transaction; returns "<type> <name>" of each. An index this
-    release creates under that name (the audit found it redefined) is created again as
-    this release defines it."""
-    expected = {(name, table): sql for (kind, name, table), sql
-                in fresh_objects(tuple(tables.values())).items() if kind == "index"}
-    conn = connect(Path(data_dir) / DB_NAME)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            dropped: list[str] = []
-            for name in names:
-                row = conn.execute("SELECT type, tbl_name FROM sqlite_master WHERE name=?",
-                                   (name,)).fetchone()
-                if row is not None and row[0] in DROPPABLE:
-                    quoted = '"' + name.replace('"', '""') + '"'
-                    conn.execute(f"DROP {row[0].upper()} IF EXISTS {quoted}")
-                    dropped.append(f"{row[0]} {name}")
-                    sql = expected.get((name, row[1])) if row[0] == "index" else None
-                    if sql:
-                        conn.execute(sql)
-            conn.execute("COMMIT")
-            return dropped
-        except BaseException:
-            rollback(conn)
-            raise
-    finally:
-        conn.close()
+def _to_drop(names: list[str], tables: dict[str, Table]) -> dict[str, tuple[str, str] | None]:
+    """Each named object (the audit's ``unknown_object`` findings: restore_derived drops the
+    indexes, triggers and views among them) with the (table, SQL) of the index this release
+    creates under that name, if any: a redefined index is created again as defined."""
+    expected = {name: (table, sql) for (kind, name, table), sql
+                in fresh_objects(tuple(tables.values())).items() if kind == "index" and sql}
+    return {name: expected.get(name) for name in names}
 
 
 def _refuse_a_cut_chain(data_dir: Path, top: int, tables: dict[str, Table]) -> None:
@@ -127,8 +103,9 @@ def repair(data_dir: Path, *, workers: int = 2, progress: Progress | None = None
     lock = WriterLock(data_dir, "supplyledger repair")
     try:
         return _repair(data_dir, workers, progress)
-    except sqlite3.Error as exc:  # a damaged or foreign file: a clear error, not a trace
-        raise StoreError(f"the ledger in {data_dir} cannot be read: {exc}") from exc
+    except sqlite3.Error as exc:  # a damaged or foreign file, or a full disk under the audit
+        raise StoreError(f"the ledger in {data_dir} could not be read or checked, nothing was "
+                         f"changed: {exc}") from exc
     finally:
         lock.release()
 
@@ -166,17 +143,22 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
                    "repair does not drop them: move what they hold elsewhere, drop them, "
                    "then repair again" if foreign else ""), findings=[f.kind for f in bad])
         _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
-        # Before the write-back: a trigger on a table written back would fire on its rows.
-        out.dropped = _drop_objects(data_dir, [str(f.table) for f in rebuilt.report.findings
-                                               if f.kind == "unknown_object"], rebuilt.tables)
         hit = {f.table for f in rebuilt.report.findings if f.kind in ROW_KINDS}
-        if hit:
-            restore_derived(
-                data_dir,
-                state=rebuilt.state_rows() if "state" in hit else None,
-                meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
-                tables={t: history.table_rows(rebuilt.scratch, t)
-                        for name, t in sorted(rebuilt.tables.items()) if name in hit})
+        # One transaction, the drops first: a full disk between them and the write-back
+        # would leave the objects dropped and the tables as edited.
+        out.dropped = restore_derived(
+            data_dir,
+            state=rebuilt.state_rows() if "state" in hit else None,
+            meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
+            tables={t: history.table_rows(rebuilt.scratch, t)
+                    for name, t in sorted(rebuilt.tables.items()) if name in hit},
+            drop=_to_drop([str(f.table) for f in rebuilt.report.findings
+                           if f.kind == "unknown_object"], rebuilt.tables))
         out.restored = sorted(t for t in hit if t is not None)
-    out.after = run_audit(data_dir, workers=workers)
+    try:
+        out.after = run_audit(data_dir, workers=workers)
+    except sqlite3.Error as exc:  # written back already: say so, not "nothing changed"
+        raise StoreError(f"the repair wrote back {', '.join(out.restored) or 'nothing'} and "
+                         f"dropped {', '.join(out.dropped) or 'nothing'}, but the audit after "
+                         f"it stopped: {exc}; run `supplyledger audit` again") from exc
     return out

@@ -1,6 +1,7 @@
 """Write back what the blocks say the derived tables hold: the state, the meta rows and the
-projection tables, in one transaction. Used by ``supplyledger repair`` after an audit found
-only these edited; the blocks and transactions are never written here. Before it writes,
+projection tables, in one transaction that first drops the indexes, triggers and views the
+audit found supplyledger did not create. Used by ``supplyledger repair`` after an audit
+found only these; the blocks and transactions are never written here. Before it writes,
 the repair asks what the query tables name that the blocks do not hold (a block height, a
 transaction): the trace of blocks cut off the end."""
 
@@ -17,6 +18,9 @@ from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, connect, rollback
 
 __all__ = ["highest_heights", "restore_derived", "unknown_txs"]
+
+# The schema objects restore_derived drops: none holds data (a table is never dropped here).
+DROPPABLE = ("index", "trigger", "view")
 
 
 def highest_heights(data_dir: Path, tables: Iterable[Table]) -> dict[str, int]:
@@ -63,15 +67,21 @@ def unknown_txs(data_dir: Path, tables: Iterable[Table]) -> dict[str, str]:
 
 def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None,
                     meta: Mapping[str, str] | None,
-                    tables: Mapping[Table, Iterable[tuple[Any, ...]]]) -> None:
-    """Replace the whole ``state`` table (when given), the ``meta`` rows (when given) and each
+                    tables: Mapping[Table, Iterable[tuple[Any, ...]]],
+                    drop: Mapping[str, tuple[str, str] | None] | None = None) -> list[str]:
+    """Drop each schema object named in ``drop`` that is an index, trigger or view, then
+    replace the whole ``state`` table (when given), the ``meta`` rows (when given) and each
     of ``tables`` (dropped and re-created from its declaration, so a dropped column or index
-    comes back too, its schema recorded in ``projection_schema``) with the given rows. All
-    or nothing."""
+    comes back too, its schema recorded in ``projection_schema``) with the given rows. A
+    name in ``drop`` maps to the (table, SQL) of the index this release creates under it,
+    if any: a dropped index of that name on that table is created again from that SQL.
+    All or nothing, in one transaction; returns "<type> <name>" of each object dropped."""
     conn = connect(Path(data_dir) / DB_NAME)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # First: a trigger on a table written back would fire on its rows.
+            dropped = _drop_objects(conn, drop or {})
             if state is not None:
                 conn.execute("DELETE FROM state")
                 conn.executemany("INSERT INTO state (key, value) VALUES (?, ?)", state)
@@ -91,6 +101,7 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
                 conn.executemany(f"INSERT INTO {t.name} ({', '.join(cols)}) VALUES "
                                  f"({', '.join('?' * len(cols))})", rows)
             conn.execute("COMMIT")
+            return dropped
         except BaseException:
             rollback(conn)
             raise
@@ -98,3 +109,20 @@ def restore_derived(data_dir: Path, *, state: Iterable[tuple[str, bytes]] | None
         raise StoreError(f"restoring the derived tables failed, nothing changed: {exc}") from exc
     finally:
         conn.close()
+
+
+def _drop_objects(conn: sqlite3.Connection, drop: Mapping[str, tuple[str, str] | None]
+                  ) -> list[str]:
+    """Within the caller's transaction: see :func:`restore_derived`."""
+    dropped: list[str] = []
+    for name, expected in drop.items():
+        row = conn.execute("SELECT type, tbl_name FROM sqlite_master WHERE name=?",
+                           (name,)).fetchone()
+        if row is None or row[0] not in DROPPABLE:
+            continue
+        quoted = '"' + name.replace('"', '""') + '"'
+        conn.execute(f"DROP {row[0].upper()} IF EXISTS {quoted}")
+        dropped.append(f"{row[0]} {name}")
+        if row[0] == "index" and expected is not None and expected[0] == row[1]:
+            conn.execute(expected[1])
+    return dropped
