@@ -34,6 +34,8 @@ from supplyledger.contracts.builtin._orders_model import (
     dispatch_too_late,
     expect,
     org_of,
+    own_rules,
+    renamed,
     transition,
 )
 from supplyledger.contracts.builtin._sensors_reserved import (
@@ -70,17 +72,26 @@ def batch_keys(batch: str) -> list[str]:
             f"orders/{pin_key(batch)}", f"customs/{customs_batch_key(batch)}"]
 
 
-def holding(ctx: Ctx, batch: str) -> dict[str, Any]:
+def _arg(ctx: Ctx, name: str) -> dict[str, str]:
+    """The ``arg`` detail of a refusal that orders rules v4 first name the order in (older
+    rules keep their exact receipts, details included)."""
+    return {"arg": name} if own_rules(ctx, 4) else {}
+
+
+def holding(ctx: Ctx, batch: str, order: str | None = None) -> dict[str, Any]:
+    """The holding of ``batch`` (``order``, when given, is named by a refusal under orders
+    rules v4)."""
     h = ctx.read("custody", holding_key(batch))
     if h is None:
-        raise NotFound(f"no batch {batch}")
+        msg = f"no batch {batch}"
+        raise NotFound(msg if order is None else about(ctx, order, msg, since=4))
     return h  # type: ignore[no-any-return]
 
 
 def _batch_available(ctx: Ctx, batch: str, order: str) -> dict[str, Any]:
     b = ctx.read("products", f"b/{batch}")
     if b is None:
-        raise NotFound(f"no batch {batch}")
+        raise NotFound(about(ctx, order, f"no batch {batch}", since=4), **_arg(ctx, "batch"))
     locked = ctx.read("orders", _lkey(batch))
     if locked is not None:
         raise InvalidState(about(ctx, order, f"batch {batch} is not available: reserved by "
@@ -89,7 +100,7 @@ def _batch_available(ctx: Ctx, batch: str, order: str) -> dict[str, Any]:
 
 
 def _owned_by(ctx: Ctx, batch: str, seller: str, order: str) -> dict[str, Any]:
-    h = holding(ctx, batch)
+    h = holding(ctx, batch, order)
     if h["owner"] != seller:
         raise Forbidden(about(ctx, order, f"the seller is fake: batch {batch} is owned by "
                               f"{h['owner']}, not {seller}"), owner=h["owner"])
@@ -103,7 +114,8 @@ def check_offer(ctx: Ctx, *, order: str, seller: str, product: str | None,
                 batch: str | None) -> str:
     """Paper 001 Alg. 5, lines 3-14: the thing exists, is available (declared for sale by
     its owner and not reserved by another order) and the seller owns it. Returns the GTIN.
-    ``order`` is the id being placed, which refusals name under rules v3."""
+    ``order`` is the id being placed, which refusals name (most under rules v3, all under
+    v4)."""
     if batch is not None:
         b = _batch_available(ctx, batch, order)
         if not b["for_sale"]:
@@ -114,7 +126,8 @@ def check_offer(ctx: Ctx, *, order: str, seller: str, product: str | None,
     assert product is not None
     p = ctx.read("products", f"t/{product}")
     if p is None:
-        raise NotFound(f"unknown GTIN {product}: no such product")
+        raise NotFound(about(ctx, order, f"unknown GTIN {product}: no such product", since=4),
+                       **_arg(ctx, "product"))
     if not p["for_sale"]:
         raise InvalidState(about(ctx, order, f"product {product} is not available: not "
                                  "declared for sale"), current="not_for_sale")
@@ -138,7 +151,7 @@ def check_held(ctx: Ctx, batch: str, seller: str, seller_org: str,
                order: str | None = None) -> None:
     """The seller (or a site of its organisation) physically holds what it dispatches
     (``order``, when given, is named by a refusal under rules v3)."""
-    h = holding(ctx, batch)
+    h = holding(ctx, batch, order)
     if h["custodian"] != seller and h["custodian_org"] != seller_org:
         msg = f"batch {batch} is held by {h['custodian']}, not by the seller"
         raise Forbidden(msg if order is None else about(ctx, order, msg))
@@ -179,14 +192,17 @@ def dispatch_order(ctx: Ctx, o: dict[str, Any], *, transporter: str, transport_n
     try:
         require_participant(ctx, transporter, role="transporter")
     except NotFound:
-        raise NotFound(f"no registered transporter {transporter}: reschedule the "
-                       "delivery", transporter=transporter, action="reschedule") from None
+        raise NotFound(about(ctx, o["id"], f"no registered transporter {transporter}: "
+                             "reschedule the delivery", since=4),
+                       transporter=transporter, action="reschedule",
+                       **_arg(ctx, "transporter")) from None
     if transporter == o["seller"]:
         # The transporter's delivery starts the clock to an automatic payout.
         raise Forbidden(f"the seller of order {o['id']} cannot be its transporter: the "
                         "transporter attests the delivery the seller is paid for")
     if claim_number and ctx.read("orders", transport_no_key(transport_no)) is not None:
-        raise AlreadyExists(f"transport order number {transport_no} is already used")
+        raise AlreadyExists(about(ctx, o["id"], f"transport order number {transport_no} is "
+                                  "already used", since=4), **_arg(ctx, "transport_no"))
     shipped = o["batch"]
     if shipped is None:
         if batch is None:
@@ -239,7 +255,7 @@ def _recipient(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> dict[str, Any
     if kind == "ownership" and ctx.version >= 3:
         p = ctx.read("identity", participant_key(to))
         if p is None:
-            raise NotFound(f"no participant {to}")
+            raise NotFound(about(ctx, o["id"], f"no participant {to}", since=4))
         return p  # type: ignore[no-any-return]
     try:
         return require_participant(ctx, to)
@@ -256,7 +272,7 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
     from the seller. (custody.propose refuses to offer a reserved batch's title, so the
     seller cannot have given it away meanwhile; the check stays as the escrow's guard.)"""
     batch = o["batch"]
-    h = holding(ctx, batch)
+    h = holding(ctx, batch, o["id"])
     if h["open"] and _offers(ctx, h["open"], kind):
         raise InvalidState(about(ctx, o["id"], f"batch {batch} has an open hand-over "
                                  f"proposal {h['open']}: it must be answered or cancelled "
@@ -271,7 +287,10 @@ def move(ctx: Ctx, o: dict[str, Any], kind: str, to: str) -> None:
         return
     rec = _recipient(ctx, o, kind, to)
     if kind == "custody":  # goods under an open customs declaration (whatever the order)
-        check_custody(ctx, batch, to, rec)
+        try:
+            check_custody(ctx, batch, to, rec)
+        except InvalidState as exc:
+            raise renamed(ctx, o["id"], exc) from None
     h[field], h[f"{field}_org"] = to, rec["org"]
     h["since"] = ctx.time
     ctx.put_other("custody", holding_key(batch), h)

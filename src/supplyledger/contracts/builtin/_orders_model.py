@@ -33,7 +33,7 @@ from supplyledger.contracts.builtin.payments import MAX_AMOUNT
 from supplyledger.contracts.projection import EventMeta, Op, Table, Update, Upsert
 from supplyledger.contracts.runtime import Ctx, StateReader
 from supplyledger.contracts.schema import Str
-from supplyledger.errors import Forbidden, InvalidState, NotFound
+from supplyledger.errors import Forbidden, InvalidState, NotFound, SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
 __all__ = [
@@ -50,12 +50,14 @@ __all__ = [
     "load",
     "okey",
     "org_of",
+    "own_rules",
     "party",
     "project_transition",
     "read_order",
     "read_stats",
     "release_after",
     "release_due",
+    "renamed",
     "stats_key",
     "transition",
 ]
@@ -139,14 +141,31 @@ def org_of(ctx: Ctx, did: str) -> str | None:
     return None if p is None else p["org"] or None
 
 
-def about(ctx: Ctx, order_id: str, message: str) -> str:
-    """``message``, naming the order it is about under orders rules v3, so a user with many
-    open orders knows which one to act on. Older rules keep their exact words (receipts
-    store them). Only under the orders contract's own rules: shipments dispatches orders
-    through the same code under its own version."""
-    if ctx.contract == "orders" and ctx.version >= 3:
-        return f"order {order_id}: {message}"
-    return message
+def about(ctx: Ctx, order_id: str, message: str, since: int = 3) -> str:
+    """``message``, naming the order it is about from orders rules ``since`` on (v3 named
+    most refusals, v4 the rest), so a user with many open orders knows which one to act on.
+    Older rules keep their exact words (receipts store them). Only under the orders
+    contract's own rules: shipments dispatches orders through the same code under its own
+    version."""
+    return f"order {order_id}: {message}" if own_rules(ctx, since) else message
+
+
+def renamed(ctx: Ctx, order_id: str, exc: SupplyLedgerError,
+            arg: str | None = None) -> SupplyLedgerError:
+    """The refusal ``exc`` of another contract's check run for order ``order_id`` (which that
+    check does not know): under orders rules v4 the same error naming the order, with the
+    same details (and ``arg``, the argument refused, unless they name one); under older
+    rules ``exc`` itself, as its receipts store it."""
+    if not own_rules(ctx, 4):
+        return exc
+    named = {} if arg is None else {"arg": arg}
+    return type(exc)(f"order {order_id}: {exc.message}", **{**named, **exc.details})
+
+
+def own_rules(ctx: Ctx, since: int) -> bool:
+    """Whether orders rules ``since`` or later decide this call: the orders contract's own
+    version, not that of shipments, which dispatches orders through the same code."""
+    return ctx.contract == "orders" and ctx.version >= since
 
 
 def release_after(ctx: Ctx) -> int:

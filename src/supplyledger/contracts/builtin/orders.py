@@ -21,8 +21,8 @@ side may cancel, except a seller advanced money against the escrow (``credit``):
 rules v3, only while the buyer is active; under v3 a consortium admin too, once neither
 side is.
 
-Rules v2 (new ledgers start there; older ones after ``rules.adopt``) close six gaps of v1,
-which its ledgers still re-execute:
+Rules v2 (older ledgers after ``rules.adopt``) close six gaps of v1, which its ledgers
+still re-execute:
 
 * the release time is fixed when the goods are delivered (``release_at``, as ``deliver``
   answers): an admin's later ``configure`` no longer shortens (or stretches) the dispute
@@ -46,10 +46,10 @@ which its ledgers still re-execute:
   remains unpaid closes the lien ``short``, as in v1, where the seller kept the advance.
   The buyer's right to cancel before dispatch, with a full refund, is unchanged.
 
-Rules v3 (new ledgers start there) let an order settle whose buyer was revoked after it
-paid (``identity.revoke``, which a participant may sign for itself): v1 and v2 moved title
-only to an active participant, so a release, or a ruling that gives the buyer title, failed
-with ``not_found``, and once the dispute period was over nobody could empty the escrow. The
+Rules v3 let an order settle whose buyer was revoked after it paid (``identity.revoke``,
+which a participant may sign for itself): v1 and v2 moved title only to an active
+participant, so a release, or a ruling that gives the buyer title, failed with
+``not_found``, and once the dispute period was over nobody could empty the escrow. The
 title now passes to the buyer as recorded, its organisation seeing the goods as it sees the
 buyer's money (``payments.hand_over_balance``). Custody still passes only to an active
 participant: goods are not handed to a revoked buyer (its order's other parties dispute
@@ -61,9 +61,18 @@ organisation's, as above) and the financier repaid from the seller's balance, as
 goes, exactly as when the buyer cancels. An order whose buyer and seller were both revoked
 before dispatch had nobody left to cancel it: under v3 a consortium admin may, once neither
 is an active participant (refused while one is, naming it), with the same refund and the
-same settlement of a lien. Its refusals all name the order they are about (v1 and v2 left
-some that did not); the buyer's ``insufficient_funds`` at placing also names the amount the
-order needs in escrow and the buyer's balance, an arbiter's refused ruling its amounts.
+same settlement of a lien. Most of its refusals name the order they are about (v1 and v2
+left more that did not); the buyer's ``insufficient_funds`` at placing also names the amount
+the order needs in escrow and the buyer's balance, an arbiter's refused ruling its amounts.
+
+Rules v4 (new ledgers start there) change only words: every refusal v3 left without the
+order names it too, with the argument at fault where there is one: a price x quantity +
+freight over the limit (``quantity``), a delivery window reversed or over, an unknown
+batch or GTIN, an unregistered transporter, a transport order number already used, and the
+refusals of other contracts' checks an order runs (an inactive seller, platform or data
+recipient, a currency not in ISO 4217, goods under a customs declaration). Receipts store
+the words, so v1 to v3 keep theirs. Only the check that an order names exactly one of
+product or batch, made before any rules are read (and the order id with them), does not.
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -73,7 +82,9 @@ in ``_orders_model``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from supplyledger.contracts.builtin import orders_returns, orders_schedule
 from supplyledger.contracts.builtin._credit_model import lien_key, project_lien
@@ -99,6 +110,7 @@ from supplyledger.contracts.builtin._orders_model import (
     project_transition,
     release_after,
     release_due,
+    renamed,
     transition,
 )
 from supplyledger.contracts.builtin._orders_settle import financed_by, settle
@@ -133,6 +145,7 @@ from supplyledger.gs1 import canonical_digital_link, validate_gtin
 
 __all__ = ["CONTRACT", "canceller", "seller_barred_by"]
 
+T = TypeVar("T")
 _DID = Str(max_len=128, doc="participant id")
 _ORDER = {"order": ORDER_ID}
 
@@ -145,6 +158,15 @@ def _prepare_place(args: dict[str, Any]) -> dict[str, Any]:
     out["product"] = validate_gtin(args["product"]) if "product" in args else None
     out["batch"] = _batch_id(args.get("batch"))
     return out
+
+
+def _for(ctx: Ctx, oid: str, check: Callable[[], T], arg: str | None = None) -> T:
+    """Run another contract's check for order ``oid``: under rules v4 its refusal names the
+    order (the check does not know it) and the argument ``arg`` it refused."""
+    try:
+        return check()
+    except (NotFound, ValidationError) as exc:
+        raise renamed(ctx, oid, exc, arg) from None
 
 
 def _covered(ctx: Ctx, oid: str, ccy: str, total: int) -> None:
@@ -208,7 +230,7 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Order from the owner of a product or batch; price x quantity + freight go to escrow."""
     oid, seller = a["id"], a["seller"]
     if ctx.version >= 2:
-        iso_currency(a["currency"])
+        _for(ctx, oid, partial(iso_currency, a["currency"]))
     if ctx.exists(okey(oid)):
         raise AlreadyExists(f"order {oid} already exists")
     if seller == ctx.signer:
@@ -216,20 +238,25 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"order {oid}: {seller} would be its buyer and its seller: {msg}"
                         if ctx.version >= 3 else msg)
     # Nor an organisation from itself: such a sale would only inflate its credit record.
-    seller_org = require_participant(ctx, seller)["org"]
+    seller_org = _for(ctx, oid, partial(require_participant, ctx, seller), "seller")["org"]
     if ctx.org is not None and seller_org == ctx.org:
         raise Forbidden(about(ctx, oid, f"buyer and seller are both of organisation "
                               f"{ctx.org}: an organisation cannot buy from itself"),
                         org=ctx.org)
-    check_window(ctx, a["earliest"], a["latest"])
+    check_window(ctx, a["earliest"], a["latest"], oid)
     if a["platform"] is not None:
-        require_participant(ctx, a["platform"], role="platform")
+        _for(ctx, oid, partial(require_participant, ctx, a["platform"], role="platform"),
+             "platform")
     for did in (a["customer_data"] or {}).get("recipients", []):
-        require_participant(ctx, did)
+        _for(ctx, oid, partial(require_participant, ctx, did), "customer_data")
     gtin = check_offer(ctx, order=oid, seller=seller, product=a["product"], batch=a["batch"])
     total = a["unit_price"] * a["quantity"] + a["freight"]
     if total > MAX_AMOUNT:
-        raise AmountError(f"price x quantity + freight = {total} exceeds {MAX_AMOUNT}")
+        msg = f"price x quantity + freight = {total} exceeds {MAX_AMOUNT}"
+        if ctx.version >= 4:  # the quantity is what a buyer would lower to fit the limit
+            raise AmountError(f"order {oid}: {msg}", arg="quantity", total=total,
+                              maximum=MAX_AMOUNT)
+        raise AmountError(msg)
     if ctx.version >= 3:
         _covered(ctx, oid, a["currency"], total)
     hold(ctx, escrow_id(oid), ctx.signer, a["currency"], total, "order")
@@ -453,7 +480,7 @@ CONTRACT = Contract.of(
     "orders", __doc__ or "",
     [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
      *orders_returns.METHODS],
-    tables=TABLES, versions=(1, 2, 3),
+    tables=TABLES, versions=(1, 2, 3, 4),
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,

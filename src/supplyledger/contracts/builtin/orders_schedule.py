@@ -5,14 +5,21 @@ buyer", and reschedules otherwise (e.g. when no registered transporter is availa
 window therefore applies only once buyer and seller have both proposed the same one; either
 may counter-propose. Until then the old window stands — dispatch refuses to start after it
 closed, and deliveries after it count as late against the seller's and transporter's
-on-time rate.
+on-time rate. Under orders rules v4 a refused window names the order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from supplyledger.contracts.builtin._orders_model import ORDER_ID, expect, load, party, transition
+from supplyledger.contracts.builtin._orders_model import (
+    ORDER_ID,
+    about,
+    expect,
+    load,
+    party,
+    transition,
+)
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, Ctx, Method, method
 from supplyledger.contracts.schema import Int
 from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
@@ -25,12 +32,17 @@ TIME = Int(min=0, max=MAX_INT, doc="ms since the epoch")
 _DAY = 24 * 3_600_000
 
 
-def check_window(ctx: Ctx, earliest: int, latest: int) -> None:
-    """A window that makes sense and has not passed (at placing and rescheduling)."""
+def check_window(ctx: Ctx, earliest: int, latest: int, order: str | None = None) -> None:
+    """A window that makes sense and has not passed (at placing and rescheduling; ``order``,
+    when given, is named by a refusal under orders rules v4)."""
+    def named(msg: str) -> str:
+        return msg if order is None else about(ctx, order, msg, since=4)
+
     if earliest > latest:
-        raise ValidationError("the delivery window ends before it starts", arg="latest")
+        raise ValidationError(named("the delivery window ends before it starts"),
+                              arg="latest")
     if latest < ctx.time:
-        raise ValidationError("the delivery window is already over", arg="latest")
+        raise ValidationError(named("the delivery window is already over"), arg="latest")
 
 
 @method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID, "earliest": TIME, "latest": TIME},
@@ -41,7 +53,7 @@ def reschedule(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     o = load(ctx, a["order"])
     expect(o, "reschedule")
     party(ctx, o, "buyer", "seller")
-    check_window(ctx, a["earliest"], a["latest"])
+    check_window(ctx, a["earliest"], a["latest"], o["id"])
     mine = {"by": ctx.signer, "earliest": a["earliest"], "latest": a["latest"]}
     theirs = o["proposal"]
     if theirs is not None and theirs["by"] != ctx.signer and (
