@@ -1,6 +1,7 @@
 """Serving the API for tests: waiting for a ``supplyledger serve`` subprocess to answer
 HTTP, serving an app (or a ledger service) in a thread of the test process, the demo and
-the API tests' world served that way, and the real browser the UI tests drive.
+the API tests' world served that way (the world also on a ledger under older rules), and
+the real browser the UI tests drive.
 
 A module that serves a world to a browser assigns the fixtures it needs from here, with
 its own parameters (each module its own world: the tests change it)::
@@ -19,9 +20,10 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,9 +31,11 @@ import httpx
 import pytest
 
 from supplyledger.api import ApiSettings, LedgerService, create_app
+from supplyledger.contracts.registry import load_builtin
 from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.ingest.broker import free_port
-from supplyledger.node.bootstrap import load_node_key
+from supplyledger.ledger.crypto import generate
+from supplyledger.node.bootstrap import init_ledger, load_node_key
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
 
@@ -260,6 +264,23 @@ class WorldServed:
                                                 "password": self.password(login)})
             assert r.status_code == 200, r.text
             yield c
+
+
+@contextmanager
+def served_older_world(data_dir: Path, older: Mapping[str, int]) -> Iterator[WorldServed]:
+    """The API tests' world in ``data_dir``, served as :func:`serving_ledger` does, its
+    genesis written by a release whose rules of each contract in ``older`` stop at the
+    version given (the node runs this release: the newer ones are implemented, not in
+    force, until a consortium admin adopts them)."""
+    from api import conftest  # (the tests' package: imported once the tests are on the path)
+
+    contracts = {n: replace(c, versions=tuple(v for v in c.versions if v <= older[n]))
+                 if n in older else c for n, c in load_builtin().items()}
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(conftest, "init_ledger", partial(init_ledger, contracts=contracts))
+        w = conftest.build_world(data_dir, [generate("ed25519") for _ in range(5)])
+    with serving_ledger(w.service) as url:
+        yield WorldServed(url, w, dict(conftest.PASSWORDS))
 
 
 def count_row_button_reads(store: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:

@@ -4,8 +4,10 @@ contract would accept it (``payments.balance_hand_over_checks``, the method's ow
 and the form it opens, prefilled with the account and currency, offers as successors just
 the organisation's account and the active members the contract accepts. Nobody else sees
 it, an active participant's balance, an empty one or one with open withdrawal instructions
-offers it to nobody, and a forged form is refused before anything is signed. Against a
-week of the demo, served on loopback; the button followed in Debian's Chromium.
+offers it to nobody, and a forged form is refused before anything is signed. A ledger
+whose genesis was written under payments v2 offers it to nobody until its admins adopt v3.
+Against a week of the demo, and the API tests' world on older rules, served on loopback;
+the button followed in Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ from __future__ import annotations
 import html as htmllib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import browser_fixture, demo_fixture, page_as, row_buttons
+from _serving import (
+    WorldServed,
+    browser_fixture,
+    demo_fixture,
+    page_as,
+    row_buttons,
+    served_older_world,
+)
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import HAND_OVER, balance_rows
 from supplyledger.ledger.crypto import generate
@@ -51,7 +61,7 @@ def _balances(served: Served, *accounts: str) -> dict[tuple[str, str], int]:
             for r in served.service.reads.rows("balances", 50, None, {"account": a}).items}
 
 
-def _buttons(served: Served, login: str, account: str) -> dict[str, str]:
+def _buttons(served: Served | WorldServed, login: str, account: str) -> dict[str, str]:
     """label -> link of the buttons ``login`` sees on ``account``'s CNY balance row."""
     with served.web(login) as web:
         page = web.get("/tables/balances",
@@ -86,7 +96,7 @@ def scene(served: Served) -> Scene:
 
 
 def test_only_an_admin_sees_hand_over_and_only_where_the_contract_accepts_it(
-        served: Served, scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+        served: Served, scene: Scene) -> None:
     href = _buttons(served, "admin", scene.revoked)["Hand over"]
     path, query = href.split("?", 1)
     assert (path, parse_qs(query)) == (FORM, {"account": [scene.revoked],
@@ -102,10 +112,29 @@ def test_only_an_admin_sees_hand_over_and_only_where_the_contract_accepts_it(
     empty = [r for r in svc.reads.rows("balances", 500, None, {"kind": "participant"}).items
              if r["balance"] == 0]
     assert empty and not any(r[HAND_OVER] for r in balance_rows(svc, empty))
-    # A ledger still on payments rules v2 offers none (the contract would refuse).
-    real = svc.rules_version
-    monkeypatch.setattr(svc, "rules_version", lambda c: 2 if c == "payments" else real(c))
-    assert "Hand over" not in _buttons(served, "admin", scene.revoked)
+
+
+def test_a_ledger_on_payments_v2_offers_none_until_its_admins_adopt_v3(
+        tmp_path: Path) -> None:
+    """The API tests' world, its genesis written under payments v2 (the node runs this
+    release): the customer revoked with CNY on its account, which offers no hand-over, as
+    the contract refuses it; once v3 is adopted, it does."""
+    with served_older_world(tmp_path / "ledger", {"payments": 2}) as served:
+        w = served.world
+        assert w.service.rules_version("payments") == 2
+        customer = w.did("customer")
+        w.ok("bank", "payments", "deposit", {"account": customer, "currency": "CNY",
+                                             "amount": 5_000})
+        w.ok("admin", "identity", "revoke", {"did": customer, "reason": "key lost"})
+        assert _buttons(served, "admin", customer) == {}
+        r = w.node.submit(w.tx("admin", "payments", "hand_over_balance", {
+            "account": customer, "currency": "CNY", "to": "org:customers",
+            "reason": "v2"})).result(30)
+        assert not r.ok and r.error["details"]["current"] == "rules v2", r.error
+        w.ok("admin", "rules", "adopt", {"contract": "payments", "version": 3})
+        href = _buttons(served, "admin", customer)["Hand over"]
+        assert parse_qs(href.split("?", 1)[1]) == {"account": [customer],
+                                                   "currency": ["CNY"]}
 
 
 def test_the_form_offers_only_the_successors_the_contract_accepts(

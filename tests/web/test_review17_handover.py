@@ -3,8 +3,10 @@ whose owner or custodian was revoked offers a consortium admin the hand-over, on
 contract would accept it (``custody.hand_over_kind``, the method's own checks), and the form
 it opens offers as successors just the members of the revoked holder's organisation the
 contract accepts. Nobody else sees it, an active holder's batch offers it to nobody, and a
-forged form is refused before anything is signed. Against a week of the demo, served on
-loopback; the button followed in Debian's Chromium.
+forged form is refused before anything is signed. A ledger whose genesis was written
+under custody v2 offers it to nobody until its admins adopt v3. Against a week of the demo,
+and the API tests' world on older rules, served on loopback; the button followed in
+Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from __future__ import annotations
 import html as htmllib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from _serving import DemoServed as Served
-from _serving import browser_fixture, demo_fixture, page_as, row_buttons
+from _serving import (
+    WorldServed,
+    browser_fixture,
+    demo_fixture,
+    page_as,
+    row_buttons,
+    served_older_world,
+)
 from api.conftest import CHEAP
 from supplyledger.api.web.actions import HAND_OVER, holding_rows
 from supplyledger.ledger.crypto import generate
@@ -49,7 +59,7 @@ def _holding(served: Served, batch: str) -> dict[str, Any]:
     return row
 
 
-def _buttons(served: Served, login: str, batch: str) -> dict[str, str]:
+def _buttons(served: Served | WorldServed, login: str, batch: str) -> dict[str, str]:
     """label -> link of the buttons ``login`` sees on ``batch``'s holding row."""
     with served.web(login) as web:
         page = web.get("/tables/custody_holdings", params={"batch": batch}).text
@@ -84,7 +94,7 @@ def scene(served: Served) -> Scene:
 
 
 def test_only_an_admin_sees_hand_over_and_only_for_a_revoked_holder(
-        served: Served, scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+        served: Served, scene: Scene) -> None:
     href = _buttons(served, "admin", scene.batch)["Hand over"]
     path, query = href.split("?", 1)
     assert (path, parse_qs(query)) == (FORM, {"batch": [scene.batch],
@@ -92,11 +102,28 @@ def test_only_an_admin_sees_hand_over_and_only_for_a_revoked_holder(
     for login in ("farm", "granary", "auditor"):  # not consortium admins
         assert "Hand over" not in _buttons(served, login, scene.batch), login
     assert "Hand over" not in _buttons(served, "admin", scene.active_batch)
-    # A ledger still on custody rules v2 offers none (the contract would refuse).
-    real = served.service.rules_version
-    monkeypatch.setattr(served.service, "rules_version",
-                        lambda c: 2 if c == "custody" else real(c))
-    assert "Hand over" not in _buttons(served, "admin", scene.batch)
+
+
+def test_a_ledger_on_custody_v2_offers_none_until_its_admins_adopt_v3(tmp_path: Path) -> None:
+    """The API tests' world, its genesis written under custody v2 (the node runs this
+    release): the mill's operator revoked, a successor in its organisation, and its batch
+    offers no hand-over, as the contract refuses it; once v3 is adopted, it does."""
+    with served_older_world(tmp_path / "ledger", {"custody": 2}) as served:
+        w = served.world
+        assert w.service.rules_version("custody") == 2
+        w.ok("admin", "identity", "register_member", {
+            "org": "mill", "public_key": generate("ed25519").public.b64, "name": "Heir",
+            "roles": ["manufacturer", "warehouse"]})
+        w.ok("admin", "identity", "revoke", {"did": w.did("mill"), "reason": "left"})
+        assert _buttons(served, "admin", w.batch) == {}
+        r = w.node.submit(w.tx("admin", "custody", "hand_over_goods", {
+            "batch": w.batch, "account": w.did("mill"), "to": w.did("admin"),
+            "reason": "v2"})).result(30)
+        assert not r.ok and r.error["details"]["current"] == "rules v2", r.error
+        w.ok("admin", "rules", "adopt", {"contract": "custody", "version": 3})
+        href = _buttons(served, "admin", w.batch)["Hand over"]
+        assert parse_qs(href.split("?", 1)[1]) == {"batch": [w.batch],
+                                                   "account": [w.did("mill")]}
 
 
 def test_the_form_offers_only_the_successors_the_contract_accepts(
