@@ -61,7 +61,7 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     """What a backup's audit findings mean and what to do (the copy is one snapshot of
     ``data``, so the ledger has them too unless it changed since)."""
     from supplyledger.contracts.registry import all_tables, load_builtin
-    from supplyledger.node.repair import ROW_KINDS
+    from supplyledger.node.repair import repairable
 
     counts = Counter((f.kind, f.table) for f in report.findings)
     found = ", ".join(f"{k}{f' in {t}' if t else ''} ({n})" for (k, t), n in sorted(
@@ -69,7 +69,6 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     found = (f"{sum(counts.values())} finding(s): {found}; `supplyledger audit --data {out}` "
              "names each.\n")
     kinds = {k for k, _ in counts}
-    derived = {"state", "meta", *(t.name for t in all_tables(load_builtin()))}
     if kinds == {"projection_schema"}:
         return found + ("Query tables built by an earlier release: the copy is whole. A node "
                         "of this release rebuilds them from the blocks when it first opens "
@@ -77,8 +76,9 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     if "rules_unsupported" in kinds:
         return found + ("The ledger runs contract rules this release lacks (`supplyledger "
                         "rules`): audit the copy with a release that implements them.")
-    if all(k in ROW_KINDS and t in derived for k, t in counts):
-        return found + ("The blocks are intact; derived tables differ from them (also in "
+    if repairable(report.findings, {t.name: t for t in all_tables(load_builtin())}):
+        return found + ("The blocks are intact; derived tables or the schema differ from "
+                        "what the blocks and this release make of them (also in "
                         f"{data}, unless edited since): `supplyledger repair --data {data}` "
                         "(its node stopped) writes them back there, then back up again; "
                         f"`supplyledger repair --data {out}` does it in this copy.")
@@ -113,7 +113,8 @@ def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     else:
         n = len(rep.before.findings)
         result = "[green]CLEAN[/]" if rep.after.ok else "[red]FINDINGS[/] remain"
-        done = [*rep.restored, *(f"{d} (dropped)" for d in rep.dropped)]
+        done = [*rep.restored, *(f"{d} (dropped)" for d in rep.dropped),
+                *(f"{c} (created)" for c in rep.created)]
         console.print(f"{n} finding(s) repaired from the blocks in {', '.join(done)}; "
                       f"audit after: {result}")
     if not rep.ok:

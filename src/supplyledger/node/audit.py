@@ -10,8 +10,11 @@ receipts, rows named by primary key; a projection table built under another rele
 finding instead. Tables that hold no ledger data are listed as uncovered. Every schema
 object (table, index, trigger, view) a new ledger of this release would not hold is a
 finding (``unknown_table``, ``unknown_object``): a trigger can rewrite every later commit.
-What a new ledger holds is read from one built by the store in a throwaway directory, so
-it follows the migrations and the contracts' tables.
+So is each of its objects the file lacks (``missing_object``: a missing index makes
+look-ups scan whole tables) and each table or index of its defined otherwise
+(``changed_schema``, ``unknown_object``): a CHECK constraint or a UNIQUE index can make
+later commits fail. What a new ledger holds is read from one built by the store in a
+throwaway directory, so it follows the migrations and the contracts' tables.
 Each block re-executes under the contract rules in force at its height (``rules.adopt``);
 at the first block that needs rules the installed code does not implement, or a contract or
 method it lacks (a release that added one without a new rules version), the audit stops
@@ -31,6 +34,7 @@ import functools
 import hashlib
 import itertools
 import json
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -71,9 +75,13 @@ from supplyledger.store.migrations import LOCAL_TABLES
 from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore, apply_ops
 
-__all__ = ["AuditReport", "Finding", "Rebuilt", "audited", "fresh_objects", "run_audit"]
+__all__ = ["DERIVED_CORE", "AuditReport", "Finding", "Rebuilt", "audited", "fresh_objects",
+           "run_audit"]
 
 CORE_TABLES = ("blocks", "txs", "state", "meta")
+# The core tables that hold derived data: `repair` can re-create them (the rest hold the
+# record, or this node's own data).
+DERIVED_CORE = ("state", "meta")
 # The columns of the core tables this module and store/history.py read: a table or column
 # dropped or renamed is one ``schema`` finding, where a query would otherwise fail mid-way.
 CORE_COLUMNS = {"blocks": ("height", "hash", "header", "signature", "time"),
@@ -536,11 +544,16 @@ class _Auditor:
                                                      "reason": LOCAL_TABLES[name]})
 
     def _list_objects(self) -> None:
-        """Each schema object a new ledger of this release lacks (by type, name and table),
-        and each index it has under another definition (a UNIQUE one in place of a plain one
-        would make later commits fail), but SQLite's own (``sqlite_*``) and the indexes of a
-        table that is not this release's: a projection table another release built (its own
-        finding; rebuilding it drops them) or a table named here itself."""
+        """Compare the file's schema objects with a new ledger's of this release (SQLite's
+        own ``sqlite_*`` aside): each one it lacks (``unknown_table``, ``unknown_object``),
+        each index it has under another definition (a UNIQUE one in place of a plain one
+        would make later commits fail), each table defined otherwise (``changed_schema``: a
+        CHECK or a default can make later commits fail or alter them), and each object of
+        its that is missing (``missing_object``: a missing index turns look-ups into whole
+        table scans). Left out: the indexes of a table that is not this release's, that is
+        a projection table another release built (its own finding; rebuilding it restores
+        them) or a table named here itself, and a table another finding already names
+        (``schema``, ``projection``, ``projection_schema``), with its objects."""
         fresh = fresh_objects(tuple(self.tables.values()))
         try:
             built_as = history.projection_schemas(self.conn)
@@ -552,15 +565,22 @@ class _Auditor:
         unknown = {r[1] for r in rows if r[0] == "table" and (r[0], r[1], r[2]) not in fresh}
         others = unknown | {n for n, t in self.tables.items()
                             if built_as.get(n) != t.schema_hash}
+        named = {str(f.table) for f in self.report.findings
+                 if f.kind in ("schema", "projection", "projection_schema")}
         for kind, name, table, sql in rows:
             if kind == "index" and table in others:
                 continue
             text = _brief_sql(sql)
             expected = fresh.get((kind, name, table))
             if expected is not None:
-                if kind == "index" and _one_line(expected) != _one_line(sql):
+                if kind == "index" and not _same_sql(expected, sql):
                     self.find("unknown_object", f"index on {table} is not the one supplyledger "
                               f"creates ({_brief_sql(expected)}): {text}", table=name)
+                elif (kind == "table" and name not in others | named
+                      and not _same_sql(expected, sql)):
+                    self.find("changed_schema", f"table defined otherwise than supplyledger "
+                              f"defines it: {_difference(expected, sql)}; "
+                              f"{self._rebuilt_how(name)}", table=name)
                 continue
             if kind == "table":
                 self.find("unknown_table", "table not created by supplyledger; it may hold "
@@ -569,6 +589,36 @@ class _Auditor:
                 on = f" on {table}" if kind in ("index", "trigger") else ""
                 self.find("unknown_object", f"{kind}{on} not created by supplyledger: {text}",
                           table=name)
+        self._list_missing(fresh, rows, others | named)
+
+    def _list_missing(self, fresh: dict[tuple[str, str, str], str],
+                      rows: list[tuple[Any, ...]], skip: set[str]) -> None:
+        """A ``missing_object`` finding for each object of ``fresh`` the file lacks, but
+        SQLite's own (a UNIQUE or PRIMARY KEY index goes with its table's definition:
+        ``changed_schema``), those of a table in ``skip``, and those of a missing table,
+        which is named instead."""
+        have = {(str(r[0]), str(r[1]), str(r[2])) for r in rows}
+        tables = {str(r[1]) for r in rows if r[0] == "table"}
+        for (kind, name, table), sql in sorted(fresh.items(), key=lambda kv: kv[0]):
+            if ((kind, name, table) in have or name.lower().startswith("sqlite_")
+                    or table in skip or (kind != "table" and table not in tables)):
+                continue
+            if kind == "table":
+                self.find("missing_object", f"table that supplyledger creates is missing; "
+                          f"`repair` cannot create it again: {_brief_sql(sql)}", table=name)
+            else:
+                self.find("missing_object", f"{kind} on {table} that supplyledger creates is "
+                          f"missing (`repair` creates it again): {_one_line(sql)}", table=name)
+
+    def _rebuilt_how(self, table: str) -> str:
+        """What ``repair`` does about a table defined otherwise."""
+        if table in DERIVED_CORE:
+            return ("`repair` re-creates it as defined and writes its rows back from the "
+                    "blocks")
+        if table in self.tables:
+            return "`repair` rebuilds it from the blocks"
+        return ("it holds the record or this node's own data, which `repair` does not "
+                "rewrite: restore the ledger from a backup")
 
 
 @functools.lru_cache(maxsize=4)
@@ -590,6 +640,54 @@ def fresh_objects(tables: tuple[Table, ...]) -> dict[tuple[str, str, str], str]:
 
 def _one_line(sql: Any) -> str:
     return " ".join(str(sql or "").split())
+
+
+# A token of SQL: a comment, a string, a quoted name, a word or number, an operator.
+_TOKEN = re.compile(r"--[^\n]*|/\*.*?(?:\*/|$)|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`"
+                    r"|\[[^\]]*\]|\w+|[!<>=]=|<>|<<|>>|\|\||\S", re.S)
+
+
+def _tokens(sql: Any) -> list[tuple[str, str]]:
+    """(compared, shown) of each token of ``sql`` but comments: a name or keyword compares
+    unquoted and in lower case (SQLite quotes a renamed table's name; the copy, drop and
+    rename recipe for a changed definition leaves an unchanged one so), a string as is."""
+    out: list[tuple[str, str]] = []
+    for t in _TOKEN.findall(str(sql or "")):
+        if t.startswith(("--", "/*")):
+            continue
+        if t[0] in "\"`[":
+            out.append((t[1:-1].replace('""', '"').lower(), t))
+        else:
+            out.append((t if t[0] == "'" else t.lower(), t))
+    return out
+
+
+def _same_sql(want: Any, have: Any) -> bool:
+    """Whether two definitions are the same but for spacing, comments, quoting of names
+    and the case of keywords and names."""
+    return [k for k, _ in _tokens(want)] == [k for k, _ in _tokens(have)]
+
+
+def _difference(want: str, have: str) -> str:
+    """Where two definitions differ, on one line: the differing tokens of each, with a few
+    either side (the difference can sit past where a brief SQL cuts)."""
+    a, b = _tokens(want), _tokens(have)
+    keys_a, keys_b = [k for k, _ in a], [k for k, _ in b]
+    n = min(len(a), len(b))
+    lead = next((i for i in range(n) if keys_a[i] != keys_b[i]), n)
+    tail = 0
+    while tail < n - lead and keys_a[-1 - tail] == keys_b[-1 - tail]:
+        tail += 1
+
+    def part(toks: list[tuple[str, str]]) -> str:
+        lo, hi = max(0, lead - 4), len(toks) - max(0, tail - 4)
+        text = ""
+        for _, t in toks[lo:hi]:
+            text += t if not text or text.endswith("(") or t in (")", ",") else " " + t
+        text = text if len(text) <= 160 else text[:157] + "..."
+        return ("..." if lo else "") + text + ("..." if hi < len(toks) else "")
+
+    return f"stored `{part(b)}` where supplyledger has `{part(a)}`"
 
 
 def _brief_sql(sql: Any) -> str:

@@ -5,24 +5,29 @@ tables follow from them. When the audit finds edits only in those, the repair wr
 what re-executing the blocks gives (the same rows the audit compared against) and audits
 again. An index, trigger or view supplyledger did not create holds no data of its own: the
 repair drops it first (a trigger on the state would otherwise rewrite what is written back),
-and an index of supplyledger's that was redefined is created again as this release defines
-it. The drops and the write-back are one transaction: a failure (a full disk) leaves the
-ledger as it was. When the blocks or transactions themselves are damaged, nothing here
-can say what they held, and a table supplyledger did not create may hold someone's data:
-the repair refuses, names the findings and changes nothing (restore from a backup or another
-organisation's copy; move such a table's data elsewhere). The node must be stopped: the
-repair takes the ledger's writer lock.
+and an index of supplyledger's that was redefined or is missing is created again as this
+release defines it. ``state`` or ``meta`` defined otherwise is re-created as defined before
+its rows are written back; a projection table defined otherwise is rebuilt like an edited
+one. The drops, the write-back and the creations are one transaction: a failure (a full
+disk) leaves the ledger as it was. When the blocks or transactions themselves are damaged,
+or their tables defined otherwise (re-creating them would mean rewriting the record),
+nothing here can say what they held, and a table supplyledger did not create may hold
+someone's data: the repair refuses, names the findings and changes nothing (restore from a
+backup or another organisation's copy; move such a table's data elsewhere). The node must
+be stopped: the repair takes the ledger's writer lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import NotRepairable, StoreError
 from supplyledger.node.audit import (
+    DERIVED_CORE,
     AuditReport,
     Finding,
     Progress,
@@ -32,15 +37,23 @@ from supplyledger.node.audit import (
 )
 from supplyledger.store import history
 from supplyledger.store.lock import WriterLock
-from supplyledger.store.restore import highest_heights, restore_derived, unknown_txs
+from supplyledger.store.restore import (
+    DROPPABLE,
+    highest_heights,
+    restore_derived,
+    unknown_txs,
+)
 
-__all__ = ["RepairReport", "repair"]
+__all__ = ["RepairReport", "repair", "repairable"]
 
 # All findings are needed to decide (the audit names an unknown table last): past this
 # many the repair refuses rather than decide on part of them.
 MAX_FINDINGS = 1_000_000
-# projection_schema: a table built by another release, written back as this one declares it.
-ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection", "projection_schema"}
+# The findings whose table (state, meta or a projection table) is written back whole.
+# projection_schema: a table built by another release, written back as this one declares it;
+# changed_schema: a table defined otherwise, re-created as this one defines it.
+ROW_KINDS = {"changed_row", "missing_row", "extra_row", "projection", "projection_schema",
+             "changed_schema"}
 
 
 @dataclass
@@ -49,6 +62,7 @@ class RepairReport:
     after: AuditReport | None = None
     restored: list[str] = field(default_factory=list)  # tables written back
     dropped: list[str] = field(default_factory=list)  # "<type> <name>" of objects dropped
+    created: list[str] = field(default_factory=list)  # "<type> <name>" of objects created
 
     @property
     def ok(self) -> bool:
@@ -57,14 +71,38 @@ class RepairReport:
 
     def to_dict(self) -> dict[str, object]:
         return {"ok": self.ok, "restored": self.restored, "dropped": self.dropped,
+                "created": self.created,
                 "before": self.before.to_dict(),
                 "after": self.after.to_dict() if self.after else None}
 
 
-def _repairable(f: Finding, projections: set[str]) -> bool:
+def _repairable(f: Finding, projections: set[str], creatable: dict[str, str]) -> bool:
     if f.kind == "unknown_object":  # an index, trigger or view: dropped
         return True
-    return f.kind in ROW_KINDS and (f.table in ("state", "meta") or f.table in projections)
+    if f.kind == "missing_object":  # an index, trigger or view: created again; not a table
+        return f.table in creatable
+    return f.kind in ROW_KINDS and (f.table in DERIVED_CORE or f.table in projections)
+
+
+def repairable(findings: Iterable[Finding], tables: dict[str, Table]) -> bool:
+    """Whether ``repair`` would fix every one of ``findings`` of a ledger with projection
+    ``tables``: rows and definitions written back from the blocks, objects dropped or
+    created again."""
+    projections, creatable = set(tables), _creatable(tables)
+    return all(_repairable(f, projections, creatable) for f in findings)
+
+
+def _creatable(tables: dict[str, Table]) -> dict[str, str]:
+    """Name -> SQL of each index, trigger and view a new ledger of this release holds but
+    SQLite's own (they come with their table)."""
+    return {name: sql for (kind, name, _), sql in fresh_objects(tuple(tables.values())).items()
+            if kind in DROPPABLE and sql}
+
+
+def _table_sql(tables: dict[str, Table]) -> dict[str, str]:
+    """Name -> SQL of each table a new ledger of this release holds."""
+    return {name: sql for (kind, name, _), sql in fresh_objects(tuple(tables.values())).items()
+            if kind == "table"}
 
 
 def _to_drop(names: list[str], tables: dict[str, Table]) -> dict[str, tuple[str, str] | None]:
@@ -122,7 +160,9 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
                 "can restore; restore the ledger from a backup",
                 findings=sorted({f.kind for f in rebuilt.report.findings}))
         projections = set(rebuilt.tables)
-        bad = [f for f in rebuilt.report.findings if not _repairable(f, projections)]
+        creatable = _creatable(rebuilt.tables)
+        bad = [f for f in rebuilt.report.findings
+               if not _repairable(f, projections, creatable)]
         unsupported = next((f for f in bad if f.kind == "rules_unsupported"), None)
         if unsupported is not None:  # the audit stopped there: the blocks may be intact
             raise NotRepairable(
@@ -146,19 +186,27 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
         hit = {f.table for f in rebuilt.report.findings if f.kind in ROW_KINDS}
         # One transaction, the drops first: a full disk between them and the write-back
         # would leave the objects dropped and the tables as edited.
-        out.dropped = restore_derived(
+        findings = rebuilt.report.findings
+        done = restore_derived(
             data_dir,
             state=rebuilt.state_rows() if "state" in hit else None,
             meta={k: str(v) for k, v in rebuilt.meta.items()} if "meta" in hit else None,
             tables={t: history.table_rows(rebuilt.scratch, t)
                     for name, t in sorted(rebuilt.tables.items()) if name in hit},
-            drop=_to_drop([str(f.table) for f in rebuilt.report.findings
-                           if f.kind == "unknown_object"], rebuilt.tables))
+            drop=_to_drop([str(f.table) for f in findings if f.kind == "unknown_object"],
+                          rebuilt.tables),
+            recreate={str(f.table): _table_sql(rebuilt.tables)[str(f.table)]
+                      for f in findings if f.kind == "changed_schema"
+                      and f.table in DERIVED_CORE},
+            create={str(f.table): creatable[str(f.table)] for f in findings
+                    if f.kind == "missing_object"})
+        out.dropped, out.created = done.dropped, done.created
         out.restored = sorted(t for t in hit if t is not None)
     try:
         out.after = run_audit(data_dir, workers=workers)
     except sqlite3.Error as exc:  # written back already: say so, not "nothing changed"
         raise StoreError(f"the repair wrote back {', '.join(out.restored) or 'nothing'} and "
-                         f"dropped {', '.join(out.dropped) or 'nothing'}, but the audit after "
+                         f"dropped {', '.join(out.dropped) or 'nothing'}, created "
+                         f"{', '.join(out.created) or 'nothing'}, but the audit after "
                          f"it stopped: {exc}; run `supplyledger audit` again") from exc
     return out
