@@ -260,3 +260,54 @@ def test_a_backups_advice_follows_what_repair_can_fix(built: Built, tmp_path: Pa
     assert any(f.kind == "changed_schema" and f.table == "blocks" for f in report.findings)
     advice = backup_advice(report, broken, tmp_path / "out")
     assert "The blocks or transactions are damaged" in advice, advice
+
+
+# -- tables of someone else's -------------------------------------------------------------------
+
+NOTES = ("CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('someone''s data')")
+
+
+def test_a_backups_advice_for_a_foreign_table_is_to_move_and_drop_it(
+        built: Built, tmp_path: Path) -> None:
+    """A table supplyledger did not create is no damage to the blocks: the advice names it
+    and how to drop it, and restoring from a backup is not asked for."""
+    from supplyledger.cli.ops_cmd import backup_advice
+
+    d = _copy(built, tmp_path / "a", *NOTES)
+    advice = backup_advice(run_audit(d, workers=0), d, tmp_path / "out")
+    assert "The blocks are intact" in advice and "damaged" not in advice, advice
+    assert "the table(s) notes were not created by supplyledger" in advice
+    assert f"sqlite3 {d / DB_NAME} 'DROP TABLE \"notes\"'" in advice
+    assert "repair" not in advice.split("sqlite3")[1], advice  # nothing else to repair
+
+    both = _copy(built, tmp_path / "b", *NOTES, "DROP INDEX ix_orders_buyer")
+    advice = backup_advice(run_audit(both, workers=0), both, tmp_path / "out")
+    assert "The blocks are intact" in advice and "notes" in advice, advice
+    assert f"supplyledger repair --data {both}" in advice, advice
+
+
+def test_repair_with_only_a_foreign_table_says_the_blocks_are_fine_then_finishes(
+        built: Built, tmp_path: Path) -> None:
+    d = _copy(built, tmp_path, *NOTES, "DROP INDEX ix_orders_buyer")
+    schema = _schema(d)
+    with pytest.raises(NotRepairable) as exc:
+        repair(d, workers=0)
+    msg = exc.value.message
+    assert msg.startswith("nothing was changed: the table(s) notes were not created"), msg
+    assert "restore the ledger from a backup" not in msg
+    assert _schema(d) == schema  # not even the index was created again
+    # Doing what it says, then repairing again, ends clean.
+    conn = sqlite3.connect(d / DB_NAME)
+    conn.execute('DROP TABLE "notes"')
+    conn.close()
+    out = repair(d, workers=0)
+    assert out.ok and out.created == ["index ix_orders_buyer"], out.to_dict()
+
+
+def test_repair_with_a_foreign_table_and_damaged_blocks_asks_for_a_backup(
+        built: Built, tmp_path: Path) -> None:
+    d = _copy(built, tmp_path, *NOTES, "UPDATE blocks SET time = time + 1 WHERE height = 1")
+    with pytest.raises(NotRepairable) as exc:
+        repair(d, workers=0)
+    msg = exc.value.message
+    assert "restore the ledger from a backup" in msg and "Also, the table(s) notes" in msg, msg

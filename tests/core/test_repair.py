@@ -101,19 +101,20 @@ def test_repair_of_a_clean_ledger_writes_nothing(built: Built, tmp_path: Path) -
 @pytest.mark.parametrize("damage", [
     # a transaction's argument: the signed record itself is wrong
     ("UPDATE txs SET raw=CAST(replace(CAST(raw AS TEXT), 'shipping', 'receivin') AS BLOB) "
-     "WHERE id=?", "tx"),
-    # a table nobody declared: not the repair's to drop
-    ("CREATE TABLE shadow_ledger (id TEXT)", None),
+     "WHERE id=?", "tx", "restore the ledger from a backup"),
+    # a table nobody declared: not the repair's to drop, and no damage to the blocks
+    ("CREATE TABLE shadow_ledger (id TEXT)", None,
+     r"nothing was changed: the table\(s\) shadow_ledger were not created by supplyledger"),
 ])
 def test_repair_refuses_damage_the_blocks_cannot_restore(
-        built: Built, tmp_path: Path, damage: tuple[str, str | None]) -> None:
+        built: Built, tmp_path: Path, damage: tuple[str, str | None, str]) -> None:
     d = _copy(built, tmp_path)
-    sql, param = damage
+    sql, param, says = damage
     # A derived edit as well: even that one must stay as it is.
     _edit(d, (sql, (built.tx,) if param else ()),
           ("UPDATE participants SET roles='admin' WHERE did=?", (built.member,)))
     digest = _digest(d)
-    with pytest.raises(NotRepairable, match="restore the ledger from a backup"):
+    with pytest.raises(NotRepairable, match=says):
         repair(d, workers=0)
     assert _digest(d) == digest
 

@@ -61,7 +61,8 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     """What a backup's audit findings mean and what to do (the copy is one snapshot of
     ``data``, so the ledger has them too unless it changed since)."""
     from supplyledger.contracts.registry import all_tables, load_builtin
-    from supplyledger.node.repair import repairable
+    from supplyledger.node.repair import drop_hint, foreign_tables, repairable
+    from supplyledger.store.sqlite import DB_NAME
 
     counts = Counter((f.kind, f.table) for f in report.findings)
     found = ", ".join(f"{k}{f' in {t}' if t else ''} ({n})" for (k, t), n in sorted(
@@ -76,7 +77,15 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     if "rules_unsupported" in kinds:
         return found + ("The ledger runs contract rules this release lacks (`supplyledger "
                         "rules`): audit the copy with a release that implements them.")
-    if repairable(report.findings, {t.name: t for t in all_tables(load_builtin())}):
+    tables = {t.name: t for t in all_tables(load_builtin())}
+    foreign = foreign_tables(report.findings)
+    rest = [f for f in report.findings if f.kind != "unknown_table"]
+    if foreign and repairable(rest, tables):
+        then = (f", then `supplyledger repair --data {data}` (its node stopped) for the rest "
+                "and back up again" if rest else ", then back up again")
+        return found + (f"The blocks are intact, but {drop_hint(data / DB_NAME, foreign)} (also "
+                        f"in {data}, unless changed since){then}.")
+    if repairable(report.findings, tables):
         return found + ("The blocks are intact; derived tables or the schema differ from "
                         "what the blocks and this release make of them (also in "
                         f"{data}, unless edited since): `supplyledger repair --data {data}` "

@@ -43,8 +43,9 @@ from supplyledger.store.restore import (
     restore_derived,
     unknown_txs,
 )
+from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["RepairReport", "repair", "repairable"]
+__all__ = ["RepairReport", "drop_hint", "foreign_tables", "repair", "repairable"]
 
 # All findings are needed to decide (the audit names an unknown table last): past this
 # many the repair refuses rather than decide on part of them.
@@ -90,6 +91,20 @@ def repairable(findings: Iterable[Finding], tables: dict[str, Table]) -> bool:
     created again."""
     projections, creatable = set(tables), _creatable(tables)
     return all(_repairable(f, projections, creatable) for f in findings)
+
+
+def foreign_tables(findings: Iterable[Finding]) -> list[str]:
+    """The tables supplyledger did not create among ``findings``: no ledger data, but
+    perhaps someone's, so only their owner may drop them."""
+    return sorted({str(f.table) for f in findings if f.kind == "unknown_table"})
+
+
+def drop_hint(db: Path, foreign: list[str]) -> str:
+    """What to do about ``foreign`` tables in ledger file ``db``, in words and commands."""
+    drops = "; ".join(f'DROP TABLE "{t}"' for t in foreign)
+    return (f"the table(s) {', '.join(foreign)} were not created by supplyledger and may hold "
+            "someone's data, so the repair does not drop them: move what they hold elsewhere, "
+            f"then drop them (node stopped: `sqlite3 {db} '{drops}'`)")
 
 
 def _creatable(tables: dict[str, Table]) -> dict[str, str]:
@@ -174,14 +189,17 @@ def _repair(data_dir: Path, workers: int, progress: Progress | None) -> RepairRe
             shown = "; ".join(f"{f.kind} in {f.table or 'the ledger'}"
                               + (f" at block {f.height}" if f.height is not None else "")
                               + f": {f.detail}" for f in bad[:5])
-            foreign = sorted(str(f.table) for f in bad if f.kind == "unknown_table")
+            foreign = foreign_tables(bad)
+            if len(foreign) == len(bad):  # the blocks are intact: no backup is needed
+                raise NotRepairable(
+                    f"nothing was changed: {drop_hint(data_dir / DB_NAME, foreign)}; then "
+                    "repair again", findings=[f.kind for f in bad])
             raise NotRepairable(
                 f"{len(bad)} finding(s) are not in tables the blocks can restore ({shown}"
                 f"{'; …' if len(bad) > 5 else ''}); restore the ledger from a backup or "
                 "another organisation's copy"
-                + (f". The table(s) {', '.join(foreign)} may hold someone's data, so the "
-                   "repair does not drop them: move what they hold elsewhere, drop them, "
-                   "then repair again" if foreign else ""), findings=[f.kind for f in bad])
+                + (f". Also, {drop_hint(data_dir / DB_NAME, foreign)}" if foreign else ""),
+                findings=[f.kind for f in bad])
         _refuse_a_cut_chain(data_dir, rebuilt.report.blocks - 1, rebuilt.tables)
         hit = {f.table for f in rebuilt.report.findings if f.kind in ROW_KINDS}
         # One transaction, the drops first: a full disk between them and the write-back
