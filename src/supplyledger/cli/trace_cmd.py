@@ -68,6 +68,20 @@ def _when(ms: Any) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _event_time(text: Any) -> str:
+    """An EPCIS event time to the minute (``2026-10-19 06:06+08:00``): seconds and
+    milliseconds are in ``--json``."""
+    if not isinstance(text, str):
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    zone = when.strftime("%z")
+    zone = "Z" if zone in ("+0000", "") else f"{zone[:3]}:{zone[3:]}"
+    return when.strftime("%Y-%m-%d %H:%M") + zone
+
+
 @handle_errors
 def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
                   page: PageOpt = 1, page_size: SizeOpt = 50) -> None:
@@ -88,19 +102,38 @@ def trace_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
     console.print(f"[bold]{esc(res['batch'])}[/]  upstream {len(res['upstream'])}, downstream "
                   f"{len(res['downstream'])}, {_n(res['events_total'], 'event')} "
                   f"(page {res['page']}/{res['pages']})")
+    # Fault reasons run to several lines each: in a column of their own they squeezed the
+    # table unreadable, so a row says "see below" and they follow, numbered as the rows.
+    # Under 160 columns a table of eleven columns is unreadable too: two lines an event.
+    wide = console.width >= 160
     t = Table("#", "batch", "seq", "link", "bizStep", "disposition", "event time", "signer",
-              "recorded", "block", "tx", "proof", "faults")
+              "recorded", "block", "tx", "verified")
+    faulty: list[tuple[int, dict[str, Any]]] = []
     for i, e in enumerate(res["events"], start=(page - 1) * page_size + 1):
-        faults = esc("; ".join(f"{f['kind']}: {f['reason']}" for f in e["faults"]))
         said = (" [yellow](error declaration)[/]" if e.get("error_declaration") else
                 " [yellow](declared wrong)[/]" if e.get("declared_wrong") else "")
-        t.add_row(str(i), esc(e["batch"].rsplit("/", 1)[-1]), str(e["seq"]), esc(e["link"]),
-                  esc(e["biz_step"]) + said, esc(e["disposition"]), esc(e["event_time"]),
-                  esc(e.get("signer_name") or e["signer"][:20]), _when(e.get("time")),
-                  str(e["height"]), e["tx"][:12],
-                  "[green]ok[/]" if e["proof"]["verified"] else "[red]FAILED[/]",
-                  f"[red]{faults}[/]" if faults else "")
-    console.print(t)
+        verified = ("[red]FAULT, see below[/]" if e["faults"] else
+                    "[green]ok[/]" if e["proof"]["verified"] else "[red]proof FAILED[/]")
+        if e["faults"]:
+            faulty.append((i, e))
+        cells = (esc(e["batch"].rsplit("/", 1)[-1]), str(e["seq"]), esc(e["link"]),
+                 esc(e["biz_step"]) + said, esc(e["disposition"]),
+                 esc(_event_time(e["event_time"])),
+                 esc(e.get("signer_name") or e["signer"][:20]))
+        if wide:
+            t.add_row(str(i), *cells, _when(e.get("time")), str(e["height"]), e["tx"][:12],
+                      verified)
+            continue
+        lot, seq, link, step, disp, when, signer = cells
+        console.print(f"[bold]{i:>3}[/] {lot} event {seq}  {link} · {step} · {disp}  {verified}")
+        console.print(f"     {when}  {signer}  block {e['height']}  tx {e['tx'][:12]}")
+    if wide:
+        console.print(t)
+    for i, e in faulty:
+        console.print(f"  [red]#{i}[/] ({esc(e['link'])}, batch "
+                      f"{esc(e['batch'].rsplit('/', 1)[-1])}, event {e['seq']}):")
+        for f in e["faults"]:
+            console.print(f"    [red]{esc(f['kind'])}[/]: {esc(f['reason'])}")
     _withdrawn(res)
     for c in res["chains"]:
         status = "[green]intact[/]" if c["ok"] else f"[red]broken at event {c['broken_at']}[/]"
