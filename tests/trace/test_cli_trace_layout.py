@@ -49,3 +49,12 @@ def test_on_a_wide_terminal_the_events_are_a_table(mill: FlourMill) -> None:
     assert "recorded" in text and "verified" in text and "FAULT, see below" in text
     flat = " ".join(text.split())
     assert "(processing, batch" in flat and "row: stored data disagrees" in flat
+
+
+def test_recall_on_80_columns_cuts_nothing(mill: FlourMill) -> None:
+    out = CliRunner().invoke(app, ["recall", mill.wheat, "--data", str(mill.c.dir)],
+                             env={"COLUMNS": "80"})
+    assert out.exit_code == 0, out.output
+    assert "…" not in out.output, out.output
+    lots = [ln for ln in out.output.splitlines() if ln.startswith("lot · https://")]
+    assert len(lots) == 2 and "  custodian: " in out.output, out.output

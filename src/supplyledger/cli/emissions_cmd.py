@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from supplyledger.cli.common import console, esc, handle_errors, in_file, print_json
+from supplyledger.cli.tables import show
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -80,7 +81,7 @@ def report(
                   + "".join(f"; split {x}" for x in fallback) + ")",
                   str(p["shipments"]), "", p["tonne_km"], _kg(p["wtw_g"]), _kg(p["ttw_g"]),
                   p["intensity_g_per_tkm"] or "—", end_section=True)
-    console.print(t)
+    show(console, t, heading=2)
     if not rep["platforms"]:
         console.print("no shipments departed in " + rep["month"]
                       + ("" if rep["shipments_recorded"] else " (no shipments contract data)"))

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from supplyledger.cli.common import console, esc, handle_errors, in_file, print_json
+from supplyledger.cli.tables import show
 from supplyledger.errors import ValidationError
 
 # Library imports are local to each command: the CLI imports every command module at start,
@@ -74,6 +75,6 @@ def kpi_command(
             c = cells(row)
             t.add_row(esc(p["name"]), row["period"], c["orders"], c["processing"], c["delivery"],
                       c["cost"], c["otif"], c["excursions"], c["satisfaction"], c["co2e"])
-    console.print(t)
+    show(console, t, heading=2)
     if not res["platforms"] or not res["periods"]:
         console.print("no orders in the selected periods")

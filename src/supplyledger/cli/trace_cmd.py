@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from supplyledger.cli.common import console, esc, fail, handle_errors, open_store, print_json
+from supplyledger.cli.tables import show
 
 # Library imports are local to each command: the CLI imports every command module at start,
 # so module-level imports here would slow down every `supplyledger` invocation.
@@ -190,12 +191,13 @@ def recall_command(batch: BatchArg, data: DataOpt, json_out: JsonOpt = False,
         if a["kind"] == "lot":
             left = f" ({a['remaining']} left)" if a["remaining"] not in (None, "") else ""
             t.add_row("lot", esc(a["id"]), esc(f"{a['quantity']} {a['uom']}{left}".strip()),
-                      esc(f"{a['custodian_name'] or a['custodian'][:20]} "
-                          f"({a['custodian_org']})"), esc(a["owner"][:24]))
+                      esc(f"{a['custodian_name'] or a['custodian'][:20]}, "
+                          f"{a['custodian_org']}"),
+                      "the custodian" if a["owner"] == a["custodian"] else esc(a["owner"]))
         elif a["kind"] == "shipment":
             t.add_row("shipment", esc(a["id"]), "", "", f"{_n(len(a['lots']), 'lot')}, last "
                       f"{esc(a['last_event'])}")
         else:
             t.add_row(esc(a["kind"].replace("_", " ")), esc(a["id"]), "", "", "")
-    console.print(t)
+    show(console, t, heading=2)
     _withdrawn(res)
