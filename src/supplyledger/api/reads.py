@@ -18,14 +18,29 @@ from typing import Any
 from supplyledger.api.settings import ApiSettings
 from supplyledger.contracts.projection import Table
 from supplyledger.contracts.runtime import Contract
-from supplyledger.errors import NotFound
+from supplyledger.errors import NotFound, ValidationError
 from supplyledger.ledger.block import Header
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
-from supplyledger.store.listings import Listings, Page, PageLimits
+from supplyledger.store.listings import Listings, Page, PageLimits, decode_cursor
 from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["Reads"]
+__all__ = ["BAD_CURSOR", "Reads", "typed_cursor"]
+
+BAD_CURSOR = "cursor is not one this server issued"  # the store's words for a forged one
+_SQL_TYPES: dict[str, type] = {"INTEGER": int, "TEXT": str}
+
+
+def typed_cursor(cursor: str | None, *kinds: type | None) -> None:
+    """Refuse (422) a cursor whose sort key is not of ``kinds`` (heights are integers,
+    names text; None takes either). The store checks a cursor's shape and compares what it
+    holds, and SQLite orders every integer before every text: an edited cursor (``["a"]``
+    for a height) would answer the first page again, and a client following it loop."""
+    if cursor:
+        key = decode_cursor(cursor, len(kinds))
+        if any(kind is not None and type(v) is not kind
+               for v, kind in zip(key, kinds, strict=True)):
+            raise ValidationError(BAD_CURSOR, arg="cursor")
 
 
 def _tx_doc(row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
@@ -54,6 +69,7 @@ class Reads:
 
     # -- blocks ---------------------------------------------------------------------------
     def blocks(self, limit: int | None = None, cursor: str | None = None) -> Page:
+        typed_cursor(cursor, int)  # a height
         page = self.listings.blocks(limit, cursor)
         items = []
         for it in page.items:
@@ -72,6 +88,7 @@ class Reads:
     def txs(self, limit: int | None = None, cursor: str | None = None, *,
             signer: str | None = None, contract: str | None = None, method: str | None = None,
             ok: bool | None = None, height: int | None = None) -> Page:
+        typed_cursor(cursor, int, int)  # a height and an index in its block
         page = self.listings.txs(limit, cursor, signer=signer, contract=contract,
                                  method=method, ok=ok, height=height)
         return Page([_tx_doc(r, full=False) for r in page.items], page.next_cursor)
@@ -103,6 +120,9 @@ class Reads:
     def rows(self, name: str, limit: int | None = None, cursor: str | None = None,
              filters: Mapping[str, str] | None = None,
              contains: Mapping[str, str] | None = None) -> Page:
+        types = dict(self.table(name).columns)
+        typed_cursor(cursor, *(_SQL_TYPES.get(types[k].split()[0].upper())
+                               for k in self.table(name).primary_key))
         return self.listings.rows(name, limit, cursor, filters, contains)
 
     def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,

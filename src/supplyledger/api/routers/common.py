@@ -26,6 +26,7 @@ from supplyledger.api.errors import (
     error_body,
     status_for_code,
 )
+from supplyledger.api.reads import typed_cursor
 from supplyledger.api.settings import ApiSettings
 from supplyledger.errors import PayloadTooLarge, ValidationError
 from supplyledger.node.receipts import Receipt
@@ -79,6 +80,7 @@ def page_of(names: list[str], limit: int | None, cursor: str | None,
             default: int) -> tuple[list[str], str | None]:
     """One page of a short list held in memory (contracts, tables), paged like the store's
     lists: ``names`` sorted and unique, the cursor the last name of the page before."""
+    typed_cursor(cursor, str)
     after = str(decode_cursor(cursor, 1)[0]) if cursor else None
     rest = [n for n in names if after is None or n > after]
     n = limit or default
@@ -120,7 +122,15 @@ def _names(dep: Dependant, into: set[str]) -> set[str]:
 def declared_query(request: Request) -> None:
     """Refuse a query parameter the route does not take (422), as the EPCIS binding does:
     a misspelt filter (``?contarct=trace``) silently ignored answers every row to a client
-    that believes it filtered them."""
+    that believes it filtered them. A parameter given twice is refused too (no route here
+    takes a list): only the last would count, so ``?state=placed&state=paid`` would
+    answer the paid orders alone to a client that asked for both."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise ValidationError(f"query parameter {name!r} is given more than once; it "
+                                  "takes one value", arg=name)
+        seen.add(name)
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or (route.openapi_extra or {}).get("x-any-query"):
         return
@@ -147,17 +157,72 @@ def _refuse_constant(name: str) -> Any:
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
 
 
+class _Duplicate(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Duplicate(next(k for i, (k, _) in enumerate(pairs)
+                              if any(k == other for other, _ in pairs[:i])))
+    return out
+
+
+# A string (a key when a colon follows) or a brace: enough to walk a body that parsed.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?|[{}]')
+
+
+def _text(body: bytes) -> str:
+    return body.decode(json.detect_encoding(body), "surrogatepass")
+
+
+def _second_key(text: str) -> int:
+    """Where an object of ``text`` (JSON but for a repeated key) names a key again."""
+    keys: list[set[str]] = []
+    for m in _TOKEN.finditer(text):
+        if m[0] == "{":
+            keys.append(set())
+        elif m[0] == "}":
+            keys.pop()
+        elif m[1] is not None:
+            key = json.loads(m[0][:m.start(1) - m.start()])
+            if key in keys[-1]:
+                return m.start()
+            keys[-1].add(key)
+    return 0
+
+
 def strict_json(body: bytes) -> Any:
     """``body`` parsed as JSON. Python's json module also reads ``NaN``, ``Infinity`` and
     ``-Infinity``, which are not JSON: those raise :class:`json.JSONDecodeError` naming the
-    constant and where it is, as any other malformed body does (400 ``encoding_error``)."""
+    constant and where it is, as any other malformed body does (400 ``encoding_error``).
+
+    So do an object naming a key twice (the module keeps the last value silently, where
+    another reader of the same bytes, a proxy or a log, may take the first), bytes that
+    are not text, nesting too deep to parse and a number too long to read: FastAPI would
+    answer the last three with a 400 that does not say what is wrong."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError:
+        raise
     except _Constant as exc:
-        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        text = _text(body)
         at = next((m.start() for m in _STRING_OR_CONSTANT.finditer(text)
                    if not m[0].startswith('"')), 0)
         raise json.JSONDecodeError(f"{exc.name} is not JSON", text, at) from None
+    except _Duplicate as exc:
+        text = _text(body)
+        raise json.JSONDecodeError(f"key {exc.key!r} appears twice in one object", text,
+                                   _second_key(text)) from None
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError("the body is not UTF-8 text", "", exc.start) from None
+    except RecursionError:
+        raise json.JSONDecodeError("arrays and objects nested too deeply", "", 0) from None
+    except ValueError:  # the one ValueError left: an integer over Python's digit limit
+        raise json.JSONDecodeError("a number has too many digits", "", 0) from None
 
 
 class _StrictJsonRequest(Request):

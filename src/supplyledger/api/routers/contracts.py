@@ -21,6 +21,7 @@ from supplyledger.api.routers.common import (
     receipt_response,
 )
 from supplyledger.api.service import Principal
+from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import (
     ANY_PARTICIPANT,
     MACHINE_ROLES,
@@ -45,7 +46,12 @@ def arg_schema(spec: Arg) -> dict[str, Any]:
     if isinstance(spec, Str):
         out = {"type": "string", "minLength": spec.min_len, "maxLength": spec.max_len}
         if spec.pattern:
-            out["pattern"] = spec.pattern
+            # The contract matches the whole value (fullmatch); a JSON Schema pattern
+            # matches anywhere in it unless anchored, so a client's validator would pass
+            # values the contract refuses.
+            out["pattern"] = f"^(?:{spec.pattern})$"
+    elif isinstance(spec, Amount):  # money: integer minor units, not "any JSON"
+        out = {"type": "integer", "minimum": spec.minimum, "maximum": MAX_AMOUNT}
     elif isinstance(spec, Int):
         out = {"type": "integer", "minimum": spec.min, "maximum": spec.max}
     elif isinstance(spec, Enum):

@@ -44,9 +44,11 @@ def participants(request: Request, limit: Limit = None, cursor: Cursor = None,
                  org: Name = None, role: Name = None, status: Name = None,
                  who: Principal = Depends(current)) -> dict[str, Any]:
     filters = {k: v for k, v in (("org", org), ("status", status)) if v is not None}
+    # An empty role filters too, as an empty org does (it matches nothing): skipped, it
+    # answered every participant to ``?role=`` as though it had filtered them.
     return _role_lists(service_of(request).reads.rows(
         "participants", limit, cursor, filters,
-        contains={"roles": role} if role else None).to_dict())
+        contains={"roles": role} if role is not None else None).to_dict())
 
 
 @router.get("/api/participants/{did}", summary="One participant's ledger record",
@@ -63,7 +65,7 @@ def organisations(request: Request, limit: Limit = None, cursor: Cursor = None,
                   role: Name = None, who: Principal = Depends(current)) -> dict[str, Any]:
     return _role_lists(service_of(request).reads.rows(
         "organisations", limit, cursor,
-        contains={"roles": role} if role else None).to_dict())
+        contains={"roles": role} if role is not None else None).to_dict())
 
 
 @router.get("/api/trace/events", summary="Recorded trace events, filterable",
