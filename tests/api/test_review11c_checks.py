@@ -83,3 +83,20 @@ async def test_a_key_file_of_a_revoked_or_rotated_away_key_gives_no_web_login(
     r = await client.post("/api/accounts/import", json=unknown)
     assert (r.status_code, r.json()["error"]["code"]) == (401, "unknown_signer"), r.text
     assert re.search(r"not registered", r.json()["error"]["message"])
+
+
+async def test_a_key_file_asking_for_more_scrypt_than_supplyledger_writes_is_refused_at_once(
+        client: httpx.AsyncClient, world: World) -> None:
+    """The scrypt cost is the key file's, so anyone could post one that takes the server a
+    GiB and seconds per request: import accepts no more than ``keys new`` writes."""
+    costly = {"login": "shop", "password": "shop-pass-12",
+              "key_file": seal(world.keys["shop"], "shop-pass-12",
+                               KdfParams(n=2**16)).decode()}
+    r = await client.post("/api/accounts/import", json=costly)
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "key_file_error"), r.text
+    assert "more than the 32 MiB" in r.json()["error"]["message"]
+    assert world.service.localdb.account_by_login("shop") is None
+    # What `supplyledger keys new` writes (the default cost) still imports.
+    r = await client.post("/api/accounts/import", json={
+        **costly, "key_file": seal(world.keys["shop"], "shop-pass-12").decode()})
+    assert r.status_code == 200 and r.json()["did"] == world.did("shop"), r.text

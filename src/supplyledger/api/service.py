@@ -31,7 +31,7 @@ from supplyledger.errors import (
 )
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.encoding import decode
-from supplyledger.ledger.keyfile import unseal
+from supplyledger.ledger.keyfile import KDF_COST_WRITTEN, unseal
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import AuditReport, run_audit
 from supplyledger.node.receipts import Receipt
@@ -256,7 +256,9 @@ class LedgerService:
         """Give a web login to a participant whose key file (``supplyledger keys new`` or
         ``init``) and password the caller holds; the key must be its registered one."""
         self.accounts._throttle(client)
-        key = unseal(sealed, password)
+        # The file's own scrypt cost is the caller's to choose: no more than keys that
+        # supplyledger writes (32 MiB), or one request could take a GiB and seconds of CPU.
+        key = unseal(sealed, password, max_cost=KDF_COST_WRITTEN)
         # The one look-up of whom a key signs for: unregistered (UnknownSigner), or its
         # participant revoked or rotated to another key since (RevokedKey).
         owner = str(participant_for(self.node.store.get_state, key.public)["did"])

@@ -52,9 +52,13 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a key file's id and public key (no password needed)."""
+    from supplyledger.errors import KeyFileError
     from supplyledger.ledger.keyfile import read_info
 
-    info = read_info(in_file(path, "key file").read_bytes())
+    try:
+        info = read_info(in_file(path, "key file").read_bytes())
+    except KeyFileError as exc:  # named, as a wrong password names it (common.signer_key)
+        raise KeyFileError(f"{path}: {exc.message}") from None
     doc = {"did": info.did, "kind": info.public_key.kind, "public_key": info.public_key.b64,
            "fingerprint": info.public_key.fingerprint}
     if json_out:

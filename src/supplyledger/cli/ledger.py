@@ -19,6 +19,7 @@ from supplyledger.cli.common import (
     esc,
     fail,
     handle_errors,
+    need_node_key,
     new_data_dir,
     node_key,
     open_store,
@@ -37,6 +38,7 @@ from supplyledger.errors import (
     ProofError,
     StoreError,
     SupplyLedgerError,
+    ValidationError,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +61,8 @@ def init(
     data: DataOpt,
     chain: Annotated[str | None, typer.Option(help="Chain id (default: random).")] = None,
     admin: Annotated[list[str] | None, typer.Option(
-        help="Name of a consortium admin to create a key for (repeatable).")] = None,
+        help="Name of a consortium admin to create a key for, DIR/keys/NAME.key "
+        "(repeatable; default: one admin named admin).")] = None,
 ) -> None:
     """Create a ledger: genesis block, node key and admin key files (all encrypted)."""
     from supplyledger.ledger.crypto import generate
@@ -97,13 +100,31 @@ def init(
 
 
 def _parse_args(text: str) -> dict[str, Any]:
+    """``--args`` as a JSON object, read as strictly as the API reads a request body and
+    the command reads its other JSON files: a member named twice in one object (Python's
+    json keeps the last silently, and the call signed would not be the one written) and
+    ``NaN`` or ``Infinity`` (not JSON) are refused before anything is signed."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json, object_pairs_hook=_unique_members)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         fail(f"--args is not JSON: {exc}")
     if not isinstance(value, dict):
         fail("--args must be a JSON object")
     return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValueError(f"the member {name[:60]!r} appears twice in one object: name it "
+                             "once")
+        seen.add(name)
+    return dict(pairs)
 
 
 def _known_method(contract: str, method: str) -> None:
@@ -156,6 +177,7 @@ def submit(
 
     parsed = _parse_args(args)
     _known_method(contract, method)  # before any password prompt
+    need_node_key(data)  # no ledger there: said before the signer's password is asked
     check_free(data)  # a running node: its API, not two passwords typed in vain
     signer = signer_key(key)
     with Node(Settings(data), node_key(data)) as node:
@@ -249,12 +271,13 @@ def verify_proof(
     """Check a proof offline: no ledger needed."""
     from supplyledger.ledger.proofs import verify_proof as check
 
-    # Exit 2 for a file that is no proof at all, 1 for a proof that does not check; under
-    # --json both print {"valid": false, "code", "error"}.
+    # Exit 2 for a file that is no proof at all (or a --trust that is no key), 1 for a proof
+    # that does not check; under --json both print {"valid": false, "code", "error"}.
     with _json_refusal(json_out, valid=False):
+        trusted = None if trust is None else [_trusted_key(k) for k in trust]
         doc = _read_proof(file)
         try:
-            res = check(doc, trusted_keys=trust)
+            res = check(doc, trusted_keys=trusted)
         except ProofError as exc:
             if json_out:
                 print_json({"valid": False, "code": exc.code, "error": exc.message})
@@ -283,6 +306,22 @@ def verify_proof(
         else:  # the signer rotated its key since, or it was removed
             console.print(f"  signer {who}: the transaction's own signature was not "
                           "checked, the proof carries no signer key", soft_wrap=True)
+
+
+def _trusted_key(text: str) -> str:
+    """A ``--trust`` value as the proof check compares keys. A value that is no public key
+    (a participant id, a fingerprint, a truncated paste) is a mistake in the command, not a
+    proof signed by another node: refused (exit 2) rather than reported INVALID."""
+    from supplyledger.ledger.crypto import PublicKey
+
+    try:
+        return PublicKey.from_b64(text).b64
+    except SupplyLedgerError as exc:
+        what = ("a participant id, not a key" if text.startswith("did:")
+                else exc.message)
+        raise ValidationError(f"--trust {text[:48]!r} is not a public key ({what}): give "
+                              "the public_key of `supplyledger keys show DIR/node.key "
+                              "--json`", arg="trust") from None
 
 
 def _read_proof(file: Path) -> Any:

@@ -35,6 +35,9 @@ def backup_command(
     MQTT logins. Start a node on the copy to restore."""
     from supplyledger.node.backup import backup
 
+    if out.exists() and not out.is_dir():  # worded as out_file words it
+        fail(f"--out {out}: Not a directory (a file is there; a new or empty directory is "
+             "wanted)")
     if not out.exists():  # a new directory, in one that exists (node/backup.py says why)
         # Worded as out_file words a file's missing directory; checked before the progress bar.
         if out.parent.exists() and not out.parent.is_dir():
@@ -104,7 +107,12 @@ def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     them back and audits again. Refuses, changing nothing, when blocks or transactions are
     damaged."""
     from supplyledger.node.repair import repair
+    from supplyledger.store.sqlite import DB_NAME
 
+    # Checked here: repair takes the writer lock first, which would leave DIR/node.lock in a
+    # directory without a ledger (or fail on a missing one naming the lock file).
+    if not (data / DB_NAME).is_file():
+        fail(f"no ledger in {data}")
     try:
         with progress_bar() as bar:
             task = bar.add_task("auditing blocks", total=None)

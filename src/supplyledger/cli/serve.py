@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import socket
 import threading
@@ -69,11 +70,20 @@ def _check_address(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            todo = ("give --host an address of this machine"
-                    if isinstance(exc, socket.gaierror) else
-                    "choose another --port or --host, or stop the program listening there")
-            raise NodeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {todo}"
-                            ) from None
+            raise NodeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                            f"{_listen_advice(exc, port)}") from None
+
+
+def _listen_advice(exc: OSError, port: int) -> str:
+    """What to do about a failed bind. Only a port in use is another program's doing; a
+    name that does not resolve or an address of another machine is a wrong --host."""
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return "give --host an address of this machine"
+    if exc.errno == errno.EADDRINUSE:
+        return "choose another --port or --host, or stop the program listening there"
+    if exc.errno == errno.EACCES and port < 1024:
+        return "a --port below 1024 needs privileges: choose a higher one"
+    return "choose another --port or --host"
 
 
 def run_server(data: Path, node_password: str, *, host: str, port: int,
@@ -152,8 +162,10 @@ def serve(
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
     from supplyledger.api import ApiSettings
+    from supplyledger.store.lock import check_free
 
     need_node_key(data)
+    check_free(data)  # a running node says so before its password is asked (and unsealed)
     run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
                api=ApiSettings(cookie_secure=secure_cookies),
                mqtt=mqtt_url or ("" if mqtt else None))
@@ -170,8 +182,10 @@ def bench_pages(
 
     from supplyledger.bench.pages import run_bench_pages
     from supplyledger.cli.common import print_json
+    from supplyledger.store.lock import check_free
 
     need_node_key(data)
+    check_free(data)  # as serve: a running node says so before its password is asked
     res = run_bench_pages(data, password(NODE_PW, "Node key password"), rounds=rounds)
     if json_out:
         print_json(res)

@@ -17,12 +17,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from supplyledger.errors import KeyFileError
+from supplyledger.errors import CryptoError, KeyFileError
 from supplyledger.ledger.crypto import PrivateKey, PublicKey, b64d, b64e
 
-__all__ = ["KdfParams", "KeyFileInfo", "read_info", "seal", "unseal"]
+__all__ = ["KDF_COST_WRITTEN", "MAX_KDF_COST", "KdfParams", "KeyFileInfo", "read_info", "seal",
+           "unseal"]
 
 FORMAT = "supplyledger-key/1"
+# The scrypt cost a key file may ask for, as 128·n·r·p bytes: its parameters come from the
+# file, so an edited one must not make opening it exhaust memory (n=2**30 asks for 1 TiB)
+# or overflow the library's arithmetic (n=2**62 panics). supplyledger writes n=2**15, r=8,
+# p=1 (32 MiB); the bound allows 32 times that.
+MAX_KDF_COST = 2**30
+KDF_COST_WRITTEN = 128 * 2**15 * 8  # what KdfParams() asks for
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,23 +87,41 @@ def _load(data: bytes) -> dict[str, Any]:
 
 def read_info(data: bytes) -> KeyFileInfo:
     doc = _load(data)
-    pub = PublicKey.from_b64(doc["public_key"])
+    raw = doc.get("public_key")
+    if not isinstance(raw, str):
+        raise KeyFileError("malformed key file: no public_key text")
+    try:
+        pub = PublicKey.from_b64(raw)
+    except CryptoError as exc:
+        raise KeyFileError(f"malformed key file: {exc.message}") from None
     if pub.did != doc.get("did"):
         raise KeyFileError("key file's id does not match its public key")
     return KeyFileInfo(doc["did"], pub)
 
 
-def unseal(data: bytes, password: str) -> PrivateKey:
+def unseal(data: bytes, password: str, max_cost: int = MAX_KDF_COST) -> PrivateKey:
+    """The private key of key file ``data``; refused, before any scrypt work, when the
+    file asks for more than ``max_cost`` bytes of it (a server taking files from anyone
+    passes what it writes itself)."""
     doc = _load(data)
     try:
         kdf = doc["kdf"]
         params = KdfParams(int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+        if min(params.n, params.r, params.p) < 1 or (
+                128 * params.n * params.r * params.p > max_cost):
+            raise KeyFileError(f"key file asks for scrypt n={params.n}, r={params.r}, "
+                               f"p={params.p}: more than the {max_cost // 2**20} MiB "
+                               "(128*n*r*p bytes) accepted here")
         key = _derive(password, b64d(kdf["salt"]), params)
         der = AESGCM(key).decrypt(b64d(doc["nonce"]), b64d(doc["ciphertext"]), _aad(doc))
     except InvalidTag:
         raise KeyFileError("wrong password or tampered key file") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise KeyFileError(f"malformed key file: {exc}") from None
+    except KeyFileError:
+        raise
+    except CryptoError as exc:  # a salt, nonce or ciphertext that is not base64
+        raise KeyFileError(f"malformed key file: {exc.message}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise KeyFileError(f"malformed key file: {exc!s}") from None
     priv = PrivateKey.from_pkcs8_der(der)
     if priv.did != doc["did"]:
         raise KeyFileError("key file's private key does not match its id")
