@@ -46,10 +46,10 @@ from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
 from supplyledger.store.localdb import AccountRow, LocalDB
 
-__all__ = ["Accounts", "Session"]
+__all__ = ["BAD_LOGIN", "Accounts", "Session"]
 
 Clock = Callable[[], float]
-_BAD_LOGIN = "unknown login or wrong password"
+BAD_LOGIN = "unknown login or wrong password"
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9_.-]{1,63}")
 _MAX_CLIENTS = 10_000  # addresses remembered before those past their window are dropped
 
@@ -163,7 +163,7 @@ class Accounts:
             # Same cost as a real check, so timing does not reveal which logins exist.
             with contextlib.suppress(VerificationError):
                 self.hasher.verify(self._dummy, password)
-            raise Unauthenticated(_BAD_LOGIN)
+            raise Unauthenticated(BAD_LOGIN)
         if acct.locked_until > now:
             raise RateLimited("account locked after repeated failures",
                               retry_after=int(acct.locked_until - now) + 1)
@@ -175,7 +175,7 @@ class Accounts:
             until = 0 if over < 0 else int(now + min(s.lockout_max_s,
                                                      s.lockout_s * 2 ** min(over, 20)))
             self.db.record_failure(acct.did, until)
-            raise Unauthenticated(_BAD_LOGIN) from None
+            raise Unauthenticated(BAD_LOGIN) from None
         if acct.failures:
             self.db.clear_failures(acct.did)
         return acct
@@ -195,7 +195,7 @@ class Accounts:
         try:
             return unseal(acct.sealed_key, password)
         except KeyFileError:  # hash and sealed key disagree: treat as a failed login
-            raise Unauthenticated(_BAD_LOGIN) from None
+            raise Unauthenticated(BAD_LOGIN) from None
 
     def _keep(self, token: str, did: str, key: PrivateKey) -> None:
         nonce = os.urandom(12)

@@ -1,6 +1,7 @@
 // supplyledger web UI: live block height over server-sent events, the main menu folded
 // behind a button on a phone, the enrol form's roles narrowed to those of the chosen
-// organisation, and a question before an irreversible step.
+// organisation, a question before an irreversible step, and what an amount with a decimal
+// point should have been typed as.
 // Pages work without JavaScript (htmx only spares full reloads; the server refuses a role
 // the organisation may not hold).
 (function () {
@@ -85,5 +86,27 @@
     var button = e.submitter;
     var question = button && button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { e.preventDefault(); }
+  });
+})();
+
+(function () {
+  "use strict";
+  // Amounts are whole minor units: the browser's own word on "18.50" ("the two nearest
+  // valid values are 18 and 19") leads to 0.18. Say what to type instead.
+  function check(input) {
+    var typed = input.value.trim();
+    var m = /^(\d*)[.,](\d{1,2})$/.exec(typed);
+    var msg = "";
+    if (m && input.validity.stepMismatch) {
+      var minor = String(parseInt((m[1] || "0") + (m[2] + "0").slice(0, 2), 10));
+      msg = "Amounts are in whole minor units (cents): type " + minor + " for " + typed + ".";
+    } else if (input.validity.stepMismatch || input.validity.badInput) {
+      msg = "Amounts are in whole minor units (cents), without a decimal point: 1850 is 18.50.";
+    }
+    input.setCustomValidity(msg);
+  }
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t && t.matches && t.matches("input[data-amount=minor]")) { check(t); }
   });
 })();

@@ -3,6 +3,9 @@ product for sale, "Pay out" on a withdrawal instruction addressed to the user's 
 "Cancel" on the user's own open instruction, and on a lapsed one for a consortium admin;
 "Erase" on a private record for a consortium admin once its author is no longer active;
 "Hand over" on a revoked participant's batch or balance for a consortium admin.
+"Order" shows only where ``orders.place`` would take the seller: an active participant of
+another organisation than the user's (:func:`product_rows`; a revoked supplier's products
+stay listed "for sale").
 
 A button shows only where the contract would accept the call from this user, so a table
 never offers what ends as a refused transaction on the ledger (nobody buys from
@@ -78,9 +81,9 @@ from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
 __all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "PROPOSED", "ROW_ACTIONS",
-           "RowAction", "actions_for", "balance_rows", "balance_successors", "holding_rows",
-           "holds_account", "narrow_fields", "order_rows", "pays_for", "record_rows",
-           "refuse_before_signing", "successors"]
+           "SELLER_ORG", "RowAction", "actions_for", "balance_rows", "balance_successors",
+           "holding_rows", "holds_account", "narrow_fields", "order_rows", "pays_for",
+           "product_rows", "record_rows", "refuse_before_signing", "successors"]
 
 Row = Mapping[str, Any]
 
@@ -373,6 +376,36 @@ def balance_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]
     return out
 
 
+SELLER_ORG = "seller_org"  # a product row's key: its owner's organisation, if it may sell
+
+
+def product_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Product ``rows`` with :data:`SELLER_ORG`: the organisation of the owner where
+    ``orders.place`` would accept it as the seller (``require_participant``: an active
+    participant), else None; the owners' records read in one query. (Whether the buyer is
+    of that organisation is the row button's to decide: it knows who asks.)"""
+    out = [dict(r) for r in rows]
+    owners = sorted({str(r["owner"]) for r in out if r.get("owner")})
+    found = svc.node.store.get_states([f"identity/{participant_key(d)}" for d in owners])
+    orgs: dict[str, str] = {}
+    for d in owners:
+        raw = found.get(f"identity/{participant_key(d)}")
+        rec = None if raw is None else decode(raw)
+        if rec is not None and rec["status"] == "active":
+            orgs[d] = str(rec["org"])
+    for r in out:
+        r[SELLER_ORG] = orgs.get(str(r.get("owner")))
+    return out
+
+
+def _may_order(r: Row, who: Principal) -> bool:
+    """``who`` may order the row's product: it is for sale by an active participant that is
+    neither ``who`` nor of ``who``'s organisation (``orders.place`` refuses both)."""
+    org = r.get(SELLER_ORG)
+    return (bool(r["for_sale"]) and org is not None and r["owner"] != who.did
+            and (who.org is None or org != who.org))
+
+
 # The admin's hand-overs of a revoked participant's goods and money, whose forms a row
 # button opens (:func:`narrow_fields`) and which are refused before signing.
 HANDED_OVER = (("custody", "hand_over_goods"), ("payments", "hand_over_balance"))
@@ -506,7 +539,7 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
                   lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
-                           lambda r, who: bool(r["for_sale"]) and r["owner"] != who.did),),
+                           _may_order),),
     "withdrawals": (
         # The amount defaults to all of the instruction; the bank may pay out less.
         RowAction("Pay out", "payments", "withdraw", (("instruction", "id"), ("amount", "amount")),

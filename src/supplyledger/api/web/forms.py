@@ -11,7 +11,9 @@ printed on the bag, as on the trace page: it is looked up before anything is sig
 lot that does not exist is refused here rather than recorded as a failed call. A required
 yes/no argument is a pair of choices the user must make, and a required choice among
 values starts unmade: an unticked box would sign "no" (a declined financing, say), and a
-preselected first value "buyer at fault", without the user having said so.
+preselected first value "buyer at fault", without the user having said so. Text that does
+not fit its argument's pattern is refused in the words of the field's hint, never with the
+regular expression.
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def _field(name: str, spec: Arg) -> Field:
         return Field(name, label(name), "number", req,
                      " — ".join(x for x in (spec.doc, "whole minor units (cents): 1850 is "
                                             "18.50") if x),
-                     {"min": spec.minimum, "max": MAX_AMOUNT, "step": 1})
+                     {"min": spec.minimum, "max": MAX_AMOUNT, "step": 1,
+                      "data-amount": "minor"})  # (app.js: what "18.50" should be)
     if _is_time(name, spec):
         doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,;—")
         return Field(name, label(name), "when", req,
@@ -248,6 +251,17 @@ def _int(name: str, text: str, what: str = "a whole number") -> int:
         raise ValidationError(f"{label(name)} must be {what}", arg=name) from None
 
 
+def _str(name: str, spec: Str, text: str) -> str:
+    """``text`` if ``spec``'s pattern takes it; else what the field takes, in the words of
+    its hint (the schema's own refusal quotes the regular expression: "currency does not
+    match [A-Z]{3}"). A pattern not put in words here is left to the schema."""
+    words = _str_words(spec) if spec.pattern else ""
+    if words and spec.min_len <= len(text) <= spec.max_len and not re.fullmatch(
+            spec.pattern or "", text):
+        raise ValidationError(f"{label(name)} must be {words}, not {text!r}", arg=name)
+    return text
+
+
 def _when(name: str, text: str) -> int:
     """A UTC date and time (or the epoch milliseconds themselves) as epoch milliseconds."""
     if re.fullmatch(r"-?[0-9]+", text):
@@ -294,7 +308,9 @@ def parse_form(m: Method, getlist: GetList,
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
             ids = [batch_id(ln, resolve, name) for ln in lines]
             args[name] = ids if isinstance(spec, List) else ids[0]
-        elif isinstance(spec, Str | Enum):
+        elif isinstance(spec, Str):
+            args[name] = _str(name, spec, text)
+        elif isinstance(spec, Enum):
             args[name] = text
         elif isinstance(spec, List) and isinstance(spec.item, Str | Int):
             lines = [ln.strip() for ln in text.splitlines() if ln.strip()]

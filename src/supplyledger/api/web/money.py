@@ -36,6 +36,7 @@ from supplyledger.api.web.actions import (
     holds_account,
     order_rows,
     pays_for,
+    product_rows,
     record_rows,
 )
 from supplyledger.api.web.mine import display_names, suggestions, time_column
@@ -92,7 +93,8 @@ def shown_rows(svc: LedgerService, table: str,
     (``actions.order_rows``), a private record whether an admin may erase it
     (``actions.record_rows``), a batch's holding which revoked holder an admin may hand
     over for (``actions.holding_rows``), a balance whether an admin may hand it over
-    (``actions.balance_rows``). Other tables' rows pass unchanged."""
+    (``actions.balance_rows``), a product whose owner may sell it
+    (``actions.product_rows``). Other tables' rows pass unchanged."""
     if table == "orders":
         return order_rows(svc, rows)
     if table == "private_records":
@@ -101,6 +103,8 @@ def shown_rows(svc: LedgerService, table: str,
         return holding_rows(svc, rows)
     if table == "balances":
         return balance_rows(svc, rows)
+    if table == "products":
+        return product_rows(svc, rows)
     if table != TABLE:
         return list(rows)
     ctx = _lapse_reader(svc)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from supplyledger.api.accounts import BAD_LOGIN
 from supplyledger.api.auth import (
     COOKIE,
     check_csrf,
@@ -35,6 +36,10 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "sl_login_csrf"
+# The account page's forms, by their ``action``: what a wrong password left undone.
+_WRONG = {"password": "Your current password is not right: the password was not changed.",
+          "rotate": "Wrong password: your key was not rotated.",
+          "": "Wrong password: your signing key stays locked."}
 Text = Annotated[str, Form(max_length=1024)]
 
 
@@ -60,6 +65,9 @@ def login_form(request: Request, next: str | None = None) -> Response:
 def login(request: Request, login: Text, password: Text, csrf: Text = "",
           next: Text = "/") -> Response:
     svc = service_of(request)
+    # Logins and participant ids are lower case: a phone's keyboard capitalises the first
+    # letter and its word suggestion adds a space ("Customer ").
+    login = login.strip().lower()
     expected = request.cookies.get(LOGIN_CSRF, "")
     error = None
     if not expected or not hmac.compare_digest(expected, csrf):
@@ -130,6 +138,11 @@ async def account_post(request: Request) -> Response:
             msg = "Signing key unlocked for this session."
     except CsrfFailed:
         raise
+    except Unauthenticated as exc:
+        # The accounts' word is the login form's ("unknown login or wrong password"):
+        # here the user is logged in, and only the password typed can be wrong.
+        err = _WRONG.get(str(form.get("action")), _WRONG[""]) \
+            if exc.message == BAD_LOGIN else exc.message
     except SupplyLedgerError as exc:
         err = exc.message
     return _account_page(request, who, 200 if err is None else 400, message=msg, error=err)
