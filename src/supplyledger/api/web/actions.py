@@ -38,7 +38,8 @@ queries per page whatever its number of rows. Likewise :func:`record_rows` asks
 rules version in force, so a ledger on older rules shows none of these, and
 :func:`holding_rows` asks ``custody.hand_over_kind`` whether an admin may hand a revoked
 owner's or custodian's rights in a batch to a successor (custody rules v3): "Hand over"
-shows only where some active member of its organisation would be accepted, and the form
+shows only where some active member of its organisation would be accepted (with "Hand
+over custody" beside it when owner and custodian are two revoked accounts), and the form
 it opens offers just those members (:func:`narrow_fields`); :func:`balance_rows` asks
 ``payments.balance_hand_over_checks`` the same of a revoked participant's balance in a
 currency (payments rules v3), whose form offers its organisation's account and the
@@ -80,10 +81,11 @@ from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "PROPOSED", "ROW_ACTIONS",
-           "SELLER_ORG", "RowAction", "actions_for", "balance_rows", "balance_successors",
-           "holding_rows", "holds_account", "narrow_fields", "order_rows", "pays_for",
-           "product_rows", "record_rows", "refuse_before_signing", "successors"]
+__all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "HAND_OVER_CUSTODY", "PROPOSED",
+           "ROW_ACTIONS", "SELLER_ORG", "RowAction", "actions_for", "balance_rows",
+           "balance_successors", "holding_rows", "holds_account", "narrow_fields",
+           "order_rows", "pays_for", "product_rows", "record_rows", "refuse_before_signing",
+           "successors"]
 
 Row = Mapping[str, Any]
 
@@ -286,6 +288,8 @@ def record_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]
 
 # Key of a holding's or balance's row: the revoked holder (account) to hand over for.
 HAND_OVER = "admin_hand_over"
+# A holding's row whose owner is HAND_OVER: its custodian, another account also revoked.
+HAND_OVER_CUSTODY = "admin_hand_over_custody"
 
 
 def _admin_ctx(svc: LedgerService, contract: str) -> Callable[[], Ctx]:
@@ -336,8 +340,12 @@ def holding_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]
     out = [dict(r) for r in rows]
     revoked = _revoked(svc, (str(r[c]) for r in out for c in ("owner", "custodian") if r[c]))
     for r in out:
-        r[HAND_OVER] = next((a for a in dict.fromkeys((r["owner"], r["custodian"]))
-                             if a in revoked and successors(svc, str(r["batch"]), a)), None)
+        # Owner and custodian revoked both (two accounts): a button each, rather than the
+        # custodian's showing only once the owner's hand-over is done.
+        takes = [a for a in dict.fromkeys((r["owner"], r["custodian"]))
+                 if a in revoked and successors(svc, str(r["batch"]), a)]
+        r[HAND_OVER] = takes[0] if takes else None
+        r[HAND_OVER_CUSTODY] = takes[1] if len(takes) > 1 else None
     return out
 
 
@@ -531,6 +539,9 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         RowAction("Hand over", "custody", "hand_over_goods",
                   (("batch", "batch"), ("account", HAND_OVER)),
                   lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
+        RowAction("Hand over custody", "custody", "hand_over_goods",
+                  (("batch", "batch"), ("account", HAND_OVER_CUSTODY)),
+                  lambda r, who: bool(r.get(HAND_OVER_CUSTODY)) and who.has("admin")),
     ),
     # Payments rules v3: an admin hands a revoked participant's balance to a successor.
     "balances": (
