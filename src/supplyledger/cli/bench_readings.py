@@ -34,6 +34,10 @@ def bench_readings_command(
         fail(f"--via must be one of {', '.join(VIAS)}")
     if not 1 <= batch <= 1000 or readings < 1 or devices < 1:
         fail("--batch must be 1-1000, --readings and --devices positive")
+    if readings <= devices * batch:  # each device's first batch is the untimed warm-up
+        fail(f"--readings {readings} leaves nothing to time: each device's first batch is an "
+             f"untimed warm-up, so give more than --devices x --batch = {devices * batch} "
+             "readings")
     if data is not None and (data / "ledger").exists():
         fail(f"{data / 'ledger'} exists; choose an empty directory")
     with stage_progress() as progress:

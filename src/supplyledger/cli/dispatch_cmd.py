@@ -6,7 +6,9 @@ plans.
 are open for the platform, solves with PyVRP from the request's start or now, whichever is
 later, checks the result exactly as the ledger will (the plan id not in use, every routed
 product order's lot named, the contract's argument schema and preparation, which also
-computes the emissions), and with ``--submit`` records it through the embedded node as
+computes the emissions, then ``record_plan``'s body over the committed state with its
+writes dropped: :func:`~supplyledger.logistics.dispatch_plan.check_on_ledger`), and with
+``--submit`` records it through the embedded node as
 ``shipments.record_plan`` signed by the platform's key. ``--submit`` solves again, and a
 search stopped by its time limit may find other routes than the preview's; ``--save`` writes
 the checked plan instead (:func:`~supplyledger.logistics.dispatch_plan.saved_plan`), and
@@ -21,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import sqlite3
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -87,6 +90,33 @@ def _sign(node: Node, signer: PrivateKey, did: str, args: dict[str, Any], now: i
     return node.submit(tx.raw).result().to_dict()
 
 
+def _names(conn: sqlite3.Connection) -> dict[str, str]:
+    from supplyledger.store.kpi_rows import KpiQueries
+
+    return KpiQueries(conn).names()
+
+
+def _known_platform(conn: sqlite3.Connection, platform: str) -> None:
+    """The request's platform must be a platform's participant id, checked before the
+    search: a name or a typo finds no open orders, and every order would be listed as
+    ignored as if the ledger had none."""
+    from supplyledger.errors import NotFound, SupplyLedgerError
+    from supplyledger.store.kpi_rows import KpiQueries
+
+    q = KpiQueries(conn)
+    platforms = dict(q.platforms())
+    if platform in platforms:
+        return
+    try:
+        did: str | None = q.resolve_platform(platform)  # a name or organisation id given
+    except SupplyLedgerError:
+        did = None
+    hint = (f": {platforms[did]} is {did}" if did in platforms else
+            " (its did:sl:... id: `supplyledger keys show KEY` or /api/participants)")
+    raise NotFound(f"the request's \"platform\" {platform!r} is not the participant id of a "
+                   f"platform on this ledger{hint}", arg="platform", platform=platform)
+
+
 def _node(data: Path) -> Node:
     # The node checks a transaction's time against the clock it was signed with (tests pin
     # the wall clock, and the plan's checks ran at that time too).
@@ -133,6 +163,7 @@ def plan_cmd(
     from supplyledger.logistics.dispatch_picture import EAST_NORTH
     from supplyledger.logistics.dispatch_plan import (
         check_before_signing,
+        check_on_ledger,
         checked_summary,
         plan_dispatch,
         saved_plan,
@@ -160,6 +191,8 @@ def plan_cmd(
     conn = open_readonly(data)
     signer = None
     try:
+        _known_platform(conn, req.platform)
+        names = _names(conn)
         if submit and key is not None:  # a key that may not record the plan: refused unsolved
             signer = signer_key(key)
             _platform_signer(partial(state_value, conn), signer, key, req.platform)
@@ -172,10 +205,17 @@ def plan_cmd(
     now = wall_clock_ms()
     res = plan_dispatch(req, orders, time_limit_s=time_limit, timing=rules >= 2, now=now)
     if (submit or save is not None) and not res.routes:  # an empty plan: only noise
-        fail(f"nothing to dispatch: none of the {len(orders)} open orders of {req.platform} "
-             "could be routed from the request")
+        fail(f"nothing to dispatch: none of the {len(orders)} open orders of "
+             f"{_who(req.platform, names)} could be routed from the request")
     check_before_signing(req, res, orders, plan_taken=taken)
-    doc: dict[str, Any] = checked_summary(load_builtin(), req, res, now=now, rules=rules)
+    contracts = load_builtin()
+    doc: dict[str, Any] = checked_summary(contracts, req, res, now=now, rules=rules)
+    conn = open_readonly(data)
+    try:  # the contract's body on the ledger as it is now: a refusal leaves nothing written
+        check_on_ledger(contracts, req.platform, res.args, read=partial(state_value, conn),
+                        now=now)
+    finally:
+        conn.close()
     if svg is not None:
         write_out(svg, render_svg(res.problem, res.solution, unit="km", x_label=EAST_NORTH[0],
                                   y_label=EAST_NORTH[1]))
@@ -190,7 +230,7 @@ def plan_cmd(
     if json_out:
         print_json(doc)
     else:
-        _print_plan(doc)
+        _print_plan(doc, names)
     if receipt is not None and not receipt["ok"]:
         raise typer.Exit(1)
 
@@ -210,7 +250,11 @@ def record_cmd(
     is signed."""
     from supplyledger.contracts.builtin._shipments_model import plan_key
     from supplyledger.contracts.builtin.rules import PREFIX, in_force
-    from supplyledger.logistics.dispatch_plan import check_saved_plan, read_saved_plan
+    from supplyledger.logistics.dispatch_plan import (
+        check_on_ledger,
+        check_saved_plan,
+        read_saved_plan,
+    )
     from supplyledger.logistics.dispatch_request import read_json
     from supplyledger.node.service import wall_clock_ms
     from supplyledger.store.readonly import prefixed_state, state_value
@@ -229,21 +273,29 @@ def record_cmd(
             rules=in_force(prefixed_state(conn, PREFIX)).get("shipments", 1),
             plan_taken=state_value(conn, f"shipments/{plan_key(saved.args['id'])}")
             is not None, now=now)
+        check_on_ledger(node.contracts, saved.platform, saved.args, read=node.store.get_state,
+                        now=now)
+        names = _names(conn)
         receipt = _sign(node, signer, did, saved.args, now)
     doc |= {"args": saved.args, "svg": None, "saved": None, "receipt": receipt}
     if json_out:
         print_json(doc)
     else:
-        _print_plan(doc)
+        _print_plan(doc, names)
     if not receipt["ok"]:
         raise typer.Exit(1)
 
 
-def _print_plan(doc: dict[str, Any]) -> None:
+def _who(did: str, names: dict[str, str]) -> str:
+    """A participant's name where the ledger knows it, else its id's end."""
+    return names.get(did) or did[-12:]
+
+
+def _print_plan(doc: dict[str, Any], names: dict[str, str]) -> None:
     t = Table("vehicle", "transporter", "orders", "load", "km", "departs (UTC)", "back",
               "kg CO2e", title=f"dispatch plan {esc(doc['plan'])}")
     for r in doc["routes"]:
-        t.add_row(esc(r["vehicle"]), esc(r["transporter"][-12:]), esc(" ".join(r["orders"])),
+        t.add_row(esc(r["vehicle"]), esc(_who(r["transporter"], names)), esc(" ".join(r["orders"])),
                   f"{r['load']:g}",
                   f"{r['distance_m'] / 1000:.1f}", _when(r["departs_at"]),
                   _when(r["returns_at"]), f"{r['co2e_g'] / 1000:.2f}")
@@ -293,6 +345,7 @@ def show_cmd(
     conn = open_readonly(data)
     try:
         p = dispatch_plan(conn, plan)
+        names = _names(conn)
     finally:
         conn.close()
     drops, warehouse = None, p["warehouse_at"]
@@ -314,7 +367,8 @@ def show_cmd(
     console.print(t)
     for u in p["unserved"]:
         console.print(f"  unserved {esc(u['order'])}: {esc(u['reason'])}")
-    console.print(f"  platform {esc(p['platform'])}: {p['distance_m'] / 1000:.1f} km, "
+    console.print(f"  platform {esc(_who(p['platform'], names))}: "
+                  f"{p['distance_m'] / 1000:.1f} km, "
                   f"{p['co2e_g'] / 1000:.2f} kg CO2e WTW")
     if svg is not None:
         console.print(f"  picture: {esc(svg)}")

@@ -37,16 +37,26 @@ from decimal import Decimal
 from typing import Any
 
 from supplyledger.contracts.builtin._shipments_plan import _route_bounds
-from supplyledger.contracts.runtime import Contract, Ctx, prepare_call
+from supplyledger.contracts.builtin.identity import participant_key
+from supplyledger.contracts.builtin.rules import PREFIX, version_of
+from supplyledger.contracts.runtime import (
+    Call,
+    Contract,
+    Ctx,
+    StateReader,
+    execute_call,
+    prepare_call,
+)
 from supplyledger.errors import (
     AlreadyExists,
     InvalidState,
+    NotFound,
     SupplyLedgerError,
     ValidationError,
     WrongChain,
     error_from_code,
 )
-from supplyledger.ledger.encoding import canonical
+from supplyledger.ledger.encoding import canonical, decode
 from supplyledger.logistics.dispatch import DispatchPlan, Order, Vehicle, Warehouse, dispatch
 from supplyledger.logistics.dispatch_request import DispatchRequest, LedgerOrder, drop_km
 from supplyledger.logistics.eta import GeoPoint, haversine_m, travel_ms
@@ -60,8 +70,8 @@ from supplyledger.logistics.routing import (
 )
 
 __all__ = ["SAVED_PLAN_FORMAT", "DispatchResult", "LedgerOrder", "SavedPlan",
-           "check_before_signing", "check_saved_plan", "checked_summary", "plan_dispatch",
-           "read_saved_plan", "saved_plan"]
+           "check_before_signing", "check_on_ledger", "check_saved_plan", "checked_summary",
+           "plan_dispatch", "read_saved_plan", "saved_plan"]
 
 _MIN = 60_000
 SAVED_PLAN_FORMAT = "supplyledger-dispatch-plan/1"
@@ -283,6 +293,36 @@ def _check_args(contracts: Mapping[str, Contract], platform: str, args: dict[str
             except SupplyLedgerError as exc:
                 raise _refused(exc.code, exc.message, exc.details) from None
     return dict(prepared)
+
+
+def _rules(read: StateReader, contract: str) -> int:
+    raw = read(PREFIX + contract)
+    return 1 if raw is None else version_of(PREFIX + contract, raw)
+
+
+def check_on_ledger(contracts: Mapping[str, Contract], platform: str, args: dict[str, Any],
+                    *, read: StateReader, now: int) -> None:
+    """``record_plan`` run by the contract's own body over the committed state ``read``,
+    as ``platform`` would sign it at ``now``, its writes dropped. The checks above see only
+    the arguments and the open orders; the body also refuses what they cannot see (a
+    transporter not registered, a lot another order reserved, an order of another
+    platform...), and a refusal found only at commit would leave a failed transaction in
+    a block. Raises the contract's error ("the plan would be refused: ...")."""
+    raw = read(f"identity/{participant_key(platform)}")
+    if raw is None:
+        raise NotFound(f"the platform {platform} is not a participant of this ledger",
+                       platform=platform)
+    who = decode(raw)
+    prepared, error = prepare_call(contracts, "shipments", "record_plan", args)
+    if error is None:
+        call = Call("0" * 64, platform, "shipments", "record_plan", now, "", b"", prepared)
+        out = execute_call(contracts, call, roles=frozenset(who["roles"]), org=who.get("org"),
+                           read=read, version=_rules(read, "shipments"),
+                           identity=_rules(read, "identity"))
+        if out.ok:
+            return
+        error = decode(out.receipt)["error"]
+    raise _refused(error["code"], error["message"], error.get("details"))
 
 
 # --- a plan saved to be recorded later, unchanged ---------------------------------------------

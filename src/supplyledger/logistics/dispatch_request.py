@@ -34,8 +34,9 @@ Read strictly, since a misread request routes the wrong goods: the file is UTF-8
 without NaN or Infinity and without a key given twice (an order listed twice would
 otherwise silently keep the last); ``features`` and ``requires`` are lists of names,
 ``public`` a JSON boolean (the string "false" is refused, not taken as true), ``batch`` a
-string. ``dispatch plan`` needs ``platform``; a request read only to draw a recorded plan
-may leave it out.
+string, and a key not named above (a misspelt ``require`` or ``available_from``) is
+refused rather than dropped. ``dispatch plan`` needs ``platform``; a request read only to
+draw a recorded plan may leave it out.
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ def parse_time(value: Any, what: str) -> int:
 
 
 def _micro(value: Any, what: str, bound: int) -> int:
+    if value is None:
+        axis = "latitude" if what.endswith("lat") else "longitude"
+        raise ValidationError(f"{what} is missing: give the point's {axis} in decimal "
+                              "degrees", arg=what)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValidationError(f"{what} must be a number of degrees")
     try:
@@ -196,19 +201,36 @@ def _ident(value: Any, what: str, max_len: int = 40) -> str:
     return value
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
+def _obj(value: Any, what: str, known: frozenset[str] | None = None) -> dict[str, Any]:
+    """An object of the request; given ``known``, one holding no other keys: a misspelt
+    key (``require``, ``available_from``) would otherwise be dropped without a word and
+    route the goods as if it were not there (a chilled order on any van)."""
     if not isinstance(value, dict):
         raise ValidationError(f"{what} must be an object")
+    unknown = sorted(set(value) - known) if known is not None else []
+    if unknown:
+        raise ValidationError(f"{what}: unknown field {unknown[0]!r} (known: "
+                              f"{', '.join(sorted(known or ()))})",
+                              arg=f"{what}.{unknown[0]}")
     return value
 
 
+_REQUEST = frozenset({"plan", "platform", "start", "speed_kmh", "warehouse", "fleet", "orders"})
+_WAREHOUSE = frozenset({"node", "lat", "lon", "open", "close", "outbound_capacity",
+                        "storage_capacity"})
+_VEHICLE = frozenset({"vehicle", "transporter", "capacity", "vehicle_class", "mode",
+                      "available", "features"})
+_DROP = frozenset({"lat", "lon", "quantity", "mass_kg", "service_min", "requires", "window",
+                   "batch", "public"})
+
+
 def parse_request(doc: Any) -> DispatchRequest:
-    req = _obj(doc, "the request")
+    req = _obj(doc, "the request", _REQUEST)
     platform = req.get("platform", "")
     if not isinstance(platform, str):
         raise ValidationError("request.platform must be the platform's participant id",
                               arg="platform")
-    wh = _obj(req.get("warehouse"), "warehouse")
+    wh = _obj(req.get("warehouse"), "warehouse", _WAREHOUSE)
     open_ms = parse_time(wh.get("open"), "warehouse.open")
     close_ms = parse_time(wh.get("close"), "warehouse.close")
     if open_ms > close_ms:
@@ -222,7 +244,7 @@ def parse_request(doc: Any) -> DispatchRequest:
     start = parse_time(req["start"], "start") if "start" in req else open_ms
     fleet = []
     for i, v in enumerate(req.get("fleet") or []):
-        v = _obj(v, f"fleet[{i}]")
+        v = _obj(v, f"fleet[{i}]", _VEHICLE)
         fleet.append(FleetVehicle(
             _ident(v.get("vehicle"), f"fleet[{i}].vehicle", 23),
             str(v.get("transporter", "")), _num(v, "capacity", f"fleet[{i}]"),
@@ -233,7 +255,7 @@ def parse_request(doc: Any) -> DispatchRequest:
         raise ValidationError("vehicle ids must be unique")
     drops = {}
     for oid, d in _obj(req.get("orders", {}), "orders").items():
-        d = _obj(d, f"orders.{oid}")
+        d = _obj(d, f"orders.{oid}", _DROP)
         batch = d.get("batch")
         if batch is not None and not isinstance(batch, str):
             raise ValidationError(f"orders.{oid}.batch must be the batch's id or lot (a string)",

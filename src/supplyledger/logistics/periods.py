@@ -51,8 +51,14 @@ def _month_end_ms(first: dt.date) -> int:
 def month(label: str) -> Period:
     """The calendar month ``YYYY-MM``."""
     m = _MONTH.fullmatch(label.strip())
-    if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+    if m is None:
         raise ValidationError(f"month must be YYYY-MM, got {label!r}", arg="month")
+    if not 1 <= int(m.group(2)) <= 12:
+        raise ValidationError(f"month must be YYYY-MM, got {label!r}: there is no month "
+                              f"{m.group(2)} (01-12)", arg="month")
+    if int(m.group(1)) < 1970:
+        raise ValidationError(f"month must be YYYY-MM, got {label!r}: ledger times start in "
+                              "1970", arg="month")
     first = dt.date(int(m.group(1)), int(m.group(2)), 1)
     return Period(_ms(first), _month_end_ms(first), first.strftime("%Y-%m"))
 
