@@ -93,6 +93,9 @@ def import_cmd(
         raise typer.Exit(1)
 
 
+_SHOWN = 50  # problems listed per refused file; --json has them all
+
+
 def _report(results: list[dict[str, Any]], json_out: bool) -> None:
     if json_out:
         # One file keeps the single-document shape scripts already read.
@@ -110,9 +113,11 @@ def _report(results: list[dict[str, Any]], json_out: bool) -> None:
         if r["code"] == "already_exists" or (
                 len(errors) == 1 and errors[0]["reason"] in r["error"]):
             continue  # the summary line already says it (a retry: each event is a repeat)
-        for e in errors[:50]:
+        for e in errors[:_SHOWN]:
             where = "document" if e.get("event") is None else f"event {e['event']}"
             err_console.print(f"  {where}: {esc(e['reason'])}")
+        if len(errors) > _SHOWN:  # say so: the file's other problems are not fixed yet
+            err_console.print(f"  … and {len(errors) - _SHOWN} more (--json lists them all)")
 
 
 @app.command("export")

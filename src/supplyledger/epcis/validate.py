@@ -493,8 +493,11 @@ def document_scope(doc: Any, namespaces: Mapping[str, str] | None
             errors.append({"event": 0, "reason": "@context: is required on a standalone event"})
         return errors, [doc], base
     c = _Checker(errors, None, base)
-    if doc.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
-        c.bad("type", f"{doc.get('type')!r} must be EPCISDocument")
+    # (a missing or null member is "required", not "None", which is no JSON)
+    if doc.get("type") is None:
+        c.bad("type", "is required (EPCISDocument)")
+    elif doc["type"] not in ("EPCISDocument", "EPCISQueryDocument"):
+        c.bad("type", f"{doc['type']!r} must be EPCISDocument")
     if "@context" not in doc:
         c.bad("@context", "is required")
     else:
@@ -505,8 +508,10 @@ def document_scope(doc: Any, namespaces: Mapping[str, str] | None
             c.bad("@context", problem)
         if not has_epcis:
             c.bad("@context", "must reference the EPCIS 2.0 JSON-LD context")
-    if doc.get("schemaVersion") != "2.0":
-        c.bad("schemaVersion", f"{doc.get('schemaVersion')!r} must be \"2.0\"")
+    if doc.get("schemaVersion") is None:
+        c.bad("schemaVersion", 'is required ("2.0")')
+    elif doc["schemaVersion"] != "2.0":
+        c.bad("schemaVersion", f"{doc['schemaVersion']!r} must be \"2.0\"")
     if "creationDate" in doc or doc.get("type") == "EPCISDocument":
         c.value(rules.time, doc.get("creationDate"), "creationDate")
     for key in doc:

@@ -45,6 +45,7 @@ from supplyledger.errors import (
     NotFound,
     PayloadTooLarge,
     SupplyLedgerError,
+    ValidationError,
     error_from_code,
 )
 from supplyledger.ledger.crypto import PrivateKey
@@ -154,7 +155,9 @@ def _envelope_problems(doc: Any) -> list[dict[str, Any]]:
     if isinstance(doc, list):
         return []
     body = doc.get("epcisBody") if isinstance(doc, dict) else None
-    if not isinstance(body, dict) or doc.get("type") in EVENT_TYPES:
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    # (a "type" that is an array or object is reported below, not hashed into a TypeError)
+    if not isinstance(body, dict) or (isinstance(kind, str) and kind in EVENT_TYPES):
         return document_problems(doc)  # not a document, or one standalone event: cheap
     if doc.get("type") == "EPCISQueryDocument":
         results = body.get("queryResults")
@@ -275,9 +278,14 @@ def export_document(store: SQLiteStore, *, batch: str | None = None,
     were captured; validated before it is returned."""
     if (batch is None) == (tx is None):
         raise ValueError("export needs exactly one of batch or tx")
-    rows = store.trace_rows([subject_id(batch)]) if batch else store.trace_rows_of_tx(tx or "")
+    what, arg = (batch, "batch") if batch is not None else (tx or "", "tx")
+    if not what.strip():  # (an empty batch was read as none: "no events recorded for None")
+        raise ValidationError(f"export needs a {'batch' if arg == 'batch' else 'transaction'}"
+                              " id, not an empty one", arg=arg)
+    rows = (store.trace_rows([subject_id(what)]) if arg == "batch"
+            else store.trace_rows_of_tx(what))
     if not rows:
-        raise NotFound(f"no events recorded for {batch or tx}")
+        raise NotFound(f"no events recorded for {what}")
     doc = build_document(raw_events(store, rows), sender="supplyledger")
     validate_document(doc)
     return doc
