@@ -27,6 +27,7 @@ from supplyledger.errors import (
     RoleDenied,
     UnknownContract,
     UnknownMethod,
+    ValidationError,
     error_from_code,
 )
 from supplyledger.ledger.crypto import generate
@@ -295,12 +296,22 @@ class LedgerService:
             raise NotFound("trace queries are not available yet on this node")
         return self.features.trace
 
+    def one_batch(self, text: str) -> str:
+        """The one batch ``text`` means; a lot number on several products is refused with
+        their ids rather than guessed (as the CLI does): a recall of the wrong product's
+        lot would reach the wrong holders."""
+        found = self.resolve_batch(text)
+        if len(found) > 1:
+            raise ValidationError(f"lot {text.strip()} is on several products; give one of: "
+                                  f"{', '.join(found)}", arg="batch", batches=found)
+        return found[0]
+
     def trace(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
-        return dict(self._queries().trace(self.resolve_batch(batch)[0], page=page,
+        return dict(self._queries().trace(self.one_batch(batch), page=page,
                                           page_size=page_size))
 
     def recall(self, batch: str, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
-        return dict(self._queries().recall(self.resolve_batch(batch)[0], page=page,
+        return dict(self._queries().recall(self.one_batch(batch), page=page,
                                            page_size=page_size))
 
     def proof(self, tx_id: str) -> dict[str, Any]:

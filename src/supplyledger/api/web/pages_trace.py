@@ -264,15 +264,18 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     batch = (batch or "").strip()
     result, error = None, None
     available = svc.features.trace is not None
-    if batch and available:
+    # A lot number on several products: the user chooses, as a recall must not guess.
+    choices = svc.resolve_batch(batch) if batch and available else []
+    if len(choices) == 1:
         try:
-            result = svc.recall(batch, page=page_no, page_size=RECALL_ROWS)
+            result = svc.recall(choices[0], page=page_no, page_size=RECALL_ROWS)
         except NotFound as exc:
             error = exc.message
     withdrawn = _withdrawn(svc, result, _Declared(svc)) if result else []
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
-                recent=_recent(svc), withdrawn=withdrawn,
+                choices=choices if len(choices) > 1 else [], recent=_recent(svc),
+                withdrawn=withdrawn,
                 orgs=orgs_in(svc, result, withdrawn) if result else {},
                 times=_times({}, withdrawn))
 

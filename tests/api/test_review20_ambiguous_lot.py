@@ -1,0 +1,49 @@
+"""A lot number printed on two products' bags: ``/api/trace``, ``/api/recall`` and the
+recall page took the first product's lot silently (the CLI refuses and names both). A
+recall of the wrong product reaches the wrong holders: they now refuse (API, 422 naming
+both batches) or ask which one (the recall page), and an id of either still answers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import World, bearer
+from .test_pages import _web_login
+
+pytestmark = pytest.mark.anyio
+BRAN = "06901234000030"
+
+
+def _second_product_with_the_same_lot(world: World) -> str:
+    world.ok("mill", "products", "create_product", {"gtin": BRAN, "name": "Bran"})
+    return str(world.ok("mill", "products", "create_batch", {
+        "gtin": BRAN, "lot": "L20260101", "quantity": "10", "uom": "KGM"})["batch"])
+
+
+async def test_the_api_refuses_an_ambiguous_lot_and_names_both(
+        client: httpx.AsyncClient, world: World) -> None:
+    bran = _second_product_with_the_same_lot(world)
+    h = await bearer(client, "mill")
+    for path in ("/api/trace", "/api/recall"):
+        r = await client.get(path, params={"batch": "L20260101"}, headers=h)
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["code"] == "validation_error" and err["details"]["arg"] == "batch"
+        assert sorted(err["details"]["batches"]) == sorted([world.batch, bran])
+        assert "several products" in err["message"]
+        for batch in (world.batch, bran):  # either id answers
+            r = await client.get(path, params={"batch": batch}, headers=h)
+            assert r.status_code == 200 and r.json()["batch"] == batch, r.text
+
+
+async def test_the_recall_page_asks_which_batch(client: httpx.AsyncClient,
+                                                world: World) -> None:
+    bran = _second_product_with_the_same_lot(world)
+    await _web_login(client, "mill")
+    page = (await client.get("/recall", params={"batch": "L20260101"})).text
+    assert "Several batches have lot L20260101; which one to recall?" in page
+    assert f'href="/recall?batch={bran}"' in page.replace("%3A", ":").replace("%2F", "/")
+    assert 'id="aff"' not in page  # no recall shown until one is chosen
+    page = (await client.get("/recall", params={"batch": bran})).text
+    assert 'id="aff"' in page and "Several batches" not in page
