@@ -268,6 +268,30 @@ def test_a_product_order_needs_the_batch_it_ships(served: Served) -> None:
     assert 'id="record-form"' not in r.text
 
 
+def test_a_transporter_the_ledger_does_not_know_is_refused_before_signing(
+        served: Served) -> None:
+    """Only ``record_plan``'s body knows whether the transporter is registered: the web ran
+    the argument checks alone, showed the plan and signed it into a failed transaction."""
+    from supplyledger.ledger.crypto import generate
+
+    orders = _orders(served, 1)
+    stranger = generate("ed25519").did
+    height = served.height
+    with served.web("platform-a") as c:
+        r = c.post("/dispatch", data=_form(served, orders, plan="PU-1",
+                                           v0_transporter=stranger))
+        assert r.status_code == 404 and "the plan would be refused" in r.text, r.text[-3000:]
+        assert 'id="record-form"' not in r.text
+        # A plan shown with a known transporter, then edited before it is sent.
+        shown = c.post("/dispatch", data=_form(served, orders, plan="PU-2")).text
+        edited = _hidden(shown, "args").replace(served.did("courier"), stranger)
+        r = c.post("/dispatch/record", data={"args": edited, "once": _hidden(shown, "once")})
+        assert r.status_code == 404 and "the plan would be refused" in r.text
+        assert "Nothing was signed" in r.text
+    assert served.height == height
+    assert _order_state(served, next(iter(orders))) == "placed"
+
+
 def test_bad_requests_are_refused_unsolved(served: Served) -> None:
     orders = _orders(served, 1)
     height = served.height

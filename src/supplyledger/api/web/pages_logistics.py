@@ -127,6 +127,7 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     from supplyledger.logistics.dispatch_picture import EAST_NORTH
     from supplyledger.logistics.dispatch_plan import (
         check_before_signing,
+        check_on_ledger,
         checked_summary,
         plan_dispatch,
     )
@@ -142,6 +143,10 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     check_before_signing(req, res, orders,
                          plan_taken=bool(_rows(svc, "dispatch_plans", 1, {"id": req.plan})[0]))
     doc = checked_summary(svc.contracts, req, res, now=now, rules=rules)
+    # The contract's body on the ledger as it is (a transporter it does not know, a lot
+    # another order holds): a plan it would refuse is not offered for signing.
+    check_on_ledger(svc.contracts, req.platform, res.args, read=svc.node.store.get_state,
+                    now=now)
     return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
             "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
             "svg": render_svg(res.problem, res.solution, unit="km", x_label=EAST_NORTH[0],
@@ -258,6 +263,10 @@ async def dispatch_record(request: Request) -> Response:
                                   arg="args") from None
         _refuse_unless_platform(svc, who)
         pid = _check_recordable(svc, who, args)
+        from supplyledger.logistics.dispatch_plan import check_on_ledger  # (PyVRP: lazily)
+
+        await run_in_threadpool(check_on_ledger, svc.contracts, who.did, args,
+                                read=svc.node.store.get_state, now=svc.node.clock())
         receipt = await run_in_threadpool(svc.call, who, "shipments", "record_plan", args)
     except SupplyLedgerError as exc:
         once.settle(who.did, token, None)  # nothing signed: may be sent again
