@@ -108,7 +108,7 @@ async def test_refusals_change_nothing(client: httpx.AsyncClient, world: World) 
     form = _rotate_form((await client.get("/account")).text)
     before = _state(world)
     r = await client.post("/account", data={**form, "password": "not-my-password"})
-    assert r.status_code == 400 and "wrong password" in r.text
+    assert r.status_code == 400 and "Wrong password: your key was not rotated." in r.text
     r = await client.post("/account", data={**form, "confirm": ""})
     assert r.status_code == 400 and "tick the box" in r.text
     r = await client.post("/account", data={**form, "csrf": "forged"})
