@@ -33,7 +33,8 @@ def tamper_command(
         res = run_tamper_experiment(attempts)
     t = Table("link", "attempts", "traditional: undetected (paper)",
               "ledger: undetected (paper)", "ledger: located",
-              title="Paper 002 Table 2 — tampering that the system's own query does not notice")
+              title="Paper 002 Table 2 — tampering that the system's own query does not notice",
+              caption=f"(paper): its figure out of its 10 attempts; {res['paper_note']}")
     for r in res["links"]:
         t.add_row(r["link"], str(r["attempts"]),
                   f"{r['traditional_undetected']} ({r['paper_traditional_tampered']}/10)",

@@ -47,7 +47,10 @@ def render(res: dict[str, Any]) -> list[Table]:
             exe = sum(r["execution_s"] for r in trials) / len(trials)
             cells += ["-" if p is None else f"{p[0]:g} / {p[1]:g}", f"{sub:.3f} / {exe:.3f}"]
         t.add_row(*cells)
-    s = Table(title="By the paper's equations (6) and (7)")
+    # What each column is: the paper's text, its tables put through its equations, our runs.
+    s = Table(title="By the paper's equations (6) and (7)",
+              caption=f"paper (claimed): {res['paper']['claimed_note']}; paper (its tables): "
+                      "its Tables 3-4 by its equations; ours: measured in this run")
     for head in ("measure", "paper (claimed)", "paper (its tables)", "ours"):
         s.add_column(head, justify="right")
     claimed, eq = res["paper"]["claimed"], res["paper"]["by_equations"]
