@@ -398,8 +398,8 @@ class PrivateData:
         """Re-encrypt under a new data key for the remaining readers, then switch the
         ledger's commitment; the revoked reader's old wrapped key opens nothing served."""
         rec = self.record(rid)
-        if rec["author"] != self._owner(author):
-            raise AccessDenied(f"only the author of record {rid} may revoke access")
+        if rec["author"] != self._owner(author):  # forbidden, as the contract and grant say
+            raise Forbidden(f"only the author of record {rid} may revoke access")
         data = self.read(rid, author)
         commitment = self._seal(rid, author, data, AESGCM.generate_key(bit_length=256),
                                 self._wrappers([d for d in rec["recipients"]

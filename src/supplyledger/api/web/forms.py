@@ -233,13 +233,17 @@ def _batches(name: str, spec: Arg) -> bool:
             or (name == "batches" and isinstance(spec, List) and isinstance(spec.item, Str)))
 
 
-def _reject_float(text: str) -> Any:
-    raise ValidationError("decimal numbers are not allowed: write them as strings")
+def _reject_float(name: str, number: str) -> Any:
+    # Most often money, which as a string ("write it as a string") is refused again.
+    raise ValidationError(f"{name} holds the decimal number {number}: money is whole minor "
+                          "units (19.99 EUR is 1999), other numbers whole, except a value "
+                          'whose hint says decimal string, which goes in quotes ("0.5")',
+                          arg=name)
 
 
 def _json(name: str, text: str) -> Any:
     try:
-        return json.loads(text, parse_float=_reject_float)
+        return json.loads(text, parse_float=lambda n: _reject_float(name, n))
     except ValueError as exc:
         raise ValidationError(f"{name} is not valid JSON: {exc}", arg=name) from None
 

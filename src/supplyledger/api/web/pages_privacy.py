@@ -110,15 +110,22 @@ def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str |
         # Beyond the listed participants, ids typed in (one per line).
         recipients += [ln.strip() for ln in str(form.get("others", "")).splitlines()
                        if ln.strip()]
-        if not recipients:  # shared with nobody is a form sent too soon, not a wish
-            raise ValidationError("choose at least one recipient", arg="recipients")
-        rid = private.share(key, data.encode(), recipients)
+        # Shared with nobody (the author always reads) is a form sent too soon, not a wish;
+        # so is one naming only the author (their own id typed in).
         others = len(set(recipients) - {who.did})  # an id chosen and typed in is one reader
+        if not others:
+            raise ValidationError("choose at least one recipient other than yourself (you "
+                                  "always read your own records)", arg="recipients")
+        rid = private.share(key, data.encode(), recipients)
         return f"Shared as record {rid}, encrypted for {others} recipient(s).", None
+    if not rid:  # else "no private record " (an id left out, named as empty)
+        raise ValidationError("choose a record: this form names none", arg="record")
     if action == "read":
         return f"Record {rid} decrypted and its author's signature verified.", \
             private.read(rid, key).decode("utf-8", errors="replace")
-    recipient = str(form.get("recipient", ""))
+    recipient = str(form.get("recipient", "")).strip()
+    if action in ("grant", "revoke") and not recipient:
+        raise ValidationError(f"choose the participant to {action}", arg="recipient")
     if action == "grant":
         private.grant(key, rid, recipient)
         return f"Granted access to record {rid}.", None
