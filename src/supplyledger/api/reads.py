@@ -22,7 +22,7 @@ from supplyledger.errors import NotFound, ValidationError
 from supplyledger.ledger.block import Header
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import envelope_bytes_of
-from supplyledger.store.listings import Listings, Page, PageLimits, decode_cursor
+from supplyledger.store.listings import Listings, Page, PageLimits, decode_cursor, sort_key
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["BAD_CURSOR", "Reads", "typed_cursor"]
@@ -120,9 +120,10 @@ class Reads:
     def rows(self, name: str, limit: int | None = None, cursor: str | None = None,
              filters: Mapping[str, str] | None = None,
              contains: Mapping[str, str] | None = None) -> Page:
-        types = dict(self.table(name).columns)
+        t = self.table(name)
+        types = dict(t.columns)
         typed_cursor(cursor, *(_SQL_TYPES.get(types[k].split()[0].upper())
-                               for k in self.table(name).primary_key))
+                               for k in sort_key(t, filters)))
         return self.listings.rows(name, limit, cursor, filters, contains)
 
     def naming(self, name: str, columns: Sequence[str], value: str, newest: str | None,

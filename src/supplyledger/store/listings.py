@@ -31,9 +31,22 @@ from supplyledger.contracts.projection import Table
 from supplyledger.errors import NotFound, ValidationError
 from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["Listings", "Page", "PageLimits", "decode_cursor", "encode_cursor"]
+__all__ = ["Listings", "Page", "PageLimits", "decode_cursor", "encode_cursor", "sort_key"]
 
 _BAD_CURSOR = "cursor is not one this server issued"
+
+
+def sort_key(t: Table, filters: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The columns ``t``'s rows are listed by: its primary key, but in a history (a table
+    recording each row's block height, keyed by what it is the history of and the
+    transaction) whose subject ``filters`` pins, block order, ``(height, tx)``: an order's
+    events in primary-key order came in the order of their transactions' hashes. Unique
+    either way, since the pinned columns and the last key column are."""
+    pk = t.primary_key
+    if (len(pk) > 1 and "height" in t.column_names
+            and all(c in (filters or {}) for c in pk[:-1])):
+        return ("height", pk[-1])
+    return pk
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +215,8 @@ class Listings:
     def rows(self, name: str, limit: int | None = None, cursor: str | None = None,
              filters: Mapping[str, str] | None = None,
              contains: Mapping[str, str] | None = None) -> Page:
-        """Rows of any declared projection table in primary-key order. ``filters`` are
-        equalities; ``contains`` matches one item of a list column (items separated by
+        """Rows of any declared projection table in :func:`sort_key` order. ``filters``
+        are equalities; ``contains`` matches one item of a list column (items separated by
         commas or spaces)."""
         t = self.table(name)
         n = self.limit(limit)
@@ -219,7 +232,7 @@ class Listings:
                 raise ValidationError(f"table {name} has no column {col!r}", arg=col)
             where.append(f"instr(' ' || replace({col}, ',', ' ') || ' ', ' ' || ? || ' ') > 0")
             params.append(v)
-        pk = t.primary_key
+        pk = sort_key(t, filters)
         if cursor:
             where.append(f"({', '.join(pk)}) > ({', '.join('?' * len(pk))})")
             params += decode_cursor(cursor, len(pk))
