@@ -114,7 +114,9 @@ def handle_errors(fn: F) -> F:
         except SupplyLedgerError as exc:
             fail(f"{exc.message} [{exc.code}]")
         except OSError as exc:  # a missing, unreadable or unwritable file or directory
-            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+            advice = (" (run the command as the user that owns the file, or fix its "
+                      "permissions)" if isinstance(exc, PermissionError) else "")
+            fail(f"{exc.filename}: {exc.strerror}{advice}" if exc.filename and exc.strerror
                  else str(exc))
 
     return wrapper  # type: ignore[return-value]

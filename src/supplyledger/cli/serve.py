@@ -17,6 +17,8 @@ import typer
 
 from supplyledger.cli.common import (
     console,
+    err_console,
+    esc,
     handle_errors,
     need_node_key,
     password,
@@ -86,6 +88,24 @@ def _listen_advice(exc: OSError, port: int) -> str:
     return "choose another --port or --host"
 
 
+def _warn_open_modes(data: Path) -> None:
+    """One warning line per file of the node's secrets that other users may read: the node
+    key (sealed, but open to a password guess offline) and the database (the web logins'
+    password hashes and sealed keys). A ledger made by an earlier release, or files copied
+    with a wide umask, have such modes; the node still starts."""
+    from supplyledger.node.bootstrap import NODE_KEY_FILE
+    from supplyledger.store.sqlite import DB_NAME
+
+    for name, fix in ((NODE_KEY_FILE, NODE_KEY_FILE), (DB_NAME, f"{DB_NAME}*")):
+        path = data / name
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                err_console.print(f"warning: {esc(path)} is open to users other than its "
+                                  f"owner (mode {mode:o}): chmod 600 {esc(data / fix)}",
+                                  soft_wrap=True, highlight=False)
+
+
 def run_server(data: Path, node_password: str, *, host: str, port: int,
                api: ApiSettings, mqtt: str | None = None) -> None:
     """Start the node (default settings: verifier processes on), serve until Ctrl-C, then
@@ -101,6 +121,7 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
 
     key = unseal_node_key(data, node_password)
     _check_address(host, port)
+    _warn_open_modes(data)
     node = Node(Settings(data), key).start()
     service = LedgerService(node, api)
     try:
@@ -114,9 +135,11 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
                 console.print(f"[bold green]MQTT ingest[/] {display_url(bridge.url)}: "
                               "devices publish to supplyledger/devices/<id>/readings "
                               "(logins: supplyledger mqtt-enroll); receipts are signed by "
-                              f"the node key {node.key.did} (keys show {data}/node.key)")
+                              f"the node key {node.key.did} (keys show {data}/node.key)",
+                              soft_wrap=True)
             console.print(f"[bold green]serving[/] http://{host}:{port}/  (API: "
-                          f"http://{host}:{port}/openapi.json) — Ctrl-C to stop")
+                          f"http://{host}:{port}/openapi.json) — Ctrl-C to stop",
+                          soft_wrap=True)  # one line each in the journal, whatever its width
             server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                    log_level="warning", access_log=False))
             threading.Thread(target=_stop_when_failed, args=(node, server), daemon=True,
@@ -129,9 +152,12 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
         node.stop()
         service.close()
     if node.failure is not None:
+        cause = ("a process killed from outside, or by the kernel when memory ran out: "
+                 "see the system log" if "process died" in str(node.failure)
+                 else "free disk space, file permissions")
         raise NodeStopped(f"the node stopped accepting transactions ({node.failure}); "
-                          "nothing it acknowledged is lost. Fix the cause (free disk space, "
-                          "file permissions), then start it again", reason=str(node.failure))
+                          f"nothing it acknowledged is lost. Fix the cause ({cause}), then "
+                          "start it again", reason=str(node.failure))
 
 
 def _stop_when_failed(node: Node, server: uvicorn.Server) -> None:
@@ -140,7 +166,7 @@ def _stop_when_failed(node: Node, server: uvicorn.Server) -> None:
     still answering reads, which a supervisor cannot tell from a healthy node. The
     process exits with the cause, and is restarted once it is fixed."""
     while not server.should_exit:
-        if node.failure is not None:
+        if node.check_processes() is not None:
             server.should_exit = True
             return
         time.sleep(FAILURE_POLL_S)

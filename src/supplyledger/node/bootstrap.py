@@ -13,7 +13,7 @@ from typing import Any
 from supplyledger.contracts.builtin.identity import ROLES
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Contract
-from supplyledger.errors import NodeError, ValidationError
+from supplyledger.errors import NodeError, StoreError, ValidationError
 from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
 from supplyledger.ledger.tx import MAX_ID, is_id
@@ -103,7 +103,59 @@ def init_ledger(
                               "transaction names it")
     if (data_dir / DB_NAME).exists():
         raise NodeError(f"{data_dir} already holds a ledger")
+    # What this call creates, so a failure (a full disk) can take it away again: a
+    # half-made ledger (a database without its node key) would make every later `init`
+    # refuse the directory and every `serve` find no ledger in it.
+    made = [d for d in (data_dir, *data_dir.parents) if not d.exists()]
+    files = [data_dir / n for n in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm",
+                                    f"{DB_NAME}-journal", NODE_KEY_FILE)]
+    files += [data_dir / "keys" / f"{name}.key" for name, _, pw in admins if pw is not None]
+    files = [f for f in files if not f.exists()]  # never one that was there before
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _init_ledger(data_dir, chain=chain, time_ms=time_ms,
+                            node_password=node_password, admins=admins, node_key=node_key,
+                            extra_orgs=extra_orgs, kdf=kdf, contracts=contracts)
+    except BaseException as exc:
+        _remove_new(files, [data_dir / "keys", *made])
+        failed = f"creating the ledger in {data_dir} failed, and nothing of it was kept"
+        if isinstance(exc, OSError):
+            raise StoreError(f"{failed}: {_os_reason(exc)}") from exc
+        if isinstance(exc, StoreError):
+            raise StoreError(f"{failed}: {exc.message}") from exc
+        raise
+
+
+def _os_reason(exc: OSError) -> str:
+    what = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"{what}the disk is full; free space and run init again"
+    return f"{what}{exc.strerror or exc}"
+
+
+def _remove_new(files: list[Path], dirs: list[Path]) -> None:
+    """Remove what a failed ``init_ledger`` created: ``files``, then each of ``dirs``
+    (innermost first) that is left empty."""
+    for f in files:
+        with contextlib.suppress(OSError):
+            f.unlink()
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def _init_ledger(
+    data_dir: Path,
+    *,
+    chain: str,
+    time_ms: int,
+    node_password: str,
+    admins: list[tuple[str, PrivateKey, str | None]],
+    node_key: PrivateKey | None,
+    extra_orgs: list[dict[str, Any]] | None,
+    kdf: KdfParams | None,
+    contracts: dict[str, Contract] | None,
+) -> InitResult:
     node_key = node_key or generate("rsa")
     contracts = contracts or load_builtin()
     orgs = [{"id": CONSORTIUM_ORG, "name": "Consortium", "roles": sorted(ROLES)},

@@ -172,7 +172,7 @@ def render(node: Node) -> str:
     t.one("commit_process_alive", "gauge", "1 while the commit process runs (0: commits "
           "in-process, or it died).", int(node.commit_process_alive()))
     t.one("node_failed", "gauge", "1 once the node stopped accepting after a failure.",
-          int(node.failure is not None))
+          int(node.check_processes() is not None))
     t.histogram("block_commit_seconds", "Time to write and sync one block.", m.commit_ns,
                 ns=True)
     t.histogram("block_txs", "Transactions per committed block.", m.block_txs, ns=False)

@@ -96,6 +96,7 @@ class Node:
     def _open(self, settings: Settings, node_key: PrivateKey, clock: Clock,
               store: SQLiteStore | None) -> None:
         self.store = store or SQLiteStore(settings.data_dir, all_tables(self.contracts))
+        self.store.check_writable()  # not serving a ledger it cannot commit to
         self.key = node_key
         self.clock = clock
         # Before anything is rebuilt: a ledger this release cannot run is left as it was.
@@ -209,6 +210,19 @@ class Node:
         this process commits them itself)."""
         cp = self._commit_process
         return cp is not None and cp.alive()
+
+    def check_processes(self) -> BaseException | None:
+        """Stop accepting (as a failed commit does) once a verifier process or the commit
+        process has died, and return the failure. The pool notices a dead verifier only
+        when it hands it work, so an idle node would otherwise go on reporting itself
+        healthy (``supplyledger_node_failed`` 0) until its first submission is refused;
+        ``serve`` polls this and exits, so a supervisor restarts it at once."""
+        if self._running and self._failure is None:
+            if self._pool.alive() < self._pool.n:
+                self._failure = NodeError("a verifier process died")
+            elif self._commit_process is not None and not self._commit_process.alive():
+                self._failure = NodeError("the commit process died")
+        return self._failure
 
     def on_block(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(height)`` after each durable commit (for live updates)."""

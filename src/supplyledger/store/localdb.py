@@ -5,17 +5,26 @@ They hold credentials, not ledger data (listed with that reason in
 ``store.migrations.LOCAL_TABLES``, so the audit reports them as uncovered rather than
 foreign). The store's writer connection belongs to the block committer; these rare writes
 (a login, a logout) go through a connection of their own and SQLite's WAL lock serialises
-them with block commits.
+them with block commits. A write that fails (a full disk, a database file made read-only)
+raises :class:`StoreError` saying so, rather than SQLite's bare exception (an HTTP 500 with
+a traceback), and logs it once: the operator, not the user, has to act on it.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from supplyledger.errors import StoreError
+
 __all__ = ["AccountRow", "LocalDB"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,21 @@ class LocalDB:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @contextmanager
+    def _writing(self, table: str) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, for a write to ``table``."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.OperationalError as exc:
+                err = StoreError(f"writing this node's {table} failed: {exc} (free disk "
+                                 "space, or make the ledger's files writable by the node's "
+                                 "user)")
+                _log.warning("%s", err.message)
+                raise err from exc
 
     # -- accounts -------------------------------------------------------------------------
     def _account(self, where: str, value: str) -> AccountRow | None:
@@ -80,8 +104,8 @@ class LocalDB:
     def insert_account(self, row: AccountRow) -> bool:
         """False when the participant or the login name already has an account."""
         try:
-            with self._lock:
-                self._conn.execute(
+            with self._writing("web logins (local_accounts)") as conn:
+                conn.execute(
                     f"INSERT INTO local_accounts ({_ACCOUNT_COLS}) VALUES (?,?,?,?,?,?,?)",
                     (row.did, row.login, row.password_hash, row.sealed_key, row.created,
                      row.failures, row.locked_until))
@@ -90,25 +114,25 @@ class LocalDB:
         return True
 
     def update_credentials(self, did: str, password_hash: str, sealed_key: bytes) -> None:
-        with self._lock:
-            self._conn.execute("UPDATE local_accounts SET password_hash=?, sealed_key=? "
-                               "WHERE did=?", (password_hash, sealed_key, did))
+        with self._writing("web logins (local_accounts)") as conn:
+            conn.execute("UPDATE local_accounts SET password_hash=?, sealed_key=? "
+                         "WHERE did=?", (password_hash, sealed_key, did))
 
     def record_failure(self, did: str, locked_until: int) -> None:
-        with self._lock:
-            self._conn.execute("UPDATE local_accounts SET failures=failures+1, "
-                               "locked_until=? WHERE did=?", (locked_until, did))
+        with self._writing("web logins (local_accounts)") as conn:
+            conn.execute("UPDATE local_accounts SET failures=failures+1, "
+                         "locked_until=? WHERE did=?", (locked_until, did))
 
     def clear_failures(self, did: str) -> None:
-        with self._lock:
-            self._conn.execute("UPDATE local_accounts SET failures=0, locked_until=0 "
-                               "WHERE did=?", (did,))
+        with self._writing("web logins (local_accounts)") as conn:
+            conn.execute("UPDATE local_accounts SET failures=0, locked_until=0 "
+                         "WHERE did=?", (did,))
 
     # -- sessions -------------------------------------------------------------------------
     def insert_session(self, token_hash: str, did: str, created: int, expires: int) -> None:
-        with self._lock:
-            self._conn.execute("INSERT INTO local_sessions VALUES (?,?,?,?)",
-                               (token_hash, did, created, expires))
+        with self._writing("login sessions (local_sessions)") as conn:
+            conn.execute("INSERT INTO local_sessions VALUES (?,?,?,?)",
+                         (token_hash, did, created, expires))
 
     def session(self, token_hash: str) -> tuple[str, int] | None:
         """(did, expires) of a stored session."""
@@ -118,16 +142,16 @@ class LocalDB:
         return None if row is None else (str(row[0]), int(row[1]))
 
     def delete_session(self, token_hash: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM local_sessions WHERE token_hash=?", (token_hash,))
+        with self._writing("login sessions (local_sessions)") as conn:
+            conn.execute("DELETE FROM local_sessions WHERE token_hash=?", (token_hash,))
 
     def delete_sessions_of(self, did: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM local_sessions WHERE did=?", (did,))
+        with self._writing("login sessions (local_sessions)") as conn:
+            conn.execute("DELETE FROM local_sessions WHERE did=?", (did,))
 
     def purge_sessions(self, now_s: int) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM local_sessions WHERE expires<?", (now_s,))
+        with self._writing("login sessions (local_sessions)") as conn:
+            conn.execute("DELETE FROM local_sessions WHERE expires<?", (now_s,))
 
     # -- single-use form tokens -----------------------------------------------------------
     def claim_form_token(self, who: str, token_hash: str, now_s: int,
@@ -136,23 +160,23 @@ class LocalDB:
         None while the first submission runs) when it was taken before; None when it was
         released between the two statements. One ``INSERT ... ON CONFLICT DO NOTHING``
         decides, so of two claims, in one process or two, exactly one takes it."""
-        with self._lock:
-            self._conn.execute("DELETE FROM local_form_tokens WHERE expires<?", (now_s,))
-            cur = self._conn.execute(
+        with self._writing("form tokens (local_form_tokens)") as conn:
+            conn.execute("DELETE FROM local_form_tokens WHERE expires<?", (now_s,))
+            cur = conn.execute(
                 "INSERT INTO local_form_tokens (who, token_hash, outcome, expires) "
                 "VALUES (?,?,NULL,?) ON CONFLICT DO NOTHING", (who, token_hash, expires))
             if cur.rowcount == 1:
                 return True, None
-            row = self._conn.execute("SELECT outcome FROM local_form_tokens WHERE who=? "
-                                     "AND token_hash=?", (who, token_hash)).fetchone()
+            row = conn.execute("SELECT outcome FROM local_form_tokens WHERE who=? "
+                               "AND token_hash=?", (who, token_hash)).fetchone()
         return None if row is None else (False, row[0])
 
     def settle_form_token(self, who: str, token_hash: str, outcome: str | None) -> None:
         """Store a claimed token's outcome (JSON); ``None`` releases an unsettled claim."""
-        with self._lock:
+        with self._writing("form tokens (local_form_tokens)") as conn:
             if outcome is None:
-                self._conn.execute("DELETE FROM local_form_tokens WHERE who=? AND "
-                                   "token_hash=? AND outcome IS NULL", (who, token_hash))
+                conn.execute("DELETE FROM local_form_tokens WHERE who=? AND "
+                             "token_hash=? AND outcome IS NULL", (who, token_hash))
             else:
-                self._conn.execute("UPDATE local_form_tokens SET outcome=? WHERE who=? AND "
-                                   "token_hash=?", (outcome, who, token_hash))
+                conn.execute("UPDATE local_form_tokens SET outcome=? WHERE who=? AND "
+                             "token_hash=?", (outcome, who, token_hash))

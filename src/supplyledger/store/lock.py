@@ -46,6 +46,16 @@ def check_free(data_dir: Path) -> None:
         os.close(fd)  # and with it the shared lock, if taken
 
 
+def _lock_advice(exc: OSError, path: Path) -> str:
+    if os.path.islink(path):
+        return " (a symbolic link; remove it)"
+    if isinstance(exc, PermissionError):
+        # A directory made read-only, or a lock file left by a command run as another user.
+        return (" (run the node as the user that owns the ledger directory, and give that "
+                "user the directory and its files: chown -R)")
+    return ""
+
+
 class WriterLock:
     """Held from construction until :meth:`release` (or the process ends)."""
 
@@ -56,8 +66,7 @@ class WriterLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot open the lock file {self.path}: {exc.strerror}"
-                             + (" (a symbolic link; remove it)" if os.path.islink(self.path)
-                                else "")) from None
+                             + _lock_advice(exc, self.path)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -233,6 +233,22 @@ class SQLiteStore:
                 rollback(c)
                 raise MigrationError(f"migration {version} ({name}) failed: {exc}") from exc
 
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` when this process cannot write the database. SQLite
+        opens a file it may not write read-only without a word, and only the first write
+        fails; a node would then serve while refusing every login and block. A write that
+        changes nothing finds out at once (a full disk it does not find: that needs a
+        page written; the first commit stops the node then)."""
+        try:
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._writer.execute("DELETE FROM schema_migrations WHERE 0")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path} cannot be written: {exc}; make the ledger "
+                             "directory and its files writable by the node's user (the "
+                             "owner of the key files)") from exc
+        finally:
+            rollback(self._writer)
+
     def ensure_projections(self, refill: Callable[[list[str]], Iterable[Op]] | None = None
                            ) -> list[str]:
         """Create projection tables; drop those whose schema changed. Returns their names.
