@@ -23,8 +23,13 @@ to come back); the transporter "Pick up" (dispatched) and "Deliver" (picked up, 
 customs declaration that is not cleared); the buyer "Confirm receipt" and, within the
 dispute period, "Dispute" and "Return" (delivered), "Rate" (completed, not rated yet) and
 "Cancel" (placed); buyer or seller "Agree new window" where the other proposed one that is
-not over yet (prefilled with it: the same window from both applies it); and anyone
-"Release" (delivered, the period over, no cold-chain breach holding the payout). Under
+not over yet (prefilled with it: the same window from both applies it); anyone
+"Release" (delivered, the period over, no cold-chain breach holding the payout); an
+arbiter "Rule" (disputed, the arbiter neither a party, nor the financier of an advance,
+nor of one's organisation: ``orders.resolve``); and the seller "Request financing" (an
+order whose escrow will pay it, no request pending or approved: ``credit``). A pending
+financing row offers its financier "Approve or decline" and its seller "Withdraw
+request". A ruling's and a financing request's forms say what the escrow holds. Under
 orders rules v3 the seller's "Cancel" shows on a financed order too once its buyer is no
 longer active, and a consortium admin who is neither party sees "Cancel" (placed) once
 neither buyer nor seller is. What the row does not show -- the order's release time,
@@ -59,6 +64,8 @@ from urllib.parse import urlencode
 
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import Field, batch_id
+from supplyledger.api.web.names import participant_names
+from supplyledger.contracts.builtin._credit_model import lien_key
 from supplyledger.contracts.builtin._customs_model import customs_hold
 from supplyledger.contracts.builtin._orders_goods import check_held, move
 from supplyledger.contracts.builtin._orders_model import (
@@ -68,7 +75,9 @@ from supplyledger.contracts.builtin._orders_model import (
     org_of,
     release_due,
 )
+from supplyledger.contracts.builtin._orders_settle import financed_by
 from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
+from supplyledger.contracts.builtin.credit import CLOSED_REQUESTS, FINANCEABLE
 from supplyledger.contracts.builtin.custody import hand_over_kind
 from supplyledger.contracts.builtin.identity import participant_key
 from supplyledger.contracts.builtin.orders import canceller, seller_barred_by
@@ -80,12 +89,13 @@ from supplyledger.contracts.runtime import Ctx
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
+from supplyledger.logistics.kpi_format import money
 
 __all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "HAND_OVER_CUSTODY", "PROPOSED",
-           "ROW_ACTIONS", "SELLER_ORG", "RowAction", "actions_for", "balance_rows",
-           "balance_successors", "holding_rows", "holds_account", "narrow_fields",
-           "order_rows", "pays_for", "product_rows", "record_rows", "refuse_before_signing",
-           "successors"]
+           "ROW_ACTIONS", "RULING_PARTIES", "SELLER_ORG", "RowAction", "actions_for",
+           "balance_rows", "balance_successors", "holding_rows", "holds_account",
+           "narrow_fields", "order_rows", "pays_for", "product_rows", "record_rows",
+           "refuse_before_signing", "successors"]
 
 Row = Mapping[str, Any]
 
@@ -125,6 +135,8 @@ FACTS = "next_steps"  # the key of an order row holding the steps the ledger's s
 # Keys of an order row holding the delivery window one party proposed, when the other may
 # still agree to it: who proposed, and its ends as the form reads them back exactly.
 PROPOSED = ("proposed_by", "proposed_earliest", "proposed_latest")
+# Key of a disputed order's row: [did, organisation] of those its arbiter may be none of.
+RULING_PARTIES = "ruling_parties"
 ROUNDS = 4  # state queries a page of orders makes at most before reading key by key
 
 
@@ -210,7 +222,21 @@ def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str,
         out["reschedule"] = True  # (the new window is the form's: checked on signing)
     if o["delivered_at"] is not None:
         out["rate"] = new_ctx().read("ratings", f"r/{o['id']}") is None  # (ratings.rate)
+    if o["state"] in FINANCEABLE:
+        # credit.request_financing: none asked yet, or the last one declined or withdrawn
+        lien = new_ctx().read("credit", lien_key(o["id"]))
+        out["finance"] = lien is None or lien["state"] in CLOSED_REQUESTS
     return out
+
+
+def _ruling_parties(o: dict[str, Any], new_ctx: Callable[[], Ctx]) -> list[list[str | None]]:
+    """[did, organisation] of each party a ruling on disputed order ``o`` must be neutral
+    to (``orders.resolve``: buyer, seller, transporter, the financier of an advance); an
+    empty list for an order not disputed."""
+    if not allows(o, "resolve"):
+        return []
+    dids = (o["buyer"], o["seller"], o["transporter"], financed_by(new_ctx(), o))
+    return [[d, org_of(new_ctx(), d)] for d in dids if d is not None]
 
 
 def _form_time(ms: int) -> str:
@@ -252,9 +278,11 @@ def order_rows(svc: LedgerService, rows: Iterable[Row]) -> list[dict[str, Any]]:
                 o = None if raw is None else dict(decode(raw))
                 r[FACTS] = {} if o is None else _steps(o, new_ctx, now)
                 r.update(dict.fromkeys(PROPOSED) if o is None else _proposed(o, new_ctx))
+                r[RULING_PARTIES] = [] if o is None else _ruling_parties(o, new_ctx)
             except (LookupError, TypeError):  # a record not fetched yet, read as absent
                 r[FACTS] = {}
                 r.update(dict.fromkeys(PROPOSED))
+                r[RULING_PARTIES] = []
         if not reader.missing:
             break
         reader.fetch()
@@ -433,7 +461,11 @@ def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[F
     successor becomes a choice among the members :func:`successors` finds for the batch
     and account given, ``hand_over_balance``'s among those :func:`balance_successors`
     finds for the account and currency given; or its hint says why the contract refuses.
-    (An empty form is the generic one: nothing to say yet.)"""
+    (An empty form is the generic one: nothing to say yet.) A ruling's or a financing
+    request's amounts get the order's figures in their hints (:func:`_order_figures`)."""
+    if (contract, method) in _ORDER_FIGURES:
+        _order_figures(svc, method, fields, str(values.get("order") or ""))
+        return
     if (contract, method) not in HANDED_OVER:
         return
     account, to = str(values.get("account") or ""), next(f for f in fields if f.name == "to")
@@ -461,6 +493,38 @@ def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[F
            "member that is not only a device or node)")
 
 
+# Forms whose amounts are shares of an order's escrow, read with the order's figures.
+_ORDER_FIGURES = (("orders", "resolve"), ("credit", "request_financing"))
+
+
+def _order_figures(svc: LedgerService, method: str, fields: list[Field], oid: str) -> None:
+    """Say in the amount fields' hints what order ``oid``'s escrow holds (in minor units and
+    in its currency), and for a ruling who disputed it and why: the arbiter and the seller
+    share out or borrow against figures the form does not otherwise show."""
+    raw = svc.node.store.get_state(f"orders/{okey(oid)}") if oid else None
+    if raw is None:
+        return
+    o = decode(raw)
+    ccy, goods, freight = str(o["currency"]), int(o["unit_price"] * o["quantity"]), \
+        int(o["freight"])
+
+    def amount(minor: int) -> str:
+        return f"{minor} ({money(minor, ccy)})"
+
+    by_name = {f.name: f for f in fields}
+    held = f"order {oid}'s escrow holds {amount(goods + freight)}: goods {amount(goods)}, " \
+           f"freight {amount(freight)}"
+    if method == "request_financing":
+        by_name["repay"].hint += f" — at most the goods' {amount(goods)} ({held})"
+        return
+    d = o.get("dispute") or {}
+    if d:
+        who = participant_names(svc, [str(d["by"])]).get(str(d["by"]), str(d["by"]))
+        held += f"; disputed by {who} ({d['role']}): \u201c{d['reason']}\u201d"
+    by_name["refund"].hint += f" — {held}; the seller gets what refund and freight leave"
+    by_name["freight_paid"].hint += f" — at most {amount(freight)}"
+
+
 def refuse_before_signing(svc: LedgerService, who: Principal, contract: str, method: str,
                           args: Mapping[str, Any]) -> None:
     """Raise the contract's refusal of an admin's ``hand_over_goods`` or
@@ -482,6 +546,14 @@ def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
     """The row's order allows ``step`` now, and ``who`` is its ``role`` (None: anyone)."""
     return lambda r, who: bool(r.get(FACTS, {}).get(step)) and (
         role is None or r[role] == who.did)
+
+
+def _rules_on(r: Row, who: Principal) -> bool:
+    """``who`` is an arbiter that may rule the row's dispute: neither one of its parties
+    (:data:`RULING_PARTIES`) nor of one's organisation (``orders.resolve``)."""
+    return who.has("arbiter") and r["state"] == "disputed" and not any(
+        did == who.did or (who.org is not None and org == who.org)
+        for did, org in r.get(RULING_PARTIES, ()))
 
 
 def _answers(r: Row, who: Principal) -> bool:
@@ -516,6 +588,11 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         RowAction("Receive return", "orders", "receive_return", (("order", "id"),),
                   _next("receive_return", "seller")),
         RowAction("Release", "orders", "release", (("order", "id"),), _next("release", None)),
+        # A neutral arbiter shares out a disputed order's escrow (its form says how much).
+        RowAction("Rule", "orders", "resolve", (("order", "id"),), _rules_on),
+        # The seller may ask a financier for an advance against the escrow (credit).
+        RowAction("Request financing", "credit", "request_financing", (("order", "id"),),
+                  _next("finance", "seller")),
         RowAction("Rate", "ratings", "rate", (("order", "id"),),
                   lambda r, who: r["state"] == "completed" and _next("rate", "buyer")(r, who)),
         # The buyer may cancel before dispatch, financed or not (the seller only unfinanced).
@@ -548,6 +625,15 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         RowAction("Hand over", "payments", "hand_over_balance",
                   (("account", HAND_OVER), ("currency", "currency")),
                   lambda r, who: bool(r.get(HAND_OVER)) and who.has("admin")),
+    ),
+    # A pending financing request: the financier it names approves or declines it, the
+    # seller who asked may withdraw it (credit.decide, credit.withdraw_request).
+    "financing": (
+        RowAction("Approve or decline", "credit", "decide", (("order", "order_id"),),
+                  lambda r, who: r["state"] == "requested" and r["financier"] == who.did
+                  and who.has("financier")),
+        RowAction("Withdraw request", "credit", "withdraw_request", (("order", "order_id"),),
+                  lambda r, who: r["state"] == "requested" and r["seller"] == who.did),
     ),
     "products": (RowAction("Order", "orders", "place", (("seller", "owner"), ("product", "gtin")),
                            _may_order),),

@@ -4,7 +4,8 @@ quote minor units per base minor unit x 10^9, nothing hashed is a float), pages 
 
 Used on projection cells (the FX tables, a customs declaration's assessment) and on call
 results (``customs.declare`` answers with its assessment, ``fx.quote`` with a rate,
-``orders.place`` with the escrow it holds, ``orders.confirm`` with what it paid whom). A
+``orders.place`` with the escrow it holds, ``orders.confirm`` with what it paid whom,
+``credit.assess`` with the order volume settled in each currency). A
 result that does not name its currency is read in the call's (``readable(doc, "CNY")``: the
 page finds it in the arguments or the order, instruction or declaration the call was about),
 so no page shows "escrow 6350" for CNY 63.50. Only the display changes; table cells keep the
@@ -13,6 +14,7 @@ stored integer in their tooltip.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +40,9 @@ _RESULT_MONEY = ("value", "duty", "vat", "due", "paid", "escrow", "reserved", "b
                  "repay")
 # A payout's shares (orders' "paid": seller, financier, buyer, transporter), each an amount.
 _RESULT_SHARES = ("paid",)
+# Amounts per currency, each keyed by its currency (a participant's settled order volume).
+_PER_CURRENCY = ("volume",)
+_ISO = re.compile(r"[A-Z]{3}")
 
 
 def _exponent(ccy: str) -> int:
@@ -129,6 +134,13 @@ def readable(doc: Any, currency: str | None = None) -> Any:
                 out[k] = {who: money(v, ccy) for who, v in shares.items()}
         if isinstance(out.get("lines"), list):
             out["lines"] = _lines(out["lines"], ccy)
+    # Totals per currency (credit.assess's "volume": {"CNY": 92500}), each in its own.
+    for k in _PER_CURRENCY:
+        totals = out.get(k)
+        if isinstance(totals, dict) and totals and all(
+                _amount(v) and isinstance(c, str) and _ISO.fullmatch(c)
+                for c, v in totals.items()):
+            out[k] = {c: money(v, c) for c, v in totals.items()}
     return {k: v if k == "lines" else readable(v) for k, v in out.items()}
 
 

@@ -141,6 +141,14 @@ def _method_page(request: Request, svc: LedgerService, who: Principal, contract:
     fields = fields_for(m)
     # A form a row button opened may know more than the method's schema (actions.py).
     narrow_fields(svc, contract, method, fields, ctx.get("values") or {})
+    # A participant's id filled in (the seller an "Order" button names) is named beside it:
+    # the field shows the id, which nobody recognises.
+    known = _names(svc, {f.name: (ctx.get("values") or {}).get(f.name) for f in fields
+                         if f.suggest == "participants"})
+    for fl in fields:
+        name = known.get(str((ctx.get("values") or {}).get(fl.name)))
+        if fl.suggest == "participants" and name:
+            fl.hint = f"{fl.hint} — filled in: {name}"
     f = {"contract": contract, "method": method, "doc": m.doc, "roles": sorted(m.roles),
          "allowed": "*" in m.roles or who.has(*m.roles), "fields": fields}
     return page(request, "method.html", status=status, title=f"{contract}.{method}", f=f,

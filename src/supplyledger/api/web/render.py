@@ -93,7 +93,7 @@ MONEY_COLUMNS = {
     **{("balances", "balance"): "currency", ("fx_trades", "amount"): "pay",
        ("fx_trades", "received"): "get", ("customs_tariffs", "de_minimis"): "currency"},
     **{("orders", c): "currency" for c in ("unit_price", "freight")},
-    **{("financing", c): "currency" for c in ("amount", "repaid", "recovered")},
+    **{("financing", c): "currency" for c in ("amount", "repay", "repaid", "recovered")},
     **{("withdrawals", c): "currency" for c in ("amount", "paid")},
     **{("customs_declarations", c): "currency" for c in ("value", "duty", "vat", "paid")},
 }

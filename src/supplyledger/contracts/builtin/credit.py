@@ -64,13 +64,13 @@ from supplyledger.errors import (
 )
 from supplyledger.ledger.encoding import canonical
 
-__all__ = ["CONTRACT", "assessment_of"]
+__all__ = ["CLOSED_REQUESTS", "CONTRACT", "FINANCEABLE", "assessment_of"]
 
 _DID = Str(max_len=128, doc="participant id")
 # Orders whose escrow will pay the seller unless something goes wrong.
-_FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered")
+FINANCEABLE = ("placed", "dispatched", "in_transit", "delivered")
 # Requests that advanced nothing and leave the way open to a new one.
-_CLOSED = ("declined", "withdrawn")
+CLOSED_REQUESTS = ("declined", "withdrawn")
 
 
 def assessment_of(ctx: Ctx, did: str) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Seller: ask a financier to advance money against an order's escrow."""
     o = load(ctx, a["order"])
     party(ctx, o, "seller")
-    if o["state"] not in _FINANCEABLE:
+    if o["state"] not in FINANCEABLE:
         raise InvalidState(f"order {o['id']} is {o['state']}: only an order whose escrow "
                            "will pay the seller can be financed", current=o["state"])
     fin = require_participant(ctx, a["financier"], role="financier")
@@ -111,7 +111,7 @@ def request_financing(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
         raise Forbidden(f"the financier must be independent of the seller: {a['financier']} "
                         f"is of the seller's organisation {ctx.org}", org=ctx.org)
     old = ctx.get(lien_key(o["id"]))
-    if old is not None and old["state"] not in _CLOSED:
+    if old is not None and old["state"] not in CLOSED_REQUESTS:
         raise AlreadyExists(f"order {o['id']} already has a financing request "
                             f"({old['state']})", state=old["state"])
     goods = o["unit_price"] * o["quantity"]
@@ -163,7 +163,7 @@ def decide(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
                            current=lien["state"])
     if a["approve"]:
         o = load(ctx, a["order"])
-        if o["state"] not in _FINANCEABLE:
+        if o["state"] not in FINANCEABLE:
             raise InvalidState(f"order {o['id']} is {o['state']}: its escrow will not pay "
                                "the seller", current=o["state"])
         if ctx.version >= 2:
