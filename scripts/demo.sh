@@ -5,6 +5,8 @@
 # serve the web UI on http://127.0.0.1:8000/ until Ctrl-C.
 # Usage: bash scripts/demo.sh [supplyledger demo options: --data DIR --port P --no-serve]
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-SUPPLYLEDGER_SKIP_BROWSER=1 SUPPLYLEDGER_EXTRAS="" bash scripts/setup.sh
-exec .venv/bin/supplyledger demo "$@"
+# No cd: a relative --data is the caller's, and the commands the demo prints name this
+# clone's .venv/bin/supplyledger by its full path (a new shell has no supplyledger).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SUPPLYLEDGER_SKIP_PACKAGES=1 SUPPLYLEDGER_EXTRAS="" bash "$ROOT/scripts/setup.sh"
+exec "$ROOT/.venv/bin/supplyledger" demo "$@"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from supplyledger.api import ApiSettings
     from supplyledger.node.service import Node
 
-__all__ = ["run_server", "serve"]
+__all__ = ["check_address", "run_server", "serve"]
 
 NODE_PW = "SUPPLYLEDGER_NODE_PASSWORD"
 HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
@@ -62,7 +62,7 @@ def _sigterm_exits() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
-def _check_address(host: str, port: int) -> None:
+def check_address(host: str, port: int) -> None:
     """Fail at once, saying what to do, when the server could not listen on ``host:port``,
     rather than after the node has started (a first start after an upgrade rebuilds tables
     first) and "serving" was printed. A probe bound and released, as uvicorn binds
@@ -120,7 +120,7 @@ def run_server(data: Path, node_password: str, *, host: str, port: int,
     from supplyledger.node.settings import Settings
 
     key = unseal_node_key(data, node_password)
-    _check_address(host, port)
+    check_address(host, port)
     _warn_open_modes(data)
     node = Node(Settings(data), key).start()
     service = LedgerService(node, api)
