@@ -98,8 +98,9 @@ def _refused(served: Served, login: str, method: str, oid: str, **more: str) -> 
 
 def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> None:
     oid = _place(served)
-    # (and, since review 14, the seller's "Cancel" and "Reschedule")
-    assert _seen(served, oid) == {"customer": ["Cancel"],
+    # (and, since review 14, the seller's "Cancel" and "Reschedule"; since review 20 the
+    # buyer's "Reschedule", and "Dispute" for buyer, seller and transporter once dispatched)
+    assert _seen(served, oid) == {"customer": ["Cancel", "Reschedule"],
                                   "supplier-a": ["Cancel", "Dispatch", "Reschedule"],
                                   "courier": [], "driver": []}
     # the seller's inbox (the area page's rows about it) offers it too
@@ -113,16 +114,19 @@ def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> N
     _follow(served, "supplier-a", oid, "Dispatch", transporter=served.did("courier"),
             transport_no=f"T{oid}", batch=parcel)
     assert _state(served, oid) == "dispatched"
-    assert _seen(served, oid) == {"customer": [], "supplier-a": ["Reschedule"],
-                                  "courier": ["Pick up"], "driver": []}
+    assert _seen(served, oid) == {"customer": ["Dispute", "Reschedule"],
+                                  "supplier-a": ["Dispute", "Reschedule"],
+                                  "courier": ["Dispute", "Pick up"], "driver": []}
     _follow(served, "courier", oid, "Pick up")
-    assert _seen(served, oid) == {"customer": [], "supplier-a": ["Reschedule"],
-                                  "courier": ["Deliver"], "driver": []}
+    assert _seen(served, oid) == {"customer": ["Dispute", "Reschedule"],
+                                  "supplier-a": ["Dispute", "Reschedule"],
+                                  "courier": ["Deliver", "Dispute"], "driver": []}
     _follow(served, "courier", oid, "Deliver")
     assert _state(served, oid) == "delivered"
     # within the dispute period: no "Release" for anyone, and the contract agrees
     assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute", "Return"],
-                                  "supplier-a": [], "courier": [], "driver": []}
+                                  "supplier-a": ["Dispute"], "courier": ["Dispute"],
+                                  "driver": []}
     assert "may be released from" in _refused(served, "driver", "release", oid)
     _follow(served, "customer", oid, "Confirm receipt")
     assert _state(served, oid) == "completed"
@@ -164,12 +168,12 @@ def test_an_open_hand_over_proposal_hides_pick_up_which_the_contract_would_refus
             "batch": parcel, "to": served.did("driver"), "kind": "custody"})
         assert r.json()["receipt"]["ok"], r.text
         proposal = r.json()["receipt"]["result"]["proposal"]
-    assert _seen(served, oid)["courier"] == []
+    assert _seen(served, oid)["courier"] == ["Dispute"]  # (review 20) but no "Pick up"
     assert "open hand-over proposal" in _refused(served, "courier", "pickup", oid)
     with served.api("supplier-a") as s:
         assert s.post("/api/contracts/custody/cancel",
                       json={"proposal": proposal}).json()["receipt"]["ok"]
-    assert _seen(served, oid)["courier"] == ["Pick up"]
+    assert _seen(served, oid)["courier"] == ["Dispute", "Pick up"]
     _follow(served, "courier", oid, "Pick up")
 
 

@@ -15,19 +15,21 @@ row's ``lapsed`` (``money.shown_rows`` adds it from the contract's own rule). Th
 it opens is the method's ordinary one (CSRF token, sent once), so the user sees and may
 change every argument before signing.
 
-An order row offers the next step to the party whose turn it is: the seller "Dispatch"
-(placed, its delivery window still open, a batch order's goods held by the seller or its
-organisation), "Reschedule" (placed or on its way) and "Cancel" (placed, no financier's
-advance against its escrow), and "Receive return" (return requested, the goods' custody free
-to come back); the transporter "Pick up" (dispatched) and "Deliver" (picked up, not under a
-customs declaration that is not cleared); the buyer "Confirm receipt" and, within the
-dispute period, "Dispute" and "Return" (delivered), "Rate" (completed, not rated yet) and
-"Cancel" (placed); buyer or seller "Agree new window" where the other proposed one that is
-not over yet (prefilled with it: the same window from both applies it); anyone
-"Release" (delivered, the period over, no cold-chain breach holding the payout); an
-arbiter "Rule" (disputed, the arbiter neither a party, nor the financier of an advance,
-nor of one's organisation: ``orders.resolve``); and the seller "Request financing" (an
-order whose escrow will pay it, no request pending or approved: ``credit``). A pending
+An order row offers each party the steps the contract would accept from it: the seller
+"Dispatch" (placed, its delivery window still open, a batch order's goods held by the seller
+or its organisation), "Cancel" (placed, no financier's advance against its escrow) and
+"Receive return" (return requested, the goods' custody free to come back); the transporter
+"Pick up" (dispatched) and "Deliver" (picked up, not under a customs declaration that is
+not cleared); the buyer "Confirm receipt" and, within the dispute period, "Return"
+(delivered), "Rate" (completed, not rated yet) and "Cancel" (placed); buyer or seller
+"Reschedule" (placed or on its way), or instead "Agree new window" where the other
+proposed one that is not over yet (prefilled with it: the same window from both applies
+it; changed, it is a counter-proposal); buyer, seller or transporter "Dispute" (from
+dispatch until payment: on its way, return requested, or delivered and within the dispute
+period); anyone "Release" (delivered, the period over, no cold-chain breach holding the
+payout); an arbiter "Rule" (disputed, the arbiter neither a party, nor the financier of an
+advance, nor of one's organisation: ``orders.resolve``); and the seller "Request financing"
+(an order whose escrow will pay it, no request pending or approved: ``credit``). A pending
 financing row offers its financier "Approve or decline" and its seller "Withdraw
 request". A ruling's and a financing request's forms say what the escrow holds. Under
 orders rules v3 the seller's "Cancel" shows on a financed order too once its buyer is no
@@ -207,8 +209,10 @@ def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str,
         out["confirm"] = pay
         out["release"] = pay and now >= release_due(new_ctx(), o) and _passes(
             lambda c: hold_on_breach(c, o), new_ctx)
-        out["dispute"] = _passes(lambda c: within_period(c, o, "dispute it"), new_ctx)
         out["return"] = _passes(lambda c: within_period(c, o, "return it"), new_ctx)
+    if allows(o, "dispute"):
+        # from dispatch until payment; a delivered order only within its dispute period
+        out["dispute"] = _passes(lambda c: within_period(c, o, "dispute it"), new_ctx)
     if allows(o, "receive_return"):
         out["receive_return"] = _passes(lambda c: move(c, o, "custody", o["seller"]), new_ctx)
     if allows(o, "cancel"):
@@ -542,10 +546,11 @@ def refuse_before_signing(svc: LedgerService, who: Principal, contract: str, met
                        args["to"])
 
 
-def _next(step: str, role: str | None) -> Callable[[Row, Principal], bool]:
-    """The row's order allows ``step`` now, and ``who`` is its ``role`` (None: anyone)."""
+def _next(step: str, *roles: str) -> Callable[[Row, Principal], bool]:
+    """The row's order allows ``step`` now, and ``who`` is its party in one of ``roles``
+    (none named: anyone)."""
     return lambda r, who: bool(r.get(FACTS, {}).get(step)) and (
-        role is None or r[role] == who.did)
+        not roles or who.did in (r[role] for role in roles))
 
 
 def _rules_on(r: Row, who: Principal) -> bool:
@@ -567,15 +572,16 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
     "orders": (
         RowAction("Dispatch", "orders", "dispatch", (("order", "id"), ("batch", "batch")),
                   _next("dispatch", "seller")),
-        # A new window of the seller's (say no transporter can make the old one), unless
-        # the buyer proposed one: then "Agree new window", which the seller may still change.
+        # A new window of the buyer's or seller's (say no transporter can make the old
+        # one), unless the other proposed one: then "Agree new window", which may still be
+        # changed (a counter-proposal).
         RowAction("Reschedule", "orders", "reschedule", (("order", "id"),),
-                  lambda r, who: _next("reschedule", "seller")(r, who)
+                  lambda r, who: _next("reschedule", "buyer", "seller")(r, who)
                   and not _answers(r, who)),
         RowAction("Agree new window", "orders", "reschedule",
                   (("order", "id"), ("earliest", "proposed_earliest"),
                    ("latest", "proposed_latest")),
-                  lambda r, who: _next("reschedule", None)(r, who) and _answers(r, who)),
+                  lambda r, who: _next("reschedule")(r, who) and _answers(r, who)),
         RowAction("Pick up", "orders", "pickup", (("order", "id"),),
                   _next("pickup", "transporter")),
         RowAction("Deliver", "orders", "deliver", (("order", "id"),),
@@ -584,10 +590,12 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
                   _next("confirm", "buyer")),
         RowAction("Return", "orders", "request_return", (("order", "id"),),
                   _next("return", "buyer")),
-        RowAction("Dispute", "orders", "dispute", (("order", "id"),), _next("dispute", "buyer")),
+        # Any party: the goods may go wrong in anyone's hands, from dispatch until payment.
+        RowAction("Dispute", "orders", "dispute", (("order", "id"),),
+                  _next("dispute", "buyer", "seller", "transporter")),
         RowAction("Receive return", "orders", "receive_return", (("order", "id"),),
                   _next("receive_return", "seller")),
-        RowAction("Release", "orders", "release", (("order", "id"),), _next("release", None)),
+        RowAction("Release", "orders", "release", (("order", "id"),), _next("release")),
         # A neutral arbiter shares out a disputed order's escrow (its form says how much).
         RowAction("Rule", "orders", "resolve", (("order", "id"),), _rules_on),
         # The seller may ask a financier for an advance against the escrow (credit).
@@ -601,7 +609,7 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
                   _next("seller_cancel", "seller")),
         # Orders rules v3: an admin who is neither party, once neither is active.
         RowAction("Cancel", "orders", "cancel", (("order", "id"),),
-                  lambda r, who: _next("admin_cancel", None)(r, who) and who.has("admin")
+                  lambda r, who: _next("admin_cancel")(r, who) and who.has("admin")
                   and who.did not in (r["buyer"], r["seller"])),
     ),
     # Privacy rules v2: an admin erases a record whose author is no longer active (the
