@@ -98,7 +98,10 @@ def names_for(svc: LedgerService, *docs: Any) -> dict[str, str]:
     names = participant_names(svc, dids)
     names.update(("org:" + i, n) for i, n in org_names(svc, orgs).items())
     for g in gtins:
-        n = _name(svc, f"products/t/{g}")
+        # A call's argument may be the 13-digit GTIN; the ledger keys product types by
+        # the 14-digit form (GTIN-14, zero-padded).
+        n = _name(svc, f"products/t/{g}") or (
+            _name(svc, f"products/t/{g.zfill(14)}") if len(g) < 14 else None)
         if n is not None:
             names["gtin:" + g] = n
     return names

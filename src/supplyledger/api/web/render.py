@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from supplyledger.api.auth import optional, service_of
 from supplyledger.api.service import Principal
@@ -115,6 +116,12 @@ def _jsonish(value: Any) -> Any:
     return parsed if isinstance(parsed, list | dict) and parsed else None
 
 
+def _code_spans(text: str) -> Markup:
+    """Plain text whose `backquoted` parts are commands: escaped, those parts as code."""
+    parts = str(escape(text)).split("`")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
 # Cells that lead to related rows: (table, column) -> (table, column there, what it shows).
 ROW_LINKS = {
     ("orders", "id"): ("order_events", "order_id", "the order's history"),
@@ -130,6 +137,7 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
 env.filters["jsonish"] = _jsonish
+env.filters["code_spans"] = _code_spans
 env.filters["money"] = money
 env.filters.update(uom=uom, in_unit=in_unit, heading=heading)
 env.tests["time_column"] = _time_column
