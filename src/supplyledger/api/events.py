@@ -2,8 +2,9 @@
 
 The node calls ``on_block(height)`` on its committer thread after each durable commit; the
 feed turns that into wake-ups for the asyncio tasks serving streams. A stream first replays
-the committed blocks from the requested height (``from_height`` or the browser's
-``Last-Event-ID`` + 1), then follows live ones, so a client that reconnects misses nothing.
+the committed blocks from the requested height (the browser's ``Last-Event-ID`` + 1 when it
+reconnects, else ``from_height``: a reconnection resends the URL it opened), then follows
+live ones, so a client that reconnects misses nothing and sees nothing twice.
 
 The login is checked when the stream opens and again before each block it sends (and each
 keep-alive): a session logged out or expired, or a participant revoked on the ledger, while

@@ -4,10 +4,14 @@
 the wire format of ``POST /api/tx`` (the bytes as signed) and needs no login: the signature
 is the device's credential. It answers once the batch's block is durable: 200 with the
 receipt, the status of the contract's error with the receipt alongside (a refused batch is
-still on the ledger), or a typed error body for a transaction the node never admitted
-(bad signature 401, unknown signer 401, oversized 413, not a reading batch 422). A batch
-sent again after it committed (the device missed the answer) gets its committed receipt,
-as over MQTT; one sent again while its first copy is still being written gets 409.
+still on the ledger: 404 for a key never registered with ``sensors.register_device``, 409
+for a repeated or skipped ``seq``), or a typed error body for a transaction the node never
+admitted (malformed JSON or signature 400, bad signature or unknown signer 401, oversized
+413, not a reading batch, arguments its schema refuses, another chain or a time outside
+the node's window 422). The bytes need not be canonical: the signature covers the
+canonical envelope. A batch sent again after it committed (the device missed the answer)
+gets its committed receipt, as over MQTT; one sent again while its first copy is still
+being written gets 409.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ TxId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="transaction i
 @router.post(HTTP_PATH, summary="Submit a device's signed batch of readings (no login: the "
              "device's signature authenticates it)", openapi_extra=_BODY,
              response_model=None, responses=answer(s.CallAnswer, "Committed: its receipt",
-                                                   401, 403, 409, 422, 503))
+                                                   401, 403, 404, 409, 422, 503))
 async def readings(request: Request, response: Response) -> Any:
     svc = service_of(request)
     limit = svc.node.settings.max_tx_bytes

@@ -12,6 +12,7 @@ from supplyledger.api.auth import current, service_of
 from supplyledger.api.openapi import answer
 from supplyledger.api.routers.common import declared_query
 from supplyledger.api.service import Principal
+from supplyledger.errors import ValidationError
 from supplyledger.node.kpi_reports import emissions_report, kpi_report
 from supplyledger.store.kpi_rows import KpiQueries
 
@@ -33,7 +34,14 @@ def kpi(request: Request, platform: Platform = None,
                                            pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
         to: Day = None, who: Principal = Depends(current)) -> dict[str, Any]:
     q = KpiQueries(service_of(request).node.store.reader())
-    return kpi_report(q, platform=platform, kind=period, first=first, last=to)
+    try:
+        return kpi_report(q, platform=platform, kind=period, first=first, last=to)
+    except ValidationError as exc:
+        # A period's label is checked as a month or a week and named so; here the
+        # client's parameter is ``period`` (``?period=2026-13`` said arg "month").
+        if period is None or exc.details.get("arg") not in ("month", "week"):
+            raise
+        raise ValidationError(exc.message, **{**exc.details, "arg": "period"}) from None
 
 
 @router.get("/api/emissions", summary="Monthly freight emissions per platform (ISO 14083)",

@@ -1,4 +1,8 @@
-"""Ledger reads: status, blocks, transactions, receipts, proofs and state; live events."""
+"""Ledger reads: status, blocks, transactions, receipts, proofs and state; live events.
+
+``GET /api/events`` starts at ``from_height`` (default: the next block); a reconnecting
+client's ``Last-Event-ID`` (the height it last received) overrides it, as server-sent
+events resume, and must be a height."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from supplyledger.api.events import still_logged_in
 from supplyledger.api.openapi import answer
 from supplyledger.api.routers.common import Cursor, Limit, declared_query
 from supplyledger.api.service import Principal
+from supplyledger.errors import ValidationError
 
 __all__ = ["router"]
 
@@ -95,18 +100,42 @@ def state(request: Request, key: Annotated[str, Path(min_length=1, max_length=51
     return service_of(request).reads.state(key)
 
 
+_MAX_HEIGHT = 2**53 - 1
+_EVENTS = ("one `block` event per committed block (id: its height; data: "
+           '{"height", "hash", "time", "tx_count"}), and an `end` event ({"code", '
+           '"message"}) before the stream closes because the login no longer holds')
+
+
+def _resume_after(last_event_id: str | None) -> int | None:
+    """The height a reconnecting client last received, from its ``Last-Event-ID``. Our ids
+    are heights, so anything else is refused (422) rather than ignored: ignored, it answered
+    a stream of live blocks only, the replay the client asked for silently skipped."""
+    if not last_event_id:  # a browser sends none before its first event
+        return None
+    if not (last_event_id.isascii() and last_event_id.isdigit()
+            and int(last_event_id) <= _MAX_HEIGHT):
+        raise ValidationError(f"Last-Event-ID must be the id of a block event, a height "
+                              f"0 to {_MAX_HEIGHT} (got {last_event_id!r})",
+                              arg="Last-Event-ID")
+    return int(last_event_id)
+
+
 @router.get("/api/events", summary="Server-sent events: one per committed block",
             response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"description": _EVENTS, "content": {"text/event-stream": {}}}})
 def events(request: Request,
-           from_height: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
+           from_height: Annotated[int | None, Query(ge=0, le=_MAX_HEIGHT)] = None,
            max_events: Annotated[int | None, Query(ge=1, le=10_000)] = None,
            last_event_id: Annotated[str | None, Header(max_length=32)] = None,
            who: Principal = Depends(current)) -> StreamingResponse:
     svc = service_of(request)
     start = svc.node.height + 1 if from_height is None else from_height
-    if from_height is None and last_event_id and last_event_id.isdigit():
-        start = int(last_event_id) + 1
+    # A reconnection resumes after the last event received, whatever the URL says: a
+    # browser's EventSource sends the URL it opened (the web UI's holds ``from_height``)
+    # again, and from there it replayed blocks the page had already shown.
+    resumed = _resume_after(last_event_id)
+    if resumed is not None:
+        start = resumed + 1
     feed = request.app.state.feed
     return StreamingResponse(
         feed.stream(start, max_events=max_events, heartbeat_s=svc.settings.sse_heartbeat_s,
