@@ -401,3 +401,9 @@ def test_emissions_defaults_to_the_ledger_s_month_and_refuses_bad_input(served: 
         unknown = c.get("/emissions", params={"month": month, "platform": "nobody"})
         assert unknown.status_code == 404 and "no platform" in unknown.text
         assert c.get("/emissions.csv", params={"month": "x"}).status_code in (400, 422)
+
+
+def test_a_demo_too_short_for_the_faulty_lot_claims_no_edit(served: Served) -> None:
+    """This week of the demo never reaches the faulty lot: the insider's edit is not made,
+    and no edit is claimed (it said "trace_events row (, 0)")."""
+    assert served.info.faulty_lot == "" and served.info.tampered == ""

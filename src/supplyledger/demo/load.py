@@ -133,6 +133,8 @@ def _tamper(data_dir: Path, chain: FlourChain) -> str:
     """The paper-002 attack on the stored copy: an insider with database access rewrites
     the faulty processing event as qualified. Nothing signed changes."""
     batch, seq = chain.faulty_processing
+    if not batch:  # fewer weeks than the faulty lot's (only a test loads so few): no edit
+        return ""
     conn = sqlite3.connect(data_dir / DB_NAME)
     try:
         conn.execute("UPDATE trace_events SET disposition='active', verdict='' "
