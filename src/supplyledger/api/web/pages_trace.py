@@ -7,14 +7,21 @@ withdraws the links and unpackings of the event it declares wrong: trace marks t
 and its declaration, each linking to the other's transaction, and both pages list what
 was withdrawn with the event that made it and the declaration that withdrew it. Their
 times read as every page's do ("2026-01-05 08:00 UTC"), the ISO time as recorded in the
-tooltip. The input form builds an EPCIS 2.0 event for the chosen link and signs
-``trace.record_event`` with the user's own key.
+tooltip. The faulty-link summary says what to do: hold and recall the batches whose goods
+are wrong, have this node's copy checked when records disagree with the signed ledger.
+Both pages take an SSCC as they show one (18 digits). Recall's list downloads whole as
+CSV (``/recall.csv``), with the owners' and holders' names. The input form builds an
+EPCIS 2.0 event for the chosen link and signs ``trace.record_event`` with the user's own
+key.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -26,15 +33,16 @@ from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, bui
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import batch_id
 from supplyledger.api.web.mine import Choices, suggestions
-from supplyledger.api.web.names import orgs_in, place_names
+from supplyledger.api.web.names import orgs_in, participant_names, place_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page, when
 from supplyledger.contracts.builtin._trace_once import key as once_key
 from supplyledger.contracts.builtin._trace_xform import HUB
 from supplyledger.epcis._common import utc_millis
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
-from supplyledger.gs1 import validate_gln
+from supplyledger.gs1 import gs1_check_digit, validate_gln
 from supplyledger.ledger.encoding import decode
+from supplyledger.node.queries import MAX_PAGE_SIZE
 from supplyledger.store import views
 
 __all__ = ["router"]
@@ -217,6 +225,39 @@ def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
                              for e in result["events"] if e.get("location")})
 
 
+# Fault kinds that say the goods are wrong (a non-conformant disposition, a sensor reading
+# or cold-chain breach past a limit): what to do is hold and recall. Every other kind says
+# this node's copy of the records disagrees with the signed ledger (a changed row, a broken
+# code chain or proof): what to do is have the copy checked, not recall the goods.
+_GOODS_FAULTS = frozenset({"disposition", "sensor"})
+_SSCC = "https://id.gs1.org/00/"
+
+
+def _advice(result: dict[str, Any]) -> dict[str, Any]:
+    """What the faulty-link summary tells the user to do: ``hold``, the batches (ids, in
+    the order their faults happened) whose goods are wrong, to hold and recall; and
+    ``check``, whether records disagree with the ledger."""
+    faults = result.get("faults") or ()
+    hold = dict.fromkeys(str(f["batch"]) for f in faults if f.get("kind") in _GOODS_FAULTS)
+    return {"hold": list(hold),
+            "check": any(f.get("kind") not in _GOODS_FAULTS for f in faults)}
+
+
+def _resolve(svc: LedgerService, text: str) -> list[str]:
+    """Batch ids for what the user typed (``LedgerService.resolve_batch``); an SSCC as the
+    pages show one (18 digits, also as ``00…`` or ``(00)…``) is that logistic unit, unless
+    a lot has that number."""
+    found = svc.resolve_batch(text)
+    digits = text.strip().removeprefix("(00)").strip()
+    if len(digits) == 20 and digits.startswith("00"):
+        digits = digits[2:]
+    if found == [text.strip()] and len(digits) == 18 and digits.isascii() \
+            and digits.isdigit() \
+            and gs1_check_digit(digits[:-1]) == int(digits[-1]):
+        return [_SSCC + digits]
+    return found
+
+
 def _recent(svc: LedgerService) -> list[dict[str, Any]]:
     if "batches" not in svc.reads.tables:
         return []
@@ -236,7 +277,7 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
     choices: list[str] = []
     available = svc.features.trace is not None
     if batch and available:
-        choices = svc.resolve_batch(batch)
+        choices = _resolve(svc, batch)
         try:
             result = svc.trace(choices[0], page=page_no, page_size=50)
             for ev in result["events"]:
@@ -254,7 +295,11 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
                 places=_places(svc, result) if result else {}, withdrawn=withdrawn,
                 orgs=orgs_in(svc, result, withdrawn) if result else {},
                 times=_times(result, withdrawn) if result else {},
-                fault_links=_fault_links(result) if result else 0)
+                fault_links=_fault_links(result) if result else 0,
+                advice=_advice(result) if result else {},
+                people=participant_names(svc, [str(s.get("transporter") or "")
+                                               for s in result["shipments"]])
+                if result else {})
 
 
 @router.get("/recall", response_class=HTMLResponse)
@@ -265,19 +310,94 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     result, error = None, None
     available = svc.features.trace is not None
     # A lot number on several products: the user chooses, as a recall must not guess.
-    choices = svc.resolve_batch(batch) if batch and available else []
+    choices = _resolve(svc, batch) if batch and available else []
     if len(choices) == 1:
         try:
             result = svc.recall(choices[0], page=page_no, page_size=RECALL_ROWS)
         except NotFound as exc:
             error = exc.message
     withdrawn = _withdrawn(svc, result, _Declared(svc)) if result else []
+    if result:
+        _name_owners(svc, result["affected"])
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
                 choices=choices if len(choices) > 1 else [], recent=_recent(svc),
                 withdrawn=withdrawn,
                 orgs=orgs_in(svc, result, withdrawn) if result else {},
-                times=_times({}, withdrawn))
+                times=_times({"events": [{"event_time": a.get("last_event")} for a in
+                                         (result or {}).get("affected") or ()]}, withdrawn),
+                shown_id=shown_id)
+
+
+def _name_owners(svc: LedgerService, affected: list[dict[str, Any]]) -> None:
+    """Add each lot's owner's name and organisation (the answer has the owner's id only):
+    a recall notice goes to the owner as well as to whoever holds the goods."""
+    names = svc.node.store.participant_names([str(a["owner"]) for a in affected
+                                              if a.get("owner")])
+    for a in affected:
+        if a.get("owner"):
+            a["owner_name"], a["owner_org"] = names.get(a["owner"], ("", ""))
+
+
+_BOL = "urn:supplyledger:bol:"
+CSV_COLUMNS = ("kind", "id", "name", "gtin", "quantity", "uom", "remaining", "owner",
+               "owner_organisation", "held_by", "holder_organisation", "lots", "last_event")
+
+
+def shown_id(a: dict[str, Any]) -> str:
+    """An affected entry's id as the recall page and its list name it: a lot by its lot
+    number, a logistic unit by its SSCC, a shipment by its bill of lading's number."""
+    ident = str(a["id"])
+    if a["kind"] == "lot" and a.get("lot"):
+        return str(a["lot"])
+    if a["kind"] == "logistic_unit":
+        return ident.rsplit("/", 1)[-1]
+    if a["kind"] == "shipment" and ident.startswith(_BOL):
+        return "bill of lading " + ident[len(_BOL):]
+    return ident
+
+
+def recall_csv(entries: list[dict[str, Any]], orgs: dict[str, str]) -> str:
+    """The recall list as CSV, one row per affected entry (CSV_COLUMNS), names where the
+    ledger has them, for the people who must contact the holders."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for a in entries:
+        w.writerow([a["kind"].replace("_", " "), a["id"], shown_id(a), a.get("gtin", ""),
+                    a.get("quantity", ""), a.get("uom", ""),
+                    "" if a.get("remaining") is None else a["remaining"],
+                    a.get("owner_name") or a.get("owner", ""),
+                    orgs.get(a.get("owner_org") or "", a.get("owner_org") or ""),
+                    a.get("custodian_name") or a.get("custodian", ""),
+                    orgs.get(a.get("custodian_org") or "", a.get("custodian_org") or ""),
+                    " ".join(str(x).rsplit("/", 1)[-1] for x in a.get("lots") or ()),
+                    _shown_time(str(a.get("last_event") or "")) or a.get("last_event", "")])
+    return out.getvalue()
+
+
+@router.get("/recall.csv")
+def recall_list(request: Request, batch: BatchQ = None) -> Response:
+    """Everything a recall of ``batch`` reaches, every page of it, as CSV; a lot number on
+    several products is refused with their ids, as the page asks which one."""
+    current(request)
+    svc = service_of(request)
+    text = (batch or "").strip()
+    if not text:
+        raise ValidationError("give the batch to recall (batch=…)", arg="batch")
+    choices = _resolve(svc, text)
+    if len(choices) > 1:
+        raise ValidationError(f"lot {text} is on several products; give one of: "
+                              f"{', '.join(choices)}", arg="batch", batches=choices)
+    first = svc.recall(choices[0], page=1, page_size=MAX_PAGE_SIZE)
+    entries = list(first["affected"])
+    for n in range(2, int(first["pages"]) + 1):
+        entries += svc.recall(choices[0], page=n, page_size=MAX_PAGE_SIZE)["affected"]
+    _name_owners(svc, entries)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(first["batch"]).rsplit("/", 1)[-1])
+    return Response(recall_csv(entries, orgs_in(svc, {"affected": entries})),
+                    media_type="text/csv; charset=utf-8", headers={
+                        "content-disposition": f'attachment; filename="recall-{name}.csv"'})
 
 
 def _held(svc: LedgerService, who: Principal) -> Choices:
