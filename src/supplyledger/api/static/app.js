@@ -1,7 +1,7 @@
 // supplyledger web UI: live block height over server-sent events, the main menu folded
 // behind a button on a phone, the enrol form's roles narrowed to those of the chosen
-// organisation, a question before an irreversible step, and what an amount with a decimal
-// point should have been typed as.
+// organisation, a question before an irreversible step, what an amount with a decimal
+// point should have been typed as, and a refusal tied to the field it is about.
 // Pages work without JavaScript (htmx only spares full reloads; the server refuses a role
 // the organisation may not hold).
 (function () {
@@ -109,4 +109,45 @@
     var t = e.target;
     if (t && t.matches && t.matches("input[data-amount=minor]")) { check(t); }
   });
+})();
+
+(function () {
+  "use strict";
+  // A refusal naming the argument it is about (data-arg on its notice) marks that field
+  // invalid and describes it by the message: the alert is read once, the field says why
+  // whenever the user returns to it. Whole pages and htmx results alike; a result swapped
+  // out (the corrected form committed) unties its field.
+  var count = 0;
+  function untie(field, id) {
+    var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (x) {
+      return x && x !== id;
+    });
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); }
+    else { field.removeAttribute("aria-describedby"); }
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("data-refused-by");
+  }
+  function tie() {
+    document.querySelectorAll("[data-refused-by]").forEach(function (field) {
+      var id = field.getAttribute("data-refused-by");
+      if (!document.getElementById(id)) { untie(field, id); }
+    });
+    document.querySelectorAll(".notice[data-arg]").forEach(function (notice) {
+      if (!notice.id) { notice.id = "refusal-" + (++count); }
+      var scope = notice.closest("details.method, section, main") || document;
+      var name = CSS.escape(notice.getAttribute("data-arg"));
+      scope.querySelectorAll("[name=" + name + "]").forEach(function (field) {
+        if (field.type === "hidden" || !/^(INPUT|SELECT|TEXTAREA)$/.test(field.tagName)) { return; }
+        var ids = (field.getAttribute("aria-describedby") || "").split(" ");
+        if (ids.indexOf(notice.id) < 0) {
+          ids.push(notice.id);
+          field.setAttribute("aria-describedby", ids.filter(Boolean).join(" "));
+        }
+        field.setAttribute("aria-invalid", "true");
+        field.setAttribute("data-refused-by", notice.id);
+      });
+    });
+  }
+  tie();
+  document.body.addEventListener("htmx:afterSettle", tie);
 })();
