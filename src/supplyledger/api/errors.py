@@ -197,12 +197,27 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         why = (broken.get("ctx") or {}).get("error", "invalid JSON")
         return _respond(request, 400, error_body(
             e.EncodingError.code, f"malformed JSON: {why} (at character {at})"))
+    errs = exc.errors()
     problems = [{"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg"))}
-                for err in exc.errors()]
+                for err in errs]
     first = problems[0] if problems else {"loc": [], "message": "invalid request"}
+    details: dict[str, Any] = {"problems": problems}
+    arg = _arg_of(errs[0].get("loc", ())) if len(errs) == 1 else ""
+    if arg:  # as every other refusal names its argument; several problems name none
+        details = {"arg": arg, **details}
     return _respond(request, 422, error_body(
-        "validation_error", f"{'.'.join(first['loc'])}: {first['message']}",
-        {"problems": problems}))
+        "validation_error", f"{'.'.join(first['loc'])}: {first['message']}", details))
+
+
+def _arg_of(loc: Any) -> str:
+    """The argument a FastAPI location names, written as the contracts name one inside
+    another (``legs[0].promised``): ``("query", "month")`` is ``month``, ``("body",
+    "items", 0, "qty")`` ``items[0].qty``; a location naming only where (the whole body)
+    names no argument."""
+    arg = ""
+    for part in tuple(loc)[1:]:
+        arg += f"[{part}]" if isinstance(part, int) else f"{'.' if arg else ''}{part}"
+    return arg
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

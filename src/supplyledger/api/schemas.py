@@ -228,6 +228,8 @@ class TableInfo(_Open):
     name: str
     contract: str
     columns: list[str]
+    column_types: dict[str, str] = Field(description="each column's SQL type: what its "
+                                         "filter takes (INTEGER: a whole number)")
     primary_key: list[str]
     rows: int
 

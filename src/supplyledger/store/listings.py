@@ -10,7 +10,10 @@ the web pages' lists live here; ``api/reads.py`` turns what they return into doc
   of strings and integers is rejected, never turned into SQL.
 - **Filters** are equalities on named columns. Table names come from the contracts'
   declarations and filter columns must be ones the table declares, so no request text ever
-  becomes an identifier in SQL; values are always bound parameters.
+  becomes an identifier in SQL; values are always bound parameters. A filter is typed by
+  its column: an INTEGER column takes a whole number (a yes/no flag, stored as 0/1, takes
+  1 or 0; ``true`` is refused, not compared as text and matched by nothing), and an empty
+  value matches the rows with no value there (NULL, or empty text).
 - **Plain values out.** Rows come back as dicts of column values; ledger bytes (block
   headers, transactions, receipts, state values) stay bytes, because decoding them is the
   ledger's format, a layer above this one. The page limits come in as :class:`PageLimits`,
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +38,9 @@ from supplyledger.store.sqlite import SQLiteStore
 __all__ = ["Listings", "Page", "PageLimits", "decode_cursor", "encode_cursor", "sort_key"]
 
 _BAD_CURSOR = "cursor is not one this server issued"
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_NOT_INTEGER = ("column {col} of table {name} holds integers: filter it by a whole number "
+                "(a yes/no flag by 1 or 0), or by an empty value for the rows without one")
 
 
 def sort_key(t: Table, filters: Mapping[str, str] | None) -> tuple[str, ...]:
@@ -81,6 +88,20 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
                        for v in key)):  # SQLite integers are 64-bit
         raise ValidationError(_BAD_CURSOR, arg="cursor")
     return key
+
+
+def _equality(name: str, t: Table, col: str, v: str) -> tuple[str, list[Any]]:
+    """The WHERE term and parameters of filter ``col`` = ``v`` on table ``name``. SQLite
+    compares an INTEGER column with text that is no integer as text, never equal: a value
+    such as ``true`` or ``abc`` would answer an empty page, as though nothing matched."""
+    if v == "":
+        # NULL equals nothing, so "no value" gets its own term ('' never equals an integer).
+        return f"({col} IS NULL OR {col} = '')", []
+    if dict(t.columns)[col].split()[0].upper() != "INTEGER":
+        return f"{col}=?", [v]
+    if not _INTEGER.fullmatch(v) or not -2**63 <= int(v) < 2**63:  # SQLite's integers
+        raise ValidationError(_NOT_INTEGER.format(col=col, name=name), arg=col)
+    return f"{col}=?", [int(v)]
 
 
 def _page(items: list[dict[str, Any]], n: int,
@@ -216,17 +237,20 @@ class Listings:
              filters: Mapping[str, str] | None = None,
              contains: Mapping[str, str] | None = None) -> Page:
         """Rows of any declared projection table in :func:`sort_key` order. ``filters``
-        are equalities; ``contains`` matches one item of a list column (items separated by
+        are equalities typed by their columns (an empty value: no value, see the module
+        docstring); ``contains`` matches one item of a list column (items separated by
         commas or spaces)."""
         t = self.table(name)
         n = self.limit(limit)
         cols = t.column_names
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         for col, v in (filters or {}).items():
             if col not in cols:
                 raise ValidationError(f"table {name} has no column {col!r}", arg=col)
-            where.append(f"{col}=?")
-            params.append(v)
+            term, bound = _equality(name, t, col, v)
+            where.append(term)
+            params += bound
         for col, v in (contains or {}).items():
             if col not in cols:
                 raise ValidationError(f"table {name} has no column {col!r}", arg=col)

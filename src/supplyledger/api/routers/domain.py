@@ -44,8 +44,9 @@ def participants(request: Request, limit: Limit = None, cursor: Cursor = None,
                  org: Name = None, role: Name = None, status: Name = None,
                  who: Principal = Depends(current)) -> dict[str, Any]:
     filters = {k: v for k, v in (("org", org), ("status", status)) if v is not None}
-    # An empty role filters too, as an empty org does (it matches nothing): skipped, it
-    # answered every participant to ``?role=`` as though it had filtered them.
+    # An empty role filters too (it matches nothing), as an empty org does (it matches the
+    # participants without one): skipped, it answered every participant to ``?role=`` as
+    # though it had filtered them.
     return _role_lists(service_of(request).reads.rows(
         "participants", limit, cursor, filters,
         contains={"roles": role} if role is not None else None).to_dict())
@@ -181,20 +182,27 @@ def tables(request: Request, limit: Limit = None, cursor: Cursor = None,
     names, nxt = page_of(sorted(reads.tables), limit, cursor, svc.settings.page_default)
     return {"items": [{"name": n, "contract": reads.tables[n][0],
                        "columns": list(reads.tables[n][1].column_names),
+                       "column_types": dict(reads.tables[n][1].columns),
                        "primary_key": list(reads.tables[n][1].primary_key),
                        "rows": reads.count(n)} for n in names], "next_cursor": nxt}
 
 
 @router.get("/api/tables/{name}",
             summary="Rows of a projection table; any other query parameter filters a column",
+            description="Each filter is an equality typed by its column (`/api/tables` "
+            "gives each table's `column_types`): an INTEGER column takes a whole number, a "
+            "yes/no flag 1 or 0 (anything else is a 422 naming the column); an empty value "
+            "matches the rows with no value in it (`orders?delivered_at=`: not yet "
+            "delivered).",
             openapi_extra=ANY_QUERY, response_model=None,
             responses=answer(s.RowPage, "A page of rows", 404))
 def table_rows(request: Request, name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$")],
                limit: Limit = None, cursor: Cursor = None,
                who: Principal = Depends(current)) -> dict[str, Any]:
     filters = {k: v for k, v in request.query_params.items() if k not in _RESERVED}
-    if any(len(v) > 512 for v in filters.values()):
-        raise ValidationError("filter values are at most 512 characters")
+    long = next((k for k, v in filters.items() if len(v) > 512), None)
+    if long is not None:
+        raise ValidationError(f"{long}: filter values are at most 512 characters", arg=long)
     return service_of(request).reads.rows(name, limit, cursor, filters).to_dict()
 
 
