@@ -8,7 +8,13 @@ output on stdout stays exactly the document. Read-only commands open a ledger th
 :func:`open_store`, which refuses a directory without one instead of creating an empty
 database there. A file a command writes (``--out``, ``--svg``, ``--save``) is checked with
 :func:`out_file` before the work it records (and before any signature), and written whole or
-not at all by :func:`write_out`."""
+not at all by :func:`write_out`.
+
+A refusal (exit 2) under ``--json`` still prints one JSON document on stdout, so a script
+reading stdout learns why instead of failing on an empty parse: :func:`handle_errors`
+prints ``{**shape, "code", "error"}`` for every refusal of the command it wraps, whether
+raised as an error or through :func:`fail`, which carries its message in :class:`Refused`.
+The one-line error on stderr and the exit code stay as they are."""
 
 from __future__ import annotations
 
@@ -18,13 +24,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from supplyledger.errors import KeyFileError, SupplyLedgerError
+from supplyledger.errors import KeyFileError, NotFound, SupplyLedgerError, ValidationError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,10 +40,10 @@ if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
     from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["console", "err_console", "esc", "fail", "handle_errors", "in_file", "ledger_chain",
-           "need_node_key", "new_data_dir", "node_key", "open_store", "out_file", "password",
-           "print_json", "progress_bar", "signer_key", "stage_progress", "unseal_node_key",
-           "write_out"]
+__all__ = ["FILE_ERROR", "Refused", "console", "err_console", "esc", "fail", "handle_errors",
+           "in_file", "ledger_chain", "need_node_key", "new_data_dir", "node_key", "open_store",
+           "out_file", "password", "print_json", "progress_bar", "signer_key", "stage_progress",
+           "unseal_node_key", "write_out"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -88,10 +94,28 @@ def esc(value: object) -> str:
     return escape(str(value))
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr, then exit ``code``. ``message`` is plain text, not markup."""
+# The "code" of a refusal that is no supplyledger error: a file the system could not read or
+# write (missing, a directory, ...). Not in the error tree: the API never answers with it.
+FILE_ERROR = "file_error"
+
+
+class Refused(typer.Exit):
+    """:func:`fail`'s exit, carrying what ``--json`` prints for it (:func:`handle_errors`):
+    ``error_code`` and ``error``, the message without the code the line appends."""
+
+    def __init__(self, code: int, error_code: str, error: str) -> None:
+        super().__init__(code)
+        self.error_code = error_code
+        self.error = error
+
+
+def fail(message: str, code: int = 2, *, error_code: str = ValidationError.code,
+         error: str | None = None) -> NoReturn:
+    """One line on stderr, then exit ``code``. ``message`` is plain text, not markup;
+    ``error_code`` and ``error`` (default: ``message``) are what ``--json`` prints for it.
+    The default code is ``validation_error``: most refusals here are a wrong argument."""
     err_console.print(f"[bold red]error:[/] {esc(message)}", soft_wrap=True, highlight=False)
-    raise typer.Exit(code)
+    raise Refused(code, error_code, message if error is None else error)
 
 
 def password(env: str, prompt: str, *, confirm: bool = False) -> str:
@@ -104,22 +128,47 @@ def password(env: str, prompt: str, *, confirm: bool = False) -> str:
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
-def handle_errors(fn: F) -> F:
-    """Print a supplyledger error as one clear line and exit 2 (1 is kept for findings)."""
+@overload
+def handle_errors(fn: F, /) -> F: ...
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SupplyLedgerError as exc:
-            fail(f"{exc.message} [{exc.code}]")
-        except OSError as exc:  # a missing, unreadable or unwritable file or directory
-            advice = (" (run the command as the user that owns the file, or fix its "
-                      "permissions)" if isinstance(exc, PermissionError) else "")
-            fail(f"{exc.filename}: {exc.strerror}{advice}" if exc.filename and exc.strerror
-                 else str(exc))
 
-    return wrapper  # type: ignore[return-value]
+@overload
+def handle_errors(fn: None = None, /, **shape: Any) -> Callable[[F], F]: ...
+
+
+def handle_errors(fn: F | None = None, /, **shape: Any) -> F | Callable[[F], F]:
+    """Print a supplyledger error as one clear line and exit 2 (1 is kept for findings).
+
+    Under ``--json`` (a ``json_out`` argument that is true) every refusal, exit 2, also
+    prints ``{**shape, "code", "error"}`` on stdout; ``shape`` holds the command's success
+    key set false where its document has one (``@handle_errors(ok=False)``)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return _one_line_errors(fn, *args, **kwargs)
+            except Refused as exc:
+                if exc.exit_code == 2 and kwargs.get("json_out") is True:
+                    print_json({**shape, "code": exc.error_code, "error": exc.error})
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap if fn is None else wrap(fn)
+
+
+def _one_line_errors(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except SupplyLedgerError as exc:
+        fail(f"{exc.message} [{exc.code}]", error_code=exc.code, error=exc.message)
+    except OSError as exc:  # a missing, unreadable or unwritable file or directory
+        advice = (" (run the command as the user that owns the file, or fix its "
+                  "permissions)" if isinstance(exc, PermissionError) else "")
+        what = (f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+                else str(exc))
+        fail(what + advice, error_code=FILE_ERROR)
 
 
 def signer_key(path: Path) -> PrivateKey:
@@ -160,7 +209,7 @@ def need_node_key(data: Path) -> Path:
 
     path = data / NODE_KEY_FILE
     if not path.is_file():
-        fail(f"no ledger in {data} (no node key {path})")
+        fail(f"no ledger in {data} (no node key {path})", error_code=NotFound.code)
     return path
 
 
@@ -177,7 +226,7 @@ def open_store(data: Path) -> SQLiteStore:
 
     db = data / DB_NAME
     if not db.is_file():
-        fail(f"no ledger in {data}")
+        fail(f"no ledger in {data}", error_code=NotFound.code)
     conn = open_file_readonly(db)
     try:
         names = set(table_names(conn))
@@ -196,11 +245,13 @@ def new_data_dir(data: Path) -> None:
     from supplyledger.store.sqlite import DB_NAME
 
     if (data / DB_NAME).exists():
-        fail(f"{data} already holds a ledger; choose a new directory")
+        fail(f"{data} already holds a ledger; choose a new directory",
+             error_code=FILE_ERROR)
     if data.exists() and not data.is_dir():
-        fail(f"{data} is a file, not a directory")
+        fail(f"{data} is a file, not a directory", error_code=FILE_ERROR)
     if data.is_dir() and any(data.iterdir()):
-        fail(f"{data} is not empty; choose a new or empty directory")
+        fail(f"{data} is not empty; choose a new or empty directory",
+             error_code=FILE_ERROR)
 
 
 def out_file(path: Path, option: str) -> Path:
@@ -209,20 +260,22 @@ def out_file(path: Path, option: str) -> Path:
     # Worded as the system words them, as the other file errors print (handle_errors).
     parent = path.parent
     if path.is_dir():
-        fail(f"{option} {path}: Is a directory (a file is wanted)")
+        fail(f"{option} {path}: Is a directory (a file is wanted)", error_code=FILE_ERROR)
     if parent.exists() and not parent.is_dir():
-        fail(f"{option} {path}: Not a directory ({parent} is a file)")
+        fail(f"{option} {path}: Not a directory ({parent} is a file)",
+             error_code=FILE_ERROR)
     if not parent.exists():
-        fail(f"{option} {path}: No such file or directory ({parent} does not exist)")
+        fail(f"{option} {path}: No such file or directory ({parent} does not exist)",
+             error_code=FILE_ERROR)
     return path
 
 
 def in_file(path: Path, option: str) -> Path:
     """``path`` if it is a file to read: fails (exit 2) when it is missing or a directory."""
     if path.is_dir():
-        fail(f"{option} {path}: Is a directory (a file is wanted)")
+        fail(f"{option} {path}: Is a directory (a file is wanted)", error_code=FILE_ERROR)
     if not path.exists():
-        fail(f"{option} {path}: No such file or directory")
+        fail(f"{option} {path}: No such file or directory", error_code=FILE_ERROR)
     return path
 
 

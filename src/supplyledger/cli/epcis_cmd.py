@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from supplyledger.cli.common import (
+    FILE_ERROR,
     console,
     err_console,
     esc,
@@ -43,7 +44,7 @@ def _refusal(name: str, exc: SupplyLedgerError) -> dict[str, Any]:
 
 
 @app.command("import")
-@handle_errors
+@handle_errors(ok=False)
 def import_cmd(
     files: Annotated[list[Path], typer.Argument(help="EPCIS 2.0 JSON-LD documents.")],
     data: DataOpt,
@@ -62,7 +63,8 @@ def import_cmd(
 
     for f in files:  # before any password prompt
         if not f.is_file():
-            fail(f"{f}: {'not a file' if f.exists() else 'no such file'}")
+            fail(f"{f}: {'not a file' if f.exists() else 'no such file'}",
+                 error_code=FILE_ERROR)
     signer = signer_key(key)
     node = node_key(data)
     # (a file over the limit is refused unread, so it does not size the node)

@@ -245,7 +245,7 @@ def _rotate_embedded(data: Path, key: Path, out: Path, algo: str, did: str, old:
 
 def _rotate(data: Path, key: Path, out: Path, algo: str, did: str, old: PrivateKey,
             chain: str, submit: Callable[[bytes], dict[str, Any]], json_out: bool) -> None:
-    from supplyledger.errors import SupplyLedgerError
+    from supplyledger.errors import ContractError, NodeError, SupplyLedgerError
     from supplyledger.ledger.crypto import generate
     from supplyledger.ledger.keyfile import seal
     from supplyledger.ledger.tx import make_tx
@@ -262,7 +262,7 @@ def _rotate(data: Path, key: Path, out: Path, algo: str, did: str, old: PrivateK
         receipt = submit(tx.raw)
     except _Unsent as exc:
         out.unlink(missing_ok=True)
-        fail(f"{exc} (nothing was changed)")
+        fail(f"{exc} (nothing was changed)", error_code=NodeError.code)
     except (SupplyLedgerError, _Unknown, TimeoutError) as exc:
         if _refused(exc):  # for good: the new key names nobody
             out.unlink(missing_ok=True)
@@ -270,12 +270,13 @@ def _rotate(data: Path, key: Path, out: Path, algo: str, did: str, old: PrivateK
         fail(f"the rotation was sent but not confirmed ({exc}); it may still commit, so "
              f"{out} is kept. Run `{finish}`: it finishes the rotation if the ledger names "
              f"the new key, and refuses if it still names the old one (then delete {out} "
-             "and rotate again)")
+             "and rotate again)", error_code=NodeError.code)
     if not receipt.get("ok"):
         out.unlink(missing_ok=True)
         err = receipt.get("error") or {}
         fail(f"the ledger refused the rotation: {err.get('message')} [{err.get('code')}] "
-             f"(tx {receipt.get('tx')}; nothing else was changed)")
+             f"(tx {receipt.get('tx')}; nothing else was changed)",
+             error_code=str(err.get("code") or ContractError.code))
     from supplyledger.errors import RevokedKey
 
     done = f"rotated {did} in tx {receipt.get('tx')}; the new key file is {out}"

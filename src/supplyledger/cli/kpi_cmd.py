@@ -59,6 +59,10 @@ def kpi_command(
     try:
         res = kpi_report(KpiQueries(conn), platform=platform, kind=period, first=first,
                          last=last, tariffs=tariff_table)
+    except ValidationError as exc:
+        if period is None:
+            raise
+        raise _as_period_option(exc) from None
     finally:
         conn.close()
     if json_out:
@@ -78,3 +82,18 @@ def kpi_command(
     show(console, t, heading=2)
     if not res["platforms"] or not res["periods"]:
         console.print("no orders in the selected periods")
+
+
+def _as_period_option(exc: ValidationError) -> ValidationError:
+    """``exc`` naming the option ``--period``: the library checks a period's label as a
+    month or a week and names it so, and says "period" for the API's parameter (which
+    maps the names itself, api/routers/kpi.py)."""
+    arg = exc.details.get("arg")
+    if arg not in ("month", "week", "period"):
+        return exc
+    message = exc.message
+    if arg == "period" and message.startswith("period "):
+        message = "--" + message
+    elif arg != "period":  # "month must be YYYY-MM, ...", "no ISO week ..."
+        message = f"--period: {'a ' if message.startswith(f'{arg} ') else ''}{message}"
+    return ValidationError(message, **{**exc.details, "arg": "period"})

@@ -6,8 +6,6 @@ import json
 import re
 import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -160,7 +158,7 @@ def _registered_as(node: Node, key: PrivateKey, contract: str, method: str,
                          args)
 
 
-@handle_errors
+@handle_errors(ok=False)
 def submit(
     contract: Annotated[str, typer.Argument(help="Contract name, e.g. identity.")],
     method: Annotated[str, typer.Argument(help="Method name, e.g. register_org.")],
@@ -199,30 +197,7 @@ def submit(
         raise typer.Exit(1)
 
 
-# A refused command still prints one JSON document under --json: a script reads stdout and
-# must not mistake an empty one for a parse error. The one-line error stays on stderr.
-FILE_ERROR = "file_error"  # a file the system could not read (missing, a directory, ...)
-
-
-@contextmanager
-def _json_refusal(json_out: bool, **shape: Any) -> Iterator[None]:
-    """Under ``--json``, print ``{**shape, "code", "error"}`` for a refusal, then let
-    :func:`handle_errors` print its line and exit 2."""
-    try:
-        yield
-    except SupplyLedgerError as exc:
-        if json_out:
-            print_json({**shape, "code": exc.code, "error": exc.message})
-        raise
-    except OSError as exc:
-        if json_out:  # worded as handle_errors words it
-            print_json({**shape, "code": FILE_ERROR, "error": (
-                f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
-                else str(exc))})
-        raise
-
-
-@handle_errors
+@handle_errors(ok=False)
 def proof(
     tx_id: Annotated[str, typer.Argument(help="Transaction id (hex).")],
     data: DataOpt,
@@ -235,18 +210,17 @@ def proof(
     from supplyledger.store.sqlite import DB_NAME
 
     db = data / DB_NAME
-    with _json_refusal(json_out, ok=False):
-        # open_store's own check, raised here so that --json can print it
-        if not db.is_file():
-            raise NotFound(f"no ledger in {data}")
+    # open_store's own check, raised here as an error: the line names its code
+    if not db.is_file():
+        raise NotFound(f"no ledger in {data}")
+    try:
+        store = open_store(data)
         try:
-            store = open_store(data)
-            try:
-                doc = proof_for(store, tx_id)
-            finally:
-                store.close()
-        except sqlite3.DatabaseError as exc:  # a file of that name that is no ledger
-            raise StoreError(f"{db} cannot be read as a ledger: {exc}") from None
+            doc = proof_for(store, tx_id)
+        finally:
+            store.close()
+    except sqlite3.DatabaseError as exc:  # a file of that name that is no ledger
+        raise StoreError(f"{db} cannot be read as a ledger: {exc}") from None
     if json_out:
         print_json(doc)
     else:
@@ -261,7 +235,7 @@ def proof(
 MAX_PROOF_BYTES = 64 * 2**20
 
 
-@handle_errors
+@handle_errors(valid=False)
 def verify_proof(
     file: Annotated[Path, typer.Argument(help="Proof JSON written by `proof --json`.")],
     trust: Annotated[list[str] | None, typer.Option(
@@ -272,18 +246,18 @@ def verify_proof(
     from supplyledger.ledger.proofs import verify_proof as check
 
     # Exit 2 for a file that is no proof at all (or a --trust that is no key), 1 for a proof
-    # that does not check; under --json both print {"valid": false, "code", "error"}.
-    with _json_refusal(json_out, valid=False):
-        trusted = None if trust is None else [_trusted_key(k) for k in trust]
-        doc = _read_proof(file)
-        try:
-            res = check(doc, trusted_keys=trusted)
-        except ProofError as exc:
-            if json_out:
-                print_json({"valid": False, "code": exc.code, "error": exc.message})
-            else:
-                console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
-            raise typer.Exit(1) from None
+    # that does not check; under --json both print {"valid": false, "code", "error"} (exit 2
+    # through handle_errors).
+    trusted = None if trust is None else [_trusted_key(k) for k in trust]
+    doc = _read_proof(file)
+    try:
+        res = check(doc, trusted_keys=trusted)
+    except ProofError as exc:
+        if json_out:
+            print_json({"valid": False, "code": exc.code, "error": exc.message})
+        else:
+            console.print(f"[bold red]INVALID[/] {esc(exc.message)}")
+        raise typer.Exit(1) from None
     signer = _claimed_signer(doc["tx"]["raw"])
     error = (res.receipt.get("error") or {}).get("code")
     out = {"valid": True, "tx": res.tx_id, "height": res.height, "block": res.block_hash,
@@ -354,7 +328,7 @@ def _claimed_signer(raw: str) -> str | None:
     return signer if isinstance(signer, str) else None
 
 
-@handle_errors
+@handle_errors(ok=False)
 def audit(data: DataOpt, json_out: JsonOpt = False) -> None:
     """Re-check the whole ledger from genesis. Exit 0 when clean, 1 with findings."""
     from supplyledger.node.audit import run_audit

@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from supplyledger.cli.common import console, esc, fail, handle_errors, print_json, progress_bar
-from supplyledger.errors import LedgerInUse
+from supplyledger.cli.common import (
+    FILE_ERROR,
+    console,
+    esc,
+    fail,
+    handle_errors,
+    print_json,
+    progress_bar,
+)
+from supplyledger.errors import LedgerInUse, NotFound
 
 if TYPE_CHECKING:
     from supplyledger.node.audit import AuditReport
@@ -37,13 +45,14 @@ def backup_command(
 
     if out.exists() and not out.is_dir():  # worded as out_file words it
         fail(f"--out {out}: Not a directory (a file is there; a new or empty directory is "
-             "wanted)")
+             "wanted)", error_code=FILE_ERROR)
     if not out.exists():  # a new directory, in one that exists (node/backup.py says why)
         # Worded as out_file words a file's missing directory; checked before the progress bar.
         if out.parent.exists() and not out.parent.is_dir():
-            fail(f"--out {out}: Not a directory ({out.parent} is a file)")
+            fail(f"--out {out}: Not a directory ({out.parent} is a file)", error_code=FILE_ERROR)
         if not out.parent.exists():
-            fail(f"--out {out}: No such file or directory ({out.parent} does not exist)")
+            fail(f"--out {out}: No such file or directory ({out.parent} does not exist)",
+                 error_code=FILE_ERROR)
     with progress_bar() as bar:
         bar.add_task("copying and auditing" if verify else "copying", total=None)
         rep = backup(data, out, verify=verify)
@@ -99,7 +108,7 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
                     "earlier backup or another organisation's copy.")
 
 
-@handle_errors
+@handle_errors(ok=False)
 def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     """Write edited state and projection tables back from the blocks (node stopped).
 
@@ -112,7 +121,7 @@ def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:
     # Checked here: repair takes the writer lock first, which would leave DIR/node.lock in a
     # directory without a ledger (or fail on a missing one naming the lock file).
     if not (data / DB_NAME).is_file():
-        fail(f"no ledger in {data}")
+        fail(f"no ledger in {data}", error_code=NotFound.code)
     try:
         with progress_bar() as bar:
             task = bar.add_task("auditing blocks", total=None)

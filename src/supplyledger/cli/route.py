@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplyledger.cli.common import esc, fail, out_file, write_out
+from supplyledger.cli.common import FILE_ERROR, esc, fail, handle_errors, out_file, write_out
 from supplyledger.errors import SupplyLedgerError
 
 # The solver (PyVRP, numpy) is imported inside the command: the CLI imports every command
@@ -52,6 +52,7 @@ def _table(name: str, solution: RoutingSolution) -> Table:
 
 
 @app.command("solve")
+@handle_errors
 def solve_cmd(
     file: Annotated[Path, typer.Argument(help="Instance in Solomon VRPTW text format.")],
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds of search.")] = 10.0,
@@ -60,7 +61,8 @@ def solve_cmd(
         "--max-iterations", help="Also stop after this many iterations: with the same seed, "
         "the same routes on any machine, if the time limit does not stop the search first "
         "(a search stopped by time alone depends on the machine's speed and load).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the solution as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the solution as JSON.")]
+    = False,
     svg: Annotated[
         Path | None, typer.Option("--svg", help="Also write a map of the routes here.")
     ] = None,
@@ -80,11 +82,11 @@ def solve_cmd(
         if svg is not None:
             write_out(svg, render_svg(problem, solution))
     except SupplyLedgerError as exc:  # bad input: exit 2, as every command
-        fail(f"{exc.message} [{exc.code}]")
+        fail(f"{exc.message} [{exc.code}]", error_code=exc.code, error=exc.message)
     except OSError as exc:
-        fail(f"cannot write {svg}: {exc.strerror}")
+        fail(f"cannot write {svg}: {exc.strerror}", error_code=FILE_ERROR)
 
-    if as_json:
+    if json_out:
         # json.dumps writes floats with repr(), i.e. full double precision.
         typer.echo(json.dumps({"name": problem.name, **solution.to_json()}, indent=2))
     else:

@@ -197,7 +197,7 @@ def serve(
                mqtt=mqtt_url or ("" if mqtt else None))
 
 
-@handle_errors
+@handle_errors(ok=False)
 def bench_pages(
     data: Annotated[Path, typer.Option("--data", help="Ledger directory (e.g. the demo's).")],
     rounds: Annotated[int, typer.Option(min=3, max=1000, help="Requests per page.")] = 30,
