@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from supplyledger.api import create_app
 from supplyledger.cli.main import app
 from supplyledger.epcis import document_problems
 from supplyledger.errors import EPCISValidationError
 from supplyledger.gs1 import gtin_check_digit
-from supplyledger.ledger.crypto import PrivateKey, generate
+from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.keyfile import KdfParams
 from supplyledger.node.bootstrap import write_key
 from supplyledger.node.epcis_ingest import capture_args
@@ -72,17 +70,12 @@ def test_missing_type_and_schema_version_are_required_not_none() -> None:
 
 # -- the CLI ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def api_keys() -> list[PrivateKey]:
-    return [generate("rsa") for _ in range(5)]
-
-
-@pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory,
-           api_keys: list[PrivateKey]) -> tuple[Path, Path, str]:
+           rsa_keys: list[PrivateKey]) -> tuple[Path, Path, str]:
     """A stopped world's directory, the mill's key file and its batch (the CLI runs its
     own node on the directory)."""
     d = tmp_path_factory.mktemp("review20")
-    w = build_world(d / "ledger", api_keys)
+    w = build_world(d / "ledger", rsa_keys)
     w.node.stop()
     w.service.close()
     write_key(d / "mill.key", w.keys["mill"], "pw", KdfParams(n=2**10))
@@ -137,26 +130,6 @@ def test_cli_export_refuses_an_empty_batch_or_tx(ledger: tuple[Path, Path, str])
 
 
 # -- the REST binding ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def world(tmp_path: Path, api_keys: list[PrivateKey]) -> Iterator[World]:
-    w = build_world(tmp_path / "ledger", api_keys)
-    yield w
-    w.node.stop()
-    w.service.close()
-
-
-@pytest.fixture
-async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(world.service)),
-                                 base_url="http://test") as c:
-        yield c
-
-
 @pytest.mark.anyio
 async def test_a_bad_next_page_token_is_refused_by_its_name(client: httpx.AsyncClient) -> None:
     b = await bearer(client, "inspector")

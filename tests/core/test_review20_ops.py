@@ -5,17 +5,13 @@ read-only database and files left to another user (the process-level half is in
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sqlite3
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import typer
 
+from _files import unwritable
 from supplyledger.cli.common import handle_errors
 from supplyledger.errors import StoreError
 from supplyledger.ledger.crypto import generate
@@ -25,27 +21,6 @@ from supplyledger.store.lock import LOCK_NAME, WriterLock
 from supplyledger.store.sqlite import DB_NAME
 
 from .conftest import CHAIN, FAST_KDF, T0, Ledger
-
-
-@contextmanager
-def _unwritable(path: Path) -> Iterator[None]:
-    """``path`` as a file this process may not write: read-only for a user, immutable for
-    root (whom file modes do not stop)."""
-    if os.geteuid() != 0:
-        mode = path.stat().st_mode
-        path.chmod(0o400)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("running as root on a file system without immutable files")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_a_failed_init_removes_what_it_wrote_and_keeps_what_was_there(tmp_path: Path) -> None:
@@ -67,7 +42,7 @@ def test_a_failed_init_removes_what_it_wrote_and_keeps_what_was_there(tmp_path: 
 def test_a_login_the_database_cannot_store_is_a_store_error_in_the_log(
         ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:
     # sqlite3.OperationalError went up bare: HTTP 500 "internal_error" and a traceback.
-    with _unwritable(ledger.dir / DB_NAME):
+    with unwritable(ledger.dir / DB_NAME):
         db = LocalDB(ledger.dir / DB_NAME)  # SQLite opens it read-only, without a word
         try:
             with caplog.at_level(logging.WARNING), pytest.raises(StoreError) as err:
@@ -87,7 +62,7 @@ def test_a_login_the_database_cannot_store_is_a_store_error_in_the_log(
 def test_a_lock_file_left_to_another_user_says_what_to_do(ledger: Ledger) -> None:
     lock = ledger.dir / LOCK_NAME
     lock.touch()
-    with _unwritable(lock), pytest.raises(StoreError) as err:
+    with unwritable(lock), pytest.raises(StoreError) as err:
         WriterLock(ledger.dir)
     assert err.value.message.startswith(f"cannot open the lock file {lock}: ")
     assert err.value.message.endswith(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from _files import unwritable
 from _serving import wait_serving
 from supplyledger.ingest.broker import free_port
 from supplyledger.ledger.crypto import generate
@@ -72,26 +72,6 @@ def _child(proc: subprocess.Popen[Any], module: str) -> int:
     return int(out[0])
 
 
-@contextmanager
-def _unwritable(path: Path) -> Iterator[None]:
-    """``path`` as a file this process may not write: read-only for a user, immutable for
-    root (whom file modes do not stop)."""
-    if os.geteuid() != 0:
-        path.chmod(0o400)
-        try:
-            yield
-        finally:
-            path.chmod(0o600)
-        return
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("running as root on a file system without immutable files")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
-
-
 @pytest.mark.parametrize("module", ["supplyledger.node.verifier",
                                     "supplyledger.node.committer"])
 def test_serve_exits_when_a_worker_process_dies_while_the_node_is_idle(
@@ -120,7 +100,7 @@ def test_serve_refuses_a_database_it_cannot_write_and_warns_of_open_key_files(
     # healthy node while every login (500, a traceback in the log) and block failed.
     (ledger_dir / "node.key").chmod(0o644)
     db = ledger_dir / DB_NAME
-    with _unwritable(db):
+    with unwritable(db):
         try:
             res = subprocess.run(_argv("serve", "--data", str(ledger_dir), "--port",
                                        str(free_port())), env=_env(), capture_output=True,

@@ -102,27 +102,15 @@ def _parse_args(text: str) -> dict[str, Any]:
     the command reads its other JSON files: a member named twice in one object (Python's
     json keeps the last silently, and the call signed would not be the one written) and
     ``NaN`` or ``Infinity`` (not JSON) are refused before anything is signed."""
+    from supplyledger.ledger.encoding import strict_loads
+
     try:
-        value = json.loads(text, parse_constant=_not_json, object_pairs_hook=_unique_members)
+        value = strict_loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         fail(f"--args is not JSON: {exc}")
     if not isinstance(value, dict):
         fail("--args must be a JSON object")
     return value
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for name, _ in pairs:
-        if name in seen:
-            raise ValueError(f"the member {name[:60]!r} appears twice in one object: name it "
-                             "once")
-        seen.add(name)
-    return dict(pairs)
 
 
 def _known_method(contract: str, method: str) -> None:

@@ -24,6 +24,7 @@ on the hot path. Golden vectors in the tests pin the output.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -35,12 +36,16 @@ from supplyledger.errors import EncodingError, NonCanonical
 __all__ = [
     "MAX_INT",
     "Json",
+    "NotJsonConstant",
+    "RepeatedMember",
     "canonical",
     "canonical_decoded",
     "canonical_framed",
     "check_value",
     "decode",
     "decode_canonical",
+    "strict_loads",
+    "unique_members",
 ]
 
 Json = Any
@@ -170,3 +175,46 @@ def decode_canonical(data: bytes) -> Any:
     if canonical(value) != data:
         raise NonCanonical("bytes are not in canonical form")
     return value
+
+
+class RepeatedMember(ValueError):
+    """An object of JSON text names ``name`` twice."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the member {name[:60]!r} appears twice in one object: name it once")
+        self.name = name
+
+
+class NotJsonConstant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``, which Python's json reads but JSON has not."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not a JSON number")
+        self.name = name
+
+
+def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json``'s ``object_pairs_hook`` refusing a member named twice: parsers disagree on
+    which of the two counts, so what a sender's tools read and what is signed could
+    differ."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise RepeatedMember(name)
+            seen.add(name)
+    return out
+
+
+def _not_json(name: str) -> Any:
+    raise NotJsonConstant(name)
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """JSON that people wrote (a request file, ``--args``, a request body), read with the
+    standard library, refusing what :func:`decode` would let through silently or differently:
+    a member named twice (:class:`RepeatedMember`) and ``NaN``/``Infinity``
+    (:class:`NotJsonConstant`); malformed text raises :class:`json.JSONDecodeError`, all
+    of them ``ValueError`` (and ``RecursionError`` for nesting too deep to read)."""
+    return json.loads(text, parse_constant=_not_json, object_pairs_hook=unique_members)

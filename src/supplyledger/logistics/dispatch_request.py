@@ -41,7 +41,6 @@ draw a recorded plan may leave it out.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from typing import Any
 
 from supplyledger.contracts.builtin._shipments_new import MAX_MASS_KG
 from supplyledger.errors import ValidationError
+from supplyledger.ledger.encoding import strict_loads
 from supplyledger.logistics.eta import project_km
 
 __all__ = ["MAX_TIME_MS", "DispatchRequest", "DropPoint", "FleetVehicle", "LedgerOrder", "Site",
@@ -284,24 +284,10 @@ def parse_request(doc: Any) -> DispatchRequest:
                            drops)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise ValueError(f"key {key!r} appears twice in one object")
-        seen.add(key)
-    return dict(pairs)
-
-
 def read_json(data: bytes, what: str) -> Any:
     """A request file's JSON (UTF-8; no NaN or Infinity, no key twice in an object)."""
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant,
-                          object_pairs_hook=_unique_keys)
+        return strict_loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise ValidationError(f"{what} is not JSON: {exc}", arg="request") from None
 

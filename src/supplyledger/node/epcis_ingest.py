@@ -49,7 +49,7 @@ from supplyledger.errors import (
     error_from_code,
 )
 from supplyledger.ledger.crypto import PrivateKey
-from supplyledger.ledger.encoding import decode
+from supplyledger.ledger.encoding import RepeatedMember, decode, unique_members
 from supplyledger.ledger.tx import envelope_bytes_of, make_tx
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.service import Node
@@ -92,20 +92,6 @@ def _number(text: str) -> float:
     return v
 
 
-def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's members, none named twice: JSON parsers disagree on which of two
-    ``"action"`` counts, so the ledger and the sender's tools could hash different events."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise _Refused(f"the member {name[:60]!r} twice in one object (which one "
-                               "counts is not defined): name it once")
-            seen.add(name)
-    return out
-
-
 def load_document(source: Path | str | bytes | Any) -> Any:
     """A document read as JSON (EPCISValidationError if it is not JSON, names a member twice
     in one object, holds a number the ledger cannot keep exactly, or nests too deeply to
@@ -121,7 +107,10 @@ def load_document(source: Path | str | bytes | Any) -> Any:
     if isinstance(source, str | bytes):
         try:
             return json.loads(source, parse_constant=_not_json, parse_float=_number,
-                              object_pairs_hook=_members)
+                              object_pairs_hook=unique_members)
+        except RepeatedMember as exc:  # which of the two counts is not defined
+            message = reason = (f"the document holds the member {exc.name[:60]!r} twice in "
+                                "one object (which one counts is not defined): name it once")
         except _Refused as exc:
             message = reason = f"the document holds {exc}"
         except RecursionError:

@@ -29,6 +29,7 @@ from supplyledger.api.errors import (
 from supplyledger.api.reads import typed_cursor
 from supplyledger.api.settings import ApiSettings
 from supplyledger.errors import PayloadTooLarge, ValidationError
+from supplyledger.ledger.encoding import NotJsonConstant, RepeatedMember, strict_loads
 from supplyledger.node.receipts import Receipt
 from supplyledger.store.listings import decode_cursor, encode_cursor
 
@@ -142,33 +143,9 @@ def declared_query(request: Request) -> None:
                 f"{', '.join(sorted(known)) or 'none'}", arg=name)
 
 
-class _Constant(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _Constant(name)
-
-
 # A JSON string, or one of the constants Python's json module reads: the first constant
 # outside a string is the one it refused (the text before it parsed, so holds no stray quote).
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
-
-
-class _Duplicate(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise _Duplicate(next(k for i, (k, _) in enumerate(pairs)
-                              if any(k == other for other, _ in pairs[:i])))
-    return out
 
 
 # A string (a key when a colon follows) or a brace: enough to walk a body that parsed.
@@ -205,17 +182,17 @@ def strict_json(body: bytes) -> Any:
     are not text, nesting too deep to parse and a number too long to read: FastAPI would
     answer the last three with a 400 that does not say what is wrong."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        return strict_loads(body)
     except json.JSONDecodeError:
         raise
-    except _Constant as exc:
+    except NotJsonConstant as exc:
         text = _text(body)
         at = next((m.start() for m in _STRING_OR_CONSTANT.finditer(text)
                    if not m[0].startswith('"')), 0)
         raise json.JSONDecodeError(f"{exc.name} is not JSON", text, at) from None
-    except _Duplicate as exc:
+    except RepeatedMember as exc:
         text = _text(body)
-        raise json.JSONDecodeError(f"key {exc.key!r} appears twice in one object", text,
+        raise json.JSONDecodeError(f"key {exc.name!r} appears twice in one object", text,
                                    _second_key(text)) from None
     except UnicodeDecodeError as exc:
         raise json.JSONDecodeError("the body is not UTF-8 text", "", exc.start) from None
