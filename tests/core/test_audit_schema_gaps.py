@@ -311,3 +311,32 @@ def test_repair_with_a_foreign_table_and_damaged_blocks_asks_for_a_backup(
         repair(d, workers=0)
     msg = exc.value.message
     assert "restore the ledger from a backup" in msg and "Also, the table(s) notes" in msg, msg
+
+
+def test_backup_and_the_audit_page_advise_from_one_remedy() -> None:
+    """``repair.remedy`` decides for both the backup's advice and the audit page; the page
+    took query tables of an earlier release for an insider's edit."""
+    from supplyledger.api.web.pages_ledger import audit_advice
+    from supplyledger.contracts.registry import all_tables, load_builtin
+    from supplyledger.node.audit import AuditReport, Finding
+    from supplyledger.node.repair import remedy
+
+    contracts = load_builtin()
+    tables = {t.name: t for t in all_tables(contracts)}
+
+    def report(*kinds: tuple[str, str | None]) -> AuditReport:
+        return AuditReport(ok=not kinds, findings=[Finding(k, "x", table=t) for k, t in kinds])
+
+    old = report(("projection_schema", "orders"))
+    edited = report(("changed_row", "state"), ("unknown_table", "notes"))
+    damaged = report(("tx_root", None), ("unknown_table", "notes"))
+    assert [(r.kind, r.foreign, r.rest) for r in (remedy(x.findings, tables) for x in (
+        report(), old, edited, damaged, report(("unknown_table", "notes")),
+        report(("rules_unsupported", None), ("changed_row", "state"))))] == [
+        ("none", [], False), ("rebuild", [], True), ("repair", ["notes"], True),
+        ("restore", ["notes"], True), ("repair", ["notes"], False),
+        ("other_release", [], False)]
+    page = audit_advice(old, contracts) or ""
+    assert "built by an earlier release" in page and "changed in its database" not in page
+    assert "changed in its database" in (audit_advice(edited, contracts) or "")
+    assert "restore from a backup" in (audit_advice(damaged, contracts) or "")

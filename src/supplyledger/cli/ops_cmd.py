@@ -73,7 +73,7 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     """What a backup's audit findings mean and what to do (the copy is one snapshot of
     ``data``, so the ledger has them too unless it changed since)."""
     from supplyledger.contracts.registry import all_tables, load_builtin
-    from supplyledger.node.repair import drop_hint, foreign_tables, repairable
+    from supplyledger.node.repair import drop_hint, remedy
     from supplyledger.store.sqlite import DB_NAME
 
     counts = Counter((f.kind, f.table) for f in report.findings)
@@ -81,23 +81,20 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
         counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))
     found = (f"{sum(counts.values())} finding(s): {found}; `supplyledger audit --data {out}` "
              "names each.\n")
-    kinds = {k for k, _ in counts}
-    if kinds == {"projection_schema"}:
+    r = remedy(report.findings, {t.name: t for t in all_tables(load_builtin())})
+    if r.kind == "rebuild":
         return found + ("Query tables built by an earlier release: the copy is whole. A node "
                         "of this release rebuilds them from the blocks when it first opens "
                         f"the ledger (or `supplyledger repair --data {out}`).")
-    if "rules_unsupported" in kinds:
+    if r.kind == "other_release":
         return found + ("The ledger runs contract rules this release lacks (`supplyledger "
                         "rules`): audit the copy with a release that implements them.")
-    tables = {t.name: t for t in all_tables(load_builtin())}
-    foreign = foreign_tables(report.findings)
-    rest = [f for f in report.findings if f.kind != "unknown_table"]
-    if foreign and repairable(rest, tables):
+    if r.kind == "repair" and r.foreign:
         then = (f", then `supplyledger repair --data {data}` (its node stopped) for the rest "
-                "and back up again" if rest else ", then back up again")
-        return found + (f"The blocks are intact, but {drop_hint(data / DB_NAME, foreign)} (also "
-                        f"in {data}, unless changed since){then}.")
-    if repairable(report.findings, tables):
+                "and back up again" if r.rest else ", then back up again")
+        return found + (f"The blocks are intact, but {drop_hint(data / DB_NAME, r.foreign)} "
+                        f"(also in {data}, unless changed since){then}.")
+    if r.kind == "repair":
         return found + ("The blocks are intact; derived tables or the schema differ from "
                         "what the blocks and this release make of them (also in "
                         f"{data}, unless edited since): `supplyledger repair --data {data}` "
@@ -106,7 +103,6 @@ def backup_advice(report: AuditReport, data: Path, out: Path) -> str:
     return found + ("The blocks or transactions are damaged (also in the ledger, unless "
                     "the copy was damaged): keep this copy apart and restore from an "
                     "earlier backup or another organisation's copy.")
-
 
 @handle_errors(ok=False)
 def repair_command(data: DataOpt, json_out: JsonOpt = False) -> None:

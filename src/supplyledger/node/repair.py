@@ -20,7 +20,7 @@ be stopped: the repair takes the ledger's writer lock.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,8 @@ from supplyledger.store.restore import (
 )
 from supplyledger.store.sqlite import DB_NAME
 
-__all__ = ["RepairReport", "drop_hint", "foreign_tables", "repair", "repairable"]
+__all__ = ["Remedy", "RepairReport", "drop_hint", "foreign_tables", "remedy", "repair",
+           "repairable"]
 
 # All findings are needed to decide (the audit names an unknown table last): past this
 # many the repair refuses rather than decide on part of them.
@@ -91,6 +92,38 @@ def repairable(findings: Iterable[Finding], tables: dict[str, Table]) -> bool:
     created again."""
     projections, creatable = set(tables), _creatable(tables)
     return all(_repairable(f, projections, creatable) for f in findings)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What an audit's findings call for, as ``backup``'s advice and the audit page say it:
+
+    - ``none``: nothing found;
+    - ``other_release``: rules this release does not implement (audit with one that does);
+    - ``rebuild``: only query tables built by another release (a node rebuilds them);
+    - ``repair``: only what :func:`repair` writes back, drops or creates, besides the
+      ``foreign`` tables (someone's: moved and dropped by hand first);
+    - ``restore``: the record itself is damaged (a backup, another organisation's copy).
+    """
+
+    kind: str
+    foreign: list[str] = field(default_factory=list)
+    rest: bool = False  # findings besides the foreign tables
+
+
+def remedy(findings: Sequence[Finding], tables: dict[str, Table]) -> Remedy:
+    """The :class:`Remedy` for ``findings`` of a ledger with projection ``tables``."""
+    kinds = {f.kind for f in findings}
+    if not kinds:
+        return Remedy("none")
+    if "rules_unsupported" in kinds:
+        return Remedy("other_release")
+    if kinds == {"projection_schema"}:
+        return Remedy("rebuild", rest=True)
+    rest = [f for f in findings if f.kind != "unknown_table"]
+    if repairable(rest, tables):
+        return Remedy("repair", foreign_tables(findings), bool(rest))
+    return Remedy("restore", foreign_tables(findings), True)
 
 
 def foreign_tables(findings: Iterable[Finding]) -> list[str]:

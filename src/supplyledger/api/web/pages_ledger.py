@@ -32,7 +32,7 @@ from supplyledger.errors import NotFound, SupplyLedgerError
 from supplyledger.ledger.proofs import verify_proof
 from supplyledger.logistics.kpi_format import money
 from supplyledger.node.audit import AuditReport
-from supplyledger.node.repair import foreign_tables, repairable
+from supplyledger.node.repair import remedy
 
 __all__ = ["router"]
 
@@ -236,17 +236,18 @@ def audit_advice(report: AuditReport | None, contracts: Mapping[str, Contract]) 
     if report.ok:
         return ("Nothing to do: the blocks verify and every stored table matches what they "
                 "give.")
-    kinds = {f.kind for f in report.findings}
-    if "rules_unsupported" in kinds:
+    r = remedy(report.findings, {t.name: t for t in all_tables(contracts)})
+    if r.kind == "other_release":
         return ("The ledger runs contract rules this release does not implement (`supplyledger "
                 "rules` lists them): audit it with a release that implements them.")
-    tables = {t.name: t for t in all_tables(contracts)}
-    foreign = foreign_tables(report.findings)
-    rest = [f for f in report.findings if f.kind != "unknown_table"]
-    if repairable(rest, tables):
-        drop = (f"Tables not created by supplyledger ({', '.join(foreign)}) are left alone by "
+    if r.kind == "rebuild":
+        return ("Query tables built by an earlier release: nothing was edited. A node of this "
+                "release rebuilds them from the blocks when it opens the ledger (or, with the "
+                "node stopped, `supplyledger repair --data <the node's data directory>`).")
+    if r.kind == "repair":
+        drop = (f"Tables not created by supplyledger ({', '.join(r.foreign)}) are left alone by "
                 "the repair: their owner moves their data elsewhere and drops them. "
-                if foreign else "")
+                if r.foreign else "")
         fix = ("The blocks and every signature are intact: what differs is this node's copy of "
                "derived data (the state and query tables the pages read), changed in its "
                "database, not through the ledger. Pages reading it may show the edited values "
@@ -255,7 +256,7 @@ def audit_advice(report: AuditReport | None, contracts: Mapping[str, Contract]) 
                "this node's database file; then, with the node stopped, "
                "`supplyledger repair --data <the node's data directory>` writes the derived "
                "tables back from the blocks and audits again; start the node and run the audit "
-               "here once more." if rest else "")
+               "here once more." if r.rest else "")
         return (drop + fix).strip()
     return ("The blocks or transactions themselves are damaged: nothing on this node can say "
             "what they held. Stop the node, keep its data directory apart as evidence, and "
