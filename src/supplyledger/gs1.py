@@ -34,6 +34,7 @@ __all__ = [
     "gs1_check_digit",
     "gtin_check_digit",
     "parse_epc",
+    "sscc_link",
     "validate_gln",
     "validate_gtin",
     "validate_sscc",
@@ -98,6 +99,19 @@ def validate_gln(value: str) -> str:
 def validate_sscc(value: str) -> str:
     """Validate an 18-digit SSCC (logistic unit)."""
     return _check("SSCC", value, (18,))
+
+
+def sscc_link(text: str) -> str | None:
+    """The Digital Link of the SSCC ``text`` as people copy it from a label or a page (18
+    digits, or with its AI: ``00…``, ``(00)…``), or None if it is no SSCC with a valid
+    check digit."""
+    digits = text.strip().removeprefix("(00)").strip()
+    if len(digits) == 20 and digits.startswith("00"):
+        digits = digits[2:]
+    if len(digits) != 18 or not _DIGITS.match(digits) or \
+            _check_digit(digits[:-1]) != int(digits[-1]):
+        return None
+    return f"{GS1_RESOLVER}/00/{digits}"
 
 
 # ---------------------------------------------------------------------------- the EPC value

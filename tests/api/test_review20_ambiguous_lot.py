@@ -5,6 +5,8 @@ both batches) or ask which one (the recall page), and an id of either still answ
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -47,3 +49,22 @@ async def test_the_recall_page_asks_which_batch(client: httpx.AsyncClient,
     assert 'id="aff"' not in page  # no recall shown until one is chosen
     page = (await client.get("/recall", params={"batch": bran})).text
     assert 'id="aff"' in page and "Several batches" not in page
+
+
+async def test_an_sscc_as_printed_traces_its_logistic_unit_over_the_api_and_the_cli(
+        client: httpx.AsyncClient, world: World) -> None:
+    """The pages accepted the 18 digits they print; the API and the CLI resolve them the
+    same way, in one place (``gs1.sscc_link``)."""
+    from tests.trace.test_review11_recall import PALLET, agg
+    from typer.testing import CliRunner
+
+    from supplyledger.cli.main import app
+
+    world.ok("mill", "trace", "record_events", {"events": json.dumps(
+        [agg(8, PALLET, "ADD", world.batch, 30)])})
+    digits = PALLET.rsplit("/", 1)[-1]
+    h = await bearer(client, "mill")
+    r = await client.get("/api/trace", params={"batch": digits}, headers=h)
+    assert r.status_code == 200 and r.json()["batch"] == PALLET, r.text
+    out = CliRunner().invoke(app, ["trace", digits, "--data", str(world.dir), "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["batch"] == PALLET, out.output

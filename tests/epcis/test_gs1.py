@@ -309,3 +309,17 @@ def test_non_ascii_digits_are_not_an_epc() -> None:
     assert canonical_digital_link(urn) is None
     with pytest.raises(ValidationError, match=r"6\.\.12 digits"):
         parse_epc(urn)
+
+
+@pytest.mark.parametrize(("text", "link"), [
+    ("340063810000000018", "https://id.gs1.org/00/340063810000000018"),
+    (" (00)340063810000000018 ", "https://id.gs1.org/00/340063810000000018"),
+    ("00340063810000000018", "https://id.gs1.org/00/340063810000000018"),
+    ("340063810000000019", None),  # wrong check digit
+    ("34006381000000001", None), ("L20260101", None),
+    ("\uff13" * 18, None),  # fullwidth digits: isdigit() would pass them
+])
+def test_an_sscc_as_people_copy_it(text: str, link: str | None) -> None:
+    from supplyledger.gs1 import sscc_link
+
+    assert sscc_link(text) == link

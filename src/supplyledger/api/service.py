@@ -30,6 +30,7 @@ from supplyledger.errors import (
     ValidationError,
     error_from_code,
 )
+from supplyledger.gs1 import sscc_link
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.keyfile import KDF_COST_WRITTEN, unseal
@@ -282,14 +283,16 @@ class LedgerService:
 
     # -- traceability (when the traceability queries exist) -----------------------------
     def resolve_batch(self, text: str) -> list[str]:
-        """Batch ids a user's input may mean: an EPC (URN or Digital Link) as it is, or a
-        lot number as typed on a bag (paper 002 queries by batch number)."""
+        """Batch ids a user's input may mean: an EPC (URN or Digital Link) as it is, a lot
+        number as typed on a bag (paper 002 queries by batch number), or an SSCC."""
         text = text.strip()
         if "://" in text or text.startswith("urn:") or "batches" not in self.reads.tables:
             return [text]
         found = [str(r["id"]) for r in self.reads.rows("batches", 20, None,
                                                         {"lot": text}).items]
-        return found or [text]
+        # An SSCC as labels and pages print it (18 digits) is its logistic unit, unless a
+        # lot has that number.
+        return found or [sscc_link(text) or text]
 
     def _queries(self) -> Any:
         if self.features.trace is None:

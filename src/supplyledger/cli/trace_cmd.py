@@ -31,7 +31,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 PageOpt = Annotated[int, typer.Option("--page", min=1, help="Page number (1-based).")]
 SizeOpt = Annotated[int, typer.Option("--page-size", min=1, max=1000, help="Items per page.")]
 BatchArg = Annotated[str, typer.Argument(help="Batch id: LGTIN URN, GS1 Digital Link, lot "
-                                               "number, or another traced identifier.")]
+                                               "number, SSCC, or another traced identifier.")]
 
 
 def _queries(data: Path) -> tuple[SQLiteStore, TraceQueries]:
@@ -42,8 +42,9 @@ def _queries(data: Path) -> tuple[SQLiteStore, TraceQueries]:
 
 
 def resolve_batch(q: TraceQueries, text: str) -> str:
-    """The batch id ``text`` means: an EPC as it is, or the batch with that lot number
-    (shared with ``epcis export --batch``)."""
+    """The batch id ``text`` means: an EPC as it is, the batch with that lot number, or an
+    SSCC's logistic unit (shared with ``epcis export --batch``)."""
+    from supplyledger.gs1 import sscc_link
     from supplyledger.store.listings import Listings
 
     text = text.strip()
@@ -55,7 +56,7 @@ def resolve_batch(q: TraceQueries, text: str) -> str:
     found = [str(r["id"]) for r in listings.rows("batches", 20, None, {"lot": text}).items]
     if len(found) > 1:
         fail(f"lot {text} is on several products; give one of: {', '.join(found)}")
-    return found[0] if found else text
+    return found[0] if found else sscc_link(text) or text
 
 
 def _check_page(res: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ from supplyledger.contracts.builtin._trace_once import key as once_key
 from supplyledger.contracts.builtin._trace_xform import HUB
 from supplyledger.epcis._common import utc_millis
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
-from supplyledger.gs1 import gs1_check_digit, validate_gln
+from supplyledger.gs1 import validate_gln
 from supplyledger.ledger.encoding import decode
 from supplyledger.node.queries import MAX_PAGE_SIZE
 from supplyledger.store import views
@@ -230,7 +230,6 @@ def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
 # this node's copy of the records disagrees with the signed ledger (a changed row, a broken
 # code chain or proof): what to do is have the copy checked, not recall the goods.
 _GOODS_FAULTS = frozenset({"disposition", "sensor"})
-_SSCC = "https://id.gs1.org/00/"
 
 
 def _advice(result: dict[str, Any]) -> dict[str, Any]:
@@ -241,21 +240,6 @@ def _advice(result: dict[str, Any]) -> dict[str, Any]:
     hold = dict.fromkeys(str(f["batch"]) for f in faults if f.get("kind") in _GOODS_FAULTS)
     return {"hold": list(hold),
             "check": any(f.get("kind") not in _GOODS_FAULTS for f in faults)}
-
-
-def _resolve(svc: LedgerService, text: str) -> list[str]:
-    """Batch ids for what the user typed (``LedgerService.resolve_batch``); an SSCC as the
-    pages show one (18 digits, also as ``00…`` or ``(00)…``) is that logistic unit, unless
-    a lot has that number."""
-    found = svc.resolve_batch(text)
-    digits = text.strip().removeprefix("(00)").strip()
-    if len(digits) == 20 and digits.startswith("00"):
-        digits = digits[2:]
-    if found == [text.strip()] and len(digits) == 18 and digits.isascii() \
-            and digits.isdigit() \
-            and gs1_check_digit(digits[:-1]) == int(digits[-1]):
-        return [_SSCC + digits]
-    return found
 
 
 def _recent(svc: LedgerService) -> list[dict[str, Any]]:
@@ -277,7 +261,7 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
     choices: list[str] = []
     available = svc.features.trace is not None
     if batch and available:
-        choices = _resolve(svc, batch)
+        choices = svc.resolve_batch(batch)
         try:
             result = svc.trace(choices[0], page=page_no, page_size=50)
             for ev in result["events"]:
@@ -310,7 +294,7 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     result, error = None, None
     available = svc.features.trace is not None
     # A lot number on several products: the user chooses, as a recall must not guess.
-    choices = _resolve(svc, batch) if batch and available else []
+    choices = svc.resolve_batch(batch) if batch and available else []
     if len(choices) == 1:
         try:
             result = svc.recall(choices[0], page=page_no, page_size=RECALL_ROWS)
@@ -385,14 +369,11 @@ def recall_list(request: Request, batch: BatchQ = None) -> Response:
     text = (batch or "").strip()
     if not text:
         raise ValidationError("give the batch to recall (batch=…)", arg="batch")
-    choices = _resolve(svc, text)
-    if len(choices) > 1:
-        raise ValidationError(f"lot {text} is on several products; give one of: "
-                              f"{', '.join(choices)}", arg="batch", batches=choices)
-    first = svc.recall(choices[0], page=1, page_size=MAX_PAGE_SIZE)
+    one = svc.one_batch(text)  # a lot number on several products: refused, naming them
+    first = svc.recall(one, page=1, page_size=MAX_PAGE_SIZE)
     entries = list(first["affected"])
     for n in range(2, int(first["pages"]) + 1):
-        entries += svc.recall(choices[0], page=n, page_size=MAX_PAGE_SIZE)["affected"]
+        entries += svc.recall(one, page=n, page_size=MAX_PAGE_SIZE)["affected"]
     _name_owners(svc, entries)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", str(first["batch"]).rsplit("/", 1)[-1])
     return Response(recall_csv(entries, orgs_in(svc, {"affected": entries})),
