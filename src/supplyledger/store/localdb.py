@@ -58,9 +58,7 @@ class LocalDB:
         with self._lock:
             try:
                 yield self._conn
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.OperationalError as exc:
+            except sqlite3.OperationalError as exc:  # (an IntegrityError is the caller's)
                 err = StoreError(f"writing this node's {table} failed: {exc} (free disk "
                                  "space, or make the ledger's files writable by the node's "
                                  "user)")
