@@ -8,9 +8,11 @@ board, a return. The platforms also buy whole flour lots from the sales company,
 custody of those lots moves seller -> courier -> platform through the orders contract.
 Alice shares her delivery address with her courier, encrypted; then the courier rotates
 its key, as its key policy asks, and still reads her address (the data key is re-wrapped
-for the new key). A financier assesses a supplier's credit from its ledger history. Last,
-the laptop holding Highland Noodle Co.'s key is stolen just after the company asked the
-bank to pay out its earnings: an admin revokes the key, so the instruction lapses and the
+for the new key). A financier, its lending capital deposited by the bank, assesses a
+supplier's credit from its ledger history; a seller may ask it for an advance against an
+order in escrow, paid from that capital and repaid from the escrow (``credit``). Last, the
+laptop holding Highland Noodle Co.'s key is stolen just after the company asked the bank
+to pay out its earnings: an admin revokes the key, so the instruction lapses and the
 bank's pay-out is refused (payments rules v3); the company is registered again under a
 new key, and the admin cancels the lapsed instruction and hands the balance over to it.
 """
@@ -42,6 +44,7 @@ SHOPS = {
           6900),
 }
 PLATFORM = {"A": "platform-a", "B": "Platform B operations", "C": "Platform C operations"}
+FINANCIER_CAPITAL = 200_000_000  # CNY 2,000,000: advances against orders in escrow
 CUSTOMERS = ["customer", "Bo Chen", "Carmen Li", "Deng Hui", "Emma Xu", "Feng Lei", "Gao Yan",
              "Hu Jun", "Iris Ma"]
 
@@ -67,6 +70,10 @@ def setup_commerce(sim: Sim, p: dict[str, Person]) -> None:
         sim.ok(p["bank"], "payments", "deposit", {
             "account": p[PLATFORM[shop]].did, "currency": CCY, "amount": 400_000_000,
             "reference": "platform float"})
+    # The financier's lending capital: ``credit.decide`` pays an approved advance from it.
+    sim.ok(p["bank"], "payments", "deposit", {
+        "account": p["financier"].did, "currency": CCY, "amount": FINANCIER_CAPITAL,
+        "reference": "lending capital"})
 
 
 def _place(sim: Sim, p: dict[str, Person], oid: str, buyer: str, shop: str, qty: int) -> None:
