@@ -151,6 +151,9 @@ def create_app(service: LedgerService) -> FastAPI:
     from supplyledger.api.routers import devices as devices_router  # IoT ingest (issue 6)
 
     app.include_router(devices_router.router)
+    from supplyledger.api.routers import dispatch as dispatch_router  # plans for programs
+
+    app.include_router(dispatch_router.router)
     from supplyledger.api.routers import epcis_rest  # EPCIS 2.0 REST binding (/epcis)
 
     app.include_router(epcis_rest.router)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 __all__ = [
     "AccountPage", "AuditReport", "Block", "BlockPage", "CallAnswer", "CaptureJob",
-    "Captured", "ContractDoc", "ContractPage", "EmissionsReport", "EpcisDocument",
+    "Captured", "ContractDoc", "ContractPage", "DispatchPlan", "EmissionsReport", "EpcisDocument",
     "EpcisQueryDocument", "Imported", "KpiReport", "LoginAnswer", "Me", "Ok",
     "OrganisationPage", "ParticipantPage", "ParticipantRecord", "Proof", "Receipt",
     "ReceiptPage", "RowPage", "SealedKey", "StateEntry", "StatePage", "Status", "TablePage",
@@ -272,6 +272,36 @@ class EmissionsReport(_Open):
     factor_table: dict[str, Any]
     platforms: list[dict[str, Any]]
     totals: dict[str, Any]
+
+
+class DispatchRoute(_Open):
+    vehicle: str
+    transporter: str = Field(description="participant id of the vehicle's transporter")
+    orders: list[str] = Field(description="order ids, in the order they are delivered")
+    load: float = Field(description="in the request's unit of quantity")
+    distance_m: int = Field(description="great-circle legs, warehouse and back")
+    departs_at: int = Field(description="ms since the Unix epoch")
+    returns_at: int = Field(description="ms since the Unix epoch: the promised return")
+    arrivals: list[int] = Field(description="planned arrival at each order, ms")
+    co2e_g: int = Field(description="well-to-wheel CO2e the contract computes, grams")
+
+
+class DispatchPlan(_Open):
+    """A solved and checked dispatch plan, not recorded (``dispatch plan --json``)."""
+
+    plan: str = Field(description="the plan id")
+    platform: str
+    routes: list[DispatchRoute]
+    unserved: list[dict[str, str]] = Field(description="{order, reason}: open orders of "
+                                           "the platform left off every route")
+    ignored: list[dict[str, str]] = Field(description="{order, reason}: request entries "
+                                          "no longer open when solved ([] but for a race: "
+                                          "an order that is not open is refused)")
+    distance_m: int
+    solver_distance_m: int = Field(description="the solver's own total (plane distances)")
+    co2e_g: int
+    args: dict[str, Any] = Field(description="the shipments.record_plan arguments: send "
+                                             "them to POST /api/dispatch/record")
 
 
 # -- EPCIS --------------------------------------------------------------------------------

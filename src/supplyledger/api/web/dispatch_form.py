@@ -22,8 +22,8 @@ from supplyledger.api.web.forms import batch_id
 from supplyledger.errors import Forbidden, ValidationError
 from supplyledger.logistics.dispatch_request import parse_time, read_json
 
-__all__ = ["ORDER_FIELDS", "VEHICLE_ROWS", "read_upload", "request_from_form",
-           "request_from_upload", "time_limit"]
+__all__ = ["MAX_TIME_LIMIT_S", "ORDER_FIELDS", "VEHICLE_ROWS", "own_request", "read_upload",
+           "request_from_form", "request_from_upload", "time_limit"]
 
 GetList = Callable[[str], list[str]]
 Resolve = Callable[[str], list[str]]
@@ -163,7 +163,13 @@ def read_upload(data: bytes) -> dict[str, Any]:
 def request_from_upload(data: bytes, platform: str, names: Mapping[str, str]) -> dict[str, Any]:
     """An uploaded request file (the JSON ``dispatch plan --request`` reads). Its platform
     may be left out (the member's own); another platform's request is refused unsolved."""
-    doc = read_upload(data)
+    return own_request(read_upload(data), platform, names)
+
+
+def own_request(doc: dict[str, Any], platform: str, names: Mapping[str, str]
+                ) -> dict[str, Any]:
+    """``doc`` as the request of the member's ``platform`` (named in it, or left out);
+    another platform's request is refused (:class:`Forbidden`) unsolved."""
     named = doc.get("platform") or platform
     if named != platform:
         raise Forbidden(f"the request is for platform {names.get(str(named), named)}; you "

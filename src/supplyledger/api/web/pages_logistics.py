@@ -16,13 +16,18 @@ stay served meanwhile. "Record this plan" signs ``shipments.record_plan`` with t
 own key through :meth:`LedgerService.call`, as every method form does; what the ledger
 would refuse for reasons visible now (a role, a plan id in use, an order no longer open, a
 product order without the batch it ships) is refused before anything is signed.
+
+``POST /api/dispatch/plan`` and ``/api/dispatch/record`` (``api/routers/dispatch.py``) are
+the same two steps for programs: they share :func:`refuse_unless_platform`,
+:func:`checked_plan`, :func:`in_solver_thread` and :func:`record_checked` with the page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -52,14 +57,19 @@ from supplyledger.errors import (
     SupplyLedgerError,
     ValidationError,
 )
-from supplyledger.logistics.dispatch_request import read_json
+from supplyledger.logistics.dispatch_request import DispatchRequest, read_json
 from supplyledger.logistics.emissions import load_factors
 from supplyledger.logistics.emissions_report import to_csv
 from supplyledger.node.kpi_reports import emissions_report
 from supplyledger.store.kpi_rows import KpiQueries
 from supplyledger.store.shipment_rows import dispatch_plan, open_orders
 
-__all__ = ["router"]
+if TYPE_CHECKING:
+    from supplyledger.logistics.dispatch_plan import DispatchResult
+    from supplyledger.node.receipts import Receipt
+
+__all__ = ["FORM_ORDERS", "checked_plan", "in_solver_thread", "not_open", "record_checked",
+           "refuse_unless_platform", "router"]
 
 router = APIRouter(include_in_schema=False)
 PlanId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
@@ -71,7 +81,7 @@ def _may_plan(svc: LedgerService, who: Principal) -> bool:
     return svc.may_call(who, "shipments", "record_plan")
 
 
-def _refuse_unless_platform(svc: LedgerService, who: Principal) -> None:
+def refuse_unless_platform(svc: LedgerService, who: Principal) -> None:
     """Refused unsolved and unsigned, as ``dispatch plan --submit`` refuses such a key."""
     if not _may_plan(svc, who):
         raise RoleDenied("dispatch plans are recorded by platforms: your roles may not call "
@@ -120,21 +130,19 @@ def dispatch_form(request: Request) -> Response:
     return _dispatch_page(request, service_of(request), who)
 
 
-def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str, Any]:
+def checked_plan(svc: LedgerService, req: DispatchRequest, limit_s: float
+                 ) -> tuple[dict[str, Any], DispatchResult]:
     """``dispatch plan`` without ``--submit``: the request solved against the platform's
-    open orders on the ledger and checked as ``shipments.record_plan`` will check it.
-    Runs in a worker thread (its own read connection)."""
-    from supplyledger.logistics.dispatch_picture import EAST_NORTH
+    open orders on the ledger and checked as ``shipments.record_plan`` will check it; what
+    ``dispatch plan`` shows of it, and the solver's result. Runs in a worker thread (its
+    own read connection)."""
     from supplyledger.logistics.dispatch_plan import (
         check_before_signing,
         check_on_ledger,
         checked_summary,
         plan_dispatch,
     )
-    from supplyledger.logistics.dispatch_request import parse_request
-    from supplyledger.logistics.plot import render_svg
 
-    req = parse_request(doc)
     orders = open_orders(svc.node.store.reader(), req.platform)
     # Routes carry the plan's speed and service times from shipments rules v2 on.
     rules = svc.rules_version("shipments")
@@ -147,21 +155,32 @@ def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str,
     # another order holds): a plan it would refuse is not offered for signing.
     check_on_ledger(svc.contracts, req.platform, res.args, read=svc.node.store.get_state,
                     now=now)
+    return doc, res
+
+
+def _solve(svc: LedgerService, doc: dict[str, Any], limit_s: float) -> dict[str, Any]:
+    """:func:`checked_plan` of the page's request, with its picture."""
+    from supplyledger.logistics.dispatch_picture import EAST_NORTH
+    from supplyledger.logistics.dispatch_request import parse_request
+    from supplyledger.logistics.plot import render_svg
+
+    doc, res = checked_plan(svc, parse_request(doc), limit_s)
     return {**doc, "served": sum(len(r["orders"]) for r in res.routes),
             "args": json.dumps(res.args, sort_keys=True, separators=(",", ":")),
             "svg": render_svg(res.problem, res.solution, unit="km", x_label=EAST_NORTH[0],
                               y_label=EAST_NORTH[1])}
 
 
-async def _solve_limited(request: Request, svc: LedgerService, doc: dict[str, Any],
-                         limit_s: float) -> dict[str, Any]:
-    """One solve at a time per server (2 cores serve every page): the next one waits."""
+_T = TypeVar("_T")
+
+
+async def in_solver_thread(request: Request, solve: Callable[..., _T], *args: Any) -> _T:
+    """``solve(*args)`` in a worker thread, one solve at a time per server, the page's and
+    the API's alike (2 cores serve every page): the next one waits."""
     state = request.app.state
     if getattr(state, "solver_limiter", None) is None:
         state.solver_limiter = anyio.CapacityLimiter(1)
-    result: dict[str, Any] = await anyio.to_thread.run_sync(
-        _solve, svc, doc, limit_s, limiter=state.solver_limiter)
-    return result
+    return await anyio.to_thread.run_sync(solve, *args, limiter=state.solver_limiter)
 
 
 async def _upload(form: FormData) -> bytes:
@@ -179,7 +198,7 @@ async def dispatch_solve(request: Request) -> Response:
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
     picked = {str(v) for v in form.getlist("pick")}
     try:
-        _refuse_unless_platform(svc, who)
+        refuse_unless_platform(svc, who)
         limit_s = time_limit(str(form.get("time_limit", "")))
         data = await _upload(form)
         if data:
@@ -190,7 +209,7 @@ async def dispatch_solve(request: Request) -> Response:
             open_ids = [str(o["id"]) for o in shown]
             doc = request_from_form(lambda k: [str(v) for v in form.getlist(k)], who.did,
                                     open_ids, svc.resolve_batch)
-        plan = await _solve_limited(request, svc, doc, limit_s)
+        plan = await in_solver_thread(request, _solve, svc, doc, limit_s)
     except SupplyLedgerError as exc:
         return _dispatch_page(request, svc, who, status_for(exc), values=values,
                               picked=picked, error=exc.to_dict())
@@ -199,7 +218,8 @@ async def dispatch_solve(request: Request) -> Response:
                           plan_names=names)
 
 
-def _not_open(svc: LedgerService, who: Principal, oid: str) -> SupplyLedgerError:
+def not_open(svc: LedgerService, who: Principal, oid: str) -> SupplyLedgerError:
+    """Why ``oid`` is not an open order of the member's platform, as the error to raise."""
     rows, _ = _rows(svc, "orders", 1, {"id": oid})
     if not rows:
         return NotFound(f"no order {oid}", order=oid)
@@ -229,7 +249,7 @@ def _check_recordable(svc: LedgerService, who: Principal, args: Any) -> str:
     for stop in stops:
         oid, batch = str(stop.get("order")), stop.get("batch")
         if oid not in still:
-            raise _not_open(svc, who, oid)
+            raise not_open(svc, who, oid)
         if still[oid].batch is None and not batch:
             raise ValidationError(f"order {oid} is for a product: give the batch it ships "
                                   "(lot number) and plan again", arg=f"batch.{oid}")
@@ -237,6 +257,20 @@ def _check_recordable(svc: LedgerService, who: Principal, args: Any) -> str:
             raise ValidationError(f"order {oid} is for batch {still[oid].batch}",
                                   arg=f"batch.{oid}")
     return pid
+
+
+def record_checked(svc: LedgerService, who: Principal, args: Any) -> tuple[str, Receipt]:
+    """Sign ``shipments.record_plan(args)`` with the member's key once the plan is checked
+    as the ledger will check it (its role, :func:`_check_recordable`, the contract's body
+    over the committed state): a refusal leaves nothing signed. The plan id and the
+    receipt. Blocks: run it in a worker thread."""
+    from supplyledger.logistics.dispatch_plan import check_on_ledger  # (PyVRP: lazily)
+
+    refuse_unless_platform(svc, who)
+    pid = _check_recordable(svc, who, args)
+    check_on_ledger(svc.contracts, who.did, args, read=svc.node.store.get_state,
+                    now=svc.node.clock())
+    return pid, svc.call(who, "shipments", "record_plan", args)
 
 
 @router.post("/dispatch/record", response_class=HTMLResponse)
@@ -261,13 +295,7 @@ async def dispatch_record(request: Request) -> Response:
         except ValidationError:
             raise ValidationError("the plan to record is not readable: plan it again",
                                   arg="args") from None
-        _refuse_unless_platform(svc, who)
-        pid = _check_recordable(svc, who, args)
-        from supplyledger.logistics.dispatch_plan import check_on_ledger  # (PyVRP: lazily)
-
-        await run_in_threadpool(check_on_ledger, svc.contracts, who.did, args,
-                                read=svc.node.store.get_state, now=svc.node.clock())
-        receipt = await run_in_threadpool(svc.call, who, "shipments", "record_plan", args)
+        pid, receipt = await run_in_threadpool(record_checked, svc, who, args)
     except SupplyLedgerError as exc:
         once.settle(who.did, token, None)  # nothing signed: may be sent again
         if exc.code == "key_locked":
