@@ -5,6 +5,19 @@ signatures; RSA works the same) and signs each batch as a ``sensors.record`` tra
 whose ``seq`` is one more than the last it sent. The signed bytes are the whole message:
 MQTT and HTTP only carry them, so neither the broker nor the web server is trusted.
 
+A batch uses up its number here when it is signed, on the ledger only when it is recorded.
+A batch the node refuses before any block (over HTTP an error body without ``receipt``:
+bad signature, a time outside the node's window, too large; over MQTT a final answer
+without ``height``) leaves the ledger's count where it was, so the device's next batch is
+recorded as refused, "out of order: expected N" (``invalid_state``, ``details.expected``
+N). That refusal is committed and changes nothing: its readings are not on the ledger and N
+is the number the ledger takes next. :meth:`DeviceClient.resync` signs them again as batch
+N. It is safe only when no earlier batch of the device still waits for its final answer (a
+device that sends one batch and waits, as over HTTP; over MQTT, once every earlier future is
+done): one still on its way could be recorded as N, and the renumbered batch then refused
+as already recorded. A "not now" answer (:data:`~supplyledger.ingest.signed_receipts.
+RETRY_CODES`) is no final answer: send that batch again, unchanged, before any later one.
+
 :class:`MqttDevices` publishes for any number of devices over one connection (a gateway, or
 the benchmark's load generator) and matches the receipts the bridge publishes back by
 transaction id. It trusts only receipts signed by the node's key
@@ -53,7 +66,8 @@ HTTP_PATH = "/api/devices/readings"
 
 
 class DeviceClient:
-    """One device: its key, the chain it reports to and the number of its last batch."""
+    """One device: its key, the chain it reports to and the number of its last batch
+    (after a refusal, :meth:`resync`)."""
 
     def __init__(self, key: PrivateKey, chain: str, *, clock: Callable[[], int],
                  last_seq: int = 0) -> None:
@@ -63,6 +77,27 @@ class DeviceClient:
     @property
     def did(self) -> str:
         return self.key.did
+
+    def resync(self, tx: SignedTx, answer: Mapping[str, Any]) -> SignedTx | None:
+        """``tx``'s readings signed again as the batch the ledger expects, when ``answer``
+        (the node's to ``tx``: the HTTP body or the committed receipt or MQTT answer) is the
+        committed refusal "out of order: expected N"; this client then numbers on from N.
+        None for any other answer, or when ``tx`` is not the last batch this client signed
+        (a later one's answer decides). Call it only once every earlier batch of the device
+        has its final answer (module docstring)."""
+        receipt = answer.get("receipt", answer)
+        err = receipt.get("error") if isinstance(receipt, Mapping) else None
+        details = err.get("details") if isinstance(err, Mapping) else None
+        expected = details.get("expected") if isinstance(details, Mapping) else None
+        seq = tx.args.get("seq")
+        if not (isinstance(receipt, Mapping) and receipt.get("tx") == tx.id
+                and type(receipt.get("height")) is int and receipt.get("ok") is False
+                and isinstance(err, Mapping) and err.get("code") == "invalid_state"
+                and type(expected) is int and type(seq) is int and 1 <= expected < seq
+                and seq == self.seq and tx.signer == self.did):
+            return None
+        self.seq = expected - 1
+        return self.sign(tx.args["readings"])
 
     def sign(self, readings: Sequence[Mapping[str, int]], *, seq: int | None = None,
              time_ms: int | None = None) -> SignedTx:
