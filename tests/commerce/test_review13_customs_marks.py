@@ -231,6 +231,7 @@ def test_a_new_ledger_runs_v4_and_its_node_starts_back_dated_versions_after_the_
     res = CliRunner().invoke(app, ["rules", "--data", str(cons.dir), "--json"])
     assert res.exit_code == 0, res.output
     customs = next(r for r in json.loads(res.output)["contracts"] if r["contract"] == "customs")
-    assert (customs["in_force"], customs["implemented"]) == (4, [1, 2, 3, 4])
+    # (customs v5, newer than this test, changes only the words of refusals)
+    assert (customs["in_force"], customs["implemented"]) == (5, [1, 2, 3, 4, 5])
     report = run_audit(cons.dir, workers=0)
     assert report.ok, report.findings[:3]

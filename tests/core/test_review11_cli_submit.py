@@ -69,7 +69,7 @@ def test_a_wrong_role_is_refused_before_signing(world: Path) -> None:
     before = counts(world)
     _refused(_run(world, world.parent / "k3.key", "identity", "register_org",
                   '{"id": "mine", "name": "M", "roles": ["supplier"]}'),
-             "needs one of the roles ['admin']", "[role_denied]")
+             "needs the role admin", "[role_denied]")  # (identity v4's words)
     assert counts(world) == before  # used to commit a failed transaction
 
 

@@ -4,12 +4,15 @@ a thread, fixed clock), and the flour-mill chain of paper 002 recorded on it."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from api.conftest import World, build_world
+from supplyledger.api import create_app
 from supplyledger.bench.consortium import Consortium
 from supplyledger.bench.flourmill import FlourMill, build_flour_mill
 from supplyledger.errors import SupplyLedgerError
@@ -56,3 +59,30 @@ def sql(c: Consortium, statement: str, params: tuple[Any, ...] = ()) -> list[Any
         return conn.execute(statement, params).fetchall()
     finally:
         conn.close()
+
+
+# -- the REST API over a ledger of the API tests' world (tests/api/conftest.py) ----------
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def api_keys() -> list[PrivateKey]:
+    return [generate("rsa") for _ in range(5)]
+
+
+@pytest.fixture
+def api_world(tmp_path: Path, api_keys: list[PrivateKey]) -> Iterator[World]:
+    w = build_world(tmp_path / "ledger", api_keys)
+    yield w
+    w.node.stop()
+    w.service.close()
+
+
+@pytest.fixture
+async def api_client(api_world: World) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(api_world.service)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as c:
+        yield c

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium
 from supplyledger.bench.flourmill import FlourMill, object_event
 from supplyledger.cli.main import app
+from supplyledger.contracts.registry import load_builtin
 from supplyledger.epcis import parse_document, validate_document
 from supplyledger.errors import AlreadyExists, EPCISValidationError
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.keyfile import KdfParams
-from supplyledger.node.bootstrap import write_key
+from supplyledger.node.bootstrap import init_ledger, write_key
 from supplyledger.node.epcis_ingest import (
     capture_document,
     capture_tx,
@@ -67,7 +72,19 @@ def _round_trip(c: Consortium, caps: list[tuple[Path, Any]]) -> None:
         store.close()
 
 
-def test_all_valid_documents_captured_and_round_trip(consortium: Consortium,
+@pytest.fixture
+def v5_consortium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Consortium]:
+    """Ledgers under trace rules v5: many samples declare wrong an event none of them holds,
+    which v6 refuses (tests/trace/test_review21_trace_v6.py)."""
+    v5 = {n: replace(k, versions=(1, 2, 3, 4, 5)) if n == "trace" else k
+          for n, k in load_builtin().items()}
+    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger, contracts=v5))
+    c = Consortium(tmp_path / "ledger", clock=lambda: T0, max_tx_bytes=8 << 20)
+    yield c
+    c.stop()
+
+
+def test_all_valid_documents_captured_and_round_trip(v5_consortium: Consortium,
                                                      tmp_path: Path) -> None:
     assert len(VALID) == 38
     # Some samples repeat an earlier sample's event (with a comment, a Digital Link): an
@@ -81,10 +98,10 @@ def test_all_valid_documents_captured_and_round_trip(consortium: Consortium,
             repeats.add(f.name)
         seen.update(ids)
     assert "ObjectEvent_with_comment.json" in repeats
-    caps, refused = _capture_all(consortium, VALID)
+    caps, refused = _capture_all(v5_consortium, VALID)
     assert set(refused) == repeats
     assert all("already recorded" in e.message for e in refused.values())
-    _round_trip(consortium, caps)
+    _round_trip(v5_consortium, caps)
     # ... and captured on ledgers that do not hold them yet (two repeat one sample)
     pending = set(refused)
     for n in range(3):

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from api.conftest import World, bearer, build_world
-from supplyledger.api import create_app
+from api.conftest import World, bearer
 from supplyledger.bench.flourmill import FlourMill, object_event
 from supplyledger.cli.main import app
 from supplyledger.contracts.builtin.trace import MAX_EVENTS_TEXT
-from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams
 from supplyledger.node.bootstrap import write_key
 
@@ -51,48 +48,23 @@ BAD = {  # the extension value -> what the refusal says
 
 
 # -- REST ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def api_keys() -> list[PrivateKey]:
-    return [generate("rsa") for _ in range(5)]
-
-
-@pytest.fixture
-def world(tmp_path: Path, api_keys: list[PrivateKey]) -> Iterator[World]:
-    w = build_world(tmp_path / "ledger", api_keys)
-    yield w
-    w.node.stop()
-    w.service.close()
-
-
-@pytest.fixture
-async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(world.service)),
-                                 base_url="http://test") as c:
-        yield c
-
-
 @pytest.mark.anyio
 async def test_capture_refuses_numbers_it_would_change_and_unreadable_nesting(
-        client: httpx.AsyncClient, world: World) -> None:
-    b = await bearer(client, "mill")
+        api_client: httpx.AsyncClient, api_world: World) -> None:
+    b = await bearer(api_client, "mill")
     headers = {**b, "content-type": "application/ld+json"}
-    before = world.snapshot()
+    before = api_world.snapshot()
     for extension, says in BAD.items():
-        r = await client.post("/epcis/capture", content=document(world.batch, extension),
+        r = await api_client.post("/epcis/capture", content=document(api_world.batch, extension),
                               headers=headers)
         assert r.status_code == 422, (extension[:20], r.text[:300])
         err = r.json()["error"]
         assert err["code"] == "epcis_invalid" and says in err["message"], err
         assert err["details"]["errors"] == [{"event": None,
                                              "reason": err["details"]["errors"][0]["reason"]}]
-    assert world.snapshot() == before
+    assert api_world.snapshot() == before
     # numbers a float holds exactly are taken as written
-    r = await client.post("/epcis/capture", content=document(world.batch, "12.50"),
+    r = await api_client.post("/epcis/capture", content=document(api_world.batch, "12.50"),
                           headers=headers)
     assert r.status_code == 202, r.text
 

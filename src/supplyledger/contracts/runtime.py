@@ -17,6 +17,10 @@ Machine keys (identity rules v3): a participant whose roles are all :data:`MACHI
 a method open to any participant only if the method is declared ``machines=True`` (its own
 key rotation, say); methods naming its role stay its own. :func:`role_refusal` decides it,
 for the executor and for the CLI and web API before they sign.
+
+Role refusals are receipt words, so their wording is identity rules too: from v4
+(:data:`ROLE_WORDS_RULES`) one names the roles in words ("needs the role admin or
+seller"); older rules keep printing the list they recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "ANY_PARTICIPANT",
     "MACHINE_ROLES",
     "MACHINE_RULES",
+    "ROLE_WORDS_RULES",
     "Call",
     "Contract",
     "Ctx",
@@ -60,6 +65,8 @@ ANY_PARTICIPANT = "*"
 MACHINE_ROLES = frozenset({"device", "node"})
 # The identity rules version from which machine keys sign only what is open to them.
 MACHINE_RULES = 3
+# The identity rules version from which a role refusal names the roles in words.
+ROLE_WORDS_RULES = 4
 StateReader = Callable[[str], bytes | None]
 _MISSING = object()
 
@@ -272,18 +279,27 @@ def unsupported(c: Contract, version: int) -> RulesUnsupported:
 def role_refusal(contract: str, m: Method, roles: frozenset[str],
                  identity: int | Callable[[], int]) -> RoleDenied | None:
     """Why a participant holding ``roles`` may not call ``contract.m``, or None. ``identity``
-    is the identity rules version in force (or a function reading it, asked only for a
-    machine key calling a method open to any participant): from v3 (:data:`MACHINE_RULES`)
-    a key whose roles are all machine roles signs only methods that name one of them or
-    are declared ``machines=True``."""
+    is the identity rules version in force (or a function reading it, asked only when a
+    refusal may follow): from v3 (:data:`MACHINE_RULES`) a key whose roles are all machine
+    roles signs only methods that name one of them or are declared ``machines=True``; from
+    v4 (:data:`ROLE_WORDS_RULES`) a refusal names the roles in words."""
+    def rules() -> int:
+        return identity if isinstance(identity, int) else identity()
+
     if ANY_PARTICIPANT not in m.roles:
         if m.roles.isdisjoint(roles):
-            return RoleDenied(f"{contract}.{m.name} needs one of the roles {sorted(m.roles)}",
-                              required=sorted(m.roles), held=sorted(roles))
+            needed = sorted(m.roles)
+            if rules() >= ROLE_WORDS_RULES:
+                *rest, last = needed
+                words = f"{', '.join(rest)} or {last}" if rest else last
+                msg = f"{contract}.{m.name} needs the role {words}"
+            else:  # the Python list older receipts recorded
+                msg = f"{contract}.{m.name} needs one of the roles {needed}"
+            return RoleDenied(msg, required=needed, held=sorted(roles))
         return None
     if m.machines or not roles or not roles <= MACHINE_ROLES:
         return None
-    if (identity if isinstance(identity, int) else identity()) < MACHINE_RULES:
+    if rules() < MACHINE_RULES:
         return None
     held = sorted(roles)
     return RoleDenied(f"identity rules v{MACHINE_RULES}: a machine key (roles "

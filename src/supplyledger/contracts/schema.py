@@ -151,4 +151,6 @@ def validate_args(schema: Mapping[str, Arg], args: dict[str, Any], prefix: str =
         if key in args:
             spec.check(prefix + key, args[key])
         elif not spec.optional:
-            raise ValidationError(f"missing argument {prefix}{key}", arg=prefix + key)
+            # Quoted: an argument called "name" would read as part of the sentence.
+            # (Admission only: a call its schema refuses never enters a block.)
+            raise ValidationError(f"missing argument '{prefix}{key}'", arg=prefix + key)

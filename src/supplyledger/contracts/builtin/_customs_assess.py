@@ -16,6 +16,9 @@ always adds up on its own):
 Every line reports the prefix matched, the tariff's rates and de-minimis value, the exchange
 rate and its time, and the amounts, so the declarant (or an auditor) can recompute it.
 
+Rules v5: its refusals give each amount with its currency and unit, and in major units:
+"1250 CNY minor units (12.50 CNY)" (:func:`~._customs_model.money`).
+
 Rules v4: the assessment also raises the high-water marks of what it used (the country's
 tariffs, each rate version it converted at; see ``_customs_model``), so no version
 published afterwards can take effect at or before its time.
@@ -41,6 +44,7 @@ from supplyledger.contracts.builtin._customs_model import (
     in_force,
     mark_rate_used,
     mark_tariffs_used,
+    money,
     rate_key,
     tariff_key,
 )
@@ -85,6 +89,9 @@ def _convert(ctx: Ctx, value: int, base: str, quote: str, what: str,
     mark_rate_used(ctx, key, versions, v)
     converted = half_up(value * v["rate"], RATE_SCALE)
     if converted > MAX_AMOUNT:
+        if ctx.version >= 5:
+            raise AmountError(f"{what}: {money(value, base)} is {money(converted, quote)}, "
+                              f"more than {money(MAX_AMOUNT, quote)}", arg=arg)
         raise AmountError(f"{what}: {value} {base} is {converted} {quote}, more than "
                           f"{MAX_AMOUNT} minor units", arg=arg)
     return converted, {"rate": v["rate"], "scale": RATE_SCALE, "decimal": decimal_rate(
@@ -108,6 +115,9 @@ def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> di
     mark_tariffs_used(ctx, country)
     total = sum(r["customs_value"] for r in rows)
     if total > MAX_AMOUNT:
+        if ctx.version >= 5:
+            raise AmountError(f"the declaration's customs value {money(total, ccy)} exceeds "
+                              f"{money(MAX_AMOUNT, ccy)}", arg="lines")
         raise AmountError(f"the declaration's customs value {total} {ccy} exceeds "
                           f"{MAX_AMOUNT} minor units", arg="lines")
     for r in rows:
@@ -118,6 +128,9 @@ def assess(ctx: Ctx, country: dict[str, Any], lines: list[dict[str, Any]]) -> di
     duty = sum(r["duty"] for r in rows)
     vat = sum(r["vat"] for r in rows)
     if duty + vat > MAX_AMOUNT:
+        if ctx.version >= 5:
+            raise AmountError(f"duty {money(duty, ccy)} + VAT {money(vat, ccy)} exceed "
+                              f"{money(MAX_AMOUNT, ccy)}", arg="lines")
         raise AmountError(f"duty {duty} + VAT {vat} {ccy} exceed {MAX_AMOUNT} minor units",
                           arg="lines")
     return {"currency": ccy, "value": total, "duty": duty, "vat": vat, "due": duty + vat,
@@ -141,9 +154,17 @@ def check_transaction_value(ctx: Ctx, order: dict[str, Any], lines: list[dict[st
                                  "order")[0] for v in expected]
         ccy, tolerance = dest, (rounded + 1) // 2
     if all(abs(declared - e) > tolerance for e in expected):
+        details = {"declared": declared, "price": expected[0], "with_freight": expected[1],
+                   "currency": ccy, "tolerance": tolerance}
+        if ctx.version >= 5:
+            within = f", within {tolerance} minor unit{'s' if tolerance > 1 else ''}"
+            raise ValueMismatch(
+                f"declared value {money(declared, ccy)} is not order {order['id']}'s price "
+                f"{money(expected[0], ccy)} (nor {money(expected[1], ccy)} with its freight"
+                f"{within if tolerance else ''}): customs value is the transaction value",
+                **details)
         raise ValueMismatch(
             f"declared value {declared} {ccy} is not order {order['id']}'s price "
             f"{expected[0]} {ccy} (nor {expected[1]} with its freight"
             f"{f', within {tolerance}' if tolerance else ''}): customs value is the "
-            "transaction value", declared=declared, price=expected[0],
-            with_freight=expected[1], currency=ccy, tolerance=tolerance)
+            "transaction value", **details)

@@ -59,6 +59,7 @@ __all__ = [
     "load",
     "mark_rate_used",
     "mark_tariffs_used",
+    "money",
     "not_before",
     "rate_key",
     "rates_used",
@@ -85,6 +86,23 @@ INCOTERMS = ("EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU
 COUNTRY = Str(min_len=2, max_len=2, pattern="[A-Z]{2}", doc="ISO 3166-1 alpha-2 code")
 DECL_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
               doc="declaration id chosen by the declarant (unique)")
+
+# ISO 4217 exponents (digits of the minor unit) other than 2, for the words of rules v5's
+# refusals: receipts store them, so the table is frozen with the rules (like ISO_4217).
+_EXPONENTS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+                               "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+              **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+              "CLF": 4, "UYW": 4}
+
+
+def money(minor: int, ccy: str) -> str:
+    """Rules v5's words for an amount: its minor units, currency and unit, and the major
+    amount, "1250 CNY minor units (12.50 CNY)" (v1 to v4 said "1250 CNY")."""
+    e = _EXPONENTS.get(ccy, 2)
+    whole, frac = divmod(abs(minor), 10**e)
+    major = f"{'-' if minor < 0 else ''}{whole}{f'.{frac:0{e}d}' if e else ''}"
+    return f"{minor} {ccy} minor units ({major} {ccy})"
+
 
 # action -> (states it may start from, state it leads to); ``None``: back to ``held_from``.
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {

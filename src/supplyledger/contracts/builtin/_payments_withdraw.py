@@ -210,6 +210,23 @@ def _holder(ctx: Ctx, account: str) -> None:
                     f"{ctx.signer} may only from {mine}", account=account)
 
 
+def _canceller(ctx: Ctx, w: dict[str, Any]) -> None:
+    """Forbidden unless the signer may cancel instruction ``w`` as its holder: rules v4 say
+    who may cancel it; v2 and v3 answer with the words for instructing (receipts keep
+    them). (A consortium admin's own case is :func:`_admin_cancels`.)"""
+    if ctx.version < 4:
+        _holder(ctx, w["account"])
+        return
+    account = w["account"]
+    if _may_instruct(ctx.signer, ctx.org, ctx.roles, account):
+        return
+    who = (f"a member of organisation {account[4:]} that is more than a machine key"
+           if account.startswith("org:") else f"its holder {account}")
+    raise Forbidden(f"withdrawal instruction {w['id']} of {account} is cancelled by {who}, "
+                    f"or by a consortium admin once it has lapsed: {ctx.signer} is neither",
+                    account=account, instruction=w["id"])
+
+
 def _check_bank(ctx: Ctx, bank: str) -> None:
     """NotFound unless ``bank`` is an active settlement participant or an organisation
     whose members may hold the settlement role."""
@@ -258,7 +275,8 @@ def cancel_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Holder (rules v2): cancel an instruction not yet paid out; the reservation returns to
     the account. (A bank pays the real money only once its ``withdraw`` is committed.)
     Rules v3: a consortium admin too, but only a lapsed instruction (its instructor
-    revoked, or left with only machine roles for an organisation's account)."""
+    revoked, or left with only machine roles for an organisation's account). Rules v4: a
+    refusal says who may cancel."""
     _needs_v2(ctx)
     iid = a["instruction"]
     w = _instruction(ctx, iid)
@@ -266,7 +284,7 @@ def cancel_withdrawal(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
             and not _may_instruct(ctx.signer, ctx.org, ctx.roles, w["account"])):
         _admin_cancels(ctx, w)
     else:
-        _holder(ctx, w["account"])
+        _canceller(ctx, w)
     if w["state"] != "open":
         raise InvalidState(f"withdrawal instruction {iid} is {w['state']}: only an open one "
                            "can be cancelled", current=w["state"])

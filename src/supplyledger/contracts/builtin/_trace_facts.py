@@ -14,7 +14,9 @@ With ``amounts``, each fact also lists, as ``qty``, what a transformation says o
 or an aggregation of each child: [id, quantity as decimal text or "", uom or ""], one per
 element in document order (the trace contract's mass balance reads it; the facts the audit
 and the fast-path regression fixture compare stay as they were without it), and as ``tid``
-a transformation's ``transformationID`` ("" if none).
+a transformation's ``transformationID`` ("" if none), and as ``eid`` the event's
+``eventID`` if it has one (the trace contract's rules v6 hold it to one event; left out
+when absent, so the facts of events without one stay as they were).
 
 Supply-chain links (paper 002: production, processing, storage, transport, sales; plus the
 quality inspection and monitoring events that happen within links) are derived from the
@@ -224,8 +226,8 @@ def event_facts(ev: EPCISEvent) -> dict[str, Any]:
 def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
                     amounts: bool = False) -> list[dict[str, Any]]:
     """Validate ``events`` (raw EPCIS event objects) as one capture document and return the
-    facts of each (with ``qty`` and ``declares``, if ``amounts``); raises
-    EPCISValidationError listing every problem per event."""
+    facts of each (with ``qty``, ``declares``, ``tid`` and any ``eid``, if ``amounts``);
+    raises EPCISValidationError listing every problem per event."""
     out = []
     for ev in parse_events(events, namespaces):
         facts = event_facts(ev)
@@ -235,6 +237,9 @@ def facts_of_events(events: list[Any], namespaces: Mapping[str, str] | None, *,
             # yet is a capture of its own)
             facts["declares"] = "errorDeclaration" in ev.raw
             facts["tid"] = _tid(ev.raw)
+            eid = ev.raw.get("eventID")
+            if isinstance(eid, str):  # (a URI: validated above)
+                facts["eid"] = eid
         out.append(facts)
     return out
 

@@ -23,16 +23,27 @@ every chain that recording went to, so nobody withdraws a link on a chain they c
 record on. State key ``w/<tx id>`` lists the withdrawn items of that transaction; ``w``
 marks that the ledger holds any (the trace and recall queries skip the edges and unpackings
 those items made, read from the transaction's receipt; see ``node/queries.py``).
+
+Rules v6 (:func:`identify`): an ``eventID`` names one event. State key ``e/<sha-256 hex of
+the eventID>/i`` holds ``[hash id, tx id, item]`` of the first event recorded under v6 that
+carried it (written once; an error declaration checks it but writes none). Another hash
+with that eventID is refused (InvalidState naming both and that transaction); the same hash
+is the same event (re-sent, or recorded on another chain, or its error declaration, which
+repeats the event): v2's once-per-chain decides it. An error declaration must declare an
+event this ledger recorded: ``e/<hex>`` of the hash it shares with that event holds where
+(NotFound else; events recorded under v1 left no such map, so their declarations are
+refused too).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from supplyledger.contracts.runtime import Ctx
-from supplyledger.errors import AlreadyExists, EPCISValidationError
+from supplyledger.errors import AlreadyExists, EPCISValidationError, InvalidState, NotFound
 
-__all__ = ["held", "key", "mark", "recordings", "withdraw"]
+__all__ = ["held", "id_key", "identify", "key", "mark", "recordings", "withdraw"]
 
 
 def key(f: dict[str, Any], *, declared: bool = False) -> str:
@@ -63,6 +74,42 @@ def held(ctx: Ctx, f: dict[str, Any], subjects: list[str], item: int
                             f"{first[0]}", hash=f["hash"], subject=s, tx=first[0],
                             item=first[1])
     return where
+
+
+def id_key(event_id: str) -> str:
+    """``e/<hex>/i`` of an eventID (any URI, so hashed to a fixed length)."""
+    return f"e/{hashlib.sha256(event_id.encode()).hexdigest()}/i"
+
+
+def identify(ctx: Ctx, f: dict[str, Any], item: int) -> str:
+    """(rules v6) Refuse an error declaration of an event never recorded here (NotFound)
+    and an event carrying another event's eventID (InvalidState; EPCISValidationError if
+    another event of this document's). Returns the eventID key to mark once the event is
+    recorded, "" if there is none to mark (no eventID, one known already, or a
+    declaration's: it repeats an event recorded already, maybe before v6 kept eventIDs,
+    when several events may have carried it)."""
+    eid = f.get("eid")
+    first: list[Any] | None = ctx.get(id_key(eid)) if eid is not None else None
+    if f.get("declares") and not ctx.get(key(f, declared=True)):
+        why = ("a declaration repeats the event it declares wrong unchanged (but for "
+               "errorDeclaration), so it shares that event's hash")
+        if first is not None and first[0] != f["hash"]:
+            why = (f"its eventID {eid} is event {first[0]}, recorded by transaction "
+                   f"{first[1]}: {why}")
+        raise NotFound(f"error declaration of event {f['hash']}, which this ledger never "
+                       f"recorded; {why}", hash=f["hash"], event_id=eid)
+    if first is None:
+        return "" if eid is None or f.get("declares") else id_key(eid)
+    h, tx, at = first
+    if h == f["hash"]:
+        return ""
+    if tx == ctx.tx_id:  # two events of one document under one id: the document is wrong
+        raise EPCISValidationError(f"event {item} carries eventID {eid} of event {at} of "
+                                   f"this document, another event (hash {h})", errors=[])
+    raise InvalidState(f"eventID {eid} already names event {h}, recorded by transaction "
+                       f"{tx}; this is another event (hash {f['hash']}): an eventID names "
+                       "one event, give this one its own", current=h, event_id=eid,
+                       hash=f["hash"], tx=tx, item=at)
 
 
 def mark(ctx: Ctx, f: dict[str, Any], where: dict[str, list[Any]], subjects: list[str],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supplyledger.contracts.builtin._trace_once import id_key
 from supplyledger.contracts.builtin._trace_once import key as once_key
 from supplyledger.contracts.builtin.custody import holding_key
 
@@ -64,6 +65,8 @@ def _event_keys(f: dict[str, Any]) -> list[str]:
     keys = [f"trace/{once_key(f)}"]
     if f.get("declares"):  # (rules v4) where the event declared wrong was recorded
         keys.append(f"trace/{once_key(f, declared=True)}")
+    if "eid" in f:  # (rules v6) which event the eventID names
+        keys.append(f"trace/{id_key(f['eid'])}")
     for ident in (*f["outputs"], *f["objects"], *f["inputs"], *([f["parent"]] * bool(
             f["parent"]))):
         keys.extend(_node_keys(ident))
@@ -77,6 +80,8 @@ def reads_one(value: dict[str, Any]) -> list[str]:
             f"trace/{once_key(f)}"]
     if f.get("declares"):  # (rules v4) where the event declared wrong was recorded
         keys.append(f"trace/{once_key(f, declared=True)}")
+    if "eid" in f:  # (rules v6) which event the eventID names
+        keys.append(f"trace/{id_key(f['eid'])}")
     # a transformation's inputs and outputs, an aggregation's parent and (v3) its children
     # are resolved; an event not naming the batch outright is searched for it (v3)
     for ident in (*f["inputs"], *f["outputs"], *([f["parent"]] * bool(f["parent"]))):

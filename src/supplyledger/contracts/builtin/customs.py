@@ -68,6 +68,13 @@ starts at the latest of its requested time, its transaction's and the mark + 1 m
 receipt (``effective_from``, ``time``), the event and the tables give the start used.
 Marks start with the adoption: assessments made under v3 left none.
 
+Rules v5 (new ledgers start there) change only words: a refusal naming an amount (a
+conversion, customs value or duty and VAT over the limit; a declared value that is not the
+order's price; clearing before the duties are paid) gives its currency and unit and the
+amount in major units, "1250 CNY minor units (12.50 CNY)", where v1 to v4 said "1250 CNY"
+(ISO 4217's exponent: 2 digits unless the currency has 0, 3 or 4). Receipts store the
+words, so v1 to v4 keep theirs.
+
 Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
 """
@@ -97,6 +104,7 @@ from supplyledger.contracts.builtin._customs_model import (
     hs_code,
     iso_money,
     load,
+    money,
     order_decl_key,
     require_authority,
     require_current_authority,
@@ -299,9 +307,10 @@ def clear(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     the country's current authority's)."""
     d, passed = _decide(ctx, a, "clear")
     if d["state"] == "assessed" and d["due"] > 0:
-        raise InvalidState(f"declaration {d['id']} is assessed: {d['due']} {d['currency']} "
-                           "of duties and VAT must be paid before clearance",
-                           current=d["state"], due=d["due"])
+        due = (money(d["due"], d["currency"]) if ctx.version >= 5
+               else f"{d['due']} {d['currency']}")
+        raise InvalidState(f"declaration {d['id']} is assessed: {due} of duties and VAT "
+                           "must be paid before clearance", current=d["state"], due=d["due"])
     pay_out(ctx, escrow_of(d["id"]), authority_account(d["authority"]), d["paid"],
             "customs duties")
     unhold_batches(ctx, d)
@@ -325,5 +334,5 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
     [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
-    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3, 4),
+    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3, 4, 5),
 )

@@ -21,7 +21,7 @@ no control character (Unicode category Cc: NUL, line breaks, escapes …), no bi
 "gnippihs" shows as "Acmeshipping") and not only whitespace (ValidationError naming the
 field). Rules v1, in ledgers made before, accepted them.
 
-Rules v3 (new ledgers start on it): a machine key, a participant whose roles are all machine
+Rules v3: a machine key, a participant whose roles are all machine
 roles (``device``: a sensor logger, whose key is easy to lift from its hardware; ``node``),
 signs only methods that name its role (``sensors.record``, trace events) or are open to
 machines: here ``rotate_key`` and ``revoke`` (a device rotating or retiring its own key).
@@ -29,6 +29,11 @@ Every other method open to any participant refuses it (``role_denied``) in every
 it cannot hand over custody of its organisation's goods, dispatch or deliver orders, offer
 products for sale, grant private data or create shipments. Its organisation's people (or
 a member holding a role beyond the machine ones) sign those. Rules v1 and v2 admitted it.
+
+Rules v4 (new ledgers start on it) change only words: a call refused for want of a role
+(``role_denied``, in every contract) names the roles in words, "needs the role admin or
+seller", where v1 to v3 printed a list, "needs one of the roles ['admin', 'seller']".
+Receipts store the words, so ledgers under v1 to v3 keep theirs.
 """
 
 from __future__ import annotations
@@ -346,7 +351,7 @@ CONTRACT = Contract.of(
     __doc__ or "",
     [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
     tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
-    versions=(1, 2, 3),
+    versions=(1, 2, 3, 4),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,

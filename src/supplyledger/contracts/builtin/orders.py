@@ -65,14 +65,20 @@ same settlement of a lien. Most of its refusals name the order they are about (v
 left more that did not); the buyer's ``insufficient_funds`` at placing also names the amount
 the order needs in escrow and the buyer's balance, an arbiter's refused ruling its amounts.
 
-Rules v4 (new ledgers start there) change only words: every refusal v3 left without the
-order names it too, with the argument at fault where there is one: a price x quantity +
-freight over the limit (``quantity``), a delivery window reversed or over, an unknown
-batch or GTIN, an unregistered transporter, a transport order number already used, and the
-refusals of other contracts' checks an order runs (an inactive seller, platform or data
-recipient, a currency not in ISO 4217, goods under a customs declaration). Receipts store
-the words, so v1 to v3 keep theirs. Only the check that an order names exactly one of
-product or batch, made before any rules are read (and the order id with them), does not.
+Rules v4 change only words: every refusal v3 left without the order names it too, with
+the argument at fault where there is one: a price x quantity + freight over the limit
+(``quantity``), a delivery window reversed or over, an unknown batch or GTIN, an
+unregistered transporter, a transport order number already used, and the refusals of
+other contracts' checks an order runs (an inactive seller, platform or data recipient, a
+currency not in ISO 4217, goods under a customs declaration). Receipts store the words, so
+v1 to v3 keep theirs. Only the check that an order names exactly one of product or batch,
+made before any rules are read (and the order id with them), does not.
+
+Rules v5 (new ledgers start there) change only words too: a price x quantity + freight
+over the limit names the unit price, quantity, freight and currency that made it, in the
+message and the details, so the receipt says what overflowed; a total past the exact
+integer range (2^53 - 1) is given as a decimal string. (v4's details held the total as an
+integer, which cannot be stored past that range: its receipt dropped them.)
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -142,6 +148,7 @@ from supplyledger.errors import (
     ValidationError,
 )
 from supplyledger.gs1 import canonical_digital_link, validate_gtin
+from supplyledger.ledger.encoding import MAX_INT
 
 __all__ = ["CONTRACT", "canceller", "seller_barred_by"]
 
@@ -178,6 +185,19 @@ def _covered(ctx: Ctx, oid: str, ccy: str, total: int) -> None:
         raise InsufficientFunds(f"order {oid} needs {total} {ccy} in escrow (price x "
                                 f"quantity + freight); the buyer {ctx.signer} holds {have} "
                                 f"{ccy}", needed=total, available=have, currency=ccy)
+
+
+def _overflow(oid: str, a: dict[str, Any], total: int) -> None:
+    """Rules v5: refuse order ``oid`` whose price x quantity + freight (``total``) is over
+    the limit, naming the amounts that made it. Each argument is at most MAX_AMOUNT, so only
+    the total may lie past the exact integer range a receipt stores: it is then a decimal
+    string (v4 gave the integer, and the receipt dropped the details)."""
+    price, qty, freight, ccy = a["unit_price"], a["quantity"], a["freight"], a["currency"]
+    raise AmountError(
+        f"order {oid}: price x quantity + freight = {price} x {qty} + {freight} = {total} "
+        f"{ccy} minor units, more than {MAX_AMOUNT}", arg="quantity",
+        total=total if total <= MAX_INT else str(total), maximum=MAX_AMOUNT,
+        unit_price=price, quantity=qty, freight=freight, currency=ccy)
 
 
 def _batch_id(batch: str | None) -> str | None:
@@ -252,6 +272,8 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     gtin = check_offer(ctx, order=oid, seller=seller, product=a["product"], batch=a["batch"])
     total = a["unit_price"] * a["quantity"] + a["freight"]
     if total > MAX_AMOUNT:
+        if ctx.version >= 5:
+            _overflow(oid, a, total)
         msg = f"price x quantity + freight = {total} exceeds {MAX_AMOUNT}"
         if ctx.version >= 4:  # the quantity is what a buyer would lower to fit the limit
             raise AmountError(f"order {oid}: {msg}", arg="quantity", total=total,
@@ -480,7 +502,7 @@ CONTRACT = Contract.of(
     "orders", __doc__ or "",
     [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
      *orders_returns.METHODS],
-    tables=TABLES, versions=(1, 2, 3, 4),
+    tables=TABLES, versions=(1, 2, 3, 4, 5),
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,

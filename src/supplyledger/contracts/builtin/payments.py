@@ -81,6 +81,13 @@ a hand-over returns its reservation to the revoked account, and another hand-ove
 on, as it does money reaching that account later (an order's refund). A v2 ledger refuses
 ``hand_over_balance`` with ``invalid_state`` until an admin adopts v3.
 
+Rules v4 (new ledgers start there) change only words: a participant who may not cancel a
+withdrawal instruction is told who may (the account's holder, or for ``org:<org>`` a
+member of the organisation that is more than a machine key, and a consortium admin once
+the instruction has lapsed), where v2 and v3 answered with the words for instructing
+("only the holder instructs a withdrawal from …"). Receipts store the words, so v2 and v3
+keep theirs.
+
 Every amount is positive and at most ``MAX_AMOUNT`` (10**15 minor units); no balance, escrow
 or supply may exceed it either. Python integers cannot overflow, but ledger integers must
 stay inside the exact IEEE-754 range (2**53 - 1), so paper 001's "overflow" attack — an
@@ -255,4 +262,4 @@ CONTRACT = Contract.of("payments", __doc__ or "",
                                    "payments.withdrawal_instructed": _instructed,
                                    "payments.withdrawal_paid": _withdrawn,
                                    "payments.withdrawal_cancelled": _cancelled},
-                       versions=(1, 2, 3))
+                       versions=(1, 2, 3, 4))

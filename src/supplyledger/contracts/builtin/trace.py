@@ -137,6 +137,23 @@ account of what it took: its declaration gives nothing back. The declaration's r
 and ``record_event``'s result list ``given_back`` [tx, item, lot, consumed, unpacked].
 An unpacking or a nesting declared wrong gives nothing back (it took nothing from a lot):
 what it unpacked stays free, a unit it nested stays in its parent, until recorded otherwise.
+
+Rules v6 (new ledgers start there; older ones after ``rules.adopt``): an ``eventID`` names
+one event, and an error declaration declares a recorded one. The first event recorded
+under v6 with an eventID ties the id to its hash id (a declaration checks the tie but makes
+none); an event of another hash carrying the id is refused (InvalidState naming the
+eventID, the event it names and the transaction that recorded that; EPCISValidationError
+for two events of one document). The same hash is the same event, whatever its eventID (the
+hash leaves eventID out): re-sent to a chain holding it, it is refused as under v2
+(AlreadyExists, a retry); recorded on another chain, or declared wrong, it is taken, as
+long as its eventID is free or its own. v5 took both, leaving two events under one id. An
+error declaration whose hash (that of the event it repeats) no recording on any chain
+holds is refused (NotFound, naming the hash, and the event its eventID names if another):
+under v5 it joined the history declaring nothing, so a mistyped declaration looked like a
+correction. The eventIDs of events recorded before v6 was adopted are not known (v1 to v5
+kept none: the first event recorded under v6 with one claims it), nor where an event
+recorded under v1 went, so its declaration is refused. ``correctiveEventIDs`` are not
+checked (the corrective events usually follow the declaration).
 """
 
 from __future__ import annotations
@@ -152,7 +169,7 @@ from supplyledger.contracts.builtin._trace_facts import (
 )
 from supplyledger.contracts.builtin._trace_giveback import give_back
 from supplyledger.contracts.builtin._trace_objects import Claims
-from supplyledger.contracts.builtin._trace_once import held, mark, withdraw
+from supplyledger.contracts.builtin._trace_once import held, identify, mark, withdraw
 from supplyledger.contracts.builtin._trace_reads import reads_many, reads_one
 from supplyledger.contracts.builtin._trace_tables import (
     EVENTS,
@@ -248,6 +265,7 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     on the node's busiest thread.)"""
     once = ctx.version >= 2  # rules v1 (ledgers made before) took an event again
     where = held(ctx, f, [t for t, _ in targets], item) if once else {}
+    named = identify(ctx, f, item) if ctx.version >= 6 else ""  # (after a retry's refusal)
     claims = Claims(ctx)
     for subject, h in targets:
         if h is not None:
@@ -278,6 +296,8 @@ def _record(ctx: Ctx, targets: list[tuple[str, dict[str, Any] | None]], f: dict[
     if once:
         subjects = [t for t, _ in targets]
         mark(ctx, f, where, subjects, item)
+        if named:
+            ctx.put(named, [f["hash"], ctx.tx_id, item])
         if ctx.version >= 4 and f.get("declares"):  # (never on an event's own recording)
             withdrawn = withdraw(ctx, f, where, subjects)
             if ctx.version >= 5:
@@ -335,7 +355,8 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
             subjects.update(t for t, _ in targets)
         except SupplyLedgerError as exc:
             errors.append({"event": i, "code": exc.code, "reason": exc.message})
-            if isinstance(exc, AlreadyExists):
+            if isinstance(exc, AlreadyExists) or (  # (v6) or whose the eventID is
+                    isinstance(exc, InvalidState) and "event_id" in exc.details):
                 errors[-1]["tx"] = exc.details["tx"]
     if errors and all(e["code"] == AlreadyExists.code for e in errors):
         # a re-sent capture (at-least-once delivery): say so, not "invalid"
@@ -354,4 +375,4 @@ def record_events(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 CONTRACT = Contract.of("trace", __doc__ or "", [record_event, record_events],
                        tables=(EVENTS, LINKS, UNPACKED), projectors=PROJECTORS,
-                       versions=(1, 2, 3, 4, 5))
+                       versions=(1, 2, 3, 4, 5, 6))
