@@ -123,8 +123,10 @@ def test_each_party_gets_its_step_and_signs_it_from_the_row(served: Served) -> N
                                   "courier": ["Deliver", "Dispute"], "driver": []}
     _follow(served, "courier", oid, "Deliver")
     assert _state(served, oid) == "delivered"
-    # within the dispute period: no "Release" for anyone, and the contract agrees
-    assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute", "Return"],
+    # within the dispute period: no "Release" for anyone, and the contract agrees (and,
+    # since review 21, "Rate" from delivery on)
+    assert _seen(served, oid) == {"customer": ["Confirm receipt", "Dispute", "Rate",
+                                               "Return"],
                                   "supplier-a": ["Dispute"], "courier": ["Dispute"],
                                   "driver": []}
     assert "may be released from" in _refused(served, "driver", "release", oid)
@@ -152,7 +154,9 @@ def test_the_buyer_cancels_and_disputes_from_the_row(served: Served) -> None:
                                json=args).json()["receipt"]["ok"]
     _follow(served, "customer", oid, "Dispute", reason="one sack torn")
     assert _state(served, oid) == "disputed"
-    assert _seen(served, oid) == {login: [] for login in LOGINS}
+    # (but "Rate", since review 21: a delivered order, disputed or not)
+    assert _seen(served, oid) == {"customer": ["Rate"], "supplier-a": [], "courier": [],
+                                  "driver": []}
 
 
 def test_an_open_hand_over_proposal_hides_pick_up_which_the_contract_would_refuse(
@@ -193,7 +197,8 @@ def test_once_the_dispute_period_is_over_anyone_releases_and_nobody_disputes(
                 assert client.post(f"/api/contracts/orders/{method}",
                                    json=args).json()["receipt"]["ok"]
         seen = _seen(served, oid)
-        assert seen == {"customer": ["Confirm receipt", "Release"], "supplier-a": ["Release"],
+        assert seen == {"customer": ["Confirm receipt", "Rate", "Release"],
+                        "supplier-a": ["Release"],
                         "courier": ["Release"], "driver": ["Release"]}
         assert "dispute period ended" in _refused(served, "customer", "dispute", oid,
                                                   reason="late")

@@ -117,7 +117,7 @@ def test_the_seller_cancels_before_dispatch_unless_an_advance_was_paid_on_the_or
 def test_the_buyer_returns_a_delivery_and_the_seller_receives_it_back(
         served: Served) -> None:
     oid, parcel = _delivered(served)
-    assert _seen(served, oid)["customer"] == ["Confirm receipt", "Dispute", "Return"]
+    assert _seen(served, oid)["customer"] == ["Confirm receipt", "Dispute", "Rate", "Return"]
     # nothing to receive yet (a dispute is the seller's too: review 20)
     assert _seen(served, oid)["supplier-a"] == ["Dispute"]
     with served.web("customer") as web:
@@ -128,8 +128,9 @@ def test_the_buyer_returns_a_delivery_and_the_seller_receives_it_back(
                      form)
     _follow(served, "customer", oid, "Return", reason="wrong strain of yeast")
     assert _state(served, oid) == "return_requested"
-    # (review 20: a return asked for may still be disputed, by any of the three)
-    assert _seen(served, oid) == {"customer": ["Dispute"],
+    # (review 20: a return asked for may still be disputed, by any of the three; review
+    # 21: the delivery may still be rated)
+    assert _seen(served, oid) == {"customer": ["Dispute", "Rate"],
                                   "supplier-a": ["Dispute", "Receive return"],
                                   "courier": ["Dispute"], "driver": []}
 
@@ -156,7 +157,7 @@ def test_no_return_once_the_dispute_period_is_over(served: Served) -> None:
     assert served.call("admin", "orders", "configure", {"release_after_ms": 0})["ok"]
     try:
         oid, _ = _delivered(served)
-        assert _seen(served, oid)["customer"] == ["Confirm receipt", "Release"]
+        assert _seen(served, oid)["customer"] == ["Confirm receipt", "Rate", "Release"]
         assert "dispute period ended" in _refused(served, "customer", "request_return", oid,
                                                   "invalid_state", reason="late")
     finally:

@@ -186,7 +186,7 @@ def test_a_recall_names_a_logistic_unit_by_its_sscc_and_links_its_trace(
     sscc = PALLET.rsplit("/", 1)[-1]
     with served.web("mill") as web:
         html = web.get("/recall", params={"batch": "L20260101"}).text
-        row = re.search(r"<tr><td>logistic unit</td>(.*?)</tr>", html, re.S)
+        row = re.search(r"<tr[^>]*><td[^>]*>logistic unit</td>(.*?)</tr>", html, re.S)
         assert row, html
         assert (f'<a href="/trace?batch={quote(PALLET, safe="")}" title="{PALLET}">{sscc}</a>'
                 ' <small class="muted">SSCC</small>') in row.group(1)

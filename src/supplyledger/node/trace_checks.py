@@ -41,7 +41,7 @@ from supplyledger.ledger.tx import envelope_bytes_of
 from supplyledger.store.sqlite import SQLiteStore
 from supplyledger.store.views import breach_ends
 
-__all__ = ["COLUMNS", "Checker", "Fault", "Memo", "for_batch", "tx_id_of"]
+__all__ = ["COLUMNS", "Checker", "Fault", "Memo", "RowFault", "for_batch", "tx_id_of"]
 
 COLUMNS = ("batch", "seq", "tx", "item", "height", "type", "biz_step", "disposition", "link",
            "event_time", "signer", "code", "hash_id", "verdict", "location", "refs")
@@ -52,6 +52,14 @@ _CODE = COLUMNS.index("code")
 class Fault:
     kind: str  # tx_hash, proof, signature, block_link, chain, row, inspection, sensor, …
     reason: str
+
+
+@dataclass(frozen=True)
+class RowFault(Fault):
+    """A projection row that differs from the one the ledger derives: ``ledger`` holds the
+    ledger's value of each column that differs, so a page can show those, not the row's."""
+
+    ledger: dict[str, Any]
 
 
 @dataclass
@@ -307,12 +315,13 @@ class Checker:
                    height: int, index: int) -> list[Fault]:
         meta = EventMeta(row[2], height, index, env["signer"], env["time"], None)
         want = event_row(row[0], row[1], row[_CODE], row[3], facts, meta)
-        diffs = [f"{c} {got!r} (ledger: {exp!r})" for c, got, exp in zip(COLUMNS, row, want,
-                                                                          strict=True)
-                 if got != exp]
-        if not diffs:
+        differ = [(c, got, exp) for c, got, exp in zip(COLUMNS, row, want, strict=True)
+                  if got != exp]
+        if not differ:
             return []
-        return [Fault("row", "stored data disagrees with the ledger: " + "; ".join(diffs))]
+        diffs = [f"{c} {got!r} (ledger: {exp!r})" for c, got, exp in differ]
+        return [RowFault("row", "stored data disagrees with the ledger: " + "; ".join(diffs),
+                         {c: exp for c, _, exp in differ})]
 
     def reported(self, batch: str, facts: dict[str, Any]) -> list[Fault]:
         """Problems the event itself reports (from the ledger's copy, not the table)."""

@@ -113,7 +113,9 @@ class TraceEvent(BaseModel):
     error_declaration: bool = Field(description="this event is an EPCIS error declaration")
     declared_wrong: bool = Field(description="an error declaration in this genealogy says "
                                              "this event was wrong")
-    faults: list[dict[str, Any]] = Field(description="{kind, reason} of each fault found")
+    faults: list[dict[str, Any]] = Field(description="{kind, reason} of each fault found; a "
+                                         "changed row's (kind row) also ledger: {column: "
+                                         "the ledger's value} of the columns that differ")
 
 
 class TraceAnswer(BaseModel):

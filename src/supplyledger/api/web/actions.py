@@ -13,15 +13,20 @@ themselves; only the instruction's bank pays it out, and not once it has lapsed;
 holder cancels it, or an admin a lapsed one). Whether an instruction has lapsed is the
 row's ``lapsed`` (``money.shown_rows`` adds it from the contract's own rule). The form
 it opens is the method's ordinary one (CSRF token, sent once), so the user sees and may
-change every argument before signing.
+change every argument before signing. Nor does any button offer a method the user's roles
+may not sign: under identity rules v3 a machine key (only ``device`` or ``node`` roles)
+signs only methods naming its role or open to machines (``runtime.role_refusal``, asked
+with the version in force that :func:`signing_rows` notes on each row, read once a page).
 
 An order row offers each party the steps the contract would accept from it: the seller
 "Dispatch" (placed, its delivery window still open, a batch order's goods held by the seller
 or its organisation), "Cancel" (placed, no financier's advance against its escrow) and
 "Receive return" (return requested, the goods' custody free to come back); the transporter
 "Pick up" (dispatched) and "Deliver" (picked up, not under a customs declaration that is
-not cleared); the buyer "Confirm receipt" and, within the dispute period, "Return"
-(delivered), "Rate" (completed, not rated yet) and "Cancel" (placed); buyer or seller
+not cleared; where the goods cannot pass to the buyer, a revoked one say, only while a
+partial report is possible, which its form then asks for: :func:`narrow_fields`); the buyer
+"Confirm receipt" and, within the dispute period, "Return" (delivered), "Rate" (delivered
+at some point, whatever came after, and not rated yet) and "Cancel" (placed); buyer or seller
 "Reschedule" (placed or on its way), or instead "Agree new window" where the other
 proposed one that is not over yet (prefilled with it: the same window from both applies
 it; changed, it is a counter-proposal); buyer, seller or transporter "Dispute" (from
@@ -60,7 +65,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -87,17 +92,18 @@ from supplyledger.contracts.builtin.orders_returns import within_period
 from supplyledger.contracts.builtin.orders_schedule import check_window
 from supplyledger.contracts.builtin.payments import MACHINE_ROLES, balance_hand_over_checks
 from supplyledger.contracts.builtin.privacy import erasable
-from supplyledger.contracts.runtime import Ctx
+from supplyledger.contracts.registry import load_builtin
+from supplyledger.contracts.runtime import MACHINE_RULES, Ctx, Method, role_refusal
 from supplyledger.contracts.schema import validate_args
 from supplyledger.errors import SupplyLedgerError
 from supplyledger.ledger.encoding import decode
 from supplyledger.logistics.kpi_format import money
 
-__all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "HAND_OVER_CUSTODY", "PROPOSED",
-           "ROW_ACTIONS", "RULING_PARTIES", "SELLER_ORG", "RowAction", "actions_for",
-           "balance_rows", "balance_successors", "holding_rows", "holds_account",
-           "narrow_fields", "order_rows", "pays_for", "product_rows", "record_rows",
-           "refuse_before_signing", "successors"]
+__all__ = ["ERASABLE", "FACTS", "HANDED_OVER", "HAND_OVER", "HAND_OVER_CUSTODY",
+           "IDENTITY_RULES", "PROPOSED", "ROW_ACTIONS", "RULING_PARTIES", "SELLER_ORG",
+           "RowAction", "actions_for", "balance_rows", "balance_successors", "holding_rows",
+           "holds_account", "narrow_fields", "order_rows", "pays_for", "product_rows",
+           "record_rows", "refuse_before_signing", "signing_rows", "successors"]
 
 Row = Mapping[str, Any]
 
@@ -189,6 +195,12 @@ def _as_admin(new_ctx: Callable[[], Ctx]) -> Callable[[], Ctx]:
     return admin
 
 
+def _partial_only(o: Mapping[str, Any]) -> bool:
+    """Whether ``orders.deliver`` may report a part of order ``o`` (at least 1, fewer than
+    remain, without ``final``): two or more units not delivered yet."""
+    return int(o["quantity"]) - int(o["delivered"]) >= 2
+
+
 def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str, bool]:
     """The steps of order ``o`` (its state record) that its state allows whoever takes
     them, decided by the contract's own functions; only those of its current state."""
@@ -201,9 +213,12 @@ def _steps(o: dict[str, Any], new_ctx: Callable[[], Ctx], now: int) -> dict[str,
     if allows(o, "pickup"):
         out["pickup"] = _passes(lambda c: move(c, o, "custody", o["transporter"]), new_ctx)
     if allows(o, "deliver"):
-        # the default quantity is all the rest: the goods go to the buyer
-        out["deliver"] = (_passes(lambda c: move(c, o, "custody", o["buyer"]), new_ctx)
-                          and customs_hold(new_ctx(), o["id"]) is None)
+        # All the rest (the form's default) hands the goods to the buyer, never to a revoked
+        # one; a partial report (fewer than remain, not final) moves nothing, so it is
+        # accepted whatever custody's check says while two or more remain (the form then
+        # says so: :func:`_deliver_fields`).
+        out["deliver"] = customs_hold(new_ctx(), o["id"]) is None and (
+            _partial_only(o) or _passes(lambda c: move(c, o, "custody", o["buyer"]), new_ctx))
     if state == "delivered":
         pay = _passes(lambda c: move(c, o, "ownership", o["buyer"]), new_ctx)
         out["confirm"] = pay
@@ -466,9 +481,13 @@ def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[F
     and account given, ``hand_over_balance``'s among those :func:`balance_successors`
     finds for the account and currency given; or its hint says why the contract refuses.
     (An empty form is the generic one: nothing to say yet.) A ruling's or a financing
-    request's amounts get the order's figures in their hints (:func:`_order_figures`)."""
+    request's amounts get the order's figures in their hints (:func:`_order_figures`), and
+    a delivery report the part it is limited to (:func:`_deliver_fields`)."""
     if (contract, method) in _ORDER_FIGURES:
         _order_figures(svc, method, fields, str(values.get("order") or ""))
+        return
+    if (contract, method) == ("orders", "deliver"):
+        _deliver_fields(svc, fields, str(values.get("order") or ""))
         return
     if (contract, method) not in HANDED_OVER:
         return
@@ -527,6 +546,27 @@ def _order_figures(svc: LedgerService, method: str, fields: list[Field], oid: st
         held += f"; disputed by {who} ({d['role']}): \u201c{d['reason']}\u201d"
     by_name["refund"].hint += f" — {held}; the seller gets what refund and freight leave"
     by_name["freight_paid"].hint += f" — at most {amount(freight)}"
+
+
+def _deliver_fields(svc: LedgerService, fields: list[Field], oid: str) -> None:
+    """A delivery report on order ``oid`` whose goods cannot pass to the buyer now (a
+    revoked buyer; an open offer of their custody) is accepted for a part only: its quantity
+    becomes required, at most one fewer than remain, and its hint says why (the default,
+    all the rest, would end as a refused call on the ledger)."""
+    raw = svc.node.store.get_state(f"orders/{okey(oid)}") if oid else None
+    if raw is None:
+        return
+    o = dict(decode(raw))
+    if not allows(o, "deliver") or not _partial_only(o):
+        return
+    try:
+        move(_admin_ctx(svc, "orders")(), o, "custody", o["buyer"])  # (its writes not kept)
+    except SupplyLedgerError as exc:
+        rest = int(o["quantity"]) - int(o["delivered"])
+        q = next(f for f in fields if f.name == "quantity")
+        q.required, q.attrs = True, {**q.attrs, "min": 1, "max": rest - 1}
+        q.hint += (f" — only a part is accepted now, 1 to {rest - 1} of the {rest} not "
+                   f"delivered yet, not final: {exc.message}")
 
 
 def refuse_before_signing(svc: LedgerService, who: Principal, contract: str, method: str,
@@ -601,8 +641,8 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
         # The seller may ask a financier for an advance against the escrow (credit).
         RowAction("Request financing", "credit", "request_financing", (("order", "id"),),
                   _next("finance", "seller")),
-        RowAction("Rate", "ratings", "rate", (("order", "id"),),
-                  lambda r, who: r["state"] == "completed" and _next("rate", "buyer")(r, who)),
+        # Once delivered (settled, disputed or returned alike), once per order.
+        RowAction("Rate", "ratings", "rate", (("order", "id"),), _next("rate", "buyer")),
         # The buyer may cancel before dispatch, financed or not (the seller only unfinanced).
         RowAction("Cancel", "orders", "cancel", (("order", "id"),), _next("cancel", "buyer")),
         RowAction("Cancel", "orders", "cancel", (("order", "id"),),
@@ -660,8 +700,39 @@ ROW_ACTIONS: dict[str, tuple[RowAction, ...]] = {
 }
 
 
+IDENTITY_RULES = "identity_rules"  # a row's key: the identity rules version in force
+
+
+def signing_rows(svc: LedgerService, table: str,
+                 rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """``rows`` of ``table``, those of a table with row buttons with :data:`IDENTITY_RULES`:
+    the identity rules version in force, read once, which decides what a machine key may
+    sign (``runtime.role_refusal``, as the executor and ``LedgerService.call`` ask it)."""
+    if table not in ROW_ACTIONS:
+        return [dict(r) for r in rows]
+    version = svc.rules_version("identity")
+    return [{**r, IDENTITY_RULES: version} for r in rows]
+
+
+@cache
+def _method(contract: str, method: str) -> Method:
+    # (row buttons call builtin contracts only; only a method's roles matter here)
+    return load_builtin()[contract].methods[method]
+
+
+def _signs(a: RowAction, row: Row, who: Principal) -> bool:
+    """Whether the identity rules in force let ``who``'s roles sign ``a``'s method (a machine
+    key, from v3, only what names its role or is open to machines). A row not listed
+    through :func:`signing_rows` is read as under the rules that refuse machine keys most."""
+    version = row.get(IDENTITY_RULES)
+    return role_refusal(a.contract, _method(a.contract, a.method), who.roles,
+                        MACHINE_RULES if version is None else int(version)) is None
+
+
 def actions_for(table: str, row: Row, who: Principal | None) -> list[tuple[str, str]]:
-    """(label, link) of the buttons ``row`` of ``table`` offers ``who``."""
+    """(label, link) of the buttons ``row`` of ``table`` offers ``who``: those whose call
+    the contract would accept, signed with ``who``'s roles (:func:`_signs`)."""
     if who is None:
         return []
-    return [(a.label, a.href(row)) for a in ROW_ACTIONS.get(table, ()) if a.applies(row, who)]
+    return [(a.label, a.href(row)) for a in ROW_ACTIONS.get(table, ())
+            if a.applies(row, who) and _signs(a, row, who)]

@@ -14,6 +14,11 @@ values starts unmade: an unticked box would sign "no" (a declined financing, say
 preselected first value "buyer at fault", without the user having said so. Text that does
 not fit its argument's pattern is refused in the words of the field's hint, never with the
 regular expression.
+
+A refused form names the field at fault when it can: ``refusal`` reads the argument an
+error's details name (``arg``) into a ``Refusal``, which the pages whose forms are written
+out by hand (the event form, data sharing, the account) show beside that input with the
+``_macros.html`` macros ``invalid`` and ``refusal_note``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +34,10 @@ from supplyledger.api.web.units import label
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import Method
 from supplyledger.contracts.schema import Arg, Bool, Enum, Int, List, Obj, Str
-from supplyledger.errors import ValidationError
+from supplyledger.errors import SupplyLedgerError, ValidationError
 from supplyledger.ledger.encoding import MAX_INT
 
-__all__ = ["Field", "batch_id", "fields_for", "parse_form"]
+__all__ = ["Field", "Refusal", "batch_id", "fields_for", "parse_form", "refusal"]
 
 GetList = Callable[[str], list[str]]
 Resolve = Callable[[str], list[str]]
@@ -56,6 +61,33 @@ class Field:
     options: tuple[str, ...] = ()
     suggest: str | None = None  # id of the page's list of suggested values
     labels: dict[str, str] = field(default_factory=dict)  # a select's option -> its words
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal about one field: ``arg``, the name of the input at fault, in ``form``
+    (which of a page's forms, where several have inputs of that name), and the words to
+    show beside it."""
+
+    arg: str
+    message: str
+    form: str = ""
+
+
+def refusal(error: SupplyLedgerError | Mapping[str, Any], form: str = "",
+            inputs: Mapping[str, str] | None = None) -> Refusal | None:
+    """The field ``error`` (raised, or a receipt's ``error``) is about, or None when its
+    details name no argument. ``inputs`` renames an argument to the input that takes it
+    (the contract's "recipients" is a grant form's single "recipient")."""
+    if isinstance(error, SupplyLedgerError):
+        details: Any = error.details
+        message = error.message
+    else:
+        details, message = error.get("details"), str(error.get("message", ""))
+    arg = details.get("arg") if isinstance(details, Mapping) else None
+    if not isinstance(arg, str) or not arg:
+        return None
+    return Refusal((inputs or {}).get(arg, arg), message, form)
 
 
 def _is_time(name: str, spec: Arg) -> bool:

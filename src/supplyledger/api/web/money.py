@@ -38,6 +38,7 @@ from supplyledger.api.web.actions import (
     pays_for,
     product_rows,
     record_rows,
+    signing_rows,
 )
 from supplyledger.api.web.mine import display_names, suggestions, time_column
 from supplyledger.api.web.names import participant_names
@@ -94,7 +95,10 @@ def shown_rows(svc: LedgerService, table: str,
     (``actions.record_rows``), a batch's holding which revoked holder an admin may hand
     over for (``actions.holding_rows``), a balance whether an admin may hand it over
     (``actions.balance_rows``), a product whose owner may sell it
-    (``actions.product_rows``). Other tables' rows pass unchanged."""
+    (``actions.product_rows``). Other tables' rows pass unchanged. A row of a table with
+    row buttons also gains the identity rules version in force (``actions.signing_rows``:
+    what a machine key may sign)."""
+    rows = signing_rows(svc, table, rows)
     if table == "orders":
         return order_rows(svc, rows)
     if table == "private_records":

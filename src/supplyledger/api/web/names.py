@@ -5,20 +5,24 @@ organisation's id never renames an unrelated value).
 Only the ids on the page are looked up, each with one state read: a page shows some dozens,
 while a consortium may have thousands of participants, so reading a list of everyone would
 either cost every page that much or, cut at some length, leave ids where names belong.
+Ids inside a text are named too (a private record's readers, "did:… did:…"; its access
+log's "grant did:…"): ``DID_IN_TEXT`` finds them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from supplyledger.api.service import LedgerService
 from supplyledger.ledger.encoding import decode
 
-__all__ = ["is_org_column", "names_for", "org_names", "orgs_in", "participant_names",
-           "place_names"]
+__all__ = ["DID_IN_TEXT", "is_org_column", "names_for", "org_names", "orgs_in",
+           "participant_names", "place_names"]
 
+DID_IN_TEXT = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._-]+")
 _MAX_DEPTH = 8  # call results nest a few levels; nothing a page shows goes deeper
 
 
@@ -89,8 +93,10 @@ def names_for(svc: LedgerService, *docs: Any) -> dict[str, str]:
     orgs: set[str] = set()
     gtins: set[str] = set()
     for key, value in _pairs(list(docs)):
-        if value.startswith("did:"):
-            dids.add(value)
+        if "did:" in value:  # an id, or ids inside a text (readers, "grant did:…")
+            dids.update(DID_IN_TEXT.findall(value))
+            if value.startswith("did:"):
+                dids.add(value)
         elif is_org_column(key):
             orgs.add(value)
         elif key == "product" and value.isdigit():

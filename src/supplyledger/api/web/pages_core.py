@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from supplyledger.api.auth import (
 from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
 from supplyledger.api.service import Principal
 from supplyledger.api.web import charts
+from supplyledger.api.web.forms import Refusal, refusal
 from supplyledger.api.web.money import money_context
 from supplyledger.api.web.names import org_names
 from supplyledger.api.web.once import PENDING
@@ -40,6 +41,8 @@ LOGIN_CSRF = "sl_login_csrf"
 _WRONG = {"password": "Your current password is not right: the password was not changed.",
           "rotate": "Wrong password: your key was not rotated.",
           "": "Wrong password: your signing key stays locked."}
+# The password field each form's wrong password is about.
+_PASSWORD_INPUT = {"password": "old_password", "rotate": "password", "unlock": "password"}
 Text = Annotated[str, Form(max_length=1024)]
 
 
@@ -102,7 +105,7 @@ async def logout(request: Request) -> Response:
 
 
 def _account_page(request: Request, who: Principal, status: int = 200,
-                  **ctx: str | None) -> Response:
+                  **ctx: Any) -> Response:
     svc = service_of(request)
     sealed = svc.accounts.sealed_key(who.did)
     return page(request, "account.html", status=status, title="Your account", private=True,
@@ -119,16 +122,20 @@ def account(request: Request) -> Response:
 @router.post("/account", response_class=HTMLResponse)
 async def account_post(request: Request) -> Response:
     """Unlock the signing key again, change the password (the key is re-sealed), or
-    rotate the key."""
+    rotate the key. A refusal is also shown beside the field at fault (in the form sent);
+    passwords typed are never sent back."""
     who = current(request)
     form = await request.form()
     svc = service_of(request)
     msg, err = None, None
+    action = str(form.get("action", ""))
+    action = action if action in ("rotate", "password") else "unlock"
+    refused: Refusal | None = None
     try:
         check_csrf(who, request, dict(form))
-        if form.get("action") == "rotate":
+        if action == "rotate":
             msg = _rotate(request, who, form)
-        elif form.get("action") == "password":
+        elif action == "password":
             svc.accounts.change_password(who.session, str(form.get("old_password", "")),
                                          str(form.get("new_password", "")),
                                          client_of(request))
@@ -141,11 +148,17 @@ async def account_post(request: Request) -> Response:
     except Unauthenticated as exc:
         # The accounts' word is the login form's ("unknown login or wrong password"):
         # here the user is logged in, and only the password typed can be wrong.
-        err = _WRONG.get(str(form.get("action")), _WRONG[""]) \
-            if exc.message == BAD_LOGIN else exc.message
+        err = exc.message
+        if exc.message == BAD_LOGIN:
+            err = _WRONG.get(action, _WRONG[""])
+            refused = Refusal(_PASSWORD_INPUT[action], err, action)
     except SupplyLedgerError as exc:
         err = exc.message
-    return _account_page(request, who, 200 if err is None else 400, message=msg, error=err)
+        refused = refusal(exc, action)
+    return _account_page(request, who, 200 if err is None else 400, message=msg, error=err,
+                         refused=refused,
+                         # (ticked again only for a refused form: a done rotation's is new)
+                         confirmed=err is not None and form.get("confirm") == "yes")
 
 
 def _rotate(request: Request, who: Principal, form: FormData) -> str:

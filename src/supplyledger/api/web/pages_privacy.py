@@ -5,11 +5,13 @@ that need it; the ciphertext stays off the ledger, the ledger records a commitme
 recipient list. Authors grant, revoke and erase; recipients see the decrypted data here,
 which the server decrypts with the recipient's own key unwrapped for this one request.
 Everyone else gets an access error. Uses the private-data service when the node has it.
+A refused form keeps what was typed and says why beside the field at fault as well as at
+the top; readers and authors are shown by name, their ids in the tooltip.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +22,8 @@ from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.errors import status_for
 from supplyledger.api.routers.common import Cursor
 from supplyledger.api.service import LedgerService, Principal
-from supplyledger.api.web.names import participant_names
+from supplyledger.api.web.forms import Refusal, refusal
+from supplyledger.api.web.names import DID_IN_TEXT, participant_names
 from supplyledger.api.web.render import page
 from supplyledger.errors import NotFound, SupplyLedgerError, ValidationError
 from supplyledger.node.private_data import recipient_refusal
@@ -33,7 +36,6 @@ MAX_DATA = 4096
 
 
 RECORDS_PAGE = 50
-_DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._-]+")
 
 
 def _records(svc: LedgerService, who: Principal, mine_cursor: str | None,
@@ -65,7 +67,29 @@ def _readers(records: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def _named(message: str, names: dict[str, str]) -> str:
     """An error message with the participant ids in it replaced by their names."""
-    return _DID.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+    return DID_IN_TEXT.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+
+
+def _others(form: FormData) -> list[str]:
+    """The recipients typed in (one per line), beyond those chosen from the list."""
+    return [ln.strip() for ln in str(form.get("others", "")).splitlines() if ln.strip()]
+
+
+def _refused(exc: SupplyLedgerError, form: FormData) -> Refusal | None:
+    """The input ``exc`` is about, in the form that was sent: a grant's or a revoke's is in
+    its record's row (``<action>:<record>``); a share's recipient refused is the one typed
+    in when the message names it, else the list. Reading and erasing take no input but the
+    record's own (hidden)."""
+    action, rid = str(form.get("action", "")), str(form.get("record", ""))
+    if action == "share":
+        found = refusal(exc, "share")
+        if found is not None and found.arg == "recipients" and any(
+                did in exc.message for did in _others(form)):
+            return replace(found, arg="others")
+        return found
+    if action in ("grant", "revoke"):
+        return refusal(exc, f"{action}:{rid}", {"recipients": "recipient"})
+    return None
 
 
 def _render(request: Request, status: int = 200, *, mine_cursor: str | None = None,
@@ -79,7 +103,12 @@ def _render(request: Request, status: int = 200, *, mine_cursor: str | None = No
                                     *(d for ds in readers.values() for d in ds)})
     if extra.get("error"):
         error = str(extra["error"])
-        extra["error"] = _named(error, {**names, **participant_names(svc, _DID.findall(error))})
+        extra["error"] = _named(error, {**names, **participant_names(
+            svc, DID_IN_TEXT.findall(error))})
+    if extra.get("refused"):
+        said = extra["refused"].message
+        extra["refused"] = replace(extra["refused"], message=_named(said, {
+            **names, **participant_names(svc, DID_IN_TEXT.findall(said))}))
     return page(request, "privacy.html", status=status, private=True,
                 title="Customer data sharing",
                 available=svc.features.private is not None, mine=mine, shared=shared,
@@ -108,8 +137,7 @@ def _act(svc: LedgerService, who: Principal, form: FormData) -> tuple[str, str |
             raise ValidationError(f"enter 1-{MAX_DATA} characters to share", arg="data")
         recipients = [str(r) for r in form.getlist("recipients")]
         # Beyond the listed participants, ids typed in (one per line).
-        recipients += [ln.strip() for ln in str(form.get("others", "")).splitlines()
-                       if ln.strip()]
+        recipients += _others(form)
         # Shared with nobody (the author always reads) is a form sent too soon, not a wish;
         # so is one naming only the author (their own id typed in).
         others = len(set(recipients) - {who.did})  # an id chosen and typed in is one reader
@@ -160,8 +188,11 @@ async def privacy_post(request: Request) -> Response:
         if exc.code == "key_locked":
             raise
         return _render(request, status=status_for(exc), error=f"{exc.message} [{exc.code}]",
-                       typed=str(form.get("data", "")),
-                       chosen=[str(r) for r in form.getlist("recipients")])
+                       refused=_refused(exc, form), typed=str(form.get("data", "")),
+                       chosen=[str(r) for r in form.getlist("recipients")],
+                       others=str(form.get("others", "")),
+                       sent=f"{form.get('action', '')}:{form.get('record', '')}",
+                       recipient=str(form.get("recipient", "")).strip())
     finally:
         request.app.state.once.settle(who.did, token, outcome)
     return _render(request, message=message, plaintext=plaintext,

@@ -9,7 +9,10 @@ was withdrawn with the event that made it and the declaration that withdrew it. 
 times read as every page's do ("2026-01-05 08:00 UTC"), the ISO time as recorded in the
 tooltip. The faulty-link summary says what to do: hold and recall the batches whose goods
 are wrong, have this node's copy checked when records disagree with the signed ledger.
-Both pages take an SSCC as they show one (18 digits). Recall's list downloads whole as
+An event whose row this node's copy changed (a ``row`` fault) is shown as the ledger holds
+it, the copy's values marked after the ledger's. Recall says where a lot's quantity went
+when not all of it is left: consumed, packed (on which units now), left. Both pages take an
+SSCC as they show one (18 digits). Recall's list downloads whole as
 CSV (``/recall.csv``), with the owners' and holders' names. The input form builds an
 EPCIS 2.0 event for the chosen link and signs ``trace.record_event`` with the user's own
 key.
@@ -23,6 +26,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -31,7 +35,7 @@ from fastapi.responses import HTMLResponse, Response
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, build_event
 from supplyledger.api.service import LedgerService, Principal
-from supplyledger.api.web.forms import batch_id
+from supplyledger.api.web.forms import Refusal, batch_id, refusal
 from supplyledger.api.web.mine import Choices, suggestions
 from supplyledger.api.web.names import orgs_in, participant_names, place_names
 from supplyledger.api.web.once import PENDING
@@ -214,6 +218,32 @@ def _times(result: dict[str, Any], withdrawn: list[dict[str, Any]]) -> dict[str,
     return {t: v for t, v in shown.items() if v is not None}
 
 
+def _as_ledger_holds(svc: LedgerService, result: dict[str, Any]) -> None:
+    """Where this node's copy of an event's row was changed (a ``row`` fault), put back what
+    the ledger holds, the values the fault names, and keep the copy's in ``changed`` for
+    the page to mark; the faults of such an event name its link as the ledger does."""
+    held: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for f in result["faults"]:
+        if f.get("ledger"):
+            held.setdefault((f.get("batch"), f.get("seq")), {}).update(f["ledger"])
+    for f in result["faults"]:
+        link = held.get((f.get("batch"), f.get("seq")), {}).get("link")
+        if link is not None:
+            f["link"] = link
+    signers: list[dict[str, Any]] = []
+    for ev in result["events"]:
+        ledger = held.get((ev["batch"], ev["seq"]))
+        if not ledger:
+            continue
+        ev["changed"] = {c: ev.get(c) for c in ledger}
+        ev.update(ledger)
+        if "signer" in ledger:
+            signers.append(ev)
+    names = svc.node.store.participant_names([str(ev["signer"]) for ev in signers])
+    for ev in signers:
+        ev["signer_name"], ev["signer_org"] = names.get(ev["signer"], ("", ""))
+
+
 def _fault_links(result: dict[str, Any]) -> int:
     """How many links (events, by batch and number) the genealogy's faults are on."""
     return len({(f.get("batch"), f.get("seq")) for f in result["faults"]})
@@ -264,6 +294,7 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
         choices = svc.resolve_batch(batch)
         try:
             result = svc.trace(choices[0], page=page_no, page_size=50)
+            _as_ledger_holds(svc, result)
             for ev in result["events"]:
                 ev["doc"] = _event_doc(svc, ev["tx"], int(ev.get("item") or 0))
         except NotFound as exc:
@@ -303,6 +334,7 @@ def recall(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respon
     withdrawn = _withdrawn(svc, result, _Declared(svc)) if result else []
     if result:
         _name_owners(svc, result["affected"])
+        _where_goods_are(svc, result["affected"])
     return page(request, "recall.html", status=404 if error else 200, title="Recall",
                 batch=batch, result=result, error=error, available=available,
                 choices=choices if len(choices) > 1 else [], recent=_recent(svc),
@@ -321,6 +353,55 @@ def _name_owners(svc: LedgerService, affected: list[dict[str, Any]]) -> None:
     for a in affected:
         if a.get("owner"):
             a["owner_name"], a["owner_org"] = names.get(a["owner"], ("", ""))
+
+
+def _amount(text: Any) -> Decimal | None:
+    try:
+        return Decimal(str(text))
+    except InvalidOperation:
+        return None
+
+
+def _where_goods_are(svc: LedgerService, affected: list[dict[str, Any]]) -> None:
+    """Say where a lot's goods are when not all are left (``parts``: what transformations
+    consumed, what is packed and on which units now, what is left): "0 kg left" of a lot
+    packed on a pallet read as gone. The batches row has the balance; the units a lot is
+    on are those it was packed onto whose trace state (``u/``) still holds some of it,
+    each with the unit it is itself packed in now (``outer``)."""
+    lots = [a for a in affected if a["kind"] == "lot" and a.get("remaining")
+            not in (None, "", "all", a.get("quantity"))]
+    for a in lots:
+        found = svc.reads.rows("batches", 1, None, {"id": str(a["id"])}).items
+        a["parts"] = _parts(a, found[0] if found else {})
+    packed = [a for a in lots if any(p["what"] == "packed" for p in a["parts"])]
+    if not packed:
+        return
+    store = svc.node.store
+    ends = sorted({str(link[1]) for link in store.trace_links([a["id"] for a in packed],
+                                                               upstream=False)})
+    units = {k[len("trace/u/"):]: decode(v) for k, v in
+             store.get_states([f"trace/u/{u}" for u in ends]).items()}
+    for a in packed:
+        on = [{"unit": u, "amount": str(rec["lots"][a["id"]]), "outer": rec.get("in") or ""}
+              for u, rec in units.items() if a["id"] in (rec.get("lots") or {})]
+        for p in a["parts"]:
+            if p["what"] == "packed":
+                p["on"] = on
+
+
+def _parts(a: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A lot's quantity by where it went: consumed, packed, left (those not nothing;
+    ``whole`` when one is all of it)."""
+    quantity = _amount(a.get("quantity"))
+    parts = []
+    for what, col in (("consumed", "consumed"), ("packed", "packed"), ("left", "remaining")):
+        text = str(row.get(col) if row.get(col) is not None else a.get(col) or "")
+        value = _amount(text)
+        if text == "all" or (value is not None and value > 0):
+            parts.append({"what": what, "amount": text, "on": [],
+                          "whole": text == "all" or value == quantity})
+    return parts or [{"what": "left", "amount": str(a.get("remaining")), "on": [],
+                      "whole": False}]
 
 
 _BOL = "urn:supplyledger:bol:"
@@ -445,7 +526,10 @@ def event_from_form(form: Any, now_ms: int,
         if hasattr(form, "getlist") else []
     location = str(form.get("location", "")).strip() or None
     if location is not None:
-        validate_gln(location)
+        try:
+            validate_gln(location)
+        except ValidationError as exc:  # (the GS1 check names no argument: the form's)
+            raise ValidationError(exc.message, arg="location") from None
     ev = build_event(link, batch=batch, time_ms=now_ms, quantity=quantity, uom=uom,
                      location=location, disposition=disposition,
                      inputs=[(b, quantity or 0) for b in inputs],
@@ -490,6 +574,7 @@ async def event_submit(request: Request) -> Response:
                           **({} if earlier is PENDING else earlier))
     result: dict[str, Any] | None = None
     error = None
+    refused: Refusal | None = None  # the field a refusal names, marked beside the summary
     try:
         batch, ev = event_from_form(form, svc.node.clock(), svc.resolve_batch)
         receipt = svc.call(who, "trace", "record_event", {"batch": batch, "event": ev})
@@ -497,13 +582,16 @@ async def event_submit(request: Request) -> Response:
         if not receipt.ok:
             err = receipt.error or {}
             error = f"{err.get('message')} [{err.get('code')}]"
+            refused = refusal(err)
     except SupplyLedgerError as exc:
         if exc.code == "key_locked":
             raise
         error = f"{exc.message} [{exc.code}]"
+        refused = refusal(exc)
     finally:
         # Only a signed transaction keeps the token; a refusal before signing frees it.
         request.app.state.once.settle(who.did, token, None if result is None
                                       else {"result": result, "error": error})
     return _form_page(request, svc, who, typed.get("link", ""), typed, inputs=typed_inputs,
-                      status=200 if error is None else 422, result=result, error=error)
+                      status=200 if error is None else 422, result=result, error=error,
+                      refused=refused)

@@ -24,6 +24,7 @@ from supplyledger.api.web.amounts import (
     readable,
     readable_cell,
 )
+from supplyledger.api.web.names import DID_IN_TEXT
 from supplyledger.api.web.units import UNIT_COLUMNS, heading, in_unit, label, uom
 from supplyledger.logistics.kpi_format import money
 from supplyledger.logistics.plot import PALETTE
@@ -122,6 +123,23 @@ def _code_spans(text: str) -> Markup:
     return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
+def _naming(text: Any, names: dict[str, str]) -> bool:
+    """Whether ``text`` holds the id of a participant ``names`` names."""
+    return isinstance(text, str) and any(d in names for d in DID_IN_TEXT.findall(text))
+
+
+def _with_names(text: str, names: dict[str, str]) -> Markup:
+    """``text`` escaped, each participant id in it that ``names`` names shown by name, the
+    id in its tooltip (a record's readers, "did:… did:…"; an access log's "grant did:…")."""
+    out, at = [], 0
+    for m in DID_IN_TEXT.finditer(text):
+        if m[0] in names:
+            out += [escape(text[at:m.start()]),
+                    Markup('<span title="{}">{}</span>').format(m[0], names[m[0]])]
+            at = m.end()
+    return Markup("").join([*out, escape(text[at:])])
+
+
 # Cells that lead to related rows: (table, column) -> (table, column there, what it shows).
 ROW_LINKS = {
     ("orders", "id"): ("order_events", "order_id", "the order's history"),
@@ -138,6 +156,8 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
 env.filters["jsonish"] = _jsonish
 env.filters["code_spans"] = _code_spans
+env.filters["with_names"] = _with_names
+env.tests["naming"] = _naming
 env.filters["money"] = money
 env.filters.update(uom=uom, in_unit=in_unit, heading=heading)
 env.tests["time_column"] = _time_column
