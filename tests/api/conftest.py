@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 
 from supplyledger.api import ApiSettings, LedgerService, create_app
 from supplyledger.api.links import LINKS, build_event
+from supplyledger.contracts.runtime import Contract
 from supplyledger.gs1 import gtin_check_digit
 from supplyledger.ledger.crypto import PrivateKey, generate
 from supplyledger.ledger.keyfile import KdfParams
@@ -81,14 +82,15 @@ class World:
             conn.close()
 
 
-def build_world(d: Path, rsa: list[PrivateKey]) -> World:
+def build_world(d: Path, rsa: list[PrivateKey],
+                contracts: Mapping[str, Contract] | None = None) -> World:
     keys = {"admin": generate("ed25519"), "mill": rsa[0], "inspector": rsa[1],
             "customer": rsa[2], "driver": rsa[3], "bank": generate("ed25519"),
             "shop": rsa[4]}
     node_key = generate("ed25519")
     init_ledger(d, chain=CHAIN, time_ms=wall_clock_ms(), node_password="node-pw",
                 admins=[("admin", keys["admin"], None)], node_key=node_key,
-                kdf=KdfParams(n=2**10))
+                kdf=KdfParams(n=2**10), contracts=contracts)
     node = Node(Settings(d, verify_workers=0, block_max_ms=2), node_key).start()
     svc = LedgerService(node, CHEAP)
     w = World(d, node, svc, keys)

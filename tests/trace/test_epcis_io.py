@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from _rules import up_to
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium
 from supplyledger.bench.flourmill import FlourMill, object_event
 from supplyledger.cli.main import app
-from supplyledger.contracts.registry import load_builtin
 from supplyledger.epcis import parse_document, validate_document
-from supplyledger.errors import AlreadyExists, EPCISValidationError
+from supplyledger.errors import AlreadyExists, EPCISValidationError, NotFound
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.keyfile import KdfParams
 from supplyledger.node.bootstrap import init_ledger, write_key
@@ -76,9 +75,8 @@ def _round_trip(c: Consortium, caps: list[tuple[Path, Any]]) -> None:
 def v5_consortium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Consortium]:
     """Ledgers under trace rules v5: many samples declare wrong an event none of them holds,
     which v6 refuses (tests/trace/test_review21_trace_v6.py)."""
-    v5 = {n: replace(k, versions=(1, 2, 3, 4, 5)) if n == "trace" else k
-          for n, k in load_builtin().items()}
-    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger, contracts=v5))
+    monkeypatch.setattr(consortium, "init_ledger",
+                        partial(init_ledger, contracts=up_to("trace", 5)))
     c = Consortium(tmp_path / "ledger", clock=lambda: T0, max_tx_bytes=8 << 20)
     yield c
     c.stop()
@@ -116,6 +114,36 @@ def test_all_valid_documents_captured_and_round_trip(v5_consortium: Consortium,
         if not pending:
             break
     assert not pending
+
+
+def test_current_rules_refuse_only_repeats_and_declarations_of_unknown_events(
+        consortium: Consortium) -> None:
+    # Under trace rules v6 an error declaration must declare an event the ledger holds.
+    # Captured in order on one ledger, a sample is refused whole when it repeats an earlier
+    # sample's event, or declares wrong an event no earlier accepted sample recorded (no
+    # sample declares another's event wrong); every other sample is taken.
+    c = consortium
+    c.org("acme", ["warehouse"])
+    who = c.member("importer", "acme", ["warehouse"])
+    held: set[str] = set()
+    taken, unknown = [], []
+    for f in VALID:
+        events = parse_document(load_document(f)).events
+        declares = [e.hash_id for e in events if "errorDeclaration" in e.raw]
+        try:
+            capture_document(c.node, load_document(f), who.key)
+        except AlreadyExists:
+            assert held.intersection(e.hash_id for e in events), f.name
+            continue
+        except EPCISValidationError as exc:
+            codes = {e["code"] for e in exc.errors}
+            assert codes <= {NotFound.code, AlreadyExists.code}, (f.name, exc.errors)
+            assert NotFound.code in codes and not held.issuperset(declares), f.name
+            unknown.append(f.name)
+            continue
+        taken.append(f.name)
+        held.update(e.hash_id for e in events)
+    assert unknown and len(taken) > len(VALID) // 2, (unknown, taken)
 
 
 def test_invalid_documents_rejected_with_reason(mill: FlourMill) -> None:

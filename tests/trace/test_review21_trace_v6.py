@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from _rules import up_to
 from api.conftest import World, bearer
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium
 from supplyledger.bench.flourmill import FlourMill, build_flour_mill, object_event
 from supplyledger.cli.main import app
 from supplyledger.contracts.builtin.trace import CONTRACT
-from supplyledger.contracts.registry import load_builtin
 from supplyledger.errors import AlreadyExists, EPCISValidationError, InvalidState, NotFound
 from supplyledger.ledger.keyfile import KdfParams
 from supplyledger.node.audit import run_audit
@@ -146,9 +145,8 @@ def test_v6_refuses_a_declaration_of_an_event_never_recorded(mill: FlourMill) ->
 @pytest.fixture
 def v5_mill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlourMill]:
     """A flour mill on a ledger an older release made: trace rules v5."""
-    v5 = {n: replace(k, versions=(1, 2, 3, 4, 5)) if n == "trace" else k
-          for n, k in load_builtin().items()}
-    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger, contracts=v5))
+    monkeypatch.setattr(consortium, "init_ledger",
+                        partial(init_ledger, contracts=up_to("trace", 5)))
     c = Consortium(tmp_path / "ledger", clock=lambda: T0)
     yield build_flour_mill(c)
     c.stop()
