@@ -13,9 +13,9 @@ An event whose row this node's copy changed (a ``row`` fault) is shown as the le
 it, the copy's values marked after the ledger's. Recall says where a lot's quantity went
 when not all of it is left: consumed, packed (on which units now), left. Both pages take an
 SSCC as they show one (18 digits). Recall's list downloads whole as
-CSV (``/recall.csv``), with the owners' and holders' names. The input form builds an
-EPCIS 2.0 event for the chosen link and signs ``trace.record_event`` with the user's own
-key.
+CSV (``/recall.csv``), with the owners' and holders' names and where each lot went (the
+page's parts). The input form builds an EPCIS 2.0 event for the chosen link and signs
+``trace.record_event`` with the user's own key.
 """
 
 from __future__ import annotations
@@ -405,8 +405,10 @@ def _parts(a: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _BOL = "urn:supplyledger:bol:"
+# New columns go at the end: scripts read the list by position.
 CSV_COLUMNS = ("kind", "id", "name", "gtin", "quantity", "uom", "remaining", "owner",
-               "owner_organisation", "held_by", "holder_organisation", "lots", "last_event")
+               "owner_organisation", "held_by", "holder_organisation", "lots", "last_event",
+               "consumed", "packed", "packed_on")
 
 
 def shown_id(a: dict[str, Any]) -> str:
@@ -422,9 +424,26 @@ def shown_id(a: dict[str, Any]) -> str:
     return ident
 
 
+def _went(a: dict[str, Any]) -> tuple[str, str, str]:
+    """A lot's consumed, packed and packed_on columns from the parts the page shows
+    (``_where_goods_are``): a part not there is 0 when the lot's balance is known; the
+    units as the page names them ("; " between them; amounts in the lot's uom)."""
+    if a["kind"] != "lot":
+        return "", "", ""
+    parts = {p["what"]: p for p in a.get("parts") or ()}
+    none = "" if a.get("remaining") in (None, "") else "0"
+    on = parts["packed"]["on"] if "packed" in parts else []
+    units = "; ".join(
+        str(o["unit"]).rsplit("/", 1)[-1] + (f" ({o['amount']})" if len(on) > 1 else "")
+        + (" in " + str(o["outer"]).rsplit("/", 1)[-1] if o["outer"] else "") for o in on)
+    return (str(parts["consumed"]["amount"]) if "consumed" in parts else none,
+            str(parts["packed"]["amount"]) if "packed" in parts else none, units)
+
+
 def recall_csv(entries: list[dict[str, Any]], orgs: dict[str, str]) -> str:
     """The recall list as CSV, one row per affected entry (CSV_COLUMNS), names where the
-    ledger has them, for the people who must contact the holders."""
+    ledger has them, for the people who must contact the holders; a lot's ``parts``
+    (``_where_goods_are``) say where its quantity went."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
@@ -437,7 +456,8 @@ def recall_csv(entries: list[dict[str, Any]], orgs: dict[str, str]) -> str:
                     a.get("custodian_name") or a.get("custodian", ""),
                     orgs.get(a.get("custodian_org") or "", a.get("custodian_org") or ""),
                     " ".join(str(x).rsplit("/", 1)[-1] for x in a.get("lots") or ()),
-                    _shown_time(str(a.get("last_event") or "")) or a.get("last_event", "")])
+                    _shown_time(str(a.get("last_event") or "")) or a.get("last_event", ""),
+                    *_went(a)])
     return out.getvalue()
 
 
@@ -456,6 +476,7 @@ def recall_list(request: Request, batch: BatchQ = None) -> Response:
     for n in range(2, int(first["pages"]) + 1):
         entries += svc.recall(one, page=n, page_size=MAX_PAGE_SIZE)["affected"]
     _name_owners(svc, entries)
+    _where_goods_are(svc, entries)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", str(first["batch"]).rsplit("/", 1)[-1])
     return Response(recall_csv(entries, orgs_in(svc, {"affected": entries})),
                     media_type="text/csv; charset=utf-8", headers={
