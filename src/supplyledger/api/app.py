@@ -157,6 +157,9 @@ def create_app(service: LedgerService) -> FastAPI:
     from supplyledger.api.routers import epcis_rest  # EPCIS 2.0 REST binding (/epcis)
 
     app.include_router(epcis_rest.router)
+    from supplyledger.api.routers import credit as credit_router  # assessments, exposure
+
+    app.include_router(credit_router.router)
     from supplyledger.api.routers import metrics as metrics_router  # Prometheus scrape
 
     app.include_router(metrics_router.router)

@@ -69,6 +69,7 @@ from functools import cache, partial
 from typing import Any
 from urllib.parse import urlencode
 
+from supplyledger.api.routers.credit import exposure
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import Field, batch_id
 from supplyledger.api.web.names import participant_names
@@ -516,8 +517,9 @@ def narrow_fields(svc: LedgerService, contract: str, method: str, fields: list[F
            "member that is not only a device or node)")
 
 
-# Forms whose amounts are shares of an order's escrow, read with the order's figures.
-_ORDER_FIGURES = (("orders", "resolve"), ("credit", "request_financing"))
+# Forms whose amounts are shares of an order's escrow, read with the order's figures (a
+# financier's decision with the request's too).
+_ORDER_FIGURES = (("orders", "resolve"), ("credit", "request_financing"), ("credit", "decide"))
 
 
 def _order_figures(svc: LedgerService, method: str, fields: list[Field], oid: str) -> None:
@@ -540,12 +542,45 @@ def _order_figures(svc: LedgerService, method: str, fields: list[Field], oid: st
     if method == "request_financing":
         by_name["repay"].hint += f" — at most the goods' {amount(goods)} ({held})"
         return
+    if method == "decide":
+        _request_figures(svc, by_name["approve"], o, goods)
+        return
     d = o.get("dispute") or {}
     if d:
         who = participant_names(svc, [str(d["by"])]).get(str(d["by"]), str(d["by"]))
         held += f"; disputed by {who} ({d['role']}): \u201c{d['reason']}\u201d"
     by_name["refund"].hint += f" — {held}; the seller gets what refund and freight leave"
     by_name["freight_paid"].hint += f" — at most {amount(freight)}"
+
+
+def _request_figures(svc: LedgerService, approve: Field, o: Mapping[str, Any],
+                     goods: int) -> None:
+    """A financier decides on what the request says and the ledger holds, none of which
+    the form's fields show: the advance, the repayment and its fee against the goods in
+    escrow, the seller's assessment recorded with the request (factor by factor), and what
+    the financier has at risk with that seller already."""
+    raw = svc.node.store.get_state(f"credit/{lien_key(str(o['id']))}")
+    if raw is None:
+        return
+    lien, ccy = decode(raw), str(o["currency"])
+    seller = str(lien["seller"])
+    name = participant_names(svc, [seller]).get(seller, seller)
+    a = lien.get("assessment") or {}
+    factors = "; ".join(f"{f['factor'].replace('_', ' ')} {f['value']} (evidence "
+                        f"{f['evidence']}): {f['points']} of {f['weight']}"
+                        for f in a.get("factors", ()))
+    open_ = [e for e in exposure(svc.reads, str(lien["financier"]), seller)
+             if e["currency"] == ccy]
+    risk = (f"{money(open_[0]['advanced'], ccy)} advanced on {open_[0]['orders']} "
+            f"order(s), {money(open_[0]['owed'], ccy)} owed" if open_ and open_[0]["orders"]
+            else "nothing advanced yet")
+    approve.hint = (
+        f"{approve.hint + ' — ' if approve.hint else ''}order {o['id']} ({o['state']}) of "
+        f"{name}: advance {money(lien['amount'], ccy)}, repaid {money(lien['repay'], ccy)} "
+        f"from the escrow (fee {money(lien['repay'] - lien['amount'], ccy)}), goods in escrow "
+        f"{money(goods, ccy)}; request {lien['state']}. Seller's assessment at the request: "
+        f"{a.get('score')} of 1000, grade {a.get('grade')} — {factors}. Open with this "
+        f"seller: {risk}.")
 
 
 def _deliver_fields(svc: LedgerService, fields: list[Field], oid: str) -> None:

@@ -5,7 +5,11 @@ quote minor units per base minor unit x 10^9, nothing hashed is a float), pages 
 Used on projection cells (the FX tables, a customs declaration's assessment) and on call
 results (``customs.declare`` answers with its assessment, ``fx.quote`` with a rate,
 ``orders.place`` with the escrow it holds, ``orders.confirm`` with what it paid whom,
-``credit.assess`` with the order volume settled in each currency). A
+``credit.assess`` with the order volume settled in each currency). A credit assessment's
+factors (a call's result, a ``credit_assessments`` cell) read in the order of the sum that
+makes the score: factor, what it measures, its evidence, its value (also as a percentage),
+weight and the points it earned (the stored JSON sorts them by name: points before the value
+and weight they come from). A
 result that does not name its currency is read in the call's (``readable(doc, "CNY")``: the
 page finds it in the arguments or the order, instruction or declaration the call was about),
 so no page shows "escrow 6350" for CNY 63.50. Only the display changes; table cells keep the
@@ -22,7 +26,7 @@ from supplyledger.api.web.units import in_unit
 from supplyledger.contracts.builtin.fx import RATE_SCALE
 from supplyledger.logistics.kpi_format import money
 
-__all__ = ["FOLDED_COLUMNS", "RATE_COLUMNS", "fx_cell", "fx_rate", "readable",
+__all__ = ["FOLDED_COLUMNS", "RATE_COLUMNS", "factor_rows", "fx_cell", "fx_rate", "readable",
            "readable_cell"]
 
 # Rate cells: (table, column) -> (base currency column, quote currency column, scale column
@@ -101,6 +105,28 @@ def _lines(lines: list[Any], dest: str) -> list[Any]:
         return lines
 
 
+_FACTOR = ("factor", "meaning", "evidence", "value", "weight", "points")
+
+
+def factor_rows(factors: Any) -> Any:
+    """A credit assessment's factors in the order the score is read (see the module
+    docstring); ``factors`` as they are if not in the shape ``credit.assess`` records."""
+    if not isinstance(factors, list) or not all(
+            isinstance(f, dict) and set(_FACTOR) <= set(f) for f in factors):
+        return factors
+    out = []
+    for f in factors:
+        try:
+            pct = f"{Decimal(str(f['value'])) * 100:.1f}%"
+        except ArithmeticError:
+            pct = ""
+        out.append({"factor": str(f["factor"]).replace("_", " "), "measures": f["meaning"],
+                    "evidence": f["evidence"],
+                    "value": f"{f['value']} ({pct})" if pct else f["value"],
+                    "weight": f["weight"], "points": f["points"]})
+    return out
+
+
 def _amount(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -141,6 +167,8 @@ def readable(doc: Any, currency: str | None = None) -> Any:
                 _amount(v) and isinstance(c, str) and _ISO.fullmatch(c)
                 for c, v in totals.items()):
             out[k] = {c: money(v, c) for c, v in totals.items()}
+    if "factors" in out:
+        out["factors"] = factor_rows(out["factors"])
     return {k: v if k == "lines" else readable(v) for k, v in out.items()}
 
 
@@ -152,4 +180,6 @@ def readable_cell(parsed: Any, table: str, column: str, row: dict[str, Any]) -> 
     if (table, column) == ("customs_declarations", "assessment") and isinstance(
             parsed, list) and isinstance(row.get("currency"), str):
         return _lines(parsed, row["currency"])
+    if (table, column) == ("credit_assessments", "factors"):
+        return factor_rows(parsed)
     return parsed
