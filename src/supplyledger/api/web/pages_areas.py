@@ -58,7 +58,8 @@ AREAS: dict[str, tuple[str, tuple[str, ...], str]] = {
 ROWS = 12
 # Pages that belong to an area besides its contracts' forms and tables: (path, label).
 AREA_PAGES: dict[str, tuple[tuple[str, str], ...]] = {
-    "logistics": (("/dispatch", "Dispatch planning: routes for open orders, recorded plans"),
+    "logistics": (("/cold-chain", "Cold chain: loggers, rules in °C, breaches, temperatures"),
+                  ("/dispatch", "Dispatch planning: routes for open orders, recorded plans"),
                   ("/emissions", "Freight emissions report (ISO 14083)")),
 }
 

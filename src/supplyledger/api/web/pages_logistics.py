@@ -1,5 +1,6 @@
 """Pages of a platform's fleet planner: plan a dispatch of the platform's open orders and
-record it, recorded plans with their picture, and the monthly emissions report.
+record it, recorded plans with their picture, and the monthly emissions report; and the
+quality manager's cold-chain page.
 
 The same code as the CLI does the work: the request is ``dispatch plan``'s request
 (:mod:`.dispatch_form` builds it from the page's form, or it is uploaded as a file) and is
@@ -9,6 +10,13 @@ will run it (the contract's argument schema and preparation, which also computes
 route's CO2e) and the pictures (``logistics.plot``, ``logistics.dispatch_picture``) are the
 CLI's. The emissions report is ``GET /api/emissions``'s (``node.kpi_reports``), its CSV
 ``emissions report --csv``'s.
+
+The cold-chain page (``/cold-chain``) reads the sensors contract's tables and state: each
+breach with the band and allowance it recorded (``sensors/b/<id>``), a batch's rule in force
+(its own, else its product's), and the readings of the newest reading batches decoded from
+their signed transactions (the tables keep only summaries), charted by ``charts.line``. Its
+form signs ``sensors.set_rule`` from °C and minutes (:func:`rule_args`), refused in words
+before signing.
 
 The solver runs in a worker thread with a bounded search (at most 10 s; it also stops after
 2000 iterations, so a plan is reproducible), one solve at a time per server, so the pages
@@ -48,6 +56,7 @@ from supplyledger.api.web.dispatch_form import (
 from supplyledger.api.web.names import participant_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
+from supplyledger.api.web.units import in_unit
 from supplyledger.errors import (
     AlreadyExists,
     Forbidden,
@@ -69,7 +78,7 @@ if TYPE_CHECKING:
     from supplyledger.node.receipts import Receipt
 
 __all__ = ["FORM_ORDERS", "checked_plan", "in_solver_thread", "not_open", "record_checked",
-           "refuse_unless_platform", "router"]
+           "refuse_unless_platform", "router", "rule_args", "rule_words"]
 
 router = APIRouter(include_in_schema=False)
 PlanId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
@@ -391,3 +400,289 @@ def emissions_csv(request: Request, month: Month = None, platform: Platform = No
     rep, _ = _report(request, month, platform)
     return Response(to_csv(rep), media_type="text/csv; charset=utf-8", headers={
         "content-disposition": f'attachment; filename="emissions-{rep["month"]}.csv"'})
+
+
+# -- cold chain ------------------------------------------------------------------------------
+
+READING_TXS = 24  # reading batches charted at most (up to 1,000 readings each)
+CHART_POINTS = 720  # points drawn; readings out of range are always kept
+_WORST = {"temp": "temp_min", "hum": "hum_min", "shock": "shock_max"}  # unit by kind
+_KIND = {"temp": "temperature", "hum": "humidity", "shock": "shock", "geofence": "geofence"}
+
+
+def _lot(batch: str) -> str:
+    return batch.rsplit("/", 1)[-1]
+
+
+def _state(svc: LedgerService, key: str) -> Any:
+    from supplyledger.ledger.encoding import decode
+
+    raw = svc.node.store.get_state(f"sensors/{key}")
+    return None if raw is None else decode(raw)
+
+
+def rule_words(rule: dict[str, Any]) -> list[str]:
+    """A rule's checks (normal form: ``[min, max, allowance]`` per band) in people's
+    units: "temperature 2.0 °C to 8.0 °C, 30 min out of range allowed"."""
+    out = []
+    for kind, col in (("temp", "temp_min"), ("hum", "hum_min")):
+        if rule.get(kind):
+            lo, hi, allow = rule[kind]
+            out.append(f"{_KIND[kind]} {in_unit(lo, col)} to {in_unit(hi, col)}, "
+                       + (f"{in_unit(allow, 'temp_excursion_ms')} out of range allowed"
+                          if allow else "no time out of range allowed"))
+    if rule.get("shock"):
+        out.append(f"shock up to {in_unit(rule['shock'][1], 'shock_max')}")
+    if rule.get("geofence"):
+        out.append("a geofence")
+    return out
+
+
+def _rule_name(key: str, products: dict[str, str]) -> str:
+    if key.startswith("r/p/"):
+        gtin = key[4:]
+        return f"product rule of {products.get(gtin, 'GTIN ' + gtin)}"
+    return f"own rule of batch {_lot(key[4:])}"
+
+
+def _breach_lines(svc: LedgerService, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each breach row for people: batch, check and worst value in its unit, duration
+    against the allowance of the rule it broke, logger and shipment by name, the orders
+    of the batch it holds."""
+    states = {r["id"]: _state(svc, f"b/{r['id']}") for r in rows}
+    names = participant_names(svc, {str(r["device"]) for r in rows})
+    gtins = {str(r["rule"])[4:] for r in rows if str(r["rule"]).startswith("r/p/")}
+    products = {g: str(p["name"]) for g in gtins
+                for p in _rows(svc, "products", 1, {"gtin": g})[0]}
+    out = []
+    for r in rows:
+        b = states[r["id"]] or {}
+        band = b.get("band") or [None, None, 0]
+        end = r["ended"] if r["ended"] is not None else b.get("seen", r["started"])
+        worst = r["worst"]
+        if r["kind"] in _WORST and worst is not None:
+            worst = in_unit(int(worst), _WORST[r["kind"]])
+        elif r["kind"] == "geofence" and worst is not None:
+            worst = f"{in_unit(int(worst), 'distance_m')} from the centre"
+        limit = side = None
+        if r["kind"] in ("temp", "hum") and band[0] is not None:
+            side = "above" if int(r["worst"]) > band[1] else "below"
+            limit = band[1] if side == "above" else band[0]
+        orders, _ = _rows(svc, "orders", 10, {"batch": str(r["batch"])})
+        out.append({
+            "row": r, "lot": _lot(str(r["batch"])), "kind": _KIND.get(r["kind"], r["kind"]),
+            "worst": worst, "ongoing": r["ended"] is None,
+            "limit": in_unit(limit, _WORST[r["kind"]]) if limit is not None else None,
+            "side": side,
+            "lasted": in_unit(int(end) - int(r["started"]), "dwell_ms"),
+            "allowed": in_unit(int(band[2] or 0), "dwell_ms"),
+            "rule": _rule_name(str(r["rule"]), products),
+            "logger": names.get(str(r["device"]), str(r["device"])),
+            "orders": orders})
+    return out
+
+
+def _chart_points(readings: list[tuple[int, int]], band: tuple[int, int] | None
+                  ) -> list[tuple[int, float]]:
+    """At most about CHART_POINTS of ``readings`` (time, m°C), every one out of ``band``
+    kept, as (time, °C)."""
+    step = max(1, len(readings) // CHART_POINTS)
+    kept = [(t, v) for i, (t, v) in enumerate(readings)
+            if i % step == 0 or (band is not None and not band[0] <= v <= band[1])]
+    return [(t, v / 1000) for t, v in kept]
+
+
+def _readings(svc: LedgerService, filters: dict[str, str], contains: dict[str, str] | None
+              ) -> tuple[list[tuple[int, int]], list[dict[str, Any]], bool]:
+    """(time, m°C) of the temperature readings of the reading batches matching, the
+    batches' rows (newest READING_TXS of them) and whether older ones were left out."""
+    from supplyledger.ledger.encoding import decode
+    from supplyledger.ledger.tx import envelope_bytes_of
+
+    rows, _ = _rows(svc, "sensor_batches", svc.settings.page_max, filters, contains)
+    rows = sorted(rows, key=lambda r: int(r["first_t"]))
+    cut = len(rows) > READING_TXS
+    rows = rows[-READING_TXS:]
+    found = svc.node.store.txs_by_id([str(r["tx"]) for r in rows])
+    points: list[tuple[int, int]] = []
+    for r in rows:
+        if r["tx"] in found:
+            args = decode(envelope_bytes_of(found[r["tx"]][2])[0])["args"]
+            points += [(int(x["t"]), int(x["temp"])) for x in args["readings"] if "temp" in x]
+    return sorted(points), rows, cut
+
+
+def _batch_rule(svc: LedgerService, batch: str) -> tuple[str, dict[str, Any]] | None:
+    """The rule in force for ``batch`` (its own, else its product's): (key, rule)."""
+    own = _state(svc, f"r/b/{batch}")
+    if own is not None:
+        return f"r/b/{batch}", own
+    rows, _ = _rows(svc, "batches", 1, {"id": batch})
+    if rows:
+        prod = _state(svc, f"r/p/{rows[0]['gtin']}")
+        if prod is not None:
+            return f"r/p/{rows[0]['gtin']}", prod
+    return None
+
+
+def _cold_chain_page(request: Request, batch: str = "", shipment: str = "",
+                     status: int = 200, **ctx: Any) -> Response:
+    from supplyledger.api.web import charts
+    from supplyledger.api.web.render import when
+
+    who = current(request)
+    svc = service_of(request)
+    if "sensors" not in svc.contracts:
+        return page(request, "cold_chain.html", status=status, title="Cold chain",
+                    deployed=False, **ctx)
+    batch_id = ""
+    if batch:
+        ids = svc.resolve_batch(batch)
+        if len(ids) != 1:
+            raise ValidationError(f"lot number {batch} names {len(ids)} batches: give the "
+                                  "batch id (its GS1 Digital Link)", arg="batch")
+        batch_id = ids[0]
+        if not _rows(svc, "batches", 1, {"id": batch_id})[0]:
+            raise NotFound(f"no batch {batch}: give its lot number or batch id",
+                           batch=batch_id)
+    filters = {"batch": batch_id} if batch_id else {"shipment": shipment} if shipment else {}
+    breaches, more = _rows(svc, "sensor_breaches", 50, filters)
+    breaches.sort(key=lambda r: -int(r["started"]))
+    devices, _ = _rows(svc, "sensor_devices", 50, {})
+    rules, _ = _rows(svc, "sensor_rules", 50, {})
+    gtins = {str(r["target"]) for r in rules if r["scope"] == "product"}
+    products = {g: str(p["name"]) for g in gtins
+                for p in _rows(svc, "products", 1, {"gtin": g})[0]}
+    chart, cut, rule = None, False, None
+    reading_rows: list[dict[str, Any]] = []
+    if batch_id or shipment:
+        pts, reading_rows, cut = _readings(
+            svc, {} if batch_id else {"shipment": shipment},
+            {"batches": batch_id} if batch_id else None)
+        # A shipment's band: that of the first batch its logger watched.
+        watched = batch_id or next((str(r["batches"]).split()[0] for r in reading_rows
+                                    if r["batches"]), "")
+        rule = _batch_rule(svc, watched) if watched else None
+        band = tuple(rule[1]["temp"][:2]) if rule and rule[1].get("temp") else None
+        what = f"batch {_lot(batch_id)}" if batch_id else f"shipment {shipment}"
+        chart = charts.line(_chart_points(pts, band),
+                            title=f"Temperature of {what}", when=when, unit="°C",
+                            band=(band[0] / 1000, band[1] / 1000) if band else None)
+    names = participant_names(svc, {str(d["did"]) for d in devices}
+                              | {str(r["set_by"]) for r in rules}
+                              | {str(r["device"]) for r in reading_rows})
+    return page(request, "cold_chain.html", status=status, title="Cold chain",
+                deployed=True, batch=batch, batch_id=batch_id, shipment=shipment,
+                breaches=_breach_lines(svc, breaches), more_breaches=more,
+                devices=devices, rules=[{**r, "name": _rule_name(str(r["key"]), products),
+                                         "words": rule_words(_state(svc, str(r["key"]))
+                                                             or {})} for r in rules],
+                rule=(_rule_name(rule[0], products), rule_words(rule[1])) if rule else None,
+                chart=chart, reading_rows=reading_rows, cut=cut, names=names, lot=_lot,
+                may_set=svc.may_call(who, "sensors", "set_rule"),
+                **{"values": {}, "error": None, "receipt": None, **ctx})
+
+
+Text = Annotated[str, Query(max_length=300)]
+
+
+@router.get("/cold-chain", response_class=HTMLResponse)
+def cold_chain(request: Request, batch: Text = "", shipment: Text = "") -> Response:
+    """The quality manager's view: loggers and what they watch, the rules in °C, the
+    breaches in words, and a batch's or shipment's temperatures charted."""
+    return _cold_chain_page(request, batch.strip(), shipment.strip())
+
+
+def _celsius(text: str, what: str, arg: str) -> int:
+    """``text`` degrees Celsius (up to 3 decimals) as the contract's milli-°C."""
+    import decimal
+
+    try:
+        d = decimal.Decimal(text.strip().replace(",", ".").removesuffix("°C").strip())
+    except decimal.InvalidOperation:
+        raise ValidationError(f"{what} must be a number of °C, e.g. 2 or 7.5 (not "
+                              f"{text.strip()!r})", arg=arg) from None
+    milli = d * 1000
+    if not d.is_finite() or milli != milli.to_integral_value():
+        raise ValidationError(f"{what} takes at most 3 decimals of °C", arg=arg)
+    if not -100_000 <= milli <= 100_000:
+        raise ValidationError(f"{what} must be between -100 °C and 100 °C", arg=arg)
+    return int(milli)
+
+
+def rule_args(svc: LedgerService, form: dict[str, str]) -> dict[str, Any]:
+    """``sensors.set_rule``'s arguments from the cold-chain page's form (°C and minutes);
+    the rule's other checks (humidity, shock) kept, as the call replaces the rule whole.
+    Refused in words before anything is signed."""
+    scope, target = form.get("scope", ""), form.get("target", "").strip()
+    if scope not in ("product", "batch"):
+        raise ValidationError("choose whether the rule is a product's or one batch's",
+                              arg="scope")
+    if not target:
+        raise ValidationError("give the product's GTIN or the batch's lot number",
+                              arg="target")
+    if scope == "batch":
+        ids = svc.resolve_batch(target)
+        if len(ids) != 1:
+            raise ValidationError(f"lot number {target} names {len(ids)} batches: give the "
+                                  "batch id", arg="target")
+        target = ids[0]
+    lo = _celsius(form.get("temp_min", ""), "the lowest temperature", "temp_min")
+    hi = _celsius(form.get("temp_max", ""), "the highest temperature", "temp_max")
+    if lo >= hi:
+        raise ValidationError(f"the lowest temperature ({in_unit(lo, 'temp_min')}) must be "
+                              f"below the highest ({in_unit(hi, 'temp_max')})",
+                              arg="temp_min")
+    text = form.get("allowed_min", "").strip() or "0"
+    if not text.isdigit() or int(text) > 7 * 24 * 60:
+        raise ValidationError("minutes allowed out of range: a whole number from 0 to "
+                              "10,080 (a week)", arg="allowed_min")
+    args: dict[str, Any] = {"scope": scope, "target": target,
+                            "temp": {"min": lo, "max": hi, "excursion_ms": int(text) * 60_000}}
+    key = f"r/b/{target}" if scope == "batch" else f"r/p/{target.zfill(14)}"
+    old = _state(svc, key) or {}
+    if old.get("geofence"):
+        raise ValidationError("this rule also has a geofence, which this form cannot keep: "
+                              "change it with the full rule form (sensors.set_rule)",
+                              arg="scope")
+    if old.get("hum"):
+        lo_h, hi_h, allow_h = old["hum"]
+        args["hum"] = {"min": lo_h, "max": hi_h, "excursion_ms": allow_h}
+    if old.get("shock"):
+        args["shock"] = {"max": old["shock"][1]}
+    return args
+
+
+@router.post("/cold-chain/rule", response_class=HTMLResponse)
+async def cold_chain_rule(request: Request) -> Response:
+    """Sign ``sensors.set_rule`` from the form in °C and minutes, once per rendered form."""
+    who = current(request)
+    form = await request.form()
+    check_csrf(who, request, dict(form))
+    svc = service_of(request)
+    values = {k: str(v) for k, v in form.items() if k not in ("csrf", "once")}
+    once = request.app.state.once
+    token = str(form.get("once", ""))
+    fresh, _ = once.claim(who.did, token)
+    if not fresh:  # a reload, or "back" and send again: nothing is signed twice
+        return _cold_chain_page(request, status=409, values=values, error={
+            "code": "already_sent", "message": "this rule was already sent"})
+    try:
+        args = rule_args(svc, values)
+        receipt = await run_in_threadpool(svc.call, who, "sensors", "set_rule", args)
+    except SupplyLedgerError as exc:
+        once.settle(who.did, token, None)  # nothing signed: may be sent again
+        if exc.code == "key_locked":
+            raise
+        return _cold_chain_page(request, status=status_for(exc), values=values,
+                                error=exc.to_dict())
+    except BaseException:
+        once.settle(who.did, token, None)
+        raise
+    result = receipt.to_dict()
+    once.settle(who.did, token, {"result": result})
+    if not receipt.ok:
+        code = str((receipt.error or {}).get("code"))
+        return _cold_chain_page(request, status=status_for_code(code), values=values,
+                                error=receipt.error, receipt=result)
+    return _cold_chain_page(request, values={}, receipt=result)
