@@ -22,20 +22,19 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import pytest
 
+from _rules import older as older_rules
 from supplyledger.api import ApiSettings, LedgerService, create_app
-from supplyledger.contracts.registry import load_builtin
 from supplyledger.demo import DemoInfo, load_demo
 from supplyledger.ingest.broker import free_port
 from supplyledger.ledger.crypto import generate
-from supplyledger.node.bootstrap import init_ledger, load_node_key
+from supplyledger.node.bootstrap import load_node_key
 from supplyledger.node.service import Node
 from supplyledger.node.settings import Settings
 
@@ -274,11 +273,8 @@ def served_older_world(data_dir: Path, older: Mapping[str, int]) -> Iterator[Wor
     force, until a consortium admin adopts them)."""
     from api import conftest  # (the tests' package: imported once the tests are on the path)
 
-    contracts = {n: replace(c, versions=tuple(v for v in c.versions if v <= older[n]))
-                 if n in older else c for n, c in load_builtin().items()}
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(conftest, "init_ledger", partial(init_ledger, contracts=contracts))
-        w = conftest.build_world(data_dir, [generate("ed25519") for _ in range(5)])
+    w = conftest.build_world(data_dir, [generate("ed25519") for _ in range(5)],
+                             older_rules(older))
     with serving_ledger(w.service) as url:
         yield WorldServed(url, w, dict(conftest.PASSWORDS))
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
+from _rules import older
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.ledger.crypto import PrivateKey
-from supplyledger.node.bootstrap import init_ledger
 
 from . import conftest
 from .conftest import World
@@ -30,13 +28,10 @@ FORM = re.compile(r'<form method="post" action="/contracts/rules/adopt"[^>]*>(.*
 
 
 @pytest.fixture
-def world(tmp_path: Path, rsa_keys: list[PrivateKey],
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, rsa_keys: list[PrivateKey]) -> Iterator[World]:
     """The usual consortium (``client`` serves it), its genesis written by a release whose
     customs and payments rules stop at v1."""
-    v1 = {n: replace(c, versions=(1,)) if n in OLD else c for n, c in load_builtin().items()}
-    monkeypatch.setattr(conftest, "init_ledger", partial(init_ledger, contracts=v1))
-    w = conftest.build_world(tmp_path / "ledger", rsa_keys)
+    w = conftest.build_world(tmp_path / "ledger", rsa_keys, older(dict.fromkeys(OLD, 1)))
     yield w
     w.node.stop()
     w.service.close()

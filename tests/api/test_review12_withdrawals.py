@@ -10,19 +10,16 @@ from __future__ import annotations
 import html as htmllib
 import re
 from collections.abc import Iterator
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from _rules import up_to
 from supplyledger.api import create_app
 from supplyledger.contracts.builtin.payments import read_supply
-from supplyledger.contracts.registry import load_builtin
 from supplyledger.ledger.crypto import PrivateKey, generate
-from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import wall_clock_ms
 
 from . import conftest
@@ -235,14 +232,10 @@ async def test_an_organisations_other_member_sees_the_lapsed_instruction_and_can
 
 
 @pytest.fixture
-def v2_world(tmp_path: Path, rsa_keys: list[PrivateKey],
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def v2_world(tmp_path: Path, rsa_keys: list[PrivateKey]) -> Iterator[World]:
     """The usual consortium, its genesis written by a release whose payments rules stop at
     v2 (the node runs this release: v3 is implemented, not in force)."""
-    v2 = {n: replace(c, versions=(1, 2)) if n == "payments" else c
-          for n, c in load_builtin().items()}
-    monkeypatch.setattr(conftest, "init_ledger", partial(init_ledger, contracts=v2))
-    w = conftest.build_world(tmp_path / "ledger", rsa_keys)
+    w = conftest.build_world(tmp_path / "ledger", rsa_keys, up_to("payments", 2))
     yield w
     w.node.stop()
     w.service.close()
