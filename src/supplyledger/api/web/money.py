@@ -42,6 +42,7 @@ from supplyledger.api.web.actions import (
 )
 from supplyledger.api.web.mine import display_names, suggestions, time_column
 from supplyledger.api.web.names import participant_names
+from supplyledger.api.web.pages_logistics import breach_cells
 
 # The contract's own rule and key spelling, imported rather than copied, so the page
 # decides exactly as the ledger does.
@@ -95,9 +96,10 @@ def shown_rows(svc: LedgerService, table: str,
     (``actions.record_rows``), a batch's holding which revoked holder an admin may hand
     over for (``actions.holding_rows``), a balance whether an admin may hand it over
     (``actions.balance_rows``), a product whose owner may sell it
-    (``actions.product_rows``). Other tables' rows pass unchanged. A row of a table with
-    row buttons also gains the identity rules version in force (``actions.signing_rows``:
-    what a machine key may sign)."""
+    (``actions.product_rows``), a cold-chain breach its worst value and rule in words
+    (``pages_logistics.breach_cells``). Other tables' rows pass unchanged. A row of a
+    table with row buttons also gains the identity rules version in force
+    (``actions.signing_rows``: what a machine key may sign)."""
     rows = signing_rows(svc, table, rows)
     if table == "orders":
         return order_rows(svc, rows)
@@ -109,6 +111,8 @@ def shown_rows(svc: LedgerService, table: str,
         return balance_rows(svc, rows)
     if table == "products":
         return product_rows(svc, rows)
+    if table == "sensor_breaches":
+        return breach_cells(svc, rows)
     if table != TABLE:
         return list(rows)
     ctx = _lapse_reader(svc)

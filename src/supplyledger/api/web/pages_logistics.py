@@ -16,7 +16,9 @@ breach with the band and allowance it recorded (``sensors/b/<id>``), a batch's r
 (its own, else its product's), and the readings of the newest reading batches decoded from
 their signed transactions (the tables keep only summaries), charted by ``charts.line``. Its
 form signs ``sensors.set_rule`` from °C and minutes (:func:`rule_args`), refused in words
-before signing.
+before signing. Its words for a breach's worst value (:func:`worst_words`: the unit is the
+check kind's, not the column's) and for a rule (:func:`rule_name`: the product it belongs
+to) are also the generic tables' (:func:`breach_cells`, through ``money.shown_rows``).
 
 The solver runs in a worker thread with a bounded search (at most 10 s; it also stops after
 2000 iterations, so a plan is reproducible), one solve at a time per server, so the pages
@@ -34,8 +36,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -77,8 +80,9 @@ if TYPE_CHECKING:
     from supplyledger.logistics.dispatch_plan import DispatchResult
     from supplyledger.node.receipts import Receipt
 
-__all__ = ["FORM_ORDERS", "checked_plan", "in_solver_thread", "not_open", "record_checked",
-           "refuse_unless_platform", "router", "rule_args", "rule_words"]
+__all__ = ["FORM_ORDERS", "breach_cells", "checked_plan", "in_solver_thread", "not_open",
+           "product_names", "record_checked", "refuse_unless_platform", "router", "rule_args",
+           "rule_name", "rule_words", "worst_words"]
 
 router = APIRouter(include_in_schema=False)
 PlanId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$")]
@@ -438,11 +442,58 @@ def rule_words(rule: dict[str, Any]) -> list[str]:
     return out
 
 
-def _rule_name(key: str, products: dict[str, str]) -> str:
+def rule_name(key: str, products: dict[str, str]) -> str:
+    """A rule's state key (``r/p/<GTIN>``, ``r/b/<batch>``) as people say it: "product rule
+    of Baking yeast" (``products``: GTIN -> name, :func:`product_names`), "own rule of
+    batch PY1"."""
     if key.startswith("r/p/"):
         gtin = key[4:]
         return f"product rule of {products.get(gtin, 'GTIN ' + gtin)}"
     return f"own rule of batch {_lot(key[4:])}"
+
+
+def product_names(svc: LedgerService, gtins: set[str]) -> dict[str, str]:
+    """GTIN -> name of those of ``gtins`` that are registered products."""
+    return {g: str(p["name"]) for g in gtins
+            for p in _rows(svc, "products", 1, {"gtin": g})[0]}
+
+
+def _rule_gtins(keys: Iterable[Any]) -> set[str]:
+    return {str(k)[4:] for k in keys if str(k).startswith("r/p/")}
+
+
+def worst_words(kind: str, worst: Any) -> str | None:
+    """A breach's worst value in the unit of its check ``kind`` (the ``worst`` column holds
+    m°C, per-mille RH, milli-g or metres by kind, so no column name says which); None
+    for an unknown kind or no value."""
+    if worst is None:
+        return None
+    if kind in _WORST:
+        return in_unit(int(worst), _WORST[kind])
+    if kind == "geofence":
+        return f"{in_unit(int(worst), 'distance_m')} from the centre"
+    return None
+
+
+def breach_cells(svc: LedgerService, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``sensor_breaches`` rows as the generic tables list them: each gains ``shown_cells``,
+    column -> (text, tooltip, link or ""), for its worst value in its unit (the stored
+    integer in the tooltip) and its rule by the product it belongs to, linking to the
+    rule's row (its key in the tooltip). The stored values stay as they are."""
+    rows = list(rows)
+    products = product_names(svc, _rule_gtins(r["rule"] for r in rows))
+    out = []
+    for r in rows:
+        cells: dict[str, tuple[str, str, str]] = {}
+        worst = worst_words(str(r["kind"]), r["worst"])
+        if worst is not None:
+            cells["worst"] = (worst, str(r["worst"]), "")
+        if r["rule"]:
+            key = str(r["rule"])
+            cells["rule"] = (rule_name(key, products), key,
+                             "/tables/sensor_rules?" + urlencode({"key": key}))
+        out.append({**r, "shown_cells": cells})
+    return out
 
 
 def _breach_lines(svc: LedgerService, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -451,19 +502,13 @@ def _breach_lines(svc: LedgerService, rows: list[dict[str, Any]]) -> list[dict[s
     of the batch it holds."""
     states = {r["id"]: _state(svc, f"b/{r['id']}") for r in rows}
     names = participant_names(svc, {str(r["device"]) for r in rows})
-    gtins = {str(r["rule"])[4:] for r in rows if str(r["rule"]).startswith("r/p/")}
-    products = {g: str(p["name"]) for g in gtins
-                for p in _rows(svc, "products", 1, {"gtin": g})[0]}
+    products = product_names(svc, _rule_gtins(r["rule"] for r in rows))
     out = []
     for r in rows:
         b = states[r["id"]] or {}
         band = b.get("band") or [None, None, 0]
         end = r["ended"] if r["ended"] is not None else b.get("seen", r["started"])
-        worst = r["worst"]
-        if r["kind"] in _WORST and worst is not None:
-            worst = in_unit(int(worst), _WORST[r["kind"]])
-        elif r["kind"] == "geofence" and worst is not None:
-            worst = f"{in_unit(int(worst), 'distance_m')} from the centre"
+        worst = worst_words(str(r["kind"]), r["worst"])
         limit = side = None
         if r["kind"] in ("temp", "hum") and band[0] is not None:
             side = "above" if int(r["worst"]) > band[1] else "below"
@@ -471,12 +516,12 @@ def _breach_lines(svc: LedgerService, rows: list[dict[str, Any]]) -> list[dict[s
         orders, _ = _rows(svc, "orders", 10, {"batch": str(r["batch"])})
         out.append({
             "row": r, "lot": _lot(str(r["batch"])), "kind": _KIND.get(r["kind"], r["kind"]),
-            "worst": worst, "ongoing": r["ended"] is None,
+            "worst": worst if worst is not None else r["worst"], "ongoing": r["ended"] is None,
             "limit": in_unit(limit, _WORST[r["kind"]]) if limit is not None else None,
             "side": side,
             "lasted": in_unit(int(end) - int(r["started"]), "dwell_ms"),
             "allowed": in_unit(int(band[2] or 0), "dwell_ms"),
-            "rule": _rule_name(str(r["rule"]), products),
+            "rule": rule_name(str(r["rule"]), products),
             "logger": names.get(str(r["device"]), str(r["device"])),
             "orders": orders})
     return out
@@ -550,9 +595,8 @@ def _cold_chain_page(request: Request, batch: str = "", shipment: str = "",
     breaches.sort(key=lambda r: -int(r["started"]))
     devices, _ = _rows(svc, "sensor_devices", 50, {})
     rules, _ = _rows(svc, "sensor_rules", 50, {})
-    gtins = {str(r["target"]) for r in rules if r["scope"] == "product"}
-    products = {g: str(p["name"]) for g in gtins
-                for p in _rows(svc, "products", 1, {"gtin": g})[0]}
+    products = product_names(svc, {str(r["target"]) for r in rules
+                                   if r["scope"] == "product"})
     chart, cut, rule = None, False, None
     reading_rows: list[dict[str, Any]] = []
     if batch_id or shipment:
@@ -574,10 +618,10 @@ def _cold_chain_page(request: Request, batch: str = "", shipment: str = "",
     return page(request, "cold_chain.html", status=status, title="Cold chain",
                 deployed=True, batch=batch, batch_id=batch_id, shipment=shipment,
                 breaches=_breach_lines(svc, breaches), more_breaches=more,
-                devices=devices, rules=[{**r, "name": _rule_name(str(r["key"]), products),
+                devices=devices, rules=[{**r, "name": rule_name(str(r["key"]), products),
                                          "words": rule_words(_state(svc, str(r["key"]))
                                                              or {})} for r in rules],
-                rule=(_rule_name(rule[0], products), rule_words(rule[1])) if rule else None,
+                rule=(rule_name(rule[0], products), rule_words(rule[1])) if rule else None,
                 chart=chart, reading_rows=reading_rows, cut=cut, names=names, lot=_lot,
                 may_set=svc.may_call(who, "sensors", "set_rule"),
                 **{"values": {}, "error": None, "receipt": None, **ctx})

@@ -10,12 +10,13 @@ times read as every page's do ("2026-01-05 08:00 UTC"), the ISO time as recorded
 tooltip. The faulty-link summary says what to do: hold and recall the batches whose goods
 are wrong, have this node's copy checked when records disagree with the signed ledger.
 An event whose row this node's copy changed (a ``row`` fault) is shown as the ledger holds
-it, the copy's values marked after the ledger's. Recall says where a lot's quantity went
-when not all of it is left: consumed, packed (on which units now), left. Both pages take an
-SSCC as they show one (18 digits). Recall's list downloads whole as
-CSV (``/recall.csv``), with the owners' and holders' names and where each lot went (the
-page's parts). The input form builds an EPCIS 2.0 event for the chosen link and signs
-``trace.record_event`` with the user's own key.
+it, the copy's values marked after the ledger's. A fault's line names the logger that
+found a breach by its name, the id in its tooltip, as the page names every participant.
+Recall says where a lot's quantity went when not all of it is left: consumed, packed (on
+which units now), left. Both pages take an SSCC as they show one (18 digits). Recall's list
+downloads whole as CSV (``/recall.csv``), with the owners' and holders' names and where
+each lot went (the page's parts). The input form builds an EPCIS 2.0 event for the chosen
+link and signs ``trace.record_event`` with the user's own key.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from supplyledger.api.links import DISPOSITIONS, LINKS, NOTE, READING_UNITS, bui
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.forms import Refusal, batch_id, refusal
 from supplyledger.api.web.mine import Choices, suggestions
-from supplyledger.api.web.names import orgs_in, participant_names, place_names
+from supplyledger.api.web.names import DID_IN_TEXT, orgs_in, participant_names, place_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page, when
 from supplyledger.contracts.builtin._trace_once import key as once_key
@@ -262,6 +263,16 @@ def _places(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
 _GOODS_FAULTS = frozenset({"disposition", "sensor"})
 
 
+def _people(svc: LedgerService, result: dict[str, Any]) -> dict[str, str]:
+    """Names of the participants the page names by id: the shipments' carriers, and the
+    loggers (devices) in the lines of faults (a breach's "…, device did:sl:…")."""
+    reasons = [str(f.get("reason") or "") for f in result["faults"]] + [
+        str(f.get("reason") or "") for e in result["events"] for f in e.get("faults") or ()]
+    return participant_names(svc, [str(s.get("transporter") or "")
+                                   for s in result["shipments"]]
+                             + [d for r in reasons for d in DID_IN_TEXT.findall(r)])
+
+
 def _advice(result: dict[str, Any]) -> dict[str, Any]:
     """What the faulty-link summary tells the user to do: ``hold``, the batches (ids, in
     the order their faults happened) whose goods are wrong, to hold and recall; and
@@ -312,9 +323,7 @@ def trace(request: Request, batch: BatchQ = None, page_no: PageQ = 1) -> Respons
                 times=_times(result, withdrawn) if result else {},
                 fault_links=_fault_links(result) if result else 0,
                 advice=_advice(result) if result else {},
-                people=participant_names(svc, [str(s.get("transporter") or "")
-                                               for s in result["shipments"]])
-                if result else {})
+                people=_people(svc, result) if result else {})
 
 
 @router.get("/recall", response_class=HTMLResponse)
