@@ -211,14 +211,14 @@ def test_an_admin_enrols_a_financier_who_assesses_a_seller(page: Any,
     box = _call(page, "credit", "assess", {"subject": seller})
     factors = box.locator("table")
     assert factors.locator("th", has_text="weight").is_visible()
-    assert factors.locator("td", has_text="on_time_delivery").is_visible()
+    assert factors.get_by_role("cell", name="on time delivery", exact=True).is_visible()
     assert not box.locator("pre").count()
     page.reload()
     table = page.locator("details.table", has_text="credit_assessments")
     table.evaluate("e => { e.open = true; }")
     cell = table.locator("details.cell").first
     cell.locator("summary").click()
-    assert cell.locator("td", has_text="disputes_lost").is_visible()
+    assert cell.get_by_role("cell", name="disputes lost", exact=True).is_visible()
 
 
 def test_sharing_needs_a_recipient_and_a_reload_shares_nothing_again(
