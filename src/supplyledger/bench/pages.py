@@ -46,6 +46,7 @@ def pages_to_measure(svc: LedgerService) -> list[str]:
     pages = ["/login", "/", "/explorer", f"/explorer/blocks/{height}",
              "/contracts", "/area/products", "/area/orders", "/area/custody", "/privacy",
              "/audit", "/admin", "/events/new", "/account", "/trace", "/recall",
+             "/area/logistics", "/cold-chain", "/dispatch",
              "/api/status", "/api/blocks", "/api/tx", "/api/participants",
              "/api/organisations", "/api/contracts", "/api/tables"]
     if tx is not None:
@@ -58,6 +59,10 @@ def pages_to_measure(svc: LedgerService) -> list[str]:
         if row is not None:
             b = quote(row[0], safe="")
             pages += [f"/trace?batch={b}", f"/recall?batch={b}", f"/api/trace?batch={b}"]
+    if "sensor_breaches" in svc.reads.tables:  # a breached batch: its temperatures charted
+        row = q("SELECT batch FROM sensor_breaches LIMIT 1").fetchone()
+        if row is not None:
+            pages.append(f"/cold-chain?batch={quote(row[0], safe='')}")
     return pages
 
 

@@ -35,6 +35,7 @@ the same two steps for programs: they share :func:`refuse_unless_platform`,
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -69,6 +70,7 @@ from supplyledger.errors import (
     SupplyLedgerError,
     ValidationError,
 )
+from supplyledger.ledger.encoding import decode
 from supplyledger.logistics.dispatch_request import DispatchRequest, read_json
 from supplyledger.logistics.emissions import load_factors
 from supplyledger.logistics.emissions_report import to_csv
@@ -419,8 +421,6 @@ def _lot(batch: str) -> str:
 
 
 def _state(svc: LedgerService, key: str) -> Any:
-    from supplyledger.ledger.encoding import decode
-
     raw = svc.node.store.get_state(f"sensors/{key}")
     return None if raw is None else decode(raw)
 
@@ -639,7 +639,6 @@ def cold_chain(request: Request, batch: Text = "", shipment: Text = "") -> Respo
 
 def _celsius(text: str, what: str, arg: str) -> int:
     """``text`` degrees Celsius (up to 3 decimals) as the contract's milli-°C."""
-    import decimal
 
     try:
         d = decimal.Decimal(text.strip().replace(",", ".").removesuffix("°C").strip())
