@@ -1,6 +1,8 @@
 """Pages built on the contract registry: the contract catalogue and a form per method;
 areas (products, orders, custody, logistics) that gather the methods and tables of the
-contracts behind them; participants and roles for admins.
+contracts behind them; participants and roles for admins. A financier's Orders area also
+sums its open financings per seller and currency above the ``financing`` table (the
+exposure ``GET /api/credit/exposure`` answers), which the table's rows leave to be added up.
 
 An area whose contracts are not deployed yet says so and shows nothing else, and a new
 contract's methods appear in the catalogue (and its area) as soon as its module exists.
@@ -15,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from supplyledger.api.auth import check_csrf, current, service_of
 from supplyledger.api.routers.common import Cursor
+from supplyledger.api.routers.credit import exposure
 from supplyledger.api.service import LedgerService, Principal
 from supplyledger.api.web.actions import narrow_fields, refuse_before_signing
 from supplyledger.api.web.forms import fields_for, parse_form
@@ -107,6 +110,15 @@ def _lists(svc: LedgerService, who: Principal, forms: list[dict[str, Any]]) -> d
     return lists
 
 
+def _exposure(svc: LedgerService, who: Principal,
+              present: list[str]) -> list[dict[str, Any]] | None:
+    """A financier's own open exposure per seller and currency, and the requests waiting
+    for its decision (None for anyone else: only a financier advances money)."""
+    if "credit" not in present or not who.has("financier"):
+        return None
+    return exposure(svc.reads, who.did)
+
+
 @router.get("/area/{area}", response_class=HTMLResponse)
 def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Response:
     who = current(request)
@@ -118,10 +130,11 @@ def area(request: Request, area: Annotated[str, Path(max_length=32)]) -> Respons
     forms = {n: _forms(svc, who, n) for n in present}
     tables = {n: _tables(svc, who, n) for n in present}
     sections = [{"contract": n, "forms": forms[n], "tables": tables[n]} for n in present]
+    owed = _exposure(svc, who, present)
     return page(request, "area.html", title=title, intro=intro, sections=sections,
-                wanted=names, area=area, pages=AREA_PAGES.get(area, ()),
-                names=_names(svc, *[(t["mine"], t["page"].items) for ts in tables.values()
-                                    for t in ts]),
+                wanted=names, area=area, pages=AREA_PAGES.get(area, ()), exposure=owed,
+                names=_names(svc, owed, *[(t["mine"], t["page"].items)
+                                          for ts in tables.values() for t in ts]),
                 lists=_lists(svc, who, [m for f in forms.values() for m in f]))
 
 
