@@ -35,7 +35,8 @@ def test_a_revoked_holders_instruction_is_not_paid_out(tmp_path: Path) -> None:
     assert c.rows("SELECT id, state, paid FROM withdrawals") == [("w-1", "cancelled", 0)]
     bal = dict(c.rows("SELECT account, balance FROM balances WHERE currency='EUR'"))
     assert bal == {shop.did: 10_000, "escrow:withdrawal:w-1": 0}
-    # (payments v4, newer than this test, changes only the words of a refused cancellation)
-    assert c.rows("SELECT version FROM rules_adopted WHERE contract='payments'") == [(4,)]
+    # (payments v4 and v5, newer than this test, change only the words of a refused
+    # cancellation and refuse stateless errors before execution)
+    assert c.rows("SELECT version FROM rules_adopted WHERE contract='payments'") == [(5,)]
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]

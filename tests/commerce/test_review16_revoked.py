@@ -328,7 +328,8 @@ def test_a_new_ledger_runs_the_new_rules_and_audits_clean(tmp_path: Path) -> Non
     assert c.rows("SELECT owner, custodian FROM custody_holdings WHERE batch = ?",
                   lots[1]) == [(heir.did, heir.did)]
     rules = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
-    # (orders v4 and v5, newer than this test, change only the words of refusals)
-    assert (rules.get("credit"), rules.get("custody"), rules.get("orders")) == (2, 3, 5)
+    # (orders v4 to v6 and custody v4, newer than this test, change only the words of
+    # refusals and refuse stateless errors before execution)
+    assert (rules.get("credit"), rules.get("custody"), rules.get("orders")) == (2, 4, 6)
     report = run_audit(c.dir)
     assert report.ok, report.findings[:3]

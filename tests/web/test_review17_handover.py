@@ -74,7 +74,9 @@ def scene(served: Served) -> Scene:
     """The mill's operator revoked, with a successor enrolled in its organisation; one of
     the batches it held as the case at hand."""
     svc = served.service
-    assert svc.rules_version("custody") == 3
+    # (custody v4, newer than this test, refuses a hand-over to the account itself before
+    # execution; the form refuses it before signing as under v3)
+    assert svc.rules_version("custody") == 4
     mill = served.did("mill")
     held = svc.reads.rows("custody_holdings", 500, None, {"owner": mill, "custodian": mill})
     assert held.items, "the demo's mill holds batches"

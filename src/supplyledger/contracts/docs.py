@@ -38,6 +38,10 @@ def contracts_markdown() -> str:
                       f"- **Roles:** {roles}"]
             if m.errors:
                 lines.append("- **Errors:** " + ", ".join(f"`{e}`" for e in m.errors))
+            if m.admit is not None:  # what the submitter is told at once, never recorded
+                lines.append(f"- **Admission check:** from rules v{m.admit[0]} its refusals "
+                             "that need no state come before execution; no block records "
+                             "them")
             if m.args:
                 lines += ["- **Arguments:**", ""]
                 lines += ["  | name | type | required | notes |", "  |---|---|---|---|"]

@@ -7,7 +7,10 @@ re-checked here, in order, so a key revoked earlier in the same block stops late
 Each call runs under the rules version of its contract in force at that point (state key
 ``rules/v/<contract>``, 1 when absent), so a ``rules.adopt`` earlier in a block applies to
 the calls after it; identity's version in force also decides what machine keys may sign
-(``runtime.role_refusal``), for every contract's calls.
+(``runtime.role_refusal``), for every contract's calls. A method's admission check
+(``Method.admission``: stateless, but new rules from some version on) rejects a call
+before it runs, under the version in force at that point, like an unknown signer: no
+receipt, and the audit finds such a call in a stored block inadmissible.
 """
 
 from __future__ import annotations
@@ -212,6 +215,13 @@ class Executor:
                     versions[tx.contract] = version
             if c is not None and version not in c.versions:
                 res.unsupported.append((tx, tx.contract, version))
+            elif c is not None and tx.error is None:
+                m = c.methods.get(tx.method)
+                bad = None if m is None or m.admit is None else m.admission(
+                    signer, tx.value, version)
+                if bad is not None:
+                    res.rejected.append((tx, bad))
+                    continue
             identity = versions.get("identity")
             if identity is None:  # (cached like the others; an adoption drops it below)
                 identity = versions["identity"] = _rules_in_force("identity", read)

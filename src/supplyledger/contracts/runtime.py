@@ -21,6 +21,15 @@ for the executor and for the CLI and web API before they sign.
 Role refusals are receipt words, so their wording is identity rules too: from v4
 (:data:`ROLE_WORDS_RULES`) one names the roles in words ("needs the role admin or
 seller"); older rules keep printing the list they recorded.
+
+Admission checks: a method may declare ``admit=(since, check)``, a check that needs no
+state (only the signer and the arguments: a transfer to oneself, a reversed window). From
+its contract's rules ``since`` on, the executor runs ``check(signer, value, version)``
+before the call and a refusal rejects the transaction, as an unknown signer is: the
+submitter gets the error and no block records it (DESIGN: bad input never enters a block).
+Under older rules the check in the method's body still decides, recording a failed
+receipt, so old blocks re-execute as they were decided. The check raises the error the
+body's check gives under the same rules, in the same words.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ __all__ = [
     "MACHINE_ROLES",
     "MACHINE_RULES",
     "ROLE_WORDS_RULES",
+    "AdmitCheck",
     "Call",
     "Contract",
     "Ctx",
@@ -68,6 +78,8 @@ MACHINE_RULES = 3
 # The identity rules version from which a role refusal names the roles in words.
 ROLE_WORDS_RULES = 4
 StateReader = Callable[[str], bytes | None]
+# An admission check: (signer, the method's value, rules version) -> None, or raises.
+AdmitCheck = Callable[[str, Any, int], None]
 _MISSING = object()
 
 
@@ -94,6 +106,21 @@ class Method:
     merge_parts: Callable[[list[Any]], Any] | None = None
     # Open to machine keys under identity rules v3 (only with ``roles="*"``).
     machines: bool = False
+    # (since, check): the stateless check the executor runs before the call from the
+    # contract's rules ``since`` on (see the module docstring).
+    admit: tuple[int, AdmitCheck] | None = None
+
+    def admission(self, signer: str, value: Any, version: int) -> SupplyLedgerError | None:
+        """Why the call is refused before execution under rules ``version``, or None."""
+        if self.admit is None or version < self.admit[0]:
+            return None
+        try:
+            self.admit[1](signer, value, version)
+        except SupplyLedgerError as exc:
+            return exc
+        except Exception:  # a bug in a check must not stop blocks: the body decides
+            return None
+        return None
 
 
 def method(
@@ -106,13 +133,18 @@ def method(
     parts: tuple[Callable[[dict[str, Any], int, int], Any], Callable[[list[Any]], Any]]
     | None = None,
     machines: bool = False,
+    admit: tuple[int, AdmitCheck] | None = None,
 ) -> Callable[[Callable[[Ctx, Any], Any]], Method]:
     """Declare a contract method. ``roles="*"`` admits any registered participant; under
     identity rules v3 machine keys too only with ``machines=True``.
 
     ``fn(ctx, value)`` receives the validated arguments, or what ``prepare`` made of them.
     ``parts=(prepare_part, merge_parts)`` lets large calls be prepared in shares.
+    ``admit=(since, check)`` refuses before execution from rules ``since`` on what
+    ``check(signer, value, version)`` refuses (see the module docstring).
     """
+    if admit is not None and admit[0] < 2:
+        raise ValueError("an admission check is new rules: since must be 2 or later")
     if parts is not None and prepare is None:
         raise ValueError("parts needs a prepare step to split")
     part_fn, merge_fn = parts or (None, None)
@@ -124,7 +156,7 @@ def method(
     def wrap(fn: Callable[[Ctx, Any], Any]) -> Method:
         doc = (fn.__doc__ or "").strip()
         return Method(fn.__name__, fn, role_set, dict(args), doc, tuple(e.code for e in errors),
-                      prepare, reads, part_fn, merge_fn, machines)
+                      prepare, reads, part_fn, merge_fn, machines, admit)
 
     return wrap
 

@@ -34,8 +34,8 @@ ADDRESSEE_COLS = ("to_", "to", "recipient", "buyer", "seller", "transporter", "c
                   "owner", "account", "subject", "financier", "author", "frm", "party",
                   "creator", "platform", "bank", "declarant")
 # The column that says when a row happened, in order of preference.
-_TIME_COLS = ("placed_at", "declared_at", "time", "created", "since", "updated", "started",
-              "height")
+_TIME_COLS = ("placed_at", "declared_at", "requested_at", "time", "created", "since",
+              "updated", "started", "height")
 
 
 def org_cells(t: Table, who: Principal) -> list[tuple[str, str]]:

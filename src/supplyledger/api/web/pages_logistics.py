@@ -16,9 +16,11 @@ breach with the band and allowance it recorded (``sensors/b/<id>``), a batch's r
 (its own, else its product's), and the readings of the newest reading batches decoded from
 their signed transactions (the tables keep only summaries), charted by ``charts.line``. Its
 form signs ``sensors.set_rule`` from °C and minutes (:func:`rule_args`), refused in words
-before signing. Its words for a breach's worst value (:func:`worst_words`: the unit is the
-check kind's, not the column's) and for a rule (:func:`rule_name`: the product it belongs
-to) are also the generic tables' (:func:`breach_cells`, through ``money.shown_rows``).
+before signing (under sensors rules v5 also a band narrower than the contract takes). A
+breach found under rules v5 also says which version of its rule judged it. Its words for a
+breach's worst value (:func:`worst_words`: the unit is the check kind's, not the column's)
+and for a rule (:func:`rule_name`: the product it belongs to) are also the generic tables'
+(:func:`breach_cells`, through ``money.shown_rows``).
 
 The solver runs in a worker thread with a bounded search (at most 10 s; it also stops after
 2000 iterations, so a plan is reproducible), one solve at a time per server, so the pages
@@ -61,6 +63,8 @@ from supplyledger.api.web.names import participant_names
 from supplyledger.api.web.once import PENDING
 from supplyledger.api.web.render import page
 from supplyledger.api.web.units import in_unit
+from supplyledger.contracts.builtin._sensors_model import milli as decimal_text
+from supplyledger.contracts.builtin._sensors_rules import MIN_BAND
 from supplyledger.errors import (
     AlreadyExists,
     Forbidden,
@@ -522,6 +526,7 @@ def _breach_lines(svc: LedgerService, rows: list[dict[str, Any]]) -> list[dict[s
             "lasted": in_unit(int(end) - int(r["started"]), "dwell_ms"),
             "allowed": in_unit(int(band[2] or 0), "dwell_ms"),
             "rule": rule_name(str(r["rule"]), products),
+            "rule_version": r.get("rule_version"),  # sensors rules v5 record it
             "logger": names.get(str(r["device"]), str(r["device"])),
             "orders": orders})
     return out
@@ -653,6 +658,9 @@ def _celsius(text: str, what: str, arg: str) -> int:
     return int(milli)
 
 
+_BAND_RULES = 5  # sensors rules that refuse a band narrower than MIN_BAND
+
+
 def rule_args(svc: LedgerService, form: dict[str, str]) -> dict[str, Any]:
     """``sensors.set_rule``'s arguments from the cold-chain page's form (°C and minutes);
     the rule's other checks (humidity, shock) kept, as the call replaces the rule whole.
@@ -676,6 +684,11 @@ def rule_args(svc: LedgerService, form: dict[str, str]) -> dict[str, Any]:
         raise ValidationError(f"the lowest temperature ({in_unit(lo, 'temp_min')}) must be "
                               f"below the highest ({in_unit(hi, 'temp_max')})",
                               arg="temp_min")
+    if hi - lo < MIN_BAND["temp"] and svc.rules_version("sensors") >= _BAND_RULES:
+        least = decimal_text(MIN_BAND["temp"])
+        raise ValidationError(f"the band {decimal_text(lo)} °C to {decimal_text(hi)} °C is "
+                              f"narrower than {least} °C, the narrowest a rule takes: "
+                              "loggers measure no finer", arg="temp_max")
     text = form.get("allowed_min", "").strip() or "0"
     if not text.isdigit() or int(text) > 7 * 24 * 60:
         raise ValidationError("minutes allowed out of range: a whole number from 0 to "

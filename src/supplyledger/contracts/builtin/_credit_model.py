@@ -118,4 +118,4 @@ def project_lien(e: dict[str, Any], m: EventMeta) -> list[Op]:
     """``orders.lien_settled`` -> the financing row (the table belongs to credit)."""
     return [Update("financing", (e["order"],), (("state", e["state"]), ("repaid", e["repaid"]),
                                                 ("recovered", e.get("recovered", 0)),
-                                                ("settled_tx", m.tx)))]
+                                                ("settled_tx", m.tx), ("settled_at", m.time)))]

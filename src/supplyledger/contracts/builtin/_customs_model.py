@@ -33,11 +33,12 @@ from __future__ import annotations
 from typing import Any
 
 from supplyledger.contracts.builtin.payments import iso_currency
-from supplyledger.contracts.runtime import Ctx
+from supplyledger.contracts.runtime import AdmitCheck, Ctx
 from supplyledger.contracts.schema import Str
 from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
 
 __all__ = [
+    "ADMIT_RULES",
     "BP",
     "COUNTRY",
     "DECL_ID",
@@ -47,6 +48,7 @@ __all__ = [
     "RATE_SCALE",
     "ROUNDING",
     "TRANSITIONS",
+    "admit_iso",
     "authority_account",
     "country_key",
     "decl_key",
@@ -235,6 +237,24 @@ def iso_money(ctx: Ctx, ccy: str, arg: str) -> None:
     creates no other; v1 took any three capitals (ValidationError naming ``arg``)."""
     if ctx.version >= 2:
         iso_currency(ccy, arg)
+
+
+# From these customs rules on, a currency outside ISO 4217 is refused before execution.
+ADMIT_RULES = 6
+
+
+def admit_iso(*fields: str) -> tuple[int, AdmitCheck]:
+    """The admission check (``method(admit=...)``) refusing, from :data:`ADMIT_RULES`, what
+    :func:`iso_money` refuses of the argument ``fields``, in their order, needing no state;
+    ``lines`` stands for each declaration line's currency."""
+    def check(signer: str, a: dict[str, Any], version: int) -> None:
+        for f in fields:
+            if f == "lines":
+                for i, ln in enumerate(a["lines"]):
+                    iso_currency(ln["currency"], f"lines[{i}].currency")
+            else:
+                iso_currency(a[f], f)
+    return ADMIT_RULES, check
 
 
 def half_up(num: int, den: int) -> int:

@@ -13,6 +13,7 @@ from supplyledger.contracts.builtin._customs_model import (
     BP,
     COUNTRY,
     RATE_SCALE,
+    admit_iso,
     country_key,
     hs_code,
     iso_money,
@@ -47,7 +48,7 @@ def _prepare_tariff(a: dict[str, Any]) -> dict[str, Any]:
     "country": COUNTRY,
     "org": Str(max_len=64, doc="the organisation (with the customs role) that is its authority"),
     "currency": CURRENCY,
-}, errors=(NotFound, Forbidden, ValidationError))
+}, errors=(NotFound, Forbidden, ValidationError), admit=admit_iso("currency"))
 def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin: name the customs authority of a country and the currency its
     tariffs are in. Appointing another organisation later hands the country over (its
@@ -78,7 +79,8 @@ def appoint(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     "vat_bp": Int(max=BP, doc="VAT rate in basis points"),
     "de_minimis": Amount(minimum=0, doc="no duty when the declaration's value is below it"),
     "effective_from": TIME,
-}, errors=(NotFound, Forbidden, ValidationError, AmountError, InvalidState))
+}, errors=(NotFound, Forbidden, ValidationError, AmountError, InvalidState),
+   admit=admit_iso("currency"))
 def set_tariff(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Customs authority: publish the duty and VAT rates (and de-minimis value) for an HS
     prefix of its country, from a time (no earlier than the transaction's: what was in
@@ -127,7 +129,7 @@ def _appointee(ctx: Ctx, org_id: str, role: str) -> None:
 @method(roles="admin", args={
     "quote": CURRENCY,
     "org": Str(max_len=64, doc="the organisation (with the settlement role) publishing"),
-}, errors=(NotFound, Forbidden, ValidationError))
+}, errors=(NotFound, Forbidden, ValidationError), admit=admit_iso("quote"))
 def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin: name the organisation whose members publish exchange rates into
     ``quote`` (as a central bank's reference rates). Appointing another hands it over;
@@ -146,7 +148,8 @@ def appoint_rates(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     "rate": Int(min=1, max=MAX_AMOUNT, doc=f"quote minor units per base minor unit x "
                 f"{RATE_SCALE}"),
     "time": TIME,
-}, errors=(NotFound, Forbidden, ValidationError, InvalidState))
+}, errors=(NotFound, Forbidden, ValidationError, InvalidState),
+   admit=admit_iso("base", "quote"))
 def set_rate(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Appointed rate publisher (``appoint_rates`` for the quote currency): publish an
     exchange rate, in force from ``time`` (no earlier than the transaction's; rules v4:

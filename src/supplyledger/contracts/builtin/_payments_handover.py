@@ -53,9 +53,7 @@ def _check_successor(ctx: Ctx, holder: dict[str, Any], to: str) -> None:
     """``to`` exists, is active, and belongs to ``holder``'s organisation (see the
     docstring: an admin never moves one organisation's money to another)."""
     account, org = holder["did"], holder["org"]
-    if to == account:
-        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
-                              arg="to")
+    not_itself(account, to)
     is_org = to.startswith("org:")
     who = ctx.read("identity", f"o/{to[4:]}" if is_org else participant_key(to))
     if who is None:
@@ -72,6 +70,18 @@ def _check_successor(ctx: Ctx, holder: dict[str, Any], to: str) -> None:
         raise Forbidden(f"{to} holds only the roles {', '.join(who['roles'])}: a machine "
                         "key never holds its organisation's money; hand it to "
                         f"org:{org} or a member who acts for it", org=org, to=to)
+
+
+def not_itself(account: str, to: str) -> None:
+    """Refuse a hand-over of ``account`` to itself (stateless: from payments rules v5 an
+    admission check, :func:`admit_hand_over`)."""
+    if to == account:
+        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
+                              arg="to")
+
+
+def admit_hand_over(signer: str, a: dict[str, Any], version: int) -> None:
+    not_itself(a["account"], a["to"])
 
 
 def _known_currency(ctx: Ctx, ccy: str) -> str:
@@ -121,7 +131,8 @@ def _checks(ctx: Ctx, account: str, to: str | None, currency: str | None) -> dic
                     doc="default: every ISO 4217 currency it holds"),
     "reason": Str(max_len=500, doc="why, shown to people (no control or bidi characters, "
                   "not only whitespace)"),
-}, errors=(InvalidState, NotFound, Forbidden, ValidationError, AmountError))
+}, errors=(InvalidState, NotFound, Forbidden, ValidationError, AmountError),
+   admit=(5, admit_hand_over))
 def hand_over_balance(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin (rules v3): move all of a revoked participant's balance (in
     ``currency``, or in every ISO 4217 currency) to a successor within its organisation,

@@ -4,19 +4,20 @@ they concern, and the check the orders contract makes before an automatic payout
 A breach lives at ``sensors/b/{id}`` (id: the first 32 hex digits of the transaction that
 found it, a dash and its index in that transaction) with the device, rule, kind, marked
 batches, shipment, start, last out-of-range reading (``seen``), end (None while it lasts),
-worst value and the rule's band. Each marked batch lists its breaches at
-``sensors/x/{batch}``: ``n`` counts them all, ``first`` is the earliest (the faulty link
-trace shows, however many came after) and ``ids`` the latest 32; ``open`` lists those still
-going on and ``last_end`` is
-``[end, id]`` of the one that ended last, which is all :func:`hold_on_breach` needs however
-many breaches the batch has had. A breach closed without a reading back in range (unbind,
-its rule no longer applies) is recorded as ending at its last out-of-range reading, but
-counts as ending when it was closed in ``last_end``: it was still open until then, and an
-order placed meanwhile stays held. Rules v3: an excursion still within its allowance when
-its device is unbound was never seen to end either; it counts until the unbind (or the end
-of the bound shipment) and, if that is longer than allowed, becomes a breach recorded as
-ending then (:func:`close_pending`), so stopping a logger's readings short of the allowance
-and detaching it later hides nothing.
+worst value and the rule's band; from rules v5 also ``rule_version``, the version of the
+rule whose band it recorded (a product rule's versions share one key, and an excursion
+carries on under a new version, so the key alone does not say). Each marked batch lists its
+breaches at ``sensors/x/{batch}``: ``n`` counts them all, ``first`` is the earliest (the
+faulty link trace shows, however many came after) and ``ids`` the latest 32; ``open`` lists
+those still going on and ``last_end`` is ``[end, id]`` of the one that ended last, which is
+all :func:`hold_on_breach` needs however many breaches the batch has had. A breach closed
+without a reading back in range (unbind, its rule no longer applies) is recorded as ending
+at its last out-of-range reading, but counts as ending when it was closed in ``last_end``:
+it was still open until then, and an order placed meanwhile stays held. Rules v3: an
+excursion still within its allowance when its device is unbound was never seen to end
+either; it counts until the unbind (or the end of the bound shipment) and, if that is longer
+than allowed, becomes a breach recorded as ending then (:func:`close_pending`), so stopping
+a logger's readings short of the allowance and detaching it later hides nothing.
 
 Rules v4 keep excursions per batch (``_sensors_allowance``), so the batches one breach marks
 may later part ways: another logger watching only some of them sees those back in range.
@@ -142,6 +143,8 @@ def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],
          "seen": h["seen"], "ended": h["ended"], "worst": h["worst"], "band": h["band"],
          "fence": next(iter(fence), None), "on": d["bind"]["kind"], "tx": ctx.tx_id,
          "time": ctx.time}
+    judged = {"rule_version": rule["v"]} if ctx.version >= 5 else {}  # v1-v4 kept none
+    b.update(judged)
     ctx.put(breach_key(bid), b)
     for batch in batches:
         x = ctx.get(breaches_key(batch)) or {"n": 0, "first": bid, "ids": [], "open": [],
@@ -155,7 +158,7 @@ def open_breach(ctx: Ctx, bid: str, d: dict[str, Any], rule: dict[str, Any],
         ctx.put(breaches_key(batch), x)
     ctx.emit("breach", **{k: b[k] for k in ("id", "device", "rule", "kind", "batches",
                                              "shipment", "start", "ended", "worst")},
-             detail=breach_reason(b))
+             detail=breach_reason(b), **judged)
 
 
 def hold_on_breach(ctx: Ctx, order: dict[str, Any]) -> None:

@@ -13,6 +13,9 @@ range counts against them (the conservative reading of a cold-chain allowance). 
 a breach once it lasts longer than ``allow`` ms, or at once when ``allow`` is 0. Excursions
 carry across reading batches in the device's state ``[start, worst, seen, breach id]``.
 
+Rules v5 refuse a band narrower than a logger can tell apart (:func:`check_band_widths`,
+:data:`MIN_BAND`): 0.1 °C of temperature, 1 %RH of humidity.
+
 Evaluation is integer arithmetic only: the geofence uses an equirectangular projection with
 cos(latitude of the centre) computed once by an integer Taylor series (no libm, so every node
 gets the same bits); its error is well under 1 % for fences up to a few hundred km. Polygons
@@ -29,7 +32,8 @@ from supplyledger.contracts.schema import Enum, Int, List, Obj, Str
 from supplyledger.errors import ValidationError
 from supplyledger.gs1 import canonical_digital_link, validate_gtin
 
-__all__ = ["RULE_ARGS", "breach_reason", "cos_e9", "evaluate", "prepare_rule", "widened"]
+__all__ = ["MIN_BAND", "RULE_ARGS", "breach_reason", "check_band_widths", "cos_e9", "evaluate",
+           "prepare_rule", "widened"]
 
 _ALLOW = Int(optional=True, min=0, max=7 * DAY_MS, doc="allowed excursion, ms (default 0)")
 _POINT = List(item=Int(min=-LON, max=LON), min_items=2, max_items=2, doc="[lat, lon] µdeg")
@@ -49,6 +53,13 @@ RULE_ARGS = {
         "radius_m": Int(optional=True, min=1, max=20_000_000),
         "polygon": List(optional=True, item=_POINT, min_items=3, max_items=32)}),
 }
+# Rules v5: the narrowest band, in the contract's units. A band is worth setting only if a
+# logger can tell its edges apart: cold-chain loggers report temperature in steps of 0.1 °C
+# (100 m°C; the milli-°C unit is finer than any of them) and humidity in whole %RH (their
+# sensors are accurate to a few %RH; 10 per-mille). Narrower, every reading rounding
+# across an edge is an excursion: the band would judge the sensor's noise, not the goods.
+# Shock is a ceiling and the geofence a distance, not bands: their schema bounds suffice.
+MIN_BAND = {"temp": 100, "hum": 10}
 _PI_E18 = 3_141_592_653_589_793_238
 _E18 = 10**18
 _UM_PER_UDEG = 111_195  # micrometres per micro-degree of a great circle (R = 6,371,009 m)
@@ -105,6 +116,23 @@ def prepare_rule(args: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("a rule needs at least one of temp, hum, shock, geofence",
                               arg="scope")
     return rule
+
+
+def check_band_widths(rule: dict[str, Any]) -> None:
+    """Rules v5: refuse a band of ``rule`` (normal form) narrower than :data:`MIN_BAND`,
+    naming the band, its width and the minimum (``validation_error``, arg the check)."""
+    for kind, least in MIN_BAND.items():
+        if kind not in rule:
+            continue
+        lo, hi, _ = rule[kind]
+        if hi - lo < least:
+            name, unit = _NAMES[kind]
+            scale = 100 if kind == "hum" else 1  # per-mille -> percent, as milli-units
+            raise ValidationError(
+                f"the {name} band {milli(lo * scale)} to {milli(hi * scale)} {unit} is "
+                f"{milli((hi - lo) * scale)} {unit} wide: a band must be at least "
+                f"{milli(least * scale)} {unit} wide ({kind}.max - {kind}.min >= {least}), "
+                "as loggers measure no finer", arg=kind, width=hi - lo, minimum=least)
 
 
 def widened(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:

@@ -4,7 +4,9 @@
 cold-chain excursion rate is a plain count; its columns are read by other modules (KPIs,
 trace pages), so their names are part of the interface. ``sensor_batches`` keeps the
 summary of each reading batch (the readings stay in the signed transaction: join on
-``tx``). Times are ms since the epoch, measures in the contract's integer units.
+``tx``). A breach row's ``rule_version`` is the version of ``rule`` it was judged against
+(sensors rules v5; empty for breaches found before). Times are ms since the epoch,
+measures in the contract's integer units.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ BREACHES = Table(
     (("id", "TEXT"), ("batch", "TEXT"), ("device", "TEXT"), ("shipment", "TEXT"),
      ("rule", "TEXT"), ("kind", "TEXT"), ("started", "INTEGER"), ("ended", "INTEGER"),
      ("worst", "INTEGER"), ("detail", "TEXT"), ("tx", "TEXT"), ("height", "INTEGER"),
-     ("time", "INTEGER")),
+     ("time", "INTEGER"), ("rule_version", "INTEGER")),
     ("id", "batch"), (("batch",), ("device",)),
 )
 TABLES = (DEVICES, RULES, BATCHES, BREACHES)
@@ -97,7 +99,8 @@ def _recorded(e: dict[str, Any], m: EventMeta) -> list[Op]:
 def _breach(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Upsert("sensor_breaches", (
         e["id"], batch, e["device"], e["shipment"], e["rule"], e["kind"], e["start"],
-        e["ended"], e["worst"], e["detail"], m.tx, m.height, m.time)) for batch in e["batches"]]
+        e["ended"], e["worst"], e["detail"], m.tx, m.height, m.time, e.get("rule_version")))
+        for batch in e["batches"]]
 
 
 def _breach_updated(e: dict[str, Any], m: EventMeta) -> list[Op]:

@@ -24,10 +24,13 @@ seller's balance in the order's currency, as far as it goes (an ``orders.money``
 ``financing recovery``, seller -> financier; money the seller reserved for a withdrawal is
 beyond reach), and ``orders.lien_settled`` reports it (``recovered``, included in
 ``repaid``). Only a lien still unpaid after that is closed ``short``, and counts as a
-payment delay against the seller. The ``financing`` table shows both figures. Under orders
-rules v3 the seller may cancel a financed order whose buyer has been revoked (the buyer no
-longer can), and a consortium admin one whose buyer and seller both have been, which
-settles the lien as the buyer's cancellation does.
+payment delay against the seller. The ``financing`` table shows both figures, and when
+each step happened (epoch ms, the transactions' times): ``requested_at``, ``decided_at``
+(the financier's answer, or the seller's withdrawal) and ``settled_at`` (the escrow's
+settlement, ``orders.lien_settled``); a new request after a declined or withdrawn one
+starts its row afresh. Under orders rules v3 the seller may cancel a financed order whose
+buyer has been revoked (the buyer no longer can), and a consortium admin one whose buyer
+and seller both have been, which settles the lien as the buyer's cancellation does.
 
 Rules v2 (new ledgers start there; older ones after ``rules.adopt``): a financier cannot
 approve a request once its seller has been revoked (``invalid_state``, naming the seller
@@ -219,7 +222,8 @@ FINANCING = Table(
     (("order_id", "TEXT"), ("seller", "TEXT"), ("financier", "TEXT"), ("currency", "TEXT"),
      ("amount", "INTEGER"), ("repay", "INTEGER"), ("state", "TEXT"), ("score", "INTEGER"),
      ("grade", "TEXT"), ("repaid", "INTEGER"), ("recovered", "INTEGER"), ("tx", "TEXT"),
-     ("settled_tx", "TEXT")),
+     ("settled_tx", "TEXT"), ("requested_at", "INTEGER"), ("decided_at", "INTEGER"),
+     ("settled_at", "INTEGER")),
     ("order_id",), (("seller",), ("financier",)))
 
 
@@ -232,15 +236,18 @@ def _assessed(e: dict[str, Any], m: EventMeta) -> list[Op]:
 def _requested(e: dict[str, Any], m: EventMeta) -> list[Op]:
     return [Upsert("financing", (e["order"], e["seller"], e["financier"], e["currency"],
                                  e["amount"], e["repay"], "requested", e["score"], e["grade"],
-                                 0, 0, m.tx, None))]
+                                 0, 0, m.tx, None, m.time, None, None))]
 
 
 def _decided(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    return [Update("financing", (e["order"],), (("state", e["state"]),))]
+    return [Update("financing", (e["order"],), (("state", e["state"]),
+                                                ("decided_at", m.time)))]
 
 
 def _withdrawn(e: dict[str, Any], m: EventMeta) -> list[Op]:
-    return [Update("financing", (e["order"],), (("state", "withdrawn"),))]
+    # The request is answered, by its seller: when it stopped waiting is what people ask.
+    return [Update("financing", (e["order"],), (("state", "withdrawn"),
+                                                ("decided_at", m.time)))]
 
 
 CONTRACT = Contract.of(

@@ -20,14 +20,14 @@ carrier, warehouse or customs, never the declared buyer's side (``check_custody`
 before the reservation cannot be accepted during it, because orders refuse to reserve a
 batch with an open proposal; so ``accept`` need not check again.
 
-Rules v2 (new ledgers start there; older ones after ``rules.adopt``): ``accept`` refuses an
+Rules v2 (older ledgers after ``rules.adopt``): ``accept`` refuses an
 offer whose proposer has been revoked since it was made (``invalid_state``, current
 ``lapsed``; the recipient rejects it), so what a revoked participant, or whoever held its
 key, offered does not outlive the revocation; and custody offered to an order's buyer's
 side before the order's customs declaration (or before its rejection) is refused at
 ``accept`` as at ``propose`` until the declaration is cleared. v1 accepted both.
 
-Rules v3 (new ledgers start there): what a revoked participant owns or holds is no longer
+Rules v3: what a revoked participant owns or holds is no longer
 stuck. A hand-over needs its holder's signature, and a revoked participant signs nothing,
 so a buyer revoked after its order settled (orders rules v3 give it the title) kept goods
 nobody could move. A consortium admin now hands the rights a revoked participant holds of a
@@ -37,6 +37,11 @@ member, not only a machine key, so goods never leave the organisation on an admi
 Not while an order reserves the batch (title moves with the order), nor under another
 holder's open offer; an open offer of the revoked holder itself lapses (``lapsed``).
 Custody is handed over only as ``propose`` would allow it under a customs declaration.
+
+Rules v4 (new ledgers start there) refuse before execution what needs no state to refuse
+(``runtime`` admission checks): a proposal to oneself and a ``hand_over_goods`` to the
+account itself. Same error and words, but the submitter gets them at once and no block
+records a failed transaction; v1 to v3 ledgers record it, as they did.
 """
 
 from __future__ import annotations
@@ -96,7 +101,30 @@ def _holding(ctx: Ctx, batch: str) -> dict[str, Any]:
     return h  # type: ignore[no-any-return]
 
 
-@method(roles=ANY_PARTICIPANT, args={
+# From these rules on, the checks below that need no state refuse before execution.
+ADMIT_RULES = 4
+
+
+def _not_to_oneself(signer: str, to: str) -> None:
+    if to == signer:
+        raise InvalidState("a proposal to oneself changes nothing", current="held")
+
+
+def _admit_propose(signer: str, a: dict[str, Any], version: int) -> None:
+    _not_to_oneself(signer, a["to"])
+
+
+def _not_itself(account: str, to: str) -> None:
+    if to == account:
+        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
+                              arg="to")
+
+
+def _admit_hand_over(signer: str, a: dict[str, Any], version: int) -> None:
+    _not_itself(a["account"], a["to"])
+
+
+@method(roles=ANY_PARTICIPANT, admit=(ADMIT_RULES, _admit_propose), args={
     "batch": Str(max_len=300, doc="batch id (canonical LGTIN)"),
     "to": Str(max_len=128, doc="participant id of the recipient"),
     "kind": Enum(values=KINDS, doc="what is handed over"),
@@ -125,8 +153,7 @@ def propose(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     to = ctx.read("identity", participant_key(args["to"]))
     if to is None or to["status"] != "active":
         raise NotFound(f"no active participant {args['to']}")
-    if args["to"] == ctx.signer:
-        raise InvalidState("a proposal to oneself changes nothing", current="held")
+    _not_to_oneself(ctx.signer, args["to"])
     if kind == "custody":
         _not_uncleared_to_buyer(ctx, batch, args["to"], to["org"])
     if kind in ("custody", "both"):
@@ -247,7 +274,8 @@ def cancel(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
               "participant's organisation (not only a machine key)"),
     "reason": Str(max_len=500, doc="why, shown to people (no control or bidi characters, "
                   "not only whitespace)"),
-}, errors=(NotFound, Forbidden, InvalidState, ValidationError))
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError),
+   admit=(ADMIT_RULES, _admit_hand_over))
 def hand_over_goods(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Consortium admin (rules v3): hand what a revoked participant holds of a batch (its
     title, custody or both) to a successor within its organisation."""
@@ -332,9 +360,7 @@ def _held_by_revoked(ctx: Ctx, h: dict[str, Any], batch: str, account: str) -> s
 def _successor(ctx: Ctx, account: str, to: str) -> dict[str, Any]:
     """The record of ``to``: an active member of ``account``'s organisation that acts for it
     (not only a machine key): an admin never moves goods to another organisation."""
-    if to == account:
-        raise ValidationError(f"to is {account} itself: a hand-over goes to a successor",
-                              arg="to")
+    _not_itself(account, to)
     org = ctx.read("identity", participant_key(account))["org"]
     who = ctx.read("identity", participant_key(to))
     if who is None:
@@ -406,5 +432,5 @@ CONTRACT = Contract.of(
     projectors={"custody.proposed": _proposed, "custody.answered": _answered,
                 "custody.transferred": project_transfer,
                 "custody.handed_over": project_transfer},
-    versions=(1, 2, 3),
+    versions=(1, 2, 3, 4),
 )

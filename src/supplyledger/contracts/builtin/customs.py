@@ -68,12 +68,18 @@ starts at the latest of its requested time, its transaction's and the mark + 1 m
 receipt (``effective_from``, ``time``), the event and the tables give the start used.
 Marks start with the adoption: assessments made under v3 left none.
 
-Rules v5 (new ledgers start there) change only words: a refusal naming an amount (a
+Rules v5 change only words: a refusal naming an amount (a
 conversion, customs value or duty and VAT over the limit; a declared value that is not the
 order's price; clearing before the duties are paid) gives its currency and unit and the
 amount in major units, "1250 CNY minor units (12.50 CNY)", where v1 to v4 said "1250 CNY"
 (ISO 4217's exponent: 2 digits unless the currency has 0, 3 or 4). Receipts store the
 words, so v1 to v4 keep theirs.
+
+Rules v6 (new ledgers start there) refuse a currency not in ISO 4217 (v2's check, which
+needs no state) before execution (``runtime`` admission checks, ``admit_iso``): same error
+and words, but the submitter gets them at once and no block records a failed transaction;
+v2 to v5 ledgers record it, as they did. Declaring into a country whose tariffs are in a
+v1 currency (``invalid_state``) reads the country, so a block still records that refusal.
 
 Keys, states and the rounding helper are in ``_customs_model``; the appointing
 and publishing methods in ``_customs_publish``.
@@ -94,6 +100,7 @@ from supplyledger.contracts.builtin._customs_model import (
     DECL_ID,
     INCOTERMS,
     MAX_LINES,
+    admit_iso,
     authority_account,
     batch_key,
     country_key,
@@ -185,7 +192,7 @@ def _reads_declare(a: dict[str, Any]) -> list[str]:
     "lines": List(item=_LINE, min_items=1, max_items=MAX_LINES),
     "incoterm": Enum(values=INCOTERMS, doc="Incoterms 2020 rule of the sale"),
 }, errors=(AlreadyExists, NotFound, Forbidden, ValidationError, AmountError, ValueMismatch,
-           InvalidState))
+           InvalidState), admit=admit_iso("lines"))
 def declare(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Seller, platform or transporter: declare goods for import; assessed at once, each
     line explained (HS prefix matched, rates, exchange rate, amounts). Naming an order
@@ -334,5 +341,5 @@ def reject(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 CONTRACT = Contract.of(
     "customs", __doc__ or "",
     [appoint, appoint_rates, set_tariff, set_rate, declare, pay, hold, release, clear, reject],
-    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3, 4, 5),
+    tables=TABLES, projectors=PROJECTORS, versions=(1, 2, 3, 4, 5, 6),
 )

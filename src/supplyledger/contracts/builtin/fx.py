@@ -20,8 +20,13 @@ holds a float of the currencies it sells. Design decisions:
   one call; a dealer short of the currency fails the whole call (``insufficient_funds``),
   so per currency money is still only moved, never made (payments' invariant holds).
 
-Rules v2 (new ledgers start there): both currencies of a quote or an exchange must be ISO
-4217 codes (``payments.ISO_4217``), else ``validation_error``; v1 took any three capitals.
+Rules v2: both currencies of a quote or an exchange must be ISO 4217 codes
+(``payments.ISO_4217``), else ``validation_error``; v1 took any three capitals.
+
+Rules v3 (new ledgers start there) refuse before execution what needs no state to refuse
+(``runtime`` admission checks): a quote or an exchange in a currency not in ISO 4217, and
+a dealer exchanging with itself. Same error and words, but the submitter gets them at once
+and no block records a failed transaction; v1 and v2 ledgers record it, as they did.
 """
 
 from __future__ import annotations
@@ -67,6 +72,25 @@ def _iso_pair(ctx: Ctx, a: dict[str, Any]) -> None:
         iso_currency(a["get"], "get")
 
 
+def _not_itself(signer: str, dealer: str) -> None:
+    if dealer == signer:
+        raise Forbidden("a dealer does not exchange with itself")
+
+
+def _admit_quote(signer: str, a: dict[str, Any], version: int) -> None:
+    iso_currency(a["pay"], "pay")
+    iso_currency(a["get"], "get")
+
+
+def _admit_exchange(signer: str, a: dict[str, Any], version: int) -> None:
+    _admit_quote(signer, a, version)
+    _not_itself(signer, a["dealer"])
+
+
+# From these rules on, the checks above refuse before execution.
+ADMIT_RULES = 3
+
+
 def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
     if a["pay"] == a["get"]:
         raise ValidationError(f"pay and get are both {a['pay']}: nothing to exchange",
@@ -77,7 +101,7 @@ def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
 @method(roles="settlement", prepare=_prepare_pair, args={
     "pay": CURRENCY, "get": CURRENCY, "rate": _RATE,
     "until": Int(min=0, max=2**53 - 1, doc="ms since the epoch; at most 7 days ahead"),
-}, errors=(ValidationError,))
+}, errors=(ValidationError,), admit=(ADMIT_RULES, _admit_quote))
 def quote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Dealer: offer to take ``pay`` and give ``get`` at ``rate`` until ``until``."""
     _iso_pair(ctx, a)
@@ -106,14 +130,13 @@ def unquote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     "dealer": _DEALER, "pay": CURRENCY, "amount": Amount(doc="minor units of pay"),
     "get": CURRENCY, "min_get": Amount(doc="the least accepted, minor units of get"),
 }, errors=(NotFound, Forbidden, InvalidState, InsufficientFunds, AmountError,
-           ValidationError))
+           ValidationError), admit=(ADMIT_RULES, _admit_exchange))
 def exchange(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Pay ``amount`` of ``pay`` to a dealer and get ``get`` at its quote in force, at least
     ``min_get``; both moves or neither."""
     _iso_pair(ctx, a)
     dealer, pay, get = a["dealer"], a["pay"], a["get"]
-    if dealer == ctx.signer:
-        raise Forbidden("a dealer does not exchange with itself")
+    _not_itself(ctx.signer, dealer)
     q = ctx.get(_qkey(dealer, pay, get))
     if q is None or ctx.time >= q["until"]:
         raise NotFound(f"no {pay}->{get} quote of {dealer} in force", dealer=dealer)
@@ -159,6 +182,6 @@ def _exchanged(e: dict[str, Any], m: EventMeta) -> list[Op]:
 
 
 CONTRACT = Contract.of("fx", __doc__ or "", [quote, unquote, exchange],
-                       tables=(QUOTES, TRADES), versions=(1, 2),
+                       tables=(QUOTES, TRADES), versions=(1, 2, 3),
                        projectors={"fx.quoted": _quoted, "fx.unquoted": _unquoted,
                                    "fx.exchanged": _exchanged, "fx.money": project_money})

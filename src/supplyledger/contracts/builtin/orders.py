@@ -74,11 +74,19 @@ currency not in ISO 4217, goods under a customs declaration). Receipts store the
 v1 to v3 keep theirs. Only the check that an order names exactly one of product or batch,
 made before any rules are read (and the order id with them), does not.
 
-Rules v5 (new ledgers start there) change only words too: a price x quantity + freight
+Rules v5 change only words too: a price x quantity + freight
 over the limit names the unit price, quantity, freight and currency that made it, in the
 message and the details, so the receipt says what overflowed; a total past the exact
 integer range (2^53 - 1) is given as a decimal string. (v4's details held the total as an
 integer, which cannot be stored past that range: its receipt dropped them.)
+
+Rules v6 (new ledgers start there) refuse before execution what needs no state to refuse
+(``runtime`` admission checks): placing in a currency not in ISO 4217, from oneself,
+with a reversed delivery window or a price x quantity + freight over the limit, and a
+reversed window in ``reschedule``. Same error and
+words, but the submitter gets them at once and no block records a failed transaction; v1
+to v5 ledgers record it, as they did. (A window already over is refused in the body: it
+depends on the transaction's time.)
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -124,7 +132,12 @@ from supplyledger.contracts.builtin._sensors_breaches import hold_on_breach
 from supplyledger.contracts.builtin._sensors_reserved import product_rule_version
 from supplyledger.contracts.builtin.custody import project_transfer
 from supplyledger.contracts.builtin.identity import participant_key
-from supplyledger.contracts.builtin.orders_schedule import TIME, check_window
+from supplyledger.contracts.builtin.orders_schedule import (
+    ADMIT_RULES,
+    TIME,
+    admit_window,
+    check_window,
+)
 from supplyledger.contracts.builtin.payments import (
     CURRENCY,
     MAX_AMOUNT,
@@ -233,7 +246,29 @@ def _reads_payout(a: dict[str, Any]) -> list[str]:
     return [f"orders/{okey(a['order'])}", f"credit/{lien_key(a['order'])}"]
 
 
-@method(roles=ANY_PARTICIPANT, prepare=_prepare_place, reads=_reads_place, args={
+def _from_oneself(oid: str, seller: str, version: int) -> None:
+    msg = "a participant cannot buy from itself"
+    raise Forbidden(f"order {oid}: {seller} would be its buyer and its seller: {msg}"
+                    if version >= 3 else msg)
+
+
+def _admit_place(signer: str, a: dict[str, Any], version: int) -> None:
+    """``place``'s checks that need no state, in its order, in rules v4's words on."""
+    oid = a["id"]
+    try:
+        iso_currency(a["currency"])
+    except ValidationError as exc:  # as ``renamed`` words it under v4 on
+        raise ValidationError(f"order {oid}: {exc.message}", **exc.details) from None
+    if a["seller"] == signer:
+        _from_oneself(oid, a["seller"], version)
+    admit_window(oid, a["earliest"], a["latest"])
+    total = a["unit_price"] * a["quantity"] + a["freight"]
+    if total > MAX_AMOUNT:
+        _overflow(oid, a, total)
+
+
+@method(roles=ANY_PARTICIPANT, prepare=_prepare_place, reads=_reads_place,
+        admit=(ADMIT_RULES, _admit_place), args={
     "id": ORDER_ID, "seller": _DID,
     "product": Str(optional=True, max_len=14, pattern="[0-9]{8,14}", doc="GTIN"),
     "batch": Str(optional=True, max_len=300, doc="batch id (canonical LGTIN)"),
@@ -254,9 +289,7 @@ def place(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if ctx.exists(okey(oid)):
         raise AlreadyExists(f"order {oid} already exists")
     if seller == ctx.signer:
-        msg = "a participant cannot buy from itself"
-        raise Forbidden(f"order {oid}: {seller} would be its buyer and its seller: {msg}"
-                        if ctx.version >= 3 else msg)
+        _from_oneself(oid, seller, ctx.version)
     # Nor an organisation from itself: such a sale would only inflate its credit record.
     seller_org = _for(ctx, oid, partial(require_participant, ctx, seller), "seller")["org"]
     if ctx.org is not None and seller_org == ctx.org:
@@ -502,7 +535,7 @@ CONTRACT = Contract.of(
     "orders", __doc__ or "",
     [place, dispatch, pickup, deliver, confirm, release, cancel, *orders_schedule.METHODS,
      *orders_returns.METHODS],
-    tables=TABLES, versions=(1, 2, 3, 4, 5),
+    tables=TABLES, versions=(1, 2, 3, 4, 5, 6),
     projectors={
         **{f"orders.{e}": project_transition(e) for e in _EVENTS},
         "orders.money": project_money,

@@ -5,7 +5,8 @@ buyer", and reschedules otherwise (e.g. when no registered transporter is availa
 window therefore applies only once buyer and seller have both proposed the same one; either
 may counter-propose. Until then the old window stands — dispatch refuses to start after it
 closed, and deliveries after it count as late against the seller's and transporter's
-on-time rate. Under orders rules v4 a refused window names the order.
+on-time rate. Under orders rules v4 a refused window names the order; from v6 a reversed
+one is refused before execution (:func:`admit_window`), as it needs no state to refuse.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from supplyledger.contracts.schema import Int
 from supplyledger.errors import Forbidden, InvalidState, NotFound, ValidationError
 from supplyledger.ledger.encoding import MAX_INT
 
-__all__ = ["EVENTS", "METHODS", "TIME", "check_window"]
+__all__ = ["ADMIT_RULES", "EVENTS", "METHODS", "TIME", "admit_window", "check_window"]
 
 EVENTS = ("reschedule_proposed", "rescheduled")
 TIME = Int(min=0, max=MAX_INT, doc="ms since the epoch")
 _DAY = 24 * 3_600_000
+# From these orders rules on, the checks that need no state refuse before execution.
+ADMIT_RULES = 6
+_REVERSED = "the delivery window ends before it starts"
 
 
 def check_window(ctx: Ctx, earliest: int, latest: int, order: str | None = None) -> None:
@@ -39,14 +43,25 @@ def check_window(ctx: Ctx, earliest: int, latest: int, order: str | None = None)
         return msg if order is None else about(ctx, order, msg, since=4)
 
     if earliest > latest:
-        raise ValidationError(named("the delivery window ends before it starts"),
-                              arg="latest")
+        raise ValidationError(named(_REVERSED), arg="latest")
     if latest < ctx.time:
         raise ValidationError(named("the delivery window is already over"), arg="latest")
 
 
+def admit_window(order: str, earliest: int, latest: int) -> None:
+    """Refuse a reversed window of ``order`` in the words rules v4 on give it (a pure
+    admission check from :data:`ADMIT_RULES`; whether it is over needs the call's time)."""
+    if earliest > latest:
+        raise ValidationError(f"order {order}: {_REVERSED}", arg="latest")
+
+
+def _admit_reschedule(signer: str, a: dict[str, Any], version: int) -> None:
+    admit_window(a["order"], a["earliest"], a["latest"])
+
+
 @method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID, "earliest": TIME, "latest": TIME},
-        errors=(NotFound, Forbidden, InvalidState, ValidationError))
+        errors=(NotFound, Forbidden, InvalidState, ValidationError),
+        admit=(ADMIT_RULES, _admit_reschedule))
 def reschedule(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Buyer or seller: propose a new delivery window; it applies once the other party
     proposes the same one (the delivery date must be agreed with the buyer, Alg. 5)."""

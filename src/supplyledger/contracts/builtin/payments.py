@@ -81,12 +81,18 @@ a hand-over returns its reservation to the revoked account, and another hand-ove
 on, as it does money reaching that account later (an order's refund). A v2 ledger refuses
 ``hand_over_balance`` with ``invalid_state`` until an admin adopts v3.
 
-Rules v4 (new ledgers start there) change only words: a participant who may not cancel a
+Rules v4 change only words: a participant who may not cancel a
 withdrawal instruction is told who may (the account's holder, or for ``org:<org>`` a
 member of the organisation that is more than a machine key, and a consortium admin once
 the instruction has lapsed), where v2 and v3 answered with the words for instructing
 ("only the holder instructs a withdrawal from …"). Receipts store the words, so v2 and v3
 keep theirs.
+
+Rules v5 (new ledgers start there) refuse before execution what needs no state to refuse
+(``runtime`` admission checks): a ``deposit`` or ``transfer`` in a currency not in
+:data:`ISO_4217`, a transfer to oneself, a ``hand_over_balance`` to the account itself.
+Same error and words, but the submitter gets them at once and no block records a failed
+transaction; v1 to v4 ledgers record it, as they did.
 
 Every amount is positive and at most ``MAX_AMOUNT`` (10**15 minor units); no balance, escrow
 or supply may exceed it either. Python integers cannot overflow, but ledger integers must
@@ -175,9 +181,28 @@ __all__ = [
 
 
 
+# From these rules on, the checks below that need no state refuse before execution.
+ADMIT_RULES = 5
+
+
+def _admit_deposit(signer: str, a: dict[str, Any], version: int) -> None:
+    iso_currency(a["currency"])
+
+
+def _admit_transfer(signer: str, a: dict[str, Any], version: int) -> None:
+    iso_currency(a["currency"])  # in transfer's order: the currency first
+    _not_to_oneself(signer, a["to"])
+
+
+def _not_to_oneself(signer: str, to: str) -> None:
+    if to == signer:
+        raise Forbidden("a transfer to oneself moves nothing")
+
+
 @method(roles="settlement", args={"account": ACCOUNT, "currency": CURRENCY,
                                   "amount": Amount(), "reference": REFERENCE},
-        errors=(AmountError, NotFound, ValidationError))
+        errors=(AmountError, NotFound, ValidationError),
+        admit=(ADMIT_RULES, _admit_deposit))
 def deposit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Credit an account with money the settlement institution has received."""
     if ctx.version >= 2:
@@ -194,13 +219,13 @@ def deposit(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, args={"to": ACCOUNT, "currency": CURRENCY, "amount": Amount(),
                                      "memo": Str(max_len=200, optional=True)},
-        errors=(AmountError, InsufficientFunds, NotFound, Forbidden, ValidationError))
+        errors=(AmountError, InsufficientFunds, NotFound, Forbidden, ValidationError),
+        admit=(ADMIT_RULES, _admit_transfer))
 def transfer(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Pay another participant from the signer's own balance."""
     if ctx.version >= 2:
         iso_currency(args["currency"])
-    if args["to"] == ctx.signer:
-        raise Forbidden("a transfer to oneself moves nothing")
+    _not_to_oneself(ctx.signer, args["to"])
     require_participant(ctx, args["to"])
     transfer_between(ctx, ctx.signer, args["to"], args["currency"], args["amount"], "transfer")
     return {"from": ctx.signer, "to": args["to"], "amount": args["amount"]}
@@ -262,4 +287,4 @@ CONTRACT = Contract.of("payments", __doc__ or "",
                                    "payments.withdrawal_instructed": _instructed,
                                    "payments.withdrawal_paid": _withdrawn,
                                    "payments.withdrawal_cancelled": _cancelled},
-                       versions=(1, 2, 3, 4))
+                       versions=(1, 2, 3, 4, 5))

@@ -46,6 +46,14 @@ restarts the allowance; the time between counts. An unbind still counts an unsee
 until the unbind (as v3), but leaves the excursion on the batch for its next reading to go
 on with or end.
 
+Rules v5 (new ledgers start on it): ``set_rule`` refuses a temperature band narrower than
+0.1 °C or a humidity band narrower than 1 %RH (``validation_error`` naming the band, its
+width and the minimum; see ``_sensors_rules.MIN_BAND``): up to v4 a band a few milli-°C wide
+was taken, and every logger's rounding made it an excursion. A breach found under v5 records
+the version of its rule it was judged against (``rule_version`` in its state, its ``breach``
+event and its ``sensor_breaches`` rows): the band it recorded is that version's, whatever
+the rule says now. Breaches recorded before leave it empty.
+
 Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
 the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
 """
@@ -81,6 +89,7 @@ from supplyledger.contracts.builtin._sensors_reserved import (
 from supplyledger.contracts.builtin._sensors_rules import (
     RULE_ARGS,
     breach_reason,
+    check_band_widths,
     evaluate,
     prepare_rule,
 )
@@ -299,7 +308,10 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     rule may only be tightened (``invalid_state``, current ``reserved``, naming the order
     and the check dropped or widened), and a product-rule change reaches the batch only if
     it tightens the product rule in force when the order was placed. Rules v3: not signed
-    by a device's own key."""
+    by a device's own key. Rules v5: a temperature band at least 0.1 °C wide, a humidity
+    band at least 1 %RH (``validation_error``, arg the check)."""
+    if ctx.version >= 5:
+        check_band_widths(r)
     target = r["target"]
     if r["scope"] == "product":
         p = ctx.read("products", f"t/{target}")
@@ -417,5 +429,5 @@ CONTRACT = Contract.of(
     tables=TABLES,
     projectors={**{f"sensors.{e}": fn for e, fn in project.items()},
                 "sensors.shipment_tracked": project_tracked},
-    versions=(1, 2, 3, 4),
+    versions=(1, 2, 3, 4, 5),
 )

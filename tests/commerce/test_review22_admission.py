@@ -1,0 +1,247 @@
+"""Review 22, admission: refusals that need no state (a transfer or proposal to oneself, a
+currency outside ISO 4217, a reversed delivery window ...) are refused before execution
+from payments v5, orders v6, custody v4, fx v3 and customs v6 on: the submitter gets the
+same error in the same words, and no block records it. Under the older rules the same
+transaction is still recorded as a failed one, so old blocks re-execute unchanged; a
+ledger that adopts the new rules midway audits clean, and a block forged at the new rules
+that holds such a transaction does not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supplyledger.bench import consortium
+from supplyledger.bench.consortium import Consortium, Party
+from supplyledger.contracts.registry import load_builtin
+from supplyledger.contracts.runtime import Contract
+from supplyledger.errors import SupplyLedgerError
+from supplyledger.node.audit import run_audit
+from supplyledger.node.bootstrap import init_ledger
+from supplyledger.node.service import Node
+
+from .conftest import DAY, T0, gtin
+from .test_customs import line
+
+NEW = {"payments": 5, "orders": 6, "custody": 4, "fx": 3, "customs": 6}
+OLD = {name: v - 1 for name, v in NEW.items()}
+G = gtin(22)
+# The cases whose method body reaches the same check first under the older rules (the
+# others fail there on something that needs state, e.g. an unknown batch or participant).
+SAME_IN_BODY = {"deposit", "transfer_iso", "transfer_self", "place_iso", "place_self",
+                "place_window", "reschedule", "propose", "quote", "exchange_iso",
+                "exchange_self", "appoint", "appoint_rates", "set_tariff", "set_rate"}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> int:
+        self.t += 1  # each transaction its own millisecond
+        return self.t
+
+
+def _older(newest: dict[str, int]) -> dict[str, Contract]:
+    return {n: replace(c, versions=tuple(v for v in c.versions if v <= newest[n]))
+            if n in newest else c for n, c in load_builtin().items()}
+
+
+def _world(c: Consortium) -> dict[str, Any]:
+    """Parties, a batch of the maker's for sale and an order o1 of it placed by the shop."""
+    for org, roles in (("bank", ["settlement"]), ("shop", ["customer"]),
+                       ("maker", ["manufacturer"]), ("de", ["customs"])):
+        c.org(org, roles)
+        c.member(org, org, roles)
+    p = c.parties
+    c.ok(p["maker"], "products", "create_product", {"gtin": G, "name": "thing"})
+    batch = c.ok(p["maker"], "products", "create_batch", {"gtin": G, "lot": "L1"})["batch"]
+    c.ok(p["maker"], "products", "declare_for_sale", {"id": batch})
+    c.ok(p["bank"], "payments", "deposit", {"account": p["shop"].did, "currency": "EUR",
+                                            "amount": 100_000})
+    c.ok(p["shop"], "orders", "place", _order(p, "o1", batch))
+    return {"batch": batch, **p}
+
+
+def _order(p: dict[str, Any], oid: str, batch: str, **kw: Any) -> dict[str, Any]:
+    return {"id": oid, "seller": p["maker"].did, "batch": batch, "quantity": 1,
+            "unit_price": 1_000, "freight": 0, "currency": "EUR", "earliest": T0,
+            "latest": T0 + 5 * DAY, **kw}
+
+
+def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str, str,
+                                                                 dict[str, Any]]]:
+    """Each stateless refusal: (signer, contract, method, args)."""
+    bank, shop, maker, de = w["bank"], w["shop"], w["maker"], w["de"]
+    late = {"earliest": T0 + 3 * DAY, "latest": T0 + 2 * DAY}
+    return {
+        "deposit": (bank, "payments", "deposit",
+                    {"account": shop.did, "currency": "XYZ", "amount": 1}),
+        "transfer_iso": (shop, "payments", "transfer",
+                         {"to": bank.did, "currency": "XYZ", "amount": 1}),
+        "transfer_self": (shop, "payments", "transfer",
+                          {"to": shop.did, "currency": "EUR", "amount": 1}),
+        "hand_over_balance": (c.admin, "payments", "hand_over_balance",
+                              {"account": shop.did, "to": shop.did, "reason": "left"}),
+        "place_iso": (shop, "orders", "place", _order(w, "o2", w["batch"], currency="XYZ")),
+        "place_self": (maker, "orders", "place", _order(w, "o2", w["batch"])),
+        "place_window": (shop, "orders", "place", _order(w, "o2", w["batch"], **late)),
+        "place_overflow": (shop, "orders", "place",
+                           _order(w, "o2", w["batch"], quantity=10**9, unit_price=10**9)),
+        "reschedule": (shop, "orders", "reschedule", {"order": "o1", **late}),
+        "propose": (maker, "custody", "propose",
+                    {"batch": w["batch"], "to": maker.did, "kind": "custody"}),
+        "hand_over_goods": (c.admin, "custody", "hand_over_goods",
+                            {"batch": w["batch"], "account": maker.did, "to": maker.did,
+                             "reason": "left"}),
+        "quote": (bank, "fx", "quote", {"pay": "XYZ", "get": "EUR", "rate": 10**9,
+                                        "until": T0 + DAY}),
+        "exchange_iso": (shop, "fx", "exchange", {"dealer": bank.did, "pay": "EUR",
+                                                  "amount": 1, "get": "XYZ", "min_get": 1}),
+        "exchange_self": (bank, "fx", "exchange", {"dealer": bank.did, "pay": "EUR",
+                                                   "amount": 1, "get": "USD", "min_get": 1}),
+        "appoint": (c.admin, "customs", "appoint",
+                    {"country": "DE", "org": "de", "currency": "XYZ"}),
+        "appoint_rates": (c.admin, "customs", "appoint_rates", {"quote": "XYZ", "org": "bank"}),
+        "set_tariff": (de, "customs", "set_tariff", {
+            "country": "DE", "hs_prefix": "0101", "currency": "XYZ", "duty_bp": 1,
+            "vat_bp": 1, "de_minimis": 0, "effective_from": T0 + DAY}),
+        "set_rate": (bank, "customs", "set_rate", {"base": "EUR", "quote": "XYZ",
+                                                   "rate": 10**9, "time": T0 + DAY}),
+        "declare": (maker, "customs", "declare", {
+            "id": "d1", "origin": "CN", "destination": "DE", "incoterm": "DAP",
+            "lines": [line("0101.21", 100), line("0101.29", 100, "XYZ")]}),
+    }
+
+
+# The error each case gets, as the newest rules word it (the old bodies' words, where the
+# body reaches the check).
+def _expected(w: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    iso = "currency XYZ is not an ISO 4217 currency code"
+    maker = w["maker"].did
+    return {
+        "deposit": ("validation_error", iso),
+        "transfer_iso": ("validation_error", iso),
+        "transfer_self": ("forbidden", "a transfer to oneself moves nothing"),
+        "hand_over_balance": ("validation_error",
+                              f"to is {w['shop'].did} itself: a hand-over goes to a successor"),
+        "place_iso": ("validation_error", f"order o2: {iso}"),
+        "place_self": ("forbidden", f"order o2: {maker} would be its buyer and its seller: a "
+                                    "participant cannot buy from itself"),
+        "place_window": ("validation_error", "order o2: the delivery window ends before it "
+                                             "starts"),
+        "place_overflow": ("invalid_amount", "order o2: price x quantity + freight = "
+                                             "1000000000 x 1000000000 + 0 = "
+                                             "1000000000000000000 EUR minor units, more "
+                                             "than 1000000000000000"),
+        "reschedule": ("validation_error", "order o1: the delivery window ends before it "
+                                           "starts"),
+        "propose": ("invalid_state", "a proposal to oneself changes nothing"),
+        "hand_over_goods": ("validation_error",
+                            f"to is {maker} itself: a hand-over goes to a successor"),
+        "quote": ("validation_error", "pay XYZ is not an ISO 4217 currency code"),
+        "exchange_iso": ("validation_error", "get XYZ is not an ISO 4217 currency code"),
+        "exchange_self": ("forbidden", "a dealer does not exchange with itself"),
+        "appoint": ("validation_error", iso),
+        "appoint_rates": ("validation_error", "quote XYZ is not an ISO 4217 currency code"),
+        "set_tariff": ("validation_error", iso),
+        "set_rate": ("validation_error", "quote XYZ is not an ISO 4217 currency code"),
+        "declare": ("validation_error",
+                    "lines[1].currency XYZ is not an ISO 4217 currency code"),
+    }
+
+
+def _refused(c: Consortium, w: dict[str, Any]) -> dict[str, SupplyLedgerError]:
+    """Submit every case; each must be refused with nothing written."""
+    out = {}
+    for name, (who, contract, method, args) in _cases(w, c).items():
+        height, state = c.node.height, c.rows("SELECT key, value FROM state ORDER BY key")
+        txs = c.rows("SELECT COUNT(*) FROM txs")
+        with pytest.raises(SupplyLedgerError) as exc:
+            c.call(who, contract, method, args)
+        out[name] = exc.value
+        assert (c.node.height, c.rows("SELECT COUNT(*) FROM txs")) == (height, txs), name
+        assert c.rows("SELECT key, value FROM state ORDER BY key") == state, name
+    return out
+
+
+def _recorded(c: Consortium, w: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Submit every case; each must be recorded as a failed transaction."""
+    out = {}
+    for name, (who, contract, method, args) in _cases(w, c).items():
+        r = c.call(who, contract, method, args)
+        assert not r.ok and r.error is not None, (name, r)
+        out[name] = dict(r.error)
+    return out
+
+
+@pytest.fixture
+def older_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledgers made in this test start at the rules before this review's."""
+    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
+                                                           contracts=_older(OLD)))
+
+
+def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Path) -> None:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+        rules = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
+        assert {n: rules.get(n) for n in NEW} == NEW
+        w = _world(c)
+        refused = _refused(c, w)
+        assert c.rows("SELECT COUNT(*) FROM txs WHERE ok = 0") == [(0,)]
+    expected = _expected(w)
+    assert {n: (e.code, e.message) for n, e in refused.items()} == expected
+    assert refused["transfer_iso"].details == {"arg": "currency", "value": "XYZ"}
+    assert refused["place_iso"].details == {"arg": "currency", "value": "XYZ"}
+    assert refused["reschedule"].details == {"arg": "latest"}
+    assert refused["propose"].details == {"current": "held"}
+    assert run_audit(c.dir, workers=0).ok
+
+
+def test_an_older_ledger_still_records_them_and_audits_clean_after_the_upgrade(
+        tmp_path: Path, older_ledger: None) -> None:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+        w = _world(c)
+        before = _recorded(c, w)
+        failed = c.rows("SELECT COUNT(*) FROM txs WHERE ok = 0")
+        for name, version in NEW.items():
+            c.ok(c.admin, "rules", "adopt", {"contract": name, "version": version})
+        after = _refused(c, w)
+        assert c.rows("SELECT COUNT(*) FROM txs WHERE ok = 0") == failed
+    assert failed == [(len(before),)]
+    # The old body's refusal where it reaches the check first: the very words given now.
+    expected = _expected(w)
+    assert {n: (e["code"], e["message"]) for n, e in before.items() if n in SAME_IN_BODY
+            } == {n: v for n, v in expected.items() if n in SAME_IN_BODY}
+    assert {n: (e.code, e.message) for n, e in after.items()} == expected
+    report = run_audit(c.dir, workers=0)
+    assert report.ok, report.findings[:3]
+
+
+def _without_admission(name: str, method: str) -> dict[str, Contract]:
+    """The built-in contracts, ``name.method`` made without its admission check, as a
+    forger's node would run them."""
+    cs = load_builtin()
+    c = cs[name]
+    return {**cs, name: replace(c, methods={**c.methods,
+                                            method: replace(c.methods[method], admit=None)})}
+
+
+def test_the_audit_finds_a_block_at_the_new_rules_that_records_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    forged = _without_admission("payments", "transfer")
+    monkeypatch.setattr(consortium, "Node", partial(Node, contracts=forged))
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+        c.org("shop", ["customer"])
+        shop = c.member("shop", "shop", ["customer"])
+        r = c.call(shop, "payments", "transfer", {"to": shop.did, "currency": "EUR",
+                                                  "amount": 1})
+        assert r.error == {"code": "forbidden", "message": "a transfer to oneself moves nothing"}
+    findings = run_audit(c.dir, workers=0).findings
+    assert [(f.kind, f.height, f.tx) for f in findings] == [
+        ("inadmissible_tx", r.height, r.tx_id)]
+    assert findings[0].detail == "forbidden: a transfer to oneself moves nothing"
