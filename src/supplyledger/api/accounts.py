@@ -17,6 +17,9 @@ session's whole life, so a memory dump alone would yield the key; with the wrap,
 needs a live token as well, and the disk holds nothing that opens a key without the
 password. After a restart, logout or expiry the wrapped key is gone and the user re-enters
 the password (``unlock``); reads keep working meanwhile.
+
+An account also keeps the time zone its pages show and read times in (``time_zone``):
+its own choice, else the node's (``ApiSettings.time_zone``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from supplyledger.api.errors import KeyLocked, RateLimited, Unauthenticated
-from supplyledger.api.settings import ApiSettings
+from supplyledger.api.settings import ApiSettings, check_time_zone
 from supplyledger.errors import AlreadyExists, KeyFileError, ValidationError
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.keyfile import KdfParams, seal, unseal
@@ -139,6 +142,29 @@ class Accounts:
         if acct is None:
             raise Unauthenticated("no account")
         return acct.sealed_key
+
+    # -- the pages' time zone -------------------------------------------------------------
+    def chosen_time_zone(self, did: str) -> str:
+        """The zone ``did`` chose for its pages; "" for none (the node's applies)."""
+        return self.db.time_zone(did)
+
+    def time_zone(self, did: str) -> str:
+        """The IANA zone ``did``'s pages use: the account's choice, else the node's. A
+        choice this machine's zone files no longer know falls back to the node's too."""
+        chosen = self.chosen_time_zone(did)
+        if chosen:
+            with contextlib.suppress(ValidationError):
+                return check_time_zone(chosen)
+        return self.settings.time_zone
+
+    def set_time_zone(self, did: str, name: str) -> str:
+        """Keep ``name`` (an IANA zone, any letter case) as ``did``'s; "" goes back to the
+        node's. An unknown name is refused and nothing is kept. Returns the name kept."""
+        zone = check_time_zone(name) if name.strip() else ""
+        if self.db.account(did) is None:
+            raise Unauthenticated("no account")
+        self.db.set_time_zone(did, zone)
+        return zone
 
     # -- login ----------------------------------------------------------------------------
     def _throttle(self, client: str) -> None:

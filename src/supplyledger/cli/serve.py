@@ -185,15 +185,19 @@ def serve(
     mqtt_url: Annotated[str | None, typer.Option(
         help="Broker to bridge instead, e.g. mqtt://user@broker:1883 (password in "
         "SUPPLYLEDGER_MQTT_PASSWORD; implies --mqtt).")] = None,
+    time_zone: Annotated[str, typer.Option(
+        help="Time zone of the web pages for accounts that chose none (IANA name, e.g. "
+        "Asia/Shanghai); each account may choose its own.")] = "UTC",
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the web UI for a ledger."""
     from supplyledger.api import ApiSettings
     from supplyledger.store.lock import check_free
 
+    api = ApiSettings(cookie_secure=secure_cookies, time_zone=time_zone)  # (a bad zone: now)
     need_node_key(data)
     check_free(data)  # a running node says so before its password is asked (and unsealed)
     run_server(data, password(NODE_PW, "Node key password"), host=host, port=port,
-               api=ApiSettings(cookie_secure=secure_cookies),
+               api=api,
                mqtt=mqtt_url or ("" if mqtt else None))
 
 

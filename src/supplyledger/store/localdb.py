@@ -1,7 +1,11 @@
-"""This node's local tables for the web edge: ``local_accounts``, ``local_sessions`` and
-``local_form_tokens`` (see ``api/web/once.py``).
+"""This node's local tables for the web edge: ``local_accounts``, ``local_sessions``,
+``local_form_tokens`` (see ``api/web/once.py``) and, in ``local_settings``, each web
+account's time zone for the pages (key ``time_zone:<did>``; none: the node's). A setting
+row rather than a column of ``local_accounts``: a ledger of an earlier release has that
+table as its release made it, and the audit (before a node opens it) and ``repair`` find
+nothing to object to.
 
-They hold credentials, not ledger data (listed with that reason in
+They hold credentials and settings, not ledger data (listed with that reason in
 ``store.migrations.LOCAL_TABLES``, so the audit reports them as uncovered rather than
 foreign). The store's writer connection belongs to the block committer; these rare writes
 (a login, a logout) go through a connection of their own and SQLite's WAL lock serialises
@@ -125,6 +129,24 @@ class LocalDB:
         with self._writing("web logins (local_accounts)") as conn:
             conn.execute("UPDATE local_accounts SET failures=0, locked_until=0 "
                          "WHERE did=?", (did,))
+
+    # -- each account's time zone ---------------------------------------------------------
+    def time_zone(self, did: str) -> str:
+        """The zone ``did`` chose for its pages; "" for none."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM local_settings WHERE key=?",
+                                     (f"time_zone:{did}",)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def set_time_zone(self, did: str, zone: str) -> None:
+        """Keep ``zone`` as ``did``'s; "" forgets its choice."""
+        with self._writing("web settings (local_settings)") as conn:
+            if zone:
+                conn.execute("INSERT INTO local_settings (key, value) VALUES (?,?) ON "
+                             "CONFLICT (key) DO UPDATE SET value=excluded.value",
+                             (f"time_zone:{did}", zone))
+            else:
+                conn.execute("DELETE FROM local_settings WHERE key=?", (f"time_zone:{did}",))
 
     # -- sessions -------------------------------------------------------------------------
     def insert_session(self, token_hash: str, did: str, created: int, expires: int) -> None:

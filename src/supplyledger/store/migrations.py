@@ -85,7 +85,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 LOCAL_TABLES: dict[str, str] = {
     "schema_migrations": "records which schema steps ran on this node; local bookkeeping",
     "projection_schema": "records the schema hash of each projection table; local bookkeeping",
-    "local_settings": "node-local settings, not ledger data",
+    "local_settings": "node-local settings (such as each web login's time zone for the "
+                      "pages), not ledger data",
     "local_sessions": "login sessions of this node's web users, not ledger data",
     "local_accounts": "web logins of this node: Argon2id password hashes and keys sealed "
                       "under each owner's password; credentials, not ledger data",

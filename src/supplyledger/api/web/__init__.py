@@ -1,8 +1,9 @@
 """The web UI: server-rendered pages (Jinja2) with htmx, served by the API's process.
 
-``install(app)`` adds the page routes, the HTML rendering of errors for page requests and
-the dashboard's per-height cache. Pages call the same :class:`LedgerService` as the JSON
-API; none of them holds logic of its own beyond turning forms into arguments.
+``install(app)`` adds the page routes, the HTML rendering of errors for page requests,
+the dashboard's per-height cache and the viewer's time zone per page request (``zones``).
+Pages call the same :class:`LedgerService` as the JSON API; none of them holds logic of its
+own beyond turning forms into arguments.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from supplyledger.api.web import (
 from supplyledger.api.web.dashboard import Dashboard
 from supplyledger.api.web.once import Once
 from supplyledger.api.web.render import html_error
+from supplyledger.api.web.zones import ViewerZone
 
 __all__ = ["install"]
 
@@ -33,3 +35,4 @@ def install(app: FastAPI) -> None:
     for module in (pages_core, pages_ledger, pages_trace, pages_privacy, pages_areas,
                    pages_tables, pages_logistics):
         app.include_router(module.router)
+    app.add_middleware(ViewerZone)

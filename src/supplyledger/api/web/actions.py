@@ -62,7 +62,6 @@ delivery window, a dispute's or a return's reason, a rating's score) are the for
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -71,6 +70,7 @@ from urllib.parse import urlencode
 
 from supplyledger.api.routers.credit import exposure
 from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.web import zones
 from supplyledger.api.web.forms import Field, batch_id
 from supplyledger.api.web.names import participant_names
 from supplyledger.contracts.builtin._credit_model import lien_key
@@ -261,11 +261,9 @@ def _ruling_parties(o: dict[str, Any], new_ctx: Callable[[], Ctx]) -> list[list[
 
 def _form_time(ms: int) -> str:
     """Epoch milliseconds as a method form's time field reads them back to the same value
-    (``forms._when``): a UTC date and time where that is exact, else the number."""
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-    if ms % 60_000 == 0:
-        return t.strftime("%Y-%m-%d %H:%M")
-    return t.strftime("%Y-%m-%d %H:%M:%S") if ms % 1000 == 0 else str(ms)
+    (``forms._when``): a date and time in the viewer's zone where that is exact, else the
+    number."""
+    return zones.typed(ms)
 
 
 def _proposed(o: dict[str, Any], new_ctx: Callable[[], Ctx]) -> dict[str, str | None]:

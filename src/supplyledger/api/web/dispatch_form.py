@@ -2,14 +2,16 @@
 from its JSON file (``logistics.dispatch_request``), built from the fields a platform fills
 in, or taken from an uploaded request file.
 
-Pure: the page passes the submitted values and a batch resolver, and gets the request
-*document*; :func:`~supplyledger.logistics.dispatch_request.parse_request` (the CLI's own
-parser) then checks it, so the form and the file are held to the same rules. Drop points
-are customers' addresses: they go into the request only, never into the page's links.
+Pure but for the viewer's time zone (``zones``, kept per request): the page passes the
+submitted values and a batch resolver, and gets the request *document*;
+:func:`~supplyledger.logistics.dispatch_request.parse_request` (the CLI's own parser) then
+checks it, so the form and the file are held to the same rules. Drop points are customers'
+addresses: they go into the request only, never into the page's links.
 
 Field names: ``wh_*`` the warehouse, ``v<i>_*`` one vehicle row (a row without a vehicle id
 is left out), ``pick`` the open orders chosen, ``<field>.<order id>`` an order's drop
-point. Times are UTC ("2026-11-24 06:00", the ISO form, or ms since the epoch).
+point. Times are the viewer's local time ("2026-11-24 06:00", read in their zone as every
+time on the pages is), ISO 8601 with a zone, or ms since the epoch.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from supplyledger.api.web import zones
 from supplyledger.api.web.forms import batch_id
 from supplyledger.errors import Forbidden, ValidationError
 from supplyledger.logistics.dispatch_request import parse_time, read_json
@@ -30,16 +33,19 @@ Resolve = Callable[[str], list[str]]
 VEHICLE_ROWS = 3
 ORDER_FIELDS = ("lat", "lon", "qty", "mass", "service", "requires", "batch")
 MAX_TIME_LIMIT_S = 10.0  # the page waits for the solver: a bounded search
+_LOCAL = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
-def _utc(text: str, what: str) -> int:
-    """ms epoch from "YYYY-MM-DD HH:MM" (UTC, as every time on the pages), ISO 8601 with a
-    zone, or the integer itself."""
+def _time(text: str, what: str) -> int:
+    """ms epoch from "YYYY-MM-DD HH:MM" (in the viewer's zone, as every time on the pages),
+    ISO 8601 with a zone, or the integer itself."""
     t = text.strip()
     if re.fullmatch(r"-?[0-9]+", t):
         return int(t)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?", t):
-        t = t.replace(" ", "T") + "Z"
+        ms = zones.read(t, _LOCAL)
+        # (not a date, "2026-13-01 06:00": the ISO parser's refusal says why)
+        return parse_time(t.replace(" ", "T") + "Z" if ms is None else ms, what)
     return parse_time(t, what)
 
 
@@ -75,8 +81,8 @@ def _warehouse(get: Callable[[str], str]) -> dict[str, Any]:
         if not get(name):
             raise ValidationError(f"warehouse: give its {what}", arg=name)
     return {"node": get("wh_node") or "warehouse", "lat": get("wh_lat"), "lon": get("wh_lon"),
-            "open": _utc(get("wh_open"), "warehouse opens"),
-            "close": _utc(get("wh_close"), "warehouse closes"),
+            "open": _time(get("wh_open"), "warehouse opens"),
+            "close": _time(get("wh_close"), "warehouse closes"),
             "outbound_capacity": _number(get("wh_capacity"), "warehouse outbound capacity")}
 
 
@@ -146,7 +152,7 @@ def request_from_form(getlist: GetList, platform: str, open_ids: Sequence[str],
     if get("plan"):
         doc["plan"] = get("plan")
     if get("start"):
-        doc["start"] = _utc(get("start"), "start")
+        doc["start"] = _time(get("start"), "start")
     if get("speed_kmh"):
         doc["speed_kmh"] = _number(get("speed_kmh"), "speed (km/h)")
     return doc

@@ -3,7 +3,8 @@ into arguments. Any method of any contract gets a usable form this way, so pages
 the contracts without per-method code.
 
 People do not type JSON or epoch milliseconds: an amount of money gets a whole-number field
-(minor units), a time ("ms epoch" in its doc) takes a UTC date and time (or the integer),
+(minor units), a time ("ms epoch" in its doc) takes a date and time in the viewer's time
+zone (``zones``; or the integer),
 and an argument naming a participant, an order, a batch, a shipment, a custody proposal, a
 bank or a withdrawal instruction is tied to a list of suggestions (``Field.suggest``; the
 page supplies the lists, see ``mine.suggestions``). A batch may be given by the lot number
@@ -23,13 +24,13 @@ out by hand (the event form, data sharing, the account) show beside that input w
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from supplyledger.api.web import zones
 from supplyledger.api.web.units import label
 from supplyledger.contracts.builtin.payments import MAX_AMOUNT, Amount
 from supplyledger.contracts.runtime import Method
@@ -212,7 +213,8 @@ def _field(name: str, spec: Arg) -> Field:
     if _is_time(name, spec):
         doc = spec.doc.replace("ms since the epoch", "").replace("ms epoch", "").strip(" ,;—")
         return Field(name, label(name), "when", req,
-                     " — ".join(x for x in (doc, "UTC date and time, e.g. 2026-11-25 14:00") if x),
+                     " — ".join(x for x in (doc, f"date and time in {zones.label()}, e.g. "
+                                            "2026-11-25 14:00") if x),
                      {"placeholder": "YYYY-MM-DD HH:MM", "maxlength": 19})
     if isinstance(spec, Int):
         return Field(name, label(name), "number", req, hint,
@@ -299,17 +301,15 @@ def _str(name: str, spec: Str, text: str) -> str:
 
 
 def _when(name: str, text: str) -> int:
-    """A UTC date and time (or the epoch milliseconds themselves) as epoch milliseconds."""
+    """A date and time in the viewer's zone (or the epoch milliseconds themselves) as epoch
+    milliseconds."""
     if re.fullmatch(r"-?[0-9]+", text):
         return int(text)
-    for fmt in TIME_FORMATS:
-        try:
-            t = dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
-        except ValueError:
-            continue
-        return int(t.timestamp()) * 1000
-    raise ValidationError(f"{label(name)} must be a date and time like 2026-11-25 14:00 "
-                          "(UTC)", arg=name)
+    ms = zones.read(text, TIME_FORMATS)
+    if ms is None:
+        raise ValidationError(f"{label(name)} must be a date and time like 2026-11-25 14:00 "
+                              f"({zones.label()})", arg=name)
+    return ms
 
 
 def parse_form(m: Method, getlist: GetList,

@@ -23,8 +23,9 @@ from supplyledger.api.auth import (
     set_session_cookie,
 )
 from supplyledger.api.errors import CsrfFailed, RateLimited, Unauthenticated
-from supplyledger.api.service import Principal
-from supplyledger.api.web import charts
+from supplyledger.api.service import LedgerService, Principal
+from supplyledger.api.settings import time_zones
+from supplyledger.api.web import charts, zones
 from supplyledger.api.web.forms import Refusal, refusal
 from supplyledger.api.web.money import money_context
 from supplyledger.api.web.names import org_names
@@ -108,8 +109,10 @@ def _account_page(request: Request, who: Principal, status: int = 200,
                   **ctx: Any) -> Response:
     svc = service_of(request)
     sealed = svc.accounts.sealed_key(who.did)
+    ctx.setdefault("zone_typed", svc.accounts.chosen_time_zone(who.did))
     return page(request, "account.html", status=status, title="Your account", private=True,
-                key_b64=base64.b64encode(sealed).decode(),
+                key_b64=base64.b64encode(sealed).decode(), zone_names=time_zones(),
+                node_zone=svc.settings.time_zone,
                 org_name=org_names(svc, [who.org]).get(who.org) if who.org else None, **ctx,
                 **money_context(svc, who))
 
@@ -121,15 +124,15 @@ def account(request: Request) -> Response:
 
 @router.post("/account", response_class=HTMLResponse)
 async def account_post(request: Request) -> Response:
-    """Unlock the signing key again, change the password (the key is re-sealed), or
-    rotate the key. A refusal is also shown beside the field at fault (in the form sent);
-    passwords typed are never sent back."""
+    """Unlock the signing key again, change the password (the key is re-sealed), rotate
+    the key, or choose the time zone of one's pages. A refusal is also shown beside the
+    field at fault (in the form sent); passwords typed are never sent back."""
     who = current(request)
     form = await request.form()
     svc = service_of(request)
     msg, err = None, None
     action = str(form.get("action", ""))
-    action = action if action in ("rotate", "password") else "unlock"
+    action = action if action in ("rotate", "password", "time_zone") else "unlock"
     refused: Refusal | None = None
     try:
         check_csrf(who, request, dict(form))
@@ -140,6 +143,8 @@ async def account_post(request: Request) -> Response:
                                          str(form.get("new_password", "")),
                                          client_of(request))
             msg = "Password changed; your key is now sealed under the new password."
+        elif action == "time_zone":
+            msg = _choose_zone(svc, who, str(form.get("time_zone", "")))
         else:
             svc.accounts.unlock(who.session, str(form.get("password", "")), client_of(request))
             msg = "Signing key unlocked for this session."
@@ -155,10 +160,23 @@ async def account_post(request: Request) -> Response:
     except SupplyLedgerError as exc:
         err = exc.message
         refused = refusal(exc, action)
+    typed = {"zone_typed": str(form.get("time_zone", ""))} if (
+        refused is not None and refused.form == "time_zone") else {}
     return _account_page(request, who, 200 if err is None else 400, message=msg, error=err,
-                         refused=refused,
+                         refused=refused, **typed,
                          # (ticked again only for a refused form: a done rotation's is new)
                          confirmed=err is not None and form.get("confirm") == "yes")
+
+
+def _choose_zone(svc: LedgerService, who: Principal, name: str) -> str:
+    """Keep the time zone ``who`` chose ("" for the node's); this page, too, is then
+    shown in it."""
+    kept = svc.accounts.set_time_zone(who.did, name)
+    zones.keep(kept or svc.settings.time_zone)
+    if kept:
+        return f"Your pages now show times in {kept}, and your forms read them in it."
+    return (f"Your pages now show times in this node's time zone, "
+            f"{svc.settings.time_zone}.")
 
 
 def _rotate(request: Request, who: Principal, form: FormData) -> str:

@@ -2,9 +2,9 @@
 
 A transaction's arguments, result, events and refusal are shown as fields for people:
 participants and organisations by name (the id in the tooltip), amounts in their currency,
-times in UTC; the JSON as signed and as recorded stays one click away, for the auditor who
-compares it with the proof. The audit page says what each kind of finding means and what
-to do next (``supplyledger repair``, or a backup, as the findings allow).
+times in the viewer's time zone; the JSON as signed and as recorded stays one click away,
+for the auditor who compares it with the proof. The audit page says what each kind of
+finding means and what to do next (``supplyledger repair``, or a backup, as the findings allow).
 """
 
 from __future__ import annotations

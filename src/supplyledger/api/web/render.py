@@ -1,9 +1,10 @@
 """Rendering pages: one Jinja2 environment over the packaged templates, and the context
-every page gets (who is logged in, their CSRF token, the navigation, the chain)."""
+every page gets (who is logged in, their CSRF token, the navigation, the chain). Times are
+shown in the viewer's time zone (``zones``: the filter ``when``; ``typed`` for a form
+field's value, ``zone_label()`` for the labels that say the zone)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from supplyledger.api.web.amounts import (
 )
 from supplyledger.api.web.names import DID_IN_TEXT
 from supplyledger.api.web.units import UNIT_COLUMNS, heading, in_unit, label, uom
+from supplyledger.api.web.zones import label as zone_label
+from supplyledger.api.web.zones import shown, typed
 from supplyledger.logistics.kpi_format import money
 from supplyledger.logistics.plot import PALETTE
 
@@ -71,15 +74,24 @@ def short(value: Any, n: int = 12) -> str:
 
 
 def when(ms: Any) -> str:
-    """Epoch milliseconds as a UTC date and time that says it is UTC: a team spread over
-    time zones must not read it as their own local time."""
+    """Epoch milliseconds as a date and time in the viewer's zone that says which zone
+    ("2026-11-20 16:00 CST", "… UTC"): a team spread over time zones must not read one
+    zone's time as another's."""
     try:
-        return dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return shown(int(ms))
     except (TypeError, ValueError, OverflowError, OSError):
         return str(ms)
 
 
-# Projection columns that hold epoch milliseconds (shown as UTC date and time in tables).
+def _typed(ms: Any) -> str:
+    """A form field's value for epoch milliseconds, in the viewer's zone (``zones.typed``)."""
+    try:
+        return typed(int(ms))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+# Projection columns that hold epoch milliseconds (shown as date and time in tables).
 _TIME_COLUMNS = frozenset(("time", "since", "created", "updated", "departed", "arrived",
                            "promised", "eta", "earliest", "latest", "started", "ended",
                            "first_t", "last_t", "effective_from", "until"))
@@ -154,6 +166,8 @@ ROW_LINKS = {
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
+env.filters["typed"] = _typed
+env.globals["zone_label"] = zone_label
 env.filters["jsonish"] = _jsonish
 env.filters["code_spans"] = _code_spans
 env.filters["with_names"] = _with_names
