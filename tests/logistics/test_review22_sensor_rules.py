@@ -105,9 +105,9 @@ def test_a_band_narrower_than_loggers_measure_is_refused_naming_it(
         assert isinstance(err, ValidationError), err
         assert words in err.message, err.message
         assert err.details == {"arg": arg, "width": width, "minimum": least}
-    # Recorded as refused, and nothing written: the product rule is still its first
-    # version, the batch has none of its own.
-    assert w.c.node.height == height + 2
+    # Refused at admission, so nothing is written, not even a failed transaction: the
+    # product rule is still its first version, the batch has none of its own.
+    assert w.c.node.height == height
     assert _state(w, _key(w))["v"] == 1 and _state(w, f"r/b/{w.batch}") is None
     assert w.c.rows("SELECT key, version FROM sensor_rules") == [(_key(w), 1)]
 

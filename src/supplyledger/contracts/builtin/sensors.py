@@ -299,7 +299,8 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 
 @method(roles=ANY_PARTICIPANT, prepare=prepare_rule, args=RULE_ARGS,
-        errors=(NotFound, Forbidden, InvalidState, ValidationError))
+        errors=(NotFound, Forbidden, InvalidState, ValidationError),
+        admit=(5, lambda _signer, r, _version: check_band_widths(r)))
 def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     """Set the cold-chain rule of a product (its owner) or of a batch (its owner); a
     batch's rule overrides its product's. Replaces the previous rule whole.
@@ -309,7 +310,8 @@ def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     and the check dropped or widened), and a product-rule change reaches the batch only if
     it tightens the product rule in force when the order was placed. Rules v3: not signed
     by a device's own key. Rules v5: a temperature band at least 0.1 °C wide, a humidity
-    band at least 1 %RH (``validation_error``, arg the check)."""
+    band at least 1 %RH (``validation_error``, arg the check), refused at admission: a
+    narrower band never enters a block."""
     if ctx.version >= 5:
         check_band_widths(r)
     target = r["target"]
