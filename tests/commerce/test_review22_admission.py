@@ -1,13 +1,17 @@
 """Review 22, admission: refusals that need no state (a transfer or proposal to oneself, a
-currency outside ISO 4217, a reversed delivery window ...) are refused before execution
-from payments v5, orders v6, custody v4, fx v3 and customs v6 on: the submitter gets the
-same error in the same words, and no block records it. Under the older rules the same
+currency outside ISO 4217, a reversed delivery window ...), or only the transaction's own
+signed time besides (a delivery window already over, a quote's ``until`` out of range, a
+reading after the transaction), and shown text identity's rules refuse (names, reasons)
+are refused before execution from payments v5, orders v6, custody v4, fx v3, customs v6,
+sensors v5 and identity v5 on: the submitter gets the same error in the same words, and
+no block records it. Under the older rules the same
 transaction is still recorded as a failed one, so old blocks re-execute unchanged; a
 ledger that adopts the new rules midway audits clean, and a block forged at the new rules
 that holds such a transaction does not."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,14 +31,19 @@ from supplyledger.node.service import Node
 from .conftest import DAY, T0, gtin
 from .test_customs import line
 
-NEW = {"payments": 5, "orders": 6, "custody": 4, "fx": 3, "customs": 6}
+NEW = {"payments": 5, "orders": 6, "custody": 4, "fx": 3, "customs": 6, "sensors": 5,
+       "identity": 5}
 OLD = {name: v - 1 for name, v in NEW.items()}
 G = gtin(22)
 # The cases whose method body reaches the same check first under the older rules (the
 # others fail there on something that needs state, e.g. an unknown batch or participant).
 SAME_IN_BODY = {"deposit", "transfer_iso", "transfer_self", "place_iso", "place_self",
                 "place_window", "reschedule", "propose", "quote", "exchange_iso",
-                "exchange_self", "appoint", "appoint_rates", "set_tariff", "set_rate"}
+                "exchange_self", "appoint", "appoint_rates", "set_tariff", "set_rate",
+                "place_over", "reschedule_over", "quote_past", "quote_far",
+                "hand_over_org_account", "hand_over_balance_reason", "hand_over_goods_reason",
+                "register_org", "register_member", "revoke"}
+BIDI = "shop\u202egnippihs"
 
 
 class _Clock:
@@ -54,7 +63,8 @@ def _older(newest: dict[str, int]) -> dict[str, Contract]:
 def _world(c: Consortium) -> dict[str, Any]:
     """Parties, a batch of the maker's for sale and an order o1 of it placed by the shop."""
     for org, roles in (("bank", ["settlement"]), ("shop", ["customer"]),
-                       ("maker", ["manufacturer"]), ("de", ["customs"])):
+                       ("maker", ["manufacturer"]), ("de", ["customs"]),
+                       ("logger", ["device"])):
         c.org(org, roles)
         c.member(org, org, roles)
     p = c.parties
@@ -78,6 +88,8 @@ def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str
     """Each stateless refusal: (signer, contract, method, args)."""
     bank, shop, maker, de = w["bank"], w["shop"], w["maker"], w["de"]
     late = {"earliest": T0 + 3 * DAY, "latest": T0 + 2 * DAY}
+    over = {"earliest": T0 - 2 * DAY, "latest": T0 - DAY}  # before every transaction's time
+    quote = {"pay": "EUR", "get": "USD", "rate": 10**9}
     return {
         "deposit": (bank, "payments", "deposit",
                     {"account": shop.did, "currency": "XYZ", "amount": 1}),
@@ -115,6 +127,27 @@ def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str
         "declare": (maker, "customs", "declare", {
             "id": "d1", "origin": "CN", "destination": "DE", "incoterm": "DAP",
             "lines": [line("0101.21", 100), line("0101.29", 100, "XYZ")]}),
+        # needing only the transaction's own signed time besides the arguments
+        "place_over": (shop, "orders", "place", _order(w, "o2", w["batch"], **over)),
+        "reschedule_over": (shop, "orders", "reschedule", {"order": "o1", **over}),
+        "quote_past": (bank, "fx", "quote", {**quote, "until": T0}),
+        "quote_far": (bank, "fx", "quote", {**quote, "until": T0 + 30 * DAY}),
+        "record": (w["logger"], "sensors", "record",
+                   {"seq": 1, "readings": [{"t": T0 + DAY, "temp": 5000}]}),
+        # shown text, and an organisation's account handed over
+        "hand_over_org_account": (c.admin, "payments", "hand_over_balance",
+                                  {"account": "org:shop", "to": shop.did, "reason": "left"}),
+        "hand_over_balance_reason": (c.admin, "payments", "hand_over_balance",
+                                     {"account": shop.did, "to": "org:shop", "reason": "\t"}),
+        "hand_over_goods_reason": (c.admin, "custody", "hand_over_goods",
+                                   {"batch": w["batch"], "account": maker.did,
+                                    "to": shop.did, "reason": BIDI}),
+        "register_org": (c.admin, "identity", "register_org",
+                         {"id": "evil", "name": BIDI, "roles": ["customer"]}),
+        "register_member": (c.admin, "identity", "register_member",
+                            {"org": "shop", "public_key": "A" * 44, "name": "\u3000",
+                             "roles": ["customer"]}),
+        "revoke": (c.admin, "identity", "revoke", {"did": shop.did, "reason": "gone\x00"}),
     }
 
 
@@ -123,6 +156,8 @@ def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str
 def _expected(w: dict[str, Any]) -> dict[str, tuple[str, str]]:
     iso = "currency XYZ is not an ISO 4217 currency code"
     maker = w["maker"].did
+    until = "until must be after the transaction's time and at most 7 days after it"
+    misleads = "which would hide or reorder what people read"
     return {
         "deposit": ("validation_error", iso),
         "transfer_iso": ("validation_error", iso),
@@ -152,7 +187,31 @@ def _expected(w: dict[str, Any]) -> dict[str, tuple[str, str]]:
         "set_rate": ("validation_error", "quote XYZ is not an ISO 4217 currency code"),
         "declare": ("validation_error",
                     "lines[1].currency XYZ is not an ISO 4217 currency code"),
+        "place_over": ("validation_error", "order o2: the delivery window is already over"),
+        "reschedule_over": ("validation_error",
+                            "order o1: the delivery window is already over"),
+        "quote_past": ("validation_error", until),
+        "quote_far": ("validation_error", until),
+        "record": ("validation_error",
+                   f"reading time {T0 + DAY} is after the transaction's own time <t>"),
+        "hand_over_org_account": ("validation_error",
+                                  "org:shop is an organisation's account, which its members "
+                                  "instruct for: only a revoked participant's own balance "
+                                  "is handed over"),
+        "hand_over_balance_reason": ("validation_error", "reason holds the control character "
+                                     f"U+0009, {misleads}"),
+        "hand_over_goods_reason": ("validation_error",
+                                   f"reason holds the bidi control U+202E, {misleads}"),
+        "register_org": ("validation_error", f"name holds the bidi control U+202E, {misleads}"),
+        "register_member": ("validation_error", "name is only whitespace"),
+        "revoke": ("validation_error", f"reason holds the control character U+0000, {misleads}"),
     }
+
+
+def _words(message: str) -> str:
+    """A refusal's words, the transaction's time (the clock's, shared with the node) as
+    <t>."""
+    return re.sub(r"own time \d+$", "own time <t>", message)
 
 
 def _refused(c: Consortium, w: dict[str, Any]) -> dict[str, SupplyLedgerError]:
@@ -194,11 +253,19 @@ def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Pa
         refused = _refused(c, w)
         assert c.rows("SELECT COUNT(*) FROM txs WHERE ok = 0") == [(0,)]
     expected = _expected(w)
-    assert {n: (e.code, e.message) for n, e in refused.items()} == expected
+    assert {n: (e.code, _words(e.message)) for n, e in refused.items()} == expected
     assert refused["transfer_iso"].details == {"arg": "currency", "value": "XYZ"}
     assert refused["place_iso"].details == {"arg": "currency", "value": "XYZ"}
     assert refused["reschedule"].details == {"arg": "latest"}
     assert refused["propose"].details == {"current": "held"}
+    # Judged by the transaction's own signed time, which the refusal names where the
+    # body's check does (the node's clock is the signer's here).
+    assert refused["place_over"].details == {"arg": "latest"}
+    quoted = refused["quote_past"].details
+    assert quoted == {"arg": "until", "time": quoted["time"]} and T0 < quoted["time"] < T0 + DAY
+    assert refused["record"].details == {"arg": "readings"}
+    assert T0 < int(refused["record"].message.rsplit(" ", 1)[1]) < T0 + DAY
+    assert refused["register_member"].details == {"arg": "name"}
     assert run_audit(c.dir, workers=0).ok
 
 
@@ -217,7 +284,7 @@ def test_an_older_ledger_still_records_them_and_audits_clean_after_the_upgrade(
     expected = _expected(w)
     assert {n: (e["code"], e["message"]) for n, e in before.items() if n in SAME_IN_BODY
             } == {n: v for n, v in expected.items() if n in SAME_IN_BODY}
-    assert {n: (e.code, e.message) for n, e in after.items()} == expected
+    assert {n: (e.code, _words(e.message)) for n, e in after.items()} == expected
     report = run_audit(c.dir, workers=0)
     assert report.ok, report.findings[:3]
 

@@ -8,9 +8,10 @@ Each call runs under the rules version of its contract in force at that point (s
 ``rules/v/<contract>``, 1 when absent), so a ``rules.adopt`` earlier in a block applies to
 the calls after it; identity's version in force also decides what machine keys may sign
 (``runtime.role_refusal``), for every contract's calls. A method's admission check
-(``Method.admission``: stateless, but new rules from some version on) rejects a call
-before it runs, under the version in force at that point, like an unknown signer: no
-receipt, and the audit finds such a call in a stored block inadmissible.
+(``Method.admission``: stateless, given the call's own signed time, but new rules from
+some version on) rejects a call before it runs, under the version in force at that point,
+like an unknown signer: no receipt, and the audit finds such a call in a stored block
+inadmissible.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class Executor:
             elif c is not None and tx.error is None:
                 m = c.methods.get(tx.method)
                 bad = None if m is None or m.admit is None else m.admission(
-                    signer, tx.value, version)
+                    signer, tx.value, version, tx.time)
                 if bad is not None:
                     res.rejected.append((tx, bad))
                     continue

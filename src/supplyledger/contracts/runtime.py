@@ -23,9 +23,10 @@ Role refusals are receipt words, so their wording is identity rules too: from v4
 seller"); older rules keep printing the list they recorded.
 
 Admission checks: a method may declare ``admit=(since, check)``, a check that needs no
-state (only the signer and the arguments: a transfer to oneself, a reversed window). From
-its contract's rules ``since`` on, the executor runs ``check(signer, value, version)``
-before the call and a refusal rejects the transaction, as an unknown signer is: the
+state (only the signer, the arguments and the transaction's own signed time: a transfer to
+oneself, a reversed window, a window already over). From its contract's rules ``since`` on,
+the executor runs ``check(signer, value, version, time)`` before the call and a refusal
+rejects the transaction, as an unknown signer is: the
 submitter gets the error and no block records it (DESIGN: bad input never enters a block).
 Under older rules the check in the method's body still decides, recording a failed
 receipt, so old blocks re-execute as they were decided. The check raises the error the
@@ -78,8 +79,9 @@ MACHINE_RULES = 3
 # The identity rules version from which a role refusal names the roles in words.
 ROLE_WORDS_RULES = 4
 StateReader = Callable[[str], bytes | None]
-# An admission check: (signer, the method's value, rules version) -> None, or raises.
-AdmitCheck = Callable[[str, Any, int], None]
+# An admission check: (signer, the method's value, rules version, the call's signed time
+# in ms, ``Call.time``: the same on every node) -> None, or raises.
+AdmitCheck = Callable[[str, Any, int, int], None]
 _MISSING = object()
 
 
@@ -110,12 +112,14 @@ class Method:
     # contract's rules ``since`` on (see the module docstring).
     admit: tuple[int, AdmitCheck] | None = None
 
-    def admission(self, signer: str, value: Any, version: int) -> SupplyLedgerError | None:
-        """Why the call is refused before execution under rules ``version``, or None."""
+    def admission(self, signer: str, value: Any, version: int,
+                  time: int) -> SupplyLedgerError | None:
+        """Why the call signed at ``time`` is refused before execution under rules
+        ``version``, or None."""
         if self.admit is None or version < self.admit[0]:
             return None
         try:
-            self.admit[1](signer, value, version)
+            self.admit[1](signer, value, version, time)
         except SupplyLedgerError as exc:
             return exc
         except Exception:  # a bug in a check must not stop blocks: the body decides
@@ -141,7 +145,7 @@ def method(
     ``fn(ctx, value)`` receives the validated arguments, or what ``prepare`` made of them.
     ``parts=(prepare_part, merge_parts)`` lets large calls be prepared in shares.
     ``admit=(since, check)`` refuses before execution from rules ``since`` on what
-    ``check(signer, value, version)`` refuses (see the module docstring).
+    ``check(signer, value, version, time)`` refuses (see the module docstring).
     """
     if admit is not None and admit[0] < 2:
         raise ValueError("an admission check is new rules: since must be 2 or later")

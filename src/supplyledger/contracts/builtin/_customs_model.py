@@ -247,7 +247,7 @@ def admit_iso(*fields: str) -> tuple[int, AdmitCheck]:
     """The admission check (``method(admit=...)``) refusing, from :data:`ADMIT_RULES`, what
     :func:`iso_money` refuses of the argument ``fields``, in their order, needing no state;
     ``lines`` stands for each declaration line's currency."""
-    def check(signer: str, a: dict[str, Any], version: int) -> None:
+    def check(signer: str, a: dict[str, Any], version: int, time: int) -> None:
         for f in fields:
             if f == "lines":
                 for i, ln in enumerate(a["lines"]):

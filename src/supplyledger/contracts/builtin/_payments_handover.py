@@ -35,10 +35,7 @@ def _needs_v3(ctx: Ctx) -> None:
 
 def _revoked_holder(ctx: Ctx, account: str) -> dict[str, Any]:
     """The revoked participant whose own account ``account`` is."""
-    if account.startswith("org:"):
-        raise ValidationError(f"{account} is an organisation's account, which its members "
-                              "instruct for: only a revoked participant's own balance is "
-                              "handed over", arg="account")
+    _not_org_account(account)
     p = ctx.read("identity", participant_key(account))
     if p is None:
         raise NotFound(f"no participant {account}", account=account)
@@ -47,6 +44,15 @@ def _revoked_holder(ctx: Ctx, account: str) -> dict[str, Any]:
                            "(transfer, instruct_withdrawal); only a revoked participant's "
                            "balance is handed over", current=p["status"])
     return p  # type: ignore[no-any-return]
+
+
+def _not_org_account(account: str) -> None:
+    """Refuse handing over ``org:<org>``'s balance (stateless: from payments rules v5 an
+    admission check, :func:`admit_hand_over`)."""
+    if account.startswith("org:"):
+        raise ValidationError(f"{account} is an organisation's account, which its members "
+                              "instruct for: only a revoked participant's own balance is "
+                              "handed over", arg="account")
 
 
 def _check_successor(ctx: Ctx, holder: dict[str, Any], to: str) -> None:
@@ -80,7 +86,11 @@ def not_itself(account: str, to: str) -> None:
                               arg="to")
 
 
-def admit_hand_over(signer: str, a: dict[str, Any], version: int) -> None:
+def admit_hand_over(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    """``hand_over_balance``'s checks that need no state, in its order: the reason, an
+    organisation's account, the account itself as its successor."""
+    check_shown_text(version, "reason", a["reason"])
+    _not_org_account(a["account"])
     not_itself(a["account"], a["to"])
 
 

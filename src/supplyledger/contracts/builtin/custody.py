@@ -40,8 +40,9 @@ Custody is handed over only as ``propose`` would allow it under a customs declar
 
 Rules v4 (new ledgers start there) refuse before execution what needs no state to refuse
 (``runtime`` admission checks): a proposal to oneself and a ``hand_over_goods`` to the
-account itself. Same error and words, but the submitter gets them at once and no block
-records a failed transaction; v1 to v3 ledgers record it, as they did.
+account itself or with a reason identity's rules for shown text refuse. Same error and
+words, but the submitter gets them at once and no block records a failed transaction; v1
+to v3 ledgers record it, as they did.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _not_to_oneself(signer: str, to: str) -> None:
         raise InvalidState("a proposal to oneself changes nothing", current="held")
 
 
-def _admit_propose(signer: str, a: dict[str, Any], version: int) -> None:
+def _admit_propose(signer: str, a: dict[str, Any], version: int, time: int) -> None:
     _not_to_oneself(signer, a["to"])
 
 
@@ -120,7 +121,10 @@ def _not_itself(account: str, to: str) -> None:
                               arg="to")
 
 
-def _admit_hand_over(signer: str, a: dict[str, Any], version: int) -> None:
+def _admit_hand_over(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    """``hand_over_goods``'s checks that need no state, in its order: the reason, then the
+    account itself as its successor."""
+    check_shown_text(2, "reason", a["reason"])
     _not_itself(a["account"], a["to"])
 
 

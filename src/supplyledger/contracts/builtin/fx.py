@@ -24,9 +24,11 @@ Rules v2: both currencies of a quote or an exchange must be ISO 4217 codes
 (``payments.ISO_4217``), else ``validation_error``; v1 took any three capitals.
 
 Rules v3 (new ledgers start there) refuse before execution what needs no state to refuse
-(``runtime`` admission checks): a quote or an exchange in a currency not in ISO 4217, and
-a dealer exchanging with itself. Same error and words, but the submitter gets them at once
-and no block records a failed transaction; v1 and v2 ledgers record it, as they did.
+(``runtime`` admission checks): a quote or an exchange in a currency not in ISO 4217, a
+quote whose ``until`` is not after its transaction's own signed time or more than 7 days
+after it, and a dealer exchanging with itself. Same error and words, but the submitter
+gets them at once and no block records a failed transaction; v1 and v2 ledgers record it,
+as they did.
 """
 
 from __future__ import annotations
@@ -77,13 +79,25 @@ def _not_itself(signer: str, dealer: str) -> None:
         raise Forbidden("a dealer does not exchange with itself")
 
 
-def _admit_quote(signer: str, a: dict[str, Any], version: int) -> None:
+def _until(until: int, time: int) -> None:
+    """A quote holds past its transaction's own time ``time``, at most 7 days."""
+    if not time < until <= time + MAX_QUOTE_MS:
+        raise ValidationError("until must be after the transaction's time and at most 7 days "
+                              "after it", arg="until", time=time)
+
+
+def _admit_iso(a: dict[str, Any]) -> None:
     iso_currency(a["pay"], "pay")
     iso_currency(a["get"], "get")
 
 
-def _admit_exchange(signer: str, a: dict[str, Any], version: int) -> None:
-    _admit_quote(signer, a, version)
+def _admit_quote(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    _admit_iso(a)
+    _until(a["until"], time)
+
+
+def _admit_exchange(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    _admit_iso(a)
     _not_itself(signer, a["dealer"])
 
 
@@ -105,9 +119,7 @@ def _prepare_pair(a: dict[str, Any]) -> dict[str, Any]:
 def quote(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Dealer: offer to take ``pay`` and give ``get`` at ``rate`` until ``until``."""
     _iso_pair(ctx, a)
-    if not ctx.time < a["until"] <= ctx.time + MAX_QUOTE_MS:
-        raise ValidationError("until must be after the transaction's time and at most 7 days "
-                              "after it", arg="until", time=ctx.time)
+    _until(a["until"], ctx.time)
     q = {"rate": a["rate"], "until": a["until"], "since": ctx.time}
     ctx.put(_qkey(ctx.signer, a["pay"], a["get"]), q)
     ctx.emit("quoted", dealer=ctx.signer, pay=a["pay"], get=a["get"], **q)

@@ -34,6 +34,12 @@ Rules v4 (new ledgers start on it) change only words: a call refused for want of
 (``role_denied``, in every contract) names the roles in words, "needs the role admin or
 seller", where v1 to v3 printed a list, "needs one of the roles ['admin', 'seller']".
 Receipts store the words, so ledgers under v1 to v3 keep theirs.
+
+Rules v5 (new ledgers start on it) refuse before execution what v2's check of shown text
+refuses (``runtime`` admission checks: it needs only the argument): a name in
+``register_org`` or ``register_member`` and a reason in ``revoke``. Same error and words,
+but the submitter gets them at once and no block records a failed transaction; v2 to v4
+ledgers record it, as they did.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from itertools import pairwise
 from typing import Any
 
 from supplyledger.contracts.projection import Delete, EventMeta, Op, Table, Update, Upsert
-from supplyledger.contracts.runtime import ANY_PARTICIPANT, Contract, Ctx, method
+from supplyledger.contracts.runtime import ANY_PARTICIPANT, AdmitCheck, Contract, Ctx, method
 from supplyledger.contracts.schema import Enum, List, Str
 from supplyledger.errors import (
     AlreadyExists,
@@ -102,6 +108,17 @@ def check_shown_text(version: int, field: str, value: str) -> None:
         raise ValidationError(f"{field} is only whitespace", arg=field)
 
 
+# From these rules on, the shown-text checks refuse before execution.
+ADMIT_RULES = 5
+
+
+def _admit_text(field: str) -> tuple[int, AdmitCheck]:
+    """The admission check refusing what :func:`check_shown_text` refuses of ``field``."""
+    def check(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+        check_shown_text(version, field, a[field])
+    return ADMIT_RULES, check
+
+
 def participant_key(did: str) -> str:
     return f"p/{did}"
 
@@ -121,7 +138,8 @@ def _participant(ctx: Ctx, did: str) -> dict[str, Any]:
 
 
 @method(roles="admin", args={"id": Str(pattern=_ID), "name": Str(max_len=200),
-                             "roles": _ROLES}, errors=(AlreadyExists, ValidationError))
+                             "roles": _ROLES}, errors=(AlreadyExists, ValidationError),
+        admit=_admit_text("name"))
 def register_org(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register an organisation and the roles its members may hold (rules v2: a name
     without control or bidi characters, not only whitespace)."""
@@ -157,7 +175,8 @@ def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]
 
 @method(roles="admin", args={"org": Str(pattern=_ID), "public_key": _KEY,
                              "name": Str(max_len=200), "roles": _ROLES},
-        errors=(NotFound, Forbidden, AlreadyExists, ValidationError))
+        errors=(NotFound, Forbidden, AlreadyExists, ValidationError),
+        admit=_admit_text("name"))
 def register_member(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a member of an organisation; its id is derived from its public key (rules
     v2: a name without control or bidi characters, not only whitespace)."""
@@ -204,7 +223,8 @@ def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, machines=True,
         args={"did": Str(max_len=128), "reason": Str(max_len=500)},
-        errors=(NotFound, Forbidden, InvalidState, ValidationError))
+        errors=(NotFound, Forbidden, InvalidState, ValidationError),
+        admit=_admit_text("reason"))
 def revoke(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Revoke a participant: every later transaction it signs is rejected (rules v2: a
     reason without control or bidi characters, not only whitespace)."""
@@ -351,7 +371,7 @@ CONTRACT = Contract.of(
     __doc__ or "",
     [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
     tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
-    versions=(1, 2, 3, 4),
+    versions=(1, 2, 3, 4, 5),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,

@@ -82,11 +82,10 @@ integer, which cannot be stored past that range: its receipt dropped them.)
 
 Rules v6 (new ledgers start there) refuse before execution what needs no state to refuse
 (``runtime`` admission checks): placing in a currency not in ISO 4217, from oneself,
-with a reversed delivery window or a price x quantity + freight over the limit, and a
-reversed window in ``reschedule``. Same error and
-words, but the submitter gets them at once and no block records a failed transaction; v1
-to v5 ledgers record it, as they did. (A window already over is refused in the body: it
-depends on the transaction's time.)
+with a reversed delivery window or one already over at the transaction's own signed time,
+or a price x quantity + freight over the limit, and such a window in ``reschedule``. Same
+error and words, but the submitter gets them at once and no block records a failed
+transaction; v1 to v5 ledgers record it, as they did.
 
 Every transition is a ledger event (``order_events``); an illegal one fails with
 ``invalid_state`` naming the order's current state. Disputes and returns are in
@@ -252,7 +251,7 @@ def _from_oneself(oid: str, seller: str, version: int) -> None:
                     if version >= 3 else msg)
 
 
-def _admit_place(signer: str, a: dict[str, Any], version: int) -> None:
+def _admit_place(signer: str, a: dict[str, Any], version: int, time: int) -> None:
     """``place``'s checks that need no state, in its order, in rules v4's words on."""
     oid = a["id"]
     try:
@@ -261,7 +260,7 @@ def _admit_place(signer: str, a: dict[str, Any], version: int) -> None:
         raise ValidationError(f"order {oid}: {exc.message}", **exc.details) from None
     if a["seller"] == signer:
         _from_oneself(oid, a["seller"], version)
-    admit_window(oid, a["earliest"], a["latest"])
+    admit_window(oid, a["earliest"], a["latest"], time)
     total = a["unit_price"] * a["quantity"] + a["freight"]
     if total > MAX_AMOUNT:
         _overflow(oid, a, total)

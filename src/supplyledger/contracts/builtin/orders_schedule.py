@@ -6,7 +6,8 @@ window therefore applies only once buyer and seller have both proposed the same 
 may counter-propose. Until then the old window stands — dispatch refuses to start after it
 closed, and deliveries after it count as late against the seller's and transporter's
 on-time rate. Under orders rules v4 a refused window names the order; from v6 a reversed
-one is refused before execution (:func:`admit_window`), as it needs no state to refuse.
+one, or one already over at the transaction's own time, is refused before execution
+(:func:`admit_window`), as it needs no state to refuse.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _DAY = 24 * 3_600_000
 # From these orders rules on, the checks that need no state refuse before execution.
 ADMIT_RULES = 6
 _REVERSED = "the delivery window ends before it starts"
+_OVER = "the delivery window is already over"
 
 
 def check_window(ctx: Ctx, earliest: int, latest: int, order: str | None = None) -> None:
@@ -45,18 +47,21 @@ def check_window(ctx: Ctx, earliest: int, latest: int, order: str | None = None)
     if earliest > latest:
         raise ValidationError(named(_REVERSED), arg="latest")
     if latest < ctx.time:
-        raise ValidationError(named("the delivery window is already over"), arg="latest")
+        raise ValidationError(named(_OVER), arg="latest")
 
 
-def admit_window(order: str, earliest: int, latest: int) -> None:
-    """Refuse a reversed window of ``order`` in the words rules v4 on give it (a pure
-    admission check from :data:`ADMIT_RULES`; whether it is over needs the call's time)."""
+def admit_window(order: str, earliest: int, latest: int, time: int) -> None:
+    """Refuse a reversed window of ``order``, or one over before ``time`` (the call's own
+    signed time), in the words rules v4 on give them (an admission check from
+    :data:`ADMIT_RULES`)."""
     if earliest > latest:
         raise ValidationError(f"order {order}: {_REVERSED}", arg="latest")
+    if latest < time:
+        raise ValidationError(f"order {order}: {_OVER}", arg="latest")
 
 
-def _admit_reschedule(signer: str, a: dict[str, Any], version: int) -> None:
-    admit_window(a["order"], a["earliest"], a["latest"])
+def _admit_reschedule(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    admit_window(a["order"], a["earliest"], a["latest"], time)
 
 
 @method(roles=ANY_PARTICIPANT, args={"order": ORDER_ID, "earliest": TIME, "latest": TIME},

@@ -90,7 +90,8 @@ keep theirs.
 
 Rules v5 (new ledgers start there) refuse before execution what needs no state to refuse
 (``runtime`` admission checks): a ``deposit`` or ``transfer`` in a currency not in
-:data:`ISO_4217`, a transfer to oneself, a ``hand_over_balance`` to the account itself.
+:data:`ISO_4217`, a transfer to oneself, a ``hand_over_balance`` of an organisation's
+account, to the account itself or with a reason identity's rules for shown text refuse.
 Same error and words, but the submitter gets them at once and no block records a failed
 transaction; v1 to v4 ledgers record it, as they did.
 
@@ -185,11 +186,11 @@ __all__ = [
 ADMIT_RULES = 5
 
 
-def _admit_deposit(signer: str, a: dict[str, Any], version: int) -> None:
+def _admit_deposit(signer: str, a: dict[str, Any], version: int, time: int) -> None:
     iso_currency(a["currency"])
 
 
-def _admit_transfer(signer: str, a: dict[str, Any], version: int) -> None:
+def _admit_transfer(signer: str, a: dict[str, Any], version: int, time: int) -> None:
     iso_currency(a["currency"])  # in transfer's order: the currency first
     _not_to_oneself(signer, a["to"])
 

@@ -52,7 +52,9 @@ width and the minimum; see ``_sensors_rules.MIN_BAND``): up to v4 a band a few m
 was taken, and every logger's rounding made it an excursion. A breach found under v5 records
 the version of its rule it was judged against (``rule_version`` in its state, its ``breach``
 event and its ``sensor_breaches`` rows): the band it recorded is that version's, whatever
-the rule says now. Breaches recorded before leave it empty.
+the rule says now. Breaches recorded before leave it empty. A ``record`` batch with a
+reading after its transaction's own signed time is refused before execution too (same
+error and words; v1 to v4 record it as a failed transaction).
 
 Each batch is kept as a summary row (``sensor_batches``); the readings themselves stay in
 the signed transaction and export as an EPCIS 2.0 ObjectEvent (:func:`readings_to_epcis`).
@@ -300,7 +302,7 @@ def unbind(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, prepare=prepare_rule, args=RULE_ARGS,
         errors=(NotFound, Forbidden, InvalidState, ValidationError),
-        admit=(5, lambda _signer, r, _version: check_band_widths(r)))
+        admit=(5, lambda _signer, r, _version, _time: check_band_widths(r)))
 def set_rule(ctx: Ctx, r: dict[str, Any]) -> dict[str, Any]:
     """Set the cold-chain rule of a product (its owner) or of a batch (its owner); a
     batch's rule overrides its product's. Replaces the previous rule whole.
@@ -378,14 +380,24 @@ def _excursions_v3(ctx: Ctx, d: dict[str, Any],
     return changed
 
 
+def _not_after(last: int, time: int) -> None:
+    """No reading after the transaction's own signed time ``time`` (stateless: from rules
+    v5 an admission check)."""
+    if last > time:
+        raise ValidationError(f"reading time {last} is after the transaction's own "
+                              f"time {time}", arg="readings")
+
+
 @method(roles="device", prepare=prepare_record, args={
     "seq": Int(min=1, doc="batch number: exactly one more than the device's last"),
     "readings": READINGS,
-}, errors=(NotFound, InvalidState, AlreadyExists, ValidationError))
+}, errors=(NotFound, InvalidState, AlreadyExists, ValidationError),
+   admit=(5, lambda _signer, v, _version, time: _not_after(v["summary"]["last"], time)))
 def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
     """A device's signed batch of readings; rules of the watched batches are evaluated and
     excursions past their allowance become breaches. Rules v4: each batch's excursion is
-    the batch's, shared by every logger watching it and kept across bindings."""
+    the batch's, shared by every logger watching it and kept across bindings. Rules v5:
+    a reading after the transaction's own time is refused at admission."""
     d = _device(ctx, ctx.signer)
     b = d["bind"]
     if b is None:
@@ -406,9 +418,7 @@ def record(ctx: Ctx, v: dict[str, Any]) -> dict[str, Any]:
         raise InvalidState(f"reading time {s['first']} is before the device was bound to "
                            f"{b['kind']} {b['target']} at {b['since']}",
                            current=str(b["since"]))
-    if s["last"] > ctx.time:
-        raise ValidationError(f"reading time {s['last']} is after the transaction's own "
-                              f"time {ctx.time}", arg="readings")
+    _not_after(s["last"], ctx.time)
     if ctx.version >= 2 and b["shipment"]:
         _within_shipment(ctx, b["shipment"], s["last"])
     groups = group_rules(ctx, b["batches"])
