@@ -25,6 +25,17 @@ from supplyledger.ledger.encoding import decode
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 24 * 3_600_000
+
+
+class TickClock:
+    """A node clock from T0 on, each transaction its own millisecond."""
+
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> int:
+        self.t += 1
+        return self.t
 CONTRACTS = load_builtin()
 _TABLES = {t.name: t for t in all_tables(CONTRACTS)}
 # Keys only give each participant its id (ids derive from public keys); made once.

@@ -23,7 +23,7 @@ from supplyledger.ledger.encoding import MAX_INT
 from supplyledger.node.audit import run_audit
 from supplyledger.node.bootstrap import init_ledger
 
-from .conftest import DAY, T0, Cast, World, gtin
+from .conftest import DAY, T0, Cast, TickClock, World, gtin
 from .test_customs import Cx, customs_world, line
 from .test_review12_withdraw import _authority_of_two
 
@@ -252,15 +252,6 @@ def test_v4_customs_refusals_keep_the_old_words(cast: Cast) -> None:
 
 # -- on a real node: new ledgers start at the new versions; adopting midway audits clean ------
 
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> int:
-        self.t += 1  # each transaction its own millisecond
-        return self.t
-
-
 def _error(c: Consortium, who: Party | Any, contract: str, method_name: str,
            args: dict[str, Any]) -> dict[str, Any]:
     r = c.call(who, contract, method_name, args)
@@ -321,7 +312,7 @@ def test_a_ledger_adopting_the_new_wording_midway_audits_clean(
     older = {n: replace(k, versions=tuple(v for v in k.versions if v <= OLD[n]))
              if n in OLD else k for n, k in load_builtin().items()}
     monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger, contracts=older))
-    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         p = _parties(c)
         _customs_setup(c, p)
         before = _refusals(c, p, 1)
@@ -348,7 +339,7 @@ def test_a_ledger_adopting_the_new_wording_midway_audits_clean(
 def test_a_new_ledger_starts_at_the_new_wording(tmp_path: Path) -> None:
     """Genesis names each contract's newest rules; a call missing an argument is refused
     at admission, so its words are in no receipt."""
-    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         in_force = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
         # (payments v5, orders v6, customs v6 and identity v5, newer than this test,
         # refuse stateless errors before execution: review 22)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from _rules import older
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.contracts.registry import load_builtin
@@ -28,7 +29,7 @@ from supplyledger.node.audit import run_audit
 from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node
 
-from .conftest import DAY, T0, gtin
+from .conftest import DAY, T0, TickClock, gtin
 from .test_customs import line
 
 NEW = {"payments": 5, "orders": 6, "custody": 4, "fx": 3, "customs": 6, "sensors": 5,
@@ -44,20 +45,6 @@ SAME_IN_BODY = {"deposit", "transfer_iso", "transfer_self", "place_iso", "place_
                 "hand_over_org_account", "hand_over_balance_reason", "hand_over_goods_reason",
                 "register_org", "register_member", "revoke"}
 BIDI = "shop\u202egnippihs"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> int:
-        self.t += 1  # each transaction its own millisecond
-        return self.t
-
-
-def _older(newest: dict[str, int]) -> dict[str, Contract]:
-    return {n: replace(c, versions=tuple(v for v in c.versions if v <= newest[n]))
-            if n in newest else c for n, c in load_builtin().items()}
 
 
 def _world(c: Consortium) -> dict[str, Any]:
@@ -242,11 +229,11 @@ def _recorded(c: Consortium, w: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def older_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ledgers made in this test start at the rules before this review's."""
     monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
-                                                           contracts=_older(OLD)))
+                                                           contracts=older(OLD)))
 
 
 def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Path) -> None:
-    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         rules = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
         assert {n: rules.get(n) for n in NEW} == NEW
         w = _world(c)
@@ -271,7 +258,7 @@ def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Pa
 
 def test_an_older_ledger_still_records_them_and_audits_clean_after_the_upgrade(
         tmp_path: Path, older_ledger: None) -> None:
-    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         w = _world(c)
         before = _recorded(c, w)
         failed = c.rows("SELECT COUNT(*) FROM txs WHERE ok = 0")
@@ -302,7 +289,7 @@ def test_the_audit_finds_a_block_at_the_new_rules_that_records_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     forged = _without_admission("payments", "transfer")
     monkeypatch.setattr(consortium, "Node", partial(Node, contracts=forged))
-    with Consortium(tmp_path / "ledger", chain="commerce", clock=_Clock()) as c:
+    with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         c.org("shop", ["customer"])
         shop = c.member("shop", "shop", ["customer"])
         r = c.call(shop, "payments", "transfer", {"to": shop.did, "currency": "EUR",
