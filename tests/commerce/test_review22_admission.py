@@ -1,16 +1,18 @@
 """Review 22, admission: refusals that need no state (a transfer or proposal to oneself, a
 currency outside ISO 4217, a reversed delivery window ...), or only the transaction's own
 signed time besides (a delivery window already over, a quote's ``until`` out of range, a
-reading after the transaction), and shown text identity's rules refuse (names, reasons)
-are refused before execution from payments v5, orders v6, custody v4, fx v3, customs v6,
-sensors v5 and identity v5 on: the submitter gets the same error in the same words, and
-no block records it. Under the older rules the same
-transaction is still recorded as a failed one, so old blocks re-execute unchanged; a
+reading after the transaction, a shipment departing or a plan route out of bounds, a
+position fix after the transaction), shown text identity's rules refuse (names, reasons)
+and a member's unusable key are refused before execution from payments v5, orders v6,
+custody v4, fx v3, customs v6, sensors v5, shipments v4 and identity v5 on: the submitter
+gets the same error in the same words, and no block records it. Under the older rules the
+same transaction is still recorded as a failed one, so old blocks re-execute unchanged; a
 ledger that adopts the new rules midway audits clean, and a block forged at the new rules
 that holds such a transaction does not."""
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import replace
 from functools import partial
@@ -24,7 +26,8 @@ from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract
-from supplyledger.errors import SupplyLedgerError
+from supplyledger.errors import CryptoError, SupplyLedgerError
+from supplyledger.ledger.crypto import PublicKey
 from supplyledger.node.audit import run_audit
 from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node
@@ -33,7 +36,7 @@ from .conftest import DAY, T0, TickClock, gtin
 from .test_customs import line
 
 NEW = {"payments": 5, "orders": 6, "custody": 4, "fx": 3, "customs": 6, "sensors": 5,
-       "identity": 5}
+       "shipments": 4, "identity": 5}
 OLD = {name: v - 1 for name, v in NEW.items()}
 G = gtin(22)
 # The cases whose method body reaches the same check first under the older rules (the
@@ -43,15 +46,23 @@ SAME_IN_BODY = {"deposit", "transfer_iso", "transfer_self", "place_iso", "place_
                 "exchange_self", "appoint", "appoint_rates", "set_tariff", "set_rate",
                 "place_over", "reschedule_over", "quote_past", "quote_far",
                 "hand_over_org_account", "hand_over_balance_reason", "hand_over_goods_reason",
-                "register_org", "register_member", "revoke"}
+                "register_org", "register_member", "revoke", "create_far", "plan_far",
+                "plan_back", "position_after", "register_member_key"}
 BIDI = "shop\u202egnippihs"
+WH = {"node": "WH-BER", "lat": 52_520_000, "lon": 13_405_000}
+HUB = {"node": "HUB-POT", "lat": 52_390_000, "lon": 13_065_000}
+LEG = {"from": WH, "to": HUB, "distance_m": 30_000, "mode": "road",
+       "vehicle_class": "van_diesel_avg"}
+BAD_KEY = "A" * 44
 
 
 def _world(c: Consortium) -> dict[str, Any]:
-    """Parties, a batch of the maker's for sale and an order o1 of it placed by the shop."""
+    """Parties, a batch of the maker's for sale, an order o1 of it placed by the shop and a
+    shipment s1 of the carrier's on its way."""
     for org, roles in (("bank", ["settlement"]), ("shop", ["customer"]),
                        ("maker", ["manufacturer"]), ("de", ["customs"]),
-                       ("logger", ["device"])):
+                       ("logger", ["device"]), ("haul", ["transporter"]),
+                       ("mall", ["platform"])):
         c.org(org, roles)
         c.member(org, org, roles)
     p = c.parties
@@ -61,7 +72,18 @@ def _world(c: Consortium) -> dict[str, Any]:
     c.ok(p["bank"], "payments", "deposit", {"account": p["shop"].did, "currency": "EUR",
                                             "amount": 100_000})
     c.ok(p["shop"], "orders", "place", _order(p, "o1", batch))
+    c.ok(p["haul"], "shipments", "create", {"id": "s1", "transporter": p["haul"].did,
+                                            "mass_kg": 500, "legs": [LEG],
+                                            "promised": T0 + DAY})
+    c.ok(p["haul"], "shipments", "depart", {"shipment": "s1"})
     return {"batch": batch, **p}
+
+
+def _plan(haul: Party, **route: Any) -> dict[str, Any]:
+    return {"id": "p1", "warehouse": WH, "solver_distance_m": 1, "routes": [{
+        "vehicle": "V1", "transporter": haul.did, "vehicle_class": "van_diesel_avg",
+        "stops": [{"order": "o1", "mass_kg": 1, "distance_m": 1_000}], "return_m": 1_000,
+        "load": 1, "departs_at": T0 + DAY, "promised": T0 + 2 * DAY, **route}]}
 
 
 def _order(p: dict[str, Any], oid: str, batch: str, **kw: Any) -> dict[str, Any]:
@@ -73,7 +95,7 @@ def _order(p: dict[str, Any], oid: str, batch: str, **kw: Any) -> dict[str, Any]
 def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str, str,
                                                                  dict[str, Any]]]:
     """Each stateless refusal: (signer, contract, method, args)."""
-    bank, shop, maker, de = w["bank"], w["shop"], w["maker"], w["de"]
+    bank, shop, maker, de, haul = w["bank"], w["shop"], w["maker"], w["de"], w["haul"]
     late = {"earliest": T0 + 3 * DAY, "latest": T0 + 2 * DAY}
     over = {"earliest": T0 - 2 * DAY, "latest": T0 - DAY}  # before every transaction's time
     quote = {"pay": "EUR", "get": "USD", "rate": 10**9}
@@ -135,6 +157,24 @@ def _cases(w: dict[str, Any], c: Consortium) -> dict[str, tuple[Party | Any, str
                             {"org": "shop", "public_key": "A" * 44, "name": "\u3000",
                              "roles": ["customer"]}),
         "revoke": (c.admin, "identity", "revoke", {"did": shop.did, "reason": "gone\x00"}),
+        # a member's key, checked after its organisation and roles by the body
+        "register_member_key": (c.admin, "identity", "register_member",
+                                {"org": "shop", "public_key": BAD_KEY, "name": "Ann",
+                                 "roles": ["customer"]}),
+        "register_member_key_org": (c.admin, "identity", "register_member",
+                                    {"org": "nowhere", "public_key": BAD_KEY, "name": "Ann",
+                                     "roles": ["customer"]}),
+        # shipments: a departure or route out of bounds, a fix after the transaction
+        "create_far": (haul, "shipments", "create", {
+            "id": "s2", "transporter": haul.did, "mass_kg": 500, "legs": [LEG],
+            "promised": T0 + DAY, "departs_at": T0 + 400 * DAY}),
+        "plan_far": (w["mall"], "shipments", "record_plan",
+                     _plan(haul, departs_at=T0 + 400 * DAY, promised=T0 + 401 * DAY)),
+        "plan_back": (w["mall"], "shipments", "record_plan",
+                      _plan(haul, promised=T0 + DAY - 1)),
+        "position_after": (haul, "shipments", "report_position",
+                           {"shipment": "s1", "lat": 52_400_000, "lon": 13_100_000,
+                            "at": T0 + DAY}),
     }
 
 
@@ -145,6 +185,12 @@ def _expected(w: dict[str, Any]) -> dict[str, tuple[str, str]]:
     maker = w["maker"].did
     until = "until must be after the transaction's time and at most 7 days after it"
     misleads = "which would hide or reorder what people read"
+    try:
+        PublicKey.from_spki(base64.b64decode(BAD_KEY))
+        raise AssertionError("BAD_KEY is a key")
+    except CryptoError as exc:  # the key's fault in the crypto layer's words
+        unusable = f"public_key is not a usable key: {exc}"
+    far = f"{T0 + 400 * DAY} is more than 366 days after the transaction's time <t>"
     return {
         "deposit": ("validation_error", iso),
         "transfer_iso": ("validation_error", iso),
@@ -192,13 +238,21 @@ def _expected(w: dict[str, Any]) -> dict[str, tuple[str, str]]:
         "register_org": ("validation_error", f"name holds the bidi control U+202E, {misleads}"),
         "register_member": ("validation_error", "name is only whitespace"),
         "revoke": ("validation_error", f"reason holds the control character U+0000, {misleads}"),
+        "register_member_key": ("validation_error", unusable),
+        "register_member_key_org": ("validation_error", unusable),
+        "create_far": ("validation_error", f"departs_at {far}"),
+        "plan_far": ("validation_error", f"routes[0].departs_at {far}"),
+        "plan_back": ("validation_error", f"plan p1: route V1: promised {T0 + DAY - 1} (the "
+                                          f"planned return) is before departs_at {T0 + DAY}"),
+        "position_after": ("validation_error",
+                           f"position time {T0 + DAY} is after the transaction's <t>"),
     }
 
 
 def _words(message: str) -> str:
     """A refusal's words, the transaction's time (the clock's, shared with the node) as
     <t>."""
-    return re.sub(r"own time \d+$", "own time <t>", message)
+    return re.sub(r"(transaction's(?: own)?(?: time)?) \d+", r"\1 <t>", message)
 
 
 def _refused(c: Consortium, w: dict[str, Any]) -> dict[str, SupplyLedgerError]:
@@ -253,6 +307,16 @@ def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Pa
     assert refused["record"].details == {"arg": "readings"}
     assert T0 < int(refused["record"].message.rsplit(" ", 1)[1]) < T0 + DAY
     assert refused["register_member"].details == {"arg": "name"}
+    assert refused["register_member_key"].details == {"arg": "public_key"}
+    assert refused["position_after"].details == {"arg": "at"}
+    signed = int(refused["position_after"].message.rsplit(" ", 1)[1])
+    assert T0 < signed < T0 + DAY
+    # A year ahead of the refused transaction's own time, as the message names it.
+    far = refused["create_far"]
+    signed = int(re.findall(r"time (\d+)$", far.message)[0])
+    assert far.details == {"arg": "departs_at", "latest": signed + 366 * DAY}
+    assert T0 < signed < T0 + DAY
+    assert refused["plan_back"].details == {"arg": "routes[0].promised"}
     assert run_audit(c.dir, workers=0).ok
 
 
@@ -269,8 +333,10 @@ def test_an_older_ledger_still_records_them_and_audits_clean_after_the_upgrade(
     assert failed == [(len(before),)]
     # The old body's refusal where it reaches the check first: the very words given now.
     expected = _expected(w)
-    assert {n: (e["code"], e["message"]) for n, e in before.items() if n in SAME_IN_BODY
-            } == {n: v for n, v in expected.items() if n in SAME_IN_BODY}
+    assert {n: (e["code"], _words(e["message"])) for n, e in before.items()
+            if n in SAME_IN_BODY} == {n: v for n, v in expected.items() if n in SAME_IN_BODY}
+    # The body reads the organisation before the key; the admission, first, names the key.
+    assert before["register_member_key_org"]["code"] == "not_found"
     assert {n: (e.code, _words(e.message)) for n, e in after.items()} == expected
     report = run_audit(c.dir, workers=0)
     assert report.ok, report.findings[:3]

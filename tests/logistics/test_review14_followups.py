@@ -124,10 +124,11 @@ def _story(d: Path) -> Ledger:
         c.stop()
 
 
-@pytest.fixture(scope="module", params=[1, 3], ids=["shipments-v1", "shipments-v3"])
+@pytest.fixture(scope="module", params=[1, load_builtin()["shipments"].versions[-1]],
+                ids=["shipments-v1", "shipments-newest"])
 def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Ledger:
     """The story on a ledger made on shipments rules v1 (an older release's genesis: the
-    record keeps no end) and on a new one (v3)."""
+    record keeps no end) and on a new one (the newest rules)."""
     with pytest.MonkeyPatch.context() as mp:
         if request.param == 1:
             old = {n: dataclasses.replace(c, versions=(1,)) if n == "shipments" else c

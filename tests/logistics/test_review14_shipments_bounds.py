@@ -1,4 +1,6 @@
-"""Review 14, shipments rules v3 on a real embedded node (SQLite; new ledgers start on v3):
+"""Review 14, shipments rules v3 on a real embedded node (SQLite; a ledger made on v3: from
+v4 the refusals that need no state come before execution, tests/commerce/
+test_review22_admission.py):
 
 * a ``departs_at`` near 2**53 was taken, and the call then failed deep inside with
   ``encoding_error`` (its ETA could not be stored) instead of a ``validation_error``
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from _rules import up_to
 from _shop import shop_parties
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
@@ -115,7 +118,10 @@ def build(c: Consortium, clock: Clock) -> World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A ledger made by a release whose shipments contract implements up to v3."""
+    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
+                                                           contracts=up_to("shipments", 3)))
     clock = Clock(T0)
     with Consortium(tmp_path / "ledger", clock=clock) as c:
         assert c.node.store.get_state("rules/v/shipments") == canonical(3)

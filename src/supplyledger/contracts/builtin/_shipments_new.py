@@ -58,14 +58,18 @@ from supplyledger.logistics.emissions import (
 )
 from supplyledger.logistics.eta import haversine_m
 
-__all__ = ["LEG", "MAX_AHEAD_MS", "MAX_DISTANCE_M", "MAX_DURATION_MS", "MAX_MASS_KG",
-           "NEW_SHIPMENT_ARGS", "NODE", "SHIPMENT_ID", "TRAFFIC", "check_departure",
-           "check_traffic", "factors", "open_shipment", "prepare_shipment"]
+__all__ = ["ADMIT_RULES", "LEG", "MAX_AHEAD_MS", "MAX_DISTANCE_M", "MAX_DURATION_MS",
+           "MAX_MASS_KG", "NEW_SHIPMENT_ARGS", "NODE", "SHIPMENT_ID", "TRAFFIC",
+           "check_departure", "check_departure_at", "check_traffic", "factors",
+           "open_shipment", "prepare_shipment"]
 
 MAX_DISTANCE_M = 40_100_000  # once round the Earth
 MAX_MASS_KG = 500_000_000  # the largest ships carry ~0.25 Mt
 MAX_DURATION_MS = 30 * 24 * 3_600_000
 MAX_AHEAD_MS = 366 * 24 * 3_600_000  # rules v3: a planned departure at most a year ahead
+# From these rules on, the checks that need only the arguments and the transaction's own
+# signed time refuse before execution (``runtime`` admission checks).
+ADMIT_RULES = 4
 _CLOSED_ORDERS = ("completed", "cancelled", "returned", "resolved")
 
 SHIPMENT_ID = Str(max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}", doc="shipment id")
@@ -127,10 +131,16 @@ def check_departure(ctx: Ctx, departs_at: int | None, arg: str) -> None:
     Further out it is a slip of units (microseconds for milliseconds), and near 2**53 the
     ETA computed from it could not even be stored (rules v1 and v2 failed there, deep in
     the call, with ``encoding_error``)."""
-    if departs_at is not None and departs_at > ctx.time + MAX_AHEAD_MS:
+    check_departure_at(ctx.time, departs_at, arg)
+
+
+def check_departure_at(time: int, departs_at: int | None, arg: str) -> None:
+    """:func:`check_departure` of a transaction signed at ``time``: stateless, so also the
+    admission check from :data:`ADMIT_RULES`."""
+    if departs_at is not None and departs_at > time + MAX_AHEAD_MS:
         raise ValidationError(f"{arg} {departs_at} is more than {MAX_AHEAD_MS // 86_400_000} "
-                              f"days after the transaction's time {ctx.time}", arg=arg,
-                              latest=ctx.time + MAX_AHEAD_MS)
+                              f"days after the transaction's time {time}", arg=arg,
+                              latest=time + MAX_AHEAD_MS)
 
 
 def _node(n: dict[str, Any], where: str) -> dict[str, Any]:

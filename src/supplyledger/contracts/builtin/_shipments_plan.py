@@ -20,7 +20,8 @@ after the transaction (``check_departure``), returns (``promised``) no earlier t
 departs, and carries at most a shipment's cargo mass (its drops' ``mass_kg`` together) over
 at most once round the Earth (its drops' ``distance_m`` and ``return_m`` together). Rules v1
 and v2 took a route of any sum, and one heavy and long enough overflowed the emissions
-integer deep in the call (``encoding_error``).
+integer deep in the call (``encoding_error``). From rules v4 these bounds, which read no
+state, refuse before execution (``runtime`` admission checks): no block records the plan.
 
 Any order that cannot be dispatched fails the whole call with an error naming the order, so
 nothing is written. Drop points are customers' addresses: only order ids and distances go
@@ -35,11 +36,12 @@ from supplyledger.contracts.builtin._orders_goods import dispatch_order, transpo
 from supplyledger.contracts.builtin._orders_model import ORDER_ID, load
 from supplyledger.contracts.builtin._shipments_model import json_text, plan_key
 from supplyledger.contracts.builtin._shipments_new import (
+    ADMIT_RULES,
     MAX_DISTANCE_M,
     MAX_DURATION_MS,
     MAX_MASS_KG,
     NODE,
-    check_departure,
+    check_departure_at,
     open_shipment,
     prepare_shipment,
 )
@@ -58,7 +60,7 @@ from supplyledger.errors import (
 from supplyledger.logistics.emissions import MODES
 
 __all__ = ["MAX_PLAN_LEGS", "METHODS", "PLAN_ID", "VEHICLE_ID", "project_plan",
-           "record_plan"]
+           "record_plan", "route_bounds"]
 
 MAX_STOPS = 200
 MAX_PLAN_LEGS = MAX_STOPS + 1  # every drop, then back to the warehouse
@@ -149,8 +151,13 @@ def _named(exc: ContractError, plan: str, oid: str) -> ContractError:
 
 def _route_bounds(ctx: Ctx, pid: str, i: int, r: dict[str, Any]) -> None:
     """Rules v3: route ``i``'s times, cargo and length (module docstring)."""
+    route_bounds(ctx.time, pid, i, r)
+
+
+def route_bounds(time: int, pid: str, i: int, r: dict[str, Any]) -> None:
+    """:func:`_route_bounds` of a plan signed at ``time``: it reads no state."""
     sh, where = r["shipment"], f"routes[{i}]"
-    check_departure(ctx, sh["departs_at"], f"{where}.departs_at")
+    check_departure_at(time, sh["departs_at"], f"{where}.departs_at")
     name = f"plan {pid}: route {r['vehicle']}"
     if sh["promised"] < sh["departs_at"]:
         raise ValidationError(f"{name}: promised {sh['promised']} (the planned return) is "
@@ -164,6 +171,12 @@ def _route_bounds(ctx: Ctx, pid: str, i: int, r: dict[str, Any]) -> None:
                               arg=f"{where}.stops")
 
 
+def _admit(signer: str, p: dict[str, Any], version: int, time: int) -> None:
+    """The routes' bounds, in the body's order, before execution (from :data:`ADMIT_RULES`)."""
+    for i, r in enumerate(p["routes"]):
+        route_bounds(time, p["id"], i, r)
+
+
 def _own_order(ctx: Ctx, oid: str) -> dict[str, Any]:
     o = load(ctx, oid)
     if o["platform"] != ctx.signer:
@@ -175,12 +188,14 @@ def _own_order(ctx: Ctx, oid: str) -> dict[str, Any]:
     "id": PLAN_ID, "warehouse": NODE, "routes": List(item=_ROUTE, max_items=100),
     "unserved": List(optional=True, item=_UNSERVED, max_items=5000),
     "solver_distance_m": Int(doc="the solver's total distance (its own metric)"),
-}, errors=(ValidationError, AlreadyExists, NotFound, Forbidden, InvalidState))
+}, errors=(ValidationError, AlreadyExists, NotFound, Forbidden, InvalidState),
+   admit=(ADMIT_RULES, _admit))
 def record_plan(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Platform: record a dispatch plan; every routed order is dispatched to the route's
     transporter under ``<plan>/<vehicle>`` and each route becomes a shipment. One order
     that cannot be dispatched fails the whole plan. Rules v3: each route departs within a
-    year, returns no earlier, and weighs and runs no more than a shipment may."""
+    year, returns no earlier, and weighs and runs no more than a shipment may (rules v4:
+    refused before execution)."""
     pid = p["id"]
     if ctx.version >= 3:
         for i, r in enumerate(p["routes"]):

@@ -35,11 +35,14 @@ Rules v4 (new ledgers start on it) change only words: a call refused for want of
 seller", where v1 to v3 printed a list, "needs one of the roles ['admin', 'seller']".
 Receipts store the words, so ledgers under v1 to v3 keep theirs.
 
-Rules v5 (new ledgers start on it) refuse before execution what v2's check of shown text
-refuses (``runtime`` admission checks: it needs only the argument): a name in
-``register_org`` or ``register_member`` and a reason in ``revoke``. Same error and words,
-but the submitter gets them at once and no block records a failed transaction; v2 to v4
-ledgers record it, as they did.
+Rules v5 (new ledgers start on it) refuse before execution what needs only the arguments
+(``runtime`` admission checks): a name in ``register_org`` or ``register_member`` and a
+reason in ``revoke`` that v2's check of shown text refuses, and a ``register_member``
+``public_key`` that is not a usable key. Same error and words, but the submitter
+gets them at once and no block records a failed transaction; v1 to v4 ledgers record it, as
+they did (v1 takes such text). The admission runs first: an unusable key is refused so even
+for an unknown organisation or roles it may not hold, which the body (and v1 to v4) checks
+before the key.
 """
 
 from __future__ import annotations
@@ -119,6 +122,13 @@ def _admit_text(field: str) -> tuple[int, AdmitCheck]:
     return ADMIT_RULES, check
 
 
+def _admit_member(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    """``register_member``'s checks of its arguments: the name, then the key. The body
+    reads the organisation before the key, but from :data:`ADMIT_RULES` this runs first."""
+    check_shown_text(version, "name", a["name"])
+    _load_key(a["public_key"])
+
+
 def participant_key(did: str) -> str:
     return f"p/{did}"
 
@@ -176,7 +186,7 @@ def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]
 @method(roles="admin", args={"org": Str(pattern=_ID), "public_key": _KEY,
                              "name": Str(max_len=200), "roles": _ROLES},
         errors=(NotFound, Forbidden, AlreadyExists, ValidationError),
-        admit=_admit_text("name"))
+        admit=(ADMIT_RULES, _admit_member))
 def register_member(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a member of an organisation; its id is derived from its public key (rules
     v2: a name without control or bidi characters, not only whitespace)."""

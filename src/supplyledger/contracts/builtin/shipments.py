@@ -32,6 +32,13 @@ it departs and carries at most a shipment's cargo mass over at most once round t
 and ``depart``, ``arrive_leg``, ``deliver`` and ``close`` are refused when dated before the
 shipment's last recorded time (its creation, or its last progress once departed), so no
 leg arrives before the departure: signers' clocks differ within the node's time window.
+
+Rules v4 (new ledgers start there) refuse before execution what needs only the arguments
+and the transaction's own signed time (``runtime`` admission checks): a ``create`` departing
+more than a year after its transaction, a ``record_plan`` route out of v3's bounds, and a
+``report_position`` fix dated after its transaction. Same error and words, but the submitter
+gets them at once and no block records a failed transaction; v1 to v3 ledgers decide them
+in the call, as they did (a failed receipt; v1 and v2 take the departure and the route).
 """
 
 from __future__ import annotations
@@ -50,10 +57,12 @@ from supplyledger.contracts.builtin._shipments_model import (
     shipment_key,
 )
 from supplyledger.contracts.builtin._shipments_new import (
+    ADMIT_RULES,
     NEW_SHIPMENT_ARGS,
     SHIPMENT_ID,
     TRAFFIC,
     check_departure,
+    check_departure_at,
     check_traffic,
     open_shipment,
     prepare_shipment,
@@ -88,14 +97,20 @@ def _prepare_create(a: dict[str, Any]) -> dict[str, Any]:
     return {"id": a["id"], "transporter": a["transporter"], **prepare_shipment(a)}
 
 
+def _admit_create(signer: str, p: dict[str, Any], version: int, time: int) -> None:
+    check_departure_at(time, p["departs_at"], "departs_at")
+
+
 @method(roles=ANY_PARTICIPANT, prepare=_prepare_create,
         args={"id": SHIPMENT_ID, "transporter": _DID, **NEW_SHIPMENT_ARGS},
-        errors=(ValidationError, AlreadyExists, NotFound, Forbidden, InvalidState))
+        errors=(ValidationError, AlreadyExists, NotFound, Forbidden, InvalidState),
+        admit=(ADMIT_RULES, _admit_create))
 def create(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     """Create a shipment: the transporter itself, a platform (for orders placed through it)
     or the seller of every order carried. A platform or seller lists only lots of those
     orders, its own lots or (a platform) lots reserved by its orders. Computes the first
-    ETA and the emissions. Rules v3: ``departs_at`` at most a year ahead."""
+    ETA and the emissions. Rules v3: ``departs_at`` at most a year ahead (rules v4: refused
+    before execution)."""
     if ctx.version >= 3:
         check_departure(ctx, p["departs_at"], "departs_at")
     if ctx.signer == p["transporter"]:
@@ -186,15 +201,28 @@ def arrive_leg(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     return _summary(s)
 
 
+def _not_after(at: int, time: int) -> None:
+    """A fix is not taken after the transaction that reports it is signed at ``time``."""
+    if at > time:
+        raise ValidationError(f"position time {at} is after the transaction's {time}",
+                              arg="at")
+
+
+def _admit_position(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    _not_after(a["at"], time)
+
+
 @method(roles=ANY_PARTICIPANT, args={
     **_SHIPMENT,
     "lat": Int(min=-90_000_000, max=90_000_000, doc="micro-degrees"),
     "lon": Int(min=-180_000_000, max=180_000_000, doc="micro-degrees"),
     "at": Int(min=1, doc="time of the fix, ms epoch"),
-}, errors=(NotFound, Forbidden, InvalidState, ValidationError))
+}, errors=(NotFound, Forbidden, InvalidState, ValidationError),
+   admit=(ADMIT_RULES, _admit_position))
 def report_position(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     """Transporter: a position fix; the shipment's progress and ETA follow it. A fix must be
-    newer than the last fix and the last departure/arrival, and not after the transaction."""
+    newer than the last fix and the last departure/arrival, and not after the transaction
+    (rules v4: refused before execution)."""
     s = load(ctx, a["shipment"])
     _as(ctx, s, "transporter")
     expect(s, "in_transit")
@@ -205,9 +233,7 @@ def report_position(ctx: Ctx, a: dict[str, Any]) -> dict[str, Any]:
     if is_stale(s, at):
         raise ValidationError(f"position time {at} is not after the last update "
                               f"{max(s['at'], s['pos_at'] or 0)}", arg="at", last=s["at"])
-    if at > ctx.time:
-        raise ValidationError(f"position time {at} is after the transaction's {ctx.time}",
-                              arg="at")
+    _not_after(at, ctx.time)
     move_to(ctx, s, a["lat"], a["lon"], at)
     return {**_summary(s), "leg": s["leg"], "remaining_m": s["remaining_m"]}
 
@@ -344,5 +370,5 @@ CONTRACT = Contract.of(
         "shipments.order_dispatched": project_transition("dispatched"),
         "shipments.plan_recorded": _shipments_plan.project_plan,
     },
-    versions=(1, 2, 3),
+    versions=(1, 2, 3, 4),
 )
