@@ -8,6 +8,7 @@ import json
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -39,3 +40,29 @@ def test_bench_commits_everything_and_its_ledger_audits_clean(
     assert events >= 1500  # the saturated and the half-load phases, all committed
     assert run_audit(ledger).ok
     assert not any(scratch.iterdir())  # the limit's scratch databases are gone
+
+
+def test_bench_without_data_removes_its_ledger(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import supplyledger.bench.ledger as bench
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    during: list[Path] = []
+    limit = bench.measure_limit
+
+    def measure(*a: Any, **k: Any) -> float:  # mid-run: where the ledger is
+        during.extend(scratch.glob("sl-bench-*/ledger/" + DB_NAME))
+        return limit(*a, **k)
+    monkeypatch.setattr(bench, "measure_limit", measure)
+    r = CliRunner().invoke(app, ["bench", "--txs", "200", "--sig", "ed25519"],
+                           env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "removed (pass --data DIR to keep it for audit)" in r.stdout
+    assert len(during) == 1  # the ledger was in the temporary directory...
+    assert not any(scratch.iterdir())  # ...and is gone with it
+    r = CliRunner().invoke(app, ["bench", "--txs", "200", "--sig", "ed25519", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["data_dir"] is None
+    assert not any(scratch.iterdir())

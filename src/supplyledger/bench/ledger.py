@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.bench.workload import Signer, batch_txs, batches_for, presign
 from supplyledger.ledger.crypto import PrivateKey, PublicKey, generate
 from supplyledger.ledger.keyfile import KdfParams
@@ -191,7 +192,15 @@ def _drive(node: Node, raws: list[bytes], *, clients: int, rate: float | None,
 
 def run_bench(*, txs: int = 200_000, sig: str = "rsa", data_dir: Path | None = None,
               signers: int = 64, clients: int = 4, progress: Progress = _noop) -> dict[str, Any]:
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sl-bench-")) / "ledger"
+    """One run of every figure; the ledger stays in ``data_dir/ledger`` when given."""
+    with ledger_dir(data_dir, "sl-bench-") as ledger:
+        res = _bench(ledger, txs=txs, sig=sig, signers=signers, clients=clients,
+                     progress=progress)
+    return res | {"data_dir": kept(data_dir, ledger)}
+
+
+def _bench(data_dir: Path, *, txs: int, sig: str, signers: int, clients: int,
+           progress: Progress) -> dict[str, Any]:
     node, signer_list = _setup(data_dir, sig, signers, progress)
     try:
         lat_n = max(1000, txs // 4)
@@ -223,5 +232,5 @@ def run_bench(*, txs: int = 200_000, sig: str = "rsa", data_dir: Path | None = N
         "saturated_p50_ms": round(statistics.median(sat_ms), 2),
         "saturated_p99_ms": round(_pct(sat_ms, 99), 2),
         "errors": err1 + err2,  # refused, or committed with a failed receipt
-        "blocks": height, "data_dir": str(data_dir),
+        "blocks": height,
     }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.bench.workload import load_key
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import load_builtin
@@ -221,7 +221,16 @@ def run_orders_bench(*, lifecycles: int = 20_000, sig: str = "ed25519",
                      sellers: int = 8, carriers: int = 8, verify_workers: int | None = None,
                      progress: Progress = _noop) -> dict[str, Any]:
     """Measure complete order lifecycles per second; see the module docstring."""
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sl-orders-")) / "ledger"
+    with ledger_dir(data_dir, "sl-orders-") as ledger:
+        res = _bench(ledger, lifecycles=lifecycles, sig=sig, window=window, buyers=buyers,
+                     sellers=sellers, carriers=carriers, verify_workers=verify_workers,
+                     progress=progress)
+    return res | {"data_dir": kept(data_dir, ledger)}
+
+
+def _bench(data_dir: Path, *, lifecycles: int, sig: str, window: int, buyers: int,
+           sellers: int, carriers: int, verify_workers: int | None,
+           progress: Progress) -> dict[str, Any]:
     c = _Cast(sig, buyers, sellers, carriers)
     node_key = generate("rsa")
     chain = "orders-" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:8]
@@ -253,5 +262,5 @@ def run_orders_bench(*, lifecycles: int = 20_000, sig: str = "ed25519",
         "tx_per_s": round(txs / elapsed, 1),
         "failed": failed, "first_error": first_error, "blocks": blocks,
         "executor_only_lifecycles_per_s": round(lifecycles / exec_only, 1),
-        "target_lifecycles_per_s": 2_000, "data_dir": str(data_dir),
+        "target_lifecycles_per_s": 2_000,
     }

@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from supplyledger.bench.readings_via import warm_then_drive
+from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.contracts.executor import Executor
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import call_from_env
@@ -179,7 +179,14 @@ def run_readings_bench(*, readings: int = 200_000, batch: int = 500, devices: in
     """Measure sustained reading ingest; see the module docstring."""
     if via not in VIAS:
         raise ValueError(f"via must be one of {', '.join(VIAS)}")
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sl-readings-")) / "ledger"
+    with ledger_dir(data_dir, "sl-readings-") as ledger:
+        res = _bench(ledger, readings=readings, batch=batch, devices=devices, via=via,
+                     verify_workers=verify_workers, progress=progress)
+    return res | {"data_dir": kept(data_dir, ledger)}
+
+
+def _bench(data_dir: Path, *, readings: int, batch: int, devices: int, via: str,
+           verify_workers: int | None, progress: Progress) -> dict[str, Any]:
     per_device = max(1, -(-readings // (devices * batch)))
     t0 = wall_clock_ms()
     chain = "readings-" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:8]
@@ -237,5 +244,4 @@ def run_readings_bench(*, readings: int = 200_000, batch: int = 500, devices: in
         "breaches_expected": sum(1 for d in range(devices) if plan.excursion(d)),
         "prepare_us_per_reading": round(prep_us, 2), "body_us_per_reading": round(body_us, 2),
         "cost_sample_readings": sampled, "target_readings_per_s": 20_000,
-        "data_dir": str(data_dir),
     }

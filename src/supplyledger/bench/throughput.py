@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.gs1 import gtin_check_digit
 from supplyledger.ledger.crypto import generate
 from supplyledger.ledger.encoding import canonical
@@ -216,13 +216,8 @@ class _Bench:
         return t_s, t_c
 
 
-def run_throughput(*, sizes: tuple[int, ...] = SIZES, repeat: int = 3,
-                   data_dir: Path | None = None, progress: Progress = _noop) -> dict[str, Any]:
-    """Both arms at every size, ``repeat`` trials each; the equations average over all
-    trials, as the paper's do over its n. Trials are interleaved and the arm that goes
-    first alternates, so ledger growth and load spikes affect both arms alike."""
-    d = Path(data_dir or tempfile.mkdtemp(prefix="sl-tput-")) / "ledger"
-    bench = _Bench(d)
+def _runs(bench: _Bench, sizes: tuple[int, ...], repeat: int,
+          progress: Progress) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     total = repeat * len(sizes)
     try:
@@ -236,6 +231,16 @@ def run_throughput(*, sizes: tuple[int, ...] = SIZES, repeat: int = 3,
                 progress("runs", rep * len(sizes) + i + 1, total)
     finally:
         bench.node.stop()
+    return runs
+
+
+def run_throughput(*, sizes: tuple[int, ...] = SIZES, repeat: int = 3,
+                   data_dir: Path | None = None, progress: Progress = _noop) -> dict[str, Any]:
+    """Both arms at every size, ``repeat`` trials each; the equations average over all
+    trials, as the paper's do over its n. Trials are interleaved and the arm that goes
+    first alternates, so ledger growth and load spikes affect both arms alike."""
+    with ledger_dir(data_dir, "sl-tput-") as d:
+        runs = _runs(_Bench(d), sizes, repeat, progress)
     arms = {arm: [(r["n"], r["submission_s"], r["execution_s"]) for r in runs
                   if r["rsa"] is (arm == "rsa")] for arm in ("baseline", "rsa")}
     tps = {arm: throughput(v) for arm, v in arms.items()}
@@ -248,5 +253,5 @@ def run_throughput(*, sizes: tuple[int, ...] = SIZES, repeat: int = 3,
         "setup": {"transactions": "half products.create_product, half orders.place",
                   "signatures": "RSA-2048 PSS", "encryption": "RSA-OAEP-SHA256, 2048 bits",
                   "node": "embedded, solo orderer, 2 verifier processes",
-                  "data_dir": str(d)},
+                  "data_dir": kept(data_dir, d)},
     }

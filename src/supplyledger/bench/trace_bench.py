@@ -13,7 +13,6 @@ store) and with one long-lived query object (warm: what a running API server see
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.bench.flourmill import gtin, object_event
+from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.epcis.bench import typical_document
 from supplyledger.node.epcis_ingest import Capture, capture_document, capture_documents
 from supplyledger.node.queries import TraceQueries
@@ -104,8 +104,15 @@ def run_trace_bench(*, total_events: int = 1_000_000, doc_events: int = 5000,
                     long_events: int = 10_000, runs: int = 200, import_docs: int = 8,
                     data_dir: Path | None = None,
                     progress: Progress | None = None) -> dict[str, Any]:
-    say = progress or (lambda stage, done, total: None)
-    work = Path(data_dir or tempfile.mkdtemp(prefix="sl-trace-bench-")) / "ledger"
+    with ledger_dir(data_dir, "sl-trace-bench-") as work:
+        res = _bench(work, total_events=total_events, doc_events=doc_events,
+                     long_events=long_events, runs=runs, import_docs=import_docs,
+                     say=progress or (lambda stage, done, total: None))
+    return res | {"data_dir": kept(data_dir, work)}
+
+
+def _bench(work: Path, *, total_events: int, doc_events: int, long_events: int, runs: int,
+           import_docs: int, say: Progress) -> dict[str, Any]:
     c = Consortium(work, verify_workers=2, max_tx_bytes=64 << 20,
                    time_window_ms=24 * 3_600_000)
     try:
@@ -173,5 +180,4 @@ def run_trace_bench(*, total_events: int = 1_000_000, doc_events: int = 5000,
             **imports, "genealogy_events": size,
             "trace_cold_ms": {"p50": round(statistics.median(cold), 2), "p99": _pct(cold, 99)},
             "trace_warm_ms": {"p50": round(statistics.median(warm), 2), "p99": _pct(warm, 99)},
-            "long_batch_events": long_events, "long_batch_pages": pages,
-            "data_dir": str(work)}
+            "long_batch_events": long_events, "long_batch_pages": pages}

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json, stage_progress
+from supplyledger.cli.common import (
+    BenchDataOpt,
+    bench_ledger,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    stage_progress,
+)
 
 __all__ = ["bench_orders_command"]
 
@@ -19,9 +26,7 @@ def bench_orders_command(
     lifecycles: Annotated[int, typer.Option(help="Order lifecycles to run.")] = 20_000,
     sig: Annotated[str, typer.Option(help="Signature scheme: ed25519 or rsa.")] = "ed25519",
     window: Annotated[int, typer.Option(help="Lifecycles in flight at once.")] = 4_000,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
-        "directory; kept either way, for audit).")] = None,
+    data: BenchDataOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Order, dispatch, pickup, delivery, confirmation (which pays out): lifecycles/s."""
@@ -46,7 +51,7 @@ def bench_orders_command(
     t.add_row("lifecycles per second (executor alone, 1 core)",
               f"{res['executor_only_lifecycles_per_s']:,.1f}")
     t.add_row("failed lifecycles", str(res["failed"]))
-    t.add_row("ledger", res["data_dir"])
+    t.add_row("ledger", bench_ledger(res["data_dir"]))
     console.print(t)
     if res["failed"]:
         raise typer.Exit(1)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json, stage_progress
+from supplyledger.cli.common import (
+    BenchDataOpt,
+    bench_ledger,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    stage_progress,
+)
 
 __all__ = ["bench_readings_command"]
 
@@ -22,9 +29,7 @@ def bench_readings_command(
     devices: Annotated[int, typer.Option(help="Data loggers sending at once.")] = 32,
     via: Annotated[str, typer.Option(help="direct (node.submit), mqtt (a real mosquitto "
                                           "and the bridge) or http (the API).")] = "direct",
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
-        "directory; kept either way, for audit).")] = None,
+    data: BenchDataOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Devices' signed reading batches, rules evaluated, breaches found: readings/s."""
@@ -58,7 +63,7 @@ def bench_readings_command(
         t.add_row("prepare (verifier) / contract body, µs per reading",
                   f"{res['prepare_us_per_reading']} / {res['body_us_per_reading']}")
         t.add_row("failed batches", str(res["failed_batches"]))
-        t.add_row("ledger", res["data_dir"])
+        t.add_row("ledger", bench_ledger(res["data_dir"]))
         console.print(t)
     if res["failed_batches"] or res["breaches"] != res["breaches_expected"]:
         raise typer.Exit(1)

@@ -3,13 +3,20 @@ EPCIS capture throughput (issue 3's targets)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from supplyledger.cli.common import console, fail, handle_errors, print_json, stage_progress
+from supplyledger.cli.common import (
+    BenchDataOpt,
+    bench_ledger,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    stage_progress,
+)
 
 __all__ = ["bench_trace_command"]
 
@@ -24,9 +31,7 @@ def bench_trace_command(
     runs: Annotated[int, typer.Option(help="Trace queries timed per measure.")] = 200,
     import_docs: Annotated[int, typer.Option(help="Typical documents in the timed import "
                                                   "stream.")] = 8,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
-        "directory; kept either way, for audit).")] = None,
+    data: BenchDataOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """50-event genealogy trace p50/p99 (cold and warm), long-batch pages, import events/s."""
@@ -59,5 +64,5 @@ def bench_trace_command(
     t.add_row("EPCIS import of one document at a time",
               f"{res['import_one_doc_events_per_s']:,} events/s")
     t.add_row("fill through the node", f"{res['fill_events_per_s']:,} events/s")
-    t.add_row("ledger", res["data_dir"])
+    t.add_row("ledger", bench_ledger(res["data_dir"]))
     console.print(t)

@@ -24,7 +24,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, overload
 
 import typer
 from rich.console import Console
@@ -40,13 +41,25 @@ if TYPE_CHECKING:
     from supplyledger.ledger.crypto import PrivateKey
     from supplyledger.store.sqlite import SQLiteStore
 
-__all__ = ["FILE_ERROR", "Refused", "console", "err_console", "esc", "fail", "handle_errors",
-           "in_file", "ledger_chain", "need_node_key", "new_data_dir", "node_key", "open_store",
+__all__ = ["FILE_ERROR", "BenchDataOpt", "Refused", "bench_ledger", "console", "err_console",
+           "esc", "fail", "handle_errors", "in_file", "ledger_chain", "need_node_key",
+           "new_data_dir", "node_key", "open_store",
            "out_file", "password", "print_json", "progress_bar", "signer_key", "stage_progress",
            "unseal_node_key", "write_out"]
 
 console = Console()
 err_console = Console(stderr=True)
+
+# A benchmark's ledger: kept where --data says, else in a temporary directory removed after
+# the run (supplyledger.bench.workdir).
+BenchDataOpt = Annotated[Path | None, typer.Option(
+    "--data", help="Put the ledger in <path>/ledger and keep it there, for audit (default: "
+    "a temporary directory, removed when the run ends).")]
+
+
+def bench_ledger(where: str | None) -> str:
+    """A benchmark result's ledger, as its table shows it."""
+    return where or "removed (pass --data DIR to keep it for audit)"
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -7,14 +7,13 @@ module parses options and renders the tables (or the JSON for scripts).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from supplyledger.cli.common import fail, handle_errors
+from supplyledger.cli.common import BenchDataOpt, bench_ledger, fail, handle_errors
 
 __all__ = ["DEFAULT_SIZES", "render", "throughput_command"]
 
@@ -71,9 +70,7 @@ def throughput_command(
     sizes: Annotated[str, typer.Option(help="Transactions per run, comma-separated.")] = (
         DEFAULT_SIZES),
     repeat: Annotated[int, typer.Option(help="Trials per size and arm.")] = 3,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
-        "directory; kept either way, for audit).")] = None,
+    data: BenchDataOpt = None,
 ) -> None:
     """Paper 001 Tables 3-4: throughput and latency without and with RSA encryption."""
     from supplyledger.bench.throughput import run_throughput
@@ -95,4 +92,4 @@ def throughput_command(
         res = run_throughput(sizes=ns, repeat=repeat, data_dir=data)
     for table in render(res):
         console.print(table)
-    console.print(f"ledger: {res['setup']['data_dir']}")
+    console.print(f"ledger: {bench_ledger(res['setup']['data_dir'])}")

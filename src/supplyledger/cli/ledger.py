@@ -13,6 +13,8 @@ import typer
 from rich.table import Table
 
 from supplyledger.cli.common import (
+    BenchDataOpt,
+    bench_ledger,
     console,
     esc,
     fail,
@@ -370,9 +372,7 @@ def bench(
     txs: Annotated[int, typer.Option(min=1, help="Transactions in the saturation phase.")]
     = 200_000,
     sig: Annotated[str, typer.Option(help="Signature scheme: rsa or ed25519.")] = "rsa",
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Put the ledger in <path>/ledger (default: a new temporary "
-        "directory; kept either way, for audit).")] = None,
+    data: BenchDataOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure committed throughput, latency and this machine's limit in one run."""
@@ -395,7 +395,7 @@ def bench(
               f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
     t.add_row("latency at saturation", f"p50 {res['saturated_p50_ms']} ms, "
               f"p99 {res['saturated_p99_ms']} ms")
-    t.add_row("ledger", res["data_dir"])
+    t.add_row("ledger", bench_ledger(res["data_dir"]))
     console.print(t)
 
 
