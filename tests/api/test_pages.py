@@ -201,11 +201,12 @@ async def test_area_tables_show_epoch_columns_as_utc_times(client: httpx.AsyncCl
                                                            world: World) -> None:
     await _web_login(client, "admin")
     html = (await client.get("/area/custody")).text
-    cells = re.findall(r'<time title="(\d+)">([^<]+)</time>', html)
+    cells = re.findall(r'<time datetime="([^"]+)Z" title="([^"]+)">([^<]+)</time>', html)
     assert cells, "the custody holdings' `since` column is shown as a time"
-    for ms, text in cells:
-        assert text == dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC).strftime(
-            "%Y-%m-%d %H:%M UTC")
+    for iso, title, text in cells:
+        at = dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC)
+        assert text == at.strftime("%Y-%m-%d %H:%M UTC")
+        assert title == at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def test_customs_area_offers_its_methods_and_tables(client: httpx.AsyncClient) -> None:

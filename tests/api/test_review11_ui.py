@@ -82,7 +82,8 @@ async def test_explorer_names_signers_and_says_times_are_utc(client: httpx.Async
     tx = world.service.reads.txs(1, None, signer=world.did("mill")).items[0]
     html = (await client.get(f"/explorer/tx/{tx['id']}")).text
     assert re.search(r"<dt>Signer</dt><dd>Mill<br>", html)
-    assert re.search(r"<dt>Time</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>", html)
+    assert re.search(r'<dt>Time</dt><dd><time datetime="[^"]+Z" title="[^"]+ UTC">'
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d UTC</time></dd>", html)
     html = (await client.get(f"/explorer/blocks/{tx['height']}")).text
     assert f'<span title="{world.did("mill")}">Mill</span>' in html
 
@@ -94,7 +95,8 @@ async def test_table_times_say_utc_and_ids_become_names(client: httpx.AsyncClien
     await _web_login(client, "mill")
     assert "(UTC days)" in (await client.get("/")).text
     html = (await client.get("/tables/custody_holdings")).text
-    assert re.search(r'<time title="\d+">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>', html)
+    assert re.search(r'<time datetime="[^"]+Z" title="[^"]+ UTC">'
+                     r'\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>', html)
     assert '<span title="mill">Mill</span>' in html  # owner_org and custodian_org
     # The organisation column of the admin's participant list, too.
     await _web_login(client, "admin")

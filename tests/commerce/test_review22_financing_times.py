@@ -7,6 +7,7 @@ financier and the seller."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -163,7 +164,11 @@ served = demo_fixture("financing22", weeks=1, api=CHEAP)
 
 
 def _cells(page: str, value: int) -> int:
-    return page.count(f'<time title="{value}">')
+    """Time tags of epoch ms ``value``: the instant in ``datetime``, its UTC second shown."""
+    at = dt.datetime.fromtimestamp(value // 1000, dt.UTC)
+    millis = f".{value % 1000:03d}" if value % 1000 else ""
+    return page.count(f'<time datetime="{at:%Y-%m-%dT%H:%M:%S}{millis}Z" '
+                      f'title="{at:%Y-%m-%d %H:%M:%S} UTC">')
 
 
 def test_both_parties_see_when_a_financing_was_asked_answered_and_settled(
@@ -195,5 +200,5 @@ def test_both_parties_see_when_a_financing_was_asked_answered_and_settled(
             table = web.get("/tables/financing", params={"order_id": oid}).text
         for page in (area, table):
             assert "Requested at" in page and "Settled at" in page, login
-            for t in times:  # each a date, the stored integer in its tooltip
+            for t in times:  # each a date, its UTC instant in the tag
                 assert _cells(page, t) >= 1, (login, t)

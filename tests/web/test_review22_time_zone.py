@@ -41,7 +41,8 @@ def _tag(page: str, fid: str) -> str:
 
 def _block_time(page: str) -> tuple[int, str]:
     """A block page's time: its epoch ms and how the page shows it."""
-    found = re.search(r"<dt>time</dt><dd><code>(\d+)</code> \(([^)]*)\)</dd>", page)
+    found = re.search(r'<dt>time</dt><dd><code>(\d+)</code> \(<time datetime="[^"]+" '
+                      r'title="[^"]+ UTC">([^<]*)</time>\)</dd>', page)
     assert found, page[-3000:]
     return int(found[1]), found[2]
 
@@ -148,8 +149,9 @@ def test_a_time_typed_in_the_zone_is_recorded_as_that_instant(served: Served) ->
     # 09:00 in Shanghai is 01:00 UTC
     assert row["earliest"] == int(start.timestamp()) * 1000
     assert dt.datetime.fromtimestamp(int(str(row["earliest"])) / 1000, dt.UTC).hour == 1
-    assert (f'<time title="{row["earliest"]}">{start:%Y-%m-%d} 09:00 CST</time>'
-            in table), table[-3000:]
+    utc = start.astimezone(dt.UTC)  # the instant in the tag, UTC in its tooltip
+    assert (f'<time datetime="{utc:%Y-%m-%dT%H:%M:%S}Z" title="{utc:%Y-%m-%d %H:%M:%S} UTC">'
+            f'{start:%Y-%m-%d} 09:00 CST</time>' in table), table[-3000:]
 
 
 def test_times_the_clocks_skip_or_repeat_are_read_as_fold_0(served: Served) -> None:

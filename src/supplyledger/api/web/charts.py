@@ -21,9 +21,10 @@ def _nice(v: float) -> str:
 
 
 def _numbers(items: Sequence[tuple[str, float]], title: str,
-             fmt: Callable[[float], str] = _nice) -> str:
-    """The chart's data as a table, folded under a summary."""
-    rows = "".join(f"<tr><th scope=\"row\">{escape(label)}</th><td>{fmt(v)}</td></tr>"
+             fmt: Callable[[float], str] = _nice, html: Callable[[str], str] = escape) -> str:
+    """The chart's data as a table, folded under a summary; ``html`` makes a label HTML
+    (escapes it, unless the caller's labels are HTML already)."""
+    rows = "".join(f"<tr><th scope=\"row\">{html(label)}</th><td>{fmt(v)}</td></tr>"
                    for label, v in items)
     return (f'<details class="chart-data"><summary>The numbers</summary>'
             f'<table class="small"><caption class="visually-hidden">{escape(title)}</caption>'
@@ -87,10 +88,11 @@ def _one(v: float) -> str:
 
 def line(points: Sequence[tuple[int, float]], *, title: str, when: Callable[[int], str],
          unit: str, band: tuple[float, float] | None = None, width: int = 640,
-         height: int = 200) -> Markup:
+         height: int = 200, tag: Callable[[int], str] | None = None) -> Markup:
     """Values over time, ``points`` as (epoch ms, value) in time order: a line, the band
     a rule allows shaded, points outside it marked; ``when`` words a time for the axis
-    and the numbers table."""
+    (SVG text), ``tag`` gives it as HTML for the numbers table (``render.time_tag``;
+    ``when``'s words escaped if not given)."""
     if not points:
         return Markup(f'<p class="muted">{escape(title)}: no readings yet.</p>')
     vals = [v for _, v in points] + (list(band) if band else [])
@@ -138,6 +140,7 @@ def line(points: Sequence[tuple[int, float]], *, title: str, when: Callable[[int
         parts.append(f'<text x="{x(t):.1f}" y="{height - 6}" text-anchor="{anchor}" '
                      f'class="lbl">{escape(when(t))}</text>')
     parts.append("</svg>")
-    rows = [(f"{when(t)}{' (out of range)' if out(v) else ''}", v) for t, v in points]
-    parts.append(_numbers(rows, f"{title} ({unit})", _one))
+    html = tag or (lambda t: escape(when(t)))
+    rows = [(f"{html(t)}{' (out of range)' if out(v) else ''}", v) for t, v in points]
+    parts.append(_numbers(rows, f"{title} ({unit})", _one, html=str))
     return Markup("".join(parts))

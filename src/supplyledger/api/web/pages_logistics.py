@@ -578,7 +578,7 @@ def _batch_rule(svc: LedgerService, batch: str) -> tuple[str, dict[str, Any]] | 
 def _cold_chain_page(request: Request, batch: str = "", shipment: str = "",
                      status: int = 200, **ctx: Any) -> Response:
     from supplyledger.api.web import charts
-    from supplyledger.api.web.render import when
+    from supplyledger.api.web.render import time_tag, when
 
     who = current(request)
     svc = service_of(request)
@@ -615,7 +615,8 @@ def _cold_chain_page(request: Request, batch: str = "", shipment: str = "",
         band = tuple(rule[1]["temp"][:2]) if rule and rule[1].get("temp") else None
         what = f"batch {_lot(batch_id)}" if batch_id else f"shipment {shipment}"
         chart = charts.line(_chart_points(pts, band),
-                            title=f"Temperature of {what}", when=when, unit="°C",
+                            title=f"Temperature of {what}", when=when, tag=time_tag,
+                            unit="°C",
                             band=(band[0] / 1000, band[1] / 1000) if band else None)
     names = participant_names(svc, {str(d["did"]) for d in devices}
                               | {str(r["set_by"]) for r in rules}

@@ -1,10 +1,12 @@
 """Rendering pages: one Jinja2 environment over the packaged templates, and the context
 every page gets (who is logged in, their CSRF token, the navigation, the chain). Times are
-shown in the viewer's time zone (``zones``: the filter ``when``; ``typed`` for a form
-field's value, ``zone_label()`` for the labels that say the zone)."""
+shown in the viewer's time zone (``zones``: the filter ``when``, and ``time_tag`` for a time
+in a page's text: a ``<time>`` whose ``datetime`` and tooltip give the UTC instant; ``typed``
+for a form field's value, ``zone_label()`` for the labels that say the zone)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from supplyledger.api.web.zones import shown, typed
 from supplyledger.logistics.kpi_format import money
 from supplyledger.logistics.plot import PALETTE
 
-__all__ = ["NAV", "env", "html_error", "page", "short"]
+__all__ = ["NAV", "env", "html_error", "page", "short", "time_tag", "when"]
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -81,6 +83,24 @@ def when(ms: Any) -> str:
         return shown(int(ms))
     except (TypeError, ValueError, OverflowError, OSError):
         return str(ms)
+
+
+def time_tag(ms: Any) -> Markup:
+    """Epoch milliseconds as a page's text shows a time: ``when``'s words in a ``<time>``
+    whose ``datetime`` is the UTC instant (ISO 8601, milliseconds only when not whole
+    seconds) and whose tooltip is the UTC second, so viewers in other zones (and support)
+    can compare; what ``when`` cannot convert stays plain text."""
+    try:
+        n = int(ms)
+        text = shown(n)
+        # Integer seconds and ms: exact digits, the second an instant falls in (floor).
+        seconds, millis = divmod(n, 1000)
+        utc = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return escape(str(ms))
+    iso = utc.isoformat(timespec="seconds") + (f".{millis:03d}" if millis else "") + "Z"
+    return Markup('<time datetime="{}" title="{} UTC">{}</time>').format(
+        iso, utc.isoformat(sep=" ", timespec="seconds"), text)
 
 
 def _typed(ms: Any) -> str:
@@ -166,6 +186,7 @@ ROW_LINKS = {
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(short=short, when=when, pretty=_pretty, q=lambda v: quote(str(v), safe=""))
+env.filters["time_tag"] = time_tag
 env.filters["typed"] = _typed
 env.globals["zone_label"] = zone_label
 env.filters["jsonish"] = _jsonish

@@ -213,7 +213,7 @@ def set_roles(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, machines=True,
         args={"did": Str(max_len=128), "public_key": _KEY},
-        errors=(NotFound, Forbidden, AlreadyExists, InvalidState))
+        errors=(NotFound, Forbidden, AlreadyExists, InvalidState, ValidationError))
 def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Replace a participant's key: by the participant itself, or by an admin (lost key)."""
     if args["did"] != ctx.signer and "admin" not in ctx.roles:
