@@ -43,9 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FILE_ERROR", "BenchDataOpt", "Refused", "bench_ledger", "console", "err_console",
            "esc", "fail", "handle_errors", "in_file", "ledger_chain", "need_node_key",
-           "new_data_dir", "node_key", "open_store",
-           "out_file", "password", "print_json", "progress_bar", "signer_key", "stage_progress",
-           "unseal_node_key", "write_out"]
+           "new_data_dir", "node_key", "open_store", "out_file", "password", "print_json",
+           "progress_bar", "signer_key", "stage_progress", "unseal_node_key", "write_out"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -60,6 +59,8 @@ BenchDataOpt = Annotated[Path | None, typer.Option(
 def bench_ledger(where: str | None) -> str:
     """A benchmark result's ledger, as its table shows it."""
     return where or "removed (pass --data DIR to keep it for audit)"
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
