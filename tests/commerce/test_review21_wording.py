@@ -341,10 +341,10 @@ def test_a_new_ledger_starts_at_the_new_wording(tmp_path: Path) -> None:
     at admission, so its words are in no receipt."""
     with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         in_force = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
-        # (payments v5, orders v6, customs v6 and identity v5, newer than this test,
-        # refuse stateless errors before execution: review 22)
+        # (payments v5, orders v6, customs v6 and identity v5 and v6, newer than this
+        # test, refuse stateless errors before execution: reviews 22 and 24)
         assert {n: in_force.get(n) for n in NEW} == {**NEW, "payments": 5, "orders": 6,
-                                                     "customs": 6, "identity": 5}
+                                                     "customs": 6, "identity": 6}
         txs = c.rows("SELECT COUNT(*) FROM txs")
         with pytest.raises(ValidationError, match="missing argument 'name'"):
             c.ok(c.admin, "identity", "register_org", {"id": "acme", "roles": ["supplier"]})

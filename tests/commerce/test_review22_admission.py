@@ -286,7 +286,16 @@ def older_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
                                                            contracts=older(OLD)))
 
 
-def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.fixture
+def new_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ledgers made in this test start at this review's rules (identity v6, newer, words
+    an unusable key in its own terms: tests/core/test_review24_key_words.py)."""
+    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
+                                                           contracts=older(NEW)))
+
+
+def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(
+        tmp_path: Path, new_ledger: None) -> None:
     with Consortium(tmp_path / "ledger", chain="commerce", clock=TickClock()) as c:
         rules = dict(c.rows("SELECT contract, MAX(version) FROM rules_adopted GROUP BY 1"))
         assert {n: rules.get(n) for n in NEW} == NEW

@@ -146,9 +146,9 @@ def _role_denied(err: SupplyLedgerError, call: str) -> None:
 def test_a_new_ledger_refuses_a_loggers_key_acting_for_its_organisation(
         world: World) -> None:
     w, c, lots = world, world.c, world.lots
-    # (identity v4 and v5, newer than this test, change only the words of other role
-    # refusals and refuse misleading shown text at admission)
-    assert c.node.store.get_state("rules/v/identity") == canonical(5)
+    # (identity v4 to v6, newer than this test, change only the words of other role
+    # refusals and refuse misleading shown text and unusable keys at admission)
+    assert c.node.store.get_state("rules/v/identity") == canonical(6)
     c.ok(w.maker, "products", "declare_for_sale", {"id": lots[1]})
     w.order("O1", lots[1], w.maker)
     w.hand_over(lots[2])  # an offer to the logger: it may not take the goods either

@@ -2,21 +2,31 @@
 ``validation_error`` naming ``public_key``, the participant keeps its key, and the ledger
 audits clean. ``identity.rotate_key`` raised that error without declaring it, so
 docs/contracts.md did not list it; tests/conftest.py now fails the run on any error a
-method raises without declaring it."""
+method raises without declaring it. Identity rules v6 refuse such a rotation before
+execution (tests/core/test_review24_key_words.py), so the recorded refusal is v5's."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+import pytest
+
+from _rules import older
+from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.ledger.crypto import generate
 from supplyledger.node.audit import run_audit
+from supplyledger.node.bootstrap import init_ledger
 
 BAD_KEY = "A" * 44  # base64 of 33 zero bytes: no SubjectPublicKeyInfo
 
 
-def test_rotating_to_an_unusable_key_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+def test_rotating_to_an_unusable_key_is_refused_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consortium, "init_ledger",
+                        partial(init_ledger, contracts=older({"identity": 5})))
     with Consortium(tmp_path / "ledger") as c:
         c.org("haul", ["transporter"])
         who = c.member("haul", "haul", ["transporter"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import ANY_PARTICIPANT, MACHINE_ROLES, Method
 
@@ -34,7 +36,8 @@ def contracts_markdown() -> str:
                   ""]
         for m in c.methods.values():
             roles = _roles(m)
-            lines += [f"### `{name}.{m.name}`", "", m.doc or "(undocumented)", "",
+            lines += [f"### `{name}.{m.name}`", "",
+                      inspect.cleandoc(m.doc) if m.doc else "(undocumented)", "",
                       f"- **Roles:** {roles}"]
             if m.errors:
                 lines.append("- **Errors:** " + ", ".join(f"`{e}`" for e in m.errors))

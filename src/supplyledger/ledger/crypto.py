@@ -27,6 +27,7 @@ __all__ = [
     "b64e",
     "did_for",
     "generate",
+    "spki_fault",
 ]
 
 Algorithm = Literal["rsa", "rsa3072", "ed25519"]
@@ -50,6 +51,25 @@ def did_for(spki_der: bytes) -> str:
     return "did:sl:" + hashlib.sha256(spki_der).hexdigest()[:40]
 
 
+_RSA_BITS = (2048, 3072, 4096)
+
+
+def spki_fault(spki: bytes) -> str | None:
+    """Why ``spki`` is not a key :meth:`PublicKey.from_spki` takes, in supplyledger's own
+    words (the library's differ between its releases), or None when it is one."""
+    try:
+        key = serialization.load_der_public_key(spki)
+    except (ValueError, TypeError):
+        return "it is not a DER-encoded SubjectPublicKeyInfo"
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size not in _RSA_BITS:
+            return f"it is an RSA key of {key.key_size} bits, not 2048, 3072 or 4096"
+        return None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return None
+    return "it is neither an RSA nor an Ed25519 key"
+
+
 @dataclass(frozen=True, slots=True)
 class PublicKey:
     """A verifying key; ``spki`` is its SubjectPublicKeyInfo DER."""
@@ -66,7 +86,7 @@ class PublicKey:
         except (ValueError, TypeError) as exc:
             raise CryptoError(f"unreadable public key: {exc}") from None
         if isinstance(key, rsa.RSAPublicKey):
-            if key.key_size not in (2048, 3072, 4096):
+            if key.key_size not in _RSA_BITS:
                 raise CryptoError(f"RSA keys must be 2048, 3072 or 4096 bits, not {key.key_size}")
             return cls(spki, "rsa", key, hashlib.sha256(spki).digest())
         if isinstance(key, ed25519.Ed25519PublicKey):

@@ -43,6 +43,14 @@ gets them at once and no block records a failed transaction; v1 to v4 ledgers re
 they did (v1 takes such text). The admission runs first: an unusable key is refused so even
 for an unknown organisation or roles it may not hold, which the body (and v1 to v4) checks
 before the key.
+
+Rules v6 (new ledgers start on it) refuse ``rotate_key`` to an unusable key before
+execution too (v1 to v5 record the failed rotation; admission runs first, so such a key is
+refused even where the body would first refuse the signer or an inactive participant), and
+word an unusable key in supplyledger's own terms: not base64, not a DER-encoded
+SubjectPublicKeyInfo, an RSA key of the wrong size, neither RSA nor Ed25519
+(:func:`~supplyledger.ledger.crypto.spki_fault`). v1 to v5 append the base64 and crypto
+libraries' messages, which change between their releases; receipts of v1 to v5 keep them.
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from supplyledger.errors import (
     PrefixOwned,
     ValidationError,
 )
-from supplyledger.ledger.crypto import PublicKey
+from supplyledger.ledger.crypto import PublicKey, spki_fault
 
 __all__ = [
     "CONTRACT", "ROLES", "SHOWN_TEXT", "check_prefix", "check_shown_text", "genesis_writes",
@@ -126,14 +134,33 @@ def _admit_member(signer: str, a: dict[str, Any], version: int, time: int) -> No
     """``register_member``'s checks of its arguments: the name, then the key. The body
     reads the organisation before the key, but from :data:`ADMIT_RULES` this runs first."""
     check_shown_text(version, "name", a["name"])
-    _load_key(a["public_key"])
+    _load_key(a["public_key"], version)
+
+
+def _admit_rotation(signer: str, a: dict[str, Any], version: int, time: int) -> None:
+    _load_key(a["public_key"], version)
 
 
 def participant_key(did: str) -> str:
     return f"p/{did}"
 
 
-def _load_key(b64: str) -> PublicKey:
+# From these rules on, key rotation checks its key at admission, and an unusable key is
+# worded without the libraries' messages.
+KEY_RULES = 6
+
+
+def _load_key(b64: str, version: int) -> PublicKey:
+    if version >= KEY_RULES:
+        try:
+            spki = base64.b64decode(b64, validate=True)
+        except ValueError:
+            fault: str | None = "it is not base64 (standard alphabet, padded)"
+        else:
+            fault = spki_fault(spki)
+        if fault is not None:
+            raise ValidationError(f"public_key is not a usable key: {fault}", arg="public_key")
+        return PublicKey.from_spki(spki)
     try:
         return PublicKey.from_spki(base64.b64decode(b64, validate=True))
     except (CryptoError, ValueError) as exc:
@@ -170,7 +197,7 @@ def _add_member(ctx: Ctx, org_id: str, key_b64: str, name: str, roles: list[str]
     bad = sorted(set(roles) - set(org["roles"]))
     if bad:
         raise Forbidden(f"organisation {org_id} may not hold roles {bad}")
-    key = _load_key(key_b64)
+    key = _load_key(key_b64, ctx.version)
     did = key.did
     if ctx.exists(participant_key(did)) or ctx.exists(f"k/{key.fingerprint}"):
         raise AlreadyExists(f"participant {did} (or its key) is already registered")
@@ -213,15 +240,17 @@ def set_roles(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
 @method(roles=ANY_PARTICIPANT, machines=True,
         args={"did": Str(max_len=128), "public_key": _KEY},
-        errors=(NotFound, Forbidden, AlreadyExists, InvalidState, ValidationError))
+        errors=(NotFound, Forbidden, AlreadyExists, InvalidState, ValidationError),
+        admit=(KEY_RULES, _admit_rotation))
 def rotate_key(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Replace a participant's key: by the participant itself, or by an admin (lost key)."""
+    """Replace a participant's key: by the participant itself, or by an admin (lost key);
+    rules v6: an unusable key is refused before execution."""
     if args["did"] != ctx.signer and "admin" not in ctx.roles:
         raise Forbidden("only the participant itself or an admin may rotate its key")
     p = _participant(ctx, args["did"])
     if p["status"] != "active":
         raise InvalidState(f"participant {p['did']} is {p['status']}", current=p["status"])
-    key = _load_key(args["public_key"])
+    key = _load_key(args["public_key"], ctx.version)
     if ctx.exists(f"k/{key.fingerprint}"):
         raise AlreadyExists("that key is already registered")
     p["key"] = args["public_key"]
@@ -324,7 +353,7 @@ def genesis_writes(admins: list[dict[str, Any]], orgs: list[dict[str, Any]], tim
                                              "roles": sorted(org["roles"]), "status": "active",
                                              "since": time}
     for a in admins:
-        key = _load_key(a["public_key"])
+        key = _load_key(a["public_key"], KEY_RULES)
         writes[f"identity/p/{key.did}"] = {"did": key.did, "name": a["name"], "org": a["org"],
                                            "roles": sorted(a["roles"]), "key": a["public_key"],
                                            "status": "active", "since": time}
@@ -381,7 +410,7 @@ CONTRACT = Contract.of(
     __doc__ or "",
     [register_org, register_member, set_roles, rotate_key, revoke, set_prefixes],
     tables=(PARTICIPANTS, ORGANISATIONS, PREFIXES),
-    versions=(1, 2, 3, 4, 5),
+    versions=(1, 2, 3, 4, 5, 6),
     projectors={
         "identity.member_registered": _p_registered,
         "identity.org_registered": _o_registered,
