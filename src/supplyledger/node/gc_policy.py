@@ -6,7 +6,15 @@ CPython's default threshold (700 net container allocations) the collector still 
 young collection every few dozen transactions and, with thousands of transactions in
 flight, a full one every few thousand: ~30 µs per transaction, 10-12 % of the main
 process at saturation (``gc.callbacks`` during ``supplyledger bench``). Raising the first
-threshold keeps cycles collected, about seventy times less often.
+threshold keeps cycles collected, far less often.
+
+Why 200,000: a block of 2,000 transactions in flight holds some 160,000 containers, so at
+50,000 (the threshold before) the order-lifecycle benchmark still ran a young collection
+every second or so, 40-60 ms each with the interpreter held, on the thread that builds
+blocks: 0.42-0.48 s of a 20,000-lifecycle run. At 200,000 none ran in such a run (nor in
+``supplyledger bench``'s half-load phase at either value), and lifecycles/s rose ~5 %
+(docs/performance.md, session 24). The price is a longer pause when one does run, after
+200,000 net allocations: up to about four times the 40-60 ms.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import gc
 
 __all__ = ["YOUNG_THRESHOLD", "relax_gc"]
 
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 200_000
 
 
 def relax_gc() -> None:
