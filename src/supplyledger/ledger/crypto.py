@@ -52,22 +52,34 @@ def did_for(spki_der: bytes) -> str:
 
 
 _RSA_BITS = (2048, 3072, 4096)
+_Verifier = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+
+def _load_spki(spki: bytes) -> tuple[_Verifier | None, str, str]:
+    """The key ``spki`` holds, or None and why not twice: in supplyledger's own words and
+    in :meth:`PublicKey.from_spki`'s, which quote the library (identity rules v1 to v5
+    recorded those in receipts)."""
+    try:
+        key = serialization.load_der_public_key(spki)
+    except (ValueError, TypeError) as exc:
+        return (None, "it is not a DER-encoded SubjectPublicKeyInfo",
+                f"unreadable public key: {exc}")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size in _RSA_BITS:
+            return key, "", ""
+        return (None, f"it is an RSA key of {key.key_size} bits, not 2048, 3072 or 4096",
+                f"RSA keys must be 2048, 3072 or 4096 bits, not {key.key_size}")
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key, "", ""
+    return (None, "it is neither an RSA nor an Ed25519 key",
+            f"unsupported key type {type(key).__name__}")
 
 
 def spki_fault(spki: bytes) -> str | None:
     """Why ``spki`` is not a key :meth:`PublicKey.from_spki` takes, in supplyledger's own
     words (the library's differ between its releases), or None when it is one."""
-    try:
-        key = serialization.load_der_public_key(spki)
-    except (ValueError, TypeError):
-        return "it is not a DER-encoded SubjectPublicKeyInfo"
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size not in _RSA_BITS:
-            return f"it is an RSA key of {key.key_size} bits, not 2048, 3072 or 4096"
-        return None
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return None
-    return "it is neither an RSA nor an Ed25519 key"
+    key, ours, _ = _load_spki(spki)
+    return None if key is not None else ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +88,16 @@ class PublicKey:
 
     spki: bytes
     kind: str
-    _key: rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    _key: _Verifier
     fp: bytes  # SHA-256 of the SPKI: compared on the hot path, so computed once
 
     @classmethod
     def from_spki(cls, spki: bytes) -> PublicKey:
-        try:
-            key = serialization.load_der_public_key(spki)
-        except (ValueError, TypeError) as exc:
-            raise CryptoError(f"unreadable public key: {exc}") from None
-        if isinstance(key, rsa.RSAPublicKey):
-            if key.key_size not in _RSA_BITS:
-                raise CryptoError(f"RSA keys must be 2048, 3072 or 4096 bits, not {key.key_size}")
-            return cls(spki, "rsa", key, hashlib.sha256(spki).digest())
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            return cls(spki, "ed25519", key, hashlib.sha256(spki).digest())
-        raise CryptoError(f"unsupported key type {type(key).__name__}")
+        key, _, fault = _load_spki(spki)
+        if key is None:
+            raise CryptoError(fault)
+        kind = "rsa" if isinstance(key, rsa.RSAPublicKey) else "ed25519"
+        return cls(spki, kind, key, hashlib.sha256(spki).digest())
 
     @classmethod
     def from_b64(cls, text: str) -> PublicKey:
