@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 
+import pytest
+
+from supplyledger.bench import consortium
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.contracts.runtime import Contract
+from supplyledger.node.bootstrap import init_ledger
 
 
 def older(newest: Mapping[str, int]) -> dict[str, Contract]:
@@ -20,3 +25,10 @@ def older(newest: Mapping[str, int]) -> dict[str, Contract]:
 
 def up_to(contract: str, newest: int) -> dict[str, Contract]:
     return older({contract: newest})
+
+
+def consortiums_start_at(monkeypatch: pytest.MonkeyPatch, newest: Mapping[str, int]) -> None:
+    """Ledgers a :class:`~supplyledger.bench.consortium.Consortium` makes from now on (in
+    this test) start at ``newest`` for the contracts it names."""
+    monkeypatch.setattr(consortium, "init_ledger",
+                        partial(init_ledger, contracts=older(newest)))

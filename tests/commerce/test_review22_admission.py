@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from _rules import older
+from _rules import consortiums_start_at
 from supplyledger.bench import consortium
 from supplyledger.bench.consortium import Consortium, Party
 from supplyledger.contracts.registry import load_builtin
@@ -29,7 +29,6 @@ from supplyledger.contracts.runtime import Contract
 from supplyledger.errors import CryptoError, SupplyLedgerError
 from supplyledger.ledger.crypto import PublicKey
 from supplyledger.node.audit import run_audit
-from supplyledger.node.bootstrap import init_ledger
 from supplyledger.node.service import Node
 
 from .conftest import DAY, T0, TickClock, gtin
@@ -282,16 +281,14 @@ def _recorded(c: Consortium, w: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def older_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ledgers made in this test start at the rules before this review's."""
-    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
-                                                           contracts=older(OLD)))
+    consortiums_start_at(monkeypatch, OLD)
 
 
 @pytest.fixture
 def new_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ledgers made in this test start at this review's rules (identity v6, newer, words
     an unusable key in its own terms: tests/core/test_review24_key_words.py)."""
-    monkeypatch.setattr(consortium, "init_ledger", partial(init_ledger,
-                                                           contracts=older(NEW)))
+    consortiums_start_at(monkeypatch, NEW)
 
 
 def test_a_new_ledger_refuses_them_at_submission_and_writes_nothing(

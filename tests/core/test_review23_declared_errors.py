@@ -7,26 +7,22 @@ execution (tests/core/test_review24_key_words.py), so the recorded refusal is v5
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from _rules import older
-from supplyledger.bench import consortium
+from _rules import consortiums_start_at
 from supplyledger.bench.consortium import Consortium
 from supplyledger.contracts.registry import load_builtin
 from supplyledger.ledger.crypto import generate
 from supplyledger.node.audit import run_audit
-from supplyledger.node.bootstrap import init_ledger
 
 BAD_KEY = "A" * 44  # base64 of 33 zero bytes: no SubjectPublicKeyInfo
 
 
 def test_rotating_to_an_unusable_key_is_refused_and_changes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consortium, "init_ledger",
-                        partial(init_ledger, contracts=older({"identity": 5})))
+    consortiums_start_at(monkeypatch, {"identity": 5})
     with Consortium(tmp_path / "ledger") as c:
         c.org("haul", ["transporter"])
         who = c.member("haul", "haul", ["transporter"])

@@ -8,20 +8,17 @@ library text. Ledgers at v5 keep recording the failed rotation as before and aud
 from __future__ import annotations
 
 import base64
-from functools import partial
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from _rules import older
-from supplyledger.bench import consortium
+from _rules import consortiums_start_at
 from supplyledger.bench.consortium import Consortium
 from supplyledger.errors import CryptoError, ValidationError
 from supplyledger.ledger.crypto import PublicKey, generate, spki_fault
 from supplyledger.node.audit import run_audit
-from supplyledger.node.bootstrap import init_ledger
 
 
 def _spki(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -98,8 +95,7 @@ def test_v6_refuses_rotation_to_an_unusable_key_at_submission_in_its_own_words(
 
 def test_v5_still_records_the_failed_rotation_in_the_libraries_words_and_audits_clean(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consortium, "init_ledger",
-                        partial(init_ledger, contracts=older({"identity": 5})))
+    consortiums_start_at(monkeypatch, {"identity": 5})
     with Consortium(tmp_path / "ledger") as c:
         c.org("haul", ["transporter"])
         who = c.member("haul", "haul", ["transporter"])
