@@ -96,6 +96,7 @@ class Executor:
         self._max_cache = max_cache
         self._written_at: dict[str, int] = {}  # key -> height of its latest write
         self._durable = -1  # highest height the store has committed
+        self.project = True  # False: leave projection to whoever commits the block
 
     def committed(self, height: int) -> None:
         """The store has durably committed blocks up to ``height`` (any thread)."""
@@ -189,7 +190,7 @@ class Executor:
             return v  # type: ignore[return-value]
 
         dirty: set[str] = set()
-        contracts, versions = self.contracts, self._versions
+        contracts, versions, project = self.contracts, self._versions, self.project
         for tx in txs:
             signer = tx.signer
             part = self.participant(signer, read) if signer in dirty else self.participant(signer)
@@ -239,7 +240,7 @@ class Executor:
                         dirty.add(k[11:])
                     elif k.startswith(PREFIX):
                         versions.pop(k[len(PREFIX):], None)
-            if out.events:
+            if out.events and project:
                 meta = EventMeta(tx.tx_id, height, index, signer, tx.time, tx.value)
                 res.ops.extend(project_events(contracts, out.events, meta))
         res.writes = sorted(block.items())

@@ -64,17 +64,29 @@ class Delete(NamedTuple):
 Op = Upsert | Update | Delete
 
 
-@dataclass(slots=True)  # not frozen: made per event on the node's busiest thread
 class EventMeta:
     """Where an event came from: enough for projectors to key and time their rows.
-    ``args`` is the call's prepared value (the arguments, unless the method prepares them)."""
+    ``args`` is the call's prepared value (the arguments, unless the method prepares them).
+    With ``load_args`` instead, ``args`` is loaded on first use: the commit process projects
+    from stored blocks, and few projectors read the arguments."""
 
-    tx: str
-    height: int
-    index: int
-    signer: str
-    time: int
-    args: Any
+    __slots__ = ("_args", "_load", "height", "index", "signer", "time", "tx")
+
+    def __init__(self, tx: str, height: int, index: int, signer: str, time: int, args: Any,
+                 load_args: Callable[[], Any] | None = None) -> None:
+        self.tx, self.height, self.index, self.signer, self.time = (
+            tx, height, index, signer, time)
+        self._args, self._load = args, load_args
+
+    @property
+    def args(self) -> Any:
+        if self._load is not None:
+            self._args, self._load = self._load(), None
+        return self._args
+
+    def __repr__(self) -> str:
+        return (f"EventMeta(tx={self.tx!r}, height={self.height}, index={self.index}, "
+                f"signer={self.signer!r}, time={self.time}, args={self.args!r})")
 
 
 Projector = Callable[[dict[str, Any], EventMeta], list[Op]]

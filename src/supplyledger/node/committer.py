@@ -15,6 +15,13 @@ per block, ``None`` once the block's transaction is committed (durably: the stor
 child holds the ledger directory's writer lock with the node (the descriptor is inherited),
 so no other writer can start while a commit the node sent may still be running, and it
 exits when its stdin closes: when the node stops, or dies.
+
+The child also projects each block (events to query-table rows,
+:func:`~supplyledger.node.projections.block_op_rows`) from what the block records, which
+the node's executor then skips: making the rows and marshalling them cost the block
+builder's interpreter more than decoding the receipts costs here (docs/performance.md,
+session 25). The node adds what a block does not hold in a usable form: each call's
+signed time and the prepared values of calls whose method prepares its arguments.
 """
 
 from __future__ import annotations
@@ -22,20 +29,27 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import pickle
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from supplyledger.contracts.projection import Op
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.errors import StoreError
 from supplyledger.node.frames import read_frame, write_frame
+from supplyledger.node.gc_policy import relax_gc
+from supplyledger.node.projections import block_op_rows
 from supplyledger.store.records import BlockRecord
 from supplyledger.store.sqlite import SQLiteStore, block_rows
 
-__all__ = ["CommitProcess"]
+__all__ = ["CommitProcess", "ProjectionSource"]
+
+# What projecting a block needs besides its rows (node/projections.block_op_rows): each
+# call's signed time, and by index the values of calls whose method has a prepare step.
+ProjectionSource = tuple[list[int], dict[int, Any]]
 
 
 class CommitProcess:
@@ -51,12 +65,16 @@ class CommitProcess:
         return self._proc.poll() is None
 
     def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
-                     ops: Sequence[Op]) -> None:
+                     source: ProjectionSource) -> None:
         """Return once the block is durable; raise :class:`StoreError` if it is not."""
         stdin, stdout = self._proc.stdin, self._proc.stdout
         assert stdin is not None and stdout is not None
+        times, prepared = source
+        # Prepared values came from the verifier processes pickled; marshal may not take them.
+        frame = (block_rows(rec, writes, ()), times,
+                 pickle.dumps(prepared, protocol=5) if prepared else b"")
         with contextlib.suppress(OSError):  # the child is gone: reading its answer says so
-            write_frame(stdin, marshal.dumps(block_rows(rec, writes, ops)))
+            write_frame(stdin, marshal.dumps(frame))
         data = read_frame(stdout)
         if data is None:
             code = self._proc.wait()
@@ -88,13 +106,18 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    store = SQLiteStore(Path(data_dir), all_tables(load_builtin()))  # the node's tables
+    relax_gc()  # projecting a block allocates as executing does in the node
+    contracts = load_builtin()
+    store = SQLiteStore(Path(data_dir), all_tables(contracts))  # the node's tables
     inp = sys.stdin.buffer
     try:
         while (data := read_frame(inp)) is not None:
-            rows = marshal.loads(data)
+            rows, times, prepared = marshal.loads(data)
             try:
-                store.commit_rows(rows)
+                block, txs, writes, _ = rows
+                values = pickle.loads(prepared) if prepared else {}
+                store.commit_rows((block, txs, writes,
+                                   block_op_rows(contracts, txs, times, values)))
                 answer: str | None = None
             except Exception as exc:  # the node stops on any failed commit, told why
                 answer = str(exc) if isinstance(exc, StoreError) else (

@@ -42,11 +42,11 @@ from supplyledger.errors import (
 from supplyledger.ledger import block as blk
 from supplyledger.ledger.crypto import PrivateKey
 from supplyledger.ledger.tx import parse_tx
-from supplyledger.node.committer import CommitProcess
+from supplyledger.node.committer import CommitProcess, ProjectionSource
 from supplyledger.node.gc_policy import relax_gc
 from supplyledger.node.metrics import NodeMetrics
 from supplyledger.node.orderer import SoloOrderer
-from supplyledger.node.projections import projection_ops
+from supplyledger.node.projections import prepared_methods, projection_ops
 from supplyledger.node.receipts import Receipt
 from supplyledger.node.settings import Settings
 from supplyledger.node.ticket import Ticket
@@ -131,7 +131,7 @@ class Node:
                                   settings.verify_workers, self._verdicts, self._lost,
                                   split_bytes=settings.split_tx_bytes,
                                   contracts=self._own_contracts)
-        self._commits: queue.Queue[tuple[BlockRecord, list[Any], list[Any],
+        self._commits: queue.Queue[tuple[BlockRecord, list[Any], Any,
                                          list[Ticket[Receipt]]] | None] = queue.Queue(2)
         self._pending = 0
         self._lock = threading.Lock()
@@ -140,6 +140,7 @@ class Node:
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[int], None]] = []
         self._commit_process: CommitProcess | None = None
+        self._prepared_methods = prepared_methods(self.contracts)
         self.metrics = NodeMetrics(header.time)  # read by node/metrics.render at scrape
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -153,6 +154,9 @@ class Node:
         # other than the built-in ones have tables only this process knows.
         if self.settings.verify_workers and self._own_contracts is None:
             self._commit_process = CommitProcess(self.settings.data_dir, self._dir_lock.fd)
+            # Projecting a block (events to rows) moves there too, off the builder's
+            # interpreter: it derives the rows from what the block records.
+            self.executor.project = False
         self._running = True
         self._pool.start()
         self._spawn(self._dispatch_loop, "dispatch")
@@ -405,26 +409,37 @@ class Node:
                           rows)
         self._height, self._prev, self._state_root = height, header.hash, state_root
         self._last_time = block_time
-        self._commits.put((rec, res.writes, res.ops, [futs[t.tx_id] for t in res.included]))
+        proj = res.ops if self.executor.project else self._projection_source(res.included)
+        self._commits.put((rec, res.writes, proj, [futs[t.tx_id] for t in res.included]))
         if height % 64 == 0:
             cutoff = now - RECENT_MS
             self._recent = {k: v for k, v in recent.items() if v >= cutoff}
 
+    def _projection_source(self, calls: list[Call]) -> ProjectionSource:
+        """What the commit process needs besides the block's rows to project it: the
+        calls' signed times, and the values of calls whose method prepares them."""
+        prep = self._prepared_methods
+        return ([c.time for c in calls],
+                {i: c.value for i, c in enumerate(calls) if (c.contract, c.method) in prep})
+
     def _commit_loop(self) -> None:
-        commit = (self.store.commit_block if self._commit_process is None
-                  else self._commit_process.commit_block)
+        # The third argument: the block's projection rows, or what the commit process
+        # derives them from (see _build).
+        commit: Callable[[BlockRecord, list[Any], Any], None] = (
+            self.store.commit_block if self._commit_process is None
+            else self._commit_process.commit_block)
         while True:
             item = self._commits.get()
             if item is None:
                 return
-            rec, writes, ops, futs = item
+            rec, writes, proj, futs = item
             if self._failure is not None:
                 for f in futs:
                     f.set_exception(NodeStopped("node stopped after a storage failure"))
                 continue
             started = time.perf_counter_ns()
             try:
-                commit(rec, writes, ops)
+                commit(rec, writes, proj)
             except BaseException as exc:
                 self._fail(exc, futs)
                 continue
