@@ -49,7 +49,7 @@ def block_op_rows(contracts: Mapping[str, Contract], txs: list[tuple[Any, ...]],
     store.sqlite.block_rows`) and their signed times: each successful receipt's events
     with the call's value, which ``prepared`` holds by index for methods with a prepare
     step and is otherwise the arguments, decoded only if a projector reads them. The rows
-    the executor makes while executing (tests/core/test_review25_commit_projection.py)."""
+    the executor makes while executing (tests/commerce/test_review25_commit_projection.py)."""
     out: list[OpRow] = []
     for _pos, tx_id, height, index, raw, signer, _c, _m, ok, receipt in txs:
         if not ok:
