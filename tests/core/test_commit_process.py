@@ -19,9 +19,11 @@ import pytest
 from supplyledger.errors import LedgerInUse, NodeStopped, StoreError
 from supplyledger.ledger.tx import parse_tx
 from supplyledger.node.audit import run_audit
+from supplyledger.node.committer import CommitProcess
 from supplyledger.node.service import Node
 from supplyledger.store.lock import WriterLock
 from supplyledger.store.readonly import committed_ids, open_readonly
+from supplyledger.store.records import BlockRecord
 from supplyledger.store.sqlite import DB_NAME
 
 from .conftest import Ledger
@@ -110,6 +112,9 @@ def test_a_node_with_verifier_processes_commits_in_its_own_process(ledger: Ledge
     acked = {r.tx_id for r in receipts}
     assert _in_ledger(ledger.dir, acked) == acked  # acknowledged means written
     assert len({r.height for r in receipts}) >= 3  # several blocks went through the child
+    # Commit time is the child's own, reported in each answer.
+    assert sum(node.metrics.commit_ns.counts) == node.metrics.blocks >= 3
+    assert node.metrics.commit_ns.total > 0
     node.stop()
     assert _gone(pid)
     report = run_audit(ledger.dir)
@@ -171,6 +176,30 @@ def test_a_commit_the_database_refuses_stops_the_node_with_its_reason(
     after = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in before}
     conn.close()
     assert after == before  # nothing of the refused block was written
+
+
+def test_the_commit_process_writes_nothing_after_a_refused_block(ledger: Ledger) -> None:
+    """The node sends block k+1 while k commits: when k fails, k+1 (already in the pipe)
+    must not land, or the chain would have a gap."""
+    conn = sqlite3.connect(ledger.dir / DB_NAME)
+    conn.execute("INSERT INTO blocks VALUES (?,?,?,?,?)", (1, "x", b"", b"", 0))
+    conn.commit()
+    lock = WriterLock(ledger.dir)
+    proc = CommitProcess(ledger.dir, lock.fd)
+    try:
+        for height in (1, 2):
+            proc.send(BlockRecord(height, f"h{height}", b"{}", b"", 0, ()), [], ([], {}))
+        with pytest.raises(StoreError, match=r"UNIQUE constraint failed: blocks\.height"):
+            proc.answer(1)
+        with pytest.raises(StoreError, match="commit of block 2 not attempted: commit of "
+                                             "block 1 failed"):
+            proc.answer(2)
+    finally:
+        proc.close()
+        lock.release()
+    assert conn.execute("SELECT height, hash FROM blocks WHERE height > 0").fetchall() == [
+        (1, "x")]
+    conn.close()
 
 
 _HOLDER = """

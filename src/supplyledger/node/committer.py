@@ -10,11 +10,13 @@ The frames are the verifiers' (length-prefixed, over the child's stdin and stdou
 contents ``marshal``-ed: a block goes as its rows in built-in types
 (:func:`~supplyledger.store.sqlite.block_rows`), several times faster to encode than the
 node's records pickled, and both ends are the same interpreter. The node reads one answer
-per block, ``None`` once the block's transaction is committed (durably: the store's
-``synchronous=FULL``) or the failure as text; it acknowledges nothing before that. The
-child holds the ledger directory's writer lock with the node (the descriptor is inherited),
-so no other writer can start while a commit the node sent may still be running, and it
-exits when its stdin closes: when the node stops, or dies.
+per block, in order: ``None`` once the block's transaction is committed (durably: the
+store's ``synchronous=FULL``) or the failure as text, with the time the child took; it
+acknowledges nothing before that. It sends block k+1 while k commits; once a commit fails
+the child writes no later block (a block after a gap must not land). The child holds the
+ledger directory's writer lock with the node (the descriptor is inherited), so no other
+writer can start while a commit the node sent may still be running, and it exits when its
+stdin closes: when the node stops, or dies.
 
 The child also projects each block (events to query-table rows,
 :func:`~supplyledger.node.projections.block_op_rows`) from what the block records, which
@@ -33,6 +35,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +56,9 @@ ProjectionSource = tuple[list[int], dict[int, Any]]
 
 
 class CommitProcess:
-    """The node's end: one block at a time, from one thread (the node's committer)."""
+    """The node's end. One thread sends blocks (:meth:`send`) and another reads their
+    answers in the same order (:meth:`answer`), so the child can start on the next block
+    while the node acknowledges the last one."""
 
     def __init__(self, data_dir: Path, lock_fd: int) -> None:
         self._proc = subprocess.Popen(
@@ -64,25 +69,33 @@ class CommitProcess:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def commit_block(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
-                     source: ProjectionSource) -> None:
-        """Return once the block is durable; raise :class:`StoreError` if it is not."""
-        stdin, stdout = self._proc.stdin, self._proc.stdout
-        assert stdin is not None and stdout is not None
+    def send(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
+             source: ProjectionSource) -> None:
+        """Hand the block over. Returns once the child has most of it: a block is larger
+        than the pipe, so at most one waits while the child commits another."""
+        stdin = self._proc.stdin
+        assert stdin is not None
         times, prepared = source
         # Prepared values came from the verifier processes pickled; marshal may not take them.
         frame = (block_rows(rec, writes, ()), times,
                  pickle.dumps(prepared, protocol=5) if prepared else b"")
         with contextlib.suppress(OSError):  # the child is gone: reading its answer says so
             write_frame(stdin, marshal.dumps(frame))
+
+    def answer(self, height: int) -> int:
+        """Return once the oldest block sent (at ``height``) is durable, with the
+        nanoseconds the child took to write it; raise :class:`StoreError` if it is not."""
+        stdout = self._proc.stdout
+        assert stdout is not None
         data = read_frame(stdout)
         if data is None:
             code = self._proc.wait()
-            raise StoreError(f"commit of block {rec.height} failed: the commit process "
+            raise StoreError(f"commit of block {height} failed: the commit process "
                              f"exited (code {code})")
-        failure = marshal.loads(data)
+        failure, took_ns = marshal.loads(data)
         if failure is not None:
             raise StoreError(failure)
+        return int(took_ns)
 
     def close(self) -> None:
         """Stop the child; called once every commit sent has been answered."""
@@ -110,9 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     contracts = load_builtin()
     store = SQLiteStore(Path(data_dir), all_tables(contracts))  # the node's tables
     inp = sys.stdin.buffer
+    failed: str | None = None
     try:
         while (data := read_frame(inp)) is not None:
             rows, times, prepared = marshal.loads(data)
+            if failed is not None:  # the node stops; a block after a gap must not land
+                write_frame(out, marshal.dumps(
+                    (f"commit of block {rows[0][0]} not attempted: {failed}", 0)))
+                continue
+            started = time.perf_counter_ns()
             try:
                 block, txs, writes, _ = rows
                 values = pickle.loads(prepared) if prepared else {}
@@ -122,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as exc:  # the node stops on any failed commit, told why
                 answer = str(exc) if isinstance(exc, StoreError) else (
                     f"commit of block {rows[0][0]} failed: {type(exc).__name__}: {exc}")
-            write_frame(out, marshal.dumps(answer))
+                failed = answer
+            write_frame(out, marshal.dumps((answer, time.perf_counter_ns() - started)))
     finally:
         store.close()
 

@@ -76,7 +76,7 @@ class NodeMetrics:
         self._refused_lock = threading.Lock()
 
     def committed(self, rec: BlockRecord, commit_ns: int) -> None:
-        """A block is durable (committer thread only)."""
+        """A block is durable (from the one thread that acknowledges blocks)."""
         rows = rec.txs
         n = len(rows)
         if sum(map(_OK, rows)) < n:

@@ -140,6 +140,9 @@ class Node:
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[int], None]] = []
         self._commit_process: CommitProcess | None = None
+        # Blocks the commit process has (or is being sent), oldest first, awaiting answers.
+        self._sent: queue.SimpleQueue[tuple[BlockRecord, list[Ticket[Receipt]]] | None] = (
+            queue.SimpleQueue())
         self._prepared_methods = prepared_methods(self.contracts)
         self.metrics = NodeMetrics(header.time)  # read by node/metrics.render at scrape
 
@@ -161,7 +164,12 @@ class Node:
         self._pool.start()
         self._spawn(self._dispatch_loop, "dispatch")
         self._spawn(self._build_loop, "builder")
-        self._spawn(self._commit_loop, "committer")
+        if self._commit_process is None:
+            self._spawn(self._commit_loop, "committer")
+        else:
+            proc = self._commit_process
+            self._spawn(lambda: self._send_loop(proc), "commit-send")
+            self._spawn(lambda: self._answer_loop(proc), "commit-answer")
         return self
 
     def _spawn(self, fn: Callable[[], None], name: str) -> None:
@@ -423,32 +431,58 @@ class Node:
                 {i: c.value for i, c in enumerate(calls) if (c.contract, c.method) in prep})
 
     def _commit_loop(self) -> None:
-        # The third argument: the block's projection rows, or what the commit process
-        # derives them from (see _build).
-        commit: Callable[[BlockRecord, list[Any], Any], None] = (
-            self.store.commit_block if self._commit_process is None
-            else self._commit_process.commit_block)
-        while True:
-            item = self._commits.get()
-            if item is None:
-                return
+        """Commit each block in this process, then acknowledge it."""
+        while (item := self._commits.get()) is not None:
             rec, writes, proj, futs = item
             if self._failure is not None:
-                for f in futs:
-                    f.set_exception(NodeStopped("node stopped after a storage failure"))
+                self._stopped(futs)
                 continue
             started = time.perf_counter_ns()
             try:
-                commit(rec, writes, proj)
+                self.store.commit_block(rec, writes, proj)
             except BaseException as exc:
                 self._fail(exc, futs)
                 continue
-            self.metrics.committed(rec, time.perf_counter_ns() - started)
-            self.executor.committed(rec.height)
-            for row, fut in zip(rec.txs, futs, strict=True):
-                fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt, row.ok))
-            for listener in self._listeners:
-                listener(rec.height)
+            self._acknowledge(rec, futs, time.perf_counter_ns() - started)
+
+    def _send_loop(self, proc: CommitProcess) -> None:
+        """Hand each block to the commit process; :meth:`_answer_loop` acknowledges it.
+        Sending block k+1 while k commits keeps the child from waiting on the node."""
+        while (item := self._commits.get()) is not None:
+            rec, writes, proj, futs = item
+            if self._failure is not None:
+                self._stopped(futs)
+                continue
+            proc.send(rec, writes, proj)
+            self._sent.put((rec, futs))
+        self._sent.put(None)
+
+    def _answer_loop(self, proc: CommitProcess) -> None:
+        while (item := self._sent.get()) is not None:
+            rec, futs = item
+            try:
+                took_ns = proc.answer(rec.height)
+            except BaseException as exc:
+                if self._failure is None:
+                    self._fail(exc, futs)
+                else:  # a block after the failed one: the child did not write it
+                    self._stopped(futs)
+                continue
+            self._acknowledge(rec, futs, took_ns)
+
+    def _acknowledge(self, rec: BlockRecord, futs: list[Ticket[Receipt]],
+                     took_ns: int) -> None:
+        self.metrics.committed(rec, took_ns)
+        self.executor.committed(rec.height)
+        for row, fut in zip(rec.txs, futs, strict=True):
+            fut.set_result(Receipt(row.id, rec.height, row.index, row.receipt, row.ok))
+        for listener in self._listeners:
+            listener(rec.height)
+
+    @staticmethod
+    def _stopped(futs: list[Ticket[Receipt]]) -> None:
+        for f in futs:
+            f.set_exception(NodeStopped("node stopped after a storage failure"))
 
     def _fail(self, exc: BaseException, futs: list[Ticket[Receipt]]) -> None:
         self._failure = exc
