@@ -178,6 +178,30 @@ def test_a_commit_the_database_refuses_stops_the_node_with_its_reason(
     assert after == before  # nothing of the refused block was written
 
 
+def test_a_block_that_cannot_be_sent_stops_the_node_without_hanging(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while handing a block over (here injected: marshal refusing a value)
+    answers its submitters and stops the node; stopping returns, as no answer is awaited
+    for a block the child never got."""
+    node = ledger.start(block_max_txs=5, verify_workers=2)
+    first = node.submit(_org(ledger, 0)).result(30)
+    assert first.ok
+
+    def refuse(*_: object) -> None:
+        raise ValueError("unmarshallable object")
+
+    monkeypatch.setattr(CommitProcess, "send", refuse)
+    raw = _org(ledger, 1)
+    err = node.submit(raw).exception(30)
+    assert isinstance(err, NodeStopped) and "unmarshallable object" in str(err)
+    assert isinstance(node.submit(_org(ledger, 2)).exception(30), NodeStopped)
+    node.stop()
+    assert _in_ledger(ledger.dir, {first.tx_id, parse_tx(raw, max_bytes=1 << 16).id}) == {
+        first.tx_id}
+    report = run_audit(ledger.dir)
+    assert report.ok, report.findings
+
+
 def test_the_commit_process_writes_nothing_after_a_refused_block(ledger: Ledger) -> None:
     """The node sends block k+1 while k commits: when k fails, k+1 (already in the pipe)
     must not land, or the chain would have a gap."""

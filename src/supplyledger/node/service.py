@@ -453,7 +453,11 @@ class Node:
             if self._failure is not None:
                 self._stopped(futs)
                 continue
-            proc.send(rec, writes, proj)
+            try:
+                proc.send(rec, writes, proj)
+            except BaseException as exc:  # nothing of it reached the child: no answer comes
+                self._fail(exc, futs)
+                continue
             self._sent.put((rec, futs))
         self._sent.put(None)
 
