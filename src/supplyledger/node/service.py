@@ -24,6 +24,7 @@ from typing import Any
 
 from supplyledger.contracts.builtin.rules import PREFIX, check_ledger_rules, in_force
 from supplyledger.contracts.executor import Executor
+from supplyledger.contracts.projection import Op
 from supplyledger.contracts.registry import all_tables, load_builtin
 from supplyledger.contracts.runtime import Call, Contract, call_from_env
 from supplyledger.errors import (
@@ -75,6 +76,21 @@ def wall_clock_ms() -> int:
 _Pending = tuple[Call, bytes, "Ticket[Receipt]"]
 # How long executed ids stay in memory; far longer than submission-to-commit takes.
 RECENT_MS = 60_000
+
+
+class _Draft:
+    """The block being built: what its parts executed so far."""
+
+    __slots__ = ("futs", "included", "keys", "oks", "ops", "receipts", "writes")
+
+    def __init__(self) -> None:
+        self.included: list[Call] = []
+        self.receipts: list[bytes] = []
+        self.oks: list[bool] = []
+        self.ops: list[Op] = []
+        self.writes: dict[str, bytes | None] = {}
+        self.keys: dict[str, bytes] = {}  # tx id -> fingerprint of the key that signed it
+        self.futs: dict[str, Ticket[Receipt]] = {}
 
 
 class Node:
@@ -361,24 +377,31 @@ class Node:
 
     # -- ordering and execution -----------------------------------------------------------
     def _build_loop(self) -> None:
-        for batch in self._orderer.blocks(1):
+        draft = _Draft()
+        for part, last in self._orderer.parts(1):
             if self._failure is not None:
-                for _, _, fut in batch:
+                for fut in [*draft.futs.values(), *(f for _, _, f in part)]:
                     fut.set_exception(NodeStopped("node stopped after a storage failure"))
+                draft = _Draft()
                 continue
             try:
-                self._build(batch)
+                self._execute_part(draft, part)
+                if last:
+                    done, draft = draft, _Draft()
+                    self._seal(done)
             except BaseException as exc:  # a bug here must not hang submitters
-                self._fail(exc, [f for _, _, f in batch])
+                self._fail(exc, [*draft.futs.values(), *(f for _, _, f in part)])
+                draft = _Draft()
         self._commits.put(None)
 
-    def _build(self, batch: list[_Pending]) -> None:
+    def _execute_part(self, draft: _Draft, part: list[_Pending]) -> None:
+        """Execute one part of the next block on top of the parts before it: executing a
+        block's transactions in several calls gives what one call over all of them gives
+        (each call's writes are the executor's state for the next)."""
         now = self.clock()
-        recent = self._recent
+        recent, keys, futs = self._recent, draft.keys, draft.futs
         txs: list[Call] = []
-        keys: dict[str, bytes] = {}
-        futs: dict[str, Ticket[Receipt]] = {}
-        for tx, key, fut in batch:
+        for tx, key, fut in part:
             tid = tx.tx_id
             if tid in recent or tid in futs:
                 self.metrics.refuse(ReplayedTransaction.code)
@@ -390,38 +413,48 @@ class Node:
             futs[tid] = fut
         if not txs:
             return
-        height = self._height + 1
         res = self.executor.execute(
-            txs, height=height, key_ok=lambda t, k: keys[t.tx_id] == k.fp)
+            txs, height=self._height + 1, key_ok=lambda t, k: keys[t.tx_id] == k.fp)
         for tx, err in res.rejected:
             self.metrics.refuse(err.code)
             futs.pop(tx.tx_id).set_exception(err)
-        if not res.included:
-            return
         for tx in res.included:
             recent[tx.tx_id] = now
+        draft.included += res.included
+        draft.receipts += res.receipts
+        draft.oks += res.oks
+        draft.ops += res.ops
+        draft.writes.update(res.writes)
+
+    def _seal(self, draft: _Draft) -> None:
+        """Sign the block of the parts executed and hand it to the commit."""
+        if not draft.included:
+            return
+        now = self.clock()
+        height = self._height + 1
         block_time = max(now, self._last_time)
-        state_root = blk.state_root(self._state_root, res.writes)
+        writes = sorted(draft.writes.items())
+        state_root = blk.state_root(self._state_root, writes)
         header = blk.Header(
             chain=self.chain, height=height, prev=self._prev, time=block_time,
-            tx_root=blk.tx_root(t.raw for t in res.included),
-            receipts_root=blk.receipts_root(res.receipts), state_root=state_root,
-            tx_count=len(res.included), proposer=self.key.did,
+            tx_root=blk.tx_root(t.raw for t in draft.included),
+            receipts_root=blk.receipts_root(draft.receipts), state_root=state_root,
+            tx_count=len(draft.included), proposer=self.key.did,
         )
         signed = blk.SignedHeader.sign(header, self.key)
         rows = tuple(
             TxRow(t.tx_id, i, t.raw, t.signer, t.contract, t.method, ok, r)
-            for i, (t, r, ok) in enumerate(zip(res.included, res.receipts, res.oks,
+            for i, (t, r, ok) in enumerate(zip(draft.included, draft.receipts, draft.oks,
                                                strict=True)))
         rec = BlockRecord(height, header.hash, header.encode(), signed.signature, block_time,
                           rows)
         self._height, self._prev, self._state_root = height, header.hash, state_root
         self._last_time = block_time
-        proj = res.ops if self.executor.project else self._projection_source(res.included)
-        self._commits.put((rec, res.writes, proj, [futs[t.tx_id] for t in res.included]))
+        proj = draft.ops if self.executor.project else self._projection_source(draft.included)
+        self._commits.put((rec, writes, proj, [draft.futs[t.tx_id] for t in draft.included]))
         if height % 64 == 0:
             cutoff = now - RECENT_MS
-            self._recent = {k: v for k, v in recent.items() if v >= cutoff}
+            self._recent = {k: v for k, v in self._recent.items() if v >= cutoff}
 
     def _projection_source(self, calls: list[Call]) -> ProjectionSource:
         """What the commit process needs besides the block's rows to project it: the
