@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from supplyledger.node.orderer import SoloOrderer
+
+
+def _blocks(o: SoloOrderer, producers: int) -> Iterator[list[Any]]:
+    """Whole blocks, joined from the parts the orderer hands over."""
+    block: list[Any] = []
+    for part, last in o.parts(producers):
+        block.extend(part)
+        if last:
+            yield block
+            block = []
 
 
 def test_lists_are_cut_into_blocks_of_at_most_max_txs_in_arrival_order() -> None:
@@ -13,7 +25,7 @@ def test_lists_are_cut_into_blocks_of_at_most_max_txs_in_arrival_order() -> None
     o.put_many([])  # nothing to order: no empty block
     o.put_many(list(range(5, 12)))
     o.close_one()
-    blocks = list(o.blocks(1))
+    blocks = list(_blocks(o, 1))
     assert [x for b in blocks for x in b] == list(range(12))
     assert all(0 < len(b) <= 4 for b in blocks)
     assert blocks[0] == [0, 1, 2, 3]  # a full block is cut at once
@@ -22,7 +34,7 @@ def test_lists_are_cut_into_blocks_of_at_most_max_txs_in_arrival_order() -> None
 def test_a_block_waits_for_more_until_max_wait_and_every_producer_must_close() -> None:
     o = SoloOrderer(max_txs=100, max_wait=5.0)
     out: list[list[int]] = []
-    t = threading.Thread(target=lambda: out.extend(o.blocks(2)))
+    t = threading.Thread(target=lambda: out.extend(_blocks(o, 2)))
     t.start()
     o.put_many([1, 2])
     o.close_one()

@@ -39,15 +39,6 @@ class SoloOrderer:
         """Each producer calls this once when it stops."""
         self._q.put(_CLOSE)
 
-    def blocks(self, producers: int) -> Iterator[list[Any]]:
-        """Yield whole blocks until every producer has closed and the queue is drained."""
-        block: list[Any] = []
-        for part, last in self.parts(producers):
-            block.extend(part)
-            if last:
-                yield block
-                block = []
-
     def parts(self, producers: int) -> Iterator[tuple[list[Any], bool]]:
         """Yield each block in parts, ``(items, last)``, as its items arrive: a builder
         executes one part while the next arrives instead of waiting out the block's
