@@ -114,15 +114,3 @@ def test_parts_arrive_as_they_come_and_the_block_ends_at_its_deadline() -> None:
     assert [x for part, _ in got for x in part] == [1, 2, 3, 4]
     assert got[-1][1] and sum(last for _, last in got) == 2  # two blocks
 
-
-def test_parts_of_a_full_block_stop_at_max_txs() -> None:
-    o = SoloOrderer(max_txs=3, max_wait=5.0)
-    o.put_many([1, 2])
-    o.put_many([3, 4, 5, 6, 7])
-    o.close_one()
-    blocks: list[list[int]] = [[]]
-    for part, last in o.parts(1):
-        blocks[-1].extend(part)
-        if last:
-            blocks.append([])
-    assert blocks[:-1] == [[1, 2, 3], [4, 5, 6], [7]] and blocks[-1] == []

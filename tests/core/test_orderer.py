@@ -43,3 +43,11 @@ def test_a_block_waits_for_more_until_max_wait_and_every_producer_must_close() -
     t.join(timeout=10)
     assert not t.is_alive()
     assert out == [[1, 2, 3]]
+
+
+def test_parts_of_a_full_block_stop_at_max_txs() -> None:
+    o = SoloOrderer(max_txs=3, max_wait=5.0)
+    o.put_many([1, 2])
+    o.put_many([3, 4, 5, 6, 7])
+    o.close_one()
+    assert list(_blocks(o, 1)) == [[1, 2, 3], [4, 5, 6], [7]]
