@@ -37,7 +37,7 @@ from supplyledger.node.bootstrap import init_ledger, write_key
 from supplyledger.node.repair import repair
 from supplyledger.node.service import Node, wall_clock_ms
 from supplyledger.node.settings import Settings
-from supplyledger.store.sqlite import DB_NAME
+from supplyledger.store.sqlite import DB_NAME, SQLiteStore
 
 from .conftest import CHAIN, FAST_KDF, T0, Keys, Ledger
 from .test_repair import _digest
@@ -233,6 +233,7 @@ def test_a_first_start_on_a_full_disk_names_the_cause_and_changes_nothing(
         old_ledger: Path) -> None:
     # SQLite had already rolled the rebuild back; the second ROLLBACK raised "cannot
     # rollback - no transaction is active", shown as a traceback in place of the cause.
+    SQLiteStore(old_ledger).close()  # the schema steps first: the rebuild meets the limit
     digest = _digest(old_ledger)
     res = _cli("serve", "--data", str(old_ledger), "--port", str(free_port()),
                limit_bytes=64 << 10,
@@ -242,6 +243,27 @@ def test_a_first_start_on_a_full_disk_names_the_cause_and_changes_nothing(
     assert "nothing changed: disk I/O error [store_error]" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr + res.stdout and "serving" not in res.stdout, res
     assert _digest(old_ledger) == digest
+
+
+def test_a_schema_step_on_a_full_disk_names_itself_and_changes_nothing(
+        old_ledger: Path) -> None:
+    # Migration 5 copies every transaction into the table that replaces txs: a disk that
+    # cannot take the copy leaves the old table and its rows as they were.
+    digest = _digest(old_ledger)
+    res = _cli("serve", "--data", str(old_ledger), "--port", str(free_port()),
+               limit_bytes=64 << 10,
+               env={"SUPPLYLEDGER_NODE_PASSWORD": SECRETS["node_key_password"]})
+    assert res.returncode == 2, res
+    assert "migration 5 (transaction ids indexed by their first 12 hex digits" in res.stderr
+    assert "failed: disk I/O error [migration_error]" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr + res.stdout and "serving" not in res.stdout, res
+    assert _digest(old_ledger) == digest
+    conn = sqlite3.connect(old_ledger / DB_NAME)
+    try:
+        assert max(r[0] for r in conn.execute("SELECT version FROM schema_migrations")) == 4
+        assert conn.execute("SELECT COUNT(*) FROM txs").fetchone()[0] > 900
+    finally:
+        conn.close()
 
 
 def test_serve_stops_with_the_cause_when_its_node_can_no_longer_commit(

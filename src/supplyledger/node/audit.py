@@ -71,7 +71,7 @@ from supplyledger.node.genesis import build_genesis
 from supplyledger.node.verifier import StoreKeys
 from supplyledger.store import history
 from supplyledger.store.history import stored_bytes as _b
-from supplyledger.store.migrations import LOCAL_TABLES
+from supplyledger.store.migrations import LOCAL_TABLES, MIGRATIONS
 from supplyledger.store.readonly import open_readonly, table_names
 from supplyledger.store.sqlite import DB_NAME, SQLiteStore, apply_ops
 
@@ -554,7 +554,7 @@ class _Auditor:
         a projection table another release built (its own finding; rebuilding it restores
         them) or a table named here itself, and a table another finding already names
         (``schema``, ``projection``, ``projection_schema``), with its objects."""
-        fresh = fresh_objects(tuple(self.tables.values()))
+        fresh = fresh_objects(tuple(self.tables.values()), self._recorded_migrations())
         try:
             built_as = history.projection_schemas(self.conn)
         except sqlite3.Error:  # named by _check_projections
@@ -610,6 +610,17 @@ class _Auditor:
                 self.find("missing_object", f"{kind} on {table} that supplyledger creates is "
                           f"missing (`repair` creates it again): {_one_line(sql)}", table=name)
 
+    def _recorded_migrations(self) -> frozenset[int] | None:
+        """The schema steps the file records: a ledger of an earlier release compares with
+        the schema they make (the next node to open it runs the others). None (all) when
+        it records none."""
+        try:
+            done = frozenset(int(r[0]) for r in self.conn.execute(
+                "SELECT version FROM schema_migrations"))
+        except sqlite3.Error:
+            return None
+        return done or None
+
     def _rebuilt_how(self, table: str) -> str:
         """What ``repair`` does about a table defined otherwise."""
         if table in DERIVED_CORE:
@@ -622,13 +633,16 @@ class _Auditor:
 
 
 @functools.lru_cache(maxsize=4)
-def fresh_objects(tables: tuple[Table, ...]) -> dict[tuple[str, str, str], str]:
+def fresh_objects(tables: tuple[Table, ...], versions: frozenset[int] | None = None,
+                  ) -> dict[tuple[str, str, str], str]:
     """(type, name, table) -> SQL of each schema object a new ledger with ``tables`` holds:
     the store builds one in a throwaway directory (its migrations, then the projection
-    tables), so the set follows the code. Cached: the same for every audit of a process
-    (callers must not change it)."""
+    tables), so the set follows the code. With ``versions``, only those migrations run:
+    the schema of a ledger that recorded them, whose next node runs the rest. Cached: the
+    same for every audit of a process (callers must not change it)."""
+    steps = MIGRATIONS if versions is None else [m for m in MIGRATIONS if m[0] in versions]
     with tempfile.TemporaryDirectory(prefix="supplyledger-schema-") as d:
-        store = SQLiteStore(Path(d), tables)
+        store = SQLiteStore(Path(d), tables, migrations=steps)
         try:
             store.ensure_projections()
             return {(str(r[0]), str(r[1]), str(r[2])): str(r[3] or "")

@@ -23,6 +23,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from supplyledger.store import tx_ids
+
 __all__ = ["EventFilter", "event_rows"]
 
 
@@ -69,7 +71,7 @@ def event_rows(conn: sqlite3.Connection, f: EventFilter, after: tuple[int, int] 
         params.extend((after[0], after[0], after[1]))
     # CROSS JOIN pins txs as the outer loop (SQLite never reorders it).
     join = "trace_events e JOIN txs t" if f.subjects else "txs t CROSS JOIN trace_events e"
-    sql = (f"SELECT e.*, t.pos FROM {join} ON e.tx = t.id"
+    sql = (f"SELECT e.*, t.pos FROM {join} ON {tx_ids.match('t.id', 'e.tx')}"
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY t.pos, e.item")
     # No LIMIT: rows are stepped lazily, and stepping stops at the first event past the
     # page (a LIMIT would count an event's duplicate rows as events).

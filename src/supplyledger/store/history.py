@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from supplyledger.contracts.projection import Table
+from supplyledger.store import tx_ids
 
 __all__ = ["SCRATCH_CACHE_KIB", "BlockRow", "StoredTx", "TxBlob", "block_hash", "block_rows",
            "meta", "nth_tx_height", "orphan_tx", "projection_schemas", "record_ids",
@@ -103,7 +104,8 @@ def nth_tx_height(conn: sqlite3.Connection, lo: int, n: int) -> int | None:
 
 def tx_raw(conn: sqlite3.Connection, tx_id: str) -> Any | None:
     """The stored signed bytes of transaction ``tx_id`` (as stored); None without it."""
-    row = conn.execute("SELECT raw FROM txs WHERE id=?", (tx_id,)).fetchone()
+    row = conn.execute(f"SELECT raw FROM txs WHERE {tx_ids.match('id', '?1')}",
+                       (tx_id,)).fetchone()
     return None if row is None else row[0]
 
 

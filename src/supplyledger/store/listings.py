@@ -33,6 +33,7 @@ from typing import Any
 
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import NotFound, ValidationError
+from supplyledger.store import tx_ids
 from supplyledger.store.sqlite import SQLiteStore
 
 __all__ = ["Listings", "Page", "PageLimits", "decode_cursor", "encode_cursor", "sort_key"]
@@ -196,7 +197,8 @@ class Listings:
 
     def tx(self, tx_id: str) -> dict[str, Any]:
         """One committed transaction with its signed bytes (same keys as :meth:`txs`)."""
-        rows = self._q(f"SELECT {_TX_COLS} FROM txs WHERE id=?", (tx_id,))
+        rows = self._q(f"SELECT {_TX_COLS} FROM txs WHERE {tx_ids.match('id', '?1')}",
+                       (tx_id,))
         if not rows:
             raise NotFound(f"no committed transaction {tx_id}")
         if rows[0][1] == 0:
@@ -205,7 +207,8 @@ class Listings:
 
     def receipt(self, tx_id: str) -> tuple[int, int, bytes]:
         """(height, index, receipt bytes) of a committed transaction."""
-        rows = self._q("SELECT height, idx, receipt FROM txs WHERE id=?", (tx_id,))
+        rows = self._q(
+            f"SELECT height, idx, receipt FROM txs WHERE {tx_ids.match('id', '?1')}", (tx_id,))
         if not rows:
             raise NotFound(f"no committed transaction {tx_id}")
         h, i, rec = rows[0]

@@ -79,6 +79,28 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX local_form_tokens_expires ON local_form_tokens (expires);
         """,
     ),
+    (
+        5,
+        "transaction ids indexed by their first 12 hex digits (store/tx_ids.py)",
+        """
+        ALTER TABLE txs RENAME TO txs_v1;
+        CREATE TABLE txs (
+            pos INTEGER PRIMARY KEY,  -- height * 2**20 + idx: block order is rowid order
+            id TEXT NOT NULL,
+            height INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            raw BLOB NOT NULL,
+            signer TEXT NOT NULL,
+            contract TEXT NOT NULL,
+            method TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            receipt BLOB NOT NULL
+        );
+        INSERT INTO txs SELECT * FROM txs_v1 ORDER BY pos;
+        DROP TABLE txs_v1;
+        CREATE INDEX txs_id_prefix ON txs (substr(id, 1, 12));
+        """,
+    ),
 ]
 
 # Tables the audit does not cover, each with its reason (they hold no ledger data).

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from supplyledger.errors import NotFound
+from supplyledger.store import tx_ids as tx_ids_
 from supplyledger.store.sqlite import DB_NAME
 
 __all__ = ["committed_ids", "open_file_readonly", "open_readonly", "prefixed_state",
@@ -37,10 +38,12 @@ def open_file_readonly(path: Path) -> sqlite3.Connection:
 def committed_ids(conn: sqlite3.Connection, tx_ids: list[str]) -> set[str]:
     """Which of ``tx_ids`` are already in a block."""
     found: set[str] = set()
+    want = set(tx_ids)
     for i in range(0, len(tx_ids), _IDS_PER_QUERY):
-        part = tx_ids[i:i + _IDS_PER_QUERY]
+        part = [t[:tx_ids_.PREFIX] for t in tx_ids[i:i + _IDS_PER_QUERY]]
         found.update(r[0] for r in conn.execute(
-            f"SELECT id FROM txs WHERE id IN ({','.join('?' * len(part))})", part))
+            f"SELECT id FROM txs WHERE {tx_ids_.key()} IN ({','.join('?' * len(part))})",
+            part) if r[0] in want)
     return found
 
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from supplyledger.contracts.projection import Table
 from supplyledger.errors import StoreError
+from supplyledger.store import tx_ids
 from supplyledger.store.readonly import open_readonly
 from supplyledger.store.sqlite import DB_NAME, connect, rollback
 
@@ -56,9 +57,10 @@ def unknown_txs(data_dir: Path, tables: Iterable[Table]) -> dict[str, str]:
         out: dict[str, str] = {}
         for t in tables:
             for col in (c for c in t.column_names if c == "tx" or c.endswith("_tx")):
-                try:  # an anti-join: txs' id index (or one SQLite builds) answers each row
+                try:  # an anti-join: txs' id prefix index answers each row
                     row = conn.execute(
-                        f"SELECT t.{col} FROM {t.name} AS t LEFT JOIN txs ON txs.id = t.{col} "
+                        f"SELECT t.{col} FROM {t.name} AS t LEFT JOIN txs "
+                        f"ON {tx_ids.match('txs.id', f't.{col}')} "
                         f"WHERE t.{col} IS NOT NULL AND t.{col} != '' AND txs.id IS NULL "
                         "LIMIT 1").fetchone()
                 except sqlite3.Error:  # dropped or edited: the audit named it already

@@ -25,6 +25,7 @@ from typing import Any
 
 from supplyledger.contracts.projection import Delete, Op, Table, Update, Upsert
 from supplyledger.errors import MigrationError, StoreError
+from supplyledger.store import tx_ids
 from supplyledger.store.migrations import MIGRATIONS
 from supplyledger.store.records import BlockRecord
 
@@ -200,26 +201,29 @@ class _Checkpointer:
 
 
 class SQLiteStore:
-    def __init__(self, data_dir: Path, tables: Sequence[Table] = ()) -> None:
+    def __init__(self, data_dir: Path, tables: Sequence[Table] = (), *,
+                 migrations: Sequence[tuple[int, str, str]] = MIGRATIONS) -> None:
+        """Open (or create) the ledger in ``data_dir`` and run the ``migrations`` it has
+        not recorded: all of them, but for the audit's picture of an earlier schema."""
         self.path = Path(data_dir) / DB_NAME
         self.tables = {t.name: t for t in tables}
         self._local = threading.local()
         self._writer = connect(self.path)
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer: _Checkpointer | None = None
-        self._migrate()
+        self._migrate(migrations)
 
     def _wrote(self) -> None:
         if self._checkpointer is None:
             self._checkpointer = _Checkpointer(self.path)
 
     # -- schema ---------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _migrate(self, migrations: Sequence[tuple[int, str, str]]) -> None:
         c = self._writer
         c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                   "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
         done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
-        for version, name, sql in MIGRATIONS:
+        for version, name, sql in migrations:
             if version in done:
                 continue
             try:
@@ -326,7 +330,8 @@ class SQLiteStore:
 
     def tx_location(self, tx_id: str) -> tuple[int, int] | None:
         row = self.reader().execute(
-            "SELECT height, idx FROM txs WHERE id=?", (tx_id,)).fetchone()
+            f"SELECT height, idx FROM txs WHERE {tx_ids.match('id', '?1')}",
+            (tx_id,)).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
     def has_tx(self, tx_id: str) -> bool:
@@ -378,7 +383,8 @@ class SQLiteStore:
         col = "dst" if upstream else "src"
         return self._select_in(
             "SELECT l.src, l.dst, l.kind, l.tx, COALESCE(t.pos, l.height * 1048576) "
-            f"FROM trace_links l LEFT JOIN txs t ON t.id = l.tx WHERE l.{col} IN ({{inn}})",
+            f"FROM trace_links l LEFT JOIN txs t ON {tx_ids.match('t.id', 'l.tx')} "
+            f"WHERE l.{col} IN ({{inn}})",
             ids)
 
     def trace_unpacked(self, ids: Sequence[str], *, upstream: bool) -> list[tuple[Any, ...]]:
@@ -388,7 +394,8 @@ class SQLiteStore:
         col = "parent" if upstream else "child"
         return self._select_in(
             "SELECT u.child, u.parent, u.tx, COALESCE(t.pos, u.height * 1048576) FROM "
-            f"trace_unpacked u LEFT JOIN txs t ON t.id = u.tx WHERE u.{col} IN ({{inn}})",
+            f"trace_unpacked u LEFT JOIN txs t ON {tx_ids.match('t.id', 'u.tx')} "
+            f"WHERE u.{col} IN ({{inn}})",
             ids)
 
     def trace_rows_of_tx(self, tx_id: str) -> list[tuple[Any, ...]]:
@@ -398,8 +405,10 @@ class SQLiteStore:
 
     def txs_by_id(self, ids: Sequence[str]) -> dict[str, tuple[int, int, bytes, bytes]]:
         """id -> (height, index, raw, receipt) of committed transactions."""
+        want = set(ids)
         return {r[0]: (r[1], r[2], bytes(r[3]), bytes(r[4])) for r in self._select_in(
-            "SELECT id, height, idx, raw, receipt FROM txs WHERE id IN ({inn})", ids)}
+            f"SELECT id, height, idx, raw, receipt FROM txs WHERE {tx_ids.key()} IN ({{inn}})",
+            [i[:tx_ids.PREFIX] for i in ids]) if r[0] in want}
 
     def holdings(self, batches: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """batch -> (owner, owner_org, custodian, custodian_org, since) from custody."""
@@ -419,8 +428,9 @@ class SQLiteStore:
             ids)}
 
     def tx_method(self, tx_id: str) -> tuple[str, str] | None:
-        row = self.reader().execute("SELECT contract, method FROM txs WHERE id=?",
-                                    (tx_id,)).fetchone()
+        row = self.reader().execute(
+            f"SELECT contract, method FROM txs WHERE {tx_ids.match('id', '?1')}",
+            (tx_id,)).fetchone()
         return None if row is None else (row[0], row[1])
 
     # -- the one write path ---------------------------------------------------------------
