@@ -2,13 +2,14 @@
 
 A transaction id is the SHA-256 of its envelope in hex, so ids arrive in random order. An
 index over whole ids (64 characters an entry) gave each new transaction a leaf page of its
-own: a block of a thousand transactions rewrote about a thousand 4 KB pages of that index,
-into the WAL and again at the checkpoint, nearly half of what a commit wrote
+own: a block of a thousand transactions rewrote nearly as many 4 KB pages of that index,
+into the WAL and again at the checkpoint, about a third of what a commit wrote
 (docs/performance.md, commerce, "Session 29"). Since migration 5 the ``txs`` table indexes
 the ids' first 12 hex digits (48 bits) instead: a third of the entry size, so a block
 shares each page of the index among more of its transactions. Ids may share a prefix, so
-every look-up compares the whole id too; uniqueness is the node's duplicate checks and
-the audit's (``duplicate_tx``), as it was before.
+every look-up compares the whole id too. Uniqueness rests on the node's duplicate checks
+(store/readonly.committed_ids and the node's memory of recent ids), and the audit names an
+id stored twice (``duplicate_tx``).
 """
 
 from __future__ import annotations
