@@ -43,7 +43,7 @@ from supplyledger.ledger.encoding import canonical
 from supplyledger.ledger.tx import make_tx
 from supplyledger.node.audit import run_audit
 from supplyledger.node.bootstrap import init_ledger
-from supplyledger.node.service import Node
+from supplyledger.node.service import RECENT_MS, Node
 from supplyledger.node.settings import Settings
 from supplyledger.store.sqlite import DB_NAME
 
@@ -454,13 +454,45 @@ def test_restart_loaded_ids_survive_pruning(ledger: Ledger) -> None:
     node.submit(raw).result(10)
     node.stop()
     again = ledger.start(clock=lambda: T0 + 1, time_window_ms=W, block_max_txs=1)
-    while again.height < 64:  # one tx per block up to the pruning height
+    while again.height < 4:  # one tx per block: the memory of recent ids is pruned at each
         again.submit(ledger.tx(ledger.admin, "products", "create_product",
                                {"gtin": _gtin(), "name": "fill"}, time_ms=T0 + 1)).result(10)
     before = ledger.counts()
     exc = again.submit(raw).exception(10)
     assert isinstance(exc, ReplayedTransaction), repr(exc)
     _assert_nothing_written(ledger, again, before)
+
+
+def test_recent_ids_leave_the_memory_oldest_first(ledger: Ledger) -> None:
+    now = [T0]
+    # A window wider than the memory: a replay that outlives its id's memory is in time.
+    node = ledger.start(clock=lambda: now[0], time_window_ms=3 * RECENT_MS, block_max_txs=1)
+
+    def product() -> str:
+        raw = ledger.tx(ledger.admin, "products", "create_product",
+                        {"gtin": _gtin(), "name": "p"}, time_ms=now[0])
+        return node.submit(raw).result(10).tx_id  # (a role_denied receipt: committed too)
+
+    old = [product(), product()]
+    now[0] += RECENT_MS  # at the memory's edge: still held
+    edge = product()
+    assert set(old) | {edge} <= set(node._recent)
+    now[0] += 1
+    newer = product()
+    held = set(node._recent)
+    assert not held & set(old) and {edge, newer} <= held
+    assert [i for _, i in node._recent_order] == list(node._recent)
+    # Out of memory, an id is still refused: its commit is visible to the verifiers.
+    raw = ledger.tx(ledger.admin, "products", "create_product", {"gtin": _gtin(), "name": "p"},
+                    time_ms=now[0])
+    first = node.submit(raw).result(10)
+    now[0] += RECENT_MS + 1
+    product()
+    assert first.tx_id not in node._recent
+    before = ledger.counts()
+    exc = node.submit(raw).exception(10)
+    assert isinstance(exc, ReplayedTransaction), repr(exc)
+    _assert_nothing_written(ledger, node, before)
 
 
 def test_replay_after_restart_inside_the_window(ledger: Ledger) -> None:

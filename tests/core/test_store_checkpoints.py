@@ -4,7 +4,8 @@ SQLite rewinds its WAL only when a write starts while no reader uses it; a node 
 readers (verifier processes, API threads), so without the checkpointer's RESTART rounds the
 file grows by every committed page. Measured while writing this test, 5,000 one-page
 commits under two busy readers: 6,700-15,000 frames without the restarts, under 1,000
-with them.
+with them. Before each RESTART, which holds the writer, passive passes catch up with the
+commits so that it has little left to copy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+
+import pytest
 
 from supplyledger.store.sqlite import _Checkpointer, connect
 
@@ -57,3 +60,38 @@ def test_wal_is_rewound_although_readers_never_stop(tmp_path: Path) -> None:
             5000, 0, 4999)
     finally:
         conn.close()
+
+
+class _Scripted(_Checkpointer):
+    """The round's decisions on scripted pass results: no thread, no file."""
+
+    def __init__(self, passes: list[tuple[int, int]]) -> None:  # (frames, copied) per pass
+        self._restart_frames = 1000
+        self.passes = passes
+        self.calls: list[str] = []
+
+    def _passive(self) -> tuple[int, int]:
+        self.calls.append("passive")
+        return self.passes.pop(0)
+
+    def _restart(self) -> None:
+        self.calls.append("restart")
+
+
+@pytest.mark.parametrize(("passes", "calls"), [
+    # Below the rewind threshold: one pass.
+    ([(999, 999)], ["passive"]),
+    # A reader holds part of the WAL: nothing more this round.
+    ([(5000, 4000)], ["passive"]),
+    # Catching up: the RESTART waits for a pass that found fewer than 100 new frames...
+    ([(5000, 5000), (5600, 5600), (5650, 5650)], ["passive"] * 3 + ["restart"]),
+    # ... or for three more passes at most, ...
+    ([(5000, 5000), (5600, 5600), (6200, 6200), (6800, 6800)], ["passive"] * 4 + ["restart"]),
+    # ... and is skipped when a reader holds back what a catch-up pass would copy.
+    ([(5000, 5000), (5600, 5300)], ["passive"] * 2),
+])
+def test_a_restart_comes_after_passes_that_leave_it_little_to_copy(
+        passes: list[tuple[int, int]], calls: list[str]) -> None:
+    scripted = _Scripted(list(passes))
+    scripted._round()
+    assert scripted.calls == calls

@@ -157,6 +157,10 @@ def block_rows(rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
 
 # 64 MB of 4 KB pages. Past this the WAL is rewound after a complete checkpoint (below).
 RESTART_FRAMES = 16_384
+# Passive passes before a RESTART, and the new frames (a fraction of one block's pages)
+# below which the WAL counts as caught up.
+CATCH_UP_PASSES = 3
+CATCH_UP_FRAMES = 100
 
 
 class _Checkpointer:
@@ -169,6 +173,12 @@ class _Checkpointer:
     copied, a RESTART checkpoint waits up to 25 ms for the readers of older snapshots and
     makes the next commit write from the start of the file again; when they take longer it
     gives up, and the next round tries again.
+
+    A RESTART holds the writer while it copies what was committed since the pass before it
+    and syncs the database file: behind it, commits stalled 60-150 ms once a second in a
+    200,000-transaction benchmark. So up to ``CATCH_UP_PASSES`` more passive passes run
+    first, until one finds fewer than ``CATCH_UP_FRAMES`` new frames, and the RESTART has
+    little left to copy (docs/performance.md, session 30).
     """
 
     def __init__(self, path: Path, interval_s: float = 0.25,
@@ -185,10 +195,28 @@ class _Checkpointer:
         while not self._stop.wait(self._interval):
             # Busy: the next round (or close) catches up.
             with contextlib.suppress(sqlite3.Error):
-                _, frames, copied = self._conn.execute(
-                    "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if frames >= self._restart_frames and copied == frames:
-                    self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                self._round()
+
+    def _round(self) -> None:
+        frames, copied = self._passive()
+        if frames < self._restart_frames or copied < frames:
+            return
+        for _ in range(CATCH_UP_PASSES):
+            before = frames
+            frames, copied = self._passive()
+            if copied < frames:  # a reader holds part of the WAL: the next round tries again
+                return
+            if frames - before < CATCH_UP_FRAMES:
+                break
+        self._restart()
+
+    def _passive(self) -> tuple[int, int]:
+        """(frames in the WAL, frames copied into the database file)."""
+        _, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames, copied
+
+    def _restart(self) -> None:
+        self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def close(self) -> None:
         self._stop.set()
