@@ -219,10 +219,12 @@ class DemoServed:
 
 
 @contextmanager
-def served_demo(data_dir: Path, *, weeks: int, api: ApiSettings) -> Iterator[DemoServed]:
-    """``supplyledger demo`` loaded into ``data_dir`` (``weeks`` of activity) and served
-    by an in-process node (verification in-process: tests share two cores)."""
-    info = load_demo(data_dir, weeks=weeks, api=api)
+def served_demo(data_dir: Path, *, weeks: int, api: ApiSettings,
+                now_ms: int | None = None) -> Iterator[DemoServed]:
+    """``supplyledger demo`` loaded into ``data_dir`` (``weeks`` of activity, ending at
+    ``now_ms`` or now) and served by an in-process node (verification in-process: tests
+    share two cores)."""
+    info = load_demo(data_dir, weeks=weeks, api=api, now_ms=now_ms)
     node = Node(Settings(data_dir, verify_workers=0),
                 load_node_key(data_dir, info.node_password)).start()
     svc = LedgerService(node, api)
@@ -230,14 +232,17 @@ def served_demo(data_dir: Path, *, weeks: int, api: ApiSettings) -> Iterator[Dem
         yield DemoServed(url, info, svc)
 
 
-def demo_fixture(name: str, *, weeks: int, api: ApiSettings) -> Any:
+def demo_fixture(name: str, *, weeks: int, api: ApiSettings,
+                 now_ms: int | None = None) -> Any:
     """A module-scoped ``served`` fixture: :func:`served_demo` in a temporary folder named
-    ``name``, loaded once for the module (loading the demo is what takes the time)."""
+    ``name``, loaded once for the module (loading the demo is what takes the time). Tests
+    that name the demo's lots pass the ``now_ms`` they compute the names from
+    (:func:`~supplyledger.demo.load.demo_lot_ids`): lots are named by their days."""
 
     @pytest.fixture(scope="module")
     def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServed]:
         with served_demo(tmp_path_factory.mktemp(name) / "ledger", weeks=weeks,
-                         api=api) as s:
+                         api=api, now_ms=now_ms) as s:
             yield s
 
     return served

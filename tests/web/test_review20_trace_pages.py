@@ -1,6 +1,6 @@
 """Review 20: a quality manager's and an inspector's morning on the trace and recall pages,
-against six weeks of the demo served on loopback (the faulty lot 20261020003, the hot lot
-20261106008, the mis-packed lot 20261016002, the cold-chain breach of a platform lot).
+against six weeks of the demo served on loopback (the faulty lot no. 3, the hot lot no. 8, the
+mis-packed lot no. 2, the cold-chain breach of a platform lot).
 What they tripped over, each pinned here:
 
 * the faulty-link summary said what was wrong but not what to do: nothing pointed at the
@@ -26,11 +26,19 @@ import pytest
 from _serving import PHONE, browser_fixture, demo_fixture, page_as
 from _serving import DemoServed as Served
 from api.conftest import CHEAP
+from supplyledger.demo.load import demo_lot_ids, demo_round_order
+from supplyledger.node.service import wall_clock_ms
 
-served = demo_fixture("trace20", weeks=6, api=CHEAP)
+NOW = wall_clock_ms()  # the demo's clock: its lots are named by their days
+served = demo_fixture("trace20", weeks=6, api=CHEAP, now_ms=NOW)
 browser = browser_fixture()
 
-FAULTY, HOT, MISPACKED = "20261020003", "20261106008", "20261016002"
+FAULTY, HOT, MISPACKED = (demo_lot_ids(NOW, 6, n)[1] for n in (3, 8, 2))
+# the day the mis-packed lot was milled, in the pages' UTC times
+MISPACKED_DAY = f"{MISPACKED[:4]}-{MISPACKED[4:6]}-{MISPACKED[6:8]}"
+# the yeast round's first order, its parcel lot, plan and shipment (named by its day)
+ORDER = demo_round_order(NOW, 6, 0)
+PARCEL, PLAN = f"P{ORDER}", f"PA-{ORDER[1:6]}"
 LOT = "https://id.gs1.org/01/06901234000023/10/"
 
 
@@ -50,15 +58,14 @@ def test_the_faulty_link_summary_says_to_hold_and_recall_and_to_check_the_copy(
     summary = _box(_get(served, "/trace", batch=FAULTY).text, "faulty-summary")
     todo = _box(summary, "fault-todo")
     # the goods are wrong (non-conformant, too moist): hold and recall the faulty batch
-    assert re.search(r"hold what is left of batch <code>20261020003</code> and recall",
-                     todo)
+    assert re.search(rf"hold what is left of batch <code>{FAULTY}</code> and recall", todo)
     assert f'href="/recall?batch={LOT.replace(":", "%3A").replace("/", "%2F")}' \
            f'{FAULTY}"' in todo
     # the demo also changed this node's copy of that event's row: have it checked
     assert "disagree with the signed ledger" in todo and 'href="/audit"' in todo
     # a sensor alarm alone: hold and recall, nothing about the node's copy
     hot = _box(_box(_get(served, "/trace", batch=HOT).text, "faulty-summary"), "fault-todo")
-    assert "hold what is left of batch <code>20261106008</code>" in hot
+    assert f"hold what is left of batch <code>{HOT}</code>" in hot
     assert "/audit" not in hot
 
 
@@ -70,19 +77,20 @@ def test_a_breach_is_named_with_its_transaction_and_its_shipments_are_shown(
     assert "(event 0)" not in summary
     tx = re.search(r'a cold-chain breach reported in <a href="/explorer/tx/([0-9a-f]{64})">',
                    summary)
-    assert tx and "hold what is left of batch <code>PY207780</code>" in summary
+    assert lot.endswith(f"/10/{PARCEL}")  # the parcel lot of the round's first order
+    assert tx and f"hold what is left of batch <code>{PARCEL}</code>" in summary
     ships = _box(page, "shipments")
     assert "SwiftExpress dispatch" in ships and "did:sl:" not in ships  # the carrier's name
     assert "UTC" in ships  # promised and arrival times say their zone
     links = re.findall(r'href="([^"]+)"', ships)
-    assert "/tables/shipments?id=PA-20778%2FCV1" in links
-    assert "/dispatch/plans/PA-20778" in links and "/tables/orders?id=Y207780" in links
+    assert f"/tables/shipments?id={PLAN}%2FCV1" in links
+    assert f"/dispatch/plans/{PLAN}" in links and f"/tables/orders?id={ORDER}" in links
     assert 'id="no-events"' in page  # no EPCIS events: said, not an empty list
     with served.web("inspector") as web:
         for href in [*links, f"/explorer/tx/{tx.group(1)}"]:
             r = web.get(href)
             assert r.status_code == 200, href
-        assert "PA-20778/CV1" in web.get(links[0]).text
+        assert f"{PLAN}/CV1" in web.get(links[0]).text
 
 
 @pytest.mark.parametrize("typed", ["169012340000000037", "00169012340000000037",
@@ -107,7 +115,7 @@ def test_the_recall_page_names_shipments_owners_and_what_it_does_not_follow(
     table = page[page.index('id="aff"'):page.index('id="withdrawn"')]
     cells = re.sub(r'title="[^"]*"', "", table)
     assert "bill of lading GWM00002" in cells and "urn:supplyledger:bol" not in cells
-    assert re.search(r"last event <time [^>]*>2026-10-16 13:52 UTC</time>", table)
+    assert re.search(rf"last event <time [^>]*>{MISPACKED_DAY} 13:52 UTC</time>", table)
     assert '<th scope="col">Owner</th>' in table
     scope = _box(page, "recall-scope")
     assert "downstream only" in scope and "error declaration withdrew" in scope
@@ -117,7 +125,7 @@ def test_the_recall_page_names_shipments_owners_and_what_it_does_not_follow(
 def test_the_recall_list_downloads_as_csv_for_the_holders(served: Served) -> None:
     r = _get(served, "/recall.csv", batch=MISPACKED)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    assert 'filename="recall-20261016002.csv"' in r.headers["content-disposition"]
+    assert f'filename="recall-{MISPACKED}.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [(x["kind"], x["name"]) for x in rows] == [
         ("lot", MISPACKED), ("logistic unit", "169012340000000020"),
@@ -127,7 +135,7 @@ def test_the_recall_list_downloads_as_csv_for_the_holders(served: Served) -> Non
     assert lot["held_by"] and not lot["held_by"].startswith("did:")
     assert lot["holder_organisation"] and lot["owner"] and lot["owner_organisation"]
     assert rows[2]["lots"] == "169012340000000020"
-    assert rows[2]["last_event"] == "2026-10-16 13:52 UTC"
+    assert rows[2]["last_event"] == f"{MISPACKED_DAY} 13:52 UTC"
     # what the page shows is what the list holds
     page = _get(served, "/recall", batch=MISPACKED).text
     assert f"{lot['held_by']}</td>" in page
@@ -146,7 +154,7 @@ def test_on_a_phone_the_recall_list_downloads_and_nothing_runs_off_the_screen(
         with p.expect_download() as got:
             p.get_by_role("link", name="Download the whole list (CSV)").click()
         download = got.value
-        assert download.suggested_filename == "recall-20261016002.csv"
+        assert download.suggested_filename == f"recall-{MISPACKED}.csv"
         text = Path(download.path()).read_text(encoding="utf-8")
         assert text.startswith("kind,id,name,") and "bill of lading GWM00002" in text
     finally:

@@ -1,6 +1,6 @@
-"""Review 21, recall follow-ups, against six weeks of the demo served on loopback (the lot
-20261016002 packed whole onto pallet 169012340000000020 after a packing onto
-169012340000000013 was declared wrong, the wheat lot W20261015002 milled whole). Pinned:
+"""Review 21, recall follow-ups, against six weeks of the demo served on loopback (flour
+lot no. 2 packed whole onto pallet 169012340000000020 after a packing onto
+169012340000000013 was declared wrong, its wheat lot milled whole). Pinned:
 
 * ``/recall.csv`` had only ``remaining``, so a palletised lot read 0 there with nothing to
   say where it went: it ends with ``consumed``, ``packed`` and ``packed_on``, as the page
@@ -23,11 +23,14 @@ from _serving import DemoServed as Served
 from _serving import browser_fixture, demo_fixture, page_as
 from api.conftest import CHEAP
 from supplyledger.api.web.pages_trace import recall_csv
+from supplyledger.demo.load import demo_lot_ids
+from supplyledger.node.service import wall_clock_ms
 
-served = demo_fixture("recall21", weeks=6, api=CHEAP)
+NOW = wall_clock_ms()  # the demo's clock: its lots are named by their days
+served = demo_fixture("recall21", weeks=6, api=CHEAP, now_ms=NOW)
 browser = browser_fixture()
 
-MISPACKED, WHEAT = "20261016002", "W20261015002"
+WHEAT, MISPACKED = demo_lot_ids(NOW, 6, 2)
 PALLET, WRONG_PALLET = "169012340000000020", "169012340000000013"
 SMALL_PHONE = {"width": 375, "height": 812}
 # The columns scripts read by position before these follow-ups: they stay, in this order.

@@ -1,5 +1,5 @@
 """Review 21: the trace and recall pages against six weeks of the demo served on loopback
-(the faulty lot 20261020003 whose processing row the demo rewrote, the lot 20261016002
+(the faulty lot no. 3 whose processing row the demo rewrote, the flour lot no. 2
 packed whole onto pallet 169012340000000020, the wheat lots milled whole). Pinned here:
 
 * an event whose row this node's copy changed showed the changed value on its line while
@@ -22,12 +22,15 @@ import pytest
 from _serving import DemoServed as Served
 from _serving import browser_fixture, demo_fixture, page_as
 from api.conftest import CHEAP
+from supplyledger.demo.load import demo_lot_ids
+from supplyledger.node.service import wall_clock_ms
 from supplyledger.store.sqlite import DB_NAME
 
-served = demo_fixture("trace21", weeks=6, api=CHEAP)
+NOW = wall_clock_ms()  # the demo's clock: its lots are named by their days
+served = demo_fixture("trace21", weeks=6, api=CHEAP, now_ms=NOW)
 browser = browser_fixture()
 
-FAULTY, MISPACKED, HOT = "20261020003", "20261016002", "20261106008"
+FAULTY, MISPACKED, HOT = (demo_lot_ids(NOW, 6, n)[1] for n in (3, 2, 8))
 LOT = "https://id.gs1.org/01/06901234000023/10/"
 PALLET = "169012340000000020"
 SMALL_PHONE = {"width": 375, "height": 812}
@@ -121,7 +124,7 @@ def test_the_recall_says_a_packed_lot_is_on_its_pallet(served: Served) -> None:
 
 
 def test_the_recall_says_a_milled_lot_was_consumed(served: Served) -> None:
-    wheat = "W20261015002"
+    wheat = demo_lot_ids(NOW, 6, 2)[0]
     cell = _quantity_cell(_get(served, "/recall", batch=wheat), wheat)
     assert re.sub(r"<[^>]+>|\s+", " ", cell).split() == ["20000", "kg", "(all", "consumed)"]
 

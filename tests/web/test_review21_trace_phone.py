@@ -1,6 +1,6 @@
 """Review 21, the trace page on a phone, against six weeks of the demo served on loopback
-(the lot PY207780 carried by shipment PA-20778/CV1 for its order, the lot 20261016002 with
-a packing an error declaration withdrew). Pinned:
+(the parcel lot of the yeast round's first order, carried by its shipment, flour lot
+no. 2 with a packing an error declaration withdrew). Pinned:
 
 * on a small phone (375 px) the trace page's own table, the shipments that carried the
   batch, scrolled sideways: its rows stack as the recall page's tables do, each cell after
@@ -20,12 +20,16 @@ import pytest
 from _serving import DemoServed as Served
 from _serving import browser_fixture, demo_fixture, page_as
 from api.conftest import CHEAP
+from supplyledger.demo.load import demo_lot_ids, demo_round_order
+from supplyledger.node.service import wall_clock_ms
 from web.test_review21_recall_more import _subtree_roles
 
-served = demo_fixture("trace21", weeks=6, api=CHEAP)
+NOW = wall_clock_ms()  # the demo's clock: its lots are named by their days
+served = demo_fixture("trace21", weeks=6, api=CHEAP, now_ms=NOW)
 browser = browser_fixture()
 
-SHIPPED, MISPACKED = "PY207780", "20261016002"
+ORDER = demo_round_order(NOW, 6, 0)  # the yeast round's first order, its parcel and plan
+SHIPPED, PLAN, MISPACKED = f"P{ORDER}", f"PA-{ORDER[1:6]}", demo_lot_ids(NOW, 6, 2)[1]
 SMALL_PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 SHIPMENT_HEADINGS = ["Shipment", "Carrier", "Status", "Order", "CO₂e"]
@@ -65,7 +69,7 @@ def test_on_a_small_phone_the_shipments_stack_and_stay_a_table(
         assert table.locator("tbody tr").count() == 1
         _stacked(table)
         # the shipment, its carrier, status, order and share are all there to read
-        assert "PA-20778/CV1" in table.locator("tbody td").first.inner_text()
+        assert f"{PLAN}/CV1" in table.locator("tbody td").first.inner_text()
         assert table.locator("tbody td").last.inner_text().endswith("g (the order's share)")
         # and to a screen reader it is still a table with its headings, rows and cells
         cdp = p.context.new_cdp_session(p)

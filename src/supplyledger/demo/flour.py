@@ -36,7 +36,8 @@ from supplyledger.api.links import LINKS, NAMESPACE, NOTE, build_event, epcis_ti
 from supplyledger.demo.cast import DAY, HOUR, Person, Sim
 from supplyledger.gs1 import gs1_check_digit, gtin_check_digit
 
-__all__ = ["GLNS", "FlourChain", "gtin", "lot_stories", "pallet", "setup_flour"]
+__all__ = ["GLNS", "FlourChain", "gtin", "lot_day", "lot_ids", "lot_stories", "pallet",
+           "setup_flour"]
 
 FAULTY_LOT_NO = 3
 HOT_LOT_NO = 8
@@ -169,6 +170,19 @@ def _lot(day_ms: int, n: int) -> str:
     return dt.datetime.fromtimestamp(day_ms / 1000, dt.UTC).strftime("%Y%m%d") + f"{n:03d}"
 
 
+def lot_day(first: int, n: int) -> int:
+    """The day (ms, 00:00 UTC) flour lot no. ``n`` (from 1) starts: two lots a week,
+    Monday and Thursday, from ``first``."""
+    week, second = divmod(n - 1, 2)
+    return first + (7 * week + 3 * second) * DAY
+
+
+def lot_ids(first: int, n: int) -> tuple[str, str]:
+    """The lot ids of flour lot no. ``n``'s wheat and flour (dated by their days)."""
+    day = lot_day(first, n)
+    return "W" + _lot(day, n), _lot(day + DAY, n)
+
+
 Sale = Callable[[str, int], Iterator[int]]
 
 
@@ -238,10 +252,5 @@ def lot_story(sim: Sim, p: dict[str, Person], day: int, n: int, chain: FlourChai
 def lot_stories(sim: Sim, p: dict[str, Person], start: int, weeks: int, chain: FlourChain,
                 sale: Sale | None) -> list[Iterator[int]]:
     """Two lots a week (Monday and Thursday) for ``weeks`` weeks from ``start``."""
-    out = []
-    n = 0
-    for w in range(weeks):
-        for offset in (0, 3):
-            n += 1
-            out.append(lot_story(sim, p, start + (7 * w + offset) * DAY, n, chain, sale))
-    return out
+    return [lot_story(sim, p, lot_day(start, n), n, chain, sale)
+            for n in range(1, 2 * weeks + 1)]

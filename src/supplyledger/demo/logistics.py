@@ -28,7 +28,7 @@ from supplyledger.ledger.crypto import generate
 from supplyledger.logistics.dispatch_plan import LedgerOrder, plan_dispatch
 from supplyledger.logistics.dispatch_request import parse_request
 
-__all__ = ["Logistics", "logistics_story"]
+__all__ = ["Logistics", "logistics_story", "round_order_id"]
 
 MIN = 60_000
 WAREHOUSE = {"node": "RBS-DC-CHENGDU", "lat": "30.6600", "lon": "104.0633"}
@@ -109,6 +109,12 @@ def _round(sim: Sim, courier: Person, logger: Any, plan: str,
     return events
 
 
+def round_order_id(day: int, i: int) -> str:
+    """The id of the ``i``-th order of the yeast round on ``day`` (its plan is ``PA-`` and
+    the same day number, its parcel lot ``P`` and the order's id)."""
+    return f"Y{day // DAY % 100_000:05d}{i}"
+
+
 def logistics_story(sim: Sim, p: dict[str, Person], admin: Any, day: int,
                     out: Logistics) -> Iterator[int]:
     """The yeast round on ``day`` (ms, 00:00 UTC): orders at 07:00, the plan at 08:00, the
@@ -123,7 +129,7 @@ def logistics_story(sim: Sim, p: dict[str, Person], admin: Any, day: int,
     parcels: dict[str, str] = {}
     placed = sim.now()
     for i, (buyer, _, _, units) in enumerate(DROPS):
-        oid = f"Y{day // DAY % 100_000:05d}{i}"
+        oid = round_order_id(day, i)
         sim.ok(p[buyer], "orders", "place", {
             "id": oid, "seller": seller.did, "product": gtin, "quantity": units,
             "unit_price": price, "freight": 800, "currency": CCY, "earliest": placed,
