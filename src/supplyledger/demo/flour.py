@@ -179,8 +179,11 @@ def lot_day(first: int, n: int) -> int:
 
 def lot_ids(first: int, n: int) -> tuple[str, str]:
     """The lot ids of flour lot no. ``n``'s wheat and flour (dated by their days)."""
-    day = lot_day(first, n)
-    return "W" + _lot(day, n), _lot(day + DAY, n)
+    return _lot_pair(lot_day(first, n), n)
+
+
+def _lot_pair(day: int, n: int) -> tuple[str, str]:
+    return "W" + _lot(day, n), _lot(day + DAY, n)  # the flour is milled the next day
 
 
 Sale = Callable[[str, int], Iterator[int]]
@@ -192,9 +195,10 @@ def lot_story(sim: Sim, p: dict[str, Person], day: int, n: int, chain: FlourChai
     time each step is due, so stories interleave in time order. ``sale`` continues the
     story when the sales company sells the lot."""
     faulty, hot = n == FAULTY_LOT_NO, n == HOT_LOT_NO
+    wheat_lot, flour_lot = _lot_pair(day, n)
     yield day + 6 * HOUR
     wheat = sim.ok(p["farm"], "products", "create_batch", {
-        "gtin": WHEAT, "lot": "W" + _lot(day, n), "quantity": "20000", "uom": "KGM",
+        "gtin": WHEAT, "lot": wheat_lot, "quantity": "20000", "uom": "KGM",
         "produced": dt.datetime.fromtimestamp(day / 1000, dt.UTC).strftime("%Y-%m-%d")})[
             "batch"]
     chain.wheat.append(wheat)
@@ -208,7 +212,7 @@ def lot_story(sim: Sim, p: dict[str, Person], day: int, n: int, chain: FlourChai
 
     yield day + DAY + 8 * HOUR
     flour = sim.ok(p["mill"], "products", "create_batch", {
-        "gtin": FLOUR, "lot": _lot(day + DAY, n), "quantity": "15000", "uom": "KGM"})["batch"]
+        "gtin": FLOUR, "lot": flour_lot, "quantity": "15000", "uom": "KGM"})["batch"]
     chain.lots.append(flour)
     res = _record(sim, p["mill"], flour, "processing", quantity=15000, location=_GLN["mill"],
                   inputs=[(wheat, 20000)],
