@@ -55,7 +55,7 @@ from supplyledger.node.settings import Settings
 from supplyledger.store.sqlite import DB_NAME
 from supplyledger.store.views import ledger_totals
 
-__all__ = ["DemoInfo", "demo_lot_ids", "demo_round_order", "load_demo", "round_day", "story_start"]
+__all__ = ["DemoInfo", "demo_lot_ids", "demo_round_order", "load_demo"]
 
 CHAIN = "golden-wheat-demo"
 Progress = Callable[[str], None]
@@ -145,7 +145,7 @@ def _tamper(data_dir: Path, chain: FlourChain) -> str:
     return f"trace_events row ({batch}, {seq}): disposition non_conformant -> active"
 
 
-def story_start(now_ms: int, weeks: int) -> int:
+def _story_start(now_ms: int, weeks: int) -> int:
     """Midnight (UTC) of the day the story of a demo loaded at ``now_ms`` starts."""
     return (now_ms - (7 * weeks + 2) * DAY) // DAY * DAY
 
@@ -153,24 +153,24 @@ def story_start(now_ms: int, weeks: int) -> int:
 def demo_lot_ids(now_ms: int, weeks: int, n: int) -> tuple[str, str]:
     """The wheat and flour lot ids of flour lot no. ``n`` in a demo loaded at ``now_ms``:
     lots are named by their days, so they move with the day the demo is loaded."""
-    return lot_ids(story_start(now_ms, weeks) + DAY, n)
+    return lot_ids(_story_start(now_ms, weeks) + DAY, n)
 
 
-def round_day(start: int, weeks: int) -> int:
+def _round_day(start: int, weeks: int) -> int:
     """The day of the yeast round with its cold-chain breach: the story's last week."""
     return start + (7 * weeks - 1) * DAY
 
 
 def demo_round_order(now_ms: int, weeks: int, i: int) -> str:
     """The id of the ``i``-th order of the yeast round in a demo loaded at ``now_ms``."""
-    return round_order_id(round_day(story_start(now_ms, weeks), weeks), i)
+    return round_order_id(_round_day(_story_start(now_ms, weeks), weeks), i)
 
 
 def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
               progress: Progress | None = None, now_ms: int | None = None) -> DemoInfo:
     say = progress or (lambda _: None)
     now = now_ms or wall_clock_ms()
-    start = story_start(now, weeks)
+    start = _story_start(now, weeks)
     info = DemoInfo(Path(data_dir), _password())
     say("creating keys")
     admin = generate("rsa")
@@ -196,7 +196,7 @@ def load_demo(data_dir: Path, *, weeks: int = 6, api: ApiSettings | None = None,
         stories += order_stories(sim, people, start + DAY, 7 * weeks, commerce)
         stories.append(customs_story(sim, people, start + 2 * DAY))
         logistics = Logistics()
-        stories.append(logistics_story(sim, people, admin, round_day(start, weeks),
+        stories.append(logistics_story(sim, people, admin, _round_day(start, weeks),
                                        logistics))
         left_open = OpenOrders()
         stories.append(open_orders_story(sim, people, start + (7 * weeks + 1) * DAY,

@@ -138,11 +138,11 @@ class Node:
         if me is None or "node" not in me.roles or me.key.spki != node_key.public.spki:
             raise NodeError(f"{node_key.did} is not a registered node key of chain {chain}")
         # Replay protection: verifier workers refuse ids already committed (the txs primary
-        # key); this map holds ids executed recently (node clock, ms), which covers the
-        # moments between a worker's lookup and the commit that makes an id visible.
-        # Ids leave it oldest first, a few at each block: rebuilding the map (60 s of ids)
-        # held the interpreter ~50 ms and stalled the node once every 64 blocks.
-        self._recent: dict[str, int] = {}
+        # key); this set holds ids executed recently, which covers the moments between a
+        # worker's lookup and the commit that makes an id visible. Ids leave it oldest
+        # first (by their execution time, node clock, ms), a few at each block: rebuilding
+        # it (60 s of ids) held the interpreter ~50 ms and stalled the node every 64 blocks.
+        self._recent: set[str] = set()
         self._recent_order: collections.deque[tuple[int, str]] = collections.deque()
         self._inbox: queue.SimpleQueue[tuple[bytes, Ticket[Receipt]] | None] = (
             queue.SimpleQueue())
@@ -424,7 +424,7 @@ class Node:
             futs.pop(tx.tx_id).set_exception(err)
         order = self._recent_order
         for tx in res.included:
-            recent[tx.tx_id] = now
+            recent.add(tx.tx_id)
             order.append((now, tx.tx_id))
         draft.included += res.included
         draft.receipts += res.receipts
@@ -460,7 +460,7 @@ class Node:
         self._commits.put((rec, writes, proj, [draft.futs[t.tx_id] for t in draft.included]))
         cutoff, order, recent = now - RECENT_MS, self._recent_order, self._recent
         while order and order[0][0] < cutoff:
-            del recent[order.popleft()[1]]
+            recent.remove(order.popleft()[1])
 
     def _projection_source(self, calls: list[Call]) -> ProjectionSource:
         """What the commit process needs besides the block's rows to project it: the
