@@ -1,14 +1,18 @@
-"""The node and the audit relax the cyclic collector of their process, never tighten it."""
+"""The node, its verifier processes and the audit relax the cyclic collector of their
+process, never tighten it."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from supplyledger.node.audit import run_audit
 from supplyledger.node.gc_policy import YOUNG_THRESHOLD, relax_gc
+from supplyledger.store.sqlite import DB_NAME
 
 from .conftest import Ledger
 
@@ -40,3 +44,16 @@ def test_a_starting_node_and_an_audit_relax_their_process(ledger: Ledger) -> Non
     gc.set_threshold(700, 10, 10)
     assert run_audit(ledger.dir, workers=0).ok
     assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+
+
+def test_a_verifier_process_relaxes_its_own(ledger: Ledger) -> None:
+    ledger.start().stop()  # the database the worker reads keys from
+    # The worker's main returns when its stdin ends; its fd 1 then points at stderr.
+    code = ("import gc, sys\n"
+            "gc.set_threshold(700, 10, 10)\n"
+            "from supplyledger.node.verifier import main\n"
+            f"main([{str(ledger.dir / DB_NAME)!r}, '65536'])\n"
+            "sys.stderr.write(repr(gc.get_threshold()))\n")
+    r = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120, check=True)
+    assert r.stderr.endswith(repr((YOUNG_THRESHOLD, 10, 10)))

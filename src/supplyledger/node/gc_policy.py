@@ -1,4 +1,6 @@
-"""How often the cyclic garbage collector runs in a process that hosts a node or an audit.
+"""How often the cyclic garbage collector runs in the processes of a node (its own, the commit
+process, the verifier processes) and of an audit (its own and its workers, verifier
+processes too).
 
 Executing a transaction allocates a few dozen containers (the prepared call, its
 receipt, writes, events, projection rows) that plain reference counting frees. At
@@ -15,6 +17,12 @@ blocks: 0.42-0.48 s of a 20,000-lifecycle run. At 200,000 none ran in such a run
 ``supplyledger bench``'s half-load phase at either value), and lifecycles/s rose ~5 %
 (docs/performance.md, session 24). The price is a longer pause when one does run, after
 200,000 net allocations: up to about four times the 40-60 ms.
+
+Verifier processes were left at the default until session 31: there each batch's parsed
+envelopes, prepared calls and verdicts kept the young generation filling, and a verifier
+spent 13-20 µs per transaction collecting (0.38-0.45 s per process in 19,000-34,000
+transactions, ``gc.callbacks`` during ``supplyledger bench --txs 40000``); relaxed, none
+ran, and the verifiers' CPU per transaction fell by about that much (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from supplyledger.ledger.encoding import decode
 from supplyledger.ledger.tx import SignedTx, parse_tx
 from supplyledger.node.audit_work import audit_range
 from supplyledger.node.frames import read_frame, write_frame
+from supplyledger.node.gc_policy import relax_gc
 from supplyledger.store.readonly import committed_ids, open_file_readonly, state_value
 
 __all__ = ["BAD_SIG", "INVALID", "OK", "REPLAYED", "REVOKED", "UNKNOWN", "StoreKeys",
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     # print from any library cannot corrupt the protocol.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    relax_gc()
     keys = StoreKeys(Path(db_path))
     contracts = load_builtin()
     inp = sys.stdin.buffer
@@ -229,6 +231,10 @@ class VerifierPool:
     def alive(self) -> int:
         """Verifier processes still running (0 when verifying in-process)."""
         return sum(p.poll() is None for p in self._procs)
+
+    def pids(self) -> list[int]:
+        """Process ids of the verifier processes (none when verifying in-process)."""
+        return [p.pid for p in self._procs]
 
     def start(self) -> None:
         self._contracts = self._given or load_builtin()
