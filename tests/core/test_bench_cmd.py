@@ -30,6 +30,13 @@ def test_bench_commits_everything_and_its_ledger_audits_clean(
     assert (res["txs"], res["sig"], res["errors"]) == (500, "ed25519", 0)
     assert res["latency_txs"] == 1000 and 0 < res["p50_ms"] <= res["p99_ms"]
     assert res["ratio"] == pytest.approx(res["tps"] / res["limit_tps"], abs=1e-3)
+    cpu = res["cpu_us_per_tx"]  # read from /proc: 10 ms ticks, so only the sum is sure
+    assert set(cpu) == {"main", "commit", "verifiers", "total"}
+    assert min(cpu.values()) >= 0 and cpu["total"] > 0
+    assert cpu["total"] == pytest.approx(cpu["main"] + cpu["commit"] + cpu["verifiers"],
+                                         abs=0.2)
+    assert set(res["stage_us_per_tx"]) == {"parse", "verify", "prepare"}
+    assert min(res["stage_us_per_tx"].values()) > 0
     ledger = Path(res["data_dir"])
     assert ledger == tmp_path / "b" / "ledger"
     conn = sqlite3.connect(ledger / DB_NAME)

@@ -2,8 +2,10 @@
 
 Phases: set up a consortium and its signers; pre-sign the workload (not timed); measure the
 limit (both cores, a process each, doing only the irreducible work per tx: one signature
-verification, one SHA-256, one row write); saturate the node from concurrent clients
-(throughput); then offer half that rate at a steady pace (latency, submit -> durable commit).
+verification, one SHA-256, one row write); time a verifier's checks stage by stage on a
+sample, on one core; saturate the node from concurrent clients (throughput, and each node
+process's CPU per transaction); then offer half that rate at a steady pace (latency, submit
+-> durable commit).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from supplyledger.bench.cpu import ProcessClock, stage_costs
 from supplyledger.bench.workdir import kept, ledger_dir
 from supplyledger.bench.workload import Signer, batch_txs, batches_for, presign
 from supplyledger.ledger.crypto import PrivateKey, PublicKey, generate
@@ -32,6 +35,7 @@ __all__ = ["measure_limit", "run_bench"]
 
 ROLES = ["manufacturer", "warehouse", "transporter", "supplier", "platform", "inspector"]
 Progress = Callable[[str, int, int], None]
+STAGE_SAMPLE = 2000  # transactions whose checks are timed one stage at a time
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -214,8 +218,13 @@ def _bench(data_dir: Path, *, txs: int, sig: str, signers: int, clients: int,
         load, paced = signed[:txs], signed[txs:]
         keys = {s.did: PrivateKey.from_pkcs8_der(s.pkcs8).public for s in signer_list}
         limit = measure_limit(load[: min(len(load), 20_000)], keys)
+        stages = stage_costs(load[:STAGE_SAMPLE], keys, node.contracts,
+                             node.settings.max_tx_bytes)
+        clock = ProcessClock(node.process_ids())
+        clock.start()
         tps, sat_lat, err1 = _drive(node, load, clients=clients, rate=None, window=4000,
                                     progress=progress, stage="saturate")
+        cpu = clock.stop(len(load))
         offered = tps / 2
         _, lat, err2 = _drive(node, paced, clients=clients, rate=offered, window=4000,
                               progress=progress, stage="half-load")
@@ -233,4 +242,7 @@ def _bench(data_dir: Path, *, txs: int, sig: str, signers: int, clients: int,
         "saturated_p99_ms": round(_pct(sat_ms, 99), 2),
         "errors": err1 + err2,  # refused, or committed with a failed receipt
         "blocks": height,
+        # Where the saturated phase's CPU went (None where /proc cannot be read), and what
+        # a verifier's checks cost on one core (docs/performance.md).
+        "cpu_us_per_tx": cpu, "stage_us_per_tx": stages,
     }

@@ -395,6 +395,15 @@ def bench(
               f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
     t.add_row("latency at saturation", f"p50 {res['saturated_p50_ms']} ms, "
               f"p99 {res['saturated_p99_ms']} ms")
+    cpu, stages = res["cpu_us_per_tx"], res["stage_us_per_tx"]
+    if cpu is not None:
+        t.add_row("CPU per transaction at saturation",
+                  f"main {cpu['main']:.0f} + commit {cpu['commit']:.0f} + verifiers "
+                  f"{cpu['verifiers']:.0f} = {cpu['total']:.0f} µs "
+                  f"({cpu['total'] * res['tps'] / 1e6:.2f} cores busy)")
+    t.add_row("a verifier's checks, one core",
+              f"parse {stages['parse']:.0f} + signature {stages['verify']:.0f} + prepare "
+              f"{stages['prepare']:.0f} µs per transaction")
     t.add_row("ledger", bench_ledger(res["data_dir"]))
     console.print(t)
 

@@ -69,6 +69,10 @@ class CommitProcess:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def send(self, rec: BlockRecord, writes: Sequence[tuple[str, bytes | None]],
              source: ProjectionSource) -> None:
         """Hand the block over. Returns once the child has most of it: a block is larger

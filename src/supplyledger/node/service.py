@@ -16,6 +16,7 @@ unacknowledged transaction, so nothing acknowledged can be lost.
 from __future__ import annotations
 
 import collections
+import os
 import queue
 import threading
 import time
@@ -242,6 +243,14 @@ class Node:
         this process commits them itself)."""
         cp = self._commit_process
         return cp is not None and cp.alive()
+
+    def process_ids(self) -> dict[str, list[int]]:
+        """The node's processes by role: ``main`` (this one: dispatch, execution, block
+        building, and whatever else the host runs in it), ``commit`` and ``verifiers``
+        (empty where that work runs on this process's threads)."""
+        cp = self._commit_process
+        return {"main": [os.getpid()], "commit": [] if cp is None else [cp.pid],
+                "verifiers": self._pool.pids()}
 
     def check_processes(self) -> BaseException | None:
         """Stop accepting (as a failed commit does) once a verifier process or the commit
