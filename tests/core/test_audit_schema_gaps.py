@@ -83,7 +83,7 @@ def _kinds(d: Path) -> list[tuple[str, str | None]]:
 # -- missing ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "table"), [
-    ("ix_trace_events_tx", "trace_events"),  # a projection table's
+    ("ix_trace_events_height_tx", "trace_events"),  # a projection table's
     ("local_form_tokens_expires", "local_form_tokens"),  # a migration's
 ])
 def test_a_dropped_index_is_named_and_repair_creates_it_again(

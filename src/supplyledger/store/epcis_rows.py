@@ -9,9 +9,9 @@ the filter's parameters into canonical values and the rows into events.
   (``item``). That is EPCIS's recordTime order, and a keyset over ``(pos, item)`` makes
   page k cost what page 1 costs and keeps pages stable while new blocks commit.
 - **Join order.** Without a subject filter the scan walks ``txs`` in position order (its
-  rowid) and probes ``trace_events`` by its ``tx`` index, so a page stops after enough
-  matches; with one, it starts from the few rows of those subjects (the primary key) and
-  sorts them.
+  rowid) and probes ``trace_events`` by its ``(height, tx)`` index, so a page stops after
+  enough matches; with one, it starts from the few rows of those subjects (the primary
+  key) and sorts them.
 - **Each event once.** A row is an event recorded under one subject; should an event ever
   be recorded under several, its rows are adjacent in this order and only the first is
   returned (a later page starts after the whole event, since its key is the event's).
@@ -71,7 +71,8 @@ def event_rows(conn: sqlite3.Connection, f: EventFilter, after: tuple[int, int] 
         params.extend((after[0], after[0], after[1]))
     # CROSS JOIN pins txs as the outer loop (SQLite never reorders it).
     join = "trace_events e JOIN txs t" if f.subjects else "txs t CROSS JOIN trace_events e"
-    sql = (f"SELECT e.*, t.pos FROM {join} ON {tx_ids.match('t.id', 'e.tx')}"
+    sql = (f"SELECT e.*, t.pos FROM {join} ON e.height = t.height AND "
+           f"{tx_ids.match('t.id', 'e.tx')}"
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY t.pos, e.item")
     # No LIMIT: rows are stepped lazily, and stepping stops at the first event past the
     # page (a LIMIT would count an event's duplicate rows as events).

@@ -428,8 +428,9 @@ class SQLiteStore:
 
     def trace_rows_of_tx(self, tx_id: str) -> list[tuple[Any, ...]]:
         """trace_events rows recorded by one transaction, in capture order."""
-        return sorted(self.reader().execute("SELECT * FROM trace_events WHERE tx=?",
-                                            (tx_id,)), key=lambda r: r[3])
+        return sorted(self.reader().execute(
+            "SELECT e.* FROM txs t JOIN trace_events e ON e.height = t.height AND e.tx = t.id "
+            f"WHERE {tx_ids.match('t.id', '?')}", (tx_id, tx_id)), key=lambda r: r[3])
 
     def txs_by_id(self, ids: Sequence[str]) -> dict[str, tuple[int, int, bytes, bytes]]:
         """id -> (height, index, raw, receipt) of committed transactions."""
