@@ -102,9 +102,10 @@ def test_a_backup_of_an_earlier_release_s_ledger_says_its_findings_are_the_upgra
     res = run("backup", "--data", str(old_ledger), "--out", str(tmp_path / "copy"))
     assert res.exit_code == 1, res.output
     out = flat(res.stdout)
-    assert re.search(r"5 finding\(s\): projection_schema in financing \(1\), "
+    assert re.search(r"6 finding\(s\): projection_schema in financing \(1\), "
                      r"projection_schema in sensor_breaches \(1\), "
                      r"projection_schema in shipments \(1\), "
+                     r"projection_schema in trace_events \(1\), "
                      r"projection_schema in trace_unpacked \(1\), projection_schema in "
                      r"withdrawals \(1\)", out), out
     assert "built by an earlier release: the copy is whole" in out, out
@@ -232,7 +233,8 @@ def test_serve_on_a_port_in_use_stops_before_the_node_starts(old_ledger: Path) -
     assert "cannot listen on 127.0.0.1:" in err and "choose another --port" in err, err
     # The node never opened the ledger: the earlier release's tables are still there.
     assert {f.table for f in run_audit(old_ledger, workers=0).findings} == {
-        "financing", "sensor_breaches", "shipments", "trace_unpacked", "withdrawals"}
+        "financing", "sensor_breaches", "shipments", "trace_events", "trace_unpacked",
+        "withdrawals"}
 
 
 def test_serve_still_serves_and_stops_on_sigterm(old_ledger: Path) -> None:

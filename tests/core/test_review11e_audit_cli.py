@@ -60,6 +60,7 @@ def test_findings_read_at_80_columns_and_ledger_text_prints_literally(
         "projection_schema  table financing",
         "projection_schema  table sensor_breaches",
         "projection_schema  table shipments",
+        "projection_schema  table trace_events",
         "projection_schema  table trace_unpacked",
         "projection_schema  table withdrawals"], out
     blocks: list[list[str]] = []
@@ -69,7 +70,7 @@ def test_findings_read_at_80_columns_and_ledger_text_prints_literally(
         else:
             blocks.append([line])
     schema = [b for b in blocks if b[0].startswith("projection_schema")]
-    assert len(schema) == 5
+    assert len(schema) == 6
     for block in schema:
         assert "rebuilds it from the blocks" in " ".join(block), block
         assert len(block) <= 6, block  # a head and at most 5 lines (it was 18 lines)
